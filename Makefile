@@ -1,0 +1,46 @@
+# Every target sets itself up: a fresh clone needs only python3 (3.11+) and, for the CDK
+# targets, Node.js with npm.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PORT ?= 4000
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+
+.PHONY: venv serve test lint typecheck unit integration infra-tests e2e synth deploy destroy \
+	localstack-deploy bench keys clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt functions/requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $(STAMP)
+
+serve: venv
+	PORT=$(PORT) $(BIN)/python -m devserver
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/mypy
+
+unit: venv
+	$(BIN)/pytest -q tests/unit
+
+integration: venv
+	$(BIN)/pytest -q tests/integration tests/e2e
+
+infra-tests: venv
+	$(BIN)/pytest -q tests/infra
+
+test: lint typecheck
+	$(BIN)/pytest -q tests
+
+clean:
+	rm -rf $(VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache

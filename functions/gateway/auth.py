@@ -1,0 +1,92 @@
+"""Who is calling: the master key (Secrets Manager) or a virtual key (DynamoDB).
+
+Virtual key lookups are cached in the warm function for at most KEY_CACHE_SECONDS, so a
+deleted key stops working everywhere within that time (at once in the deleting function).
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from gateway import secret_store
+from gateway.errors import AuthenticationError, PermissionDeniedError
+from gateway.storage.keys import KeyRecord, KeyStore, hash_key
+
+MASTER_KEY_ID = "master"
+KEY_CACHE_SECONDS = 60.0
+
+_key_cache: dict[str, tuple[float, KeyRecord | None]] = {}
+
+
+@dataclass(frozen=True)
+class Caller:
+    key_id: str
+    is_master: bool = False
+    providers: frozenset[str] | None = None  # None: every provider
+
+    @property
+    def owner_scope(self) -> str | None:
+        """The owner whose objects this caller sees; None means everyone's (master key)."""
+        return None if self.is_master else self.key_id
+
+    def can_see(self, owner: str) -> bool:
+        return self.is_master or owner == self.key_id
+
+    def require_provider(self, provider: str) -> None:
+        if self.providers is not None and provider not in self.providers:
+            raise PermissionDeniedError(
+                f"This key may not use provider '{provider}'. Allowed: {', '.join(sorted(self.providers))}.",
+                param="custom_llm_provider",
+            )
+
+
+MASTER = Caller(key_id=MASTER_KEY_ID, is_master=True)
+
+
+def presented_key(headers: Mapping[str, str]) -> str | None:
+    lowered = {name.lower(): value for name, value in headers.items()}
+    authorization = lowered.get("authorization", "")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    api_key = lowered.get("api-key", "").strip()
+    return api_key or None
+
+
+def authenticate(headers: Mapping[str, str]) -> Caller:
+    key = presented_key(headers)
+    if not key:
+        raise AuthenticationError(
+            "You didn't provide an API key. Send it as 'Authorization: Bearer <key>' or 'api-key: <key>'.",
+            code="missing_api_key",
+        )
+    if hmac.compare_digest(key.encode(), secret_store.master_key().encode()):
+        return MASTER
+    record = lookup_virtual_key(key)
+    if record is None or record.expired():
+        raise AuthenticationError("Incorrect API key provided.")
+    providers = frozenset(record.providers) if record.providers is not None else None
+    return Caller(key_id=record.key_id, providers=providers)
+
+
+def lookup_virtual_key(plain_key: str) -> KeyRecord | None:
+    key_hash = hash_key(plain_key, secret_store.key_pepper())
+    now = time.monotonic()
+    cached = _key_cache.get(key_hash)
+    if cached and now - cached[0] < KEY_CACHE_SECONDS:
+        return cached[1]
+    record = KeyStore().get(key_hash)
+    _key_cache[key_hash] = (now, record)
+    return record
+
+
+def forget_key(key_hash: str) -> None:
+    """Drop a key from this function's cache (after update or delete)."""
+    _key_cache.pop(key_hash, None)
+
+
+def clear_key_cache() -> None:
+    _key_cache.clear()

@@ -1,0 +1,1 @@
+"""Pydantic models for every object on the wire."""

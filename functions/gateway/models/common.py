@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from typing import Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+T = TypeVar("T")
+
+
+class WireModel(BaseModel):
+    """Base for provider-shaped objects: unknown provider fields pass through untouched."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class ListPage(BaseModel, Generic[T]):
+    object: Literal["list"] = "list"
+    data: list[T]
+    first_id: str | None = None
+    last_id: str | None = None
+    has_more: bool = False
+
+    @classmethod
+    def of(cls, items: list[T], has_more: bool) -> ListPage[T]:
+        ids = [getattr(item, "id", None) for item in items]
+        return cls(
+            data=items,
+            first_id=ids[0] if ids else None,
+            last_id=ids[-1] if ids else None,
+            has_more=has_more,
+        )

@@ -1,0 +1,1 @@
+"""Provider adapters: one HTTP client, one dialect per provider type."""

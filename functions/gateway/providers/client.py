@@ -1,0 +1,159 @@
+"""One HTTP client per provider deployment: the only code that talks to providers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import IO, Any
+
+import httpx
+
+from gateway.errors import UpstreamError, UpstreamTimeoutError
+from gateway.observability import logger
+from gateway.providers.config import ProviderDeployment
+from gateway.providers.dialects import dialect_for
+from gateway.providers.errors import upstream_error
+
+KeySource = Callable[[bool], str | None]  # (refresh) -> key
+FileContent = bytes | IO[bytes]
+
+
+class ProviderClient:
+    def __init__(self, deployment: ProviderDeployment, key_source: KeySource, timeout: float) -> None:
+        self.deployment = deployment
+        self.name = deployment.name
+        self._dialect = dialect_for(deployment)
+        self._key_source = key_source
+        self._http = httpx.Client(timeout=httpx.Timeout(timeout, connect=5.0))
+
+    # Files -------------------------------------------------------------------------------
+    def create_file(
+        self,
+        *,
+        filename: str,
+        content: FileContent,
+        purpose: str,
+        expires_after: dict[str, Any] | None = None,
+        content_type: str = "application/octet-stream",
+    ) -> dict[str, Any]:
+        data: dict[str, str] = {"purpose": purpose}
+        if expires_after:
+            data["expires_after[anchor]"] = str(expires_after.get("anchor", "created_at"))
+            data["expires_after[seconds]"] = str(expires_after["seconds"])
+        files = {"file": (filename, content, content_type)}
+        return self._json("POST", "/files", data=data, files=files)
+
+    def retrieve_file(self, file_id: str) -> dict[str, Any]:
+        return self._json("GET", f"/files/{file_id}")
+
+    def list_files(self, **query: Any) -> dict[str, Any]:
+        return self._json("GET", "/files", params=_drop_none(query))
+
+    def delete_file(self, file_id: str) -> dict[str, Any]:
+        return self._json("DELETE", f"/files/{file_id}")
+
+    def file_content(self, file_id: str) -> bytes:
+        return self._send("GET", f"/files/{file_id}/content").content
+
+    @contextmanager
+    def stream_file_content(self, file_id: str) -> Iterator[httpx.Response]:
+        """The content response, unread: iterate `iter_bytes()` for bounded memory."""
+        response = self._send("GET", f"/files/{file_id}/content", stream=True)
+        try:
+            yield response
+        finally:
+            response.close()
+
+    # Uploads (the provider's own API for large files) ------------------------------------
+    def create_upload(self, *, filename: str, purpose: str, size: int, mime_type: str) -> dict[str, Any]:
+        body = {"filename": filename, "purpose": purpose, "bytes": size, "mime_type": mime_type}
+        return self._json("POST", "/uploads", json=body)
+
+    def add_upload_part(self, upload_id: str, data: FileContent) -> dict[str, Any]:
+        files = {"data": ("part", data, "application/octet-stream")}
+        return self._json("POST", f"/uploads/{upload_id}/parts", files=files)
+
+    def complete_upload(self, upload_id: str, part_ids: list[str], md5: str | None = None) -> dict[str, Any]:
+        return self._json("POST", f"/uploads/{upload_id}/complete", json=_drop_none({"part_ids": part_ids, "md5": md5}))
+
+    def cancel_upload(self, upload_id: str) -> dict[str, Any]:
+        return self._json("POST", f"/uploads/{upload_id}/cancel")
+
+    # Batches -----------------------------------------------------------------------------
+    def create_batch(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._json("POST", "/batches", json=body)
+
+    def retrieve_batch(self, batch_id: str) -> dict[str, Any]:
+        return self._json("GET", f"/batches/{batch_id}")
+
+    def list_batches(self, **query: Any) -> dict[str, Any]:
+        return self._json("GET", "/batches", params=_drop_none(query))
+
+    def cancel_batch(self, batch_id: str) -> dict[str, Any]:
+        return self._json("POST", f"/batches/{batch_id}/cancel")
+
+    # Transport ---------------------------------------------------------------------------
+    def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        response = self._send(method, path, **kwargs)
+        try:
+            payload = response.json()
+        except ValueError as exc:
+            raise UpstreamError(f"provider '{self.name}' answered with a body that is not JSON") from exc
+        if not isinstance(payload, dict):
+            raise UpstreamError(f"provider '{self.name}' answered with an unexpected JSON shape")
+        return payload
+
+    def _send(self, method: str, path: str, *, stream: bool = False, **kwargs: Any) -> httpx.Response:
+        response = self._attempt(method, path, refresh_key=False, stream=stream, **kwargs)
+        if response.status_code == 401:
+            # The key may have been rotated: read it again once before giving up.
+            response.close()
+            _rewind(kwargs)
+            response = self._attempt(method, path, refresh_key=True, stream=stream, **kwargs)
+        if response.status_code >= 400:
+            if stream:
+                response.read()
+            response.close()
+            logger.warning(
+                "provider error",
+                extra={"provider": self.name, "status": response.status_code, "path": path},
+            )
+            raise upstream_error(response, self.name)
+        return response
+
+    def _attempt(
+        self, method: str, path: str, *, refresh_key: bool, stream: bool, **kwargs: Any
+    ) -> httpx.Response:
+        key = self._key_source(refresh_key)
+        if not key:
+            raise UpstreamError(
+                f"provider '{self.name}' has no API key configured", code="provider_not_configured"
+            )
+        request = self._http.build_request(
+            method,
+            self._dialect.url(path),
+            params={**kwargs.pop("params", {}), **self._dialect.params()},
+            headers=self._dialect.auth_headers(key),
+            **kwargs,
+        )
+        try:
+            return self._http.send(request, stream=stream)
+        except httpx.TimeoutException as exc:
+            raise UpstreamTimeoutError(f"provider '{self.name}' did not answer in time") from exc
+        except httpx.TransportError as exc:
+            raise UpstreamError(f"provider '{self.name}' could not be reached") from exc
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def _rewind(kwargs: dict[str, Any]) -> None:
+    """File objects sent once must start from the beginning on the retry."""
+    for _, value in (kwargs.get("files") or {}).items():
+        content = value[1]
+        if hasattr(content, "seek"):
+            content.seek(0)

@@ -1,0 +1,131 @@
+"""The resolver every handler uses: prefixes, auth, errors and request ids in one place."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from gateway import routes
+from gateway.auth import Caller, authenticate
+from gateway.errors import GatewayError, InternalError, InvalidRequestError, NotFoundError, error_envelope
+from gateway.observability import logger
+from gateway.provider_choice import requested_provider
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+REQUEST_ID_HEADER = "x-request-id"
+# /{provider}/v1/... and /v1/... are served by the same code as the bare path.
+_STRIP_PREFIXES: list[str | re.Pattern[str]] = [re.compile(r"^/[^/]+/v1(?=/)"), "/v1"]
+
+
+def error_response(error: GatewayError) -> Response:
+    return Response(
+        status_code=error.status_code,
+        content_type="application/json",
+        body=json.dumps(error.envelope()),
+        headers=error.headers or None,
+    )
+
+
+def _validation_error(exc: RequestValidationError) -> Response:
+    errors = list(exc.errors())
+    first = errors[0] if errors else {}
+    location = [str(part) for part in first.get("loc", ()) if isinstance(part, str | int)]
+    # loc is like ("body", "metadata") or ("query", "limit"); the param is what follows.
+    param_parts = location[1:] if location and location[0] in {"body", "query", "path", "form", "header"} else location
+    param = ".".join(param_parts) or None
+    kind, message = first.get("type", ""), first.get("msg", "Invalid request.")
+    if kind == "missing":
+        text = f"Missing required parameter: '{param}'."
+    elif kind == "json_invalid":
+        text = "The request body is not valid JSON."
+        param = None
+    else:
+        text = f"Invalid value for '{param}': {message}." if param else f"{message}."
+    return error_response(InvalidRequestError(text, param=param))
+
+
+class GatewayApp:
+    """One route's resolver. Handlers register one function with `@app.endpoint`."""
+
+    def __init__(self, route_name: str) -> None:
+        self.route = routes.route(route_name)
+        self.resolver = APIGatewayRestResolver(enable_validation=True, strip_prefixes=_STRIP_PREFIXES)
+        self.resolver.exception_handler(GatewayError)(error_response)
+        self.resolver.exception_handler(RequestValidationError)(_validation_error)
+        self.resolver.exception_handler(Exception)(self._unexpected)
+        self.resolver.not_found(self._not_found)
+        self.lambda_handler = logger.inject_lambda_context(
+            correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True
+        )(self._handle)
+
+    def endpoint(self, func: F) -> F:
+        path = re.sub(r"\{(\w+)\}", r"<\1>", self.route.path)
+        self.resolver.route(path, self.route.method)(func)
+        return func
+
+    # What the endpoint function reads -----------------------------------------------------
+    @property
+    def caller(self) -> Caller:
+        caller: Caller = self.resolver.context["caller"]
+        return caller
+
+    def provider_hint(self, body_field: str | None = None) -> str | None:
+        event = self.resolver.current_event
+        return requested_provider(
+            path_parameters=event.path_parameters,
+            headers=event.headers,
+            query=event.query_string_parameters,
+            body_field=body_field,
+        )
+
+    # Lambda entry point -------------------------------------------------------------------
+    def _handle(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        request_id = (event.get("requestContext") or {}).get("requestId") or context.aws_request_id
+        try:
+            if self.route.authenticated:
+                self.resolver.append_context(caller=authenticate(event.get("headers") or {}))
+            result = self.resolver.resolve(event, context)
+        except GatewayError as exc:
+            result = _plain(exc)
+        return _with_request_id(result, request_id)
+
+    def _unexpected(self, exc: Exception) -> Response:
+        logger.exception("unhandled error")
+        return error_response(InternalError("The gateway failed to process the request."))
+
+    def _not_found(self, exc: Exception) -> Response:
+        event = self.resolver.current_event
+        return error_response(
+            NotFoundError(f"Unknown request URL: {event.http_method} {event.path}.", code="unknown_url")
+        )
+
+
+def _plain(error: GatewayError) -> dict[str, Any]:
+    """A proxy result for errors raised before the resolver runs (authentication)."""
+    headers = {"Content-Type": "application/json", **error.headers}
+    return {
+        "statusCode": error.status_code,
+        "body": json.dumps(error.envelope()),
+        "isBase64Encoded": False,
+        "multiValueHeaders": {name: [value] for name, value in headers.items()},
+    }
+
+
+def _with_request_id(result: dict[str, Any], request_id: str) -> dict[str, Any]:
+    multi = result.get("multiValueHeaders")
+    if multi is not None:
+        multi[REQUEST_ID_HEADER] = [request_id]
+    else:
+        result.setdefault("headers", {})[REQUEST_ID_HEADER] = request_id
+    return result
+
+
+__all__ = ["GatewayApp", "error_envelope", "error_response"]

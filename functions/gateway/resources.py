@@ -1,0 +1,46 @@
+"""Names shared by the Lambda code, the CDK stack and the local server.
+
+Plain data: the stack creates resources with this shape, the local server bootstraps
+moto with it, and the functions find them through the environment variables named here.
+"""
+
+from __future__ import annotations
+
+# Environment variables every function reads.
+ENV_TABLE_NAME = "GATEWAY_TABLE_NAME"
+ENV_BUCKET_NAME = "GATEWAY_BUCKET_NAME"
+ENV_MASTER_KEY_SECRET = "GATEWAY_MASTER_KEY_SECRET_ID"
+ENV_PROVIDER_KEYS_SECRET = "GATEWAY_PROVIDER_KEYS_SECRET_ID"
+ENV_KEY_PEPPER_SECRET = "GATEWAY_KEY_PEPPER_SECRET_ID"
+ENV_PROVIDERS = "GATEWAY_PROVIDERS"  # JSON: non-secret provider deployment settings
+ENV_DEFAULT_PROVIDER = "GATEWAY_DEFAULT_PROVIDER"
+ENV_TRANSFER_FUNCTION = "GATEWAY_TRANSFER_FUNCTION_NAME"
+ENV_SECRETS_TTL = "GATEWAY_SECRETS_TTL_SECONDS"
+ENV_UPSTREAM_TIMEOUT = "GATEWAY_UPSTREAM_TIMEOUT_SECONDS"
+
+# Default names, used by the local server (the stack lets CloudFormation name things).
+DEFAULT_TABLE_NAME = "openai-gateway-ids"
+DEFAULT_BUCKET_NAME = "openai-gateway-files"
+DEFAULT_MASTER_KEY_SECRET = "openai-gateway/master-key"
+DEFAULT_PROVIDER_KEYS_SECRET = "openai-gateway/provider-keys"
+DEFAULT_KEY_PEPPER_SECRET = "openai-gateway/key-pepper"
+DEFAULT_TRANSFER_FUNCTION = "file_transfer"
+
+# DynamoDB: one table, string keys only.
+TABLE_PARTITION_KEY = "pk"
+TABLE_TTL_ATTRIBUTE = "ttl"
+# Global secondary indexes: name -> (partition key, sort key). Both project ALL.
+#   by_owner: "<owner>#<kind>" -> "<created_at:012d>#<id>"  (a caller's own objects)
+#   by_kind:  "<kind>"         -> "<created_at:012d>#<id>"  (everything, for the master key)
+INDEX_BY_OWNER = "by_owner"
+INDEX_BY_KIND = "by_kind"
+TABLE_INDEXES: dict[str, tuple[str, str]] = {
+    INDEX_BY_OWNER: ("owner_kind", "created_key"),
+    INDEX_BY_KIND: ("kind", "created_key"),
+}
+
+# S3 key prefixes, each with its own lifecycle rule in the stack.
+UPLOAD_PARTS_PREFIX = "upload-parts/"
+CACHED_CONTENT_PREFIX = "file-content/"
+UPLOAD_PARTS_EXPIRE_DAYS = 2
+CACHED_CONTENT_EXPIRE_DAYS = 7

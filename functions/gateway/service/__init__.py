@@ -1,0 +1,1 @@
+"""Provider-agnostic operations behind the endpoints: ownership, routing, id translation."""

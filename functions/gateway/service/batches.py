@@ -1,0 +1,104 @@
+"""Batches: create, retrieve, list (statuses current), cancel."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from gateway.auth import Caller
+from gateway.errors import ConflictError, InvalidRequestError
+from gateway.ids import new_id
+from gateway.models.batches import TERMINAL_BATCH_STATUSES, Batch, CreateBatchRequest
+from gateway.models.common import ListPage
+from gateway.observability import logger
+from gateway.providers.registry import client_for
+from gateway.service.listing import ListRequest, page_records
+from gateway.service.ownership import owned_record
+from gateway.service.translate import batch_object
+from gateway.storage.id_map import IdMap, ObjectRecord
+
+_REFRESH_WORKERS = 8
+
+
+def create_batch(
+    caller: Caller, provider: str | None, request: CreateBatchRequest, id_map: IdMap | None = None
+) -> Batch:
+    id_map = id_map or IdMap()
+    input_file = owned_record(id_map, caller, request.input_file_id, "file", param="input_file_id")
+    if provider is not None and provider != input_file.provider:
+        raise InvalidRequestError(
+            f"Input file {input_file.id} belongs to provider '{input_file.provider}', "
+            f"not '{provider}'. A batch runs where its input file is.",
+            param="input_file_id",
+            code="provider_mismatch",
+        )
+    caller.require_provider(input_file.provider)
+    if input_file.upstream_id is None or input_file.status == "uploaded" and input_file.state.get("transfer"):
+        raise ConflictError(
+            f"File {input_file.id} is still being transferred to provider '{input_file.provider}'. "
+            "Wait until its status is 'processed' (client.files.wait_for_processing).",
+            param="input_file_id",
+            code="file_not_ready",
+        )
+    upstream = client_for(input_file.provider).create_batch(request.upstream_body(input_file.upstream_id))
+    record = ObjectRecord(
+        id=new_id("batch"),
+        kind="batch",
+        owner=caller.key_id,
+        provider=input_file.provider,
+        created_at=int(upstream.get("created_at") or 0),
+        object={},
+        upstream_id=str(upstream["id"]),
+        state={"input_file_id": input_file.id},
+    )
+    batch = batch_object(upstream, record, input_file.id, id_map)
+    record.object = batch.model_dump(mode="json")
+    id_map.put(record)
+    return batch
+
+
+def retrieve_batch(caller: Caller, batch_id: str, id_map: IdMap | None = None) -> Batch:
+    id_map = id_map or IdMap()
+    return _refresh(id_map, owned_record(id_map, caller, batch_id, "batch"))
+
+
+def cancel_batch(caller: Caller, batch_id: str, id_map: IdMap | None = None) -> Batch:
+    id_map = id_map or IdMap()
+    record = owned_record(id_map, caller, batch_id, "batch")
+    caller.require_provider(record.provider)
+    assert record.upstream_id is not None
+    upstream = client_for(record.provider).cancel_batch(record.upstream_id)
+    return _store(id_map, record, upstream)
+
+
+def list_batches(caller: Caller, request: ListRequest, id_map: IdMap | None = None) -> ListPage[Batch]:
+    id_map = id_map or IdMap()
+    records, has_more = page_records(id_map, caller, "batch", request)
+    stale = [r for r in records if r.status not in TERMINAL_BATCH_STATUSES]
+    fresh: dict[str, Batch] = {}
+    if stale:
+        with ThreadPoolExecutor(max_workers=min(_REFRESH_WORKERS, len(stale))) as pool:
+            for record, batch in zip(stale, pool.map(lambda r: _refresh_or_snapshot(id_map, r), stale), strict=True):
+                fresh[record.id] = batch
+    batches = [fresh.get(r.id) or Batch.model_validate(r.object) for r in records]
+    return ListPage[Batch].of(batches, has_more)
+
+
+def _refresh(id_map: IdMap, record: ObjectRecord) -> Batch:
+    assert record.upstream_id is not None
+    return _store(id_map, record, client_for(record.provider).retrieve_batch(record.upstream_id))
+
+
+def _refresh_or_snapshot(id_map: IdMap, record: ObjectRecord) -> Batch:
+    """In a list, one provider hiccup must not fail the page: fall back to the last snapshot."""
+    try:
+        return _refresh(id_map, record)
+    except Exception:
+        logger.warning("batch refresh failed; serving snapshot", extra={"batch_id": record.id})
+        return Batch.model_validate(record.object)
+
+
+def _store(id_map: IdMap, record: ObjectRecord, upstream: dict[str, object]) -> Batch:
+    batch = batch_object(upstream, record, str(record.state.get("input_file_id") or record.object.get("input_file_id")), id_map)
+    record.object = batch.model_dump(mode="json")
+    id_map.save_object(record)
+    return batch

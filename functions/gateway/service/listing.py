@@ -1,0 +1,43 @@
+"""Cursor pagination over a caller's objects, shared by every list endpoint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.auth import Caller
+from gateway.errors import InvalidRequestError
+from gateway.storage.id_map import IdMap, Kind, ObjectRecord, PageQuery
+
+
+@dataclass(frozen=True)
+class ListRequest:
+    limit: int
+    ascending: bool = False
+    after: str | None = None
+    provider: str | None = None
+    purpose: str | None = None
+    key_id: str | None = None  # master key only: one key's objects
+
+
+def page_records(id_map: IdMap, caller: Caller, kind: Kind, request: ListRequest) -> tuple[list[ObjectRecord], bool]:
+    owner = caller.owner_scope
+    if request.key_id is not None:
+        if not caller.is_master:
+            raise InvalidRequestError("Only the master key may filter lists by key.", param="key_id")
+        owner = request.key_id
+    after = None
+    if request.after:
+        after = id_map.get(request.after)
+        if after is None or after.kind != kind or (owner is not None and after.owner != owner):
+            raise InvalidRequestError(f"Invalid 'after' cursor: {request.after}", param="after")
+    return id_map.page(
+        PageQuery(
+            kind=kind,
+            limit=request.limit,
+            owner=owner,
+            ascending=request.ascending,
+            after=after,
+            provider=request.provider,
+            purpose=request.purpose,
+        )
+    )

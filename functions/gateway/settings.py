@@ -1,0 +1,47 @@
+"""Settings read from the function's environment, once per cold start."""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, Field
+
+from gateway import resources
+from gateway.providers.config import ProviderDeployment, parse_deployments
+
+
+class Settings(BaseModel):
+    table_name: str
+    bucket_name: str
+    master_key_secret_id: str
+    provider_keys_secret_id: str
+    key_pepper_secret_id: str
+    providers: dict[str, ProviderDeployment]
+    default_provider: str = "openai"
+    secrets_ttl_seconds: int = Field(default=300, ge=0)
+    upstream_timeout_seconds: float = Field(default=25.0, gt=0)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    env = os.environ
+    return Settings(
+        table_name=env.get(resources.ENV_TABLE_NAME, resources.DEFAULT_TABLE_NAME),
+        bucket_name=env.get(resources.ENV_BUCKET_NAME, resources.DEFAULT_BUCKET_NAME),
+        master_key_secret_id=env.get(resources.ENV_MASTER_KEY_SECRET, resources.DEFAULT_MASTER_KEY_SECRET),
+        provider_keys_secret_id=env.get(
+            resources.ENV_PROVIDER_KEYS_SECRET, resources.DEFAULT_PROVIDER_KEYS_SECRET
+        ),
+        key_pepper_secret_id=env.get(resources.ENV_KEY_PEPPER_SECRET, resources.DEFAULT_KEY_PEPPER_SECRET),
+        providers=parse_deployments(json.loads(env.get(resources.ENV_PROVIDERS) or "{}")),
+        default_provider=env.get(resources.ENV_DEFAULT_PROVIDER, "openai"),
+        secrets_ttl_seconds=int(env.get(resources.ENV_SECRETS_TTL, "300")),
+        upstream_timeout_seconds=float(env.get(resources.ENV_UPSTREAM_TIMEOUT, "25")),
+    )
+
+
+def reset_settings() -> None:
+    """For tests and the local server, after changing the environment."""
+    get_settings.cache_clear()

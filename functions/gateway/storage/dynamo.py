@@ -1,0 +1,48 @@
+"""The DynamoDB client and a small marshaller for the flat items this project stores."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import boto3
+
+Item = dict[str, Any]
+
+
+@lru_cache(maxsize=1)
+def dynamodb_client() -> Any:
+    return boto3.client("dynamodb")
+
+
+def marshal(item: Item) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name, value in item.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            out[name] = {"BOOL": value}
+        elif isinstance(value, int | float):
+            out[name] = {"N": str(value)}
+        elif isinstance(value, str):
+            out[name] = {"S": value}
+        elif isinstance(value, list | tuple | set):
+            out[name] = {"SS": sorted(str(v) for v in value)} if value else {"NULL": True}
+        else:
+            raise TypeError(f"cannot store attribute {name} of type {type(value).__name__}")
+    return out
+
+
+def unmarshal(item: dict[str, dict[str, Any]]) -> Item:
+    out: Item = {}
+    for name, typed in item.items():
+        (kind, value), *_ = typed.items()
+        if kind == "N":
+            out[name] = int(value) if value.lstrip("-").isdigit() else float(value)
+        elif kind == "SS":
+            out[name] = sorted(value)
+        elif kind == "NULL":
+            out[name] = None
+        else:
+            out[name] = value
+    return out

@@ -1,0 +1,227 @@
+"""The id mapping: gateway id -> provider deployment, upstream id, owner, last object seen.
+
+Item shapes (one table, partition key `pk`):
+- object:  pk=<gateway id>, kind, owner, owner_kind="<owner>#<kind>",
+           created_key="<created_at:012d>#<id>", provider, upstream_id, created_at,
+           purpose, status, object (JSON of the last client-facing object), state (JSON), ttl
+- reverse: pk="upstream#<provider>#<upstream id>", gateway_id   (no kind: stays out of the indexes)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from botocore.exceptions import ClientError
+
+from gateway import resources
+from gateway.settings import get_settings
+from gateway.storage.dynamo import Item, dynamodb_client, marshal, unmarshal
+
+Kind = Literal["file", "batch", "upload"]
+
+
+@dataclass
+class ObjectRecord:
+    id: str
+    kind: Kind
+    owner: str
+    provider: str
+    created_at: int
+    object: dict[str, Any]
+    upstream_id: str | None = None
+    purpose: str | None = None
+    ttl: int | None = None
+    # Kind-specific bookkeeping the client never sees (upload parts, transfer progress, ...).
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str | None:
+        return self.object.get("status")
+
+    @property
+    def created_key(self) -> str:
+        return f"{self.created_at:012d}#{self.id}"
+
+    def to_item(self) -> Item:
+        return {
+            resources.TABLE_PARTITION_KEY: self.id,
+            "kind": self.kind,
+            "owner": self.owner,
+            "owner_kind": f"{self.owner}#{self.kind}",
+            "created_key": self.created_key,
+            "provider": self.provider,
+            "upstream_id": self.upstream_id,
+            "created_at": self.created_at,
+            "purpose": self.purpose,
+            "status": self.status,
+            "object": json.dumps(self.object, separators=(",", ":")),
+            "state": json.dumps(self.state, separators=(",", ":")) if self.state else None,
+            resources.TABLE_TTL_ATTRIBUTE: self.ttl,
+        }
+
+    @classmethod
+    def from_item(cls, item: Item) -> ObjectRecord:
+        return cls(
+            id=item[resources.TABLE_PARTITION_KEY],
+            kind=item["kind"],
+            owner=item["owner"],
+            provider=item["provider"],
+            created_at=int(item["created_at"]),
+            object=json.loads(item["object"]),
+            upstream_id=item.get("upstream_id"),
+            purpose=item.get("purpose"),
+            ttl=item.get(resources.TABLE_TTL_ATTRIBUTE),
+            state=json.loads(item["state"]) if item.get("state") else {},
+        )
+
+
+@dataclass(frozen=True)
+class PageQuery:
+    kind: Kind
+    limit: int
+    owner: str | None = None  # None: every owner (master key)
+    ascending: bool = False
+    after: ObjectRecord | None = None
+    provider: str | None = None
+    purpose: str | None = None
+
+
+class IdMap:
+    def __init__(self, table_name: str | None = None) -> None:
+        self.table = table_name or get_settings().table_name
+        self._db = dynamodb_client()
+
+    # Single objects ----------------------------------------------------------------------
+    def get(self, gateway_id: str) -> ObjectRecord | None:
+        response = self._db.get_item(
+            TableName=self.table, Key={resources.TABLE_PARTITION_KEY: {"S": gateway_id}}
+        )
+        item = response.get("Item")
+        if not item or "kind" not in item:
+            return None
+        return ObjectRecord.from_item(unmarshal(item))
+
+    def put(self, record: ObjectRecord) -> None:
+        """Create or replace an object; a new upstream id also gets its reverse entry."""
+        self._db.put_item(TableName=self.table, Item=marshal(record.to_item()))
+        if record.upstream_id:
+            self._db.put_item(
+                TableName=self.table,
+                Item=marshal(
+                    {
+                        resources.TABLE_PARTITION_KEY: _reverse_key(record.provider, record.upstream_id),
+                        "gateway_id": record.id,
+                        resources.TABLE_TTL_ATTRIBUTE: record.ttl,
+                    }
+                ),
+            )
+
+    def save_object(self, record: ObjectRecord) -> None:
+        """Store the last object seen (and state) of an existing record."""
+        item = record.to_item()
+        names = {"#o": "object", "#s": "status"}
+        values: dict[str, Any] = {":o": {"S": item["object"]}, ":s": {"S": record.status or "unknown"}}
+        expression = "SET #o = :o, #s = :s"
+        if record.state:
+            names["#st"] = "state"
+            values[":st"] = {"S": item["state"]}
+            expression += ", #st = :st"
+        if record.upstream_id:
+            names["#u"] = "upstream_id"
+            values[":u"] = {"S": record.upstream_id}
+            expression += ", #u = :u"
+        self._db.update_item(
+            TableName=self.table,
+            Key={resources.TABLE_PARTITION_KEY: {"S": record.id}},
+            UpdateExpression=expression,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
+    def delete(self, record: ObjectRecord) -> None:
+        self._db.delete_item(TableName=self.table, Key={resources.TABLE_PARTITION_KEY: {"S": record.id}})
+        if record.upstream_id:
+            key = _reverse_key(record.provider, record.upstream_id)
+            self._db.delete_item(TableName=self.table, Key={resources.TABLE_PARTITION_KEY: {"S": key}})
+
+    # Upstream ids ------------------------------------------------------------------------
+    def gateway_id_for(self, provider: str, upstream_id: str) -> str | None:
+        response = self._db.get_item(
+            TableName=self.table,
+            Key={resources.TABLE_PARTITION_KEY: {"S": _reverse_key(provider, upstream_id)}},
+        )
+        item = response.get("Item")
+        return item["gateway_id"]["S"] if item else None
+
+    def claim_upstream(self, provider: str, upstream_id: str, gateway_id: str) -> str:
+        """Reserve `gateway_id` for an upstream id; returns the id that won if one existed."""
+        try:
+            self._db.put_item(
+                TableName=self.table,
+                Item=marshal(
+                    {
+                        resources.TABLE_PARTITION_KEY: _reverse_key(provider, upstream_id),
+                        "gateway_id": gateway_id,
+                    }
+                ),
+                ConditionExpression="attribute_not_exists(#pk)",
+                ExpressionAttributeNames={"#pk": resources.TABLE_PARTITION_KEY},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            existing = self.gateway_id_for(provider, upstream_id)
+            if existing:
+                return existing
+        return gateway_id
+
+    # Lists -------------------------------------------------------------------------------
+    def page(self, query: PageQuery) -> tuple[list[ObjectRecord], bool]:
+        """One page of objects, newest or oldest first, with an exact `has_more`."""
+        if query.owner is not None:
+            index = resources.INDEX_BY_OWNER
+            partition_name, partition_value = "owner_kind", f"{query.owner}#{query.kind}"
+        else:
+            index = resources.INDEX_BY_KIND
+            partition_name, partition_value = "kind", query.kind
+        params: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": index,
+            "KeyConditionExpression": "#p = :p",
+            "ExpressionAttributeNames": {"#p": partition_name},
+            "ExpressionAttributeValues": {":p": {"S": partition_value}},
+            "ScanIndexForward": query.ascending,
+        }
+        filters = []
+        for attribute, value in (("provider", query.provider), ("purpose", query.purpose)):
+            if value is not None:
+                params["ExpressionAttributeNames"][f"#{attribute}"] = attribute
+                params["ExpressionAttributeValues"][f":{attribute}"] = {"S": value}
+                filters.append(f"#{attribute} = :{attribute}")
+        if filters:
+            params["FilterExpression"] = " AND ".join(filters)
+        if query.after is not None:
+            after_item = marshal(query.after.to_item())
+            params["ExclusiveStartKey"] = {
+                name: after_item[name]
+                for name in (resources.TABLE_PARTITION_KEY, partition_name, "created_key")
+            }
+
+        wanted = query.limit + 1  # one more than asked tells whether there is more
+        records: list[ObjectRecord] = []
+        while True:
+            params["Limit"] = max(wanted - len(records), 1) if not filters else 500
+            response = self._db.query(**params)
+            records.extend(ObjectRecord.from_item(unmarshal(item)) for item in response.get("Items", []))
+            if len(records) >= wanted:
+                return records[: query.limit], True
+            last_key = response.get("LastEvaluatedKey")
+            if not last_key:
+                return records, False
+            params["ExclusiveStartKey"] = last_key
+
+
+def _reverse_key(provider: str, upstream_id: str) -> str:
+    return f"upstream#{provider}#{upstream_id}"

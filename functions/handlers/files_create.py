@@ -1,0 +1,35 @@
+"""POST /v1/files: upload a file to the chosen provider."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import File, Form, UploadFile
+
+from gateway.models.files import FileObject
+from gateway.resolver import GatewayApp
+from gateway.service import files
+from gateway.service.forms import expires_after_from_form
+
+app = GatewayApp("files_create")
+
+
+@app.endpoint
+def create_file(
+    file: Annotated[UploadFile, File(description="The file to upload")],
+    purpose: Annotated[str, Form()],
+    custom_llm_provider: Annotated[str | None, Form()] = None,
+    anchor: Annotated[str | None, Form(alias="expires_after[anchor]")] = None,
+    seconds: Annotated[str | None, Form(alias="expires_after[seconds]")] = None,
+    dotted_anchor: Annotated[str | None, Form(alias="expires_after.anchor")] = None,
+    dotted_seconds: Annotated[str | None, Form(alias="expires_after.seconds")] = None,
+) -> FileObject:
+    new_file = files.NewFile(
+        filename=file.filename or "upload.jsonl",
+        content=file.content,
+        purpose=purpose,
+        content_type=file.content_type or "application/octet-stream",
+        expires_after=expires_after_from_form(anchor or dotted_anchor, seconds or dotted_seconds),
+    )
+    return files.create_file(app.caller, app.provider_hint(custom_llm_provider), new_file)
+
+
+handler = app.lambda_handler
