@@ -23,9 +23,11 @@ $(STAMP): requirements.txt functions/requirements.txt
 serve: venv
 	PORT=$(PORT) $(BIN)/python -m devserver
 
+LINT_PATHS := functions tests
+
 lint: venv
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 
 typecheck: venv
 	$(BIN)/mypy
@@ -40,7 +42,7 @@ infra-tests: venv
 	$(BIN)/pytest -q tests/infra
 
 test: lint typecheck
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit
 
 clean:
 	rm -rf $(VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache

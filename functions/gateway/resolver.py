@@ -39,7 +39,9 @@ def _validation_error(exc: RequestValidationError) -> Response:
     first = errors[0] if errors else {}
     location = [str(part) for part in first.get("loc", ()) if isinstance(part, str | int)]
     # loc is like ("body", "metadata") or ("query", "limit"); the param is what follows.
-    param_parts = location[1:] if location and location[0] in {"body", "query", "path", "form", "header"} else location
+    param_parts = (
+        location[1:] if location and location[0] in {"body", "query", "path", "form", "header"} else location
+    )
     param = ".".join(param_parts) or None
     kind, message = first.get("type", ""), first.get("msg", "Invalid request.")
     if kind == "missing":

@@ -3,7 +3,6 @@
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-
 from gateway.models.batches import Batch
 from gateway.models.common import ListPage
 from gateway.resolver import GatewayApp

@@ -1,7 +1,6 @@
 """GET /v1/files/{file_id}/content: the raw bytes."""
 
 from aws_lambda_powertools.event_handler import Response
-
 from gateway.resolver import GatewayApp
 from gateway.service import files
 

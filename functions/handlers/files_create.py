@@ -3,7 +3,6 @@
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import File, Form, UploadFile
-
 from gateway.models.files import FileObject
 from gateway.resolver import GatewayApp
 from gateway.service import files

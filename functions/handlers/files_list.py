@@ -3,7 +3,6 @@
 from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-
 from gateway.models.common import ListPage
 from gateway.models.files import FileObject
 from gateway.resolver import GatewayApp

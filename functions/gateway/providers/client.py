@@ -74,7 +74,9 @@ class ProviderClient:
         return self._json("POST", f"/uploads/{upload_id}/parts", files=files)
 
     def complete_upload(self, upload_id: str, part_ids: list[str], md5: str | None = None) -> dict[str, Any]:
-        return self._json("POST", f"/uploads/{upload_id}/complete", json=_drop_none({"part_ids": part_ids, "md5": md5}))
+        return self._json(
+            "POST", f"/uploads/{upload_id}/complete", json=_drop_none({"part_ids": part_ids, "md5": md5})
+        )
 
     def cancel_upload(self, upload_id: str) -> dict[str, Any]:
         return self._json("POST", f"/uploads/{upload_id}/cancel")

@@ -32,7 +32,9 @@ def create_batch(
             code="provider_mismatch",
         )
     caller.require_provider(input_file.provider)
-    if input_file.upstream_id is None or input_file.status == "uploaded" and input_file.state.get("transfer"):
+    if input_file.upstream_id is None or (
+        input_file.status == "uploaded" and input_file.state.get("transfer")
+    ):
         raise ConflictError(
             f"File {input_file.id} is still being transferred to provider '{input_file.provider}'. "
             "Wait until its status is 'processed' (client.files.wait_for_processing).",
@@ -77,7 +79,9 @@ def list_batches(caller: Caller, request: ListRequest, id_map: IdMap | None = No
     fresh: dict[str, Batch] = {}
     if stale:
         with ThreadPoolExecutor(max_workers=min(_REFRESH_WORKERS, len(stale))) as pool:
-            for record, batch in zip(stale, pool.map(lambda r: _refresh_or_snapshot(id_map, r), stale), strict=True):
+            for record, batch in zip(
+                stale, pool.map(lambda r: _refresh_or_snapshot(id_map, r), stale), strict=True
+            ):
                 fresh[record.id] = batch
     batches = [fresh.get(r.id) or Batch.model_validate(r.object) for r in records]
     return ListPage[Batch].of(batches, has_more)
@@ -98,7 +102,9 @@ def _refresh_or_snapshot(id_map: IdMap, record: ObjectRecord) -> Batch:
 
 
 def _store(id_map: IdMap, record: ObjectRecord, upstream: dict[str, object]) -> Batch:
-    batch = batch_object(upstream, record, str(record.state.get("input_file_id") or record.object.get("input_file_id")), id_map)
+    batch = batch_object(
+        upstream, record, str(record.state.get("input_file_id") or record.object.get("input_file_id")), id_map
+    )
     record.object = batch.model_dump(mode="json")
     id_map.save_object(record)
     return batch

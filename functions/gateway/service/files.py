@@ -27,7 +27,9 @@ class NewFile:
     expires_after: dict[str, Any] | None = None
 
 
-def create_file(caller: Caller, provider: str | None, new_file: NewFile, id_map: IdMap | None = None) -> FileObject:
+def create_file(
+    caller: Caller, provider: str | None, new_file: NewFile, id_map: IdMap | None = None
+) -> FileObject:
     id_map = id_map or IdMap()
     provider = provider or get_settings().default_provider
     caller.require_provider(provider)

@@ -19,7 +19,11 @@ class ListRequest:
     key_id: str | None = None  # master key only: one key's objects
 
 
-def page_records(id_map: IdMap, caller: Caller, kind: Kind, request: ListRequest) -> tuple[list[ObjectRecord], bool]:
+def page_records(
+    id_map: IdMap, caller: Caller, kind: Kind, request: ListRequest
+) -> tuple[list[ObjectRecord], bool]:
+    if request.provider is not None:
+        caller.require_provider(request.provider)
     owner = caller.owner_scope
     if request.key_id is not None:
         if not caller.is_master:

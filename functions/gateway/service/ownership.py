@@ -9,7 +9,9 @@ from gateway.storage.id_map import IdMap, Kind, ObjectRecord
 _NOUN = {"file": "File", "batch": "Batch", "upload": "Upload"}
 
 
-def owned_record(id_map: IdMap, caller: Caller, object_id: str, kind: Kind, *, param: str = "id") -> ObjectRecord:
+def owned_record(
+    id_map: IdMap, caller: Caller, object_id: str, kind: Kind, *, param: str = "id"
+) -> ObjectRecord:
     record = id_map.get(object_id)
     if record is None or record.kind != kind or not caller.can_see(record.owner):
         raise NotFoundError(f"No such {_NOUN[kind]} object: {object_id}", param=param)

@@ -38,7 +38,9 @@ def register_provider_file(id_map: IdMap, provider: str, upstream_id: str, *, ow
     try:
         upstream = client_for(provider).retrieve_file(upstream_id)
     except Exception:  # the id is registered either way; the object is refreshed on retrieve
-        logger.warning("could not fetch provider file", extra={"provider": provider, "upstream_id": upstream_id})
+        logger.warning(
+            "could not fetch provider file", extra={"provider": provider, "upstream_id": upstream_id}
+        )
         upstream = {
             "bytes": 0,
             "created_at": int(time.time()),

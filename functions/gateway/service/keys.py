@@ -1,0 +1,135 @@
+"""Virtual key lifecycle: generate, look up, update, delete. Master key only."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from datetime import UTC, datetime
+
+from gateway import auth, secret_store
+from gateway.auth import Caller
+from gateway.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
+from gateway.ids import new_id
+from gateway.models.keys import (
+    DeleteKeysRequest,
+    GeneratedKey,
+    GenerateKeyRequest,
+    KeyInfo,
+    UpdateKeyRequest,
+)
+from gateway.providers import registry
+from gateway.storage.keys import KeyRecord, KeyStore, hash_key
+
+KEY_PREFIX = "sk-gw-"
+_DURATION = re.compile(r"^(\d+)(s|m|h|d|w|mo)$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "mo": 2592000}
+
+
+def require_master(caller: Caller) -> None:
+    if not caller.is_master:
+        raise PermissionDeniedError("Key management needs the master key.", code="master_key_required")
+
+
+def parse_duration(duration: str) -> int:
+    match = _DURATION.match(duration.strip())
+    if not match or int(match.group(1)) <= 0:
+        raise InvalidRequestError(
+            f"Invalid duration '{duration}'. Use a number and a unit: 30s, 10m, 12h, 30d, 2w or 1mo.",
+            param="duration",
+        )
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def _check_providers(providers: list[str] | None) -> list[str] | None:
+    if providers is None:
+        return None
+    if not providers:
+        raise InvalidRequestError(
+            "providers must name at least one provider, or be omitted.", param="providers"
+        )
+    for name in providers:
+        registry.require_known(name, param="providers")
+    return sorted(set(providers))
+
+
+def info(record: KeyRecord) -> KeyInfo:
+    expires = datetime.fromtimestamp(record.expires_at, UTC).isoformat() if record.expires_at else None
+    return KeyInfo(
+        key_id=record.key_id,
+        token_id=record.key_id,
+        key_alias=record.key_alias,
+        key_name=record.key_hint,
+        providers=record.providers,
+        metadata=record.metadata,
+        created_at=record.created_at,
+        expires=expires,
+        expires_at=record.expires_at,
+    )
+
+
+def generate(request: GenerateKeyRequest, store: KeyStore | None = None) -> GeneratedKey:
+    store = store or KeyStore()
+    if request.key_alias and any(r.key_alias == request.key_alias for r in store.all()):
+        raise InvalidRequestError(
+            f"A key with alias '{request.key_alias}' exists already.", param="key_alias"
+        )
+    plain = KEY_PREFIX + secrets.token_urlsafe(32)
+    now = int(time.time())
+    record = KeyRecord(
+        key_hash=hash_key(plain, secret_store.key_pepper()),
+        key_id=new_id("key"),
+        created_at=now,
+        key_alias=request.key_alias,
+        providers=_check_providers(request.providers),
+        metadata=request.metadata,
+        expires_at=now + parse_duration(request.duration) if request.duration else None,
+        key_hint=f"{plain[:6]}...{plain[-4:]}",
+    )
+    store.put(record)
+    return GeneratedKey(key=plain, **info(record).model_dump())
+
+
+def find(key_or_id: str, store: KeyStore | None = None, *, param: str = "key") -> KeyRecord:
+    store = store or KeyStore()
+    record: KeyRecord | None
+    if key_or_id.startswith("key_"):
+        record = next((r for r in store.all() if r.key_id == key_or_id), None)
+    else:
+        record = store.get(hash_key(key_or_id, secret_store.key_pepper()))
+    if record is None:
+        raise NotFoundError("No such key.", param=param)
+    return record
+
+
+def update(request: UpdateKeyRequest, store: KeyStore | None = None) -> KeyInfo:
+    store = store or KeyStore()
+    record = find(request.key, store)
+    if request.key_alias is not None:
+        record.key_alias = request.key_alias
+    if request.duration is not None:
+        record.expires_at = int(time.time()) + parse_duration(request.duration)
+    if request.providers is not None:
+        record.providers = _check_providers(request.providers)
+    if request.metadata is not None:
+        record.metadata = request.metadata
+    store.put(record)
+    auth.forget_key(record.key_hash)
+    return info(record)
+
+
+def delete(request: DeleteKeysRequest, store: KeyStore | None = None) -> list[str]:
+    store = store or KeyStore()
+    if not request.keys and not request.key_aliases:
+        raise InvalidRequestError("Name the keys to delete in 'keys' or 'key_aliases'.", param="keys")
+    targets = [find(key, store, param="keys") for key in request.keys]
+    if request.key_aliases:
+        by_alias = {r.key_alias: r for r in store.all() if r.key_alias}
+        for alias in request.key_aliases:
+            if alias not in by_alias:
+                raise NotFoundError(f"No key with alias '{alias}'.", param="key_aliases")
+            targets.append(by_alias[alias])
+    for record in targets:
+        store.delete(record)
+        auth.forget_key(record.key_hash)
+    return [record.key_id for record in targets]

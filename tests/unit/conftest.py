@@ -1,0 +1,120 @@
+"""Unit tests: the real handlers against moto in-process, no network."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from gateway import auth, resources
+from gateway.providers import registry
+from gateway.settings import reset_settings
+from moto import mock_aws
+
+MASTER_KEY = "sk-test-master"
+
+
+class FakeContext:
+    function_name = "test"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test"
+    aws_request_id = "lambda-request"
+    log_group_name = "/aws/lambda/test"
+    log_stream_name = "stream"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 29_000
+
+
+def event(
+    method: str,
+    path: str,
+    *,
+    resource: str | None = None,
+    key: str | None = MASTER_KEY,
+    query: dict[str, str] | None = None,
+    body: Any = None,
+    path_parameters: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    headers = {"Content-Type": "application/json"}
+    if key is not None:
+        headers["Authorization"] = f"Bearer {key}"
+    return {
+        "resource": resource or path,
+        "path": path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {name: [value] for name, value in headers.items()},
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
+        "pathParameters": path_parameters,
+        "body": json.dumps(body) if body is not None and not isinstance(body, str) else body,
+        "isBase64Encoded": False,
+        "requestContext": {"requestId": str(uuid.uuid4()), "stage": "prod"},
+    }
+
+
+def call(handler: Any, request: dict[str, Any]) -> tuple[int, Any, dict[str, list[str]]]:
+    result = handler(request, FakeContext())
+    body = json.loads(result["body"]) if result.get("body") else None
+    return result["statusCode"], body, dict(result["multiValueHeaders"])
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    os.environ.update(
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        POWERTOOLS_TRACE_DISABLED="true",
+        POWERTOOLS_DEV="false",
+    )
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    os.environ[resources.ENV_PROVIDERS] = json.dumps(
+        {
+            "openai": {"type": "openai", "api_base": "http://127.0.0.1:9/v1"},
+            "azure": {"type": "azure", "api_base": "http://127.0.0.1:9"},
+        }
+    )
+    reset_settings()
+    registry.reset_clients()
+    auth.clear_key_cache()
+    from gateway.storage.dynamo import dynamodb_client
+
+    dynamodb_client.cache_clear()
+    with mock_aws():
+        db = boto3.client("dynamodb")
+        attributes = {resources.TABLE_PARTITION_KEY}
+        for partition, sort in resources.TABLE_INDEXES.values():
+            attributes |= {partition, sort}
+        db.create_table(
+            TableName=resources.DEFAULT_TABLE_NAME,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in sorted(attributes)],
+            KeySchema=[{"AttributeName": resources.TABLE_PARTITION_KEY, "KeyType": "HASH"}],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": name,
+                    "KeySchema": [
+                        {"AttributeName": partition, "KeyType": "HASH"},
+                        {"AttributeName": sort, "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+                for name, (partition, sort) in resources.TABLE_INDEXES.items()
+            ],
+        )
+        secrets = boto3.client("secretsmanager")
+        secrets.create_secret(Name=resources.DEFAULT_MASTER_KEY_SECRET, SecretString=MASTER_KEY)
+        secrets.create_secret(Name=resources.DEFAULT_KEY_PEPPER_SECRET, SecretString="pepper")
+        secrets.create_secret(Name=resources.DEFAULT_PROVIDER_KEYS_SECRET, SecretString="{}")
+        from aws_lambda_powertools.utilities import parameters
+
+        parameters.clear_caches()
+        yield
+        dynamodb_client.cache_clear()
