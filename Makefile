@@ -23,7 +23,7 @@ $(STAMP): requirements.txt functions/requirements.txt
 serve: venv
 	PORT=$(PORT) $(BIN)/python -m devserver
 
-LINT_PATHS := functions tests
+LINT_PATHS := functions tests devserver/*.py
 
 lint: venv
 	$(BIN)/ruff check $(LINT_PATHS)

@@ -1,0 +1,92 @@
+"""`python -m devserver` (`make serve`): the whole gateway on http://127.0.0.1:$PORT."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from types import FrameType
+
+import devserver  # noqa: F401  (puts functions/ on sys.path)
+from devserver.server import LocalGateway, start_gateway
+
+
+def banner(gateway: LocalGateway) -> str:
+    lines = [
+        "",
+        f"  OpenAI Batches & Files gateway (local)   {gateway.url}",
+        f"  OpenAI SDK base_url     {gateway.api_base}",
+        f"  Master key              {gateway.master_key}   (local dev key)",
+    ]
+    for name, provider in gateway.providers.items():
+        where = "simulator" if provider.simulated else "real"
+        lines.append(f"  Provider {name:<14} {where:<9} {provider.api_base}")
+    if gateway.simulator is not None:
+        simulated = ", ".join(gateway.simulated_providers)
+        lines.append(
+            f"  Provider simulator      {gateway.simulator.url}   (for {simulated}: no API key set; "
+            "set OPENAI_API_KEY / AZURE_API_KEY + AZURE_API_BASE for real ones)"
+        )
+    aws = "embedded moto" if gateway.embedded_moto else "AWS_ENDPOINT_URL"
+    lines.append(f"  AWS endpoint            {gateway.aws_endpoint_url}   ({aws})")
+    missing = [route.name for route in gateway.api.routes if not _handler_exists(route.name)]
+    if missing:
+        lines.append(f"  Not implemented yet     {', '.join(missing)} (answer 501)")
+    lines += [
+        "",
+        "  Try:",
+        f"    curl -s {gateway.url}/health",
+        f"    curl -s {gateway.api_base}/files -H 'Authorization: Bearer {gateway.master_key}'",
+        "",
+        "  Ctrl-C to stop.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _handler_exists(name: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(f"handlers.{name}") is not None
+    except ImportError:
+        return False
+
+
+def main() -> int:
+    logging.basicConfig(
+        level=os.environ.get("DEVSERVER_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("botocore", "boto3", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    port = int(os.environ.get("PORT") or 4000)
+    access_log = os.environ.get("ACCESS_LOG", "1").lower() not in ("0", "false", "no")
+    try:
+        gateway = start_gateway(port, access_log=access_log)
+    except (OSError, RuntimeError, ValueError) as exc:
+        print(f"devserver: cannot start: {exc}", file=sys.stderr)
+        return 1
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    print(banner(gateway), flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        print("devserver: stopping", file=sys.stderr, flush=True)
+        gateway.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,605 @@
+"""The local gateway: HTTP front end + API Gateway emulation + AWS + providers.
+
+`start_gateway()` starts everything in-process and returns a `LocalGateway`; the
+integration tests and `python -m devserver` both use it. Only one gateway should run per
+process at a time: the function environment (os.environ) and the async runner are global,
+as they are in a Lambda execution environment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import json
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from gateway import async_invoke, resources
+from gateway.routes import ASYNC_FUNCTIONS, ROUTES
+
+from devserver import aws
+from devserver.apigw import ApiGateway, Handler, HttpResponse, import_handler
+from devserver.events import lambda_context
+
+logger = logging.getLogger("devserver")
+
+DEFAULT_MASTER_KEY = "sk-1234"
+DEFAULT_OPENAI_API_BASE = "https://api.openai.com/v1"
+DEFAULT_AZURE_API_VERSION = "2025-04-01-preview"
+DEFAULT_SIMULATOR_PHASE_SECONDS = 2.0
+SIM_OPENAI_KEY = "sim-openai-key"
+SIM_AZURE_KEY = "sim-azure-key"
+DEFAULT_PROVIDER = "openai"
+POWERTOOLS_SERVICE_NAME = "openai-gateway"
+POWERTOOLS_METRICS_NAMESPACE = "OpenAIGateway"
+
+# Bodies over the API Gateway limit are read and dropped up to this size (so the client
+# sees the 413), beyond it the connection is closed.
+_DRAIN_LIMIT = 64 * 1024 * 1024
+
+__all__ = [
+    "HttpFrontEnd",
+    "LocalAsyncRunner",
+    "LocalGateway",
+    "ProviderSettings",
+    "function_environment",
+    "reset_function_caches",
+    "resolve_providers",
+    "serve_http",
+    "start_gateway",
+]
+
+
+# -- providers ---------------------------------------------------------------------------
+
+
+@dataclass
+class ProviderSettings:
+    name: str  # "openai" | "azure"
+    type: str
+    api_key: str
+    api_base: str
+    api_version: str | None = None
+    simulated: bool = False
+
+    def config(self) -> dict[str, Any]:
+        """The non-secret part, as it goes into GATEWAY_PROVIDERS."""
+        config: dict[str, Any] = {"type": self.type, "api_base": self.api_base}
+        if self.api_version is not None:
+            config["api_version"] = self.api_version
+        return config
+
+
+def resolve_providers(env: Mapping[str, str]) -> dict[str, ProviderSettings]:
+    """Provider settings from LiteLLM-style variables; a provider without a key is simulated.
+
+    OPENAI_API_KEY, OPENAI_API_BASE (default https://api.openai.com/v1), AZURE_API_KEY,
+    AZURE_API_BASE (https://RESOURCE.openai.azure.com, required with AZURE_API_KEY),
+    AZURE_API_VERSION. Simulated providers get an empty api_base, filled in once the
+    simulator runs.
+    """
+
+    def get(name: str) -> str:
+        return (env.get(name) or "").strip()
+
+    azure_version = get("AZURE_API_VERSION") or DEFAULT_AZURE_API_VERSION
+    providers: dict[str, ProviderSettings] = {}
+    if get("OPENAI_API_KEY"):
+        base = (get("OPENAI_API_BASE") or DEFAULT_OPENAI_API_BASE).rstrip("/")
+        providers["openai"] = ProviderSettings("openai", "openai", get("OPENAI_API_KEY"), base)
+    else:
+        providers["openai"] = ProviderSettings("openai", "openai", SIM_OPENAI_KEY, "", simulated=True)
+    if get("AZURE_API_KEY"):
+        if not get("AZURE_API_BASE"):
+            raise ValueError(
+                "AZURE_API_KEY is set but AZURE_API_BASE is not (https://RESOURCE.openai.azure.com)"
+            )
+        providers["azure"] = ProviderSettings(
+            "azure", "azure", get("AZURE_API_KEY"), get("AZURE_API_BASE").rstrip("/"), azure_version
+        )
+    else:
+        providers["azure"] = ProviderSettings(
+            "azure", "azure", SIM_AZURE_KEY, "", azure_version, simulated=True
+        )
+    return providers
+
+
+def _start_simulator(phase_seconds: float) -> Any:
+    try:
+        from devserver.simulator import Simulator, SimulatorConfig
+    except ImportError as exc:
+        raise RuntimeError(
+            "no provider key is set (OPENAI_API_KEY / AZURE_API_KEY) and the provider "
+            f"simulator (devserver.simulator) cannot be imported: {exc}"
+        ) from exc
+    simulator = Simulator(
+        SimulatorConfig(
+            port=0,
+            openai_key=SIM_OPENAI_KEY,
+            azure_key=SIM_AZURE_KEY,
+            batch_phase_seconds=phase_seconds,
+        )
+    )
+    simulator.start()
+    return simulator
+
+
+def function_environment(
+    providers: Mapping[str, ProviderSettings],
+    *,
+    default_provider: str = DEFAULT_PROVIDER,
+    log_level: str = "INFO",
+) -> dict[str, str]:
+    """The environment every function gets (what the stack sets on each Lambda)."""
+    return {
+        resources.ENV_TABLE_NAME: resources.DEFAULT_TABLE_NAME,
+        resources.ENV_BUCKET_NAME: resources.DEFAULT_BUCKET_NAME,
+        resources.ENV_MASTER_KEY_SECRET: resources.DEFAULT_MASTER_KEY_SECRET,
+        resources.ENV_PROVIDER_KEYS_SECRET: resources.DEFAULT_PROVIDER_KEYS_SECRET,
+        resources.ENV_KEY_PEPPER_SECRET: resources.DEFAULT_KEY_PEPPER_SECRET,
+        resources.ENV_PROVIDERS: json.dumps({name: p.config() for name, p in providers.items()}),
+        resources.ENV_DEFAULT_PROVIDER: default_provider,
+        resources.ENV_TRANSFER_FUNCTION: resources.DEFAULT_TRANSFER_FUNCTION,
+        "POWERTOOLS_SERVICE_NAME": POWERTOOLS_SERVICE_NAME,
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_NAMESPACE": POWERTOOLS_METRICS_NAMESPACE,
+        "POWERTOOLS_LOG_LEVEL": log_level,
+        "LOG_LEVEL": log_level,
+    }
+
+
+# Per-cold-start caches of the function code (settings, boto3 clients, secrets): reset
+# whenever the environment changes, as a new Lambda execution environment would start
+# empty. Best effort: a hook that does not exist (yet) is skipped.
+_CACHE_RESETS: tuple[tuple[str, str], ...] = (
+    ("gateway.settings", "reset_settings"),
+    ("gateway.providers.registry", "reset_clients"),
+    ("gateway.auth", "clear_key_cache"),
+    ("gateway.storage.dynamo", "dynamodb_client.cache_clear"),
+    ("aws_lambda_powertools.utilities.parameters", "clear_caches"),
+)
+
+
+def reset_function_caches() -> None:
+    """Forget what the function code cached under the previous environment."""
+    import importlib
+
+    for module_name, attribute in _CACHE_RESETS:
+        try:
+            target: Any = importlib.import_module(module_name)
+            for part in attribute.split("."):
+                target = getattr(target, part)
+        except (ImportError, AttributeError):
+            logger.debug("no cache reset hook %s.%s", module_name, attribute)
+            continue
+        try:
+            target()
+        except Exception:
+            logger.exception("cache reset %s.%s failed", module_name, attribute)
+
+
+# -- async invocations -------------------------------------------------------------------
+
+
+class LocalAsyncRunner:
+    """Runs `Event` invocations of ASYNC_FUNCTIONS in daemon threads of this process."""
+
+    def __init__(self, resolver: Callable[[str], Handler | None] = import_handler) -> None:
+        self._resolver = resolver
+        self._functions = {f.name: f for f in ASYNC_FUNCTIONS}
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, name: str, payload: dict[str, Any]) -> None:
+        if name not in self._functions:
+            raise ValueError(f"unknown async function {name!r}")
+        # Lambda takes the payload as JSON: fail like boto3 would on what does not serialize.
+        payload = json.loads(json.dumps(payload))
+        thread = threading.Thread(target=self._run, args=(name, payload), name=f"async-{name}", daemon=True)
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()]
+            self._threads.append(thread)
+        thread.start()
+
+    def _run(self, name: str, payload: dict[str, Any]) -> None:
+        function = self._functions[name]
+        try:
+            handler = self._resolver(name)
+            if handler is None:
+                logger.error("async %s: handlers.%s does not exist yet; event dropped", name, name)
+                return
+            context = lambda_context(
+                name, memory_mb=function.memory_mb, timeout_seconds=function.timeout_seconds
+            )
+            handler(payload, context)
+        except Exception:
+            logger.exception("async %s failed", name)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the invocations started so far; False if some still run after `timeout`."""
+        import time
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            thread.join(remaining)
+        return not any(t.is_alive() for t in threads)
+
+
+# -- HTTP front end ----------------------------------------------------------------------
+
+
+class _BadRequest(Exception):
+    pass
+
+
+class _BodyTooLarge(Exception):
+    def __init__(self, size: int | None, drained: bool) -> None:
+        super().__init__(size)
+        self.size = size
+        self.drained = drained
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server_version = "openai-gateway-devserver"
+    server: _GatewayHTTPServer
+
+    def _serve(self) -> None:
+        api = self.server.api
+        try:
+            body = self._read_body(api.max_request_bytes)
+        except _BodyTooLarge as exc:
+            if not exc.drained:
+                self.close_connection = True
+            self._send(self.command, api.request_too_large(exc.size))
+            return
+        except _BadRequest as exc:
+            self.close_connection = True
+            self._send(self.command, api.error_response(400, str(exc), "invalid_request"))
+            return
+        try:
+            response = api.handle(
+                self.command,
+                self.path,
+                self.headers.items(),
+                body,
+                source_ip=self.client_address[0],
+            )
+        except Exception:
+            logger.exception("devserver failed on %s %s", self.command, self.path)
+            response = api.error_response(500, "The local gateway failed; see its log.", "devserver_error")
+        self._send(self.command, response)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+
+    def _read_body(self, limit: int) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self._read_chunked(limit)
+        raw_length = self.headers.get("Content-Length")
+        if raw_length is None:
+            return b""
+        try:
+            length = int(raw_length)
+            if length < 0:
+                raise ValueError
+        except ValueError:
+            raise _BadRequest(f"Invalid Content-Length: {raw_length!r}") from None
+        if length > limit:
+            drained = length <= _DRAIN_LIMIT
+            if drained:
+                self._discard(length)
+            raise _BodyTooLarge(length, drained)
+        body = self.rfile.read(length)
+        if len(body) != length:
+            raise _BadRequest("Request body shorter than Content-Length")
+        return body
+
+    def _discard(self, length: int) -> None:
+        while length > 0:
+            chunk = self.rfile.read(min(length, 1 << 20))
+            if not chunk:
+                break
+            length -= len(chunk)
+
+    def _read_chunked(self, limit: int) -> bytes:
+        parts: list[bytes] = []
+        total = 0
+        while True:
+            line = self.rfile.readline(65537)
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise _BadRequest("Malformed chunked request body") from None
+            if size == 0:
+                break
+            total += size
+            if total > _DRAIN_LIMIT:
+                raise _BodyTooLarge(None, drained=False)
+            chunk = self.rfile.read(size)
+            if len(chunk) != size:
+                raise _BadRequest("Truncated chunked request body")
+            if total <= limit:
+                parts.append(chunk)
+            self.rfile.readline(65537)  # the CRLF after each chunk
+        while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+            pass  # trailers
+        if total > limit:
+            raise _BodyTooLarge(total, drained=True)
+        return b"".join(parts)
+
+    def _send(self, method: str, response: HttpResponse) -> None:
+        status = response.status
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = ""
+        lines = [
+            f"HTTP/1.1 {status} {reason}",
+            f"Date: {email.utils.formatdate(usegmt=True)}",
+            *(f"{name}: {value}" for name, value in response.headers),
+            f"Content-Length: {len(response.body)}",
+        ]
+        if self.close_connection:
+            lines.append("Connection: close")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", errors="replace")
+        self.wfile.write(head if method == "HEAD" else head + response.body)
+        if self.server.access_log:
+            self.log_request(status, len(response.body))
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.info("%s %s", self.address_string(), format % args)
+
+    def log_error(self, format: str, *args: Any) -> None:
+        logger.warning("%s %s", self.address_string(), format % args)
+
+
+class _GatewayHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], api: ApiGateway, access_log: bool) -> None:
+        self.api = api
+        self.access_log = access_log
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, _RequestHandler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+
+@dataclass
+class HttpFrontEnd:
+    """The HTTP server in front of an ApiGateway, serving in a daemon thread."""
+
+    url: str
+    port: int
+    api: ApiGateway
+    _server: _GatewayHTTPServer = field(repr=False)
+    _thread: threading.Thread = field(repr=False)
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._server.close_connections()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> HttpFrontEnd:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve_http(
+    api: ApiGateway, port: int = 0, *, host: str = "127.0.0.1", access_log: bool = False
+) -> HttpFrontEnd:
+    """Serve `api` over HTTP/1.1 on host:port (0: a free port) in a daemon thread."""
+    server = _GatewayHTTPServer((host, port), api, access_log)
+    bound_port = server.server_address[1]
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="devserver-http", daemon=True
+    )
+    thread.start()
+    return HttpFrontEnd(f"http://{host}:{bound_port}", int(bound_port), api, server, thread)
+
+
+# -- the whole gateway -------------------------------------------------------------------
+
+
+class _EnvPatch:
+    """Sets environment variables and restores the previous values on `restore()`."""
+
+    def __init__(self) -> None:
+        self._saved: dict[str, str | None] = {}
+
+    def set(self, name: str, value: str) -> None:
+        if name not in self._saved:
+            self._saved[name] = os.environ.get(name)
+        os.environ[name] = value
+
+    def set_default(self, name: str, value: str) -> None:
+        if not os.environ.get(name):
+            self.set(name, value)
+
+    def restore(self) -> None:
+        for name, value in self._saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved.clear()
+
+
+@dataclass
+class LocalGateway:
+    url: str  # "http://127.0.0.1:<port>"
+    port: int
+    master_key: str
+    simulator: Any | None  # devserver.simulator.Simulator when a provider is simulated
+    aws_endpoint_url: str
+    embedded_moto: bool
+    providers: dict[str, ProviderSettings]
+    api: ApiGateway
+    async_runner: LocalAsyncRunner
+    _cleanups: list[Callable[[], None]] = field(default_factory=list, repr=False)
+
+    @property
+    def api_base(self) -> str:
+        """The base URL for the OpenAI SDK: url + "/v1"."""
+        return self.url + "/v1"
+
+    @property
+    def simulated_providers(self) -> list[str]:
+        return [name for name, p in self.providers.items() if p.simulated]
+
+    def wait_for_async(self, timeout: float | None = None) -> bool:
+        """Wait for in-flight async invocations (file_transfer); False on timeout."""
+        return self.async_runner.wait(timeout)
+
+    def stop(self) -> None:
+        """Stop everything started and restore the environment (idempotent)."""
+        while self._cleanups:
+            cleanup = self._cleanups.pop()
+            try:
+                cleanup()
+            except Exception:
+                logger.exception("error while stopping the local gateway")
+
+    def __enter__(self) -> LocalGateway:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_gateway(
+    port: int = 0,
+    *,
+    master_key: str | None = None,
+    provider_env: Mapping[str, str] | None = None,
+    simulator_phase_seconds: float | None = None,
+    aws_endpoint_url: str | None = None,
+    access_log: bool = False,
+    routes: Sequence[Any] = ROUTES,
+) -> LocalGateway:
+    """Start the whole gateway in this process and return it once it serves.
+
+    AWS: `aws_endpoint_url` or $AWS_ENDPOINT_URL if set (LocalStack, AWS), else an embedded
+    moto server. Providers: from `provider_env` if given (it replaces os.environ for the
+    provider variables), else os.environ; providers without a key use the simulator.
+    """
+    cleanups: list[Callable[[], None]] = []
+    env = _EnvPatch()
+    cleanups.append(env.restore)
+
+    def abort() -> None:
+        while cleanups:
+            try:
+                cleanups.pop()()
+            except Exception:
+                logger.exception("cleanup failed")
+
+    try:
+        master_key = master_key or os.environ.get("GATEWAY_MASTER_KEY") or DEFAULT_MASTER_KEY
+        providers = resolve_providers(os.environ if provider_env is None else provider_env)
+
+        simulator = None
+        if any(p.simulated for p in providers.values()):
+            if simulator_phase_seconds is None:
+                raw = os.environ.get("SIM_BATCH_PHASE_SECONDS")
+                simulator_phase_seconds = float(raw) if raw else DEFAULT_SIMULATOR_PHASE_SECONDS
+            simulator = _start_simulator(simulator_phase_seconds)
+            cleanups.append(simulator.stop)
+            if providers["openai"].simulated:
+                providers["openai"].api_base = simulator.openai_api_base
+            if providers["azure"].simulated:
+                providers["azure"].api_base = simulator.azure_api_base
+
+        endpoint = aws_endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
+        embedded = not endpoint
+        if embedded:
+            moto = aws.start_moto()
+            cleanups.append(moto.stop)
+            endpoint = moto.url
+            for name, value in aws.DUMMY_CREDENTIALS.items():
+                env.set_default(name, value)
+        elif _is_loopback(str(endpoint)):  # LocalStack or a moto server: any credentials do
+            for name, value in aws.DUMMY_CREDENTIALS.items():
+                env.set_default(name, value)
+        assert endpoint is not None
+        env.set("AWS_ENDPOINT_URL", endpoint)
+        env.set_default("AWS_DEFAULT_REGION", aws.DEFAULT_REGION)
+        env.set_default("AWS_REGION", os.environ["AWS_DEFAULT_REGION"])
+
+        aws.bootstrap(
+            master_key=master_key,
+            provider_keys={name: p.api_key for name, p in providers.items()},
+            endpoint_url=endpoint,
+        )
+        log_level = (os.environ.get("LOG_LEVEL") or "INFO").upper()
+        for name, value in function_environment(providers, log_level=log_level).items():
+            env.set(name, value)
+
+        reset_function_caches()
+        cleanups.append(reset_function_caches)  # and again on stop
+
+        runner = LocalAsyncRunner()
+        async_invoke.use_local_runner(runner)
+        cleanups.append(lambda: async_invoke.use_local_runner(None))
+
+        api = ApiGateway(routes)
+        front = serve_http(api, port, access_log=access_log)
+        cleanups.append(front.stop)
+    except BaseException:
+        abort()
+        raise
+
+    return LocalGateway(
+        url=front.url,
+        port=front.port,
+        master_key=master_key,
+        simulator=simulator,
+        aws_endpoint_url=endpoint,
+        embedded_moto=embedded,
+        providers=providers,
+        api=api,
+        async_runner=runner,
+        _cleanups=cleanups,
+    )
+
+
+def _is_loopback(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url).hostname or ""
+    return (
+        host in ("localhost", "127.0.0.1", "::1")
+        or host.endswith(".localhost.localstack.cloud")
+        or (host == "localhost.localstack.cloud")
+    )

@@ -1,0 +1,224 @@
+"""start_gateway() with the embedded moto server: resources, secrets and the function environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from gateway import async_invoke, resources
+
+from devserver import aws
+from devserver.server import (
+    SIM_AZURE_KEY,
+    SIM_OPENAI_KEY,
+    LocalAsyncRunner,
+    LocalGateway,
+    resolve_providers,
+    start_gateway,
+)
+
+REAL_PROVIDERS = {
+    "OPENAI_API_KEY": "sk-openai-test",
+    "OPENAI_API_BASE": "https://openai.example/v1/",
+    "AZURE_API_KEY": "azure-test-key",
+    "AZURE_API_BASE": "https://res.openai.azure.com",
+    "AZURE_API_VERSION": "2024-10-21",
+}
+
+
+@pytest.fixture(scope="module")
+def gateway() -> Iterator[LocalGateway]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("AWS_ENDPOINT_URL", raising=False)
+        before = os.environ.get("AWS_ENDPOINT_URL")
+        gw = start_gateway(master_key="sk-test-master", provider_env=REAL_PROVIDERS)
+        try:
+            yield gw
+        finally:
+            gw.stop()
+        assert os.environ.get("AWS_ENDPOINT_URL") == before  # the environment is restored
+        assert async_invoke._local_runner is None
+
+
+def client(gw: LocalGateway, service: str) -> Any:
+    return boto3.client(service, endpoint_url=gw.aws_endpoint_url, region_name="us-east-1")  # type: ignore[call-overload]
+
+
+def test_embedded_moto_endpoint(gateway: LocalGateway) -> None:
+    assert gateway.embedded_moto
+    assert gateway.aws_endpoint_url.startswith("http://127.0.0.1:")
+    assert os.environ["AWS_ENDPOINT_URL"] == gateway.aws_endpoint_url
+    assert os.environ["AWS_DEFAULT_REGION"]
+    assert os.environ["AWS_ACCESS_KEY_ID"]
+    # handlers create plain clients: they must reach moto through AWS_ENDPOINT_URL
+    tables = boto3.client("dynamodb").list_tables()["TableNames"]
+    assert resources.DEFAULT_TABLE_NAME in tables
+
+
+def test_table_schema(gateway: LocalGateway) -> None:
+    dynamodb = client(gateway, "dynamodb")
+    table = dynamodb.describe_table(TableName=resources.DEFAULT_TABLE_NAME)["Table"]
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["KeySchema"] == [{"AttributeName": resources.TABLE_PARTITION_KEY, "KeyType": "HASH"}]
+    types = {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
+    assert set(types.values()) == {"S"}
+    indexes = {
+        index["IndexName"]: (
+            [(k["AttributeName"], k["KeyType"]) for k in index["KeySchema"]],
+            index["Projection"]["ProjectionType"],
+        )
+        for index in table["GlobalSecondaryIndexes"]
+    }
+    assert indexes == {
+        name: ([(pk, "HASH"), (sk, "RANGE")], "ALL") for name, (pk, sk) in resources.TABLE_INDEXES.items()
+    }
+    ttl = dynamodb.describe_time_to_live(TableName=resources.DEFAULT_TABLE_NAME)["TimeToLiveDescription"]
+    assert ttl["TimeToLiveStatus"] == "ENABLED"
+    assert ttl["AttributeName"] == resources.TABLE_TTL_ATTRIBUTE
+
+
+def test_bucket_and_secrets(gateway: LocalGateway) -> None:
+    s3 = client(gateway, "s3")
+    s3.head_bucket(Bucket=resources.DEFAULT_BUCKET_NAME)
+    secrets = client(gateway, "secretsmanager")
+    master = secrets.get_secret_value(SecretId=resources.DEFAULT_MASTER_KEY_SECRET)["SecretString"]
+    assert master == "sk-test-master" == gateway.master_key
+    keys = json.loads(
+        secrets.get_secret_value(SecretId=resources.DEFAULT_PROVIDER_KEYS_SECRET)["SecretString"]
+    )
+    assert keys == {"openai": "sk-openai-test", "azure": "azure-test-key"}
+    pepper = secrets.get_secret_value(SecretId=resources.DEFAULT_KEY_PEPPER_SECRET)["SecretString"]
+    assert len(pepper) >= 32
+
+
+def test_function_environment(gateway: LocalGateway) -> None:
+    env = os.environ
+    assert env[resources.ENV_TABLE_NAME] == resources.DEFAULT_TABLE_NAME
+    assert env[resources.ENV_BUCKET_NAME] == resources.DEFAULT_BUCKET_NAME
+    assert env[resources.ENV_MASTER_KEY_SECRET] == resources.DEFAULT_MASTER_KEY_SECRET
+    assert env[resources.ENV_PROVIDER_KEYS_SECRET] == resources.DEFAULT_PROVIDER_KEYS_SECRET
+    assert env[resources.ENV_KEY_PEPPER_SECRET] == resources.DEFAULT_KEY_PEPPER_SECRET
+    assert env[resources.ENV_DEFAULT_PROVIDER] == "openai"
+    assert env[resources.ENV_TRANSFER_FUNCTION] == "file_transfer"
+    assert env["POWERTOOLS_SERVICE_NAME"] == "openai-gateway"
+    assert env["POWERTOOLS_TRACE_DISABLED"] == "true"
+    assert json.loads(env[resources.ENV_PROVIDERS]) == {
+        "openai": {"type": "openai", "api_base": "https://openai.example/v1"},
+        "azure": {"type": "azure", "api_base": "https://res.openai.azure.com", "api_version": "2024-10-21"},
+    }
+    assert gateway.simulator is None
+    assert gateway.simulated_providers == []
+
+
+def test_bootstrap_is_idempotent_and_updates_secrets(gateway: LocalGateway) -> None:
+    secrets = client(gateway, "secretsmanager")
+
+    def secret(name: str) -> str:
+        return str(secrets.get_secret_value(SecretId=name)["SecretString"])
+
+    pepper = secret(resources.DEFAULT_KEY_PEPPER_SECRET)
+    try:
+        result = aws.bootstrap(
+            master_key="sk-rotated", provider_keys={"openai": "new"}, endpoint_url=gateway.aws_endpoint_url
+        )
+        assert result.created == ()
+        assert secret(resources.DEFAULT_MASTER_KEY_SECRET) == "sk-rotated"
+        assert json.loads(secret(resources.DEFAULT_PROVIDER_KEYS_SECRET)) == {"openai": "new"}
+        # the pepper is never replaced: that would invalidate every virtual key
+        assert secret(resources.DEFAULT_KEY_PEPPER_SECRET) == pepper
+    finally:
+        aws.bootstrap(
+            master_key=gateway.master_key,
+            provider_keys={"openai": "sk-openai-test", "azure": "azure-test-key"},
+            endpoint_url=gateway.aws_endpoint_url,
+        )
+
+
+def test_http_server_answers(gateway: LocalGateway) -> None:
+    request = urllib.request.Request(gateway.url + "/definitely/not/a/route")
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=10)
+    assert caught.value.code == 404
+    assert caught.value.headers["x-request-id"]
+    assert json.loads(caught.value.read())["error"]["code"] == "unknown_url"
+    assert gateway.url == f"http://127.0.0.1:{gateway.port}"
+    assert gateway.api_base == gateway.url + "/v1"
+
+
+def test_async_runner_is_installed(gateway: LocalGateway) -> None:
+    assert async_invoke._local_runner is gateway.async_runner
+
+
+def test_local_async_runner_runs_handler_in_thread() -> None:
+    seen: list[tuple[dict[str, Any], str, str]] = []
+    done = threading.Event()
+
+    def handler(payload: dict[str, Any], context: Any) -> None:
+        seen.append((payload, context.function_name, threading.current_thread().name))
+        done.set()
+
+    runner = LocalAsyncRunner(resolver=lambda name: handler)
+    runner("file_transfer", {"file_id": "file-1"})
+    assert done.wait(5)
+    assert runner.wait(5)
+    assert seen == [({"file_id": "file-1"}, "file_transfer", "async-file_transfer")]
+    with pytest.raises(ValueError):
+        runner("no_such_function", {})
+    with pytest.raises(TypeError):  # the payload must be JSON, as for a real Event invocation
+        runner("file_transfer", {"x": object()})
+
+
+def test_local_async_runner_logs_failures(caplog: pytest.LogCaptureFixture) -> None:
+    def handler(payload: dict[str, Any], context: Any) -> None:
+        raise RuntimeError("transfer failed")
+
+    runner = LocalAsyncRunner(resolver=lambda name: handler)
+    runner("file_transfer", {})
+    assert runner.wait(5)
+    assert "transfer failed" in caplog.text
+
+
+# -- provider configuration --------------------------------------------------------------
+
+
+def test_resolve_providers_defaults() -> None:
+    providers = resolve_providers({"OPENAI_API_KEY": "k"})
+    assert providers["openai"].api_base == "https://api.openai.com/v1"
+    assert not providers["openai"].simulated
+    assert providers["azure"].simulated  # only one key: the other provider is simulated
+    assert providers["azure"].api_key == SIM_AZURE_KEY
+    assert providers["azure"].api_version == "2025-04-01-preview"
+
+    none = resolve_providers({})
+    assert none["openai"].simulated and none["azure"].simulated
+    assert none["openai"].api_key == SIM_OPENAI_KEY
+
+    with pytest.raises(ValueError, match="AZURE_API_BASE"):
+        resolve_providers({"AZURE_API_KEY": "k"})
+
+
+def test_no_provider_keys_uses_simulator(monkeypatch: pytest.MonkeyPatch) -> None:
+    simulator = pytest.importorskip("devserver.simulator")
+    if not hasattr(simulator, "Simulator"):
+        pytest.skip("devserver.simulator is not finished yet")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with start_gateway(provider_env={}, simulator_phase_seconds=0.1) as gw:
+        assert gw.simulator is not None
+        assert set(gw.simulated_providers) == {"openai", "azure"}
+        config = json.loads(os.environ[resources.ENV_PROVIDERS])
+        assert config["openai"]["api_base"] == gw.simulator.openai_api_base
+        assert config["azure"]["api_base"] == gw.simulator.azure_api_base
+        secrets = client(gw, "secretsmanager")
+        keys = json.loads(
+            secrets.get_secret_value(SecretId=resources.DEFAULT_PROVIDER_KEYS_SECRET)["SecretString"]
+        )
+        assert keys == {"openai": SIM_OPENAI_KEY, "azure": SIM_AZURE_KEY}
+        sim_url = gw.simulator.url
+    with pytest.raises(OSError):  # stopped with the gateway
+        urllib.request.urlopen(sim_url, timeout=2)
