@@ -23,7 +23,7 @@ $(STAMP): requirements.txt functions/requirements.txt
 serve: venv
 	PORT=$(PORT) $(BIN)/python -m devserver
 
-LINT_PATHS := functions tests devserver/*.py
+LINT_PATHS := functions tests/unit devserver
 
 lint: venv
 	$(BIN)/ruff check $(LINT_PATHS)

@@ -1,0 +1,19 @@
+"""A local imitation of the OpenAI and Azure OpenAI Files, Uploads and Batches APIs.
+
+    from devserver.simulator import Simulator, SimulatorConfig
+
+    sim = Simulator(SimulatorConfig(port=0, batch_phase_seconds=0.5)).start()
+    client = openai.OpenAI(base_url=sim.openai_api_base, api_key="sim-openai-key")
+    ...
+    sim.stop()
+
+Modules: ``server`` (HTTP front, routing, auth, faults, the ``Simulator`` class), ``state`` (records and
+provider semantics under one lock), ``batchwork`` (streaming batch validation and output),
+``bodies`` (endpoint response bodies), ``httpio`` (chunked and multipart streaming), ``records``
+(wire shapes), ``errors`` (the error envelope).
+"""
+
+from .config import SimulatorConfig
+from .server import Simulator
+
+__all__ = ["Simulator", "SimulatorConfig"]

@@ -1,0 +1,30 @@
+"""Simulator settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class SimulatorConfig:
+    """How the simulator listens and behaves.
+
+    ``port=0`` picks a free port. ``storage_dir=None`` keeps files in a temporary directory that
+    ``Simulator.stop()`` removes. Each batch phase (validating, in_progress, finalizing, and
+    cancelling) lasts ``batch_phase_seconds``. Azure files read ``pending`` for
+    ``azure_file_processing_seconds`` after upload (default: half a batch phase, at most one second).
+    """
+
+    port: int = 0
+    openai_key: str = "sim-openai-key"
+    azure_key: str = "sim-azure-key"
+    batch_phase_seconds: float = 0.5
+    storage_dir: str | None = None
+    host: str = "127.0.0.1"
+    azure_file_processing_seconds: float | None = None
+    log_requests: bool = False
+
+    def azure_processing_seconds(self) -> float:
+        if self.azure_file_processing_seconds is not None:
+            return max(0.0, self.azure_file_processing_seconds)
+        return min(max(0.0, self.batch_phase_seconds) / 2, 1.0)

@@ -1,0 +1,438 @@
+"""The HTTP front: routing for the OpenAI (``/v1``) and Azure (``/openai``) forms, auth, faults.
+
+Stdlib ``ThreadingHTTPServer`` speaking HTTP/1.1 with keep-alive; every response carries a
+Content-Length. Request bodies are streamed (see ``httpio``); file downloads go out with sendfile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import socket
+import socketserver
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from .config import SimulatorConfig
+from .errors import ApiError
+from .httpio import BodyReader, read_multipart
+from .records import AZURE, OPENAI
+from .state import SimState
+
+log = logging.getLogger("devserver.simulator")
+
+_FILE_FIELDS = frozenset({"file"})
+_PART_FIELDS = frozenset({"data"})
+_FAULT_MESSAGES = {
+    429: (
+        "rate_limit_error",
+        "rate_limit_exceeded",
+        "Rate limit reached for requests. Please try again later.",
+    ),
+    500: ("server_error", None, "The server had an error while processing your request. Sorry about that!"),
+    502: ("server_error", None, "Bad gateway."),
+    503: ("server_error", "service_unavailable", "The server is overloaded or not ready yet."),
+    504: ("server_error", None, "Gateway timeout."),
+}
+
+
+def _invalid_url(method: str, path: str) -> ApiError:
+    return ApiError(404, f"Invalid URL ({method} {path})")
+
+
+def _format_seconds(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+
+    def __init__(self, address: tuple[str, int], state: SimState, config: SimulatorConfig) -> None:
+        self.state = state
+        self.config = config
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind does a reverse DNS lookup (getfqdn); skip it.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = str(host)
+        self.server_port = int(port)
+
+    def close_connections(self) -> None:
+        with self.connections_lock:
+            conns = list(self.connections)
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "openai-simulator/1.0"
+    sys_version = ""
+    wbufsize = 1 << 16  # headers and small bodies leave in one write
+    disable_nagle_algorithm = True
+    timeout = 600
+    server: _Server
+
+    # ------------------------------------------------------------------ plumbing
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.connections_lock:
+            self.server.connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.server.connections_lock:
+            self.server.connections.discard(self.connection)
+        with contextlib.suppress(OSError):
+            super().finish()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    def handle_expect_100(self) -> bool:
+        self.send_response_only(100)
+        self.end_headers()
+        self.wfile.flush()
+        return True
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def do_DELETE(self) -> None:
+        self._handle()
+
+    def do_PUT(self) -> None:
+        self._handle()
+
+    def do_PATCH(self) -> None:
+        self._handle()
+
+    def _handle(self) -> None:
+        started = time.perf_counter()
+        split = urlsplit(self.path)
+        path = split.path
+        query = dict(parse_qsl(split.query, keep_blank_values=True))
+        self._status = 0
+        self._body = BodyReader(self.rfile, self.headers)
+        try:
+            if self._body.invalid:
+                self.close_connection = True
+                raise ApiError(400, "Invalid Content-Length header.")
+            if path == "/_sim" or path.startswith("/_sim/"):
+                self._admin(path)
+            else:
+                self._api(path, query)
+        except ApiError as err:
+            if self._drain():
+                self._send_error(err)
+        except ConnectionError:
+            self.close_connection = True
+        except Exception:
+            log.exception("simulator: %s %s failed", self.command, self.path)
+            if self._drain():
+                self._send_error(
+                    ApiError(500, "The server had an error processing your request.", type="server_error")
+                )
+        finally:
+            if not self._body.done:
+                self.close_connection = True
+            if self.server.config.log_requests:
+                ms = (time.perf_counter() - started) * 1000
+                print(f"[sim] {self.command} {self.path} -> {self._status} ({ms:.1f} ms)", file=sys.stderr)
+
+    def _drain(self) -> bool:
+        """Consume what is left of the request body so the connection can be reused."""
+        try:
+            if not self._body.invalid:
+                self._body.drain()
+            return True
+        except (ConnectionError, TimeoutError, OSError):
+            self.close_connection = True
+            return False
+        except ApiError:
+            self.close_connection = True
+            return True
+
+    def _send_json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(obj).encode()
+        self._status = status
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("x-request-id", "req_" + os.urandom(16).hex())
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _send_error(self, err: ApiError) -> None:
+        self._send_json(err.status, err.body(), err.headers)
+
+    # ------------------------------------------------------------------ API
+
+    def _api(self, path: str, query: dict[str, str]) -> None:
+        state = self.server.state
+        method = self.command
+        fault = state.take_fault(method, path)
+        if fault is not None:
+            if fault.delay_seconds > 0:
+                time.sleep(fault.delay_seconds)
+            if fault.status is not None:
+                kind, code, message = _FAULT_MESSAGES.get(
+                    fault.status,
+                    (
+                        "server_error" if fault.status >= 500 else "invalid_request_error",
+                        None,
+                        "Injected fault.",
+                    ),
+                )
+                headers = {}
+                if fault.retry_after is not None:
+                    headers["Retry-After"] = _format_seconds(fault.retry_after)
+                raise ApiError(fault.status, message, type=kind, code=code, headers=headers)
+        if path.startswith("/v1/"):
+            provider, rest = OPENAI, path[4:]
+            auth = self.headers.get("Authorization") or ""
+            presented = auth[7:].strip() if auth[:7].lower() == "bearer " else None
+            if not state.key_ok(OPENAI, presented):
+                shown = f"{presented[:3]}***{presented[-4:]}" if presented else ""
+                message = (
+                    f"Incorrect API key provided: {shown}. You can find your API key at "
+                    "https://platform.openai.com/account/api-keys."
+                    if presented
+                    else "You didn't provide an API key. You need to provide your API key in an "
+                    "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+                )
+                raise ApiError(401, message, code="invalid_api_key")
+        elif path.startswith("/openai/"):
+            provider, rest = AZURE, path[8:]
+            if not state.key_ok(AZURE, self.headers.get("api-key")):
+                raise ApiError(
+                    401,
+                    "Access denied due to invalid subscription key or wrong API endpoint. Make sure to "
+                    "provide a valid key for an active subscription and use a correct regional API endpoint "
+                    "for your resource.",
+                    code="invalid_api_key",
+                )
+            if not query.get("api-version"):
+                raise ApiError(
+                    400,
+                    "The api-version query parameter (?api-version=) is required for all requests.",
+                    param="api-version",
+                    code="missing_api_version",
+                )
+        else:
+            raise _invalid_url(method, path)
+        seg = [s for s in rest.split("/") if s]
+        created = 201 if provider == AZURE else 200
+        if seg and seg[0] == "files":
+            self._files(provider, seg, query, created)
+        elif seg and seg[0] == "uploads":
+            self._uploads(provider, seg, created)
+        elif seg and seg[0] == "batches":
+            self._batches(provider, seg, query, created)
+        else:
+            raise _invalid_url(method, path)
+
+    def _files(self, provider: str, seg: list[str], query: dict[str, str], created: int) -> None:
+        state, method, n = self.server.state, self.command, len(seg)
+        if n == 1 and method == "POST":
+            form = read_multipart(self._body, self.headers.get("Content-Type"), state.tmp_dir, _FILE_FIELDS)
+            self._send_json(created, state.create_file(provider, form.fields, form.files.get("file")))
+        elif n == 1 and method == "GET":
+            self._send_json(200, state.list_files(provider, query))
+        elif n == 2 and method == "GET":
+            self._send_json(200, state.get_file(provider, seg[1]))
+        elif n == 2 and method == "DELETE":
+            self._send_json(200, state.delete_file(provider, seg[1]))
+        elif n == 3 and seg[2] == "content" and method == "GET":
+            self._send_content(provider, seg[1])
+        else:
+            raise _invalid_url(method, self.path.split("?", 1)[0])
+
+    def _send_content(self, provider: str, file_id: str) -> None:
+        fh, size = self.server.state.open_content(provider, file_id)
+        with fh:
+            self._status = 200
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(size))
+            self.send_header("x-request-id", "req_" + os.urandom(16).hex())
+            self.end_headers()
+            self.wfile.flush()
+            if size:
+                self.connection.sendfile(fh, 0, size)
+
+    def _uploads(self, provider: str, seg: list[str], created: int) -> None:
+        state, method, n = self.server.state, self.command, len(seg)
+        if method != "POST":
+            raise _invalid_url(method, self.path.split("?", 1)[0])
+        if n == 1:
+            self._send_json(created, state.create_upload(provider, self._body.read_json()))
+        elif n == 3 and seg[2] == "parts":
+            form = read_multipart(self._body, self.headers.get("Content-Type"), state.tmp_dir, _PART_FIELDS)
+            self._send_json(200, state.add_part(provider, seg[1], form.files.get("data")))
+        elif n == 3 and seg[2] == "complete":
+            self._send_json(200, state.complete_upload(provider, seg[1], self._body.read_json()))
+        elif n == 3 and seg[2] == "cancel":
+            self._body.drain()
+            self._send_json(200, state.cancel_upload(provider, seg[1]))
+        else:
+            raise _invalid_url(method, self.path.split("?", 1)[0])
+
+    def _batches(self, provider: str, seg: list[str], query: dict[str, str], created: int) -> None:
+        state, method, n = self.server.state, self.command, len(seg)
+        if n == 1 and method == "POST":
+            self._send_json(created, state.create_batch(provider, self._body.read_json()))
+        elif n == 1 and method == "GET":
+            self._send_json(200, state.list_batches(provider, query))
+        elif n == 2 and method == "GET":
+            self._send_json(200, state.get_batch(provider, seg[1]))
+        elif n == 3 and seg[2] == "cancel" and method == "POST":
+            self._body.drain()
+            self._send_json(200, state.cancel_batch(provider, seg[1]))
+        else:
+            raise _invalid_url(method, self.path.split("?", 1)[0])
+
+    # ------------------------------------------------------------------ /_sim admin (no auth)
+
+    def _admin(self, path: str) -> None:
+        state, method = self.server.state, self.command
+        seg = [s for s in path.split("/") if s][1:]
+        if seg == ["faults"] and method == "POST":
+            self._send_json(200, state.add_fault(self._body.read_json()))
+        elif seg == ["faults"] and method == "DELETE":
+            state.clear_faults()
+            self._send_json(200, {"object": "sim.faults", "pending": 0})
+        elif seg == ["reset"] and method == "POST":
+            self._body.drain()
+            state.reset()
+            self._send_json(200, {"object": "sim.reset", "ok": True})
+        elif seg == ["keys"] and method == "POST":
+            self._send_json(200, state.set_keys(self._body.read_json()))
+        elif len(seg) == 2 and seg[0] == "received" and method == "GET":
+            self._send_json(200, state.received_info(seg[1]))
+        elif seg == ["health"] and method == "GET":
+            self._send_json(200, {"ok": True})
+        else:
+            raise _invalid_url(method, path)
+
+
+class Simulator:
+    """A local OpenAI + Azure OpenAI Files/Uploads/Batches server running on background threads."""
+
+    def __init__(self, config: SimulatorConfig | None = None) -> None:
+        self.config = config or SimulatorConfig()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._own_storage: str | None = None
+        self._state: SimState | None = None
+
+    # lifecycle
+    def start(self) -> Simulator:
+        if self._server is not None:
+            return self
+        root = self.config.storage_dir
+        if root is None:
+            root = self._own_storage = tempfile.mkdtemp(prefix="openai-sim-")
+        else:
+            os.makedirs(root, exist_ok=True)
+        self._state = SimState(self.config, root)
+        self._server = _Server((self.config.host, self.config.port), self._state, self.config)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="openai-simulator",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.close_connections()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._state is not None:
+            self._state.close()
+        if self._own_storage is not None:
+            shutil.rmtree(self._own_storage, ignore_errors=True)
+            self._own_storage = None
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # addresses
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the simulator is not running")
+        return self._server.server_port
+
+    @property
+    def url(self) -> str:
+        host = self.config.host
+        if host in ("", "0.0.0.0", "::"):
+            host = "127.0.0.1"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def openai_api_base(self) -> str:
+        return self.url + "/v1"
+
+    @property
+    def azure_api_base(self) -> str:
+        return self.url
+
+    # in-process equivalents of the /_sim endpoints
+    @property
+    def state(self) -> SimState:
+        if self._state is None:
+            raise RuntimeError("the simulator is not running")
+        return self._state
+
+    def reset(self) -> None:
+        self.state.reset()
+
+    def add_fault(self, **fault: Any) -> None:
+        self.state.add_fault(fault)
+
+    def clear_faults(self) -> None:
+        self.state.clear_faults()
+
+    def set_keys(self, *, openai_key: str | None = None, azure_key: str | None = None) -> None:
+        body = {k: v for k, v in (("openai_key", openai_key), ("azure_key", azure_key)) if v is not None}
+        self.state.set_keys(body)
+
+    def received(self, file_id: str) -> dict[str, Any]:
+        return self.state.received_info(file_id)
