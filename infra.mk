@@ -1,0 +1,44 @@
+# CDK targets: included from the Makefile, which defines BIN and the venv target.
+# The CDK CLI and cdklocal come from package.json (pinned, installed into ./node_modules).
+NODE_BIN := node_modules/.bin
+CDK := $(NODE_BIN)/cdk
+CDKLOCAL := $(NODE_BIN)/cdklocal
+CDK_STAMP := node_modules/.installed
+DATA_STACK := OpenAIGatewayData
+API_STACK := OpenAIGatewayApi
+# Extra CDK CLI arguments, e.g. CDK_FLAGS="--profile prod -c log_level=DEBUG".
+CDK_FLAGS ?=
+
+.PHONY: cdk-cli bootstrap put-provider-keys
+
+$(CDK_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+cdk-cli: $(CDK_STAMP)
+
+# Writes cdk.out/; fails on any unacknowledged cdk-nag (AwsSolutions) error.
+synth: venv $(CDK_STAMP)
+	$(CDK) synth --quiet $(CDK_FLAGS)
+
+# Once per account and region, before the first deploy.
+bootstrap: venv $(CDK_STAMP)
+	$(CDK) bootstrap $(CDK_FLAGS)
+
+# Both stacks, the data stack first.
+deploy: venv $(CDK_STAMP)
+	$(CDK) deploy --all $(CDK_FLAGS)
+
+# The API stack only: the data stack (table, secrets, bucket) is kept, and its resources are
+# RETAINed even if that stack is deleted by hand.
+destroy: venv $(CDK_STAMP)
+	$(CDK) destroy $(API_STACK) $(CDK_FLAGS)
+
+# LocalStack on localhost:4566 (AWS_ENDPOINT_URL to change it) must be running.
+localstack-deploy: venv $(CDK_STAMP)
+	$(CDKLOCAL) bootstrap $(CDK_FLAGS)
+	$(CDKLOCAL) deploy --all --require-approval never $(CDK_FLAGS)
+
+# PROVIDER_KEYS_FILE=keys.json, or the JSON on standard input; see infra/provider_keys.py.
+put-provider-keys: venv
+	$(BIN)/python -m infra.provider_keys $(if $(PROVIDER_KEYS_FILE),--file $(PROVIDER_KEYS_FILE))

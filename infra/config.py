@@ -1,0 +1,172 @@
+"""Deployment settings read from the CDK context (cdk.json, or `cdk synth -c key=value`).
+
+Everything here is non-secret. Provider API keys never pass through the context: the
+operator stores them in the provider-keys secret (`make put-provider-keys`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from constructs import Node
+
+from gateway import routes  # importable: the infra package put functions/ on sys.path
+
+PROVIDER_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+PROVIDER_TYPES = frozenset({"openai", "azure"})
+PROVIDER_FIELDS = frozenset({"type", "api_base", "api_version"})
+LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
+# CloudWatch Logs retention periods (days) and their aws_logs.RetentionDays member names.
+RETENTION_DAY_NAMES: dict[int, str] = {
+    1: "ONE_DAY",
+    3: "THREE_DAYS",
+    5: "FIVE_DAYS",
+    7: "ONE_WEEK",
+    14: "TWO_WEEKS",
+    30: "ONE_MONTH",
+    60: "TWO_MONTHS",
+    90: "THREE_MONTHS",
+    120: "FOUR_MONTHS",
+    150: "FIVE_MONTHS",
+    180: "SIX_MONTHS",
+    365: "ONE_YEAR",
+    400: "THIRTEEN_MONTHS",
+    545: "EIGHTEEN_MONTHS",
+    731: "TWO_YEARS",
+    1096: "THREE_YEARS",
+    1827: "FIVE_YEARS",
+    2192: "SIX_YEARS",
+    2557: "SEVEN_YEARS",
+    2922: "EIGHT_YEARS",
+    3288: "NINE_YEARS",
+    3653: "TEN_YEARS",
+}
+
+DEFAULT_PROVIDERS: dict[str, dict[str, str]] = {
+    "openai": {"type": "openai", "api_base": "https://api.openai.com/v1"},
+}
+
+
+def reserved_path_segments() -> frozenset[str]:
+    """Static first path segments of the route table: a provider of that name would shadow them."""
+    segments = set()
+    for route in routes.ROUTES:
+        for path in route.paths:
+            first = path.strip("/").split("/")[0]
+            if not first.startswith("{"):
+                segments.add(first)
+    return frozenset(segments)
+
+
+class ConfigError(ValueError):
+    """Invalid deployment settings; raised at synth time, before anything is deployed."""
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    providers: dict[str, dict[str, Any]] = field(default_factory=lambda: dict(DEFAULT_PROVIDERS))
+    default_provider: str = "openai"
+    throttle_rate_limit: float = 50
+    throttle_burst_limit: int = 100
+    log_level: str = "INFO"
+    log_retention_days: int = 30
+    # Optional overrides of the functions' own defaults (gateway.settings); None leaves them unset.
+    secrets_ttl_seconds: int | None = None
+    upstream_timeout_seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        validate_providers(self.providers, self.default_provider)
+        if self.throttle_rate_limit <= 0 or self.throttle_burst_limit <= 0:
+            raise ConfigError("throttle_rate_limit and throttle_burst_limit must be positive")
+        if self.log_level not in LOG_LEVELS:
+            raise ConfigError(f"log_level must be one of {sorted(LOG_LEVELS)}, got {self.log_level!r}")
+        if self.log_retention_days not in RETENTION_DAY_NAMES:
+            raise ConfigError(f"log_retention_days {self.log_retention_days} is not a CloudWatch value")
+        if self.secrets_ttl_seconds is not None and self.secrets_ttl_seconds < 0:
+            raise ConfigError("secrets_ttl_seconds must be >= 0")
+        if self.upstream_timeout_seconds is not None and self.upstream_timeout_seconds <= 0:
+            raise ConfigError("upstream_timeout_seconds must be > 0")
+
+    @property
+    def providers_json(self) -> str:
+        return json.dumps(self.providers, sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_context(cls, node: Node) -> GatewayConfig:
+        keys = (
+            "providers",
+            "default_provider",
+            "throttle_rate_limit",
+            "throttle_burst_limit",
+            "log_level",
+            "log_retention_days",
+            "secrets_ttl_seconds",
+            "upstream_timeout_seconds",
+        )
+        return cls.from_mapping({key: node.try_get_context(key) for key in keys})
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> GatewayConfig:
+        """Build from raw context values; `-c key=value` on the command line gives strings."""
+        kwargs: dict[str, Any] = {}
+        converters: dict[str, Any] = {
+            "providers": _json_object,
+            "default_provider": str,
+            "throttle_rate_limit": float,
+            "throttle_burst_limit": int,
+            "log_level": lambda value: str(value).upper(),
+            "log_retention_days": int,
+            "secrets_ttl_seconds": int,
+            "upstream_timeout_seconds": float,
+        }
+        for key, convert in converters.items():
+            value = values.get(key)
+            if value is None:
+                continue
+            try:
+                kwargs[key] = convert(value)
+            except (TypeError, ValueError) as error:
+                raise ConfigError(f"context value {key!r} is invalid: {error}") from error
+        return cls(**kwargs)
+
+
+def _json_object(value: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        value = json.loads(value)
+    if not isinstance(value, dict):
+        raise ConfigError("providers must be a JSON object of name -> settings")
+    return value
+
+
+def validate_providers(providers: Mapping[str, Any], default_provider: str) -> None:
+    if not providers:
+        raise ConfigError("at least one provider deployment is required")
+    reserved = reserved_path_segments()
+    for name, spec in providers.items():
+        if not isinstance(name, str) or not PROVIDER_NAME.match(name):
+            raise ConfigError(f"provider name {name!r} must match {PROVIDER_NAME.pattern}")
+        if name in reserved:
+            raise ConfigError(f"provider name {name!r} collides with the static path segment /{name}")
+        if not isinstance(spec, Mapping):
+            raise ConfigError(f"provider {name!r} must be an object")
+        unknown = set(spec) - PROVIDER_FIELDS
+        if unknown:
+            # Also keeps API keys out of the context, the template and the function environment.
+            raise ConfigError(
+                f"provider {name!r} has unsupported fields {sorted(unknown)}; allowed: "
+                f"{sorted(PROVIDER_FIELDS)} (API keys belong in the provider-keys secret)"
+            )
+        if spec.get("type") not in PROVIDER_TYPES:
+            raise ConfigError(f"provider {name!r} type must be one of {sorted(PROVIDER_TYPES)}")
+        api_base = spec.get("api_base")
+        if not isinstance(api_base, str) or not api_base.startswith("https://"):
+            raise ConfigError(f"provider {name!r} api_base must be an https:// URL")
+        api_version = spec.get("api_version")
+        if api_version is not None and not isinstance(api_version, str):
+            raise ConfigError(f"provider {name!r} api_version must be a string")
+    if default_provider not in providers:
+        raise ConfigError(f"default_provider {default_provider!r} is not one of {sorted(providers)}")

@@ -1,0 +1,227 @@
+"""One Lambda function per route and per asynchronous function, each with its own role.
+
+Every role holds only the statements implied by its route's `grants` (see CAPABILITY_ACTIONS),
+written as explicit `iam.PolicyStatement`s so that, e.g., "the retrieve function cannot
+delete" is visible in the template and asserted by the tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from gateway import resources, routes
+from infra.bundling import dependency_layer_code, function_code
+from infra.config import RETENTION_DAY_NAMES, GatewayConfig
+from infra.stateful import SECRET_SPECS, DataRefs
+
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+ARCHITECTURE = lambda_.Architecture.ARM_64
+SERVICE_NAME = "openai-gateway"
+METRICS_NAMESPACE = "OpenAIGateway"
+
+# The environment variable through which a caller finds each asynchronous function.
+ASYNC_FUNCTION_ENV: dict[str, str] = {"file_transfer": resources.ENV_TRANSFER_FUNCTION}
+INVOKE_PREFIX = "invoke:"
+
+# Resource kinds a capability's actions apply to.
+TABLE_ITEMS = "table-items"  # the table
+TABLE_QUERY = "table-query"  # the table and its indexes
+BUCKET_OBJECTS = "bucket-objects"  # objects under the gateway's key prefixes
+BUCKET_LIST = "bucket-list"  # the bucket, ListBucket limited to those prefixes
+
+CAPABILITY_ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    routes.TABLE_READ: {TABLE_ITEMS: ("dynamodb:GetItem",), TABLE_QUERY: ("dynamodb:Query",)},
+    routes.TABLE_WRITE: {
+        TABLE_ITEMS: ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
+        TABLE_QUERY: ("dynamodb:Query",),
+    },
+    routes.TABLE_DELETE: {TABLE_ITEMS: ("dynamodb:DeleteItem",)},
+    routes.BUCKET_READ: {BUCKET_OBJECTS: ("s3:GetObject",), BUCKET_LIST: ("s3:ListBucket",)},
+    routes.BUCKET_WRITE: {
+        BUCKET_OBJECTS: ("s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")
+    },
+    routes.BUCKET_DELETE: {BUCKET_OBJECTS: ("s3:DeleteObject",)},
+}
+SECRET_ACTIONS = ("secretsmanager:GetSecretValue",)
+INVOKE_ACTIONS = ("lambda:InvokeFunction",)
+BUCKET_PREFIXES = (resources.UPLOAD_PARTS_PREFIX, resources.CACHED_CONTENT_PREFIX)
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """What the stack needs from a Route or an AsyncFunction."""
+
+    name: str
+    handler: str
+    grants: frozenset[str]
+    memory_mb: int
+    timeout_seconds: int
+    description: str
+
+    @property
+    def construct_id(self) -> str:
+        return "".join(part.capitalize() for part in self.name.split("_"))
+
+    @property
+    def invokes(self) -> tuple[str, ...]:
+        return tuple(sorted(g.removeprefix(INVOKE_PREFIX) for g in self.grants if g.startswith(INVOKE_PREFIX)))
+
+
+def route_spec(route: routes.Route) -> FunctionSpec:
+    return FunctionSpec(
+        route.name,
+        route.handler,
+        route.grants,
+        route.memory_mb,
+        route.timeout_seconds,
+        f"{route.method} {route.path}",
+    )
+
+
+def async_spec(function: routes.AsyncFunction) -> FunctionSpec:
+    return FunctionSpec(
+        function.name,
+        function.handler,
+        function.permissions,
+        function.memory_mb,
+        function.timeout_seconds,
+        f"{function.name} (asynchronous)",
+    )
+
+
+class GatewayFunctions(Construct):
+    """The dependency layer and every function; `by_route` maps route name -> function."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, data: DataRefs, config: GatewayConfig) -> None:
+        super().__init__(scope, construct_id)
+        self._data = data
+        self._config = config
+        self._check_capabilities()
+        self.layer = lambda_.LayerVersion(
+            self,
+            "Dependencies",
+            code=dependency_layer_code(),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            description="Runtime dependencies of the gateway functions (functions/requirements.txt)",
+        )
+        self._code = function_code()
+        self.by_name: dict[str, lambda_.Function] = {}
+        self.roles: dict[str, iam.Role] = {}
+        # Asynchronous functions first: the routes that invoke them need their names.
+        for function in routes.ASYNC_FUNCTIONS:
+            self._function(async_spec(function))
+        for route in routes.ROUTES:
+            self._function(route_spec(route))
+        self.by_route = {route.name: self.by_name[route.name] for route in routes.ROUTES}
+
+    def _check_capabilities(self) -> None:
+        known = set(CAPABILITY_ACTIONS) | set(self._data.secret_arns)
+        known |= {INVOKE_PREFIX + f.name for f in routes.ASYNC_FUNCTIONS if f.name in ASYNC_FUNCTION_ENV}
+        used = {g for r in routes.ROUTES for g in r.grants} | {g for f in routes.ASYNC_FUNCTIONS for g in f.permissions}
+        unknown = used - known
+        if unknown:
+            raise ValueError(f"the stack does not know how to grant {sorted(unknown)}: update infra/functions.py")
+
+    def common_environment(self) -> dict[str, str]:
+        env = {
+            resources.ENV_TABLE_NAME: self._data.table_name,
+            resources.ENV_BUCKET_NAME: self._data.bucket_name,
+            resources.ENV_PROVIDERS: self._config.providers_json,
+            resources.ENV_DEFAULT_PROVIDER: self._config.default_provider,
+            "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            "POWERTOOLS_LOG_LEVEL": self._config.log_level,
+        }
+        for spec in SECRET_SPECS:
+            env[spec.env_var] = self._data.secret_arns[spec.capability]
+        if self._config.secrets_ttl_seconds is not None:
+            env[resources.ENV_SECRETS_TTL] = str(self._config.secrets_ttl_seconds)
+        if self._config.upstream_timeout_seconds is not None:
+            env[resources.ENV_UPSTREAM_TIMEOUT] = str(self._config.upstream_timeout_seconds)
+        return env
+
+    def _function(self, spec: FunctionSpec) -> lambda_.Function:
+        log_group = logs.LogGroup(
+            self,
+            f"{spec.construct_id}Logs",
+            retention=_retention(self._config.log_retention_days),
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        role = iam.Role(
+            self,
+            f"{spec.construct_id}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"openai-gateway {spec.name}: {', '.join(sorted(spec.grants)) or 'no data access'}",
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[log_group.log_group_arn]
+            )
+        )
+        for statement in self.statements(spec.grants):
+            role.add_to_policy(statement)
+        environment = self.common_environment()
+        for async_name in spec.invokes:
+            environment[ASYNC_FUNCTION_ENV[async_name]] = self.by_name[async_name].function_name
+        function = lambda_.Function(
+            self,
+            spec.construct_id,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=spec.handler,
+            code=self._code,
+            layers=[self.layer],
+            memory_size=spec.memory_mb,
+            timeout=cdk.Duration.seconds(spec.timeout_seconds),
+            tracing=lambda_.Tracing.ACTIVE,
+            role=role,
+            log_group=log_group,
+            environment=environment,
+            description=f"openai-gateway: {spec.description}",
+        )
+        self.by_name[spec.name] = function
+        self.roles[spec.name] = role
+        return function
+
+    def statements(self, grants: Iterable[str]) -> list[iam.PolicyStatement]:
+        """The least-privilege statements for a set of capabilities, merged per resource kind."""
+        table_arn = self._data.table_arn
+        kind_resources: dict[str, list[str]] = {
+            TABLE_ITEMS: [table_arn],
+            TABLE_QUERY: [table_arn, *(f"{table_arn}/index/{name}" for name in resources.TABLE_INDEXES)],
+            BUCKET_OBJECTS: self._data.object_arns(BUCKET_PREFIXES),
+            BUCKET_LIST: [self._data.bucket_arn],
+        }
+        actions_by_kind: dict[str, set[str]] = {}
+        statements: list[iam.PolicyStatement] = []
+        for grant in sorted(grants):
+            if grant in self._data.secret_arns:
+                statements.append(
+                    iam.PolicyStatement(actions=list(SECRET_ACTIONS), resources=[self._data.secret_arns[grant]])
+                )
+            elif grant.startswith(INVOKE_PREFIX):
+                target = self.by_name[grant.removeprefix(INVOKE_PREFIX)]
+                statements.append(iam.PolicyStatement(actions=list(INVOKE_ACTIONS), resources=[target.function_arn]))
+            else:
+                for kind, actions in CAPABILITY_ACTIONS[grant].items():
+                    actions_by_kind.setdefault(kind, set()).update(actions)
+        for kind, actions in sorted(actions_by_kind.items()):
+            conditions = None
+            if kind == BUCKET_LIST:
+                conditions = {"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in BUCKET_PREFIXES]}}
+            statements.append(
+                iam.PolicyStatement(actions=sorted(actions), resources=kind_resources[kind], conditions=conditions)
+            )
+        return statements
+
+
+def _retention(days: int) -> logs.RetentionDays:
+    return logs.RetentionDays[RETENTION_DAY_NAMES[days]]

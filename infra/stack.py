@@ -1,0 +1,147 @@
+"""The two stacks and the app wiring, with cdk-nag (AwsSolutions) checks.
+
+`OpenAIGatewayData` holds the stateful resources (RETAINed); `OpenAIGatewayApi` holds the
+API, the functions and their roles, and can be destroyed and redeployed freely.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+from aws_cdk import aws_logs as logs
+from cdk_nag import AwsSolutionsChecks
+from constructs import Construct, IConstruct
+
+from infra import API_STACK_NAME, DATA_STACK_NAME
+from infra.api import GatewayApi
+from infra.config import RETENTION_DAY_NAMES, GatewayConfig
+from infra.functions import BUCKET_PREFIXES, GatewayFunctions
+from infra.stateful import DataRefs, StatefulResources
+
+DESCRIPTION = "OpenAI-compatible Batches and Files API gateway"
+
+
+def acknowledge(construct: IConstruct, *rules: tuple[str, str]) -> None:
+    """cdk-nag 3 suppressions: (rule id, one-line reason), on the construct and its children."""
+    cdk.Validations.of(construct).acknowledge(*(cdk.Acknowledgment(id=rule, reason=reason) for rule, reason in rules))
+
+
+class DataStack(cdk.Stack):
+    def __init__(self, scope: Construct, construct_id: str, **kwargs: object) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            description=f"{DESCRIPTION}: stateful resources (retained)",
+            termination_protection=True,
+            **kwargs,
+        )
+        self.data = StatefulResources(self, "Data")
+        self.refs = self.data.export(self)
+        cdk.CfnOutput(self, "TableName", value=self.data.table.table_name)
+        cdk.CfnOutput(self, "BucketName", value=self.data.bucket.bucket_name)
+        for spec in self.data.secret_specs.values():
+            # The name only: values never leave Secrets Manager.
+            cdk.CfnOutput(self, f"{spec.construct_id}SecretName", value=spec.name)
+        acknowledge(
+            self.data.bucket,
+            ("AwsSolutions-S1", "Transient objects (upload parts, cached content) accessed only by the functions"),
+        )
+        for capability, secret in self.data.secrets.items():
+            spec = self.data.secret_specs[capability]
+            reason = (
+                "Upstream provider keys are rotated by their owner and put with make put-provider-keys"
+                if spec.json_placeholder
+                else "Rotating it would invalidate every issued key; it is replaced deliberately, never on a schedule"
+            )
+            acknowledge(secret, ("AwsSolutions-SMG4", reason))
+
+
+class ApiStack(cdk.Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        data: DataStack,
+        config: GatewayConfig,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(scope, construct_id, description=f"{DESCRIPTION}: API and functions", **kwargs)
+        self.add_stack_dependency(data, "imports the data stack's exports")
+        self.functions = GatewayFunctions(self, "Functions", data=data.refs, config=config)
+        self.gateway = GatewayApi(
+            self,
+            "Gateway",
+            functions=dict(self.functions.by_route),
+            config=config,
+            log_retention=logs.RetentionDays[RETENTION_DAY_NAMES[config.log_retention_days]],
+        )
+        cdk.CfnOutput(self, "ApiUrl", value=self.gateway.api.url, description="Clients use <ApiUrl>v1/...")
+        self._acknowledge_nag(data.refs)
+
+    def _acknowledge_nag(self, data: DataRefs) -> None:
+        acknowledge(
+            self.gateway.api,
+            ("AwsSolutions-APIG2", "Requests are validated in the functions (pydantic models)"),
+            ("AwsSolutions-APIG3", "No WAF: stage throttling and per-key checks in the functions"),
+            (
+                "AwsSolutions-APIG4",
+                "Authentication is done in the functions against hashed virtual keys and the master key",
+            ),
+            (
+                "AwsSolutions-COG4",
+                "Authentication is done in the functions against hashed virtual keys and the master key",
+            ),
+            (
+                "AwsSolutions-APIG6",
+                "Execution logging needs an account-wide API Gateway role; access logs and X-Ray are on",
+            ),
+        )
+        for role in self.functions.roles.values():
+            acknowledge(
+                role,
+                ("AwsSolutions-IAM5[Resource::*]", "X-Ray PutTraceSegments/PutTelemetryRecords have no resource scope"),
+                *(
+                    (
+                        f"AwsSolutions-IAM5[Resource::{data.bucket_arn_export}/{prefix}*]",
+                        "Object access is limited to a gateway key prefix",
+                    )
+                    for prefix in BUCKET_PREFIXES
+                ),
+            )
+
+
+@dataclass
+class GatewayApp:
+    data: DataStack
+    api: ApiStack
+    config: GatewayConfig
+
+
+def build(app: cdk.App, *, nag: bool = True) -> GatewayApp:
+    """Both stacks, configured from the app's context; `nag` adds the AwsSolutions checks."""
+    config = GatewayConfig.from_context(app.node)
+    data = DataStack(app, DATA_STACK_NAME)
+    api = ApiStack(app, API_STACK_NAME, data=data, config=config)
+    cdk.Tags.of(app).add("project", "openai-gateway")
+    if nag:
+        enable_nag(app)
+    return GatewayApp(data, api, config)
+
+
+def enable_nag(app: cdk.App) -> AwsSolutionsChecks:
+    checks = AwsSolutionsChecks(app)
+    cdk.Validations.of(app).add_plugins(checks)
+    return checks
+
+
+def nag_errors(scope: IConstruct) -> list[str]:
+    """Unsuppressed AwsSolutions errors in `scope`, as 'rule at construct path' (empty when clean)."""
+    report = AwsSolutionsChecks().validate_scope(scope)
+    return [
+        f"{violation.rule_name} at {resource.construct_path}: {violation.description}"
+        for violation in report.violations
+        if violation.severity == "error"
+        for resource in violation.violating_resources
+    ]
