@@ -14,8 +14,8 @@ from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
-
 from gateway import routes
+
 from infra.config import GatewayConfig
 
 STAGE_NAME = "prod"
@@ -40,7 +40,9 @@ UNKNOWN_URL = envelope(
     "Unknown request URL: $context.httpMethod $context.path.", "invalid_request_error", "unknown_url"
 )
 METHOD_NOT_ALLOWED = envelope(
-    "Method $context.httpMethod is not allowed on $context.path.", "invalid_request_error", "method_not_allowed"
+    "Method $context.httpMethod is not allowed on $context.path.",
+    "invalid_request_error",
+    "method_not_allowed",
 )
 # (response type, status, body): API Gateway's own errors in the OpenAI envelope.
 GATEWAY_RESPONSES: tuple[tuple[apigw.ResponseType, str, str], ...] = (
@@ -49,7 +51,8 @@ GATEWAY_RESPONSES: tuple[tuple[apigw.ResponseType, str, str], ...] = (
         apigw.ResponseType.REQUEST_TOO_LARGE,
         "413",
         envelope(
-            "Request body too large: API Gateway accepts at most 10 MB. Upload larger files with the Uploads API.",
+            "Request body too large: API Gateway accepts at most 10 MB; "
+            "upload larger files with the Uploads API.",
             "invalid_request_error",
             "request_too_large",
         ),
@@ -57,7 +60,11 @@ GATEWAY_RESPONSES: tuple[tuple[apigw.ResponseType, str, str], ...] = (
     (
         apigw.ResponseType.THROTTLED,
         "429",
-        envelope("Rate limit reached for the gateway. Please retry after a short wait.", "requests", "rate_limit_exceeded"),
+        envelope(
+            "Rate limit reached for the gateway. Please retry after a short wait.",
+            "requests",
+            "rate_limit_exceeded",
+        ),
     ),
     (
         apigw.ResponseType.DEFAULT_4_XX,
@@ -164,7 +171,9 @@ class GatewayApi(Construct):
         resource.add_method(
             "ANY",
             apigw.MockIntegration(
-                request_templates={content_type: '{"statusCode": 405}' for content_type in MOCK_CONTENT_TYPES},
+                request_templates={
+                    content_type: '{"statusCode": 405}' for content_type in MOCK_CONTENT_TYPES
+                },
                 passthrough_behavior=apigw.PassthroughBehavior.NEVER,
                 content_handling=apigw.ContentHandling.CONVERT_TO_TEXT,
                 integration_responses=[

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from constructs import Node
-
 from gateway import routes  # importable: the infra package put functions/ on sys.path
 
 PROVIDER_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")

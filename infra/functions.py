@@ -15,8 +15,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
-
 from gateway import resources, routes
+
 from infra.bundling import dependency_layer_code, function_code
 from infra.config import RETENTION_DAY_NAMES, GatewayConfig
 from infra.stateful import SECRET_SPECS, DataRefs
@@ -71,7 +71,9 @@ class FunctionSpec:
 
     @property
     def invokes(self) -> tuple[str, ...]:
-        return tuple(sorted(g.removeprefix(INVOKE_PREFIX) for g in self.grants if g.startswith(INVOKE_PREFIX)))
+        return tuple(
+            sorted(g.removeprefix(INVOKE_PREFIX) for g in self.grants if g.startswith(INVOKE_PREFIX))
+        )
 
 
 def route_spec(route: routes.Route) -> FunctionSpec:
@@ -125,10 +127,14 @@ class GatewayFunctions(Construct):
     def _check_capabilities(self) -> None:
         known = set(CAPABILITY_ACTIONS) | set(self._data.secret_arns)
         known |= {INVOKE_PREFIX + f.name for f in routes.ASYNC_FUNCTIONS if f.name in ASYNC_FUNCTION_ENV}
-        used = {g for r in routes.ROUTES for g in r.grants} | {g for f in routes.ASYNC_FUNCTIONS for g in f.permissions}
+        used = {g for r in routes.ROUTES for g in r.grants} | {
+            g for f in routes.ASYNC_FUNCTIONS for g in f.permissions
+        }
         unknown = used - known
         if unknown:
-            raise ValueError(f"the stack does not know how to grant {sorted(unknown)}: update infra/functions.py")
+            raise ValueError(
+                f"the stack does not know how to grant {sorted(unknown)}: update infra/functions.py"
+            )
 
     def common_environment(self) -> dict[str, str]:
         env = {
@@ -205,20 +211,26 @@ class GatewayFunctions(Construct):
         for grant in sorted(grants):
             if grant in self._data.secret_arns:
                 statements.append(
-                    iam.PolicyStatement(actions=list(SECRET_ACTIONS), resources=[self._data.secret_arns[grant]])
+                    iam.PolicyStatement(
+                        actions=list(SECRET_ACTIONS), resources=[self._data.secret_arns[grant]]
+                    )
                 )
             elif grant.startswith(INVOKE_PREFIX):
                 target = self.by_name[grant.removeprefix(INVOKE_PREFIX)]
-                statements.append(iam.PolicyStatement(actions=list(INVOKE_ACTIONS), resources=[target.function_arn]))
+                statements.append(
+                    iam.PolicyStatement(actions=list(INVOKE_ACTIONS), resources=[target.function_arn])
+                )
             else:
-                for kind, actions in CAPABILITY_ACTIONS[grant].items():
-                    actions_by_kind.setdefault(kind, set()).update(actions)
+                for kind, granted in CAPABILITY_ACTIONS[grant].items():
+                    actions_by_kind.setdefault(kind, set()).update(granted)
         for kind, actions in sorted(actions_by_kind.items()):
             conditions = None
             if kind == BUCKET_LIST:
                 conditions = {"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in BUCKET_PREFIXES]}}
             statements.append(
-                iam.PolicyStatement(actions=sorted(actions), resources=kind_resources[kind], conditions=conditions)
+                iam.PolicyStatement(
+                    actions=sorted(actions), resources=kind_resources[kind], conditions=conditions
+                )
             )
         return statements
 

@@ -52,7 +52,9 @@ def secret_name_from_stack(client: Any, stack_name: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--file", type=Path, help="JSON file with the keys (default: standard input)")
     parser.add_argument("--stack", default=DATA_STACK_NAME, help="data stack name (default: %(default)s)")
     parser.add_argument("--secret-id", help="secret name or ARN (default: the stack's output)")
@@ -62,7 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     keys = parse_keys(text)
     unknown = sorted(set(keys) - configured_providers())
     if unknown:
-        print(f"warning: not in cdk.json's providers, unused until configured: {', '.join(unknown)}", file=sys.stderr)
+        print(
+            f"warning: not in cdk.json's providers, unused until configured: {', '.join(unknown)}",
+            file=sys.stderr,
+        )
 
     import boto3  # deferred: only this command needs AWS credentials
 

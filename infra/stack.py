@@ -24,17 +24,18 @@ DESCRIPTION = "OpenAI-compatible Batches and Files API gateway"
 
 def acknowledge(construct: IConstruct, *rules: tuple[str, str]) -> None:
     """cdk-nag 3 suppressions: (rule id, one-line reason), on the construct and its children."""
-    cdk.Validations.of(construct).acknowledge(*(cdk.Acknowledgment(id=rule, reason=reason) for rule, reason in rules))
+    cdk.Validations.of(construct).acknowledge(
+        *(cdk.Acknowledgment(id=rule, reason=reason) for rule, reason in rules)
+    )
 
 
 class DataStack(cdk.Stack):
-    def __init__(self, scope: Construct, construct_id: str, **kwargs: object) -> None:
+    def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(
             scope,
             construct_id,
             description=f"{DESCRIPTION}: stateful resources (retained)",
             termination_protection=True,
-            **kwargs,
         )
         self.data = StatefulResources(self, "Data")
         self.refs = self.data.export(self)
@@ -45,16 +46,13 @@ class DataStack(cdk.Stack):
             cdk.CfnOutput(self, f"{spec.construct_id}SecretName", value=spec.name)
         acknowledge(
             self.data.bucket,
-            ("AwsSolutions-S1", "Transient objects (upload parts, cached content) accessed only by the functions"),
+            (
+                "AwsSolutions-S1",
+                "Transient objects (upload parts, cached content) accessed only by the functions",
+            ),
         )
         for capability, secret in self.data.secrets.items():
-            spec = self.data.secret_specs[capability]
-            reason = (
-                "Upstream provider keys are rotated by their owner and put with make put-provider-keys"
-                if spec.json_placeholder
-                else "Rotating it would invalidate every issued key; it is replaced deliberately, never on a schedule"
-            )
-            acknowledge(secret, ("AwsSolutions-SMG4", reason))
+            acknowledge(secret, ("AwsSolutions-SMG4", self.data.secret_specs[capability].no_rotation_reason))
 
 
 class ApiStack(cdk.Stack):
@@ -65,9 +63,8 @@ class ApiStack(cdk.Stack):
         *,
         data: DataStack,
         config: GatewayConfig,
-        **kwargs: object,
     ) -> None:
-        super().__init__(scope, construct_id, description=f"{DESCRIPTION}: API and functions", **kwargs)
+        super().__init__(scope, construct_id, description=f"{DESCRIPTION}: API and functions")
         self.add_stack_dependency(data, "imports the data stack's exports")
         self.functions = GatewayFunctions(self, "Functions", data=data.refs, config=config)
         self.gateway = GatewayApi(
@@ -101,7 +98,10 @@ class ApiStack(cdk.Stack):
         for role in self.functions.roles.values():
             acknowledge(
                 role,
-                ("AwsSolutions-IAM5[Resource::*]", "X-Ray PutTraceSegments/PutTelemetryRecords have no resource scope"),
+                (
+                    "AwsSolutions-IAM5[Resource::*]",
+                    "X-Ray PutTraceSegments/PutTelemetryRecords have no resource scope",
+                ),
                 *(
                     (
                         f"AwsSolutions-IAM5[Resource::{data.bucket_arn_export}/{prefix}*]",
