@@ -1,0 +1,87 @@
+"""Context validation: provider names and settings are checked at synth time."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra import REPO_ROOT
+from infra.config import ConfigError, GatewayConfig, reserved_path_segments
+
+OPENAI = {"type": "openai", "api_base": "https://api.openai.com/v1"}
+
+
+def test_reserved_segments_are_the_static_first_segments_of_the_route_table() -> None:
+    assert reserved_path_segments() == {"v1", "files", "batches", "uploads", "key", "health"}
+
+
+def test_cdk_json_defaults() -> None:
+    config = GatewayConfig.from_mapping(json.loads((REPO_ROOT / "cdk.json").read_text())["context"])
+    assert set(config.providers) == {"openai", "azure"}
+    assert config.providers["azure"]["api_version"] == "2025-04-01-preview"
+    assert config.default_provider == "openai"
+    assert (config.throttle_rate_limit, config.throttle_burst_limit) == (50, 100)
+    assert config.log_level == "INFO"
+
+
+@pytest.mark.parametrize(
+    "name", ["OpenAI", "1openai", "a" * 32, "open_ai", "", "files", "v1", "health", "key"]
+)
+def test_invalid_or_reserved_provider_names_are_rejected(name: str) -> None:
+    with pytest.raises(ConfigError):
+        GatewayConfig(providers={name: OPENAI}, default_provider=name)
+
+
+@pytest.mark.parametrize("name", ["openai", "azure-eu", "a" * 31, "x1"])
+def test_valid_provider_names(name: str) -> None:
+    assert set(GatewayConfig(providers={name: OPENAI}, default_provider=name).providers) == {name}
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {**OPENAI, "api_key": "sk-test"},  # keys belong in the secret, never in the context
+        {"type": "anthropic", "api_base": "https://example.com"},
+        {"type": "openai", "api_base": "http://insecure.example.com"},
+        {"type": "azure", "api_base": "https://x.openai.azure.com", "api_version": 2025},
+    ],
+)
+def test_invalid_provider_settings_are_rejected(spec: dict) -> None:
+    with pytest.raises(ConfigError):
+        GatewayConfig(providers={"p": spec}, default_provider="p")
+
+
+def test_default_provider_must_exist() -> None:
+    with pytest.raises(ConfigError, match="default_provider"):
+        GatewayConfig(providers={"openai": OPENAI}, default_provider="azure")
+
+
+def test_command_line_context_strings_are_converted() -> None:
+    config = GatewayConfig.from_mapping(
+        {
+            "providers": json.dumps({"eu": OPENAI}),
+            "default_provider": "eu",
+            "throttle_rate_limit": "10",
+            "throttle_burst_limit": "20",
+            "log_level": "debug",
+            "log_retention_days": "7",
+        }
+    )
+    assert (config.throttle_rate_limit, config.throttle_burst_limit, config.log_level) == (10.0, 20, "DEBUG")
+    assert config.log_retention_days == 7
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"throttle_rate_limit": 0},
+        {"throttle_burst_limit": "many"},
+        {"log_level": "LOUD"},
+        {"log_retention_days": 8},
+        {"providers": "[]"},
+    ],
+)
+def test_invalid_settings_are_rejected(values: dict) -> None:
+    with pytest.raises(ConfigError):
+        GatewayConfig.from_mapping(values)

@@ -1,0 +1,170 @@
+"""Least privilege: each function's role allows exactly what its route's grants imply."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from gateway import resources, routes
+
+from infra import DATA_STACK_NAME
+from tests.infra.conftest import Synth
+from tests.infra.template_tools import (
+    actions_of,
+    as_list,
+    functions_by_handler,
+    import_value,
+    joined,
+    resources_by_action,
+    resources_of,
+    role_id_of,
+    statements_of_role,
+)
+
+# Written out independently of infra/functions.py, so that a change there shows up here.
+EXPECTED_ACTIONS: dict[str, set[str]] = {
+    routes.TABLE_READ: {"dynamodb:GetItem", "dynamodb:Query"},
+    routes.TABLE_WRITE: {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+    routes.TABLE_DELETE: {"dynamodb:DeleteItem"},
+    routes.SECRET_MASTER_KEY: {"secretsmanager:GetSecretValue"},
+    routes.SECRET_PROVIDER_KEYS: {"secretsmanager:GetSecretValue"},
+    routes.SECRET_KEY_PEPPER: {"secretsmanager:GetSecretValue"},
+    routes.BUCKET_READ: {"s3:GetObject", "s3:ListBucket"},
+    routes.BUCKET_WRITE: {"s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"},
+    routes.BUCKET_DELETE: {"s3:DeleteObject"},
+    routes.INVOKE_TRANSFER: {"lambda:InvokeFunction"},
+}
+ALWAYS = {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+SECRET_EXPORTS = {
+    routes.SECRET_MASTER_KEY: f"{DATA_STACK_NAME}-MasterKeySecretArn",
+    routes.SECRET_PROVIDER_KEYS: f"{DATA_STACK_NAME}-ProviderKeysSecretArn",
+    routes.SECRET_KEY_PEPPER: f"{DATA_STACK_NAME}-KeyPepperSecretArn",
+}
+TABLE_ARN = import_value(f"{DATA_STACK_NAME}-TableArn")
+INDEX_ARNS = [joined(TABLE_ARN, f"/index/{name}") for name in resources.TABLE_INDEXES]
+BUCKET_ARN = import_value(f"{DATA_STACK_NAME}-BucketArn")
+OBJECT_ARNS = [
+    joined(BUCKET_ARN, f"/{prefix}*")
+    for prefix in (resources.UPLOAD_PARTS_PREFIX, resources.CACHED_CONTENT_PREFIX)
+]
+
+SPECS: dict[str, frozenset[str]] = {
+    **{route.name: route.grants for route in routes.ROUTES},
+    **{function.name: function.permissions for function in routes.ASYNC_FUNCTIONS},
+}
+HANDLERS = {
+    **{route.name: route.handler for route in routes.ROUTES},
+    **{function.name: function.handler for function in routes.ASYNC_FUNCTIONS},
+}
+
+
+def statements_for(synth: Synth, name: str) -> list[dict[str, Any]]:
+    _, properties = functions_by_handler(synth.api_json)[HANDLERS[name]]
+    return statements_of_role(synth.api_json, role_id_of(properties))
+
+
+def test_every_capability_in_the_route_table_is_known_here() -> None:
+    used = {grant for grants in SPECS.values() for grant in grants}
+    assert used <= set(EXPECTED_ACTIONS)
+
+
+def test_each_function_has_its_own_role(synth: Synth) -> None:
+    roles = [role_id_of(p) for _, p in functions_by_handler(synth.api_json).values()]
+    assert len(set(roles)) == len(roles) == len(SPECS)
+    for role_id in roles:
+        trust = synth.api_json["Resources"][role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        assert [s["Principal"] for s in trust] == [{"Service": "lambda.amazonaws.com"}]
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_actions_are_exactly_those_implied_by_the_grants(synth: Synth, name: str) -> None:
+    expected = set(ALWAYS)
+    for grant in SPECS[name]:
+        expected |= EXPECTED_ACTIONS[grant]
+    assert actions_of(statements_for(synth, name)) == expected
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_resources_are_scoped(synth: Synth, name: str) -> None:
+    grants = SPECS[name]
+    functions = functions_by_handler(synth.api_json)
+    by_action = resources_by_action(statements_for(synth, name))
+    for action, targets in by_action.items():
+        if action.startswith("xray:"):
+            assert targets == ["*"]
+            continue
+        assert "*" not in targets, action
+        if action.startswith("logs:"):
+            _, properties = functions[HANDLERS[name]]
+            assert targets == [{"Fn::GetAtt": [properties["LoggingConfig"]["LogGroup"]["Ref"], "Arn"]}]
+        elif action == "secretsmanager:GetSecretValue":
+            granted = {SECRET_EXPORTS[grant] for grant in grants if grant in SECRET_EXPORTS}
+            assert sorted(t["Fn::ImportValue"] for t in targets) == sorted(granted)
+        elif action == "dynamodb:Query":
+            assert sorted(map(str, targets)) == sorted(map(str, [TABLE_ARN, *INDEX_ARNS]))
+        elif action.startswith("dynamodb:"):
+            assert targets == [TABLE_ARN], action
+        elif action == "s3:ListBucket":
+            assert targets == [BUCKET_ARN]
+        elif action.startswith("s3:"):
+            assert sorted(map(str, targets)) == sorted(map(str, OBJECT_ARNS)), action
+        elif action == "lambda:InvokeFunction":
+            transfer_id, _ = functions["handlers.file_transfer.handler"]
+            assert targets == [{"Fn::GetAtt": [transfer_id, "Arn"]}]
+        else:
+            pytest.fail(f"unexpected action {action}")
+
+
+def test_list_bucket_is_limited_to_the_gateway_prefixes(synth: Synth) -> None:
+    checked = 0
+    for name, grants in SPECS.items():
+        for statement in statements_for(synth, name):
+            if "s3:ListBucket" in as_list(statement["Action"]):
+                assert statement["Condition"] == {
+                    "StringLike": {
+                        "s3:prefix": [
+                            resources.UPLOAD_PARTS_PREFIX + "*",
+                            resources.CACHED_CONTENT_PREFIX + "*",
+                        ]
+                    }
+                }
+                assert routes.BUCKET_READ in grants
+                checked += 1
+    assert checked > 0
+
+
+def test_the_retrieve_function_cannot_delete(synth: Synth) -> None:
+    actions = actions_of(statements_for(synth, "files_retrieve"))
+    assert "dynamodb:GetItem" in actions
+    assert not {"dynamodb:DeleteItem", "s3:DeleteObject"} & actions
+    assert "dynamodb:DeleteItem" in actions_of(statements_for(synth, "files_delete"))
+
+
+def test_files_list_cannot_read_the_provider_keys(synth: Synth) -> None:
+    secrets = resources_by_action(statements_for(synth, "files_list"))["secretsmanager:GetSecretValue"]
+    assert import_value(SECRET_EXPORTS[routes.SECRET_PROVIDER_KEYS]) not in secrets
+    assert import_value(SECRET_EXPORTS[routes.SECRET_MASTER_KEY]) in secrets
+
+
+def test_health_has_no_data_access(synth: Synth) -> None:
+    assert actions_of(statements_for(synth, "health")) == ALWAYS
+
+
+def test_only_uploads_complete_can_invoke_the_transfer_function(synth: Synth) -> None:
+    invokers = {name for name in SPECS if "lambda:InvokeFunction" in actions_of(statements_for(synth, name))}
+    assert invokers == {"uploads_complete"}
+
+
+def test_api_gateway_may_invoke_each_route_function_once_and_never_the_transfer_function(
+    synth: Synth,
+) -> None:
+    functions = functions_by_handler(synth.api_json)
+    permissions = resources_of(synth.api_json, "AWS::Lambda::Permission").values()
+    targets = [p["Properties"]["FunctionName"]["Fn::GetAtt"][0] for p in permissions]
+    assert sorted(targets) == sorted(functions[route.handler][0] for route in routes.ROUTES)
+    (api_id,) = resources_of(synth.api_json, "AWS::ApiGateway::RestApi")
+    for permission in permissions:
+        properties = permission["Properties"]
+        assert properties["Principal"] == "apigateway.amazonaws.com"
+        source = properties["SourceArn"]["Fn::Join"][1]
+        assert {"Ref": api_id} in source
