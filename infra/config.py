@@ -10,10 +10,12 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from constructs import Node
 from gateway import routes  # importable: the infra package put functions/ on sys.path
+
+if TYPE_CHECKING:  # no jsii/node start for the commands that only read settings
+    from constructs import Node
 
 PROVIDER_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 PROVIDER_TYPES = frozenset({"openai", "azure"})

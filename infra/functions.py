@@ -117,6 +117,7 @@ class GatewayFunctions(Construct):
         self._code = function_code()
         self.by_name: dict[str, lambda_.Function] = {}
         self.roles: dict[str, iam.Role] = {}
+        self.grants: dict[str, frozenset[str]] = {}
         # Asynchronous functions first: the routes that invoke them need their names.
         for function in routes.ASYNC_FUNCTIONS:
             self._function(async_spec(function))
@@ -195,6 +196,7 @@ class GatewayFunctions(Construct):
         )
         self.by_name[spec.name] = function
         self.roles[spec.name] = role
+        self.grants[spec.name] = spec.grants
         return function
 
     def statements(self, grants: Iterable[str]) -> list[iam.PolicyStatement]:

@@ -70,12 +70,16 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     import boto3  # deferred: only this command needs AWS credentials
+    from botocore.exceptions import BotoCoreError, ClientError
 
-    session = boto3.session.Session()
-    secret_id = args.secret_id or secret_name_from_stack(session.client("cloudformation"), args.stack)
-    response = session.client("secretsmanager").put_secret_value(
-        SecretId=secret_id, SecretString=json.dumps(keys)
-    )
+    try:
+        session = boto3.session.Session()
+        secret_id = args.secret_id or secret_name_from_stack(session.client("cloudformation"), args.stack)
+        response = session.client("secretsmanager").put_secret_value(
+            SecretId=secret_id, SecretString=json.dumps(keys)
+        )
+    except (BotoCoreError, ClientError) as error:  # their messages never include the request body
+        raise SystemExit(f"could not store the provider keys: {error}") from None
     print(f"stored keys for {', '.join(sorted(keys))} in {secret_id} (version {response['VersionId']})")
     return 0
 

@@ -12,6 +12,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_logs as logs
 from cdk_nag import AwsSolutionsChecks
 from constructs import Construct, IConstruct
+from gateway import routes
 
 from infra import API_STACK_NAME, DATA_STACK_NAME
 from infra.api import GatewayApi
@@ -95,21 +96,23 @@ class ApiStack(cdk.Stack):
                 "Execution logging needs an account-wide API Gateway role; access logs and X-Ray are on",
             ),
         )
-        for role in self.functions.roles.values():
-            acknowledge(
-                role,
+        bucket_capabilities = {routes.BUCKET_READ, routes.BUCKET_WRITE, routes.BUCKET_DELETE}
+        for name, role in self.functions.roles.items():
+            rules = [
                 (
                     "AwsSolutions-IAM5[Resource::*]",
                     "X-Ray PutTraceSegments/PutTelemetryRecords have no resource scope",
-                ),
-                *(
+                )
+            ]
+            if self.functions.grants[name] & bucket_capabilities:
+                rules += [
                     (
                         f"AwsSolutions-IAM5[Resource::{data.bucket_arn_export}/{prefix}*]",
                         "Object access is limited to a gateway key prefix",
                     )
                     for prefix in BUCKET_PREFIXES
-                ),
-            )
+                ]
+            acknowledge(role, *rules)
 
 
 @dataclass

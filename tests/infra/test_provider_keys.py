@@ -27,7 +27,7 @@ class FakeCloudFormation:
     def __init__(self, outputs: list[dict[str, str]]) -> None:
         self.outputs = outputs
 
-    def describe_stacks(self, StackName: str) -> dict[str, Any]:  # noqa: N803 (boto3's name)
+    def describe_stacks(self, StackName: str) -> dict[str, Any]:
         return {"Stacks": [{"StackName": StackName, "Outputs": self.outputs}]}
 
 
