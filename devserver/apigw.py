@@ -277,7 +277,21 @@ class ApiGateway:
         match = self.router.match(method, path)
         if match is None:
             raise LookupError(f"no route for {method} {path}")
-        event = proxy_event(
+        event = self._event(match, method, path, query, headers, body, source_ip, request_id)
+        return match, event
+
+    def _event(
+        self,
+        match: RouteMatch,
+        method: str,
+        path: str,
+        query: str,
+        headers: HeaderInput | None,
+        body: bytes | str | None,
+        source_ip: str,
+        request_id: str | None,
+    ) -> dict[str, Any]:
+        return proxy_event(
             method,
             path,
             resource=match.resource,
@@ -290,7 +304,6 @@ class ApiGateway:
             stage=self.stage,
             binary_media_types=self.binary_media_types,
         )
-        return match, event
 
     def handle(
         self,
@@ -323,19 +336,7 @@ class ApiGateway:
             return self.request_too_large(len(body), request_id)
 
         route = match.route
-        event = proxy_event(
-            method,
-            path,
-            resource=match.resource,
-            path_parameters=match.path_parameters,
-            query=query,
-            headers=headers,
-            body=body,
-            source_ip=source_ip,
-            request_id=request_id,
-            stage=self.stage,
-            binary_media_types=self.binary_media_types,
-        )
+        event = self._event(match, method, path, query, headers, body, source_ip, request_id)
         # Below 1/8 of the limit the event cannot reach it (even text escaping all of it
         # as \uXXXX stays under 6x), so only large bodies pay for serializing the event.
         if len(body) > self.max_event_bytes // 8:
