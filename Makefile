@@ -6,8 +6,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 4000
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
-export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+# jsii only stays quiet about an end-of-life Node when told which major version to accept.
+NODE_MAJOR := $(shell node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 1)
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := $(NODE_MAJOR)
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := $(NODE_MAJOR)
 
 .PHONY: venv serve test lint typecheck unit integration infra-tests e2e synth deploy destroy \
 	localstack-deploy bench keys clean
@@ -23,7 +25,7 @@ $(STAMP): requirements.txt functions/requirements.txt
 serve: venv
 	PORT=$(PORT) $(BIN)/python -m devserver
 
-LINT_PATHS := functions tests/unit devserver
+LINT_PATHS := functions devserver infra tests bench app.py
 
 lint: venv
 	$(BIN)/ruff check $(LINT_PATHS)
@@ -42,7 +44,9 @@ infra-tests: venv
 	$(BIN)/pytest -q tests/infra
 
 test: lint typecheck
-	$(BIN)/pytest -q -p no:cacheprovider tests/unit
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit tests/infra tests/integration
+
+include infra.mk
 
 clean:
 	rm -rf $(VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,47 @@
+"""Fixtures shared by the integration and end-to-end suites.
+
+`local_gateway` starts the whole gateway in this process once per test session: the HTTP
+front end with the API Gateway emulation, the real handlers, an embedded moto server and
+the provider simulator (OpenAI and Azure forms). Only one gateway runs per process, so
+every suite that needs a server asks for this fixture instead of starting its own.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from devserver.server import LocalGateway
+
+LOCAL_MASTER_KEY = "sk-integration-master"
+# Short enough that a test waits a few seconds for a batch, long enough to observe each phase.
+SIMULATOR_PHASE_SECONDS = 0.3
+# The upstream timeout the functions use under test, so a slow-provider fault turns into 504 fast.
+UPSTREAM_TIMEOUT_SECONDS = "2"
+
+
+@pytest.fixture(scope="session")
+def local_gateway() -> Iterator[LocalGateway]:
+    from devserver import start_gateway
+
+    saved = os.environ.get("GATEWAY_UPSTREAM_TIMEOUT_SECONDS")
+    os.environ["GATEWAY_UPSTREAM_TIMEOUT_SECONDS"] = UPSTREAM_TIMEOUT_SECONDS
+    # provider_env={} : never pick up a developer's real provider keys in tests.
+    gateway = start_gateway(
+        master_key=LOCAL_MASTER_KEY,
+        provider_env={},
+        simulator_phase_seconds=SIMULATOR_PHASE_SECONDS,
+        aws_endpoint_url=None,
+    )
+    try:
+        yield gateway
+    finally:
+        gateway.stop()
+        if saved is None:
+            os.environ.pop("GATEWAY_UPSTREAM_TIMEOUT_SECONDS", None)
+        else:
+            os.environ["GATEWAY_UPSTREAM_TIMEOUT_SECONDS"] = saved
