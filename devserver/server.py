@@ -163,6 +163,7 @@ _CACHE_RESETS: tuple[tuple[str, str], ...] = (
     ("gateway.providers.registry", "reset_clients"),
     ("gateway.auth", "clear_key_cache"),
     ("gateway.storage.dynamo", "dynamodb_client.cache_clear"),
+    ("gateway.storage.s3", "s3_client.cache_clear"),
     ("aws_lambda_powertools.utilities.parameters", "clear_caches"),
 )
 
