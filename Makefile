@@ -40,11 +40,16 @@ unit: venv
 integration: venv
 	$(BIN)/pytest -q tests/integration tests/e2e
 
+# The end-to-end suite against a deployed gateway: make e2e BASE_URL=https://… API_KEY=sk-…
+# Without BASE_URL it runs against an in-process local server with the simulator.
+e2e: venv
+	E2E_BASE_URL=$(BASE_URL) E2E_API_KEY=$(API_KEY) $(BIN)/pytest -q -p no:cacheprovider tests/e2e
+
 infra-tests: venv
 	$(BIN)/pytest -q tests/infra
 
 test: lint typecheck
-	$(BIN)/pytest -q -p no:cacheprovider tests/unit tests/infra tests/integration
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit tests/infra tests/integration tests/e2e
 
 include infra.mk
 

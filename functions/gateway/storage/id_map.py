@@ -2,7 +2,7 @@
 
 Item shapes (one table, partition key `pk`):
 - object:  pk=<gateway id>, kind, owner, owner_kind="<owner>#<kind>",
-           created_key="<created_at:012d>#<id>", provider, upstream_id, created_at,
+           created_key="<created_us:016d>#<id>", provider, upstream_id, created_at,
            purpose, status, object (JSON of the last client-facing object), state (JSON), ttl
 - reverse: pk="upstream#<provider>#<upstream id>", gateway_id   (no kind: stays out of the indexes)
 """
@@ -10,6 +10,7 @@ Item shapes (one table, partition key `pk`):
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -35,6 +36,13 @@ class ObjectRecord:
     ttl: int | None = None
     # Kind-specific bookkeeping the client never sees (upload parts, transfer progress, ...).
     state: dict[str, Any] = field(default_factory=dict)
+    # Sort key of the list indexes, in microseconds: objects created within the same second
+    # keep their creation order. 0 means "now, within created_at's second".
+    created_us: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.created_us:
+            self.created_us = self.created_at * 1_000_000 + (time.time_ns() // 1000) % 1_000_000
 
     @property
     def status(self) -> str | None:
@@ -42,7 +50,7 @@ class ObjectRecord:
 
     @property
     def created_key(self) -> str:
-        return f"{self.created_at:012d}#{self.id}"
+        return f"{self.created_us:016d}#{self.id}"
 
     def to_item(self) -> Item:
         return {
@@ -74,6 +82,7 @@ class ObjectRecord:
             purpose=item.get("purpose"),
             ttl=item.get(resources.TABLE_TTL_ATTRIBUTE),
             state=json.loads(item["state"]) if item.get("state") else {},
+            created_us=int(str(item["created_key"]).split("#", 1)[0]),
         )
 
 
