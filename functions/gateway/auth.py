@@ -1,12 +1,15 @@
 """Who is calling: the master key (Secrets Manager) or a virtual key (DynamoDB).
 
 Virtual key lookups are cached in the warm function for at most KEY_CACHE_SECONDS, so a
-deleted key stops working everywhere within that time (at once in the deleting function).
+deleted key stops working everywhere within that time (at once in the deleting function,
+which caches the deletion itself). Unknown keys are cached too, so a client retrying a bad
+key costs one DynamoDB read a minute; the cache holds at most MAX_CACHED_KEYS entries.
 """
 
 from __future__ import annotations
 
 import hmac
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,8 +20,10 @@ from gateway.storage.keys import KeyRecord, KeyStore, hash_key
 
 MASTER_KEY_ID = "master"
 KEY_CACHE_SECONDS = 60.0
+MAX_CACHED_KEYS = 10_000
 
 _key_cache: dict[str, tuple[float, KeyRecord | None]] = {}
+_cache_lock = threading.Lock()  # the local server runs handlers in threads; Lambda does not
 
 
 @dataclass(frozen=True)
@@ -79,12 +84,31 @@ def lookup_virtual_key(plain_key: str) -> KeyRecord | None:
     if cached and now - cached[0] < KEY_CACHE_SECONDS:
         return cached[1]
     record = KeyStore().get(key_hash)
-    _key_cache[key_hash] = (now, record)
+    remember_key(key_hash, record, now=now)
     return record
 
 
+def remember_key(key_hash: str, record: KeyRecord | None, *, now: float | None = None) -> None:
+    """Cache what a key is now: the updated record, or None for a deleted key."""
+    now = time.monotonic() if now is None else now
+    with _cache_lock:
+        _key_cache.pop(key_hash, None)  # re-inserted last: the dict's order is oldest first
+        if len(_key_cache) >= MAX_CACHED_KEYS:
+            _prune(now)
+        _key_cache[key_hash] = (now, record)
+
+
+def _prune(now: float) -> None:
+    """Drop the oldest entries: every stale one, then as many as it takes to make room."""
+    while _key_cache:
+        oldest = next(iter(_key_cache))
+        if now - _key_cache[oldest][0] < KEY_CACHE_SECONDS and len(_key_cache) < MAX_CACHED_KEYS:
+            return
+        _key_cache.pop(oldest, None)
+
+
 def forget_key(key_hash: str) -> None:
-    """Drop a key from this function's cache (after update or delete)."""
+    """Drop a key from this function's cache: the next request reads DynamoDB."""
     _key_cache.pop(key_hash, None)
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from gateway import auth, secret_store
 from gateway.auth import Caller
@@ -22,8 +24,10 @@ from gateway.providers import registry
 from gateway.storage.keys import KeyRecord, KeyStore, hash_key
 
 KEY_PREFIX = "sk-gw-"
-_DURATION = re.compile(r"^(\d+)(s|m|h|d|w|mo)$")
+_DURATION = re.compile(r"^(\d{1,12})(s|m|h|d|w|mo)$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "mo": 2592000}
+MAX_DURATION_SECONDS = 100 * 365 * 86400
+MAX_METADATA_BYTES = 16 * 1024  # DynamoDB items stop at 400 KB; keys stay small
 
 
 def require_master(caller: Caller) -> None:
@@ -38,7 +42,26 @@ def parse_duration(duration: str) -> int:
             f"Invalid duration '{duration}'. Use a number and a unit: 30s, 10m, 12h, 30d, 2w or 1mo.",
             param="duration",
         )
-    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds > MAX_DURATION_SECONDS:
+        raise InvalidRequestError(
+            f"Invalid duration '{duration}': at most 100 years. Omit it for a key that never expires.",
+            param="duration",
+        )
+    return seconds
+
+
+def _check_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    if len(json.dumps(metadata).encode()) > MAX_METADATA_BYTES:
+        raise InvalidRequestError(
+            f"metadata is too large: at most {MAX_METADATA_BYTES} bytes of JSON.", param="metadata"
+        )
+    return metadata
+
+
+def _check_alias_free(store: KeyStore, alias: str | None, *, except_key_id: str | None = None) -> None:
+    if alias and any(r.key_alias == alias and r.key_id != except_key_id for r in store.all()):
+        raise InvalidRequestError(f"A key with alias '{alias}' exists already.", param="key_alias")
 
 
 def _check_providers(providers: list[str] | None) -> list[str] | None:
@@ -70,10 +93,7 @@ def info(record: KeyRecord) -> KeyInfo:
 
 def generate(request: GenerateKeyRequest, store: KeyStore | None = None) -> GeneratedKey:
     store = store or KeyStore()
-    if request.key_alias and any(r.key_alias == request.key_alias for r in store.all()):
-        raise InvalidRequestError(
-            f"A key with alias '{request.key_alias}' exists already.", param="key_alias"
-        )
+    _check_alias_free(store, request.key_alias)
     plain = KEY_PREFIX + secrets.token_urlsafe(32)
     now = int(time.time())
     record = KeyRecord(
@@ -82,7 +102,7 @@ def generate(request: GenerateKeyRequest, store: KeyStore | None = None) -> Gene
         created_at=now,
         key_alias=request.key_alias,
         providers=_check_providers(request.providers),
-        metadata=request.metadata,
+        metadata=_check_metadata(request.metadata),
         expires_at=now + parse_duration(request.duration) if request.duration else None,
         key_hint=f"{plain[:6]}...{plain[-4:]}",
     )
@@ -106,15 +126,16 @@ def update(request: UpdateKeyRequest, store: KeyStore | None = None) -> KeyInfo:
     store = store or KeyStore()
     record = find(request.key, store)
     if request.key_alias is not None:
+        _check_alias_free(store, request.key_alias, except_key_id=record.key_id)
         record.key_alias = request.key_alias
     if request.duration is not None:
         record.expires_at = int(time.time()) + parse_duration(request.duration)
     if request.providers is not None:
         record.providers = _check_providers(request.providers)
     if request.metadata is not None:
-        record.metadata = request.metadata
+        record.metadata = _check_metadata(request.metadata)
     store.put(record)
-    auth.forget_key(record.key_hash)
+    auth.remember_key(record.key_hash, record)  # in effect at once here, within 60 s elsewhere
     return info(record)
 
 
@@ -131,5 +152,5 @@ def delete(request: DeleteKeysRequest, store: KeyStore | None = None) -> list[st
             targets.append(by_alias[alias])
     for record in targets:
         store.delete(record)
-        auth.forget_key(record.key_hash)
+        auth.remember_key(record.key_hash, None)  # 401 at once here, whatever DynamoDB replicas say
     return [record.key_id for record in targets]

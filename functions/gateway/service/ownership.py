@@ -1,4 +1,8 @@
-"""Look up an id for a caller: another key's object is exactly as unknown as a missing one."""
+"""Look up an id for a caller: another key's object is exactly as unknown as a missing one.
+
+Only then is the key's provider list checked (403 naming the provider), so a 403 never
+tells a caller about an object it does not own.
+"""
 
 from __future__ import annotations
 
@@ -15,4 +19,5 @@ def owned_record(
     record = id_map.get(object_id)
     if record is None or record.kind != kind or not caller.can_see(record.owner):
         raise NotFoundError(f"No such {_NOUN[kind]} object: {object_id}", param=param)
+    caller.require_provider(record.provider)
     return record

@@ -1,0 +1,179 @@
+"""Virtual keys and ownership: the key cache, key settings checks, provider limits on ids."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from gateway import auth, secret_store
+from gateway.auth import Caller
+from gateway.errors import NotFoundError, PermissionDeniedError
+from gateway.service.ownership import owned_record
+from gateway.storage.id_map import IdMap, ObjectRecord
+from gateway.storage.keys import KeyRecord, KeyStore, hash_key
+from handlers import files_list, keys_delete, keys_generate, keys_info, keys_list, keys_update
+
+from tests.unit.conftest import call, event
+
+
+def _generate(**body: Any) -> dict[str, Any]:
+    status, generated, _ = call(keys_generate.handler, event("POST", "/key/generate", body=body))
+    assert status == 200, generated
+    return dict(generated)
+
+
+def _list_files(key: str) -> int:
+    status, _, _ = call(files_list.handler, event("GET", "/v1/files", key=key))
+    return status
+
+
+def _record(key_id: str) -> KeyRecord:
+    return next(r for r in KeyStore().all() if r.key_id == key_id)
+
+
+# The warm cache -----------------------------------------------------------------------------
+
+
+def test_deleted_key_is_refused_at_once_even_if_dynamodb_still_returns_it(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    generated = _generate(key_alias="stale-read")
+    assert _list_files(generated["key"]) == 200
+    stale = _record(generated["key_id"])
+
+    status, _, _ = call(keys_delete.handler, event("POST", "/key/delete", body={"keys": [generated["key"]]}))
+    assert status == 200
+    # An eventually consistent read could still see the item: the deleting function must not ask.
+    monkeypatch.setattr(KeyStore, "get", lambda self, key_hash: stale)
+    assert _list_files(generated["key"]) == 401
+
+
+def test_provider_update_takes_effect_at_once_in_the_updating_function(aws: None) -> None:
+    generated = _generate(providers=["openai"])
+    azure = event("GET", "/azure/v1/files", key=generated["key"], path_parameters={"provider": "azure"})
+    assert call(files_list.handler, azure)[0] == 403
+
+    body = {"key": generated["key_id"], "providers": ["openai", "azure"]}
+    status, updated, _ = call(keys_update.handler, event("POST", "/key/update", body=body))
+    assert status == 200 and updated["providers"] == ["azure", "openai"]
+    assert call(files_list.handler, azure)[0] == 200
+
+
+def test_unknown_keys_are_cached_and_the_cache_stays_bounded(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[str] = []
+    real_get = KeyStore.get
+
+    def counting_get(self: KeyStore, key_hash: str) -> KeyRecord | None:
+        reads.append(key_hash)
+        return real_get(self, key_hash)
+
+    monkeypatch.setattr(KeyStore, "get", counting_get)
+    monkeypatch.setattr(auth, "MAX_CACHED_KEYS", 5)
+    assert auth.lookup_virtual_key("sk-nope") is None
+    assert auth.lookup_virtual_key("sk-nope") is None
+    assert len(reads) == 1
+
+    for i in range(20):
+        auth.lookup_virtual_key(f"sk-spray-{i}")
+    assert len(auth._key_cache) <= 5
+    newest = hash_key("sk-spray-19", secret_store.key_pepper())
+    assert newest in auth._key_cache  # the oldest entries make room, never the newest
+
+
+def test_stale_cache_entries_are_pruned_first(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(auth, "MAX_CACHED_KEYS", 3)
+    auth.remember_key("old", None, now=0.0)
+    auth.remember_key("fresh-1", None, now=100.0)
+    auth.remember_key("fresh-2", None, now=101.0)
+    auth.remember_key("fresh-3", None, now=102.0)
+    assert list(auth._key_cache) == ["fresh-1", "fresh-2", "fresh-3"]
+
+
+# Key settings: every bad value is a 400 envelope ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"duration": "30x"}, "duration"),
+        ({"duration": "0d"}, "duration"),
+        ({"duration": "999999999999d"}, "duration"),  # would overflow a date
+        ({"duration": "1" * 5000 + "s"}, "duration"),  # would overflow int()
+        ({"metadata": {"blob": "x" * 20_000}}, "metadata"),  # would overflow a DynamoDB item
+        ({"providers": []}, "providers"),
+        ({"providers": ["nope"]}, "providers"),
+    ],
+)
+def test_bad_key_settings_are_400(aws: None, body: dict[str, Any], param: str) -> None:
+    status, error, _ = call(keys_generate.handler, event("POST", "/key/generate", body=body))
+    assert status == 400, error
+    assert error["error"]["param"] == param
+
+
+def test_update_cannot_take_another_keys_alias(aws: None) -> None:
+    _generate(key_alias="alias-one")
+    second = _generate(key_alias="alias-two")
+    status, error, _ = call(
+        keys_update.handler,
+        event("POST", "/key/update", body={"key": second["key_id"], "key_alias": "alias-one"}),
+    )
+    assert status == 400 and error["error"]["param"] == "key_alias"
+    status, same, _ = call(
+        keys_update.handler,
+        event("POST", "/key/update", body={"key": second["key_id"], "key_alias": "alias-two"}),
+    )
+    assert status == 200 and same["key_alias"] == "alias-two"
+
+
+def test_info_and_list_never_show_the_key_or_its_hash(aws: None) -> None:
+    generated = _generate(key_alias="secretive", metadata={"team": "x"})
+    key = generated["key"]
+    key_hash = hash_key(key, secret_store.key_pepper())
+    _, info, _ = call(keys_info.handler, event("GET", "/key/info", query={"key": key}))
+    _, listed, _ = call(keys_list.handler, event("GET", "/key/list", query={"return_full_object": "true"}))
+    for shown in (info, listed):
+        assert key not in str(shown) and key_hash not in str(shown)
+    assert info["key"] == generated["key_id"]
+
+
+def test_logs_never_carry_the_key_or_its_hash(aws: None, capfd: pytest.CaptureFixture[str]) -> None:
+    generated = _generate(key_alias="quiet")
+    key = generated["key"]
+    _list_files(key)
+    call(keys_update.handler, event("POST", "/key/update", body={"key": key, "providers": ["openai"]}))
+    call(keys_delete.handler, event("POST", "/key/delete", body={"keys": [key]}))
+    _list_files(key)
+    out, err = capfd.readouterr()
+    key_hash = hash_key(key, secret_store.key_pepper())
+    assert key not in out + err and key_hash not in out + err
+
+
+# Ownership and provider limits on existing ids ---------------------------------------------
+
+
+def _store(owner: str, object_id: str, provider: str) -> None:
+    IdMap().put(
+        ObjectRecord(
+            id=object_id,
+            kind="file",
+            owner=owner,
+            provider=provider,
+            created_at=1000,
+            object={"id": object_id, "object": "file", "bytes": 1, "created_at": 1000, "filename": "f"},
+            upstream_id=f"up-{object_id}",
+        )
+    )
+
+
+def test_a_key_limited_to_openai_gets_403_on_its_own_azure_object_and_404_on_anothers(aws: None) -> None:
+    _store("key_limited", "file-own-azure", "azure")
+    _store("key_other", "file-other-azure", "azure")
+    limited = Caller(key_id="key_limited", providers=frozenset({"openai"}))
+
+    with pytest.raises(PermissionDeniedError, match="azure"):
+        owned_record(IdMap(), limited, "file-own-azure", "file")
+    with pytest.raises(NotFoundError, match="No such File object: file-other-azure"):
+        owned_record(IdMap(), limited, "file-other-azure", "file")
+    assert owned_record(IdMap(), auth.MASTER, "file-other-azure", "file").owner == "key_other"
