@@ -9,7 +9,7 @@ API_STACK := OpenAIGatewayApi
 # Extra CDK CLI arguments, e.g. CDK_FLAGS="--profile prod -c log_level=DEBUG".
 CDK_FLAGS ?=
 
-.PHONY: cdk-cli bootstrap put-provider-keys
+.PHONY: cdk-cli bootstrap put-provider-keys e2e-deployed localstack-e2e
 
 $(CDK_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -38,6 +38,20 @@ destroy: venv $(CDK_STAMP)
 localstack-deploy: venv $(CDK_STAMP)
 	$(CDKLOCAL) bootstrap $(CDK_FLAGS)
 	$(CDKLOCAL) deploy --all --require-approval never $(CDK_FLAGS)
+
+# The end-to-end suite against the deployed stack: its ApiUrl output and master key.
+e2e-deployed: venv
+	$(MAKE) e2e BASE_URL="$$($(BIN)/python -m infra.stack_outputs api-url)" \
+		API_KEY="$$($(BIN)/python -m infra.stack_outputs master-key)"
+
+# The same against LocalStack (after make localstack-deploy and make put-provider-keys with
+# AWS_ENDPOINT_URL set the same way).
+localstack-e2e: export AWS_ENDPOINT_URL ?= http://localhost:4566
+localstack-e2e: export AWS_DEFAULT_REGION ?= us-east-1
+localstack-e2e: export AWS_ACCESS_KEY_ID ?= test
+localstack-e2e: export AWS_SECRET_ACCESS_KEY ?= test
+localstack-e2e: venv
+	$(MAKE) e2e-deployed
 
 # PROVIDER_KEYS_FILE=keys.json, or the JSON on standard input; see infra/provider_keys.py.
 put-provider-keys: venv

@@ -21,6 +21,7 @@ from typing import Any
 
 from infra import DATA_STACK_NAME, REPO_ROOT
 from infra.config import GatewayConfig
+from infra.stack_outputs import stack_output
 
 OUTPUT_KEY = "ProviderKeysSecretName"
 
@@ -44,11 +45,7 @@ def configured_providers() -> set[str]:
 
 
 def secret_name_from_stack(client: Any, stack_name: str) -> str:
-    stacks = client.describe_stacks(StackName=stack_name)["Stacks"]
-    for output in stacks[0].get("Outputs", []):
-        if output["OutputKey"] == OUTPUT_KEY:
-            return str(output["OutputValue"])
-    raise SystemExit(f"stack {stack_name} has no output {OUTPUT_KEY}: deploy it first (make deploy)")
+    return stack_output(client, stack_name, OUTPUT_KEY)
 
 
 def main(argv: list[str] | None = None) -> int:
