@@ -11,6 +11,8 @@ from gateway.ids import new_id
 from gateway.models.common import ListPage
 from gateway.models.files import FileDeleted, FileObject
 from gateway.providers.registry import client_for
+from gateway.service import content_delivery
+from gateway.service.content_delivery import FileContent
 from gateway.service.listing import ListRequest, page_records
 from gateway.service.ownership import owned_record
 from gateway.service.translate import file_object
@@ -88,13 +90,8 @@ def delete_file(caller: Caller, file_id: str, id_map: IdMap | None = None) -> Fi
     return FileDeleted(id=record.id)
 
 
-@dataclass(frozen=True)
-class FileContent:
-    filename: str
-    content: bytes
-
-
 def file_content(caller: Caller, file_id: str, id_map: IdMap | None = None) -> FileContent:
+    """Inline bytes when they fit a Lambda response, else a presigned URL (service.content_delivery)."""
     id_map = id_map or IdMap()
     record = owned_record(id_map, caller, file_id, "file")
     filename = str(record.object.get("filename") or f"{record.id}.jsonl")
@@ -103,4 +100,4 @@ def file_content(caller: Caller, file_id: str, id_map: IdMap | None = None) -> F
             f"File {file_id} is still being transferred to its provider; try again shortly.",
             code="file_not_ready",
         )
-    return FileContent(filename, client_for(record.provider).file_content(record.upstream_id))
+    return content_delivery.deliver(record, filename)

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from typing import Any
 
 import boto3
 from botocore.config import Config
 
+# botocore reads these itself; the service-specific one wins.
+ENDPOINT_OVERRIDE_ENV = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+
+
+def endpoint_override() -> str | None:
+    """The S3 endpoint set in the environment (moto, LocalStack), or None for AWS's own."""
+    return next((value for name in ENDPOINT_OVERRIDE_ENV if (value := os.environ.get(name))), None)
+
+
+def addressing_style() -> str:
+    """Path-style against an endpoint override (a bucket subdomain of 127.0.0.1 does not resolve),
+    virtual-hosted against AWS (the only style for new buckets, and what presigned URLs should carry)."""
+    return "path" if endpoint_override() else "virtual"
+
 
 @lru_cache(maxsize=1)
 def s3_client() -> Any:
     # SigV4 so that presigned URLs work in every region and against LocalStack and moto.
-    return boto3.client("s3", config=Config(signature_version="s3v4"))
+    config = Config(signature_version="s3v4", s3={"addressing_style": addressing_style()})
+    return boto3.client("s3", endpoint_url=endpoint_override(), config=config)
