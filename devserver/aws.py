@@ -30,7 +30,6 @@ __all__ = [
     "bootstrap",
     "ensure_bucket",
     "ensure_secret",
-    "ensure_secret_exists",
     "ensure_table",
     "start_moto",
 ]
@@ -134,25 +133,16 @@ def ensure_bucket(s3: Any, bucket_name: str = resources.DEFAULT_BUCKET_NAME) -> 
     return True
 
 
-def ensure_secret(secretsmanager: Any, name: str, value: str) -> bool:
-    """Create the secret, or put `value` as its current version; True when created."""
+def ensure_secret(secretsmanager: Any, name: str, value: str, *, overwrite: bool = True) -> bool:
+    """Create the secret; if it exists, put `value` as its current version (or keep the old
+    value when not `overwrite`). True when created."""
     try:
         secretsmanager.create_secret(Name=name, SecretString=value)
     except ClientError as exc:
         if _error_code(exc) != "ResourceExistsException":
             raise
-        secretsmanager.put_secret_value(SecretId=name, SecretString=value)
-        return False
-    return True
-
-
-def ensure_secret_exists(secretsmanager: Any, name: str, value: str) -> bool:
-    """Create the secret with `value` unless it exists (its value is kept); True when created."""
-    try:
-        secretsmanager.create_secret(Name=name, SecretString=value)
-    except ClientError as exc:
-        if _error_code(exc) != "ResourceExistsException":
-            raise
+        if overwrite:
+            secretsmanager.put_secret_value(SecretId=name, SecretString=value)
         return False
     return True
 
@@ -196,7 +186,7 @@ def bootstrap(
         created.append(f"secret {master_key_secret}")
     if ensure_secret(secrets, provider_keys_secret, json.dumps(dict(provider_keys))):
         created.append(f"secret {provider_keys_secret}")
-    if ensure_secret_exists(secrets, key_pepper_secret, secrets_module.token_urlsafe(32)):
+    if ensure_secret(secrets, key_pepper_secret, secrets_module.token_urlsafe(32), overwrite=False):
         created.append(f"secret {key_pepper_secret}")
     if created:
         logger.info("created %s", ", ".join(created))
