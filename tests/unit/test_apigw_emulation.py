@@ -365,6 +365,42 @@ def test_response_over_lambda_limit_502(api: ApiGateway, fakes: FakeFunctions) -
     assert api.handle("GET", "/v1/files/file-1/content").status == 200
 
 
+def test_content_at_the_inline_limit_fits_and_a_redirect_passes(
+    api: ApiGateway, front: HttpFrontEnd, fakes: FakeFunctions
+) -> None:
+    from gateway.service.content_delivery import MAX_INLINE_CONTENT_BYTES
+
+    payload = b"\xff" * MAX_INLINE_CONTENT_BYTES
+    fakes.results["files_content"] = {
+        "statusCode": 200,
+        "multiValueHeaders": {
+            "Content-Type": ["application/octet-stream"],
+            "Content-Disposition": ['attachment; filename="' + "n" * 200 + '.jsonl"'],
+        },
+        "body": base64.b64encode(payload).decode(),
+        "isBase64Encoded": True,
+    }
+    response = api.handle("GET", "/v1/files/file-1/content")
+    assert response.status == 200 and response.body == payload
+
+    location = "http://127.0.0.1:9/bucket/file-content/file-1?X-Amz-Signature=abc"
+    fakes.results["files_content"] = {
+        "statusCode": 302,
+        "multiValueHeaders": {"Location": [location], "Cache-Control": ["no-store"]},
+        "body": "",
+        "isBase64Encoded": False,
+    }
+    response = api.handle("GET", "/v1/files/file-1/content")
+    assert response.status == 302 and response.body == b""
+    assert response.header("location") == location
+    conn = http.client.HTTPConnection("127.0.0.1", front.port, timeout=10)
+    try:
+        status, headers, data = _request(conn, "GET", "/v1/files/file-1/content")
+        assert status == 302 and data == b"" and headers["location"] == location
+    finally:
+        conn.close()
+
+
 def test_handler_exception_502_without_traceback(
     api: ApiGateway, fakes: FakeFunctions, caplog: pytest.LogCaptureFixture
 ) -> None:

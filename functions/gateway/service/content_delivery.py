@@ -54,7 +54,7 @@ def deliver(record: ObjectRecord, filename: str, cache: ContentCache | None = No
         if complete:
             return InlineContent(filename, head)
         size = cache.store(record.id, _then([head], chunks))
-    logger.info("file content served from the cache", extra={"file_id": record.id, "bytes": size})
+    logger.info("file content cached, redirecting", extra={"file_id": record.id, "bytes": size})
     return RedirectContent(filename, cache.download_url(record.id, attachment_disposition(filename)))
 
 
