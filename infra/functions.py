@@ -52,6 +52,16 @@ CAPABILITY_ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
 SECRET_ACTIONS = ("secretsmanager:GetSecretValue",)
 INVOKE_ACTIONS = ("lambda:InvokeFunction",)
 BUCKET_PREFIXES = (resources.UPLOAD_PARTS_PREFIX, resources.CACHED_CONTENT_PREFIX)
+# Functions whose bucket statements cover fewer key prefixes than BUCKET_PREFIXES.
+FUNCTION_BUCKET_PREFIXES: dict[str, tuple[str, ...]] = {
+    # Caches provider content and presigns GETs of it (signed with this role): never upload parts.
+    "files_content": (resources.CACHED_CONTENT_PREFIX,),
+}
+
+
+def bucket_prefixes(function_name: str) -> tuple[str, ...]:
+    """The key prefixes a function's bucket capabilities apply to."""
+    return FUNCTION_BUCKET_PREFIXES.get(function_name, BUCKET_PREFIXES)
 
 
 @dataclass(frozen=True)
@@ -173,7 +183,7 @@ class GatewayFunctions(Construct):
                 actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[log_group.log_group_arn]
             )
         )
-        for statement in self.statements(spec.grants):
+        for statement in self.statements(spec.grants, bucket_prefixes(spec.name)):
             role.add_to_policy(statement)
         environment = self.common_environment()
         for async_name in spec.invokes:
@@ -199,13 +209,15 @@ class GatewayFunctions(Construct):
         self.grants[spec.name] = spec.grants
         return function
 
-    def statements(self, grants: Iterable[str]) -> list[iam.PolicyStatement]:
+    def statements(
+        self, grants: Iterable[str], prefixes: tuple[str, ...] = BUCKET_PREFIXES
+    ) -> list[iam.PolicyStatement]:
         """The least-privilege statements for a set of capabilities, merged per resource kind."""
         table_arn = self._data.table_arn
         kind_resources: dict[str, list[str]] = {
             TABLE_ITEMS: [table_arn],
             TABLE_QUERY: [table_arn, *(f"{table_arn}/index/{name}" for name in resources.TABLE_INDEXES)],
-            BUCKET_OBJECTS: self._data.object_arns(BUCKET_PREFIXES),
+            BUCKET_OBJECTS: self._data.object_arns(prefixes),
             BUCKET_LIST: [self._data.bucket_arn],
         }
         actions_by_kind: dict[str, set[str]] = {}
@@ -228,7 +240,7 @@ class GatewayFunctions(Construct):
         for kind, actions in sorted(actions_by_kind.items()):
             conditions = None
             if kind == BUCKET_LIST:
-                conditions = {"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in BUCKET_PREFIXES]}}
+                conditions = {"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in prefixes]}}
             statements.append(
                 iam.PolicyStatement(
                     actions=sorted(actions), resources=kind_resources[kind], conditions=conditions

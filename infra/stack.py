@@ -17,7 +17,7 @@ from gateway import routes
 from infra import API_STACK_NAME, DATA_STACK_NAME
 from infra.api import GatewayApi
 from infra.config import RETENTION_DAY_NAMES, GatewayConfig
-from infra.functions import BUCKET_PREFIXES, GatewayFunctions
+from infra.functions import GatewayFunctions, bucket_prefixes
 from infra.stateful import DataRefs, StatefulResources
 
 DESCRIPTION = "OpenAI-compatible Batches and Files API gateway"
@@ -110,7 +110,7 @@ class ApiStack(cdk.Stack):
                         f"AwsSolutions-IAM5[Resource::{data.bucket_arn_export}/{prefix}*]",
                         "Object access is limited to a gateway key prefix",
                     )
-                    for prefix in BUCKET_PREFIXES
+                    for prefix in bucket_prefixes(name)
                 ]
             acknowledge(role, *rules)
 

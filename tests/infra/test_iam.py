@@ -43,10 +43,18 @@ SECRET_EXPORTS = {
 TABLE_ARN = import_value(f"{DATA_STACK_NAME}-TableArn")
 INDEX_ARNS = [joined(TABLE_ARN, f"/index/{name}") for name in resources.TABLE_INDEXES]
 BUCKET_ARN = import_value(f"{DATA_STACK_NAME}-BucketArn")
-OBJECT_ARNS = [
-    joined(BUCKET_ARN, f"/{prefix}*")
-    for prefix in (resources.UPLOAD_PARTS_PREFIX, resources.CACHED_CONTENT_PREFIX)
-]
+ALL_PREFIXES = (resources.UPLOAD_PARTS_PREFIX, resources.CACHED_CONTENT_PREFIX)
+# Functions whose bucket access covers fewer prefixes than ALL_PREFIXES.
+NARROW_PREFIXES: dict[str, tuple[str, ...]] = {"files_content": (resources.CACHED_CONTENT_PREFIX,)}
+
+
+def prefixes_of(name: str) -> tuple[str, ...]:
+    return NARROW_PREFIXES.get(name, ALL_PREFIXES)
+
+
+def object_arns(name: str) -> list[dict[str, Any]]:
+    return [joined(BUCKET_ARN, f"/{prefix}*") for prefix in prefixes_of(name)]
+
 
 SPECS: dict[str, frozenset[str]] = {
     **{route.name: route.grants for route in routes.ROUTES},
@@ -107,7 +115,7 @@ def test_resources_are_scoped(synth: Synth, name: str) -> None:
         elif action == "s3:ListBucket":
             assert targets == [BUCKET_ARN]
         elif action.startswith("s3:"):
-            assert sorted(map(str, targets)) == sorted(map(str, OBJECT_ARNS)), action
+            assert sorted(map(str, targets)) == sorted(map(str, object_arns(name))), action
         elif action == "lambda:InvokeFunction":
             transfer_id, _ = functions["handlers.file_transfer.handler"]
             assert targets == [{"Fn::GetAtt": [transfer_id, "Arn"]}]
@@ -121,16 +129,25 @@ def test_list_bucket_is_limited_to_the_gateway_prefixes(synth: Synth) -> None:
         for statement in statements_for(synth, name):
             if "s3:ListBucket" in as_list(statement["Action"]):
                 assert statement["Condition"] == {
-                    "StringLike": {
-                        "s3:prefix": [
-                            resources.UPLOAD_PARTS_PREFIX + "*",
-                            resources.CACHED_CONTENT_PREFIX + "*",
-                        ]
-                    }
+                    "StringLike": {"s3:prefix": [prefix + "*" for prefix in prefixes_of(name)]}
                 }
                 assert routes.BUCKET_READ in grants
                 checked += 1
     assert checked > 0
+
+
+def test_files_content_caches_and_presigns_under_file_content_only(synth: Synth) -> None:
+    """It streams big content into file-content/ (PutObject covers the multipart calls), finds it
+    again (GetObject for HeadObject; ListBucket so that a miss is a 404, not a 403) and presigns
+    GETs signed with its own role; it never touches upload parts and never deletes."""
+    by_action = resources_by_action(statements_for(synth, "files_content"))
+    cached = [joined(BUCKET_ARN, f"/{resources.CACHED_CONTENT_PREFIX}*")]
+    for action in ("s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"):
+        assert by_action[action] == cached, action
+    assert by_action["s3:ListBucket"] == [BUCKET_ARN]
+    assert "s3:DeleteObject" not in by_action
+    s3_targets = [targets for action, targets in by_action.items() if action.startswith("s3:")]
+    assert resources.UPLOAD_PARTS_PREFIX not in str(s3_targets)
 
 
 def test_the_retrieve_function_cannot_delete(synth: Synth) -> None:
