@@ -29,6 +29,7 @@ from gateway.routes import (
     BINARY_MEDIA_TYPES,
     LAMBDA_MAX_REQUEST_BYTES,
     LAMBDA_MAX_RESPONSE_BYTES,
+    REQUEST_TOO_LARGE_MESSAGE,
     ROUTES,
     Route,
 )
@@ -342,14 +343,10 @@ class ApiGateway:
         if len(body) > self.max_event_bytes // 8:
             event_size = len(json.dumps(event, ensure_ascii=False).encode())
             if event_size > self.max_event_bytes:
-                return self.error_response(
-                    413,
-                    f"Request too long: the Lambda event would be {event_size} bytes, over the "
-                    f"{self.max_event_bytes}-byte invocation payload limit.",
-                    "request_too_large",
-                    request_id,
-                    error_type="invalid_request_error",
-                )
+                # Lambda refuses the invoke; API Gateway answers with its REQUEST_TOO_LARGE
+                # gateway response, which the stack customizes to this same envelope.
+                logger.info("%s: event of %d bytes over the Lambda limit", route.name, event_size)
+                return self.request_too_large(len(body), request_id)
 
         try:
             handler = self.handler_for(route.name)
@@ -409,11 +406,13 @@ class ApiGateway:
         return HttpResponse(status, headers, body)
 
     def request_too_large(self, size: int | None, request_id: str | None = None) -> HttpResponse:
-        """413 for a body over API Gateway's payload limit (`size` None: unknown, chunked)."""
-        what = f"{size} bytes" if size is not None else "too large"
+        """413 for a body over API Gateway's or Lambda's payload limit (`size` None: unknown,
+        chunked): the message is the stack's REQUEST_TOO_LARGE gateway response, which names the
+        Uploads API and the largest part size."""
+        logger.debug("request body of %s bytes refused", size)
         return self.error_response(
             413,
-            f"Request body is {what}: API Gateway accepts at most {self.max_request_bytes} bytes.",
+            REQUEST_TOO_LARGE_MESSAGE,
             "request_too_large",
             request_id or str(uuid.uuid4()),
             error_type="invalid_request_error",

@@ -50,12 +50,9 @@ GATEWAY_RESPONSES: tuple[tuple[apigw.ResponseType, str, str], ...] = (
     (
         apigw.ResponseType.REQUEST_TOO_LARGE,
         "413",
-        envelope(
-            "Request body too large: API Gateway accepts at most 10 MB; "
-            "upload larger files with the Uploads API.",
-            "invalid_request_error",
-            "request_too_large",
-        ),
+        # Also what a client gets when Lambda refuses an event over its 6 MB invoke limit
+        # (API Gateway answers that 413 with this response type, not a 5xx).
+        envelope(routes.REQUEST_TOO_LARGE_MESSAGE, "invalid_request_error", "request_too_large"),
     ),
     (
         apigw.ResponseType.THROTTLED,

@@ -27,6 +27,25 @@ LAMBDA_MAX_RESPONSE_BYTES = 6 * 1024 * 1024
 LAMBDA_MAX_REQUEST_BYTES = 6 * 1024 * 1024
 API_GATEWAY_TIMEOUT_SECONDS = 29
 
+# The largest Uploads API part that fits. API Gateway hands Lambda the multipart body
+# base64-encoded (4 bytes per 3) inside the JSON event, beside the headers (twice: headers and
+# multiValueHeaders, at most 10 KiB each), the request context and the path; the multipart
+# framing (boundary lines, part headers) adds a few hundred bytes. 64 KiB covers all of that.
+# (6 MiB - 64 KiB) * 3 / 4 = 4_669_440 bytes (4560 KiB): 4 MiB parts pass.
+LAMBDA_EVENT_OVERHEAD_ALLOWANCE = 64 * 1024
+MAX_UPLOAD_PART_BYTES = min(
+    API_GATEWAY_MAX_REQUEST_BYTES - LAMBDA_EVENT_OVERHEAD_ALLOWANCE,
+    (LAMBDA_MAX_REQUEST_BYTES - LAMBDA_EVENT_OVERHEAD_ALLOWANCE) // 4 * 3,
+)
+# What API Gateway answers (413) for a body it or the function cannot take: the stack's
+# REQUEST_TOO_LARGE gateway response and the local emulation use this same text.
+REQUEST_TOO_LARGE_MESSAGE = (
+    f"Request body too large: API Gateway accepts at most {API_GATEWAY_MAX_REQUEST_BYTES} bytes and "
+    f"a function at most {LAMBDA_MAX_REQUEST_BYTES} bytes of event (the body base64-encoded). "
+    "Upload large files with the Uploads API (client.uploads.upload_file_chunked) "
+    f"and pass part_size <= {MAX_UPLOAD_PART_BYTES}."
+)
+
 
 # Capabilities a function may be granted. The stack turns each into IAM statements.
 TABLE_READ = "table:read"
@@ -113,14 +132,15 @@ ROUTES: tuple[Route, ...] = (
         "uploads_add_part",
         "POST",
         "/uploads/{upload_id}/parts",
-        frozenset({TABLE_WRITE, BUCKET_WRITE}),
+        # read + delete: an expired upload's parts are removed when it is next touched
+        frozenset({TABLE_WRITE, BUCKET_WRITE, BUCKET_READ, BUCKET_DELETE}),
         memory_mb=1024,
     ),
     Route(
         "uploads_complete",
         "POST",
         "/uploads/{upload_id}/complete",
-        frozenset({TABLE_WRITE, BUCKET_READ, INVOKE_TRANSFER}),
+        frozenset({TABLE_WRITE, BUCKET_READ, BUCKET_DELETE, INVOKE_TRANSFER}),
     ),
     Route(
         "uploads_cancel",

@@ -32,6 +32,13 @@ def create_batch(
             code="provider_mismatch",
         )
     caller.require_provider(input_file.provider)
+    if input_file.upstream_id is None and input_file.status == "error":
+        raise InvalidRequestError(
+            f"File {input_file.id} failed to reach provider '{input_file.provider}': "
+            f"{input_file.object.get('status_details')}",
+            param="input_file_id",
+            code="file_error",
+        )
     if input_file.upstream_id is None or (
         input_file.status == "uploaded" and input_file.state.get("transfer")
     ):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from gateway.auth import Caller
-from gateway.errors import InvalidRequestError, UpstreamRequestError
+from gateway.errors import ConflictError, InvalidRequestError, UpstreamRequestError
 from gateway.ids import new_id
 from gateway.models.common import ListPage
 from gateway.models.files import FileDeleted, FileObject
@@ -96,8 +96,11 @@ def file_content(caller: Caller, file_id: str, id_map: IdMap | None = None) -> F
     record = owned_record(id_map, caller, file_id, "file")
     filename = str(record.object.get("filename") or f"{record.id}.jsonl")
     if record.upstream_id is None:
-        raise InvalidRequestError(
-            f"File {file_id} is still being transferred to its provider; try again shortly.",
+        failed = record.status == "error"
+        raise (InvalidRequestError if failed else ConflictError)(
+            f"File {file_id} failed to reach its provider: {record.object.get('status_details')}"
+            if failed
+            else f"File {file_id} is still being transferred to its provider; try again shortly.",
             code="file_not_ready",
         )
     return content_delivery.deliver(record, filename)

@@ -1,0 +1,262 @@
+"""The transfer of a completed upload to its provider (the file_transfer function).
+
+Streams the parts from S3 in the order `complete` named them, in bounded memory: below the
+provider's single-request size one multipart POST /files, above it the provider's own
+Uploads API in parts of PROVIDER_PART_BYTES (Azure deployments always use /files). Checks
+the byte count and the client's md5 on the way, then records the upstream id (status from
+the provider), or `error` with `status_details`; the S3 parts are removed either way.
+
+Idempotent: Lambda may deliver an Event invocation again. A file that already has its
+upstream id, or failed, is left alone; two runs racing both upload, but only one records
+its upstream file (a conditional write) and the other deletes its copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable
+from typing import IO, Any, TypeVar, cast
+
+from gateway import secret_store
+from gateway.errors import GatewayError, RateLimitError, UpstreamError, UpstreamTimeoutError
+from gateway.models.files import FileObject
+from gateway.observability import logger
+from gateway.providers.client import ProviderClient
+from gateway.service.translate import file_object
+from gateway.settings import get_settings
+from gateway.storage import transitions, upload_parts
+from gateway.storage.id_map import IdMap, ObjectRecord
+from gateway.storage.parts_reader import PartsReader
+from gateway.storage.upload_parts import StoredPart
+
+T = TypeVar("T")
+
+# Files up to this size go to the provider in one POST /files (OpenAI takes up to 512 MB
+# there); larger ones through its Uploads API. Environment: GATEWAY_TRANSFER_SINGLE_REQUEST_MAX_BYTES.
+ENV_SINGLE_REQUEST_MAX_BYTES = "GATEWAY_TRANSFER_SINGLE_REQUEST_MAX_BYTES"
+DEFAULT_SINGLE_REQUEST_MAX_BYTES = 512 * 1000 * 1000
+# Part size for the provider's Uploads API (OpenAI's maximum part is 64 MB).
+ENV_PROVIDER_PART_BYTES = "GATEWAY_TRANSFER_PART_BYTES"
+DEFAULT_PROVIDER_PART_BYTES = 64 * 1000 * 1000
+# The provider may take a while to answer a large upload: more than an API request's timeout.
+ENV_TRANSFER_TIMEOUT = "GATEWAY_TRANSFER_TIMEOUT_SECONDS"
+DEFAULT_TRANSFER_TIMEOUT_SECONDS = 300.0
+ATTEMPTS = 3  # per provider request, on 5xx, 429 and timeouts
+RETRY_BASE_SECONDS = 1.0
+
+
+class TransferFailed(Exception):
+    """The file cannot reach the provider: it ends in `error` with this message."""
+
+
+def transfer_file(file_id: str, id_map: IdMap | None = None) -> str | None:
+    """Run one transfer; returns the file's final status (None: nothing to do)."""
+    id_map = id_map or IdMap()
+    record = id_map.get(file_id)
+    job = record.state.get("transfer") if record is not None else None
+    pending = record is not None and record.kind == "file" and record.status == "uploaded"
+    if record is None or not pending or record.upstream_id or not job:
+        logger.info("transfer: nothing to do", extra={"file_id": file_id})
+        return None
+    upload_id = str(job["upload_id"])
+    client = _client(record.provider)
+    try:
+        try:
+            parts = _parts(upload_id, list(job["part_ids"]), int(record.object["bytes"]))
+            upstream = _send(client, record, job, parts)
+        except (TransferFailed, GatewayError) as exc:
+            message = exc.message if isinstance(exc, GatewayError) else str(exc)
+            logger.warning("transfer failed", extra={"file_id": file_id, "reason": message})
+            _fail(id_map, record, upload_id, message)
+            return "error"
+        except Exception:
+            # A retried invocation would most likely fail the same way: end in `error` now.
+            logger.exception("transfer failed unexpectedly", extra={"file_id": file_id})
+            _fail(id_map, record, upload_id, "internal error in the gateway")
+            return "error"
+        return _record(id_map, client, record, upload_id, upstream)
+    finally:
+        client.close()
+
+
+# Sending ---------------------------------------------------------------------------------
+def _send(client: ProviderClient, record: ObjectRecord, job: dict[str, Any], parts: list[StoredPart]) -> Any:
+    upload_id = str(job["upload_id"])
+    total = sum(part.size for part in parts)
+    filename = str(record.object.get("filename") or f"{record.id}.jsonl")
+    purpose = str(record.purpose or record.object.get("purpose"))
+    mime_type = str(job.get("mime_type") or "application/octet-stream")
+    expected_md5 = job.get("md5")
+    started = time.monotonic()
+    if client.deployment.type == "azure" or total <= _int_env(
+        ENV_SINGLE_REQUEST_MAX_BYTES, DEFAULT_SINGLE_REQUEST_MAX_BYTES
+    ):
+        md5: Any = None
+
+        def post_file() -> dict[str, Any]:
+            nonlocal md5
+            with PartsReader(upload_id, parts, 0, total) as reader:
+                upstream = client.create_file(
+                    filename=filename,
+                    content=cast(IO[bytes], reader),
+                    purpose=purpose,
+                    expires_after=job.get("expires_after"),
+                    content_type=mime_type,
+                )
+                _check_count(reader, total)
+                md5 = reader.md5
+            return upstream
+
+        upstream = _retrying(post_file)
+        if expected_md5 and md5.hexdigest() != expected_md5:
+            _delete_quietly(client, str(upstream["id"]))
+            raise TransferFailed(_md5_message(md5.hexdigest(), expected_md5))
+    else:
+        upstream = _send_in_parts(client, upload_id, parts, total, filename, purpose, mime_type, expected_md5)
+    seconds = time.monotonic() - started
+    logger.info(
+        "transfer sent",
+        extra={
+            "file_id": record.id,
+            "bytes": total,
+            "seconds": round(seconds, 3),
+            "mb_per_s": round(total / 1e6 / seconds, 1) if seconds > 0 else None,
+        },
+    )
+    return upstream
+
+
+def _send_in_parts(
+    client: ProviderClient,
+    upload_id: str,
+    parts: list[StoredPart],
+    total: int,
+    filename: str,
+    purpose: str,
+    mime_type: str,
+    expected_md5: str | None,
+) -> dict[str, Any]:
+    part_bytes = _int_env(ENV_PROVIDER_PART_BYTES, DEFAULT_PROVIDER_PART_BYTES)
+    remote = _retrying(
+        lambda: client.create_upload(filename=filename, purpose=purpose, size=total, mime_type=mime_type)
+    )
+    remote_id = str(remote["id"])
+    try:
+        md5 = hashlib.md5(usedforsecurity=False)
+        remote_parts: list[str] = []
+        for start in range(0, total, part_bytes):
+            length = min(part_bytes, total - start)
+
+            def add_part(
+                start: int = start, length: int = length, md5: Any = md5
+            ) -> tuple[dict[str, Any], Any]:
+                with PartsReader(upload_id, parts, start, length, md5) as reader:
+                    answer = client.add_upload_part(remote_id, cast(IO[bytes], reader))
+                    _check_count(reader, length)
+                    return answer, reader.md5
+
+            answer, md5 = _retrying(add_part)
+            remote_parts.append(str(answer["id"]))
+        if expected_md5 and md5.hexdigest() != expected_md5:
+            raise TransferFailed(_md5_message(md5.hexdigest(), expected_md5))
+        completed = _retrying(lambda: client.complete_upload(remote_id, remote_parts, md5=expected_md5))
+    except BaseException:
+        try:
+            client.cancel_upload(remote_id)
+        except Exception:
+            logger.warning("could not cancel the provider upload", extra={"provider_upload_id": remote_id})
+        raise
+    upstream = completed.get("file")
+    if not isinstance(upstream, dict) or not upstream.get("id"):
+        raise TransferFailed("the provider completed the upload without a file")
+    return upstream
+
+
+def _retrying(request: Callable[[], T]) -> T:
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return request()
+        except (UpstreamError, UpstreamTimeoutError, RateLimitError) as exc:
+            if attempt == ATTEMPTS or exc.code == "upstream_authentication_failed":
+                raise
+            logger.warning("transfer request failed; retrying", extra={"attempt": attempt, "code": exc.code})
+            time.sleep(RETRY_BASE_SECONDS * 2 ** (attempt - 1))
+    raise AssertionError("unreachable")
+
+
+# Recording -------------------------------------------------------------------------------
+def _record(
+    id_map: IdMap, client: ProviderClient, record: ObjectRecord, upload_id: str, upstream: dict[str, Any]
+) -> str:
+    upstream_id = str(upstream["id"])
+    obj = file_object(upstream, record.id)
+    record.object = obj.model_dump(mode="json")
+    record.upstream_id = upstream_id
+    record.ttl = obj.expires_at
+    record.state = {"upload_id": upload_id, "transferred_at": int(time.time())}
+    if not transitions.record_transferred(record):
+        # deleted meanwhile, or another run won: this upstream copy is nobody's
+        logger.info("transfer: file already recorded or deleted", extra={"file_id": record.id})
+        _delete_quietly(client, upstream_id)
+        return str(obj.status)
+    id_map.claim_upstream(record.provider, upstream_id, record.id)
+    upload_parts.delete_parts(upload_id)
+    logger.info("transfer done", extra={"file_id": record.id, "status": obj.status})
+    return str(obj.status)
+
+
+def _fail(id_map: IdMap, record: ObjectRecord, upload_id: str, message: str) -> None:
+    obj = FileObject.model_validate(
+        {**record.object, "status": "error", "status_details": f"Transfer to the provider failed: {message}"}
+    )
+    record.object = obj.model_dump(mode="json")
+    record.state = {"upload_id": upload_id, "failed_at": int(time.time())}
+    id_map.save_object(record)
+    upload_parts.delete_parts(upload_id)
+
+
+# Helpers ---------------------------------------------------------------------------------
+def _parts(upload_id: str, part_ids: list[str], declared: int) -> list[StoredPart]:
+    stored = upload_parts.list_parts(upload_id)
+    missing = [part_id for part_id in part_ids if part_id not in stored]
+    if missing:
+        raise TransferFailed(f"parts missing from storage: {', '.join(missing[:5])}")
+    parts = [StoredPart(part_id, stored[part_id]) for part_id in part_ids]
+    received = sum(part.size for part in parts)
+    if received != declared:
+        raise TransferFailed(f"the parts hold {received} bytes, the upload declared {declared}")
+    return parts
+
+
+def _check_count(reader: PartsReader, expected: int) -> None:
+    if reader.bytes_read != expected:
+        raise TransferFailed(f"read {reader.bytes_read} bytes from storage, expected {expected}")
+
+
+def _md5_message(actual: str, expected: str) -> str:
+    return f"the md5 of the received bytes ({actual}) does not match the md5 given ({expected})"
+
+
+def _delete_quietly(client: ProviderClient, upstream_id: str) -> None:
+    try:
+        client.delete_file(upstream_id)
+    except Exception:
+        logger.warning("could not delete a provider file", extra={"upstream_id": upstream_id})
+
+
+def _client(provider: str) -> ProviderClient:
+    """A client of its own: transfers wait longer for the provider than API requests do."""
+    settings = get_settings()
+    timeout = float(os.environ.get(ENV_TRANSFER_TIMEOUT) or DEFAULT_TRANSFER_TIMEOUT_SECONDS)
+    return ProviderClient(
+        settings.providers[provider],
+        lambda refresh: secret_store.provider_key(provider, refresh=refresh),
+        max(timeout, settings.upstream_timeout_seconds),
+    )
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw else default

@@ -1,0 +1,212 @@
+"""The Uploads API: create, add parts, complete (file transferred asynchronously), cancel.
+
+Status rules, as OpenAI's: a part or a completion is only taken by a `pending` upload
+(anything else is a 400 naming the status); `complete` answers 400 when the listed parts do
+not add up to the declared `bytes` (the upload stays pending, so the client may fix it); an
+upload is `expired` an hour after creation. The given `md5` is checked while the transfer
+streams the parts (one pass, bounded memory): a mismatch leaves the File in `error`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from gateway import async_invoke
+from gateway.auth import Caller
+from gateway.errors import InvalidRequestError, PayloadTooLargeError
+from gateway.ids import new_id
+from gateway.models.files import FileObject
+from gateway.models.uploads import (
+    UPLOAD_LIFETIME_SECONDS,
+    CompleteUploadRequest,
+    CreateUploadRequest,
+    Upload,
+    UploadPart,
+)
+from gateway.observability import logger
+from gateway.providers.registry import require_known
+from gateway.routes import MAX_UPLOAD_PART_BYTES
+from gateway.service.ownership import owned_record
+from gateway.settings import get_settings
+from gateway.storage import transitions, upload_parts
+from gateway.storage.id_map import IdMap, ObjectRecord
+
+TRANSFER_FUNCTION = "file_transfer"
+# Upload records outlive their hour by as long as the lifecycle rule keeps stray parts.
+_RECORD_TTL_SECONDS = UPLOAD_LIFETIME_SECONDS + 86400 * 2
+_COMPLETING = "completing"  # internal: between the claim and the completed record
+
+
+def create_upload(
+    caller: Caller, provider: str | None, request: CreateUploadRequest, id_map: IdMap | None = None
+) -> Upload:
+    id_map = id_map or IdMap()
+    provider = require_known(provider or get_settings().default_provider)
+    caller.require_provider(provider)
+    now = int(time.time())
+    upload = Upload(
+        id=new_id("upload"),
+        bytes=request.bytes,
+        created_at=now,
+        expires_at=now + UPLOAD_LIFETIME_SECONDS,
+        filename=request.filename,
+        purpose=request.purpose,
+        status="pending",
+    )
+    state: dict[str, Any] = {"mime_type": request.mime_type}
+    if request.expires_after is not None:
+        state["expires_after"] = request.expires_after.model_dump()
+    id_map.put(
+        ObjectRecord(
+            id=upload.id,
+            kind="upload",
+            owner=caller.key_id,
+            provider=provider,
+            created_at=now,
+            object=upload.model_dump(mode="json"),
+            purpose=upload.purpose,
+            ttl=now + _RECORD_TTL_SECONDS,
+            state=state,
+        )
+    )
+    return upload
+
+
+def add_part(caller: Caller, upload_id: str, data: bytes, id_map: IdMap | None = None) -> UploadPart:
+    id_map = id_map or IdMap()
+    if len(data) > MAX_UPLOAD_PART_BYTES:
+        raise part_too_large(len(data))
+    record = _pending(id_map, caller, upload_id)
+    part = UploadPart(id=new_id("part"), created_at=int(time.time()), upload_id=record.id)
+    upload_parts.put_part(record.id, part.id, data)
+    return part
+
+
+def complete_upload(
+    caller: Caller, upload_id: str, request: CompleteUploadRequest, id_map: IdMap | None = None
+) -> Upload:
+    id_map = id_map or IdMap()
+    record = _pending(id_map, caller, upload_id)
+    upload = Upload.model_validate(record.object)
+    if len(set(request.part_ids)) != len(request.part_ids):
+        raise InvalidRequestError("Invalid 'part_ids': a part is listed more than once.", param="part_ids")
+    stored = upload_parts.list_parts(record.id)
+    unknown = [part_id for part_id in request.part_ids if part_id not in stored]
+    if unknown:
+        raise InvalidRequestError(
+            f"Invalid part ID(s) for this Upload: {', '.join(unknown[:10])}.", param="part_ids"
+        )
+    received = sum(stored[part_id] for part_id in request.part_ids)
+    if received != upload.bytes:
+        raise InvalidRequestError(
+            f"The number of bytes uploaded ({received}) does not match the number of bytes declared "
+            f"when the Upload was created ({upload.bytes}).",
+            param="part_ids",
+            code="bytes_mismatch",
+        )
+    if not transitions.claim_status(record.id, "pending", _COMPLETING):
+        raise _not_pending(upload_id, _reload_status(id_map, record))
+
+    now = int(time.time())
+    file = FileObject(
+        id=new_id("file"),
+        bytes=upload.bytes,
+        created_at=now,
+        filename=upload.filename,
+        purpose=upload.purpose,
+        status="uploaded",
+    )
+    id_map.put(
+        ObjectRecord(
+            id=file.id,
+            kind="file",
+            owner=record.owner,
+            provider=record.provider,
+            created_at=now,
+            object=file.model_dump(mode="json"),
+            purpose=file.purpose,
+            state={
+                "transfer": {
+                    "upload_id": record.id,
+                    "part_ids": request.part_ids,
+                    "md5": request.md5.lower() if request.md5 else None,
+                    "mime_type": record.state.get("mime_type") or "application/octet-stream",
+                    "expires_after": record.state.get("expires_after"),
+                }
+            },
+        )
+    )
+    upload = upload.model_copy(update={"status": "completed", "file": file})
+    record.object = upload.model_dump(mode="json")
+    record.state = {**record.state, "file_id": file.id}
+    id_map.save_object(record)
+    async_invoke.invoke_async(TRANSFER_FUNCTION, {"file_id": file.id})
+    logger.info("upload completed", extra={"upload_id": record.id, "file_id": file.id, "bytes": file.bytes})
+    return upload
+
+
+def cancel_upload(caller: Caller, upload_id: str, id_map: IdMap | None = None) -> Upload:
+    id_map = id_map or IdMap()
+    record = _live(id_map, caller, upload_id)
+    if record.status != "pending" or not transitions.claim_status(record.id, "pending", "cancelled"):
+        status = _reload_status(id_map, record)
+        if status in ("cancelled", "expired"):
+            upload_parts.delete_parts(record.id)  # a retried cancel still leaves nothing behind
+            return Upload.model_validate(id_map.get(record.id).object)  # type: ignore[union-attr]
+        raise InvalidRequestError(
+            f"Upload {upload_id} is already {status} and cannot be cancelled.",
+            param="upload_id",
+            code="upload_not_pending",
+        )
+    return _finish(id_map, record, "cancelled")
+
+
+def part_too_large(size: int) -> PayloadTooLargeError:
+    return PayloadTooLargeError(
+        f"Upload part is {size} bytes, over the gateway's limit of {MAX_UPLOAD_PART_BYTES} bytes per part "
+        f"(a part must fit one Lambda invocation): pass part_size <= {MAX_UPLOAD_PART_BYTES}.",
+        param="data",
+        code="part_too_large",
+    )
+
+
+# Helpers ---------------------------------------------------------------------------------
+def _live(id_map: IdMap, caller: Caller, upload_id: str) -> ObjectRecord:
+    """The caller's upload, marked expired (and its parts removed) once its hour is over."""
+    record = owned_record(id_map, caller, upload_id, "upload", param="upload_id")
+    expires_at = int(record.object.get("expires_at") or 0)
+    if record.status == "pending" and time.time() >= expires_at:
+        if transitions.claim_status(record.id, "pending", "expired"):
+            _finish(id_map, record, "expired")
+        record = id_map.get(record.id) or record
+    return record
+
+
+def _pending(id_map: IdMap, caller: Caller, upload_id: str) -> ObjectRecord:
+    record = _live(id_map, caller, upload_id)
+    if record.status != "pending":
+        raise _not_pending(upload_id, record.status)
+    return record
+
+
+def _finish(id_map: IdMap, record: ObjectRecord, status: str) -> Upload:
+    upload = Upload.model_validate({**record.object, "status": status})
+    record.object = upload.model_dump(mode="json")
+    id_map.save_object(record)
+    removed = upload_parts.delete_parts(record.id)
+    logger.info(f"upload {status}", extra={"upload_id": record.id, "parts_removed": removed})
+    return upload
+
+
+def _reload_status(id_map: IdMap, record: ObjectRecord) -> str:
+    status = transitions.current_status(record.id)
+    return "completed" if status in (None, _COMPLETING) else status
+
+
+def _not_pending(upload_id: str, status: str | None) -> InvalidRequestError:
+    return InvalidRequestError(
+        f"Upload {upload_id} is already {status}; only a pending upload takes parts or completes.",
+        param="upload_id",
+        code="upload_not_pending",
+    )

@@ -1,0 +1,76 @@
+"""Conditional writes on object records: one winner when two requests race.
+
+`IdMap.save_object` writes unconditionally; these guard the steps that must happen once
+(an upload completed or cancelled once, a transferred file given its upstream id once).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from gateway import resources
+from gateway.settings import get_settings
+from gateway.storage.dynamo import dynamodb_client, marshal
+from gateway.storage.id_map import ObjectRecord
+
+
+def _key(record_id: str) -> dict[str, Any]:
+    return {resources.TABLE_PARTITION_KEY: {"S": record_id}}
+
+
+def _conditional_update(record_id: str, **params: Any) -> bool:
+    try:
+        dynamodb_client().update_item(TableName=get_settings().table_name, Key=_key(record_id), **params)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def claim_status(record_id: str, expected: str, new: str) -> bool:
+    """Move the record's status from `expected` to `new`; False if it was not `expected`."""
+    return _conditional_update(
+        record_id,
+        UpdateExpression="SET #s = :new",
+        ConditionExpression="#s = :expected",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":new": {"S": new}, ":expected": {"S": expected}},
+    )
+
+
+def record_transferred(record: ObjectRecord) -> bool:
+    """Store a transferred file (object, status, state, upstream id, ttl) unless it already has
+    an upstream id or was deleted meanwhile; False then."""
+    item = marshal(record.to_item())
+    names = {"#pk": resources.TABLE_PARTITION_KEY, "#u": "upstream_id"}
+    values: dict[str, Any] = {}
+    sets = []
+    stored = ("object", "status", "state", "upstream_id", resources.TABLE_TTL_ATTRIBUTE)
+    for index, attribute in enumerate(stored):
+        if attribute in item:
+            names[f"#a{index}"] = attribute
+            values[f":v{index}"] = item[attribute]
+            sets.append(f"#a{index} = :v{index}")
+    return _conditional_update(
+        record.id,
+        UpdateExpression="SET " + ", ".join(sets),
+        ConditionExpression="attribute_exists(#pk) AND attribute_not_exists(#u)",
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=values,
+    )
+
+
+def current_status(record_id: str) -> str | None:
+    """The record's status attribute as stored now (it leads the object's during a claim)."""
+    response = dynamodb_client().get_item(
+        TableName=get_settings().table_name,
+        Key=_key(record_id),
+        ProjectionExpression="#s",
+        ExpressionAttributeNames={"#s": "status"},
+        ConsistentRead=True,
+    )
+    value = response.get("Item", {}).get("status", {}).get("S")
+    return str(value) if value is not None else None

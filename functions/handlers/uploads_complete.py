@@ -1,0 +1,15 @@
+"""POST /v1/uploads/{upload_id}/complete: the File at once, its transfer asynchronously."""
+
+from gateway.models.uploads import CompleteUploadRequest, Upload
+from gateway.resolver import GatewayApp
+from gateway.service import uploads
+
+app = GatewayApp("uploads_complete")
+
+
+@app.endpoint
+def complete_upload(upload_id: str, request: CompleteUploadRequest) -> Upload:
+    return uploads.complete_upload(app.caller, upload_id, request)
+
+
+handler = app.lambda_handler
