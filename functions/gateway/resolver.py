@@ -93,7 +93,9 @@ class GatewayApp:
         request_id = (event.get("requestContext") or {}).get("requestId") or context.aws_request_id
         try:
             if self.route.authenticated:
-                self.resolver.append_context(caller=authenticate(event.get("headers") or {}))
+                caller = authenticate(event.get("headers") or {})
+                _check_addressed_provider(caller, event)
+                self.resolver.append_context(caller=caller)
             result = self.resolver.resolve(event, context)
         except GatewayError as exc:
             result = _plain(exc)
@@ -108,6 +110,20 @@ class GatewayApp:
         return error_response(
             NotFoundError(f"Unknown request URL: {event.http_method} {event.path}.", code="unknown_url")
         )
+
+
+def _check_addressed_provider(caller: Caller, event: dict[str, Any]) -> None:
+    """A key limited to some providers gets 403 whenever the request names another one
+    (path prefix, header or query), on every route, before any id is looked up."""
+    if caller.providers is None:
+        return
+    provider = requested_provider(
+        path_parameters=event.get("pathParameters"),
+        headers=event.get("headers"),
+        query=event.get("queryStringParameters"),
+    )
+    if provider is not None:
+        caller.require_provider(provider)
 
 
 def _plain(error: GatewayError) -> dict[str, Any]:

@@ -206,7 +206,11 @@ def test_a_key_limited_to_openai_gets_403_naming_azure(local_gateway: LocalGatew
     limited = generate_key(local_gateway, "openai-only", providers=["openai"])
     plain, prefixed = sdk(local_gateway, limited.key), sdk(local_gateway, limited.key, provider="azure")
     azure_header = {"custom-llm-provider": "azure"}
+    own = upload_input(plain)  # on openai, the default
     attempts: dict[str, Callable[[], object]] = {
+        "prefix files.retrieve(own id)": lambda: prefixed.files.retrieve(own.id),
+        "header files.content(own id)": lambda: plain.files.content(own.id, extra_headers=azure_header),
+        "prefix files.delete(unknown id)": lambda: prefixed.files.delete(unknown_id("file-")),
         "prefix files.create": lambda: upload_input(prefixed),
         "prefix files.list": lambda: prefixed.files.list(),
         "prefix batches.list": lambda: prefixed.batches.list(),
@@ -224,3 +228,4 @@ def test_a_key_limited_to_openai_gets_403_naming_azure(local_gateway: LocalGatew
 
     allowed = upload_input(sdk(local_gateway, limited.key, provider="openai"))
     assert plain.files.retrieve(allowed.id).id == allowed.id
+    assert plain.files.retrieve(own.id).id == own.id

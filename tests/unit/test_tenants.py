@@ -177,3 +177,26 @@ def test_a_key_limited_to_openai_gets_403_on_its_own_azure_object_and_404_on_ano
     with pytest.raises(NotFoundError, match="No such File object: file-other-azure"):
         owned_record(IdMap(), limited, "file-other-azure", "file")
     assert owned_record(IdMap(), auth.MASTER, "file-other-azure", "file").owner == "key_other"
+
+
+def test_a_limited_key_naming_another_provider_gets_403_on_id_routes_too(aws: None) -> None:
+    from handlers import files_retrieve
+
+    generated = _generate(providers=["openai"])
+    _store(generated["key_id"], "file-own-openai", "openai")
+    for path_parameters, headers in (
+        ({"provider": "azure", "file_id": "file-own-openai"}, {}),
+        ({"file_id": "file-own-openai"}, {"custom-llm-provider": "azure"}),
+        ({"provider": "azure", "file_id": "file-unknown"}, {}),  # the same 403: nothing learned
+    ):
+        request = event(
+            "GET",
+            "/azure/v1/files/x",
+            resource="/{provider}/v1/files/{file_id}",
+            key=generated["key"],
+            path_parameters=path_parameters,
+        )
+        request["headers"].update(headers)
+        status, error, _ = call(files_retrieve.handler, request)
+        assert status == 403 and "'azure'" in error["error"]["message"], error
+        assert error["error"]["code"] == "provider_not_allowed"
