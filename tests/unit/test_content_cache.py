@@ -318,3 +318,58 @@ def test_a_provider_that_breaks_off_is_502(bucket: None, small_limit: int) -> No
 def test_unknown_file_is_404(bucket: None) -> None:
     result = _get_content("file-nope")
     assert result["statusCode"] == 404
+
+
+class RecordingS3:
+    """Enough of an S3 client for ContentCache.store, keeping only sizes (no moto, no bytes kept)."""
+
+    def __init__(self, fail_part: int | None = None) -> None:
+        self.fail_part = fail_part
+        self.parts: list[tuple[int, int]] = []
+        self.completed: list[dict[str, object]] = []
+        self.aborted = 0
+
+    def create_multipart_upload(self, **kwargs: object) -> dict[str, str]:
+        return {"UploadId": "up-1"}
+
+    def upload_part(self, *, PartNumber: int, Body: bytes, **kwargs: object) -> dict[str, str]:
+        if PartNumber == self.fail_part:
+            raise RuntimeError("S3 said no")
+        self.parts.append((PartNumber, len(Body)))
+        return {"ETag": f'"etag-{PartNumber}"'}
+
+    def complete_multipart_upload(self, *, MultipartUpload: dict[str, object], **kwargs: object) -> None:
+        self.completed.append(MultipartUpload)
+
+    def abort_multipart_upload(self, **kwargs: object) -> None:
+        self.aborted += 1
+
+
+def test_memory_stays_bounded_whatever_the_size() -> None:
+    import tracemalloc
+
+    from gateway.storage.content_cache import PART_BYTES, UPLOADS_IN_FLIGHT
+
+    chunk = b"z" * 65536
+    peaks = []
+    for megabytes in (24, 160):
+        s3 = RecordingS3()
+        tracemalloc.start()
+        try:
+            size = ContentCache(bucket="b", client=s3).store("f", (chunk for _ in range(megabytes * 16)))
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+        assert size == megabytes * 2**20
+        assert [number for number, _ in s3.parts] == list(range(1, len(s3.parts) + 1))
+        parts = s3.completed[0]["Parts"]
+        assert isinstance(parts, list) and [p["PartNumber"] for p in parts] == list(range(1, len(parts) + 1))
+    assert max(peaks) < (UPLOADS_IN_FLIGHT + 2) * PART_BYTES + 2 * 2**20
+    assert peaks[1] < peaks[0] + 2**20  # 160 MB needs no more than 24 MB
+
+
+def test_a_failing_part_aborts_the_upload() -> None:
+    s3 = RecordingS3(fail_part=2)
+    with pytest.raises(RuntimeError, match="S3 said no"):
+        ContentCache(bucket="b", client=s3).store("f", (b"q" * 2**20 for _ in range(40)))
+    assert s3.aborted == 1 and not s3.completed

@@ -53,7 +53,9 @@ def deliver(record: ObjectRecord, filename: str, cache: ContentCache | None = No
         head, complete = _read_at_most(chunks, MAX_INLINE_CONTENT_BYTES)
         if complete:
             return InlineContent(filename, head)
-        size = cache.store(record.id, _then([head], chunks))
+        rest = [head]
+        del head  # held by `rest` only, and let go of once the cache has taken it
+        size = cache.store(record.id, _then(rest, chunks))
     logger.info("file content cached, redirecting", extra={"file_id": record.id, "bytes": size})
     return RedirectContent(filename, cache.download_url(record.id, attachment_disposition(filename)))
 

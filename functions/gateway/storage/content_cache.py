@@ -7,7 +7,9 @@ about one part whatever the file size; later downloads find it with HeadObject.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -19,6 +21,9 @@ from gateway.storage.s3 import s3_client
 
 # S3 parts must be at least 5 MiB except the last; 8 MiB is boto3's default part size too.
 PART_BYTES = 8 * 1024 * 1024
+# Parts uploading while the next one is read from the provider (so the two legs overlap):
+# memory is about (UPLOADS_IN_FLIGHT + 2) * PART_BYTES whatever the file size.
+UPLOADS_IN_FLIGHT = 1
 # A presigned URL is only the way to the bytes, followed at once by the client.
 DOWNLOAD_URL_SECONDS = 300
 CONTENT_TYPE = "application/octet-stream"
@@ -53,26 +58,16 @@ class ContentCache:
         """
         key = cache_key(file_id)
         parts = fixed_size_parts(chunks, self.part_bytes)
-        first = next(parts, b"")
-        if len(first) < self.part_bytes:
-            self._s3.put_object(Bucket=self.bucket, Key=key, Body=first, ContentType=CONTENT_TYPE)
-            logger.info("content cached", extra={"file_id": file_id, "bytes": len(first), "parts": 1})
-            return len(first)
+        head = [next(parts, b"")]  # a list, so that the part can be let go once uploaded
+        if len(head[0]) < self.part_bytes:
+            self._s3.put_object(Bucket=self.bucket, Key=key, Body=head[0], ContentType=CONTENT_TYPE)
+            logger.info("content cached", extra={"file_id": file_id, "bytes": len(head[0]), "parts": 1})
+            return len(head[0])
         upload_id = self._s3.create_multipart_upload(Bucket=self.bucket, Key=key, ContentType=CONTENT_TYPE)[
             "UploadId"
         ]
         try:
-            size, body = 0, first
-            del first  # hold one part at a time
-            done: list[dict[str, Any]] = []
-            while body:
-                number = len(done) + 1
-                answer = self._s3.upload_part(
-                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
-                )
-                done.append({"PartNumber": number, "ETag": answer["ETag"]})
-                size += len(body)
-                body = next(parts, b"")
+            size, done = self._upload_parts(key, upload_id, head, parts)
             self._s3.complete_multipart_upload(
                 Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": done}
             )
@@ -81,6 +76,38 @@ class ContentCache:
             raise
         logger.info("content cached", extra={"file_id": file_id, "bytes": size, "parts": len(done)})
         return size
+
+    def _upload_parts(
+        self, key: str, upload_id: str, head: list[bytes], rest: Iterator[bytes]
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """Upload `head`'s part then `rest` as parts 1, 2, ...; reading the next part from the provider
+        overlaps the upload of the previous ones (at most UPLOADS_IN_FLIGHT running, one queued)."""
+        size, done = 0, list[dict[str, Any]]()
+        in_flight: deque[Future[dict[str, Any]]] = deque()
+        with ThreadPoolExecutor(UPLOADS_IN_FLIGHT, thread_name_prefix="content-cache") as pool:
+            try:
+                body = head.pop()  # each part is held only until it is uploaded
+                while body:
+                    in_flight.append(
+                        pool.submit(self._upload_part, key, upload_id, len(done) + len(in_flight) + 1, body)
+                    )
+                    size += len(body)
+                    body = b""
+                    if len(in_flight) > UPLOADS_IN_FLIGHT:
+                        done.append(in_flight.popleft().result())
+                    body = next(rest, b"")
+                while in_flight:
+                    done.append(in_flight.popleft().result())
+            finally:
+                for future in in_flight:
+                    future.cancel()
+        return size, done
+
+    def _upload_part(self, key: str, upload_id: str, number: int, body: bytes) -> dict[str, Any]:
+        answer = self._s3.upload_part(
+            Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
+        )
+        return {"PartNumber": number, "ETag": answer["ETag"]}
 
     def download_url(self, file_id: str, filename_disposition: str) -> str:
         """A short-lived presigned GET of the cached content (never log it: it is a bearer token)."""
@@ -111,8 +138,11 @@ def fixed_size_parts(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
     for chunk in chunks:
         buffer += chunk
         while len(buffer) >= size:
-            yield bytes(buffer[:size])
+            with memoryview(buffer) as view:
+                piece = bytes(view[:size])  # one copy, not two
             del buffer[:size]
+            yield piece
+            piece = b""
             produced = True
     if buffer or not produced:
         yield bytes(buffer)
