@@ -25,7 +25,7 @@ $(STAMP): requirements.txt functions/requirements.txt
 serve: venv
 	PORT=$(PORT) $(BIN)/python -m devserver
 
-LINT_PATHS := functions devserver infra tests bench app.py
+LINT_PATHS := functions devserver infra tests bench cli app.py
 
 lint: venv
 	$(BIN)/ruff check $(LINT_PATHS)
@@ -52,6 +52,11 @@ test: lint typecheck
 	$(BIN)/pytest -q -p no:cacheprovider tests/unit tests/infra tests/integration tests/e2e
 
 include infra.mk
+
+# Virtual keys: make keys ARGS="generate --alias team-a --duration 30d --providers openai"
+# GATEWAY_URL / GATEWAY_MASTER_KEY point it at a deployed stack (default: make serve's).
+keys: venv
+	$(BIN)/python -m cli.keys $(ARGS)
 
 clean:
 	rm -rf $(VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache
