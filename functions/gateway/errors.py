@@ -91,6 +91,14 @@ class UpstreamTimeoutError(GatewayError):
     default_code = "upstream_timeout"
 
 
+class ServiceUnavailableError(GatewayError):
+    """A step the gateway depends on (not the provider) failed; the client may retry."""
+
+    status_code = 503
+    error_type = "api_error"
+    default_code = "service_unavailable"
+
+
 class InternalError(GatewayError):
     status_code = 500
     error_type = "server_error"

@@ -259,6 +259,25 @@ def test_bytes_mismatch_is_400_and_the_upload_stays_pending(gateway: list[dict[s
         assert status == 400, error
 
 
+def test_a_transfer_that_cannot_start_is_503_and_complete_can_be_retried(
+    gateway: list[dict[str, Any]],
+) -> None:
+    upload, part_ids = uploaded(CHUNKS)
+
+    def refuse(name: str, payload: dict[str, Any]) -> None:
+        raise RuntimeError("Lambda Invoke throttled")
+
+    async_invoke.use_local_runner(refuse)
+    status, error = upload_call(uploads_complete.handler, upload["id"], "complete", {"part_ids": part_ids})
+    assert status == 503 and error["error"]["code"] == "service_unavailable"
+    assert len(stored_parts(upload["id"])) == len(CHUNKS)  # nothing lost
+
+    async_invoke.use_local_runner(lambda name, payload: gateway.append({"function": name, **payload}))
+    status, done = upload_call(uploads_complete.handler, upload["id"], "complete", {"part_ids": part_ids})
+    assert status == 200 and done["status"] == "completed", done
+    assert gateway == [{"function": "file_transfer", "file_id": done["file"]["id"]}]
+
+
 def test_cancel_removes_parts_and_refuses_more(gateway: list[dict[str, Any]]) -> None:
     upload, part_ids = uploaded(CHUNKS)
     assert len(stored_parts(upload["id"])) == 3

@@ -14,7 +14,7 @@ from typing import Any
 
 from gateway import async_invoke
 from gateway.auth import Caller
-from gateway.errors import InvalidRequestError, PayloadTooLargeError
+from gateway.errors import InvalidRequestError, PayloadTooLargeError, ServiceUnavailableError
 from gateway.ids import new_id
 from gateway.models.files import FileObject
 from gateway.models.uploads import (
@@ -141,9 +141,27 @@ def complete_upload(
     record.object = upload.model_dump(mode="json")
     record.state = {**record.state, "file_id": file.id}
     id_map.save_object(record)
-    async_invoke.invoke_async(TRANSFER_FUNCTION, {"file_id": file.id})
+    _start_transfer(id_map, record, file.id)
     logger.info("upload completed", extra={"upload_id": record.id, "file_id": file.id, "bytes": file.bytes})
     return upload
+
+
+def _start_transfer(id_map: IdMap, upload: ObjectRecord, file_id: str) -> None:
+    """Invoke the transfer function; if that fails, undo the completion so that the client's
+    retry of complete starts over (the parts are still in S3)."""
+    try:
+        async_invoke.invoke_async(TRANSFER_FUNCTION, {"file_id": file_id})
+    except Exception:
+        logger.exception("could not start the transfer", extra={"upload_id": upload.id, "file_id": file_id})
+        file_record = id_map.get(file_id)
+        if file_record is not None:
+            id_map.delete(file_record)
+        upload.object = {**upload.object, "status": "pending", "file": None}
+        upload.state = {name: value for name, value in upload.state.items() if name != "file_id"}
+        id_map.save_object(upload)
+        raise ServiceUnavailableError(
+            "The upload could not be handed to the file transfer; nothing was lost, retry complete."
+        ) from None
 
 
 def cancel_upload(caller: Caller, upload_id: str, id_map: IdMap | None = None) -> Upload:
