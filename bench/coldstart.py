@@ -18,7 +18,8 @@ creating the clients the handler builds on its first call, derived from the rout
 with AWS_DEFAULT_REGION, dummy credentials and the function environment the stack sets, and
 no network call. Interpreter start-up (the same for any module) is left out and shown once.
 Each figure is the median of --runs processes, after one discarded warm-up process per
-target (it writes the .pyc files); targets are interleaved run by run so that noise from
+target (it writes the .pyc files; `--no-pyc` measures without any byte code cache instead,
+as from the stack's layer, which ships no .pyc); targets are interleaved run by run so that noise from
 other work on the machine is spread over all of them. Handler modules that do not exist yet
 (another engineer may still be writing them) are skipped with a note.
 
@@ -187,22 +188,38 @@ def litellm_target(python: str) -> Target:
     return Target(LITELLM, LITELLM, (), python, env, Path(tempfile.gettempdir()))
 
 
-def measure_once(target: Target) -> dict[str, Any]:
-    """One fresh interpreter: seconds to import and to create the clients."""
+def measure_once(target: Target, *, no_pyc: bool = False) -> dict[str, Any]:
+    """One fresh interpreter: seconds to import and to create the clients.
+
+    `no_pyc`: no byte code cache at all (an empty PYTHONPYCACHEPREFIX, nothing written), so
+    every module is compiled from source, as from the stack's layer (pip --no-compile,
+    __pycache__ stripped). The standard library is compiled too, which Lambda's runtime does
+    not need: it overstates both the handlers and litellm somewhat.
+    """
     snippets = [CLIENT_CODE[kind] for kind in target.clients]
-    completed = subprocess.run(
+    env = dict(target.env)
+    with tempfile.TemporaryDirectory(prefix="coldstart-pyc-") as empty:
+        if no_pyc:
+            env.update({"PYTHONPYCACHEPREFIX": empty, "PYTHONDONTWRITEBYTECODE": "1"})
+        completed = _run_child(target, snippets, env)
+    if completed.returncode != 0:
+        raise RuntimeError(f"{target.name}: exit {completed.returncode}\n{completed.stderr[-3000:]}")
+    return dict(json.loads(completed.stdout.strip().splitlines()[-1]))
+
+
+def _run_child(
+    target: Target, snippets: list[str], env: Mapping[str, str]
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [target.python, "-c", CHILD, target.module, json.dumps(snippets)],
         cwd=target.cwd,
-        env=dict(target.env),
+        env=dict(env),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
-    if completed.returncode != 0:
-        raise RuntimeError(f"{target.name}: exit {completed.returncode}\n{completed.stderr[-3000:]}")
-    return dict(json.loads(completed.stdout.strip().splitlines()[-1]))
 
 
 def startup_seconds(python: str, runs: int) -> float:
@@ -227,11 +244,13 @@ def summarize_target(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
-def run(targets: Sequence[Target], runs: int, *, warmup: int = 1, progress: bool = True) -> dict[str, Any]:
+def run(
+    targets: Sequence[Target], runs: int, *, warmup: int = 1, no_pyc: bool = False, progress: bool = True
+) -> dict[str, Any]:
     samples: dict[str, list[dict[str, Any]]] = {t.name: [] for t in targets}
     for index in range(warmup + runs):
         for target in targets:
-            sample = measure_once(target)
+            sample = measure_once(target, no_pyc=no_pyc)
             if index >= warmup:
                 samples[target.name].append(sample)
         if progress and index >= warmup:
@@ -255,7 +274,9 @@ def format_table(report: Mapping[str, Any]) -> str:
     results: dict[str, dict[str, Any]] = report["handlers"]
     litellm = report.get("litellm")
     header = f"{'handler':<18}{'import':>9}{'clients':>9}{'total':>9}{'of litellm':>12}  clients"
-    lines = [f"cold start, ms (median of {report['runs']} fresh processes each)", header, "-" * len(header)]
+    cache = "no byte code cache: every module compiled" if report.get("no_pyc") else ".pyc files cached"
+    title = f"cold start, ms (median of {report['runs']} fresh processes each; {cache})"
+    lines = [title, header, "-" * len(header)]
     for name, figures in results.items():
         ratio = figures.get("ratio_to_litellm")
         shown = f"{ratio * 100:>11.1f}%" if ratio is not None else f"{'-':>12}"
@@ -288,6 +309,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--litellm-python", help="an interpreter that has litellm installed")
     parser.add_argument("--only", nargs="*", help="measure only these handlers")
     parser.add_argument("--quick", action="store_true", help="1 process per target, no warm-up")
+    parser.add_argument(
+        "--no-pyc", action="store_true", help="compile every module from source, as from the stack's layer"
+    )
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
     if args.runs < 1:
@@ -301,13 +325,14 @@ def main(argv: list[str] | None = None) -> int:
     python = litellm_python(args.litellm_python)
     if python is not None:
         targets.append(litellm_target(python))
-    results = run(targets, runs, warmup=warmup)
+    results = run(targets, runs, warmup=warmup, no_pyc=args.no_pyc)
     litellm = results.pop(LITELLM, None)
     if litellm is not None:
         add_ratios({**results, LITELLM: litellm})
     report: dict[str, Any] = {
         "bench": "coldstart",
         "runs": runs,
+        "no_pyc": args.no_pyc,
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
         "load_average_at_start": list(os.getloadavg()),
