@@ -364,8 +364,9 @@ def test_memory_stays_bounded_whatever_the_size() -> None:
         assert [number for number, _ in s3.parts] == list(range(1, len(s3.parts) + 1))
         parts = s3.completed[0]["Parts"]
         assert isinstance(parts, list) and [p["PartNumber"] for p in parts] == list(range(1, len(parts) + 1))
-    assert max(peaks) < (UPLOADS_IN_FLIGHT + 2) * PART_BYTES + 2 * 2**20
-    assert peaks[1] < peaks[0] + 2**20  # 160 MB needs no more than 24 MB
+    # (tracemalloc also counts what other threads allocate meanwhile: margins, not exact figures)
+    assert max(peaks) < (UPLOADS_IN_FLIGHT + 2) * PART_BYTES + 8 * 2**20, peaks
+    assert peaks[1] < peaks[0] * 1.5, peaks  # 160 MB needs about what 24 MB needs: constant
 
 
 def test_a_failing_part_aborts_the_upload() -> None:
