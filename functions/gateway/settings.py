@@ -22,6 +22,11 @@ class Settings(BaseModel):
     default_provider: str = "openai"
     secrets_ttl_seconds: int = Field(default=300, ge=0)
     upstream_timeout_seconds: float = Field(default=25.0, gt=0)
+    # OpenAI takes up to 512 MB in one POST /files and 64 MB per Uploads API part.
+    transfer_single_request_max_bytes: int = Field(default=512 * 1000 * 1000, gt=0)
+    transfer_part_bytes: int = Field(default=64 * 1000 * 1000, gt=0)
+    # A large upload may take the provider a while: longer than an API request may wait.
+    transfer_timeout_seconds: float = Field(default=300.0, gt=0)
 
 
 @lru_cache(maxsize=1)
@@ -39,6 +44,15 @@ def get_settings() -> Settings:
         default_provider=env.get(resources.ENV_DEFAULT_PROVIDER, "openai"),
         secrets_ttl_seconds=int(env.get(resources.ENV_SECRETS_TTL, "300")),
         upstream_timeout_seconds=float(env.get(resources.ENV_UPSTREAM_TIMEOUT, "25")),
+        **{
+            field: env[name]
+            for field, name in (
+                ("transfer_single_request_max_bytes", resources.ENV_TRANSFER_SINGLE_REQUEST_MAX_BYTES),
+                ("transfer_part_bytes", resources.ENV_TRANSFER_PART_BYTES),
+                ("transfer_timeout_seconds", resources.ENV_TRANSFER_TIMEOUT),
+            )
+            if env.get(name)
+        },
     )
 
 

@@ -208,6 +208,7 @@ def test_transfer_through_the_provider_uploads_api(
 ) -> None:
     monkeypatch.setenv("GATEWAY_TRANSFER_SINGLE_REQUEST_MAX_BYTES", "1000")
     monkeypatch.setenv("GATEWAY_TRANSFER_PART_BYTES", "4000")  # windows cross part boundaries
+    reset_settings()
     content = b"".join(CHUNKS)
     upload, part_ids = uploaded(CHUNKS)
     reordered = [part_ids[2], part_ids[0], part_ids[1]]

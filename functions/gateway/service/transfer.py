@@ -2,7 +2,7 @@
 
 Streams the parts from S3 in the order `complete` named them, in bounded memory: below the
 provider's single-request size one multipart POST /files, above it the provider's own
-Uploads API in parts of PROVIDER_PART_BYTES (Azure deployments always use /files). Checks
+Uploads API in parts of Settings.transfer_part_bytes (Azure deployments always use /files). Checks
 the byte count and the client's md5 on the way, then records the upstream id (status from
 the provider), or `error` with `status_details`; the S3 parts are removed either way.
 
@@ -14,7 +14,6 @@ its upstream file (a conditional write) and the other deletes its copy.
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from collections.abc import Callable
 from typing import IO, Any, TypeVar, cast
@@ -33,16 +32,6 @@ from gateway.storage.upload_parts import StoredPart
 
 T = TypeVar("T")
 
-# Files up to this size go to the provider in one POST /files (OpenAI takes up to 512 MB
-# there); larger ones through its Uploads API. Environment: GATEWAY_TRANSFER_SINGLE_REQUEST_MAX_BYTES.
-ENV_SINGLE_REQUEST_MAX_BYTES = "GATEWAY_TRANSFER_SINGLE_REQUEST_MAX_BYTES"
-DEFAULT_SINGLE_REQUEST_MAX_BYTES = 512 * 1000 * 1000
-# Part size for the provider's Uploads API (OpenAI's maximum part is 64 MB).
-ENV_PROVIDER_PART_BYTES = "GATEWAY_TRANSFER_PART_BYTES"
-DEFAULT_PROVIDER_PART_BYTES = 64 * 1000 * 1000
-# The provider may take a while to answer a large upload: more than an API request's timeout.
-ENV_TRANSFER_TIMEOUT = "GATEWAY_TRANSFER_TIMEOUT_SECONDS"
-DEFAULT_TRANSFER_TIMEOUT_SECONDS = 300.0
 ATTEMPTS = 3  # per provider request, on 5xx, 429 and timeouts
 RETRY_BASE_SECONDS = 1.0
 
@@ -90,9 +79,7 @@ def _send(client: ProviderClient, record: ObjectRecord, job: dict[str, Any], par
     mime_type = str(job.get("mime_type") or "application/octet-stream")
     expected_md5 = job.get("md5")
     started = time.monotonic()
-    if client.deployment.type == "azure" or total <= _int_env(
-        ENV_SINGLE_REQUEST_MAX_BYTES, DEFAULT_SINGLE_REQUEST_MAX_BYTES
-    ):
+    if client.deployment.type == "azure" or total <= get_settings().transfer_single_request_max_bytes:
         md5: Any = None
 
         def post_file() -> dict[str, Any]:
@@ -138,7 +125,7 @@ def _send_in_parts(
     mime_type: str,
     expected_md5: str | None,
 ) -> dict[str, Any]:
-    part_bytes = _int_env(ENV_PROVIDER_PART_BYTES, DEFAULT_PROVIDER_PART_BYTES)
+    part_bytes = get_settings().transfer_part_bytes
     remote = _retrying(
         lambda: client.create_upload(filename=filename, purpose=purpose, size=total, mime_type=mime_type)
     )
@@ -249,14 +236,8 @@ def _delete_quietly(client: ProviderClient, upstream_id: str) -> None:
 def _client(provider: str) -> ProviderClient:
     """A client of its own: transfers wait longer for the provider than API requests do."""
     settings = get_settings()
-    timeout = float(os.environ.get(ENV_TRANSFER_TIMEOUT) or DEFAULT_TRANSFER_TIMEOUT_SECONDS)
     return ProviderClient(
         settings.providers[provider],
         lambda refresh: secret_store.provider_key(provider, refresh=refresh),
-        max(timeout, settings.upstream_timeout_seconds),
+        max(settings.transfer_timeout_seconds, settings.upstream_timeout_seconds),
     )
-
-
-def _int_env(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    return int(raw) if raw else default
