@@ -56,6 +56,12 @@ BUCKET_PREFIXES = (resources.UPLOAD_PARTS_PREFIX, resources.CACHED_CONTENT_PREFI
 FUNCTION_BUCKET_PREFIXES: dict[str, tuple[str, ...]] = {
     # Caches provider content and presigns GETs of it (signed with this role): never upload parts.
     "files_content": (resources.CACHED_CONTENT_PREFIX,),
+    "files_delete": (resources.CACHED_CONTENT_PREFIX,),  # drops the cached copy with the file
+    # The Uploads API and the transfer never see cached content.
+    "uploads_add_part": (resources.UPLOAD_PARTS_PREFIX,),
+    "uploads_complete": (resources.UPLOAD_PARTS_PREFIX,),
+    "uploads_cancel": (resources.UPLOAD_PARTS_PREFIX,),
+    "file_transfer": (resources.UPLOAD_PARTS_PREFIX,),
 }
 
 

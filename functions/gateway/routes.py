@@ -113,7 +113,7 @@ ROUTES: tuple[Route, ...] = (
     Route("files_create", "POST", "/files", _PROVIDER_RW, memory_mb=1024),
     Route("files_list", "GET", "/files"),
     Route("files_retrieve", "GET", "/files/{file_id}", _PROVIDER_RW),
-    Route("files_delete", "DELETE", "/files/{file_id}", _PROVIDER_RW | {TABLE_DELETE}),
+    Route("files_delete", "DELETE", "/files/{file_id}", _PROVIDER_RW | {TABLE_DELETE, BUCKET_DELETE}),
     Route(
         "files_content",
         "GET",

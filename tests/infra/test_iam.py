@@ -43,13 +43,20 @@ SECRET_EXPORTS = {
 TABLE_ARN = import_value(f"{DATA_STACK_NAME}-TableArn")
 INDEX_ARNS = [joined(TABLE_ARN, f"/index/{name}") for name in resources.TABLE_INDEXES]
 BUCKET_ARN = import_value(f"{DATA_STACK_NAME}-BucketArn")
-ALL_PREFIXES = (resources.UPLOAD_PARTS_PREFIX, resources.CACHED_CONTENT_PREFIX)
-# Functions whose bucket access covers fewer prefixes than ALL_PREFIXES.
-NARROW_PREFIXES: dict[str, tuple[str, ...]] = {"files_content": (resources.CACHED_CONTENT_PREFIX,)}
+# Each function with bucket access reaches one prefix: cached content or upload parts, never both.
+CACHED, PARTS = (resources.CACHED_CONTENT_PREFIX,), (resources.UPLOAD_PARTS_PREFIX,)
+BUCKET_PREFIXES_BY_FUNCTION: dict[str, tuple[str, ...]] = {
+    "files_content": CACHED,
+    "files_delete": CACHED,
+    "uploads_add_part": PARTS,
+    "uploads_complete": PARTS,
+    "uploads_cancel": PARTS,
+    "file_transfer": PARTS,
+}
 
 
 def prefixes_of(name: str) -> tuple[str, ...]:
-    return NARROW_PREFIXES.get(name, ALL_PREFIXES)
+    return BUCKET_PREFIXES_BY_FUNCTION.get(name, ())
 
 
 def object_arns(name: str) -> list[dict[str, Any]]:
@@ -148,6 +155,15 @@ def test_files_content_caches_and_presigns_under_file_content_only(synth: Synth)
     assert "s3:DeleteObject" not in by_action
     s3_targets = [targets for action, targets in by_action.items() if action.startswith("s3:")]
     assert resources.UPLOAD_PARTS_PREFIX not in str(s3_targets)
+
+
+def test_only_the_listed_functions_reach_the_bucket(synth: Synth) -> None:
+    with_bucket = {
+        name
+        for name in SPECS
+        if any(action.startswith("s3:") for action in actions_of(statements_for(synth, name)))
+    }
+    assert with_bucket == set(BUCKET_PREFIXES_BY_FUNCTION)
 
 
 def test_the_retrieve_function_cannot_delete(synth: Synth) -> None:

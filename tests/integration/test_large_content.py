@@ -149,3 +149,23 @@ def test_small_content_still_comes_inline(local_gateway: LocalGateway) -> None:
     assert response.headers["content-type"] == "application/octet-stream"
     assert response.headers["content-disposition"] == 'attachment; filename="small.jsonl"'
     assert _cached_size(local_gateway, uploaded.id) is None
+
+
+def test_deleting_a_large_file_drops_its_cached_copy(local_gateway: LocalGateway) -> None:
+    # A file of its own: the module's large output is shared by the other tests.
+    sdk = _sdk(local_gateway)
+    batch = sdk.batches.create(
+        input_file_id=sdk.files.create(file=("big.jsonl", _batch_input(REQUESTS)), purpose="batch").id,
+        endpoint="/v1/chat/completions",
+        completion_window="24h",
+    )
+    deadline = time.monotonic() + 60
+    while batch.status != "completed" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        batch = sdk.batches.retrieve(batch.id)
+    assert batch.output_file_id is not None, batch
+    sdk.files.content(batch.output_file_id).read()
+    assert _cached_size(local_gateway, batch.output_file_id)
+
+    sdk.files.delete(batch.output_file_id)
+    assert _cached_size(local_gateway, batch.output_file_id) is None

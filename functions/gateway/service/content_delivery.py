@@ -69,6 +69,12 @@ def attachment_disposition(filename: str) -> str:
     return value
 
 
+def forget(record: ObjectRecord, cache: ContentCache | None = None) -> None:
+    """Drop the cached content of a deleted file (only large content is ever cached)."""
+    if not _known_small(record):
+        (cache or ContentCache()).forget(record.id)
+
+
 def _known_small(record: ObjectRecord) -> bool:
     size = record.object.get("bytes")
     return isinstance(size, int) and 0 < size <= MAX_INLINE_CONTENT_BYTES

@@ -87,6 +87,7 @@ def delete_file(caller: Caller, file_id: str, id_map: IdMap | None = None) -> Fi
             if exc.status_code != 404:  # already gone upstream: forget it here too
                 raise
     id_map.delete(record)
+    content_delivery.forget(record)
     return FileDeleted(id=record.id)
 
 

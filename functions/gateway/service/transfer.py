@@ -187,6 +187,7 @@ def _record(
         # deleted meanwhile, or another run won: this upstream copy is nobody's
         logger.info("transfer: file already recorded or deleted", extra={"file_id": record.id})
         _delete_quietly(client, upstream_id)
+        upload_parts.delete_parts(upload_id)
         return str(obj.status)
     id_map.claim_upstream(record.provider, upstream_id, record.id)
     upload_parts.delete_parts(upload_id)

@@ -50,6 +50,10 @@ class ContentCache:
             raise
         return int(head["ContentLength"])
 
+    def forget(self, file_id: str) -> None:
+        """Remove the cached content of `file_id`, if any (S3 deletes are idempotent)."""
+        self._s3.delete_object(Bucket=self.bucket, Key=cache_key(file_id))
+
     def store(self, file_id: str, chunks: Iterable[bytes]) -> int:
         """Write the content from `chunks` (any sizes) and return its length in bytes.
 
