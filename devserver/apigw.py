@@ -341,7 +341,7 @@ class ApiGateway:
         # Below 1/8 of the limit the event cannot reach it (even text escaping all of it
         # as \uXXXX stays under 6x), so only large bodies pay for serializing the event.
         if len(body) > self.max_event_bytes // 8:
-            event_size = len(json.dumps(event, ensure_ascii=False).encode())
+            event_size = serialized_size(event)
             if event_size > self.max_event_bytes:
                 # Lambda refuses the invoke; API Gateway answers with its REQUEST_TOO_LARGE
                 # gateway response, which the stack customizes to this same envelope.
@@ -373,7 +373,8 @@ class ApiGateway:
     def proxy_response(self, function_name: str, result: Any, request_id: str) -> HttpResponse:
         """Turn a Lambda proxy result into the HTTP response API Gateway would send."""
         try:
-            size = len(json.dumps(result).encode())  # what Lambda serializes and returns
+            # what the Lambda runtime serializes (json.dumps, ASCII) and returns
+            size = serialized_size(result, ensure_ascii=True)
         except (TypeError, ValueError) as exc:
             logger.error("%s: result is not JSON serializable (%s)", function_name, exc)
             return self.error_response(502, "Internal server error", "lambda_error", request_id)
@@ -497,3 +498,15 @@ def _header_value(value: Any) -> str:
     if "\r" in text or "\n" in text:
         raise ValueError("header value contains a line break")
     return text
+
+
+def serialized_size(payload: Any, *, ensure_ascii: bool = False) -> int:
+    """Bytes of `payload` as JSON (what Lambda counts against its limits).
+
+    A base64 body needs no escaping, so its length is added to the size of the payload
+    without it: a multi-megabyte upload part is not serialized just to be measured.
+    """
+    body = payload.get("body") if isinstance(payload, dict) else None
+    if isinstance(body, str) and payload.get("isBase64Encoded"):
+        return len(json.dumps({**payload, "body": ""}, ensure_ascii=ensure_ascii).encode()) + len(body)
+    return len(json.dumps(payload, ensure_ascii=ensure_ascii).encode())

@@ -556,3 +556,17 @@ def test_http_front_end_handler_error(front: HttpFrontEnd, fakes: FakeFunctions)
         assert headers["x-request-id"]
     finally:
         conn.close()
+
+
+def test_serialized_size_counts_base64_bodies_exactly() -> None:
+    import base64
+    import json as jsonlib
+
+    from devserver.apigw import serialized_size
+
+    for payload in (
+        {"body": base64.b64encode(b"\x00\xff" * 1000).decode(), "isBase64Encoded": True, "h": {"a": "é"}},
+        {"body": '{"x": "\\u00e9 \\"q\\""}', "isBase64Encoded": False},
+        {"statusCode": 200, "body": None},
+    ):
+        assert serialized_size(payload) == len(jsonlib.dumps(payload, ensure_ascii=False).encode())
