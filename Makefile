@@ -53,6 +53,15 @@ test: lint typecheck
 
 include infra.mk
 
+# Every benchmark (about 10 minutes; see bench/README.md). coldstart.py compares with litellm
+# when LITELLM_PYTHON names an interpreter that has it.
+bench: venv
+	$(BIN)/python bench/overhead.py
+	$(BIN)/python bench/auth.py
+	$(BIN)/python bench/coldstart.py $(if $(LITELLM_PYTHON),--litellm-python $(LITELLM_PYTHON))
+	$(BIN)/python bench/large_file.py
+	$(BIN)/python bench/asset_sizes.py
+
 # Virtual keys: make keys ARGS="generate --alias team-a --duration 30d --providers openai"
 # GATEWAY_URL / GATEWAY_MASTER_KEY point it at a deployed stack (default: make serve's).
 keys: venv
