@@ -17,15 +17,14 @@ against the same moto endpoint the gateway uses. The counts, with the master key
 functions (the master and provider keys are cached 300 s by Powertools, so Secrets Manager
 is not called per request; no S3 on these operations):
 
-    files.retrieve    GetItem + UpdateItem
-    files.list        Query (no upstream call at all: lists come from DynamoDB)
-    batches.retrieve  GetItem + UpdateItem
-    batches.list      Query + one UpdateItem per listed batch that is not finished; the
-                      gateway also retrieves each such batch upstream (8 threads), so its
-                      "overhead" includes those provider calls; the moto figure is the
-                      sequential sum
-    files.create      PutItem (object) + PutItem (reverse id)
-    batches.create    GetItem (input file) + PutItem + PutItem
+    files.retrieve    GetItem (the object is written back only when the provider's changed)
+    files.list        Query projecting only `object` (no upstream call: lists come from DynamoDB)
+    batches.retrieve  GetItem (as files.retrieve; a registered output file costs nothing more)
+    batches.list      Query + one UpdateItem per listed unfinished batch whose object changed
+                      (none here); the gateway also retrieves each unfinished batch upstream
+                      (8 threads), so its "overhead" includes those provider calls
+    files.create      BatchWriteItem (object + reverse id)
+    batches.create    GetItem (input file) + BatchWriteItem
 
 The simulator runs with a batch phase of one hour, so batches stay `validating` and the
 calls above are the same in every round.
@@ -118,12 +117,12 @@ _SCRUBBED_ENV = (
 def aws_calls(operation: str, list_limit: int) -> str:
     """The DynamoDB calls the gateway makes for `operation` (see the module docstring)."""
     return {
-        "files.retrieve": "GetItem + UpdateItem",
-        "files.list": "Query",
-        "batches.retrieve": "GetItem + UpdateItem",
-        "batches.list": f"Query + {list_limit} UpdateItem",
-        "files.create": "2 PutItem",
-        "batches.create": "GetItem + 2 PutItem",
+        "files.retrieve": "GetItem",
+        "files.list": "Query (object only)",
+        "batches.retrieve": "GetItem",
+        "batches.list": f"Query + 0/{list_limit} UpdateItem",
+        "files.create": "BatchWriteItem",
+        "batches.create": "GetItem + BatchWriteItem",
     }[operation]
 
 
@@ -345,7 +344,7 @@ class MotoReplay:
     def operation(self, name: str) -> Callable[[], float]:
         """A callable that makes the calls and returns the seconds spent in them."""
         from gateway.models.batches import TERMINAL_BATCH_STATUSES
-        from gateway.storage.id_map import Kind, ObjectRecord, PageQuery
+        from gateway.storage.id_map import Kind, PageQuery
 
         id_map = self.id_map
 
@@ -359,19 +358,20 @@ class MotoReplay:
                 def calls() -> None:
                     record = id_map.get(object_id)
                     assert record is not None, object_id
-                    id_map.save_object(record)
+                    id_map.save_if_changed(record)  # unchanged: no call, as in the gateway
 
                 return timed(calls)
 
             return run
 
-        def page(kind: Kind) -> ObjectRecord | None:
+        def page(kind: Kind) -> object:
+            if kind == "file":
+                return id_map.page_objects(PageQuery(kind=kind, limit=self.list_limit))
             records, _ = id_map.page(PageQuery(kind=kind, limit=self.list_limit))
-            if kind == "batch":
-                for record in records:
-                    if record.status not in TERMINAL_BATCH_STATUSES:
-                        id_map.save_object(record)
-            return records[0] if records else None
+            for record in records:
+                if record.status not in TERMINAL_BATCH_STATUSES:
+                    id_map.save_if_changed(record)
+            return records
 
         def put_copy(source_id: str, read_input: bool) -> Callable[[], float]:
             template = id_map.get(source_id)
@@ -514,7 +514,7 @@ def run(
 
 def format_table(result: Mapping[str, Any]) -> str:
     header = (
-        f"{'operation':<17}{'AWS calls':<22}{'direct':>8}{'gateway':>9}"
+        f"{'operation':<17}{'AWS calls':<26}{'direct':>8}{'gateway':>9}"
         f"{'overhead p50':>14}{'p95':>8}{'moto p50':>10}{'rest p50':>10}"
     )
     lines = [
@@ -526,7 +526,7 @@ def format_table(result: Mapping[str, Any]) -> str:
     ]
     for name, op in result["operations"].items():
         lines.append(
-            f"{name:<17}{op['aws_calls']:<22}{op['direct_p50']:>8.2f}{op['gateway_p50']:>9.2f}"
+            f"{name:<17}{op['aws_calls']:<26}{op['direct_p50']:>8.2f}{op['gateway_p50']:>9.2f}"
             f"{op['overhead_p50']:>14.2f}{op['overhead_p95']:>8.2f}{op['moto_p50']:>10.2f}"
             f"{op['overhead_p50'] - op['moto_p50']:>10.2f}"
         )

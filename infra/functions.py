@@ -39,7 +39,13 @@ BUCKET_LIST = "bucket-list"  # the bucket, ListBucket limited to those prefixes
 CAPABILITY_ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
     routes.TABLE_READ: {TABLE_ITEMS: ("dynamodb:GetItem",), TABLE_QUERY: ("dynamodb:Query",)},
     routes.TABLE_WRITE: {
-        TABLE_ITEMS: ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
+        # BatchWriteItem: an object and its reverse item in one call (IdMap.put)
+        TABLE_ITEMS: (
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:BatchWriteItem",
+        ),
         TABLE_QUERY: ("dynamodb:Query",),
     },
     routes.TABLE_DELETE: {TABLE_ITEMS: ("dynamodb:DeleteItem",)},

@@ -24,7 +24,13 @@ from tests.infra.template_tools import (
 # Written out independently of infra/functions.py, so that a change there shows up here.
 EXPECTED_ACTIONS: dict[str, set[str]] = {
     routes.TABLE_READ: {"dynamodb:GetItem", "dynamodb:Query"},
-    routes.TABLE_WRITE: {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+    routes.TABLE_WRITE: {
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:BatchWriteItem",
+    },
     routes.TABLE_DELETE: {"dynamodb:DeleteItem"},
     routes.SECRET_MASTER_KEY: {"secretsmanager:GetSecretValue"},
     routes.SECRET_PROVIDER_KEYS: {"secretsmanager:GetSecretValue"},

@@ -113,5 +113,5 @@ def _store(id_map: IdMap, record: ObjectRecord, upstream: dict[str, object]) -> 
         upstream, record, str(record.state.get("input_file_id") or record.object.get("input_file_id")), id_map
     )
     record.object = batch.model_dump(mode="json")
-    id_map.save_object(record)
+    id_map.save_if_changed(record)  # an unchanged batch (or a list's unfinished one) costs no write
     return batch

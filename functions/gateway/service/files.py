@@ -13,7 +13,7 @@ from gateway.models.files import FileDeleted, FileObject
 from gateway.providers.registry import client_for
 from gateway.service import content_delivery
 from gateway.service.content_delivery import FileContent
-from gateway.service.listing import ListRequest, page_records
+from gateway.service.listing import ListRequest, page_objects
 from gateway.service.ownership import owned_record
 from gateway.service.translate import file_object
 from gateway.settings import get_settings
@@ -68,13 +68,13 @@ def retrieve_file(caller: Caller, file_id: str, id_map: IdMap | None = None) -> 
         return FileObject.model_validate(record.object)
     obj = file_object(client_for(record.provider).retrieve_file(record.upstream_id), record.id)
     record.object = obj.model_dump(mode="json")
-    id_map.save_object(record)
+    id_map.save_if_changed(record)  # an unchanged file costs no write
     return obj
 
 
 def list_files(caller: Caller, request: ListRequest, id_map: IdMap | None = None) -> ListPage[FileObject]:
-    records, has_more = page_records(id_map or IdMap(), caller, "file", request)
-    return ListPage[FileObject].of([FileObject.model_validate(r.object) for r in records], has_more)
+    objects, has_more = page_objects(id_map or IdMap(), caller, "file", request)
+    return ListPage[FileObject].of([FileObject.model_validate(o) for o in objects], has_more)
 
 
 def delete_file(caller: Caller, file_id: str, id_map: IdMap | None = None) -> FileDeleted:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from gateway.auth import Caller
 from gateway.errors import InvalidRequestError
@@ -22,6 +23,17 @@ class ListRequest:
 def page_records(
     id_map: IdMap, caller: Caller, kind: Kind, request: ListRequest
 ) -> tuple[list[ObjectRecord], bool]:
+    return id_map.page(page_query(id_map, caller, kind, request))
+
+
+def page_objects(
+    id_map: IdMap, caller: Caller, kind: Kind, request: ListRequest
+) -> tuple[list[dict[str, Any]], bool]:
+    """Only the stored client-facing objects (a list that refreshes nothing)."""
+    return id_map.page_objects(page_query(id_map, caller, kind, request))
+
+
+def page_query(id_map: IdMap, caller: Caller, kind: Kind, request: ListRequest) -> PageQuery:
     if request.provider is not None:
         caller.require_provider(request.provider)
     owner = caller.owner_scope
@@ -34,14 +46,12 @@ def page_records(
         after = id_map.get(request.after)
         if after is None or after.kind != kind or (owner is not None and after.owner != owner):
             raise InvalidRequestError(f"Invalid 'after' cursor: {request.after}", param="after")
-    return id_map.page(
-        PageQuery(
-            kind=kind,
-            limit=request.limit,
-            owner=owner,
-            ascending=request.ascending,
-            after=after,
-            provider=request.provider,
-            purpose=request.purpose,
-        )
+    return PageQuery(
+        kind=kind,
+        limit=request.limit,
+        owner=owner,
+        ascending=request.ascending,
+        after=after,
+        provider=request.provider,
+        purpose=request.purpose,
     )

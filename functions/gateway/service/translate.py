@@ -18,19 +18,29 @@ def file_object(upstream: dict[str, Any], gateway_id: str) -> FileObject:
 
 
 def batch_object(upstream: dict[str, Any], record: ObjectRecord, input_file_id: str, id_map: IdMap) -> Batch:
-    """`record` is the batch's own record (id, provider, owner)."""
+    """`record` is the batch's own record (id, provider, owner).
+
+    The gateway ids of its output and error files are remembered in `record.state["files"]`
+    (upstream id -> gateway id): a file registered once costs no lookup on later retrieves."""
     fields = {**upstream, "id": record.id, "object": "batch", "input_file_id": input_file_id}
+    known: dict[str, str] = record.state.get("files") or {}
     for name in ("output_file_id", "error_file_id"):
         if upstream_file := upstream.get(name):
-            fields[name] = register_provider_file(id_map, record.provider, upstream_file, owner=record.owner)
+            gateway_file = known.get(upstream_file)
+            if gateway_file is None:
+                gateway_file = register_provider_file(
+                    id_map, record.provider, upstream_file, owner=record.owner
+                )
+                known = {**known, upstream_file: gateway_file}
+                record.state = {**record.state, "files": known}
+            fields[name] = gateway_file
     return Batch.model_validate(fields)
 
 
 def register_provider_file(id_map: IdMap, provider: str, upstream_id: str, *, owner: str) -> str:
-    """The gateway id of a file the provider created (batch output/errors), registered once."""
-    existing = id_map.gateway_id_for(provider, upstream_id)
-    if existing:
-        return existing
+    """The gateway id of a file the provider created (batch output/errors), registered once:
+    a conditional claim of the reverse item (which answers with the winner if there was one),
+    then the object item."""
     candidate = new_id("file")
     winner = id_map.claim_upstream(provider, upstream_id, candidate)
     if winner != candidate:
@@ -59,6 +69,7 @@ def register_provider_file(id_map: IdMap, provider: str, upstream_id: str, *, ow
             object=obj.model_dump(mode="json"),
             upstream_id=upstream_id,
             purpose=obj.purpose,
-        )
+        ),
+        reverse=False,  # claimed above
     )
     return candidate

@@ -10,6 +10,7 @@ Item shapes (one table, partition key `pk`):
 from __future__ import annotations
 
 import json
+import random
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -17,10 +18,16 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 
 from gateway import resources
+from gateway.errors import ServiceUnavailableError
 from gateway.settings import get_settings
 from gateway.storage.dynamo import Item, dynamodb_client, marshal, unmarshal
 
 Kind = Literal["file", "batch", "upload"]
+
+_SAVED_ATTRIBUTES = ("object", "status", "state", "upstream_id")
+_JSON_ATTRIBUTES = ("object", "state")
+# BatchWriteItem may leave items unprocessed (throttling): retried with backoff this many times.
+_BATCH_WRITE_ATTEMPTS = 5
 
 
 @dataclass
@@ -39,6 +46,9 @@ class ObjectRecord:
     # Sort key of the list indexes, in microseconds: objects created within the same second
     # keep their creation order. 0 means "now, within created_at's second".
     created_us: int = 0
+    # The attributes `save_if_changed` compares, as stored when the record was read (or last
+    # written by this process); None for a record not read from the table.
+    stored: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.created_us:
@@ -83,7 +93,37 @@ class ObjectRecord:
             ttl=item.get(resources.TABLE_TTL_ATTRIBUTE),
             state=json.loads(item["state"]) if item.get("state") else {},
             created_us=int(str(item["created_key"]).split("#", 1)[0]),
+            stored={name: item.get(name) for name in _SAVED_ATTRIBUTES},
         )
+
+    def _saved_values(self) -> dict[str, Any]:
+        """What `IdMap.save_object` writes: the object, its status, and state and upstream id if any."""
+        values: dict[str, Any] = {"object": self.object, "status": self.status or "unknown"}
+        if self.state:
+            values["state"] = self.state
+        if self.upstream_id:
+            values["upstream_id"] = self.upstream_id
+        return values
+
+    def changed_since_stored(self) -> bool:
+        """True unless `save_object` would write exactly what the table already holds."""
+        if self.stored is None:
+            return True
+        for name, value in self._saved_values().items():
+            stored = self.stored.get(name)
+            if name in _JSON_ATTRIBUTES:
+                stored = json.loads(stored) if stored else None
+            if stored != value:
+                return True
+        return False
+
+    def mark_stored(self) -> None:
+        """The table now holds what `save_object` writes (after a put or save)."""
+        values = self._saved_values()
+        for name in _JSON_ATTRIBUTES:
+            if name in values:
+                values[name] = json.dumps(values[name], separators=(",", ":"))
+        self.stored = {**(self.stored or {}), **values}
 
 
 @dataclass(frozen=True)
@@ -112,20 +152,37 @@ class IdMap:
             return None
         return ObjectRecord.from_item(unmarshal(item))
 
-    def put(self, record: ObjectRecord) -> None:
-        """Create or replace an object; a new upstream id also gets its reverse entry."""
-        self._db.put_item(TableName=self.table, Item=marshal(record.to_item()))
-        if record.upstream_id:
-            self._db.put_item(
-                TableName=self.table,
-                Item=marshal(
-                    {
-                        resources.TABLE_PARTITION_KEY: _reverse_key(record.provider, record.upstream_id),
-                        "gateway_id": record.id,
-                        resources.TABLE_TTL_ATTRIBUTE: record.ttl,
-                    }
-                ),
-            )
+    def put(self, record: ObjectRecord, *, reverse: bool = True) -> None:
+        """Create or replace an object; a new upstream id also gets its reverse entry
+        (`reverse=False`: already claimed with `claim_upstream`).
+
+        Object and reverse item go in one BatchWriteItem: one round trip, and unlike
+        TransactWriteItems no double write cost; neither item is conditional, and a partial
+        write (UnprocessedItems under throttling) is retried until both are stored.
+        """
+        item = marshal(record.to_item())
+        if not (record.upstream_id and reverse):
+            self._db.put_item(TableName=self.table, Item=item)
+        else:
+            reverse_item = {
+                resources.TABLE_PARTITION_KEY: _reverse_key(record.provider, record.upstream_id),
+                "gateway_id": record.id,
+                resources.TABLE_TTL_ATTRIBUTE: record.ttl,
+            }
+            self._put_all([item, marshal(reverse_item)])
+        record.mark_stored()
+
+    def _put_all(self, items: list[dict[str, Any]]) -> None:
+        """BatchWriteItem (at most 25 items), retrying UnprocessedItems with backoff."""
+        requests: dict[str, Any] = {self.table: [{"PutRequest": {"Item": item}} for item in items]}
+        for attempt in range(_BATCH_WRITE_ATTEMPTS):
+            unprocessed = self._db.batch_write_item(RequestItems=requests).get("UnprocessedItems")
+            if not unprocessed:
+                return
+            requests = unprocessed
+            if attempt + 1 < _BATCH_WRITE_ATTEMPTS:
+                time.sleep(0.05 * 2**attempt * (0.5 + random.random()))
+        raise ServiceUnavailableError("The id mapping table is throttling writes; retry shortly.")
 
     def save_object(self, record: ObjectRecord) -> None:
         """Store the last object seen (and state) of an existing record."""
@@ -148,6 +205,15 @@ class IdMap:
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
         )
+        record.mark_stored()
+
+    def save_if_changed(self, record: ObjectRecord) -> bool:
+        """`save_object` unless the table already holds this object, status, state and upstream
+        id (as read): an unchanged retrieve costs no write. True if it wrote."""
+        if not record.changed_since_stored():
+            return False
+        self.save_object(record)
+        return True
 
     def delete(self, record: ObjectRecord) -> None:
         self._db.delete_item(TableName=self.table, Key={resources.TABLE_PARTITION_KEY: {"S": record.id}})
@@ -165,7 +231,9 @@ class IdMap:
         return item["gateway_id"]["S"] if item else None
 
     def claim_upstream(self, provider: str, upstream_id: str, gateway_id: str) -> str:
-        """Reserve `gateway_id` for an upstream id; returns the id that won if one existed."""
+        """Reserve `gateway_id` for an upstream id; returns the id that won if one existed.
+
+        One conditional PutItem: a lost race returns the existing item with the failure."""
         try:
             self._db.put_item(
                 TableName=self.table,
@@ -177,18 +245,31 @@ class IdMap:
                 ),
                 ConditionExpression="attribute_not_exists(#pk)",
                 ExpressionAttributeNames={"#pk": resources.TABLE_PARTITION_KEY},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
-            existing = self.gateway_id_for(provider, upstream_id)
+            old = exc.response.get("Item") or {}
+            existing = old["gateway_id"]["S"] if "gateway_id" in old else None
+            existing = existing or self.gateway_id_for(provider, upstream_id)
             if existing:
-                return existing
+                return str(existing)
         return gateway_id
 
     # Lists -------------------------------------------------------------------------------
     def page(self, query: PageQuery) -> tuple[list[ObjectRecord], bool]:
         """One page of objects, newest or oldest first, with an exact `has_more`."""
+        items, has_more = self._page_items(query)
+        return [ObjectRecord.from_item(item) for item in items], has_more
+
+    def page_objects(self, query: PageQuery) -> tuple[list[dict[str, Any]], bool]:
+        """The same page, only the client-facing objects: the Query projects just `object`
+        (a smaller response; what a list that refreshes nothing needs)."""
+        items, has_more = self._page_items(query, projection=("object",))
+        return [json.loads(item["object"]) for item in items], has_more
+
+    def _page_items(self, query: PageQuery, projection: tuple[str, ...] = ()) -> tuple[list[Item], bool]:
         if query.owner is not None:
             index = resources.INDEX_BY_OWNER
             partition_name, partition_value = "owner_kind", f"{query.owner}#{query.kind}"
@@ -211,6 +292,10 @@ class IdMap:
                 filters.append(f"#{attribute} = :{attribute}")
         if filters:
             params["FilterExpression"] = " AND ".join(filters)
+        if projection:
+            names = {f"#a{position}": attribute for position, attribute in enumerate(projection)}
+            params["ExpressionAttributeNames"].update(names)
+            params["ProjectionExpression"] = ", ".join(names)
         if query.after is not None:
             after_item = marshal(query.after.to_item())
             params["ExclusiveStartKey"] = {
@@ -219,16 +304,16 @@ class IdMap:
             }
 
         wanted = query.limit + 1  # one more than asked tells whether there is more
-        records: list[ObjectRecord] = []
+        items: list[Item] = []
         while True:
-            params["Limit"] = max(wanted - len(records), 1) if not filters else 500
+            params["Limit"] = max(wanted - len(items), 1) if not filters else 500
             response = self._db.query(**params)
-            records.extend(ObjectRecord.from_item(unmarshal(item)) for item in response.get("Items", []))
-            if len(records) >= wanted:
-                return records[: query.limit], True
+            items.extend(unmarshal(item) for item in response.get("Items", []))
+            if len(items) >= wanted:
+                return items[: query.limit], True
             last_key = response.get("LastEvaluatedKey")
             if not last_key:
-                return records, False
+                return items, False
             params["ExclusiveStartKey"] = last_key
 
 
