@@ -10,7 +10,7 @@ time.perf_counter() before `importlib.import_module("handlers.<name>")`, after i
 creating the clients the handler builds on its first call, derived from the route's grants:
 
     table:*                  gateway.storage.dynamo.dynamodb_client()
-    secret:*                 Powertools' SecretsProvider (what parameters.get_secret creates)
+    secret:*                 gateway.secret_store.secrets_provider() (Powertools' SecretsProvider)
     secret:provider-keys     gateway.providers.registry.client_for(name) for every provider
     bucket:*                 gateway.storage.s3.s3_client()
     invoke:file_transfer     boto3.client("lambda")
@@ -69,12 +69,7 @@ GOAL_RATIO = 0.10
 # Code that creates one kind of client, run in the child after the import.
 CLIENT_CODE: dict[str, str] = {
     "dynamodb": "from gateway.storage.dynamo import dynamodb_client\ndynamodb_client()",
-    "secrets": (
-        "from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS\n"
-        "from aws_lambda_powertools.utilities.parameters.secrets import SecretsProvider\n"
-        "if 'secrets' not in DEFAULT_PROVIDERS:\n"
-        "    DEFAULT_PROVIDERS['secrets'] = SecretsProvider()"
-    ),
+    "secrets": "from gateway.secret_store import secrets_provider\nsecrets_provider()",
     "providers": (
         "from gateway.providers.registry import client_for, provider_names\n"
         "for _name in provider_names():\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
@@ -13,10 +13,11 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from gateway import routes
-from gateway.auth import Caller, authenticate
 from gateway.errors import GatewayError, InternalError, InvalidRequestError, NotFoundError, error_envelope
 from gateway.observability import logger
-from gateway.provider_choice import requested_provider
+
+if TYPE_CHECKING:
+    from gateway.auth import Caller
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -59,6 +60,16 @@ class GatewayApp:
 
     def __init__(self, route_name: str) -> None:
         self.route = routes.route(route_name)
+        if self.route.authenticated:
+            # Here rather than at the top: authentication (Secrets Manager and DynamoDB, so
+            # boto3) and provider choice (the settings) are what an unauthenticated route such
+            # as /health must not pay for at its cold start. Every other function imports them
+            # with its handler module, as before.
+            from gateway import auth, provider_choice  # noqa: F401
+        if routes.SECRET_PROVIDER_KEYS in self.route.grants:
+            # The provider client (httpx) with the handler, in the init phase, for the functions
+            # that call a provider on their first request; the others never load httpx.
+            from gateway.providers import client  # noqa: F401
         self.resolver = APIGatewayRestResolver(enable_validation=True, strip_prefixes=_STRIP_PREFIXES)
         self.resolver.exception_handler(GatewayError)(error_response)
         self.resolver.exception_handler(RequestValidationError)(_validation_error)
@@ -80,6 +91,8 @@ class GatewayApp:
         return caller
 
     def provider_hint(self, body_field: str | None = None) -> str | None:
+        from gateway.provider_choice import requested_provider
+
         event = self.resolver.current_event
         return requested_provider(
             path_parameters=event.path_parameters,
@@ -93,6 +106,8 @@ class GatewayApp:
         request_id = (event.get("requestContext") or {}).get("requestId") or context.aws_request_id
         try:
             if self.route.authenticated:
+                from gateway.auth import authenticate  # loaded by __init__: a dict lookup
+
                 caller = authenticate(event.get("headers") or {})
                 _check_addressed_provider(caller, event)
                 self.resolver.append_context(caller=caller)
@@ -117,6 +132,8 @@ def _check_addressed_provider(caller: Caller, event: dict[str, Any]) -> None:
     (path prefix, header or query), on every route, before any id is looked up."""
     if caller.providers is None:
         return
+    from gateway.provider_choice import requested_provider
+
     provider = requested_provider(
         path_parameters=event.get("pathParameters"),
         headers=event.get("headers"),

@@ -7,13 +7,29 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+import boto3
 from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
 
 from gateway.settings import get_settings
 
 
+def secrets_provider() -> parameters.SecretsProvider:
+    """Powertools' default Secrets Manager provider (the one `parameters.get_secret` uses, with
+    its TTL cache), installed with a client of boto3's default session, which the DynamoDB,
+    S3 and Lambda clients share. Left to itself, Powertools would open a session of its own:
+    a second botocore session loads the endpoint data and service lists again, tens of ms
+    of every cold start. `parameters.clear_caches()` drops it; the next read installs a new one."""
+    provider = DEFAULT_PROVIDERS.get("secrets")
+    if provider is None:
+        provider = parameters.SecretsProvider(boto3_client=boto3.client("secretsmanager"))
+        DEFAULT_PROVIDERS["secrets"] = provider
+    return cast(parameters.SecretsProvider, provider)
+
+
 def master_key(refresh: bool = False) -> str:
     settings = get_settings()
+    secrets_provider()
     value = parameters.get_secret(
         settings.master_key_secret_id, max_age=settings.secrets_ttl_seconds, force_fetch=refresh
     )
@@ -22,6 +38,7 @@ def master_key(refresh: bool = False) -> str:
 
 def provider_key(deployment: str, refresh: bool = False) -> str | None:
     settings = get_settings()
+    secrets_provider()
     keys = cast(
         dict[str, Any],
         parameters.get_secret(
@@ -37,5 +54,6 @@ def provider_key(deployment: str, refresh: bool = False) -> str | None:
 
 def key_pepper() -> str:
     settings = get_settings()
+    secrets_provider()
     value = parameters.get_secret(settings.key_pepper_secret_id, max_age=settings.secrets_ttl_seconds)
     return cast(str, value).strip()

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import TYPE_CHECKING
 
 from gateway import secret_store
 from gateway.errors import InvalidRequestError
-from gateway.providers.client import ProviderClient
 from gateway.settings import get_settings
+
+if TYPE_CHECKING:
+    from gateway.providers.client import ProviderClient
 
 _clients: dict[str, ProviderClient] = {}
 
@@ -28,6 +31,10 @@ def require_known(name: str, *, param: str = "custom_llm_provider") -> str:
 def client_for(name: str) -> ProviderClient:
     client = _clients.get(name)
     if client is None:
+        # httpx with the first client, not with this module: every authenticated function
+        # validates provider names, but the key functions never call a provider.
+        from gateway.providers.client import ProviderClient
+
         settings = get_settings()
         deployment = settings.providers[require_known(name)]
         key_source = partial(_key, name)

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import quote
-
-import httpx
 
 from gateway import routes
 from gateway.errors import UpstreamError, UpstreamTimeoutError
@@ -19,6 +18,9 @@ from gateway.observability import logger
 from gateway.providers.registry import client_for
 from gateway.storage.content_cache import ContentCache
 from gateway.storage.id_map import ObjectRecord
+
+if TYPE_CHECKING:
+    import httpx
 
 # Lambda returns at most 6 MB of JSON, and a binary body travels in it base64-encoded (4 bytes
 # for every 3) beside the status code and headers, for which this much is kept free.
@@ -82,6 +84,8 @@ def _known_small(record: ObjectRecord) -> bool:
 
 def _upstream_bytes(response: httpx.Response, provider: str) -> Iterator[bytes]:
     """The response body in chunks; a provider that stalls or drops the connection is a 504/502."""
+    import httpx  # loaded by the provider client that sent `response`: here, a dict lookup
+
     try:
         yield from response.iter_bytes(STREAM_CHUNK_BYTES)
     except httpx.TimeoutException as exc:
