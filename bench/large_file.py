@@ -52,7 +52,6 @@ import json
 import os
 import platform
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -72,6 +71,7 @@ for _path in (REPO_ROOT, REPO_ROOT / "functions"):
 import httpx2  # noqa: E402  (the openai SDK's HTTP client)
 from openai import DefaultHttpxClient, OpenAI  # noqa: E402
 
+from bench._processes import Process, free_port, http_ready, spawn, wait_until  # noqa: E402
 from bench._stats import median  # noqa: E402
 
 MB = 1_000_000
@@ -83,7 +83,6 @@ AZURE_API_VERSION = "2025-04-01-preview"
 PART_SIZE = 4 * MIB  # <= routes.MAX_UPLOAD_PART_BYTES (4,669,440)
 CHOICES = 8  # `n` of every request: the output line is about as long as the padded input line
 MOTO_KEY_BUFFER_BYTES = 1 * MIB  # S3 objects above this spool to disk in moto
-START_TIMEOUT_SECONDS = 90.0
 LEG_TIMEOUT_SECONDS = 1800.0
 POLL_SECONDS = 0.2
 SAMPLE_SECONDS = 0.05
@@ -109,72 +108,6 @@ _SCRUBBED_ENV = (
 # -- processes ---------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Process:
-    name: str
-    popen: subprocess.Popen[bytes]
-    log: Path
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def stop(self) -> None:
-        """SIGTERM this process (by its pid), then SIGKILL if it does not exit."""
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(timeout=5)
-
-
-def _spawn(name: str, args: list[str], env: Mapping[str, str], logdir: Path) -> Process:
-    log = logdir / f"{name}.log"
-    with log.open("wb") as sink:
-        popen = subprocess.Popen(
-            [sys.executable, *args],
-            cwd=REPO_ROOT,
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    return Process(name, popen, log)
-
-
-def _wait_until(process: Process, ready: Callable[[], bool], timeout: float = START_TIMEOUT_SECONDS) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.popen.poll() is not None:
-            raise RuntimeError(f"{process.name} exited early:\n{process.output()[-3000:]}")
-        if ready():
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"{process.name} did not start within {timeout:.0f} s:\n{process.output()[-3000:]}")
-
-
-def _http_ready(url: str) -> Callable[[], bool]:
-    def ready() -> bool:
-        try:
-            httpx2.get(url, timeout=1.0)
-        except httpx2.HTTPError:
-            return False
-        return True
-
-    return ready
-
-
 @dataclass
 class Stack:
     gateway_url: str  # the SDK's base_url (…/v1)
@@ -193,7 +126,7 @@ def start_stack(workdir: Path, phase_seconds: float) -> Iterator[Stack]:
         sim_port, moto_port, gateway_port = free_port(), free_port(), free_port()
         sim_storage = workdir / "simulator-files"
         sim_storage.mkdir()
-        simulator = _spawn(
+        simulator = spawn(
             "simulator",
             [
                 *("-m", "devserver.simulator", "--port", str(sim_port)),
@@ -208,14 +141,14 @@ def start_stack(workdir: Path, phase_seconds: float) -> Iterator[Stack]:
             "MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": str(MOTO_KEY_BUFFER_BYTES),
             "TMPDIR": str(workdir),
         }
-        moto = _spawn(
+        moto = spawn(
             "moto", ["-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)], moto_env, workdir
         )
         stack.processes["moto"] = moto
         stack.simulator_url = f"http://127.0.0.1:{sim_port}"
         stack.moto_url = f"http://127.0.0.1:{moto_port}"
-        _wait_until(simulator, _http_ready(stack.simulator_url + "/_sim/health"))
-        _wait_until(moto, _http_ready(stack.moto_url + "/moto-api/"))
+        wait_until(simulator, http_ready(stack.simulator_url + "/_sim/health"))
+        wait_until(moto, http_ready(stack.moto_url + "/moto-api/"))
         gateway_env = {
             **env,
             "PORT": str(gateway_port),
@@ -227,10 +160,10 @@ def start_stack(workdir: Path, phase_seconds: float) -> Iterator[Stack]:
             "AZURE_API_VERSION": AZURE_API_VERSION,
             "AWS_ENDPOINT_URL": stack.moto_url,
         }
-        gateway = _spawn("gateway", ["-m", "devserver"], gateway_env, workdir)
+        gateway = spawn("gateway", ["-m", "devserver"], gateway_env, workdir)
         stack.processes["gateway"] = gateway
         stack.gateway_url = f"http://127.0.0.1:{gateway_port}/v1"
-        _wait_until(gateway, _http_ready(f"http://127.0.0.1:{gateway_port}/health"))
+        wait_until(gateway, http_ready(f"http://127.0.0.1:{gateway_port}/health"))
         yield stack
     finally:
         for process in reversed(list(stack.processes.values())):

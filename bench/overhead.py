@@ -52,9 +52,6 @@ import json
 import os
 import platform
 import re
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -71,6 +68,7 @@ for _path in (REPO_ROOT, REPO_ROOT / "functions"):
 
 import httpx  # noqa: E402
 
+from bench._processes import Process, free_port, http_ready, spawn, wait_until  # noqa: E402
 from bench._stats import median, milliseconds, percentile  # noqa: E402
 
 MASTER_KEY = "sk-bench-overhead"
@@ -78,7 +76,6 @@ SIM_OPENAI_KEY = "sim-openai-key"  # devserver.server.SIM_OPENAI_KEY
 SIM_AZURE_KEY = "sim-azure-key"
 AZURE_API_VERSION = "2025-04-01-preview"
 BATCH_PHASE_SECONDS = 3600.0  # batches stay "validating": the same work in every round
-START_TIMEOUT_SECONDS = 60.0
 SMALL_JSONL = (
     json.dumps(
         {
@@ -154,31 +151,6 @@ def parse_banner(text: str) -> dict[str, str]:
     return found
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Process:
-    name: str
-    popen: subprocess.Popen[bytes]
-    log: Path
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(timeout=5)
-
-
 @dataclass
 class Cluster:
     endpoints: Endpoints
@@ -193,46 +165,10 @@ def _base_env() -> dict[str, str]:
     return env
 
 
-def _spawn(name: str, args: list[str], env: Mapping[str, str], logdir: Path) -> Process:
-    log = logdir / f"{name}.log"
-    with log.open("wb") as sink:
-        popen = subprocess.Popen(
-            [sys.executable, *args],
-            cwd=REPO_ROOT,
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    return Process(name, popen, log)
-
-
-def _wait_until(process: Process, ready: Callable[[], bool], timeout: float = START_TIMEOUT_SECONDS) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.popen.poll() is not None:
-            raise RuntimeError(f"{process.name} exited early:\n{process.output()[-3000:]}")
-        if ready():
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"{process.name} did not start within {timeout:.0f} s:\n{process.output()[-3000:]}")
-
-
-def _http_ready(url: str) -> Callable[[], bool]:
-    def ready() -> bool:
-        try:
-            httpx.get(url, timeout=1.0)
-        except httpx.HTTPError:
-            return False
-        return True
-
-    return ready
-
-
 def _start_gateway(env: Mapping[str, str], logdir: Path) -> tuple[Process, dict[str, str]]:
     port = free_port()
-    process = _spawn("gateway", ["-m", "devserver"], {**env, "PORT": str(port)}, logdir)
-    _wait_until(process, lambda: "Ctrl-C to stop" in process.output())
+    process = spawn("gateway", ["-m", "devserver"], {**env, "PORT": str(port)}, logdir)
+    wait_until(process, lambda: "Ctrl-C to stop" in process.output())
     return process, parse_banner(process.output())
 
 
@@ -251,7 +187,7 @@ def start_cluster(topology: str, logdir: Path) -> Iterator[Cluster]:
             cluster.endpoints = Endpoints(urls["gateway"], urls["simulator"] + "/v1", urls["aws"])
         elif topology == "split":
             sim_port, moto_port = free_port(), free_port()
-            simulator = _spawn(
+            simulator = spawn(
                 "simulator",
                 [
                     *("-m", "devserver.simulator", "--port", str(sim_port)),
@@ -261,11 +197,11 @@ def start_cluster(topology: str, logdir: Path) -> Iterator[Cluster]:
                 logdir,
             )
             cluster.processes.append(simulator)
-            moto = _spawn("moto", ["-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)], env, logdir)
+            moto = spawn("moto", ["-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)], env, logdir)
             cluster.processes.append(moto)
             sim_url, moto_url = f"http://127.0.0.1:{sim_port}", f"http://127.0.0.1:{moto_port}"
-            _wait_until(simulator, _http_ready(sim_url + "/v1/files"))
-            _wait_until(moto, _http_ready(moto_url + "/moto-api/"))
+            wait_until(simulator, http_ready(sim_url + "/v1/files"))
+            wait_until(moto, http_ready(moto_url + "/moto-api/"))
             gateway_env = {
                 **env,
                 "OPENAI_API_KEY": SIM_OPENAI_KEY,
