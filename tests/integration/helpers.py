@@ -55,6 +55,6 @@ def error_of(exc: openai.APIStatusError) -> dict[str, Any]:
     """The OpenAI envelope's inner object, asserting the envelope's shape on the way."""
     body = exc.response.json()
     assert set(body) == {"error"}, body
-    assert {"message", "type", "param", "code"} <= set(body["error"]), body
+    assert set(body["error"]) == {"message", "type", "param", "code"}, body
     assert body["error"]["message"], body
     return dict(body["error"])

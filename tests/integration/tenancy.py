@@ -7,20 +7,17 @@ from __future__ import annotations
 
 import importlib.util
 import io
-import json
 import secrets
 import string
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import openai
-from openai.types import Batch
 
 from devserver.server import LocalGateway
+from tests.integration.helpers import batch_jsonl
 
-TERMINAL_BATCH_STATUSES = {"completed", "failed", "expired", "cancelled"}
 _ALPHABET = string.ascii_letters + string.digits
 
 
@@ -58,40 +55,10 @@ def sdk(gateway: LocalGateway, key: str, *, provider: str | None = None) -> open
     return openai.OpenAI(base_url=base, api_key=key, max_retries=0, timeout=30)
 
 
-def batch_input(count: int = 2) -> bytes:
-    lines = [
-        {
-            "custom_id": f"request-{i}",
-            "method": "POST",
-            "url": "/v1/chat/completions",
-            "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"Say {i}"}]},
-        }
-        for i in range(count)
-    ]
-    return "".join(json.dumps(line) + "\n" for line in lines).encode()
-
-
 def upload_input(client: openai.OpenAI, name: str = "input.jsonl", **kwargs: Any) -> openai.types.FileObject:
     return client.files.create(
-        file=(name, io.BytesIO(batch_input()), "application/jsonl"), purpose="batch", **kwargs
+        file=(name, io.BytesIO(batch_jsonl(2)), "application/jsonl"), purpose="batch", **kwargs
     )
-
-
-def wait_for_batch(client: openai.OpenAI, batch_id: str, timeout: float = 30.0) -> Batch:
-    deadline = time.monotonic() + timeout
-    while True:
-        batch = client.batches.retrieve(batch_id)
-        if batch.status in TERMINAL_BATCH_STATUSES or time.monotonic() > deadline:
-            return batch
-        time.sleep(0.1)
-
-
-def error_body(exc: openai.APIStatusError) -> dict[str, Any]:
-    """The OpenAI envelope's inner object, asserting the envelope's shape on the way."""
-    body = exc.response.json()
-    assert set(body) == {"error"}, body
-    assert set(body["error"]) == {"message", "type", "param", "code"}, body
-    return dict(body["error"])
 
 
 def handlers_present(*names: str) -> bool:

@@ -15,16 +15,14 @@ import openai
 import pytest
 
 from devserver.server import LocalGateway
+from tests.integration.helpers import batch_jsonl, error_of, wait_for_batch
 from tests.integration.tenancy import (
     VirtualKey,
-    batch_input,
-    error_body,
     generate_key,
     handlers_present,
     sdk,
     unknown_id,
     upload_input,
-    wait_for_batch,
 )
 
 UPLOAD_HANDLERS = ("uploads_create", "uploads_add_part", "uploads_complete", "uploads_cancel")
@@ -63,7 +61,7 @@ def _finish_tenant(started: tuple[VirtualKey, openai.OpenAI, str, str, str]) -> 
     upload = None
     if handlers_present(*UPLOAD_HANDLERS):
         upload = client.uploads.create(
-            bytes=len(batch_input()), filename="upload.jsonl", mime_type="application/jsonl", purpose="batch"
+            bytes=len(batch_jsonl(2)), filename="upload.jsonl", mime_type="application/jsonl", purpose="batch"
         ).id
     return Tenant(key, client, input_file, spare_file, batch_id, batch.output_file_id, upload)
 
@@ -135,14 +133,14 @@ def test_another_keys_id_answers_exactly_like_an_unknown_id(
     unknown = unknown_id(operation.id_prefix)
     with pytest.raises(openai.NotFoundError) as missing:
         operation.call(me.client, unknown)
-    expected = error_body(missing.value)
+    expected = error_of(missing.value)
     assert unknown in expected["message"]
 
     for target in operation.targets(victim):
         assert target is not None
         with pytest.raises(openai.NotFoundError) as foreign:
             operation.call(me.client, target)
-        assert error_body(foreign.value) == {
+        assert error_of(foreign.value) == {
             **expected,
             "message": expected["message"].replace(unknown, target),
         }
@@ -196,7 +194,7 @@ def test_only_the_master_key_may_filter_by_key(tenants: dict[str, Tenant]) -> No
     ):
         with pytest.raises(openai.BadRequestError) as refused:
             call()
-        assert error_body(refused.value)["param"] == "key_id"
+        assert error_of(refused.value)["param"] == "key_id"
 
 
 # Provider limits -----------------------------------------------------------------------------
@@ -222,7 +220,7 @@ def test_a_key_limited_to_openai_gets_403_naming_azure(local_gateway: LocalGatew
     for name, attempt in attempts.items():
         with pytest.raises(openai.PermissionDeniedError) as denied:
             attempt()
-        error = error_body(denied.value)
+        error = error_of(denied.value)
         assert "'azure'" in error["message"], (name, error)
         assert error["code"] == "provider_not_allowed", (name, error)
 

@@ -12,13 +12,14 @@ import openai
 import pytest
 
 from devserver.server import LocalGateway
-from tests.integration.tenancy import error_body, generate_key, key_api, sdk, unique, upload_input
+from tests.integration.helpers import error_of
+from tests.integration.tenancy import generate_key, key_api, sdk, unique, upload_input
 
 
 def _assert_refused(client: openai.OpenAI) -> None:
     with pytest.raises(openai.AuthenticationError) as refused:
         client.files.list()
-    assert error_body(refused.value)["code"] == "invalid_api_key"
+    assert error_of(refused.value)["code"] == "invalid_api_key"
 
 
 def test_generate_use_update_providers_then_delete(local_gateway: LocalGateway) -> None:
@@ -41,7 +42,7 @@ def test_generate_use_update_providers_then_delete(local_gateway: LocalGateway) 
     assert narrowed.status_code == 200
     with pytest.raises(openai.PermissionDeniedError) as denied:
         client.files.retrieve(on_azure.id)  # its own object, on a provider it may no longer use
-    assert "'azure'" in error_body(denied.value)["message"]
+    assert "'azure'" in error_of(denied.value)["message"]
     assert client.files.retrieve(own.id).id == own.id
 
     deleted = key_api(local_gateway, "POST", "/key/delete", json={"keys": [key.key]})
