@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -15,6 +16,27 @@ import httpx
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_SECONDS = 90.0
+
+# Variables that would point a started gateway at something other than what a bench starts.
+SCRUBBED_ENV = (
+    "OPENAI_API_KEY",
+    "OPENAI_API_BASE",
+    "AZURE_API_KEY",
+    "AZURE_API_BASE",
+    "AZURE_API_VERSION",
+    "AWS_ENDPOINT_URL",
+    "AWS_PROFILE",
+    "GATEWAY_MASTER_KEY",
+    "SIM_BATCH_PHASE_SECONDS",
+    "PORT",
+)
+
+
+def clean_environment() -> dict[str, str]:
+    """This process's environment without SCRUBBED_ENV, unbuffered output for the logs."""
+    env = {name: value for name, value in os.environ.items() if name not in SCRUBBED_ENV}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
 
 
 def free_port() -> int:

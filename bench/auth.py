@@ -99,7 +99,7 @@ class Bench:
         event = self._event("GET", "/v1/files", headers={"Authorization": f"Bearer {key}"})
         context = self._context("files_list")
         started = time.perf_counter()
-        result = self._handler(event, context)
+        result = self._handler(event, context)  # type: ignore[arg-type]  # a stand-in context
         elapsed = time.perf_counter() - started
         if result["statusCode"] != 200:
             raise RuntimeError(f"files_list answered {result['statusCode']}: {result.get('body')}")

@@ -71,7 +71,7 @@ for _path in (REPO_ROOT, REPO_ROOT / "functions"):
 import httpx2  # noqa: E402  (the openai SDK's HTTP client)
 from openai import DefaultHttpxClient, OpenAI  # noqa: E402
 
-from bench._processes import Process, free_port, http_ready, spawn, wait_until  # noqa: E402
+from bench._processes import Process, clean_environment, free_port, http_ready, spawn, wait_until  # noqa: E402
 from bench._stats import median  # noqa: E402
 
 MB = 1_000_000
@@ -91,19 +91,6 @@ GOAL_END_TO_END_MBPS = 50.0
 LEGS = ("upload", "transfer", "batch", "download")
 PROCESSES = ("gateway", "moto", "simulator")
 
-_SCRUBBED_ENV = (
-    "OPENAI_API_KEY",
-    "OPENAI_API_BASE",
-    "AZURE_API_KEY",
-    "AZURE_API_BASE",
-    "AZURE_API_VERSION",
-    "AWS_ENDPOINT_URL",
-    "AWS_PROFILE",
-    "GATEWAY_MASTER_KEY",
-    "SIM_BATCH_PHASE_SECONDS",
-    "PORT",
-)
-
 
 # -- processes ---------------------------------------------------------------------------
 
@@ -119,8 +106,7 @@ class Stack:
 @contextlib.contextmanager
 def start_stack(workdir: Path, phase_seconds: float) -> Iterator[Stack]:
     """Simulator, moto and the gateway as three processes; all stopped on exit."""
-    env = {name: value for name, value in os.environ.items() if name not in _SCRUBBED_ENV}
-    env["PYTHONUNBUFFERED"] = "1"
+    env = clean_environment()
     stack = Stack("", "", "")
     try:
         sim_port, moto_port, gateway_port = free_port(), free_port(), free_port()

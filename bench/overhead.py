@@ -68,7 +68,7 @@ for _path in (REPO_ROOT, REPO_ROOT / "functions"):
 
 import httpx  # noqa: E402
 
-from bench._processes import Process, free_port, http_ready, spawn, wait_until  # noqa: E402
+from bench._processes import Process, clean_environment, free_port, http_ready, spawn, wait_until  # noqa: E402
 from bench._stats import median, milliseconds, percentile  # noqa: E402
 
 MASTER_KEY = "sk-bench-overhead"
@@ -95,19 +95,6 @@ OPERATIONS: tuple[str, ...] = (
     "batches.list",
     "files.create",
     "batches.create",
-)
-
-# Variables that would point the gateway at something other than what the bench starts.
-_SCRUBBED_ENV = (
-    "OPENAI_API_KEY",
-    "OPENAI_API_BASE",
-    "AZURE_API_KEY",
-    "AZURE_API_BASE",
-    "AZURE_API_VERSION",
-    "AWS_ENDPOINT_URL",
-    "AWS_PROFILE",
-    "GATEWAY_MASTER_KEY",
-    "SIM_BATCH_PHASE_SECONDS",
 )
 
 
@@ -158,8 +145,7 @@ class Cluster:
 
 
 def _base_env() -> dict[str, str]:
-    env = {name: value for name, value in os.environ.items() if name not in _SCRUBBED_ENV}
-    env["PYTHONUNBUFFERED"] = "1"
+    env = clean_environment()
     env["SIM_BATCH_PHASE_SECONDS"] = str(BATCH_PHASE_SECONDS)
     env["GATEWAY_MASTER_KEY"] = MASTER_KEY
     return env
