@@ -13,7 +13,14 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from gateway import routes
-from gateway.errors import GatewayError, InternalError, InvalidRequestError, NotFoundError, error_envelope
+from gateway.errors import (
+    GatewayError,
+    InternalError,
+    InvalidRequestError,
+    NotFoundError,
+    ServiceUnavailableError,
+    error_envelope,
+)
 from gateway.observability import logger
 
 if TYPE_CHECKING:
@@ -114,17 +121,30 @@ class GatewayApp:
             result = self.resolver.resolve(event, context)
         except GatewayError as exc:
             result = _plain(exc)
+        except Exception as exc:  # authentication reads Secrets Manager and DynamoDB
+            result = _plain(_unexpected_error(exc))
         return _with_request_id(result, request_id)
 
     def _unexpected(self, exc: Exception) -> Response:
-        logger.exception("unhandled error")
-        return error_response(InternalError("The gateway failed to process the request."))
+        return error_response(_unexpected_error(exc))
 
     def _not_found(self, exc: Exception) -> Response:
         event = self.resolver.current_event
         return error_response(
             NotFoundError(f"Unknown request URL: {event.http_method} {event.path}.", code="unknown_url")
         )
+
+
+def _unexpected_error(exc: Exception) -> GatewayError:
+    """An exception no layer turned into a GatewayError. A failing AWS call (throttled, or a
+    service unavailable) is a 503 the client may retry; anything else is the gateway's bug."""
+    if type(exc).__module__.split(".")[0] in ("botocore", "boto3"):
+        logger.exception("AWS service call failed")
+        return ServiceUnavailableError(
+            "A service the gateway stores its data in is unavailable; retry the request."
+        )
+    logger.exception("unhandled error")
+    return InternalError("The gateway failed to process the request.")
 
 
 def _check_addressed_provider(caller: Caller, event: dict[str, Any]) -> None:

@@ -1,0 +1,52 @@
+"""Failures no layer expected still end in an OpenAI envelope, never a crashed function."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from gateway.storage import id_map
+from handlers import files_list, files_retrieve
+
+from tests.unit.conftest import call, event
+
+
+def _throttled(*args: Any, **kwargs: Any) -> Any:
+    raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "GetItem")
+
+
+def test_an_aws_failure_in_a_handler_is_a_503(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(id_map.IdMap, "get", _throttled)
+    request = event(
+        "GET", "/v1/files/file-abc", resource="/v1/files/{file_id}", path_parameters={"file_id": "file-abc"}
+    )
+    status, body, headers = call(files_retrieve.handler, request)
+    assert status == 503
+    assert body["error"]["code"] == "service_unavailable"
+    assert "Rate exceeded" not in body["error"]["message"]
+    assert headers["x-request-id"]
+
+
+def test_an_aws_failure_while_authenticating_is_a_503(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway import auth
+
+    monkeypatch.setattr(auth, "authenticate", _throttled)
+    status, body, headers = call(files_list.handler, event("GET", "/v1/files", key="sk-some-virtual-key"))
+    assert status == 503
+    assert body["error"]["type"] == "api_error"
+    assert headers["x-request-id"]
+
+
+def test_a_bug_is_a_500_envelope_without_details(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise KeyError("internal detail")
+
+    monkeypatch.setattr(id_map.IdMap, "get", broken)
+    request = event(
+        "GET", "/v1/files/file-abc", resource="/v1/files/{file_id}", path_parameters={"file_id": "file-abc"}
+    )
+    status, body, _ = call(files_retrieve.handler, request)
+    assert status == 500
+    assert body["error"]["code"] == "internal_error"
+    assert "internal detail" not in body["error"]["message"]
