@@ -4,6 +4,11 @@
 (`--only-binary=:all:`, so nothing is compiled for the build machine) into
 `<output>/python`, the directory Lambda puts on `sys.path` for layers.
 
+Lambda's file systems are read-only, so byte code Python cannot write there is compiled again
+at every cold start. When an interpreter of the runtime's version (`python3.14`) is on the
+build machine's PATH, the layer is precompiled with it (`compileall`, unchecked-hash .pyc, so
+the zip's timestamps do not matter); without one it ships sources only, as before.
+
 The asset hash is the hash of the requirements file and of the pip target, so the CDK skips
 bundling when `cdk.out/asset.<hash>` already exists; a second cache under `.build/` also
 serves synths into other output directories (the tests).
@@ -36,6 +41,29 @@ BUNDLER_VERSION = "1"
 STRIP_DIRS = frozenset({"__pycache__", "tests"})
 
 
+def runtime_interpreter() -> str | None:
+    """An interpreter of the runtime's Python version on PATH (it alone can write its .pyc)."""
+    return shutil.which(f"python{PYTHON_VERSION}")
+
+
+def compile_byte_code(site_packages: Path, interpreter: str) -> None:
+    command = [
+        interpreter,
+        "-m",
+        "compileall",
+        "-q",
+        "-j0",
+        "--invalidation-mode",
+        "unchecked-hash",
+        str(site_packages),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"precompiling the dependency layer failed: {result.stdout[-2000:]}{result.stderr[-2000:]}"
+        )
+
+
 def pip_arguments(requirements: Path, target: Path) -> list[str]:
     return [
         "install",
@@ -60,15 +88,22 @@ def pip_arguments(requirements: Path, target: Path) -> list[str]:
 class PipLayerBundling:
     """`ILocalBundling` that installs the requirements with the current interpreter's pip."""
 
-    def __init__(self, requirements: Path = REQUIREMENTS_FILE, cache_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        requirements: Path = REQUIREMENTS_FILE,
+        cache_dir: Path | None = None,
+        interpreter: str | None = None,
+    ) -> None:
         self.requirements = requirements
         self.cache_dir = cache_dir if cache_dir is not None else BUILD_DIR / "layer-cache"
+        self.interpreter = interpreter if interpreter is not None else runtime_interpreter()
 
     @property
     def fingerprint(self) -> str:
         digest = hashlib.sha256()
         digest.update(self.requirements.read_bytes())
-        digest.update(" ".join([BUNDLER_VERSION, PYTHON_VERSION, PLATFORM]).encode())
+        byte_code = "pyc" if self.interpreter else "source"
+        digest.update(" ".join([BUNDLER_VERSION, PYTHON_VERSION, PLATFORM, byte_code]).encode())
         return digest.hexdigest()
 
     def try_bundle(self, output_dir: str, *, image: cdk.DockerImage, **_options: Any) -> bool:
@@ -90,6 +125,8 @@ class PipLayerBundling:
                     f"building the dependency layer failed: {' '.join(command)}\n{result.stderr[-4000:]}"
                 )
             strip(target)
+            if self.interpreter:
+                compile_byte_code(target, self.interpreter)
             try:
                 os.replace(staging, cached)
             except OSError:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
-from infra.bundling import PipLayerBundling
+from infra.bundling import PYTHON_VERSION, PipLayerBundling, compile_byte_code, runtime_interpreter
 from tests.infra.conftest import Synth
 from tests.infra.template_tools import resources_of
 
@@ -49,7 +50,12 @@ def test_layer_holds_linux_arm64_cpython_314_wheels(layer_dir: Path) -> None:
 def test_layer_does_not_bundle_boto3_and_is_stripped(layer_dir: Path) -> None:
     site = layer_dir / "python"
     assert not (site / "boto3").exists() and not (site / "botocore").exists()  # the runtime provides them
-    assert not list(site.rglob("__pycache__"))
+    byte_code = list(site.rglob("*.pyc"))
+    if runtime_interpreter() is None:  # sources only: no byte code of the build machine's Python
+        assert not byte_code
+    else:
+        tag = "cpython-" + PYTHON_VERSION.replace(".", "")
+        assert byte_code and all(tag in path.name for path in byte_code)
     assert not (site / "bin").exists()
     assert tree_size(site) <= LAYER_LIMIT_BYTES
 
@@ -68,6 +74,23 @@ def test_layer_hash_follows_the_requirements_only(tmp_path: Path) -> None:
     assert PipLayerBundling(requirements, cache_dir=tmp_path / "other").fingerprint == first
     requirements.write_text("httpx==0.28.0\n")
     assert PipLayerBundling(requirements, cache_dir=tmp_path).fingerprint != first
+
+
+def test_layer_hash_says_whether_it_holds_byte_code(tmp_path: Path) -> None:
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("httpx==0.28.1\n")
+    sources = PipLayerBundling(requirements, cache_dir=tmp_path, interpreter="").fingerprint
+    compiled = PipLayerBundling(requirements, cache_dir=tmp_path, interpreter=sys.executable).fingerprint
+    assert sources != compiled
+
+
+def test_byte_code_is_unchecked_hash_based(tmp_path: Path) -> None:
+    """Valid whatever the zip's timestamps: Python never compares them with the source."""
+    (tmp_path / "module.py").write_text("VALUE = 1\n")
+    compile_byte_code(tmp_path, sys.executable)
+    (pyc,) = (tmp_path / "__pycache__").glob("module.*.pyc")
+    flags = int.from_bytes(pyc.read_bytes()[4:8], "little")
+    assert flags == 0b01  # hash-based, source not checked
 
 
 def test_cached_layer_is_reused_without_pip(tmp_path: Path) -> None:
