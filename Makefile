@@ -12,7 +12,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := $(NODE_MAJOR)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := $(NODE_MAJOR)
 
 .PHONY: venv serve test lint typecheck unit integration infra-tests e2e synth deploy destroy \
-	localstack-deploy bench keys clean
+	localstack-deploy bench keys openapi clean
 
 venv: $(STAMP)
 
@@ -61,6 +61,10 @@ bench: venv
 	$(BIN)/python bench/coldstart.py $(if $(LITELLM_PYTHON),--litellm-python $(LITELLM_PYTHON))
 	$(BIN)/python bench/large_file.py
 	$(BIN)/python bench/asset_sizes.py
+
+# docs/openapi.json from the handlers' own schemas (tests/unit/test_openapi.py fails when it is stale)
+openapi: venv
+	$(BIN)/python -m infra.openapi --output docs/openapi.json
 
 # Virtual keys: make keys ARGS="generate --alias team-a --duration 30d --providers openai"
 # GATEWAY_URL / GATEWAY_MASTER_KEY point it at a deployed stack (default: make serve's).
