@@ -116,6 +116,7 @@ class GatewayApp:
                 from gateway.auth import authenticate  # loaded by __init__: a dict lookup
 
                 caller = authenticate(event.get("headers") or {})
+                logger.append_keys(key_id=caller.key_id)  # on every line of this request; never the key
                 _check_addressed_provider(caller, event)
                 self.resolver.append_context(caller=caller)
             result = self.resolver.resolve(event, context)
@@ -123,6 +124,8 @@ class GatewayApp:
             result = _plain(exc)
         except Exception as exc:  # authentication reads Secrets Manager and DynamoDB
             result = _plain(_unexpected_error(exc))
+        # One line per request; the correlation id on it is the request id of x-request-id.
+        logger.info("request", extra={"route": self.route.name, "status": result.get("statusCode")})
         return _with_request_id(result, request_id)
 
     def _unexpected(self, exc: Exception) -> Response:

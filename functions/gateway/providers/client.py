@@ -111,6 +111,7 @@ class ProviderClient:
         response = self._attempt(method, path, refresh_key=False, stream=stream, **kwargs)
         if response.status_code == 401:
             # The key may have been rotated: read it again once before giving up.
+            logger.warning("provider rejected the key; reading it again", extra={"provider": self.name})
             response.close()
             _rewind(kwargs)
             response = self._attempt(method, path, refresh_key=True, stream=stream, **kwargs)
