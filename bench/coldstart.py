@@ -19,9 +19,11 @@ with AWS_DEFAULT_REGION, dummy credentials and the function environment the stac
 no network call. Interpreter start-up (the same for any module) is left out and shown once.
 Each figure is the median of --runs processes, after one discarded warm-up process per
 target (it writes the .pyc files; `--no-pyc` measures without any byte code cache instead,
-as from the stack's layer, which ships no .pyc); targets are interleaved run by run so that noise from
+as from a layer built without a python3.14 at hand); targets are interleaved run by run so that noise from
 other work on the machine is spread over all of them. Handler modules that do not exist yet
-(another engineer may still be writing them) are skipped with a note.
+(another engineer may still be writing them) are skipped with a note. The row
+`(libraries only)` imports just the fixed dependencies an authenticated handler needs, with
+its two AWS clients: the floor under every such handler.
 
 litellm is measured the same way, `import litellm` in a fresh interpreter, in the same run;
 the goal is every handler <= 10 % of it. litellm is not a dependency of this project: the
