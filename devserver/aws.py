@@ -48,14 +48,10 @@ class EmbeddedMoto:
 
 def start_moto(host: str = "127.0.0.1", port: int = 0) -> EmbeddedMoto:
     """Start moto's server on `host:port` (0: a free port) and return its URL."""
-    from moto.server import ThreadedMotoServer
+    from devserver.moto_server import KeepAliveMotoServer
 
-    # werkzeug logs every request at INFO (and adds its own stderr handler): quiet it.
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
-    server.start()
-    bound_host, bound_port = server.get_host_and_port()
-    return EmbeddedMoto(url=f"http://{bound_host}:{bound_port}", server=server)
+    server = KeepAliveMotoServer(host, port).start()
+    return EmbeddedMoto(url=server.url, server=server)
 
 
 def _client(service: str, endpoint_url: str | None, region: str | None) -> Any:

@@ -1,0 +1,69 @@
+"""The embedded moto server's keep-alive front end: same answers, one connection."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+from collections.abc import Iterator
+
+import boto3
+import pytest
+
+from devserver.moto_server import KeepAliveMotoServer
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "t",
+        "AWS_SECRET_ACCESS_KEY": "t",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        os.environ.setdefault(name, value)
+    server = KeepAliveMotoServer().start()
+    yield server.url
+    server.stop()
+
+
+def _connection(url: str) -> http.client.HTTPConnection:
+    host, port = url.removeprefix("http://").split(":")
+    return http.client.HTTPConnection(host, int(port), timeout=10)
+
+
+def test_requests_share_one_connection(moto_url: str) -> None:
+    conn = _connection(moto_url)
+    answers = []
+    for _ in range(3):
+        conn.request("GET", "/moto-api/data.json")
+        response = conn.getresponse()
+        answers.append((response.status, response.getheader("Connection"), json.loads(response.read())))
+        assert conn.sock is not None  # still open: the server kept the connection alive
+    assert all(status == 200 and connection != "close" for status, connection, _ in answers)
+    conn.close()
+
+
+def test_aws_calls_through_the_sdk(moto_url: str) -> None:
+    s3 = boto3.client("s3", endpoint_url=moto_url)
+    s3.create_bucket(Bucket="keep-alive-test")
+    body = os.urandom(3 * 1024 * 1024)  # large enough for the SDK to send Expect: 100-continue
+    s3.put_object(Bucket="keep-alive-test", Key="blob", Body=body)
+    assert s3.get_object(Bucket="keep-alive-test", Key="blob")["Body"].read() == body
+    assert s3.head_object(Bucket="keep-alive-test", Key="blob")["ContentLength"] == len(body)
+    with pytest.raises(s3.exceptions.NoSuchKey):
+        s3.get_object(Bucket="keep-alive-test", Key="missing")
+
+
+def test_a_chunked_request_body_still_works(moto_url: str) -> None:
+    boto3.client("s3", endpoint_url=moto_url).create_bucket(Bucket="chunked-test")
+    conn = _connection(moto_url)
+    conn.putrequest("PUT", "/chunked-test/chunked")
+    conn.putheader("Transfer-Encoding", "chunked")
+    conn.endheaders()
+    conn.send(b"5\r\nhello\r\n0\r\n\r\n")
+    response = conn.getresponse()
+    response.read()
+    assert response.status == 200
+    conn.close()
+    fetched = boto3.client("s3", endpoint_url=moto_url).get_object(Bucket="chunked-test", Key="chunked")
+    assert fetched["Body"].read() == b"hello"
