@@ -48,6 +48,21 @@ def test_deleted_key_is_refused_at_once_even_if_dynamodb_still_returns_it(
     assert _list_files(generated["key"]) == 401
 
 
+def test_a_key_deleted_by_another_function_is_refused_within_the_cache_time(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    generated = _generate(key_alias="deleted-elsewhere")
+    assert _list_files(generated["key"]) == 200  # cached in this warm function now
+    # Another function (another Lambda environment) deletes it: this one's cache does not know.
+    KeyStore().delete(_record(generated["key_id"]))
+    started = auth.time.monotonic()
+    monkeypatch.setattr(auth.time, "monotonic", lambda: started + auth.KEY_CACHE_SECONDS - 1)
+    assert _list_files(generated["key"]) == 200
+    monkeypatch.setattr(auth.time, "monotonic", lambda: started + auth.KEY_CACHE_SECONDS + 1)
+    assert _list_files(generated["key"]) == 401
+    assert auth.KEY_CACHE_SECONDS <= 60
+
+
 def test_provider_update_takes_effect_at_once_in_the_updating_function(aws: None) -> None:
     generated = _generate(providers=["openai"])
     azure = event("GET", "/azure/v1/files", key=generated["key"], path_parameters={"provider": "azure"})
