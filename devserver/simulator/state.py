@@ -733,11 +733,8 @@ class SimState:
             res = batch.results
             if now < due or res is None:
                 return
-            self._register_outputs(batch, res)
             batch.results = None
-            batch.status = "completed"
-            _unlink(batch.input_path)
-            batch.stamps["completed_at"] = int(max(due, res.done_at))
+            self._finish(batch, res, "completed", due)
             return
         if batch.status == "cancelling":
             assert batch.cancelling_start is not None
@@ -745,11 +742,15 @@ class SimState:
             res = batch.partial
             if now < due or res is None:
                 return
-            self._register_outputs(batch, res)
             batch.partial = None
-            batch.status = "cancelled"
-            _unlink(batch.input_path)
-            batch.stamps["cancelled_at"] = int(max(due, res.done_at))
+            self._finish(batch, res, "cancelled", due)
+
+    def _finish(self, batch: BatchRecord, results: Results, status: str, due: float) -> None:
+        """A batch's last step, completed or cancelled: its output and error files appear."""
+        self._register_outputs(batch, results)
+        batch.status = status
+        _unlink(batch.input_path)
+        batch.stamps[f"{status}_at"] = int(max(due, results.done_at))
 
     def _batch(self, provider: str, batch_id: str) -> BatchRecord:
         batch = self.batches.get(batch_id)
