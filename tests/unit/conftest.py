@@ -15,6 +15,8 @@ from gateway.providers import registry
 from gateway.settings import reset_settings
 from moto import mock_aws
 
+from devserver import aws as local_aws
+
 MASTER_KEY = "sk-test-master"
 
 
@@ -88,31 +90,12 @@ def aws() -> Iterator[None]:
 
     dynamodb_client.cache_clear()
     with mock_aws():
-        db = boto3.client("dynamodb")
-        attributes = {resources.TABLE_PARTITION_KEY}
-        for partition, sort in resources.TABLE_INDEXES.values():
-            attributes |= {partition, sort}
-        db.create_table(
-            TableName=resources.DEFAULT_TABLE_NAME,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in sorted(attributes)],
-            KeySchema=[{"AttributeName": resources.TABLE_PARTITION_KEY, "KeyType": "HASH"}],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": name,
-                    "KeySchema": [
-                        {"AttributeName": partition, "KeyType": "HASH"},
-                        {"AttributeName": sort, "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-                for name, (partition, sort) in resources.TABLE_INDEXES.items()
-            ],
-        )
+        # The same table and secrets the stack and the local server create.
+        local_aws.ensure_table(boto3.client("dynamodb"))
         secrets = boto3.client("secretsmanager")
-        secrets.create_secret(Name=resources.DEFAULT_MASTER_KEY_SECRET, SecretString=MASTER_KEY)
-        secrets.create_secret(Name=resources.DEFAULT_KEY_PEPPER_SECRET, SecretString="pepper")
-        secrets.create_secret(Name=resources.DEFAULT_PROVIDER_KEYS_SECRET, SecretString="{}")
+        local_aws.ensure_secret(secrets, resources.DEFAULT_MASTER_KEY_SECRET, MASTER_KEY)
+        local_aws.ensure_secret(secrets, resources.DEFAULT_KEY_PEPPER_SECRET, "pepper")
+        local_aws.ensure_secret(secrets, resources.DEFAULT_PROVIDER_KEYS_SECRET, "{}")
         from aws_lambda_powertools.utilities import parameters
 
         parameters.clear_caches()
