@@ -31,6 +31,8 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "functions")]
 
+from bench._results import write_json  # noqa: E402
+
 GOAL_ADDED_P50_MS = 1.0
 MASTER_KEY = "sk-bench-master"
 
@@ -229,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json == "-":
         print(json.dumps(result, indent=2))
     elif args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        write_json(Path(args.json), result)
     return 0
 
 

@@ -63,6 +63,7 @@ for _path in (REPO_ROOT, FUNCTIONS_DIR):
 
 from gateway import routes  # noqa: E402  (plain data, no third-party imports)
 
+from bench._results import write_json  # noqa: E402
 from bench._stats import median, milliseconds  # noqa: E402
 
 LITELLM = "litellm"
@@ -380,9 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     report["duration_seconds"] = round(time.time() - started, 1)
     print(format_table(report))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-        print(f"wrote {args.json}")
+        write_json(args.json, report)
     return 0
 
 

@@ -72,6 +72,7 @@ import httpx2  # noqa: E402  (the openai SDK's HTTP client)
 from openai import DefaultHttpxClient, OpenAI  # noqa: E402
 
 from bench._processes import Process, clean_environment, free_port, http_ready, spawn, wait_until  # noqa: E402
+from bench._results import write_json  # noqa: E402
 from bench._stats import median  # noqa: E402
 
 MB = 1_000_000
@@ -822,8 +823,7 @@ def main(argv: list[str] | None = None) -> int:
                 ],
                 "verdict": verdict,
             }
-            args.json.write_text(json.dumps(report, indent=2) + "\n")
-            print(f"wrote {args.json}")
+            write_json(args.json, report)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

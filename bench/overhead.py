@@ -69,6 +69,7 @@ for _path in (REPO_ROOT, REPO_ROOT / "functions"):
 import httpx  # noqa: E402
 
 from bench._processes import Process, clean_environment, free_port, http_ready, spawn, wait_until  # noqa: E402
+from bench._results import write_json  # noqa: E402
 from bench._stats import median, milliseconds, percentile  # noqa: E402
 
 MASTER_KEY = "sk-bench-overhead"
@@ -494,9 +495,7 @@ def main(argv: list[str] | None = None) -> int:
             logdir.rmdir()
     print(format_table(result))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.json}")
+        write_json(args.json, result)
     return 0
 
 
