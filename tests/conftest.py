@@ -26,6 +26,10 @@ UPSTREAM_TIMEOUT_SECONDS = "2"
 
 @pytest.fixture(scope="session")
 def local_gateway() -> Iterator[LocalGateway]:
+    # The openai SDK peeks at sys.modules["httpx"]; the server threads import httpx on the first
+    # provider call, and a client in this same process could see it half initialized.
+    import httpx  # noqa: F401
+
     from devserver import start_gateway
 
     saved = os.environ.get("GATEWAY_UPSTREAM_TIMEOUT_SECONDS")
