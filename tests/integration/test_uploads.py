@@ -38,19 +38,25 @@ def stored_parts(gateway: LocalGateway, upload_id: str) -> list[str]:
     return [item["Key"] for item in listing.get("Contents", [])]
 
 
+def upload_chunked(
+    sdk: openai.OpenAI, content: bytes, filename: str, **overrides: object
+) -> openai.types.Upload:
+    """The SDK's chunked upload of `content` as a batch file, in parts of PART bytes."""
+    settings: dict[str, object] = {
+        "bytes": len(content),
+        "mime_type": "application/jsonl",
+        "purpose": "batch",
+        "part_size": PART,
+        **overrides,
+    }
+    return sdk.uploads.upload_file_chunked(file=content, filename=filename, **settings)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("provider", [None, "azure"])
 def test_chunked_upload_arrives_byte_for_byte(local_gateway: LocalGateway, provider: str | None) -> None:
     sdk = client(local_gateway, provider=provider)
     content = jsonl(2 * PART + 1000)  # three parts, the last one short
-    upload = sdk.uploads.upload_file_chunked(
-        file=content,
-        filename="requests.jsonl",
-        bytes=len(content),
-        mime_type="application/jsonl",
-        purpose="batch",
-        part_size=PART,
-        md5=hashlib.md5(content).hexdigest(),
-    )
+    upload = upload_chunked(sdk, content, "requests.jsonl", md5=hashlib.md5(content).hexdigest())
     assert upload.status == "completed" and upload.file is not None
     assert upload.file.id.startswith("file-") and upload.file.bytes == len(content)
     assert upload.file.status == "uploaded"
@@ -65,15 +71,7 @@ def test_chunked_upload_arrives_byte_for_byte(local_gateway: LocalGateway, provi
 def test_wrong_md5_leaves_the_file_in_error(local_gateway: LocalGateway) -> None:
     sdk = client(local_gateway)
     content = jsonl(PART + 10)
-    upload = sdk.uploads.upload_file_chunked(
-        file=content,
-        filename="bad-md5.jsonl",
-        bytes=len(content),
-        mime_type="application/jsonl",
-        purpose="batch",
-        part_size=PART,
-        md5="0" * 32,
-    )
+    upload = upload_chunked(sdk, content, "bad-md5.jsonl", md5="0" * 32)
     assert upload.status == "completed" and upload.file is not None
     failed = sdk.files.wait_for_processing(upload.file.id, poll_interval=0.1, max_wait_seconds=20)
     assert failed.status == "error" and failed.status_details and "md5" in failed.status_details
@@ -89,14 +87,7 @@ def test_wrong_bytes_is_400_on_complete(local_gateway: LocalGateway) -> None:
     sdk = client(local_gateway)
     content = jsonl(PART + 10)
     with pytest.raises(openai.BadRequestError) as raised:
-        sdk.uploads.upload_file_chunked(
-            file=content,
-            filename="short.jsonl",
-            bytes=len(content) + 1,
-            mime_type="application/jsonl",
-            purpose="batch",
-            part_size=PART,
-        )
+        upload_chunked(sdk, content, "short.jsonl", bytes=len(content) + 1)
     error = error_of(raised.value)
     assert error["code"] == "bytes_mismatch" and str(len(content)) in error["message"]
 
@@ -151,13 +142,7 @@ def test_batch_on_a_file_in_transfer_is_409(local_gateway: LocalGateway) -> None
     simulator.add_fault(delay_seconds=1.5, path_contains="/files", method="POST")
     try:
         content = batch_jsonl(3)
-        upload = sdk.uploads.upload_file_chunked(
-            file=content,
-            filename="slow.jsonl",
-            bytes=len(content),
-            mime_type="application/jsonl",
-            purpose="batch",
-        )
+        upload = upload_chunked(sdk, content, "slow.jsonl")
         assert upload.file is not None
         file_id = upload.file.id
         with pytest.raises(openai.ConflictError) as raised:
