@@ -16,11 +16,15 @@ def _throttled(*args: Any, **kwargs: Any) -> Any:
     raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "GetItem")
 
 
-def test_an_aws_failure_in_a_handler_is_a_503(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(id_map.IdMap, "get", _throttled)
-    request = event(
+def _retrieve_event() -> dict[str, Any]:
+    return event(
         "GET", "/v1/files/file-abc", resource="/v1/files/{file_id}", path_parameters={"file_id": "file-abc"}
     )
+
+
+def test_an_aws_failure_in_a_handler_is_a_503(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(id_map.IdMap, "get", _throttled)
+    request = _retrieve_event()
     status, body, headers = call(files_retrieve.handler, request)
     assert status == 503
     assert body["error"]["code"] == "service_unavailable"
@@ -43,9 +47,7 @@ def test_a_bug_is_a_500_envelope_without_details(aws: None, monkeypatch: pytest.
         raise KeyError("internal detail")
 
     monkeypatch.setattr(id_map.IdMap, "get", broken)
-    request = event(
-        "GET", "/v1/files/file-abc", resource="/v1/files/{file_id}", path_parameters={"file_id": "file-abc"}
-    )
+    request = _retrieve_event()
     status, body, _ = call(files_retrieve.handler, request)
     assert status == 500
     assert body["error"]["code"] == "internal_error"
