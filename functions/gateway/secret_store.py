@@ -5,7 +5,7 @@ Values are never logged. `refresh=True` bypasses the cache (after an upstream 40
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import boto3
 from aws_lambda_powertools.utilities import parameters
@@ -28,32 +28,23 @@ def secrets_provider() -> parameters.SecretsProvider:
 
 
 def master_key(refresh: bool = False) -> str:
-    settings = get_settings()
-    secrets_provider()
-    value = parameters.get_secret(
-        settings.master_key_secret_id, max_age=settings.secrets_ttl_seconds, force_fetch=refresh
-    )
-    return cast(str, value).strip()
+    return cast(str, _read(get_settings().master_key_secret_id, refresh=refresh)).strip()
 
 
 def provider_key(deployment: str, refresh: bool = False) -> str | None:
-    settings = get_settings()
-    secrets_provider()
-    keys = cast(
-        dict[str, Any],
-        parameters.get_secret(
-            settings.provider_keys_secret_id,
-            transform="json",
-            max_age=settings.secrets_ttl_seconds,
-            force_fetch=refresh,
-        ),
-    )
+    secret_id = get_settings().provider_keys_secret_id
+    keys = cast(dict[str, Any], _read(secret_id, refresh=refresh, transform="json"))
     value = (keys or {}).get(deployment)
     return str(value) if value else None
 
 
 def key_pepper() -> str:
-    settings = get_settings()
+    return cast(str, _read(get_settings().key_pepper_secret_id)).strip()
+
+
+def _read(secret_id: str, *, refresh: bool = False, transform: Literal["json"] | None = None) -> Any:
+    """One secret through Powertools' TTL cache; `refresh` skips the cache."""
     secrets_provider()
-    value = parameters.get_secret(settings.key_pepper_secret_id, max_age=settings.secrets_ttl_seconds)
-    return cast(str, value).strip()
+    return parameters.get_secret(
+        secret_id, transform=transform, max_age=get_settings().secrets_ttl_seconds, force_fetch=refresh
+    )
