@@ -46,3 +46,14 @@ def unmarshal(item: dict[str, dict[str, Any]]) -> Item:
         else:
             out[name] = value
     return out
+
+
+def set_expression(item: Item) -> dict[str, Any]:
+    """UpdateItem parameters that SET every attribute of `item` (plain values, marshalled here)."""
+    typed = marshal(item)
+    names = {f"#a{index}": name for index, name in enumerate(typed)}
+    return {
+        "UpdateExpression": "SET " + ", ".join(f"{alias} = :v{alias[2:]}" for alias in names),
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": {f":v{alias[2:]}": typed[name] for alias, name in names.items()},
+    }

@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from gateway import resources
 from gateway.errors import ServiceUnavailableError
 from gateway.settings import get_settings
-from gateway.storage.dynamo import Item, dynamodb_client, marshal, unmarshal
+from gateway.storage.dynamo import Item, dynamodb_client, marshal, set_expression, unmarshal
 
 Kind = Literal["file", "batch", "upload"]
 
@@ -117,13 +117,17 @@ class ObjectRecord:
                 return True
         return False
 
-    def mark_stored(self) -> None:
-        """The table now holds what `save_object` writes (after a put or save)."""
+    def saved_item(self) -> Item:
+        """`_saved_values` as the table holds them: the JSON attributes serialized."""
         values = self._saved_values()
         for name in _JSON_ATTRIBUTES:
             if name in values:
                 values[name] = json.dumps(values[name], separators=(",", ":"))
-        self.stored = {**(self.stored or {}), **values}
+        return values
+
+    def mark_stored(self) -> None:
+        """The table now holds what `save_object` writes (after a put or save)."""
+        self.stored = {**(self.stored or {}), **self.saved_item()}
 
 
 @dataclass(frozen=True)
@@ -186,24 +190,10 @@ class IdMap:
 
     def save_object(self, record: ObjectRecord) -> None:
         """Store the last object seen (and state) of an existing record."""
-        item = record.to_item()
-        names = {"#o": "object", "#s": "status"}
-        values: dict[str, Any] = {":o": {"S": item["object"]}, ":s": {"S": record.status or "unknown"}}
-        expression = "SET #o = :o, #s = :s"
-        if record.state:
-            names["#st"] = "state"
-            values[":st"] = {"S": item["state"]}
-            expression += ", #st = :st"
-        if record.upstream_id:
-            names["#u"] = "upstream_id"
-            values[":u"] = {"S": record.upstream_id}
-            expression += ", #u = :u"
         self._db.update_item(
             TableName=self.table,
             Key={resources.TABLE_PARTITION_KEY: {"S": record.id}},
-            UpdateExpression=expression,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
+            **set_expression(record.saved_item()),
         )
         record.mark_stored()
 

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from gateway import resources
 from gateway.settings import get_settings
-from gateway.storage.dynamo import dynamodb_client, marshal
+from gateway.storage.dynamo import dynamodb_client, set_expression
 from gateway.storage.id_map import ObjectRecord
 
 
@@ -41,25 +41,17 @@ def claim_status(record_id: str, expected: str, new: str) -> bool:
     )
 
 
+_TRANSFERRED_ATTRIBUTES = ("object", "status", "state", "upstream_id", resources.TABLE_TTL_ATTRIBUTE)
+
+
 def record_transferred(record: ObjectRecord) -> bool:
     """Store a transferred file (object, status, state, upstream id, ttl) unless it already has
     an upstream id or was deleted meanwhile; False then."""
-    item = marshal(record.to_item())
-    names = {"#pk": resources.TABLE_PARTITION_KEY, "#u": "upstream_id"}
-    values: dict[str, Any] = {}
-    sets = []
-    stored = ("object", "status", "state", "upstream_id", resources.TABLE_TTL_ATTRIBUTE)
-    for index, attribute in enumerate(stored):
-        if attribute in item:
-            names[f"#a{index}"] = attribute
-            values[f":v{index}"] = item[attribute]
-            sets.append(f"#a{index} = :v{index}")
+    item = record.to_item()
+    update = set_expression({name: item.get(name) for name in _TRANSFERRED_ATTRIBUTES})
+    update["ExpressionAttributeNames"].update({"#pk": resources.TABLE_PARTITION_KEY, "#u": "upstream_id"})
     return _conditional_update(
-        record.id,
-        UpdateExpression="SET " + ", ".join(sets),
-        ConditionExpression="attribute_exists(#pk) AND attribute_not_exists(#u)",
-        ExpressionAttributeNames=names,
-        ExpressionAttributeValues=values,
+        record.id, ConditionExpression="attribute_exists(#pk) AND attribute_not_exists(#u)", **update
     )
 
 
