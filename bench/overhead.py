@@ -21,8 +21,8 @@ is not called per request; no S3 on these operations):
     files.list        Query projecting only `object` (no upstream call: lists come from DynamoDB)
     batches.retrieve  GetItem (as files.retrieve; a registered output file costs nothing more)
     batches.list      Query + one UpdateItem per listed unfinished batch whose object changed
-                      (none here); the gateway also retrieves each unfinished batch upstream
-                      (8 threads), so its "overhead" includes those provider calls
+                      (none here); the gateway also refreshes the unfinished batches with
+                      one upstream list call (limit 100), the same call the direct side makes
     files.create      BatchWriteItem (object + reverse id)
     batches.create    GetItem (input file) + BatchWriteItem
 

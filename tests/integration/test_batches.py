@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import openai
@@ -109,6 +110,30 @@ def test_batch_list_is_newest_first_with_current_statuses(local_gateway: LocalGa
     second_page = sdk.batches.list(limit=2, after=first_page.data[-1].id)
     assert [b.id for b in second_page.data] == ids[:1]
     assert second_page.has_more is False
+
+
+@pytest.mark.parametrize("provider", ["openai", "azure"])
+def test_a_list_alone_brings_unfinished_batches_up_to_date(
+    local_gateway: LocalGateway, provider: str
+) -> None:
+    """Never retrieved one by one: the list itself refreshes them (one provider list call)."""
+    sdk = client(local_gateway, provider=provider, key=_new_key(local_gateway))
+    file_id = upload_batch_file(sdk).id
+    ids = {
+        sdk.batches.create(input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="24h").id
+        for _ in range(3)
+    }
+    deadline = time.monotonic() + 30
+    while True:
+        listed = sdk.batches.list(limit=10).data
+        if all(b.status == "completed" for b in listed) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert {b.id for b in listed} == ids
+    assert all(b.status == "completed" for b in listed)
+    for batch in listed:  # the provider's output files, registered on first sight by the list
+        assert batch.output_file_id is not None and batch.output_file_id.startswith("file-")
+        assert b"custom_id" in sdk.files.content(batch.output_file_id).content
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,8 @@ class FakeProvider:
         self.files: dict[str, dict[str, Any]] = {}
         self.batches: dict[str, dict[str, Any]] = {}
         self.calls: list[str] = []
+        self.list_page = 100
+        self.list_fails = False
 
     def create_file(self, *, filename: str, purpose: str, **_: Any) -> dict[str, Any]:
         upstream_id = f"up-file-{len(self.files)}"
@@ -59,6 +61,14 @@ class FakeProvider:
     def retrieve_batch(self, upstream_id: str) -> dict[str, Any]:
         self.calls.append(f"retrieve_batch {upstream_id}")
         return copy.deepcopy(self.batches[upstream_id])
+
+    def list_batches(self, *, limit: int = 20) -> dict[str, Any]:
+        """Newest first, as OpenAI and Azure list; `list_page` caps the page to test a miss."""
+        self.calls.append(f"list_batches limit={limit}")
+        if self.list_fails:
+            raise RuntimeError("provider down")
+        newest = sorted(self.batches.values(), key=lambda b: -b["created_at"])[: min(limit, self.list_page)]
+        return {"object": "list", "data": copy.deepcopy(newest), "has_more": len(self.batches) > len(newest)}
 
     def complete(self, upstream_batch_id: str) -> None:
         """The batch finishes with an output file the provider made."""
@@ -162,7 +172,7 @@ def test_batch_list_refreshes_only_unfinished_batches_and_writes_only_changes(
     calls.clear()
     page = batches.list_batches(MASTER, ListRequest(limit=10))
     assert calls == ["Query"]  # unfinished batches refreshed upstream, none changed
-    assert sorted(provider.calls) == sorted(f"retrieve_batch {b}" for b in list(provider.batches)[1:])
+    assert provider.calls == ["list_batches limit=100"]  # one provider call for the whole page
     statuses = {b.id: b.status for b in page.data}
     assert statuses == {first: "completed", second: "validating", third: "validating"}
 
@@ -173,6 +183,42 @@ def test_batch_list_refreshes_only_unfinished_batches_and_writes_only_changes(
     assert {b.id: b.status for b in page.data}[second] == "in_progress"
     record = IdMap().get(second)
     assert record is not None and record.status == "in_progress"
+
+
+def test_batch_list_retrieves_what_the_providers_newest_page_misses(provider: FakeProvider) -> None:
+    file_id = _create_file(provider)
+    oldest, newer, newest = (_create_batch(file_id) for _ in range(3))
+    up_oldest = next(iter(provider.batches))
+    for upstream_id in provider.batches:
+        provider.batches[upstream_id]["status"] = "in_progress"
+    provider.list_page = 2  # the oldest falls off the provider's first page
+
+    provider.calls.clear()
+    page = batches.list_batches(MASTER, ListRequest(limit=10))
+    assert provider.calls == ["list_batches limit=100", f"retrieve_batch {up_oldest}"]
+    assert {b.id: b.status for b in page.data} == dict.fromkeys((oldest, newer, newest), "in_progress")
+
+
+def test_batch_list_falls_back_to_retrieves_when_the_provider_list_fails(provider: FakeProvider) -> None:
+    file_id = _create_file(provider)
+    ids = [_create_batch(file_id) for _ in range(2)]
+    for upstream_id in provider.batches:
+        provider.batches[upstream_id]["status"] = "finalizing"
+    provider.list_fails = True
+
+    provider.calls.clear()
+    page = batches.list_batches(MASTER, ListRequest(limit=10))
+    assert provider.calls[0] == "list_batches limit=100"
+    assert sorted(provider.calls[1:]) == sorted(f"retrieve_batch {u}" for u in provider.batches)
+    assert {b.id: b.status for b in page.data} == dict.fromkeys(ids, "finalizing")
+
+
+def test_batch_list_retrieves_a_lone_unfinished_batch_directly(provider: FakeProvider) -> None:
+    batch_id = _create_batch(_create_file(provider))
+    provider.calls.clear()
+    page = batches.list_batches(MASTER, ListRequest(limit=10))
+    assert provider.calls == [f"retrieve_batch {next(iter(provider.batches))}"]
+    assert [b.id for b in page.data] == [batch_id]
 
 
 def test_claim_upstream_answers_the_winner_in_one_call(aws: None, calls: list[str]) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from gateway.auth import Caller
 from gateway.errors import ConflictError, InvalidRequestError
@@ -17,6 +19,7 @@ from gateway.service.translate import batch_object
 from gateway.storage.id_map import IdMap, ObjectRecord
 
 _REFRESH_WORKERS = 8
+_UPSTREAM_PAGE_LIMIT = 100  # the largest page OpenAI and Azure list
 
 
 def create_batch(
@@ -85,13 +88,37 @@ def list_batches(caller: Caller, request: ListRequest, id_map: IdMap | None = No
     stale = [r for r in records if r.status not in TERMINAL_BATCH_STATUSES]
     fresh: dict[str, Batch] = {}
     if stale:
+        listed = _listed_upstream(stale)
         with ThreadPoolExecutor(max_workers=min(_REFRESH_WORKERS, len(stale))) as pool:
             for record, batch in zip(
-                stale, pool.map(lambda r: _refresh_or_snapshot(id_map, r), stale), strict=True
+                stale, pool.map(lambda r: _refresh_or_snapshot(id_map, r, listed), stale), strict=True
             ):
                 fresh[record.id] = batch
     batches = [fresh.get(r.id) or Batch.model_validate(r.object) for r in records]
     return ListPage[Batch].of(batches, has_more)
+
+
+def _listed_upstream(stale: list[ObjectRecord]) -> dict[str, dict[str, Any]]:
+    """Current upstream objects of unfinished batches, keyed by upstream id, from one list call
+    per provider with two or more of them (a page of 100 unfinished batches costs one provider
+    call, not 100). A batch missing from the provider's newest page is retrieved on its own."""
+    by_provider: dict[str, set[str]] = defaultdict(set)
+    for record in stale:
+        assert record.upstream_id is not None
+        by_provider[record.provider].add(record.upstream_id)
+    listed: dict[str, dict[str, Any]] = {}
+    for provider, upstream_ids in by_provider.items():
+        if len(upstream_ids) < 2:
+            continue
+        try:
+            page = client_for(provider).list_batches(limit=_UPSTREAM_PAGE_LIMIT)
+        except Exception:
+            logger.warning("batch list refresh failed; retrieving one by one", extra={"provider": provider})
+            continue
+        for upstream in page.get("data") or ():
+            if isinstance(upstream, dict) and upstream.get("id") in upstream_ids:
+                listed[str(upstream["id"])] = upstream
+    return listed
 
 
 def _refresh(id_map: IdMap, record: ObjectRecord) -> Batch:
@@ -99,10 +126,11 @@ def _refresh(id_map: IdMap, record: ObjectRecord) -> Batch:
     return _store(id_map, record, client_for(record.provider).retrieve_batch(record.upstream_id))
 
 
-def _refresh_or_snapshot(id_map: IdMap, record: ObjectRecord) -> Batch:
+def _refresh_or_snapshot(id_map: IdMap, record: ObjectRecord, listed: dict[str, dict[str, Any]]) -> Batch:
     """In a list, one provider hiccup must not fail the page: fall back to the last snapshot."""
     try:
-        return _refresh(id_map, record)
+        upstream = listed.get(str(record.upstream_id))
+        return _refresh(id_map, record) if upstream is None else _store(id_map, record, upstream)
     except Exception:
         logger.warning("batch refresh failed; serving snapshot", extra={"batch_id": record.id})
         return Batch.model_validate(record.object)
