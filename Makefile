@@ -57,6 +57,7 @@ include infra.mk
 # when LITELLM_PYTHON names an interpreter that has it.
 bench: venv
 	$(BIN)/python bench/overhead.py
+	$(BIN)/python bench/moto_table_size.py
 	$(BIN)/python bench/auth.py
 	$(BIN)/python bench/coldstart.py $(if $(LITELLM_PYTHON),--litellm-python $(LITELLM_PYTHON))
 	$(BIN)/python bench/large_file.py
