@@ -37,6 +37,7 @@ def test_batch_runs_to_completion_and_its_output_is_a_gateway_file(
     assert created.id.startswith("batch_")
     assert created.input_file_id == input_file.id
     assert created.metadata == {"tag": tag}
+    openai.types.Batch.model_validate(created.to_dict())  # strict, as LiteLLM parses it
 
     # Routing memory: the plain /v1 client reaches the provider that owns the batch.
     plain = client(local_gateway)
@@ -51,6 +52,8 @@ def test_batch_runs_to_completion_and_its_output_is_a_gateway_file(
     assert done.output_file_id is not None and done.output_file_id.startswith("file-")
     output = plain.files.retrieve(done.output_file_id)
     assert output.purpose == "batch_output"
+    openai.types.Batch.model_validate(done.to_dict())  # strict: raises on an off-spec value
+    openai.types.FileObject.model_validate(output.to_dict())
     lines = [json.loads(line) for line in plain.files.content(done.output_file_id).text.splitlines()]
     assert sorted(line["custom_id"] for line in lines) == ["request-0", "request-1", "request-2"]
     assert all(line["response"]["status_code"] == 200 for line in lines)

@@ -19,6 +19,10 @@ def test_file_lifecycle_under_a_provider_prefix(local_gateway: LocalGateway, pro
 
     created = sdk.files.create(file=("lifecycle.jsonl", io.BytesIO(content)), purpose="batch")
     assert created.id.startswith("file-")
+    # Azure still processes a new file ("pending" there): it reads "uploaded", OpenAI's word,
+    # so that strict clients (LiteLLM validates with pydantic) accept it.
+    assert created.status == ("uploaded" if provider == "azure" else "processed")
+    openai.types.FileObject.model_validate(created.to_dict())
     assert (created.bytes, created.filename, created.purpose) == (len(content), "lifecycle.jsonl", "batch")
 
     # Any prefix reaches the owning provider: the plain /v1 client retrieves the same file.
@@ -26,6 +30,7 @@ def test_file_lifecycle_under_a_provider_prefix(local_gateway: LocalGateway, pro
     retrieved = plain.files.retrieve(created.id)
     assert retrieved.id == created.id
     assert retrieved.bytes == len(content)
+    openai.types.FileObject.model_validate(retrieved.to_dict())
 
     downloaded = plain.files.with_raw_response.content(created.id)
     assert downloaded.content == content

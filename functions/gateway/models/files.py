@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from gateway.models.common import WireModel
 
@@ -10,8 +10,19 @@ from gateway.models.common import WireModel
 UPLOAD_PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 
 
+FileStatus = Literal["uploaded", "processed", "error"]
+OPENAI_FILE_STATUSES: frozenset[str] = frozenset(("uploaded", "processed", "error"))
+# Azure OpenAI's own file states with no OpenAI equivalent: the file is going away.
+_GONE_FILE_STATUSES = frozenset(("deleting", "deleted"))
+
+
 class FileObject(WireModel):
-    """openai-python `FileObject`."""
+    """openai-python `FileObject`.
+
+    `status` is always one of OpenAI's three: strict clients (LiteLLM's pydantic types) reject
+    anything else. Azure's `pending` and `running` (still being processed) read `uploaded`,
+    its `deleting` and `deleted` read `error` with the provider's word in `status_details`.
+    """
 
     id: str
     bytes: int
@@ -19,9 +30,20 @@ class FileObject(WireModel):
     filename: str
     object: Literal["file"] = "file"
     purpose: str
-    status: str = "processed"
+    status: FileStatus = "processed"
     expires_at: int | None = None
     status_details: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _openai_status(cls, data: Any) -> Any:
+        status = data.get("status") if isinstance(data, dict) else None
+        if not isinstance(status, str) or status in OPENAI_FILE_STATUSES:
+            return data
+        if status in _GONE_FILE_STATUSES:
+            details = data.get("status_details") or f"The provider reports this file as '{status}'."
+            return {**data, "status": "error", "status_details": details}
+        return {**data, "status": "uploaded"}
 
 
 class FileDeleted(BaseModel):
