@@ -1,7 +1,8 @@
 """Which provider deployment a request addresses: decided here and nowhere else.
 
 Order for a new object or a list filter: path prefix (/{provider}/v1/...), header
-`custom-llm-provider`, a `custom_llm_provider` body or form field, query `provider`.
+`custom-llm-provider`, a `custom_llm_provider` body or form field, query `provider`, query
+`custom_llm_provider` (what LiteLLM's proxy reads on GET calls, sent with `extra_query`).
 Calls on an existing id ignore all of these: the id's owner provider wins.
 """
 
@@ -16,6 +17,7 @@ from gateway.routes import PROVIDER_PATH_PARAM
 PROVIDER_HEADER = "custom-llm-provider"
 PROVIDER_FIELD = "custom_llm_provider"
 PROVIDER_QUERY = "provider"
+PROVIDER_QUERY_ALIAS = PROVIDER_FIELD
 
 
 def requested_provider(
@@ -40,6 +42,7 @@ def requested_provider(
         (lowered.get(PROVIDER_HEADER), PROVIDER_HEADER),
         (body_field, PROVIDER_FIELD),
         ((query or {}).get(PROVIDER_QUERY), PROVIDER_QUERY),
+        ((query or {}).get(PROVIDER_QUERY_ALIAS), PROVIDER_QUERY_ALIAS),
     ):
         if value is not None:
             if not value.strip():

@@ -48,11 +48,13 @@ def test_provider_named_by_header_form_field_and_query(local_gateway: LocalGatew
     by_header = upload_batch_file(sdk, extra_headers={"custom-llm-provider": "azure"})
     by_field = upload_batch_file(sdk, extra_body={"custom_llm_provider": "azure"})
     by_query = upload_batch_file(sdk, extra_query={"provider": "azure"})
+    by_litellm_query = upload_batch_file(sdk, extra_query={"custom_llm_provider": "azure"})
     default = upload_batch_file(sdk)
 
     azure_ids = {f.id for f in sdk.files.list(extra_query={"provider": "azure"})}
+    assert azure_ids == {f.id for f in sdk.files.list(extra_query={"custom_llm_provider": "azure"})}
     openai_ids = {f.id for f in sdk.files.list(extra_headers={"custom-llm-provider": "openai"})}
-    assert {by_header.id, by_field.id, by_query.id} <= azure_ids
+    assert {by_header.id, by_field.id, by_query.id, by_litellm_query.id} <= azure_ids
     assert default.id in openai_ids
     assert default.id not in azure_ids
     assert not azure_ids & openai_ids
