@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -11,7 +11,7 @@ UPLOAD_PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "e
 
 
 FileStatus = Literal["uploaded", "processed", "error"]
-OPENAI_FILE_STATUSES: frozenset[str] = frozenset(("uploaded", "processed", "error"))
+OPENAI_FILE_STATUSES: frozenset[str] = frozenset(get_args(FileStatus))
 # Azure OpenAI's own file states with no OpenAI equivalent: the file is going away.
 _GONE_FILE_STATUSES = frozenset(("deleting", "deleted"))
 
