@@ -13,6 +13,7 @@ import pytest
 from gateway import auth, resources
 from gateway.providers import registry
 from gateway.settings import reset_settings
+from gateway.storage.id_map import IdMap, ObjectRecord
 from moto import mock_aws
 
 from devserver import aws as local_aws
@@ -65,6 +66,40 @@ def call(handler: Any, request: dict[str, Any]) -> tuple[int, Any, dict[str, lis
     result = handler(request, FakeContext())
     body = json.loads(result["body"]) if result.get("body") else None
     return result["statusCode"], body, dict(result["multiValueHeaders"])
+
+
+def store_file(
+    file_id: str,
+    *,
+    owner: str = "master",
+    provider: str = "openai",
+    created_at: int = 1000,
+    size: int = 3,
+    filename: str = "a.jsonl",
+    purpose: str = "batch",
+) -> None:
+    """A processed file the provider holds as `up-<file_id>`, written straight to the table."""
+    obj = {
+        "id": file_id,
+        "object": "file",
+        "bytes": size,
+        "created_at": created_at,
+        "filename": filename,
+        "purpose": purpose,
+        "status": "processed",
+    }
+    IdMap().put(
+        ObjectRecord(
+            id=file_id,
+            kind="file",
+            owner=owner,
+            provider=provider,
+            created_at=created_at,
+            object=obj,
+            upstream_id=f"up-{file_id}",
+            purpose=purpose,
+        )
+    )
 
 
 @pytest.fixture

@@ -20,10 +20,9 @@ from gateway.service import content_delivery
 from gateway.service.content_delivery import MAX_INLINE_CONTENT_BYTES, attachment_disposition
 from gateway.storage import s3 as s3_module
 from gateway.storage.content_cache import ContentCache, cache_key, fixed_size_parts
-from gateway.storage.id_map import IdMap, ObjectRecord
 from handlers import files_content
 
-from tests.unit.conftest import FakeContext, event
+from tests.unit.conftest import FakeContext, event, store_file
 
 BUCKET = resources.DEFAULT_BUCKET_NAME
 PART = 5 * 1024 * 1024  # S3's smallest part
@@ -184,28 +183,8 @@ class FakeProvider:
         registry._clients["openai"] = client
 
 
-def _file_record(file_id: str, size: int, filename: str = "batch_out.jsonl") -> None:
-    obj = {
-        "id": file_id,
-        "object": "file",
-        "bytes": size,
-        "created_at": 1000,
-        "filename": filename,
-        "purpose": "batch_output",
-        "status": "processed",
-    }
-    IdMap().put(
-        ObjectRecord(
-            id=file_id,
-            kind="file",
-            owner="master",
-            provider="openai",
-            created_at=1000,
-            object=obj,
-            upstream_id=f"up-{file_id}",
-            purpose="batch_output",
-        )
-    )
+def _file_record(file_id: str, size: int) -> None:
+    store_file(file_id, size=size, filename="batch_out.jsonl", purpose="batch_output")
 
 
 def _get_content(file_id: str) -> dict[str, object]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from gateway.storage.id_map import IdMap, ObjectRecord
 from handlers import (
     batches_create,
     batches_list,
@@ -14,7 +13,7 @@ from handlers import (
     keys_info,
 )
 
-from tests.unit.conftest import call, event
+from tests.unit.conftest import call, event, store_file
 
 
 def test_health_needs_no_key_and_carries_request_id(aws: None) -> None:
@@ -68,33 +67,9 @@ def test_unknown_provider_prefix_is_404(aws: None) -> None:
     assert status == 404 and error["error"]["code"] == "unknown_url"
 
 
-def _store_file(owner: str, file_id: str, created_at: int, provider: str = "openai") -> None:
-    obj = {
-        "id": file_id,
-        "object": "file",
-        "bytes": 3,
-        "created_at": created_at,
-        "filename": "a.jsonl",
-        "purpose": "batch",
-        "status": "processed",
-    }
-    IdMap().put(
-        ObjectRecord(
-            id=file_id,
-            kind="file",
-            owner=owner,
-            provider=provider,
-            created_at=created_at,
-            object=obj,
-            upstream_id=f"up-{file_id}",
-            purpose="batch",
-        )
-    )
-
-
 def test_list_pagination_visits_each_file_once(aws: None) -> None:
     for i in range(7):
-        _store_file("master", f"file-{i}", 1000 + i, provider="openai" if i % 2 else "azure")
+        store_file(f"file-{i}", owner="master", created_at=1000 + i, provider="openai" if i % 2 else "azure")
     seen: list[str] = []
     after = None
     while True:
@@ -117,8 +92,8 @@ def test_virtual_key_lifecycle_and_isolation(aws: None) -> None:
     )
     assert status == 200 and generated["key"].startswith("sk-gw-")
     key, key_id = generated["key"], generated["key_id"]
-    _store_file("master", "file-master", 1000)
-    _store_file(key_id, "file-team", 1001)
+    store_file("file-master", owner="master", created_at=1000)
+    store_file("file-team", owner=key_id, created_at=1001)
 
     status, page, _ = call(files_list.handler, event("GET", "/v1/files", key=key))
     assert status == 200 and [f["id"] for f in page["data"]] == ["file-team"]

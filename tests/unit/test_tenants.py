@@ -9,11 +9,11 @@ from gateway import auth, secret_store
 from gateway.auth import Caller
 from gateway.errors import NotFoundError, PermissionDeniedError
 from gateway.service.ownership import owned_record
-from gateway.storage.id_map import IdMap, ObjectRecord
+from gateway.storage.id_map import IdMap
 from gateway.storage.keys import KeyRecord, KeyStore, hash_key
 from handlers import files_list, keys_delete, keys_generate, keys_info, keys_list, keys_update
 
-from tests.unit.conftest import call, event
+from tests.unit.conftest import call, event, store_file
 
 
 def _generate(**body: Any) -> dict[str, Any]:
@@ -168,23 +168,9 @@ def test_logs_never_carry_the_key_or_its_hash(aws: None, capfd: pytest.CaptureFi
 # Ownership and provider limits on existing ids ---------------------------------------------
 
 
-def _store(owner: str, object_id: str, provider: str) -> None:
-    IdMap().put(
-        ObjectRecord(
-            id=object_id,
-            kind="file",
-            owner=owner,
-            provider=provider,
-            created_at=1000,
-            object={"id": object_id, "object": "file", "bytes": 1, "created_at": 1000, "filename": "f"},
-            upstream_id=f"up-{object_id}",
-        )
-    )
-
-
 def test_a_key_limited_to_openai_gets_403_on_its_own_azure_object_and_404_on_anothers(aws: None) -> None:
-    _store("key_limited", "file-own-azure", "azure")
-    _store("key_other", "file-other-azure", "azure")
+    store_file("file-own-azure", owner="key_limited", provider="azure")
+    store_file("file-other-azure", owner="key_other", provider="azure")
     limited = Caller(key_id="key_limited", providers=frozenset({"openai"}))
 
     with pytest.raises(PermissionDeniedError, match="azure"):
@@ -198,7 +184,7 @@ def test_a_limited_key_naming_another_provider_gets_403_on_id_routes_too(aws: No
     from handlers import files_retrieve
 
     generated = _generate(providers=["openai"])
-    _store(generated["key_id"], "file-own-openai", "openai")
+    store_file("file-own-openai", owner=generated["key_id"], provider="openai")
     for path_parameters, headers in (
         ({"provider": "azure", "file_id": "file-own-openai"}, {}),
         ({"file_id": "file-own-openai"}, {"custom-llm-provider": "azure"}),
