@@ -207,11 +207,9 @@ def _fail(id_map: IdMap, record: ObjectRecord, upload_id: str, message: str) -> 
 
 # Helpers ---------------------------------------------------------------------------------
 def _parts(upload_id: str, part_ids: list[str], declared: int) -> list[StoredPart]:
-    stored = upload_parts.list_parts(upload_id)
-    missing = [part_id for part_id in part_ids if part_id not in stored]
+    parts, missing = upload_parts.named_parts(upload_id, part_ids)
     if missing:
         raise TransferFailed(f"parts missing from storage: {', '.join(missing[:5])}")
-    parts = [StoredPart(part_id, stored[part_id]) for part_id in part_ids]
     received = sum(part.size for part in parts)
     if received != declared:
         raise TransferFailed(f"the parts hold {received} bytes, the upload declared {declared}")

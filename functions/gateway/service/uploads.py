@@ -91,13 +91,12 @@ def complete_upload(
     upload = Upload.model_validate(record.object)
     if len(set(request.part_ids)) != len(request.part_ids):
         raise InvalidRequestError("Invalid 'part_ids': a part is listed more than once.", param="part_ids")
-    stored = upload_parts.list_parts(record.id)
-    unknown = [part_id for part_id in request.part_ids if part_id not in stored]
+    parts, unknown = upload_parts.named_parts(record.id, request.part_ids)
     if unknown:
         raise InvalidRequestError(
             f"Invalid part ID(s) for this Upload: {', '.join(unknown[:10])}.", param="part_ids"
         )
-    received = sum(stored[part_id] for part_id in request.part_ids)
+    received = sum(part.size for part in parts)
     if received != upload.bytes:
         raise InvalidRequestError(
             f"The number of bytes uploaded ({received}) does not match the number of bytes declared "

@@ -23,9 +23,6 @@ class StoredPart:
     part_id: str
     size: int
 
-    def key(self, upload_id: str) -> str:
-        return part_key(upload_id, self.part_id)
-
 
 def _prefix(upload_id: str) -> str:
     return f"{resources.UPLOAD_PARTS_PREFIX}{upload_id}/"
@@ -52,6 +49,13 @@ def list_parts(upload_id: str) -> dict[str, int]:
         for item in page.get("Contents", []):
             sizes[item["Key"][len(prefix) :]] = int(item["Size"])
     return sizes
+
+
+def named_parts(upload_id: str, part_ids: list[str]) -> tuple[list[StoredPart], list[str]]:
+    """The stored parts `part_ids` names, in that order, and the ids not stored."""
+    stored = list_parts(upload_id)
+    found = [StoredPart(part_id, stored[part_id]) for part_id in part_ids if part_id in stored]
+    return found, [part_id for part_id in part_ids if part_id not in stored]
 
 
 def delete_parts(upload_id: str) -> int:
