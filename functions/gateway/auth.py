@@ -107,10 +107,5 @@ def _prune(now: float) -> None:
         _key_cache.pop(oldest, None)
 
 
-def forget_key(key_hash: str) -> None:
-    """Drop a key from this function's cache: the next request reads DynamoDB."""
-    _key_cache.pop(key_hash, None)
-
-
 def clear_key_cache() -> None:
     _key_cache.clear()
