@@ -1,0 +1,249 @@
+"""Checks a batch input file (purpose `batch`) line by line before any provider sees it.
+
+A bad line found here costs the client one 400; found by the provider, it fails the whole
+paid job hours later. The file is read as a stream: memory stays bounded by one line plus
+the set of custom ids (at most `max_lines` of them).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from gateway.errors import InvalidRequestError
+from gateway.models.batches import BATCH_ENDPOINTS
+
+MAX_LINES = 50_000
+MAX_BYTES = 200 * 1024 * 1024
+MAX_LISTED_PROBLEMS = 10
+MAX_LINE_BYTES = 32 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class LineProblem:
+    """One reason the file cannot run; `line` is 1-based, None for the file as a whole."""
+
+    code: str
+    message: str
+    line: int | None = None
+
+    def describe(self) -> str:
+        return self.message if self.line is None else f"line {self.line}: {self.message}"
+
+
+@dataclass
+class BatchInputReport:
+    """What the check learnt: the first problems, and the file's one endpoint and model."""
+
+    lines: int = 0
+    bytes: int = 0
+    endpoint: str | None = None
+    model: str | None = None
+    problems: list[LineProblem] = field(default_factory=list)
+    problem_count: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.problem_count == 0
+
+    def add(self, problem: LineProblem) -> None:
+        self.problem_count += 1
+        if len(self.problems) < MAX_LISTED_PROBLEMS:
+            self.problems.append(problem)
+
+    def summary(self) -> str:
+        """`line N: …` for the first problems, as the 400 message and `status_details` say it."""
+        listed = "; ".join(problem.describe() for problem in self.problems)
+        more = self.problem_count - len(self.problems)
+        suffix = f"; and {more} more" if more > 0 else ""
+        noun = "problem" if self.problem_count == 1 else "problems"
+        return f"The batch input file has {self.problem_count} {noun}: {listed}{suffix}."
+
+    def error(self) -> InvalidRequestError:
+        return InvalidRequestError(self.summary(), param="file", code=self.problems[0].code)
+
+
+@dataclass(frozen=True)
+class CheckRules:
+    """Limits that differ per provider; OpenAI's by default."""
+
+    endpoints: tuple[str, ...] = BATCH_ENDPOINTS
+    max_lines: int = MAX_LINES
+    max_bytes: int = MAX_BYTES
+    max_line_bytes: int = MAX_LINE_BYTES
+    custom_id_pattern: re.Pattern[str] | None = None
+
+
+def check_batch_input(stream: IO[bytes], rules: CheckRules | None = None) -> BatchInputReport:
+    """Reads `stream` to its end (or to the first file-level limit) and reports every problem."""
+    rules = rules or CheckRules()
+    return _Checker(rules).run(_lines(stream, rules.max_line_bytes))
+
+
+def raise_if_invalid(report: BatchInputReport) -> None:
+    if not report.ok:
+        raise report.error()
+
+
+def _lines(stream: IO[bytes], max_line_bytes: int) -> Iterator[bytes]:
+    """Lines without their end; one longer than `max_line_bytes` is yielded cut at that
+    length plus one byte, so memory stays bounded whatever the file holds."""
+    while line := stream.readline(max_line_bytes + 1):
+        yield line[:-1] if line.endswith(b"\n") else line
+
+
+class _Checker:
+    def __init__(self, rules: CheckRules) -> None:
+        self.rules = rules
+        self.report = BatchInputReport()
+        self.seen_ids: dict[str, int] = {}
+        self.models_line: int | None = None
+        self.endpoint_line: int | None = None
+
+    def run(self, lines: Iterable[bytes]) -> BatchInputReport:
+        report = self.report
+        blank_run: list[int] = []  # blank lines count only when a request follows them
+        for number, raw in enumerate(lines, start=1):
+            report.bytes += len(raw) + 1
+            if report.bytes > self.rules.max_bytes + 1:
+                report.add(
+                    LineProblem("file_too_large", f"The file is larger than {self.rules.max_bytes} bytes.")
+                )
+                return report
+            if len(raw) > self.rules.max_line_bytes:
+                report.add(
+                    LineProblem(
+                        "line_too_long",
+                        f"This line is longer than {self.rules.max_line_bytes} bytes.",
+                        number,
+                    )
+                )
+                return report
+            if not raw.strip():
+                blank_run.append(number)
+                continue
+            for blank in blank_run:
+                report.add(LineProblem("invalid_json_line", "This line is empty.", blank))
+            blank_run.clear()
+            report.lines += 1
+            if report.lines > self.rules.max_lines:
+                report.add(
+                    LineProblem(
+                        "too_many_tasks",
+                        f"The file has more than {self.rules.max_lines} requests, the most one batch takes.",
+                    )
+                )
+                return report
+            self._check_line(number, raw)
+        if report.lines == 0:
+            report.add(LineProblem("empty_file", "The file has no requests."))
+        return report
+
+    def _check_line(self, number: int, raw: bytes) -> None:
+        try:
+            request = json.loads(raw)
+        except (ValueError, RecursionError):
+            self.report.add(
+                LineProblem("invalid_json_line", "This line is not parseable as valid JSON.", number)
+            )
+            return
+        if not isinstance(request, dict):
+            self.report.add(LineProblem("invalid_json_line", "This line is not a JSON object.", number))
+            return
+        self._check_custom_id(number, request.get("custom_id"))
+        if request.get("method") != "POST":
+            self.report.add(
+                LineProblem(
+                    "invalid_method", f"method must be 'POST', not {_shown(request.get('method'))}.", number
+                )
+            )
+        self._check_url(number, request.get("url"))
+        self._check_body(number, request.get("body"))
+
+    def _check_custom_id(self, number: int, custom_id: Any) -> None:
+        if not isinstance(custom_id, str) or not custom_id:
+            self.report.add(
+                LineProblem(
+                    "invalid_custom_id", "custom_id is required and must be a non-empty string.", number
+                )
+            )
+            return
+        pattern = self.rules.custom_id_pattern
+        if pattern is not None and not pattern.fullmatch(custom_id):
+            self.report.add(
+                LineProblem(
+                    "invalid_custom_id",
+                    f"custom_id {_shown(custom_id)} does not match {pattern.pattern}.",
+                    number,
+                )
+            )
+        first = self.seen_ids.setdefault(custom_id, number)
+        if first != number:
+            self.report.add(
+                LineProblem(
+                    "duplicate_custom_id",
+                    f"custom_id {_shown(custom_id)} is also used on line {first}; each must be unique.",
+                    number,
+                )
+            )
+
+    def _check_url(self, number: int, url: Any) -> None:
+        endpoint = normalize_endpoint(url) if isinstance(url, str) else None
+        if endpoint not in self.rules.endpoints:
+            self.report.add(
+                LineProblem(
+                    "invalid_url",
+                    f"url {_shown(url)} is not a supported batch endpoint "
+                    f"({', '.join(self.rules.endpoints)}).",
+                    number,
+                )
+            )
+            return
+        if self.report.endpoint is None:
+            self.report.endpoint, self.endpoint_line = endpoint, number
+        elif endpoint != self.report.endpoint:
+            self.report.add(
+                LineProblem(
+                    "mismatched_url",
+                    f"url {_shown(url)} differs from {_shown(self.report.endpoint)} on line "
+                    f"{self.endpoint_line}; one batch runs one endpoint.",
+                    number,
+                )
+            )
+
+    def _check_body(self, number: int, body: Any) -> None:
+        if not isinstance(body, dict):
+            self.report.add(
+                LineProblem("missing_body", "body is required and must be a JSON object.", number)
+            )
+            return
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            self.report.add(
+                LineProblem("missing_model", "body.model is required and must be a string.", number)
+            )
+            return
+        if self.report.model is None:
+            self.report.model, self.models_line = model, number
+        elif model != self.report.model:
+            self.report.add(
+                LineProblem(
+                    "mismatched_model",
+                    f"model {_shown(model)} differs from {_shown(self.report.model)} on line "
+                    f"{self.models_line}; one batch runs one model.",
+                    number,
+                )
+            )
+
+
+def normalize_endpoint(url: str) -> str:
+    """Azure's examples write `/chat/completions`; OpenAI's `/v1/chat/completions`."""
+    return url if url.startswith("/v1/") else "/v1" + (url if url.startswith("/") else "/" + url)
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
