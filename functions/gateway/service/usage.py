@@ -1,0 +1,98 @@
+"""Usage of a finished batch, summed once from its output file, read as a stream.
+
+Only successful lines count (`response.status_code` 2xx): a failed request costs nothing.
+Chat completions, completions and embeddings report `prompt_tokens`/`completion_tokens`;
+the Responses API reports `input_tokens`/`output_tokens`; both are read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class InputTokensDetails(BaseModel):
+    cached_tokens: int = 0
+
+
+class OutputTokensDetails(BaseModel):
+    reasoning_tokens: int = 0
+
+
+class BatchUsage(BaseModel):
+    """openai-python's `BatchUsage`."""
+
+    input_tokens: int = 0
+    input_tokens_details: InputTokensDetails = InputTokensDetails()
+    output_tokens: int = 0
+    output_tokens_details: OutputTokensDetails = OutputTokensDetails()
+    total_tokens: int = 0
+
+
+class UsageTally(BaseModel):
+    """The batch's usage, with how many requests it counts and how many it does not."""
+
+    usage: BatchUsage = BatchUsage()
+    succeeded: int = 0
+    failed: int = 0
+
+    def add_line(self, line: dict[str, Any]) -> None:
+        response = line.get("response")
+        status = response.get("status_code") if isinstance(response, dict) else None
+        body = response.get("body") if isinstance(response, dict) else None
+        if not (isinstance(status, int) and 200 <= status < 300 and isinstance(body, dict)):
+            self.failed += 1
+            return
+        self.succeeded += 1
+        reported = body.get("usage")
+        if isinstance(reported, dict):
+            self._add_usage(reported)
+
+    def _add_usage(self, reported: dict[str, Any]) -> None:
+        usage = self.usage
+        input_tokens = _count(reported, "input_tokens", "prompt_tokens")
+        output_tokens = _count(reported, "output_tokens", "completion_tokens")
+        usage.input_tokens += input_tokens
+        usage.output_tokens += output_tokens
+        usage.total_tokens += _count(reported, "total_tokens") or input_tokens + output_tokens
+        input_details = _details(reported, "input_tokens_details", "prompt_tokens_details")
+        usage.input_tokens_details.cached_tokens += _count(input_details, "cached_tokens")
+        output_details = _details(reported, "output_tokens_details", "completion_tokens_details")
+        usage.output_tokens_details.reasoning_tokens += _count(output_details, "reasoning_tokens")
+
+
+def tally_output(lines: Iterable[bytes]) -> UsageTally:
+    """Sums the usage of an output file's lines; lines that are not JSON objects count as failed."""
+    tally = UsageTally()
+    for raw in lines:
+        if not raw.strip():
+            continue
+        try:
+            line = json.loads(raw)
+        except ValueError:
+            tally.failed += 1
+            continue
+        if isinstance(line, dict):
+            tally.add_line(line)
+        else:
+            tally.failed += 1
+    return tally
+
+
+def _count(source: dict[str, Any], *names: str) -> int:
+    for name in names:
+        value = source.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+    return 0
+
+
+def _details(source: dict[str, Any], *names: str) -> dict[str, Any]:
+    for name in names:
+        value = source.get(name)
+        if isinstance(value, dict):
+            return value
+    return {}

@@ -1,0 +1,114 @@
+"""Usage summed from output lines, and its cost at batch prices."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gateway import pricing
+from gateway.pricing import PriceTable, batch_cost, price_table
+from gateway.service.usage import BatchUsage, tally_output
+
+
+def output_line(custom_id: str, status: int, usage: dict[str, Any] | None) -> bytes:
+    body: dict[str, Any] = {"object": "chat.completion"}
+    if usage is not None:
+        body["usage"] = usage
+    return json.dumps(
+        {"id": "r", "custom_id": custom_id, "response": {"status_code": status, "body": body}, "error": None}
+    ).encode()
+
+
+def test_only_successful_lines_count_and_both_usage_shapes_are_read() -> None:
+    lines = [
+        output_line(
+            "a",
+            200,
+            {
+                "prompt_tokens": 100,
+                "completion_tokens": 20,
+                "total_tokens": 120,
+                "prompt_tokens_details": {"cached_tokens": 40},
+                "completion_tokens_details": {"reasoning_tokens": 5},
+            },
+        ),
+        output_line(
+            "b",
+            200,
+            {
+                "input_tokens": 10,
+                "output_tokens": 3,
+                "total_tokens": 13,
+                "input_tokens_details": {"cached_tokens": 0},
+                "output_tokens_details": {"reasoning_tokens": 2},
+            },
+        ),
+        output_line("c", 400, {"prompt_tokens": 999, "completion_tokens": 999, "total_tokens": 1998}),
+        json.dumps({"custom_id": "d", "response": None, "error": {"code": "x"}}).encode(),
+        b"not json",
+        b"",
+    ]
+    tally = tally_output(lines)
+    assert (tally.succeeded, tally.failed) == (2, 3)
+    assert tally.usage.model_dump() == {
+        "input_tokens": 110,
+        "input_tokens_details": {"cached_tokens": 40},
+        "output_tokens": 23,
+        "output_tokens_details": {"reasoning_tokens": 7},
+        "total_tokens": 133,
+    }
+
+
+def test_a_line_without_total_tokens_adds_input_and_output() -> None:
+    tally = tally_output([output_line("a", 200, {"prompt_tokens": 7, "completion_tokens": 0})])
+    assert tally.usage.total_tokens == 7 and tally.succeeded == 1
+
+
+def test_cost_is_half_the_standard_price_with_cached_input_at_its_own_price() -> None:
+    usage = BatchUsage.model_validate(
+        {
+            "input_tokens": 2_000_000,
+            "input_tokens_details": {"cached_tokens": 1_000_000},
+            "output_tokens": 500_000,
+        }
+    )
+    cost = batch_cost(price_table(), "gpt-4o-mini-2024-07-18", usage)
+    assert cost is not None
+    # 1M uncached x 0.15/2 + 1M cached x 0.075/2 = 0.1125; 0.5M x 0.60/2 = 0.15
+    assert (cost.input, cost.output, cost.total, cost.currency) == (
+        Decimal("0.112500"),
+        Decimal("0.150000"),
+        Decimal("0.262500"),
+        "USD",
+    )
+
+
+def test_published_batch_prices_win_over_the_discount() -> None:
+    table = PriceTable.model_validate(
+        {"models": {"m": {"input": 10, "output": 10, "batch": {"input": 1, "output": 2}}}}
+    )
+    cost = batch_cost(table, "m", BatchUsage(input_tokens=1_000_000, output_tokens=1_000_000))
+    assert cost is not None and cost.total == Decimal(3)
+
+
+def test_an_unknown_model_has_no_cost() -> None:
+    assert batch_cost(price_table(), "my-own-model", BatchUsage(input_tokens=5)) is None
+    assert batch_cost(price_table(), None, BatchUsage(input_tokens=5)) is None
+
+
+def test_the_operator_adds_and_overrides_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    prices_file = tmp_path / "prices.json"
+    prices_file.write_text(json.dumps({"house-model": {"input": 4, "output": 8}}))
+    monkeypatch.setenv(pricing.ENV_MODEL_PRICES_FILE, str(prices_file))
+    monkeypatch.setenv(pricing.ENV_MODEL_PRICES, json.dumps({"gpt-4o": {"input": 100, "output": 100}}))
+    price_table.cache_clear()
+    try:
+        table = price_table()
+        assert table.batch_prices("house-model") is not None
+        cost = batch_cost(table, "gpt-4o", BatchUsage(input_tokens=1_000_000))
+        assert cost is not None and cost.total == Decimal(50)
+    finally:
+        price_table.cache_clear()
