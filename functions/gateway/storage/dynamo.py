@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -22,7 +23,7 @@ def marshal(item: Item) -> dict[str, dict[str, Any]]:
             continue
         if isinstance(value, bool):
             out[name] = {"BOOL": value}
-        elif isinstance(value, int | float):
+        elif isinstance(value, int | float | Decimal):
             out[name] = {"N": str(value)}
         elif isinstance(value, str):
             out[name] = {"S": value}

@@ -1,0 +1,95 @@
+"""Budget holds, releases, settlement and periods, against moto."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+
+import pytest
+from gateway.storage.budgets import BudgetExceededError, BudgetStore
+from gateway.storage.dynamo import dynamodb_client
+
+pytestmark = pytest.mark.usefixtures("aws")
+
+
+def test_a_key_without_a_budget_holds_anything_and_counts_it() -> None:
+    store = BudgetStore()
+    store.hold("k1", Decimal("123.5"))
+    budget = store.get("k1")
+    assert budget is not None and budget.max_budget is None
+    assert (budget.spend, budget.holds) == (Decimal(0), Decimal("123.5"))
+
+
+def test_a_hold_beyond_the_headroom_is_refused_with_the_figures() -> None:
+    store = BudgetStore()
+    store.configure("k1", Decimal(10), None)
+    store.hold("k1", Decimal(6))
+    with pytest.raises(BudgetExceededError) as refused:
+        store.hold("k1", Decimal(5))
+    assert (refused.value.budget.holds, refused.value.budget.max_budget, refused.value.estimate) == (
+        Decimal(6),
+        Decimal(10),
+        Decimal(5),
+    )
+    store.hold("k1", Decimal(4))  # exactly the rest fits
+    assert store.get("k1").headroom == Decimal(0)  # type: ignore[union-attr]
+
+
+def test_concurrent_holds_never_exceed_the_budget() -> None:
+    store = BudgetStore()
+    store.configure("k1", Decimal(10), None)
+
+    def try_hold(_: int) -> bool:
+        try:
+            store.hold("k1", Decimal(1))
+        except BudgetExceededError:
+            return False
+        return True
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        granted = sum(pool.map(try_hold, range(25)))
+    assert granted == 10
+    assert store.get("k1").holds == Decimal(10)  # type: ignore[union-attr]
+
+
+def test_release_and_settlement_replace_the_hold() -> None:
+    store = BudgetStore()
+    store.configure("k1", Decimal(10), None)
+    store.hold("k1", Decimal(4))
+    store.hold("k1", Decimal(3))
+    store.release("k1", Decimal(3))
+    dynamodb_client().transact_write_items(
+        TransactItems=[store.settlement_update("k1", held=Decimal(4), cost=Decimal("1.25"))]
+    )
+    budget = store.get("k1")
+    assert budget is not None
+    assert (budget.spend, budget.holds, budget.headroom) == (Decimal("1.25"), Decimal(0), Decimal("8.75"))
+
+
+def test_raising_or_lifting_the_budget_keeps_what_was_spent() -> None:
+    store = BudgetStore()
+    store.configure("k1", Decimal(5), None)
+    store.hold("k1", Decimal(5))
+    with pytest.raises(BudgetExceededError):
+        store.hold("k1", Decimal(1))
+    store.configure("k1", Decimal(8), None)
+    store.hold("k1", Decimal(3))
+    store.configure("k1", None, None)
+    store.hold("k1", Decimal(100))
+    assert store.get("k1").holds == Decimal(108)  # type: ignore[union-attr]
+
+
+def test_a_budget_period_resets_spend_but_not_holds() -> None:
+    store = BudgetStore()
+    store.configure("k1", Decimal(10), 3600, now=1_000)
+    store.hold("k1", Decimal(6), now=1_000)
+    dynamodb_client().transact_write_items(
+        TransactItems=[store.settlement_update("k1", held=Decimal(6), cost=Decimal(6))]
+    )
+    store.hold("k1", Decimal(2), now=2_000)
+    with pytest.raises(BudgetExceededError):
+        store.hold("k1", Decimal(3), now=2_000)
+    store.hold("k1", Decimal(3), now=1_000 + 3 * 3600 + 5)  # three periods later: spend is back to 0
+    budget = store.get("k1")
+    assert budget is not None
+    assert (budget.spend, budget.holds, budget.reset_at) == (Decimal(0), Decimal(5), 1_000 + 4 * 3600)
