@@ -147,3 +147,14 @@ def test_windows_line_ends_are_accepted() -> None:
 
 def test_deeply_nested_json_is_an_invalid_line_not_a_crash() -> None:
     assert problems(jsonl(request_line("a"), "[" * 100_000 + "]" * 100_000)) == [(2, "invalid_json_line")]
+
+
+def test_the_report_bounds_the_tokens_a_budget_must_hold() -> None:
+    stream = jsonl(
+        request_line("a", body={"model": "m", "max_tokens": 100}),
+        request_line("b", body={"model": "m", "max_completion_tokens": 50}),
+        request_line("c", body={"model": "m"}),
+    )
+    report = check_batch_input(stream)
+    assert (report.output_token_limit, report.lines_without_output_limit) == (150, 1)
+    assert report.input_token_estimate >= len(stream.getvalue()) // 4

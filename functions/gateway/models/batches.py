@@ -34,6 +34,15 @@ class BatchRequestCounts(WireModel):
     total: int
 
 
+class BatchCost(WireModel):
+    """The gateway's own field: what the batch cost at batch prices, once settled."""
+
+    input: float
+    output: float
+    total: float
+    currency: str = "USD"
+
+
 class Batch(WireModel):
     """openai-python `Batch`: every field present, nullable ones as null."""
 
@@ -59,6 +68,7 @@ class Batch(WireModel):
     output_file_id: str | None = None
     request_counts: BatchRequestCounts | None = None
     usage: WireModel | None = None
+    cost: BatchCost | None = None  # the gateway's: null until settled, or for a model with no price
 
 
 class OutputExpiresAfter(BaseModel):

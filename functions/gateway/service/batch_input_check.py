@@ -44,6 +44,11 @@ class BatchInputReport:
     model: str | None = None
     problems: list[LineProblem] = field(default_factory=list)
     problem_count: int = 0
+    # For a budget's hold: a rough upper bound of the input tokens (a token per 4 bytes of
+    # request), the output tokens the requests cap, and how many requests set no cap.
+    input_token_estimate: int = 0
+    output_token_limit: int = 0
+    lines_without_output_limit: int = 0
 
     @property
     def ok(self) -> bool:
@@ -162,6 +167,7 @@ class _Checker:
             )
         self._check_url(number, request.get("url"))
         self._check_body(number, request.get("body"))
+        self._count_tokens(raw, request.get("body"))
 
     def _check_custom_id(self, number: int, custom_id: Any) -> None:
         if not isinstance(custom_id, str) or not custom_id:
@@ -237,6 +243,23 @@ class _Checker:
                     number,
                 )
             )
+
+    def _count_tokens(self, raw: bytes, body: Any) -> None:
+        report = self.report
+        report.input_token_estimate += len(raw) // 4 + 1
+        cap = _output_cap(body) if isinstance(body, dict) else None
+        if cap is None:
+            report.lines_without_output_limit += 1
+        else:
+            report.output_token_limit += cap
+
+
+def _output_cap(body: dict[str, Any]) -> int | None:
+    for name in ("max_completion_tokens", "max_tokens", "max_output_tokens"):
+        value = body.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+    return None
 
 
 def normalize_endpoint(url: str) -> str:

@@ -49,6 +49,8 @@ class ObjectRecord:
     # The attributes `save_if_changed` compares, as stored when the record was read (or last
     # written by this process); None for a record not read from the table.
     stored: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+    # A finished batch's usage and cost (storage.settlements): written once, never by snapshots.
+    settlement: dict[str, Any] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not self.created_us:
@@ -94,6 +96,7 @@ class ObjectRecord:
             state=json.loads(item["state"]) if item.get("state") else {},
             created_us=int(str(item["created_key"]).split("#", 1)[0]),
             stored={name: item.get(name) for name in _SAVED_ATTRIBUTES},
+            settlement=json.loads(item["settlement"]) if item.get("settlement") else None,
         )
 
     def _saved_values(self) -> dict[str, Any]:

@@ -1,0 +1,145 @@
+"""A finished batch is settled once: usage summed from its output file, cost at batch prices,
+booked against its owner's budget in place of the hold taken at create.
+
+Whoever first sees the batch finished (a retrieve, a list, the watcher) claims the work,
+streams the output file line by line and commits; everyone else serves the settlement
+once it is there (`usage` and `cost` stay null on the batch until then).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel
+
+from gateway.auth import MASTER_KEY_ID
+from gateway.models.batches import TERMINAL_BATCH_STATUSES, Batch
+from gateway.observability import logger
+from gateway.pricing import Cost, batch_cost, price_table
+from gateway.providers.registry import client_for
+from gateway.service.usage import BatchUsage, UsageTally, tally_output
+from gateway.storage.budgets import BudgetStore
+from gateway.storage.id_map import ObjectRecord
+from gateway.storage.settlements import SettlementStore
+
+CLAIM_STALE_SECONDS = 300  # a settler that died frees the work after this long
+_CHUNK_BYTES = 256 * 1024
+
+OutputReader = Callable[[ObjectRecord, str], Iterable[bytes]]
+
+
+class Settlement(BaseModel):
+    usage: BatchUsage
+    cost: Cost | None
+    succeeded: int
+    failed: int
+    model: str | None
+    settled_at: int
+
+
+def with_settlement(batch: Batch, settlement: dict[str, Any] | None) -> Batch:
+    """The batch as clients see it once settled: openai's `usage` and the gateway's `cost`."""
+    if not settlement:
+        return batch
+    settled = Settlement.model_validate(settlement)
+    cost = settled.cost.model_dump(mode="json") if settled.cost else None
+    return Batch.model_validate({**batch.model_dump(), "usage": settled.usage.model_dump(), "cost": cost})
+
+
+def settle_if_finished(
+    record: ObjectRecord,
+    batch: Batch,
+    *,
+    read_output: OutputReader | None = None,
+    store: SettlementStore | None = None,
+    now: int | None = None,
+) -> Batch:
+    """`batch` with its settlement; settles it first when it is finished and nobody has."""
+    if batch.status not in TERMINAL_BATCH_STATUSES:
+        return batch
+    if record.settlement:
+        return with_settlement(batch, record.settlement)
+    store = store or SettlementStore()
+    now = int(time.time()) if now is None else now
+    if not store.claim(record.id, now, CLAIM_STALE_SECONDS):
+        return with_settlement(batch, store.settlement_of(record.id))  # None while another settles
+    try:
+        settlement = _settle(record, batch, read_output or _provider_output, store, now)
+    except Exception:
+        logger.exception("batch settlement failed; a later call retries", extra={"batch_id": record.id})
+        store.release_claim(record.id)
+        return batch
+    record.settlement = settlement
+    return with_settlement(batch, settlement)
+
+
+def _settle(
+    record: ObjectRecord, batch: Batch, read_output: OutputReader, store: SettlementStore, now: int
+) -> dict[str, Any]:
+    upstream_output = _upstream_file_id(record, batch.output_file_id)
+    tally = tally_output(read_output(record, upstream_output)) if upstream_output else UsageTally()
+    model = str(record.state.get("model") or batch.model or "") or None
+    cost = batch_cost(price_table(), model, tally.usage)
+    if cost is None:
+        logger.warning("no price for the batch's model: usage settled, cost null", extra={"model": model})
+    settlement = Settlement(
+        usage=tally.usage,
+        cost=cost,
+        succeeded=tally.succeeded,
+        failed=tally.failed,
+        model=model,
+        settled_at=now,
+    ).model_dump(mode="json")
+    booked = cost.total if cost else Decimal(0)
+    held = Decimal(str(record.state.get("hold") or 0))
+    budget_update = (
+        BudgetStore(store.table).settlement_update(record.owner, held, booked)
+        if record.owner != MASTER_KEY_ID
+        else None
+    )
+    spend_entry = {
+        "created_key": f"{now * 1_000_000:016d}#{record.id}",
+        "batch_id": record.id,
+        "key_id": record.owner,
+        "provider": record.provider,
+        "model": model or "unknown",
+        "cost": booked,
+        "priced": cost is not None,
+        "input_tokens": tally.usage.input_tokens,
+        "output_tokens": tally.usage.output_tokens,
+        "settled_at": now,
+    }
+    if store.commit(record.id, settlement, spend_entry, budget_update):
+        logger.info("batch settled", extra={"batch_id": record.id, "cost": str(booked)})
+        return settlement
+    return store.settlement_of(record.id) or settlement  # another caller committed first
+
+
+def _upstream_file_id(record: ObjectRecord, gateway_file_id: str | None) -> str | None:
+    if gateway_file_id is None:
+        return None
+    known: dict[str, str] = record.state.get("files") or {}
+    return next((upstream for upstream, gateway in known.items() if gateway == gateway_file_id), None)
+
+
+def _provider_output(record: ObjectRecord, upstream_file_id: str) -> Iterator[bytes]:
+    with client_for(record.provider).stream_file_content(upstream_file_id) as response:
+        yield from split_lines(response.iter_bytes(_CHUNK_BYTES))
+
+
+def split_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Lines of a byte stream, holding at most one line and one chunk in memory."""
+    parts: list[bytes] = []
+    for chunk in chunks:
+        start = 0
+        while (end := chunk.find(b"\n", start)) != -1:
+            parts.append(chunk[start:end])
+            yield b"".join(parts)
+            parts, start = [], end + 1
+        if start < len(chunk):
+            parts.append(chunk[start:])
+    if parts:
+        yield b"".join(parts)
