@@ -154,6 +154,8 @@ ROUTES: tuple[Route, ...] = (
     Route("keys_list", "GET", "/key/list", prefixed=False),
     Route("keys_update", "POST", "/key/update", frozenset({TABLE_WRITE}), prefixed=False),
     Route("keys_delete", "POST", "/key/delete", frozenset({TABLE_WRITE, TABLE_DELETE}), prefixed=False),
+    # Money (master key only), shaped like LiteLLM's spend reports
+    Route("spend_report", "GET", "/spend/report", prefixed=False),
 )
 
 ASYNC_FUNCTIONS: tuple[AsyncFunction, ...] = (

@@ -27,6 +27,8 @@ class Settings(BaseModel):
     transfer_part_bytes: int = Field(default=64 * 1000 * 1000, gt=0)
     # A large upload may take the provider a while: longer than an API request may wait.
     transfer_timeout_seconds: float = Field(default=300.0, gt=0)
+    # A budget's hold counts this many output tokens for a request that sets no max_tokens.
+    default_output_tokens_per_request: int = Field(default=4096, gt=0)
 
 
 @lru_cache(maxsize=1)
@@ -50,6 +52,7 @@ def get_settings() -> Settings:
                 ("transfer_single_request_max_bytes", resources.ENV_TRANSFER_SINGLE_REQUEST_MAX_BYTES),
                 ("transfer_part_bytes", resources.ENV_TRANSFER_PART_BYTES),
                 ("transfer_timeout_seconds", resources.ENV_TRANSFER_TIMEOUT),
+                ("default_output_tokens_per_request", resources.ENV_DEFAULT_OUTPUT_TOKENS),
             )
             if env.get(name)
         },

@@ -7,14 +7,23 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 
-class GenerateKeyRequest(BaseModel):
+class BudgetFields(BaseModel):
+    """LiteLLM's key budget: at most max_budget USD, spent again from zero every budget_duration."""
+
+    max_budget: float | None = Field(default=None, ge=0)
+    budget_duration: str | None = None  # "30d", "1h", ...; None: the budget never resets
+
+
+class GenerateKeyRequest(BudgetFields):
     key_alias: str | None = Field(default=None, max_length=128)
     duration: str | None = None  # "30s", "10m", "12h", "30d", "2w"; None: never expires
     providers: list[str] | None = None  # None: every provider
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
-class UpdateKeyRequest(BaseModel):
+class UpdateKeyRequest(BudgetFields):
+    """Budget fields change only when sent; `"max_budget": null` lifts the budget."""
+
     key: str  # the plain key or its key id
     key_alias: str | None = Field(default=None, max_length=128)
     duration: str | None = None
@@ -37,6 +46,11 @@ class KeyInfo(BaseModel):
     created_at: int
     expires: str | None  # ISO 8601, like LiteLLM
     expires_at: int | None
+    spend: float = 0.0  # USD booked by settled batches in this budget period
+    holds: float = 0.0  # USD held for batches still running
+    max_budget: float | None = None
+    budget_duration: str | None = None
+    budget_reset_at: str | None = None  # ISO 8601
 
 
 class GeneratedKey(KeyInfo):

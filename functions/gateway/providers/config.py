@@ -11,7 +11,7 @@ DEFAULT_OPENAI_API_BASE = "https://api.openai.com/v1"
 DEFAULT_AZURE_API_VERSION = "2025-04-01-preview"
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 # Path segments the route table uses; a provider of that name would shadow a route.
-RESERVED_NAMES = frozenset({"v1", "files", "batches", "uploads", "key", "health"})
+RESERVED_NAMES = frozenset({"v1", "files", "batches", "uploads", "key", "health", "spend"})
 
 
 class ProviderDeployment(BaseModel):
@@ -19,6 +19,11 @@ class ProviderDeployment(BaseModel):
     type: Literal["openai", "azure"]
     api_base: str
     api_version: str | None = None
+    # Azure deployment name -> the model it serves, so that prices and budgets know it.
+    models: dict[str, str] = {}
+
+    def base_model(self, model: str) -> str:
+        return self.models.get(model, model)
 
     @field_validator("name")
     @classmethod

@@ -7,6 +7,7 @@ import re
 import secrets
 import time
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from gateway import auth, secret_store
@@ -14,6 +15,7 @@ from gateway.auth import Caller
 from gateway.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
 from gateway.ids import new_id
 from gateway.models.keys import (
+    BudgetFields,
     DeleteKeysRequest,
     GeneratedKey,
     GenerateKeyRequest,
@@ -21,6 +23,7 @@ from gateway.models.keys import (
     UpdateKeyRequest,
 )
 from gateway.providers import registry
+from gateway.storage.budgets import Budget, BudgetStore
 from gateway.storage.keys import KeyRecord, KeyStore, hash_key
 
 KEY_PREFIX = "sk-gw-"
@@ -35,18 +38,18 @@ def require_master(caller: Caller) -> None:
         raise PermissionDeniedError("Key management needs the master key.", code="master_key_required")
 
 
-def parse_duration(duration: str) -> int:
+def parse_duration(duration: str, *, param: str = "duration") -> int:
     match = _DURATION.match(duration.strip())
     if not match or int(match.group(1)) <= 0:
         raise InvalidRequestError(
             f"Invalid duration '{duration}'. Use a number and a unit: 30s, 10m, 12h, 30d, 2w or 1mo.",
-            param="duration",
+            param=param,
         )
     seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
     if seconds > MAX_DURATION_SECONDS:
         raise InvalidRequestError(
             f"Invalid duration '{duration}': at most 100 years. Omit it for a key that never expires.",
-            param="duration",
+            param=param,
         )
     return seconds
 
@@ -76,8 +79,9 @@ def _check_providers(providers: list[str] | None) -> list[str] | None:
     return sorted(set(providers))
 
 
-def info(record: KeyRecord) -> KeyInfo:
-    expires = datetime.fromtimestamp(record.expires_at, UTC).isoformat() if record.expires_at else None
+def info(record: KeyRecord, budget: Budget | None = None) -> KeyInfo:
+    expires = _iso(record.expires_at)
+    budget = budget or BudgetStore().get(record.key_id) or Budget(key_id=record.key_id)
     return KeyInfo(
         key_id=record.key_id,
         token_id=record.key_id,
@@ -88,6 +92,38 @@ def info(record: KeyRecord) -> KeyInfo:
         created_at=record.created_at,
         expires=expires,
         expires_at=record.expires_at,
+        spend=float(budget.spend),
+        holds=float(budget.holds),
+        max_budget=float(budget.max_budget) if budget.max_budget is not None else None,
+        budget_duration=budget.budget_duration_text,
+        budget_reset_at=_iso(budget.reset_at),
+    )
+
+
+def _iso(timestamp: int | None) -> str | None:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat() if timestamp else None
+
+
+def _configure_budget(key_id: str, request: BudgetFields, *, updating: bool) -> Budget | None:
+    """Writes the key's budget when the request names one (before the key item: a key never
+    exists without the budget it was given)."""
+    sent = request.model_fields_set & {"max_budget", "budget_duration"}
+    if not sent or (not updating and request.max_budget is None and request.budget_duration is None):
+        return None
+    budgets = BudgetStore()
+    current = budgets.get(key_id) if updating else None
+    max_budget = request.max_budget if "max_budget" in sent else (current.max_budget if current else None)
+    duration = (
+        request.budget_duration
+        if "budget_duration" in sent
+        else (current.budget_duration_text if current else None)
+    )
+    seconds = parse_duration(duration, param="budget_duration") if duration else None
+    return budgets.configure(
+        key_id,
+        Decimal(str(max_budget)) if max_budget is not None else None,
+        seconds,
+        duration_text=duration,
     )
 
 
@@ -96,9 +132,11 @@ def generate(request: GenerateKeyRequest, store: KeyStore | None = None) -> Gene
     _check_alias_free(store, request.key_alias)
     plain = KEY_PREFIX + secrets.token_urlsafe(32)
     now = int(time.time())
+    key_id = new_id("key")
+    budget = _configure_budget(key_id, request, updating=False)
     record = KeyRecord(
         key_hash=hash_key(plain, secret_store.key_pepper()),
-        key_id=new_id("key"),
+        key_id=key_id,
         created_at=now,
         key_alias=request.key_alias,
         providers=_check_providers(request.providers),
@@ -107,7 +145,7 @@ def generate(request: GenerateKeyRequest, store: KeyStore | None = None) -> Gene
         key_hint=f"{plain[:6]}...{plain[-4:]}",
     )
     store.put(record)
-    return GeneratedKey(key=plain, **info(record).model_dump())
+    return GeneratedKey(key=plain, **info(record, budget).model_dump())
 
 
 def find(key_or_id: str, store: KeyStore | None = None, *, param: str = "key") -> KeyRecord:
@@ -134,6 +172,7 @@ def update(request: UpdateKeyRequest, store: KeyStore | None = None) -> KeyInfo:
         record.providers = _check_providers(request.providers)
     if request.metadata is not None:
         record.metadata = _check_metadata(request.metadata)
+    _configure_budget(record.key_id, request, updating=True)
     store.put(record)
     auth.remember_key(record.key_hash, record)  # in effect at once here, within 60 s elsewhere
     return info(record)

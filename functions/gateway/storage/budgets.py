@@ -37,6 +37,7 @@ class Budget:
     headroom: Decimal = _ZERO
     max_budget: Decimal | None = None
     budget_duration: int | None = None  # seconds
+    budget_duration_text: str | None = None  # as the operator wrote it: "30d"
     reset_at: int | None = None
 
     @classmethod
@@ -55,6 +56,7 @@ class Budget:
             headroom=number("headroom") or _ZERO,
             max_budget=number("max_budget"),
             budget_duration=int(duration) if duration is not None else None,
+            budget_duration_text=item.get("budget_duration_text", {}).get("S"),
             reset_at=int(reset_at) if reset_at is not None else None,
         )
 
@@ -76,7 +78,12 @@ class BudgetStore:
         return Budget.from_item(item) if item else None
 
     def configure(
-        self, key_id: str, max_budget: Decimal | None, duration_seconds: int | None, now: int | None = None
+        self,
+        key_id: str,
+        max_budget: Decimal | None,
+        duration_seconds: int | None,
+        now: int | None = None,
+        duration_text: str | None = None,
     ) -> Budget:
         """Sets (or, with None, lifts) the key's budget; headroom moves by the change, so spend
         and holds already booked keep counting."""
@@ -84,7 +91,12 @@ class BudgetStore:
         while True:
             current = self.get(key_id) or Budget(key_id=key_id)
             delta = (max_budget or _ZERO) - (current.max_budget or _ZERO)
-            names = {"#m": "max_budget", "#d": "budget_duration", "#r": "reset_at"}
+            names = {
+                "#m": "max_budget",
+                "#d": "budget_duration",
+                "#r": "reset_at",
+                "#t": "budget_duration_text",
+            }
             values: dict[str, Any] = {":delta": delta, ":kind": _KIND, ":key": key_id}
             sets = ["kind = :kind", "key_id = :key", "spend = if_not_exists(spend, :zero)"]
             sets.append("holds = if_not_exists(holds, :zero)")
@@ -97,10 +109,11 @@ class BudgetStore:
                 sets.append("#m = :max")
                 values[":max"] = max_budget
             if duration_seconds is None:
-                removes.extend(["#d", "#r"])
+                removes.extend(["#d", "#r", "#t"])
             else:
-                sets.extend(["#d = :duration", "#r = :reset"])
+                sets.extend(["#d = :duration", "#r = :reset", "#t = :text"])
                 values[":duration"] = duration_seconds
+                values[":text"] = duration_text or f"{duration_seconds}s"
                 values[":reset"] = now + duration_seconds
             expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
             condition = "attribute_not_exists(#m)" if current.max_budget is None else "#m = :old"

@@ -1,0 +1,83 @@
+"""Budgets at batches.create: estimate the batch's highest cost, hold it, or refuse.
+
+The estimate comes from what the upload check recorded of the input file (its model, a
+token-per-4-bytes bound of its input, the output tokens its requests cap, and a configured
+default for requests that set no cap), priced at batch prices. The hold is replaced by the
+actual cost when the batch settles (service.settlement).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from gateway.auth import Caller
+from gateway.errors import InvalidRequestError
+from gateway.pricing import batch_cost, price_table
+from gateway.service.usage import BatchUsage
+from gateway.settings import get_settings
+from gateway.storage.budgets import Budget, BudgetExceededError, BudgetStore
+from gateway.storage.id_map import ObjectRecord
+
+BATCH_CHECK_STATE = "batch_check"  # where files.create keeps the upload check's figures
+
+
+def priced_model(provider: str, model: str | None) -> str | None:
+    deployment = get_settings().providers.get(provider)
+    return deployment.base_model(model) if deployment and model else model
+
+
+def estimate_batch_cost(input_file: ObjectRecord) -> tuple[str | None, Decimal | None]:
+    """The model the batch runs and the most it can cost (None when it cannot be told)."""
+    check: dict[str, Any] = input_file.state.get(BATCH_CHECK_STATE) or {}
+    model = priced_model(input_file.provider, check.get("model"))
+    if not check or model is None:
+        return model, None
+    output_tokens = (
+        int(check.get("output_token_limit", 0))
+        + int(check.get("lines_without_output_limit", 0)) * get_settings().default_output_tokens_per_request
+    )
+    usage = BatchUsage(input_tokens=int(check.get("input_token_estimate", 0)), output_tokens=output_tokens)
+    cost = batch_cost(price_table(), model, usage)
+    return model, cost.total if cost else None
+
+
+def hold_for_batch(caller: Caller, input_file: ObjectRecord, store: BudgetStore | None = None) -> Decimal:
+    """Holds the batch's estimate against the caller's budget; the amount held (0 for the master
+    key). A key with a budget cannot start a batch whose cost cannot be estimated."""
+    if caller.is_master:
+        return Decimal(0)
+    store = store or BudgetStore()
+    model, estimate = estimate_batch_cost(input_file)
+    if estimate is None:
+        budget = store.get(caller.key_id)
+        if budget is not None and budget.max_budget is not None:
+            raise InvalidRequestError(
+                f"This key has a budget, and the cost of a batch on {input_file.id} cannot be estimated "
+                f"(model {model or 'unknown'} has no price, or the file was not checked at upload). "
+                "Add the model's price (model_prices) or use a key without a budget.",
+                param="input_file_id",
+                code="budget_unknown_cost",
+            )
+        estimate = Decimal(0)
+    try:
+        store.hold(caller.key_id, estimate)
+    except BudgetExceededError as exceeded:
+        raise _budget_exceeded(exceeded.budget, exceeded.estimate) from exceeded
+    return estimate
+
+
+def _budget_exceeded(budget: Budget, estimate: Decimal) -> InvalidRequestError:
+    resets = (
+        f"; it resets at {datetime.fromtimestamp(budget.reset_at, UTC).isoformat()}"
+        if budget.reset_at
+        else ""
+    )
+    return InvalidRequestError(
+        f"Budget exceeded: this batch may cost up to ${estimate:.6f} at batch prices, and key "
+        f"{budget.key_id} has spent ${budget.spend:.6f} and holds ${budget.holds:.6f} for running "
+        f"batches of its ${budget.max_budget:.2f} budget{resets}.",
+        param="input_file_id",
+        code="budget_exceeded",
+    )
