@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
@@ -39,6 +40,19 @@ class UsageTally(BaseModel):
     succeeded: int = 0
     failed: int = 0
 
+
+@dataclass(slots=True)
+class _Counts:
+    """Plain integers while the lines stream by; a model once at the end."""
+
+    succeeded: int = 0
+    failed: int = 0
+    input_tokens: int = 0
+    cached_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+    total_tokens: int = 0
+
     def add_line(self, line: dict[str, Any]) -> None:
         response = line.get("response")
         status = response.get("status_code") if isinstance(response, dict) else None
@@ -49,37 +63,46 @@ class UsageTally(BaseModel):
         self.succeeded += 1
         reported = body.get("usage")
         if isinstance(reported, dict):
-            self._add_usage(reported)
+            self.add_usage(reported)
 
-    def _add_usage(self, reported: dict[str, Any]) -> None:
-        usage = self.usage
+    def add_usage(self, reported: dict[str, Any]) -> None:
         input_tokens = _count(reported, "input_tokens", "prompt_tokens")
         output_tokens = _count(reported, "output_tokens", "completion_tokens")
-        usage.input_tokens += input_tokens
-        usage.output_tokens += output_tokens
-        usage.total_tokens += _count(reported, "total_tokens") or input_tokens + output_tokens
+        self.input_tokens += input_tokens
+        self.output_tokens += output_tokens
+        self.total_tokens += _count(reported, "total_tokens") or input_tokens + output_tokens
         input_details = _details(reported, "input_tokens_details", "prompt_tokens_details")
-        usage.input_tokens_details.cached_tokens += _count(input_details, "cached_tokens")
+        self.cached_tokens += _count(input_details, "cached_tokens")
         output_details = _details(reported, "output_tokens_details", "completion_tokens_details")
-        usage.output_tokens_details.reasoning_tokens += _count(output_details, "reasoning_tokens")
+        self.reasoning_tokens += _count(output_details, "reasoning_tokens")
+
+    def tally(self) -> UsageTally:
+        usage = BatchUsage(
+            input_tokens=self.input_tokens,
+            input_tokens_details=InputTokensDetails(cached_tokens=self.cached_tokens),
+            output_tokens=self.output_tokens,
+            output_tokens_details=OutputTokensDetails(reasoning_tokens=self.reasoning_tokens),
+            total_tokens=self.total_tokens,
+        )
+        return UsageTally(usage=usage, succeeded=self.succeeded, failed=self.failed)
 
 
 def tally_output(lines: Iterable[bytes]) -> UsageTally:
     """Sums the usage of an output file's lines; lines that are not JSON objects count as failed."""
-    tally = UsageTally()
+    counts = _Counts()
     for raw in lines:
         if not raw.strip():
             continue
         try:
             line = json.loads(raw)
         except ValueError:
-            tally.failed += 1
+            counts.failed += 1
             continue
         if isinstance(line, dict):
-            tally.add_line(line)
+            counts.add_line(line)
         else:
-            tally.failed += 1
-    return tally
+            counts.failed += 1
+    return counts.tally()
 
 
 def _count(source: dict[str, Any], *names: str) -> int:
