@@ -23,10 +23,12 @@ from typing import Any
 
 from gateway import async_invoke, resources
 from gateway.routes import ASYNC_FUNCTIONS, ROUTES
+from gateway.webhooks import queue as webhook_queue
 
 from devserver import aws
 from devserver.apigw import ApiGateway, Handler, HttpResponse, import_handler
 from devserver.events import lambda_context
+from devserver.local_queue import LocalDelayQueue
 
 logger = logging.getLogger("devserver")
 
@@ -147,6 +149,8 @@ def function_environment(
         resources.ENV_PROVIDERS: json.dumps({name: p.config() for name, p in providers.items()}),
         resources.ENV_DEFAULT_PROVIDER: default_provider,
         resources.ENV_TRANSFER_FUNCTION: resources.DEFAULT_TRANSFER_FUNCTION,
+        # A developer receives webhooks on this machine: plain http to loopback is allowed here only.
+        resources.ENV_WEBHOOKS_ALLOW_LOOPBACK: "true",
         "POWERTOOLS_SERVICE_NAME": POWERTOOLS_SERVICE_NAME,
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_METRICS_NAMESPACE": POWERTOOLS_METRICS_NAMESPACE,
@@ -468,6 +472,7 @@ class LocalGateway:
     providers: dict[str, ProviderSettings]
     api: ApiGateway
     async_runner: LocalAsyncRunner
+    webhook_queue: LocalDelayQueue | None = None
     _cleanups: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     @property
@@ -573,6 +578,13 @@ def start_gateway(
         runner = LocalAsyncRunner()
         async_invoke.use_local_runner(runner)
         cleanups.append(lambda: async_invoke.use_local_runner(None))
+        # Webhook deliveries: an in-process queue consumed by the real SQS handler.
+        consumer = import_handler("webhook_deliver")
+        assert consumer is not None
+        deliveries = LocalDelayQueue(consumer)
+        webhook_queue.use_local_queue(deliveries.send)
+        cleanups.append(lambda: webhook_queue.use_local_queue(None))
+        cleanups.append(deliveries.stop)
 
         api = ApiGateway(routes)
         front = serve_http(api, port, access_log=access_log)
@@ -591,6 +603,7 @@ def start_gateway(
         providers=providers,
         api=api,
         async_runner=runner,
+        webhook_queue=deliveries,
         _cleanups=cleanups,
     )
 

@@ -22,6 +22,8 @@ LOCAL_MASTER_KEY = "sk-integration-master"
 SIMULATOR_PHASE_SECONDS = 0.3
 # The upstream timeout the functions use under test, so a slow-provider fault turns into 504 fast.
 UPSTREAM_TIMEOUT_SECONDS = "2"
+# Webhook retries a few tenths of a second apart instead of minutes.
+WEBHOOK_RETRY_SCHEDULE = "0.2"
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +36,7 @@ def local_gateway() -> Iterator[LocalGateway]:
 
     saved = os.environ.get("GATEWAY_UPSTREAM_TIMEOUT_SECONDS")
     os.environ["GATEWAY_UPSTREAM_TIMEOUT_SECONDS"] = UPSTREAM_TIMEOUT_SECONDS
+    os.environ["GATEWAY_WEBHOOK_RETRY_SCHEDULE"] = WEBHOOK_RETRY_SCHEDULE
     # provider_env={} : never pick up a developer's real provider keys in tests.
     gateway = start_gateway(
         master_key=LOCAL_MASTER_KEY,

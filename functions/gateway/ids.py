@@ -6,7 +6,15 @@ import secrets
 import string
 
 _ALPHABET = string.ascii_letters + string.digits
-_PREFIX = {"file": "file-", "batch": "batch_", "upload": "upload_", "part": "part_", "key": "key_"}
+_PREFIX = {
+    "file": "file-",
+    "batch": "batch_",
+    "upload": "upload_",
+    "part": "part_",
+    "key": "key_",
+    "webhook_endpoint": "we_",
+    "webhook_delivery": "whdl_",
+}
 
 
 def new_id(kind: str) -> str:

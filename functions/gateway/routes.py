@@ -154,6 +154,27 @@ ROUTES: tuple[Route, ...] = (
     Route("keys_list", "GET", "/key/list", prefixed=False),
     Route("keys_update", "POST", "/key/update", frozenset({TABLE_WRITE}), prefixed=False),
     Route("keys_delete", "POST", "/key/delete", frozenset({TABLE_WRITE, TABLE_DELETE}), prefixed=False),
+    # Webhook endpoints (OpenAI's Webhook Endpoints API, per key)
+    Route("webhooks_create", "POST", "/webhook_endpoints", frozenset({TABLE_WRITE})),
+    Route("webhooks_list", "GET", "/webhook_endpoints"),
+    Route("webhooks_retrieve", "GET", "/webhook_endpoints/{webhook_endpoint_id}"),
+    Route("webhooks_update", "POST", "/webhook_endpoints/{webhook_endpoint_id}", frozenset({TABLE_WRITE})),
+    Route("webhooks_delete", "DELETE", "/webhook_endpoints/{webhook_endpoint_id}", frozenset({TABLE_DELETE})),
+    Route(
+        "webhooks_rotate_secret",
+        "POST",
+        "/webhook_endpoints/{webhook_endpoint_id}/rotate_secret",
+        frozenset({TABLE_WRITE}),
+    ),
+    Route("webhooks_test", "POST", "/webhook_endpoints/{webhook_endpoint_id}/test", frozenset({TABLE_WRITE})),
+    Route("webhooks_deliveries", "GET", "/webhook_endpoints/{webhook_endpoint_id}/deliveries"),
+    Route(
+        "webhooks_retry_delivery",
+        "POST",
+        "/webhook_endpoints/{webhook_endpoint_id}/deliveries/{delivery_id}/retry",
+        frozenset({TABLE_WRITE}),
+    ),
+    Route("webhook_event_types", "GET", "/webhook_event_types"),
     # Money (master key only), shaped like LiteLLM's spend reports
     Route("spend_report", "GET", "/spend/report", prefixed=False),
 )

@@ -29,6 +29,11 @@ class Settings(BaseModel):
     transfer_timeout_seconds: float = Field(default=300.0, gt=0)
     # A budget's hold counts this many output tokens for a request that sets no max_tokens.
     default_output_tokens_per_request: int = Field(default=4096, gt=0)
+    # Webhooks: plain http to loopback is for the local server only.
+    webhooks_allow_loopback: bool = False
+    # Seconds between delivery attempts; the last gap repeats until webhook_retry_hours pass.
+    webhook_retry_schedule: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000)
+    webhook_retry_hours: float = Field(default=72.0, gt=0)
 
 
 @lru_cache(maxsize=1)
@@ -46,6 +51,12 @@ def get_settings() -> Settings:
         default_provider=env.get(resources.ENV_DEFAULT_PROVIDER, "openai"),
         secrets_ttl_seconds=int(env.get(resources.ENV_SECRETS_TTL, "300")),
         upstream_timeout_seconds=float(env.get(resources.ENV_UPSTREAM_TIMEOUT, "25")),
+        webhooks_allow_loopback=env.get(resources.ENV_WEBHOOKS_ALLOW_LOOPBACK, "").lower() == "true",
+        **(
+            {"webhook_retry_schedule": tuple(float(s) for s in schedule.split(","))}
+            if (schedule := env.get(resources.ENV_WEBHOOK_RETRY_SCHEDULE))
+            else {}
+        ),
         **{
             field: env[name]
             for field, name in (

@@ -11,7 +11,20 @@ DEFAULT_OPENAI_API_BASE = "https://api.openai.com/v1"
 DEFAULT_AZURE_API_VERSION = "2025-04-01-preview"
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 # Path segments the route table uses; a provider of that name would shadow a route.
-RESERVED_NAMES = frozenset({"v1", "files", "batches", "uploads", "key", "health", "spend"})
+RESERVED_NAMES = frozenset(
+    {
+        "v1",
+        "files",
+        "batches",
+        "uploads",
+        "key",
+        "health",
+        "spend",
+        "webhook_endpoints",
+        "webhook_event_types",
+        "gateway",  # the provider of the objects the gateway serves itself
+    }
+)
 
 
 class ProviderDeployment(BaseModel):

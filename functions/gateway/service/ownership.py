@@ -8,9 +8,15 @@ from __future__ import annotations
 
 from gateway.auth import Caller
 from gateway.errors import NotFoundError
-from gateway.storage.id_map import IdMap, Kind, ObjectRecord
+from gateway.storage.id_map import NO_PROVIDER, IdMap, Kind, ObjectRecord
 
-_NOUN = {"file": "File", "batch": "Batch", "upload": "Upload"}
+_NOUN = {
+    "file": "File",
+    "batch": "Batch",
+    "upload": "Upload",
+    "webhook_endpoint": "WebhookEndpoint",
+    "webhook_delivery": "WebhookDelivery",
+}
 
 
 def owned_record(
@@ -19,5 +25,6 @@ def owned_record(
     record = id_map.get(object_id)
     if record is None or record.kind != kind or not caller.can_see(record.owner):
         raise NotFoundError(f"No such {_NOUN[kind]} object: {object_id}", param=param)
-    caller.require_provider(record.provider)
+    if record.provider != NO_PROVIDER:
+        caller.require_provider(record.provider)
     return record

@@ -22,7 +22,9 @@ from gateway.errors import ServiceUnavailableError
 from gateway.settings import get_settings
 from gateway.storage.dynamo import Item, dynamodb_client, marshal, set_expression, unmarshal
 
-Kind = Literal["file", "batch", "upload"]
+# The `provider` of objects the gateway serves itself (webhook endpoints): no provider is called.
+NO_PROVIDER = "gateway"
+Kind = Literal["file", "batch", "upload", "webhook_endpoint", "webhook_delivery"]
 
 _SAVED_ATTRIBUTES = ("object", "status", "state", "upstream_id")
 _JSON_ATTRIBUTES = ("object", "state")

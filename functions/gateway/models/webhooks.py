@@ -1,0 +1,82 @@
+"""OpenAI's Webhook Endpoints API objects (openai-python's `types.webhooks`), field for field."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+# OpenAI's batch event types, and two of the gateway's own that only endpoints listing them get.
+OPENAI_BATCH_EVENTS = ("batch.completed", "batch.failed", "batch.expired", "batch.cancelled")
+GATEWAY_BATCH_EVENTS = ("batch.in_progress", "batch.progress")
+SERVED_EVENT_TYPES = OPENAI_BATCH_EVENTS + GATEWAY_BATCH_EVENTS
+
+
+class WebhookEndpoint(BaseModel):
+    id: str
+    object: Literal["webhook_endpoint"] = "webhook_endpoint"
+    created_at: int
+    updated_at: int | None = None
+    name: str
+    url: str
+    event_types: list[str]
+    signing_secret_hint: str | None = None
+
+
+class WebhookEndpointWithSecret(WebhookEndpoint):
+    signing_secret: str  # shown only at creation and rotation
+
+
+class DeletedWebhookEndpoint(BaseModel):
+    id: str
+    object: Literal["webhook_endpoint.deleted"] = "webhook_endpoint.deleted"
+    deleted: bool = True
+
+
+class WebhookEndpointTestResult(BaseModel):
+    object: Literal["webhook_endpoint.test"] = "webhook_endpoint.test"
+    webhook_endpoint_id: str
+    event_type: str
+    status_code: int
+    success: Literal[True] = True
+
+
+class WebhookEventTypeList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[str]
+
+
+class CreateWebhookEndpointRequest(BaseModel):
+    url: str = Field(min_length=1, max_length=2048)
+    name: str = Field(min_length=1, max_length=256)
+    event_types: list[str] = Field(min_length=1, max_length=len(SERVED_EVENT_TYPES))
+
+
+class UpdateWebhookEndpointRequest(BaseModel):
+    url: str | None = Field(default=None, min_length=1, max_length=2048)
+    name: str | None = Field(default=None, min_length=1, max_length=256)
+    event_types: list[str] | None = Field(default=None, min_length=1, max_length=len(SERVED_EVENT_TYPES))
+
+
+class RotateSecretRequest(BaseModel):
+    keep_old_secret_active_for_24_hours: bool = False
+
+
+class WebhookTestRequest(BaseModel):
+    event_type: str = Field(min_length=1)
+
+
+class WebhookDelivery(BaseModel):
+    """The gateway's own: one attempt to deliver one event (GET /webhook_endpoints/{id}/deliveries)."""
+
+    id: str
+    object: Literal["webhook_endpoint.delivery"] = "webhook_endpoint.delivery"
+    webhook_endpoint_id: str
+    event_id: str
+    event_type: str
+    attempt: int
+    created_at: int
+    status_code: int | None = None  # None: no answer (refused, timed out, unsafe address)
+    latency_ms: int | None = None
+    success: bool
+    error: str | None = None

@@ -1,0 +1,1 @@
+"""Webhooks: OpenAI's Webhook Endpoints API served per key, and signed deliveries."""

@@ -1,0 +1,15 @@
+"""GET /v1/webhook_event_types: the event types this gateway sends."""
+
+from gateway.models.webhooks import WebhookEventTypeList
+from gateway.resolver import GatewayApp
+from gateway.service import webhook_endpoints
+
+app = GatewayApp("webhook_event_types")
+
+
+@app.endpoint
+def list_webhook_event_types() -> WebhookEventTypeList:
+    return webhook_endpoints.event_types()
+
+
+handler = app.lambda_handler

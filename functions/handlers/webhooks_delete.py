@@ -1,0 +1,15 @@
+"""DELETE /v1/webhook_endpoints/{webhook_endpoint_id}."""
+
+from gateway.models.webhooks import DeletedWebhookEndpoint
+from gateway.resolver import GatewayApp
+from gateway.service import webhook_endpoints
+
+app = GatewayApp("webhooks_delete")
+
+
+@app.endpoint
+def delete_webhook_endpoint(webhook_endpoint_id: str) -> DeletedWebhookEndpoint:
+    return webhook_endpoints.delete(app.caller, webhook_endpoint_id)
+
+
+handler = app.lambda_handler

@@ -1,0 +1,21 @@
+"""GET /v1/webhook_endpoints/{webhook_endpoint_id}/deliveries: recent attempts (the gateway's own)."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from gateway.models.common import ListPage
+from gateway.models.webhooks import WebhookDelivery
+from gateway.resolver import GatewayApp
+from gateway.service import webhook_endpoints
+
+app = GatewayApp("webhooks_deliveries")
+
+
+@app.endpoint
+def list_webhook_deliveries(
+    webhook_endpoint_id: str, limit: Annotated[int, Query(ge=1, le=100)] = 20
+) -> ListPage[WebhookDelivery]:
+    return webhook_endpoints.deliveries(app.caller, webhook_endpoint_id, limit)
+
+
+handler = app.lambda_handler
