@@ -27,6 +27,12 @@ class Settings(BaseModel):
     transfer_part_bytes: int = Field(default=64 * 1000 * 1000, gt=0)
     # A large upload may take the provider a while: longer than an API request may wait.
     transfer_timeout_seconds: float = Field(default=300.0, gt=0)
+    # A transfer not done by then is over: Lambda's async retries (ASYNC_FUNCTIONS'
+    # max_event_age_seconds, then each attempt's 15 min) end well before it.
+    transfer_deadline_seconds: int = Field(default=3 * 3600, gt=0)
+    # batches.list refreshes unfinished batches upstream until then, then serves the stored
+    # snapshots: well inside API Gateway's 29 s.
+    list_refresh_deadline_seconds: float = Field(default=20.0, gt=0)
 
 
 @lru_cache(maxsize=1)
