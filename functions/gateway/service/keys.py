@@ -134,7 +134,8 @@ def update(request: UpdateKeyRequest, store: KeyStore | None = None) -> KeyInfo:
         record.providers = _check_providers(request.providers)
     if request.metadata is not None:
         record.metadata = _check_metadata(request.metadata)
-    store.put(record)
+    if not store.replace(record):  # deleted since `find` read it: it stays deleted
+        raise NotFoundError("No such key.", param="key")
     auth.remember_key(record.key_hash, record)  # in effect at once here, within 60 s elsewhere
     return info(record)
 
