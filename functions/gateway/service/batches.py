@@ -102,7 +102,7 @@ def list_batches(
         # A call still running past the deadline is abandoned (its timeout ends it soon after).
         pool.shutdown(wait=False, cancel_futures=True)
         if late:
-            logger.warning("batch list refresh hit its deadline; serving snapshots", extra={"late": len(late)})
+            logger.warning("batch list refresh hit its deadline; serving snapshots", extra={"n": len(late)})
         for future in done:
             fresh[futures[future]] = future.result()
     batches = [fresh.get(r.id) or Batch.model_validate(r.object) for r in records]

@@ -67,7 +67,7 @@ def retrieve_file(caller: Caller, file_id: str, id_map: IdMap | None = None) -> 
     record = owned_record(id_map, caller, file_id, "file")
     if record.upstream_id is None or record.status in {"error"}:
         if _transfer_overdue(record):
-            from gateway.service.transfer import finish_stale_transfer  # only then: the S3 code
+            from gateway.service.transfer_failure import finish_stale_transfer  # only then
 
             finish_stale_transfer(record.id, id_map)
             record = id_map.get_consistent(record.id) or record

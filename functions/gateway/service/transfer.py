@@ -11,8 +11,7 @@ upstream id, or failed, is left alone (a recorded one gets its reverse item and 
 removal finished); two runs racing both upload, but only one records its upstream file (a
 conditional write) and the other deletes its copy; a failure only ends a file in `error`
 while it still waits (conditional too). A transfer Lambda gives up on ends in `error` through
-the on-failure function (`fail_abandoned_transfer`); one past its deadline when next looked
-at (`finish_stale_transfer`).
+the on-failure function, one past its deadline when next looked at (service.transfer_failure).
 """
 
 from __future__ import annotations
@@ -24,9 +23,9 @@ from typing import IO, Any, TypeVar, cast
 
 from gateway import secret_store
 from gateway.errors import GatewayError, RateLimitError, UpstreamError, UpstreamTimeoutError
-from gateway.models.files import FileObject
 from gateway.observability import logger
 from gateway.providers.client import ProviderClient
+from gateway.service.transfer_failure import deadline_message, fail, past_deadline, pending_job
 from gateway.service.translate import file_object
 from gateway.settings import get_settings
 from gateway.storage import transitions, upload_parts
@@ -52,13 +51,13 @@ def transfer_file(file_id: str, id_map: IdMap | None = None) -> str | None:
         _finish_recorded(id_map, record)
         logger.info("transfer: already recorded", extra={"file_id": file_id})
         return None
-    job = _pending_job(record)
+    job = pending_job(record)
     if record is None or job is None:
         logger.info("transfer: nothing to do", extra={"file_id": file_id})
         return None
     upload_id = str(job["upload_id"])
-    if _past_deadline(job, time.time()):
-        return _fail(id_map, record, upload_id, _deadline_message(job))
+    if past_deadline(job, time.time()):
+        return fail(id_map, record, upload_id, deadline_message(job))
     client = _client(record.provider)
     try:
         try:
@@ -67,53 +66,14 @@ def transfer_file(file_id: str, id_map: IdMap | None = None) -> str | None:
         except (TransferFailed, GatewayError) as exc:
             message = exc.message if isinstance(exc, GatewayError) else str(exc)
             logger.warning("transfer failed", extra={"file_id": file_id, "reason": message})
-            return _fail(id_map, record, upload_id, message)
+            return fail(id_map, record, upload_id, message)
         except Exception:
             # A retried invocation would most likely fail the same way: end in `error` now.
             logger.exception("transfer failed unexpectedly", extra={"file_id": file_id})
-            return _fail(id_map, record, upload_id, "internal error in the gateway")
+            return fail(id_map, record, upload_id, "internal error in the gateway")
         return _record(id_map, client, record, upload_id, upstream)
     finally:
         client.close()
-
-
-def finish_stale_transfer(file_id: str, id_map: IdMap | None = None, now: float | None = None) -> str | None:
-    """End a transfer that is past its deadline in `error` (for files.retrieve and a periodic
-    watcher): returns the file's status then, or None when there is nothing stale to finish."""
-    id_map = id_map or IdMap()
-    record = id_map.get(file_id)
-    job = _pending_job(record)
-    if record is None or job is None or not _past_deadline(job, time.time() if now is None else now):
-        return None
-    return _fail(id_map, record, str(job["upload_id"]), _deadline_message(job))
-
-
-def fail_abandoned_transfer(file_id: str, reason: str, id_map: IdMap | None = None) -> str | None:
-    """Lambda gave up on the transfer (retries exhausted, event too old): end the file in
-    `error` with `reason`, unless it was transferred meanwhile. Returns its status then."""
-    id_map = id_map or IdMap()
-    record = id_map.get(file_id)
-    job = _pending_job(record)
-    if record is None or job is None:
-        return record.status if record is not None else None
-    return _fail(id_map, record, str(job["upload_id"]), reason)
-
-
-def _pending_job(record: ObjectRecord | None) -> dict[str, Any] | None:
-    """The transfer job of a file still waiting for it, else None."""
-    if record is None or record.kind != "file" or record.status != "uploaded" or record.upstream_id:
-        return None
-    job = record.state.get("transfer")
-    return job if isinstance(job, dict) and job.get("upload_id") else None
-
-
-def _past_deadline(job: dict[str, Any], now: float) -> bool:
-    deadline = job.get("deadline")
-    return deadline is not None and now > float(deadline)
-
-
-def _deadline_message(job: dict[str, Any]) -> str:
-    return f"the transfer did not finish by its deadline ({int(job['deadline'])}, unix seconds)"
 
 
 # Sending ---------------------------------------------------------------------------------
@@ -258,24 +218,6 @@ def _finish_recorded(id_map: IdMap, record: ObjectRecord) -> None:
     if record.upstream_id and upload_id and record.state.get("transferred_at"):
         id_map.claim_upstream(record.provider, record.upstream_id, record.id)
         upload_parts.delete_parts(str(upload_id))
-
-
-def _fail(id_map: IdMap, record: ObjectRecord, upload_id: str, message: str) -> str:
-    """`error` with the reason, only while the transfer has not succeeded (a duplicate run never
-    turns `processed` into `error`); the parts go either way. Returns the file's status."""
-    obj = FileObject.model_validate(
-        {**record.object, "status": "error", "status_details": f"Transfer to the provider failed: {message}"}
-    )
-    record.object = obj.model_dump(mode="json")
-    record.state = {"upload_id": upload_id, "failed_at": int(time.time())}
-    if transitions.record_failed(record):
-        record.mark_stored()
-        status = "error"
-    else:
-        status = transitions.current_status(record.id) or "deleted"
-        logger.info("transfer: not failing a file that moved on", extra={"file_id": record.id, "status": status})
-    upload_parts.delete_parts(upload_id)
-    return status
 
 
 # Helpers ---------------------------------------------------------------------------------
