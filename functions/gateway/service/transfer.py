@@ -47,7 +47,7 @@ def transfer_file(file_id: str, id_map: IdMap | None = None) -> str | None:
     """Run one transfer; returns the file's final status (None: nothing to do)."""
     id_map = id_map or IdMap()
     record = id_map.get(file_id)
-    if record is not None and record.kind == "file" and record.upstream_id:
+    if record is not None and record.kind == "file" and (record.upstream_id or record.status == "error"):
         _finish_recorded(id_map, record)
         logger.info("transfer: already recorded", extra={"file_id": file_id})
         return None
@@ -213,10 +213,15 @@ def _record(
 
 
 def _finish_recorded(id_map: IdMap, record: ObjectRecord) -> None:
-    """After the commit: the reverse item and the parts' removal (both safe to repeat)."""
+    """After the commit of a success (or of a failure): the reverse item and the parts'
+    removal, both safe to repeat; a run that died after its commit left them to this one."""
     upload_id = record.state.get("upload_id")
-    if record.upstream_id and upload_id and record.state.get("transferred_at"):
+    if not upload_id:
+        return
+    if record.upstream_id and record.state.get("transferred_at"):
         id_map.claim_upstream(record.provider, record.upstream_id, record.id)
+        upload_parts.delete_parts(str(upload_id))
+    elif record.state.get("failed_at"):
         upload_parts.delete_parts(str(upload_id))
 
 

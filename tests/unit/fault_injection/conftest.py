@@ -8,6 +8,7 @@ import pytest
 from gateway.storage.dynamo import dynamodb_client
 
 from tests.unit.fault_injection.faults import DynamoFaults
+from tests.unit.test_uploads import gateway, sim  # noqa: F401  (fixtures: moto + bucket + simulator)
 
 
 @pytest.fixture

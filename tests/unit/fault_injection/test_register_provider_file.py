@@ -115,7 +115,9 @@ def test_claim_applied_but_its_answer_lost(faults: DynamoFaults, provider: FakeP
     assert file_items() == 1
 
 
-def test_losing_the_race_returns_an_id_whose_record_exists(faults: DynamoFaults, provider: FakeProvider) -> None:
+def test_losing_the_race_returns_an_id_whose_record_exists(
+    faults: DynamoFaults, provider: FakeProvider
+) -> None:
     """The winner claimed and has not written its object yet: the loser writes it."""
     winner = "file-winner"
     assert IdMap().claim_upstream("openai", UPSTREAM, winner) == winner

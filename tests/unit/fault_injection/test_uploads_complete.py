@@ -14,10 +14,8 @@ from handlers import uploads_cancel, uploads_complete
 
 from devserver.simulator import Simulator
 from tests.unit.fault_injection.faults import DynamoFaults
-from tests.unit.test_uploads import (  # noqa: F401  (gateway, sim: fixtures)
+from tests.unit.test_uploads import (
     CHUNKS,
-    gateway,
-    sim,
     stored_parts,
     transfer,
     upload_call,
@@ -59,7 +57,9 @@ def assert_finished(invoked: list[dict[str, Any]], upload_id: str, done: Any, si
 
 
 @pytest.mark.parametrize("when", ["before", "after"])
-def test_fails_at_claim(faults: DynamoFaults, gateway: list[dict[str, Any]], sim: Simulator, when: str) -> None:
+def test_fails_at_claim(
+    faults: DynamoFaults, gateway: list[dict[str, Any]], sim: Simulator, when: str
+) -> None:
     upload, part_ids = uploaded(CHUNKS)
     faults.fail("UpdateItem", 1, when=when)  # type: ignore[arg-type]
     status, _ = complete(upload["id"], part_ids)
@@ -82,7 +82,9 @@ def test_fails_after_claim_at_file_put(
     assert_finished(gateway, upload["id"], done, sim)
 
 
-def test_fails_at_transfer_invoke(faults: DynamoFaults, gateway: list[dict[str, Any]], sim: Simulator) -> None:
+def test_fails_at_transfer_invoke(
+    faults: DynamoFaults, gateway: list[dict[str, Any]], sim: Simulator
+) -> None:
     upload, part_ids = uploaded(CHUNKS)
 
     def refuse(name: str, payload: dict[str, Any]) -> None:
