@@ -214,18 +214,26 @@ class LocalAsyncRunner:
         thread.start()
 
     def _run(self, name: str, payload: dict[str, Any]) -> None:
+        """As Lambda runs an `Event`: the first attempt and `retry_attempts` retries (at once,
+        not after Lambda's minutes), then the on-failure function with Lambda's record."""
         function = self._functions[name]
-        try:
-            handler = self._resolver(name)
-            if handler is None:
-                logger.error("async %s: handlers.%s does not exist yet; event dropped", name, name)
-                return
+        handler = self._resolver(name)
+        if handler is None:
+            logger.error("async %s: handlers.%s does not exist yet; event dropped", name, name)
+            return
+        attempts = function.retry_attempts + 1
+        for attempt in range(1, attempts + 1):
             context = lambda_context(
                 name, memory_mb=function.memory_mb, timeout_seconds=function.timeout_seconds
             )
-            handler(payload, context)
-        except Exception:
-            logger.exception("async %s failed", name)
+            try:
+                handler(payload, context)
+                return
+            except Exception as exc:
+                logger.exception("async %s failed (attempt %d of %d)", name, attempt, attempts)
+                error = exc
+        if function.on_failure:
+            self._run(function.on_failure, failure_record(context, payload, error, attempts))
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the invocations started so far; False if some still run after `timeout`."""
@@ -238,6 +246,23 @@ class LocalAsyncRunner:
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             thread.join(remaining)
         return not any(t.is_alive() for t in threads)
+
+
+def failure_record(context: Any, payload: dict[str, Any], error: Exception, attempts: int) -> dict[str, Any]:
+    """The invocation record Lambda sends an on-failure destination once retries are exhausted."""
+    return {
+        "version": "1.0",
+        "timestamp": email.utils.formatdate(usegmt=True),
+        "requestContext": {
+            "requestId": context.aws_request_id,
+            "functionArn": f"{context.invoked_function_arn}:$LATEST",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": attempts,
+        },
+        "requestPayload": payload,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": {"errorMessage": str(error), "errorType": type(error).__name__},
+    }
 
 
 # -- HTTP front end ----------------------------------------------------------------------

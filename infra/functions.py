@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -68,6 +69,7 @@ FUNCTION_BUCKET_PREFIXES: dict[str, tuple[str, ...]] = {
     "uploads_complete": (resources.UPLOAD_PARTS_PREFIX,),
     "uploads_cancel": (resources.UPLOAD_PARTS_PREFIX,),
     "file_transfer": (resources.UPLOAD_PARTS_PREFIX,),
+    "transfer_failed": (resources.UPLOAD_PARTS_PREFIX,),
 }
 
 
@@ -146,10 +148,12 @@ class GatewayFunctions(Construct):
         for route in routes.ROUTES:
             self._function(route_spec(route))
         self.by_route = {route.name: self.by_name[route.name] for route in routes.ROUTES}
+        for function in routes.ASYNC_FUNCTIONS:
+            self._async_invoke_config(function)
 
     def _check_capabilities(self) -> None:
         known = set(CAPABILITY_ACTIONS) | set(self._data.secret_arns)
-        known |= {INVOKE_PREFIX + f.name for f in routes.ASYNC_FUNCTIONS if f.name in ASYNC_FUNCTION_ENV}
+        known |= {INVOKE_PREFIX + f.name for f in routes.ASYNC_FUNCTIONS}
         used = {g for r in routes.ROUTES for g in r.grants} | {
             g for f in routes.ASYNC_FUNCTIONS for g in f.permissions
         }
@@ -199,7 +203,8 @@ class GatewayFunctions(Construct):
             role.add_to_policy(statement)
         environment = self.common_environment()
         for async_name in spec.invokes:
-            environment[ASYNC_FUNCTION_ENV[async_name]] = self.by_name[async_name].function_name
+            if async_name in ASYNC_FUNCTION_ENV:  # (an on-failure destination is invoked by Lambda)
+                environment[ASYNC_FUNCTION_ENV[async_name]] = self.by_name[async_name].function_name
         function = lambda_.Function(
             self,
             spec.construct_id,
@@ -220,6 +225,44 @@ class GatewayFunctions(Construct):
         self.roles[spec.name] = role
         self.grants[spec.name] = spec.grants
         return function
+
+    def _async_invoke_config(self, function: routes.AsyncFunction) -> None:
+        """Lambda's retries and event age for the function's events, and where a failed event
+        goes: the route table's on-failure function (granted as an `invoke:` capability, hence
+        L1 here: the L2 destination would add a grant of its own). A function with none gets an
+        alarm on its errors: a record it failed to handle is seen, not lost in silence."""
+        spec = async_spec(function)
+        target = self.by_name[function.name]
+        destination = None
+        if function.on_failure:
+            failure_arn = self.by_name[function.on_failure].function_arn
+            destination = lambda_.CfnEventInvokeConfig.DestinationConfigProperty(
+                on_failure=lambda_.CfnEventInvokeConfig.OnFailureProperty(destination=failure_arn)
+            )
+            metric = target.metric("DestinationDeliveryFailures", period=cdk.Duration.minutes(5))
+            what = f"{function.on_failure} could not be handed a failed {function.name} event"
+        else:
+            metric = target.metric_errors(period=cdk.Duration.minutes(5))
+            what = f"{function.name} failed: a failure record may be lost"
+        lambda_.CfnEventInvokeConfig(
+            self,
+            f"{spec.construct_id}AsyncConfig",
+            function_name=target.function_name,
+            qualifier="$LATEST",
+            maximum_retry_attempts=function.retry_attempts,
+            maximum_event_age_in_seconds=function.max_event_age_seconds,
+            destination_config=destination,
+        )
+        cloudwatch.Alarm(
+            self,
+            f"{spec.construct_id}FailureAlarm",
+            metric=metric,
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            alarm_description=f"openai-gateway: {what}",
+        )
 
     def statements(
         self, grants: Iterable[str], prefixes: tuple[str, ...] = BUCKET_PREFIXES

@@ -58,6 +58,8 @@ BUCKET_READ = "bucket:read"
 BUCKET_WRITE = "bucket:write"
 BUCKET_DELETE = "bucket:delete"
 INVOKE_TRANSFER = "invoke:file_transfer"
+# Lambda invokes the on-failure destination with the failed function's own role.
+INVOKE_TRANSFER_FAILED = "invoke:transfer_failed"
 
 _AUTHENTICATED = frozenset({SECRET_MASTER_KEY, SECRET_KEY_PEPPER, TABLE_READ})
 
@@ -99,6 +101,12 @@ class AsyncFunction:
     permissions: frozenset[str]
     memory_mb: int = 512
     timeout_seconds: int = 900
+    # Lambda's asynchronous invocation settings: retries after a failed attempt, how long an
+    # event may wait, and the async function that gets Lambda's record once it gives up
+    # (None: a dead-letter queue with an alarm).
+    retry_attempts: int = 2
+    max_event_age_seconds: int = 6 * 3600
+    on_failure: str | None = None
 
     @property
     def handler(self) -> str:
@@ -180,10 +188,21 @@ ROUTES: tuple[Route, ...] = (
 )
 
 ASYNC_FUNCTIONS: tuple[AsyncFunction, ...] = (
+    # (before file_transfer: a function's role names the functions it invokes)
+    # Lambda's on-failure record of a file_transfer event: the file ends in `error`.
+    AsyncFunction(
+        "transfer_failed",
+        frozenset({TABLE_READ, TABLE_WRITE, BUCKET_READ, BUCKET_DELETE}),
+        memory_mb=256,
+        timeout_seconds=60,
+    ),
     AsyncFunction(
         "file_transfer",
-        frozenset({TABLE_READ, TABLE_WRITE, SECRET_PROVIDER_KEYS, BUCKET_READ, BUCKET_DELETE}),
+        frozenset({TABLE_READ, TABLE_WRITE, SECRET_PROVIDER_KEYS, BUCKET_READ, BUCKET_DELETE})
+        | {INVOKE_TRANSFER_FAILED},
         memory_mb=1024,
+        max_event_age_seconds=3600,
+        on_failure="transfer_failed",
     ),
 )
 

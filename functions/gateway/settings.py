@@ -34,6 +34,12 @@ class Settings(BaseModel):
     # Seconds between delivery attempts; the last gap repeats until webhook_retry_hours pass.
     webhook_retry_schedule: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000)
     webhook_retry_hours: float = Field(default=72.0, gt=0)
+    # A transfer not done by then is over: Lambda's async retries (ASYNC_FUNCTIONS'
+    # max_event_age_seconds, then each attempt's 15 min) end well before it.
+    transfer_deadline_seconds: int = Field(default=3 * 3600, gt=0)
+    # batches.list refreshes unfinished batches upstream until then, then serves the stored
+    # snapshots: well inside API Gateway's 29 s.
+    list_refresh_deadline_seconds: float = Field(default=20.0, gt=0)
 
 
 @lru_cache(maxsize=1)

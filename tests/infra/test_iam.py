@@ -39,6 +39,7 @@ EXPECTED_ACTIONS: dict[str, set[str]] = {
     routes.BUCKET_WRITE: {"s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"},
     routes.BUCKET_DELETE: {"s3:DeleteObject"},
     routes.INVOKE_TRANSFER: {"lambda:InvokeFunction"},
+    routes.INVOKE_TRANSFER_FAILED: {"lambda:InvokeFunction"},
 }
 ALWAYS = {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 SECRET_EXPORTS = {
@@ -58,6 +59,7 @@ BUCKET_PREFIXES_BY_FUNCTION: dict[str, tuple[str, ...]] = {
     "uploads_complete": PARTS,
     "uploads_cancel": PARTS,
     "file_transfer": PARTS,
+    "transfer_failed": PARTS,
 }
 
 
@@ -130,8 +132,10 @@ def test_resources_are_scoped(synth: Synth, name: str) -> None:
         elif action.startswith("s3:"):
             assert sorted(map(str, targets)) == sorted(map(str, object_arns(name))), action
         elif action == "lambda:InvokeFunction":
-            transfer_id, _ = functions["handlers.file_transfer.handler"]
-            assert targets == [{"Fn::GetAtt": [transfer_id, "Arn"]}]
+            invoked = [g.removeprefix("invoke:") for g in grants if g.startswith("invoke:")]
+            assert targets == [
+                {"Fn::GetAtt": [functions[f"handlers.{target}.handler"][0], "Arn"]} for target in invoked
+            ]
         else:
             pytest.fail(f"unexpected action {action}")
 
@@ -190,8 +194,9 @@ def test_health_has_no_data_access(synth: Synth) -> None:
 
 
 def test_only_uploads_complete_can_invoke_the_transfer_function(synth: Synth) -> None:
+    """(and file_transfer its on-failure destination: Lambda invokes it with that role)"""
     invokers = {name for name in SPECS if "lambda:InvokeFunction" in actions_of(statements_for(synth, name))}
-    assert invokers == {"uploads_complete"}
+    assert invokers == {"uploads_complete", "file_transfer"}
 
 
 def test_api_gateway_may_invoke_each_route_function_once_and_never_the_transfer_function(

@@ -58,11 +58,11 @@ class FakeProvider:
         }
         return copy.deepcopy(self.batches[upstream_id])
 
-    def retrieve_batch(self, upstream_id: str) -> dict[str, Any]:
+    def retrieve_batch(self, upstream_id: str, *, timeout: float | None = None) -> dict[str, Any]:
         self.calls.append(f"retrieve_batch {upstream_id}")
         return copy.deepcopy(self.batches[upstream_id])
 
-    def list_batches(self, *, limit: int = 20) -> dict[str, Any]:
+    def list_batches(self, *, limit: int = 20, timeout: float | None = None) -> dict[str, Any]:
         """Newest first, as OpenAI and Azure list; `list_page` caps the page to test a miss."""
         self.calls.append(f"list_batches limit={limit}")
         if self.list_fails:

@@ -87,11 +87,12 @@ class ProviderClient:
     def create_batch(self, body: dict[str, Any]) -> dict[str, Any]:
         return self._json("POST", "/batches", json=body)
 
-    def retrieve_batch(self, batch_id: str) -> dict[str, Any]:
-        return self._json("GET", f"/batches/{batch_id}")
+    def retrieve_batch(self, batch_id: str, *, timeout: float | None = None) -> dict[str, Any]:
+        """`timeout`: this call's own (seconds), e.g. what is left of a list's deadline."""
+        return self._json("GET", f"/batches/{batch_id}", **_timeout(timeout))
 
-    def list_batches(self, **query: Any) -> dict[str, Any]:
-        return self._json("GET", "/batches", params=_drop_none(query))
+    def list_batches(self, *, timeout: float | None = None, **query: Any) -> dict[str, Any]:
+        return self._json("GET", "/batches", params=_drop_none(query), **_timeout(timeout))
 
     def cancel_batch(self, batch_id: str) -> dict[str, Any]:
         return self._json("POST", f"/batches/{batch_id}/cancel")
@@ -162,6 +163,11 @@ def _tls_context() -> ssl.SSLContext:
 
 def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value is not None}
+
+
+def _timeout(seconds: float | None) -> dict[str, Any]:
+    """A per-request httpx timeout (connect included), or nothing: the client's own."""
+    return {} if seconds is None else {"timeout": httpx.Timeout(seconds, connect=min(5.0, seconds))}
 
 
 def _rewind(kwargs: dict[str, Any]) -> None:

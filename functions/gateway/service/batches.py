@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 from gateway.auth import Caller
@@ -13,9 +13,11 @@ from gateway.models.batches import TERMINAL_BATCH_STATUSES, Batch, CreateBatchRe
 from gateway.models.common import ListPage
 from gateway.observability import logger
 from gateway.providers.registry import client_for
+from gateway.service.deadline import Deadline
 from gateway.service.listing import ListRequest, page_records
 from gateway.service.ownership import owned_record
 from gateway.service.translate import batch_object
+from gateway.settings import get_settings
 from gateway.storage.id_map import IdMap, ObjectRecord
 
 _REFRESH_WORKERS = 8
@@ -82,23 +84,32 @@ def cancel_batch(caller: Caller, batch_id: str, id_map: IdMap | None = None) -> 
     return _store(id_map, record, upstream)
 
 
-def list_batches(caller: Caller, request: ListRequest, id_map: IdMap | None = None) -> ListPage[Batch]:
+def list_batches(
+    caller: Caller, request: ListRequest, id_map: IdMap | None = None, *, deadline: Deadline | None = None
+) -> ListPage[Batch]:
+    """One page, unfinished batches refreshed upstream until `deadline` (the settings' list
+    refresh deadline from now): whatever is not refreshed by then is served as stored."""
     id_map = id_map or IdMap()
+    deadline = deadline or Deadline.after(get_settings().list_refresh_deadline_seconds)
     records, has_more = page_records(id_map, caller, "batch", request)
     stale = [r for r in records if r.status not in TERMINAL_BATCH_STATUSES]
     fresh: dict[str, Batch] = {}
     if stale:
-        listed = _listed_upstream(stale)
-        with ThreadPoolExecutor(max_workers=min(_REFRESH_WORKERS, len(stale))) as pool:
-            for record, batch in zip(
-                stale, pool.map(lambda r: _refresh_or_snapshot(id_map, r, listed), stale), strict=True
-            ):
-                fresh[record.id] = batch
+        listed = _listed_upstream(stale, deadline)
+        pool = ThreadPoolExecutor(max_workers=min(_REFRESH_WORKERS, len(stale)))
+        futures = {pool.submit(_refresh_or_snapshot, id_map, r, listed, deadline): r.id for r in stale}
+        done, late = wait(futures, timeout=deadline.remaining())
+        # A call still running past the deadline is abandoned (its timeout ends it soon after).
+        pool.shutdown(wait=False, cancel_futures=True)
+        if late:
+            logger.warning("batch list refresh hit its deadline; serving snapshots", extra={"n": len(late)})
+        for future in done:
+            fresh[futures[future]] = future.result()
     batches = [fresh.get(r.id) or Batch.model_validate(r.object) for r in records]
     return ListPage[Batch].of(batches, has_more)
 
 
-def _listed_upstream(stale: list[ObjectRecord]) -> dict[str, dict[str, Any]]:
+def _listed_upstream(stale: list[ObjectRecord], deadline: Deadline) -> dict[str, dict[str, Any]]:
     """Current upstream objects of unfinished batches, keyed by upstream id, from one list call
     per provider with two or more of them (a page of 100 unfinished batches costs one provider
     call, not 100). A batch missing from the provider's newest page is retrieved on its own."""
@@ -108,10 +119,12 @@ def _listed_upstream(stale: list[ObjectRecord]) -> dict[str, dict[str, Any]]:
         by_provider[record.provider].add(record.upstream_id)
     listed: dict[str, dict[str, Any]] = {}
     for provider, upstream_ids in by_provider.items():
-        if len(upstream_ids) < 2:
+        if len(upstream_ids) < 2 or deadline.passed():
             continue
         try:
-            page = client_for(provider).list_batches(limit=_UPSTREAM_PAGE_LIMIT)
+            page = client_for(provider).list_batches(
+                limit=_UPSTREAM_PAGE_LIMIT, timeout=deadline.timeout(_upstream_timeout())
+            )
         except Exception:
             logger.warning("batch list refresh failed; retrieving one by one", extra={"provider": provider})
             continue
@@ -126,20 +139,33 @@ def _refresh(id_map: IdMap, record: ObjectRecord) -> Batch:
     return _store(id_map, record, client_for(record.provider).retrieve_batch(record.upstream_id))
 
 
-def _refresh_or_snapshot(id_map: IdMap, record: ObjectRecord, listed: dict[str, dict[str, Any]]) -> Batch:
+def _refresh_or_snapshot(
+    id_map: IdMap, record: ObjectRecord, listed: dict[str, dict[str, Any]], deadline: Deadline
+) -> Batch:
     """In a list, one provider hiccup must not fail the page: fall back to the last snapshot."""
     try:
         upstream = listed.get(str(record.upstream_id))
-        return _refresh(id_map, record) if upstream is None else _store(id_map, record, upstream)
+        if upstream is None:
+            if deadline.passed():
+                return Batch.model_validate(record.object)
+            assert record.upstream_id is not None
+            timeout = deadline.timeout(_upstream_timeout())
+            upstream = client_for(record.provider).retrieve_batch(record.upstream_id, timeout=timeout)
+        return _store(id_map, record, upstream)
     except Exception:
         logger.warning("batch refresh failed; serving snapshot", extra={"batch_id": record.id})
         return Batch.model_validate(record.object)
+
+
+def _upstream_timeout() -> float:
+    return get_settings().upstream_timeout_seconds
 
 
 def _store(id_map: IdMap, record: ObjectRecord, upstream: dict[str, object]) -> Batch:
     batch = batch_object(
         upstream, record, str(record.state.get("input_file_id") or record.object.get("input_file_id")), id_map
     )
-    record.object = batch.model_dump(mode="json")
+    snapshot = record.object = batch.model_dump(mode="json")
     id_map.save_if_changed(record)  # an unchanged batch (or a list's unfinished one) costs no write
-    return batch
+    # a lost conditional write leaves the newer stored object in the record: serve that
+    return batch if record.object is snapshot else Batch.model_validate(record.object)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -65,11 +66,24 @@ def retrieve_file(caller: Caller, file_id: str, id_map: IdMap | None = None) -> 
     id_map = id_map or IdMap()
     record = owned_record(id_map, caller, file_id, "file")
     if record.upstream_id is None or record.status in {"error"}:
+        if _transfer_overdue(record):
+            from gateway.service.transfer_failure import finish_stale_transfer  # only then
+
+            finish_stale_transfer(record.id, id_map)
+            record = id_map.get_consistent(record.id) or record
         return FileObject.model_validate(record.object)
     obj = file_object(client_for(record.provider).retrieve_file(record.upstream_id), record.id)
-    record.object = obj.model_dump(mode="json")
+    snapshot = record.object = obj.model_dump(mode="json")
     id_map.save_if_changed(record)  # an unchanged file costs no write
-    return obj
+    # a lost conditional write leaves the newer stored object in the record: serve that
+    return obj if record.object is snapshot else FileObject.model_validate(record.object)
+
+
+def _transfer_overdue(record: ObjectRecord) -> bool:
+    """A file still waiting for a transfer whose deadline has passed (it will never finish)."""
+    job = record.state.get("transfer") if record.status == "uploaded" else None
+    deadline = job.get("deadline") if isinstance(job, dict) else None
+    return deadline is not None and time.time() > float(deadline)
 
 
 def list_files(caller: Caller, request: ListRequest, id_map: IdMap | None = None) -> ListPage[FileObject]:

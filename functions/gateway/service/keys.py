@@ -173,7 +173,8 @@ def update(request: UpdateKeyRequest, store: KeyStore | None = None) -> KeyInfo:
     if request.metadata is not None:
         record.metadata = _check_metadata(request.metadata)
     _configure_budget(record.key_id, request, updating=True)
-    store.put(record)
+    if not store.replace(record):  # deleted since `find` read it: it stays deleted
+        raise NotFoundError("No such key.", param="key")
     auth.remember_key(record.key_hash, record)  # in effect at once here, within 60 s elsewhere
     return info(record)
 

@@ -7,8 +7,11 @@ the byte count and the client's md5 on the way, then records the upstream id (st
 the provider), or `error` with `status_details`; the S3 parts are removed either way.
 
 Idempotent: Lambda may deliver an Event invocation again. A file that already has its
-upstream id, or failed, is left alone; two runs racing both upload, but only one records
-its upstream file (a conditional write) and the other deletes its copy.
+upstream id, or failed, is left alone (a recorded one gets its reverse item and parts'
+removal finished); two runs racing both upload, but only one records its upstream file (a
+conditional write) and the other deletes its copy; a failure only ends a file in `error`
+while it still waits (conditional too). A transfer Lambda gives up on ends in `error` through
+the on-failure function, one past its deadline when next looked at (service.transfer_failure).
 """
 
 from __future__ import annotations
@@ -20,9 +23,9 @@ from typing import IO, Any, TypeVar, cast
 
 from gateway import secret_store
 from gateway.errors import GatewayError, RateLimitError, UpstreamError, UpstreamTimeoutError
-from gateway.models.files import FileObject
 from gateway.observability import logger
 from gateway.providers.client import ProviderClient
+from gateway.service.transfer_failure import deadline_message, fail, past_deadline, pending_job
 from gateway.service.translate import file_object
 from gateway.settings import get_settings
 from gateway.storage import transitions, upload_parts
@@ -44,12 +47,17 @@ def transfer_file(file_id: str, id_map: IdMap | None = None) -> str | None:
     """Run one transfer; returns the file's final status (None: nothing to do)."""
     id_map = id_map or IdMap()
     record = id_map.get(file_id)
-    job = record.state.get("transfer") if record is not None else None
-    pending = record is not None and record.kind == "file" and record.status == "uploaded"
-    if record is None or not pending or record.upstream_id or not job:
+    if record is not None and record.kind == "file" and (record.upstream_id or record.status == "error"):
+        _finish_recorded(id_map, record)
+        logger.info("transfer: already recorded", extra={"file_id": file_id})
+        return None
+    job = pending_job(record)
+    if record is None or job is None:
         logger.info("transfer: nothing to do", extra={"file_id": file_id})
         return None
     upload_id = str(job["upload_id"])
+    if past_deadline(job, time.time()):
+        return fail(id_map, record, upload_id, deadline_message(job))
     client = _client(record.provider)
     try:
         try:
@@ -58,13 +66,11 @@ def transfer_file(file_id: str, id_map: IdMap | None = None) -> str | None:
         except (TransferFailed, GatewayError) as exc:
             message = exc.message if isinstance(exc, GatewayError) else str(exc)
             logger.warning("transfer failed", extra={"file_id": file_id, "reason": message})
-            _fail(id_map, record, upload_id, message)
-            return "error"
+            return fail(id_map, record, upload_id, message)
         except Exception:
             # A retried invocation would most likely fail the same way: end in `error` now.
             logger.exception("transfer failed unexpectedly", extra={"file_id": file_id})
-            _fail(id_map, record, upload_id, "internal error in the gateway")
-            return "error"
+            return fail(id_map, record, upload_id, "internal error in the gateway")
         return _record(id_map, client, record, upload_id, upstream)
     finally:
         client.close()
@@ -177,32 +183,46 @@ def _retrying(request: Callable[[], T]) -> T:
 def _record(
     id_map: IdMap, client: ProviderClient, record: ObjectRecord, upload_id: str, upstream: dict[str, Any]
 ) -> str:
+    """Commit the upstream id (one conditional write); then the reverse item and the parts'
+    removal, which a later run finishes if this one dies (`_finish_recorded`). If the commit
+    fails, the provider copy is deleted before Lambda retries: never a second, forgotten copy."""
     upstream_id = str(upstream["id"])
     obj = file_object(upstream, record.id)
     record.object = obj.model_dump(mode="json")
     record.upstream_id = upstream_id
     record.ttl = obj.expires_at
     record.state = {"upload_id": upload_id, "transferred_at": int(time.time())}
-    if not transitions.record_transferred(record):
-        # deleted meanwhile, or another run won: this upstream copy is nobody's
-        logger.info("transfer: file already recorded or deleted", extra={"file_id": record.id})
+    try:
+        committed = transitions.record_transferred(record)
+    except Exception:
+        stored = id_map.get_consistent(record.id)
+        if stored is None or stored.upstream_id != upstream_id:  # the write did not happen
+            logger.exception("transfer: could not record the upstream file", extra={"file_id": record.id})
+            _delete_quietly(client, upstream_id)
+            raise
+        committed = True  # it did, and only its answer was lost
+    if not committed:
+        # deleted or failed meanwhile, or another run won: this upstream copy is nobody's
+        logger.info("transfer: file already recorded, failed or deleted", extra={"file_id": record.id})
         _delete_quietly(client, upstream_id)
         upload_parts.delete_parts(upload_id)
-        return str(obj.status)
-    id_map.claim_upstream(record.provider, upstream_id, record.id)
-    upload_parts.delete_parts(upload_id)
+        return str(transitions.current_status(record.id) or "deleted")
+    _finish_recorded(id_map, record)
     logger.info("transfer done", extra={"file_id": record.id, "status": obj.status})
     return str(obj.status)
 
 
-def _fail(id_map: IdMap, record: ObjectRecord, upload_id: str, message: str) -> None:
-    obj = FileObject.model_validate(
-        {**record.object, "status": "error", "status_details": f"Transfer to the provider failed: {message}"}
-    )
-    record.object = obj.model_dump(mode="json")
-    record.state = {"upload_id": upload_id, "failed_at": int(time.time())}
-    id_map.save_object(record)
-    upload_parts.delete_parts(upload_id)
+def _finish_recorded(id_map: IdMap, record: ObjectRecord) -> None:
+    """After the commit of a success (or of a failure): the reverse item and the parts'
+    removal, both safe to repeat; a run that died after its commit left them to this one."""
+    upload_id = record.state.get("upload_id")
+    if not upload_id:
+        return
+    if record.upstream_id and record.state.get("transferred_at"):
+        id_map.claim_upstream(record.provider, record.upstream_id, record.id)
+        upload_parts.delete_parts(str(upload_id))
+    elif record.state.get("failed_at"):
+        upload_parts.delete_parts(str(upload_id))
 
 
 # Helpers ---------------------------------------------------------------------------------

@@ -38,30 +38,20 @@ def batch_object(upstream: dict[str, Any], record: ObjectRecord, input_file_id: 
 
 
 def register_provider_file(id_map: IdMap, provider: str, upstream_id: str, *, owner: str) -> str:
-    """The gateway id of a file the provider created (batch output/errors), registered once:
-    a conditional claim of the reverse item (which answers with the winner if there was one),
-    then the object item."""
+    """The gateway id of a file the provider created (batch output/errors), registered once.
+
+    Two steps, each safe to interrupt: a conditional claim of the reverse item (which answers
+    with the winner if there was one), then the object item, created only if missing. Whoever
+    finds a claim without its object (a crash between the steps, a concurrent retrieve still
+    at step two) creates it: a half-done registration never leaves a 404 behind."""
     candidate = new_id("file")
-    winner = id_map.claim_upstream(provider, upstream_id, candidate)
-    if winner != candidate:
-        return winner
-    try:
-        upstream = client_for(provider).retrieve_file(upstream_id)
-    except Exception:  # the id is registered either way; the object is refreshed on retrieve
-        logger.warning(
-            "could not fetch provider file", extra={"provider": provider, "upstream_id": upstream_id}
-        )
-        upstream = {
-            "bytes": 0,
-            "created_at": int(time.time()),
-            "filename": f"{upstream_id}.jsonl",
-            "purpose": "batch_output",
-            "status": "processed",
-        }
-    obj = file_object(upstream, candidate)
-    id_map.put(
+    gateway_id = id_map.claim_upstream(provider, upstream_id, candidate)
+    if gateway_id != candidate and id_map.get(gateway_id) is not None:
+        return gateway_id
+    obj = _provider_file(provider, upstream_id, gateway_id)
+    id_map.put_new(  # False: a concurrent registration created it first; same upstream file
         ObjectRecord(
-            id=candidate,
+            id=gateway_id,
             kind="file",
             owner=owner,
             provider=provider,
@@ -69,7 +59,25 @@ def register_provider_file(id_map: IdMap, provider: str, upstream_id: str, *, ow
             object=obj.model_dump(mode="json"),
             upstream_id=upstream_id,
             purpose=obj.purpose,
-        ),
-        reverse=False,  # claimed above
+        )
     )
-    return candidate
+    return gateway_id
+
+
+def _provider_file(provider: str, upstream_id: str, gateway_id: str) -> FileObject:
+    """The provider's file object, or a stand-in when it cannot be fetched or read now: the
+    record holds the upstream id either way, and files.retrieve refreshes it from the provider."""
+    try:
+        return file_object(client_for(provider).retrieve_file(upstream_id), gateway_id)
+    except Exception:  # unreachable, or an object that does not validate
+        logger.warning(
+            "could not fetch provider file", extra={"provider": provider, "upstream_id": upstream_id}
+        )
+    stand_in = {
+        "bytes": 0,
+        "created_at": int(time.time()),
+        "filename": f"{upstream_id}.jsonl",
+        "purpose": "batch_output",
+        "status": "processed",
+    }
+    return file_object(stand_in, gateway_id)

@@ -35,7 +35,6 @@ from gateway.storage.id_map import IdMap, ObjectRecord
 TRANSFER_FUNCTION = "file_transfer"
 # Upload records outlive their hour by as long as the lifecycle rule keeps stray parts.
 _RECORD_TTL_SECONDS = UPLOAD_LIFETIME_SECONDS + 86400 * 2
-_COMPLETING = "completing"  # internal: between the claim and the completed record
 
 
 def create_upload(
@@ -86,8 +85,14 @@ def add_part(caller: Caller, upload_id: str, data: bytes, id_map: IdMap | None =
 def complete_upload(
     caller: Caller, upload_id: str, request: CompleteUploadRequest, id_map: IdMap | None = None
 ) -> Upload:
+    """Crash-safe in three steps: the claim (pending -> completing) writes ahead the file id and
+    the parts; then the file record (created once), the transfer's invocation, and the upload
+    marked completed. A complete or cancel that finds the upload `completing` finishes it."""
     id_map = id_map or IdMap()
-    record = _pending(id_map, caller, upload_id)
+    record = _live(id_map, caller, upload_id)
+    if _stored_status(record) == transitions.COMPLETING:
+        return _finish_completion(id_map, record)
+    record = _pending(id_map, caller, upload_id, record)
     upload = Upload.model_validate(record.object)
     if len(set(request.part_ids)) != len(request.part_ids):
         raise InvalidRequestError("Invalid 'part_ids': a part is listed more than once.", param="part_ids")
@@ -104,79 +109,114 @@ def complete_upload(
             param="part_ids",
             code="bytes_mismatch",
         )
-    if not transitions.claim_status(record.id, "pending", _COMPLETING):
+    completion = {
+        "file_id": new_id("file"),
+        "created_at": int(time.time()),
+        "part_ids": request.part_ids,
+        "md5": request.md5.lower() if request.md5 else None,
+    }
+    if not transitions.claim_completion(record.id, completion):
+        if transitions.current_status(record.id) == transitions.COMPLETING:
+            return _finish_completion(id_map, record)  # a concurrent complete claimed it
         raise _not_pending(upload_id, _reload_status(id_map, record))
+    return _finish_completion(id_map, record, completion)
 
-    now = int(time.time())
+
+def _finish_completion(
+    id_map: IdMap, record: ObjectRecord, completion: dict[str, Any] | None = None
+) -> Upload:
+    """Every step after the claim, each safe to repeat: the file record is created once, the
+    transfer tolerates a second invocation, and the upload becomes completed once."""
+    completion = completion or transitions.pending_completion(record.id)
+    if completion is None:  # another attempt finished it meanwhile
+        return _completed_upload(id_map, record)
+    upload = Upload.model_validate({**record.object, "status": "pending"})
+    file_id, created_at = str(completion["file_id"]), int(completion["created_at"])
     file = FileObject(
-        id=new_id("file"),
+        id=file_id,
         bytes=upload.bytes,
-        created_at=now,
+        created_at=created_at,
         filename=upload.filename,
         purpose=upload.purpose,
         status="uploaded",
     )
-    id_map.put(
+    id_map.put_new(
         ObjectRecord(
             id=file.id,
             kind="file",
             owner=record.owner,
             provider=record.provider,
-            created_at=now,
+            created_at=created_at,
             object=file.model_dump(mode="json"),
             purpose=file.purpose,
             state={
                 "transfer": {
                     "upload_id": record.id,
-                    "part_ids": request.part_ids,
-                    "md5": request.md5.lower() if request.md5 else None,
+                    "part_ids": completion["part_ids"],
+                    "md5": completion["md5"],
                     "mime_type": record.state.get("mime_type") or "application/octet-stream",
                     "expires_after": record.state.get("expires_after"),
+                    "started_at": created_at,
+                    "deadline": created_at + get_settings().transfer_deadline_seconds,
                 }
             },
         )
-    )
+    )  # False: an earlier attempt created it
+    _start_transfer(record, file_id)
     upload = upload.model_copy(update={"status": "completed", "file": file})
     record.object = upload.model_dump(mode="json")
-    record.state = {**record.state, "file_id": file.id}
-    id_map.save_object(record)
-    _start_transfer(id_map, record, file.id)
-    logger.info("upload completed", extra={"upload_id": record.id, "file_id": file.id, "bytes": file.bytes})
+    record.state = {**record.state, "file_id": file_id}
+    if not transitions.finish_completion(record):
+        return _completed_upload(id_map, record)
+    record.mark_stored()
+    logger.info("upload completed", extra={"upload_id": record.id, "file_id": file_id, "bytes": file.bytes})
     return upload
 
 
-def _start_transfer(id_map: IdMap, upload: ObjectRecord, file_id: str) -> None:
-    """Invoke the transfer function; if that fails, undo the completion so that the client's
-    retry of complete starts over (the parts are still in S3)."""
+def _start_transfer(upload: ObjectRecord, file_id: str) -> None:
+    """Invoke the transfer function. If that fails the upload stays `completing` (its file
+    recorded, its parts in S3) and the client's retry of complete invokes it again; a file whose
+    transfer never starts ends in `error` at its deadline (transfer.finish_stale_transfer)."""
     try:
         async_invoke.invoke_async(TRANSFER_FUNCTION, {"file_id": file_id})
     except Exception:
         logger.exception("could not start the transfer", extra={"upload_id": upload.id, "file_id": file_id})
-        file_record = id_map.get(file_id)
-        if file_record is not None:
-            id_map.delete(file_record)
-        upload.object = {**upload.object, "status": "pending", "file": None}
-        upload.state = {name: value for name, value in upload.state.items() if name != "file_id"}
-        id_map.save_object(upload)
         raise ServiceUnavailableError(
             "The upload could not be handed to the file transfer; nothing was lost, retry complete."
         ) from None
 
 
+def _completed_upload(id_map: IdMap, record: ObjectRecord) -> Upload:
+    """The upload as another attempt completed it."""
+    stored = id_map.get_consistent(record.id)
+    if stored is None:
+        raise _not_pending(record.id, "expired")
+    return Upload.model_validate(stored.object)
+
+
 def cancel_upload(caller: Caller, upload_id: str, id_map: IdMap | None = None) -> Upload:
     id_map = id_map or IdMap()
     record = _live(id_map, caller, upload_id)
+    if _stored_status(record) == transitions.COMPLETING:
+        _finish_completion(id_map, record)  # the completion won: finish it, then refuse as OpenAI does
+        raise _not_cancellable(upload_id, "completed")
     if record.status != "pending" or not transitions.claim_status(record.id, "pending", "cancelled"):
         status = _reload_status(id_map, record)
         if status in ("cancelled", "expired"):
             upload_parts.delete_parts(record.id)  # a retried cancel still leaves nothing behind
             return Upload.model_validate(id_map.get(record.id).object)  # type: ignore[union-attr]
-        raise InvalidRequestError(
-            f"Upload {upload_id} is already {status} and cannot be cancelled.",
-            param="upload_id",
-            code="upload_not_pending",
-        )
+        if transitions.current_status(record.id) == transitions.COMPLETING:
+            _finish_completion(id_map, record)
+        raise _not_cancellable(upload_id, status)
     return _finish(id_map, record, "cancelled")
+
+
+def _not_cancellable(upload_id: str, status: str) -> InvalidRequestError:
+    return InvalidRequestError(
+        f"Upload {upload_id} is already {status} and cannot be cancelled.",
+        param="upload_id",
+        code="upload_not_pending",
+    )
 
 
 def part_too_large(size: int) -> PayloadTooLargeError:
@@ -200,11 +240,20 @@ def _live(id_map: IdMap, caller: Caller, upload_id: str) -> ObjectRecord:
     return record
 
 
-def _pending(id_map: IdMap, caller: Caller, upload_id: str) -> ObjectRecord:
-    record = _live(id_map, caller, upload_id)
-    if record.status != "pending":
-        raise _not_pending(upload_id, record.status)
+def _pending(
+    id_map: IdMap, caller: Caller, upload_id: str, record: ObjectRecord | None = None
+) -> ObjectRecord:
+    record = record or _live(id_map, caller, upload_id)
+    status = _stored_status(record)
+    if status != "pending":
+        raise _not_pending(upload_id, "completed" if status == transitions.COMPLETING else status)
     return record
+
+
+def _stored_status(record: ObjectRecord) -> str | None:
+    """The status attribute as read: it leads the object's during a claim (`completing`)."""
+    stored = (record.stored or {}).get("status")
+    return str(stored) if stored is not None else record.status
 
 
 def _finish(id_map: IdMap, record: ObjectRecord, status: str) -> Upload:
@@ -218,7 +267,7 @@ def _finish(id_map: IdMap, record: ObjectRecord, status: str) -> Upload:
 
 def _reload_status(id_map: IdMap, record: ObjectRecord) -> str:
     status = transitions.current_status(record.id)
-    return "completed" if status in (None, _COMPLETING) else status
+    return "completed" if status in (None, transitions.COMPLETING) else status
 
 
 def _not_pending(upload_id: str, status: str | None) -> InvalidRequestError:

@@ -18,9 +18,11 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 
 from gateway import resources
-from gateway.errors import ServiceUnavailableError
+from gateway.errors import NotFoundError, ServiceUnavailableError
+from gateway.observability import logger
 from gateway.settings import get_settings
 from gateway.storage.dynamo import Item, dynamodb_client, marshal, set_expression, unmarshal
+from gateway.storage.status_rank import statuses_ahead_of
 
 # The `provider` of objects the gateway serves itself (webhook endpoints): no provider is called.
 NO_PROVIDER = "gateway"
@@ -193,21 +195,82 @@ class IdMap:
                 time.sleep(0.05 * 2**attempt * (0.5 + random.random()))
         raise ServiceUnavailableError("The id mapping table is throttling writes; retry shortly.")
 
-    def save_object(self, record: ObjectRecord) -> None:
-        """Store the last object seen (and state) of an existing record."""
-        self._db.update_item(
-            TableName=self.table,
-            Key={resources.TABLE_PARTITION_KEY: {"S": record.id}},
-            **set_expression(record.saved_item()),
-        )
+    def save_object(self, record: ObjectRecord) -> bool:
+        """Store the last object seen (and state) of an existing record: True if written.
+
+        Conditional: the item must still exist whole (a deleted object stays deleted; no half
+        item without kind or ttl is re-created) and its stored status must not be ahead of the
+        record's (an older snapshot never overwrites a newer status). A lost condition is not
+        the caller's error: `record` then holds what the table holds (False), or NotFoundError
+        when the object was deleted."""
+        update = set_expression(record.saved_item())
+        names, values = update["ExpressionAttributeNames"], update["ExpressionAttributeValues"]
+        names.update({"#pk": resources.TABLE_PARTITION_KEY, "#kind": "kind"})
+        condition = "attribute_exists(#pk) AND attribute_exists(#kind)"
+        ahead = statuses_ahead_of(record.kind, record.status)
+        if ahead:
+            names["#st"] = "status"
+            aliases = [f":ahead{index}" for index in range(len(ahead))]
+            values.update({alias: {"S": status} for alias, status in zip(aliases, ahead, strict=True)})
+            condition += f" AND NOT (#st IN ({', '.join(aliases)}))"
+        try:
+            self._db.update_item(
+                TableName=self.table,
+                Key={resources.TABLE_PARTITION_KEY: {"S": record.id}},
+                ConditionExpression=condition,
+                **update,
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            self._take_stored(record)
+            return False
         record.mark_stored()
+        return True
+
+    def _take_stored(self, record: ObjectRecord) -> None:
+        """After a lost conditional write: `record` becomes what the table holds now."""
+        stored = self.get_consistent(record.id)
+        if stored is None:
+            raise NotFoundError(f"No such {record.kind.capitalize()} object: {record.id}", param="id")
+        logger.info("a newer snapshot is stored; serving it", extra={"id": record.id})
+        record.object, record.state, record.upstream_id = stored.object, stored.state, stored.upstream_id
+        record.ttl, record.stored = stored.ttl, stored.stored
+
+    def get_consistent(self, gateway_id: str) -> ObjectRecord | None:
+        """`get` with a strongly consistent read (right after a conditional write lost)."""
+        response = self._db.get_item(
+            TableName=self.table,
+            Key={resources.TABLE_PARTITION_KEY: {"S": gateway_id}},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        if not item or "kind" not in item:
+            return None
+        return ObjectRecord.from_item(unmarshal(item))
 
     def save_if_changed(self, record: ObjectRecord) -> bool:
         """`save_object` unless the table already holds this object, status, state and upstream
-        id (as read): an unchanged retrieve costs no write. True if it wrote."""
+        id (as read): an unchanged retrieve costs no write. True if it wrote; after False,
+        `record.object` is what to serve (a newer stored object when the write lost)."""
         if not record.changed_since_stored():
             return False
-        self.save_object(record)
+        return self.save_object(record)
+
+    def put_new(self, record: ObjectRecord) -> bool:
+        """Create the object item unless it exists (no reverse item): False if it existed."""
+        try:
+            self._db.put_item(
+                TableName=self.table,
+                Item=marshal(record.to_item()),
+                ConditionExpression="attribute_not_exists(#pk)",
+                ExpressionAttributeNames={"#pk": resources.TABLE_PARTITION_KEY},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        record.mark_stored()
         return True
 
     def delete(self, record: ObjectRecord) -> None:

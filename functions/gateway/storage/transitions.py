@@ -1,11 +1,13 @@
 """Conditional writes on object records: one winner when two requests race.
 
-`IdMap.save_object` writes unconditionally; these guard the steps that must happen once
-(an upload completed or cancelled once, a transferred file given its upstream id once).
+`IdMap.save_object` only keeps snapshots from moving backwards; these guard the steps that
+must happen once (an upload completed or cancelled once, a transferred file given its upstream
+id once, a transfer failed only while it has not succeeded).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -46,12 +48,18 @@ _TRANSFERRED_ATTRIBUTES = ("object", "status", "state", "upstream_id", resources
 
 def record_transferred(record: ObjectRecord) -> bool:
     """Store a transferred file (object, status, state, upstream id, ttl) unless it already has
-    an upstream id or was deleted meanwhile; False then."""
+    an upstream id, was failed (a stale transfer ended in `error`) or deleted meanwhile; False
+    then."""
     item = record.to_item()
     update = set_expression({name: item.get(name) for name in _TRANSFERRED_ATTRIBUTES})
-    update["ExpressionAttributeNames"].update({"#pk": resources.TABLE_PARTITION_KEY, "#u": "upstream_id"})
+    update["ExpressionAttributeNames"].update(
+        {"#pk": resources.TABLE_PARTITION_KEY, "#u": "upstream_id", "#st": "status"}
+    )
+    update["ExpressionAttributeValues"][":uploaded"] = {"S": "uploaded"}
     return _conditional_update(
-        record.id, ConditionExpression="attribute_exists(#pk) AND attribute_not_exists(#u)", **update
+        record.id,
+        ConditionExpression="attribute_exists(#pk) AND attribute_not_exists(#u) AND #st = :uploaded",
+        **update,
     )
 
 
@@ -66,3 +74,64 @@ def current_status(record_id: str) -> str | None:
     )
     value = response.get("Item", {}).get("status", {}).get("S")
     return str(value) if value is not None else None
+
+
+# Completing an upload (service.uploads) ----------------------------------------------------
+COMPLETING = "completing"
+
+
+def claim_completion(record_id: str, completion: dict[str, Any]) -> bool:
+    """pending -> completing, writing ahead what the completion will create (the file id, the
+    parts): any later complete or cancel can then finish it. False if it was not pending."""
+    return _conditional_update(
+        record_id,
+        UpdateExpression="SET #s = :new, #c = :c",
+        ConditionExpression="#s = :expected",
+        ExpressionAttributeNames={"#s": "status", "#c": "completion"},
+        ExpressionAttributeValues={
+            ":new": {"S": COMPLETING},
+            ":expected": {"S": "pending"},
+            ":c": {"S": json.dumps(completion, separators=(",", ":"))},
+        },
+    )
+
+
+def pending_completion(record_id: str) -> dict[str, Any] | None:
+    """The completion written ahead by `claim_completion`, while the upload is completing."""
+    response = dynamodb_client().get_item(
+        TableName=get_settings().table_name,
+        Key=_key(record_id),
+        ProjectionExpression="#s, #c",
+        ExpressionAttributeNames={"#s": "status", "#c": "completion"},
+        ConsistentRead=True,
+    )
+    item = response.get("Item", {})
+    if item.get("status", {}).get("S") != COMPLETING or "completion" not in item:
+        return None
+    return dict(json.loads(item["completion"]["S"]))
+
+
+def finish_completion(record: ObjectRecord) -> bool:
+    """completing -> the record's (completed) object and state; False if another attempt did."""
+    update = set_expression(record.saved_item())
+    update["UpdateExpression"] += " REMOVE #c"
+    update["ExpressionAttributeNames"].update({"#st": "status", "#c": "completion"})
+    update["ExpressionAttributeValues"][":completing"] = {"S": COMPLETING}
+    return _conditional_update(record.id, ConditionExpression="#st = :completing", **update)
+
+
+# Failing a transfer (service.transfer) ----------------------------------------------------
+def record_failed(record: ObjectRecord) -> bool:
+    """Store a failed transfer's `error` object, only while the file still waits for its
+    transfer (exists, `uploaded`, no upstream id): a transfer that succeeded, or a file
+    deleted meanwhile, is left alone (False)."""
+    update = set_expression(record.saved_item())
+    update["ExpressionAttributeNames"].update(
+        {"#pk": resources.TABLE_PARTITION_KEY, "#u": "upstream_id", "#st": "status"}
+    )
+    update["ExpressionAttributeValues"][":uploaded"] = {"S": "uploaded"}
+    return _conditional_update(
+        record.id,
+        ConditionExpression="attribute_exists(#pk) AND attribute_not_exists(#u) AND #st = :uploaded",
+        **update,
+    )
