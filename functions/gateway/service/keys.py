@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import re
 import secrets
@@ -12,7 +15,7 @@ from typing import Any
 from gateway import auth, secret_store
 from gateway.auth import Caller
 from gateway.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
-from gateway.ids import new_id
+from gateway.ids import derived_id, new_id
 from gateway.models.keys import (
     DeleteKeysRequest,
     GeneratedKey,
@@ -91,14 +94,19 @@ def info(record: KeyRecord) -> KeyInfo:
     )
 
 
-def generate(request: GenerateKeyRequest, store: KeyStore | None = None) -> GeneratedKey:
+def generate(
+    request: GenerateKeyRequest, store: KeyStore | None = None, *, seed: str | None = None
+) -> GeneratedKey:
+    """A new key. With an Idempotency-Key's `seed`, key and id derive from it (and the pepper):
+    a retry writes the same key again, and a replay shows it without the gateway storing it."""
     store = store or KeyStore()
-    _check_alias_free(store, request.key_alias)
-    plain = KEY_PREFIX + secrets.token_urlsafe(32)
+    key_id = new_id("key") if seed is None else derived_id("key", seed)
+    _check_alias_free(store, request.key_alias, except_key_id=key_id)
+    plain = KEY_PREFIX + secrets.token_urlsafe(32) if seed is None else seeded_key(seed)
     now = int(time.time())
     record = KeyRecord(
         key_hash=hash_key(plain, secret_store.key_pepper()),
-        key_id=new_id("key"),
+        key_id=key_id,
         created_at=now,
         key_alias=request.key_alias,
         providers=_check_providers(request.providers),
@@ -108,6 +116,12 @@ def generate(request: GenerateKeyRequest, store: KeyStore | None = None) -> Gene
     )
     store.put(record)
     return GeneratedKey(key=plain, **info(record).model_dump())
+
+
+def seeded_key(seed: str) -> str:
+    """The key generated under an Idempotency-Key: unguessable without the pepper."""
+    digest = hmac.new(secret_store.key_pepper().encode(), f"generate\0{seed}".encode(), hashlib.sha256)
+    return KEY_PREFIX + base64.urlsafe_b64encode(digest.digest()).decode().rstrip("=")
 
 
 def find(key_or_id: str, store: KeyStore | None = None, *, param: str = "key") -> KeyRecord:
