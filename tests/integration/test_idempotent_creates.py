@@ -124,7 +124,8 @@ def test_sdk_retry_after_a_failed_table_write_adopts_the_batch(
     from tests.unit.fault_injection.create_support import TableFaults
 
     input_file = upload_batch_file(client(local_gateway))
-    TableFaults(monkeypatch).fail("update_item", "batch_")
+    table_faults = TableFaults(monkeypatch)
+    table_faults.fail("update_item", "batch_")
     sdk = _retrying(local_gateway, f"it-{uuid.uuid4().hex}")
     tag = uuid.uuid4().hex
     batch = sdk.batches.create(
@@ -133,5 +134,6 @@ def test_sdk_retry_after_a_failed_table_write_adopts_the_batch(
         completion_window="24h",
         metadata={"tag": tag},
     )
+    assert table_faults.unused() == 0  # the first attempt did fail
     assert len(_simulated_batches(local_gateway, tag)) == 1
     assert client(local_gateway).batches.retrieve(batch.id).id == batch.id

@@ -70,6 +70,10 @@ class TableFaults:
     def fail(self, operation: str, prefix: str, *, times: int = 1) -> None:
         self._rules.append({"operation": operation, "prefix": prefix, "times": times})
 
+    def unused(self) -> int:
+        """How many injected failures have not happened yet."""
+        return sum(rule["times"] for rule in self._rules)
+
     def _wrap(self, operation: str, argument: str, real: Callable[..., Any]) -> Callable[..., Any]:
         def call(**kwargs: Any) -> Any:
             pk = kwargs.get(argument, {}).get(PK, {}).get("S", "")
