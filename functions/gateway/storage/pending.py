@@ -9,6 +9,7 @@ retry, a concurrent cancel and the watcher that adopts stranded records never un
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -35,8 +36,9 @@ def put_new(record: ObjectRecord) -> ObjectRecord | None:
         dynamodb_client().put_item(
             TableName=get_settings().table_name,
             Item=marshal(record.to_item()),
-            ConditionExpression="attribute_not_exists(#pk)",
-            ExpressionAttributeNames={"#pk": resources.TABLE_PARTITION_KEY},
+            # a discarded record (no `kind`) is free to be written again
+            ConditionExpression="attribute_not_exists(#pk) OR attribute_not_exists(#kind)",
+            ExpressionAttributeNames={"#pk": resources.TABLE_PARTITION_KEY, "#kind": "kind"},
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
     except ClientError as exc:
@@ -101,13 +103,26 @@ def settle(record: ObjectRecord, *, expected_status: str) -> bool:
 
 
 def discard(record: ObjectRecord) -> bool:
-    """Delete a pending record that never reached the provider (it refused the create)."""
+    """Forget a pending record that never reached the provider (it refused the create): drop
+    `kind` and the index key, so no read or list sees it, and let the TTL remove the rest. An
+    UpdateItem, not a DeleteItem: a create function is granted no deletes on object items."""
     return _conditional(
-        "delete_item",
+        "update_item",
         record.id,
+        UpdateExpression="SET #ttl = :now REMOVE #kind, #ok",
         ConditionExpression="attribute_exists(#pk) AND attribute_not_exists(#u) AND #st = :expected",
-        ExpressionAttributeNames={"#pk": resources.TABLE_PARTITION_KEY, "#u": "upstream_id", "#st": "status"},
-        ExpressionAttributeValues={":expected": {"S": str(record.status)}},
+        ExpressionAttributeNames={
+            "#pk": resources.TABLE_PARTITION_KEY,
+            "#u": "upstream_id",
+            "#st": "status",
+            "#ttl": resources.TABLE_TTL_ATTRIBUTE,
+            "#kind": "kind",
+            "#ok": "owner_kind",
+        },
+        ExpressionAttributeValues={
+            ":expected": {"S": str(record.status)},
+            ":now": {"N": str(int(time.time()))},
+        },
     )
 
 
