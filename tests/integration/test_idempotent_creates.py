@@ -71,8 +71,8 @@ def test_sdk_retry_after_a_timeout_after_accept_adopts_the_batch(
     real = ProviderClient.create_batch
     timed_out: list[str] = []
 
-    def accept_then_time_out(self: ProviderClient, body: dict[str, Any]) -> dict[str, Any]:
-        upstream = real(self, body)
+    def accept_then_time_out(self: ProviderClient, body: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        upstream = real(self, body, **kwargs)
         if not timed_out:
             timed_out.append(str(upstream["id"]))
             raise UpstreamTimeoutError(f"provider '{self.name}' did not answer in time")

@@ -45,7 +45,7 @@ class FakeProvider:
         self.calls.append(f"retrieve_file {upstream_id}")
         return copy.deepcopy(self.files[upstream_id])
 
-    def create_batch(self, body: dict[str, Any]) -> dict[str, Any]:
+    def create_batch(self, body: dict[str, Any], **_: Any) -> dict[str, Any]:
         upstream_id = f"up-batch-{len(self.batches)}"
         self.batches[upstream_id] = {
             "id": upstream_id,

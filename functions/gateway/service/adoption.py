@@ -15,8 +15,17 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from gateway.errors import RateLimitError, UpstreamError, UpstreamRequestError
+from gateway.errors import (
+    ConflictError,
+    RateLimitError,
+    UpstreamError,
+    UpstreamRequestError,
+    UpstreamTimeoutError,
+)
+from gateway.observability import logger
 from gateway.providers.registry import client_for
+from gateway.routes import API_GATEWAY_TIMEOUT_SECONDS
+from gateway.settings import get_settings
 from gateway.storage import pending
 from gateway.storage.id_map import IdMap, ObjectRecord
 
@@ -29,8 +38,22 @@ CLOCK_SKEW_SECONDS = 120
 # is given up: no in-flight create can still be running (the provider call ends within the
 # API's 29 s), and the provider's lists have long shown what it accepted.
 ABANDON_AFTER_SECONDS = 600
+# A create's provider call must end while the client still waits for the gateway's answer: API
+# Gateway gives up at 29 s. httpx's timeouts are per phase (connect up to 5 s, then each read
+# or write), so the call's own timeout leaves room for the connect and the gateway's writes.
+API_DEADLINE_SECONDS = API_GATEWAY_TIMEOUT_SECONDS
+_CONNECT_AND_WRITES_SECONDS = 7
+# After a create timed out, the provider may still be making the object: for this long a retry
+# that does not find it yet is asked to come back (409, retryable) rather than make another.
+SETTLE_SECONDS = 30
 _MAX_PAGES = 5
 _PAGE_LIMIT = 100
+
+
+def create_timeout() -> float:
+    """The timeout of a create's provider call: the configured one, capped under API Gateway's."""
+    cap = API_DEADLINE_SECONDS - _CONNECT_AND_WRITES_SECONDS
+    return max(1.0, min(get_settings().upstream_timeout_seconds, cap))
 
 
 def request_hash(payload: dict[str, Any]) -> str:
@@ -60,6 +83,30 @@ def untagged(upstream: dict[str, Any], gateway_id: str) -> dict[str, Any]:
 
 def attempted_at(record: ObjectRecord) -> int:
     return int(pending.pending_state(record).get("attempted_at") or record.created_at)
+
+
+def note_timeout(record: ObjectRecord) -> None:
+    """Remember that the provider call timed out (best effort: a retry then waits for it)."""
+    record.state = {
+        **record.state,
+        pending.PENDING: {**pending.pending_state(record), "timed_out_at": int(time.time())},
+    }
+    try:
+        pending.settle(record, expected_status=str(record.status))
+    except Exception:
+        logger.warning("could not note the timed-out create", extra={"id": record.id})
+
+
+def wait_for_provider(record: ObjectRecord) -> None:
+    """Raise a retryable 409 while a timed-out attempt may still be completing at the provider."""
+    timed_out_at = pending.pending_state(record).get("timed_out_at")
+    left = int(timed_out_at or 0) + SETTLE_SECONDS - int(time.time())
+    if timed_out_at and left > 0:
+        raise ConflictError(
+            f"The provider has not confirmed the first attempt of this request yet; retry in {left} s.",
+            code="create_not_confirmed",
+            headers={"x-should-retry": "true", "Retry-After": str(left)},
+        )
 
 
 def given_up(record: ObjectRecord) -> bool:
@@ -119,6 +166,16 @@ def _recent(list_page: Any, since: int) -> Iterator[dict[str, Any]]:
 def _unclaimed(id_map: IdMap, record: ObjectRecord, upstream: dict[str, Any]) -> bool:
     owner = id_map.gateway_id_for(record.provider, str(upstream["id"]))
     return owner is None or owner == record.id
+
+
+def after_failed_call(record: ObjectRecord, exc: Exception, *, first_attempt: bool) -> None:
+    """What a failed provider call leaves: nothing if the provider refused a first attempt
+    (the record is discarded), else the pending record for the retry or the watcher, marked
+    if the call timed out (the provider may still be making the object)."""
+    if first_attempt and refused(exc):
+        pending.discard(record)
+    elif isinstance(exc, UpstreamTimeoutError):
+        note_timeout(record)
 
 
 def refused(exc: Exception) -> bool:

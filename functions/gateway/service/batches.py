@@ -243,7 +243,9 @@ def _adopt_or_create(id_map: IdMap, record: ObjectRecord) -> Batch:
     upstream = adoption.find_upstream_batch(id_map, record)
     if upstream is not None:
         return _finish(id_map, record, upstream)
+    adoption.wait_for_provider(record)
     state = pending.pending_state(record)
+    state.pop("timed_out_at", None)
     record.state = {**record.state, pending.PENDING: {**state, "attempted_at": int(time.time())}}
     if not pending.settle(record, expected_status=_PENDING_STATUS):
         return _reloaded(id_map, record)  # cancelled or finished meanwhile
@@ -252,12 +254,11 @@ def _adopt_or_create(id_map: IdMap, record: ObjectRecord) -> Batch:
 
 def _create_upstream(id_map: IdMap, record: ObjectRecord, *, first_attempt: bool) -> Batch:
     try:
-        upstream = client_for(record.provider).create_batch(pending.pending_state(record)["body"])
+        upstream = client_for(record.provider).create_batch(
+            pending.pending_state(record)["body"], timeout=adoption.create_timeout()
+        )
     except Exception as exc:
-        # A refusal made nothing upstream: a first attempt leaves no record. Anything else (a
-        # timeout, a 5xx) may have: the record stays pending for the retry or the watcher.
-        if first_attempt and adoption.refused(exc):
-            pending.discard(record)
+        adoption.after_failed_call(record, exc, first_attempt=first_attempt)
         raise
     return _finish(id_map, record, upstream)
 

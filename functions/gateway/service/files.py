@@ -67,6 +67,7 @@ def create_file(
         upstream = adoption.find_upstream_file(id_map, existing)
         if upstream is not None:
             return _finish(id_map, existing, upstream)
+        adoption.wait_for_provider(existing)
         existing.state = {**existing.state, pending.PENDING: {"attempted_at": int(time.time())}}
         if not pending.settle(existing, expected_status=_PENDING_STATUS):
             return _reloaded(id_map, existing)
@@ -191,12 +192,10 @@ def _upload(id_map: IdMap, record: ObjectRecord, new_file: NewFile, *, first_att
             purpose=new_file.purpose,
             expires_after=new_file.expires_after,
             content_type=new_file.content_type,
+            timeout=adoption.create_timeout(),
         )
     except Exception as exc:
-        # A refusal made nothing upstream: a first attempt leaves no record. Anything else (a
-        # timeout, a 5xx) may have: the record stays pending for the retry or the watcher.
-        if first_attempt and adoption.refused(exc):
-            pending.discard(record)
+        adoption.after_failed_call(record, exc, first_attempt=first_attempt)
         raise
     return _finish(id_map, record, upstream)
 

@@ -70,8 +70,8 @@ def _timeout_after_accept(monkeypatch: pytest.MonkeyPatch, times: int = 1) -> li
     real = ProviderClient.create_batch
     accepted: list[str] = []
 
-    def accept_then_time_out(self: ProviderClient, body: dict[str, Any]) -> dict[str, Any]:
-        upstream = real(self, body)
+    def accept_then_time_out(self: ProviderClient, body: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        upstream = real(self, body, **kwargs)
         if len(accepted) < times:
             accepted.append(str(upstream["id"]))
             raise UpstreamTimeoutError(f"provider '{self.name}' did not answer in time")
@@ -256,3 +256,28 @@ def test_a_batch_the_provider_never_got_is_given_up_as_failed(
     assert status == 200 and batch["status"] == "failed"
     assert batch["errors"]["data"][0]["code"] == "provider_create_unconfirmed"
     assert "pending" not in records("batch")[0].get("state", "")
+
+
+def test_provider_slower_than_the_create_deadline(
+    gateway: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real timing: the provider makes the batch after the gateway gave up on it (504). A retry
+    while it may still be at it is asked to come back; the next one adopts it."""
+    monkeypatch.setattr(adoption, "API_DEADLINE_SECONDS", adoption._CONNECT_AND_WRITES_SECONDS + 1)
+    assert adoption.create_timeout() == 1
+    file_id = _input_file()
+    gateway.add_fault(delay_seconds=2, method="POST", path_contains="/v1/batches")
+    started = time.monotonic()
+    status, error, _ = _create(file_id, "k-slow")
+    assert status == 504 and time.monotonic() - started < 2, error
+    status, wait, headers = _create(file_id, "k-slow")
+    assert status == 409 and wait["error"]["code"] == "create_not_confirmed"
+    assert headers["x-should-retry"] == ["true"] and int(headers["Retry-After"][0]) > 0
+    deadline = time.monotonic() + 10
+    while not _upstream_batches(gateway, file_id) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    status, batch, _ = _create(file_id, "k-slow")
+    assert status == 200, batch
+    assert len(_upstream_batches(gateway, file_id)) == 1
+    assert [r["pk"] for r in records("batch")] == [batch["id"]]
+    assert_settled("batch")
