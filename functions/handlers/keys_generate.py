@@ -18,7 +18,9 @@ def generate_key(request: GenerateKeyRequest) -> GeneratedKey:
         lambda seed: keys.generate(request, seed=seed),
         # the new key itself is never stored: a replay derives it again from the seed
         conceal=lambda stored: {**stored, "key": ""},
-        reveal=lambda replayed, seed: replayed.model_copy(update={"key": keys.seeded_key(seed)}),
+        reveal=lambda replayed, seed: replayed.model_copy(
+            update={"key": keys.seeded_key(seed, replayed.created_at)}
+        ),
     )
 
 

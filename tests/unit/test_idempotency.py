@@ -16,6 +16,7 @@ from gateway.storage.s3 import s3_client
 from handlers import (
     batches_create,
     files_create,
+    files_list,
     keys_delete,
     keys_generate,
     keys_info,
@@ -27,6 +28,8 @@ from devserver.simulator import Simulator
 from tests.unit.conftest import call, event
 from tests.unit.fault_injection.create_support import (
     LINE,
+    ShortContext,
+    TableFaults,
     file_event,
     gateway,  # noqa: F401  (fixture)
     items,
@@ -189,3 +192,35 @@ def test_a_concurrent_duplicate_is_told_to_retry(gateway: Simulator, monkeypatch
     assert headers["x-should-retry"] == ["true"] and headers["Retry-After"] == ["1"]
     assert results[0][0] == 200
     assert call(files_create.handler, file_event("c.jsonl", LINE, key="busy"))[1] == results[0][1]
+
+
+def test_key_generate_retried_after_its_answer_was_lost_gives_the_stored_key(
+    gateway: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table_faults = TableFaults(monkeypatch)
+    table_faults.fail("update_item", "idempotency#")
+    request = with_key(event("POST", "/key/generate", body={"key_alias": "lost"}), "gen-lost")
+    assert keys_generate.handler(request, ShortContext())["statusCode"] == 503
+    time.sleep(0.01)
+    status, generated, _ = _generate("gen-lost", {"key_alias": "lost"})
+    assert status == 200, generated
+    assert [r["key_alias"] for r in items() if r["pk"].startswith("key#")] == ["lost"]  # one key
+    assert call(files_list.handler, event("GET", "/v1/files", key=generated["key"]))[0] == 200
+
+
+def test_an_idempotency_key_reused_after_a_day_never_brings_back_a_deleted_key(
+    gateway: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    status, first, _ = _generate("gen-day", {"key_alias": "daily"})
+    assert status == 200
+    assert call(keys_delete.handler, event("POST", "/key/delete", body={"keys": [first["key"]]}))[0] == 200
+    for item in items():  # a day later: the table's TTL removed the Idempotency-Key's record
+        if item["pk"].startswith("idempotency#"):
+            boto3.client("dynamodb").delete_item(
+                TableName=resources.DEFAULT_TABLE_NAME, Key={"pk": {"S": item["pk"]}}
+            )
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + 24 * 3600 + 5)
+    status, second, _ = _generate("gen-day", {"key_alias": "daily"})
+    assert status == 200 and second["key"] != first["key"]
+    assert call(files_list.handler, event("GET", "/v1/files", key=first["key"]))[0] == 401
