@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import string
 
@@ -15,7 +16,19 @@ _PREFIX = {
     "webhook_endpoint": "we_",
     "webhook_delivery": "whdl_",
 }
+_LENGTH = 24
 
 
 def new_id(kind: str) -> str:
-    return _PREFIX[kind] + "".join(secrets.choice(_ALPHABET) for _ in range(24))
+    return _PREFIX[kind] + "".join(secrets.choice(_ALPHABET) for _ in range(_LENGTH))
+
+
+def derived_id(kind: str, seed: str) -> str:
+    """The same id for the same seed (a caller's Idempotency-Key): a retried create finds the
+    record its first attempt wrote. SHA-256 keeps ids of different seeds apart."""
+    number = int.from_bytes(hashlib.sha256(f"{kind}\0{seed}".encode()).digest(), "big")
+    chars = []
+    for _ in range(_LENGTH):
+        number, digit = divmod(number, len(_ALPHABET))
+        chars.append(_ALPHABET[digit])
+    return _PREFIX[kind] + "".join(chars)

@@ -1,8 +1,10 @@
 """POST /v1/files: upload a file to the chosen provider."""
 
+import hashlib
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import File, Form, UploadFile
+from gateway import idempotency
 from gateway.models.files import FileObject
 from gateway.resolver import GatewayApp
 from gateway.service import files
@@ -28,7 +30,22 @@ def create_file(
         content_type=file.content_type or "application/octet-stream",
         expires_after=expires_after_from_form(anchor or dotted_anchor, seconds or dotted_seconds),
     )
-    return files.create_file(app.caller, app.provider_hint(custom_llm_provider), new_file)
+    provider = app.provider_hint(custom_llm_provider)
+    request = {  # the same file sent again is the same request, whatever its multipart boundary
+        "provider": provider,
+        "filename": new_file.filename,
+        "purpose": purpose,
+        "expires_after": new_file.expires_after,
+        "sha256": hashlib.sha256(file.content).hexdigest(),
+    }
+    return idempotency.run_once(
+        app,
+        request,
+        FileObject,
+        lambda seed: files.create_file(
+            app.caller, provider, new_file, file_id=idempotency.object_id("file", seed)
+        ),
+    )
 
 
 handler = app.lambda_handler

@@ -1,5 +1,6 @@
 """POST /v1/uploads: start an upload of a large file in parts."""
 
+from gateway import idempotency
 from gateway.models.uploads import CreateUploadRequest, Upload
 from gateway.resolver import GatewayApp
 from gateway.service import uploads
@@ -9,7 +10,15 @@ app = GatewayApp("uploads_create")
 
 @app.endpoint
 def create_upload(request: CreateUploadRequest) -> Upload:
-    return uploads.create_upload(app.caller, app.provider_hint(request.custom_llm_provider), request)
+    provider = app.provider_hint(request.custom_llm_provider)
+    return idempotency.run_once(
+        app,
+        {"provider": provider, **request.model_dump(mode="json")},
+        Upload,
+        lambda seed: uploads.create_upload(
+            app.caller, provider, request, upload_id=idempotency.object_id("upload", seed)
+        ),
+    )
 
 
 handler = app.lambda_handler

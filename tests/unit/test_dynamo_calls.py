@@ -17,7 +17,7 @@ from gateway.service import batches, files, translate
 from gateway.service.files import NewFile
 from gateway.service.listing import ListRequest
 from gateway.storage.dynamo import dynamodb_client
-from gateway.storage.id_map import IdMap
+from gateway.storage.id_map import IdMap, ObjectRecord
 
 
 class FakeProvider:
@@ -45,7 +45,7 @@ class FakeProvider:
         self.calls.append(f"retrieve_file {upstream_id}")
         return copy.deepcopy(self.files[upstream_id])
 
-    def create_batch(self, body: dict[str, Any]) -> dict[str, Any]:
+    def create_batch(self, body: dict[str, Any], **_: Any) -> dict[str, Any]:
         upstream_id = f"up-batch-{len(self.batches)}"
         self.batches[upstream_id] = {
             "id": upstream_id,
@@ -109,11 +109,12 @@ def _create_batch(file_id: str) -> str:
     return batches.create_batch(MASTER, None, request).id
 
 
-def test_file_create_is_one_batch_write_and_an_unchanged_retrieve_one_read(
+def test_file_create_writes_ahead_and_an_unchanged_retrieve_is_one_read(
     provider: FakeProvider, calls: list[str]
 ) -> None:
     file_id = _create_file(provider)
-    assert calls == ["BatchWriteItem"]
+    # the pending record, the upstream id's reverse item claimed, the record finished: each conditional
+    assert calls == ["PutItem", "PutItem", "UpdateItem"]
     record = IdMap().get(file_id)
     assert record is not None and record.upstream_id is not None
     assert IdMap().gateway_id_for("openai", record.upstream_id) == file_id  # the reverse item too
@@ -137,7 +138,7 @@ def test_batch_create_retrieve_and_output_file_registration(provider: FakeProvid
     file_id = _create_file(provider)
     calls.clear()
     batch_id = _create_batch(file_id)
-    assert calls == ["GetItem", "BatchWriteItem"]
+    assert calls == ["GetItem", "PutItem", "PutItem", "UpdateItem"]  # input file, then as a file create
 
     calls.clear()
     assert batches.retrieve_batch(MASTER, batch_id).status == "validating"
@@ -244,8 +245,17 @@ def test_put_retries_unprocessed_items(provider: FakeProvider, monkeypatch: pyte
 
     monkeypatch.setattr(id_map._db, "batch_write_item", throttled_once)
     monkeypatch.setattr("gateway.storage.id_map.time.sleep", lambda _seconds: None)
-    obj = files.create_file(MASTER, "openai", NewFile("in.jsonl", b"{}\n", "batch"), id_map=id_map)
+    record = ObjectRecord(
+        id="file-a",
+        kind="file",
+        owner="master",
+        provider="openai",
+        created_at=1,
+        object={},
+        upstream_id="up-a",
+    )
+    id_map.put(record)
     assert attempts == [2, 1]
-    record = id_map.get(obj.id)
-    assert record is not None and record.upstream_id is not None
-    assert id_map.gateway_id_for("openai", record.upstream_id) == obj.id
+    stored = id_map.get("file-a")
+    assert stored is not None and stored.upstream_id == "up-a"
+    assert id_map.gateway_id_for("openai", "up-a") == "file-a"

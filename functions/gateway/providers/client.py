@@ -17,6 +17,7 @@ from gateway.providers.dialects import dialect_for
 from gateway.providers.errors import upstream_error
 
 KeySource = Callable[[bool], str | None]  # (refresh) -> key
+_CONNECT_TIMEOUT_SECONDS = 5.0
 FileContent = bytes | IO[bytes]
 
 
@@ -26,7 +27,9 @@ class ProviderClient:
         self.name = deployment.name
         self._dialect = dialect_for(deployment)
         self._key_source = key_source
-        self._http = httpx.Client(timeout=httpx.Timeout(timeout, connect=5.0), verify=_tls_context())
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=_CONNECT_TIMEOUT_SECONDS), verify=_tls_context()
+        )
 
     # Files -------------------------------------------------------------------------------
     def create_file(
@@ -37,13 +40,14 @@ class ProviderClient:
         purpose: str,
         expires_after: dict[str, Any] | None = None,
         content_type: str = "application/octet-stream",
+        timeout: float | None = None,
     ) -> dict[str, Any]:
         data: dict[str, str] = {"purpose": purpose}
         if expires_after:
             data["expires_after[anchor]"] = str(expires_after.get("anchor", "created_at"))
             data["expires_after[seconds]"] = str(expires_after["seconds"])
         files = {"file": (filename, content, content_type)}
-        return self._json("POST", "/files", data=data, files=files)
+        return self._json("POST", "/files", data=data, files=files, **_timeout(timeout))
 
     def retrieve_file(self, file_id: str) -> dict[str, Any]:
         return self._json("GET", f"/files/{file_id}")
@@ -84,8 +88,8 @@ class ProviderClient:
         return self._json("POST", f"/uploads/{upload_id}/cancel")
 
     # Batches -----------------------------------------------------------------------------
-    def create_batch(self, body: dict[str, Any]) -> dict[str, Any]:
-        return self._json("POST", "/batches", json=body)
+    def create_batch(self, body: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
+        return self._json("POST", "/batches", json=body, **_timeout(timeout))
 
     def retrieve_batch(self, batch_id: str, *, timeout: float | None = None) -> dict[str, Any]:
         """`timeout`: this call's own (seconds), e.g. what is left of a list's deadline."""
@@ -161,13 +165,16 @@ def _tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+def _timeout(seconds: float | None) -> dict[str, Any]:
+    """A per-request timeout (connect included), or nothing: the client's own. A create must end
+    before API Gateway's limit; a list's refresh within what is left of its deadline."""
+    if seconds is None:
+        return {}
+    return {"timeout": httpx.Timeout(seconds, connect=min(_CONNECT_TIMEOUT_SECONDS, seconds))}
+
+
 def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value is not None}
-
-
-def _timeout(seconds: float | None) -> dict[str, Any]:
-    """A per-request httpx timeout (connect included), or nothing: the client's own."""
-    return {} if seconds is None else {"timeout": httpx.Timeout(seconds, connect=min(5.0, seconds))}
 
 
 def _rewind(kwargs: dict[str, Any]) -> None:

@@ -2,31 +2,45 @@
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 from gateway.auth import Caller
-from gateway.errors import ConflictError, InvalidRequestError
+from gateway.errors import ConflictError, InvalidRequestError, ServiceUnavailableError
+from gateway.idempotency import KEY_LIFETIME_SECONDS, idempotency_key_reused
 from gateway.ids import new_id
 from gateway.models.batches import TERMINAL_BATCH_STATUSES, Batch, CreateBatchRequest
 from gateway.models.common import ListPage
 from gateway.observability import logger
 from gateway.providers.registry import client_for
+from gateway.service import adoption
 from gateway.service.deadline import Deadline
 from gateway.service.listing import ListRequest, page_records
 from gateway.service.ownership import owned_record
 from gateway.service.translate import batch_object
 from gateway.settings import get_settings
+from gateway.storage import pending
 from gateway.storage.id_map import IdMap, ObjectRecord
 
 _REFRESH_WORKERS = 8
 _UPSTREAM_PAGE_LIMIT = 100  # the largest page OpenAI and Azure list
+_PENDING_STATUS = "validating"  # what a batch reads while the gateway waits for its provider
 
 
 def create_batch(
-    caller: Caller, provider: str | None, request: CreateBatchRequest, id_map: IdMap | None = None
+    caller: Caller,
+    provider: str | None,
+    request: CreateBatchRequest,
+    id_map: IdMap | None = None,
+    *,
+    batch_id: str | None = None,
 ) -> Batch:
+    """Write ahead: a pending record (conditional put), the provider's create (its metadata
+    tagged with the gateway id when there is room), then the record finished (conditional).
+    `batch_id` comes from the caller's Idempotency-Key: a retry meets its first attempt's record
+    and finishes it, adopting the provider's batch if the provider has it."""
     id_map = id_map or IdMap()
     input_file = owned_record(id_map, caller, request.input_file_id, "file", param="input_file_id")
     if provider is not None and provider != input_file.provider:
@@ -53,35 +67,78 @@ def create_batch(
             param="input_file_id",
             code="file_not_ready",
         )
-    upstream = client_for(input_file.provider).create_batch(request.upstream_body(input_file.upstream_id))
-    record = ObjectRecord(
-        id=new_id("batch"),
-        kind="batch",
-        owner=caller.key_id,
-        provider=input_file.provider,
-        created_at=int(upstream.get("created_at") or 0),
-        object={},
-        upstream_id=str(upstream["id"]),
-        state={"input_file_id": input_file.id},
-    )
-    batch = batch_object(upstream, record, input_file.id, id_map)
-    record.object = batch.model_dump(mode="json")
-    id_map.put(record)
-    return batch
+    body = request.upstream_body(input_file.upstream_id)
+    fresh = _pending_batch(caller, input_file, request, body, batch_id or new_id("batch"))
+    existing = pending.put_new(fresh)
+    if existing is None:
+        return _create_upstream(id_map, fresh, first_attempt=True)
+    if existing.state.get("request") != fresh.state["request"] or existing.kind != "batch":
+        raise idempotency_key_reused()
+    if pending.is_pending(existing) and existing.status == _PENDING_STATUS:
+        return _adopt_or_create(id_map, existing)
+    if time.time() - existing.created_at > KEY_LIFETIME_SECONDS:  # an old key used again: a new batch
+        return create_batch(caller, provider, request, id_map)
+    return Batch.model_validate(existing.object)  # the first attempt's batch, finished meanwhile
 
 
 def retrieve_batch(caller: Caller, batch_id: str, id_map: IdMap | None = None) -> Batch:
     id_map = id_map or IdMap()
-    return _refresh(id_map, owned_record(id_map, caller, batch_id, "batch"))
+    record = owned_record(id_map, caller, batch_id, "batch")
+    if pending.is_pending(record):
+        return adopt_pending_batch(record, id_map)
+    return _refresh(id_map, record)
 
 
 def cancel_batch(caller: Caller, batch_id: str, id_map: IdMap | None = None) -> Batch:
     id_map = id_map or IdMap()
     record = owned_record(id_map, caller, batch_id, "batch")
     caller.require_provider(record.provider)
-    assert record.upstream_id is not None
-    upstream = client_for(record.provider).cancel_batch(record.upstream_id)
-    return _store(id_map, record, upstream)
+    if pending.is_pending(record):
+        upstream = adoption.find_upstream_batch(id_map, record)
+        if upstream is None:
+            return _cancel_pending(id_map, record)
+        _finish(id_map, record, upstream)  # the provider has it: attach it, then cancel it there
+        record = _reloaded_record(id_map, record)
+        if record.upstream_id is None or record.status in {"cancelling", *TERMINAL_BATCH_STATUSES}:
+            return Batch.model_validate(record.object)
+    return _cancel_upstream(id_map, record)
+
+
+def adopt_pending_batch(record: ObjectRecord, id_map: IdMap | None = None) -> Batch:
+    """Settle a batch whose create never heard back from the provider (for retrieve, cancel and
+    the periodic watcher): attach the provider's batch if it has one; give the record up as
+    `failed` once no create can still be running; else leave it pending."""
+    id_map = id_map or IdMap()
+    upstream = adoption.find_upstream_batch(id_map, record)
+    if upstream is not None:
+        return _finish(id_map, record, upstream)
+    if not adoption.given_up(record):
+        return Batch.model_validate(record.object)
+    expected = str(record.status)
+    if expected == _PENDING_STATUS:
+        now = int(time.time())
+        record.object = {
+            **record.object,
+            "status": "failed",
+            "failed_at": now,
+            "errors": {
+                "object": "list",
+                "data": [
+                    {
+                        "code": "provider_create_unconfirmed",
+                        "message": f"The gateway's request to create this batch at provider "
+                        f"'{record.provider}' did not complete, and the provider holds no such batch. "
+                        "Create it again.",
+                        "line": None,
+                        "param": None,
+                    }
+                ],
+            },
+        }
+    record.state = _without_pending(record.state)
+    if pending.settle(record, expected_status=expected):
+        return Batch.model_validate(record.object)
+    return _reloaded(id_map, record)
 
 
 def list_batches(
@@ -92,7 +149,8 @@ def list_batches(
     id_map = id_map or IdMap()
     deadline = deadline or Deadline.after(get_settings().list_refresh_deadline_seconds)
     records, has_more = page_records(id_map, caller, "batch", request)
-    stale = [r for r in records if r.status not in TERMINAL_BATCH_STATUSES]
+    # a pending batch (no upstream id yet) reads its snapshot; retrieve settles it
+    stale = [r for r in records if r.status not in TERMINAL_BATCH_STATUSES and r.upstream_id is not None]
     fresh: dict[str, Batch] = {}
     if stale:
         listed = _listed_upstream(stale, deadline)
@@ -161,11 +219,132 @@ def _upstream_timeout() -> float:
     return get_settings().upstream_timeout_seconds
 
 
-def _store(id_map: IdMap, record: ObjectRecord, upstream: dict[str, object]) -> Batch:
+def _store(id_map: IdMap, record: ObjectRecord, upstream: dict[str, Any]) -> Batch:
     batch = batch_object(
-        upstream, record, str(record.state.get("input_file_id") or record.object.get("input_file_id")), id_map
+        adoption.untagged(upstream, record.id),
+        record,
+        str(record.state.get("input_file_id") or record.object.get("input_file_id")),
+        id_map,
     )
     snapshot = record.object = batch.model_dump(mode="json")
     id_map.save_if_changed(record)  # an unchanged batch (or a list's unfinished one) costs no write
     # a lost conditional write leaves the newer stored object in the record: serve that
     return batch if record.object is snapshot else Batch.model_validate(record.object)
+
+
+# Write-ahead steps of a create ---------------------------------------------------------------
+def _pending_batch(
+    caller: Caller, input_file: ObjectRecord, request: CreateBatchRequest, body: dict[str, Any], batch_id: str
+) -> ObjectRecord:
+    now = int(time.time())
+    tagged = adoption.tag_batch_body(body, batch_id)
+    batch = Batch(
+        id=batch_id,
+        completion_window=request.completion_window,
+        created_at=now,
+        endpoint=request.endpoint,
+        input_file_id=input_file.id,
+        status=_PENDING_STATUS,
+        metadata=request.metadata,
+    )
+    return ObjectRecord(
+        id=batch_id,
+        kind="batch",
+        owner=caller.key_id,
+        provider=input_file.provider,
+        created_at=now,
+        object=batch.model_dump(mode="json"),
+        state={
+            "input_file_id": input_file.id,
+            "request": adoption.request_hash(
+                {"provider": input_file.provider, **request.model_dump(mode="json")}
+            ),
+            pending.PENDING: {"attempted_at": now, "tagged": tagged, "body": body},
+        },
+    )
+
+
+def _adopt_or_create(id_map: IdMap, record: ObjectRecord) -> Batch:
+    """A retry: the provider's batch if an earlier attempt made one, else a new attempt."""
+    upstream = adoption.find_upstream_batch(id_map, record)
+    if upstream is not None:
+        return _finish(id_map, record, upstream)
+    adoption.wait_for_provider(record)
+    state = pending.pending_state(record)
+    state.pop("timed_out_at", None)
+    record.state = {**record.state, pending.PENDING: {**state, "attempted_at": int(time.time())}}
+    if not pending.settle(record, expected_status=_PENDING_STATUS):
+        return _reloaded(id_map, record)  # cancelled or finished meanwhile
+    return _create_upstream(id_map, record, first_attempt=False)
+
+
+def _create_upstream(id_map: IdMap, record: ObjectRecord, *, first_attempt: bool) -> Batch:
+    try:
+        upstream = client_for(record.provider).create_batch(
+            pending.pending_state(record)["body"], timeout=adoption.create_timeout()
+        )
+    except Exception as exc:
+        adoption.after_failed_call(record, exc, first_attempt=first_attempt)
+        raise
+    return _finish(id_map, record, upstream)
+
+
+def _finish(id_map: IdMap, record: ObjectRecord, upstream: dict[str, Any]) -> Batch:
+    """Attach the provider's batch to the pending record: claim its upstream id, then store
+    the record with it unless another call changed the record first."""
+    upstream_id = str(upstream["id"])
+    if id_map.claim_upstream(record.provider, upstream_id, record.id) != record.id:
+        raise ServiceUnavailableError("The provider's batch is claimed by another request; retry.")
+    expected = str(record.status)
+    if expected == "cancelled" and upstream.get("status") not in TERMINAL_BATCH_STATUSES:
+        # cancelled by its owner before the provider's batch was found: cancel that one too
+        upstream = client_for(record.provider).cancel_batch(upstream_id)
+    record.upstream_id = upstream_id
+    record.state = _without_pending(record.state)
+    batch = batch_object(
+        adoption.untagged(upstream, record.id), record, str(record.state["input_file_id"]), id_map
+    )
+    record.object = batch.model_dump(mode="json")
+    if pending.attach_upstream(record, expected_status=expected):
+        return batch
+    current = id_map.get(record.id)
+    if current is not None and current.upstream_id == upstream_id:
+        return Batch.model_validate(current.object)  # a concurrent call finished it
+    if current is not None and pending.is_pending(current) and current.status != expected:
+        return _finish(id_map, current, upstream)  # cancelled meanwhile
+    raise ServiceUnavailableError("The batch changed while it was being recorded; retry.")
+
+
+def _cancel_pending(id_map: IdMap, record: ObjectRecord) -> Batch:
+    """Cancel a batch the provider does not hold (yet). It stays pending, so a provider batch
+    that shows up later is still found and cancelled."""
+    if record.status != _PENDING_STATUS:
+        return Batch.model_validate(record.object)
+    now = int(time.time())
+    record.object = {**record.object, "status": "cancelled", "cancelling_at": now, "cancelled_at": now}
+    if pending.settle(record, expected_status=_PENDING_STATUS):
+        return Batch.model_validate(record.object)
+    current = _reloaded_record(id_map, record)
+    if current.upstream_id is not None and current.status not in {"cancelling", *TERMINAL_BATCH_STATUSES}:
+        return _cancel_upstream(id_map, current)  # finished by its create meanwhile
+    return Batch.model_validate(current.object)
+
+
+def _cancel_upstream(id_map: IdMap, record: ObjectRecord) -> Batch:
+    assert record.upstream_id is not None
+    return _store(id_map, record, client_for(record.provider).cancel_batch(record.upstream_id))
+
+
+def _without_pending(state: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in state.items() if name != pending.PENDING}
+
+
+def _reloaded_record(id_map: IdMap, record: ObjectRecord) -> ObjectRecord:
+    current = id_map.get(record.id)
+    if current is None:
+        raise ServiceUnavailableError("The batch changed while it was being recorded; retry.")
+    return current
+
+
+def _reloaded(id_map: IdMap, record: ObjectRecord) -> Batch:
+    return Batch.model_validate(_reloaded_record(id_map, record).object)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import re
 import secrets
@@ -13,7 +16,8 @@ from typing import Any
 from gateway import auth, secret_store
 from gateway.auth import Caller
 from gateway.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
-from gateway.ids import new_id
+from gateway.idempotency import KEY_LIFETIME_SECONDS
+from gateway.ids import derived_id, new_id
 from gateway.models.keys import (
     BudgetFields,
     DeleteKeysRequest,
@@ -127,12 +131,19 @@ def _configure_budget(key_id: str, request: BudgetFields, *, updating: bool) -> 
     )
 
 
-def generate(request: GenerateKeyRequest, store: KeyStore | None = None) -> GeneratedKey:
+def generate(
+    request: GenerateKeyRequest, store: KeyStore | None = None, *, seed: str | None = None
+) -> GeneratedKey:
+    """A new key. Under an Idempotency-Key (`seed`) its id and the key itself derive from the
+    seed, its creation time and the pepper: a retry writes the same key again, a replay shows
+    it without the gateway storing it, and the same Idempotency-Key used after its 24 hours
+    makes a new key (never one deleted meanwhile)."""
     store = store or KeyStore()
-    _check_alias_free(store, request.key_alias)
-    plain = KEY_PREFIX + secrets.token_urlsafe(32)
-    now = int(time.time())
-    key_id = new_id("key")
+    key_id, now = new_id("key"), int(time.time())
+    if seed is not None:
+        key_id, now = _seeded_identity(store, seed, now)
+    _check_alias_free(store, request.key_alias, except_key_id=key_id)
+    plain = KEY_PREFIX + secrets.token_urlsafe(32) if seed is None else seeded_key(seed, now)
     budget = _configure_budget(key_id, request, updating=False)
     record = KeyRecord(
         key_hash=hash_key(plain, secret_store.key_pepper()),
@@ -146,6 +157,25 @@ def generate(request: GenerateKeyRequest, store: KeyStore | None = None) -> Gene
     )
     store.put(record)
     return GeneratedKey(key=plain, **info(record, budget).model_dump())
+
+
+def seeded_key(seed: str, created_at: int) -> str:
+    """The key generated under an Idempotency-Key: unguessable without the pepper."""
+    message = f"generate\0{seed}\0{created_at}".encode()
+    digest = hmac.new(secret_store.key_pepper().encode(), message, hashlib.sha256).digest()
+    return KEY_PREFIX + base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def _seeded_identity(store: KeyStore, seed: str, now: int) -> tuple[str, int]:
+    """The id and creation time of the key generated under this seed: the stored key's if an
+    earlier attempt stored it within the key's lifetime, else new ones."""
+    key_id = derived_id("key", seed)
+    earlier = next((r for r in store.all() if r.key_id == key_id), None)
+    if earlier is None:
+        return key_id, now
+    if now - earlier.created_at < KEY_LIFETIME_SECONDS:
+        return key_id, earlier.created_at
+    return new_id("key"), now
 
 
 def find(key_or_id: str, store: KeyStore | None = None, *, param: str = "key") -> KeyRecord:

@@ -15,6 +15,7 @@ from typing import Any
 from gateway import async_invoke
 from gateway.auth import Caller
 from gateway.errors import InvalidRequestError, PayloadTooLargeError, ServiceUnavailableError
+from gateway.idempotency import KEY_LIFETIME_SECONDS
 from gateway.ids import new_id
 from gateway.models.files import FileObject
 from gateway.models.uploads import (
@@ -29,7 +30,7 @@ from gateway.providers.registry import require_known
 from gateway.routes import MAX_UPLOAD_PART_BYTES
 from gateway.service.ownership import owned_record
 from gateway.settings import get_settings
-from gateway.storage import transitions, upload_parts
+from gateway.storage import pending, transitions, upload_parts
 from gateway.storage.id_map import IdMap, ObjectRecord
 
 TRANSFER_FUNCTION = "file_transfer"
@@ -38,14 +39,21 @@ _RECORD_TTL_SECONDS = UPLOAD_LIFETIME_SECONDS + 86400 * 2
 
 
 def create_upload(
-    caller: Caller, provider: str | None, request: CreateUploadRequest, id_map: IdMap | None = None
+    caller: Caller,
+    provider: str | None,
+    request: CreateUploadRequest,
+    id_map: IdMap | None = None,
+    *,
+    upload_id: str | None = None,
 ) -> Upload:
+    """`upload_id` comes from the caller's Idempotency-Key: a retry whose first attempt was
+    stored (its answer lost) gets that upload, not a second one."""
     id_map = id_map or IdMap()
     provider = require_known(provider or get_settings().default_provider)
     caller.require_provider(provider)
     now = int(time.time())
     upload = Upload(
-        id=new_id("upload"),
+        id=upload_id or new_id("upload"),
         bytes=request.bytes,
         created_at=now,
         expires_at=now + UPLOAD_LIFETIME_SECONDS,
@@ -56,7 +64,7 @@ def create_upload(
     state: dict[str, Any] = {"mime_type": request.mime_type}
     if request.expires_after is not None:
         state["expires_after"] = request.expires_after.model_dump()
-    id_map.put(
+    existing = pending.put_new(
         ObjectRecord(
             id=upload.id,
             kind="upload",
@@ -69,7 +77,11 @@ def create_upload(
             state=state,
         )
     )
-    return upload
+    if existing is None:
+        return upload
+    if existing.kind != "upload" or now - existing.created_at > KEY_LIFETIME_SECONDS:
+        return create_upload(caller, provider, request, id_map)  # an old key used again: a new upload
+    return Upload.model_validate(existing.object)
 
 
 def add_part(caller: Caller, upload_id: str, data: bytes, id_map: IdMap | None = None) -> UploadPart:
