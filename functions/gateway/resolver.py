@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, get_args, get_origin, get_type_hints
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
+    OpenAPIRequestValidationMiddleware,
+)
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import File, Form
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
 
-from gateway import routes
+from gateway import request_body, routes
 from gateway.errors import (
     GatewayError,
     InternalError,
@@ -22,6 +28,7 @@ from gateway.errors import (
     error_envelope,
 )
 from gateway.observability import logger
+from gateway.request_body import BodyKind
 
 if TYPE_CHECKING:
     from gateway.auth import Caller
@@ -62,6 +69,31 @@ def _validation_error(exc: RequestValidationError) -> Response:
     return error_response(InvalidRequestError(text, param=param))
 
 
+_BODY_CONTEXT_KEY = "request_body"
+
+
+class _ReadBody(OpenAPIRequestValidationMiddleware):
+    """Powertools' request validation, fed the body gateway.request_body read before it ran
+    (its own reader takes media types case-sensitively and multipart bodies leniently)."""
+
+    def _get_body(self, app: Any) -> dict[str, Any]:
+        body: dict[str, Any] = app.context.get(_BODY_CONTEXT_KEY) or {}
+        return body
+
+
+def _body_kind(func: Callable[..., Any]) -> BodyKind | None:
+    """What the endpoint's signature takes: a pydantic model (JSON) or File/Form fields."""
+    kind: BodyKind | None = None
+    hints = get_type_hints(func, include_extras=True)
+    hints.pop("return", None)
+    for hint in hints.values():
+        if get_origin(hint) is Annotated and any(isinstance(a, File | Form) for a in get_args(hint)[1:]):
+            return "multipart"
+        if inspect.isclass(hint) and issubclass(hint, BaseModel):
+            kind = "json"
+    return kind
+
+
 class GatewayApp:
     """One route's resolver. Handlers register one function with `@app.endpoint`."""
 
@@ -78,6 +110,8 @@ class GatewayApp:
             # that call a provider on their first request; the others never load httpx.
             from gateway.providers import client  # noqa: F401
         self.resolver = APIGatewayRestResolver(enable_validation=True, strip_prefixes=_STRIP_PREFIXES)
+        self.resolver._request_validation_middleware = _ReadBody()
+        self.body_kind: BodyKind | None = None
         self.resolver.exception_handler(GatewayError)(error_response)
         self.resolver.exception_handler(RequestValidationError)(_validation_error)
         self.resolver.exception_handler(Exception)(self._unexpected)
@@ -88,6 +122,7 @@ class GatewayApp:
 
     def endpoint(self, func: F) -> F:
         path = re.sub(r"\{(\w+)\}", r"<\1>", self.route.path)
+        self.body_kind = _body_kind(func)
         self.resolver.route(path, self.route.method)(func)
         return func
 
@@ -119,6 +154,8 @@ class GatewayApp:
                 logger.append_keys(key_id=caller.key_id)  # on every line of this request; never the key
                 _check_addressed_provider(caller, event)
                 self.resolver.append_context(caller=caller)
+            if self.body_kind is not None:
+                self.resolver.append_context(**{_BODY_CONTEXT_KEY: request_body.read(event, self.body_kind)})
             result = self.resolver.resolve(event, context)
         except GatewayError as exc:
             result = _plain(exc)
