@@ -59,6 +59,7 @@ def _validation_error(exc: RequestValidationError) -> Response:
     )
     param = ".".join(param_parts) or None
     kind, message = first.get("type", ""), first.get("msg", "Invalid request.")
+    message = message.removeprefix("Value error, ")
     if kind == "missing":
         text = f"Missing required parameter: '{param}'."
     elif kind == "json_invalid":
@@ -178,6 +179,11 @@ class GatewayApp:
 def _unexpected_error(exc: Exception) -> GatewayError:
     """An exception no layer turned into a GatewayError. A failing AWS call (throttled, or a
     service unavailable) is a 503 the client may retry; anything else is the gateway's bug."""
+    if _aws_error_code(exc) == "ValidationException":
+        # DynamoDB refused a value taken from the request (a key too long, a map nested too
+        # deep): retrying cannot help, so not a 503.
+        logger.exception("AWS refused a value of the request")
+        return InvalidRequestError("The request holds a value the gateway cannot store or look up.")
     if type(exc).__module__.split(".")[0] in ("botocore", "boto3"):
         logger.exception("AWS service call failed")
         return ServiceUnavailableError(
@@ -185,6 +191,12 @@ def _unexpected_error(exc: Exception) -> GatewayError:
         )
     logger.exception("unhandled error")
     return InternalError("The gateway failed to process the request.")
+
+
+def _aws_error_code(exc: Exception) -> str | None:
+    response = getattr(exc, "response", None)
+    error = response.get("Error") if isinstance(response, dict) else None
+    return str(error.get("Code")) if isinstance(error, dict) else None
 
 
 def _check_addressed_provider(caller: Caller, event: dict[str, Any]) -> None:

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
 from gateway.models.common import WireModel
 
@@ -69,29 +69,18 @@ class OutputExpiresAfter(BaseModel):
 class CreateBatchRequest(BaseModel):
     """Body of POST /v1/batches."""
 
-    input_file_id: str = Field(min_length=1)
+    input_file_id: str = Field(min_length=1, max_length=256)
     endpoint: Literal[
         "/v1/chat/completions", "/v1/responses", "/v1/embeddings", "/v1/completions", "/v1/moderations"
     ]
     completion_window: Literal["24h"]
-    metadata: dict[str, str] | None = None
+    # OpenAI's limits: at most 16 pairs, keys up to 64 and values up to 512 characters.
+    metadata: dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=512)]] | None = (
+        Field(default=None, max_length=16)
+    )
     output_expires_after: OutputExpiresAfter | None = None
     # LiteLLM's users send this with the SDK's extra_body.
-    custom_llm_provider: str | None = None
-
-    @field_validator("metadata")
-    @classmethod
-    def _metadata_limits(cls, value: dict[str, str] | None) -> dict[str, str] | None:
-        if value is None:
-            return value
-        if len(value) > 16:
-            raise ValueError("metadata may hold at most 16 key-value pairs")
-        for key, item in value.items():
-            if len(key) > 64:
-                raise ValueError(f"metadata key '{key[:20]}...' is longer than 64 characters")
-            if len(item) > 512:
-                raise ValueError(f"metadata value for '{key}' is longer than 512 characters")
-        return value
+    custom_llm_provider: str | None = Field(default=None, min_length=1, max_length=64)
 
     def upstream_body(self, upstream_input_file_id: str) -> dict[str, object]:
         body = self.model_dump(exclude_none=True, exclude={"custom_llm_provider"})

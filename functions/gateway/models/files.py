@@ -7,7 +7,8 @@ from pydantic import BaseModel, Field, model_validator
 from gateway.models.common import WireModel
 
 # Purposes OpenAI accepts on upload; output purposes are set by the provider.
-UPLOAD_PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
+UploadPurpose = Literal["assistants", "batch", "fine-tune", "vision", "user_data", "evals"]
+UPLOAD_PURPOSES: tuple[str, ...] = get_args(UploadPurpose)
 
 
 FileStatus = Literal["uploaded", "processed", "error"]

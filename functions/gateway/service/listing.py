@@ -7,6 +7,7 @@ from typing import Any
 
 from gateway.auth import Caller
 from gateway.errors import InvalidRequestError
+from gateway.ids import shown_id
 from gateway.storage.id_map import IdMap, Kind, ObjectRecord, PageQuery
 
 
@@ -45,7 +46,8 @@ def page_query(id_map: IdMap, caller: Caller, kind: Kind, request: ListRequest) 
     if request.after:
         after = id_map.get(request.after)
         if after is None or after.kind != kind or (owner is not None and after.owner != owner):
-            raise InvalidRequestError(f"Invalid 'after' cursor: {request.after}", param="after")
+            message = f"Invalid 'after' cursor '{shown_id(request.after)}': it names no {kind} of this list."
+            raise InvalidRequestError(message, param="after", code="invalid_cursor")
     return PageQuery(
         kind=kind,
         limit=request.limit,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from gateway.auth import Caller
 from gateway.errors import NotFoundError
+from gateway.ids import shown_id
 from gateway.storage.id_map import IdMap, Kind, ObjectRecord
 
 _NOUN = {"file": "File", "batch": "Batch", "upload": "Upload"}
@@ -18,6 +19,6 @@ def owned_record(
 ) -> ObjectRecord:
     record = id_map.get(object_id)
     if record is None or record.kind != kind or not caller.can_see(record.owner):
-        raise NotFoundError(f"No such {_NOUN[kind]} object: {object_id}", param=param)
+        raise NotFoundError(f"No such {_NOUN[kind]} object: {shown_id(object_id)}", param=param)
     caller.require_provider(record.provider)
     return record
