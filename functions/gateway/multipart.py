@@ -121,7 +121,7 @@ def _part(raw: bytes, index: int) -> Part:
     if disposition is None:
         raise _invalid(f"Multipart part {index} has no Content-Disposition header.")
     kind, params = header_parameters(disposition)
-    name = params.get("name")
+    name = params.get("name", "")
     if kind != "form-data" or not name:
         raise _invalid(f"Multipart part {index} is not a named form-data field.")
     return Part(

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -53,6 +53,11 @@ class FileDeleted(BaseModel):
     deleted: bool = True
 
 
+Anchor = Literal["created_at"]
+# One hour to 30 days, as OpenAI takes it.
+ExpirySeconds = Annotated[int, Field(ge=3600, le=2592000)]
+
+
 class ExpiresAfter(BaseModel):
-    anchor: Literal["created_at"] = "created_at"
-    seconds: int = Field(ge=3600, le=2592000)
+    anchor: Anchor = "created_at"
+    seconds: ExpirySeconds
