@@ -18,7 +18,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from gateway import request_body, routes
+from gateway import request_body, routes, upstream_ids
 from gateway.errors import (
     GatewayError,
     InternalError,
@@ -147,6 +147,7 @@ class GatewayApp:
     # Lambda entry point -------------------------------------------------------------------
     def _handle(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         request_id = (event.get("requestContext") or {}).get("requestId") or context.aws_request_id
+        upstream_ids.start_request()
         try:
             if self.route.authenticated:
                 from gateway.auth import authenticate  # loaded by __init__: a dict lookup

@@ -6,6 +6,7 @@ tells a caller about an object it does not own.
 
 from __future__ import annotations
 
+from gateway import upstream_ids
 from gateway.auth import Caller
 from gateway.errors import NotFoundError
 from gateway.ids import shown_id
@@ -21,4 +22,5 @@ def owned_record(
     if record is None or record.kind != kind or not caller.can_see(record.owner):
         raise NotFoundError(f"No such {_NOUN[kind]} object: {shown_id(object_id)}", param=param)
     caller.require_provider(record.provider)
+    upstream_ids.remember(record.upstream_id, record.id)
     return record
