@@ -132,6 +132,19 @@ def _part(raw: bytes, index: int) -> Part:
     )
 
 
+def _next_delimiter(body: bytes, separator: bytes, start: int) -> int:
+    """Where the next CRLF--boundary line starts: the boundary text followed by `--` or by
+    optional whitespace and CRLF (content may hold the boundary followed by anything else)."""
+    position = body.find(separator, start)
+    while position != -1:
+        # a bounded look: transport padding is a few spaces, the body may be megabytes
+        rest = body[position + len(separator) : position + len(separator) + 1024]
+        if rest.startswith(b"--") or rest.lstrip(b" \t").startswith(_CRLF):
+            return position
+        position = body.find(separator, position + 1)
+    return -1
+
+
 def parse(body: bytes, boundary: str) -> list[Part]:
     """Every part of a complete multipart body, in order."""
     delimiter = b"--" + boundary.encode("latin-1")
@@ -151,7 +164,7 @@ def parse(body: bytes, boundary: str) -> list[Part]:
         line_end = body.find(_CRLF, after)
         if line_end == -1 or body[after:line_end].strip(b" \t"):
             raise _invalid("The multipart body is truncated or malformed after a boundary.")
-        following = body.find(separator, line_end)
+        following = _next_delimiter(body, separator, line_end)
         if following == -1:
             raise _invalid(
                 "The multipart body is truncated: it has no closing boundary "
