@@ -235,7 +235,7 @@ def _form_fields_not_null(document: dict[str, Any]) -> None:
             ref = (form or {}).get("schema", {}).get("$ref", "")
             if not ref.startswith(prefix):
                 continue
-            for name, field in schemas[ref.removeprefix(prefix)].get("properties", {}).items():
+            for field in schemas[ref.removeprefix(prefix)].get("properties", {}).values():
                 choices = [c for c in field.get("anyOf", ()) if c != {"type": "null"}]
                 if "anyOf" in field and len(choices) == 1:
                     del field["anyOf"]
