@@ -367,7 +367,7 @@ def _field_cases() -> Iterator[Case]:
         400,
         J({**batch, "metadata": {"a": "v" * 513}}),
         JSON,
-        param="metadata.a",
+        param="metadata",
     )
     # Uploads
     upload = {"bytes": 10, "filename": "a.jsonl", "mime_type": "application/jsonl", "purpose": "batch"}

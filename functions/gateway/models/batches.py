@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from gateway.models.common import WireModel
 
@@ -74,13 +74,32 @@ class CreateBatchRequest(BaseModel):
         "/v1/chat/completions", "/v1/responses", "/v1/embeddings", "/v1/completions", "/v1/moderations"
     ]
     completion_window: Literal["24h"]
-    # OpenAI's limits: at most 16 pairs, keys up to 64 and values up to 512 characters.
-    metadata: dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=512)]] | None = (
-        Field(default=None, max_length=16)
+    # OpenAI's limits, checked below (the envelope's param is `metadata`) and stated in the schema.
+    metadata: dict[str, str] | None = Field(
+        default=None,
+        json_schema_extra={
+            "maxProperties": 16,
+            "propertyNames": {"maxLength": 64},
+            "additionalProperties": {"type": "string", "maxLength": 512},
+        },
     )
     output_expires_after: OutputExpiresAfter | None = None
     # LiteLLM's users send this with the SDK's extra_body.
     custom_llm_provider: str | None = Field(default=None, min_length=1, max_length=64)
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_limits(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is None:
+            return value
+        if len(value) > 16:
+            raise ValueError("metadata may hold at most 16 key-value pairs")
+        for key, item in value.items():
+            if len(key) > 64:
+                raise ValueError(f"metadata key '{key[:20]}...' is longer than 64 characters")
+            if len(item) > 512:
+                raise ValueError(f"metadata value for '{key}' is longer than 512 characters")
+        return value
 
     def upstream_body(self, upstream_input_file_id: str) -> dict[str, object]:
         body = self.model_dump(exclude_none=True, exclude={"custom_llm_provider"})

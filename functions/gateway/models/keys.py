@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field, model_validator
@@ -34,7 +35,20 @@ def _bounded_metadata(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-Duration = Annotated[str, Field(pattern=DURATION_PATTERN, description="30s, 10m, 12h, 30d, 2w or 1mo")]
+def _duration(value: str) -> str:
+    if not re.match(DURATION_PATTERN, value):
+        raise ValueError(
+            f"Invalid duration '{value[:40]}'. Use a number and a unit: 30s, 10m, 12h, 30d, 2w or 1mo "
+            "(under 100 years; omit it for a key that never expires)"
+        )
+    return value
+
+
+Duration = Annotated[
+    str,
+    AfterValidator(_duration),
+    Field(json_schema_extra={"pattern": DURATION_PATTERN}, description="30s, 10m, 12h, 30d, 2w or 1mo"),
+]
 ProviderName = Annotated[str, Field(min_length=1, max_length=64)]
 Metadata = Annotated[dict[str, Any], AfterValidator(_bounded_metadata)]
 
