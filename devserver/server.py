@@ -268,6 +268,16 @@ def failure_record(context: Any, payload: dict[str, Any], error: Exception, atte
 # -- HTTP front end ----------------------------------------------------------------------
 
 
+# API Gateway's quota for a REST API request's line and header values together.
+MAX_HEADER_BYTES = 10240
+_ERROR_CODES = {
+    400: "invalid_request",
+    414: "request_uri_too_long",
+    431: "request_header_fields_too_large",
+    501: "method_not_allowed",
+}
+
+
 class _BadRequest(Exception):
     pass
 
@@ -285,8 +295,36 @@ class _RequestHandler(BaseHTTPRequestHandler):
     server_version = "openai-gateway-devserver"
     server: _GatewayHTTPServer
 
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, QUERY, CONNECT...) is served too: the emulation answers it
+        # like the stack's resources do (405 naming the allowed methods, or 404), in the envelope.
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """What http.server answers itself (a request line or header over its limits, a
+        malformed request), in the envelope with x-request-id as API Gateway's gateway
+        responses are, instead of its HTML page."""
+        self.close_connection = True
+        text = message or HTTPStatus(code).phrase
+        api = self.server.api
+        self._send(
+            getattr(self, "command", "") or "",
+            api.error_response(code, f"{text}.", _ERROR_CODES.get(code, "invalid_request")),
+        )
+
     def _serve(self) -> None:
         api = self.server.api
+        header_bytes = len(self.requestline) + sum(len(k) + len(v) for k, v in self.headers.items())
+        if header_bytes > MAX_HEADER_BYTES:
+            self.close_connection = True
+            message = (
+                f"Request line and headers of {header_bytes} bytes: API Gateway accepts at most "
+                f"{MAX_HEADER_BYTES} bytes."
+            )
+            self._send(self.command, api.error_response(431, message, "request_header_fields_too_large"))
+            return
         try:
             body = self._read_body(api.max_request_bytes)
         except _BodyTooLarge as exc:

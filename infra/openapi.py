@@ -71,6 +71,7 @@ _ERROR_RESPONSES: dict[str, tuple[str, str]] = {
     "404": ("NotFound", "Unknown id, key or provider."),
     "409": ("Conflict", "The object's state does not allow this (e.g. its file is still in transfer)."),
     "413": ("PayloadTooLarge", "Request body too large for API Gateway or for one Lambda event."),
+    "415": ("UnsupportedMediaType", "The body's Content-Type is not the one the route takes."),
     "429": ("RateLimited", "The provider's rate limit, passed through with `Retry-After`."),
     "502": ("BadGateway", "The provider failed."),
     "503": ("ServiceUnavailable", "An AWS service the gateway stores its data in is unavailable; retry."),
@@ -143,7 +144,7 @@ def _project_version() -> str:
         return str(tomllib.load(f)["project"]["version"])
 
 
-def _error_statuses(route: routes.Route) -> list[str]:
+def _error_statuses(route: routes.Route, takes_body: bool) -> list[str]:
     statuses = ["default"]
     if route.authenticated:
         statuses += ["400", "401", "403", "404", "503"]
@@ -151,6 +152,8 @@ def _error_statuses(route: routes.Route) -> list[str]:
         statuses += ["409", "429", "502", "504"]
     if route.method == "POST":
         statuses.append("413")
+    if takes_body:
+        statuses.append("415")
     return statuses
 
 
@@ -184,7 +187,7 @@ def _route_schema(route: routes.Route) -> dict[str, Any]:
     responses.update(copy.deepcopy(_RESPONSE_OVERRIDES.get(route.name, {})))
     for response in responses.values():
         response.setdefault("headers", {}).update(_request_id_header())
-    for status in _error_statuses(route):
+    for status in _error_statuses(route, module.app.body_kind is not None):
         responses[status] = {"$ref": f"#/components/responses/{_ERROR_RESPONSES[status][0]}"}
     if route.authenticated:
         operation["security"] = copy.deepcopy(SECURITY)
@@ -221,6 +224,24 @@ def _prune_schemas(document: dict[str, Any]) -> None:
         del schemas[name]
 
 
+def _form_fields_not_null(document: dict[str, Any]) -> None:
+    """A form field has no null: an optional one is left out. Powertools types `str | None`
+    fields as string-or-null, which a client would send as the text 'null'."""
+    prefix = "#/components/schemas/"
+    schemas: dict[str, Any] = document["components"]["schemas"]
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            form = operation.get("requestBody", {}).get("content", {}).get("multipart/form-data")
+            ref = (form or {}).get("schema", {}).get("$ref", "")
+            if not ref.startswith(prefix):
+                continue
+            for field in schemas[ref.removeprefix(prefix)].get("properties", {}).values():
+                choices = [c for c in field.get("anyOf", ()) if c != {"type": "null"}]
+                if "anyOf" in field and len(choices) == 1:
+                    del field["anyOf"]
+                    field.update(choices[0])
+
+
 def build_openapi() -> dict[str, Any]:
     """The merged document, as plain JSON data."""
     merge = OpenAPIMerge(
@@ -251,6 +272,7 @@ def build_openapi() -> dict[str, Any]:
         }
     }
     _prune_schemas(document)
+    _form_fields_not_null(document)
     document.pop("tags", None)
     document["tags"] = [
         {"name": name} for name in sorted({route.path.split("/")[1] for route in routes.ROUTES})

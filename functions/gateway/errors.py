@@ -73,6 +73,12 @@ class PayloadTooLargeError(GatewayError):
     default_code = "payload_too_large"
 
 
+class UnsupportedMediaTypeError(GatewayError):
+    status_code = 415
+    error_type = "invalid_request_error"
+    default_code = "unsupported_media_type"
+
+
 class RateLimitError(GatewayError):
     status_code = 429
     error_type = "rate_limit_error"

@@ -7,6 +7,9 @@ import secrets
 import string
 
 _ALPHABET = string.ascii_letters + string.digits
+# Far above any id the gateway or a provider hands out, far below DynamoDB's 2,048-byte
+# partition key limit: a longer id is unknown without asking DynamoDB (which would refuse it).
+MAX_ID_LENGTH = 256
 _PREFIX = {
     "file": "file-",
     "batch": "batch_",
@@ -32,3 +35,13 @@ def derived_id(kind: str, seed: str) -> str:
         number, digit = divmod(number, len(_ALPHABET))
         chars.append(_ALPHABET[digit])
     return _PREFIX[kind] + "".join(chars)
+
+
+def storable_id(value: str) -> bool:
+    """Whether `value` can be a table key at all (an id the gateway may have stored)."""
+    return 0 < len(value.encode("utf-8", errors="surrogatepass")) <= MAX_ID_LENGTH
+
+
+def shown_id(value: str) -> str:
+    """An id as an error message may quote it."""
+    return value if len(value) <= 64 else value[:64] + "..."

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, get_args, get_origin, get_type_hints
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
+    OpenAPIRequestValidationMiddleware,
+)
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import File, Form
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
 
-from gateway import routes
+from gateway import request_body, routes, upstream_ids
 from gateway.errors import (
     GatewayError,
     InternalError,
@@ -22,6 +28,7 @@ from gateway.errors import (
     error_envelope,
 )
 from gateway.observability import logger
+from gateway.request_body import BodyKind
 
 if TYPE_CHECKING:
     from gateway.auth import Caller
@@ -52,6 +59,7 @@ def _validation_error(exc: RequestValidationError) -> Response:
     )
     param = ".".join(param_parts) or None
     kind, message = first.get("type", ""), first.get("msg", "Invalid request.")
+    message = message.removeprefix("Value error, ")
     if kind == "missing":
         text = f"Missing required parameter: '{param}'."
     elif kind == "json_invalid":
@@ -60,6 +68,31 @@ def _validation_error(exc: RequestValidationError) -> Response:
     else:
         text = f"Invalid value for '{param}': {message}." if param else f"{message}."
     return error_response(InvalidRequestError(text, param=param))
+
+
+_BODY_CONTEXT_KEY = "request_body"
+
+
+class _ReadBody(OpenAPIRequestValidationMiddleware):
+    """Powertools' request validation, fed the body gateway.request_body read before it ran
+    (its own reader takes media types case-sensitively and multipart bodies leniently)."""
+
+    def _get_body(self, app: Any) -> dict[str, Any]:
+        body: dict[str, Any] = app.context.get(_BODY_CONTEXT_KEY) or {}
+        return body
+
+
+def _body_kind(func: Callable[..., Any]) -> BodyKind | None:
+    """What the endpoint's signature takes: a pydantic model (JSON) or File/Form fields."""
+    kind: BodyKind | None = None
+    hints = get_type_hints(func, include_extras=True)
+    hints.pop("return", None)
+    for hint in hints.values():
+        if get_origin(hint) is Annotated and any(isinstance(a, File | Form) for a in get_args(hint)[1:]):
+            return "multipart"
+        if inspect.isclass(hint) and issubclass(hint, BaseModel):
+            kind = "json"
+    return kind
 
 
 class GatewayApp:
@@ -78,6 +111,8 @@ class GatewayApp:
             # that call a provider on their first request; the others never load httpx.
             from gateway.providers import client  # noqa: F401
         self.resolver = APIGatewayRestResolver(enable_validation=True, strip_prefixes=_STRIP_PREFIXES)
+        self.resolver._request_validation_middleware = _ReadBody()
+        self.body_kind: BodyKind | None = None
         self.resolver.exception_handler(GatewayError)(error_response)
         self.resolver.exception_handler(RequestValidationError)(_validation_error)
         self.resolver.exception_handler(Exception)(self._unexpected)
@@ -88,6 +123,7 @@ class GatewayApp:
 
     def endpoint(self, func: F) -> F:
         path = re.sub(r"\{(\w+)\}", r"<\1>", self.route.path)
+        self.body_kind = _body_kind(func)
         self.resolver.route(path, self.route.method)(func)
         return func
 
@@ -111,6 +147,7 @@ class GatewayApp:
     # Lambda entry point -------------------------------------------------------------------
     def _handle(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         request_id = (event.get("requestContext") or {}).get("requestId") or context.aws_request_id
+        upstream_ids.start_request()
         try:
             if self.route.authenticated:
                 from gateway.auth import authenticate  # loaded by __init__: a dict lookup
@@ -119,6 +156,8 @@ class GatewayApp:
                 logger.append_keys(key_id=caller.key_id)  # on every line of this request; never the key
                 _check_addressed_provider(caller, event)
                 self.resolver.append_context(caller=caller)
+            if self.body_kind is not None:
+                self.resolver.append_context(**{_BODY_CONTEXT_KEY: request_body.read(event, self.body_kind)})
             result = self.resolver.resolve(event, context)
         except GatewayError as exc:
             result = _plain(exc)
@@ -141,6 +180,11 @@ class GatewayApp:
 def _unexpected_error(exc: Exception) -> GatewayError:
     """An exception no layer turned into a GatewayError. A failing AWS call (throttled, or a
     service unavailable) is a 503 the client may retry; anything else is the gateway's bug."""
+    if _aws_error_code(exc) == "ValidationException":
+        # DynamoDB refused a value taken from the request (a key too long, a map nested too
+        # deep): retrying cannot help, so not a 503.
+        logger.exception("AWS refused a value of the request")
+        return InvalidRequestError("The request holds a value the gateway cannot store or look up.")
     if type(exc).__module__.split(".")[0] in ("botocore", "boto3"):
         logger.exception("AWS service call failed")
         return ServiceUnavailableError(
@@ -148,6 +192,12 @@ def _unexpected_error(exc: Exception) -> GatewayError:
         )
     logger.exception("unhandled error")
     return InternalError("The gateway failed to process the request.")
+
+
+def _aws_error_code(exc: Exception) -> str | None:
+    response = getattr(exc, "response", None)
+    error = response.get("Error") if isinstance(response, dict) else None
+    return str(error.get("Code")) if isinstance(error, dict) else None
 
 
 def _check_addressed_provider(caller: Caller, event: dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ app = GatewayApp("batches_list")
 @app.endpoint
 def list_batches(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    after: Annotated[str | None, Query()] = None,
+    after: Annotated[str | None, Query(pattern=r"^batch_", max_length=256)] = None,
     key_id: Annotated[str | None, Query()] = None,
 ) -> ListPage[Batch]:
     request = ListRequest(limit=limit, after=after, provider=app.provider_hint(), key_id=key_id)

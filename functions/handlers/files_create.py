@@ -5,7 +5,7 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import File, Form, UploadFile
 from gateway import idempotency
-from gateway.models.files import FileObject
+from gateway.models.files import Anchor, ExpirySeconds, FileObject, UploadPurpose
 from gateway.resolver import GatewayApp
 from gateway.service import files
 from gateway.service.forms import expires_after_from_form
@@ -16,12 +16,12 @@ app = GatewayApp("files_create")
 @app.endpoint
 def create_file(
     file: Annotated[UploadFile, File(description="The file to upload")],
-    purpose: Annotated[str, Form()],
-    custom_llm_provider: Annotated[str | None, Form()] = None,
-    anchor: Annotated[str | None, Form(alias="expires_after[anchor]")] = None,
-    seconds: Annotated[str | None, Form(alias="expires_after[seconds]")] = None,
-    dotted_anchor: Annotated[str | None, Form(alias="expires_after.anchor")] = None,
-    dotted_seconds: Annotated[str | None, Form(alias="expires_after.seconds")] = None,
+    purpose: Annotated[UploadPurpose, Form()],
+    custom_llm_provider: Annotated[str | None, Form(min_length=1, max_length=64)] = None,
+    anchor: Annotated[Anchor | None, Form(alias="expires_after[anchor]")] = None,
+    seconds: Annotated[ExpirySeconds | None, Form(alias="expires_after[seconds]")] = None,
+    dotted_anchor: Annotated[Anchor | None, Form(alias="expires_after.anchor")] = None,
+    dotted_seconds: Annotated[ExpirySeconds | None, Form(alias="expires_after.seconds")] = None,
 ) -> FileObject:
     new_file = files.NewFile(
         filename=file.filename or "upload.jsonl",

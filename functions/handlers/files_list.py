@@ -16,7 +16,7 @@ app = GatewayApp("files_list")
 def list_files(
     limit: Annotated[int, Query(ge=1, le=10000)] = 10000,
     order: Annotated[Literal["asc", "desc"], Query()] = "desc",
-    after: Annotated[str | None, Query()] = None,
+    after: Annotated[str | None, Query(pattern=r"^file-", max_length=256)] = None,
     purpose: Annotated[str | None, Query()] = None,
     key_id: Annotated[str | None, Query()] = None,
 ) -> ListPage[FileObject]:

@@ -52,3 +52,35 @@ def test_a_bug_is_a_500_envelope_without_details(aws: None, monkeypatch: pytest.
     assert status == 500
     assert body["error"]["code"] == "internal_error"
     assert "internal detail" not in body["error"]["message"]
+
+
+def test_a_value_dynamodb_refuses_is_a_400_not_a_retryable_503(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        message = (
+            "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit"
+        )
+        raise ClientError({"Error": {"Code": "ValidationException", "Message": message}}, "GetItem")
+
+    monkeypatch.setattr(id_map.IdMap, "get", refused)
+    status, body, _ = call(files_retrieve.handler, _retrieve_event())
+    assert status == 400
+    assert body["error"]["type"] == "invalid_request_error"
+    assert "hashkey" not in body["error"]["message"]
+
+
+def test_an_over_long_id_never_reaches_dynamodb(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.storage import dynamo
+
+    long_id = "file-" + "a" * 3000
+    calls: list[str] = []
+    real = dynamo.dynamodb_client()
+    monkeypatch.setattr(real, "get_item", lambda **kwargs: calls.append(kwargs["Key"]["pk"]["S"]))
+    request = event(
+        "GET", f"/v1/files/{long_id}", resource="/v1/files/{file_id}", path_parameters={"file_id": long_id}
+    )
+    status, body, _ = call(files_retrieve.handler, request)
+    assert status == 404 and body["error"]["code"] == "not_found"
+    assert long_id not in body["error"]["message"]  # quoted shortened
+    assert calls == []

@@ -79,15 +79,23 @@ class OutputExpiresAfter(BaseModel):
 class CreateBatchRequest(BaseModel):
     """Body of POST /v1/batches."""
 
-    input_file_id: str = Field(min_length=1)
+    input_file_id: str = Field(min_length=1, max_length=256)
     endpoint: Literal[
         "/v1/chat/completions", "/v1/responses", "/v1/embeddings", "/v1/completions", "/v1/moderations"
     ]
     completion_window: Literal["24h"]
-    metadata: dict[str, str] | None = None
+    # OpenAI's limits, checked below (the envelope's param is `metadata`) and stated in the schema.
+    metadata: dict[str, str] | None = Field(
+        default=None,
+        json_schema_extra={
+            "maxProperties": 16,
+            "propertyNames": {"maxLength": 64},
+            "additionalProperties": {"type": "string", "maxLength": 512},
+        },
+    )
     output_expires_after: OutputExpiresAfter | None = None
     # LiteLLM's users send this with the SDK's extra_body.
-    custom_llm_provider: str | None = None
+    custom_llm_provider: str | None = Field(default=None, min_length=1, max_length=64)
 
     @field_validator("metadata")
     @classmethod

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, Field, model_validator
 
 from gateway.models.common import WireModel
 
 # Purposes OpenAI accepts on upload; output purposes are set by the provider.
-UPLOAD_PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
+UploadPurpose = Literal["assistants", "batch", "fine-tune", "vision", "user_data", "evals"]
+UPLOAD_PURPOSES: tuple[str, ...] = get_args(UploadPurpose)
 
 
 FileStatus = Literal["uploaded", "processed", "error"]
@@ -52,6 +53,11 @@ class FileDeleted(BaseModel):
     deleted: bool = True
 
 
+Anchor = Literal["created_at"]
+# One hour to 30 days, as OpenAI takes it.
+ExpirySeconds = Annotated[int, Field(ge=3600, le=2592000)]
+
+
 class ExpiresAfter(BaseModel):
-    anchor: Literal["created_at"] = "created_at"
-    seconds: int = Field(ge=3600, le=2592000)
+    anchor: Anchor = "created_at"
+    seconds: ExpirySeconds

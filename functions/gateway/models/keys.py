@@ -2,38 +2,101 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import re
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, model_validator
+
+# A number and a unit, each unit's digits capped so that every match is under 100 years
+# (what an ISO date can hold comfortably): 999999999s, 9999999m, 99999h, 9999d, 999w, 999mo.
+DURATION_PATTERN = (
+    r"^([1-9][0-9]{0,8}s|[1-9][0-9]{0,6}m|[1-9][0-9]{0,4}h"
+    r"|[1-9][0-9]{0,3}d|[1-9][0-9]{0,2}w|[1-9][0-9]{0,2}mo)$"
+)
+# DynamoDB nests maps at most 32 levels and keeps items under 400 KB; key records stay small.
+MAX_METADATA_DEPTH = 8
+MAX_METADATA_BYTES = 16 * 1024
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+def _bounded_metadata(value: dict[str, Any]) -> dict[str, Any]:
+    if _depth(value) > MAX_METADATA_DEPTH:
+        raise ValueError(f"metadata may nest at most {MAX_METADATA_DEPTH} levels deep")
+    if len(json.dumps(value).encode()) > MAX_METADATA_BYTES:
+        raise ValueError(f"metadata is too large: at most {MAX_METADATA_BYTES} bytes of JSON")
+    return value
+
+
+def _duration(value: str) -> str:
+    if not re.match(DURATION_PATTERN, value):
+        raise ValueError(
+            f"Invalid duration '{value[:40]}'. Use a number and a unit: 30s, 10m, 12h, 30d, 2w or 1mo "
+            "(under 100 years; omit it for a key that never expires)"
+        )
+    return value
+
+
+Duration = Annotated[
+    str,
+    AfterValidator(_duration),
+    Field(json_schema_extra={"pattern": DURATION_PATTERN}, description="30s, 10m, 12h, 30d, 2w or 1mo"),
+]
+ProviderName = Annotated[str, Field(min_length=1, max_length=64)]
+Metadata = Annotated[dict[str, Any], AfterValidator(_bounded_metadata)]
 
 
 class BudgetFields(BaseModel):
     """LiteLLM's key budget: at most max_budget USD, spent again from zero every budget_duration."""
 
     max_budget: float | None = Field(default=None, ge=0)
-    budget_duration: str | None = None  # "30d", "1h", ...; None: the budget never resets
+    budget_duration: Duration | None = None  # None: the budget never resets
 
 
 class GenerateKeyRequest(BudgetFields):
-    key_alias: str | None = Field(default=None, max_length=128)
-    duration: str | None = None  # "30s", "10m", "12h", "30d", "2w"; None: never expires
-    providers: list[str] | None = None  # None: every provider
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    key_alias: str | None = Field(default=None, min_length=1, max_length=128)
+    duration: Duration | None = None  # None: never expires
+    providers: list[ProviderName] | None = Field(default=None, min_length=1)  # None: every provider
+    metadata: Metadata = Field(default_factory=dict)
 
 
 class UpdateKeyRequest(BudgetFields):
     """Budget fields change only when sent; `"max_budget": null` lifts the budget."""
 
-    key: str  # the plain key or its key id
-    key_alias: str | None = Field(default=None, max_length=128)
-    duration: str | None = None
-    providers: list[str] | None = None
-    metadata: dict[str, Any] | None = None
+    key: str = Field(min_length=1, max_length=1024)  # the plain key or its key id
+    key_alias: str | None = Field(default=None, min_length=1, max_length=128)
+    duration: Duration | None = None
+    providers: list[ProviderName] | None = Field(default=None, min_length=1)
+    metadata: Metadata | None = None
 
 
 class DeleteKeysRequest(BaseModel):
-    keys: list[str] = Field(default_factory=list)  # plain keys or key ids
-    key_aliases: list[str] = Field(default_factory=list)
+    """Names at least one key, in `keys` (plain keys or key ids) or `key_aliases`."""
+
+    model_config = {
+        "json_schema_extra": {
+            "anyOf": [
+                {"required": ["keys"], "properties": {"keys": {"minItems": 1}}},
+                {"required": ["key_aliases"], "properties": {"key_aliases": {"minItems": 1}}},
+            ]
+        }
+    }
+
+    keys: list[Annotated[str, Field(min_length=1, max_length=1024)]] = Field(default_factory=list)
+    key_aliases: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _names_a_key(self) -> DeleteKeysRequest:
+        if not self.keys and not self.key_aliases:
+            raise ValueError("name the keys to delete in 'keys' or 'key_aliases'")
+        return self
 
 
 class KeyInfo(BaseModel):

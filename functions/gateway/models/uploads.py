@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
-from gateway.models.files import UPLOAD_PURPOSES, ExpiresAfter, FileObject
+from gateway.models.files import ExpiresAfter, FileObject, UploadPurpose
 
 UploadStatus = Literal["pending", "completed", "cancelled", "expired"]
 
@@ -44,18 +44,11 @@ class CreateUploadRequest(BaseModel):
     bytes: int = Field(ge=0, le=MAX_UPLOAD_BYTES)
     filename: str = Field(min_length=1, max_length=1024)
     mime_type: str = Field(min_length=1, max_length=255)
-    purpose: str
+    purpose: UploadPurpose
     expires_after: ExpiresAfter | None = None
-    custom_llm_provider: str | None = None
-
-    @field_validator("purpose")
-    @classmethod
-    def _known_purpose(cls, value: str) -> str:
-        if value not in UPLOAD_PURPOSES:
-            raise ValueError(f"'{value}' is not one of {', '.join(UPLOAD_PURPOSES)}")
-        return value
+    custom_llm_provider: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 class CompleteUploadRequest(BaseModel):
-    part_ids: list[str] = Field(max_length=MAX_UPLOAD_PARTS)
+    part_ids: list[Annotated[str, Field(min_length=1, max_length=256)]] = Field(max_length=MAX_UPLOAD_PARTS)
     md5: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{32}$")

@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 
+from gateway import upstream_ids
 from gateway.errors import (
     GatewayError,
     RateLimitError,
@@ -30,6 +31,7 @@ def _error_fields(response: httpx.Response) -> dict[str, Any]:
 def upstream_error(response: httpx.Response, provider: str) -> GatewayError:
     fields = _error_fields(response)
     message = str(fields.get("message") or f"provider '{provider}' answered HTTP {response.status_code}")
+    message = upstream_ids.to_gateway_ids(message)
     param, code = fields.get("param"), fields.get("code")
     code = str(code) if code is not None else None
     status = response.status_code

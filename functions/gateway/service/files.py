@@ -154,7 +154,7 @@ def file_content(caller: Caller, file_id: str, id_map: IdMap | None = None) -> F
     filename = str(record.object.get("filename") or f"{record.id}.jsonl")
     if record.upstream_id is None:
         failed = record.status == "error"
-        raise (InvalidRequestError if failed else ConflictError)(
+        raise ConflictError(
             f"File {file_id} failed to reach its provider: {record.object.get('status_details')}"
             if failed
             else f"File {file_id} is still being transferred to its provider; try again shortly.",

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.auth import Caller
-from gateway.errors import InvalidRequestError
+from gateway.errors import InvalidRequestError, NotFoundError
+from gateway.ids import shown_id
 from gateway.storage.id_map import IdMap, Kind, ObjectRecord, PageQuery
 
 
@@ -44,8 +45,13 @@ def page_query(id_map: IdMap, caller: Caller, kind: Kind, request: ListRequest) 
     after = None
     if request.after:
         after = id_map.get(request.after)
-        if after is None or after.kind != kind or (owner is not None and after.owner != owner):
-            raise InvalidRequestError(f"Invalid 'after' cursor: {request.after}", param="after")
+        if after is not None and after.kind != kind:
+            message = f"Invalid 'after' cursor '{shown_id(request.after)}': it is not a {kind} id."
+            raise InvalidRequestError(message, param="after", code="invalid_cursor")
+        if after is None or (owner is not None and after.owner != owner):
+            # another key's object is as unknown as a missing one
+            message = f"No such {kind} for the 'after' cursor: {shown_id(request.after)}"
+            raise NotFoundError(message, param="after")
     return PageQuery(
         kind=kind,
         limit=request.limit,

@@ -6,8 +6,10 @@ tells a caller about an object it does not own.
 
 from __future__ import annotations
 
+from gateway import upstream_ids
 from gateway.auth import Caller
 from gateway.errors import NotFoundError
+from gateway.ids import shown_id
 from gateway.storage.id_map import NO_PROVIDER, IdMap, Kind, ObjectRecord
 
 _NOUN = {
@@ -24,7 +26,8 @@ def owned_record(
 ) -> ObjectRecord:
     record = id_map.get(object_id)
     if record is None or record.kind != kind or not caller.can_see(record.owner):
-        raise NotFoundError(f"No such {_NOUN[kind]} object: {object_id}", param=param)
+        raise NotFoundError(f"No such {_NOUN[kind]} object: {shown_id(object_id)}", param=param)
     if record.provider != NO_PROVIDER:
         caller.require_provider(record.provider)
+    upstream_ids.remember(record.upstream_id, record.id)
     return record

@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 
 from gateway import resources
 from gateway.errors import NotFoundError, ServiceUnavailableError
+from gateway.ids import storable_id
 from gateway.observability import logger
 from gateway.settings import get_settings
 from gateway.storage.dynamo import Item, dynamodb_client, marshal, set_expression, unmarshal
@@ -155,6 +156,8 @@ class IdMap:
 
     # Single objects ----------------------------------------------------------------------
     def get(self, gateway_id: str) -> ObjectRecord | None:
+        if not storable_id(gateway_id):
+            return None
         response = self._db.get_item(
             TableName=self.table, Key={resources.TABLE_PARTITION_KEY: {"S": gateway_id}}
         )
