@@ -22,6 +22,7 @@ from gateway.errors import (
     error_envelope,
 )
 from gateway.observability import logger
+from gateway.snapstart import register_hooks
 
 if TYPE_CHECKING:
     from gateway.auth import Caller
@@ -85,6 +86,7 @@ class GatewayApp:
         self.lambda_handler = logger.inject_lambda_context(
             correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True
         )(self._handle)
+        register_hooks(self.route)  # with SnapStart only: prime before the snapshot
 
     def endpoint(self, func: F) -> F:
         path = re.sub(r"\{(\w+)\}", r"<\1>", self.route.path)
