@@ -17,6 +17,11 @@ from gateway import routes  # importable: the infra package put functions/ on sy
 if TYPE_CHECKING:  # no jsii/node start for the commands that only read settings
     from constructs import Node
 
+# Python versions of the Lambda runtime the stack can deploy (README, "Python version of the functions").
+SUPPORTED_PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
+DEFAULT_PYTHON_VERSION = "3.12"
+# Lambda SnapStart supports the Python runtimes from 3.12 on.
+SNAPSTART_PYTHON_VERSIONS = ("3.12", "3.13")
 PROVIDER_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 PROVIDER_TYPES = frozenset({"openai", "azure"})
 PROVIDER_FIELDS = frozenset({"type", "api_base", "api_version"})
@@ -78,6 +83,10 @@ class GatewayConfig:
     # Optional overrides of the functions' own defaults (gateway.settings); None leaves them unset.
     secrets_ttl_seconds: int | None = None
     upstream_timeout_seconds: float | None = None
+    # The Lambda runtime's Python version; the build compiles the byte code with it (infra/bundling.py).
+    python_version: str = DEFAULT_PYTHON_VERSION
+    # Lambda SnapStart on the API functions (billed: see README, "Cold starts and SnapStart").
+    snapstart: bool = False
 
     def __post_init__(self) -> None:
         validate_providers(self.providers, self.default_provider)
@@ -91,6 +100,13 @@ class GatewayConfig:
             raise ConfigError("secrets_ttl_seconds must be >= 0")
         if self.upstream_timeout_seconds is not None and self.upstream_timeout_seconds <= 0:
             raise ConfigError("upstream_timeout_seconds must be > 0")
+        if self.python_version not in SUPPORTED_PYTHON_VERSIONS:
+            raise ConfigError(
+                f"python_version must be one of {list(SUPPORTED_PYTHON_VERSIONS)}, "
+                f"got {self.python_version!r}"
+            )
+        if self.snapstart and self.python_version not in SNAPSTART_PYTHON_VERSIONS:
+            raise ConfigError(f"snapstart needs python_version {' or '.join(SNAPSTART_PYTHON_VERSIONS)}")
 
     @property
     def providers_json(self) -> str:
@@ -107,6 +123,8 @@ class GatewayConfig:
             "log_retention_days",
             "secrets_ttl_seconds",
             "upstream_timeout_seconds",
+            "python_version",
+            "snapstart",
         )
         return cls.from_mapping({key: node.try_get_context(key) for key in keys})
 
@@ -123,6 +141,8 @@ class GatewayConfig:
             "log_retention_days": int,
             "secrets_ttl_seconds": int,
             "upstream_timeout_seconds": float,
+            "python_version": str,
+            "snapstart": _boolean,
         }
         for key, convert in converters.items():
             value = values.get(key)
@@ -133,6 +153,14 @@ class GatewayConfig:
             except (TypeError, ValueError) as error:
                 raise ConfigError(f"context value {key!r} is invalid: {error}") from error
         return cls(**kwargs)
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in ("true", "false"):
+        return str(value).lower() == "true"
+    raise ValueError(f"expected true or false, got {value!r}")
 
 
 def _json_object(value: Any) -> dict[str, Any]:

@@ -22,7 +22,14 @@ from infra.bundling import dependency_layer_code, function_code
 from infra.config import RETENTION_DAY_NAMES, GatewayConfig
 from infra.stateful import SECRET_SPECS, DataRefs
 
-RUNTIME = lambda_.Runtime.PYTHON_3_14
+RUNTIMES: dict[str, lambda_.Runtime] = {
+    "3.11": lambda_.Runtime.PYTHON_3_11,
+    "3.12": lambda_.Runtime.PYTHON_3_12,
+    "3.13": lambda_.Runtime.PYTHON_3_13,
+}
+# With SnapStart, API Gateway invokes this alias of each route function's latest published
+# version: SnapStart applies to published versions only, never to $LATEST.
+SNAPSTART_ALIAS = "live"
 ARCHITECTURE = lambda_.Architecture.ARM_64
 SERVICE_NAME = "openai-gateway"
 METRICS_NAMESPACE = "OpenAIGateway"
@@ -123,22 +130,24 @@ def async_spec(function: routes.AsyncFunction) -> FunctionSpec:
 
 
 class GatewayFunctions(Construct):
-    """The dependency layer and every function; `by_route` maps route name -> function."""
+    """The dependency layer and every function; `by_route` maps route name -> what API Gateway
+    invokes (the function, or with SnapStart its alias)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, data: DataRefs, config: GatewayConfig) -> None:
         super().__init__(scope, construct_id)
         self._data = data
         self._config = config
         self._check_capabilities()
+        self.runtime = RUNTIMES[config.python_version]
         self.layer = lambda_.LayerVersion(
             self,
             "Dependencies",
-            code=dependency_layer_code(),
-            compatible_runtimes=[RUNTIME],
+            code=dependency_layer_code(config.python_version),
+            compatible_runtimes=[self.runtime],
             compatible_architectures=[ARCHITECTURE],
             description="Runtime dependencies of the gateway functions (functions/requirements.txt)",
         )
-        self._code = function_code()
+        self._code = function_code(config.python_version)
         self.by_name: dict[str, lambda_.Function] = {}
         self.roles: dict[str, iam.Role] = {}
         self.grants: dict[str, frozenset[str]] = {}
@@ -147,9 +156,32 @@ class GatewayFunctions(Construct):
             self._function(async_spec(function))
         for route in routes.ROUTES:
             self._function(route_spec(route))
-        self.by_route = {route.name: self.by_name[route.name] for route in routes.ROUTES}
+        self.aliases: dict[str, lambda_.Alias] = {}
+        self.by_route = {route.name: self._invoked(route.name) for route in routes.ROUTES}
         for function in routes.ASYNC_FUNCTIONS:
             self._async_invoke_config(function)
+
+    def _snap_start(self, spec: FunctionSpec) -> lambda_.SnapStartConf | None:
+        """SnapStart (an option: it is billed) for the route functions, whose cold starts a client
+        waits for; not for the asynchronous ones, invoked by name ($LATEST) and waited for by nobody."""
+        if self._config.snapstart and any(route.name == spec.name for route in routes.ROUTES):
+            return lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS
+        return None
+
+    def _invoked(self, name: str) -> lambda_.IFunction:
+        """What API Gateway invokes: the function, or with SnapStart the alias of its current version."""
+        function = self.by_name[name]
+        if not self._config.snapstart:
+            return function
+        alias = lambda_.Alias(
+            self,
+            f"{function.node.id}Alias",
+            alias_name=SNAPSTART_ALIAS,
+            version=function.current_version,
+            description="The latest published version, restored from its SnapStart snapshot",
+        )
+        self.aliases[name] = alias
+        return alias
 
     def _check_capabilities(self) -> None:
         known = set(CAPABILITY_ACTIONS) | set(self._data.secret_arns)
@@ -208,7 +240,7 @@ class GatewayFunctions(Construct):
         function = lambda_.Function(
             self,
             spec.construct_id,
-            runtime=RUNTIME,
+            runtime=self.runtime,
             architecture=ARCHITECTURE,
             handler=spec.handler,
             code=self._code,
@@ -220,6 +252,7 @@ class GatewayFunctions(Construct):
             log_group=log_group,
             environment=environment,
             description=f"openai-gateway: {spec.description}",
+            snap_start=self._snap_start(spec),
         )
         self.by_name[spec.name] = function
         self.roles[spec.name] = role

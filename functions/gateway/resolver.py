@@ -29,6 +29,7 @@ from gateway.errors import (
 )
 from gateway.observability import logger
 from gateway.request_body import BodyKind
+from gateway.snapstart import register_hooks
 
 if TYPE_CHECKING:
     from gateway.auth import Caller
@@ -120,6 +121,7 @@ class GatewayApp:
         self.lambda_handler = logger.inject_lambda_context(
             correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True
         )(self._handle)
+        register_hooks(self.route)  # with SnapStart only: prime before the snapshot
 
     def endpoint(self, func: F) -> F:
         path = re.sub(r"\{(\w+)\}", r"<\1>", self.route.path)

@@ -47,11 +47,12 @@ def test_runtime_architecture_tracing_and_shared_layer(synth: Synth) -> None:
     layers = resources_of(synth.api_json, "AWS::Lambda::LayerVersion")
     assert len(layers) == 1
     ((layer_id, layer),) = layers.items()
-    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.14"]
+    runtime = f"python{synth.gateway.config.python_version}"
+    assert layer["Properties"]["CompatibleRuntimes"] == [runtime]
     assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
     code_keys = set()
     for handler, (_, properties) in functions_by_handler(synth.api_json).items():
-        assert properties["Runtime"] == "python3.14", handler
+        assert properties["Runtime"] == runtime, handler
         assert properties["Architectures"] == ["arm64"], handler
         assert properties["TracingConfig"] == {"Mode": "Active"}, handler
         assert properties["Layers"] == [{"Ref": layer_id}], handler
