@@ -201,6 +201,19 @@ def test_a_list_refreshes_unfinished_batches_with_one_provider_list_call(provide
     assert stored is not None and stored.status == "in_progress"  # the refresh was stored
 
 
+def test_a_batch_list_continues_after_a_cursor(provider: FakeBatchesApi) -> None:
+    store_file("file-in")
+    first, second, third = _create(), _create(), _create()
+    for upstream_id in provider.batches:
+        provider.advance(upstream_id, "completed")
+    page = batches.list_batches(MASTER, ListRequest(limit=1, ascending=True, after=first.id))
+    assert [b.id for b in page.data] == [second.id] and page.has_more is True
+    with pytest.raises(InvalidRequestError) as refused:
+        batches.list_batches(MASTER, ListRequest(limit=1, after="file-in"))  # a file is no batch cursor
+    assert refused.value.param == "after"
+    assert third.id  # the third one is what has_more announced
+
+
 def test_a_single_unfinished_batch_is_retrieved_not_listed(provider: FakeBatchesApi) -> None:
     store_file("file-in")
     batch = _create()

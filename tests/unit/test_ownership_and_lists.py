@@ -159,6 +159,10 @@ def test_a_list_page_continues_across_query_pages(aws: None, monkeypatch: pytest
     objects, has_more = id_map.page_objects(PageQuery(kind="file", limit=2, ascending=True, provider="azure"))
     assert [o["id"] for o in objects] == ["file-paged-1", "file-paged-3"] and has_more is False
     assert len(calls) == 3 and calls[0]["FilterExpression"] == "#provider = :provider"
+    # page_objects reads only the client-facing object from the index, not whole items
+    assert (
+        calls[0]["ProjectionExpression"] == "#a0" and calls[0]["ExpressionAttributeNames"]["#a0"] == "object"
+    )
 
 
 def test_a_filtered_page_says_has_more_only_when_another_match_exists(aws: None) -> None:
@@ -248,3 +252,11 @@ def test_a_batch_on_an_azure_file_through_the_openai_prefix_is_400_provider_mism
     assert status == 400, error
     assert (error["error"]["code"], error["error"]["param"]) == ("provider_mismatch", "input_file_id")
     assert "'azure'" in error["error"]["message"] and "'openai'" in error["error"]["message"]
+
+
+def test_an_upstream_id_nobody_claimed_maps_to_no_gateway_id(aws: None) -> None:
+    assert IdMap().gateway_id_for("openai", "file-up-unknown") is None
+    assert IdMap().claim_upstream("openai", "file-up-new", "file-first") == "file-first"
+    assert IdMap().claim_upstream("openai", "file-up-new", "file-second") == "file-first"
+    assert IdMap().gateway_id_for("openai", "file-up-new") == "file-first"
+    assert IdMap().gateway_id_for("azure", "file-up-new") is None  # per provider

@@ -245,3 +245,24 @@ def test_a_delete_naming_an_unknown_key_is_404_and_deletes_nothing(
     assert status == 404, error
     assert error["error"]["param"] == param
     assert _list_files(kept["key"]) == 200  # named alongside the unknown one, and still there
+
+
+def test_a_cache_entry_exactly_key_cache_seconds_old_is_stale(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[str] = []
+    monkeypatch.setattr(KeyStore, "get", lambda self, key_hash: reads.append(key_hash))
+    monkeypatch.setattr(auth.time, "monotonic", lambda: 1000.0)
+    auth.lookup_virtual_key("sk-boundary")
+    monkeypatch.setattr(auth.time, "monotonic", lambda: 1000.0 + auth.KEY_CACHE_SECONDS)
+    auth.lookup_virtual_key("sk-boundary")
+    assert len(reads) == 2
+
+    # Pruning a full cache drops every entry of that age too, not just enough to make room.
+    monkeypatch.setattr(auth, "MAX_CACHED_KEYS", 3)
+    auth.clear_key_cache()
+    auth.remember_key("stale-1", None, now=0.0)
+    auth.remember_key("stale-2", None, now=0.0)
+    auth.remember_key("fresh", None, now=59.0)
+    auth.remember_key("newest", None, now=auth.KEY_CACHE_SECONDS)
+    assert list(auth._key_cache) == ["fresh", "newest"]
