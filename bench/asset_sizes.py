@@ -25,10 +25,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
+from bench._goals import Goal, add_report_only_flag, verdict  # noqa: E402
 from infra import API_STACK_NAME  # noqa: E402
 
 MB = 1024 * 1024
 LAYER_TARGET_BYTES = 15 * MB
+LAMBDA_UNZIPPED_LIMIT_BYTES = 250 * MB  # function code and layers together
 
 
 def synthesize(outdir: Path) -> float:
@@ -83,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         "assembly", nargs="?", type=Path, help="existing cloud assembly (default: synthesize)"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_report_only_flag(parser)
     args = parser.parse_args(argv)
 
     result: dict[str, Any] = {}
@@ -96,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.json:
         print(json.dumps(result))
-        return 0
+        return verdict(goals(result), report_only=args.report_only, out=sys.stderr)
     if "synth_seconds" in result:
         print(f"synth (both stacks, cdk-nag): {result['synth_seconds']:.1f} s")
     for name, label in (("code", "function code (functions/)"), ("layer", "dependency layer")):
@@ -105,11 +108,18 @@ def main(argv: list[str] | None = None) -> int:
             f"{label}: {size['files']} files, {size['unzipped_bytes'] / MB:.2f} MB unzipped, "
             f"{size['zipped_bytes'] / MB:.2f} MB zipped"
         )
+    return verdict(goals(result), report_only=args.report_only)
+
+
+def goals(result: dict[str, Any]) -> list[Goal]:
+    """The layer within this project's target, code and layer within Lambda's limit."""
     total = result["code"]["unzipped_bytes"] + result["layer"]["unzipped_bytes"]
-    print(f"function + layer unzipped: {total / MB:.2f} MB of Lambda's 250 MB")
-    layer_ok = result["layer"]["unzipped_bytes"] <= LAYER_TARGET_BYTES
-    print(f"layer target {LAYER_TARGET_BYTES / MB:.0f} MB unzipped: {'met' if layer_ok else 'EXCEEDED'}")
-    return 0 if layer_ok else 1
+    return [
+        Goal(
+            "dependency layer unzipped", result["layer"]["unzipped_bytes"] / MB, LAYER_TARGET_BYTES / MB, "MB"
+        ),
+        Goal("function + layer unzipped", total / MB, LAMBDA_UNZIPPED_LIMIT_BYTES / MB, "MB"),
+    ]
 
 
 if __name__ == "__main__":

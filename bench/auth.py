@@ -8,7 +8,8 @@ In-process, at the handler level: the real `handlers.files_list` function, invok
 Gateway proxy events (devserver.events) against an embedded moto server, as one warm Lambda
 function would be. Each run sends N requests with the master key and N with a virtual key,
 interleaved (so drift hits both alike), and the added latency is p50(virtual) - p50(master)
-of the same run; the table shows the median over runs. The goal: <= 1 ms p50, warm.
+of the same run; the table shows the median over runs. The goal: <= 1 ms p50, warm; the
+bench exits 1 when it is missed (`--report-only`: exit 0 whatever the figures).
 
 Lookups per second: `gateway.auth.authenticate` alone with a virtual key, warm (the key in
 the function's 60 s cache) and cold (cache cleared before each lookup, so each is one
@@ -31,6 +32,7 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "functions")]
 
+from bench._goals import Goal, add_report_only_flag, verdict  # noqa: E402
 from bench._results import write_json  # noqa: E402
 
 GOAL_ADDED_P50_MS = 1.0
@@ -209,6 +211,10 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def goals(result: dict[str, Any]) -> list[Goal]:
+    return [Goal("virtual - master key p50", result["summary"]["added_p50_ms"], GOAL_ADDED_P50_MS, "ms")]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -217,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, help="runs (default 5)")
     parser.add_argument("--requests", type=int, help="requests per key kind per run (default 300)")
     parser.add_argument("--json", metavar="PATH", help="write the figures as JSON ('-': standard output)")
+    add_report_only_flag(parser)
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else DEFAULT
     if args.runs or args.requests:
@@ -232,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, indent=2))
     elif args.json:
         write_json(Path(args.json), result)
-    return 0
+    return verdict(goals(result), report_only=args.report_only, out=sys.stderr if args.json == "-" else None)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ show where the time goes on this 2-core machine.
 End-to-end MB/s = (input bytes uploaded + input bytes transferred + output bytes downloaded)
 / (upload + transfer + download seconds); the batch leg is excluded. Goals (issue 4): the
 gateway's peak RSS for 200 MB within 32 MB of the 20 MB run's, and >= 50 MB/s end to end.
+The bench exits 1 when it misses one (`--report-only`: exit 0 whatever the figures).
 With `--runs N` every figure is the median of N runs (each run a fresh stack).
 """
 
@@ -71,6 +72,7 @@ for _path in (REPO_ROOT, REPO_ROOT / "functions"):
 import httpx2  # noqa: E402  (the openai SDK's HTTP client)
 from openai import DefaultHttpxClient, OpenAI  # noqa: E402
 
+from bench._goals import Goal, add_report_only_flag, verdict  # noqa: E402
 from bench._processes import Process, clean_environment, free_port, http_ready, spawn, wait_until  # noqa: E402
 from bench._results import write_json  # noqa: E402
 from bench._stats import median  # noqa: E402
@@ -758,6 +760,7 @@ def main(argv: list[str] | None = None) -> int:
         default="gateway",
         help="with --py-spy: which processes to profile (gateway,moto,simulator)",
     )
+    add_report_only_flag(parser)
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     if not sizes or args.runs < 1:
@@ -798,7 +801,7 @@ def main(argv: list[str] | None = None) -> int:
             summaries.append(summarize_size(results))
             if not args.keep_temp:
                 input_file.path.unlink()
-        verdict = print_report(summaries)
+        report_verdict = print_report(summaries)
         if args.json is not None:
             args.json.parent.mkdir(parents=True, exist_ok=True)
             report = {
@@ -821,7 +824,7 @@ def main(argv: list[str] | None = None) -> int:
                     }
                     for r in runs
                 ],
-                "verdict": verdict,
+                "verdict": report_verdict,
             }
             write_json(args.json, report)
     except KeyboardInterrupt:
@@ -834,7 +837,27 @@ def main(argv: list[str] | None = None) -> int:
             import shutil
 
             shutil.rmtree(tempdir, ignore_errors=True)
-    return 0
+    return verdict(goals(summaries), report_only=args.report_only)
+
+
+def goals(summaries: list[SizeSummary]) -> list[Goal]:
+    """End to end at the largest size; with two sizes or more, the gateway's peak RSS apart."""
+    largest = max(summaries, key=lambda s: s.size_mb)
+    checked = [
+        Goal(
+            f"end to end at {largest.size_mb} MB",
+            largest.end_to_end_mb_per_s,
+            GOAL_END_TO_END_MBPS,
+            "MB/s",
+            at_most=False,
+        )
+    ]
+    if len(summaries) >= 2:
+        small = min(summaries, key=lambda s: s.size_mb)
+        delta = largest.gateway_peak_rss_mib - small.gateway_peak_rss_mib
+        name = f"gateway peak RSS {largest.size_mb} MB vs {small.size_mb} MB (absolute difference)"
+        checked.append(Goal(name, abs(delta), GOAL_RSS_DELTA_MB, "MiB"))
+    return checked
 
 
 if __name__ == "__main__":

@@ -115,7 +115,9 @@ def test_file_and_batch_flow(target: Target, provider: str, uploaded: list[str])
         batch = plain.batches.retrieve(batch.id)
     if batch.status not in TERMINAL:
         plain.batches.cancel(batch.id)
-        pytest.skip(f"batch {batch.id} still {batch.status} after {target.wait_seconds}s (cancelled)")
+        # A batch that never finishes is a failure to see, not a skip to scroll past; a slow
+        # provider gets a larger E2E_WAIT_SECONDS, or 0 to only create and cancel.
+        pytest.fail(f"batch {batch.id} still {batch.status} after {target.wait_seconds}s (cancelled)")
     assert batch.status == "completed", batch
     assert batch.output_file_id is not None
     uploaded.append(batch.output_file_id)
@@ -134,4 +136,6 @@ def test_cancel_flow(target: Target, provider: str, uploaded: list[str]) -> None
         input_file_id=file.id, endpoint="/v1/chat/completions", completion_window="24h"
     )
     cancelled = sdk(target).batches.cancel(batch.id)
-    assert cancelled.status in ("cancelling", "cancelled")
+    # The API reference: a cancelled batch is "cancelling" (up to 10 minutes) before "cancelled";
+    # the gateway passes the provider's answer on, and the simulator behaves the same.
+    assert cancelled.status == "cancelling"

@@ -26,10 +26,14 @@ def test_cdk_json_defaults() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["OpenAI", "1openai", "a" * 32, "open_ai", "", "files", "v1", "health", "key"]
+    ("name", "reason"),
+    [
+        *((name, "must match") for name in ("OpenAI", "1openai", "a" * 32, "open_ai", "")),
+        *((name, "collides with the static path segment") for name in ("files", "v1", "health", "key")),
+    ],
 )
-def test_invalid_or_reserved_provider_names_are_rejected(name: str) -> None:
-    with pytest.raises(ConfigError):
+def test_invalid_or_reserved_provider_names_are_rejected(name: str, reason: str) -> None:
+    with pytest.raises(ConfigError, match=f"provider name '{name}' {reason}"):
         GatewayConfig(providers={name: OPENAI}, default_provider=name)
 
 
@@ -39,16 +43,20 @@ def test_valid_provider_names(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "spec",
+    ("spec", "reason"),
     [
-        {**OPENAI, "api_key": "sk-test"},  # keys belong in the secret, never in the context
-        {"type": "anthropic", "api_base": "https://example.com"},
-        {"type": "openai", "api_base": "http://insecure.example.com"},
-        {"type": "azure", "api_base": "https://x.openai.azure.com", "api_version": 2025},
+        # keys belong in the secret, never in the context
+        ({**OPENAI, "api_key": "sk-test"}, r"unsupported fields \['api_key'\]"),
+        ({"type": "anthropic", "api_base": "https://example.com"}, "type must be one of"),
+        ({"type": "openai", "api_base": "http://insecure.example.com"}, "api_base must be an https:// URL"),
+        (
+            {"type": "azure", "api_base": "https://x.openai.azure.com", "api_version": 2025},
+            "api_version must be a string",
+        ),
     ],
 )
-def test_invalid_provider_settings_are_rejected(spec: dict) -> None:
-    with pytest.raises(ConfigError):
+def test_invalid_provider_settings_are_rejected(spec: dict, reason: str) -> None:
+    with pytest.raises(ConfigError, match=f"provider 'p' (has )?{reason}"):
         GatewayConfig(providers={"p": spec}, default_provider="p")
 
 
@@ -73,15 +81,15 @@ def test_command_line_context_strings_are_converted() -> None:
 
 
 @pytest.mark.parametrize(
-    "values",
+    ("values", "message"),
     [
-        {"throttle_rate_limit": 0},
-        {"throttle_burst_limit": "many"},
-        {"log_level": "LOUD"},
-        {"log_retention_days": 8},
-        {"providers": "[]"},
+        ({"throttle_rate_limit": 0}, "throttle_rate_limit and throttle_burst_limit must be positive"),
+        ({"throttle_burst_limit": "many"}, "context value 'throttle_burst_limit' is invalid"),
+        ({"log_level": "LOUD"}, "log_level must be one of"),
+        ({"log_retention_days": 8}, "log_retention_days 8 is not a CloudWatch value"),
+        ({"providers": "[]"}, "providers must be a JSON object"),
     ],
 )
-def test_invalid_settings_are_rejected(values: dict) -> None:
-    with pytest.raises(ConfigError):
+def test_invalid_settings_are_rejected(values: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
         GatewayConfig.from_mapping(values)

@@ -5,7 +5,6 @@ Every caller creates its own objects; nothing here is shared between test module
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import secrets
 import string
@@ -59,8 +58,3 @@ def upload_input(client: openai.OpenAI, name: str = "input.jsonl", **kwargs: Any
     return client.files.create(
         file=(name, io.BytesIO(batch_jsonl(2)), "application/jsonl"), purpose="batch", **kwargs
     )
-
-
-def handlers_present(*names: str) -> bool:
-    """Whether every named handler module exists (routes still being built answer 501)."""
-    return all(importlib.util.find_spec(f"handlers.{name}") is not None for name in names)

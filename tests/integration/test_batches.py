@@ -82,7 +82,7 @@ def test_cancel_then_cancelling_a_finished_batch_is_a_409(local_gateway: LocalGa
     )
     cancelled = sdk.batches.cancel(batch.id)
     assert cancelled.id == batch.id
-    assert cancelled.status in ("cancelling", "cancelled")
+    assert cancelled.status == "cancelling"  # the provider's answer: "cancelled" comes later
     final = wait_for_batch(sdk, batch.id)
     assert final.status == "cancelled"
     assert final.cancelled_at is not None
@@ -153,6 +153,8 @@ def test_a_list_alone_brings_unfinished_batches_up_to_date(
 def test_bad_batch_requests_name_the_param(
     local_gateway: LocalGateway, overrides: dict[str, object], param: str
 ) -> None:
+    # A malformed value is 400; a well-formed id that names no file of the caller's is 404.
+    status = 404 if param == "input_file_id" else 400
     sdk = client(local_gateway)
     body: dict[str, object] = {
         "input_file_id": upload_batch_file(sdk).id,
@@ -162,7 +164,7 @@ def test_bad_batch_requests_name_the_param(
     }
     with pytest.raises(openai.APIStatusError) as caught:
         sdk.post("/batches", body=body, cast_to=object)
-    assert caught.value.status_code in (400, 404)
+    assert caught.value.status_code == status
     assert error_of(caught.value)["param"] == param
 
 
@@ -188,3 +190,16 @@ def _new_key(gateway: LocalGateway) -> str:
     )
     response.raise_for_status()
     return str(response.json()["key"])
+
+
+def test_a_batch_on_an_azure_file_through_the_openai_prefix_is_a_400_provider_mismatch(
+    local_gateway: LocalGateway,
+) -> None:
+    azure_file = upload_batch_file(client(local_gateway, provider="azure"))
+    with pytest.raises(openai.BadRequestError) as caught:
+        client(local_gateway, provider="openai").batches.create(
+            input_file_id=azure_file.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+    error = error_of(caught.value)
+    assert (error["code"], error["param"]) == ("provider_mismatch", "input_file_id")
+    assert f"Input file {azure_file.id} belongs to provider 'azure', not 'openai'." in error["message"]

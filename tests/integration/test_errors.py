@@ -25,13 +25,21 @@ def test_health_needs_no_key(local_gateway: LocalGateway) -> None:
 
 
 @pytest.mark.parametrize(
-    "headers",
-    [{}, {"Authorization": "Bearer sk-wrong"}, {"Authorization": "Basic c2stMTIzNA=="}, {"api-key": "x"}],
+    ("headers", "code"),
+    [
+        ({}, "missing_api_key"),
+        ({"Authorization": "Bearer sk-wrong"}, "invalid_api_key"),
+        ({"Authorization": "Basic c2stMTIzNA=="}, "missing_api_key"),  # only Bearer carries a key
+        ({"api-key": "x"}, "invalid_api_key"),
+    ],
 )
-def test_missing_or_wrong_key_is_a_401(local_gateway: LocalGateway, headers: dict[str, str]) -> None:
+def test_missing_or_wrong_key_is_a_401(
+    local_gateway: LocalGateway, headers: dict[str, str], code: str
+) -> None:
     response = httpx.get(f"{local_gateway.api_base}/files", headers=headers)
     assert response.status_code == 401
-    assert response.json()["error"]["type"] == "invalid_request_error"
+    error = response.json()["error"]
+    assert (error["type"], error["code"], error["param"]) == ("invalid_request_error", code, None)
     assert response.headers["x-request-id"]
 
 
@@ -43,16 +51,29 @@ def test_api_key_header_is_accepted(local_gateway: LocalGateway) -> None:
 def test_wrong_key_through_the_sdk(local_gateway: LocalGateway) -> None:
     with pytest.raises(openai.AuthenticationError) as caught:
         client(local_gateway, key="sk-not-a-key").files.list()
-    assert error_of(caught.value)["code"] is not None
+    error = error_of(caught.value)
+    assert (error["code"], error["param"], error["message"]) == (
+        "invalid_api_key",
+        None,
+        "Incorrect API key provided.",
+    )
 
 
-@pytest.mark.parametrize("path", ["/v1/nothing", "/v1/files/a/b/c", "/nowhere/v1/files"])
-def test_unknown_route_is_a_404_envelope(local_gateway: LocalGateway, path: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/v1/nothing", "Unknown request URL: GET /v1/nothing."),
+        ("/v1/files/a/b/c", "Unknown request URL: GET /v1/files/a/b/c."),
+        ("/nowhere/v1/files", "Unknown provider 'nowhere' in the URL. Configured providers: openai, azure."),
+    ],
+)
+def test_unknown_route_is_a_404_envelope(local_gateway: LocalGateway, path: str, message: str) -> None:
     response = httpx.get(
         local_gateway.url + path, headers={"Authorization": f"Bearer {local_gateway.master_key}"}
     )
     assert response.status_code == 404
-    assert response.json()["error"]["message"]
+    error = response.json()["error"]
+    assert (error["code"], error["param"], error["message"]) == ("unknown_url", None, message)
     assert response.headers["x-request-id"]
 
 
@@ -61,7 +82,10 @@ def test_wrong_method_is_a_405_envelope(local_gateway: LocalGateway) -> None:
         f"{local_gateway.api_base}/files", headers={"Authorization": f"Bearer {local_gateway.master_key}"}
     )
     assert response.status_code == 405
-    assert response.json()["error"]["message"]
+    error = response.json()["error"]
+    assert (error["code"], error["param"]) == ("method_not_allowed", None)
+    assert error["message"] == "Method PUT is not allowed for /v1/files. Allowed: GET, POST."
+    assert response.headers["allow"] == "GET, POST"
 
 
 def test_body_over_api_gateway_limit_is_a_413(local_gateway: LocalGateway) -> None:
@@ -69,7 +93,13 @@ def test_body_over_api_gateway_limit_is_a_413(local_gateway: LocalGateway) -> No
     with pytest.raises(openai.APIStatusError) as caught:
         sdk.files.create(file=("big.jsonl", b"x" * (10 * 1024 * 1024 + 1)), purpose="batch")
     assert caught.value.status_code == 413
-    assert error_of(caught.value)["message"]
+    error = error_of(caught.value)
+    assert (error["code"], error["param"], error["type"]) == (
+        "request_too_large",
+        None,
+        "invalid_request_error",
+    )
+    assert "Uploads API" in error["message"]
 
 
 def test_bad_query_is_a_400_naming_the_param(local_gateway: LocalGateway) -> None:
@@ -86,8 +116,8 @@ def test_unknown_provider_is_named(local_gateway: LocalGateway) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         upload_batch_file(client(local_gateway), extra_headers={"custom-llm-provider": "bedrock"})
     error = error_of(caught.value)
-    assert error["param"] == "custom-llm-provider"
-    assert "bedrock" in error["message"]
+    assert (error["param"], error["code"]) == ("custom-llm-provider", "unknown_provider")
+    assert error["message"] == "Unknown provider 'bedrock'. Configured providers: openai, azure."
 
 
 def test_upstream_429_passes_through_with_retry_after(local_gateway: LocalGateway, simulator) -> None:  # type: ignore[no-untyped-def]
@@ -95,7 +125,8 @@ def test_upstream_429_passes_through_with_retry_after(local_gateway: LocalGatewa
     with pytest.raises(openai.RateLimitError) as caught:
         upload_batch_file(client(local_gateway))
     assert caught.value.response.headers["retry-after"] == "7"
-    assert error_of(caught.value)["type"]
+    error = error_of(caught.value)
+    assert (error["type"], error["code"], error["param"]) == ("rate_limit_error", "rate_limit_exceeded", None)
 
 
 def test_upstream_5xx_is_a_502(local_gateway: LocalGateway, simulator) -> None:  # type: ignore[no-untyped-def]
@@ -105,7 +136,9 @@ def test_upstream_5xx_is_a_502(local_gateway: LocalGateway, simulator) -> None: 
     with pytest.raises(openai.APIStatusError) as caught:
         sdk.batches.create(input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="24h")
     assert caught.value.status_code == 502
-    assert error_of(caught.value)["type"]
+    error = error_of(caught.value)
+    assert (error["type"], error["code"], error["param"]) == ("api_error", "upstream_error", None)
+    assert error["message"].startswith("provider 'openai' failed: ")
     assert caught.value.response.headers["x-request-id"]
 
 
@@ -116,7 +149,9 @@ def test_upstream_timeout_is_a_504(local_gateway: LocalGateway, simulator) -> No
     with pytest.raises(openai.APIStatusError) as caught:
         sdk.files.retrieve(file_id)
     assert caught.value.status_code == 504
-    assert error_of(caught.value)["type"]
+    error = error_of(caught.value)
+    assert (error["type"], error["code"], error["param"]) == ("api_error", "upstream_timeout", None)
+    assert error["message"] == "provider 'openai' did not answer in time"
 
 
 def test_no_provider_key_in_any_response(local_gateway: LocalGateway, simulator) -> None:  # type: ignore[no-untyped-def]

@@ -19,13 +19,10 @@ from tests.integration.helpers import batch_jsonl, error_of, wait_for_batch
 from tests.integration.tenancy import (
     VirtualKey,
     generate_key,
-    handlers_present,
     sdk,
     unknown_id,
     upload_input,
 )
-
-UPLOAD_HANDLERS = ("uploads_create", "uploads_add_part", "uploads_complete", "uploads_cancel")
 
 
 @dataclass(frozen=True)
@@ -36,7 +33,7 @@ class Tenant:
     spare_file: str
     batch: str
     output_file: str
-    upload: str | None  # None until the Uploads handlers exist
+    upload: str
 
     @property
     def files(self) -> set[str]:
@@ -58,11 +55,9 @@ def _finish_tenant(started: tuple[VirtualKey, openai.OpenAI, str, str, str]) -> 
     key, client, input_file, spare_file, batch_id = started
     batch = wait_for_batch(client, batch_id)
     assert batch.status == "completed" and batch.output_file_id, batch
-    upload = None
-    if handlers_present(*UPLOAD_HANDLERS):
-        upload = client.uploads.create(
-            bytes=len(batch_jsonl(2)), filename="upload.jsonl", mime_type="application/jsonl", purpose="batch"
-        ).id
+    upload = client.uploads.create(
+        bytes=len(batch_jsonl(2)), filename="upload.jsonl", mime_type="application/jsonl", purpose="batch"
+    ).id
     return Tenant(key, client, input_file, spare_file, batch_id, batch.output_file_id, upload)
 
 
@@ -79,9 +74,8 @@ def tenants(local_gateway: LocalGateway) -> dict[str, Tenant]:
 class IdOperation:
     name: str
     id_prefix: str  # of an unknown id of the same kind
-    targets: Callable[[Tenant], list[str | None]]  # the victim's ids to try
+    targets: Callable[[Tenant], list[str]]  # the victim's ids to try
     call: Callable[[openai.OpenAI, str], object]
-    handlers: tuple[str, ...] = ()  # needed handler modules, when not all are built yet
 
 
 def _create_batch(client: openai.OpenAI, file_id: str) -> object:
@@ -90,7 +84,7 @@ def _create_batch(client: openai.OpenAI, file_id: str) -> object:
     )
 
 
-def _file_ids(t: Tenant) -> list[str | None]:
+def _file_ids(t: Tenant) -> list[str]:
     return [t.input_file, t.output_file]
 
 
@@ -106,18 +100,14 @@ OPERATIONS = (
         "upload_",
         lambda t: [t.upload],
         lambda c, i: c.uploads.parts.create(i, data=io.BytesIO(b"{}\n")),
-        UPLOAD_HANDLERS,
     ),
     IdOperation(
         "uploads.complete",
         "upload_",
         lambda t: [t.upload],
         lambda c, i: c.uploads.complete(i, part_ids=[unknown_id("part_")]),
-        UPLOAD_HANDLERS,
     ),
-    IdOperation(
-        "uploads.cancel", "upload_", lambda t: [t.upload], lambda c, i: c.uploads.cancel(i), UPLOAD_HANDLERS
-    ),
+    IdOperation("uploads.cancel", "upload_", lambda t: [t.upload], lambda c, i: c.uploads.cancel(i)),
 )
 
 
@@ -126,8 +116,6 @@ OPERATIONS = (
 def test_another_keys_id_answers_exactly_like_an_unknown_id(
     tenants: dict[str, Tenant], operation: IdOperation, attacker: str
 ) -> None:
-    if operation.handlers and not handlers_present(*operation.handlers):
-        pytest.skip(f"{operation.name}: handlers not built yet")
     me, victim = tenants[attacker], tenants["b" if attacker == "a" else "a"]
 
     unknown = unknown_id(operation.id_prefix)
@@ -137,7 +125,6 @@ def test_another_keys_id_answers_exactly_like_an_unknown_id(
     assert unknown in expected["message"]
 
     for target in operation.targets(victim):
-        assert target is not None
         with pytest.raises(openai.NotFoundError) as foreign:
             operation.call(me.client, target)
         assert error_of(foreign.value) == {
@@ -152,8 +139,7 @@ def test_the_victims_objects_survive_every_attempt(tenants: dict[str, Tenant]) -
             assert tenant.client.files.retrieve(file_id).id == file_id
         assert tenant.client.files.content(tenant.output_file).content  # the output is readable
         assert tenant.client.batches.retrieve(tenant.batch).status == "completed"
-        if tenant.upload is not None:
-            assert tenant.client.uploads.cancel(tenant.upload).status == "cancelled"
+        assert tenant.client.uploads.cancel(tenant.upload).status == "cancelled"
 
 
 # Lists ------------------------------------------------------------------------------------

@@ -338,6 +338,30 @@ def test_body_over_api_gateway_limit_413(api: ApiGateway, fakes: FakeFunctions) 
     assert fakes.calls == []
 
 
+def test_the_api_gateway_limit_applies_even_where_the_lambda_limit_would_pass(
+    fakes: FakeFunctions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two separate limits: a body API Gateway refuses never becomes an event, whatever the
+    # Lambda limit (here one far above it) would say of that event.
+    api = ApiGateway(handler_resolver=fakes, max_request_bytes=100, max_event_bytes=10**9)
+    over = api.handle("POST", "/v1/files", [("Content-Type", "text/plain")], b"a" * 101)
+    assert over.status == 413 and envelope(over)["code"] == "request_too_large"
+    assert fakes.calls == []
+    at_limit = api.handle("POST", "/v1/files", [("Content-Type", "text/plain")], b"a" * 100)
+    assert at_limit.status == 200 and len(fakes.calls) == 1
+
+    # At the real limits: over 10 MB is refused before any event is built or measured.
+    def no_event(*args: Any, **kwargs: Any) -> int:
+        raise AssertionError("the event of a body over 10 MB was built")
+
+    monkeypatch.setattr("devserver.apigw.serialized_size", no_event)
+    body = b"a" * (API_GATEWAY_MAX_REQUEST_BYTES + 1)
+    response = ApiGateway(handler_resolver=fakes).handle(
+        "POST", "/v1/uploads/up-1/parts", [("Content-Type", "text/plain")], body
+    )
+    assert response.status == 413 and envelope(response)["code"] == "request_too_large"
+
+
 def test_event_over_lambda_limit_413(api: ApiGateway, fakes: FakeFunctions) -> None:
     # 5 MB is fine for API Gateway, but base64 makes the Lambda event 6.7 MB
     body = b"\x00" * (5 * 1024 * 1024)

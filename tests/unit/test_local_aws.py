@@ -204,9 +204,6 @@ def test_resolve_providers_defaults() -> None:
 
 
 def test_no_provider_keys_uses_simulator(monkeypatch: pytest.MonkeyPatch) -> None:
-    simulator = pytest.importorskip("devserver.simulator")
-    if not hasattr(simulator, "Simulator"):
-        pytest.skip("devserver.simulator is not finished yet")
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with start_gateway(provider_env={}, simulator_phase_seconds=0.1) as gw:
         assert gw.simulator is not None

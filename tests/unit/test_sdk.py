@@ -79,7 +79,7 @@ def test_cancel_and_async_twins(sim: Simulator) -> None:
 
     batch, again, content = asyncio.run(run())
     assert again.id == batch.id and content == LINES
-    assert sdk.cancel_batch(batch.id, **s).status in ("cancelling", "cancelled")
+    assert sdk.cancel_batch(batch.id, **s).status == "cancelling"  # "cancelled" after a phase
 
 
 def test_file_from_a_path(sim: Simulator, tmp_path: Any) -> None:

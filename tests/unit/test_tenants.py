@@ -13,7 +13,7 @@ from gateway.storage.id_map import IdMap
 from gateway.storage.keys import KeyRecord, KeyStore, hash_key
 from handlers import files_list, keys_delete, keys_generate, keys_info, keys_list, keys_update
 
-from tests.unit.conftest import call, event, store_file
+from tests.unit.conftest import MASTER_KEY, call, event, store_file
 
 
 def _generate(**body: Any) -> dict[str, Any]:
@@ -201,3 +201,68 @@ def test_a_limited_key_naming_another_provider_gets_403_on_id_routes_too(aws: No
         status, error, _ = call(files_retrieve.handler, request)
         assert status == 403 and "'azure'" in error["error"]["message"], error
         assert error["error"]["code"] == "provider_not_allowed"
+
+
+# The master key ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "presented",
+    [MASTER_KEY + "x", MASTER_KEY[:-1], " " + MASTER_KEY + "0", MASTER_KEY.upper()],
+)
+def test_only_the_exact_master_key_is_the_master_key(aws: None, presented: str) -> None:
+    status, error, _ = call(files_list.handler, event("GET", "/v1/files", key=presented))
+    assert status == 401, error
+    assert error["error"]["message"] == "Incorrect API key provided."
+    assert auth.authenticate({"Authorization": f"Bearer {MASTER_KEY}"}) is auth.MASTER
+
+
+# Deleting keys: naming nothing, an unknown key or an unknown alias deletes nothing -----------
+
+
+def test_a_delete_naming_no_key_is_400(aws: None) -> None:
+    status, error, _ = call(keys_delete.handler, event("POST", "/key/delete", body={}))
+    assert status == 400, error
+    assert error["error"]["param"] == "keys" and "'keys' or 'key_aliases'" in error["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"keys": ["sk-never-issued"]}, "keys"),
+        ({"keys": ["key_never_issued"]}, "keys"),
+        ({"key_aliases": ["no-such-alias"]}, "key_aliases"),
+    ],
+)
+def test_a_delete_naming_an_unknown_key_is_404_and_deletes_nothing(
+    aws: None, body: dict[str, Any], param: str
+) -> None:
+    kept = _generate(key_alias="kept")
+    body = {
+        name: [kept["key"], *values] if name == "keys" else ["kept", *values] for name, values in body.items()
+    }
+    status, error, _ = call(keys_delete.handler, event("POST", "/key/delete", body=body))
+    assert status == 404, error
+    assert error["error"]["param"] == param
+    assert _list_files(kept["key"]) == 200  # named alongside the unknown one, and still there
+
+
+def test_a_cache_entry_exactly_key_cache_seconds_old_is_stale(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[str] = []
+    monkeypatch.setattr(KeyStore, "get", lambda self, key_hash: reads.append(key_hash))
+    monkeypatch.setattr(auth.time, "monotonic", lambda: 1000.0)
+    auth.lookup_virtual_key("sk-boundary")
+    monkeypatch.setattr(auth.time, "monotonic", lambda: 1000.0 + auth.KEY_CACHE_SECONDS)
+    auth.lookup_virtual_key("sk-boundary")
+    assert len(reads) == 2
+
+    # Pruning a full cache drops every entry of that age too, not just enough to make room.
+    monkeypatch.setattr(auth, "MAX_CACHED_KEYS", 3)
+    auth.clear_key_cache()
+    auth.remember_key("stale-1", None, now=0.0)
+    auth.remember_key("stale-2", None, now=0.0)
+    auth.remember_key("fresh", None, now=59.0)
+    auth.remember_key("newest", None, now=auth.KEY_CACHE_SECONDS)
+    assert list(auth._key_cache) == ["fresh", "newest"]

@@ -1,0 +1,244 @@
+"""service/batches.py against moto and an in-memory provider: what is sent upstream, what is
+stored, which calls a list makes. (The list refresh that fails is covered with the translate
+tests.)"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from gateway.auth import MASTER, Caller
+from gateway.errors import ConflictError, InvalidRequestError, NotFoundError
+from gateway.models.batches import CreateBatchRequest
+from gateway.providers import registry
+from gateway.service import batches
+from gateway.service.listing import ListRequest
+from gateway.storage.id_map import IdMap, ObjectRecord
+
+from tests.unit.conftest import store_file
+
+
+class FakeBatchesApi:
+    """OpenAI's batch endpoints in memory: a batch is `validating` until `advance` moves it."""
+
+    def __init__(self) -> None:
+        self.batches: dict[str, dict[str, Any]] = {}
+        self.calls: list[tuple[str, Any]] = []
+        self._ids = itertools.count(1)
+
+    def create_batch(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(("create", body))
+        batch_id = f"batch_up{next(self._ids)}"
+        self.batches[batch_id] = {
+            "id": batch_id,
+            "object": "batch",
+            "endpoint": body["endpoint"],
+            "input_file_id": body["input_file_id"],
+            "completion_window": body["completion_window"],
+            "status": "validating",
+            "created_at": 1_700_000_000,
+            "metadata": body.get("metadata"),
+            "output_file_id": None,
+            "error_file_id": None,
+        }
+        return dict(self.batches[batch_id])
+
+    def retrieve_batch(self, batch_id: str) -> dict[str, Any]:
+        self.calls.append(("retrieve", batch_id))
+        return dict(self.batches[batch_id])
+
+    def list_batches(self, **query: Any) -> dict[str, Any]:
+        self.calls.append(("list", query))
+        newest_first = list(reversed(self.batches.values()))[: query.get("limit") or 20]
+        return {"object": "list", "data": [dict(b) for b in newest_first], "has_more": False}
+
+    def cancel_batch(self, batch_id: str) -> dict[str, Any]:
+        self.calls.append(("cancel", batch_id))
+        self.batches[batch_id]["status"] = "cancelling"
+        return dict(self.batches[batch_id])
+
+    def advance(self, batch_id: str, status: str) -> None:
+        self.batches[batch_id]["status"] = status
+
+
+@pytest.fixture
+def provider(aws: None) -> Iterator[FakeBatchesApi]:
+    fake = FakeBatchesApi()
+    registry._clients["openai"] = fake  # type: ignore[assignment]
+    yield fake
+    registry._clients.pop("openai", None)
+
+
+def _create(caller: Caller = MASTER, file_id: str = "file-in", provider: str | None = None) -> Any:
+    request = CreateBatchRequest(
+        input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="24h", metadata={"t": "1"}
+    )
+    return batches.create_batch(caller, provider, request)
+
+
+def test_a_batch_is_created_upstream_on_the_files_upstream_id_and_stored(provider: FakeBatchesApi) -> None:
+    store_file("file-in")
+    batch = _create(provider="openai")
+    assert provider.calls == [
+        (
+            "create",
+            {
+                "input_file_id": "up-file-in",
+                "endpoint": "/v1/chat/completions",
+                "completion_window": "24h",
+                "metadata": {"t": "1"},
+            },
+        )
+    ]
+    assert batch.id.startswith("batch_") and batch.input_file_id == "file-in"
+    assert (batch.status, batch.created_at, batch.metadata) == ("validating", 1_700_000_000, {"t": "1"})
+    stored = IdMap().get(batch.id)
+    assert stored is not None
+    assert (stored.kind, stored.owner, stored.provider, stored.upstream_id) == (
+        "batch",
+        "master",
+        "openai",
+        "batch_up1",
+    )
+    assert stored.state == {"input_file_id": "file-in"} and stored.object == batch.model_dump(mode="json")
+    assert IdMap().gateway_id_for("openai", "batch_up1") == batch.id
+
+
+def _store_unready_file(file_id: str, *, status: str, upstream_id: str | None, state: dict[str, Any]) -> None:
+    IdMap().put(
+        ObjectRecord(
+            id=file_id,
+            kind="file",
+            owner="master",
+            provider="openai",
+            created_at=1000,
+            object={"id": file_id, "status": status, "status_details": "bad line 3"},
+            upstream_id=upstream_id,
+            state=state,
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "upstream_id", "state", "error", "code"),
+    [
+        ("error", None, {}, InvalidRequestError, "file_error"),
+        ("uploaded", None, {}, ConflictError, "file_not_ready"),  # the transfer has not started
+        ("uploaded", "up-f", {"transfer": {"parts": 1}}, ConflictError, "file_not_ready"),  # not finished
+    ],
+)
+def test_a_batch_on_a_file_not_at_its_provider_yet_is_refused_before_any_call(
+    provider: FakeBatchesApi,
+    status: str,
+    upstream_id: str | None,
+    state: dict[str, Any],
+    error: type,
+    code: str,
+) -> None:
+    _store_unready_file("file-unready", status=status, upstream_id=upstream_id, state=state)
+    with pytest.raises(error) as refused:
+        _create(file_id="file-unready")
+    assert (refused.value.code, refused.value.param) == (code, "input_file_id")
+    if code == "file_error":
+        assert "bad line 3" in refused.value.message
+    assert provider.calls == []
+
+
+@pytest.mark.parametrize("status", ["error", "uploaded"])
+def test_a_file_at_its_provider_goes_to_the_provider_whatever_its_status(
+    provider: FakeBatchesApi, status: str
+) -> None:
+    # "uploaded" is what OpenAI itself answers for a fresh file; an error there is its to report.
+    _store_unready_file("file-at-provider", status=status, upstream_id="up-f", state={})
+    assert _create(file_id="file-at-provider").input_file_id == "file-at-provider"
+    assert provider.calls[0][1]["input_file_id"] == "up-f"
+
+
+def test_cancel_asks_the_provider_and_stores_its_answer(provider: FakeBatchesApi) -> None:
+    store_file("file-in")
+    batch = _create()
+    cancelled = batches.cancel_batch(MASTER, batch.id)
+    assert provider.calls[-1] == ("cancel", "batch_up1")
+    assert cancelled.id == batch.id and cancelled.status == "cancelling"
+    stored = IdMap().get(batch.id)
+    assert stored is not None and stored.status == "cancelling"
+
+    provider.calls.clear()
+    with pytest.raises(NotFoundError):
+        batches.cancel_batch(Caller(key_id="key_other"), batch.id)
+    assert provider.calls == []
+
+
+def test_retrieve_stores_the_current_status(provider: FakeBatchesApi) -> None:
+    store_file("file-in")
+    batch = _create()
+    provider.advance("batch_up1", "in_progress")
+    assert batches.retrieve_batch(MASTER, batch.id).status == "in_progress"
+    stored = IdMap().get(batch.id)
+    assert stored is not None and stored.status == "in_progress"
+
+
+def _list(limit: int = 10) -> list[Any]:
+    return list(batches.list_batches(MASTER, ListRequest(limit=limit)).data)
+
+
+def test_a_list_refreshes_unfinished_batches_with_one_provider_list_call(provider: FakeBatchesApi) -> None:
+    store_file("file-in")
+    first, second, done = _create(), _create(), _create()
+    provider.advance("batch_up1", "in_progress")
+    provider.advance("batch_up2", "finalizing")
+    provider.advance("batch_up3", "completed")
+    batches.retrieve_batch(MASTER, done.id)  # stored as completed: the list leaves it alone
+    provider.advance("batch_up3", "expired")  # (never asked again, so never seen)
+
+    provider.calls.clear()
+    listed = {b.id: b.status for b in _list()}
+    assert listed == {first.id: "in_progress", second.id: "finalizing", done.id: "completed"}
+    assert provider.calls == [("list", {"limit": 100})]
+    stored = IdMap().get(first.id)
+    assert stored is not None and stored.status == "in_progress"  # the refresh was stored
+
+
+def test_a_batch_list_continues_after_a_cursor(provider: FakeBatchesApi) -> None:
+    store_file("file-in")
+    first, second, third = _create(), _create(), _create()
+    for upstream_id in provider.batches:
+        provider.advance(upstream_id, "completed")
+    page = batches.list_batches(MASTER, ListRequest(limit=1, ascending=True, after=first.id))
+    assert [b.id for b in page.data] == [second.id] and page.has_more is True
+    with pytest.raises(InvalidRequestError) as refused:
+        batches.list_batches(MASTER, ListRequest(limit=1, after="file-in"))  # a file is no batch cursor
+    assert refused.value.param == "after"
+    assert third.id  # the third one is what has_more announced
+
+
+def test_a_single_unfinished_batch_is_retrieved_not_listed(provider: FakeBatchesApi) -> None:
+    store_file("file-in")
+    batch = _create()
+    provider.advance("batch_up1", "in_progress")
+    provider.calls.clear()
+    assert [b.status for b in _list()] == ["in_progress"]
+    assert provider.calls == [("retrieve", "batch_up1")]
+    assert _list()[0].id == batch.id
+
+
+def test_an_unfinished_batch_missing_from_the_providers_page_is_retrieved_on_its_own(
+    provider: FakeBatchesApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store_file("file-in")
+    _create()
+    _create()
+    provider.advance("batch_up1", "in_progress")
+    provider.advance("batch_up2", "in_progress")
+    full_list = provider.list_batches
+
+    def newest_only(**query: Any) -> dict[str, Any]:
+        page = full_list(**query)
+        return {**page, "data": page["data"][:1], "has_more": True}
+
+    monkeypatch.setattr(provider, "list_batches", newest_only)
+    provider.calls.clear()
+    assert sorted(b.status for b in _list()) == ["in_progress", "in_progress"]
+    assert provider.calls == [("list", {"limit": 100}), ("retrieve", "batch_up1")]

@@ -1,0 +1,98 @@
+"""Conditional writes on object records (storage/transitions.py): one winner per step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from gateway import resources
+from gateway.storage import transitions
+from gateway.storage.id_map import IdMap, ObjectRecord
+
+
+def _upload(record_id: str, status: str = "pending", **fields: Any) -> ObjectRecord:
+    record = ObjectRecord(
+        id=record_id,
+        kind="upload",
+        owner="master",
+        provider="openai",
+        created_at=1000,
+        object={"id": record_id, "object": "upload", "status": status},
+        **fields,
+    )
+    IdMap().put(record)
+    return record
+
+
+def test_a_status_is_claimed_once(aws: None) -> None:
+    _upload("upload_claim")
+    assert transitions.current_status("upload_claim") == "pending"
+    assert transitions.claim_status("upload_claim", "pending", "completing") is True
+    assert transitions.current_status("upload_claim") == "completing"
+    # The second claimant of the same step loses, and the status stays the winner's.
+    assert transitions.claim_status("upload_claim", "pending", "cancelled") is False
+    assert transitions.current_status("upload_claim") == "completing"
+    # The status attribute leads during a claim; the stored object is untouched by it.
+    stored = IdMap().get("upload_claim")
+    assert stored is not None and stored.object["status"] == "pending"
+
+
+def test_the_status_of_a_missing_record_is_none(aws: None) -> None:
+    assert transitions.current_status("upload_missing") is None
+    # A claim on a missing record fails its condition: it creates nothing.
+    assert transitions.claim_status("upload_missing", "pending", "completing") is False
+    assert IdMap().get("upload_missing") is None
+
+
+def _file(record_id: str, **fields: Any) -> ObjectRecord:
+    return ObjectRecord(
+        id=record_id,
+        kind="file",
+        owner="master",
+        provider="openai",
+        created_at=1000,
+        object={"id": record_id, "object": "file", "status": "uploaded"},
+        **fields,
+    )
+
+
+def test_a_transferred_file_is_recorded_once(aws: None) -> None:
+    IdMap().put(_file("file-moving", state={"transfer": {"parts": 2}}))
+    done = _file("file-moving", upstream_id="file-up-1", ttl=5000, state={"upload_id": "upload_1"})
+    done.object = {**done.object, "status": "processed"}
+    assert transitions.record_transferred(done) is True
+
+    stored = IdMap().get("file-moving")
+    assert stored is not None
+    assert (stored.upstream_id, stored.status, stored.ttl) == ("file-up-1", "processed", 5000)
+    assert stored.state == {"upload_id": "upload_1"} and stored.object == done.object
+    assert transitions.current_status("file-moving") == "processed"
+
+    # A second transfer of the same file (a retried invocation) must not overwrite the first.
+    again = _file("file-moving", upstream_id="file-up-2")
+    assert transitions.record_transferred(again) is False
+    stored = IdMap().get("file-moving")
+    assert stored is not None and stored.upstream_id == "file-up-1"
+
+
+def test_a_file_deleted_during_its_transfer_is_not_brought_back(aws: None) -> None:
+    record = _file("file-deleted", upstream_id="file-up-9")
+    assert transitions.record_transferred(record) is False
+    assert IdMap().get("file-deleted") is None
+
+
+def test_errors_other_than_a_lost_condition_propagate(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    throttled = ClientError(
+        {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}, "UpdateItem"
+    )
+
+    class Failing:
+        def update_item(self, **params: Any) -> None:
+            assert params["Key"] == {resources.TABLE_PARTITION_KEY: {"S": "upload_x"}}
+            raise throttled
+
+    monkeypatch.setattr(transitions, "dynamodb_client", lambda: Failing())
+    with pytest.raises(ClientError) as raised:
+        transitions.claim_status("upload_x", "pending", "completing")
+    assert raised.value is throttled
