@@ -530,6 +530,28 @@ def test_azure_requires_api_version(sim: Simulator) -> None:
     assert ok.status_code == 200 and ok.json()["object"] == "list"
 
 
+def test_azure_v1_api_takes_openai_clients(sim: Simulator) -> None:
+    """Azure's v1 API: /openai/v1/..., the key as a Bearer token or `api-key`, no dated version."""
+    v1 = openai.OpenAI(base_url=f"{sim.url}/openai/v1", api_key=AZURE_KEY, max_retries=0)
+    lines = [request_line("v1-0", model="my-deployment", url="/v1/chat/completions")]
+    created = v1.files.with_raw_response.create(file=("v1.jsonl", jsonl(lines)), purpose="batch")
+    assert created.status_code == 201
+    file_id = created.parse().id
+    assert [f.id for f in v1.files.list().data] == [file_id]
+    by_api_key = httpx.get(f"{sim.url}/openai/v1/files/{file_id}", headers={"api-key": AZURE_KEY})
+    assert by_api_key.status_code == 200 and by_api_key.json()["id"] == file_id
+    preview = httpx.get(
+        f"{sim.url}/openai/v1/files", params={"api-version": "preview"}, headers={"api-key": AZURE_KEY}
+    )
+    assert preview.status_code == 200
+    dated = httpx.get(
+        f"{sim.url}/openai/v1/files", params={"api-version": API_VERSION}, headers={"api-key": AZURE_KEY}
+    )
+    assert dated.status_code == 400 and dated.json()["error"]["param"] == "api-version"
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=f"{sim.url}/openai/v1", api_key=OPENAI_KEY, max_retries=0).files.list()
+
+
 # --------------------------------------------------------------------------- faults and plumbing
 
 

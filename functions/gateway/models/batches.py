@@ -1,18 +1,26 @@
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field, field_validator
 
 from gateway.models.common import WireModel
 
-BATCH_ENDPOINTS = (
-    "/v1/chat/completions",
+# The endpoints a batch may target: openai-python's `BatchCreateParams.endpoint` Literal (a unit
+# test compares the two, so an SDK release that adds one fails a test). Azure documents the same
+# endpoints without the /v1 ("/chat/completions"); those are read as the /v1 form.
+BatchEndpoint = Literal[
     "/v1/responses",
+    "/v1/chat/completions",
     "/v1/embeddings",
     "/v1/completions",
     "/v1/moderations",
-)
+    "/v1/images/generations",
+    "/v1/images/edits",
+    "/v1/videos",
+]
+BATCH_ENDPOINTS: tuple[str, ...] = get_args(BatchEndpoint)
+_AZURE_SHORT_FORMS = {endpoint.removeprefix("/v1"): endpoint for endpoint in BATCH_ENDPOINTS}
 TERMINAL_BATCH_STATUSES = frozenset({"completed", "failed", "expired", "cancelled"})
 
 
@@ -32,6 +40,17 @@ class BatchRequestCounts(WireModel):
     completed: int
     failed: int
     total: int
+
+
+class BatchUsage(WireModel):
+    """openai-python `BatchUsage`: the provider's token totals, passed through (optional here so
+    that a provider's partial object never fails a retrieve)."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    total_tokens: int | None = None
+    input_tokens_details: dict[str, Any] | None = None
+    output_tokens_details: dict[str, Any] | None = None
 
 
 class Batch(WireModel):
@@ -58,7 +77,7 @@ class Batch(WireModel):
     model: str | None = None
     output_file_id: str | None = None
     request_counts: BatchRequestCounts | None = None
-    usage: WireModel | None = None
+    usage: BatchUsage | None = None
 
 
 class OutputExpiresAfter(BaseModel):
@@ -70,14 +89,17 @@ class CreateBatchRequest(BaseModel):
     """Body of POST /v1/batches."""
 
     input_file_id: str = Field(min_length=1)
-    endpoint: Literal[
-        "/v1/chat/completions", "/v1/responses", "/v1/embeddings", "/v1/completions", "/v1/moderations"
-    ]
+    endpoint: BatchEndpoint
     completion_window: Literal["24h"]
     metadata: dict[str, str] | None = None
     output_expires_after: OutputExpiresAfter | None = None
     # LiteLLM's users send this with the SDK's extra_body.
     custom_llm_provider: str | None = None
+
+    @field_validator("endpoint", mode="before")
+    @classmethod
+    def _azure_short_form(cls, value: object) -> object:
+        return _AZURE_SHORT_FORMS.get(value, value) if isinstance(value, str) else value
 
     @field_validator("metadata")
     @classmethod

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from gateway.auth import Caller
 from gateway.errors import NotFoundError
+from gateway.provider_choice import require_azure_owner
 from gateway.storage.id_map import IdMap, Kind, ObjectRecord
 
 _NOUN = {"file": "File", "batch": "Batch", "upload": "Upload"}
@@ -20,4 +21,5 @@ def owned_record(
     if record is None or record.kind != kind or not caller.can_see(record.owner):
         raise NotFoundError(f"No such {_NOUN[kind]} object: {object_id}", param=param)
     caller.require_provider(record.provider)
+    require_azure_owner(record.provider, object_id)
     return record
