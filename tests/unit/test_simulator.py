@@ -360,6 +360,32 @@ def test_batch_endpoints_produce_matching_bodies(client: openai.OpenAI) -> None:
             assert result["results"][0]["flagged"] is False
 
 
+def test_image_and_video_batches(client: openai.OpenAI) -> None:
+    cases = {
+        "/v1/images/generations": {"model": "gpt-image-1", "prompt": "a red fox", "n": 2},
+        "/v1/images/edits": {"model": "gpt-image-1", "prompt": "add a hat", "image": "https://x/fox.png"},
+        "/v1/videos": {"model": "sora-2", "prompt": "waves", "seconds": "8"},
+    }
+    outputs = {}
+    for endpoint, body in cases.items():
+        f = client.files.create(
+            file=("in.jsonl", jsonl([request_line("only", url=endpoint, body=body)])), purpose="batch"
+        )
+        batch = client.batches.create(
+            input_file_id=f.id,
+            endpoint=endpoint,  # type: ignore[arg-type]
+            completion_window="24h",
+        )
+        done = wait_status(client, batch.id, {"completed", "failed"})
+        assert done.status == "completed" and done.model == body["model"], done
+        outputs[endpoint] = read_jsonl(client, done.output_file_id)[0]["response"]["body"]
+    assert len(outputs["/v1/images/generations"]["data"]) == 2
+    assert outputs["/v1/images/edits"]["data"][0]["b64_json"]
+    assert outputs["/v1/images/generations"]["usage"]["total_tokens"] > 0
+    video = outputs["/v1/videos"]
+    assert (video["object"], video["status"], video["seconds"]) == ("video", "queued", "8")
+
+
 def test_invalid_jsonl_fails_validation(client: openai.OpenAI) -> None:
     lines = [
         request_line("ok-1"),
