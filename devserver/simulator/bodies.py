@@ -351,7 +351,8 @@ def _prompt(body: dict[str, Any]) -> str:
 def image(body: dict[str, Any], model: str) -> Usage:
     """images/generations and images/edits: gpt-image-1's shape, base64 images and token usage."""
     prompt = _prompt(body)
-    count = body.get("n") if isinstance(body.get("n"), int) and 0 < body["n"] <= 10 else 1
+    n = body.get("n")
+    count = n if isinstance(n, int) and 0 < n <= 10 else 1
     input_tokens, output_tokens = _tokens(prompt), 272 * count
     return (
         {

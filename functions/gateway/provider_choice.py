@@ -79,7 +79,9 @@ def check_azure_signs(event: Mapping[str, Any]) -> bool:
         return True  # an unknown provider in the URL: requested_provider answers 404
     if provider is None or _type_of(provider) != "azure":
         sign = "Azure's path form /openai/..." if path_form else f"The '{AZURE_VERSION_QUERY}' query"
-        where = f"provider '{provider}' is not an Azure deployment" if provider else "the URL names no deployment"
+        where = (
+            f"provider '{provider}' is not an Azure deployment" if provider else "the URL names no deployment"
+        )
         raise InvalidRequestError(
             f"{sign} is Azure OpenAI's wire format, but {where}. {_azure_base_urls()}",
             param=AZURE_VERSION_QUERY if not path_form else None,

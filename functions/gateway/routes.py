@@ -24,6 +24,7 @@ def azure_form(resource: str | None) -> bool:
     one of Azure's path forms."""
     return any((resource or "").startswith(prefix + "/") for prefix in AZURE_PREFIXES)
 
+
 # Request bodies of these content types reach Lambda base64-encoded, and responses with
 # them leave API Gateway as bytes.
 BINARY_MEDIA_TYPES: tuple[str, ...] = (

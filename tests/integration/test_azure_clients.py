@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable
 
 import httpx
+import httpx2
 import openai
 import pytest
 
@@ -29,7 +30,9 @@ def azure_client(gateway: LocalGateway, api_version: str, *, deployment: str = "
 
 def azure_v1_client(gateway: LocalGateway) -> openai.OpenAI:
     """What Azure documents for its v1 API (and LiteLLM builds for api_version v1/preview/latest)."""
-    return openai.OpenAI(base_url=f"{gateway.url}/azure/openai/v1/", api_key=gateway.master_key, max_retries=0)
+    return openai.OpenAI(
+        base_url=f"{gateway.url}/azure/openai/v1/", api_key=gateway.master_key, max_retries=0
+    )
 
 
 def upstream_providers(gateway: LocalGateway, tag: str) -> list[str]:
@@ -40,9 +43,11 @@ def upstream_providers(gateway: LocalGateway, tag: str) -> list[str]:
         return [b.provider for b in state.batches.values() if (b.metadata or {}).get("tag") == tag]
 
 
-def requests_seen(sdk_factory: Callable[[httpx.Client], openai.OpenAI]) -> tuple[openai.OpenAI, list[str]]:
+def requests_seen(sdk_factory: Callable[[httpx2.Client], openai.OpenAI]) -> tuple[openai.OpenAI, list[str]]:
     seen: list[str] = []
-    http = httpx.Client(event_hooks={"request": [lambda request: seen.append(f"{request.method} {request.url}")]})
+    http = httpx2.Client(
+        event_hooks={"request": [lambda request: seen.append(f"{request.method} {request.url}")]}
+    )
     return sdk_factory(http), seen
 
 
@@ -145,7 +150,9 @@ def test_azure_signs_never_reach_the_openai_deployment(local_gateway: LocalGatew
         assert response.json()["error"]["param"] == "api-version"
 
     # an id the OpenAI deployment owns, touched with Azure's wire format
-    openai_file = client(local_gateway).files.create(file=("o.jsonl", io.BytesIO(batch_jsonl(1))), purpose="batch")
+    openai_file = client(local_gateway).files.create(
+        file=("o.jsonl", io.BytesIO(batch_jsonl(1))), purpose="batch"
+    )
     with pytest.raises(openai.BadRequestError) as owned:
         azure_client(local_gateway, API_VERSION).files.retrieve(openai_file.id)
     assert "openai" in error_of(owned.value)["message"]

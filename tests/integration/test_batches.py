@@ -8,9 +8,9 @@ import uuid
 
 import openai
 import pytest
+from gateway.models.batches import BATCH_ENDPOINTS
 
 from devserver.server import LocalGateway
-from gateway.models.batches import BATCH_ENDPOINTS
 from tests.integration.helpers import batch_jsonl, client, error_of, upload_batch_file, wait_for_batch
 
 

@@ -7,8 +7,8 @@ from typing import get_args, get_type_hints
 
 import pytest
 from gateway.models.batches import BATCH_ENDPOINTS, Batch, CreateBatchRequest
-from openai.types import BatchCreateParams
 from openai.types import Batch as SdkBatch
+from openai.types import BatchCreateParams
 from pydantic import ValidationError
 
 

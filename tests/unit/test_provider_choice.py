@@ -31,7 +31,9 @@ def deployments(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     provider_choice.check_azure_signs({})  # no sign left for the next test
 
 
-def proxy_event(resource: str, provider: str | None = None, query: dict[str, str] | None = None) -> dict[str, Any]:
+def proxy_event(
+    resource: str, provider: str | None = None, query: dict[str, str] | None = None
+) -> dict[str, Any]:
     return {
         "resource": resource,
         "pathParameters": {"provider": provider} if provider else None,

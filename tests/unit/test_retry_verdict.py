@@ -21,5 +21,7 @@ def test_a_providers_final_409_is_not_retried() -> None:
 
 def test_other_statuses_carry_no_verdict_and_keep_their_headers() -> None:
     assert InvalidRequestError("bad").response_headers() == {}
-    limited = UpstreamRequestError(429, "slow down", error_type="rate_limit_error", headers={"Retry-After": "2"})
+    limited = UpstreamRequestError(
+        429, "slow down", error_type="rate_limit_error", headers={"Retry-After": "2"}
+    )
     assert limited.response_headers() == {"Retry-After": "2"}
