@@ -67,27 +67,29 @@ def requested_provider(
 def check_azure_signs(event: Mapping[str, Any]) -> bool:
     """Whether a proxy event carries Azure's signs; 400 when they address no Azure deployment.
 
-    Remembered for the rest of the request, for `require_azure_owner`."""
+    Remembered until `forget_azure_signs` (the resolver calls it when the request ends), for
+    `require_azure_owner`."""
     query = event.get("queryStringParameters") or {}
     path_form = azure_form(event.get("resource"))
-    signed = path_form or AZURE_VERSION_QUERY in query
-    _azure_signed.set(signed)
-    if not signed:
+    if not (path_form or AZURE_VERSION_QUERY in query):
         return False
     provider = (event.get("pathParameters") or {}).get(PROVIDER_PATH_PARAM)
-    if provider is not None and provider not in registry.provider_names():
-        return True  # an unknown provider in the URL: requested_provider answers 404
-    if provider is None or _type_of(provider) != "azure":
+    known = provider is not None and provider in registry.provider_names()
+    # An unknown provider in the URL is left to requested_provider's 404.
+    if provider is None or (known and _type_of(provider) != "azure"):
         sign = "Azure's path form /openai/..." if path_form else f"The '{AZURE_VERSION_QUERY}' query"
-        where = (
-            f"provider '{provider}' is not an Azure deployment" if provider else "the URL names no deployment"
-        )
+        where = f"'{provider}' is not an Azure deployment" if provider else "the URL names no deployment"
         raise InvalidRequestError(
             f"{sign} is Azure OpenAI's wire format, but {where}. {_azure_base_urls()}",
             param=AZURE_VERSION_QUERY if not path_form else None,
             code=WRONG_BASE_URL,
         )
+    _azure_signed.set(True)
     return True
+
+
+def forget_azure_signs() -> None:
+    _azure_signed.set(False)
 
 
 def require_azure_owner(provider: str, object_id: str) -> None:

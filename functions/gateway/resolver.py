@@ -139,6 +139,9 @@ class GatewayApp:
             result = _plain(exc)
         except Exception as exc:  # authentication reads Secrets Manager and DynamoDB
             result = _plain(_unexpected_error(exc))
+        finally:
+            if azure_signed:
+                provider_choice.forget_azure_signs()
         # One line per request; the correlation id on it is the request id of x-request-id.
         logger.info("request", extra={"route": self.route.name, "status": result.get("statusCode")})
         return _with_request_id(result, request_id)

@@ -28,7 +28,7 @@ def deployments(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     reset_settings()
     yield
     reset_settings()
-    provider_choice.check_azure_signs({})  # no sign left for the next test
+    provider_choice.forget_azure_signs()  # no sign left for the next test
 
 
 def proxy_event(
@@ -82,6 +82,7 @@ def test_an_id_of_the_openai_deployment_is_refused_only_with_azure_signs() -> No
         provider_choice.require_azure_owner("openai", "file-abc")
     assert "file-abc" in caught.value.message and "<gateway>/openai/v1" in caught.value.message
 
+    provider_choice.forget_azure_signs()  # the request ends
     assert provider_choice.check_azure_signs(proxy_event("/{provider}/v1/files/{file_id}", "azure")) is False
     provider_choice.require_azure_owner("openai", "file-abc")  # the OpenAI form: the owner wins
 
