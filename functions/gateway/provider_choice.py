@@ -103,8 +103,10 @@ def require_azure_owner(provider: str, object_id: str) -> None:
         )
 
 
-def _type_of(provider: str) -> str:
-    return get_settings().providers[provider].type
+def _type_of(provider: str) -> str | None:
+    """The deployment's type; None for a name no longer configured (an old object's owner)."""
+    deployment = get_settings().providers.get(provider)
+    return deployment.type if deployment is not None else None
 
 
 def _azure_base_urls() -> str:
