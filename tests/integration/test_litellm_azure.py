@@ -20,6 +20,12 @@ from tests.integration.helpers import TERMINAL_BATCH_STATUSES, batch_jsonl, clie
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 litellm = pytest.importorskip("litellm")
 
+pytestmark = [
+    # LiteLLM's own noise, not the gateway's: its pydantic models and a coroutine it drops
+    pytest.mark.filterwarnings("ignore:.*ReadOnly.*:UserWarning"),
+    pytest.mark.filterwarnings("ignore:coroutine 'AzureOpenAIFilesAPI.afile_content' was never awaited"),
+]
+
 
 def settings(gateway: LocalGateway, api_version: str) -> dict[str, Any]:
     return {
