@@ -4,6 +4,7 @@ api_version and with "v1", the openai SDK on Azure's v1 path, and no silent misr
 from __future__ import annotations
 
 import io
+import time
 import uuid
 from collections.abc import Callable
 
@@ -93,6 +94,26 @@ def test_azure_clients_run_files_and_batches_end_to_end(
         sdk.batches.cancel(batch.id)
     assert finished.value.response.headers["x-should-retry"] == "false"
     assert sdk.files.delete(input_file.id).deleted is True
+
+
+def test_azure_openai_uploads_large_files_in_parts(local_gateway: LocalGateway) -> None:
+    sdk = azure_client(local_gateway, API_VERSION)
+    content = batch_jsonl(40)
+    raw = sdk.uploads.with_raw_response.create(
+        bytes=len(content), filename="parts.jsonl", mime_type="application/jsonl", purpose="batch"
+    )
+    assert raw.status_code == 201
+    upload = raw.parse()
+    half = len(content) // 2
+    parts = [sdk.uploads.parts.create(upload.id, data=chunk).id for chunk in (content[:half], content[half:])]
+    done = sdk.uploads.complete(upload.id, part_ids=parts)
+    assert done.status == "completed" and done.file is not None
+    deadline = time.monotonic() + 30
+    while (file := sdk.files.retrieve(done.file.id)).status != "processed":
+        assert file.status != "error" and time.monotonic() < deadline, file
+        time.sleep(0.1)
+    assert sdk.files.content(file.id).read() == content
+    assert file.id not in {f.id for f in client(local_gateway, provider="openai").files.list()}
 
 
 def test_azure_cancel_and_the_short_endpoint_form(local_gateway: LocalGateway) -> None:
