@@ -20,6 +20,11 @@ def banner(gateway: LocalGateway) -> str:
         f"  OpenAI SDK base_url     {gateway.api_base}",
         f"  Master key              {gateway.master_key}   (local dev key)",
     ]
+    lines += [
+        f"  AzureOpenAI endpoint    {gateway.url}/{name}   (azure_endpoint; LiteLLM azure api_base)"
+        for name, provider in gateway.providers.items()
+        if provider.type == "azure"
+    ]
     for name, provider in gateway.providers.items():
         where = "simulator" if provider.simulated else "real"
         lines.append(f"  Provider {name:<14} {where:<9} {provider.api_base}")

@@ -1,7 +1,8 @@
 """The REST API, generated from the route table.
 
-Every path of every route (bare, `/v1/...` and `/{provider}/v1/...`) gets a proxy
-integration to the route's function. Errors produced by API Gateway itself (unknown URL,
+Every path of every route (bare, `/v1/...`, `/{provider}/v1/...` and Azure's
+`/{provider}/openai/...` and `/{provider}/openai/v1/...`) gets a proxy integration to the
+route's function. Errors produced by API Gateway itself (unknown URL,
 method not allowed, body too large, throttling, ...) use the OpenAI error envelope.
 """
 

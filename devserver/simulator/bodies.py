@@ -21,7 +21,14 @@ DEFAULT_MODELS = {
     "/completions": "gpt-3.5-turbo-instruct",
     "/embeddings": "text-embedding-3-small",
     "/moderations": "omni-moderation-latest",
+    "/images/generations": "gpt-image-1",
+    "/images/edits": "gpt-image-1",
+    "/videos": "sora-2",
 }
+# Endpoints whose requests may leave out the model (the API picks its default).
+_MODEL_OPTIONAL = frozenset({"/moderations", "/images/generations", "/images/edits", "/videos"})
+# A 1x1 transparent PNG: what every simulated image looks like.
+_PIXEL_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
 FAIL_MODEL = "sim-fail"
 EMBEDDING_DIMENSIONS = 16  # real models use 1536+; kept small so big batches stay cheap
 
@@ -98,7 +105,7 @@ def _clip(text: str, limit: int | None) -> tuple[str, int, str]:
 
 def _model(body: dict[str, Any], endpoint: str) -> str:
     model = body.get("model")
-    if model is None and endpoint == "/moderations":
+    if model is None and endpoint in _MODEL_OPTIONAL:
         return DEFAULT_MODELS[endpoint]
     if not isinstance(model, str) or not model:
         raise RequestFailure(400, "you must provide a model parameter", param="model", code=None)
@@ -334,12 +341,60 @@ def moderation(body: dict[str, Any], model: str) -> Usage:
     return {"id": "modr-" + secrets.token_hex(14), "model": model, "results": results}, 0, 0
 
 
+def _prompt(body: dict[str, Any]) -> str:
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not prompt:
+        raise RequestFailure(400, "Missing required parameter: 'prompt'.", param="prompt")
+    return prompt
+
+
+def image(body: dict[str, Any], model: str) -> Usage:
+    """images/generations and images/edits: gpt-image-1's shape, base64 images and token usage."""
+    prompt = _prompt(body)
+    n = body.get("n")
+    count = n if isinstance(n, int) and 0 < n <= 10 else 1
+    input_tokens, output_tokens = _tokens(prompt), 272 * count
+    return (
+        {
+            "created": int(time.time()),
+            "data": [{"b64_json": _PIXEL_PNG} for _ in range(count)],
+            "usage": {
+                "input_tokens": input_tokens,
+                "output_tokens": output_tokens,
+                "total_tokens": input_tokens + output_tokens,
+                "input_tokens_details": {"text_tokens": input_tokens, "image_tokens": 0},
+            },
+        },
+        input_tokens,
+        output_tokens,
+    )
+
+
+def video(body: dict[str, Any], model: str) -> Usage:
+    """/videos: the queued video job, as a create answers."""
+    _prompt(body)
+    job = {
+        "id": "video_" + secrets.token_hex(16),
+        "object": "video",
+        "model": model,
+        "status": "queued",
+        "progress": 0,
+        "created_at": int(time.time()),
+        "seconds": str(body.get("seconds") or "4"),
+        "size": str(body.get("size") or "720x1280"),
+    }
+    return job, 0, 0
+
+
 BUILDERS: dict[str, Callable[[dict[str, Any], str], Usage]] = {
     "/chat/completions": chat_completion,
     "/responses": response,
     "/embeddings": embedding,
     "/completions": completion,
     "/moderations": moderation,
+    "/images/generations": image,
+    "/images/edits": image,
+    "/videos": video,
 }
 
 

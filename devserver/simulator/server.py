@@ -43,6 +43,12 @@ _FAULT_MESSAGES = {
     504: ("server_error", None, "Gateway timeout."),
 }
 
+_AZURE_ACCESS_DENIED = (
+    "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid "
+    "key for an active subscription and use a correct regional API endpoint for your resource."
+)
+_AZURE_V1_VERSIONS = frozenset({"v1", "preview", "latest"})
+
 
 def _invalid_url(method: str, path: str) -> ApiError:
     return ApiError(404, f"Invalid URL ({method} {path})")
@@ -227,16 +233,20 @@ class _Handler(BaseHTTPRequestHandler):
                     "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
                 )
                 raise ApiError(401, message, code="invalid_api_key")
+        elif path.startswith("/openai/v1/"):
+            # Azure's v1 API: OpenAI's paths under /openai/v1, the key as `api-key` or as a
+            # Bearer token (what the plain openai SDK sends), and no dated api-version.
+            provider, rest = AZURE, path[11:]
+            auth = self.headers.get("Authorization") or ""
+            bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else None
+            if not state.key_ok(AZURE, self.headers.get("api-key") or bearer):
+                raise ApiError(401, _AZURE_ACCESS_DENIED, code="invalid_api_key")
+            if query.get("api-version", "v1") not in _AZURE_V1_VERSIONS:
+                raise ApiError(400, "API version not supported", param="api-version", code="BadRequest")
         elif path.startswith("/openai/"):
             provider, rest = AZURE, path[8:]
             if not state.key_ok(AZURE, self.headers.get("api-key")):
-                raise ApiError(
-                    401,
-                    "Access denied due to invalid subscription key or wrong API endpoint. Make sure to "
-                    "provide a valid key for an active subscription and use a correct regional API endpoint "
-                    "for your resource.",
-                    code="invalid_api_key",
-                )
+                raise ApiError(401, _AZURE_ACCESS_DENIED, code="invalid_api_key")
             if not query.get("api-version"):
                 raise ApiError(
                     400,

@@ -46,6 +46,9 @@ BATCH_ENDPOINTS = (
     "/v1/embeddings",
     "/v1/completions",
     "/v1/moderations",
+    "/v1/images/generations",
+    "/v1/images/edits",
+    "/v1/videos",
 )
 AZURE_BATCH_ENDPOINTS = BATCH_ENDPOINTS + tuple(e[3:] for e in BATCH_ENDPOINTS)
 MIN_EXPIRY, MAX_EXPIRY = 3600, 2592000

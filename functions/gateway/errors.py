@@ -31,6 +31,9 @@ class GatewayError(Exception):
     def envelope(self) -> dict[str, Any]:
         return error_envelope(self.message, self.error_type, self.param, self.code)
 
+    def response_headers(self) -> dict[str, str]:
+        return {**retry_headers(self.status_code, self.code), **self.headers}
+
 
 class InvalidRequestError(GatewayError):
     status_code = 400
@@ -109,6 +112,22 @@ class InternalError(GatewayError):
     status_code = 500
     error_type = "server_error"
     default_code = "internal_error"
+
+
+SHOULD_RETRY_HEADER = "x-should-retry"
+# The openai SDK retries every 409 (as a lock timeout) unless `x-should-retry: false` says not
+# to. A 409 is final (cancelling a finished batch, completing a cancelled upload: no retry can
+# change the state it conflicts with) unless its code names work still in progress that a
+# retry may find done: today a file still on its way to the provider (`file_not_ready`). A new
+# retryable conflict (say, a request with the same idempotency key still running) adds its code.
+RETRYABLE_CONFLICT_CODES = frozenset({"file_not_ready"})
+
+
+def retry_headers(status_code: int, code: str | None) -> dict[str, str]:
+    """The `x-should-retry` verdict of an error response, decided here for every 409."""
+    if status_code != 409:
+        return {}
+    return {SHOULD_RETRY_HEADER: "true" if code in RETRYABLE_CONFLICT_CODES else "false"}
 
 
 def error_envelope(

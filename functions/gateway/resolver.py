@@ -37,8 +37,18 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 REQUEST_ID_HEADER = "x-request-id"
-# /{provider}/v1/... and /v1/... are served by the same code as the bare path.
-_STRIP_PREFIXES: list[str | re.Pattern[str]] = [re.compile(r"^/[^/]+/v1(?=/)"), "/v1"]
+
+
+def _prefix_pattern() -> re.Pattern[str]:
+    """Every prefix of the route table (/v1, /{provider}/v1, /{provider}/openai, ...), longest
+    first: each is served by the same code as the bare path."""
+    forms = sorted((prefix for prefix in routes.PREFIXES if prefix), key=len, reverse=True)
+    any_segment = re.escape("{" + routes.PROVIDER_PATH_PARAM + "}")
+    alternatives = "|".join(re.escape(form).replace(any_segment, "[^/]+") for form in forms)
+    return re.compile(f"^(?:{alternatives})(?=/)")
+
+
+_STRIP_PREFIXES: list[str | re.Pattern[str]] = [_prefix_pattern()]
 
 
 def error_response(error: GatewayError) -> Response:
@@ -46,7 +56,7 @@ def error_response(error: GatewayError) -> Response:
         status_code=error.status_code,
         content_type="application/json",
         body=json.dumps(error.envelope()),
-        headers=error.headers or None,
+        headers=error.response_headers() or None,
     )
 
 
@@ -150,21 +160,29 @@ class GatewayApp:
     def _handle(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         request_id = (event.get("requestContext") or {}).get("requestId") or context.aws_request_id
         upstream_ids.start_request()
+        azure_signed = False
         try:
             if self.route.authenticated:
-                from gateway.auth import authenticate  # loaded by __init__: a dict lookup
+                from gateway import provider_choice  # loaded by __init__: a dict lookup
+                from gateway.auth import authenticate
 
                 caller = authenticate(event.get("headers") or {})
                 logger.append_keys(key_id=caller.key_id)  # on every line of this request; never the key
+                azure_signed = provider_choice.check_azure_signs(event)
                 _check_addressed_provider(caller, event)
                 self.resolver.append_context(caller=caller)
             if self.body_kind is not None:
                 self.resolver.append_context(**{_BODY_CONTEXT_KEY: request_body.read(event, self.body_kind)})
             result = self.resolver.resolve(event, context)
+            if self.route.creates and azure_signed and result.get("statusCode") == 200:
+                result["statusCode"] = 201  # what Azure answers a create with
         except GatewayError as exc:
             result = _plain(exc)
         except Exception as exc:  # authentication reads Secrets Manager and DynamoDB
             result = _plain(_unexpected_error(exc))
+        finally:
+            if azure_signed:
+                provider_choice.forget_azure_signs()
         # One line per request; the correlation id on it is the request id of x-request-id.
         logger.info("request", extra={"route": self.route.name, "status": result.get("statusCode")})
         return _with_request_id(result, request_id)
@@ -220,7 +238,7 @@ def _check_addressed_provider(caller: Caller, event: dict[str, Any]) -> None:
 
 def _plain(error: GatewayError) -> dict[str, Any]:
     """A proxy result for errors raised before the resolver runs (authentication)."""
-    headers = {"Content-Type": "application/json", **error.headers}
+    headers = {"Content-Type": "application/json", **error.response_headers()}
     return {
         "statusCode": error.status_code,
         "body": json.dumps(error.envelope()),

@@ -9,9 +9,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Every prefixed route is served bare, under /v1 and under /{provider}/v1.
+# Every prefixed route is served bare, under /v1 and under /{provider}/v1 (OpenAI's wire
+# format), and under Azure OpenAI's two path forms of a deployment: /{provider}/openai (the
+# dated API, `?api-version=2024-10-21`: AzureOpenAI(azure_endpoint=<gateway>/{provider})) and
+# /{provider}/openai/v1 (Azure's v1 API). Only Azure deployments answer on the Azure forms.
 PROVIDER_PATH_PARAM = "provider"
-PREFIXES: tuple[str, ...] = ("", "/v1", "/{provider}/v1")
+OPENAI_PREFIXES: tuple[str, ...] = ("", "/v1", "/{provider}/v1")
+AZURE_PREFIXES: tuple[str, ...] = ("/{provider}/openai", "/{provider}/openai/v1")
+PREFIXES: tuple[str, ...] = OPENAI_PREFIXES + AZURE_PREFIXES
+
+
+def azure_form(resource: str | None) -> bool:
+    """Whether an API Gateway resource template (e.g. "/{provider}/openai/files/{file_id}") is
+    one of Azure's path forms."""
+    return any((resource or "").startswith(prefix + "/") for prefix in AZURE_PREFIXES)
+
 
 # Request bodies of these content types reach Lambda base64-encoded, and responses with
 # them leave API Gateway as bytes.
@@ -76,6 +88,7 @@ class Route:
     authenticated: bool = True
     memory_mb: int = 512
     timeout_seconds: int = API_GATEWAY_TIMEOUT_SECONDS
+    creates: bool = False  # answers 201 on Azure's wire format, as Azure does
 
     @property
     def handler(self) -> str:
@@ -118,7 +131,7 @@ _PROVIDER_RW = frozenset({TABLE_WRITE, SECRET_PROVIDER_KEYS})
 ROUTES: tuple[Route, ...] = (
     Route("health", "GET", "/health", prefixed=False, authenticated=False, memory_mb=128),
     # Files
-    Route("files_create", "POST", "/files", _PROVIDER_RW, memory_mb=1024),
+    Route("files_create", "POST", "/files", _PROVIDER_RW, memory_mb=1024, creates=True),
     Route("files_list", "GET", "/files"),
     Route("files_retrieve", "GET", "/files/{file_id}", _PROVIDER_RW),
     Route("files_delete", "DELETE", "/files/{file_id}", _PROVIDER_RW | {TABLE_DELETE, BUCKET_DELETE}),
@@ -130,12 +143,12 @@ ROUTES: tuple[Route, ...] = (
         memory_mb=1024,
     ),
     # Batches
-    Route("batches_create", "POST", "/batches", _PROVIDER_RW),
+    Route("batches_create", "POST", "/batches", _PROVIDER_RW, creates=True),
     Route("batches_list", "GET", "/batches", _PROVIDER_RW),
     Route("batches_retrieve", "GET", "/batches/{batch_id}", _PROVIDER_RW),
     Route("batches_cancel", "POST", "/batches/{batch_id}/cancel", _PROVIDER_RW),
     # Uploads (large files in parts)
-    Route("uploads_create", "POST", "/uploads", frozenset({TABLE_WRITE})),
+    Route("uploads_create", "POST", "/uploads", frozenset({TABLE_WRITE}), creates=True),
     Route(
         "uploads_add_part",
         "POST",

@@ -139,3 +139,30 @@ def test_cancel_flow(target: Target, provider: str, uploaded: list[str]) -> None
     # The API reference: a cancelled batch is "cancelling" (up to 10 minutes) before "cancelled";
     # the gateway passes the provider's answer on, and the simulator behaves the same.
     assert cancelled.status == "cancelling"
+
+
+def test_azure_openai_client_on_azures_wire_format(target: Target, uploaded: list[str]) -> None:
+    """AzureOpenAI unchanged: /azure/openai/files?api-version=…, answered as Azure does (201)."""
+    if "azure" not in target.providers:
+        pytest.skip("azure is not in E2E_PROVIDERS")
+    azure = openai.AzureOpenAI(
+        azure_endpoint=f"{target.url}/azure", api_key=target.api_key, api_version="2024-10-21", max_retries=2
+    )
+    created = azure.files.with_raw_response.create(
+        file=("e2e-azure.jsonl", io.BytesIO(batch_input(target.model, 1)), "application/jsonl"),
+        purpose="batch",
+    )
+    assert created.status_code == 201
+    file = created.parse()
+    uploaded.append(file.id)
+    assert azure.files.retrieve(file.id).id == file.id
+    batch = azure.batches.with_raw_response.create(
+        input_file_id=file.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    assert batch.status_code == 201
+    batch_id = batch.parse().id
+    assert azure.batches.retrieve(batch_id).id in {b.id for b in azure.batches.list(limit=100)}
+    try:
+        assert azure.batches.cancel(batch_id).status in ("cancelling", "cancelled")
+    except openai.ConflictError as finished:  # a fast provider may have finished it already
+        assert finished.response.headers["x-should-retry"] == "false"

@@ -8,6 +8,7 @@ import uuid
 
 import openai
 import pytest
+from gateway.models.batches import BATCH_ENDPOINTS
 
 from devserver.server import LocalGateway
 from tests.integration.helpers import batch_jsonl, client, error_of, upload_batch_file, wait_for_batch
@@ -90,6 +91,7 @@ def test_cancel_then_cancelling_a_finished_batch_is_a_409(local_gateway: LocalGa
     with pytest.raises(openai.ConflictError) as caught:
         sdk.batches.cancel(batch.id)
     assert caught.value.status_code == 409
+    assert caught.value.response.headers["x-should-retry"] == "false"  # final: the SDK must not retry
     assert "cancel" in error_of(caught.value)["message"].lower()
 
 
@@ -170,7 +172,7 @@ def test_bad_batch_requests_name_the_param(
 
 def test_every_batch_endpoint_is_accepted(local_gateway: LocalGateway) -> None:
     sdk = client(local_gateway)
-    for endpoint in ("/v1/responses", "/v1/embeddings", "/v1/completions", "/v1/moderations"):
+    for endpoint in BATCH_ENDPOINTS:  # openai-python's own list (tests/unit/test_batch_endpoints.py)
         file_id = sdk.files.create(file=("e.jsonl", batch_jsonl(1, endpoint=endpoint)), purpose="batch").id
         batch = sdk.batches.create(
             input_file_id=file_id,

@@ -97,6 +97,30 @@ def envelope(response: HttpResponse) -> dict[str, Any]:
             {"provider": "azure", "file_id": "file-1"},
         ),
         ("POST", "/batches/b1/cancel", "batches_cancel", "/batches/{batch_id}/cancel", {"batch_id": "b1"}),
+        # Azure's two path forms under a deployment
+        ("POST", "/azure/openai/files", "files_create", "/{provider}/openai/files", {"provider": "azure"}),
+        (
+            "POST",
+            "/azure/openai/batches/b1/cancel",
+            "batches_cancel",
+            "/{provider}/openai/batches/{batch_id}/cancel",
+            {"provider": "azure", "batch_id": "b1"},
+        ),
+        (
+            "GET",
+            "/azure/openai/v1/files/file-1/content",
+            "files_content",
+            "/{provider}/openai/v1/files/{file_id}/content",
+            {"provider": "azure", "file_id": "file-1"},
+        ),
+        # a provider literally named "openai" has Azure's form too (its functions refuse it)
+        (
+            "GET",
+            "/openai/openai/v1/batches",
+            "batches_list",
+            "/{provider}/openai/v1/batches",
+            {"provider": "openai"},
+        ),
         # a provider literally named "v1" is still reachable through the prefix
         ("GET", "/v1/v1/files", "files_list", "/{provider}/v1/files", {"provider": "v1"}),
         ("GET", "/health", "health", "/health", None),

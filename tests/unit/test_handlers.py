@@ -146,3 +146,23 @@ def test_expired_key_is_rejected(aws: None) -> None:
     auth.clear_key_cache()
     status, _, _ = call(files_list.handler, event("GET", "/v1/files", key=generated["key"]))
     assert status == 401
+
+
+def test_azure_form_refuses_an_openai_id_and_forgets_its_signs_after_the_request(aws: None) -> None:
+    store_file("file-o", provider="openai")
+    azure_form = event(
+        "GET",
+        "/azure/openai/files/file-o",
+        resource="/{provider}/openai/files/{file_id}",
+        query={"api-version": "2024-10-21"},
+        path_parameters={"provider": "azure", "file_id": "file-o"},
+    )
+    status, body, _ = call(files_retrieve.handler, azure_form)
+    assert status == 400 and body["error"]["code"] == "wrong_base_url"
+    # the next request in this warm function, in OpenAI's form, goes to the owner as before (whose
+    # unit-test address answers nothing: the 502 names it)
+    openai_form = event(
+        "GET", "/v1/files/file-o", resource="/v1/files/{file_id}", path_parameters={"file_id": "file-o"}
+    )
+    status, body, _ = call(files_retrieve.handler, openai_form)
+    assert status == 502 and "provider 'openai'" in body["error"]["message"]

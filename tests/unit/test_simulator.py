@@ -360,6 +360,32 @@ def test_batch_endpoints_produce_matching_bodies(client: openai.OpenAI) -> None:
             assert result["results"][0]["flagged"] is False
 
 
+def test_image_and_video_batches(client: openai.OpenAI) -> None:
+    cases = {
+        "/v1/images/generations": {"model": "gpt-image-1", "prompt": "a red fox", "n": 2},
+        "/v1/images/edits": {"model": "gpt-image-1", "prompt": "add a hat", "image": "https://x/fox.png"},
+        "/v1/videos": {"model": "sora-2", "prompt": "waves", "seconds": "8"},
+    }
+    outputs = {}
+    for endpoint, body in cases.items():
+        f = client.files.create(
+            file=("in.jsonl", jsonl([request_line("only", url=endpoint, body=body)])), purpose="batch"
+        )
+        batch = client.batches.create(
+            input_file_id=f.id,
+            endpoint=endpoint,  # type: ignore[arg-type]
+            completion_window="24h",
+        )
+        done = wait_status(client, batch.id, {"completed", "failed"})
+        assert done.status == "completed" and done.model == body["model"], done
+        outputs[endpoint] = read_jsonl(client, done.output_file_id)[0]["response"]["body"]
+    assert len(outputs["/v1/images/generations"]["data"]) == 2
+    assert outputs["/v1/images/edits"]["data"][0]["b64_json"]
+    assert outputs["/v1/images/generations"]["usage"]["total_tokens"] > 0
+    video = outputs["/v1/videos"]
+    assert (video["object"], video["status"], video["seconds"]) == ("video", "queued", "8")
+
+
 def test_invalid_jsonl_fails_validation(client: openai.OpenAI) -> None:
     lines = [
         request_line("ok-1"),
@@ -528,6 +554,28 @@ def test_azure_requires_api_version(sim: Simulator) -> None:
         f"{sim.url}/openai/files", params={"api-version": API_VERSION}, headers={"api-key": AZURE_KEY}
     )
     assert ok.status_code == 200 and ok.json()["object"] == "list"
+
+
+def test_azure_v1_api_takes_openai_clients(sim: Simulator) -> None:
+    """Azure's v1 API: /openai/v1/..., the key as a Bearer token or `api-key`, no dated version."""
+    v1 = openai.OpenAI(base_url=f"{sim.url}/openai/v1", api_key=AZURE_KEY, max_retries=0)
+    lines = [request_line("v1-0", model="my-deployment", url="/v1/chat/completions")]
+    created = v1.files.with_raw_response.create(file=("v1.jsonl", jsonl(lines)), purpose="batch")
+    assert created.status_code == 201
+    file_id = created.parse().id
+    assert [f.id for f in v1.files.list().data] == [file_id]
+    by_api_key = httpx.get(f"{sim.url}/openai/v1/files/{file_id}", headers={"api-key": AZURE_KEY})
+    assert by_api_key.status_code == 200 and by_api_key.json()["id"] == file_id
+    preview = httpx.get(
+        f"{sim.url}/openai/v1/files", params={"api-version": "preview"}, headers={"api-key": AZURE_KEY}
+    )
+    assert preview.status_code == 200
+    dated = httpx.get(
+        f"{sim.url}/openai/v1/files", params={"api-version": API_VERSION}, headers={"api-key": AZURE_KEY}
+    )
+    assert dated.status_code == 400 and dated.json()["error"]["param"] == "api-version"
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=f"{sim.url}/openai/v1", api_key=OPENAI_KEY, max_retries=0).files.list()
 
 
 # --------------------------------------------------------------------------- faults and plumbing

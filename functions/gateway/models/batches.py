@@ -1,18 +1,26 @@
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field, field_validator
 
 from gateway.models.common import WireModel
 
-BATCH_ENDPOINTS = (
-    "/v1/chat/completions",
+# The endpoints a batch may target: openai-python's `BatchCreateParams.endpoint` Literal (a unit
+# test compares the two, so an SDK release that adds one fails a test). Azure documents the same
+# endpoints without the /v1 ("/chat/completions"); those are read as the /v1 form.
+BatchEndpoint = Literal[
     "/v1/responses",
+    "/v1/chat/completions",
     "/v1/embeddings",
     "/v1/completions",
     "/v1/moderations",
-)
+    "/v1/images/generations",
+    "/v1/images/edits",
+    "/v1/videos",
+]
+BATCH_ENDPOINTS: tuple[str, ...] = get_args(BatchEndpoint)
+_AZURE_SHORT_FORMS = {endpoint.removeprefix("/v1"): endpoint for endpoint in BATCH_ENDPOINTS}
 TERMINAL_BATCH_STATUSES = frozenset({"completed", "failed", "expired", "cancelled"})
 
 
@@ -43,6 +51,17 @@ class BatchCost(WireModel):
     currency: str = "USD"
 
 
+class BatchUsage(WireModel):
+    """openai-python `BatchUsage`: the provider's token totals, passed through (optional here so
+    that a provider's partial object never fails a retrieve)."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    total_tokens: int | None = None
+    input_tokens_details: dict[str, Any] | None = None
+    output_tokens_details: dict[str, Any] | None = None
+
+
 class Batch(WireModel):
     """openai-python `Batch`: every field present, nullable ones as null."""
 
@@ -67,7 +86,7 @@ class Batch(WireModel):
     model: str | None = None
     output_file_id: str | None = None
     request_counts: BatchRequestCounts | None = None
-    usage: WireModel | None = None
+    usage: BatchUsage | None = None
     cost: BatchCost | None = None  # the gateway's: null until settled, or for a model with no price
 
 
@@ -80,9 +99,7 @@ class CreateBatchRequest(BaseModel):
     """Body of POST /v1/batches."""
 
     input_file_id: str = Field(min_length=1, max_length=256)
-    endpoint: Literal[
-        "/v1/chat/completions", "/v1/responses", "/v1/embeddings", "/v1/completions", "/v1/moderations"
-    ]
+    endpoint: BatchEndpoint
     completion_window: Literal["24h"]
     # OpenAI's limits, checked below (the envelope's param is `metadata`) and stated in the schema.
     metadata: dict[str, str] | None = Field(
@@ -96,6 +113,11 @@ class CreateBatchRequest(BaseModel):
     output_expires_after: OutputExpiresAfter | None = None
     # LiteLLM's users send this with the SDK's extra_body.
     custom_llm_provider: str | None = Field(default=None, min_length=1, max_length=64)
+
+    @field_validator("endpoint", mode="before")
+    @classmethod
+    def _azure_short_form(cls, value: object) -> object:
+        return _AZURE_SHORT_FORMS.get(value, value) if isinstance(value, str) else value
 
     @field_validator("metadata")
     @classmethod

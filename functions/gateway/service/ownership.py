@@ -10,6 +10,7 @@ from gateway import upstream_ids
 from gateway.auth import Caller
 from gateway.errors import NotFoundError
 from gateway.ids import shown_id
+from gateway.provider_choice import require_azure_owner
 from gateway.storage.id_map import NO_PROVIDER, IdMap, Kind, ObjectRecord
 
 _NOUN = {
@@ -29,5 +30,6 @@ def owned_record(
         raise NotFoundError(f"No such {_NOUN[kind]} object: {shown_id(object_id)}", param=param)
     if record.provider != NO_PROVIDER:
         caller.require_provider(record.provider)
+        require_azure_owner(record.provider, object_id)
     upstream_ids.remember(record.upstream_id, record.id)
     return record
