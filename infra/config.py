@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from urllib.parse import urlsplit
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from gateway import routes  # importable: the infra package put functions/ on sys.path
 
@@ -49,7 +49,9 @@ RETENTION_DAY_NAMES: dict[int, str] = {
 }
 
 # The first host label of an api_base copied from an example without being filled in.
-PLACEHOLDER_HOST_LABELS = frozenset({"resource", "your-resource", "your_resource", "yourresource", "my-resource"})
+PLACEHOLDER_HOST_LABELS = frozenset(
+    {"resource", "your-resource", "your_resource", "yourresource", "my-resource"}
+)
 PLACEHOLDER_PREFIXES = ("your-", "your_", "change-me", "changeme")
 PLACEHOLDER_CHARACTERS = frozenset("<>{}…")
 

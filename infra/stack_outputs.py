@@ -38,9 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import boto3  # deferred: only this command needs AWS credentials
-    from botocore.exceptions import BotoCoreError, ClientError
-
     from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
 
     # Fail fast on an unreachable endpoint: this is a lookup, not a long-running call.
     config = Config(connect_timeout=5, read_timeout=20, retries={"max_attempts": 2, "mode": "standard"})

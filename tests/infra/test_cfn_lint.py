@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 from infra import API_STACK_NAME, DATA_STACK_NAME, REPO_ROOT
-
 from tests.infra.conftest import Synth
 
 CFN_LINT = Path(sys.executable).parent / "cfn-lint"

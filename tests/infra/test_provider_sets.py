@@ -11,11 +11,10 @@ from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk.assertions import Match, Template
-
 from gateway import resources
+
 from infra import REPO_ROOT
 from infra.stack import build
-
 from tests.infra.conftest import Synth, cdk_context
 
 AZURE = {
