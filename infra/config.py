@@ -49,9 +49,7 @@ RETENTION_DAY_NAMES: dict[int, str] = {
 }
 
 # The first host label of an api_base copied from an example without being filled in.
-PLACEHOLDER_HOST_LABELS = frozenset(
-    {"resource", "your-resource", "your_resource", "yourresource", "my-resource"}
-)
+PLACEHOLDER_HOST_LABELS = frozenset({"resource", "your-resource", "your_resource", "yourresource"})
 PLACEHOLDER_PREFIXES = ("your-", "your_", "change-me", "changeme")
 PLACEHOLDER_CHARACTERS = frozenset("<>{}…")
 
