@@ -1,6 +1,8 @@
 # Every target sets itself up: a fresh clone needs only python3 (3.11+) and, for the CDK
 # targets, Node.js with npm.
 SHELL := /bin/bash
+# No "Entering directory" lines from sub-makes: make keys output stays pure JSON.
+MAKEFLAGS += --no-print-directory
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
