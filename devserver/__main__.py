@@ -12,6 +12,8 @@ from types import FrameType
 from devserver import REPO_ROOT  # (and puts functions/ on sys.path)
 from devserver.server import LocalGateway, start_gateway
 
+LOCAL_FUNCTION_LOG_LEVEL = "WARNING"
+
 
 def banner(gateway: LocalGateway) -> str:
     lines = [
@@ -90,6 +92,9 @@ def main() -> int:
     # One line per request (the access log): the upstream calls behind it only at DEBUG.
     for noisy in ("botocore", "boto3", "urllib3", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # The access log is the one line per request; the functions' own "request" line (JSON,
+    # on standard output, as CloudWatch gets it) comes back with LOG_LEVEL=INFO.
+    os.environ.setdefault("LOG_LEVEL", LOCAL_FUNCTION_LOG_LEVEL)
     port = int(os.environ.get("PORT") or 4000)
     access_log = _flag("ACCESS_LOG", default=True)
     data_dir = os.environ.get("DEVSERVER_DATA_DIR", str(REPO_ROOT / ".local"))
