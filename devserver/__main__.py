@@ -9,7 +9,7 @@ import sys
 import threading
 from types import FrameType
 
-from devserver import REPO_ROOT  # (and puts functions/ on sys.path)
+import devserver  # noqa: F401  (puts functions/ on sys.path)
 from devserver.server import LocalGateway, start_gateway
 
 LOCAL_FUNCTION_LOG_LEVEL = "WARNING"
@@ -97,7 +97,8 @@ def main() -> int:
     os.environ.setdefault("LOG_LEVEL", LOCAL_FUNCTION_LOG_LEVEL)
     port = int(os.environ.get("PORT") or 4000)
     access_log = _flag("ACCESS_LOG", default=True)
-    data_dir = os.environ.get("DEVSERVER_DATA_DIR", str(REPO_ROOT / ".local"))
+    # make serve sets it (.local); python -m devserver alone (tests, benches) keeps nothing.
+    data_dir = os.environ.get("DEVSERVER_DATA_DIR", "")
     try:
         gateway = start_gateway(
             port,
