@@ -21,6 +21,7 @@ from devserver import REPO_ROOT
 
 START_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 30
+BANNER_END = "Ctrl-C to stop."
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def running_devserver(env: Mapping[str, str], log_path: Path) -> Iterator[Server
             stderr=log,
         )
         try:
-            _wait_until_up(process, port, log_path)
+            _wait_until_up(process, port, log_path, banner_path)
             banner = banner_path.read_text()
             simulator = re.search(r"Provider simulator\s+(http://\S+)", banner)
             assert simulator, f"no simulator in the banner:\n{banner}"
@@ -78,16 +79,18 @@ def running_devserver(env: Mapping[str, str], log_path: Path) -> Iterator[Server
             stop(process)
 
 
-def _wait_until_up(process: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
+def _wait_until_up(process: subprocess.Popen[bytes], port: int, log_path: Path, banner_path: Path) -> None:
+    """Until it answers /health and has printed its whole banner (which comes just after)."""
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"devserver exited with {process.returncode}:\n{log_path.read_text()}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return
+            healthy = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200
         except httpx.HTTPError:
-            pass
+            healthy = False
+        if healthy and BANNER_END in banner_path.read_text():
+            return
         time.sleep(0.2)
     raise AssertionError(f"devserver did not answer within {START_TIMEOUT_SECONDS}s:\n{log_path.read_text()}")
 
