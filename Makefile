@@ -30,7 +30,7 @@ $(STAMP): requirements.txt functions/requirements.txt
 # Data is kept in $(LOCAL_DATA) across restarts; FRESH=1 (or make clean-local) starts empty.
 LOCAL_DATA ?= .local
 serve: venv
-	PORT=$(PORT) DEVSERVER_DATA_DIR=$(LOCAL_DATA) $(if $(FRESH),DEVSERVER_FRESH=1) $(BIN)/python -m devserver
+	PORT=$(PORT) DEVSERVER_DATA_DIR=$(LOCAL_DATA) $(if $(filter 1 yes true,$(FRESH)),DEVSERVER_FRESH=1) $(BIN)/python -m devserver
 
 clean-local:
 	rm -rf $(LOCAL_DATA)
