@@ -1,7 +1,7 @@
 """`make serve`'s data across restarts: the embedded moto server's and the simulator's state.
 
 moto keeps everything in memory and has no persistence of its own, so the gateway's AWS data
-(the DynamoDB table's items, the S3 objects, the secrets) is read out through the AWS APIs
+(the DynamoDB table's items, the S3 objects, the virtual keys' pepper) is read out through the AWS APIs
 into a directory and written back through them at the next start. The provider simulator
 keeps its files on disk under the same directory (its storage_dir) and its records (files,
 uploads, batches) in one pickle beside them: the gateway's rows point at simulator ids, so
@@ -12,7 +12,7 @@ object whose ETag did not change is not read again. A crash loses at most the la
 
 Layout of the data directory:
 
-    aws/state.json          table items, S3 object index, secrets (written atomically)
+    aws/state.json          table items, S3 object index, the key pepper (written atomically, 0600)
     aws/objects/<sha256>    S3 object bodies, by content
     simulator/              the simulator's storage_dir (files, parts, batch inputs)
     simulator/records.pickle
@@ -100,12 +100,20 @@ def _encode_binary(value: Any) -> Any:
 
 
 class AwsSnapshot:
-    """The gateway's table items, bucket objects and secrets, out of and back into moto."""
+    """The gateway's table items, bucket objects and kept secrets, out of and back into moto.
 
-    def __init__(self, directory: Path, endpoint_url: str, *, table: str, bucket: str) -> None:
+    Only the secrets named in `secrets` are kept: the master key and the provider keys are
+    written from the environment at every start, and real provider keys have no business on
+    disk.
+    """
+
+    def __init__(
+        self, directory: Path, endpoint_url: str, *, table: str, bucket: str, secrets: tuple[str, ...]
+    ) -> None:
         self.directory = directory
         self.table = table
         self.bucket = bucket
+        self.kept_secrets = secrets
         session = boto3.session.Session()
         region = os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
         self._dynamodb = session.client("dynamodb", endpoint_url=endpoint_url, region_name=region)
@@ -185,11 +193,12 @@ class AwsSnapshot:
 
     def _secret_values(self) -> dict[str, str]:
         values: dict[str, str] = {}
-        for page in self._secrets.get_paginator("list_secrets").paginate():
-            for secret in page["SecretList"]:
-                value = self._secrets.get_secret_value(SecretId=secret["ARN"])
-                if "SecretString" in value:
-                    values[secret["Name"]] = value["SecretString"]
+        for name in self.kept_secrets:
+            try:
+                values[name] = self._secrets.get_secret_value(SecretId=name)["SecretString"]
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                    raise
         return values
 
     # -- restore
@@ -298,13 +307,15 @@ class LocalData:
     def simulator_dir(self) -> Path:
         return self.directory / SIMULATOR_DIR
 
-    def attach_aws(self, endpoint_url: str, *, table: str, bucket: str) -> int:
-        """Use the embedded moto server at `endpoint_url`; restores the secrets (call before
-        the bootstrap) and returns how many."""
-        self.aws = AwsSnapshot(self.directory / AWS_DIR, endpoint_url, table=table, bucket=bucket)
-        secrets = self.aws.restore_secrets()
-        self.restored = dataclasses.replace(self.restored, secrets=secrets)
-        return secrets
+    def attach_aws(self, endpoint_url: str, *, table: str, bucket: str, secrets: tuple[str, ...]) -> int:
+        """Use the embedded moto server at `endpoint_url`; restores the kept `secrets` (call
+        before the bootstrap) and returns how many."""
+        self.aws = AwsSnapshot(
+            self.directory / AWS_DIR, endpoint_url, table=table, bucket=bucket, secrets=secrets
+        )
+        restored = self.aws.restore_secrets()
+        self.restored = dataclasses.replace(self.restored, secrets=restored)
+        return restored
 
     def restore_aws_data(self) -> None:
         """After the bootstrap: the table's items and the bucket's objects."""

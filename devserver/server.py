@@ -580,7 +580,10 @@ def start_gateway(
 
         if local_data and embedded:  # LocalStack and AWS keep their own data
             local_data.attach_aws(
-                endpoint, table=resources.DEFAULT_TABLE_NAME, bucket=resources.DEFAULT_BUCKET_NAME
+                endpoint,
+                table=resources.DEFAULT_TABLE_NAME,
+                bucket=resources.DEFAULT_BUCKET_NAME,
+                secrets=(resources.DEFAULT_KEY_PEPPER_SECRET,),
             )
         aws.bootstrap(
             master_key=master_key,
