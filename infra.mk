@@ -12,8 +12,9 @@ CDK_FLAGS ?=
 .PHONY: cdk-cli bootstrap put-provider-keys e2e-deployed localstack-e2e
 
 $(CDK_STAMP): package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
-	touch $@
+	@echo "Installing the pinned CDK CLI into node_modules (first run: about a minute)..."
+	@npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
 
 cdk-cli: $(CDK_STAMP)
 
