@@ -6,7 +6,7 @@ repository root, as a reader would paste them: bash blocks with `bash -euo pipef
 blocks with this interpreter (.venv's) and PYTHONPATH=functions, as the README says.
 
 Filled in by the test: `make serve`'s default addresses are rewritten to the test server's
-(127.0.0.1:4000 -> its PORT, 127.0.0.1:4001 -> its simulator), and PORT is set, so that
+(127.0.0.1:4000 or localhost:4000 -> its PORT, :4001 -> its simulator), and PORT is set, so that
 `make keys` finds it as it finds `make serve` on PORT.
 
 Not run: a block directly preceded by `<!-- readme-test: skip (reason) -->` (deploy commands,
@@ -34,8 +34,6 @@ RUNNABLE = {"bash": "bash", "sh": "bash", "shell": "bash", "python": "python", "
 SKIP_MARKER = re.compile(r"^<!--\s*readme-test:\s*skip\s*\((?P<reason>[^)]*\S[^)]*)\)\s*-->$")
 ANY_MARKER = re.compile(r"^<!--\s*readme-test:")
 FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>```+)\s*(?P<lang>[\w+-]*)")
-SERVE_ADDRESS = "127.0.0.1:4000"
-SIMULATOR_ADDRESS = "127.0.0.1:4001"
 BLOCK_TIMEOUT_SECONDS = 180
 # Commands that must never run from here: they block, recurse into this suite, or deploy.
 NEVER_RUN = re.compile(r"\bmake\s+(serve|test|deploy|bootstrap|destroy|localstack-\S+|e2e-deployed)\b")
@@ -103,7 +101,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 def _filled_in(code: str, server: ServerProcess) -> str:
     simulator = server.simulator_url.removeprefix("http://")
-    return code.replace(SERVE_ADDRESS, f"127.0.0.1:{server.port}").replace(SIMULATOR_ADDRESS, simulator)
+    for host in ("127.0.0.1", "localhost"):
+        code = code.replace(f"{host}:4000", f"127.0.0.1:{server.port}").replace(f"{host}:4001", simulator)
+    return code
 
 
 def _environment(server: ServerProcess) -> dict[str, str]:
