@@ -1,6 +1,8 @@
 # Every target sets itself up: a fresh clone needs only python3 (3.11+) and, for the CDK
 # targets, Node.js with npm.
 SHELL := /bin/bash
+# No "Entering directory" lines from sub-makes: make keys output stays pure JSON.
+MAKEFLAGS += --no-print-directory
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -12,18 +14,26 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := $(NODE_MAJOR)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := $(NODE_MAJOR)
 
 .PHONY: venv serve test lint typecheck unit integration infra-tests e2e synth deploy destroy \
-	localstack-deploy bench keys openapi mutate clean
+	localstack-deploy bench keys openapi mutate clean clean-local
 
 venv: $(STAMP)
 
 $(STAMP): requirements.txt functions/requirements.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
-	touch $(STAMP)
+	@echo "Installing the Python dependencies into $(VENV) (first run, or requirements changed):"
+	@echo "about 1-3 minutes, mostly aws-cdk-lib and moto. Later runs start at once."
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
+	@$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $(STAMP)
+	@echo "Dependencies installed."
 
+# Data is kept in $(LOCAL_DATA) across restarts; FRESH=1 (or make clean-local) starts empty.
+LOCAL_DATA ?= .local
 serve: venv
-	PORT=$(PORT) $(BIN)/python -m devserver
+	PORT=$(PORT) DEVSERVER_DATA_DIR=$(LOCAL_DATA) $(if $(filter 1 yes true,$(FRESH)),DEVSERVER_FRESH=1) $(BIN)/python -m devserver
+
+clean-local:
+	rm -rf $(LOCAL_DATA)
 
 LINT_PATHS := functions devserver infra tests bench cli app.py
 
@@ -43,7 +53,7 @@ integration: venv
 # The end-to-end suite against a deployed gateway: make e2e BASE_URL=https://… API_KEY=sk-…
 # Without BASE_URL it runs against an in-process local server with the simulator.
 e2e: venv
-	E2E_BASE_URL=$(BASE_URL) E2E_API_KEY=$(API_KEY) $(BIN)/pytest -q -p no:cacheprovider tests/e2e
+	@E2E_BASE_URL="$(BASE_URL)" E2E_API_KEY="$(API_KEY)" $(BIN)/pytest -q -p no:cacheprovider tests/e2e
 
 infra-tests: venv
 	$(BIN)/pytest -q tests/infra
@@ -68,9 +78,10 @@ openapi: venv
 	$(BIN)/python -m infra.openapi --output docs/openapi.json
 
 # Virtual keys: make keys ARGS="generate --alias team-a --duration 30d --providers openai"
-# GATEWAY_URL / GATEWAY_MASTER_KEY point it at a deployed stack (default: make serve's).
+# GATEWAY_URL / GATEWAY_MASTER_KEY point it at a deployed stack (default: make serve's, on
+# $(PORT)). Prints only the JSON result, so `make -s keys ARGS=list | jq` works.
 keys: venv
-	$(BIN)/python -m cli.keys $(ARGS)
+	@GATEWAY_URL="$${GATEWAY_URL:-http://127.0.0.1:$(PORT)}" $(BIN)/python -m cli.keys $(ARGS)
 
 # Mutation testing of the security- and data-critical modules (about 25 minutes on 2 cores;
 # not part of make test). Config and test selection: [tool.mutmut] in pyproject.toml; the score

@@ -6,10 +6,16 @@ Run through the CDK CLI (`make synth`, `make deploy`); settings come from cdk.js
 
 from __future__ import annotations
 
+import sys
+
 import aws_cdk as cdk
 
+from infra.config import ConfigError
 from infra.stack import build
 
 app = cdk.App()
-build(app, nag=True)
+try:
+    build(app, nag=True)
+except ConfigError as error:
+    sys.exit(f"\nThe deployment settings in cdk.json are not usable yet: {error}\n")
 app.synth()

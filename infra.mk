@@ -12,8 +12,9 @@ CDK_FLAGS ?=
 .PHONY: cdk-cli bootstrap put-provider-keys e2e-deployed localstack-e2e
 
 $(CDK_STAMP): package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
-	touch $@
+	@echo "Installing the pinned CDK CLI into node_modules (first run: about a minute)..."
+	@npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
 
 cdk-cli: $(CDK_STAMP)
 
@@ -34,24 +35,34 @@ deploy: venv $(CDK_STAMP)
 destroy: venv $(CDK_STAMP)
 	$(CDK) destroy $(API_STACK) $(CDK_FLAGS)
 
-# LocalStack on localhost:4566 (AWS_ENDPOINT_URL to change it) must be running.
+# LocalStack on localhost:4566 (AWS_ENDPOINT_URL to change it) must be running. cdklocal
+# uploads the assets through AWS_ENDPOINT_URL_S3 (CDK >= 2.177 reads it): LocalStack's S3
+# host name on the same port, unless set.
+LOCALSTACK_URL = $(or $(AWS_ENDPOINT_URL),http://localhost:4566)
+LOCALSTACK_PORT = $(lastword $(subst :, ,$(LOCALSTACK_URL)))
+localstack-deploy localstack-e2e: export AWS_ENDPOINT_URL ?= http://localhost:4566
+localstack-deploy: export AWS_ENDPOINT_URL_S3 ?= http://s3.localhost.localstack.cloud:$(LOCALSTACK_PORT)
+localstack-deploy localstack-e2e: export AWS_DEFAULT_REGION ?= us-east-1
+localstack-deploy localstack-e2e: export AWS_ACCESS_KEY_ID ?= test
+localstack-deploy localstack-e2e: export AWS_SECRET_ACCESS_KEY ?= test
 localstack-deploy: venv $(CDK_STAMP)
+	@echo "LocalStack: AWS_ENDPOINT_URL=$$AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3=$$AWS_ENDPOINT_URL_S3" \
+		"AWS_DEFAULT_REGION=$$AWS_DEFAULT_REGION (set them to change)"
 	$(CDKLOCAL) bootstrap $(CDK_FLAGS)
 	$(CDKLOCAL) deploy --all --require-approval never $(CDK_FLAGS)
 
-# The end-to-end suite against the deployed stack: its ApiUrl output and master key.
+# The end-to-end suite against the deployed stack: its ApiUrl output and master key. Stops
+# with infra.stack_outputs' message (and status 1) when either cannot be read.
 e2e-deployed: venv
-	$(MAKE) e2e BASE_URL="$$($(BIN)/python -m infra.stack_outputs api-url)" \
-		API_KEY="$$($(BIN)/python -m infra.stack_outputs master-key)"
+	@url="$$($(BIN)/python -m infra.stack_outputs api-url)" \
+		&& key="$$($(BIN)/python -m infra.stack_outputs master-key)" \
+		&& echo "e2e against $$url" \
+		&& $(MAKE) --no-print-directory e2e BASE_URL="$$url" API_KEY="$$key"
 
 # The same against LocalStack (after make localstack-deploy and make put-provider-keys with
 # AWS_ENDPOINT_URL set the same way).
-localstack-e2e: export AWS_ENDPOINT_URL ?= http://localhost:4566
-localstack-e2e: export AWS_DEFAULT_REGION ?= us-east-1
-localstack-e2e: export AWS_ACCESS_KEY_ID ?= test
-localstack-e2e: export AWS_SECRET_ACCESS_KEY ?= test
 localstack-e2e: venv
-	$(MAKE) e2e-deployed
+	@$(MAKE) --no-print-directory e2e-deployed
 
 # PROVIDER_KEYS_FILE=keys.json, or the JSON on standard input; see infra/provider_keys.py.
 put-provider-keys: venv

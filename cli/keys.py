@@ -5,11 +5,13 @@
     python -m cli.keys info KEY            # a plain key or a key id (key_...)
     python -m cli.keys list [--alias A] [--ids-only]
     python -m cli.keys update KEY [--providers ...] [--duration ...] [--alias ...] [--metadata ...]
+                                           # KEY: a plain key, a key id (key_...) or an alias
     python -m cli.keys delete (--key K | --alias A)...
 
 The gateway is --base-url or $GATEWAY_URL (default http://127.0.0.1:4000); the master key is
 --master-key or $GATEWAY_MASTER_KEY, which defaults to the local server's sk-1234 only when
-the URL is local. Results are printed as JSON on standard output; a failed call prints the
+the URL is local. `make keys` sets $GATEWAY_URL to `make serve`'s http://127.0.0.1:$PORT unless
+it is set. Standard output carries only the JSON result (pipe it to jq); a failed call prints the
 gateway's error message on standard error and exits with status 1.
 """
 
@@ -32,6 +34,8 @@ URL_ENV = "GATEWAY_URL"
 MASTER_KEY_ENV = "GATEWAY_MASTER_KEY"
 LIST_PAGE_SIZE = 100
 TIMEOUT_SECONDS = 30.0
+KEY_ID_PREFIX = "key_"
+PLAIN_KEY_PREFIX = "sk-"  # the gateway's keys are sk-gw-...
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 
 
@@ -114,6 +118,15 @@ class KeysApi:
     def update(self, body: dict[str, Any]) -> Any:
         return self._call("POST", "/key/update", json=body)
 
+    def resolve(self, key_id_or_alias: str) -> str:
+        """A plain key or key id as given; anything else is an alias, looked up as its key id."""
+        if key_id_or_alias.startswith((KEY_ID_PREFIX, PLAIN_KEY_PREFIX)):
+            return key_id_or_alias
+        found = self.list_keys(alias=key_id_or_alias, full=False)["keys"]
+        if not found:
+            raise CliError(f"No key with alias '{key_id_or_alias}'.")
+        return str(found[0])
+
     def delete(self, *, keys: list[str], aliases: list[str]) -> Any:
         return self._call("POST", "/key/delete", json={"keys": keys, "key_aliases": aliases})
 
@@ -170,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--ids-only", action="store_true", help="key ids instead of full objects")
 
     update = commands.add_parser("update", help="change a key's alias, providers, duration or metadata")
-    update.add_argument("key", help="the plain key or its key id")
+    update.add_argument("key", help="the plain key, its key id or its alias")
     update.add_argument("--alias")
     update.add_argument("--duration", help="a new lifetime, counted from now")
     update.add_argument("--providers", type=_providers)
@@ -201,7 +214,7 @@ def _run(api: KeysApi, args: argparse.Namespace) -> Any:
         "generate": lambda: api.generate(_settings_body(args)),
         "info": lambda: api.info(args.key),
         "list": lambda: api.list_keys(alias=args.alias, full=not args.ids_only),
-        "update": lambda: api.update({"key": args.key, **_settings_body(args)}),
+        "update": lambda: api.update({"key": api.resolve(args.key), **_settings_body(args)}),
         "delete": lambda: api.delete(keys=args.keys, aliases=args.aliases),
     }
     return commands[args.command]()

@@ -12,6 +12,8 @@ from types import FrameType
 import devserver  # noqa: F401  (puts functions/ on sys.path)
 from devserver.server import LocalGateway, start_gateway
 
+LOCAL_FUNCTION_LOG_LEVEL = "WARNING"
+
 
 def banner(gateway: LocalGateway) -> str:
     lines = [
@@ -36,6 +38,7 @@ def banner(gateway: LocalGateway) -> str:
         )
     aws = "embedded moto" if gateway.embedded_moto else "AWS_ENDPOINT_URL"
     lines.append(f"  AWS endpoint            {gateway.aws_endpoint_url}   ({aws})")
+    lines += _data_lines(gateway)
     missing = [route.name for route in gateway.api.routes if not _handler_exists(route.name)]
     if missing:
         lines.append(f"  Not implemented yet     {', '.join(missing)} (answer 501)")
@@ -51,6 +54,24 @@ def banner(gateway: LocalGateway) -> str:
     return "\n".join(lines)
 
 
+def _data_lines(gateway: LocalGateway) -> list[str]:
+    data = gateway.local_data
+    if data is None:
+        return ["  Local data              in memory only: gone when the server stops"]
+    kept = "files, batches, keys" if gateway.embedded_moto else "the simulator's files and batches"
+    restored = data.restored
+    found = (
+        "first start, empty"
+        if restored.empty
+        else f"restored {restored.items} table items, {restored.objects} S3 objects, "
+        f"{restored.simulator_files} simulator files, {restored.simulator_batches} simulator batches"
+    )
+    return [
+        f"  Local data              {data.directory}   (kept across restarts: {kept}; {found})",
+        "                          start empty: make serve FRESH=1, or make clean-local",
+    ]
+
+
 def _handler_exists(name: str) -> bool:
     import importlib.util
 
@@ -60,18 +81,37 @@ def _handler_exists(name: str) -> bool:
         return False
 
 
+def _flag(name: str, *, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    return raw.strip().lower() not in ("0", "false", "no", "off")
+
+
 def main() -> int:
     logging.basicConfig(
         level=os.environ.get("DEVSERVER_LOG_LEVEL", "INFO").upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    for noisy in ("botocore", "boto3", "urllib3"):
+    # One line per request (the access log): the upstream calls behind it only at DEBUG.
+    for noisy in ("botocore", "boto3", "urllib3", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # The access log is the one line per request; the functions' own "request" line (JSON,
+    # on standard output, as CloudWatch gets it) comes back with LOG_LEVEL=INFO.
+    os.environ.setdefault("LOG_LEVEL", LOCAL_FUNCTION_LOG_LEVEL)
     port = int(os.environ.get("PORT") or 4000)
-    access_log = os.environ.get("ACCESS_LOG", "1").lower() not in ("0", "false", "no")
+    access_log = _flag("ACCESS_LOG", default=True)
+    # make serve sets it (.local); python -m devserver alone (tests, benches) keeps nothing.
+    data_dir = os.environ.get("DEVSERVER_DATA_DIR", "")
     try:
-        gateway = start_gateway(port, access_log=access_log)
+        gateway = start_gateway(
+            port,
+            access_log=access_log,
+            simulator_port=int(os.environ.get("SIM_PORT") or port + 1),
+            data_dir=None if data_dir.lower() in ("", "none") else data_dir,
+            fresh=_flag("DEVSERVER_FRESH", default=False),
+        )
     except (OSError, RuntimeError, ValueError) as exc:
         print(f"devserver: cannot start: {exc}", file=sys.stderr)
         return 1

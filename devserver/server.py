@@ -29,6 +29,7 @@ from devserver import aws
 from devserver.apigw import ApiGateway, Handler, HttpResponse, import_handler
 from devserver.events import lambda_context
 from devserver.local_queue import LocalDelayQueue
+from devserver.persistence import LocalData
 
 logger = logging.getLogger("devserver")
 
@@ -113,7 +114,7 @@ def resolve_providers(env: Mapping[str, str]) -> dict[str, ProviderSettings]:
     return providers
 
 
-def _start_simulator(phase_seconds: float) -> Any:
+def _start_simulator(phase_seconds: float, port: int = 0, storage_dir: str | None = None) -> Any:
     try:
         from devserver.simulator import Simulator, SimulatorConfig
     except ImportError as exc:
@@ -121,16 +122,24 @@ def _start_simulator(phase_seconds: float) -> Any:
             "no provider key is set (OPENAI_API_KEY / AZURE_API_KEY) and the provider "
             f"simulator (devserver.simulator) cannot be imported: {exc}"
         ) from exc
-    simulator = Simulator(
-        SimulatorConfig(
-            port=0,
+
+    def start(on_port: int) -> Any:
+        config = SimulatorConfig(
+            port=on_port,
             openai_key=SIM_OPENAI_KEY,
             azure_key=SIM_AZURE_KEY,
             batch_phase_seconds=phase_seconds,
+            storage_dir=storage_dir,
         )
-    )
-    simulator.start()
-    return simulator
+        return Simulator(config).start()
+
+    try:
+        return start(port)
+    except OSError as exc:
+        if not port:
+            raise
+        logger.warning("simulator port %d is taken (%s): using a free port", port, exc)
+        return start(0)
 
 
 def function_environment(
@@ -536,6 +545,7 @@ class LocalGateway:
     api: ApiGateway
     async_runner: LocalAsyncRunner
     webhook_queue: LocalDelayQueue | None = None
+    local_data: LocalData | None = None  # where make serve keeps its data, if it does
     _cleanups: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     @property
@@ -576,12 +586,18 @@ def start_gateway(
     aws_endpoint_url: str | None = None,
     access_log: bool = False,
     routes: Sequence[Any] = ROUTES,
+    simulator_port: int = 0,
+    data_dir: str | os.PathLike[str] | None = None,
+    fresh: bool = False,
 ) -> LocalGateway:
     """Start the whole gateway in this process and return it once it serves.
 
     AWS: `aws_endpoint_url` or $AWS_ENDPOINT_URL if set (LocalStack, AWS), else an embedded
     moto server. Providers: from `provider_env` if given (it replaces os.environ for the
-    provider variables), else os.environ; providers without a key use the simulator.
+    provider variables), else os.environ; providers without a key use the simulator (on
+    `simulator_port`, or a free port when 0 or taken). `data_dir`: the embedded moto's and
+    the simulator's data are restored from it and saved to it (devserver.persistence);
+    `fresh` empties it first. Without it everything lives in memory.
     """
     cleanups: list[Callable[[], None]] = []
     env = _EnvPatch()
@@ -598,13 +614,17 @@ def start_gateway(
         master_key = master_key or os.environ.get("GATEWAY_MASTER_KEY") or DEFAULT_MASTER_KEY
         providers = resolve_providers(os.environ if provider_env is None else provider_env)
 
+        local_data = LocalData(data_dir, fresh=fresh) if data_dir is not None else None
         simulator = None
         if any(p.simulated for p in providers.values()):
             if simulator_phase_seconds is None:
                 raw = os.environ.get("SIM_BATCH_PHASE_SECONDS")
                 simulator_phase_seconds = float(raw) if raw else DEFAULT_SIMULATOR_PHASE_SECONDS
-            simulator = _start_simulator(simulator_phase_seconds)
+            storage = str(local_data.simulator_dir) if local_data else None
+            simulator = _start_simulator(simulator_phase_seconds, simulator_port, storage)
             cleanups.append(simulator.stop)
+            if local_data:
+                local_data.attach_simulator(simulator.state)
             if providers["openai"].simulated:
                 providers["openai"].api_base = simulator.openai_api_base
             if providers["azure"].simulated:
@@ -626,11 +646,20 @@ def start_gateway(
         env.set_default("AWS_DEFAULT_REGION", aws.DEFAULT_REGION)
         env.set_default("AWS_REGION", os.environ["AWS_DEFAULT_REGION"])
 
+        if local_data and embedded:  # LocalStack and AWS keep their own data
+            local_data.attach_aws(
+                endpoint,
+                table=resources.DEFAULT_TABLE_NAME,
+                bucket=resources.DEFAULT_BUCKET_NAME,
+                secrets=(resources.DEFAULT_KEY_PEPPER_SECRET,),
+            )
         aws.bootstrap(
             master_key=master_key,
             provider_keys={name: p.api_key for name, p in providers.items()},
             endpoint_url=endpoint,
         )
+        if local_data:
+            local_data.restore_aws_data()
         log_level = (os.environ.get("LOG_LEVEL") or "INFO").upper()
         for name, value in function_environment(providers, log_level=log_level).items():
             env.set(name, value)
@@ -650,6 +679,9 @@ def start_gateway(
         cleanups.append(deliveries.stop)
 
         api = ApiGateway(routes)
+        if local_data:  # saved once more after the front end stopped, before the servers stop
+            local_data.start_autosave()
+            cleanups.append(local_data.stop)
         front = serve_http(api, port, access_log=access_log)
         cleanups.append(front.stop)
     except BaseException:
@@ -667,6 +699,7 @@ def start_gateway(
         api=api,
         async_runner=runner,
         webhook_queue=deliveries,
+        local_data=local_data,
         _cleanups=cleanups,
     )
 

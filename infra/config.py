@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from gateway import routes  # importable: the infra package put functions/ on sys.path
 
@@ -51,6 +52,11 @@ RETENTION_DAY_NAMES: dict[int, str] = {
     3288: "NINE_YEARS",
     3653: "TEN_YEARS",
 }
+
+# The first host label of an api_base copied from an example without being filled in.
+PLACEHOLDER_HOST_LABELS = frozenset({"resource", "your-resource", "your_resource", "yourresource"})
+PLACEHOLDER_PREFIXES = ("your-", "your_", "change-me", "changeme")
+PLACEHOLDER_CHARACTERS = frozenset("<>{}…")
 
 DEFAULT_PROVIDERS: dict[str, dict[str, str]] = {
     "openai": {"type": "openai", "api_base": "https://api.openai.com/v1"},
@@ -194,8 +200,22 @@ def validate_providers(providers: Mapping[str, Any], default_provider: str) -> N
         api_base = spec.get("api_base")
         if not isinstance(api_base, str) or not api_base.startswith("https://"):
             raise ConfigError(f"provider {name!r} api_base must be an https:// URL")
+        if is_placeholder(api_base):
+            raise ConfigError(
+                f"provider {name!r} still has the placeholder api_base {api_base!r}: put your "
+                f"resource's endpoint in cdk.json's \"providers\" (or -c providers=...), or remove "
+                f"the provider {name!r} to deploy without it"
+            )
         api_version = spec.get("api_version")
         if api_version is not None and not isinstance(api_version, str):
             raise ConfigError(f"provider {name!r} api_version must be a string")
     if default_provider not in providers:
         raise ConfigError(f"default_provider {default_provider!r} is not one of {sorted(providers)}")
+
+
+def is_placeholder(api_base: str) -> bool:
+    """True for an example endpoint such as https://YOUR-RESOURCE.openai.azure.com."""
+    if any(character in api_base for character in PLACEHOLDER_CHARACTERS):
+        return True
+    first_label = (urlsplit(api_base).hostname or "").split(".")[0].lower()
+    return first_label in PLACEHOLDER_HOST_LABELS or first_label.startswith(PLACEHOLDER_PREFIXES)

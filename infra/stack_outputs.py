@@ -3,11 +3,16 @@
 `api-url` prints the API stack's ApiUrl output; `master-key` prints the master key from
 Secrets Manager (the secret's name is a data stack output), for `make e2e-deployed` and
 `make localstack-e2e`. AWS_PROFILE, AWS_REGION and AWS_ENDPOINT_URL (LocalStack) apply.
+
+Any failure (no credentials, no region, no such stack, an unreachable endpoint) ends with one
+line on standard error and exit status 1, so that the make target stops instead of testing
+something else.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from infra import API_STACK_NAME, DATA_STACK_NAME
@@ -33,18 +38,28 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import boto3  # deferred: only this command needs AWS credentials
+    from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
 
+    # Fail fast on an unreachable endpoint: this is a lookup, not a long-running call.
+    config = Config(connect_timeout=5, read_timeout=20, retries={"max_attempts": 2, "mode": "standard"})
     session = boto3.session.Session()
-    cloudformation = session.client("cloudformation")
     try:
+        cloudformation = session.client("cloudformation", config=config)
         if args.what == "api-url":
             print(stack_output(cloudformation, API_STACK_NAME, API_URL_OUTPUT).rstrip("/"))
         else:
             secret_id = stack_output(cloudformation, DATA_STACK_NAME, MASTER_KEY_SECRET_OUTPUT)
-            print(session.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"])
+            secrets = session.client("secretsmanager", config=config)
+            print(secrets.get_secret_value(SecretId=secret_id)["SecretString"])
     except (BotoCoreError, ClientError) as error:
-        raise SystemExit(f"could not read the stack outputs: {error}") from None
+        where = session.region_name or "no region set (AWS_REGION)"
+        endpoint = os.environ.get("AWS_ENDPOINT_URL")
+        raise SystemExit(
+            f"Cannot read the deployed gateway's outputs ({where}"
+            f"{', endpoint ' + endpoint if endpoint else ''}): {error}. "
+            "Check AWS credentials and region, and that the stacks are deployed (make deploy)."
+        ) from None
     return 0
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from infra import REPO_ROOT
-from infra.config import ConfigError, GatewayConfig, reserved_path_segments
+from infra.config import ConfigError, GatewayConfig, is_placeholder, reserved_path_segments
 
 OPENAI = {"type": "openai", "api_base": "https://api.openai.com/v1"}
 
@@ -17,9 +17,9 @@ def test_reserved_segments_are_the_static_first_segments_of_the_route_table() ->
 
 
 def test_cdk_json_defaults() -> None:
+    """A fresh clone deploys OpenAI alone: Azure needs the operator's own endpoint (README)."""
     config = GatewayConfig.from_mapping(json.loads((REPO_ROOT / "cdk.json").read_text())["context"])
-    assert set(config.providers) == {"openai", "azure"}
-    assert config.providers["azure"]["api_version"] == "2025-04-01-preview"
+    assert config.providers == {"openai": OPENAI}
     assert config.default_provider == "openai"
     assert (config.throttle_rate_limit, config.throttle_burst_limit) == (50, 100)
     assert config.log_level == "INFO"
@@ -93,3 +93,32 @@ def test_command_line_context_strings_are_converted() -> None:
 def test_invalid_settings_are_rejected(values: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         GatewayConfig.from_mapping(values)
+
+
+@pytest.mark.parametrize(
+    "api_base",
+    [
+        "https://YOUR-RESOURCE.openai.azure.com",
+        "https://RESOURCE.openai.azure.com",
+        "https://your_resource.openai.azure.com",
+        "https://<resource>.openai.azure.com",
+        "https://{resource}.openai.azure.com",
+    ],
+)
+def test_a_placeholder_endpoint_stops_the_synth_naming_the_provider(api_base: str) -> None:
+    azure = {"type": "azure", "api_base": api_base, "api_version": "2025-04-01-preview"}
+    with pytest.raises(ConfigError, match="'azure' still has the placeholder api_base") as raised:
+        GatewayConfig(providers={"openai": OPENAI, "azure": azure}, default_provider="openai")
+    assert "cdk.json" in str(raised.value) and "remove" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "api_base",
+    [
+        "https://contoso-eu.openai.azure.com",
+        "https://myresource.openai.azure.com",
+        "https://api.openai.com/v1",
+    ],
+)
+def test_real_endpoints_are_not_placeholders(api_base: str) -> None:
+    assert not is_placeholder(api_base)

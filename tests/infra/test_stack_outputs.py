@@ -49,3 +49,10 @@ def test_a_missing_output_says_to_deploy_first(aws: None) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["api-url"])
     assert "make deploy" in str(exited.value)
+
+
+def test_no_stack_ends_with_one_line_naming_the_region(aws: None) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["api-url"])
+    message = str(exited.value)
+    assert "us-east-1" in message and "make deploy" in message and "\n" not in message

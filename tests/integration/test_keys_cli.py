@@ -129,3 +129,14 @@ def test_module_entry_point_as_a_subprocess(local_gateway: LocalGateway) -> None
     assert result.returncode == 0, result.stderr
     listed = json.loads(result.stdout)
     assert set(listed) == {"keys", "total_count"} and listed["total_count"] == len(listed["keys"])
+
+
+def test_update_takes_an_alias_as_delete_does(local_gateway: LocalGateway) -> None:
+    alias = unique("cli-alias")
+    generated = run(local_gateway, "generate", "--alias", alias, "--providers", "openai")[1]
+    code, updated, _ = run(local_gateway, "update", alias, "--providers", "openai,azure")
+    assert code == 0 and updated["key_id"] == generated["key_id"]
+    assert updated["providers"] == ["azure", "openai"]
+
+    code, out, err = run(local_gateway, "update", unique("no-such-alias"), "--providers", "openai")
+    assert (code, out) == (1, None) and "No key with alias" in err
