@@ -63,7 +63,7 @@ test: lint typecheck
 
 include infra.mk
 
-# Every benchmark (about 10 minutes; see bench/README.md). coldstart.py compares with litellm
+# Every benchmark (about 12 minutes; see bench/README.md). coldstart.py compares with litellm
 # when LITELLM_PYTHON names an interpreter that has it.
 bench: venv
 	$(BIN)/python bench/overhead.py
@@ -72,6 +72,7 @@ bench: venv
 	$(BIN)/python bench/coldstart.py $(if $(LITELLM_PYTHON),--litellm-python $(LITELLM_PYTHON))
 	$(BIN)/python bench/large_file.py
 	$(BIN)/python bench/asset_sizes.py
+	$(BIN)/python bench/load.py
 
 # docs/openapi.json from the handlers' own schemas (tests/unit/test_openapi.py fails when it is stale)
 openapi: venv

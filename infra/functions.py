@@ -2,13 +2,17 @@
 
 Every role holds only the statements implied by its route's `grants` (see CAPABILITY_ACTIONS),
 written as explicit `iam.PolicyStatement`s so that, e.g., "the retrieve function cannot
-delete" is visible in the template and asserted by the tests.
+delete" is visible in the template and asserted by the tests. Each capability names exact
+actions, and tests/infra/test_grants_match_code.py checks them against the calls each
+function's code makes; a function that writes the table without `table:key-items` gets an
+explicit Deny on `key#…` items.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -39,28 +43,45 @@ ASYNC_FUNCTION_ENV: dict[str, str] = {"file_transfer": resources.ENV_TRANSFER_FU
 INVOKE_PREFIX = "invoke:"
 
 # Resource kinds a capability's actions apply to.
-TABLE_ITEMS = "table-items"  # the table
-TABLE_QUERY = "table-query"  # the table and its indexes
+TABLE_ITEMS = "table-items"  # the table's items
+IDEMPOTENCY_ITEMS = "idempotency-items"  # the table's `idempotency#…` items only
+INDEX_PREFIX = "table-index:"  # + index name: Query on that index only
 BUCKET_OBJECTS = "bucket-objects"  # objects under the gateway's key prefixes
 BUCKET_LIST = "bucket-list"  # the bucket, ListBucket limited to those prefixes
 
+ITEM_WRITE_ACTIONS = (
+    "dynamodb:BatchWriteItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+)
+# Partition key patterns for dynamodb:LeadingKeys (the table's partition key is `pk`).
+KEY_ITEMS_PATTERN = "key#*"
+IDEMPOTENCY_ITEMS_PATTERN = "idempotency#*"
+
 CAPABILITY_ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
-    routes.TABLE_READ: {TABLE_ITEMS: ("dynamodb:GetItem",), TABLE_QUERY: ("dynamodb:Query",)},
-    routes.TABLE_WRITE: {
-        # BatchWriteItem: an object and its reverse item in one call (IdMap.put)
-        TABLE_ITEMS: (
+    routes.TABLE_GET: {TABLE_ITEMS: ("dynamodb:GetItem",)},
+    routes.TABLE_PUT: {TABLE_ITEMS: ("dynamodb:PutItem",)},
+    routes.TABLE_UPDATE: {TABLE_ITEMS: ("dynamodb:UpdateItem",)},
+    routes.TABLE_DELETE: {TABLE_ITEMS: ("dynamodb:DeleteItem",)},
+    routes.TABLE_BATCH_WRITE: {TABLE_ITEMS: ("dynamodb:BatchWriteItem",)},
+    routes.TABLE_QUERY_BY_OWNER: {INDEX_PREFIX + resources.INDEX_BY_OWNER: ("dynamodb:Query",)},
+    routes.TABLE_QUERY_BY_KIND: {INDEX_PREFIX + resources.INDEX_BY_KIND: ("dynamodb:Query",)},
+    # No action of its own: it lifts the Deny on `key#…` writes (see GatewayFunctions.statements).
+    routes.TABLE_KEY_ITEMS: {},
+    routes.TABLE_IDEMPOTENCY: {
+        IDEMPOTENCY_ITEMS: (
+            "dynamodb:DeleteItem",
             "dynamodb:GetItem",
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
-            "dynamodb:BatchWriteItem",
-        ),
-        TABLE_QUERY: ("dynamodb:Query",),
+        )
     },
-    routes.TABLE_DELETE: {TABLE_ITEMS: ("dynamodb:DeleteItem",)},
-    routes.BUCKET_READ: {BUCKET_OBJECTS: ("s3:GetObject",), BUCKET_LIST: ("s3:ListBucket",)},
-    routes.BUCKET_WRITE: {
-        BUCKET_OBJECTS: ("s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")
-    },
+    routes.BUCKET_READ: {BUCKET_OBJECTS: ("s3:GetObject",)},
+    routes.BUCKET_LIST: {BUCKET_LIST: ("s3:ListBucket",)},
+    # Covers CreateMultipartUpload, UploadPart and CompleteMultipartUpload too.
+    routes.BUCKET_WRITE: {BUCKET_OBJECTS: ("s3:PutObject",)},
+    routes.BUCKET_ABORT_UPLOAD: {BUCKET_OBJECTS: ("s3:AbortMultipartUpload",)},
     routes.BUCKET_DELETE: {BUCKET_OBJECTS: ("s3:DeleteObject",)},
 }
 SECRET_ACTIONS = ("secretsmanager:GetSecretValue",)
@@ -304,10 +325,12 @@ class GatewayFunctions(Construct):
         table_arn = self._data.table_arn
         kind_resources: dict[str, list[str]] = {
             TABLE_ITEMS: [table_arn],
-            TABLE_QUERY: [table_arn, *(f"{table_arn}/index/{name}" for name in resources.TABLE_INDEXES)],
+            IDEMPOTENCY_ITEMS: [table_arn],
             BUCKET_OBJECTS: self._data.object_arns(prefixes),
             BUCKET_LIST: [self._data.bucket_arn],
         }
+        for index in resources.TABLE_INDEXES:
+            kind_resources[INDEX_PREFIX + index] = [f"{table_arn}/index/{index}"]
         actions_by_kind: dict[str, set[str]] = {}
         statements: list[iam.PolicyStatement] = []
         for grant in sorted(grants):
@@ -326,15 +349,42 @@ class GatewayFunctions(Construct):
                 for kind, granted in CAPABILITY_ACTIONS[grant].items():
                     actions_by_kind.setdefault(kind, set()).update(granted)
         for kind, actions in sorted(actions_by_kind.items()):
-            conditions = None
-            if kind == BUCKET_LIST:
-                conditions = {"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in prefixes]}}
             statements.append(
                 iam.PolicyStatement(
-                    actions=sorted(actions), resources=kind_resources[kind], conditions=conditions
+                    actions=sorted(actions),
+                    resources=kind_resources[kind],
+                    conditions=_conditions(kind, prefixes),
                 )
             )
+        writes = sorted(set(ITEM_WRITE_ACTIONS) & actions_by_kind.get(TABLE_ITEMS, set()))
+        if writes and routes.TABLE_KEY_ITEMS not in grants:
+            statements.append(key_items_write_denial(table_arn))
         return statements
+
+
+def _conditions(kind: str, prefixes: tuple[str, ...]) -> dict[str, Any] | None:
+    if kind == BUCKET_LIST:
+        return {"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in prefixes]}}
+    if kind == IDEMPOTENCY_ITEMS:
+        # ForAllValues: every partition key the request names; each of these single-item
+        # actions always names one, so the set is never empty (an empty set would pass).
+        return {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [IDEMPOTENCY_ITEMS_PATTERN]}}
+    return None
+
+
+def key_items_write_denial(table_arn: str) -> iam.PolicyStatement:
+    """Deny every item write that names a `key#…` partition key.
+
+    ForAnyValue: one matching key among the request's (a BatchWriteItem names several) is
+    enough. An explicit Deny wins over any Allow, so a later broad grant cannot lift it; every
+    item write (Put/Update/Delete/BatchWriteItem) carries its partition keys in LeadingKeys.
+    """
+    return iam.PolicyStatement(
+        effect=iam.Effect.DENY,
+        actions=list(ITEM_WRITE_ACTIONS),
+        resources=[table_arn],
+        conditions={"ForAnyValue:StringLike": {"dynamodb:LeadingKeys": [KEY_ITEMS_PATTERN]}},
+    )
 
 
 def _retention(days: int) -> logs.RetentionDays:

@@ -26,6 +26,13 @@ UPSTREAM_TIMEOUT_SECONDS = "2"
 WEBHOOK_RETRY_SCHEDULE = "0.2"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests on the local gateway run after all others, in their order: moto's `mock_aws()`
+    (unit tests, tests/infra/test_stack_outputs.py) resets the in-process backends that the
+    gateway's embedded moto server serves, which would wipe its table under later tests."""
+    items.sort(key=lambda item: "local_gateway" in getattr(item, "fixturenames", ()))
+
+
 @pytest.fixture(scope="session")
 def local_gateway() -> Iterator[LocalGateway]:
     # The openai SDK peeks at sys.modules["httpx"]; the server threads import httpx on the first

@@ -59,21 +59,35 @@ REQUEST_TOO_LARGE_MESSAGE = (
 )
 
 
-# Capabilities a function may be granted. The stack turns each into IAM statements.
-TABLE_READ = "table:read"
-TABLE_WRITE = "table:write"
-TABLE_DELETE = "table:delete"
+# Capabilities a function may be granted. infra/functions.py turns each into exact IAM actions;
+# tests/infra/test_grants_match_code.py runs every function and fails on a grant its code does
+# not use, and on a call no grant covers.
+TABLE_GET = "table:get"  # GetItem
+TABLE_PUT = "table:put"  # PutItem
+TABLE_UPDATE = "table:update"  # UpdateItem
+TABLE_DELETE = "table:delete"  # DeleteItem
+TABLE_BATCH_WRITE = "table:batch-write"  # BatchWriteItem (an object and its reverse item)
+TABLE_QUERY_BY_OWNER = "table:query:by_owner"  # Query on the by_owner index (a key's lists)
+TABLE_QUERY_BY_KIND = "table:query:by_kind"  # Query on the by_kind index (the master key's lists)
+# Writes to `key#…` items (virtual keys). A function that writes the table without this one is
+# denied writes to them (a dynamodb:LeadingKeys condition): no provider-facing code can mint a key.
+TABLE_KEY_ITEMS = "table:key-items"
+# Powertools Idempotency records: Get/Put/Update/DeleteItem on `idempotency#…` items only.
+TABLE_IDEMPOTENCY = "table:idempotency"
 SECRET_MASTER_KEY = "secret:master-key"
 SECRET_PROVIDER_KEYS = "secret:provider-keys"
 SECRET_KEY_PEPPER = "secret:key-pepper"  # HMAC pepper for virtual key hashes
-BUCKET_READ = "bucket:read"
-BUCKET_WRITE = "bucket:write"
-BUCKET_DELETE = "bucket:delete"
+BUCKET_READ = "bucket:read"  # GetObject (HeadObject, presigned GETs)
+BUCKET_LIST = "bucket:list"  # ListBucket under the function's prefixes (a miss is a 404, not a 403)
+BUCKET_WRITE = "bucket:write"  # PutObject (single and multipart uploads)
+BUCKET_ABORT_UPLOAD = "bucket:abort-upload"  # AbortMultipartUpload, after a failed multipart upload
+BUCKET_DELETE = "bucket:delete"  # DeleteObject
 INVOKE_TRANSFER = "invoke:file_transfer"
 # Lambda invokes the on-failure destination with the failed function's own role.
 INVOKE_TRANSFER_FAILED = "invoke:transfer_failed"
 
-_AUTHENTICATED = frozenset({SECRET_MASTER_KEY, SECRET_KEY_PEPPER, TABLE_READ})
+# Authentication: the master key, or a virtual key's hash (pepper) looked up with one GetItem.
+_AUTHENTICATED = frozenset({SECRET_MASTER_KEY, SECRET_KEY_PEPPER, TABLE_GET})
 
 
 @dataclass(frozen=True)
@@ -126,78 +140,122 @@ class AsyncFunction:
         return f"handlers.{self.name}.handler"
 
 
-_PROVIDER_RW = frozenset({TABLE_WRITE, SECRET_PROVIDER_KEYS})
+_LISTS = frozenset({TABLE_QUERY_BY_OWNER, TABLE_QUERY_BY_KIND})
+_PROVIDER = frozenset({SECRET_PROVIDER_KEYS})
+_IDEMPOTENT = frozenset({TABLE_IDEMPOTENCY})
 
 ROUTES: tuple[Route, ...] = (
     Route("health", "GET", "/health", prefixed=False, authenticated=False, memory_mb=128),
     # Files
-    Route("files_create", "POST", "/files", _PROVIDER_RW, memory_mb=1024, creates=True),
-    Route("files_list", "GET", "/files"),
-    Route("files_retrieve", "GET", "/files/{file_id}", _PROVIDER_RW),
-    Route("files_delete", "DELETE", "/files/{file_id}", _PROVIDER_RW | {TABLE_DELETE, BUCKET_DELETE}),
+    Route(
+        "files_create",
+        "POST",
+        "/files",
+        _PROVIDER | _IDEMPOTENT | {TABLE_BATCH_WRITE},
+        memory_mb=1024,
+        creates=True,
+    ),
+    Route("files_list", "GET", "/files", _LISTS),
+    Route("files_retrieve", "GET", "/files/{file_id}", _PROVIDER | {TABLE_UPDATE}),
+    Route("files_delete", "DELETE", "/files/{file_id}", _PROVIDER | {TABLE_DELETE, BUCKET_DELETE}),
     Route(
         "files_content",
         "GET",
         "/files/{file_id}/content",
-        _PROVIDER_RW | {BUCKET_READ, BUCKET_WRITE},
+        _PROVIDER | {BUCKET_READ, BUCKET_LIST, BUCKET_WRITE, BUCKET_ABORT_UPLOAD},
         memory_mb=1024,
     ),
     # Batches
-    Route("batches_create", "POST", "/batches", _PROVIDER_RW, creates=True),
-    Route("batches_list", "GET", "/batches", _PROVIDER_RW),
-    Route("batches_retrieve", "GET", "/batches/{batch_id}", _PROVIDER_RW),
-    Route("batches_cancel", "POST", "/batches/{batch_id}/cancel", _PROVIDER_RW),
+    Route(
+        "batches_create",
+        "POST",
+        "/batches",
+        _PROVIDER | _IDEMPOTENT | {TABLE_BATCH_WRITE},
+        creates=True,
+    ),
+    Route(
+        "batches_list",
+        "GET",
+        "/batches",
+        _PROVIDER | _LISTS | {TABLE_PUT, TABLE_UPDATE},
+    ),
+    Route(
+        "batches_retrieve",
+        "GET",
+        "/batches/{batch_id}",
+        _PROVIDER | {TABLE_PUT, TABLE_UPDATE},
+    ),
+    Route("batches_cancel", "POST", "/batches/{batch_id}/cancel", _PROVIDER | {TABLE_UPDATE}),
     # Uploads (large files in parts)
-    Route("uploads_create", "POST", "/uploads", frozenset({TABLE_WRITE}), creates=True),
+    Route("uploads_create", "POST", "/uploads", _IDEMPOTENT | {TABLE_PUT}, creates=True),
     Route(
         "uploads_add_part",
         "POST",
         "/uploads/{upload_id}/parts",
-        # read + delete: an expired upload's parts are removed when it is next touched
-        frozenset({TABLE_WRITE, BUCKET_WRITE, BUCKET_READ, BUCKET_DELETE}),
+        # list + delete: an expired upload's parts are removed when it is next touched
+        frozenset({TABLE_UPDATE, BUCKET_WRITE, BUCKET_LIST, BUCKET_DELETE}),
         memory_mb=1024,
     ),
     Route(
         "uploads_complete",
         "POST",
         "/uploads/{upload_id}/complete",
-        frozenset({TABLE_WRITE, BUCKET_READ, BUCKET_DELETE, INVOKE_TRANSFER}),
+        # delete: a failed invoke of the transfer removes the file record again
+        _IDEMPOTENT | {TABLE_PUT, TABLE_UPDATE, TABLE_DELETE, BUCKET_LIST, INVOKE_TRANSFER},
     ),
     Route(
         "uploads_cancel",
         "POST",
         "/uploads/{upload_id}/cancel",
-        frozenset({TABLE_WRITE, BUCKET_READ, BUCKET_DELETE}),
+        frozenset({TABLE_UPDATE, BUCKET_LIST, BUCKET_DELETE}),
     ),
     # Virtual keys (master key only), shaped like LiteLLM's key management
-    Route("keys_generate", "POST", "/key/generate", frozenset({TABLE_WRITE}), prefixed=False),
-    Route("keys_info", "GET", "/key/info", prefixed=False),
-    Route("keys_list", "GET", "/key/list", prefixed=False),
-    Route("keys_update", "POST", "/key/update", frozenset({TABLE_WRITE}), prefixed=False),
-    Route("keys_delete", "POST", "/key/delete", frozenset({TABLE_WRITE, TABLE_DELETE}), prefixed=False),
+    Route(
+        "keys_generate",
+        "POST",
+        "/key/generate",
+        _IDEMPOTENT | {TABLE_PUT, TABLE_UPDATE, TABLE_KEY_ITEMS, TABLE_QUERY_BY_KIND},
+        prefixed=False,
+    ),
+    Route("keys_info", "GET", "/key/info", frozenset({TABLE_QUERY_BY_KIND}), prefixed=False),
+    Route("keys_list", "GET", "/key/list", frozenset({TABLE_QUERY_BY_KIND}), prefixed=False),
+    Route(
+        "keys_update",
+        "POST",
+        "/key/update",
+        frozenset({TABLE_PUT, TABLE_UPDATE, TABLE_KEY_ITEMS, TABLE_QUERY_BY_KIND}),
+        prefixed=False,
+    ),
+    Route(
+        "keys_delete",
+        "POST",
+        "/key/delete",
+        frozenset({TABLE_DELETE, TABLE_KEY_ITEMS, TABLE_QUERY_BY_KIND}),
+        prefixed=False,
+    ),
     # Webhook endpoints (OpenAI's Webhook Endpoints API, per key)
-    Route("webhooks_create", "POST", "/webhook_endpoints", frozenset({TABLE_WRITE})),
-    Route("webhooks_list", "GET", "/webhook_endpoints"),
+    Route("webhooks_create", "POST", "/webhook_endpoints", frozenset({TABLE_PUT})),
+    Route("webhooks_list", "GET", "/webhook_endpoints", _LISTS),
     Route("webhooks_retrieve", "GET", "/webhook_endpoints/{webhook_endpoint_id}"),
-    Route("webhooks_update", "POST", "/webhook_endpoints/{webhook_endpoint_id}", frozenset({TABLE_WRITE})),
+    Route("webhooks_update", "POST", "/webhook_endpoints/{webhook_endpoint_id}", frozenset({TABLE_UPDATE})),
     Route("webhooks_delete", "DELETE", "/webhook_endpoints/{webhook_endpoint_id}", frozenset({TABLE_DELETE})),
     Route(
         "webhooks_rotate_secret",
         "POST",
         "/webhook_endpoints/{webhook_endpoint_id}/rotate_secret",
-        frozenset({TABLE_WRITE}),
+        frozenset({TABLE_UPDATE}),
     ),
-    Route("webhooks_test", "POST", "/webhook_endpoints/{webhook_endpoint_id}/test", frozenset({TABLE_WRITE})),
-    Route("webhooks_deliveries", "GET", "/webhook_endpoints/{webhook_endpoint_id}/deliveries"),
+    Route("webhooks_test", "POST", "/webhook_endpoints/{webhook_endpoint_id}/test", frozenset({TABLE_PUT})),
+    Route("webhooks_deliveries", "GET", "/webhook_endpoints/{webhook_endpoint_id}/deliveries", _LISTS),
     Route(
         "webhooks_retry_delivery",
         "POST",
         "/webhook_endpoints/{webhook_endpoint_id}/deliveries/{delivery_id}/retry",
-        frozenset({TABLE_WRITE}),
+        frozenset({TABLE_PUT}),
     ),
     Route("webhook_event_types", "GET", "/webhook_event_types"),
     # Money (master key only), shaped like LiteLLM's spend reports
-    Route("spend_report", "GET", "/spend/report", prefixed=False),
+    Route("spend_report", "GET", "/spend/report", frozenset({TABLE_QUERY_BY_KIND}), prefixed=False),
 )
 
 ASYNC_FUNCTIONS: tuple[AsyncFunction, ...] = (
@@ -205,13 +263,23 @@ ASYNC_FUNCTIONS: tuple[AsyncFunction, ...] = (
     # Lambda's on-failure record of a file_transfer event: the file ends in `error`.
     AsyncFunction(
         "transfer_failed",
-        frozenset({TABLE_READ, TABLE_WRITE, BUCKET_READ, BUCKET_DELETE}),
+        frozenset({TABLE_GET, TABLE_PUT, TABLE_UPDATE, BUCKET_LIST, BUCKET_DELETE}),
         memory_mb=256,
         timeout_seconds=60,
     ),
     AsyncFunction(
         "file_transfer",
-        frozenset({TABLE_READ, TABLE_WRITE, SECRET_PROVIDER_KEYS, BUCKET_READ, BUCKET_DELETE})
+        frozenset(
+            {
+                TABLE_GET,
+                TABLE_PUT,
+                TABLE_UPDATE,
+                SECRET_PROVIDER_KEYS,
+                BUCKET_READ,
+                BUCKET_LIST,
+                BUCKET_DELETE,
+            }
+        )
         | {INVOKE_TRANSFER_FAILED},
         memory_mb=1024,
         max_event_age_seconds=3600,

@@ -34,8 +34,8 @@ def role_id_of(function_properties: dict[str, Any]) -> str:
     return str(role["Fn::GetAtt"][0])
 
 
-def statements_of_role(template: Template, role_id: str) -> list[dict[str, Any]]:
-    """Every Allow statement that applies to the role (inline and attached AWS::IAM::Policy)."""
+def statements_of_role(template: Template, role_id: str, effect: str = "Allow") -> list[dict[str, Any]]:
+    """Every statement of `effect` that applies to the role (inline and attached AWS::IAM::Policy)."""
     role = template["Resources"][role_id]["Properties"]
     assert not role.get("ManagedPolicyArns"), f"{role_id} has managed policies"
     statements = [s for p in role.get("Policies", []) for s in p["PolicyDocument"]["Statement"]]
@@ -44,8 +44,8 @@ def statements_of_role(template: Template, role_id: str) -> list[dict[str, Any]]
         if {"Ref": role_id} in properties.get("Roles", []):
             statements.extend(properties["PolicyDocument"]["Statement"])
     for statement in statements:
-        assert statement["Effect"] == "Allow", statement
-    return statements
+        assert statement["Effect"] in ("Allow", "Deny"), statement
+    return [statement for statement in statements if statement["Effect"] == effect]
 
 
 def as_list(value: Any) -> list[Any]:

@@ -23,23 +23,34 @@ from tests.infra.template_tools import (
 
 # Written out independently of infra/functions.py, so that a change there shows up here.
 EXPECTED_ACTIONS: dict[str, set[str]] = {
-    routes.TABLE_READ: {"dynamodb:GetItem", "dynamodb:Query"},
-    routes.TABLE_WRITE: {
+    routes.TABLE_GET: {"dynamodb:GetItem"},
+    routes.TABLE_PUT: {"dynamodb:PutItem"},
+    routes.TABLE_UPDATE: {"dynamodb:UpdateItem"},
+    routes.TABLE_DELETE: {"dynamodb:DeleteItem"},
+    routes.TABLE_BATCH_WRITE: {"dynamodb:BatchWriteItem"},
+    routes.TABLE_QUERY_BY_OWNER: {"dynamodb:Query"},
+    routes.TABLE_QUERY_BY_KIND: {"dynamodb:Query"},
+    routes.TABLE_KEY_ITEMS: set(),
+    routes.TABLE_IDEMPOTENCY: {
         "dynamodb:GetItem",
-        "dynamodb:Query",
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
-        "dynamodb:BatchWriteItem",
+        "dynamodb:DeleteItem",
     },
-    routes.TABLE_DELETE: {"dynamodb:DeleteItem"},
     routes.SECRET_MASTER_KEY: {"secretsmanager:GetSecretValue"},
     routes.SECRET_PROVIDER_KEYS: {"secretsmanager:GetSecretValue"},
     routes.SECRET_KEY_PEPPER: {"secretsmanager:GetSecretValue"},
-    routes.BUCKET_READ: {"s3:GetObject", "s3:ListBucket"},
-    routes.BUCKET_WRITE: {"s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"},
+    routes.BUCKET_READ: {"s3:GetObject"},
+    routes.BUCKET_LIST: {"s3:ListBucket"},
+    routes.BUCKET_WRITE: {"s3:PutObject"},
+    routes.BUCKET_ABORT_UPLOAD: {"s3:AbortMultipartUpload"},
     routes.BUCKET_DELETE: {"s3:DeleteObject"},
     routes.INVOKE_TRANSFER: {"lambda:InvokeFunction"},
     routes.INVOKE_TRANSFER_FAILED: {"lambda:InvokeFunction"},
+}
+INDEX_BY_CAPABILITY = {
+    routes.TABLE_QUERY_BY_OWNER: resources.INDEX_BY_OWNER,
+    routes.TABLE_QUERY_BY_KIND: resources.INDEX_BY_KIND,
 }
 ALWAYS = {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 SECRET_EXPORTS = {
@@ -48,7 +59,6 @@ SECRET_EXPORTS = {
     routes.SECRET_KEY_PEPPER: f"{DATA_STACK_NAME}-KeyPepperSecretArn",
 }
 TABLE_ARN = import_value(f"{DATA_STACK_NAME}-TableArn")
-INDEX_ARNS = [joined(TABLE_ARN, f"/index/{name}") for name in resources.TABLE_INDEXES]
 BUCKET_ARN = import_value(f"{DATA_STACK_NAME}-BucketArn")
 # Each function with bucket access reaches one prefix: cached content or upload parts, never both.
 CACHED, PARTS = (resources.CACHED_CONTENT_PREFIX,), (resources.UPLOAD_PARTS_PREFIX,)
@@ -123,10 +133,11 @@ def test_resources_are_scoped(synth: Synth, name: str) -> None:
         elif action == "secretsmanager:GetSecretValue":
             granted = {SECRET_EXPORTS[grant] for grant in grants if grant in SECRET_EXPORTS}
             assert sorted(t["Fn::ImportValue"] for t in targets) == sorted(granted)
-        elif action == "dynamodb:Query":
-            assert sorted(map(str, targets)) == sorted(map(str, [TABLE_ARN, *INDEX_ARNS]))
+        elif action == "dynamodb:Query":  # indexes only, never the table itself
+            indexes = sorted(INDEX_BY_CAPABILITY[grant] for grant in grants if grant in INDEX_BY_CAPABILITY)
+            assert targets == [joined(TABLE_ARN, f"/index/{index}") for index in indexes]
         elif action.startswith("dynamodb:"):
-            assert targets == [TABLE_ARN], action
+            assert set(map(str, targets)) == {str(TABLE_ARN)}, action
         elif action == "s3:ListBucket":
             assert targets == [BUCKET_ARN]
         elif action.startswith("s3:"):
@@ -148,7 +159,7 @@ def test_list_bucket_is_limited_to_the_gateway_prefixes(synth: Synth) -> None:
                 assert statement["Condition"] == {
                     "StringLike": {"s3:prefix": [prefix + "*" for prefix in prefixes_of(name)]}
                 }
-                assert routes.BUCKET_READ in grants
+                assert routes.BUCKET_LIST in grants
                 checked += 1
     assert checked > 0
 
@@ -163,6 +174,7 @@ def test_files_content_caches_and_presigns_under_file_content_only(synth: Synth)
         assert by_action[action] == cached, action
     assert by_action["s3:ListBucket"] == [BUCKET_ARN]
     assert "s3:DeleteObject" not in by_action
+    assert not {action for action in by_action if action.startswith("dynamodb:")} - {"dynamodb:GetItem"}
     s3_targets = [targets for action, targets in by_action.items() if action.startswith("s3:")]
     assert resources.UPLOAD_PARTS_PREFIX not in str(s3_targets)
 
@@ -174,6 +186,16 @@ def test_only_the_listed_functions_reach_the_bucket(synth: Synth) -> None:
         if any(action.startswith("s3:") for action in actions_of(statements_for(synth, name)))
     }
     assert with_bucket == set(BUCKET_PREFIXES_BY_FUNCTION)
+
+
+def test_functions_that_only_read_or_only_delete_write_nothing_else(synth: Synth) -> None:
+    """files_content writes nothing; files_delete only deletes; keys_delete never puts or updates."""
+    writes = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem"}
+    assert not actions_of(statements_for(synth, "files_content")) & writes
+    assert actions_of(statements_for(synth, "files_delete")) & writes == {"dynamodb:DeleteItem"}
+    assert actions_of(statements_for(synth, "keys_delete")) & writes == {"dynamodb:DeleteItem"}
+    assert not actions_of(statements_for(synth, "files_list")) & writes
+    assert not actions_of(statements_for(synth, "keys_list")) & writes
 
 
 def test_the_retrieve_function_cannot_delete(synth: Synth) -> None:

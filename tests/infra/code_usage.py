@@ -1,0 +1,276 @@
+"""What each function's code calls on AWS, recorded while the real handlers serve requests.
+
+`record_usage` wraps every handler of a running local gateway (and the asynchronous ones) so
+that each AWS API call made while a handler runs is booked to that function: botocore's
+`BaseClient._make_api_call` (every client, whatever session made it), presigned URLs (signed
+with the function's role, used later by the client) and the local stand-in for Lambda's
+`Invoke`; calls from a function's thread pool count as the function's. Before each invocation
+the function caches are dropped, as on a cold start, so secrets and key look-ups show up in
+every function that needs them.
+
+Each call is turned into the IAM action it needs and the resource it names (`Use`), with an
+AWS API to IAM mapping written here, independently of infra/functions.py.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextvars
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import botocore.client
+import botocore.signers
+from botocore.exceptions import ClientError
+from gateway import async_invoke, resources
+
+from devserver.server import LocalGateway, reset_function_caches
+from infra.stateful import SECRET_SPECS
+
+_current_function: contextvars.ContextVar[str | None] = contextvars.ContextVar("function", default=None)
+
+# Resource scopes a Use names.
+TABLE = "table"  # an item of the table (partition key not `idempotency#…`)
+IDEMPOTENCY = "table:idempotency"  # an `idempotency#…` item
+INDEX = "index:"  # + index name
+BUCKET = "bucket"  # the bucket itself (ListBucket)
+OBJECTS = "objects:"  # + key prefix
+
+_S3_ACTIONS = {
+    "GetObject": "s3:GetObject",
+    "HeadObject": "s3:GetObject",
+    "PutObject": "s3:PutObject",
+    "CreateMultipartUpload": "s3:PutObject",
+    "UploadPart": "s3:PutObject",
+    "CompleteMultipartUpload": "s3:PutObject",
+    "AbortMultipartUpload": "s3:AbortMultipartUpload",
+    "ListParts": "s3:ListMultipartUploadParts",
+    "DeleteObject": "s3:DeleteObject",
+    "DeleteObjects": "s3:DeleteObject",
+}
+_S3_LIST = {"ListObjects", "ListObjectsV2"}
+_DYNAMODB_ITEM_OPERATIONS = {"GetItem", "PutItem", "UpdateItem", "DeleteItem"}
+_DYNAMODB_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"}
+
+
+@dataclass(frozen=True)
+class Use:
+    """One IAM action on one resource scope, as a function's code needed it."""
+
+    action: str
+    scope: str
+
+
+@dataclass
+class Usage:
+    uses: dict[str, set[Use]] = field(default_factory=dict)
+    invocations: dict[str, int] = field(default_factory=dict)
+    # Partition keys each function wrote (Put/Update/Delete/BatchWriteItem).
+    written_keys: dict[str, set[str]] = field(default_factory=dict)
+    unattributed: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    invoke_failures: int = 0  # the next asynchronous invocations that fail, as Invoke can
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, function: str, *uses: Use) -> None:
+        with self._lock:
+            self.uses.setdefault(function, set()).update(uses)
+
+    def invoked(self, function: str) -> None:
+        with self._lock:
+            self.invocations[function] = self.invocations.get(function, 0) + 1
+
+
+def _partition_keys(operation: str, params: dict[str, Any]) -> list[str]:
+    pk = resources.TABLE_PARTITION_KEY
+    if operation in _DYNAMODB_ITEM_OPERATIONS:
+        item = params.get("Key") or params.get("Item") or {}
+        return [item[pk]["S"]] if pk in item else []
+    if operation == "BatchWriteItem":
+        keys = []
+        for requests in params["RequestItems"].values():
+            for request in requests:
+                body = request.get("PutRequest", {}).get("Item") or request.get("DeleteRequest", {}).get(
+                    "Key"
+                )
+                keys.append(body[pk]["S"])
+        return keys
+    return []
+
+
+def _dynamodb_uses(operation: str, params: dict[str, Any], usage: Usage, function: str) -> set[Use]:
+    if operation == "Query":
+        index = params.get("IndexName")
+        return {Use("dynamodb:Query", INDEX + index if index else TABLE)}
+    keys = _partition_keys(operation, params)
+    if operation in _DYNAMODB_WRITES:
+        with usage._lock:
+            usage.written_keys.setdefault(function, set()).update(keys)
+    if operation in _DYNAMODB_ITEM_OPERATIONS or operation == "BatchWriteItem":
+        idempotency = bool(keys) and all(key.startswith("idempotency#") for key in keys)
+        return {Use(f"dynamodb:{operation}", IDEMPOTENCY if idempotency else TABLE)}
+    usage.unknown.append(f"{function}: dynamodb {operation}")
+    return set()
+
+
+def _object_scope(key: str) -> str:
+    for prefix in (resources.UPLOAD_PARTS_PREFIX, resources.CACHED_CONTENT_PREFIX):
+        if key.startswith(prefix):
+            return OBJECTS + prefix
+    return OBJECTS + key
+
+
+def _s3_uses(operation: str, params: dict[str, Any], missing: bool) -> set[Use] | None:
+    if operation in _S3_LIST:
+        return {Use("s3:ListBucket", BUCKET)}
+    action = _S3_ACTIONS.get(operation)
+    if action is None:
+        return None
+    if operation == "DeleteObjects":
+        keys = [entry["Key"] for entry in params["Delete"]["Objects"]]
+    else:
+        keys = [params["Key"]]
+    uses = {Use(action, _object_scope(key)) for key in keys}
+    if missing and operation in ("HeadObject", "GetObject"):
+        # Without ListBucket S3 answers 403, not 404, for a missing object: a miss the code
+        # relies on telling apart needs it.
+        uses.add(Use("s3:ListBucket", BUCKET))
+    return uses
+
+
+def _secret_scope(secret_id: str) -> str:
+    """`secret:<capability>` for the secret the function environment names by `secret_id`."""
+    for spec in SECRET_SPECS:
+        if os.environ.get(spec.env_var) == secret_id:
+            return spec.capability
+    return f"unknown secret {secret_id}"
+
+
+def uses_of(
+    service: str, operation: str, params: dict[str, Any], *, missing: bool, usage: Usage, function: str
+) -> set[Use]:
+    """The IAM actions one AWS API call needs; an unknown call is noted in `usage.unknown`."""
+    if service == "dynamodb":
+        return _dynamodb_uses(operation, params, usage, function)
+    if service == "s3":
+        uses = _s3_uses(operation, params, missing)
+        if uses is not None:
+            return uses
+    if service == "secretsmanager" and operation == "GetSecretValue":
+        return {Use("secretsmanager:GetSecretValue", _secret_scope(params["SecretId"]))}
+    if service == "lambda" and operation == "Invoke":
+        return {Use("lambda:InvokeFunction", f"function:{params['FunctionName']}")}
+    usage.unknown.append(f"{function}: {service} {operation}")
+    return set()
+
+
+def _is_missing(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
+
+
+@contextmanager
+def record_usage(gateway: LocalGateway) -> Iterator[Usage]:
+    """Book every AWS call the gateway's functions make to the function making it."""
+    usage = Usage()
+    original_call = botocore.client.BaseClient._make_api_call
+    original_presign = botocore.signers.RequestSigner.generate_presigned_url
+
+    def recording_call(client: Any, operation: str, params: dict[str, Any]) -> Any:
+        function = _current_function.get()
+        service = client.meta.service_model.service_name
+        if function is None:
+            return original_call(client, operation, params)
+        missing = False
+        try:
+            return original_call(client, operation, params)
+        except ClientError as exc:
+            missing = _is_missing(exc)
+            raise
+        finally:
+            usage.add(
+                function,
+                *uses_of(service, operation, params, missing=missing, usage=usage, function=function),
+            )
+
+    def recording_presign(
+        signer: Any, request_dict: Any, operation_name: str, *args: Any, **kwargs: Any
+    ) -> Any:
+        function = _current_function.get()
+        if function is not None:
+            action = _S3_ACTIONS.get(operation_name)
+            if action is None:
+                usage.unknown.append(f"{function}: presigned s3 {operation_name}")
+            else:
+                usage.add(function, Use(action, _presigned_scope(request_dict)))
+        return original_presign(signer, request_dict, operation_name, *args, **kwargs)
+
+    def wrap(name: str, handler: Callable[..., Any]) -> Callable[..., Any]:
+        def recording_handler(event: Any, context: Any) -> Any:
+            reset_function_caches()  # a cold start: every secret and key is read again
+            usage.invoked(name)
+            token = _current_function.set(name)
+            try:
+                return handler(event, context)
+            finally:
+                _current_function.reset(token)
+
+        return recording_handler
+
+    api = gateway.api
+    saved_handlers = dict(api._handlers)
+    for route in api.routes:
+        handler = api.handler_for(route.name)
+        if handler is not None:
+            api._handlers[route.name] = wrap(route.name, handler)
+    runner = gateway.async_runner
+    saved_resolver = runner._resolver
+
+    def recording_resolver(name: str) -> Any:
+        handler = saved_resolver(name)
+        return None if handler is None else wrap(name, handler)
+
+    def recording_runner(name: str, payload: dict[str, Any]) -> None:
+        # The local stand-in for Lambda's Invoke (InvocationType=Event) of `name`.
+        function = _current_function.get()
+        if function is not None:
+            usage.add(function, Use("lambda:InvokeFunction", f"function:{name}"))
+        if usage.invoke_failures:
+            usage.invoke_failures -= 1
+            raise RuntimeError(f"injected: Invoke of {name} failed")
+        runner(name, payload)
+
+    original_submit = concurrent.futures.ThreadPoolExecutor.submit
+
+    def submit_in_context(executor: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        # A function's worker threads (batches.list refreshes in a pool) are still that function.
+        return original_submit(executor, contextvars.copy_context().run, fn, *args, **kwargs)
+
+    runner._resolver = recording_resolver
+    concurrent.futures.ThreadPoolExecutor.submit = submit_in_context  # type: ignore[method-assign]
+    botocore.client.BaseClient._make_api_call = recording_call  # type: ignore[method-assign]
+    botocore.signers.RequestSigner.generate_presigned_url = recording_presign  # type: ignore[method-assign]
+    async_invoke.use_local_runner(recording_runner)
+    try:
+        yield usage
+    finally:
+        gateway.wait_for_async(30)
+        async_invoke.use_local_runner(runner)
+        concurrent.futures.ThreadPoolExecutor.submit = original_submit  # type: ignore[method-assign]
+        botocore.signers.RequestSigner.generate_presigned_url = original_presign  # type: ignore[method-assign]
+        botocore.client.BaseClient._make_api_call = original_call  # type: ignore[method-assign]
+        runner._resolver = saved_resolver
+        api._handlers.clear()
+        api._handlers.update(saved_handlers)
+
+
+def _presigned_scope(request_dict: dict[str, Any]) -> str:
+    """The key prefix a presigned S3 request names (path or virtual host style alike)."""
+    path = str(request_dict.get("url_path") or request_dict.get("url") or "")
+    for prefix in (resources.UPLOAD_PARTS_PREFIX, resources.CACHED_CONTENT_PREFIX):
+        if f"/{prefix}" in path:
+            return OBJECTS + prefix
+    return OBJECTS + path

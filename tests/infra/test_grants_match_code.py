@@ -1,0 +1,361 @@
+"""Each function's role allows exactly what its code calls: no more, no less.
+
+The evidence: one scenario drives every route through the local gateway (real handlers, moto,
+the provider simulator) with the master key and with a virtual key, while tests/infra/
+code_usage.py books each AWS call to the function that made it. The roles come from the
+synthesized template. Both directions fail: a call no statement allows, and an allowed action
+(on a table, index, key prefix, secret or function) that no call needed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from gateway import resources, routes
+from gateway.service import content_delivery
+from gateway.storage.id_map import IdMap
+
+from devserver.server import SIM_OPENAI_KEY, LocalGateway
+from infra import DATA_STACK_NAME
+from tests.infra.code_usage import BUCKET, IDEMPOTENCY, INDEX, OBJECTS, TABLE, Usage, Use, record_usage
+from tests.infra.conftest import Synth
+from tests.infra.template_tools import (
+    as_list,
+    functions_by_handler,
+    import_value,
+    joined,
+    role_id_of,
+    statements_of_role,
+)
+from tests.integration.helpers import batch_jsonl
+from tests.integration.tenancy import generate_key, key_api, sdk, upload_input
+
+FUNCTIONS: dict[str, str] = {
+    **{route.name: route.handler for route in routes.ROUTES},
+    **{function.name: function.handler for function in routes.ASYNC_FUNCTIONS},
+}
+GRANTS: dict[str, frozenset[str]] = {
+    **{route.name: route.grants for route in routes.ROUTES},
+    **{function.name: function.permissions for function in routes.ASYNC_FUNCTIONS},
+}
+# Functions the scenario cannot run, each with the reason. A function missing from the scenario
+# and from this list fails test_every_function_is_exercised.
+NOT_EXERCISED: dict[str, str] = {}
+# Grants for a failure path the scenario does not provoke, each with the reason.
+ERROR_PATHS: dict[tuple[str, Use], str] = {
+    (
+        "files_content",
+        Use("s3:AbortMultipartUpload", OBJECTS + resources.CACHED_CONTENT_PREFIX),
+    ): "a multipart store of large content that fails midway (tests/unit/test_content_cache.py)",
+}
+# Grants whose code lands in another branch: tolerated while no call uses them, checked once one does.
+AWAITING_CODE: dict[str, str] = {
+    IDEMPOTENCY: "Powertools Idempotency on the create routes (issue 10, helper H2's branch)",
+}
+ALWAYS = {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+LEADING_KEYS = "dynamodb:LeadingKeys"
+ITEM_WRITES = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
+TABLE_ARN = import_value(f"{DATA_STACK_NAME}-TableArn")
+BUCKET_ARN = import_value(f"{DATA_STACK_NAME}-BucketArn")
+SECRET_EXPORTS = {
+    routes.SECRET_MASTER_KEY: f"{DATA_STACK_NAME}-MasterKeySecretArn",
+    routes.SECRET_PROVIDER_KEYS: f"{DATA_STACK_NAME}-ProviderKeysSecretArn",
+    routes.SECRET_KEY_PEPPER: f"{DATA_STACK_NAME}-KeyPepperSecretArn",
+}
+# Small enough that a batch's output file is cached in S3 and served by presigned URL.
+SCENARIO_INLINE_LIMIT = 64
+PART = b'{"custom_id": "p", "method": "POST", "url": "/v1/chat/completions", "body": {}}\n'
+
+
+# -- the scenario ------------------------------------------------------------------------
+
+
+def _as_virtual_key_on_master_routes(gateway: LocalGateway, key: str) -> None:
+    """The key management routes refuse a virtual key: they must look it up to know it is one."""
+    headers = {"Authorization": f"Bearer {key}"}
+    for method, path in (
+        ("POST", "/key/generate"),
+        ("GET", "/key/info"),
+        ("GET", "/key/list"),
+        ("POST", "/key/update"),
+        ("POST", "/key/delete"),
+    ):
+        response = httpx.request(method, gateway.url + path, headers=headers, json={}, timeout=30)
+        assert response.status_code in (400, 403), (path, response.text)  # validation may come first
+
+
+@contextmanager
+def _slow_batches(gateway: LocalGateway) -> Iterator[None]:
+    """Batch phases long enough for a list to find a batch running and a cancel to land."""
+    config = gateway.simulator.config
+    saved, config.batch_phase_seconds = config.batch_phase_seconds, 5.0
+    try:
+        yield
+    finally:
+        config.batch_phase_seconds = saved
+
+
+def _wait_upstream(gateway: LocalGateway, batch_id: str) -> None:
+    """Until the provider (not the gateway) says the batch completed."""
+    record = IdMap().get(batch_id)
+    assert record is not None and record.upstream_id
+    provider = openai.OpenAI(base_url=gateway.simulator.openai_api_base, api_key=SIM_OPENAI_KEY)
+    deadline = time.monotonic() + 30
+    while provider.batches.retrieve(record.upstream_id).status != "completed":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
+def _files_and_batches(gateway: LocalGateway, client: openai.OpenAI) -> None:
+    uploaded = upload_input(client)
+    assert uploaded.id in {f.id for f in client.files.list()}
+    assert client.files.retrieve(uploaded.id).id == uploaded.id
+    assert client.files.content(uploaded.id).read()  # small: inline
+    # A stored status behind the provider's: the retrieve refreshes and saves it.
+    id_map = IdMap()
+    record = id_map.get(uploaded.id)
+    assert record is not None
+    record.object["status"] = "uploaded"
+    id_map.save_object(record)
+    assert client.files.retrieve(uploaded.id).status == "processed"
+    with _slow_batches(gateway):
+        cancelled = client.batches.create(
+            input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        assert cancelled.id in {b.id for b in client.batches.list()}  # refreshed upstream
+        client.batches.cancel(cancelled.id)
+    finished, newest = (
+        client.batches.create(
+            input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        for _ in range(2)
+    )
+    _wait_upstream(gateway, finished.id)
+    _wait_upstream(gateway, newest.id)
+    # The list is first to see the newest completed, the retrieve the other: each registers an
+    # output file and saves the batch.
+    assert [(b.id, b.status) for b in client.batches.list(limit=1).data] == [(newest.id, "completed")]
+    done = client.batches.retrieve(finished.id)
+    assert done.status == "completed" and done.output_file_id, done
+    output = done.output_file_id
+    assert client.files.retrieve(output).id == output
+    # Over the (lowered) inline limit: cached in S3, then served from the cache.
+    for _ in range(2):
+        response = httpx.get(
+            f"{client.base_url}files/{output}/content",
+            headers={"Authorization": f"Bearer {client.api_key}"},
+            timeout=30,
+        )
+        assert response.status_code == 302, response.text
+    client.files.delete(output)  # and its cached copy
+    client.files.delete(uploaded.id)
+
+
+def _uploads(gateway: LocalGateway, client: openai.OpenAI, usage: Usage) -> None:
+    content = batch_jsonl(3)
+    upload = client.uploads.create(
+        bytes=len(content), filename="u.jsonl", mime_type="application/jsonl", purpose="batch"
+    )
+    part = client.uploads.parts.create(upload.id, data=content)
+    usage.invoke_failures = 1  # the transfer cannot be started: complete rolls back, answers 503
+    with pytest.raises(openai.InternalServerError):
+        client.uploads.complete(upload.id, part_ids=[part.id])
+    completed = client.uploads.complete(upload.id, part_ids=[part.id])
+    assert completed.status == "completed"
+    assert gateway.wait_for_async(30)  # the transfer
+    cancelled = client.uploads.create(
+        bytes=len(PART), filename="c.jsonl", mime_type="application/jsonl", purpose="batch"
+    )
+    client.uploads.parts.create(cancelled.id, data=PART)
+    assert client.uploads.cancel(cancelled.id).status == "cancelled"
+    # An upload past its hour: the next call marks it expired and removes its parts.
+    expiring = client.uploads.create(
+        bytes=2 * len(PART), filename="e.jsonl", mime_type="application/jsonl", purpose="batch"
+    )
+    client.uploads.parts.create(expiring.id, data=PART)
+    id_map = IdMap()
+    record = id_map.get(expiring.id)
+    assert record is not None
+    record.object["expires_at"] = int(time.time()) - 1
+    id_map.save_object(record)
+    with pytest.raises(openai.BadRequestError):
+        client.uploads.parts.create(expiring.id, data=PART)
+
+
+def run_scenario(gateway: LocalGateway, usage: Usage) -> None:
+    httpx.get(f"{gateway.url}/health", timeout=30).raise_for_status()
+    key = generate_key(gateway, "iam-evidence", metadata={"purpose": "least privilege"})
+    for params in ({"key": key.key_id}, {"key": key.key}):
+        assert key_api(gateway, "GET", "/key/info", params=params).status_code == 200
+    assert key_api(gateway, "GET", "/key/list").status_code == 200
+    for named in (key.key, key.key_id):  # by the key itself, or by its id (looked up)
+        updated = key_api(gateway, "POST", "/key/update", json={"key": named, "metadata": {"n": 1}})
+        assert updated.status_code == 200, updated.text
+    _as_virtual_key_on_master_routes(gateway, key.key)
+    for caller in (gateway.master_key, key.key):
+        client = sdk(gateway, caller)
+        _files_and_batches(gateway, client)
+        _uploads(gateway, client, usage)
+    deleted = key_api(gateway, "POST", "/key/delete", json={"keys": [key.key]})
+    assert deleted.status_code == 200, deleted.text
+    by_alias = generate_key(gateway, "iam-evidence-alias")
+    deleted = key_api(gateway, "POST", "/key/delete", json={"key_aliases": [by_alias.alias]})
+    assert deleted.status_code == 200, deleted.text
+
+
+@pytest.fixture(scope="module")
+def usage(local_gateway: LocalGateway) -> Iterator[Usage]:
+    saved = content_delivery.MAX_INLINE_CONTENT_BYTES
+    content_delivery.MAX_INLINE_CONTENT_BYTES = SCENARIO_INLINE_LIMIT
+    try:
+        with record_usage(local_gateway) as recorded:
+            run_scenario(local_gateway, recorded)
+    finally:
+        content_delivery.MAX_INLINE_CONTENT_BYTES = saved
+    yield recorded
+
+
+# -- what the template allows --------------------------------------------------------------
+
+
+def _scope(resource: Any, statement: dict[str, Any], function_names: dict[str, str]) -> str:
+    conditions = statement.get("Condition", {})
+    if resource == TABLE_ARN:
+        keys = conditions.get("ForAllValues:StringLike", {}).get(LEADING_KEYS)
+        return IDEMPOTENCY if keys == ["idempotency#*"] else TABLE
+    if resource == BUCKET_ARN:
+        return BUCKET
+    for index in resources.TABLE_INDEXES:
+        if resource == joined(TABLE_ARN, f"/index/{index}"):
+            return INDEX + index
+    for prefix in (resources.UPLOAD_PARTS_PREFIX, resources.CACHED_CONTENT_PREFIX):
+        if resource == joined(BUCKET_ARN, f"/{prefix}*"):
+            return OBJECTS + prefix
+    for capability, export in SECRET_EXPORTS.items():
+        if resource == import_value(export):
+            return capability
+    if isinstance(resource, dict) and "Fn::GetAtt" in resource:
+        return f"function:{function_names[resource['Fn::GetAtt'][0]]}"
+    raise AssertionError(f"a resource this test cannot name: {resource}")
+
+
+def allowed(synth: Synth, name: str) -> set[Use]:
+    functions = functions_by_handler(synth.api_json)
+    function_names = {functions[handler][0]: function for function, handler in FUNCTIONS.items()}
+    statements = statements_of_role(synth.api_json, role_id_of(functions[FUNCTIONS[name]][1]))
+    uses = set()
+    for statement in statements:
+        for action in as_list(statement["Action"]):
+            if action in ALWAYS:
+                continue
+            for resource in as_list(statement["Resource"]):
+                uses.add(Use(action, _scope(resource, statement, function_names)))
+    return uses
+
+
+def denials(synth: Synth, name: str) -> list[dict[str, Any]]:
+    _, properties = functions_by_handler(synth.api_json)[FUNCTIONS[name]]
+    return statements_of_role(synth.api_json, role_id_of(properties), effect="Deny")
+
+
+def _named(uses: set[Use]) -> list[str]:
+    return sorted(f"{use.action} on {use.scope}" for use in uses)
+
+
+# -- the checks ------------------------------------------------------------------------------
+
+
+def test_the_recording_understood_every_call(usage: Usage) -> None:
+    assert usage.unknown == []
+    assert usage.uses, "nothing was recorded"
+
+
+def test_every_function_is_exercised(usage: Usage) -> None:
+    missing = {name for name in FUNCTIONS if not usage.invocations.get(name)} - set(NOT_EXERCISED)
+    assert missing == set(), f"exercise these in run_scenario or list them in NOT_EXERCISED: {missing}"
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_the_role_allows_exactly_what_the_code_calls(synth: Synth, usage: Usage, name: str) -> None:
+    if name in NOT_EXERCISED:
+        pytest.skip(NOT_EXERCISED[name])
+    used = usage.uses.get(name, set())
+    granted = allowed(synth, name)
+    unused = {
+        use for use in granted - used if use.scope not in AWAITING_CODE and (name, use) not in ERROR_PATHS
+    }
+    assert (_named(used - granted), _named(unused)) == ([], []), (
+        "(called but not allowed: grant it in routes.py, allowed but never called: drop the grant)"
+    )
+
+
+def test_only_key_management_writes_key_items(synth: Synth, usage: Usage) -> None:
+    writers = {name for name, keys in usage.written_keys.items() if any(k.startswith("key#") for k in keys)}
+    holders = {name for name, grants in GRANTS.items() if routes.TABLE_KEY_ITEMS in grants}
+    assert writers == holders == {"keys_generate", "keys_update", "keys_delete"}
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_a_function_that_writes_without_key_items_is_denied_key_items(synth: Synth, name: str) -> None:
+    writes = {use.action for use in allowed(synth, name) if use.scope == TABLE and use.action in ITEM_WRITES}
+    denied = denials(synth, name)
+    if not writes or routes.TABLE_KEY_ITEMS in GRANTS[name]:
+        assert denied == []
+        return
+    (statement,) = denied
+    assert set(as_list(statement["Action"])) == ITEM_WRITES
+    assert as_list(statement["Resource"]) == [TABLE_ARN]
+    assert statement["Condition"] == {"ForAnyValue:StringLike": {LEADING_KEYS: ["key#*"]}}
+
+
+def test_every_function_that_talks_to_a_provider_is_denied_key_items(synth: Synth, usage: Usage) -> None:
+    provider_facing = {name for name, grants in GRANTS.items() if routes.SECRET_PROVIDER_KEYS in grants}
+    assert len(provider_facing) >= 8
+    for name in provider_facing:
+        writes = {use.action for use in allowed(synth, name) if use.action in ITEM_WRITES}
+        conditions = [s["Condition"] for s in denials(synth, name)]
+        assert conditions == ([{"ForAnyValue:StringLike": {LEADING_KEYS: ["key#*"]}}] if writes else []), name
+
+
+def test_idempotency_records_are_the_only_items_the_idempotency_grant_reaches(synth: Synth) -> None:
+    holders = {name for name, grants in GRANTS.items() if routes.TABLE_IDEMPOTENCY in grants}
+    assert holders == {
+        "files_create",
+        "batches_create",
+        "uploads_create",
+        "uploads_complete",
+        "keys_generate",
+    }
+    for name in holders:
+        idempotency = {use.action for use in allowed(synth, name) if use.scope == IDEMPOTENCY}
+        assert idempotency == {
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+        }, name
+
+
+def test_the_recorder_books_calls_no_grant_covers(synth: Synth) -> None:
+    """The check can fail: a Query on the table itself is allowed to nobody, a Scan is unknown."""
+    from tests.infra import code_usage
+
+    probe = Usage()
+    uses = code_usage.uses_of(
+        "dynamodb",
+        "Query",
+        {"TableName": "t", "KeyConditionExpression": "pk = :p"},
+        missing=False,
+        usage=probe,
+        function="files_retrieve",
+    )
+    assert uses == {Use("dynamodb:Query", TABLE)}
+    assert uses - allowed(synth, "files_retrieve") == uses
+    code_usage.uses_of("dynamodb", "Scan", {}, missing=False, usage=probe, function="files_retrieve")
+    assert probe.unknown == ["files_retrieve: dynamodb Scan"]
