@@ -99,6 +99,9 @@ class Route:
     path: str  # without prefix, e.g. "/files/{file_id}"
     permissions: frozenset[str] = frozenset()
     prefixed: bool = True
+    # The prefixes it is served under when prefixed: every provider form by default; the
+    # gateway's own APIs (webhooks), which no provider serves, only bare and under /v1.
+    prefixes: tuple[str, ...] = PREFIXES
     authenticated: bool = True
     memory_mb: int = 512
     timeout_seconds: int = API_GATEWAY_TIMEOUT_SECONDS
@@ -113,7 +116,7 @@ class Route:
         """Every concrete API path template this route is served on."""
         if not self.prefixed:
             return (self.path,)
-        return tuple(prefix + self.path for prefix in PREFIXES)
+        return tuple(prefix + self.path for prefix in self.prefixes)
 
     @property
     def grants(self) -> frozenset[str]:
@@ -143,6 +146,9 @@ class AsyncFunction:
 _LISTS = frozenset({TABLE_QUERY_BY_OWNER, TABLE_QUERY_BY_KIND})
 _PROVIDER = frozenset({SECRET_PROVIDER_KEYS})
 _IDEMPOTENT = frozenset({TABLE_IDEMPOTENCY})
+
+# The gateway's own APIs: not a provider's, so not under a provider's prefix.
+GATEWAY_API_PREFIXES: tuple[str, ...] = ("", "/v1")
 
 ROUTES: tuple[Route, ...] = (
     Route("health", "GET", "/health", prefixed=False, authenticated=False, memory_mb=128),
@@ -234,26 +240,46 @@ ROUTES: tuple[Route, ...] = (
         prefixed=False,
     ),
     # Webhook endpoints (OpenAI's Webhook Endpoints API, per key)
-    Route("webhooks_create", "POST", "/webhook_endpoints", frozenset({TABLE_PUT})),
-    Route("webhooks_list", "GET", "/webhook_endpoints", _LISTS),
-    Route("webhooks_retrieve", "GET", "/webhook_endpoints/{webhook_endpoint_id}"),
-    Route("webhooks_update", "POST", "/webhook_endpoints/{webhook_endpoint_id}", frozenset({TABLE_UPDATE})),
-    Route("webhooks_delete", "DELETE", "/webhook_endpoints/{webhook_endpoint_id}", frozenset({TABLE_DELETE})),
-    Route(
-        "webhooks_rotate_secret",
-        "POST",
-        "/webhook_endpoints/{webhook_endpoint_id}/rotate_secret",
-        frozenset({TABLE_UPDATE}),
+    *(
+        Route(name, method, path, grants, prefixes=GATEWAY_API_PREFIXES)
+        for name, method, path, grants in (
+            ("webhooks_create", "POST", "/webhook_endpoints", frozenset({TABLE_PUT})),
+            ("webhooks_list", "GET", "/webhook_endpoints", _LISTS),
+            ("webhooks_retrieve", "GET", "/webhook_endpoints/{webhook_endpoint_id}", frozenset()),
+            (
+                "webhooks_update",
+                "POST",
+                "/webhook_endpoints/{webhook_endpoint_id}",
+                frozenset({TABLE_UPDATE}),
+            ),
+            (
+                "webhooks_delete",
+                "DELETE",
+                "/webhook_endpoints/{webhook_endpoint_id}",
+                frozenset({TABLE_DELETE}),
+            ),
+            (
+                "webhooks_rotate_secret",
+                "POST",
+                "/webhook_endpoints/{webhook_endpoint_id}/rotate_secret",
+                frozenset({TABLE_UPDATE}),
+            ),
+            (
+                "webhooks_test",
+                "POST",
+                "/webhook_endpoints/{webhook_endpoint_id}/test",
+                frozenset({TABLE_PUT}),
+            ),
+            ("webhooks_deliveries", "GET", "/webhook_endpoints/{webhook_endpoint_id}/deliveries", _LISTS),
+            (
+                "webhooks_retry_delivery",
+                "POST",
+                "/webhook_endpoints/{webhook_endpoint_id}/deliveries/{delivery_id}/retry",
+                frozenset({TABLE_PUT}),
+            ),
+            ("webhook_event_types", "GET", "/webhook_event_types", frozenset()),
+        )
     ),
-    Route("webhooks_test", "POST", "/webhook_endpoints/{webhook_endpoint_id}/test", frozenset({TABLE_PUT})),
-    Route("webhooks_deliveries", "GET", "/webhook_endpoints/{webhook_endpoint_id}/deliveries", _LISTS),
-    Route(
-        "webhooks_retry_delivery",
-        "POST",
-        "/webhook_endpoints/{webhook_endpoint_id}/deliveries/{delivery_id}/retry",
-        frozenset({TABLE_PUT}),
-    ),
-    Route("webhook_event_types", "GET", "/webhook_event_types"),
     # Money (master key only), shaped like LiteLLM's spend reports
     Route("spend_report", "GET", "/spend/report", frozenset({TABLE_QUERY_BY_KIND}), prefixed=False),
 )
