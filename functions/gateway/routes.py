@@ -169,7 +169,8 @@ ASYNC_FUNCTIONS: tuple[AsyncFunction, ...] = (
     # Lambda's on-failure record of a file_transfer event: the file ends in `error`.
     AsyncFunction(
         "transfer_failed",
-        frozenset({TABLE_READ, TABLE_WRITE, BUCKET_READ, BUCKET_DELETE}),
+        # provider keys: it deletes a provider copy a dead transfer left behind
+        frozenset({TABLE_READ, TABLE_WRITE, SECRET_PROVIDER_KEYS, BUCKET_READ, BUCKET_DELETE}),
         memory_mb=256,
         timeout_seconds=60,
     ),

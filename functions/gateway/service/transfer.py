@@ -22,7 +22,13 @@ from collections.abc import Callable
 from typing import IO, Any, TypeVar, cast
 
 from gateway import secret_store
-from gateway.errors import GatewayError, RateLimitError, UpstreamError, UpstreamTimeoutError
+from gateway.errors import (
+    GatewayError,
+    RateLimitError,
+    UpstreamError,
+    UpstreamRequestError,
+    UpstreamTimeoutError,
+)
 from gateway.observability import logger
 from gateway.providers.client import ProviderClient
 from gateway.service.transfer_failure import deadline_message, fail, past_deadline, pending_job
@@ -60,20 +66,49 @@ def transfer_file(file_id: str, id_map: IdMap | None = None) -> str | None:
         return fail(id_map, record, upload_id, deadline_message(job))
     client = _client(record.provider)
     try:
-        try:
-            parts = _parts(upload_id, list(job["part_ids"]), int(record.object["bytes"]))
-            upstream = _send(client, record, job, parts)
-        except (TransferFailed, GatewayError) as exc:
-            message = exc.message if isinstance(exc, GatewayError) else str(exc)
-            logger.warning("transfer failed", extra={"file_id": file_id, "reason": message})
-            return fail(id_map, record, upload_id, message)
-        except Exception:
-            # A retried invocation would most likely fail the same way: end in `error` now.
-            logger.exception("transfer failed unexpectedly", extra={"file_id": file_id})
-            return fail(id_map, record, upload_id, "internal error in the gateway")
+        upstream = _earlier_copy(client, record)
+        if upstream is None:
+            try:
+                parts = _parts(upload_id, list(job["part_ids"]), int(record.object["bytes"]))
+                upstream = _send(client, record, job, parts)
+            except (TransferFailed, GatewayError) as exc:
+                message = exc.message if isinstance(exc, GatewayError) else str(exc)
+                logger.warning("transfer failed", extra={"file_id": file_id, "reason": message})
+                return fail(id_map, record, upload_id, message)
+            except Exception:
+                # A retried invocation would most likely fail the same way: end in `error` now.
+                logger.exception("transfer failed unexpectedly", extra={"file_id": file_id})
+                return fail(id_map, record, upload_id, "internal error in the gateway")
+            _note_sent(client, record, str(upstream["id"]))
         return _record(id_map, client, record, upload_id, upstream)
     finally:
         client.close()
+
+
+def _earlier_copy(client: ProviderClient, record: ObjectRecord) -> dict[str, Any] | None:
+    """The provider copy an earlier run made and noted but did not commit (it died between
+    the two): reused, so a retry never uploads a second copy. None if there is none (any more)."""
+    sent = transitions.sent_upstream(record.id)
+    if sent is None:
+        return None
+    try:
+        upstream = client.retrieve_file(sent)
+    except UpstreamRequestError as exc:
+        if exc.status_code == 404:
+            return None
+        raise
+    logger.info("transfer: reusing the provider copy of an earlier run", extra={"file_id": record.id})
+    return upstream
+
+
+def _note_sent(client: ProviderClient, record: ObjectRecord, upstream_id: str) -> None:
+    """Write ahead the new copy's id; if even that fails, delete the copy before Lambda retries.
+    (A file that moved on meanwhile is handled by the commit, which then loses too.)"""
+    try:
+        transitions.note_sent(record.id, upstream_id)
+    except Exception:
+        _delete_quietly(client, upstream_id)
+        raise
 
 
 # Sending ---------------------------------------------------------------------------------
@@ -185,7 +220,7 @@ def _record(
 ) -> str:
     """Commit the upstream id (one conditional write); then the reverse item and the parts'
     removal, which a later run finishes if this one dies (`_finish_recorded`). If the commit
-    fails, the provider copy is deleted before Lambda retries: never a second, forgotten copy."""
+    fails, Lambda's retry reuses the copy (noted ahead): never a second, forgotten copy."""
     upstream_id = str(upstream["id"])
     obj = file_object(upstream, record.id)
     record.object = obj.model_dump(mode="json")
@@ -198,7 +233,6 @@ def _record(
         stored = id_map.get_consistent(record.id)
         if stored is None or stored.upstream_id != upstream_id:  # the write did not happen
             logger.exception("transfer: could not record the upstream file", extra={"file_id": record.id})
-            _delete_quietly(client, upstream_id)
             raise
         committed = True  # it did, and only its answer was lost
     if not committed:

@@ -135,3 +135,38 @@ def record_failed(record: ObjectRecord) -> bool:
         ConditionExpression="attribute_exists(#pk) AND attribute_not_exists(#u) AND #st = :uploaded",
         **update,
     )
+
+
+# Write-ahead of a transfer's provider copy (service.transfer) ------------------------------
+_SENT = "sent_upstream_id"
+
+
+def note_sent(record_id: str, upstream_id: str) -> bool:
+    """Remember the provider copy a transfer made, before its commit: a retry reuses it and
+    the on-failure function deletes it, instead of a second copy nobody knows. False if the
+    file no longer waits for its transfer (committed, failed or deleted meanwhile)."""
+    return _conditional_update(
+        record_id,
+        UpdateExpression="SET #sent = :sent",
+        ConditionExpression="attribute_exists(#pk) AND attribute_not_exists(#u) AND #st = :uploaded",
+        ExpressionAttributeNames={
+            "#sent": _SENT,
+            "#pk": resources.TABLE_PARTITION_KEY,
+            "#u": "upstream_id",
+            "#st": "status",
+        },
+        ExpressionAttributeValues={":sent": {"S": upstream_id}, ":uploaded": {"S": "uploaded"}},
+    )
+
+
+def sent_upstream(record_id: str) -> str | None:
+    """The provider copy an earlier run of this transfer made (`note_sent`), if any."""
+    response = dynamodb_client().get_item(
+        TableName=get_settings().table_name,
+        Key=_key(record_id),
+        ProjectionExpression="#sent",
+        ExpressionAttributeNames={"#sent": _SENT},
+        ConsistentRead=True,
+    )
+    value = response.get("Item", {}).get(_SENT, {}).get("S")
+    return str(value) if value is not None else None
