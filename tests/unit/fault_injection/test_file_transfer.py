@@ -291,6 +291,50 @@ def test_a_duplicate_run_never_turns_processed_into_error(
     assert stored_parts(upload_id) == []
 
 
+def test_a_duplicate_run_between_note_and_commit_reuses_the_copy(
+    gateway: list[dict[str, Any]], sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run B arrives after run A noted its copy: B commits A's copy; A's commit then loses
+    and must not delete the copy B recorded."""
+    file_id, upload_id, _ = completed()
+    before = upstream_files(sim)
+    commit = transitions.record_transferred
+    runs: list[Any] = []
+
+    def duplicate_first(record: Any) -> bool:
+        if not runs:
+            runs.append(None)
+            runs.append(transfer(file_id))  # run B, start to end
+        return commit(record)
+
+    monkeypatch.setattr(transitions, "record_transferred", duplicate_first)
+    assert transfer(file_id) == "processed"  # run A
+    assert runs[1] == "processed"
+    assert_processed_once(file_id, upload_id, sim, before)
+    assert stored(file_id).upstream_id in sim.state.files
+
+
+def test_a_duplicate_run_that_notes_first_wins_and_the_other_copy_goes(
+    gateway: list[dict[str, Any]], sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both runs uploaded; run B noted its copy first: A's copy is deleted, B's recorded."""
+    file_id, upload_id, _ = completed()
+    before = upstream_files(sim)
+    note = transitions.note_sent
+    runs: list[Any] = []
+
+    def duplicate_first(record_id: str, upstream_id: str, replacing: str | None = None) -> bool:
+        if not runs:
+            runs.append(None)
+            runs.append(transfer(file_id))  # run B, start to end
+        return note(record_id, upstream_id, replacing)
+
+    monkeypatch.setattr(transitions, "note_sent", duplicate_first)
+    assert transfer(file_id) == "processed"  # run A: its copy not needed, the file is processed
+    assert runs[1] == "processed"
+    assert_processed_once(file_id, upload_id, sim, before)
+
+
 # A transfer nothing finishes ------------------------------------------------------------------
 def past_deadline(file_id: str) -> None:
     id_map = IdMap()
