@@ -298,7 +298,7 @@ class GatewayFunctions(Construct):
         else:
             metric = target.metric_errors(period=cdk.Duration.minutes(5))
             what = f"{function.name} failed: a failure record may be lost"
-        lambda_.CfnEventInvokeConfig(
+        config = lambda_.CfnEventInvokeConfig(
             self,
             f"{spec.construct_id}AsyncConfig",
             function_name=target.function_name,
@@ -307,6 +307,8 @@ class GatewayFunctions(Construct):
             maximum_event_age_in_seconds=function.max_event_age_seconds,
             destination_config=destination,
         )
+        # Lambda checks that the role may invoke the destination when the config is created.
+        config.node.add_dependency(self.roles[function.name])
         cloudwatch.Alarm(
             self,
             f"{spec.construct_id}FailureAlarm",

@@ -289,7 +289,8 @@ ASYNC_FUNCTIONS: tuple[AsyncFunction, ...] = (
     # Lambda's on-failure record of a file_transfer event: the file ends in `error`.
     AsyncFunction(
         "transfer_failed",
-        frozenset({TABLE_GET, TABLE_PUT, TABLE_UPDATE, BUCKET_LIST, BUCKET_DELETE}),
+        # provider keys: it deletes a provider copy a dead transfer left behind
+        frozenset({TABLE_GET, TABLE_PUT, TABLE_UPDATE, SECRET_PROVIDER_KEYS, BUCKET_LIST, BUCKET_DELETE}),
         memory_mb=256,
         timeout_seconds=60,
     ),

@@ -31,6 +31,23 @@ def test_the_transfer_hands_a_failed_event_to_transfer_failed(synth: Synth) -> N
     assert config["Qualifier"] == "$LATEST"
 
 
+def test_the_config_waits_for_the_role_that_may_invoke_the_destination(synth: Synth) -> None:
+    """Lambda refuses an on-failure destination the function's role cannot invoke yet."""
+    _, properties = functions_by_handler(synth.api_json)[ASYNC["file_transfer"].handler]
+    role_id = properties["Role"]["Fn::GetAtt"][0]
+    (config,) = [
+        resource
+        for resource in resources_of(synth.api_json, "AWS::Lambda::EventInvokeConfig").values()
+        if "DestinationConfig" in resource["Properties"]
+    ]
+    policies = [
+        policy_id
+        for policy_id, policy in resources_of(synth.api_json, "AWS::IAM::Policy").items()
+        if {"Ref": role_id} in policy["Properties"]["Roles"]
+    ]
+    assert policies and set(policies) <= set(config["DependsOn"])
+
+
 def test_every_async_function_has_its_retries_and_event_age_from_the_route_table(synth: Synth) -> None:
     configs = _invoke_configs(synth)
     assert set(configs) == set(ASYNC)

@@ -8,8 +8,9 @@ the provider), or `error` with `status_details`; the S3 parts are removed either
 
 Idempotent: Lambda may deliver an Event invocation again. A file that already has its
 upstream id, or failed, is left alone (a recorded one gets its reverse item and parts'
-removal finished); two runs racing both upload, but only one records its upstream file (a
-conditional write) and the other deletes its copy; a failure only ends a file in `error`
+removal finished); two runs racing both upload, but only one notes its copy ahead of the
+commit (a retry reuses that copy) and records it, the other deletes its own; a failure only
+ends a file in `error`
 while it still waits (conditional too). A transfer Lambda gives up on ends in `error` through
 the on-failure function, one past its deadline when next looked at (service.transfer_failure).
 """
@@ -22,7 +23,13 @@ from collections.abc import Callable
 from typing import IO, Any, TypeVar, cast
 
 from gateway import secret_store
-from gateway.errors import GatewayError, RateLimitError, UpstreamError, UpstreamTimeoutError
+from gateway.errors import (
+    GatewayError,
+    RateLimitError,
+    UpstreamError,
+    UpstreamRequestError,
+    UpstreamTimeoutError,
+)
 from gateway.observability import logger
 from gateway.providers.client import ProviderClient
 from gateway.service.transfer_failure import deadline_message, fail, past_deadline, pending_job
@@ -60,20 +67,62 @@ def transfer_file(file_id: str, id_map: IdMap | None = None) -> str | None:
         return fail(id_map, record, upload_id, deadline_message(job))
     client = _client(record.provider)
     try:
-        try:
-            parts = _parts(upload_id, list(job["part_ids"]), int(record.object["bytes"]))
-            upstream = _send(client, record, job, parts)
-        except (TransferFailed, GatewayError) as exc:
-            message = exc.message if isinstance(exc, GatewayError) else str(exc)
-            logger.warning("transfer failed", extra={"file_id": file_id, "reason": message})
-            return fail(id_map, record, upload_id, message)
-        except Exception:
-            # A retried invocation would most likely fail the same way: end in `error` now.
-            logger.exception("transfer failed unexpectedly", extra={"file_id": file_id})
-            return fail(id_map, record, upload_id, "internal error in the gateway")
+        sent = transitions.sent_upstream(record.id)
+        upstream = _earlier_copy(client, record, sent)
+        if upstream is None:
+            try:
+                parts = _parts(upload_id, list(job["part_ids"]), int(record.object["bytes"]))
+                upstream = _send(client, record, job, parts)
+            except (TransferFailed, GatewayError) as exc:
+                message = exc.message if isinstance(exc, GatewayError) else str(exc)
+                logger.warning("transfer failed", extra={"file_id": file_id, "reason": message})
+                return fail(id_map, record, upload_id, message)
+            except Exception:
+                # A retried invocation would most likely fail the same way: end in `error` now.
+                logger.exception("transfer failed unexpectedly", extra={"file_id": file_id})
+                return fail(id_map, record, upload_id, "internal error in the gateway")
+            if not _note_sent(client, record, str(upstream["id"]), replacing=sent):
+                return _not_needed(client, record, upload_id, str(upstream["id"]))
         return _record(id_map, client, record, upload_id, upstream)
     finally:
         client.close()
+
+
+def _earlier_copy(client: ProviderClient, record: ObjectRecord, sent: str | None) -> dict[str, Any] | None:
+    """The provider copy an earlier run made and noted (`sent`) but did not commit (it died
+    between the two): reused, so a retry never uploads a second copy. None if there is none."""
+    if sent is None:
+        return None
+    try:
+        upstream = client.retrieve_file(sent)
+    except UpstreamRequestError as exc:
+        if exc.status_code == 404:
+            return None
+        raise
+    logger.info("transfer: reusing the provider copy of an earlier run", extra={"file_id": record.id})
+    return upstream
+
+
+def _note_sent(client: ProviderClient, record: ObjectRecord, upstream_id: str, replacing: str | None) -> bool:
+    """Write ahead the new copy's id; if even that fails, delete the copy before Lambda retries."""
+    try:
+        return transitions.note_sent(record.id, upstream_id, replacing)
+    except Exception:
+        _delete_quietly(client, upstream_id)
+        raise
+
+
+def _not_needed(client: ProviderClient, record: ObjectRecord, upload_id: str, upstream_id: str) -> str:
+    """Another run's copy is noted (a duplicate event), or the file moved on: this copy goes.
+    The parts stay while the file still waits: the other run may need them again."""
+    _delete_quietly(client, upstream_id)
+    status = transitions.current_status(record.id) or "deleted"
+    if status != "uploaded":
+        upload_parts.delete_parts(upload_id)
+    logger.info(
+        "transfer: another run's copy is in flight, or the file moved on", extra={"file_id": record.id}
+    )
+    return status
 
 
 # Sending ---------------------------------------------------------------------------------
@@ -185,7 +234,7 @@ def _record(
 ) -> str:
     """Commit the upstream id (one conditional write); then the reverse item and the parts'
     removal, which a later run finishes if this one dies (`_finish_recorded`). If the commit
-    fails, the provider copy is deleted before Lambda retries: never a second, forgotten copy."""
+    fails, Lambda's retry reuses the copy (noted ahead): never a second, forgotten copy."""
     upstream_id = str(upstream["id"])
     obj = file_object(upstream, record.id)
     record.object = obj.model_dump(mode="json")
@@ -198,15 +247,17 @@ def _record(
         stored = id_map.get_consistent(record.id)
         if stored is None or stored.upstream_id != upstream_id:  # the write did not happen
             logger.exception("transfer: could not record the upstream file", extra={"file_id": record.id})
-            _delete_quietly(client, upstream_id)
             raise
         committed = True  # it did, and only its answer was lost
     if not committed:
+        current = id_map.get_consistent(record.id)
+        if current is not None and current.upstream_id == upstream_id:  # a duplicate run reused it
+            return str(current.status)
         # deleted or failed meanwhile, or another run won: this upstream copy is nobody's
         logger.info("transfer: file already recorded, failed or deleted", extra={"file_id": record.id})
         _delete_quietly(client, upstream_id)
         upload_parts.delete_parts(upload_id)
-        return str(transitions.current_status(record.id) or "deleted")
+        return str(current.status) if current is not None else "deleted"
     _finish_recorded(id_map, record)
     logger.info("transfer done", extra={"file_id": record.id, "status": obj.status})
     return str(obj.status)

@@ -2,8 +2,8 @@
 
 Every path writes conditionally (transitions.record_failed): only a file still waiting for its
 transfer is failed, so a duplicate run, Lambda's on-failure record arriving late, or a stale
-check never turns `processed` into `error`. No provider client here: the on-failure function
-(handlers.transfer_failed) and files.retrieve use this without loading httpx.
+check never turns `processed` into `error`. A provider copy that a run noted (write-ahead) but
+never committed is deleted when the file is failed here.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 
 from gateway.models.files import FileObject
 from gateway.observability import logger
+from gateway.providers.registry import client_for
 from gateway.storage import transitions, upload_parts
 from gateway.storage.id_map import IdMap, ObjectRecord
 
@@ -31,7 +32,7 @@ def finish_stale_transfer(file_id: str, id_map: IdMap | None = None, now: float 
     job = pending_job(record)
     if record is None or job is None or not past_deadline(job, time.time() if now is None else now):
         return None
-    return fail(id_map, record, str(job["upload_id"]), deadline_message(job))
+    return _fail_and_drop_copy(id_map, record, str(job["upload_id"]), deadline_message(job))
 
 
 def fail_abandoned_transfer(file_id: str, reason: str, id_map: IdMap | None = None) -> str | None:
@@ -42,7 +43,19 @@ def fail_abandoned_transfer(file_id: str, reason: str, id_map: IdMap | None = No
     job = pending_job(record)
     if record is None or job is None:
         return record.status if record is not None else None
-    return fail(id_map, record, str(job["upload_id"]), reason)
+    return _fail_and_drop_copy(id_map, record, str(job["upload_id"]), reason)
+
+
+def _fail_and_drop_copy(id_map: IdMap, record: ObjectRecord, upload_id: str, reason: str) -> str:
+    """`fail`, then delete the provider copy a dead run noted but never committed."""
+    status = fail(id_map, record, upload_id, reason)
+    sent = transitions.sent_upstream(record.id) if status == "error" else None
+    if sent is not None:
+        try:
+            client_for(record.provider).delete_file(sent)
+        except Exception:  # logged for an operator: the only trace of a copy left upstream
+            logger.exception("could not delete a provider copy", extra={"upstream_id": sent})
+    return status
 
 
 def pending_job(record: ObjectRecord | None) -> dict[str, Any] | None:

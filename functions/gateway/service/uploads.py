@@ -188,7 +188,7 @@ def _finish_completion(
 def _start_transfer(upload: ObjectRecord, file_id: str) -> None:
     """Invoke the transfer function. If that fails the upload stays `completing` (its file
     recorded, its parts in S3) and the client's retry of complete invokes it again; a file whose
-    transfer never starts ends in `error` at its deadline (transfer.finish_stale_transfer)."""
+    transfer never starts ends in `error` at its deadline (transfer_failure.finish_stale_transfer)."""
     try:
         async_invoke.invoke_async(TRANSFER_FUNCTION, {"file_id": file_id})
     except Exception:

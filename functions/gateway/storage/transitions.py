@@ -135,3 +135,41 @@ def record_failed(record: ObjectRecord) -> bool:
         ConditionExpression="attribute_exists(#pk) AND attribute_not_exists(#u) AND #st = :uploaded",
         **update,
     )
+
+
+# Write-ahead of a transfer's provider copy (service.transfer) ------------------------------
+_SENT = "sent_upstream_id"
+_WAITING = "attribute_exists(#pk) AND attribute_not_exists(#u) AND #st = :uploaded"  # for its transfer
+
+
+def note_sent(record_id: str, upstream_id: str, replacing: str | None = None) -> bool:
+    """Remember the provider copy a transfer made, before its commit: a retry reuses it and
+    the on-failure function deletes it, instead of a second copy nobody knows. Only one copy is
+    noted at a time (`replacing`: the noted copy this run found gone upstream). False if another
+    run's copy is noted, or the file no longer waits (committed, failed or deleted meanwhile)."""
+    names = {"#sent": _SENT, "#pk": resources.TABLE_PARTITION_KEY, "#u": "upstream_id", "#st": "status"}
+    values = {":sent": {"S": upstream_id}, ":uploaded": {"S": "uploaded"}}
+    noted = "attribute_not_exists(#sent)"
+    if replacing is not None:
+        values[":replacing"] = {"S": replacing}
+        noted = f"({noted} OR #sent = :replacing)"
+    return _conditional_update(
+        record_id,
+        UpdateExpression="SET #sent = :sent",
+        ConditionExpression=f"{_WAITING} AND {noted}",
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=values,
+    )
+
+
+def sent_upstream(record_id: str) -> str | None:
+    """The provider copy an earlier run of this transfer made (`note_sent`), if any."""
+    response = dynamodb_client().get_item(
+        TableName=get_settings().table_name,
+        Key=_key(record_id),
+        ProjectionExpression="#sent",
+        ExpressionAttributeNames={"#sent": _SENT},
+        ConsistentRead=True,
+    )
+    value = response.get("Item", {}).get(_SENT, {}).get("S")
+    return str(value) if value is not None else None

@@ -83,18 +83,47 @@ def file_status(file_id: str) -> dict[str, Any]:
 
 
 # One failure per write step -----------------------------------------------------------------
-def test_fails_at_commit_of_the_upstream_id(
+def test_fails_at_noting_the_sent_copy(
     faults: DynamoFaults, gateway: list[dict[str, Any]], sim: Simulator
 ) -> None:
     file_id, upload_id, _ = completed()
     before = upstream_files(sim)
-    faults.fail("UpdateItem", 1)
+    faults.fail("UpdateItem", 1)  # the write-ahead of the provider copy's id
     with pytest.raises(ClientError):  # the function fails: Lambda retries the event
         transfer(file_id)
-    assert upstream_files(sim) == before  # its provider copy was deleted first
+    assert upstream_files(sim) == before  # the copy nobody noted was deleted first
     assert stored(file_id).status == "uploaded"
     assert transfer(file_id) == "processed"  # the retry
     assert_processed_once(file_id, upload_id, sim, before)
+
+
+def test_noting_applied_but_its_answer_lost(
+    faults: DynamoFaults, gateway: list[dict[str, Any]], sim: Simulator
+) -> None:
+    file_id, upload_id, _ = completed()
+    before = upstream_files(sim)
+    faults.fail("UpdateItem", 1, when="after")
+    with pytest.raises(BotoCoreError):
+        transfer(file_id)
+    assert upstream_files(sim) == before  # deleted: the noted id now names nothing (404)
+    assert transfer(file_id) == "processed"  # the retry uploads again
+    assert_processed_once(file_id, upload_id, sim, before)
+
+
+def test_fails_at_commit_and_the_retry_reuses_the_copy(
+    faults: DynamoFaults, gateway: list[dict[str, Any]], sim: Simulator
+) -> None:
+    file_id, upload_id, _ = completed()
+    before = upstream_files(sim)
+    faults.fail("UpdateItem", 2)  # the commit
+    with pytest.raises(ClientError):
+        transfer(file_id)
+    noted = transitions.sent_upstream(file_id)
+    assert noted in sim.state.files and upstream_files(sim) == before + 1  # kept: it is noted
+    assert stored(file_id).status == "uploaded"
+    assert transfer(file_id) == "processed"  # the retry: no second upload
+    assert_processed_once(file_id, upload_id, sim, before)
+    assert stored(file_id).upstream_id == noted
 
 
 def test_commit_applied_but_its_answer_lost(
@@ -102,8 +131,8 @@ def test_commit_applied_but_its_answer_lost(
 ) -> None:
     file_id, upload_id, _ = completed()
     before = upstream_files(sim)
-    faults.fail("UpdateItem", 1, when="after")
-    assert transfer(file_id) == "processed"  # it read the commit back: the copy is kept
+    faults.fail("UpdateItem", 2, when="after")
+    assert transfer(file_id) == "processed"  # it read the commit back and went on
     assert_processed_once(file_id, upload_id, sim, before)
     assert transfer(file_id) is None
 
@@ -165,7 +194,7 @@ def test_retries_exhausted_end_the_file_in_error_through_the_on_failure_function
     gateway: list[dict[str, Any]], sim: Simulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The local server runs the event as Lambda does: 3 attempts, then transfer_failed with
-    Lambda's record. Every attempt deleted its own provider copy."""
+    Lambda's record. The retries reuse the first attempt's copy; transfer_failed deletes it."""
     file_id, upload_id, _ = completed()
     before = upstream_files(sim)
 
@@ -260,6 +289,50 @@ def test_a_duplicate_run_never_turns_processed_into_error(
     record = stored(file_id)
     assert record.status == "processed" and not record.object.get("status_details")
     assert stored_parts(upload_id) == []
+
+
+def test_a_duplicate_run_between_note_and_commit_reuses_the_copy(
+    gateway: list[dict[str, Any]], sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run B arrives after run A noted its copy: B commits A's copy; A's commit then loses
+    and must not delete the copy B recorded."""
+    file_id, upload_id, _ = completed()
+    before = upstream_files(sim)
+    commit = transitions.record_transferred
+    runs: list[Any] = []
+
+    def duplicate_first(record: Any) -> bool:
+        if not runs:
+            runs.append(None)
+            runs.append(transfer(file_id))  # run B, start to end
+        return commit(record)
+
+    monkeypatch.setattr(transitions, "record_transferred", duplicate_first)
+    assert transfer(file_id) == "processed"  # run A
+    assert runs[1] == "processed"
+    assert_processed_once(file_id, upload_id, sim, before)
+    assert stored(file_id).upstream_id in sim.state.files
+
+
+def test_a_duplicate_run_that_notes_first_wins_and_the_other_copy_goes(
+    gateway: list[dict[str, Any]], sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both runs uploaded; run B noted its copy first: A's copy is deleted, B's recorded."""
+    file_id, upload_id, _ = completed()
+    before = upstream_files(sim)
+    note = transitions.note_sent
+    runs: list[Any] = []
+
+    def duplicate_first(record_id: str, upstream_id: str, replacing: str | None = None) -> bool:
+        if not runs:
+            runs.append(None)
+            runs.append(transfer(file_id))  # run B, start to end
+        return note(record_id, upstream_id, replacing)
+
+    monkeypatch.setattr(transitions, "note_sent", duplicate_first)
+    assert transfer(file_id) == "processed"  # run A: its copy not needed, the file is processed
+    assert runs[1] == "processed"
+    assert_processed_once(file_id, upload_id, sim, before)
 
 
 # A transfer nothing finishes ------------------------------------------------------------------
