@@ -281,3 +281,22 @@ def test_provider_slower_than_the_create_deadline(
     assert len(_upstream_batches(gateway, file_id)) == 1
     assert [r["pk"] for r in records("batch")] == [batch["id"]]
     assert_settled("batch")
+
+
+def test_the_watcher_entry_point_adopts_a_stranded_batch(
+    gateway: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the periodic watcher calls for each pending record it finds."""
+    from gateway.service import batches
+    from gateway.storage.id_map import IdMap
+
+    file_id = _input_file()
+    accepted = _timeout_after_accept(monkeypatch)
+    assert _create(file_id, None)[0] == 504
+    record = IdMap().get(records("batch")[0]["pk"])
+    assert record is not None and record.upstream_id is None
+    batch = batches.adopt_pending_batch(record)
+    assert batch.id == record.id and records("batch")[0]["upstream_id"] == accepted[0]
+    assert batches.adopt_pending_batch(record).id == record.id  # a second run changes nothing
+    assert len(_upstream_batches(gateway, file_id)) == 1
+    assert_settled("batch")
