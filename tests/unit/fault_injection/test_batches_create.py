@@ -31,8 +31,9 @@ from tests.unit.fault_injection.create_support import (
 )
 
 
-def _input_file() -> str:
-    status, body, _ = call(files_create.handler, file_event(f"{uuid.uuid4().hex}.jsonl", LINE))
+def _input_file(provider: str | None = None) -> str:
+    request = file_event(f"{uuid.uuid4().hex}.jsonl", LINE, provider=provider)
+    status, body, _ = call(files_create.handler, request)
     assert status == 200, body
     return str(body["id"])
 
@@ -114,11 +115,15 @@ def test_provider_call_fails(gateway: Simulator) -> None:
     _replayed_once(gateway, file_id, "k-provider-500", 502)
 
 
-def test_provider_times_out_after_accept(gateway: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    file_id = _input_file()
+@pytest.mark.parametrize("provider", ["openai", "azure"])
+def test_provider_times_out_after_accept(
+    gateway: Simulator, monkeypatch: pytest.MonkeyPatch, provider: str
+) -> None:
+    file_id = _input_file(provider)
     accepted = _timeout_after_accept(monkeypatch)
-    batch = _replayed_once(gateway, file_id, "k-timeout", 504, metadata={"team": "a"})
+    batch = _replayed_once(gateway, file_id, f"k-timeout-{provider}", 504, metadata={"team": "a"})
     record = records("batch")[0]
+    assert record["provider"] == provider
     assert record["upstream_id"] == accepted[0]  # adopted by its tag, not made again
     assert batch["metadata"] == {"team": "a"}  # the gateway's tag stays upstream
 
