@@ -109,6 +109,8 @@ def adopt_pending_batch(record: ObjectRecord, id_map: IdMap | None = None) -> Ba
     the periodic watcher): attach the provider's batch if it has one; give the record up as
     `failed` once no create can still be running; else leave it pending."""
     id_map = id_map or IdMap()
+    if not pending.is_pending(record):
+        return Batch.model_validate(record.object)
     upstream = adoption.find_upstream_batch(id_map, record)
     if upstream is not None:
         return _finish(id_map, record, upstream)

@@ -108,6 +108,8 @@ def adopt_pending_file(record: ObjectRecord, id_map: IdMap | None = None) -> Fil
     the periodic watcher): attach the provider's file if it has one; end it in `error` once no
     upload can still be running; else leave it pending (`uploaded`)."""
     id_map = id_map or IdMap()
+    if not pending.is_pending(record):
+        return FileObject.model_validate(record.object)
     upstream = adoption.find_upstream_file(id_map, record)
     if upstream is not None:
         return _finish(id_map, record, upstream)

@@ -135,17 +135,19 @@ def file_event(
     purpose: str = "batch",
     key: str | None = None,
     api_key: str = MASTER_KEY,
+    provider: str | None = None,
 ) -> dict[str, Any]:
     boundary = "----fault" + base64.b16encode(filename.encode()).decode()[:16]
-    body = (
-        (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\n{purpose}\r\n'
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
-            "Content-Type: application/jsonl\r\n\r\n"
-        ).encode()
-        + content
-        + f"\r\n--{boundary}--\r\n".encode()
+    fields = {"purpose": purpose} | ({"custom_llm_provider": provider} if provider else {})
+    head = "".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+        for name, value in fields.items()
     )
+    head += (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+        "Content-Type: application/jsonl\r\n\r\n"
+    )
+    body = head.encode() + content + f"\r\n--{boundary}--\r\n".encode()
     request = event("POST", "/v1/files", key=api_key)
     request["headers"]["Content-Type"] = f"multipart/form-data; boundary={boundary}"
     request["multiValueHeaders"]["Content-Type"] = [request["headers"]["Content-Type"]]

@@ -31,8 +31,9 @@ from tests.unit.fault_injection.create_support import (
 )
 
 
-def _input_file() -> str:
-    status, body, _ = call(files_create.handler, file_event(f"{uuid.uuid4().hex}.jsonl", LINE))
+def _input_file(provider: str | None = None) -> str:
+    request = file_event(f"{uuid.uuid4().hex}.jsonl", LINE, provider=provider)
+    status, body, _ = call(files_create.handler, request)
     assert status == 200, body
     return str(body["id"])
 
@@ -114,11 +115,15 @@ def test_provider_call_fails(gateway: Simulator) -> None:
     _replayed_once(gateway, file_id, "k-provider-500", 502)
 
 
-def test_provider_times_out_after_accept(gateway: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    file_id = _input_file()
+@pytest.mark.parametrize("provider", ["openai", "azure"])
+def test_provider_times_out_after_accept(
+    gateway: Simulator, monkeypatch: pytest.MonkeyPatch, provider: str
+) -> None:
+    file_id = _input_file(provider)
     accepted = _timeout_after_accept(monkeypatch)
-    batch = _replayed_once(gateway, file_id, "k-timeout", 504, metadata={"team": "a"})
+    batch = _replayed_once(gateway, file_id, f"k-timeout-{provider}", 504, metadata={"team": "a"})
     record = records("batch")[0]
+    assert record["provider"] == provider
     assert record["upstream_id"] == accepted[0]  # adopted by its tag, not made again
     assert batch["metadata"] == {"team": "a"}  # the gateway's tag stays upstream
 
@@ -280,4 +285,23 @@ def test_provider_slower_than_the_create_deadline(
     assert status == 200, batch
     assert len(_upstream_batches(gateway, file_id)) == 1
     assert [r["pk"] for r in records("batch")] == [batch["id"]]
+    assert_settled("batch")
+
+
+def test_the_watcher_entry_point_adopts_a_stranded_batch(
+    gateway: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the periodic watcher calls for each pending record it finds."""
+    from gateway.service import batches
+    from gateway.storage.id_map import IdMap
+
+    file_id = _input_file()
+    accepted = _timeout_after_accept(monkeypatch)
+    assert _create(file_id, None)[0] == 504
+    record = IdMap().get(records("batch")[0]["pk"])
+    assert record is not None and record.upstream_id is None
+    batch = batches.adopt_pending_batch(record)
+    assert batch.id == record.id and records("batch")[0]["upstream_id"] == accepted[0]
+    assert batches.adopt_pending_batch(record).id == record.id  # a second run changes nothing
+    assert len(_upstream_batches(gateway, file_id)) == 1
     assert_settled("batch")
