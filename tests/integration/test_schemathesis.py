@@ -78,7 +78,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             server.wait()
 
 
-def test_schemathesis_finds_nothing(served: str) -> None:
+def test_schemathesis_finds_nothing(served: str, tmp_path: Path) -> None:
     env = dict(os.environ)
     env.update(
         GATEWAY_MASTER_KEY=MASTER_KEY,
@@ -99,7 +99,7 @@ def test_schemathesis_finds_nothing(served: str) -> None:
             "1",
             "--no-shrink",
         ],
-        cwd=REPO_ROOT,
+        cwd=tmp_path,  # where schemathesis keeps its cache (.schemathesis/)
         env=env,
         capture_output=True,
         text=True,
