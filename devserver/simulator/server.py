@@ -47,7 +47,7 @@ _AZURE_ACCESS_DENIED = (
     "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid "
     "key for an active subscription and use a correct regional API endpoint for your resource."
 )
-_AZURE_V1_VERSIONS = frozenset({"v1", "preview", "latest"})
+_AZURE_V1_VERSIONS = frozenset({"v1", "preview"})
 
 
 def _invalid_url(method: str, path: str) -> ApiError:
@@ -257,7 +257,8 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             raise _invalid_url(method, path)
         seg = [s for s in rest.split("/") if s]
-        created = 201 if provider == AZURE else 200
+        # Azure's dated API answers a create with 201; its v1 API, like OpenAI, with 200.
+        created = 201 if provider == AZURE and not path.startswith("/openai/v1/") else 200
         if seg and seg[0] == "files":
             self._files(provider, seg, query, created)
         elif seg and seg[0] == "uploads":

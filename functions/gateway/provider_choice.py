@@ -70,7 +70,7 @@ def check_azure_signs(event: Mapping[str, Any]) -> bool:
     Remembered until `forget_azure_signs` (the resolver calls it when the request ends), for
     `require_azure_owner`."""
     query = event.get("queryStringParameters") or {}
-    path_form = azure_form(event.get("resource"))
+    path_form = azure_form(event.get("resource")) is not None
     if not (path_form or AZURE_VERSION_QUERY in query):
         return False
     provider = (event.get("pathParameters") or {}).get(PROVIDER_PATH_PARAM)

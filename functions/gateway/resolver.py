@@ -174,8 +174,8 @@ class GatewayApp:
             if self.body_kind is not None:
                 self.resolver.append_context(**{_BODY_CONTEXT_KEY: request_body.read(event, self.body_kind)})
             result = self.resolver.resolve(event, context)
-            if self.route.creates and azure_signed and result.get("statusCode") == 200:
-                result["statusCode"] = 201  # what Azure answers a create with
+            if self.route.creates and result.get("statusCode") == 200 and _azure_dated(event):
+                result["statusCode"] = 201  # what Azure's dated API answers a create with (v1: 200)
         except GatewayError as exc:
             result = _plain(exc)
         except Exception as exc:  # authentication reads Secrets Manager and DynamoDB
@@ -234,6 +234,10 @@ def _check_addressed_provider(caller: Caller, event: dict[str, Any]) -> None:
     )
     if provider is not None:
         caller.require_provider(provider)
+
+
+def _azure_dated(event: dict[str, Any]) -> bool:
+    return routes.azure_form(event.get("resource")) == routes.AZURE_DATED_PREFIX
 
 
 def _plain(error: GatewayError) -> dict[str, Any]:

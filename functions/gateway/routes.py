@@ -15,14 +15,19 @@ from dataclasses import dataclass
 # /{provider}/openai/v1 (Azure's v1 API). Only Azure deployments answer on the Azure forms.
 PROVIDER_PATH_PARAM = "provider"
 OPENAI_PREFIXES: tuple[str, ...] = ("", "/v1", "/{provider}/v1")
-AZURE_PREFIXES: tuple[str, ...] = ("/{provider}/openai", "/{provider}/openai/v1")
+AZURE_DATED_PREFIX = "/{provider}/openai"
+AZURE_V1_PREFIX = "/{provider}/openai/v1"
+AZURE_PREFIXES: tuple[str, ...] = (AZURE_DATED_PREFIX, AZURE_V1_PREFIX)
 PREFIXES: tuple[str, ...] = OPENAI_PREFIXES + AZURE_PREFIXES
 
 
-def azure_form(resource: str | None) -> bool:
-    """Whether an API Gateway resource template (e.g. "/{provider}/openai/files/{file_id}") is
-    one of Azure's path forms."""
-    return any((resource or "").startswith(prefix + "/") for prefix in AZURE_PREFIXES)
+def azure_form(resource: str | None) -> str | None:
+    """Which of Azure's path forms (AZURE_DATED_PREFIX or AZURE_V1_PREFIX) an API Gateway
+    resource template such as "/{provider}/openai/files/{file_id}" is, or None."""
+    for prefix in sorted(AZURE_PREFIXES, key=len, reverse=True):
+        if (resource or "").startswith(prefix + "/"):
+            return prefix
+    return None
 
 
 # Request bodies of these content types reach Lambda base64-encoded, and responses with
@@ -105,7 +110,7 @@ class Route:
     authenticated: bool = True
     memory_mb: int = 512
     timeout_seconds: int = API_GATEWAY_TIMEOUT_SECONDS
-    creates: bool = False  # answers 201 on Azure's wire format, as Azure does
+    creates: bool = False  # answers 201 on Azure's dated API, as Azure does
 
     @property
     def handler(self) -> str:

@@ -53,21 +53,23 @@ def requests_seen(sdk_factory: Callable[[httpx2.Client], openai.OpenAI]) -> tupl
 
 
 @pytest.mark.parametrize(
-    "make_client",
+    ("make_client", "created_status"),
     [
-        pytest.param(lambda gw: azure_client(gw, API_VERSION), id="AzureOpenAI-2024-10-21"),
-        pytest.param(lambda gw: azure_client(gw, "v1"), id="AzureOpenAI-v1"),
-        pytest.param(azure_v1_client, id="openai-on-azure-v1-path"),
+        # AzureOpenAI calls the dated API's paths (/openai/files?api-version=...), whatever the
+        # version: Azure answers its creates with 201 there, and with 200 on its v1 API.
+        pytest.param(lambda gw: azure_client(gw, API_VERSION), 201, id="AzureOpenAI-2024-10-21"),
+        pytest.param(lambda gw: azure_client(gw, "v1"), 201, id="AzureOpenAI-v1"),
+        pytest.param(azure_v1_client, 200, id="openai-on-azure-v1-path"),
     ],
 )
 def test_azure_clients_run_files_and_batches_end_to_end(
-    local_gateway: LocalGateway, make_client: Callable[[LocalGateway], openai.OpenAI]
+    local_gateway: LocalGateway, make_client: Callable[[LocalGateway], openai.OpenAI], created_status: int
 ) -> None:
     sdk = make_client(local_gateway)
     created = sdk.files.with_raw_response.create(
         file=("azure.jsonl", io.BytesIO(batch_jsonl(2)), "application/jsonl"), purpose="batch"
     )
-    assert created.status_code == 201  # Azure's answer to a create
+    assert created.status_code == created_status
     input_file = created.parse()
     openai.types.FileObject.model_validate(input_file.to_dict())
     assert sdk.files.retrieve(input_file.id).id == input_file.id
@@ -80,7 +82,7 @@ def test_azure_clients_run_files_and_batches_end_to_end(
         completion_window="24h",
         metadata={"tag": tag},
     )
-    assert raw_batch.status_code == 201
+    assert raw_batch.status_code == created_status
     batch = raw_batch.parse()
     assert upstream_providers(local_gateway, tag) == ["azure"]  # the batch belongs to Azure
     assert batch.id in {b.id for b in sdk.batches.list()}

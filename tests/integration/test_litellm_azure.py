@@ -18,7 +18,7 @@ from tests.integration.helpers import TERMINAL_BATCH_STATUSES, batch_jsonl, clie
 # LiteLLM fetches its model price map from GitHub at import unless told to use its bundled copy:
 # tests talk to 127.0.0.1 only.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-litellm = pytest.importorskip("litellm")
+import litellm  # a pinned test dependency: missing, the suite fails, never skips
 
 pytestmark = [
     # LiteLLM's own noise, not the gateway's: its pydantic models and a coroutine it drops
