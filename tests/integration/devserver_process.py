@@ -22,6 +22,8 @@ from devserver import REPO_ROOT
 START_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 30
 BANNER_END = "Ctrl-C to stop."
+_NOT_INHERITED_PREFIXES = ("OPENAI_", "AZURE_", "AWS_", "GATEWAY_", "SIM_", "DEVSERVER_", "POWERTOOLS_")
+_NOT_INHERITED = frozenset({"LOG_LEVEL", "ACCESS_LOG", "PORT"})
 
 
 @dataclass(frozen=True)
@@ -39,11 +41,13 @@ def free_port() -> int:
 
 
 def devserver_env(data_dir: Path, **extra: str) -> dict[str, str]:
-    """The environment of a devserver on free ports with the simulator (no provider keys)."""
+    """The environment of a devserver on free ports with the simulator (no provider keys), as
+    a developer's shell has it: without what an in-process gateway of this test session put
+    into os.environ (the functions' settings, LOG_LEVEL, AWS endpoint)."""
     env = {
         name: value
         for name, value in os.environ.items()
-        if not name.startswith(("OPENAI_", "AZURE_", "AWS_", "GATEWAY_", "SIM_", "DEVSERVER_"))
+        if not name.startswith(_NOT_INHERITED_PREFIXES) and name not in _NOT_INHERITED
     }
     env.update(
         PORT=str(free_port()),
