@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
-from gateway.models.common import WireModel
+from gateway.models.common import GatewayModel, WireModel
 
 BATCH_ENDPOINTS = (
     "/v1/chat/completions",
@@ -61,12 +61,12 @@ class Batch(WireModel):
     usage: WireModel | None = None
 
 
-class OutputExpiresAfter(BaseModel):
+class OutputExpiresAfter(GatewayModel):
     anchor: Literal["created_at"] = "created_at"
     seconds: int = Field(ge=3600, le=2592000)
 
 
-class CreateBatchRequest(BaseModel):
+class CreateBatchRequest(GatewayModel):
     """Body of POST /v1/batches."""
 
     input_file_id: str = Field(min_length=1)

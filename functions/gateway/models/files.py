@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
-from gateway.models.common import WireModel
+from gateway.models.common import GatewayModel, WireModel
 
 # Purposes OpenAI accepts on upload; output purposes are set by the provider.
 UPLOAD_PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
@@ -46,12 +46,12 @@ class FileObject(WireModel):
         return {**data, "status": "uploaded"}
 
 
-class FileDeleted(BaseModel):
+class FileDeleted(GatewayModel):
     id: str
     object: Literal["file"] = "file"
     deleted: bool = True
 
 
-class ExpiresAfter(BaseModel):
+class ExpiresAfter(GatewayModel):
     anchor: Literal["created_at"] = "created_at"
     seconds: int = Field(ge=3600, le=2592000)

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from gateway.models.common import GatewayModel
 
 
-class GenerateKeyRequest(BaseModel):
+class GenerateKeyRequest(GatewayModel):
     key_alias: str | None = Field(default=None, max_length=128)
     duration: str | None = None  # "30s", "10m", "12h", "30d", "2w"; None: never expires
     providers: list[str] | None = None  # None: every provider
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
-class UpdateKeyRequest(BaseModel):
+class UpdateKeyRequest(GatewayModel):
     key: str  # the plain key or its key id
     key_alias: str | None = Field(default=None, max_length=128)
     duration: str | None = None
@@ -22,12 +24,12 @@ class UpdateKeyRequest(BaseModel):
     metadata: dict[str, Any] | None = None
 
 
-class DeleteKeysRequest(BaseModel):
+class DeleteKeysRequest(GatewayModel):
     keys: list[str] = Field(default_factory=list)  # plain keys or key ids
     key_aliases: list[str] = Field(default_factory=list)
 
 
-class KeyInfo(BaseModel):
+class KeyInfo(GatewayModel):
     key_id: str
     token_id: str  # LiteLLM's name for the same id
     key_alias: str | None
@@ -43,17 +45,17 @@ class GeneratedKey(KeyInfo):
     key: str  # shown once, here only
 
 
-class KeyInfoResponse(BaseModel):
+class KeyInfoResponse(GatewayModel):
     key: str
     info: KeyInfo
 
 
-class KeyListResponse(BaseModel):
+class KeyListResponse(GatewayModel):
     keys: list[str | KeyInfo]
     total_count: int
     current_page: int
     total_pages: int
 
 
-class DeletedKeysResponse(BaseModel):
+class DeletedKeysResponse(GatewayModel):
     deleted_keys: list[str]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
+from gateway.models.common import GatewayModel
 from gateway.models.files import UPLOAD_PURPOSES, ExpiresAfter, FileObject
 
 UploadStatus = Literal["pending", "completed", "cancelled", "expired"]
@@ -17,7 +18,7 @@ UPLOAD_LIFETIME_SECONDS = 3600
 MAX_UPLOAD_PARTS = 4096
 
 
-class Upload(BaseModel):
+class Upload(GatewayModel):
     """openai-python `openai.types.Upload`."""
 
     id: str
@@ -31,7 +32,7 @@ class Upload(BaseModel):
     file: FileObject | None = None
 
 
-class UploadPart(BaseModel):
+class UploadPart(GatewayModel):
     """openai-python `openai.types.uploads.UploadPart`."""
 
     id: str
@@ -40,7 +41,7 @@ class UploadPart(BaseModel):
     upload_id: str
 
 
-class CreateUploadRequest(BaseModel):
+class CreateUploadRequest(GatewayModel):
     bytes: int = Field(ge=0, le=MAX_UPLOAD_BYTES)
     filename: str = Field(min_length=1, max_length=1024)
     mime_type: str = Field(min_length=1, max_length=255)
@@ -56,6 +57,6 @@ class CreateUploadRequest(BaseModel):
         return value
 
 
-class CompleteUploadRequest(BaseModel):
+class CompleteUploadRequest(GatewayModel):
     part_ids: list[str] = Field(max_length=MAX_UPLOAD_PARTS)
     md5: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{32}$")
