@@ -1,13 +1,14 @@
-"""Cold start of every Lambda handler: import it and create its clients, beside `import litellm`.
+"""Cold start of every Lambda handler: import it and create its clients, against the floor of
+the libraries alone, with and without byte code, beside `import litellm`.
 
-    .venv/bin/python bench/coldstart.py                       # 5 fresh processes per handler
+    .venv/bin/python bench/coldstart.py                       # 5 fresh processes per target, 3 without .pyc
     .venv/bin/python bench/coldstart.py --runs 9 --json bench/results/coldstart.json
-    .venv/bin/python bench/coldstart.py --quick               # 1 process each, a smoke run
+    .venv/bin/python bench/coldstart.py --quick --report-only # 1 process each, a smoke run
 
 For each handler of the route table (gateway.routes.ROUTES and ASYNC_FUNCTIONS) a fresh
-interpreter (cwd and PYTHONPATH = functions/, as the Lambda task root) records
-time.perf_counter() before `importlib.import_module("handlers.<name>")`, after it, and after
-creating the clients the handler builds on its first call, derived from the route's grants:
+interpreter (cwd and PYTHONPATH = functions/, as the Lambda task root) measures
+`importlib.import_module("handlers.<name>")` and then the creation of the clients the handler
+builds on its first call, derived from the route's grants:
 
     table:*                  gateway.storage.dynamo.dynamodb_client()
     secret:*                 gateway.secret_store.secrets_provider() (Powertools' SecretsProvider)
@@ -17,22 +18,30 @@ creating the clients the handler builds on its first call, derived from the rout
 
 with AWS_DEFAULT_REGION, dummy credentials and the function environment the stack sets, and
 no network call. Interpreter start-up (the same for any module) is left out and shown once.
-Each figure is the median of --runs processes, after one discarded warm-up process per
-target (it writes the .pyc files; `--no-pyc` measures without any byte code cache instead,
-as from a layer built without a python3.14 at hand); targets are interleaved run by run so that noise from
-other work on the machine is spread over all of them. Handler modules that do not exist yet
-(another engineer may still be writing them) are skipped with a note. The row
-`(libraries only)` imports just the fixed dependencies an authenticated handler needs, with
-its two AWS clients: the floor under every such handler. `(boto3 + 2 clients)` is the floor
-inside it: boto3 alone with the DynamoDB and Secrets Manager clients.
 
-litellm is measured the same way, `import litellm` in a fresh interpreter, in the same run;
-the goal is every handler <= 10 % of it. litellm is not a dependency of this project: the
-bench uses the current interpreter when litellm is importable there, else
-`--litellm-python PATH`, e.g. a throwaway virtualenv:
+Columns, per handler:
+- cached: median of --runs processes after one discarded warm-up process per target (it
+  writes the .pyc files), as in AWS now that both code assets ship byte code.
+- no .pyc: median of --no-pyc-runs processes with no byte code cache at all (an empty
+  PYTHONPYCACHEPREFIX): every module compiled, as from assets shipped as sources.
+- floor: the handler's libraries-only floor, `floor:<clients>` below the table: pydantic's
+  BaseModel, Powertools' Logger and REST resolver with its request validation imported, and
+  the same kinds of client created straight from boto3 / httpx / Powertools, no gateway code.
+- own: cached - floor, what the gateway's own code adds. The goal: <= GOAL_OWN_MS (30 ms)
+  for every handler; the bench exits 1 when one is over it (--report-only: exit 0).
+`(boto3 + 2 clients)` is the AWS SDK's own floor: boto3 with the DynamoDB and Secrets Manager
+clients. Targets are interleaved run by run so that noise from other work on the machine is
+spread over all of them, and the default clock is the child's CPU time (time.process_time:
+waiting for a CPU the machine's other work holds is not counted; --clock wall for wall time).
+Handler modules that do not exist yet (another engineer may still be writing them) are
+skipped with a note.
+
+litellm is measured the same way, `import litellm` in a fresh interpreter, in the same run,
+when an interpreter has it: this one, $LITELLM_PYTHON or `--litellm-python PATH`, e.g. a
+throwaway virtualenv (litellm is not a dependency of this project):
 
     python3 -m venv /tmp/litellm-venv && /tmp/litellm-venv/bin/pip install 'litellm==1.75.8'
-    .venv/bin/python bench/coldstart.py --litellm-python /tmp/litellm-venv/bin/python
+    LITELLM_PYTHON=/tmp/litellm-venv/bin/python .venv/bin/python bench/coldstart.py
 
 (pin a release you trust: some litellm releases on PyPI were compromised.) Use the same
 Python version as .venv for a fair comparison. The litellm process gets
