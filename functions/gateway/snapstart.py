@@ -3,12 +3,12 @@
 With SnapStart Lambda runs a function's init phase once per published version, snapshots the
 environment and restores copies of it at cold starts. Before the snapshot a route function
 creates what its first request would (its wire models' validators, settings, its AWS clients,
-its provider clients with their TLS context) and reads the master key and the key pepper once, which loads botocore's
-whole request path: a restored environment starts warm. After every restore it forgets what no
-two copies of the snapshot may share: `random`'s state, the secret values read before the
-snapshot (a restore may come days later, after a rotation) and the provider clients with their
-connection pools (sockets of the machine that took the snapshot). boto3's clients reconnect by
-themselves.
+its provider clients with their TLS context) and reads the master key and the key pepper
+once, which loads botocore's whole request path: a restored environment starts warm. After
+every restore it forgets what no two copies of the snapshot may share: `random`'s state, the
+secret values read before the snapshot (a restore may come days later, after a rotation) and
+the provider clients with their connection pools (sockets of the machine that took the
+snapshot). boto3's clients reconnect by themselves.
 
 The hooks are registered only when Lambda initializes a function for a snapshot
 (AWS_LAMBDA_INITIALIZATION_TYPE=snap-start); the Python runtimes provide `snapshot_restore_py`.
