@@ -2,13 +2,13 @@
 
 With SnapStart Lambda runs a function's init phase once per published version, snapshots the
 environment and restores copies of it at cold starts. Before the snapshot a route function
-creates what its first request would (settings, its AWS clients, its provider clients with
-their TLS context) and reads the master key and the key pepper once, which loads botocore's
-whole request path: a restored environment starts warm. After every restore it forgets what no
-two copies of the snapshot may share: `random`'s state, the secret values read before the
-snapshot (a restore may come days later, after a rotation) and the provider clients with their
-connection pools (sockets of the machine that took the snapshot). boto3's clients reconnect by
-themselves.
+creates what its first request would (its wire models' validators, settings, its AWS clients,
+its provider clients with their TLS context) and reads the master key and the key pepper
+once, which loads botocore's whole request path: a restored environment starts warm. After
+every restore it forgets what no two copies of the snapshot may share: `random`'s state, the
+secret values read before the snapshot (a restore may come days later, after a rotation) and
+the provider clients with their connection pools (sockets of the machine that took the
+snapshot). boto3's clients reconnect by themselves.
 
 The hooks are registered only when Lambda initializes a function for a snapshot
 (AWS_LAMBDA_INITIALIZATION_TYPE=snap-start); the Python runtimes provide `snapshot_restore_py`.
@@ -43,6 +43,7 @@ def prime(route: routes.Route) -> None:
     """Before the snapshot: what the route's first request would create."""
     from gateway.settings import get_settings
 
+    build_models()
     get_settings()
     grants = route.grants
     if any(grant.startswith("table:") for grant in grants):
@@ -63,6 +64,18 @@ def prime(route: routes.Route) -> None:
 
         for name in provider_names():
             client_for(name)
+
+
+def build_models() -> None:
+    """Build the wire models this function loaded, deferred until first use otherwise."""
+    from gateway.models.common import GatewayModel
+
+    pending: list[type[GatewayModel]] = [GatewayModel]
+    while pending:
+        model = pending.pop()
+        pending.extend(model.__subclasses__())
+        if not model.__pydantic_complete__:
+            model.model_rebuild()
 
 
 def forget_unique_state() -> None:

@@ -131,3 +131,78 @@ def test_provider_clients_share_one_tls_context(counted_tls_contexts: list[None]
     for client in clients:
         client.close()
     assert len(counted_tls_contexts) == 1
+
+
+_MODELS_CHILD = """\
+import importlib, json, sys
+importlib.import_module(sys.argv[1])
+from gateway.models.common import GatewayModel
+pending, built = [GatewayModel], []
+while pending:
+    model = pending.pop()
+    pending.extend(model.__subclasses__())
+    # (a generic model's own origin class, ListPage[T], is built when it is parametrized)
+    if model.__pydantic_complete__ and not model.__pydantic_generic_metadata__["parameters"]:
+        built.append(model.__name__)
+print(json.dumps(built))
+"""
+
+
+@pytest.mark.parametrize("function", ["keys_update", "batches_create", "files_list"])
+def test_wire_models_are_built_at_first_use_not_at_import(function: str) -> None:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("PYTHON")}
+    env["PYTHONPATH"] = str(FUNCTIONS_DIR)
+    completed = subprocess.run(
+        [sys.executable, "-c", _MODELS_CHILD, f"handlers.{function}"],
+        cwd=FUNCTIONS_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert json.loads(completed.stdout.strip().splitlines()[-1]) == []
+
+
+def _figures(total_ms: float) -> dict[str, Any]:
+    return {"total_ms": total_ms, "min_total_ms": total_ms, "import_ms": total_ms, "clients_ms": 0.0}
+
+
+def test_coldstart_own_cost_is_the_handler_over_its_own_floor() -> None:
+    from bench import coldstart
+
+    handlers = [
+        coldstart.Target(
+            "files_list", "handlers.files_list", (), sys.executable, {}, FUNCTIONS_DIR, ("dynamodb",)
+        ),
+        coldstart.Target("health", "handlers.health", (), sys.executable, {}, FUNCTIONS_DIR, ()),
+    ]
+    cached = {
+        "files_list": _figures(420.0),
+        "health": _figures(150.0),
+        coldstart.floor_name(("dynamodb",)): _figures(400.0),
+        coldstart.floor_name(()): _figures(100.0),
+    }
+    rows = coldstart.handler_rows(handlers, cached, None)
+    assert rows["files_list"]["own_ms"] == pytest.approx(20.0) and rows["files_list"]["goal_met"]
+    assert rows["health"]["own_ms"] == pytest.approx(50.0) and not rows["health"]["goal_met"]
+    assert not coldstart.goal_met({"handlers": rows})
+    assert coldstart.goal_met({"handlers": {"files_list": rows["files_list"]}})
+
+
+def test_coldstart_exits_non_zero_when_the_goal_is_missed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench import coldstart
+
+    def fake_run(targets: Any, runs: int, **_: Any) -> dict[str, Any]:
+        return {t.name: _figures(200.0 if t.name == "health" else 100.0) for t in targets}
+
+    monkeypatch.setattr(coldstart, "run", fake_run)
+    monkeypatch.setattr(coldstart, "startup_seconds", lambda python, runs: 0.01)
+    monkeypatch.setattr(coldstart, "litellm_python", lambda explicit: None)
+    assert coldstart.main(["--only", "health", "--quick"]) == 1  # 100 ms over its floor
+    assert coldstart.main(["--only", "health", "--quick", "--report-only"]) == 0
+    monkeypatch.setattr(
+        coldstart, "run", lambda targets, runs, **_: {t.name: _figures(100.0) for t in targets}
+    )
+    assert coldstart.main(["--only", "health", "--quick"]) == 0

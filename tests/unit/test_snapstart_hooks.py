@@ -52,7 +52,11 @@ def test_a_handler_registers_both_hooks_for_a_snapshot(
 
 def test_prime_creates_the_clients_and_reads_the_secrets(aws: None) -> None:
     s3_client.cache_clear()
+    from gateway.models.keys import KeyListResponse
+
+    KeyListResponse.__pydantic_complete__ = False  # as at a cold start: built at first use
     snapstart.prime(routes.route("files_content"))  # table, secrets, bucket and providers
+    assert KeyListResponse.__pydantic_complete__  # every loaded wire model is built
     assert dynamodb_client.cache_info().currsize == 1
     assert s3_client.cache_info().currsize == 1
     assert set(registry._clients) == {"openai", "azure"}

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
-from gateway.models.common import WireModel
+from gateway.models.common import GatewayModel, WireModel
 
 # The endpoints a batch may target: openai-python's `BatchCreateParams.endpoint` Literal (a unit
 # test compares the two, so an SDK release that adds one fails a test). Azure documents the same
@@ -90,12 +90,12 @@ class Batch(WireModel):
     cost: BatchCost | None = None  # the gateway's: null until settled, or for a model with no price
 
 
-class OutputExpiresAfter(BaseModel):
+class OutputExpiresAfter(GatewayModel):
     anchor: Literal["created_at"] = "created_at"
     seconds: int = Field(ge=3600, le=2592000)
 
 
-class CreateBatchRequest(BaseModel):
+class CreateBatchRequest(GatewayModel):
     """Body of POST /v1/batches."""
 
     input_file_id: str = Field(min_length=1, max_length=256)

@@ -7,13 +7,20 @@ from pydantic import BaseModel, ConfigDict
 T = TypeVar("T")
 
 
-class WireModel(BaseModel):
+class GatewayModel(BaseModel):
+    """Base of every wire model. Its validator and serializer are built at first use, not at
+    import: a function's cold start builds only the few models its one route uses."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class WireModel(GatewayModel):
     """Base for provider-shaped objects: unknown provider fields pass through untouched."""
 
     model_config = ConfigDict(extra="allow")
 
 
-class ListPage(BaseModel, Generic[T]):
+class ListPage(GatewayModel, Generic[T]):
     object: Literal["list"] = "list"
     data: list[T]
     first_id: str | None = None

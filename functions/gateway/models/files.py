@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
-from gateway.models.common import WireModel
+from gateway.models.common import GatewayModel, WireModel
 
 # Purposes OpenAI accepts on upload; output purposes are set by the provider.
 UploadPurpose = Literal["assistants", "batch", "fine-tune", "vision", "user_data", "evals"]
@@ -47,7 +47,7 @@ class FileObject(WireModel):
         return {**data, "status": "uploaded"}
 
 
-class FileDeleted(BaseModel):
+class FileDeleted(GatewayModel):
     id: str
     object: Literal["file"] = "file"
     deleted: bool = True
@@ -58,6 +58,6 @@ Anchor = Literal["created_at"]
 ExpirySeconds = Annotated[int, Field(ge=3600, le=2592000)]
 
 
-class ExpiresAfter(BaseModel):
+class ExpiresAfter(GatewayModel):
     anchor: Anchor = "created_at"
     seconds: ExpirySeconds

@@ -6,7 +6,9 @@ import json
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
+
+from gateway.models.common import GatewayModel
 
 # A number and a unit, each unit's digits capped so that every match is under 100 years
 # (what an ISO date can hold comfortably): 999999999s, 9999999m, 99999h, 9999d, 999w, 999mo.
@@ -53,7 +55,7 @@ ProviderName = Annotated[str, Field(min_length=1, max_length=64)]
 Metadata = Annotated[dict[str, Any], AfterValidator(_bounded_metadata)]
 
 
-class BudgetFields(BaseModel):
+class BudgetFields(GatewayModel):
     """LiteLLM's key budget: at most max_budget USD, spent again from zero every budget_duration."""
 
     max_budget: float | None = Field(default=None, ge=0)
@@ -77,7 +79,7 @@ class UpdateKeyRequest(BudgetFields):
     metadata: Metadata | None = None
 
 
-class DeleteKeysRequest(BaseModel):
+class DeleteKeysRequest(GatewayModel):
     """Names at least one key, in `keys` (plain keys or key ids) or `key_aliases`."""
 
     model_config = {
@@ -99,7 +101,7 @@ class DeleteKeysRequest(BaseModel):
         return self
 
 
-class KeyInfo(BaseModel):
+class KeyInfo(GatewayModel):
     key_id: str
     token_id: str  # LiteLLM's name for the same id
     key_alias: str | None
@@ -120,17 +122,17 @@ class GeneratedKey(KeyInfo):
     key: str  # shown once, here only
 
 
-class KeyInfoResponse(BaseModel):
+class KeyInfoResponse(GatewayModel):
     key: str
     info: KeyInfo
 
 
-class KeyListResponse(BaseModel):
+class KeyListResponse(GatewayModel):
     keys: list[str | KeyInfo]
     total_count: int
     current_page: int
     total_pages: int
 
 
-class DeletedKeysResponse(BaseModel):
+class DeletedKeysResponse(GatewayModel):
     deleted_keys: list[str]

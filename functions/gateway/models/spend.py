@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
+from gateway.models.common import GatewayModel
 
 SpendGroup = Literal["key", "model", "day"]
 
 
-class SpendRow(BaseModel):
+class SpendRow(GatewayModel):
     group: str  # a key id, a model, or a day (YYYY-MM-DD, UTC)
     spend: float
     batches: int
@@ -17,7 +17,7 @@ class SpendRow(BaseModel):
     output_tokens: int
 
 
-class SpendReport(BaseModel):
+class SpendReport(GatewayModel):
     object: Literal["spend_report"] = "spend_report"
     group_by: SpendGroup
     start_date: str

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from gateway.models.common import GatewayModel
 from gateway.models.files import ExpiresAfter, FileObject, UploadPurpose
 
 UploadStatus = Literal["pending", "completed", "cancelled", "expired"]
@@ -17,7 +18,7 @@ UPLOAD_LIFETIME_SECONDS = 3600
 MAX_UPLOAD_PARTS = 4096
 
 
-class Upload(BaseModel):
+class Upload(GatewayModel):
     """openai-python `openai.types.Upload`."""
 
     id: str
@@ -31,7 +32,7 @@ class Upload(BaseModel):
     file: FileObject | None = None
 
 
-class UploadPart(BaseModel):
+class UploadPart(GatewayModel):
     """openai-python `openai.types.uploads.UploadPart`."""
 
     id: str
@@ -40,7 +41,7 @@ class UploadPart(BaseModel):
     upload_id: str
 
 
-class CreateUploadRequest(BaseModel):
+class CreateUploadRequest(GatewayModel):
     bytes: int = Field(ge=0, le=MAX_UPLOAD_BYTES)
     filename: str = Field(min_length=1, max_length=1024)
     mime_type: str = Field(min_length=1, max_length=255)
@@ -49,6 +50,6 @@ class CreateUploadRequest(BaseModel):
     custom_llm_provider: str | None = Field(default=None, min_length=1, max_length=64)
 
 
-class CompleteUploadRequest(BaseModel):
+class CompleteUploadRequest(GatewayModel):
     part_ids: list[Annotated[str, Field(min_length=1, max_length=256)]] = Field(max_length=MAX_UPLOAD_PARTS)
     md5: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{32}$")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from gateway.models.common import GatewayModel
 
 # OpenAI's batch event types, and two of the gateway's own that only endpoints listing them get.
 OPENAI_BATCH_EVENTS = ("batch.completed", "batch.failed", "batch.expired", "batch.cancelled")
@@ -12,7 +14,7 @@ GATEWAY_BATCH_EVENTS = ("batch.in_progress", "batch.progress")
 SERVED_EVENT_TYPES = OPENAI_BATCH_EVENTS + GATEWAY_BATCH_EVENTS
 
 
-class WebhookEndpoint(BaseModel):
+class WebhookEndpoint(GatewayModel):
     id: str
     object: Literal["webhook_endpoint"] = "webhook_endpoint"
     created_at: int
@@ -27,13 +29,13 @@ class WebhookEndpointWithSecret(WebhookEndpoint):
     signing_secret: str  # shown only at creation and rotation
 
 
-class DeletedWebhookEndpoint(BaseModel):
+class DeletedWebhookEndpoint(GatewayModel):
     id: str
     object: Literal["webhook_endpoint.deleted"] = "webhook_endpoint.deleted"
     deleted: bool = True
 
 
-class WebhookEndpointTestResult(BaseModel):
+class WebhookEndpointTestResult(GatewayModel):
     object: Literal["webhook_endpoint.test"] = "webhook_endpoint.test"
     webhook_endpoint_id: str
     event_type: str
@@ -41,32 +43,32 @@ class WebhookEndpointTestResult(BaseModel):
     success: Literal[True] = True
 
 
-class WebhookEventTypeList(BaseModel):
+class WebhookEventTypeList(GatewayModel):
     object: Literal["list"] = "list"
     data: list[str]
 
 
-class CreateWebhookEndpointRequest(BaseModel):
+class CreateWebhookEndpointRequest(GatewayModel):
     url: str = Field(min_length=1, max_length=2048)
     name: str = Field(min_length=1, max_length=256)
     event_types: list[str] = Field(min_length=1, max_length=len(SERVED_EVENT_TYPES))
 
 
-class UpdateWebhookEndpointRequest(BaseModel):
+class UpdateWebhookEndpointRequest(GatewayModel):
     url: str | None = Field(default=None, min_length=1, max_length=2048)
     name: str | None = Field(default=None, min_length=1, max_length=256)
     event_types: list[str] | None = Field(default=None, min_length=1, max_length=len(SERVED_EVENT_TYPES))
 
 
-class RotateSecretRequest(BaseModel):
+class RotateSecretRequest(GatewayModel):
     keep_old_secret_active_for_24_hours: bool = False
 
 
-class WebhookTestRequest(BaseModel):
+class WebhookTestRequest(GatewayModel):
     event_type: str = Field(min_length=1)
 
 
-class WebhookDelivery(BaseModel):
+class WebhookDelivery(GatewayModel):
     """The gateway's own: one attempt to deliver one event (GET /webhook_endpoints/{id}/deliveries)."""
 
     id: str

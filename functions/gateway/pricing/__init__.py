@@ -16,8 +16,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from gateway.models.common import GatewayModel
 from gateway.service.usage import BatchUsage
 
 ENV_MODEL_PRICES = "MODEL_PRICES"
@@ -26,7 +27,7 @@ _MILLION = Decimal(1_000_000)
 _CENT_FRACTION = Decimal("0.000001")  # costs are kept to the micro-dollar
 
 
-class TokenPrices(BaseModel):
+class TokenPrices(GatewayModel):
     """USD per million tokens."""
 
     input: Decimal = Field(ge=0)
@@ -38,7 +39,7 @@ class ModelPrices(TokenPrices):
     batch: TokenPrices | None = None  # where the provider publishes batch prices of its own
 
 
-class Cost(BaseModel):
+class Cost(GatewayModel):
     """The gateway's `cost` field of a settled batch."""
 
     input: Decimal
@@ -47,7 +48,7 @@ class Cost(BaseModel):
     currency: str = "USD"
 
 
-class PriceTable(BaseModel):
+class PriceTable(GatewayModel):
     batch_discount: Decimal = Field(default=Decimal("0.5"), gt=0, le=1)
     models: dict[str, ModelPrices]
 

@@ -13,10 +13,9 @@ from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel
-
 from gateway.auth import MASTER_KEY_ID
 from gateway.models.batches import TERMINAL_BATCH_STATUSES, Batch
+from gateway.models.common import GatewayModel
 from gateway.observability import logger
 from gateway.pricing import Cost, batch_cost, price_table
 from gateway.providers.registry import client_for
@@ -31,7 +30,7 @@ _CHUNK_BYTES = 256 * 1024
 OutputReader = Callable[[ObjectRecord, str], Iterable[bytes]]
 
 
-class Settlement(BaseModel):
+class Settlement(GatewayModel):
     usage: BatchUsage
     cost: Cost | None
     succeeded: int

@@ -12,18 +12,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel
 
-
-class InputTokensDetails(BaseModel):
+class InputTokensDetails(GatewayModel):
     cached_tokens: int = 0
 
 
-class OutputTokensDetails(BaseModel):
+class OutputTokensDetails(GatewayModel):
     reasoning_tokens: int = 0
 
 
-class BatchUsage(BaseModel):
+class BatchUsage(GatewayModel):
     """openai-python's `BatchUsage`."""
 
     input_tokens: int = 0
@@ -33,7 +31,7 @@ class BatchUsage(BaseModel):
     total_tokens: int = 0
 
 
-class UsageTally(BaseModel):
+class UsageTally(GatewayModel):
     """The batch's usage, with how many requests it counts and how many it does not."""
 
     usage: BatchUsage = BatchUsage()

@@ -7,9 +7,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from pydantic import BaseModel
-
 from gateway import resources
+from gateway.models.common import GatewayModel
 
 SQS_MAX_DELAY_SECONDS = 900
 
@@ -17,7 +16,7 @@ LocalSender = Callable[[str, str, float], None]  # (queue: "deliveries" | "dead"
 _local_sender: LocalSender | None = None
 
 
-class DeliveryJob(BaseModel):
+class DeliveryJob(GatewayModel):
     endpoint_id: str
     event: dict[str, object]
     attempt: int = 1
