@@ -260,3 +260,21 @@ def test_an_upstream_id_nobody_claimed_maps_to_no_gateway_id(aws: None) -> None:
     assert IdMap().claim_upstream("openai", "file-up-new", "file-second") == "file-first"
     assert IdMap().gateway_id_for("openai", "file-up-new") == "file-first"
     assert IdMap().gateway_id_for("azure", "file-up-new") is None  # per provider
+
+
+def test_delete_removes_the_object_and_its_reverse_id(aws: None) -> None:
+    id_map = IdMap()
+    record = _record_with_upstream("file-gone")
+    id_map.put(record)
+    id_map.put(_record_with_upstream("file-kept"))
+    id_map.delete(record)
+    assert id_map.get("file-gone") is None
+    assert id_map.gateway_id_for("openai", "up-file-gone") is None
+    assert id_map.gateway_id_for("openai", "up-file-kept") == "file-kept"
+
+    without_upstream = ObjectRecord(
+        id="upload_plain", kind="upload", owner="master", provider="openai", created_at=1, object={}
+    )
+    id_map.put(without_upstream)
+    id_map.delete(without_upstream)
+    assert id_map.get("upload_plain") is None
