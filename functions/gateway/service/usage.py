@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.models.common import GatewayModel
+
 
 class InputTokensDetails(GatewayModel):
     cached_tokens: int = 0
