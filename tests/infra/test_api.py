@@ -40,7 +40,18 @@ def test_no_methods_beyond_the_route_table_and_the_405_catch_alls(synth: Synth) 
 
 def test_provider_path_parameter_is_a_sibling_of_the_static_segments(synth: Synth) -> None:
     top_level = {path for path in api_paths(synth.api_json).values() if path.count("/") == 1}
-    assert top_level == {"/{provider}", "/v1", "/files", "/batches", "/uploads", "/key", "/health", "/spend"}
+    assert top_level == {
+        "/{provider}",
+        "/v1",
+        "/files",
+        "/batches",
+        "/uploads",
+        "/key",
+        "/health",
+        "/spend",
+        "/webhook_endpoints",
+        "/webhook_event_types",
+    }
     assert ("GET", "/{provider}/v1/files/{file_id}/content") in api_methods(synth.api_json)
 
 

@@ -13,7 +13,17 @@ OPENAI = {"type": "openai", "api_base": "https://api.openai.com/v1"}
 
 
 def test_reserved_segments_are_the_static_first_segments_of_the_route_table() -> None:
-    assert reserved_path_segments() == {"v1", "files", "batches", "uploads", "key", "health", "spend"}
+    assert reserved_path_segments() == {
+        "v1",
+        "files",
+        "batches",
+        "uploads",
+        "key",
+        "health",
+        "spend",
+        "webhook_endpoints",
+        "webhook_event_types",
+    }
 
 
 def test_cdk_json_defaults() -> None:

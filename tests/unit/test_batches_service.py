@@ -28,7 +28,7 @@ class FakeBatchesApi:
         self.calls: list[tuple[str, Any]] = []
         self._ids = itertools.count(1)
 
-    def create_batch(self, body: dict[str, Any]) -> dict[str, Any]:
+    def create_batch(self, body: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
         self.calls.append(("create", body))
         batch_id = f"batch_up{next(self._ids)}"
         self.batches[batch_id] = {
@@ -45,11 +45,11 @@ class FakeBatchesApi:
         }
         return dict(self.batches[batch_id])
 
-    def retrieve_batch(self, batch_id: str) -> dict[str, Any]:
+    def retrieve_batch(self, batch_id: str, *, timeout: float | None = None) -> dict[str, Any]:
         self.calls.append(("retrieve", batch_id))
         return dict(self.batches[batch_id])
 
-    def list_batches(self, **query: Any) -> dict[str, Any]:
+    def list_batches(self, *, timeout: float | None = None, **query: Any) -> dict[str, Any]:
         self.calls.append(("list", query))
         newest_first = list(reversed(self.batches.values()))[: query.get("limit") or 20]
         return {"object": "list", "data": [dict(b) for b in newest_first], "has_more": False}
@@ -88,7 +88,8 @@ def test_a_batch_is_created_upstream_on_the_files_upstream_id_and_stored(provide
                 "input_file_id": "up-file-in",
                 "endpoint": "/v1/chat/completions",
                 "completion_window": "24h",
-                "metadata": {"t": "1"},
+                # the write-ahead tag that lets a retry find this batch (never shown to the client)
+                "metadata": {"t": "1", "gateway_batch_id": batch.id},
             },
         )
     ]
@@ -102,7 +103,8 @@ def test_a_batch_is_created_upstream_on_the_files_upstream_id_and_stored(provide
         "openai",
         "batch_up1",
     )
-    assert stored.state == {"input_file_id": "file-in"} and stored.object == batch.model_dump(mode="json")
+    assert stored.state["input_file_id"] == "file-in" and "pending" not in stored.state
+    assert stored.object == batch.model_dump(mode="json")
     assert IdMap().gateway_id_for("openai", "batch_up1") == batch.id
 
 

@@ -75,21 +75,31 @@ def test_a_batch_id_on_a_file_route_is_404_and_never_reaches_the_provider(aws: N
     "after",
     [
         "file-never-existed",
-        "batch_as_cursor",  # an id of another kind
-        "file-of-another-key",  # an id the caller does not own
+        "file-of-another-key",  # an id the caller does not own is as unknown as a missing one
     ],
 )
-def test_an_after_cursor_the_caller_cannot_use_is_400_naming_after(aws: None, after: str) -> None:
+def test_an_after_cursor_the_caller_cannot_see_is_404_naming_after(aws: None, after: str) -> None:
     generated = generate_key()
     store_file("file-mine", owner=generated["key_id"])
     store_file("file-of-another-key", owner="key_someone_else")
-    store_batch("batch_as_cursor", owner=generated["key_id"])
 
     status, error = list_files({"after": after}, key=generated["key"])
+    assert status == 404, error
+    assert (error["error"]["param"], error["error"]["code"], error["error"]["message"]) == (
+        "after",
+        "not_found",
+        f"No such file for the 'after' cursor: {after}",
+    )
+
+
+def test_an_after_cursor_of_another_kind_is_400_naming_after(aws: None) -> None:
+    generated = generate_key()
+    store_batch("batch_as_cursor", owner=generated["key_id"])
+    status, error = list_files({"after": "batch_as_cursor"}, key=generated["key"])
     assert status == 400, error
     assert (error["error"]["param"], error["error"]["message"]) == (
         "after",
-        f"Invalid 'after' cursor: {after}",
+        "Invalid value for 'after': String should match pattern '^file-'.",
     )
 
 
@@ -105,7 +115,7 @@ def test_an_after_cursor_of_another_key_is_fine_for_the_master_key_but_not_withi
     status, page = list_files({"after": "file-a2", "key_id": "key_a"})
     assert status == 200 and [f["id"] for f in page["data"]] == ["file-a1"]
     status, error = list_files({"after": "file-b1", "key_id": "key_a"})
-    assert status == 400 and error["error"]["param"] == "after"
+    assert status == 404 and error["error"]["param"] == "after"
 
 
 # Pages: an exact has_more, and pages built from several DynamoDB Query pages ---------------

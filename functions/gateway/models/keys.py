@@ -6,7 +6,7 @@ import json
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from gateway.models.common import GatewayModel
 
@@ -91,14 +91,18 @@ class DeleteKeysRequest(GatewayModel):
         }
     }
 
-    keys: list[Annotated[str, Field(min_length=1, max_length=1024)]] = Field(default_factory=list)
     key_aliases: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(default_factory=list)
+    # validated after key_aliases, and even when absent: the error names `keys`
+    keys: list[Annotated[str, Field(min_length=1, max_length=1024)]] = Field(
+        default_factory=list, validate_default=True
+    )
 
-    @model_validator(mode="after")
-    def _names_a_key(self) -> DeleteKeysRequest:
-        if not self.keys and not self.key_aliases:
+    @field_validator("keys")
+    @classmethod
+    def _names_a_key(cls, keys: list[str], info: ValidationInfo) -> list[str]:
+        if not keys and not info.data.get("key_aliases"):
             raise ValueError("name the keys to delete in 'keys' or 'key_aliases'")
-        return self
+        return keys
 
 
 class KeyInfo(GatewayModel):
