@@ -162,7 +162,8 @@ ROUTES: tuple[Route, ...] = (
         "files_create",
         "POST",
         "/files",
-        _PROVIDER | _IDEMPOTENT | {TABLE_BATCH_WRITE},
+        # put and update: the write-ahead record and its finish
+        _PROVIDER | _IDEMPOTENT | {TABLE_PUT, TABLE_UPDATE},
         memory_mb=1024,
         creates=True,
     ),
@@ -181,7 +182,7 @@ ROUTES: tuple[Route, ...] = (
         "batches_create",
         "POST",
         "/batches",
-        _PROVIDER | _IDEMPOTENT | {TABLE_BATCH_WRITE},
+        _PROVIDER | _IDEMPOTENT | {TABLE_PUT, TABLE_UPDATE},
         creates=True,
     ),
     Route(
@@ -211,8 +212,7 @@ ROUTES: tuple[Route, ...] = (
         "uploads_complete",
         "POST",
         "/uploads/{upload_id}/complete",
-        # delete: a failed invoke of the transfer removes the file record again
-        _IDEMPOTENT | {TABLE_PUT, TABLE_UPDATE, TABLE_DELETE, BUCKET_LIST, INVOKE_TRANSFER},
+        _IDEMPOTENT | {TABLE_PUT, TABLE_UPDATE, BUCKET_LIST, INVOKE_TRANSFER},
     ),
     Route(
         "uploads_cancel",
@@ -275,7 +275,12 @@ ROUTES: tuple[Route, ...] = (
                 "/webhook_endpoints/{webhook_endpoint_id}/test",
                 frozenset({TABLE_PUT}),
             ),
-            ("webhooks_deliveries", "GET", "/webhook_endpoints/{webhook_endpoint_id}/deliveries", _LISTS),
+            (
+                "webhooks_deliveries",
+                "GET",
+                "/webhook_endpoints/{webhook_endpoint_id}/deliveries",
+                frozenset({TABLE_QUERY_BY_OWNER}),  # listed by endpoint, whoever asks
+            ),
             (
                 "webhooks_retry_delivery",
                 "POST",

@@ -19,6 +19,7 @@ import openai
 import pytest
 from gateway import resources, routes
 from gateway.service import content_delivery
+from gateway.storage.dynamo import dynamodb_client, marshal
 from gateway.storage.id_map import IdMap
 
 from devserver.server import SIM_OPENAI_KEY, LocalGateway
@@ -34,6 +35,7 @@ from tests.infra.template_tools import (
     statements_of_role,
 )
 from tests.integration.helpers import batch_jsonl
+from tests.integration.receiver import webhook_receiver
 from tests.integration.tenancy import generate_key, key_api, sdk, upload_input
 
 FUNCTIONS: dict[str, str] = {
@@ -46,9 +48,16 @@ GRANTS: dict[str, frozenset[str]] = {
 }
 # Functions the scenario cannot run, each with the reason. A function missing from the scenario
 # and from this list fails test_every_function_is_exercised.
-NOT_EXERCISED: dict[str, str] = {}
+NOT_EXERCISED: dict[str, str] = {
+    "transfer_failed": "Lambda calls it after file_transfer's retries are exhausted; provoked in "
+    "tests/unit/fault_injection/test_file_transfer.py (retries exhausted, expired event)",
+}
 # Grants for a failure path the scenario does not provoke, each with the reason.
 ERROR_PATHS: dict[tuple[str, Use], str] = {
+    (
+        "file_transfer",
+        Use("lambda:InvokeFunction", "function:transfer_failed"),
+    ): "Lambda's service invokes the on-failure destination with the failed function's role",
     (
         "files_content",
         Use("s3:AbortMultipartUpload", OBJECTS + resources.CACHED_CONTENT_PREFIX),
@@ -85,6 +94,7 @@ def _as_virtual_key_on_master_routes(gateway: LocalGateway, key: str) -> None:
         ("GET", "/key/list"),
         ("POST", "/key/update"),
         ("POST", "/key/delete"),
+        ("GET", "/spend/report"),
     ):
         response = httpx.request(method, gateway.url + path, headers=headers, json={}, timeout=30)
         assert response.status_code in (400, 403), (path, response.text)  # validation may come first
@@ -122,7 +132,8 @@ def _files_and_batches(gateway: LocalGateway, client: openai.OpenAI) -> None:
     record = id_map.get(uploaded.id)
     assert record is not None
     record.object["status"] = "uploaded"
-    id_map.save_object(record)
+    # written raw: the gateway's own snapshot writes never move a status backwards
+    dynamodb_client().put_item(TableName=id_map.table, Item=marshal(record.to_item()))
     assert client.files.retrieve(uploaded.id).status == "processed"
     with _slow_batches(gateway):
         cancelled = client.batches.create(
@@ -188,20 +199,42 @@ def _uploads(gateway: LocalGateway, client: openai.OpenAI, usage: Usage) -> None
         client.uploads.parts.create(expiring.id, data=PART)
 
 
+def _webhooks(client: openai.OpenAI) -> None:
+    with webhook_receiver(answers=[500]) as receiver:
+        created = client.webhooks.create(url=receiver.url, name="iam", event_types=["batch.completed"])
+        assert client.webhooks.retrieve(created.id).id == created.id
+        assert [endpoint.id for endpoint in client.webhooks.list().data] == [created.id]
+        client.webhooks.update(created.id, name="iam-renamed")
+        client.webhooks.rotate_secret(created.id)
+        assert client.webhooks.test(created.id, event_type="batch.completed").status_code == 500
+        attempts = client.get(f"/webhook_endpoints/{created.id}/deliveries", cast_to=object)["data"]  # type: ignore[index]
+        retried = client.post(
+            f"/webhook_endpoints/{created.id}/deliveries/{attempts[0]['id']}/retry", cast_to=object, body={}
+        )
+        assert retried["status_code"] == 200  # type: ignore[index]
+        assert client.webhooks.event_types.list().data
+        client.webhooks.delete(created.id)
+
+
 def run_scenario(gateway: LocalGateway, usage: Usage) -> None:
     httpx.get(f"{gateway.url}/health", timeout=30).raise_for_status()
-    key = generate_key(gateway, "iam-evidence", metadata={"purpose": "least privilege"})
+    key = generate_key(gateway, "iam-evidence", metadata={"purpose": "least privilege"}, max_budget=100)
     for params in ({"key": key.key_id}, {"key": key.key}):
         assert key_api(gateway, "GET", "/key/info", params=params).status_code == 200
     assert key_api(gateway, "GET", "/key/list").status_code == 200
     for named in (key.key, key.key_id):  # by the key itself, or by its id (looked up)
-        updated = key_api(gateway, "POST", "/key/update", json={"key": named, "metadata": {"n": 1}})
+        updated = key_api(
+            gateway, "POST", "/key/update", json={"key": named, "metadata": {"n": 1}, "max_budget": 90}
+        )
         assert updated.status_code == 200, updated.text
     _as_virtual_key_on_master_routes(gateway, key.key)
     for caller in (gateway.master_key, key.key):
         client = sdk(gateway, caller)
         _files_and_batches(gateway, client)
         _uploads(gateway, client, usage)
+    assert key_api(gateway, "GET", "/spend/report", params={"group_by": "model"}).status_code == 200
+    _webhooks(sdk(gateway, key.key))
+    assert sdk(gateway, gateway.master_key).webhooks.list().data == []  # everyone's: by kind
     deleted = key_api(gateway, "POST", "/key/delete", json={"keys": [key.key]})
     assert deleted.status_code == 200, deleted.text
     by_alias = generate_key(gateway, "iam-evidence-alias")
