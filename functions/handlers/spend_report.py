@@ -8,13 +8,16 @@ from gateway.resolver import GatewayApp
 from gateway.service import keys, spend
 
 app = GatewayApp("spend_report")
+DATE_PATTERN = r"^[1-9]\d{3}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$"
 
 
 @app.endpoint
 def spend_report(
     group_by: Annotated[SpendGroup, Query()] = "key",
-    start_date: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$")] = None,
-    end_date: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$")] = None,
+    start_date: Annotated[
+        str | None, Query(pattern=DATE_PATTERN, json_schema_extra={"format": "date"})
+    ] = None,
+    end_date: Annotated[str | None, Query(pattern=DATE_PATTERN, json_schema_extra={"format": "date"})] = None,
 ) -> SpendReport:
     keys.require_master(app.caller)
     return spend.spend_report(group_by, start_date, end_date)

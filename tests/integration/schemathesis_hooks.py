@@ -13,6 +13,9 @@ from typing import Any
 import schemathesis
 
 PROVIDER = "openai"
+# Where schema-valid webhook endpoints point: a loopback URL, the only kind the local server takes
+# over plain http (which addresses the gateway accepts depends on DNS and policy, not the schema).
+WEBHOOK_URL = "http://127.0.0.1:9/hook"
 
 
 def _is_plain(value: Any, max_length: int) -> bool:
@@ -37,6 +40,8 @@ def configured(body: Any) -> Any:
     providers = mapped.get("providers")
     if isinstance(providers, list) and providers and all(_is_plain(p, 64) for p in providers):
         mapped["providers"] = [PROVIDER]
+    if _is_plain(mapped.get("url"), 2048):  # a webhook's destination: what local mode allows
+        mapped["url"] = WEBHOOK_URL
     if _is_plain(mapped.get("key_alias"), 128):
         mapped["key_alias"] = f"{mapped['key_alias'][:100]}-{uuid.uuid4().hex[:12]}"
     return mapped

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.usefixtures("aws")
 
 def test_a_key_without_a_budget_holds_anything_and_counts_it() -> None:
     store = BudgetStore()
-    store.hold("k1", Decimal("123.5"))
+    store.hold("k1", Decimal("123.5"), "b1")
     budget = store.get("k1")
     assert budget is not None and budget.max_budget is None
     assert (budget.spend, budget.holds) == (Decimal(0), Decimal("123.5"))
@@ -23,15 +23,15 @@ def test_a_key_without_a_budget_holds_anything_and_counts_it() -> None:
 def test_a_hold_beyond_the_headroom_is_refused_with_the_figures() -> None:
     store = BudgetStore()
     store.configure("k1", Decimal(10), None)
-    store.hold("k1", Decimal(6))
+    store.hold("k1", Decimal(6), "b2")
     with pytest.raises(BudgetExceededError) as refused:
-        store.hold("k1", Decimal(5))
+        store.hold("k1", Decimal(5), "b3")
     assert (refused.value.budget.holds, refused.value.budget.max_budget, refused.value.estimate) == (
         Decimal(6),
         Decimal(10),
         Decimal(5),
     )
-    store.hold("k1", Decimal(4))  # exactly the rest fits
+    store.hold("k1", Decimal(4), "b4")  # exactly the rest fits
     assert store.get("k1").headroom == Decimal(0)  # type: ignore[union-attr]
 
 
@@ -39,9 +39,9 @@ def test_concurrent_holds_never_exceed_the_budget() -> None:
     store = BudgetStore()
     store.configure("k1", Decimal(10), None)
 
-    def try_hold(_: int) -> bool:
+    def try_hold(attempt: int) -> bool:
         try:
-            store.hold("k1", Decimal(1))
+            store.hold("k1", Decimal(1), f"concurrent-{attempt}")
         except BudgetExceededError:
             return False
         return True
@@ -55,11 +55,12 @@ def test_concurrent_holds_never_exceed_the_budget() -> None:
 def test_release_and_settlement_replace_the_hold() -> None:
     store = BudgetStore()
     store.configure("k1", Decimal(10), None)
-    store.hold("k1", Decimal(4))
-    store.hold("k1", Decimal(3))
-    store.release("k1", Decimal(3))
+    store.hold("k1", Decimal(4), "b6")
+    store.hold("k1", Decimal(3), "b7")
+    store.release("k1", "b7", Decimal(3))
+    store.release("k1", "b7", Decimal(3))  # once only
     dynamodb_client().transact_write_items(
-        TransactItems=[store.settlement_update("k1", held=Decimal(4), cost=Decimal("1.25"))]
+        TransactItems=[store.settlement_update("k1", "b6", held=Decimal(4), cost=Decimal("1.25"))]
     )
     budget = store.get("k1")
     assert budget is not None
@@ -69,27 +70,52 @@ def test_release_and_settlement_replace_the_hold() -> None:
 def test_raising_or_lifting_the_budget_keeps_what_was_spent() -> None:
     store = BudgetStore()
     store.configure("k1", Decimal(5), None)
-    store.hold("k1", Decimal(5))
+    store.hold("k1", Decimal(5), "b8")
     with pytest.raises(BudgetExceededError):
-        store.hold("k1", Decimal(1))
+        store.hold("k1", Decimal(1), "b9")
     store.configure("k1", Decimal(8), None)
-    store.hold("k1", Decimal(3))
+    store.hold("k1", Decimal(3), "b10")
     store.configure("k1", None, None)
-    store.hold("k1", Decimal(100))
+    store.hold("k1", Decimal(100), "b11")
     assert store.get("k1").holds == Decimal(108)  # type: ignore[union-attr]
 
 
 def test_a_budget_period_resets_spend_but_not_holds() -> None:
     store = BudgetStore()
     store.configure("k1", Decimal(10), 3600, now=1_000)
-    store.hold("k1", Decimal(6), now=1_000)
+    store.hold("k1", Decimal(6), "b12", now=1_000)
     dynamodb_client().transact_write_items(
-        TransactItems=[store.settlement_update("k1", held=Decimal(6), cost=Decimal(6))]
+        TransactItems=[store.settlement_update("k1", "b12", held=Decimal(6), cost=Decimal(6))]
     )
-    store.hold("k1", Decimal(2), now=2_000)
+    store.hold("k1", Decimal(2), "b13", now=2_000)
     with pytest.raises(BudgetExceededError):
-        store.hold("k1", Decimal(3), now=2_000)
-    store.hold("k1", Decimal(3), now=1_000 + 3 * 3600 + 5)  # three periods later: spend is back to 0
+        store.hold("k1", Decimal(3), "b14", now=2_000)
+    store.hold("k1", Decimal(3), "b15", now=1_000 + 3 * 3600 + 5)  # three periods later: spend is back to 0
     budget = store.get("k1")
     assert budget is not None
     assert (budget.spend, budget.holds, budget.reset_at) == (Decimal(0), Decimal(5), 1_000 + 4 * 3600)
+
+
+def test_a_retried_hold_holds_once() -> None:
+    store = BudgetStore()
+    store.configure("k1", Decimal(10), None)
+    store.hold("k1", Decimal(6), "b1")
+    store.hold("k1", Decimal(6), "b1")  # the same batch's create, retried: no second hold, no refusal
+    budget = store.get("k1")
+    assert budget is not None and (budget.holds, budget.held_batches) == (Decimal(6), frozenset({"b1"}))
+
+
+def test_a_batch_whose_hold_was_never_taken_books_its_cost_alone() -> None:
+    store = BudgetStore()
+    store.configure("k1", Decimal(10), None)
+    holding = store.settlement_update("k1", "b-lost", held=Decimal(3), cost=Decimal(2))
+    with pytest.raises(dynamodb_client().exceptions.TransactionCanceledException):
+        dynamodb_client().transact_write_items(TransactItems=[holding])
+    alone = store.settlement_update("k1", "b-lost", held=Decimal(3), cost=Decimal(2), holding=False)
+    dynamodb_client().transact_write_items(TransactItems=[alone])
+    budget = store.get("k1")
+    assert budget is not None and (budget.spend, budget.holds, budget.headroom) == (
+        Decimal(2),
+        Decimal(0),
+        Decimal(8),
+    )

@@ -25,7 +25,7 @@ def test_a_key_is_generated_with_a_budget_that_info_shows() -> None:
     generated = generate(key_alias="team-a", max_budget=25, budget_duration="30d")
     assert (generated["max_budget"], generated["budget_duration"], generated["spend"]) == (25.0, "30d", 0.0)
     assert generated["budget_reset_at"] is not None
-    BudgetStore().hold(str(generated["key_id"]), Decimal("2.5"))
+    BudgetStore().hold(str(generated["key_id"]), Decimal("2.5"), "batch_x")
     status, body, _ = call(keys_info.handler, event("GET", "/key/info", query={"key": str(generated["key"])}))
     assert status == 200
     assert (body["info"]["holds"], body["info"]["max_budget"]) == (2.5, 25.0)

@@ -10,8 +10,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from gateway.jsonl import split_lines
 from gateway.models.batches import Batch
-from gateway.service.settlement import settle_if_finished, split_lines
+from gateway.service.settlement import settle_if_finished
 from gateway.storage.budgets import BudgetStore
 from gateway.storage.id_map import IdMap, ObjectRecord
 from gateway.storage.settlements import SettlementStore
@@ -83,7 +84,7 @@ def spend_entries() -> list[dict[str, Any]]:
 
 def test_a_finished_batch_carries_usage_and_cost_and_books_them_once() -> None:
     BudgetStore().configure(OWNER, Decimal(10), None)
-    BudgetStore().hold(OWNER, Decimal("1.00"))
+    BudgetStore().hold(OWNER, Decimal("1.00"), "batch_settle")
     record, batch = finished_batch()
     reader = CountingReader(OUTPUT)
     settled = settle_if_finished(record, batch, read_output=reader, now=2000)
@@ -176,7 +177,7 @@ def test_an_unfinished_batch_is_not_settled() -> None:
 
 
 def test_a_cancelled_batch_without_output_books_nothing_and_releases_its_hold() -> None:
-    BudgetStore().hold(OWNER, Decimal("1.00"))
+    BudgetStore().hold(OWNER, Decimal("1.00"), "batch_settle")
     record, batch = finished_batch(status="cancelled")
     batch = batch.model_copy(update={"output_file_id": None})
     settled = settle_if_finished(record, batch, read_output=CountingReader([]))
@@ -188,3 +189,7 @@ def test_a_cancelled_batch_without_output_books_nothing_and_releases_its_hold() 
 def test_split_lines_joins_lines_cut_across_chunks() -> None:
     chunks = [b'{"a":', b"1}\n{", b'"b":2}\n', b"\n", b"tail"]
     assert list(split_lines(chunks)) == [b'{"a":1}', b'{"b":2}', b"", b"tail"]
+
+
+def test_split_lines_stops_at_a_line_over_the_limit() -> None:
+    assert list(split_lines([b"ab\n", b"0123", b"456789\nnext\n"], max_line_bytes=5)) == [b"ab", b"012345"]

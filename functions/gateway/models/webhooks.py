@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, StrictBool
 
 from gateway.models.common import GatewayModel
 
@@ -48,24 +48,32 @@ class WebhookEventTypeList(GatewayModel):
     data: list[str]
 
 
+# Typed as plain strings so that an event type OpenAI has and this gateway does not serve gets
+# its own 400 naming the served ones; the document lists them.
+EventType = Annotated[str, Field(json_schema_extra={"enum": list(SERVED_EVENT_TYPES)})]
+WebhookUrl = Annotated[str, Field(min_length=1, max_length=2048, json_schema_extra={"format": "uri"})]
+
+
 class CreateWebhookEndpointRequest(GatewayModel):
-    url: str = Field(min_length=1, max_length=2048)
+    url: WebhookUrl
     name: str = Field(min_length=1, max_length=256)
-    event_types: list[str] = Field(min_length=1, max_length=len(SERVED_EVENT_TYPES))
+    event_types: list[EventType] = Field(min_length=1, max_length=len(SERVED_EVENT_TYPES))
 
 
 class UpdateWebhookEndpointRequest(GatewayModel):
-    url: str | None = Field(default=None, min_length=1, max_length=2048)
+    url: WebhookUrl | None = None
     name: str | None = Field(default=None, min_length=1, max_length=256)
-    event_types: list[str] | None = Field(default=None, min_length=1, max_length=len(SERVED_EVENT_TYPES))
+    event_types: list[EventType] | None = Field(
+        default=None, min_length=1, max_length=len(SERVED_EVENT_TYPES)
+    )
 
 
 class RotateSecretRequest(GatewayModel):
-    keep_old_secret_active_for_24_hours: bool = False
+    keep_old_secret_active_for_24_hours: StrictBool = False
 
 
 class WebhookTestRequest(GatewayModel):
-    event_type: str = Field(min_length=1)
+    event_type: EventType
 
 
 class WebhookDelivery(GatewayModel):

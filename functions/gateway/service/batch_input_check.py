@@ -7,18 +7,21 @@ the set of custom ids (at most `max_lines` of them).
 
 from __future__ import annotations
 
+import io
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 from gateway.errors import InvalidRequestError
+from gateway.jsonl import split_lines, stream_chunks
 from gateway.models.batches import BATCH_ENDPOINTS
 
 MAX_LINES = 50_000
 MAX_BYTES = 200 * 1024 * 1024
 MAX_LISTED_PROBLEMS = 10
+BATCH_CHECK_STATE = "batch_check"  # where a file's record keeps a passed check's figures
 MAX_LINE_BYTES = 32 * 1024 * 1024
 
 
@@ -70,6 +73,28 @@ class BatchInputReport:
     def error(self) -> InvalidRequestError:
         return InvalidRequestError(self.summary(), param="file", code=self.problems[0].code)
 
+    def figures(self) -> dict[str, Any]:
+        """What a file's record keeps of a passed check (service.budget estimates from it)."""
+        return {
+            "lines": self.lines,
+            "endpoint": self.endpoint,
+            "model": self.model,
+            "input_token_estimate": self.input_token_estimate,
+            "output_token_limit": self.output_token_limit,
+            "lines_without_output_limit": self.lines_without_output_limit,
+        }
+
+
+def checked_figures(content: bytes | IO[bytes], rules: CheckRules | None = None) -> dict[str, Any]:
+    """The figures of a batch file that passes the check; its 400 (first problems by line) else.
+    A stream is read from its start and left rewound for the upload that follows."""
+    stream = io.BytesIO(content) if isinstance(content, bytes | bytearray) else content
+    stream.seek(0)
+    report = check_batch_input(stream, rules)
+    stream.seek(0)
+    raise_if_invalid(report)
+    return report.figures()
+
 
 @dataclass(frozen=True)
 class CheckRules:
@@ -85,19 +110,12 @@ class CheckRules:
 def check_batch_input(stream: IO[bytes], rules: CheckRules | None = None) -> BatchInputReport:
     """Reads `stream` to its end (or to the first file-level limit) and reports every problem."""
     rules = rules or CheckRules()
-    return _Checker(rules).run(_lines(stream, rules.max_line_bytes))
+    return _Checker(rules).run(split_lines(stream_chunks(stream), rules.max_line_bytes))
 
 
 def raise_if_invalid(report: BatchInputReport) -> None:
     if not report.ok:
         raise report.error()
-
-
-def _lines(stream: IO[bytes], max_line_bytes: int) -> Iterator[bytes]:
-    """Lines without their end; one longer than `max_line_bytes` is yielded cut at that
-    length plus one byte, so memory stays bounded whatever the file holds."""
-    while line := stream.readline(max_line_bytes + 1):
-        yield line[:-1] if line.endswith(b"\n") else line
 
 
 class _Checker:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor, wait
+from decimal import Decimal
 from typing import Any
 
 from gateway.auth import Caller
@@ -15,10 +16,11 @@ from gateway.models.batches import TERMINAL_BATCH_STATUSES, Batch, CreateBatchRe
 from gateway.models.common import ListPage
 from gateway.observability import logger
 from gateway.providers.registry import client_for
-from gateway.service import adoption
+from gateway.service import adoption, budget
 from gateway.service.deadline import Deadline
 from gateway.service.listing import ListRequest, page_records
 from gateway.service.ownership import owned_record
+from gateway.service.settlement import settle_if_finished, with_settlement
 from gateway.service.translate import batch_object
 from gateway.settings import get_settings
 from gateway.storage import pending
@@ -67,18 +69,33 @@ def create_batch(
             param="input_file_id",
             code="file_not_ready",
         )
+    model, estimate = budget.batch_estimate(caller, input_file)
     body = request.upstream_body(input_file.upstream_id)
     fresh = _pending_batch(caller, input_file, request, body, batch_id or new_id("batch"))
+    # written ahead with the record: what the batch holds of its owner's budget, and its model
+    fresh.state |= {budget.HOLD_STATE: str(estimate), budget.MODEL_STATE: model}
     existing = pending.put_new(fresh)
     if existing is None:
+        _hold_or_discard(caller, fresh, estimate)
         return _create_upstream(id_map, fresh, first_attempt=True)
     if existing.state.get("request") != fresh.state["request"] or existing.kind != "batch":
         raise idempotency_key_reused()
     if pending.is_pending(existing) and existing.status == _PENDING_STATUS:
+        # the first attempt may have died before its hold: holding is once per batch
+        budget.hold_for_batch(caller, existing.id, Decimal(str(existing.state.get(budget.HOLD_STATE) or 0)))
         return _adopt_or_create(id_map, existing)
     if time.time() - existing.created_at > KEY_LIFETIME_SECONDS:  # an old key used again: a new batch
         return create_batch(caller, provider, request, id_map)
     return Batch.model_validate(existing.object)  # the first attempt's batch, finished meanwhile
+
+
+def _hold_or_discard(caller: Caller, record: ObjectRecord, estimate: Decimal) -> None:
+    """The budget's hold for a new batch; a refused one leaves no record behind."""
+    try:
+        budget.hold_for_batch(caller, record.id, estimate)
+    except InvalidRequestError:
+        pending.discard(record)
+        raise
 
 
 def retrieve_batch(caller: Caller, batch_id: str, id_map: IdMap | None = None) -> Batch:
@@ -139,7 +156,8 @@ def adopt_pending_batch(record: ObjectRecord, id_map: IdMap | None = None) -> Ba
         }
     record.state = _without_pending(record.state)
     if pending.settle(record, expected_status=expected):
-        return Batch.model_validate(record.object)
+        # given up: it books nothing, and its budget hold goes back
+        return settle_if_finished(record, Batch.model_validate(record.object))
     return _reloaded(id_map, record)
 
 
@@ -165,7 +183,9 @@ def list_batches(
             logger.warning("batch list refresh hit its deadline; serving snapshots", extra={"n": len(late)})
         for future in done:
             fresh[futures[future]] = future.result()
-    batches = [fresh.get(r.id) or Batch.model_validate(r.object) for r in records]
+    batches = [
+        fresh.get(r.id) or with_settlement(Batch.model_validate(r.object), r.settlement) for r in records
+    ]
     return ListPage[Batch].of(batches, has_more)
 
 
@@ -228,6 +248,7 @@ def _store(id_map: IdMap, record: ObjectRecord, upstream: dict[str, Any]) -> Bat
         str(record.state.get("input_file_id") or record.object.get("input_file_id")),
         id_map,
     )
+    batch = settle_if_finished(record, batch)  # a finished batch's usage and cost, booked once
     snapshot = record.object = batch.model_dump(mode="json")
     id_map.save_if_changed(record)  # an unchanged batch (or a list's unfinished one) costs no write
     # a lost conditional write leaves the newer stored object in the record: serve that
@@ -287,6 +308,8 @@ def _create_upstream(id_map: IdMap, record: ObjectRecord, *, first_attempt: bool
         )
     except Exception as exc:
         adoption.after_failed_call(record, exc, first_attempt=first_attempt)
+        if first_attempt and adoption.refused(exc):  # discarded: it will never run
+            budget.release_hold(record)
         raise
     return _finish(id_map, record, upstream)
 

@@ -12,15 +12,17 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from gateway.auth import Caller
+from gateway.auth import MASTER_KEY_ID, Caller
 from gateway.errors import InvalidRequestError
 from gateway.pricing import batch_cost, price_table
+from gateway.service.batch_input_check import BATCH_CHECK_STATE
 from gateway.service.usage import BatchUsage
 from gateway.settings import get_settings
 from gateway.storage.budgets import Budget, BudgetExceededError, BudgetStore
 from gateway.storage.id_map import ObjectRecord
 
-BATCH_CHECK_STATE = "batch_check"  # where files.create keeps the upload check's figures
+HOLD_STATE = "hold"  # a batch record's state: what its create holds of its owner's budget
+MODEL_STATE = "model"  # ... and the model it runs (what it is priced at)
 
 
 def priced_model(provider: str, model: str | None) -> str | None:
@@ -43,13 +45,34 @@ def estimate_batch_cost(input_file: ObjectRecord) -> tuple[str | None, Decimal |
     return model, cost.total if cost else None
 
 
-def hold_for_batch(caller: Caller, input_file: ObjectRecord, store: BudgetStore | None = None) -> Decimal:
-    """Holds the batch's estimate against the caller's budget; the amount held (0 for the master
-    key). A key with a budget cannot start a batch whose cost cannot be estimated."""
+def hold_for_batch(
+    caller: Caller, batch_id: str, estimate: Decimal, store: BudgetStore | None = None
+) -> None:
+    """Holds a batch's estimate against its owner's budget (once per batch), or refuses it."""
     if caller.is_master:
-        return Decimal(0)
-    store = store or BudgetStore()
+        return
+    try:
+        (store or BudgetStore()).hold(caller.key_id, estimate, batch_id)
+    except BudgetExceededError as exceeded:
+        raise _budget_exceeded(exceeded.budget, exceeded.estimate) from exceeded
+
+
+def release_hold(record: ObjectRecord, store: BudgetStore | None = None) -> None:
+    """Gives back the hold of a batch whose create the provider refused (it will never run)."""
+    held = Decimal(str(record.state.get(HOLD_STATE) or 0))
+    if record.owner != MASTER_KEY_ID and held:
+        (store or BudgetStore()).release(record.owner, record.id, held)
+
+
+def batch_estimate(
+    caller: Caller, input_file: ObjectRecord, store: BudgetStore | None = None
+) -> tuple[str | None, Decimal]:
+    """The model a batch on `input_file` runs, and what it will hold of the caller's budget (0 for
+    the master key). A key with a budget cannot start a batch whose cost cannot be estimated."""
     model, estimate = estimate_batch_cost(input_file)
+    if caller.is_master:
+        return model, Decimal(0)
+    store = store or BudgetStore()
     if estimate is None:
         budget = store.get(caller.key_id)
         if budget is not None and budget.max_budget is not None:
@@ -61,11 +84,7 @@ def hold_for_batch(caller: Caller, input_file: ObjectRecord, store: BudgetStore 
                 code="budget_unknown_cost",
             )
         estimate = Decimal(0)
-    try:
-        store.hold(caller.key_id, estimate)
-    except BudgetExceededError as exceeded:
-        raise _budget_exceeded(exceeded.budget, exceeded.estimate) from exceeded
-    return estimate
+    return model, estimate
 
 
 def _budget_exceeded(budget: Budget, estimate: Decimal) -> InvalidRequestError:

@@ -20,6 +20,7 @@ from gateway.models.common import ListPage
 from gateway.models.files import FileDeleted, FileObject
 from gateway.providers.registry import client_for
 from gateway.service import adoption, content_delivery
+from gateway.service.batch_input_check import BATCH_CHECK_STATE, checked_figures
 from gateway.service.content_delivery import FileContent
 from gateway.service.listing import ListRequest, page_objects
 from gateway.service.ownership import owned_record
@@ -57,7 +58,11 @@ def create_file(
     caller.require_provider(provider)
     if not new_file.purpose.strip():
         raise InvalidRequestError("Missing required parameter: 'purpose'.", param="purpose")
+    # a batch file is checked line by line before any provider sees it (or bills for it)
+    checked = checked_figures(new_file.content) if new_file.purpose == "batch" else None
     fresh = _pending_file(caller, provider, new_file, file_id or new_id("file"))
+    if checked is not None:
+        fresh.state[BATCH_CHECK_STATE] = checked
     existing = pending.put_new(fresh)
     if existing is None:
         return _upload(id_map, fresh, new_file, first_attempt=True)

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from gateway.auth import MASTER_KEY_ID
+from gateway.jsonl import split_lines
 from gateway.models.batches import TERMINAL_BATCH_STATUSES, Batch
 from gateway.models.common import GatewayModel
 from gateway.observability import logger
@@ -94,10 +95,10 @@ def _settle(
     ).model_dump(mode="json")
     booked = cost.total if cost else Decimal(0)
     held = Decimal(str(record.state.get("hold") or 0))
-    budget_update = (
-        BudgetStore(store.table).settlement_update(record.owner, held, booked)
-        if record.owner != MASTER_KEY_ID
-        else None
+    budgets = BudgetStore(store.table) if record.owner != MASTER_KEY_ID else None
+    budget_update = budgets.settlement_update(record.owner, record.id, held, booked) if budgets else None
+    budget_fallback = (
+        budgets.settlement_update(record.owner, record.id, held, booked, holding=False) if budgets else None
     )
     spend_entry = {
         "created_key": f"{now * 1_000_000:016d}#{record.id}",
@@ -111,7 +112,7 @@ def _settle(
         "output_tokens": tally.usage.output_tokens,
         "settled_at": now,
     }
-    if store.commit(record.id, settlement, spend_entry, budget_update):
+    if store.commit(record.id, settlement, spend_entry, budget_update, budget_fallback):
         logger.info("batch settled", extra={"batch_id": record.id, "cost": str(booked)})
         return settlement
     return store.settlement_of(record.id) or settlement  # another caller committed first
@@ -127,18 +128,3 @@ def _upstream_file_id(record: ObjectRecord, gateway_file_id: str | None) -> str 
 def _provider_output(record: ObjectRecord, upstream_file_id: str) -> Iterator[bytes]:
     with client_for(record.provider).stream_file_content(upstream_file_id) as response:
         yield from split_lines(response.iter_bytes(_CHUNK_BYTES))
-
-
-def split_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Lines of a byte stream, holding at most one line and one chunk in memory."""
-    parts: list[bytes] = []
-    for chunk in chunks:
-        start = 0
-        while (end := chunk.find(b"\n", start)) != -1:
-            parts.append(chunk[start:end])
-            yield b"".join(parts)
-            parts, start = [], end + 1
-        if start < len(chunk):
-            parts.append(chunk[start:])
-    if parts:
-        yield b"".join(parts)

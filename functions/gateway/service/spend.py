@@ -15,8 +15,8 @@ DEFAULT_DAYS = 30
 
 def spend_report(
     group_by: SpendGroup,
-    start_date: str | None,
-    end_date: str | None,
+    start_date: date | str | None,
+    end_date: date | str | None,
     store: SettlementStore | None = None,
     today: date | None = None,
 ) -> SpendReport:
@@ -55,7 +55,9 @@ def spend_report(
     )
 
 
-def _day(value: str, param: str) -> date:
+def _day(value: date | str, param: str) -> date:
+    if isinstance(value, date):
+        return value
     try:
         return date.fromisoformat(value)
     except ValueError as exc:

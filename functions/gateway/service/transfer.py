@@ -32,6 +32,7 @@ from gateway.errors import (
 )
 from gateway.observability import logger
 from gateway.providers.client import ProviderClient
+from gateway.service.batch_input_check import BATCH_CHECK_STATE, check_batch_input
 from gateway.service.transfer_failure import deadline_message, fail, past_deadline, pending_job
 from gateway.service.translate import file_object
 from gateway.settings import get_settings
@@ -69,9 +70,11 @@ def transfer_file(file_id: str, id_map: IdMap | None = None) -> str | None:
     try:
         sent = transitions.sent_upstream(record.id)
         upstream = _earlier_copy(client, record, sent)
+        checked = None  # a reused copy passed its check in the run that sent it
         if upstream is None:
             try:
                 parts = _parts(upload_id, list(job["part_ids"]), int(record.object["bytes"]))
+                checked = _checked_batch_input(record, upload_id, parts)
                 upstream = _send(client, record, job, parts)
             except (TransferFailed, GatewayError) as exc:
                 message = exc.message if isinstance(exc, GatewayError) else str(exc)
@@ -83,7 +86,7 @@ def transfer_file(file_id: str, id_map: IdMap | None = None) -> str | None:
                 return fail(id_map, record, upload_id, "internal error in the gateway")
             if not _note_sent(client, record, str(upstream["id"]), replacing=sent):
                 return _not_needed(client, record, upload_id, str(upstream["id"]))
-        return _record(id_map, client, record, upload_id, upstream)
+        return _record(id_map, client, record, upload_id, upstream, checked)
     finally:
         client.close()
 
@@ -123,6 +126,20 @@ def _not_needed(client: ProviderClient, record: ObjectRecord, upload_id: str, up
         "transfer: another run's copy is in flight, or the file moved on", extra={"file_id": record.id}
     )
     return status
+
+
+def _checked_batch_input(
+    record: ObjectRecord, upload_id: str, parts: list[StoredPart]
+) -> dict[str, Any] | None:
+    """A batch file is checked line by line before the provider sees it: a bad one fails the
+    transfer with the first problems by line (the file ends in `error`, nothing is sent)."""
+    if str(record.purpose or record.object.get("purpose")) != "batch":
+        return None
+    with PartsReader(upload_id, parts, 0, sum(part.size for part in parts)) as reader:
+        report = check_batch_input(cast(IO[bytes], reader))
+    if not report.ok:
+        raise TransferFailed(report.summary())
+    return report.figures()
 
 
 # Sending ---------------------------------------------------------------------------------
@@ -230,7 +247,12 @@ def _retrying(request: Callable[[], T]) -> T:
 
 # Recording -------------------------------------------------------------------------------
 def _record(
-    id_map: IdMap, client: ProviderClient, record: ObjectRecord, upload_id: str, upstream: dict[str, Any]
+    id_map: IdMap,
+    client: ProviderClient,
+    record: ObjectRecord,
+    upload_id: str,
+    upstream: dict[str, Any],
+    checked: dict[str, Any] | None = None,
 ) -> str:
     """Commit the upstream id (one conditional write); then the reverse item and the parts'
     removal, which a later run finishes if this one dies (`_finish_recorded`). If the commit
@@ -241,6 +263,8 @@ def _record(
     record.upstream_id = upstream_id
     record.ttl = obj.expires_at
     record.state = {"upload_id": upload_id, "transferred_at": int(time.time())}
+    if checked is not None:
+        record.state[BATCH_CHECK_STATE] = checked
     try:
         committed = transitions.record_transferred(record)
     except Exception:

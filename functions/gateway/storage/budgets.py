@@ -25,6 +25,12 @@ _KIND = "budget"
 _ZERO = Decimal(0)
 
 
+def _typed(values: dict[str, Any]) -> dict[str, Any]:
+    """`marshal`, but a Python set is a string set here (never the empty list marshal makes)."""
+    sets = {name: {"SS": sorted(value)} for name, value in values.items() if isinstance(value, set)}
+    return marshal({name: value for name, value in values.items() if name not in sets}) | sets
+
+
 def budget_pk(key_id: str) -> str:
     return f"budget#{key_id}"
 
@@ -39,6 +45,7 @@ class Budget:
     budget_duration: int | None = None  # seconds
     budget_duration_text: str | None = None  # as the operator wrote it: "30d"
     reset_at: int | None = None
+    held_batches: frozenset[str] = frozenset()
 
     @classmethod
     def from_item(cls, item: dict[str, dict[str, Any]]) -> Budget:
@@ -58,6 +65,7 @@ class Budget:
             budget_duration=int(duration) if duration is not None else None,
             budget_duration_text=item.get("budget_duration_text", {}).get("S"),
             reset_at=int(reset_at) if reset_at is not None else None,
+            held_batches=frozenset(item.get("held_batches", {}).get("SS", [])),
         )
 
 
@@ -122,50 +130,63 @@ class BudgetStore:
             if self._update(key_id, expression, names, values, condition):
                 return self.get(key_id) or current
 
-    def hold(self, key_id: str, estimate: Decimal, now: int | None = None) -> None:
-        """Reserves `estimate` for a batch about to start; BudgetExceededError when it does not fit."""
+    def hold(self, key_id: str, estimate: Decimal, batch_id: str, now: int | None = None) -> None:
+        """Reserves `estimate` for `batch_id` about to start; BudgetExceededError when it does not
+        fit. Once per batch (its id joins `held_batches`): a retried create holds nothing more."""
         self._reset_if_due(key_id, int(time.time()) if now is None else now)
         granted = self._update(
             key_id,
-            "SET kind = :kind, key_id = :key ADD holds :estimate, headroom :negative",
-            {"#m": "max_budget"},
-            {":estimate": estimate, ":negative": -estimate, ":kind": _KIND, ":key": key_id},
-            "attribute_not_exists(#m) OR headroom >= :estimate",
+            "SET kind = :kind, key_id = :key ADD holds :estimate, headroom :negative, held_batches :ids",
+            {"#m": "max_budget", "#b": "held_batches"},
+            {
+                ":estimate": estimate,
+                ":negative": -estimate,
+                ":kind": _KIND,
+                ":key": key_id,
+                ":id": batch_id,
+            }
+            | {":ids": {batch_id}},
+            "(attribute_not_exists(#m) OR headroom >= :estimate) AND NOT contains(#b, :id)",
         )
         if not granted:
             budget = self.get(key_id) or Budget(key_id=key_id)
-            raise BudgetExceededError(budget, estimate)
+            if batch_id not in budget.held_batches:
+                raise BudgetExceededError(budget, estimate)
 
-    def release(self, key_id: str, held: Decimal) -> None:
-        """Gives back a hold whose batch never started."""
+    def release(self, key_id: str, batch_id: str, held: Decimal) -> None:
+        """Gives back the hold of a batch that never started (once: it leaves `held_batches`)."""
         self._update(
             key_id,
-            "ADD holds :negative, headroom :held",
-            {},
-            {":negative": -held, ":held": held},
-            "attribute_exists(pk)",
+            "ADD holds :negative, headroom :held DELETE held_batches :ids",
+            {"#b": "held_batches"},
+            {":negative": -held, ":held": held, ":id": batch_id} | {":ids": {batch_id}},
+            "contains(#b, :id)",
         )
 
-    def settlement_update(self, key_id: str, held: Decimal, cost: Decimal) -> dict[str, Any]:
-        """The TransactWriteItems element that books `cost` in place of the batch's hold."""
-        return {
-            "Update": {
-                "TableName": self.table,
-                "Key": self._key(key_id),
-                "UpdateExpression": (
-                    "SET kind = :kind, key_id = :key ADD spend :cost, holds :negative, headroom :back"
-                ),
-                "ExpressionAttributeValues": marshal(
-                    {
-                        ":cost": cost,
-                        ":negative": -held,
-                        ":back": held - cost,
-                        ":kind": _KIND,
-                        ":key": key_id,
-                    }
-                ),
-            }
+    def settlement_update(
+        self, key_id: str, batch_id: str, held: Decimal, cost: Decimal, *, holding: bool = True
+    ) -> dict[str, Any]:
+        """The TransactWriteItems element that books `cost`, in place of the batch's hold while
+        the budget still holds it (`holding`), or on its own for a batch whose hold was never
+        taken (its create died between the record and the hold)."""
+        values: dict[str, Any] = {":cost": cost, ":kind": _KIND, ":key": key_id}
+        if holding:
+            expression = "SET kind = :kind, key_id = :key ADD spend :cost, holds :negative, headroom :back"
+            expression += " DELETE held_batches :ids"
+            values |= {":negative": -held, ":back": held - cost, ":id": batch_id, ":ids": {batch_id}}
+        else:
+            expression = "SET kind = :kind, key_id = :key ADD spend :cost, headroom :back"
+            values |= {":back": -cost}
+        update: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": self._key(key_id),
+            "UpdateExpression": expression,
+            "ExpressionAttributeValues": _typed(values),
         }
+        if holding:
+            update["ConditionExpression"] = "contains(#b, :id)"
+            update["ExpressionAttributeNames"] = {"#b": "held_batches"}
+        return {"Update": update}
 
     def _reset_if_due(self, key_id: str, now: int) -> None:
         """At the end of a budget period spend starts again from zero (holds stay held)."""
@@ -198,7 +219,7 @@ class BudgetStore:
             "Key": self._key(key_id),
             "UpdateExpression": expression,
             "ConditionExpression": condition,
-            "ExpressionAttributeValues": marshal(values),
+            "ExpressionAttributeValues": _typed(values),
         }
         if names:
             params["ExpressionAttributeNames"] = names

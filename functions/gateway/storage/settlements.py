@@ -56,8 +56,11 @@ class SettlementStore:
         settlement: dict[str, Any],
         spend_entry: Item,
         budget_update: dict[str, Any] | None,
+        budget_fallback: dict[str, Any] | None = None,
     ) -> bool:
-        """Writes all three at once; False when the batch was settled already (nothing written)."""
+        """Writes all three at once; False when the batch was settled already (nothing written).
+        When the budget refuses `budget_update` (the batch's hold is not held), `budget_fallback`
+        takes its place."""
         items: list[dict[str, Any]] = [
             {
                 "Update": {
@@ -87,8 +90,14 @@ class SettlementStore:
         try:
             self._db.transact_write_items(TransactItems=items)
         except self._db.exceptions.TransactionCanceledException as exc:
-            reasons = exc.response.get("CancellationReasons") or []
-            if any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons):
+            failed = [
+                index
+                for index, reason in enumerate(exc.response.get("CancellationReasons") or [])
+                if reason.get("Code") == "ConditionalCheckFailed"
+            ]
+            if failed == [2] and budget_fallback is not None:
+                return self.commit(batch_id, settlement, spend_entry, budget_fallback)
+            if failed:
                 return False
             raise
         return True
