@@ -8,16 +8,23 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
+from contextlib import contextmanager
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from gateway.auth import MASTER
 from gateway.models.batches import CreateBatchRequest
-from gateway.service import batches, files, translate
+from gateway.service import batches, files, settlement, translate
 from gateway.service.files import NewFile
 from gateway.service.listing import ListRequest
 from gateway.storage.dynamo import dynamodb_client
 from gateway.storage.id_map import IdMap, ObjectRecord
+
+BATCH_LINE = (
+    b'{"custom_id": "r0", "method": "POST", "url": "/v1/chat/completions", '
+    b'"body": {"model": "gpt-4o-mini", "messages": []}}\n'
+)
 
 
 class FakeProvider:
@@ -70,6 +77,14 @@ class FakeProvider:
         newest = sorted(self.batches.values(), key=lambda b: -b["created_at"])[: min(limit, self.list_page)]
         return {"object": "list", "data": copy.deepcopy(newest), "has_more": len(self.batches) > len(newest)}
 
+    @contextmanager
+    def stream_file_content(self, upstream_id: str) -> Iterator[Any]:
+        """An output file's content (settlement reads it once): one successful request."""
+        self.calls.append(f"stream_file_content {upstream_id}")
+        usage = b'{"usage": {"prompt_tokens": 3}}'
+        line = b'{"custom_id": "r0", "response": {"status_code": 200, "body": ' + usage + b"}}\n"
+        yield SimpleNamespace(iter_bytes=lambda _size=None: iter([line]))
+
     def complete(self, upstream_batch_id: str) -> None:
         """The batch finishes with an output file the provider made."""
         output = self.create_file(filename="output.jsonl", purpose="batch_output")
@@ -79,7 +94,7 @@ class FakeProvider:
 @pytest.fixture
 def provider(aws: None, monkeypatch: pytest.MonkeyPatch) -> FakeProvider:
     fake = FakeProvider()
-    for module in (files, batches, translate):
+    for module in (files, batches, translate, settlement):
         monkeypatch.setattr(module, "client_for", lambda _provider: fake)
     return fake
 
@@ -99,7 +114,7 @@ def calls(aws: None) -> Iterator[list[str]]:
 
 
 def _create_file(provider: FakeProvider) -> str:
-    return files.create_file(MASTER, "openai", NewFile("in.jsonl", b"{}\n", "batch")).id
+    return files.create_file(MASTER, "openai", NewFile("in.jsonl", BATCH_LINE, "batch")).id
 
 
 def _create_batch(file_id: str) -> str:
@@ -148,8 +163,10 @@ def test_batch_create_retrieve_and_output_file_registration(provider: FakeProvid
     provider.complete(upstream_batch)
     calls.clear()
     done = batches.retrieve_batch(MASTER, batch_id)
-    # the batch read, the output file's reverse claimed, its object stored, the batch written back
-    assert calls == ["GetItem", "PutItem", "PutItem", "UpdateItem"]
+    # the batch read, the output file's reverse claimed, its object stored, the settlement claimed
+    # and committed (usage and cost, once), the batch written back
+    assert calls == ["GetItem", "PutItem", "PutItem", "UpdateItem", "TransactWriteItems", "UpdateItem"]
+    assert done.usage is not None and done.usage.input_tokens == 3
     assert done.status == "completed" and done.output_file_id and done.output_file_id.startswith("file-")
 
     calls.clear()

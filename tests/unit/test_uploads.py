@@ -143,7 +143,23 @@ def transfer(file_id: str) -> Any:
     return file_transfer.handler({"file_id": file_id}, FakeContext())["status"]
 
 
-CHUNKS = [b'{"custom_id": "a"}\n' * 500, b'{"custom_id": "b"}\n' * 300, b'{"custom_id": "c"}\n' * 7]
+def batch_lines(start: int, count: int) -> bytes:
+    """Valid batch requests (the transfer checks a batch file line by line before sending it)."""
+    return b"".join(
+        json.dumps(
+            {
+                "custom_id": f"r{index}",
+                "method": "POST",
+                "url": "/v1/chat/completions",
+                "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
+            }
+        ).encode()
+        + b"\n"
+        for index in range(start, start + count)
+    )
+
+
+CHUNKS = [batch_lines(0, 500), batch_lines(500, 300), batch_lines(800, 7)]
 
 
 def test_upload_objects_match_the_sdk_types(gateway: list[dict[str, Any]]) -> None:

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import Field
+
 from gateway.models.common import GatewayModel
 
 
@@ -27,16 +29,16 @@ class BatchUsage(GatewayModel):
     """openai-python's `BatchUsage`."""
 
     input_tokens: int = 0
-    input_tokens_details: InputTokensDetails = InputTokensDetails()
+    input_tokens_details: InputTokensDetails = Field(default_factory=InputTokensDetails)
     output_tokens: int = 0
-    output_tokens_details: OutputTokensDetails = OutputTokensDetails()
+    output_tokens_details: OutputTokensDetails = Field(default_factory=OutputTokensDetails)
     total_tokens: int = 0
 
 
 class UsageTally(GatewayModel):
     """The batch's usage, with how many requests it counts and how many it does not."""
 
-    usage: BatchUsage = BatchUsage()
+    usage: BatchUsage = Field(default_factory=BatchUsage)
     succeeded: int = 0
     failed: int = 0
 

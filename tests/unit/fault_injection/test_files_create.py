@@ -136,7 +136,8 @@ def test_same_key_with_other_bytes_is_refused_even_after_a_failure(gateway: Simu
     filename = f"{uuid.uuid4().hex}.jsonl"
     gateway.add_fault(status=500, method="POST", path_contains="/v1/files")
     assert _create(filename, "f-other")[0] == 502
-    status, error, headers = _create(filename, "f-other", content=LINE + LINE)
+    other = LINE.replace(b'"r0"', b'"r1"') if isinstance(LINE, bytes) else LINE.replace('"r0"', '"r1"')
+    status, error, headers = _create(filename, "f-other", content=LINE + other)
     assert status == 409 and error["error"]["code"] == "idempotency_key_reused"
     assert headers["x-should-retry"] == ["false"]
     assert _upstream_files(gateway, filename) == []
