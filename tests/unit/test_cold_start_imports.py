@@ -41,7 +41,7 @@ NOT_FOR_HEALTH = (
     "gateway.provider_choice",
     "gateway.storage.dynamo",
 )
-WATCHED = (*NOT_FOR_HEALTH, "gateway.providers.client")
+WATCHED = (*NOT_FOR_HEALTH, "gateway.providers.client", "gateway.service.content_delivery")
 
 _CHILD = """\
 import importlib, json, sys
@@ -88,6 +88,14 @@ def test_httpx_only_with_the_functions_that_call_a_provider() -> None:
         assert "boto3" in loaded[name], name
     authenticated = {r.name for r in routes.ROUTES if r.authenticated}
     assert {name for name, modules in loaded.items() if "gateway.auth" in modules} == authenticated
+
+
+def test_content_delivery_only_with_the_function_that_delivers_content() -> None:
+    """S3's content cache is loaded at init by files.content only (files.delete loads it when it
+    deletes); the other files functions share service.files without it."""
+    assert "gateway.service.content_delivery" in _loaded_by("files_content")
+    for function in ("files_list", "files_retrieve", "files_create"):
+        assert "gateway.service.content_delivery" not in _loaded_by(function), function
 
 
 def test_secrets_client_shares_the_default_boto3_session(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from gateway.auth import Caller
 from gateway.errors import ConflictError, InvalidRequestError, UpstreamRequestError
@@ -11,13 +11,14 @@ from gateway.ids import new_id
 from gateway.models.common import ListPage
 from gateway.models.files import FileDeleted, FileObject
 from gateway.providers.registry import client_for
-from gateway.service import content_delivery
-from gateway.service.content_delivery import FileContent
 from gateway.service.listing import ListRequest, page_objects
 from gateway.service.ownership import owned_record
 from gateway.service.translate import file_object
 from gateway.settings import get_settings
 from gateway.storage.id_map import IdMap, ObjectRecord
+
+if TYPE_CHECKING:  # content delivery (S3) is loaded by the two functions that use it only
+    from gateway.service.content_delivery import FileContent
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,8 @@ def delete_file(caller: Caller, file_id: str, id_map: IdMap | None = None) -> Fi
             if exc.status_code != 404:  # already gone upstream: forget it here too
                 raise
     id_map.delete(record)
+    from gateway.service import content_delivery
+
     content_delivery.forget(record)
     return FileDeleted(id=record.id)
 
@@ -104,4 +107,6 @@ def file_content(caller: Caller, file_id: str, id_map: IdMap | None = None) -> F
             else f"File {file_id} is still being transferred to its provider; try again shortly.",
             code="file_not_ready",
         )
+    from gateway.service import content_delivery
+
     return content_delivery.deliver(record, filename)
