@@ -27,8 +27,13 @@ Columns, per handler:
 - floor: the handler's libraries-only floor, `floor:<clients>` below the table: pydantic's
   BaseModel, Powertools' Logger and REST resolver with its request validation imported, and
   the same kinds of client created straight from boto3 / httpx / Powertools, no gateway code.
-- own: cached - floor, what the gateway's own code adds. The goal: <= GOAL_OWN_MS (30 ms)
-  for every handler; the bench exits 1 when one is over it (--report-only: exit 0).
+- diff: cached - floor, the difference of the two medians (on a shared machine the noise
+  of either is tens of ms).
+- own: the handler's import in a process where its floor already ran, so its libraries are
+  loaded and only the gateway's own modules are timed: the same quantity measured in one
+  process. The goal: own <= GOAL_OWN_MS (30 ms) for every handler; the bench exits 1 when
+  one is over it (--report-only: exit 0). (The gateway creates its clients through the same
+  boto3 / httpx / Powertools calls as the floor: no own cost there.)
 `(boto3 + 2 clients)` is the AWS SDK's own floor: boto3 with the DynamoDB and Secrets Manager
 clients. Targets are interleaved run by run so that noise from other work on the machine is
 spread over all of them, and the default clock is the child's CPU time (time.process_time:
@@ -61,7 +66,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +90,7 @@ GOAL_OWN_MS = 30.0
 # design requires (DynamoDB for the id map and keys, Secrets Manager for keys). Shown apart.
 AWS_SDK = "(boto3 + 2 clients)"
 FLOOR_PREFIX = "floor:"
+AFTER_FLOOR = " after floor"
 NO_PYC_RUNS = 3
 
 # Code that creates one kind of client, run in the child after the import.
@@ -127,9 +133,11 @@ FLOOR_CLIENT_CODE: dict[str, str] = {
     "lambda": "import boto3\nboto3.client('lambda')",
 }
 
-# The child: argv[1] = module ("" for none), argv[2] = JSON list of code snippets.
+# The child: argv[1] = module ("" for none), argv[2] = JSON list of code snippets, argv[3] =
+# code run before anything is timed.
 CHILD = """\
 import importlib, json, sys, time
+exec(sys.argv[3], {})
 started, started_cpu = time.perf_counter(), time.process_time()
 if sys.argv[1]:
     importlib.import_module(sys.argv[1])
@@ -175,6 +183,7 @@ class Target:
     env: Mapping[str, str]
     cwd: Path
     clients: tuple[str, ...] = ()
+    before: str = ""  # run untimed first
 
 
 def function_env() -> dict[str, str]:
@@ -233,6 +242,14 @@ def handler_targets() -> tuple[list[Target], list[str]]:
     return targets, missing
 
 
+def after_floor_target(handler: Target) -> Target:
+    """The handler's import in a process where its floor already ran: the gateway's own modules
+    alone, measured in one process (no difference of two noisy medians)."""
+    floor = floor_target(handler.clients, handler.env)
+    before = "\n".join(floor.snippets)
+    return replace(handler, name=handler.name + AFTER_FLOOR, snippets=(), before=before)
+
+
 def floor_targets(handlers: Sequence[Target]) -> list[Target]:
     """One floor per distinct set of clients among the handlers, and the AWS SDK's own floor."""
     env = function_env()
@@ -278,7 +295,7 @@ def _run_child(
     target: Target, snippets: list[str], env: Mapping[str, str]
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [target.python, "-c", CHILD, target.module, json.dumps(snippets)],
+        [target.python, "-c", CHILD, target.module, json.dumps(snippets), target.before],
         cwd=target.cwd,
         env=dict(env),
         stdin=subprocess.DEVNULL,
@@ -358,12 +375,13 @@ def handler_rows(
     rows = {}
     for handler in handlers:
         floor = floor_name(handler.clients)
-        own = cached[handler.name]["total_ms"] - cached[floor]["total_ms"]
+        own = cached[handler.name + AFTER_FLOOR]["import_ms"]
         rows[handler.name] = {
             "cached": cached[handler.name],
             "no_pyc": no_pyc[handler.name] if no_pyc else None,
             "floor": floor,
             "floor_ms": cached[floor]["total_ms"],
+            "difference_ms": cached[handler.name]["total_ms"] - cached[floor]["total_ms"],
             "own_ms": own,
             "goal_met": own <= GOAL_OWN_MS,
             "clients": list(handler.clients),
@@ -387,7 +405,8 @@ def format_table(report: Mapping[str, Any]) -> str:
     if report.get("no_pyc_runs"):
         runs += f", {report['no_pyc_runs']} without byte code"
     header = (
-        f"{'handler':<18}{'cached':>9}{'no .pyc':>9}{'floor':>9}{'own':>8}{'of litellm':>12}  floor (clients)"
+        f"{'handler':<18}{'cached':>9}{'no .pyc':>9}{'floor':>9}{'diff':>8}{'own':>7}{'of litellm':>12}"
+        "  floor (clients)"
     )
     clock = "CPU time of the process" if report.get("clock") == "cpu" else "wall time"
     lines = [f"cold start, ms of {clock} ({runs}; import + clients)", header, "-" * len(header)]
@@ -397,7 +416,8 @@ def format_table(report: Mapping[str, Any]) -> str:
         mark = "" if row["goal_met"] else "  <- over the goal"
         lines.append(
             f"{name:<18}{_cell(row['cached'])}{_cell(row['no_pyc'])}{row['floor_ms']:>9.1f}"
-            f"{row['own_ms']:>+8.1f}{shown}  {row['floor'].removeprefix(FLOOR_PREFIX)}{mark}"
+            f"{row['difference_ms']:>+8.1f}{row['own_ms']:>7.1f}{shown}"
+            f"  {row['floor'].removeprefix(FLOOR_PREFIX)}{mark}"
         )
     lines.append("")
     lines.append(f"{'libraries only':<18}{'cached':>9}{'no .pyc':>9}")
@@ -415,7 +435,7 @@ def format_table(report: Mapping[str, Any]) -> str:
     if worst is not None:
         verdict = "met" if goal_met(report) else "NOT met"
         lines.append(
-            f"goal: the gateway's own cost (cached - floor) <= {GOAL_OWN_MS:.0f} ms per handler: {verdict} "
+            f"goal: the gateway's own import (own) <= {GOAL_OWN_MS:.0f} ms per handler: {verdict} "
             f"(highest: {worst[0]} {worst[1]['own_ms']:+.1f} ms)"
         )
     for name in report["missing"]:
@@ -462,12 +482,13 @@ def main(argv: list[str] | None = None) -> int:
     handlers, missing = handler_targets()
     if args.only:
         handlers = [t for t in handlers if t.name in args.only]
-    targets = [*handlers, *floor_targets(handlers)]
+    targets = [*handlers, *floor_targets(handlers), *(after_floor_target(h) for h in handlers)]
     python = litellm_python(args.litellm_python)
     if python is not None:
         targets.append(litellm_target(python))
     cached = run(targets, runs, warmup=warmup, clock=args.clock)
-    no_pyc = run(targets, no_pyc_runs, warmup=0, no_pyc=True, clock=args.clock) if no_pyc_runs else None
+    compiled = [t for t in targets if not t.name.endswith(AFTER_FLOOR)]
+    no_pyc = run(compiled, no_pyc_runs, warmup=0, no_pyc=True, clock=args.clock) if no_pyc_runs else None
     if LITELLM in cached:
         add_ratios(cached)
     rows = handler_rows(handlers, cached, no_pyc)

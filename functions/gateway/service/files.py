@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from gateway.auth import Caller
 from gateway.errors import (
@@ -19,9 +19,8 @@ from gateway.ids import new_id
 from gateway.models.common import ListPage
 from gateway.models.files import FileDeleted, FileObject
 from gateway.providers.registry import client_for
-from gateway.service import adoption, content_delivery
+from gateway.service import adoption
 from gateway.service.batch_input_check import BATCH_CHECK_STATE, checked_figures
-from gateway.service.content_delivery import FileContent
 from gateway.service.listing import ListRequest, page_objects
 from gateway.service.ownership import owned_record
 from gateway.service.translate import file_object
@@ -30,6 +29,9 @@ from gateway.storage import pending
 from gateway.storage.id_map import IdMap, ObjectRecord
 
 _PENDING_STATUS = "uploaded"  # what a file reads while the gateway waits for its provider
+
+if TYPE_CHECKING:  # content delivery (S3) is loaded by the two functions that use it only
+    from gateway.service.content_delivery import FileContent
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,8 @@ def delete_file(caller: Caller, file_id: str, id_map: IdMap | None = None) -> Fi
             if exc.status_code != 404:  # already gone upstream: forget it here too
                 raise
     id_map.delete(record)
+    from gateway.service import content_delivery
+
     content_delivery.forget(record)
     return FileDeleted(id=record.id)
 
@@ -167,6 +171,8 @@ def file_content(caller: Caller, file_id: str, id_map: IdMap | None = None) -> F
             else f"File {file_id} is still being transferred to its provider; try again shortly.",
             code="file_not_ready",
         )
+    from gateway.service import content_delivery
+
     return content_delivery.deliver(record, filename)
 
 
