@@ -278,3 +278,29 @@ def test_delete_removes_the_object_and_its_reverse_id(aws: None) -> None:
     id_map.put(without_upstream)
     id_map.delete(without_upstream)
     assert id_map.get("upload_plain") is None
+
+
+def test_save_if_changed_writes_only_a_change(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    id_map = IdMap()
+    id_map.put(_record_with_upstream("file-saved"))
+    writes: list[dict[str, Any]] = []
+    real_update = id_map._db.update_item
+
+    def counting_update(**params: Any) -> Any:
+        writes.append(params)
+        return real_update(**params)
+
+    monkeypatch.setattr(id_map._db, "update_item", counting_update)
+    record = id_map.get("file-saved")
+    assert record is not None and not record.changed_since_stored()
+    assert id_map.save_if_changed(record) is False and writes == []
+
+    record.state = {"note": "new"}  # read without state: the JSON attribute was absent
+    assert record.changed_since_stored()
+    assert id_map.save_if_changed(record) is True and len(writes) == 1
+    assert id_map.save_if_changed(record) is False and len(writes) == 1  # now stored
+    reread = id_map.get("file-saved")
+    assert reread is not None and reread.state == {"note": "new"}
+
+    fresh = _record_with_upstream("file-never-read")  # not read from the table: always written
+    assert fresh.changed_since_stored()
