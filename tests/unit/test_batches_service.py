@@ -23,14 +23,15 @@ from tests.unit.conftest import store_file
 class FakeBatchesApi:
     """OpenAI's batch endpoints in memory: a batch is `validating` until `advance` moves it."""
 
-    def __init__(self) -> None:
+    def __init__(self, id_prefix: str = "batch_up") -> None:
+        self.id_prefix = id_prefix  # providers' ids differ (OpenAI batch_<hex>, Azure batch_<uuid>)
         self.batches: dict[str, dict[str, Any]] = {}
         self.calls: list[tuple[str, Any]] = []
         self._ids = itertools.count(1)
 
     def create_batch(self, body: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
         self.calls.append(("create", body))
-        batch_id = f"batch_up{next(self._ids)}"
+        batch_id = f"{self.id_prefix}{next(self._ids)}"
         self.batches[batch_id] = {
             "id": batch_id,
             "object": "batch",
@@ -105,6 +106,7 @@ def test_a_batch_is_created_upstream_on_the_files_upstream_id_and_stored(provide
     )
     assert stored.state["input_file_id"] == "file-in" and "pending" not in stored.state
     assert stored.object == batch.model_dump(mode="json")
+    assert stored.created_at == 1_700_000_000  # the provider's creation time orders the lists
     assert IdMap().gateway_id_for("openai", "batch_up1") == batch.id
 
 
@@ -145,6 +147,11 @@ def test_a_batch_on_a_file_not_at_its_provider_yet_is_refused_before_any_call(
     assert (refused.value.code, refused.value.param) == (code, "input_file_id")
     if code == "file_error":
         assert "bad line 3" in refused.value.message
+    else:
+        assert refused.value.message == (
+            "File file-unready is still being transferred to provider 'openai'. "
+            "Wait until its status is 'processed' (client.files.wait_for_processing)."
+        )
     assert provider.calls == []
 
 
@@ -223,6 +230,8 @@ def test_a_single_unfinished_batch_is_retrieved_not_listed(provider: FakeBatches
     provider.calls.clear()
     assert [b.status for b in _list()] == ["in_progress"]
     assert provider.calls == [("retrieve", "batch_up1")]
+    stored = IdMap().get(batch.id)
+    assert stored is not None and stored.status == "in_progress"  # the refresh was stored
     assert _list()[0].id == batch.id
 
 
@@ -244,3 +253,60 @@ def test_an_unfinished_batch_missing_from_the_providers_page_is_retrieved_on_its
     provider.calls.clear()
     assert sorted(b.status for b in _list()) == ["in_progress", "in_progress"]
     assert provider.calls == [("list", {"limit": 100}), ("retrieve", "batch_up1")]
+
+
+def test_each_provider_with_two_unfinished_batches_gets_its_own_list_call(
+    provider: FakeBatchesApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    azure = FakeBatchesApi(id_prefix="batch_az")
+    monkeypatch.setitem(registry._clients, "azure", azure)  # type: ignore[arg-type]
+    store_file("file-az", provider="azure")
+    store_file("file-in")
+    azure_batches = [_create(file_id="file-az"), _create(file_id="file-az")]
+    _create()  # the newest: openai's lone unfinished batch comes first in the page
+    for upstream_id in azure.batches:
+        azure.advance(upstream_id, "in_progress")
+    full_list = azure.list_batches
+
+    def with_junk(**query: Any) -> dict[str, Any]:
+        page = full_list(**query)
+        return {**page, "data": ["not an object", *page["data"]]}  # ignored, not fatal
+
+    monkeypatch.setattr(azure, "list_batches", with_junk)
+    provider.calls.clear()
+    azure.calls.clear()
+    listed = {b.id: b.status for b in _list()}
+    assert [listed[b.id] for b in azure_batches] == ["in_progress", "in_progress"]
+    assert provider.calls == [("retrieve", "batch_up1")]
+    assert azure.calls == [("list", {"limit": 100})]
+
+
+def test_a_failed_list_call_is_logged_and_each_batch_retrieved(
+    provider: FakeBatchesApi, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    store_file("file-in")
+    _create()
+    _create()
+
+    def unavailable(**query: Any) -> dict[str, Any]:
+        raise ConnectionError("provider down")
+
+    monkeypatch.setattr(provider, "list_batches", unavailable)
+    provider.calls.clear()
+    assert len(_list()) == 2
+    assert sorted(provider.calls) == [("retrieve", "batch_up1"), ("retrieve", "batch_up2")]
+    logged = [(r.getMessage(), getattr(r, "provider", None)) for r in caplog.records]
+    assert ("batch list refresh failed; retrieving one by one", "openai") in logged, logged
+
+
+def test_a_batch_record_without_its_input_file_in_state_takes_it_from_its_object(
+    provider: FakeBatchesApi,
+) -> None:
+    store_file("file-in")
+    batch = _create()
+    record = IdMap().get(batch.id)
+    assert record is not None
+    record.state = {}  # as a record written before the state carried it
+    IdMap().put(record, reverse=False)
+    provider.advance("batch_up1", "in_progress")
+    assert batches.retrieve_batch(MASTER, batch.id).input_file_id == "file-in"

@@ -211,14 +211,15 @@ def test_a_write_still_throttled_after_every_retry_is_503(aws: None, monkeypatch
 
     monkeypatch.setattr(id_map._db, "batch_write_item", always_unprocessed)
     monkeypatch.setattr(id_map_module.time, "sleep", sleeps.append)
+    monkeypatch.setattr(id_map_module.random, "random", lambda: 0.5)  # the jitter's middle
     with pytest.raises(ServiceUnavailableError) as throttled:
         id_map.put(_record_with_upstream("file-throttled"))
     assert throttled.value.status_code == 503
     assert throttled.value.envelope()["error"]["code"] == "service_unavailable"
     assert len(attempts) == id_map_module._BATCH_WRITE_ATTEMPTS
     assert len(sleeps) == id_map_module._BATCH_WRITE_ATTEMPTS - 1  # no pointless wait after the last
-    for attempt, slept in enumerate(sleeps):  # exponential backoff with jitter
-        assert 0.05 * 2**attempt * 0.5 <= slept < 0.05 * 2**attempt * 1.5
+    assert sleeps == [0.05, 0.1, 0.2, 0.4]  # exponential backoff (jitter 0.5..1.5, here 1)
+    assert throttled.value.message == "The id mapping table is throttling writes; retry shortly."
 
 
 def test_a_partly_throttled_write_retries_only_what_was_left(
@@ -288,3 +289,55 @@ def test_delete_removes_the_object_and_its_reverse_id(aws: None) -> None:
     id_map.put(without_upstream)
     id_map.delete(without_upstream)
     assert id_map.get("upload_plain") is None
+
+
+def test_save_if_changed_writes_only_a_change(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    id_map = IdMap()
+    id_map.put(_record_with_upstream("file-saved"))
+    writes: list[dict[str, Any]] = []
+    real_update = id_map._db.update_item
+
+    def counting_update(**params: Any) -> Any:
+        writes.append(params)
+        return real_update(**params)
+
+    monkeypatch.setattr(id_map._db, "update_item", counting_update)
+    record = id_map.get("file-saved")
+    assert record is not None and not record.changed_since_stored()
+    assert id_map.save_if_changed(record) is False and writes == []
+
+    record.state = {"note": "new"}  # read without state: the JSON attribute was absent
+    assert record.changed_since_stored()
+    assert id_map.save_if_changed(record) is True and len(writes) == 1
+    assert id_map.save_if_changed(record) is False and len(writes) == 1  # now stored
+    reread = id_map.get("file-saved")
+    assert reread is not None and reread.state == {"note": "new"}
+
+    fresh = _record_with_upstream("file-never-read")  # not read from the table: always written
+    assert fresh.changed_since_stored()
+
+
+def test_lists_filter_by_purpose_and_provider_together(aws: None) -> None:
+    store_file("file-p1", created_at=1001, purpose="batch", provider="openai")
+    store_file("file-p2", created_at=1002, purpose="batch_output", provider="openai")
+    store_file("file-p3", created_at=1003, purpose="batch", provider="azure")
+    assert IdMap().get("file-p2").purpose == "batch_output"  # type: ignore[union-attr]
+    status, page = list_files({"purpose": "batch", "order": "asc"})
+    assert status == 200 and [f["id"] for f in page["data"]] == ["file-p1", "file-p3"]
+    objects, has_more = IdMap().page_objects(
+        PageQuery(kind="file", limit=5, ascending=True, provider="azure", purpose="batch")
+    )
+    assert [o["id"] for o in objects] == ["file-p3"] and has_more is False
+
+
+def test_only_the_master_key_may_filter_a_list_by_key(aws: None) -> None:
+    from gateway.auth import Caller
+    from gateway.errors import InvalidRequestError
+    from gateway.service.listing import ListRequest, page_query
+
+    with pytest.raises(InvalidRequestError) as refused:
+        page_query(IdMap(), Caller(key_id="key_a"), "file", ListRequest(limit=1, key_id="key_b"))
+    assert (refused.value.param, refused.value.message) == (
+        "key_id",
+        "Only the master key may filter lists by key.",
+    )

@@ -266,3 +266,24 @@ def test_a_cache_entry_exactly_key_cache_seconds_old_is_stale(
     auth.remember_key("fresh", None, now=59.0)
     auth.remember_key("newest", None, now=auth.KEY_CACHE_SECONDS)
     assert list(auth._key_cache) == ["fresh", "newest"]
+
+
+def test_a_key_remembered_again_becomes_the_newest_entry(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(auth, "MAX_CACHED_KEYS", 2)
+    auth.remember_key("a", None, now=0.0)
+    auth.remember_key("b", None, now=1.0)
+    auth.remember_key("a", None, now=2.0)  # updated: now younger than b
+    auth.remember_key("c", None, now=3.0)  # full: the oldest, b, makes room
+    assert list(auth._key_cache) == ["a", "c"]
+
+
+def test_a_limited_key_is_told_which_providers_it_may_use() -> None:
+    limited = Caller(key_id="key_l", providers=frozenset({"openai", "azure-eu"}))
+    limited.require_provider("openai")
+    with pytest.raises(PermissionDeniedError) as denied:
+        limited.require_provider("azure")
+    assert (denied.value.param, denied.value.code, denied.value.message) == (
+        "custom_llm_provider",
+        "provider_not_allowed",
+        "This key may not use provider 'azure'. Allowed: azure-eu, openai.",
+    )
