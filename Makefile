@@ -73,6 +73,8 @@ bench: venv
 	$(BIN)/python bench/large_file.py
 	$(BIN)/python bench/asset_sizes.py
 	$(BIN)/python bench/load.py
+	$(BIN)/python bench/validate.py
+	$(BIN)/python bench/settle.py
 
 # docs/openapi.json from the handlers' own schemas (tests/unit/test_openapi.py fails when it is stale)
 openapi: venv

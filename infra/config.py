@@ -25,7 +25,7 @@ DEFAULT_PYTHON_VERSION = "3.12"
 SNAPSTART_PYTHON_VERSIONS = ("3.12", "3.13")
 PROVIDER_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 PROVIDER_TYPES = frozenset({"openai", "azure"})
-PROVIDER_FIELDS = frozenset({"type", "api_base", "api_version"})
+PROVIDER_FIELDS = frozenset({"type", "api_base", "api_version", "models"})
 LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
 # CloudWatch Logs retention periods (days) and their aws_logs.RetentionDays member names.
 RETENTION_DAY_NAMES: dict[int, str] = {
@@ -93,6 +93,11 @@ class GatewayConfig:
     python_version: str = DEFAULT_PYTHON_VERSION
     # Lambda SnapStart on the API functions (billed: see README, "Cold starts and SnapStart").
     snapstart: bool = False
+    # Per-million-token USD prices added to or overriding the shipped table (README, "Money"):
+    # {"my-model": {"input": 1.0, "output": 2.0, "cached_input": 0.5}}.
+    model_prices: dict[str, Any] = field(default_factory=dict)
+    # What a budget's hold counts for a request that sets no max_tokens (None: the functions' 4096).
+    default_output_tokens_per_request: int | None = None
 
     def __post_init__(self) -> None:
         validate_providers(self.providers, self.default_provider)
@@ -111,6 +116,17 @@ class GatewayConfig:
                 f"python_version must be one of {list(SUPPORTED_PYTHON_VERSIONS)}, "
                 f"got {self.python_version!r}"
             )
+        for model, prices in self.model_prices.items():
+            if not isinstance(prices, dict) or not {"input", "output"} <= set(prices):
+                raise ConfigError(
+                    f"model_prices[{model!r}] needs per-million-token 'input' and 'output' prices"
+                )
+            if any(not isinstance(value, int | float) or value < 0 for value in prices.values()):
+                raise ConfigError(
+                    f"model_prices[{model!r}]: prices are numbers >= 0 (USD per million tokens)"
+                )
+        if self.default_output_tokens_per_request is not None and self.default_output_tokens_per_request <= 0:
+            raise ConfigError("default_output_tokens_per_request must be > 0")
         if self.snapstart and self.python_version not in SNAPSTART_PYTHON_VERSIONS:
             raise ConfigError(f"snapstart needs python_version {' or '.join(SNAPSTART_PYTHON_VERSIONS)}")
 
@@ -131,6 +147,8 @@ class GatewayConfig:
             "upstream_timeout_seconds",
             "python_version",
             "snapstart",
+            "model_prices",
+            "default_output_tokens_per_request",
         )
         return cls.from_mapping({key: node.try_get_context(key) for key in keys})
 
@@ -149,6 +167,8 @@ class GatewayConfig:
             "upstream_timeout_seconds": float,
             "python_version": str,
             "snapstart": _boolean,
+            "model_prices": _json_object,
+            "default_output_tokens_per_request": int,
         }
         for key, convert in converters.items():
             value = values.get(key)
@@ -209,6 +229,11 @@ def validate_providers(providers: Mapping[str, Any], default_provider: str) -> N
         api_version = spec.get("api_version")
         if api_version is not None and not isinstance(api_version, str):
             raise ConfigError(f"provider {name!r} api_version must be a string")
+        models = spec.get("models", {})
+        if not isinstance(models, Mapping) or not all(
+            isinstance(key, str) and isinstance(value, str) for key, value in models.items()
+        ):
+            raise ConfigError(f"provider {name!r} models maps deployment names to model names (strings)")
     if default_provider not in providers:
         raise ConfigError(f"default_provider {default_provider!r} is not one of {sorted(providers)}")
 

@@ -10,6 +10,7 @@ explicit Deny on `key#…` items.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -232,6 +233,10 @@ class GatewayFunctions(Construct):
             env[resources.ENV_SECRETS_TTL] = str(self._config.secrets_ttl_seconds)
         if self._config.upstream_timeout_seconds is not None:
             env[resources.ENV_UPSTREAM_TIMEOUT] = str(self._config.upstream_timeout_seconds)
+        if self._config.model_prices:
+            env[resources.ENV_MODEL_PRICES] = json.dumps(self._config.model_prices, sort_keys=True)
+        if self._config.default_output_tokens_per_request is not None:
+            env[resources.ENV_DEFAULT_OUTPUT_TOKENS] = str(self._config.default_output_tokens_per_request)
         return env
 
     def _function(self, spec: FunctionSpec) -> lambda_.Function:

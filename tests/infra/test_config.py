@@ -132,3 +132,36 @@ def test_a_placeholder_endpoint_stops_the_synth_naming_the_provider(api_base: st
 )
 def test_real_endpoints_are_not_placeholders(api_base: str) -> None:
     assert not is_placeholder(api_base)
+
+
+def test_model_prices_and_the_output_default_are_checked_and_reach_the_functions() -> None:
+    config = GatewayConfig.from_mapping(
+        {
+            "model_prices": '{"house-model": {"input": 1.5, "output": 3}}',
+            "default_output_tokens_per_request": "512",
+        }
+    )
+    assert config.model_prices == {"house-model": {"input": 1.5, "output": 3}}
+    assert config.default_output_tokens_per_request == 512
+    with pytest.raises(
+        ConfigError, match=r"model_prices\['m'\] needs per-million-token 'input' and 'output'"
+    ):
+        GatewayConfig.from_mapping({"model_prices": {"m": {"input": 1}}})
+    with pytest.raises(ConfigError, match=r"prices are numbers >= 0"):
+        GatewayConfig.from_mapping({"model_prices": {"m": {"input": -1, "output": 1}}})
+    with pytest.raises(ConfigError, match="default_output_tokens_per_request must be > 0"):
+        GatewayConfig.from_mapping({"default_output_tokens_per_request": 0})
+
+
+def test_an_azure_deployment_names_the_models_its_deployments_serve() -> None:
+    azure = {
+        "type": "azure",
+        "api_base": "https://contoso.openai.azure.com",
+        "models": {"prod-mini": "gpt-4o-mini"},
+    }
+    config = GatewayConfig.from_mapping({"providers": {"azure": azure}, "default_provider": "azure"})
+    assert config.providers["azure"]["models"] == {"prod-mini": "gpt-4o-mini"}
+    with pytest.raises(ConfigError, match="models maps deployment names to model names"):
+        GatewayConfig.from_mapping(
+            {"providers": {"azure": {**azure, "models": ["gpt-4o"]}}, "default_provider": "azure"}
+        )

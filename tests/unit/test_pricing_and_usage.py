@@ -112,3 +112,15 @@ def test_the_operator_adds_and_overrides_models(tmp_path: Path, monkeypatch: pyt
         assert cost is not None and cost.total == Decimal(50)
     finally:
         price_table.cache_clear()
+
+
+def test_an_azure_deployment_name_is_priced_as_the_model_it_serves() -> None:
+    from gateway.providers.config import ProviderDeployment
+
+    azure = ProviderDeployment(
+        name="azure", type="azure", api_base="https://x", models={"prod-mini": "gpt-4o-mini"}
+    )
+    assert azure.base_model("prod-mini") == "gpt-4o-mini" and azure.base_model("other") == "other"
+    assert batch_cost(price_table(), "prod-mini", BatchUsage(input_tokens=1_000_000)) is None
+    cost = batch_cost(price_table(), azure.base_model("prod-mini"), BatchUsage(input_tokens=1_000_000))
+    assert cost is not None and cost.total == Decimal("0.075")

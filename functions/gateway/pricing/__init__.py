@@ -18,10 +18,11 @@ from typing import Any
 
 from pydantic import Field
 
+from gateway import resources
 from gateway.models.common import GatewayModel
 from gateway.service.usage import BatchUsage
 
-ENV_MODEL_PRICES = "MODEL_PRICES"
+ENV_MODEL_PRICES = resources.ENV_MODEL_PRICES
 ENV_MODEL_PRICES_FILE = "MODEL_PRICES_FILE"
 _MILLION = Decimal(1_000_000)
 _CENT_FRACTION = Decimal("0.000001")  # costs are kept to the micro-dollar
