@@ -15,7 +15,6 @@ Goals (exit 1 when missed, unless --report-only): peak RSS of the largest size a
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -27,11 +26,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from bench._results import write_json  # noqa: E402
+from bench._sized_runs import arguments, finish, rss_growth_missed  # noqa: E402
 from bench._stats import median  # noqa: E402
 
 MB = 1_000_000
-GOAL_RSS_GROWTH_MIB = 16.0
 FAILED_EVERY = 50
 
 _CHILD = """
@@ -141,38 +139,14 @@ def measure(sizes_mb: list[float], runs: int, workdir: Path) -> tuple[dict[str, 
 
 
 def missed_goals(results: dict[str, dict[str, float]], wrong: list[str]) -> list[str]:
-    sizes = sorted(results, key=float)
-    growth = results[sizes[-1]]["peak_rss_mib"] - results[sizes[0]]["peak_rss_mib"]
-    missed = [f"wrong tally: {sentence}" for sentence in wrong]
-    if growth > GOAL_RSS_GROWTH_MIB:
-        missed.append(
-            f"peak RSS grows {growth:.1f} MiB from {sizes[0]} to {sizes[-1]} MB, "
-            f"goal <= {GOAL_RSS_GROWTH_MIB:g}"
-        )
-    return missed
+    return [f"wrong tally: {sentence}" for sentence in wrong] + rss_growth_missed(results)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--sizes-mb", type=float, nargs="+", default=[20.0, 200.0])
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--json", type=Path, help="also write the figures here")
-    parser.add_argument("--report-only", action="store_true", help="exit 0 even when a goal is missed")
-    args = parser.parse_args(argv)
+    args = arguments(__doc__).parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-settle-") as workdir:
         results, wrong = measure(args.sizes_mb, args.runs, Path(workdir))
-    print(f"{'size MB':>8} {'lines':>8} {'MB/s (median)':>14} {'peak RSS MiB':>13}")
-    for size, figures in results.items():
-        rate, rss = figures["mb_per_second"], figures["peak_rss_mib"]
-        print(f"{size:>8} {int(figures['lines']):>8} {rate:>14.1f} {rss:>13.1f}")
-    missed = missed_goals(results, wrong)
-    for sentence in missed:
-        print(f"GOAL MISSED: {sentence}")
-    if args.json:
-        write_json(args.json, {"runs": args.runs, "results": results, "missed": missed})
-    return 1 if missed and not args.report_only else 0
+    return finish(args, results, missed_goals(results, wrong))
 
 
 if __name__ == "__main__":
