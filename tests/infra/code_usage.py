@@ -53,7 +53,7 @@ _S3_ACTIONS = {
     "DeleteObjects": "s3:DeleteObject",
 }
 _S3_LIST = {"ListObjects", "ListObjectsV2"}
-_DYNAMODB_ITEM_OPERATIONS = {"GetItem", "PutItem", "UpdateItem", "DeleteItem"}
+_DYNAMODB_ITEM_OPERATIONS = {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem"}
 _DYNAMODB_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"}
 
 
@@ -102,7 +102,22 @@ def _partition_keys(operation: str, params: dict[str, Any]) -> list[str]:
     return []
 
 
+# A transaction is authorized as its items' own actions (IAM has no TransactWriteItems action).
+_TRANSACT_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+}
+
+
 def _dynamodb_uses(operation: str, params: dict[str, Any], usage: Usage, function: str) -> set[Use]:
+    if operation == "TransactWriteItems":
+        uses: set[Use] = set()
+        for entry in params["TransactItems"]:
+            ((kind, item),) = entry.items()
+            uses |= _dynamodb_uses(_TRANSACT_ACTIONS[kind], item, usage, function)
+        return uses
     if operation == "Query":
         index = params.get("IndexName")
         return {Use("dynamodb:Query", INDEX + index if index else TABLE)}

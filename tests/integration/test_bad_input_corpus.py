@@ -604,7 +604,8 @@ def test_a_json_object_is_read_however_labelled(
 
 
 def test_an_escaped_quote_in_a_filename_is_not_cut(local_gateway: LocalGateway) -> None:
-    body = form(PURPOSE, file_part(filename=b'a\\"b.jsonl'))
+    line = b'{"custom_id": "r", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "m"}}\n'
+    body = form(PURPOSE, file_part(filename=b'a\\"b.jsonl', content=line))
     response = httpx.post(
         f"{local_gateway.api_base}/files",
         headers={"Authorization": f"Bearer {local_gateway.master_key}", **MULTIPART},

@@ -64,7 +64,15 @@ def test_batch_runs_to_completion_and_its_output_is_a_gateway_file(
 
 def test_invalid_lines_go_to_an_error_file(local_gateway: LocalGateway) -> None:
     sdk = client(local_gateway)
-    content = batch_jsonl(1) + batch_jsonl(1, model="sim-fail").replace(b"request-0", b"request-bad")
+    # one model per file (the gateway checks that at upload): the provider fails a request
+    # without messages, as OpenAI does
+    bad = {
+        "custom_id": "request-bad",
+        "method": "POST",
+        "url": "/v1/chat/completions",
+        "body": {"model": "gpt-4o-mini"},
+    }
+    content = batch_jsonl(1) + json.dumps(bad).encode() + b"\n"
     input_file = sdk.files.create(file=("mixed.jsonl", content), purpose="batch")
     batch = sdk.batches.create(
         input_file_id=input_file.id, endpoint="/v1/chat/completions", completion_window="24h"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -136,3 +137,31 @@ def aws() -> Iterator[None]:
         parameters.clear_caches()
         yield
         dynamodb_client.cache_clear()
+
+
+class AtomicCalls:
+    """DynamoDB applies each request atomically; moto in-process checks a condition and writes
+    without a lock. This proxy serializes the client's calls, as the real service would."""
+
+    def __init__(self, client: Any) -> None:
+        self._client, self._lock = client, threading.Lock()
+        self.exceptions = client.exceptions
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return method(*args, **kwargs)
+
+        return locked
+
+
+@pytest.fixture
+def atomic_dynamodb(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """For concurrency tests: the storage modules' DynamoDB client with per-request atomicity."""
+    from gateway.storage import dynamo
+
+    atomic = AtomicCalls(dynamo.dynamodb_client())
+    for module in ("gateway.storage.settlements", "gateway.storage.id_map", "gateway.storage.budgets"):
+        monkeypatch.setattr(f"{module}.dynamodb_client", lambda: atomic)

@@ -35,6 +35,7 @@ def test_a_hold_beyond_the_headroom_is_refused_with_the_figures() -> None:
     assert store.get("k1").headroom == Decimal(0)  # type: ignore[union-attr]
 
 
+@pytest.mark.usefixtures("atomic_dynamodb")
 def test_concurrent_holds_never_exceed_the_budget() -> None:
     store = BudgetStore()
     store.configure("k1", Decimal(10), None)

@@ -109,30 +109,8 @@ def test_a_finished_batch_carries_usage_and_cost_and_books_them_once() -> None:
     assert again.cost == settled.cost and reader.calls == 1
 
 
-class AtomicCalls:
-    """DynamoDB applies each request atomically; moto in-process checks a condition and writes
-    without a lock. This proxy serializes the client's calls, as the real service would."""
-
-    def __init__(self, client: Any) -> None:
-        self._client, self._lock = client, threading.Lock()
-        self.exceptions = client.exceptions
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._client, name)
-
-        def locked(*args: Any, **kwargs: Any) -> Any:
-            with self._lock:
-                return method(*args, **kwargs)
-
-        return locked
-
-
-def test_fifty_concurrent_retrieves_book_the_cost_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    from gateway.storage import dynamo
-
-    atomic = AtomicCalls(dynamo.dynamodb_client())
-    for module in ("gateway.storage.settlements", "gateway.storage.id_map", "gateway.storage.budgets"):
-        monkeypatch.setattr(f"{module}.dynamodb_client", lambda: atomic)
+@pytest.mark.usefixtures("atomic_dynamodb")
+def test_fifty_concurrent_retrieves_book_the_cost_once() -> None:
     record, batch = finished_batch()
     reader = CountingReader(OUTPUT)
 
