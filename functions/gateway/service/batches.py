@@ -16,11 +16,10 @@ from gateway.models.batches import TERMINAL_BATCH_STATUSES, Batch, CreateBatchRe
 from gateway.models.common import ListPage
 from gateway.observability import logger
 from gateway.providers.registry import client_for
-from gateway.service import adoption, budget
+from gateway.service import adoption
 from gateway.service.deadline import Deadline
 from gateway.service.listing import ListRequest, page_records
 from gateway.service.ownership import owned_record
-from gateway.service.settlement import settle_if_finished, with_settlement
 from gateway.service.translate import batch_object
 from gateway.settings import get_settings
 from gateway.storage import pending
@@ -69,6 +68,8 @@ def create_batch(
             param="input_file_id",
             code="file_not_ready",
         )
+    from gateway.service import budget  # prices and budgets: loaded by the create function only
+
     model, estimate = budget.batch_estimate(caller, input_file)
     body = request.upstream_body(input_file.upstream_id)
     fresh = _pending_batch(caller, input_file, request, body, batch_id or new_id("batch"))
@@ -91,6 +92,8 @@ def create_batch(
 
 def _hold_or_discard(caller: Caller, record: ObjectRecord, estimate: Decimal) -> None:
     """The budget's hold for a new batch; a refused one leaves no record behind."""
+    from gateway.service import budget
+
     try:
         budget.hold_for_batch(caller, record.id, estimate)
     except InvalidRequestError:
@@ -157,7 +160,7 @@ def adopt_pending_batch(record: ObjectRecord, id_map: IdMap | None = None) -> Ba
     record.state = _without_pending(record.state)
     if pending.settle(record, expected_status=expected):
         # given up: it books nothing, and its budget hold goes back
-        return settle_if_finished(record, Batch.model_validate(record.object))
+        return _settled(record, Batch.model_validate(record.object))
     return _reloaded(id_map, record)
 
 
@@ -183,9 +186,7 @@ def list_batches(
             logger.warning("batch list refresh hit its deadline; serving snapshots", extra={"n": len(late)})
         for future in done:
             fresh[futures[future]] = future.result()
-    batches = [
-        fresh.get(r.id) or with_settlement(Batch.model_validate(r.object), r.settlement) for r in records
-    ]
+    batches = [fresh.get(r.id) or _snapshot(r) for r in records]
     return ListPage[Batch].of(batches, has_more)
 
 
@@ -248,11 +249,31 @@ def _store(id_map: IdMap, record: ObjectRecord, upstream: dict[str, Any]) -> Bat
         str(record.state.get("input_file_id") or record.object.get("input_file_id")),
         id_map,
     )
-    batch = settle_if_finished(record, batch)  # a finished batch's usage and cost, booked once
+    batch = _settled(record, batch)
     snapshot = record.object = batch.model_dump(mode="json")
     id_map.save_if_changed(record)  # an unchanged batch (or a list's unfinished one) costs no write
     # a lost conditional write leaves the newer stored object in the record: serve that
     return batch if record.object is snapshot else Batch.model_validate(record.object)
+
+
+def _settled(record: ObjectRecord, batch: Batch) -> Batch:
+    """A finished batch with its usage and cost (booked once, on first sight); any other as it
+    is. The settlement code (prices, usage, budgets) loads with the first finished batch."""
+    if batch.status not in TERMINAL_BATCH_STATUSES:
+        return batch
+    from gateway.service.settlement import settle_if_finished
+
+    return settle_if_finished(record, batch)
+
+
+def _snapshot(record: ObjectRecord) -> Batch:
+    """A batch as stored, with its settlement (never rewritten by snapshots) when it has one."""
+    batch = Batch.model_validate(record.object)
+    if not record.settlement:
+        return batch
+    from gateway.service.settlement import with_settlement
+
+    return with_settlement(batch, record.settlement)
 
 
 # Write-ahead steps of a create ---------------------------------------------------------------
@@ -309,6 +330,8 @@ def _create_upstream(id_map: IdMap, record: ObjectRecord, *, first_attempt: bool
     except Exception as exc:
         adoption.after_failed_call(record, exc, first_attempt=first_attempt)
         if first_attempt and adoption.refused(exc):  # discarded: it will never run
+            from gateway.service import budget
+
             budget.release_hold(record)
         raise
     return _finish(id_map, record, upstream)
