@@ -20,7 +20,6 @@ from gateway.models.common import ListPage
 from gateway.models.files import FileDeleted, FileObject
 from gateway.providers.registry import client_for
 from gateway.service import adoption
-from gateway.service.batch_input_check import BATCH_CHECK_STATE, checked_figures
 from gateway.service.listing import ListRequest, page_objects
 from gateway.service.ownership import owned_record
 from gateway.service.translate import file_object
@@ -60,11 +59,12 @@ def create_file(
     caller.require_provider(provider)
     if not new_file.purpose.strip():
         raise InvalidRequestError("Missing required parameter: 'purpose'.", param="purpose")
-    # a batch file is checked line by line before any provider sees it (or bills for it)
-    checked = checked_figures(new_file.content) if new_file.purpose == "batch" else None
     fresh = _pending_file(caller, provider, new_file, file_id or new_id("file"))
-    if checked is not None:
-        fresh.state[BATCH_CHECK_STATE] = checked
+    if new_file.purpose == "batch":
+        # checked line by line before any provider sees it (or bills for it); loaded here only
+        from gateway.service.batch_input_check import BATCH_CHECK_STATE, checked_figures
+
+        fresh.state[BATCH_CHECK_STATE] = checked_figures(new_file.content)
     existing = pending.put_new(fresh)
     if existing is None:
         return _upload(id_map, fresh, new_file, first_attempt=True)
