@@ -4,10 +4,15 @@ throughput and peak memory per size, a goal that memory stays flat as the file g
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 from bench._results import write_json
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 GOAL_RSS_GROWTH_MIB = 16.0
 
@@ -21,6 +26,20 @@ def arguments(description: str | None) -> argparse.ArgumentParser:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--report-only", action="store_true", help="exit 0 even when a goal is missed")
     return parser
+
+
+def run_child(script: str, path: Path) -> dict[str, Any]:
+    """`script` in a fresh interpreter (its peak RSS is the run's alone) on `path`; its JSON line."""
+    completed = subprocess.run(
+        [sys.executable, "-c", script, str(path)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    result: dict[str, Any] = json.loads(completed.stdout)
+    return result
 
 
 def rss_growth_missed(results: dict[str, dict[str, float]]) -> list[str]:

@@ -16,7 +16,6 @@ Goals (exit 1 when missed, unless --report-only): peak RSS of the largest size a
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -26,7 +25,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from bench._sized_runs import arguments, finish, rss_growth_missed  # noqa: E402
+from bench._sized_runs import arguments, finish, rss_growth_missed, run_child  # noqa: E402
 from bench._stats import median  # noqa: E402
 
 MB = 1_000_000
@@ -105,16 +104,7 @@ def write_output_file(path: Path, size_bytes: int) -> dict[str, int]:
 
 
 def settle_once(path: Path) -> dict[str, Any]:
-    completed = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(path)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=600,
-    )
-    result: dict[str, Any] = json.loads(completed.stdout)
-    return result
+    return run_child(_CHILD, path)
 
 
 def measure(sizes_mb: list[float], runs: int, workdir: Path) -> tuple[dict[str, dict[str, float]], list[str]]:

@@ -17,7 +17,6 @@ Goals (exit 1 when missed, unless --report-only):
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -27,7 +26,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from bench._sized_runs import arguments, finish, rss_growth_missed  # noqa: E402
+from bench._sized_runs import arguments, finish, rss_growth_missed, run_child  # noqa: E402
 from bench._stats import median  # noqa: E402
 
 MB = 1_000_000
@@ -74,15 +73,7 @@ def write_batch_file(path: Path, size_bytes: int, line_bytes: int) -> int:
 
 
 def check_once(path: Path) -> dict[str, Any]:
-    completed = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(path)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=600,
-    )
-    result: dict[str, Any] = json.loads(completed.stdout)
+    result = run_child(_CHILD, path)
     if not result["ok"]:
         raise SystemExit(f"the generated file {path} did not pass the check: {result}")
     return result
