@@ -19,7 +19,7 @@ from typing import Any
 
 from gateway import resources
 from gateway.settings import get_settings
-from gateway.storage.dynamo import dynamodb_client, marshal
+from gateway.storage.dynamo import dynamodb_client, marshal, written
 
 _KIND = "budget"
 _ZERO = Decimal(0)
@@ -223,11 +223,7 @@ class BudgetStore:
         }
         if names:
             params["ExpressionAttributeNames"] = names
-        try:
-            self._db.update_item(**params)
-        except self._db.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return written(self._db.update_item, **params)
 
     @staticmethod
     def _key(key_id: str) -> dict[str, dict[str, str]]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 
 Item = dict[str, Any]
 
@@ -58,3 +60,19 @@ def set_expression(item: Item) -> dict[str, Any]:
         "ExpressionAttributeNames": names,
         "ExpressionAttributeValues": {f":v{alias[2:]}": typed[name] for alias, name in names.items()},
     }
+
+
+def condition_failed(exc: ClientError) -> bool:
+    return bool(exc.response["Error"]["Code"] == "ConditionalCheckFailedException")
+
+
+def written(write: Callable[..., Any], **params: Any) -> bool:
+    """One conditional write (`write(**params)`): True if written, False if its condition did not
+    hold; any other error is raised."""
+    try:
+        write(**params)
+    except ClientError as exc:
+        if not condition_failed(exc):
+            raise
+        return False
+    return True

@@ -22,7 +22,7 @@ from gateway.errors import NotFoundError, ServiceUnavailableError
 from gateway.ids import storable_id
 from gateway.observability import logger
 from gateway.settings import get_settings
-from gateway.storage.dynamo import Item, dynamodb_client, marshal, set_expression, unmarshal
+from gateway.storage.dynamo import Item, dynamodb_client, marshal, set_expression, unmarshal, written
 from gateway.storage.status_rank import statuses_ahead_of
 
 # The `provider` of objects the gateway serves itself (webhook endpoints): no provider is called.
@@ -262,16 +262,13 @@ class IdMap:
 
     def put_new(self, record: ObjectRecord) -> bool:
         """Create the object item unless it exists (no reverse item): False if it existed."""
-        try:
-            self._db.put_item(
-                TableName=self.table,
-                Item=marshal(record.to_item()),
-                ConditionExpression="attribute_not_exists(#pk)",
-                ExpressionAttributeNames={"#pk": resources.TABLE_PARTITION_KEY},
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        if not written(
+            self._db.put_item,
+            TableName=self.table,
+            Item=marshal(record.to_item()),
+            ConditionExpression="attribute_not_exists(#pk)",
+            ExpressionAttributeNames={"#pk": resources.TABLE_PARTITION_KEY},
+        ):
             return False
         record.mark_stored()
         return True

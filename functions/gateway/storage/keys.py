@@ -13,11 +13,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from gateway import resources
 from gateway.settings import get_settings
-from gateway.storage.dynamo import Item, dynamodb_client, marshal, unmarshal
+from gateway.storage.dynamo import Item, dynamodb_client, marshal, unmarshal, written
 
 _KIND = "key"
 
@@ -90,18 +88,13 @@ class KeyStore:
     def replace(self, record: KeyRecord) -> bool:
         """Store an updated key only if it still exists: False when it was deleted meanwhile
         (a revoked key never comes back through a concurrent update)."""
-        try:
-            self._db.put_item(
-                TableName=self.table,
-                Item=marshal(record.to_item()),
-                ConditionExpression="attribute_exists(#pk)",
-                ExpressionAttributeNames={"#pk": resources.TABLE_PARTITION_KEY},
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            return False
-        return True
+        return written(
+            self._db.put_item,
+            TableName=self.table,
+            Item=marshal(record.to_item()),
+            ConditionExpression="attribute_exists(#pk)",
+            ExpressionAttributeNames={"#pk": resources.TABLE_PARTITION_KEY},
+        )
 
     def delete(self, record: KeyRecord) -> None:
         self._db.delete_item(

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from gateway import resources
 from gateway.settings import get_settings
-from gateway.storage.dynamo import dynamodb_client, marshal, set_expression, unmarshal
+from gateway.storage.dynamo import dynamodb_client, marshal, set_expression, unmarshal, written
 from gateway.storage.id_map import ObjectRecord
 
 PENDING = "pending"  # the key in `state`
@@ -127,14 +127,9 @@ def discard(record: ObjectRecord) -> bool:
 
 
 def _conditional(operation: str, record_id: str, **params: Any) -> bool:
-    try:
-        getattr(dynamodb_client(), operation)(
-            TableName=get_settings().table_name,
-            Key={resources.TABLE_PARTITION_KEY: {"S": record_id}},
-            **params,
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return written(
+        getattr(dynamodb_client(), operation),
+        TableName=get_settings().table_name,
+        Key={resources.TABLE_PARTITION_KEY: {"S": record_id}},
+        **params,
+    )

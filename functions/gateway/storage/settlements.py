@@ -15,7 +15,7 @@ from typing import Any
 
 from gateway import resources
 from gateway.settings import get_settings
-from gateway.storage.dynamo import Item, dynamodb_client, marshal, unmarshal
+from gateway.storage.dynamo import Item, dynamodb_client, marshal, unmarshal, written
 
 SPEND_KIND = "spend"
 
@@ -27,20 +27,17 @@ class SettlementStore:
 
     def claim(self, batch_id: str, now: int, stale_after: int) -> bool:
         """True when this caller may settle: nobody has, and nobody is at it (or their claim is stale)."""
-        try:
-            self._db.update_item(
-                TableName=self.table,
-                Key=self._key(batch_id),
-                UpdateExpression="SET settling = :now",
-                ConditionExpression=(
-                    "attribute_exists(pk) AND attribute_not_exists(settlement) "
-                    "AND (attribute_not_exists(settling) OR settling < :stale)"
-                ),
-                ExpressionAttributeValues=marshal({":now": now, ":stale": now - stale_after}),
-            )
-        except self._db.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return written(
+            self._db.update_item,
+            TableName=self.table,
+            Key=self._key(batch_id),
+            UpdateExpression="SET settling = :now",
+            ConditionExpression=(
+                "attribute_exists(pk) AND attribute_not_exists(settlement) "
+                "AND (attribute_not_exists(settling) OR settling < :stale)"
+            ),
+            ExpressionAttributeValues=marshal({":now": now, ":stale": now - stale_after}),
+        )
 
     def release_claim(self, batch_id: str) -> None:
         self._db.update_item(

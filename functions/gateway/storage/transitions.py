@@ -10,11 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from gateway import resources
 from gateway.settings import get_settings
-from gateway.storage.dynamo import dynamodb_client, set_expression
+from gateway.storage.dynamo import dynamodb_client, set_expression, written
 from gateway.storage.id_map import ObjectRecord
 
 
@@ -23,13 +21,9 @@ def _key(record_id: str) -> dict[str, Any]:
 
 
 def _conditional_update(record_id: str, **params: Any) -> bool:
-    try:
-        dynamodb_client().update_item(TableName=get_settings().table_name, Key=_key(record_id), **params)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return written(
+        dynamodb_client().update_item, TableName=get_settings().table_name, Key=_key(record_id), **params
+    )
 
 
 def claim_status(record_id: str, expected: str, new: str) -> bool:
