@@ -282,6 +282,49 @@ def test_each_provider_with_two_unfinished_batches_gets_its_own_list_call(
     assert azure.calls == [("list", {"limit": 100})]
 
 
+def test_two_deployments_with_the_same_upstream_ids_each_get_their_own_status(
+    provider: FakeBatchesApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    twin = FakeBatchesApi(id_prefix="batch_up")  # another deployment that numbers its batches alike
+    monkeypatch.setitem(registry._clients, "azure", twin)  # type: ignore[arg-type]
+    store_file("file-az", provider="azure")
+    store_file("file-in")
+    ours = [_create(), _create()]
+    theirs = [_create(file_id="file-az"), _create(file_id="file-az")]
+    assert set(provider.batches) == set(twin.batches)  # batch_up1, batch_up2 at both
+    for upstream_id in provider.batches:
+        provider.advance(upstream_id, "in_progress")
+        twin.advance(upstream_id, "finalizing")
+    listed = {b.id: b.status for b in _list()}
+    assert [listed[b.id] for b in ours] == ["in_progress", "in_progress"]
+    assert [listed[b.id] for b in theirs] == ["finalizing", "finalizing"]
+
+
+@pytest.mark.parametrize("failing", ["openai", "azure"])
+def test_one_providers_failed_list_call_leaves_the_others_list_call(
+    provider: FakeBatchesApi, monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    azure = FakeBatchesApi(id_prefix="batch_az")
+    monkeypatch.setitem(registry._clients, "azure", azure)  # type: ignore[arg-type]
+    store_file("file-az", provider="azure")
+    store_file("file-in")
+    for _ in range(2):
+        _create()
+        _create(file_id="file-az")
+    fakes = {"openai": provider, "azure": azure}
+
+    def unavailable(**query: Any) -> dict[str, Any]:
+        raise ConnectionError("provider down")
+
+    monkeypatch.setattr(fakes[failing], "list_batches", unavailable)
+    healthy = fakes["azure" if failing == "openai" else "openai"]
+    provider.calls.clear()
+    azure.calls.clear()
+    assert len(_list()) == 4
+    assert healthy.calls == [("list", {"limit": 100})]
+    assert sorted(c[0] for c in fakes[failing].calls) == ["retrieve", "retrieve"]
+
+
 def test_a_failed_list_call_is_logged_and_each_batch_retrieved(
     provider: FakeBatchesApi, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

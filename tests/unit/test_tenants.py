@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from gateway import auth, secret_store
 from gateway.auth import Caller
-from gateway.errors import NotFoundError, PermissionDeniedError
+from gateway.errors import AuthenticationError, NotFoundError, PermissionDeniedError
 from gateway.service.ownership import owned_record
 from gateway.storage.id_map import IdMap
 from gateway.storage.keys import KeyRecord, KeyStore, hash_key
@@ -215,6 +215,42 @@ def test_only_the_exact_master_key_is_the_master_key(aws: None, presented: str) 
     assert status == 401, error
     assert error["error"]["message"] == "Incorrect API key provided."
     assert auth.authenticate({"Authorization": f"Bearer {MASTER_KEY}"}) is auth.MASTER
+
+
+# Where the key is read from ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"Authorization": "Bearer sk-a"}, "sk-a"),
+        ({"authorization": "bearer  sk-a  "}, "sk-a"),  # any case, surrounding spaces dropped
+        ({"api-key": " sk-b "}, "sk-b"),  # Azure's header
+        ({"API-Key": "sk-b"}, "sk-b"),
+        ({"Authorization": "Bearer sk-a", "api-key": "sk-b"}, "sk-a"),  # Bearer wins
+        ({"Authorization": "Bearer ", "api-key": "sk-b"}, "sk-b"),  # an empty Bearer is no key
+        ({"Authorization": "Basic sk-a"}, None),  # another scheme is no key
+        ({"Authorization": "sk-a"}, None),  # nor a bare token
+        ({"api-key": "   "}, None),
+        ({}, None),
+    ],
+)
+def test_the_key_is_read_from_bearer_or_api_key_only(headers: dict[str, str], expected: str | None) -> None:
+    assert auth.presented_key(headers) == expected
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Basic sk-1234"}, {"api-key": ""}])
+def test_no_key_is_401_missing_api_key_naming_both_headers(aws: None, headers: dict[str, str]) -> None:
+    with pytest.raises(AuthenticationError) as refused:
+        auth.authenticate(headers)
+    assert refused.value.code == "missing_api_key"
+    assert refused.value.message == (
+        "You didn't provide an API key. Send it as 'Authorization: Bearer <key>' or 'api-key: <key>'."
+    )
+
+
+def test_the_master_key_is_accepted_in_the_api_key_header(aws: None) -> None:
+    assert auth.authenticate({"api-key": MASTER_KEY}) is auth.MASTER
 
 
 # Deleting keys: naming nothing, an unknown key or an unknown alias deletes nothing -----------

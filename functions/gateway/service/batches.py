@@ -190,15 +190,16 @@ def list_batches(
     return ListPage[Batch].of(batches, has_more)
 
 
-def _listed_upstream(stale: list[ObjectRecord], deadline: Deadline) -> dict[str, dict[str, Any]]:
-    """Current upstream objects of unfinished batches, keyed by upstream id, from one list call
-    per provider with two or more of them (a page of 100 unfinished batches costs one provider
-    call, not 100). A batch missing from the provider's newest page is retrieved on its own."""
+def _listed_upstream(stale: list[ObjectRecord], deadline: Deadline) -> dict[tuple[str, str], dict[str, Any]]:
+    """Current upstream objects of unfinished batches, keyed by (provider, upstream id), from
+    one list call per provider with two or more of them (a page of 100 unfinished batches costs
+    one provider call, not 100). A batch missing from the provider's newest page is retrieved on
+    its own. Two deployments may use the same upstream id: only the provider's own page counts."""
     by_provider: dict[str, set[str]] = defaultdict(set)
     for record in stale:
         assert record.upstream_id is not None
         by_provider[record.provider].add(record.upstream_id)
-    listed: dict[str, dict[str, Any]] = {}
+    listed: dict[tuple[str, str], dict[str, Any]] = {}
     for provider, upstream_ids in by_provider.items():
         if len(upstream_ids) < 2 or deadline.passed():
             continue
@@ -211,7 +212,7 @@ def _listed_upstream(stale: list[ObjectRecord], deadline: Deadline) -> dict[str,
             continue
         for upstream in page.get("data") or ():
             if isinstance(upstream, dict) and upstream.get("id") in upstream_ids:
-                listed[str(upstream["id"])] = upstream
+                listed[(provider, str(upstream["id"]))] = upstream
     return listed
 
 
@@ -221,11 +222,11 @@ def _refresh(id_map: IdMap, record: ObjectRecord) -> Batch:
 
 
 def _refresh_or_snapshot(
-    id_map: IdMap, record: ObjectRecord, listed: dict[str, dict[str, Any]], deadline: Deadline
+    id_map: IdMap, record: ObjectRecord, listed: dict[tuple[str, str], dict[str, Any]], deadline: Deadline
 ) -> Batch:
     """In a list, one provider hiccup must not fail the page: fall back to the last snapshot."""
     try:
-        upstream = listed.get(str(record.upstream_id))
+        upstream = listed.get((record.provider, str(record.upstream_id)))
         if upstream is None:
             if deadline.passed():
                 return Batch.model_validate(record.object)
