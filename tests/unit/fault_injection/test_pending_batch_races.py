@@ -1,0 +1,162 @@
+# ruff: noqa: F811  (pytest fixtures imported from create_support are parameters here)
+"""A pending batch (its create never heard back) settled by two actors at once: a cancel or a
+give-up that loses its conditional write to the create finishing, or to another settle, serves
+what won, and a cancel that finds the batch at the provider after all cancels it there."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import pytest
+from gateway.auth import MASTER
+from gateway.errors import UpstreamTimeoutError
+from gateway.providers.client import ProviderClient
+from gateway.service import adoption, batches
+from gateway.storage.id_map import IdMap, ObjectRecord
+from handlers import batches_create, files_create
+
+from devserver.simulator import Simulator
+from tests.unit.conftest import call, event
+from tests.unit.fault_injection.create_support import (
+    LINE,
+    file_event,
+    gateway,  # noqa: F401  (fixture)
+    records,
+    sim,  # noqa: F401  (fixture)
+)
+
+
+def _stranded_batch(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch, *, provider_gets_it: bool
+) -> ObjectRecord:
+    """A batch record left pending by a create that timed out (the provider made the batch) or
+    failed (the provider never got it)."""
+    status, file, _ = call(files_create.handler, file_event(f"{uuid.uuid4().hex}.jsonl", LINE))
+    assert status == 200, file
+    if provider_gets_it:
+        real = ProviderClient.create_batch
+
+        def accept_then_time_out(self: ProviderClient, body: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+            real(self, body, **kwargs)
+            raise UpstreamTimeoutError("provider did not answer in time")
+
+        monkeypatch.setattr(ProviderClient, "create_batch", accept_then_time_out)
+    else:
+        sim.add_fault(status=503, method="POST", path_contains="/v1/batches")
+    body = {"input_file_id": file["id"], "endpoint": "/v1/chat/completions", "completion_window": "24h"}
+    status, _, _ = call(batches_create.handler, event("POST", "/v1/batches", body=body))
+    assert status == (504 if provider_gets_it else 502)
+    if provider_gets_it:
+        monkeypatch.setattr(ProviderClient, "create_batch", real)
+    sim.clear_faults()
+    [item] = records("batch")
+    record = IdMap().get(item["pk"])
+    assert record is not None and record.upstream_id is None
+    return record
+
+
+def _upstream_status(sim: Simulator, upstream_id: str) -> str:
+    return str(sim.state.batches[upstream_id].status)
+
+
+def test_a_batch_given_up_reads_failed_with_the_reason_and_keeps_no_pending_state(
+    gateway: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = _stranded_batch(gateway, monkeypatch, provider_gets_it=False)
+    monkeypatch.setattr(adoption, "ABANDON_AFTER_SECONDS", 0)
+    before = int(time.time())
+    batch = batches.adopt_pending_batch(record)
+    assert batch.status == "failed" and before <= (batch.failed_at or 0) <= int(time.time())
+    assert batch.errors is not None
+    assert batch.errors.model_dump(mode="json") == {
+        "object": "list",
+        "data": [
+            {
+                "code": "provider_create_unconfirmed",
+                "message": "The gateway's request to create this batch at provider 'openai' did not "
+                "complete, and the provider holds no such batch. Create it again.",
+                "line": None,
+                "param": None,
+            }
+        ],
+    }
+    stored = IdMap().get(record.id)
+    assert stored is not None and stored.status == "failed" and "pending" not in stored.state
+    served = batch.model_dump(mode="json")
+    assert served.pop("cost")["total"] == 0 and served.pop("usage")["total_tokens"] == 0  # books nothing
+    assert {k: v for k, v in stored.object.items() if k not in {"cost", "usage"}} == served
+
+
+def test_a_give_up_that_loses_to_a_cancel_serves_the_cancelled_batch(
+    gateway: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stale = _stranded_batch(gateway, monkeypatch, provider_gets_it=False)
+    assert batches.cancel_batch(MASTER, stale.id).status == "cancelled"  # another caller, first
+    monkeypatch.setattr(adoption, "ABANDON_AFTER_SECONDS", 0)
+    batch = batches.adopt_pending_batch(stale)  # read before the cancel: still pending here
+    assert (batch.id, batch.status) == (stale.id, "cancelled")
+    assert batch.cancelled_at is not None and batch.failed_at is None
+
+
+def test_a_cancel_that_loses_to_the_create_finishing_cancels_at_the_provider(
+    gateway: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = _stranded_batch(gateway, monkeypatch, provider_gets_it=True)
+    find = adoption.find_upstream_batch
+
+    def provider_seen_before_the_create_finished(id_map: IdMap, pending: ObjectRecord) -> Any:
+        # The cancel looked for the batch upstream just before it showed up there; meanwhile
+        # a retrieve (another function) attached it to the record.
+        monkeypatch.setattr(adoption, "find_upstream_batch", find)
+        assert batches.adopt_pending_batch(IdMap().get(pending.id) or pending).status == "validating"
+        return None
+
+    monkeypatch.setattr(adoption, "find_upstream_batch", provider_seen_before_the_create_finished)
+    batch = batches.cancel_batch(MASTER, record.id)
+    assert (batch.id, batch.status) == (record.id, "cancelling")
+    stored = IdMap().get(record.id)
+    assert stored is not None and stored.status == "cancelling" and stored.upstream_id is not None
+    assert _upstream_status(gateway, stored.upstream_id) in {"cancelling", "cancelled"}  # may end at once
+
+
+def test_a_cancel_that_loses_to_another_cancel_serves_it_without_a_provider_call(
+    gateway: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = _stranded_batch(gateway, monkeypatch, provider_gets_it=False)
+
+    def cancelled_meanwhile(id_map: IdMap, pending: ObjectRecord) -> Any:
+        monkeypatch.setattr(adoption, "find_upstream_batch", lambda *_: None)
+        assert batches.cancel_batch(MASTER, pending.id).status == "cancelled"
+        return None
+
+    monkeypatch.setattr(adoption, "find_upstream_batch", cancelled_meanwhile)
+    upstream_batches = len(gateway.state.batches)
+    batch = batches.cancel_batch(MASTER, record.id)
+    assert (batch.id, batch.status) == (record.id, "cancelled")
+    assert len(gateway.state.batches) == upstream_batches
+
+
+def test_a_cancel_that_loses_to_the_create_and_a_cancel_asks_the_provider_no_more(
+    gateway: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = _stranded_batch(gateway, monkeypatch, provider_gets_it=True)
+    find = adoption.find_upstream_batch
+    real_cancel = ProviderClient.cancel_batch
+    cancels: list[str] = []
+
+    def counted_cancel(self: ProviderClient, batch_id: str) -> dict[str, Any]:
+        cancels.append(batch_id)
+        return real_cancel(self, batch_id)
+
+    def finished_and_cancelled_meanwhile(id_map: IdMap, pending: ObjectRecord) -> Any:
+        monkeypatch.setattr(adoption, "find_upstream_batch", find)
+        assert batches.cancel_batch(MASTER, pending.id).status == "cancelling"  # attaches, cancels
+        return None
+
+    monkeypatch.setattr(ProviderClient, "cancel_batch", counted_cancel)
+    monkeypatch.setattr(adoption, "find_upstream_batch", finished_and_cancelled_meanwhile)
+    batch = batches.cancel_batch(MASTER, record.id)
+    assert (batch.id, batch.status) == (record.id, "cancelling")
+    assert len(cancels) == 1
