@@ -4,6 +4,7 @@ and the id handed out always has its record."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -27,6 +28,8 @@ class FakeProvider:
         self.retrieves += 1
         if self.broken == "unreachable":
             raise ConnectionError("provider unreachable")
+        if file_id != UPSTREAM:
+            raise LookupError(f"no such file: {file_id}")  # the provider holds only that one
         if self.broken == "invalid":
             return {"id": file_id, "bytes": "many"}  # fails FileObject validation
         return {
@@ -43,7 +46,7 @@ class FakeProvider:
 @pytest.fixture
 def provider(aws: None, monkeypatch: pytest.MonkeyPatch) -> FakeProvider:
     fake = FakeProvider()
-    monkeypatch.setattr(translate, "client_for", lambda name: fake)
+    monkeypatch.setattr(translate, "client_for", lambda name: fake if name == "openai" else None)
     return fake
 
 
@@ -55,9 +58,30 @@ def assert_registered(gateway_id: str) -> None:
     """One object record, the owner's, pointing at the upstream file; the reverse item agrees."""
     id_map = IdMap()
     record = id_map.get(gateway_id)
-    assert record is not None and record.kind == "file"
+    assert record is not None and record.kind == "file" and record.provider == "openai"
     assert record.owner == "key_owner" and record.upstream_id == UPSTREAM
+    assert record.purpose == "batch_output"
     assert id_map.gateway_id_for("openai", UPSTREAM) == gateway_id
+
+
+def test_the_record_holds_the_providers_file_under_the_gateway_id(
+    faults: DynamoFaults, provider: FakeProvider
+) -> None:
+    gateway_id = register()
+    record = IdMap().get(gateway_id)
+    assert record is not None and provider.retrieves == 1
+    assert record.object == {
+        "id": gateway_id,
+        "object": "file",
+        "bytes": 42,
+        "created_at": 1700000000,
+        "filename": "batch_output.jsonl",
+        "purpose": "batch_output",
+        "status": "processed",
+        "status_details": None,
+        "expires_at": None,
+    }
+    assert record.created_at == 1700000000
 
 
 def file_items() -> int:
@@ -130,13 +154,30 @@ def test_losing_the_race_returns_an_id_whose_record_exists(
 
 @pytest.mark.parametrize("broken", ["unreachable", "invalid"])
 def test_a_failed_fetch_registers_a_stand_in_with_the_upstream_id(
-    faults: DynamoFaults, provider: FakeProvider, broken: str
+    faults: DynamoFaults, provider: FakeProvider, broken: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     provider.broken = broken
+    started = int(time.time())
     gateway_id = register()
     assert_registered(gateway_id)
     record = IdMap().get(gateway_id)
     assert record is not None
-    assert record.object["filename"] == f"{UPSTREAM}.jsonl" and record.object["id"] == gateway_id
+    created_at = record.object.pop("created_at")
+    assert started <= created_at <= int(time.time()) and record.created_at == created_at
+    assert record.object == {
+        "id": gateway_id,
+        "object": "file",
+        "bytes": 0,
+        "filename": f"{UPSTREAM}.jsonl",
+        "purpose": "batch_output",
+        "status": "processed",
+        "status_details": None,
+        "expires_at": None,
+    }
+    warned = [
+        (r.getMessage(), getattr(r, "provider", None), getattr(r, "upstream_id", None))
+        for r in caplog.records
+    ]
+    assert ("could not fetch provider file", "openai", UPSTREAM) in warned
     provider.broken = None
     assert register() == gateway_id and file_items() == 1
