@@ -45,6 +45,23 @@ def test_the_status_of_a_missing_record_is_none(aws: None) -> None:
     assert IdMap().get("upload_missing") is None
 
 
+def test_a_completion_is_pending_only_while_the_upload_is_completing(aws: None) -> None:
+    completion = {"file_id": "file-x", "part_ids": ["part_1"]}
+    assert transitions.pending_completion("upload_none") is None  # no record at all
+    _upload("upload_done")
+    assert transitions.pending_completion("upload_done") is None  # pending, nothing written ahead
+    assert transitions.claim_completion("upload_done", completion) is True
+    assert transitions.pending_completion("upload_done") == completion
+    assert transitions.claim_completion("upload_done", {"file_id": "file-y"}) is False  # claimed once
+    # a claimed status without its completion (a claim_status of the same step): nothing to finish
+    _upload("upload_bare")
+    assert transitions.claim_status("upload_bare", "pending", transitions.COMPLETING) is True
+    assert transitions.pending_completion("upload_bare") is None
+    # the completion kept after the upload moved on is no longer pending
+    assert transitions.claim_status("upload_done", transitions.COMPLETING, "completed") is True
+    assert transitions.pending_completion("upload_done") is None
+
+
 def _file(record_id: str, **fields: Any) -> ObjectRecord:
     return ObjectRecord(
         id=record_id,

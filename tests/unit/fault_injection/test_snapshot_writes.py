@@ -45,12 +45,15 @@ def test_a_deleted_object_stays_deleted(aws: None) -> None:
     assert record is not None
     id_map.delete(record)
     record.object = {**record.object, "bytes": 99}
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError) as missing:
         id_map.save_object(record)
+    assert (missing.value.message, missing.value.param) == ("No such File object: file-a", "id")
     assert raw_item("file-a") is None  # no half item without kind or ttl
 
 
-def test_an_older_snapshot_never_overwrites_a_newer_status(aws: None) -> None:
+def test_an_older_snapshot_never_overwrites_a_newer_status(
+    aws: None, caplog: pytest.LogCaptureFixture
+) -> None:
     provider = FakeProvider()
     batch_id = store_batch(provider, 1, "in_progress")
     id_map = IdMap()
@@ -61,6 +64,9 @@ def test_an_older_snapshot_never_overwrites_a_newer_status(aws: None) -> None:
     older.object = {**older.object, "status": "finalizing"}
     assert not id_map.save_object(older)
     assert older.object["status"] == "completed"  # the record now holds what is stored
+    assert ("a newer snapshot is stored; serving it", batch_id) in [
+        (r.getMessage(), getattr(r, "id", None)) for r in caplog.records
+    ]
     stored = id_map.get(batch_id)
     assert stored is not None and stored.status == "completed"
 
