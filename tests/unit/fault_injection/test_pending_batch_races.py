@@ -160,3 +160,69 @@ def test_a_cancel_that_loses_to_the_create_and_a_cancel_asks_the_provider_no_mor
     batch = batches.cancel_batch(MASTER, record.id)
     assert (batch.id, batch.status) == (record.id, "cancelling")
     assert len(cancels) == 1
+
+
+def _provider_not_listing_yet(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The provider's list does not show the new batch yet: lookups by tag find nothing."""
+    find = adoption.find_upstream_batch
+    monkeypatch.setattr(adoption, "find_upstream_batch", lambda *_: None)
+    return find
+
+
+def test_a_batch_cancelled_before_the_provider_showed_it_is_cancelled_there_when_found(
+    gateway: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = _stranded_batch(gateway, monkeypatch, provider_gets_it=True)
+    find = _provider_not_listing_yet(monkeypatch)
+    assert batches.cancel_batch(MASTER, record.id).status == "cancelled"  # held by no provider, so far
+    monkeypatch.setattr(adoption, "find_upstream_batch", find)
+    current = IdMap().get(record.id)
+    assert current is not None
+    batch = batches.adopt_pending_batch(current)  # the watcher, or a retrieve, finds it now
+    stored = IdMap().get(record.id)
+    assert stored is not None and stored.upstream_id is not None and "pending" not in stored.state
+    assert _upstream_status(gateway, stored.upstream_id) in {"cancelling", "cancelled"}
+    assert batch.status in {"cancelling", "cancelled"} and stored.status == batch.status
+
+
+def test_an_adoption_that_loses_to_a_cancel_cancels_the_found_batch(
+    gateway: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stale = _stranded_batch(gateway, monkeypatch, provider_gets_it=True)  # read: validating, pending
+    find = _provider_not_listing_yet(monkeypatch)
+    assert batches.cancel_batch(MASTER, stale.id).status == "cancelled"  # another caller, meanwhile
+    monkeypatch.setattr(adoption, "find_upstream_batch", find)
+    batch = batches.adopt_pending_batch(stale)  # attaches, loses to the cancel, cancels upstream
+    stored = IdMap().get(stale.id)
+    assert stored is not None and stored.upstream_id is not None
+    assert _upstream_status(gateway, stored.upstream_id) in {"cancelling", "cancelled"}
+    assert (batch.id, batch.status) == (stale.id, stored.status)
+
+
+def test_an_adoption_that_loses_to_another_adoption_serves_the_attached_batch(
+    gateway: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stale = _stranded_batch(gateway, monkeypatch, provider_gets_it=True)
+    fresh = IdMap().get(stale.id)
+    assert fresh is not None
+    first = batches.adopt_pending_batch(fresh)
+    second = batches.adopt_pending_batch(stale)  # read before the first one attached it
+    assert second.model_dump() == first.model_dump() and second.status == "validating"
+    assert len([b for b in gateway.state.batches.values() if b.id == IdMap().get(stale.id).upstream_id]) == 1  # type: ignore[union-attr]
+
+
+def test_a_provider_batch_claimed_by_another_record_is_a_503_to_retry(
+    gateway: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway.errors import ServiceUnavailableError
+
+    record = _stranded_batch(gateway, monkeypatch, provider_gets_it=True)
+    upstream = adoption.find_upstream_batch(IdMap(), record)
+    assert upstream is not None
+    assert IdMap().claim_upstream("openai", str(upstream["id"]), "batch_other") == "batch_other"
+    monkeypatch.setattr(adoption, "find_upstream_batch", lambda *_: upstream)
+    with pytest.raises(ServiceUnavailableError) as busy:
+        batches.adopt_pending_batch(record)
+    assert busy.value.message == "The provider's batch is claimed by another request; retry."
+    stored = IdMap().get(record.id)
+    assert stored is not None and stored.upstream_id is None  # still pending: a later call settles it
