@@ -21,10 +21,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from .anthropic_batches import AnthropicError
 from .config import SimulatorConfig
 from .errors import ApiError
 from .httpio import BodyReader, read_multipart
-from .anthropic_batches import AnthropicError
 from .records import ANTHROPIC, AZURE, OPENAI
 from .state import SimState
 

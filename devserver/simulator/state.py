@@ -21,11 +21,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO
 
 from . import batchwork
+from .anthropic_batches import AnthropicBatches
 from .batchwork import Results, Validation
 from .config import SimulatorConfig
 from .errors import ApiError, bad_request, missing, not_found
 from .httpio import ReceivedFile
-from .anthropic_batches import AnthropicBatches
 from .records import (
     ANTHROPIC,
     AZURE,
