@@ -204,3 +204,39 @@ def test_limits_answer_400_naming_the_limit(
     with pytest.raises(openai.BadRequestError) as raised:
         create(sdk, uploaded.id)
     assert "256 MB" in error_of(raised.value)["message"]
+
+
+def test_a_create_whose_answer_was_lost_is_adopted_not_repeated(
+    local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anthropic accepted the batch, the gateway never heard (its note of the batch unwritten):
+    the SDK's retry with the same Idempotency-Key finds it through the note written ahead."""
+    from gateway.errors import UpstreamTimeoutError
+    from gateway.providers.anthropic import AnthropicClient
+    from gateway.service import adoption
+
+    real = AnthropicClient._json
+    lost: list[str] = []
+
+    def accept_then_time_out(self: AnthropicClient, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        answer = real(self, method, path, **kwargs)
+        if method == "POST" and path.endswith("/batches") and not lost:
+            lost.append(str(answer["id"]))
+            raise UpstreamTimeoutError(f"provider '{self.name}' did not answer in time")
+        return answer
+
+    monkeypatch.setattr(AnthropicClient, "_json", accept_then_time_out)
+    monkeypatch.setattr(adoption, "SETTLE_SECONDS", 0)
+    sdk = client(local_gateway, provider="anthropic")
+    uploaded = upload(sdk, [chat_line("a-1", "hi"), chat_line("a-2", "ho")])
+    before = set(anthropic_batches(local_gateway))
+    retrying = sdk.with_options(
+        max_retries=2, default_headers={"Idempotency-Key": f"anthropic-{time.time()}"}
+    )
+    batch = create(retrying, uploaded.id, metadata={"k": "v"})
+    assert lost and set(anthropic_batches(local_gateway)) - before == set(lost)
+    assert batch.metadata == {"k": "v"}
+    done = wait_for_batch(sdk, batch.id)
+    assert (
+        done.status == "completed" and done.request_counts is not None and done.request_counts.completed == 2
+    )
