@@ -19,9 +19,11 @@ HEADERS = {"x-api-key": KEY, "anthropic-version": "2023-06-01"}
 
 @pytest.fixture
 def api() -> Iterator[httpx.Client]:
-    with Simulator(SimulatorConfig(port=0, batch_phase_seconds=0.4)) as sim:
-        with httpx.Client(base_url=sim.anthropic_api_base, headers=HEADERS, timeout=10) as http:
-            yield http
+    with (
+        Simulator(SimulatorConfig(port=0, batch_phase_seconds=0.4)) as sim,
+        httpx.Client(base_url=sim.anthropic_api_base, headers=HEADERS, timeout=10) as http,
+    ):
+        yield http
 
 
 def request(custom_id: str, text: str = "Hello, world", **params: Any) -> dict[str, Any]:
