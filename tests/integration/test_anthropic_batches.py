@@ -77,6 +77,8 @@ def test_upload_create_wait_download(local_gateway: LocalGateway) -> None:
     assert done.request_counts is not None
     assert (done.request_counts.total, done.request_counts.completed, done.request_counts.failed) == (3, 2, 1)
     assert done.completed_at and done.input_file_id == uploaded.id
+    # settled once from the output file, as for any provider: the two succeeded requests' tokens
+    assert done.usage is not None and done.usage.input_tokens > 0 and done.usage.output_tokens > 0
     assert done.output_file_id and done.error_file_id
     output = sdk.files.retrieve(done.output_file_id)
     assert output.purpose == "batch_output" and output.id.startswith("file-")
@@ -303,3 +305,23 @@ def test_keeping_results_that_fails_midway_is_finished_by_the_next_retrieve(
     assert calls[0] == calls[2] and calls[1] == calls[3]  # the output met itself, written once
     assert [line["custom_id"] for line in lines_of(sdk, done.output_file_id)] == ["k-1"]
     assert [line["custom_id"] for line in lines_of(sdk, done.error_file_id)] == ["k-2"]
+
+
+def test_litellms_provider_names_reach_the_anthropic_deployment(local_gateway: LocalGateway) -> None:
+    plain = client(local_gateway)
+    content = jsonl([chat_line("p-1", "hi")])
+    by_header = plain.files.create(
+        file=("h.jsonl", io.BytesIO(content)),
+        purpose="batch",
+        extra_headers={"custom-llm-provider": "anthropic"},
+    )
+    by_field = plain.files.create(
+        file=("f.jsonl", io.BytesIO(content)),
+        purpose="batch",
+        extra_body={"custom_llm_provider": "anthropic"},
+    )
+    owned = {f.id for f in plain.files.list(extra_query={"custom_llm_provider": "anthropic"}, limit=100)}
+    assert {by_header.id, by_field.id} <= owned
+    assert by_header.id not in {f.id for f in plain.files.list(extra_query={"provider": "openai"}, limit=100)}
+    batch = create(plain, by_field.id)  # runs where its file is: at Anthropic
+    assert wait_for_batch(plain, batch.id).status == "completed"
