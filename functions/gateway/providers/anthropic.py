@@ -37,6 +37,10 @@ _CONNECT_TIMEOUT_SECONDS = 5.0
 _BATCHES = "/v1/messages/batches"
 _TAG = "gateway_batch_id"  # service.adoption's tag in a batch's metadata
 _SPOOL_BYTES = 8 * 1024 * 1024
+# A batch without a note is looked for among the creates that never heard back only this long
+# after it was made (adoption gives a create up after 10 minutes): older ones, made outside the
+# gateway, cost no listing of the pending notes.
+ADOPTABLE_SECONDS = 3600
 
 
 class AnthropicClient:
@@ -208,11 +212,10 @@ class AnthropicClient:
         gateway has no note of (made elsewhere) is None in a list, a 404 on its own."""
         upstream_id = str(batch["id"])
         note = self.notes.get(upstream_id)
-        if note is None:
-            counts = shapes.request_counts(batch)
-            note = self.notes.claim_pending(
-                upstream_id, shapes.epoch(batch.get("created_at")) or 0, sum(counts.values())
-            )
+        created_at = shapes.epoch(batch.get("created_at")) or 0
+        if note is None and time.time() - created_at <= ADOPTABLE_SECONDS:
+            total = sum(shapes.request_counts(batch).values())
+            note = self.notes.claim_pending(upstream_id, created_at, total)
         if note is None:
             if not required:
                 return None
