@@ -39,6 +39,8 @@ DEFAULT_AZURE_API_VERSION = "2025-04-01-preview"
 DEFAULT_SIMULATOR_PHASE_SECONDS = 2.0
 SIM_OPENAI_KEY = "sim-openai-key"
 SIM_AZURE_KEY = "sim-azure-key"
+SIM_ANTHROPIC_KEY = "sim-anthropic-key"
+DEFAULT_ANTHROPIC_API_BASE = "https://api.anthropic.com"
 DEFAULT_PROVIDER = "openai"
 POWERTOOLS_SERVICE_NAME = "openai-gateway"
 POWERTOOLS_METRICS_NAMESPACE = "OpenAIGateway"
@@ -85,8 +87,8 @@ def resolve_providers(env: Mapping[str, str]) -> dict[str, ProviderSettings]:
 
     OPENAI_API_KEY, OPENAI_API_BASE (default https://api.openai.com/v1), AZURE_API_KEY,
     AZURE_API_BASE (https://RESOURCE.openai.azure.com, required with AZURE_API_KEY),
-    AZURE_API_VERSION. Simulated providers get an empty api_base, filled in once the
-    simulator runs.
+    AZURE_API_VERSION, ANTHROPIC_API_KEY, ANTHROPIC_API_BASE (default https://api.anthropic.com).
+    Simulated providers get an empty api_base, filled in once the simulator runs.
     """
 
     def get(name: str) -> str:
@@ -111,6 +113,13 @@ def resolve_providers(env: Mapping[str, str]) -> dict[str, ProviderSettings]:
         providers["azure"] = ProviderSettings(
             "azure", "azure", SIM_AZURE_KEY, "", azure_version, simulated=True
         )
+    if get("ANTHROPIC_API_KEY"):
+        base = (get("ANTHROPIC_API_BASE") or DEFAULT_ANTHROPIC_API_BASE).rstrip("/")
+        providers["anthropic"] = ProviderSettings("anthropic", "anthropic", get("ANTHROPIC_API_KEY"), base)
+    else:
+        providers["anthropic"] = ProviderSettings(
+            "anthropic", "anthropic", SIM_ANTHROPIC_KEY, "", simulated=True
+        )
     return providers
 
 
@@ -128,6 +137,7 @@ def _start_simulator(phase_seconds: float, port: int = 0, storage_dir: str | Non
             port=on_port,
             openai_key=SIM_OPENAI_KEY,
             azure_key=SIM_AZURE_KEY,
+            anthropic_key=SIM_ANTHROPIC_KEY,
             batch_phase_seconds=phase_seconds,
             storage_dir=storage_dir,
         )
@@ -629,6 +639,8 @@ def start_gateway(
                 providers["openai"].api_base = simulator.openai_api_base
             if providers["azure"].simulated:
                 providers["azure"].api_base = simulator.azure_api_base
+            if providers["anthropic"].simulated:
+                providers["anthropic"].api_base = simulator.anthropic_api_base
 
         endpoint = aws_endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
         embedded = not endpoint

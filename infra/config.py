@@ -24,8 +24,12 @@ DEFAULT_PYTHON_VERSION = "3.12"
 # Lambda SnapStart supports the Python runtimes from 3.12 on.
 SNAPSTART_PYTHON_VERSIONS = ("3.12", "3.13")
 PROVIDER_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
-PROVIDER_TYPES = frozenset({"openai", "azure"})
-PROVIDER_FIELDS = frozenset({"type", "api_base", "api_version", "models"})
+PROVIDER_TYPES = frozenset({"openai", "azure", "anthropic", "bedrock"})
+PROVIDER_FIELDS = frozenset(
+    {"type", "api_base", "api_version", "models", "anthropic_version", "default_max_tokens", "region"}
+)
+# Types whose api_base has a default (Anthropic's API) or does not apply (Bedrock: its region).
+API_BASE_OPTIONAL_TYPES = frozenset({"anthropic", "bedrock"})
 LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
 # CloudWatch Logs retention periods (days) and their aws_logs.RetentionDays member names.
 RETENTION_DAY_NAMES: dict[int, str] = {
@@ -218,17 +222,16 @@ def validate_providers(providers: Mapping[str, Any], default_provider: str) -> N
         if spec.get("type") not in PROVIDER_TYPES:
             raise ConfigError(f"provider {name!r} type must be one of {sorted(PROVIDER_TYPES)}")
         api_base = spec.get("api_base")
-        if not isinstance(api_base, str) or not api_base.startswith("https://"):
-            raise ConfigError(f"provider {name!r} api_base must be an https:// URL")
-        if is_placeholder(api_base):
-            raise ConfigError(
-                f"provider {name!r} still has the placeholder api_base {api_base!r}: put your "
-                f"resource's endpoint in cdk.json's \"providers\" (or -c providers=...), or remove "
-                f"the provider {name!r} to deploy without it"
-            )
-        api_version = spec.get("api_version")
-        if api_version is not None and not isinstance(api_version, str):
-            raise ConfigError(f"provider {name!r} api_version must be a string")
+        if api_base is not None or spec.get("type") not in API_BASE_OPTIONAL_TYPES:
+            _check_api_base(name, api_base)
+        for setting in ("api_version", "anthropic_version"):
+            if spec.get(setting) is not None and not isinstance(spec[setting], str):
+                raise ConfigError(f"provider {name!r} {setting} must be a string")
+        max_tokens = spec.get("default_max_tokens")
+        if max_tokens is not None and (
+            not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1
+        ):
+            raise ConfigError(f"provider {name!r} default_max_tokens must be a positive integer")
         models = spec.get("models", {})
         if not isinstance(models, Mapping) or not all(
             isinstance(key, str) and isinstance(value, str) for key, value in models.items()
@@ -236,6 +239,17 @@ def validate_providers(providers: Mapping[str, Any], default_provider: str) -> N
             raise ConfigError(f"provider {name!r} models maps deployment names to model names (strings)")
     if default_provider not in providers:
         raise ConfigError(f"default_provider {default_provider!r} is not one of {sorted(providers)}")
+
+
+def _check_api_base(name: str, api_base: Any) -> None:
+    if not isinstance(api_base, str) or not api_base.startswith("https://"):
+        raise ConfigError(f"provider {name!r} api_base must be an https:// URL")
+    if is_placeholder(api_base):
+        raise ConfigError(
+            f"provider {name!r} still has the placeholder api_base {api_base!r}: put your "
+            f"resource's endpoint in cdk.json's \"providers\" (or -c providers=...), or remove "
+            f"the provider {name!r} to deploy without it"
+        )
 
 
 def is_placeholder(api_base: str) -> bool:

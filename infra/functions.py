@@ -49,6 +49,8 @@ IDEMPOTENCY_ITEMS = "idempotency-items"  # the table's `idempotency#…` items o
 INDEX_PREFIX = "table-index:"  # + index name: Query on that index only
 BUCKET_OBJECTS = "bucket-objects"  # objects under the gateway's key prefixes
 BUCKET_LIST = "bucket-list"  # the bucket, ListBucket limited to those prefixes
+KEPT_OBJECTS = "kept-objects"  # objects under the kept files' prefix
+KEPT_LIST = "kept-list"  # the bucket, ListBucket limited to that prefix
 
 ITEM_WRITE_ACTIONS = (
     "dynamodb:BatchWriteItem",
@@ -84,6 +86,11 @@ CAPABILITY_ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
     routes.BUCKET_WRITE: {BUCKET_OBJECTS: ("s3:PutObject",)},
     routes.BUCKET_ABORT_UPLOAD: {BUCKET_OBJECTS: ("s3:AbortMultipartUpload",)},
     routes.BUCKET_DELETE: {BUCKET_OBJECTS: ("s3:DeleteObject",)},
+    routes.KEPT_READ: {KEPT_OBJECTS: ("s3:GetObject",)},
+    routes.KEPT_LIST: {KEPT_LIST: ("s3:ListBucket",)},
+    routes.KEPT_WRITE: {KEPT_OBJECTS: ("s3:PutObject",)},
+    routes.KEPT_ABORT_UPLOAD: {KEPT_OBJECTS: ("s3:AbortMultipartUpload",)},
+    routes.KEPT_DELETE: {KEPT_OBJECTS: ("s3:DeleteObject",)},
 }
 SECRET_ACTIONS = ("secretsmanager:GetSecretValue",)
 INVOKE_ACTIONS = ("lambda:InvokeFunction",)
@@ -335,6 +342,8 @@ class GatewayFunctions(Construct):
             IDEMPOTENCY_ITEMS: [table_arn],
             BUCKET_OBJECTS: self._data.object_arns(prefixes),
             BUCKET_LIST: [self._data.bucket_arn],
+            KEPT_OBJECTS: self._data.object_arns((resources.KEPT_FILES_PREFIX,)),
+            KEPT_LIST: [self._data.bucket_arn],
         }
         for index in resources.TABLE_INDEXES:
             kind_resources[INDEX_PREFIX + index] = [f"{table_arn}/index/{index}"]
@@ -372,6 +381,8 @@ class GatewayFunctions(Construct):
 def _conditions(kind: str, prefixes: tuple[str, ...]) -> dict[str, Any] | None:
     if kind == BUCKET_LIST:
         return {"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in prefixes]}}
+    if kind == KEPT_LIST:
+        return {"StringLike": {"s3:prefix": [f"{resources.KEPT_FILES_PREFIX}*"]}}
     if kind == IDEMPOTENCY_ITEMS:
         # ForAllValues: every partition key the request names; each of these single-item
         # actions always names one, so the set is never empty (an empty set would pass).

@@ -12,7 +12,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_logs as logs
 from cdk_nag import AwsSolutionsChecks
 from constructs import Construct, IConstruct
-from gateway import routes
+from gateway import resources, routes
 
 from infra import API_STACK_NAME, DATA_STACK_NAME
 from infra.api import GatewayApi
@@ -120,6 +120,13 @@ class ApiStack(cdk.Stack):
                     )
                     for prefix in bucket_prefixes(name)
                 ]
+            if self.functions.grants[name] & routes.KEPT_OBJECT_CAPABILITIES:
+                rules.append(
+                    (
+                        f"AwsSolutions-IAM5[Resource::{data.bucket_arn_export}/{resources.KEPT_FILES_PREFIX}*]",
+                        "Object access is limited to the gateway-kept files' key prefix",
+                    )
+                )
             acknowledge(role, *rules)
 
 
