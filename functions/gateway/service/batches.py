@@ -243,6 +243,12 @@ def _upstream_timeout() -> float:
 
 
 def _store(id_map: IdMap, record: ObjectRecord, upstream: dict[str, Any]) -> Batch:
+    return record_upstream(id_map, record, upstream)[0]
+
+
+def record_upstream(id_map: IdMap, record: ObjectRecord, upstream: dict[str, Any]) -> tuple[Batch, bool]:
+    """Record what the provider says of a tracked batch (retrieve, list, cancel and the
+    watcher alike): the batch to serve, and whether this call wrote it."""
     batch = batch_object(
         adoption.untagged(upstream, record.id),
         record,
@@ -250,10 +256,21 @@ def _store(id_map: IdMap, record: ObjectRecord, upstream: dict[str, Any]) -> Bat
         id_map,
     )
     batch = _settled(record, batch)
+    from gateway.service import batch_events  # the bus and webhooks: loaded with the first change
+
+    before = record.stored_object()
     snapshot = record.object = batch.model_dump(mode="json")
-    id_map.save_if_changed(record)  # an unchanged batch (or a list's unfinished one) costs no write
+    recorded = batch_events.outbox_events(record, before)
+    if recorded:
+        # the change and its events in one conditional transaction: only its first recorder
+        # announces it (the watcher, a retrieve, a list or a cancel, whichever came first)
+        wrote = id_map.save_object(record, with_puts=[event.to_item() for event in recorded])
+        if wrote:
+            batch_events.publish(recorded, id_map)
+    else:
+        wrote = id_map.save_if_changed(record)  # an unchanged batch costs no write
     # a lost conditional write leaves the newer stored object in the record: serve that
-    return batch if record.object is snapshot else Batch.model_validate(record.object)
+    return (batch if record.object is snapshot else Batch.model_validate(record.object)), wrote
 
 
 def _settled(record: ObjectRecord, batch: Batch) -> Batch:

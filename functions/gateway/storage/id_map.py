@@ -13,6 +13,7 @@ import json
 import random
 import time
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from botocore.exceptions import ClientError
@@ -113,6 +114,11 @@ class ObjectRecord:
             values["upstream_id"] = self.upstream_id
         return values
 
+    def stored_object(self) -> dict[str, Any] | None:
+        """The client-facing object as the table held it when read (None: not read)."""
+        raw = (self.stored or {}).get("object")
+        return json.loads(raw) if raw else None
+
     def changed_since_stored(self) -> bool:
         """True unless `save_object` would write exactly what the table already holds."""
         if self.stored is None:
@@ -162,7 +168,7 @@ class IdMap:
             TableName=self.table, Key={resources.TABLE_PARTITION_KEY: {"S": gateway_id}}
         )
         item = response.get("Item")
-        if not item or "kind" not in item:
+        if not item or "kind" not in item or "object" not in item:  # not an object (an outbox event)
             return None
         return ObjectRecord.from_item(unmarshal(item))
 
@@ -198,14 +204,18 @@ class IdMap:
                 time.sleep(0.05 * 2**attempt * (0.5 + random.random()))
         raise ServiceUnavailableError("The id mapping table is throttling writes; retry shortly.")
 
-    def save_object(self, record: ObjectRecord) -> bool:
+    def save_object(self, record: ObjectRecord, *, with_puts: Sequence[Item] = ()) -> bool:
         """Store the last object seen (and state) of an existing record: True if written.
 
         Conditional: the item must still exist whole (a deleted object stays deleted; no half
         item without kind or ttl is re-created) and its stored status must not be ahead of the
         record's (an older snapshot never overwrites a newer status). A lost condition is not
         the caller's error: `record` then holds what the table holds (False), or NotFoundError
-        when the object was deleted."""
+        when the object was deleted.
+
+        `with_puts`: new items (an outbox's events) written in the same transaction, which then
+        also requires the stored object to be exactly the one `record` was read with: of two
+        writers that saw one change, only the first records it (and its events)."""
         update = set_expression(record.saved_item())
         names, values = update["ExpressionAttributeNames"], update["ExpressionAttributeValues"]
         names.update({"#pk": resources.TABLE_PARTITION_KEY, "#kind": "kind"})
@@ -216,19 +226,49 @@ class IdMap:
             aliases = [f":ahead{index}" for index in range(len(ahead))]
             values.update({alias: {"S": status} for alias, status in zip(aliases, ahead, strict=True)})
             condition += f" AND NOT (#st IN ({', '.join(aliases)}))"
-        try:
-            self._db.update_item(
-                TableName=self.table,
-                Key={resources.TABLE_PARTITION_KEY: {"S": record.id}},
-                ConditionExpression=condition,
-                **update,
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        params = {
+            "TableName": self.table,
+            "Key": {resources.TABLE_PARTITION_KEY: {"S": record.id}},
+            "ConditionExpression": condition,
+            **update,
+        }
+        if with_puts:
+            written_all = self._update_with_puts(record, params, with_puts)
+        else:
+            written_all = written(self._db.update_item, **params)
+        if not written_all:
             self._take_stored(record)
             return False
         record.mark_stored()
+        return True
+
+    def _update_with_puts(self, record: ObjectRecord, update: dict[str, Any], puts: Sequence[Item]) -> bool:
+        """One TransactWriteItems: the update, conditional on the object as read, and each new
+        item (conditional on its absence). False when a condition did not hold."""
+        stored_object = (record.stored or {}).get("object")
+        names, values = update["ExpressionAttributeNames"], update["ExpressionAttributeValues"]
+        names["#obj"] = "object"
+        values[":stored_object"] = {"S": stored_object or ""}
+        update["ConditionExpression"] += " AND #obj = :stored_object"
+        items: list[dict[str, Any]] = [{"Update": update}]
+        for item in puts:
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self.table,
+                        "Item": marshal(item),
+                        "ConditionExpression": "attribute_not_exists(#pk)",
+                        "ExpressionAttributeNames": {"#pk": resources.TABLE_PARTITION_KEY},
+                    }
+                }
+            )
+        try:
+            self._db.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            reasons = exc.response.get("CancellationReasons") or []
+            if any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons):
+                return False
+            raise
         return True
 
     def _take_stored(self, record: ObjectRecord) -> None:
@@ -248,7 +288,7 @@ class IdMap:
             ConsistentRead=True,
         )
         item = response.get("Item")
-        if not item or "kind" not in item:
+        if not item or "kind" not in item or "object" not in item:  # not an object (an outbox event)
             return None
         return ObjectRecord.from_item(unmarshal(item))
 
