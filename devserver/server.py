@@ -29,8 +29,8 @@ from devserver import aws
 from devserver.apigw import ApiGateway, Handler, HttpResponse, import_handler
 from devserver.events import lambda_context
 from devserver.local_queue import LocalDelayQueue
-from devserver.watcher import LocalWatcher, interval_from_env
 from devserver.persistence import LocalData
+from devserver.watcher import LocalWatcher, interval_from_env
 
 logger = logging.getLogger("devserver")
 
@@ -159,7 +159,8 @@ def function_environment(
         resources.ENV_PROVIDERS: json.dumps({name: p.config() for name, p in providers.items()}),
         resources.ENV_DEFAULT_PROVIDER: default_provider,
         resources.ENV_TRANSFER_FUNCTION: resources.DEFAULT_TRANSFER_FUNCTION,
-        resources.ENV_EVENT_BUS_NAME: resources.DEFAULT_EVENT_BUS_NAME,  # on moto's (or LocalStack's) EventBridge
+        # batch events go to moto's (or LocalStack's) EventBridge
+        resources.ENV_EVENT_BUS_NAME: resources.DEFAULT_EVENT_BUS_NAME,
         # A developer receives webhooks on this machine: plain http to loopback is allowed here only.
         resources.ENV_WEBHOOKS_ALLOW_LOOPBACK: "true",
         "POWERTOOLS_SERVICE_NAME": POWERTOOLS_SERVICE_NAME,
@@ -684,7 +685,9 @@ def start_gateway(
         webhook_queue.use_local_queue(deliveries.send)
         cleanups.append(lambda: webhook_queue.use_local_queue(None))
         cleanups.append(deliveries.stop)
-        watcher = LocalWatcher(interval_from_env() if watch_interval_seconds is None else watch_interval_seconds)
+        watcher = LocalWatcher(
+            interval_from_env() if watch_interval_seconds is None else watch_interval_seconds
+        )
         cleanups.append(watcher.stop)
 
         api = ApiGateway(routes)

@@ -46,7 +46,9 @@ class LocalWatcher:
         self.stop()
         self.interval = interval_seconds
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, args=(self._stop,), name="batch-watcher", daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop, args=(self._stop,), name="batch-watcher", daemon=True
+        )
         self._thread.start()
 
     def run_once(self) -> Any:

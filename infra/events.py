@@ -17,7 +17,9 @@ DEAD_LETTER_RETENTION = cdk.Duration.days(14)
 class GatewayEvents(Construct):
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
-        self.bus = events.EventBus(self, "Bus", description="openai-gateway: batch events (batch.completed, ...)")
+        self.bus = events.EventBus(
+            self, "Bus", description="openai-gateway: batch events (batch.completed, ...)"
+        )
         (consumer,) = routes.QUEUE_CONSUMERS
         self.consumer = consumer
         self.dead_letters = sqs.Queue(

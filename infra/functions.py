@@ -249,11 +249,12 @@ class GatewayFunctions(Construct):
     def _check_capabilities(self) -> None:
         known = set(CAPABILITY_ACTIONS) | set(self._data.secret_arns)
         known |= {INVOKE_PREFIX + f.name for f in routes.ASYNC_FUNCTIONS}
-        used = {g for r in routes.ROUTES for g in r.grants} | {
-            g
-            for f in (*routes.ASYNC_FUNCTIONS, *routes.SCHEDULED_FUNCTIONS, *routes.QUEUE_CONSUMERS)
-            for g in f.permissions
-        }
+        others: list[routes.AsyncFunction | routes.ScheduledFunction | routes.QueueConsumer] = [
+            *routes.ASYNC_FUNCTIONS,
+            *routes.SCHEDULED_FUNCTIONS,
+            *routes.QUEUE_CONSUMERS,
+        ]
+        used = {g for r in routes.ROUTES for g in r.grants} | {g for f in others for g in f.permissions}
         unknown = used - known
         if unknown:
             raise ValueError(
@@ -336,7 +337,10 @@ class GatewayFunctions(Construct):
         return {
             routes.EVENTS_PUT: (resources.ENV_EVENT_BUS_NAME, self.events.bus.event_bus_name),
             routes.QUEUE_WEBHOOKS_SEND: (resources.ENV_WEBHOOK_QUEUE_URL, self.events.queue.queue_url),
-            routes.QUEUE_WEBHOOKS_DLQ_SEND: (resources.ENV_WEBHOOK_DLQ_URL, self.events.dead_letters.queue_url),
+            routes.QUEUE_WEBHOOKS_DLQ_SEND: (
+                resources.ENV_WEBHOOK_DLQ_URL,
+                self.events.dead_letters.queue_url,
+            ),
         }
 
     def _schedule(self, scheduled: routes.ScheduledFunction, function: lambda_.Function) -> None:

@@ -373,9 +373,7 @@ SCHEDULED_FUNCTIONS: tuple[ScheduledFunction, ...] = (
     # left in the outbox published (service.watcher).
     ScheduledFunction(
         "batch_watcher",
-        _PROVIDER
-        | _ANNOUNCES
-        | {TABLE_GET, TABLE_QUERY_BY_KIND, BUCKET_LIST, BUCKET_DELETE},
+        _PROVIDER | _ANNOUNCES | {TABLE_GET, TABLE_QUERY_BY_KIND, BUCKET_LIST, BUCKET_DELETE},
         rate_context="watch_interval_minutes",
     ),
 )

@@ -37,7 +37,7 @@ def test_the_watcher_runs_every_minute_from_cdk_json(synth: Synth) -> None:
     watcher_id, _ = _function(synth, WATCHER.handler)
     _, schedule = _one(synth, "AWS::Scheduler::Schedule")
     assert schedule["ScheduleExpression"] == "rate(1 minute)"
-    assert schedule["State"] if "State" in schedule else True
+    assert schedule.get("State", "ENABLED") == "ENABLED"
     assert schedule["Target"]["Arn"] == {"Fn::GetAtt": [watcher_id, "Arn"]}
     role_id = schedule["Target"]["RoleArn"]["Fn::GetAtt"][0]
     role = synth.api_json["Resources"][role_id]["Properties"]

@@ -19,8 +19,8 @@ import openai
 import pytest
 from gateway import resources, routes
 from gateway.service import content_delivery
-from gateway.storage.dynamo import dynamodb_client, marshal
 from gateway.settings import get_settings
+from gateway.storage.dynamo import dynamodb_client, marshal
 from gateway.storage.id_map import IdMap, ObjectRecord
 from gateway.storage.s3 import s3_client
 from gateway.storage.upload_parts import part_key
@@ -209,7 +209,9 @@ def _watcher(gateway: LocalGateway, client: openai.OpenAI) -> None:
                 state={"transfer": {"upload_id": upload_id, "deadline": now - 1}},
             )
         )
-        s3_client().put_object(Bucket=get_settings().bucket_name, Key=part_key(upload_id, "part_1"), Body=PART)
+        s3_client().put_object(
+            Bucket=get_settings().bucket_name, Key=part_key(upload_id, "part_1"), Body=PART
+        )
         report = gateway.watcher.run_once()
         assert report["changed"] >= 1 and report["files_finished"] >= 1, report
     assert client.batches.retrieve(batch.id).status == "completed"

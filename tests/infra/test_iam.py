@@ -87,7 +87,10 @@ BUCKET_PREFIXES_BY_FUNCTION: dict[str, tuple[str, ...]] = {
 }
 
 
-QUEUE_GRANTS = {routes.QUEUE_WEBHOOKS_SEND: "WebhookDeliveries", routes.QUEUE_WEBHOOKS_DLQ_SEND: "WebhookDeadLetters"}
+QUEUE_GRANTS = {
+    routes.QUEUE_WEBHOOKS_SEND: "WebhookDeliveries",
+    routes.QUEUE_WEBHOOKS_DLQ_SEND: "WebhookDeadLetters",
+}
 
 
 def queue_of(grant: str) -> str:
@@ -180,7 +183,7 @@ def test_resources_are_scoped(synth: Synth, name: str) -> None:
             if action in POLLER_ACTIONS:
                 assert name in CONSUMERS
                 expected_queues = {"WebhookDeliveries"}
-            assert {t["Fn::GetAtt"][0].split("Events", 1)[1][: -8] for t in targets} == expected_queues
+            assert {t["Fn::GetAtt"][0].split("Events", 1)[1][:-8] for t in targets} == expected_queues
         else:
             pytest.fail(f"unexpected action {action}")
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import random
 import time
-from dataclasses import dataclass, field
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from botocore.exceptions import ClientError

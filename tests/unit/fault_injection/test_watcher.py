@@ -144,10 +144,13 @@ def test_two_recorders_of_one_change_announce_it_once(
     finish(provider, 1)
     first, second = stored(batch_id), stored(batch_id)
     upstream = provider.retrieve_batch("up-batch-1")
-    assert [(batch.status, wrote) for batch, wrote in (
-        batches.record_upstream(IdMap(), first, upstream),
-        batches.record_upstream(IdMap(), second, upstream),
-    )] == [("completed", True), ("completed", False)]
+    assert [
+        (batch.status, wrote)
+        for batch, wrote in (
+            batches.record_upstream(IdMap(), first, upstream),
+            batches.record_upstream(IdMap(), second, upstream),
+        )
+    ] == [("completed", True), ("completed", False)]
     assert [kind for kind, _ in published["bus"]] == ["batch.completed"]
 
 
@@ -174,7 +177,9 @@ def test_passes_at_once_and_a_client_retrieve_announce_each_change_once(
     monkeypatch.setattr(batches, "record_upstream", racing_record)
     slower = one_pass()
     assert (raced[0].changed, slower.changed, slower.errors) == (5, 0, 0)
-    announced = sorted(detail["batch"]["id"] for kind, detail in published["bus"] if kind == "batch.completed")
+    announced = sorted(
+        detail["batch"]["id"] for kind, detail in published["bus"] if kind == "batch.completed"
+    )
     assert announced == sorted(ids)
     assert all(stored(i).status == "completed" for i in ids)
 
