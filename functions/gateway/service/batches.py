@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from decimal import Decimal
 from typing import Any
@@ -158,7 +159,7 @@ def adopt_pending_batch(record: ObjectRecord, id_map: IdMap | None = None) -> Ba
             },
         }
     record.state = _without_pending(record.state)
-    if pending.settle(record, expected_status=expected):
+    if _announced(record, lambda puts: pending.settle(record, expected_status=expected, with_puts=puts)):
         # given up: it books nothing, and its budget hold goes back
         return _settled(record, Batch.model_validate(record.object))
     return _reloaded(id_map, record)
@@ -370,7 +371,13 @@ def _finish(id_map: IdMap, record: ObjectRecord, upstream: dict[str, Any]) -> Ba
         adoption.untagged(upstream, record.id), record, str(record.state["input_file_id"]), id_map
     )
     record.object = batch.model_dump(mode="json")
-    if pending.attach_upstream(record, expected_status=expected):
+    attached = _announced(
+        record,
+        lambda puts: pending.attach_upstream(record, expected_status=expected, with_puts=puts),
+        # a create's function does not publish: the watcher publishes what it left in the outbox
+        publish=False,
+    )
+    if attached:
         return batch
     current = id_map.get(record.id)
     if current is not None and current.upstream_id == upstream_id:
@@ -387,7 +394,9 @@ def _cancel_pending(id_map: IdMap, record: ObjectRecord) -> Batch:
         return Batch.model_validate(record.object)
     now = int(time.time())
     record.object = {**record.object, "status": "cancelled", "cancelling_at": now, "cancelled_at": now}
-    if pending.settle(record, expected_status=_PENDING_STATUS):
+    if _announced(
+        record, lambda puts: pending.settle(record, expected_status=_PENDING_STATUS, with_puts=puts)
+    ):
         return Batch.model_validate(record.object)
     current = _reloaded_record(id_map, record)
     if current.upstream_id is not None and current.status not in {"cancelling", *TERMINAL_BATCH_STATUSES}:
@@ -398,6 +407,20 @@ def _cancel_pending(id_map: IdMap, record: ObjectRecord) -> Batch:
 def _cancel_upstream(id_map: IdMap, record: ObjectRecord) -> Batch:
     assert record.upstream_id is not None
     return _store(id_map, record, client_for(record.provider).cancel_batch(record.upstream_id))
+
+
+def _announced(
+    record: ObjectRecord, write: Callable[[list[dict[str, Any]]], bool], *, publish: bool = True
+) -> bool:
+    """`write` the record's change with its events (the outbox items it is given) in one
+    transaction; then publish them (or leave them to the watcher). True if written."""
+    from gateway.service import batch_events
+
+    recorded = batch_events.outbox_events(record, record.stored_object())
+    written = write([event.to_item() for event in recorded])
+    if written and recorded and publish:
+        batch_events.publish(recorded)
+    return written
 
 
 def _without_pending(state: dict[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -75,4 +75,30 @@ def written(write: Callable[..., Any], **params: Any) -> bool:
         if not condition_failed(exc):
             raise
         return False
+    return True
+
+
+def update_with_puts(update: dict[str, Any], puts: Sequence[Item]) -> bool:
+    """One TransactWriteItems: the UpdateItem `update` (TableName, Key, its condition) and a Put of
+    each new item of `puts` (plain values), conditional on its absence. True if written, False if
+    a condition did not hold; any other error is raised."""
+    items: list[dict[str, Any]] = [{"Update": update}]
+    for item in puts:
+        items.append(
+            {
+                "Put": {
+                    "TableName": update["TableName"],
+                    "Item": marshal(item),
+                    "ConditionExpression": "attribute_not_exists(#pk)",
+                    "ExpressionAttributeNames": {"#pk": "pk"},
+                }
+            }
+        )
+    try:
+        dynamodb_client().transact_write_items(TransactItems=items)
+    except ClientError as exc:
+        reasons = exc.response.get("CancellationReasons") or []
+        if any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons):
+            return False
+        raise
     return True

@@ -23,7 +23,15 @@ from gateway.errors import NotFoundError, ServiceUnavailableError
 from gateway.ids import storable_id
 from gateway.observability import logger
 from gateway.settings import get_settings
-from gateway.storage.dynamo import Item, dynamodb_client, marshal, set_expression, unmarshal, written
+from gateway.storage.dynamo import (
+    Item,
+    dynamodb_client,
+    marshal,
+    set_expression,
+    unmarshal,
+    update_with_puts,
+    written,
+)
 from gateway.storage.status_rank import statuses_ahead_of
 
 # The `provider` of objects the gateway serves itself (webhook endpoints): no provider is called.
@@ -243,33 +251,13 @@ class IdMap:
         return True
 
     def _update_with_puts(self, record: ObjectRecord, update: dict[str, Any], puts: Sequence[Item]) -> bool:
-        """One TransactWriteItems: the update, conditional on the object as read, and each new
-        item (conditional on its absence). False when a condition did not hold."""
+        """The update, also conditional on the stored object being the one `record` was read
+        with, and the new items, in one transaction. False when a condition did not hold."""
         stored_object = (record.stored or {}).get("object")
-        names, values = update["ExpressionAttributeNames"], update["ExpressionAttributeValues"]
-        names["#obj"] = "object"
-        values[":stored_object"] = {"S": stored_object or ""}
+        update["ExpressionAttributeNames"]["#obj"] = "object"
+        update["ExpressionAttributeValues"][":stored_object"] = {"S": stored_object or ""}
         update["ConditionExpression"] += " AND #obj = :stored_object"
-        items: list[dict[str, Any]] = [{"Update": update}]
-        for item in puts:
-            items.append(
-                {
-                    "Put": {
-                        "TableName": self.table,
-                        "Item": marshal(item),
-                        "ConditionExpression": "attribute_not_exists(#pk)",
-                        "ExpressionAttributeNames": {"#pk": resources.TABLE_PARTITION_KEY},
-                    }
-                }
-            )
-        try:
-            self._db.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            reasons = exc.response.get("CancellationReasons") or []
-            if any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons):
-                return False
-            raise
-        return True
+        return update_with_puts(update, puts)
 
     def _take_stored(self, record: ObjectRecord) -> None:
         """After a lost conditional write: `record` becomes what the table holds now."""

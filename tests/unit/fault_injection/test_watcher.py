@@ -308,3 +308,80 @@ def test_a_stranded_create_is_given_up_and_a_stale_transfer_ends_in_error(
     assert (report.adopted, report.files_finished) == (1, 1)
     assert stored("batch_stranded").status == "failed"
     assert stored("file-stale").status == "error"
+    assert [(kind, detail["batch"]["id"]) for kind, detail in published["bus"]] == [
+        ("batch.failed", "batch_stranded")  # given up: announced like any other failure
+    ]
+
+
+def _pending_batch(batch_id: str, attempted_at: int) -> ObjectRecord:
+    from gateway.storage import pending
+
+    return ObjectRecord(
+        id=batch_id,
+        kind="batch",
+        owner="key-a",
+        provider="openai",
+        created_at=attempted_at,
+        object={
+            "id": batch_id,
+            "object": "batch",
+            "endpoint": "/v1/chat/completions",
+            "input_file_id": "file-in",
+            "completion_window": "24h",
+            "status": "validating",
+            "created_at": attempted_at,
+        },
+        state={
+            "input_file_id": "file-in",
+            pending.PENDING: {"attempted_at": attempted_at, "tagged": True, "body": {}},
+        },
+    )
+
+
+def test_an_adopted_create_already_running_is_announced_once_through_the_outbox(
+    provider: FakeProvider, published: dict[str, list[Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The create's answer was lost; the provider's batch (tagged with the gateway id) is
+    running. The watcher attaches it and its batch.in_progress goes through the outbox."""
+    import time
+
+    from gateway.storage import pending
+
+    now = int(time.time())
+    assert pending.put_new(_pending_batch("batch_adopted", now)) is None
+    provider.batches["up-adopted"] = {
+        "id": "up-adopted",
+        "object": "batch",
+        "endpoint": "/v1/chat/completions",
+        "input_file_id": "up-file-in",
+        "completion_window": "24h",
+        "status": "in_progress",
+        "created_at": now,
+        "metadata": {adoption.BATCH_TAG: "batch_adopted"},
+    }
+    assert one_pass().adopted == 1
+    record = stored("batch_adopted")
+    assert (record.status, record.upstream_id) == ("in_progress", "up-adopted")
+    assert published["bus"] == [] and len(leftovers()) == 1  # left to the next pass
+    monkeypatch.setattr(watcher, "OUTBOX_GRACE_SECONDS", -60.0)
+    one_pass()
+    one_pass()
+    assert [(kind, detail["batch"]["id"]) for kind, detail in published["bus"]] == [
+        ("batch.in_progress", "batch_adopted")
+    ]
+    assert [event["type"] for _, event in published["webhooks"]] == ["batch.in_progress"]
+
+
+def test_a_pending_batch_cancelled_by_its_owner_is_announced(
+    provider: FakeProvider, published: dict[str, list[Any]]
+) -> None:
+    import time
+
+    from gateway.auth import Caller
+    from gateway.storage import pending
+
+    assert pending.put_new(_pending_batch("batch_cancel_me", int(time.time()))) is None
+    assert batches.cancel_batch(Caller(key_id="key-a"), "batch_cancel_me").status == "cancelled"
+    assert [(kind, detail["batch"]["id"]) for kind, detail in published["bus"]] == [
+        ("batch.cancelled", "batch_cancel_me")
+    ]
