@@ -182,8 +182,9 @@ class QueueConsumer:
     queue_url_env: str
     dead_letter_url_env: str
     memory_mb: int = 256
-    timeout_seconds: int = 60
-    batch_size: int = 10
+    # a webhook attempt may take its whole 10 s: a full batch of attempts fits, with room
+    timeout_seconds: int = 90
+    batch_size: int = 5
     max_receive_count: int = 5
 
     @property
