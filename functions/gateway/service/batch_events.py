@@ -31,12 +31,18 @@ def _counts(batch: dict[str, Any] | None) -> tuple[int, int, int] | None:
 
 def changes(before: dict[str, Any] | None, after: dict[str, Any]) -> list[tuple[str, str]]:
     """(event type, what makes its id unique) for each announceable change from `before` to
-    `after`: the status reached, else counts moved (a status event carries its counts)."""
+    `after`: the status reached, else counts that moved from counts already known (a status
+    event carries its counts; a batch's first counts are no progress)."""
     status = after.get("status")
     if status in STATUS_EVENTS and status != (before or {}).get("status"):
         return [(f"batch.{status}", "")]
-    counts = _counts(after)
-    if counts is not None and counts != _counts(before) and status not in ("cancelled", "expired"):
+    counts, known = _counts(after), _counts(before)
+    if (
+        counts is not None
+        and known is not None
+        and counts != known
+        and status not in ("cancelled", "expired")
+    ):
         return [(PROGRESS, "{}/{}/{}".format(*counts))]
     return []
 

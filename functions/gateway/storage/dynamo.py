@@ -80,20 +80,11 @@ def written(write: Callable[..., Any], **params: Any) -> bool:
 
 def update_with_puts(update: dict[str, Any], puts: Sequence[Item]) -> bool:
     """One TransactWriteItems: the UpdateItem `update` (TableName, Key, its condition) and a Put of
-    each new item of `puts` (plain values), conditional on its absence. True if written, False if
-    a condition did not hold; any other error is raised."""
+    each item of `puts` (plain values). True if written, False if the update's condition did not
+    hold; any other error is raised. The Puts are unconditional: an outbox item of the same id
+    is the same event, not yet published, and must not block the change it belongs to."""
     items: list[dict[str, Any]] = [{"Update": update}]
-    for item in puts:
-        items.append(
-            {
-                "Put": {
-                    "TableName": update["TableName"],
-                    "Item": marshal(item),
-                    "ConditionExpression": "attribute_not_exists(#pk)",
-                    "ExpressionAttributeNames": {"#pk": "pk"},
-                }
-            }
-        )
+    items += [{"Put": {"TableName": update["TableName"], "Item": marshal(item)}} for item in puts]
     try:
         dynamodb_client().transact_write_items(TransactItems=items)
     except ClientError as exc:

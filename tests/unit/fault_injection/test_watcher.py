@@ -86,11 +86,14 @@ def test_counts_that_move_are_a_progress_event_and_unchanged_ones_are_not(
 ) -> None:
     store_batch(provider, 1, "in_progress")
     provider.batches["up-batch-1"]["request_counts"] = {"total": 4, "completed": 1, "failed": 0}
+    one_pass()  # its first counts: no progress yet
+    provider.batches["up-batch-1"]["request_counts"] = {"total": 4, "completed": 2, "failed": 0}
     one_pass()
     one_pass()
     provider.batches["up-batch-1"]["request_counts"] = {"total": 4, "completed": 3, "failed": 0}
     one_pass()
     assert [kind for kind, _ in published["bus"]] == ["batch.progress", "batch.progress"]
+    assert [detail["batch"]["request_counts"]["completed"] for _, detail in published["bus"]] == [2, 3]
     ids = [event["id"] for _, event in published["webhooks"]]
     assert len(set(ids)) == 2
 
