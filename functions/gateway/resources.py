@@ -28,7 +28,6 @@ ENV_WEBHOOK_RETRY_SCHEDULE = "GATEWAY_WEBHOOK_RETRY_SCHEDULE"  # seconds, comma-
 ENV_WEBHOOK_QUEUE_URL = "GATEWAY_WEBHOOK_QUEUE_URL"
 ENV_WEBHOOK_DLQ_URL = "GATEWAY_WEBHOOK_DLQ_URL"
 ENV_EVENT_BUS_NAME = "GATEWAY_EVENT_BUS_NAME"  # the EventBridge bus batch events go to
-ENV_WATCH_DEADLINE = "GATEWAY_WATCH_DEADLINE_SECONDS"  # one watcher pass stops by then
 
 # Default names, used by the local server (the stack lets CloudFormation name things).
 DEFAULT_TABLE_NAME = "openai-gateway-ids"
