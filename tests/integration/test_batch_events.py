@@ -130,3 +130,31 @@ def test_a_change_a_client_records_is_not_announced_again_by_the_watcher(
         passes = local_gateway.watcher.passes if local_gateway.watcher else 0
         wait_until(lambda: local_gateway.watcher is not None and local_gateway.watcher.passes >= passes + 3)
         assert len(completed_deliveries(receiver)) == 1
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8000/hooks",  # loopback over http: taken under make serve only
+        "https://10.1.2.3/hooks",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[::1]/hooks",
+    ],
+)
+def test_in_the_aws_configuration_a_private_endpoint_is_refused(
+    local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    """The functions as deployed (no loopback allowance): the same request the local server
+    takes for loopback is a 400 naming `url`."""
+    from gateway.settings import reset_settings
+
+    client = sdk(local_gateway, generate_key(local_gateway).key)
+    monkeypatch.setenv(resources.ENV_WEBHOOKS_ALLOW_LOOPBACK, "false")
+    reset_settings()
+    try:
+        with pytest.raises(openai.BadRequestError) as refused:
+            client.webhooks.create(url=url, name="private", event_types=["batch.completed"])
+    finally:
+        monkeypatch.undo()
+        reset_settings()
+    assert refused.value.body["param"] == "url"  # type: ignore[index]
