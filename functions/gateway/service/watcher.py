@@ -46,8 +46,11 @@ class PassReport:
 
 
 def run_pass(deadline: Deadline, id_map: IdMap | None = None) -> PassReport:
+    """Events left behind first (a large refresh never starves them), then every unfinished
+    batch, stranded creates, and files still waiting for their provider, until `deadline`."""
     id_map = id_map or IdMap()
     report = PassReport()
+    _guarded(report, _republish, id_map, report)
     tracked: dict[str, list[ObjectRecord]] = defaultdict(list)
     stranded: list[ObjectRecord] = []
     for record in watch_queries.unfinished_batches(id_map):
@@ -67,8 +70,6 @@ def run_pass(deadline: Deadline, id_map: IdMap | None = None) -> PassReport:
         if _out_of_time(deadline, report):
             break
         _guarded(report, _finish_file, id_map, record, report)
-    if not _out_of_time(deadline, report):
-        _guarded(report, _republish, id_map, report)
     logger.info("watcher pass", extra=report.as_dict())
     return report
 
@@ -142,7 +143,8 @@ def _adopt_batch(id_map: IdMap, record: ObjectRecord, report: PassReport) -> Non
 def _finish_file(id_map: IdMap, record: ObjectRecord, report: PassReport) -> None:
     if pending.is_pending(record):
         files.adopt_pending_file(record, id_map)
-        report.adopted += 0 if pending.is_pending(record) else 1
+        if not pending.is_pending(record):  # attached to the provider's file, or given up
+            report.adopted += 1
     elif transfer_failure.finish_stale_transfer(record.id, id_map) is not None:
         report.files_finished += 1
 
