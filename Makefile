@@ -75,6 +75,7 @@ bench: venv
 	$(BIN)/python bench/load.py
 	$(BIN)/python bench/validate.py
 	$(BIN)/python bench/settle.py
+	$(BIN)/python bench/watcher.py
 
 # docs/openapi.json from the handlers' own schemas (tests/unit/test_openapi.py fails when it is stale)
 openapi: venv

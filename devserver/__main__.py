@@ -39,6 +39,11 @@ def banner(gateway: LocalGateway) -> str:
     aws = "embedded moto" if gateway.embedded_moto else "AWS_ENDPOINT_URL"
     lines.append(f"  AWS endpoint            {gateway.aws_endpoint_url}   ({aws})")
     lines += _data_lines(gateway)
+    if gateway.watcher is not None:
+        every = f"every {gateway.watcher.interval:g} s" if gateway.watcher.interval > 0 else "off"
+        lines.append(
+            f"  Batch watcher           {every}   (WATCH_INTERVAL_SECONDS; events on moto's EventBridge)"
+        )
     missing = [route.name for route in gateway.api.routes if not _handler_exists(route.name)]
     if missing:
         lines.append(f"  Not implemented yet     {', '.join(missing)} (answer 501)")

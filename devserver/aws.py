@@ -29,6 +29,7 @@ __all__ = [
     "EmbeddedMoto",
     "bootstrap",
     "ensure_bucket",
+    "ensure_event_bus",
     "ensure_secret",
     "ensure_table",
     "start_moto",
@@ -108,6 +109,17 @@ def ensure_table(dynamodb: Any, table_name: str = resources.DEFAULT_TABLE_NAME) 
     return created
 
 
+def ensure_event_bus(events: Any, name: str = resources.DEFAULT_EVENT_BUS_NAME) -> bool:
+    """Create the EventBridge bus batch events go to, unless it exists; True when created."""
+    try:
+        events.create_event_bus(Name=name)
+    except ClientError as exc:
+        if _error_code(exc) != "ResourceAlreadyExistsException":
+            raise
+        return False
+    return True
+
+
 def ensure_bucket(s3: Any, bucket_name: str = resources.DEFAULT_BUCKET_NAME) -> bool:
     """Create the bucket unless it exists; True when created."""
     try:
@@ -164,6 +176,7 @@ def bootstrap(
     master_key_secret: str = resources.DEFAULT_MASTER_KEY_SECRET,
     provider_keys_secret: str = resources.DEFAULT_PROVIDER_KEYS_SECRET,
     key_pepper_secret: str = resources.DEFAULT_KEY_PEPPER_SECRET,
+    event_bus_name: str = resources.DEFAULT_EVENT_BUS_NAME,
 ) -> BootstrapResult:
     """Create the gateway's resources (idempotent) and put the current secret values.
 
@@ -184,6 +197,8 @@ def bootstrap(
         created.append(f"secret {provider_keys_secret}")
     if ensure_secret(secrets, key_pepper_secret, secrets_module.token_urlsafe(32), overwrite=False):
         created.append(f"secret {key_pepper_secret}")
+    if ensure_event_bus(_client("events", endpoint_url, region), event_bus_name):
+        created.append(f"event bus {event_bus_name}")
     if created:
         logger.info("created %s", ", ".join(created))
     return BootstrapResult(

@@ -16,11 +16,14 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from gateway.routes import QUEUE_CONSUMERS
+
 from devserver.events import lambda_context
 
 logger = logging.getLogger("devserver.queue")
 
 Handler = Callable[[dict[str, Any], Any], Any]
+(_CONSUMER,) = QUEUE_CONSUMERS
 
 
 class LocalDelayQueue:
@@ -63,7 +66,10 @@ class LocalDelayQueue:
         record = {"messageId": str(uuid.uuid4()), "body": body, "eventSource": "aws:sqs", "attributes": {}}
         try:
             self._consumer(
-                {"Records": [record]}, lambda_context("webhook_deliver", memory_mb=256, timeout_seconds=60)
+                {"Records": [record]},
+                lambda_context(
+                    _CONSUMER.name, memory_mb=_CONSUMER.memory_mb, timeout_seconds=_CONSUMER.timeout_seconds
+                ),
             )
         except Exception:
             logger.exception("webhook delivery consumer failed")

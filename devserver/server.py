@@ -30,6 +30,7 @@ from devserver.apigw import ApiGateway, Handler, HttpResponse, import_handler
 from devserver.events import lambda_context
 from devserver.local_queue import LocalDelayQueue
 from devserver.persistence import LocalData
+from devserver.watcher import LocalWatcher, interval_from_env
 
 logger = logging.getLogger("devserver")
 
@@ -168,6 +169,8 @@ def function_environment(
         resources.ENV_PROVIDERS: json.dumps({name: p.config() for name, p in providers.items()}),
         resources.ENV_DEFAULT_PROVIDER: default_provider,
         resources.ENV_TRANSFER_FUNCTION: resources.DEFAULT_TRANSFER_FUNCTION,
+        # batch events go to moto's (or LocalStack's) EventBridge
+        resources.ENV_EVENT_BUS_NAME: resources.DEFAULT_EVENT_BUS_NAME,
         # A developer receives webhooks on this machine: plain http to loopback is allowed here only.
         resources.ENV_WEBHOOKS_ALLOW_LOOPBACK: "true",
         "POWERTOOLS_SERVICE_NAME": POWERTOOLS_SERVICE_NAME,
@@ -188,6 +191,7 @@ _CACHE_RESETS: tuple[tuple[str, str], ...] = (
     ("gateway.storage.dynamo", "dynamodb_client.cache_clear"),
     ("gateway.storage.s3", "s3_client.cache_clear"),
     ("aws_lambda_powertools.utilities.parameters", "clear_caches"),
+    ("gateway.event_bus", "reset_client"),
 )
 
 
@@ -555,6 +559,7 @@ class LocalGateway:
     api: ApiGateway
     async_runner: LocalAsyncRunner
     webhook_queue: LocalDelayQueue | None = None
+    watcher: LocalWatcher | None = None  # the batch watcher, every WATCH_INTERVAL_SECONDS
     local_data: LocalData | None = None  # where make serve keeps its data, if it does
     _cleanups: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
@@ -599,6 +604,7 @@ def start_gateway(
     simulator_port: int = 0,
     data_dir: str | os.PathLike[str] | None = None,
     fresh: bool = False,
+    watch_interval_seconds: float | None = None,
 ) -> LocalGateway:
     """Start the whole gateway in this process and return it once it serves.
 
@@ -607,7 +613,9 @@ def start_gateway(
     provider variables), else os.environ; providers without a key use the simulator (on
     `simulator_port`, or a free port when 0 or taken). `data_dir`: the embedded moto's and
     the simulator's data are restored from it and saved to it (devserver.persistence);
-    `fresh` empties it first. Without it everything lives in memory.
+    `fresh` empties it first. Without it everything lives in memory. The batch watcher runs
+    every `watch_interval_seconds` (default $WATCH_INTERVAL_SECONDS or 5; 0: only when asked,
+    `gateway.watcher.run_once()`).
     """
     cleanups: list[Callable[[], None]] = []
     env = _EnvPatch()
@@ -689,6 +697,10 @@ def start_gateway(
         webhook_queue.use_local_queue(deliveries.send)
         cleanups.append(lambda: webhook_queue.use_local_queue(None))
         cleanups.append(deliveries.stop)
+        watcher = LocalWatcher(
+            interval_from_env() if watch_interval_seconds is None else watch_interval_seconds
+        )
+        cleanups.append(watcher.stop)
 
         api = ApiGateway(routes)
         if local_data:  # saved once more after the front end stopped, before the servers stop
@@ -711,6 +723,7 @@ def start_gateway(
         api=api,
         async_runner=runner,
         webhook_queue=deliveries,
+        watcher=watcher,
         local_data=local_data,
         _cleanups=cleanups,
     )

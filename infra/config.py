@@ -102,6 +102,8 @@ class GatewayConfig:
     model_prices: dict[str, Any] = field(default_factory=dict)
     # What a budget's hold counts for a request that sets no max_tokens (None: the functions' 4096).
     default_output_tokens_per_request: int | None = None
+    # How often EventBridge Scheduler runs the batch watcher (minutes; README, "Events and webhooks").
+    watch_interval_minutes: int = 1
 
     def __post_init__(self) -> None:
         validate_providers(self.providers, self.default_provider)
@@ -131,6 +133,8 @@ class GatewayConfig:
                 )
         if self.default_output_tokens_per_request is not None and self.default_output_tokens_per_request <= 0:
             raise ConfigError("default_output_tokens_per_request must be > 0")
+        if not 1 <= self.watch_interval_minutes <= 1440:
+            raise ConfigError("watch_interval_minutes must be between 1 and 1440")
         if self.snapstart and self.python_version not in SNAPSTART_PYTHON_VERSIONS:
             raise ConfigError(f"snapstart needs python_version {' or '.join(SNAPSTART_PYTHON_VERSIONS)}")
 
@@ -153,6 +157,7 @@ class GatewayConfig:
             "snapstart",
             "model_prices",
             "default_output_tokens_per_request",
+            "watch_interval_minutes",
         )
         return cls.from_mapping({key: node.try_get_context(key) for key in keys})
 
@@ -173,6 +178,7 @@ class GatewayConfig:
             "snapstart": _boolean,
             "model_prices": _json_object,
             "default_output_tokens_per_request": int,
+            "watch_interval_minutes": int,
         }
         for key, convert in converters.items():
             value = values.get(key)

@@ -19,12 +19,15 @@ import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 from gateway import resources, routes
 
 from infra.bundling import dependency_layer_code, function_code
 from infra.config import RETENTION_DAY_NAMES, GatewayConfig
+from infra.events import GatewayEvents
 from infra.stateful import SECRET_SPECS, DataRefs
 
 RUNTIMES: dict[str, lambda_.Runtime] = {
@@ -51,6 +54,9 @@ BUCKET_OBJECTS = "bucket-objects"  # objects under the gateway's key prefixes
 BUCKET_LIST = "bucket-list"  # the bucket, ListBucket limited to those prefixes
 KEPT_OBJECTS = "kept-objects"  # objects under the kept files' prefix
 KEPT_LIST = "kept-list"  # the bucket, ListBucket limited to that prefix
+EVENT_BUS = "event-bus"  # the gateway's EventBridge bus
+WEBHOOK_QUEUE = "webhook-queue"  # the webhook delivery queue
+WEBHOOK_DEAD_LETTERS = "webhook-dead-letters"  # its dead-letter queue
 
 ITEM_WRITE_ACTIONS = (
     "dynamodb:BatchWriteItem",
@@ -91,6 +97,9 @@ CAPABILITY_ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
     routes.KEPT_WRITE: {KEPT_OBJECTS: ("s3:PutObject",)},
     routes.KEPT_ABORT_UPLOAD: {KEPT_OBJECTS: ("s3:AbortMultipartUpload",)},
     routes.KEPT_DELETE: {KEPT_OBJECTS: ("s3:DeleteObject",)},
+    routes.EVENTS_PUT: {EVENT_BUS: ("events:PutEvents",)},
+    routes.QUEUE_WEBHOOKS_SEND: {WEBHOOK_QUEUE: ("sqs:SendMessage",)},
+    routes.QUEUE_WEBHOOKS_DLQ_SEND: {WEBHOOK_DEAD_LETTERS: ("sqs:SendMessage",)},
 }
 SECRET_ACTIONS = ("secretsmanager:GetSecretValue",)
 INVOKE_ACTIONS = ("lambda:InvokeFunction",)
@@ -106,6 +115,7 @@ FUNCTION_BUCKET_PREFIXES: dict[str, tuple[str, ...]] = {
     "uploads_cancel": (resources.UPLOAD_PARTS_PREFIX,),
     "file_transfer": (resources.UPLOAD_PARTS_PREFIX,),
     "transfer_failed": (resources.UPLOAD_PARTS_PREFIX,),
+    "batch_watcher": (resources.UPLOAD_PARTS_PREFIX,),  # the parts of a transfer it ends
 }
 
 
@@ -134,6 +144,28 @@ class FunctionSpec:
         return tuple(
             sorted(g.removeprefix(INVOKE_PREFIX) for g in self.grants if g.startswith(INVOKE_PREFIX))
         )
+
+
+def scheduled_spec(function: routes.ScheduledFunction) -> FunctionSpec:
+    return FunctionSpec(
+        function.name,
+        function.handler,
+        function.permissions,
+        function.memory_mb,
+        function.timeout_seconds,
+        f"{function.name} (scheduled)",
+    )
+
+
+def consumer_spec(function: routes.QueueConsumer) -> FunctionSpec:
+    return FunctionSpec(
+        function.name,
+        function.handler,
+        function.permissions,
+        function.memory_mb,
+        function.timeout_seconds,
+        f"{function.name} (queue consumer)",
+    )
 
 
 def route_spec(route: routes.Route) -> FunctionSpec:
@@ -166,6 +198,7 @@ class GatewayFunctions(Construct):
         super().__init__(scope, construct_id)
         self._data = data
         self._config = config
+        self.events = GatewayEvents(self, "Events")
         self._check_capabilities()
         self.runtime = RUNTIMES[config.python_version]
         self.layer = lambda_.LayerVersion(
@@ -185,6 +218,14 @@ class GatewayFunctions(Construct):
             self._function(async_spec(function))
         for route in routes.ROUTES:
             self._function(route_spec(route))
+        for scheduled in routes.SCHEDULED_FUNCTIONS:
+            self._schedule(scheduled, self._function(scheduled_spec(scheduled)))
+        for consumer in routes.QUEUE_CONSUMERS:
+            self._function(consumer_spec(consumer)).add_event_source(
+                event_sources.SqsEventSource(
+                    self.events.queue, batch_size=consumer.batch_size, report_batch_item_failures=True
+                )
+            )
         self.aliases: dict[str, lambda_.Alias] = {}
         self.by_route = {route.name: self._invoked(route.name) for route in routes.ROUTES}
         for function in routes.ASYNC_FUNCTIONS:
@@ -215,9 +256,12 @@ class GatewayFunctions(Construct):
     def _check_capabilities(self) -> None:
         known = set(CAPABILITY_ACTIONS) | set(self._data.secret_arns)
         known |= {INVOKE_PREFIX + f.name for f in routes.ASYNC_FUNCTIONS}
-        used = {g for r in routes.ROUTES for g in r.grants} | {
-            g for f in routes.ASYNC_FUNCTIONS for g in f.permissions
-        }
+        others: list[routes.AsyncFunction | routes.ScheduledFunction | routes.QueueConsumer] = [
+            *routes.ASYNC_FUNCTIONS,
+            *routes.SCHEDULED_FUNCTIONS,
+            *routes.QUEUE_CONSUMERS,
+        ]
+        used = {g for r in routes.ROUTES for g in r.grants} | {g for f in others for g in f.permissions}
         unknown = used - known
         if unknown:
             raise ValueError(
@@ -267,6 +311,9 @@ class GatewayFunctions(Construct):
         for statement in self.statements(spec.grants, bucket_prefixes(spec.name)):
             role.add_to_policy(statement)
         environment = self.common_environment()
+        for capability, (name, value) in self._capability_environment().items():
+            if capability in spec.grants:
+                environment[name] = value
         for async_name in spec.invokes:
             if async_name in ASYNC_FUNCTION_ENV:  # (an on-failure destination is invoked by Lambda)
                 environment[ASYNC_FUNCTION_ENV[async_name]] = self.by_name[async_name].function_name
@@ -291,6 +338,52 @@ class GatewayFunctions(Construct):
         self.roles[spec.name] = role
         self.grants[spec.name] = spec.grants
         return function
+
+    def _capability_environment(self) -> dict[str, tuple[str, str]]:
+        """The environment variable (name, value) through which a capability's holder finds its resource."""
+        return {
+            routes.EVENTS_PUT: (resources.ENV_EVENT_BUS_NAME, self.events.bus.event_bus_name),
+            routes.QUEUE_WEBHOOKS_SEND: (resources.ENV_WEBHOOK_QUEUE_URL, self.events.queue.queue_url),
+            routes.QUEUE_WEBHOOKS_DLQ_SEND: (
+                resources.ENV_WEBHOOK_DLQ_URL,
+                self.events.dead_letters.queue_url,
+            ),
+        }
+
+    def _schedule(self, scheduled: routes.ScheduledFunction, function: lambda_.Function) -> None:
+        """EventBridge Scheduler runs it every `rate_context` minutes (cdk.json), with a role that
+        may invoke that function only (L1: the L2 target also grants every version, `:*`)."""
+        minutes = int(getattr(self._config, scheduled.rate_context))
+        construct_id = scheduled_spec(scheduled).construct_id
+        role = iam.Role(
+            self,
+            f"{construct_id}SchedulerRole",
+            assumed_by=iam.ServicePrincipal(
+                "scheduler.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": cdk.Stack.of(self).account}},
+            ),
+            description=f"openai-gateway: EventBridge Scheduler invokes {scheduled.name}",
+            inline_policies={
+                "Invoke": iam.PolicyDocument(
+                    statements=[
+                        iam.PolicyStatement(actions=list(INVOKE_ACTIONS), resources=[function.function_arn])
+                    ]
+                )
+            },
+        )
+        scheduler.CfnSchedule(
+            self,
+            f"{construct_id}Schedule",
+            schedule_expression=f"rate({minutes} minute{'s' if minutes > 1 else ''})",
+            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
+            target=scheduler.CfnSchedule.TargetProperty(
+                arn=function.function_arn,
+                role_arn=role.role_arn,
+                # a missed pass is not retried: the next one comes within the interval
+                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_retry_attempts=0),
+            ),
+            description=f"openai-gateway: {scheduled.name} every {minutes} minute(s)",
+        )
 
     def _async_invoke_config(self, function: routes.AsyncFunction) -> None:
         """Lambda's retries and event age for the function's events, and where a failed event
@@ -344,6 +437,9 @@ class GatewayFunctions(Construct):
             BUCKET_LIST: [self._data.bucket_arn],
             KEPT_OBJECTS: self._data.object_arns((resources.KEPT_FILES_PREFIX,)),
             KEPT_LIST: [self._data.bucket_arn],
+            EVENT_BUS: [self.events.bus.event_bus_arn],
+            WEBHOOK_QUEUE: [self.events.queue.queue_arn],
+            WEBHOOK_DEAD_LETTERS: [self.events.dead_letters.queue_arn],
         }
         for index in resources.TABLE_INDEXES:
             kind_resources[INDEX_PREFIX + index] = [f"{table_arn}/index/{index}"]

@@ -76,6 +76,12 @@ class ApiStack(cdk.Stack):
             log_retention=logs.RetentionDays[RETENTION_DAY_NAMES[config.log_retention_days]],
         )
         cdk.CfnOutput(self, "ApiUrl", value=self.gateway.api.url, description="Clients use <ApiUrl>v1/...")
+        cdk.CfnOutput(
+            self,
+            "EventBusName",
+            value=self.functions.events.bus.event_bus_name,
+            description="Batch events (source openai-gateway): route them with EventBridge rules",
+        )
         self._acknowledge_nag(data.refs)
 
     def _acknowledge_nag(self, data: DataRefs) -> None:

@@ -50,6 +50,9 @@ def local_gateway() -> Iterator[LocalGateway]:
         provider_env={},
         simulator_phase_seconds=SIMULATOR_PHASE_SECONDS,
         aws_endpoint_url=None,
+        # no background watcher pass racing the other suites' requests: the tests that need
+        # it start it (tests/integration/test_batch_events.py), or run a pass themselves
+        watch_interval_seconds=0,
     )
     try:
         yield gateway

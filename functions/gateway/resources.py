@@ -27,6 +27,7 @@ ENV_WEBHOOKS_ALLOW_LOOPBACK = "GATEWAY_WEBHOOKS_ALLOW_LOOPBACK"
 ENV_WEBHOOK_RETRY_SCHEDULE = "GATEWAY_WEBHOOK_RETRY_SCHEDULE"  # seconds, comma-separated
 ENV_WEBHOOK_QUEUE_URL = "GATEWAY_WEBHOOK_QUEUE_URL"
 ENV_WEBHOOK_DLQ_URL = "GATEWAY_WEBHOOK_DLQ_URL"
+ENV_EVENT_BUS_NAME = "GATEWAY_EVENT_BUS_NAME"  # the EventBridge bus batch events go to
 
 # Default names, used by the local server (the stack lets CloudFormation name things).
 DEFAULT_TABLE_NAME = "openai-gateway-ids"
@@ -35,6 +36,9 @@ DEFAULT_MASTER_KEY_SECRET = "openai-gateway/master-key"
 DEFAULT_PROVIDER_KEYS_SECRET = "openai-gateway/provider-keys"
 DEFAULT_KEY_PEPPER_SECRET = "openai-gateway/key-pepper"
 DEFAULT_TRANSFER_FUNCTION = "file_transfer"
+DEFAULT_EVENT_BUS_NAME = "openai-gateway-events"
+# The `source` of every event the gateway puts on its bus (an EventBridge rule matches it).
+EVENT_SOURCE = "openai-gateway"
 
 # DynamoDB: one table, string keys only.
 TABLE_PARTITION_KEY = "pk"

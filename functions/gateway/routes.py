@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.resources import ENV_WEBHOOK_DLQ_URL, ENV_WEBHOOK_QUEUE_URL
+
 # Every prefixed route is served bare, under /v1 and under /{provider}/v1 (OpenAI's wire
 # format), and under Azure OpenAI's two path forms of a deployment: /{provider}/openai (the
 # dated API, `?api-version=2024-10-21`: AzureOpenAI(azure_endpoint=<gateway>/{provider})) and
@@ -99,6 +101,12 @@ INVOKE_TRANSFER = "invoke:file_transfer"
 # Lambda invokes the on-failure destination with the failed function's own role.
 INVOKE_TRANSFER_FAILED = "invoke:transfer_failed"
 
+# Batch events: PutEvents on the gateway's event bus; SendMessage on the webhook delivery
+# queue and on its dead-letter queue.
+EVENTS_PUT = "events:put"
+QUEUE_WEBHOOKS_SEND = "queue:webhooks:send"
+QUEUE_WEBHOOKS_DLQ_SEND = "queue:webhooks-dlq:send"
+
 # Authentication: the master key, or a virtual key's hash (pepper) looked up with one GetItem.
 _AUTHENTICATED = frozenset({SECRET_MASTER_KEY, SECRET_KEY_PEPPER, TABLE_GET})
 
@@ -156,9 +164,56 @@ class AsyncFunction:
         return f"handlers.{self.name}.handler"
 
 
+@dataclass(frozen=True)
+class ScheduledFunction:
+    """A function EventBridge Scheduler runs at a fixed rate: every `rate_context` minutes (a
+    cdk.json setting, infra.config.GatewayConfig)."""
+
+    name: str
+    permissions: frozenset[str]
+    rate_context: str
+    memory_mb: int = 512
+    timeout_seconds: int = 180
+
+    @property
+    def handler(self) -> str:
+        return f"handlers.{self.name}.handler"
+
+
+@dataclass(frozen=True)
+class QueueConsumer:
+    """A function fed by an SQS queue (partial batch failures), with a dead-letter queue that
+    takes a message after `max_receive_count` failed receives (an alarm watches its depth)."""
+
+    name: str
+    permissions: frozenset[str]
+    queue_url_env: str
+    dead_letter_url_env: str
+    memory_mb: int = 256
+    # a webhook attempt may take its whole 10 s: a full batch of attempts fits, with room
+    timeout_seconds: int = 90
+    batch_size: int = 5
+    max_receive_count: int = 5
+
+    @property
+    def handler(self) -> str:
+        return f"handlers.{self.name}.handler"
+
+    @property
+    def visibility_timeout_seconds(self) -> int:
+        """Longer than a run (six times, as AWS advises), so no message is handed out twice at once."""
+        return 6 * self.timeout_seconds
+
+
 _LISTS = frozenset({TABLE_QUERY_BY_OWNER, TABLE_QUERY_BY_KIND})
 # Writing a kept file: in one request, or in parts aborted on failure.
 _KEPT_WRITES = frozenset({KEPT_WRITE, KEPT_ABORT_UPLOAD})
+# Recording a batch change announces it: the change and its event in one transaction (put +
+# update), then the bus, the owner's endpoints (by_owner) and their deliveries, then the
+# event's outbox item deleted.
+_ANNOUNCES = frozenset(
+    {TABLE_PUT, TABLE_UPDATE, TABLE_DELETE, TABLE_QUERY_BY_OWNER, EVENTS_PUT, QUEUE_WEBHOOKS_SEND}
+)
 _PROVIDER = frozenset({SECRET_PROVIDER_KEYS})
 _IDEMPOTENT = frozenset({TABLE_IDEMPOTENCY})
 
@@ -209,19 +264,19 @@ ROUTES: tuple[Route, ...] = (
         "batches_list",
         "GET",
         "/batches",
-        _PROVIDER | _LISTS | _KEPT_WRITES | {TABLE_PUT, TABLE_UPDATE, KEPT_READ, KEPT_LIST},
+        _PROVIDER | _LISTS | _ANNOUNCES | _KEPT_WRITES | {KEPT_READ, KEPT_LIST},
     ),
     Route(
         "batches_retrieve",
         "GET",
         "/batches/{batch_id}",
-        _PROVIDER | _KEPT_WRITES | {TABLE_PUT, TABLE_UPDATE, KEPT_READ, KEPT_LIST},
+        _PROVIDER | _ANNOUNCES | _KEPT_WRITES | {KEPT_READ, KEPT_LIST},
     ),
     Route(
         "batches_cancel",
         "POST",
         "/batches/{batch_id}/cancel",
-        _PROVIDER | _KEPT_WRITES | {TABLE_UPDATE, KEPT_READ, KEPT_LIST},
+        _PROVIDER | _ANNOUNCES | _KEPT_WRITES | {KEPT_READ, KEPT_LIST},
     ),
     # Uploads (large files in parts)
     Route("uploads_create", "POST", "/uploads", _IDEMPOTENT | {TABLE_PUT}, creates=True),
@@ -360,6 +415,31 @@ ASYNC_FUNCTIONS: tuple[AsyncFunction, ...] = (
         memory_mb=1024,
         max_event_age_seconds=3600,
         on_failure="transfer_failed",
+    ),
+)
+
+SCHEDULED_FUNCTIONS: tuple[ScheduledFunction, ...] = (
+    # Every unfinished batch refreshed, stranded creates and stale transfers finished, events
+    # left in the outbox published (service.watcher).
+    ScheduledFunction(
+        "batch_watcher",
+        # kept: an Anthropic batch's note read, its results kept once it has ended
+        _PROVIDER
+        | _ANNOUNCES
+        | _KEPT_WRITES
+        | {TABLE_GET, TABLE_QUERY_BY_KIND, BUCKET_LIST, BUCKET_DELETE, KEPT_READ, KEPT_LIST},
+        rate_context="watch_interval_minutes",
+    ),
+)
+
+QUEUE_CONSUMERS: tuple[QueueConsumer, ...] = (
+    # One webhook delivery attempt per message; a failed one is queued again after its gap
+    # (webhooks.dispatch), an event out of time goes to the dead-letter queue.
+    QueueConsumer(
+        "webhook_deliver",
+        frozenset({TABLE_GET, TABLE_PUT, SECRET_KEY_PEPPER, QUEUE_WEBHOOKS_SEND, QUEUE_WEBHOOKS_DLQ_SEND}),
+        queue_url_env=ENV_WEBHOOK_QUEUE_URL,
+        dead_letter_url_env=ENV_WEBHOOK_DLQ_URL,
     ),
 )
 

@@ -27,6 +27,7 @@ import botocore.client
 import botocore.signers
 from botocore.exceptions import ClientError
 from gateway import async_invoke, resources
+from gateway.webhooks import queue as webhook_queue
 
 from devserver.server import LocalGateway, reset_function_caches
 from infra.stateful import SECRET_SPECS
@@ -39,6 +40,8 @@ IDEMPOTENCY = "table:idempotency"  # an `idempotency#…` item
 INDEX = "index:"  # + index name
 BUCKET = "bucket"  # the bucket itself (ListBucket)
 OBJECTS = "objects:"  # + key prefix
+BUS = "event-bus"  # the gateway's EventBridge bus
+QUEUE = "queue:"  # + "deliveries" (the webhook queue) or "dead" (its dead-letter queue)
 
 _S3_ACTIONS = {
     "GetObject": "s3:GetObject",
@@ -183,6 +186,8 @@ def uses_of(
         return {Use("secretsmanager:GetSecretValue", _secret_scope(params["SecretId"]))}
     if service == "lambda" and operation == "Invoke":
         return {Use("lambda:InvokeFunction", f"function:{params['FunctionName']}")}
+    if service == "events" and operation == "PutEvents":
+        return {Use("events:PutEvents", BUS)}
     usage.unknown.append(f"{function}: {service} {operation}")
     return set()
 
@@ -268,6 +273,25 @@ def record_usage(gateway: LocalGateway) -> Iterator[Usage]:
         # A function's worker threads (batches.list refreshes in a pool) are still that function.
         return original_submit(executor, contextvars.copy_context().run, fn, *args, **kwargs)
 
+    # The webhook queue (in-process under make serve, SQS in AWS): its sends are SendMessage
+    # calls of the function sending; its consumer and the watcher are functions like the others.
+    saved_sender = webhook_queue._local_sender
+    assert saved_sender is not None
+
+    def recording_sender(queue: str, body: str, delay_seconds: float) -> None:
+        function = _current_function.get()
+        if function is not None:
+            usage.add(function, Use("sqs:SendMessage", QUEUE + queue))
+        saved_sender(queue, body, delay_seconds)
+
+    deliveries = gateway.webhook_queue
+    watcher = gateway.watcher
+    assert deliveries is not None and watcher is not None
+    saved_consumer, saved_watcher = deliveries._consumer, watcher.handler
+    deliveries._consumer = wrap("webhook_deliver", saved_consumer)
+    watcher.handler = wrap("batch_watcher", saved_watcher)
+    webhook_queue.use_local_queue(recording_sender)
+
     runner._resolver = recording_resolver
     concurrent.futures.ThreadPoolExecutor.submit = submit_in_context  # type: ignore[method-assign]
     botocore.client.BaseClient._make_api_call = recording_call  # type: ignore[method-assign]
@@ -277,6 +301,8 @@ def record_usage(gateway: LocalGateway) -> Iterator[Usage]:
         yield usage
     finally:
         gateway.wait_for_async(30)
+        webhook_queue.use_local_queue(saved_sender)
+        deliveries._consumer, watcher.handler = saved_consumer, saved_watcher
         async_invoke.use_local_runner(runner)
         concurrent.futures.ThreadPoolExecutor.submit = original_submit  # type: ignore[method-assign]
         botocore.signers.RequestSigner.generate_presigned_url = original_presign  # type: ignore[method-assign]

@@ -9,7 +9,12 @@ from gateway import resources, routes
 from tests.infra.conftest import Synth
 from tests.infra.template_tools import functions_by_handler, resources_of
 
-SPECS: list[routes.Route | routes.AsyncFunction] = [*routes.ROUTES, *routes.ASYNC_FUNCTIONS]
+SPECS: list[routes.Route | routes.AsyncFunction | routes.ScheduledFunction | routes.QueueConsumer] = [
+    *routes.ROUTES,
+    *routes.ASYNC_FUNCTIONS,
+    *routes.SCHEDULED_FUNCTIONS,
+    *routes.QUEUE_CONSUMERS,
+]
 TRANSFER = next(f for f in routes.ASYNC_FUNCTIONS if f.name == "file_transfer")
 COMMON_ENV = {
     resources.ENV_TABLE_NAME,
@@ -23,12 +28,18 @@ COMMON_ENV = {
     "POWERTOOLS_LOG_LEVEL",
     "POWERTOOLS_METRICS_NAMESPACE",
 }
+# A capability's resource, found through this variable by the functions that hold it.
+CAPABILITY_ENV = {
+    routes.EVENTS_PUT: resources.ENV_EVENT_BUS_NAME,
+    routes.QUEUE_WEBHOOKS_SEND: resources.ENV_WEBHOOK_QUEUE_URL,
+    routes.QUEUE_WEBHOOKS_DLQ_SEND: resources.ENV_WEBHOOK_DLQ_URL,
+}
 OPTIONAL_ENV = {resources.ENV_SECRETS_TTL, resources.ENV_UPSTREAM_TIMEOUT}
 
 
 def test_exactly_one_function_per_route_and_async_function(synth: Synth) -> None:
     functions = resources_of(synth.api_json, "AWS::Lambda::Function")
-    assert len(functions) == len(routes.ROUTES) + len(routes.ASYNC_FUNCTIONS)
+    assert len(functions) == len(SPECS)
     handlers = sorted(f["Properties"]["Handler"] for f in functions.values())
     assert handlers == sorted(spec.handler for spec in SPECS)
     assert all(h.startswith("handlers.") and h.endswith(".handler") for h in handlers)
@@ -78,10 +89,10 @@ def test_environment_holds_only_the_allowed_variables(synth: Synth) -> None:
     transfer_id = functions[TRANSFER.handler][0]
     for spec in SPECS:
         variables = functions[spec.handler][1]["Environment"]["Variables"]
-        invokes = routes.INVOKE_TRANSFER in (
-            spec.grants if isinstance(spec, routes.Route) else spec.permissions
-        )
+        grants = spec.grants if isinstance(spec, routes.Route) else spec.permissions
+        invokes = routes.INVOKE_TRANSFER in grants
         expected = COMMON_ENV | ({resources.ENV_TRANSFER_FUNCTION} if invokes else set())
+        expected |= {env for capability, env in CAPABILITY_ENV.items() if capability in grants}
         assert expected <= set(variables) <= expected | OPTIONAL_ENV, spec.name
         if invokes:
             assert variables[resources.ENV_TRANSFER_FUNCTION] == {"Ref": transfer_id}

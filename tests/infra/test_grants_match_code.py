@@ -19,12 +19,26 @@ import openai
 import pytest
 from gateway import resources, routes
 from gateway.service import content_delivery
+from gateway.settings import get_settings
 from gateway.storage.dynamo import dynamodb_client, marshal
-from gateway.storage.id_map import IdMap
+from gateway.storage.id_map import IdMap, ObjectRecord
+from gateway.storage.s3 import s3_client
+from gateway.storage.upload_parts import part_key
 
 from devserver.server import SIM_OPENAI_KEY, LocalGateway
 from infra import DATA_STACK_NAME
-from tests.infra.code_usage import BUCKET, IDEMPOTENCY, INDEX, OBJECTS, TABLE, Usage, Use, record_usage
+from tests.infra.code_usage import (
+    BUCKET,
+    BUS,
+    IDEMPOTENCY,
+    INDEX,
+    OBJECTS,
+    QUEUE,
+    TABLE,
+    Usage,
+    Use,
+    record_usage,
+)
 from tests.infra.conftest import Synth
 from tests.infra.template_tools import (
     as_list,
@@ -38,13 +52,14 @@ from tests.integration.helpers import batch_jsonl
 from tests.integration.receiver import webhook_receiver
 from tests.integration.tenancy import generate_key, key_api, sdk, upload_input
 
+_OTHERS = (*routes.ASYNC_FUNCTIONS, *routes.SCHEDULED_FUNCTIONS, *routes.QUEUE_CONSUMERS)
 FUNCTIONS: dict[str, str] = {
     **{route.name: route.handler for route in routes.ROUTES},
-    **{function.name: function.handler for function in routes.ASYNC_FUNCTIONS},
+    **{function.name: function.handler for function in _OTHERS},
 }
 GRANTS: dict[str, frozenset[str]] = {
     **{route.name: route.grants for route in routes.ROUTES},
-    **{function.name: function.permissions for function in routes.ASYNC_FUNCTIONS},
+    **{function.name: function.permissions for function in _OTHERS},
 }
 # Functions the scenario cannot run, each with the reason. A function missing from the scenario
 # and from this list fails test_every_function_is_exercised.
@@ -62,6 +77,25 @@ ERROR_PATHS: dict[tuple[str, Use], str] = {
         "files_content",
         Use("s3:AbortMultipartUpload", OBJECTS + resources.CACHED_CONTENT_PREFIX),
     ): "a multipart store of large content that fails midway (tests/unit/test_content_cache.py)",
+    (
+        "webhook_deliver",
+        Use("sqs:SendMessage", QUEUE + "dead"),
+    ): "an event no attempt delivered within webhook_retry_hours (tests/unit/test_webhook_dispatch.py)",
+}
+# What Lambda's event source mapping (its poller) does on the consumer's queue with the
+# consumer's role: granted by the stack's SqsEventSource, called by no code of the function.
+POLLED: dict[str, set[Use]] = {
+    consumer.name: {
+        Use(action, QUEUE + "deliveries")
+        for action in (
+            "sqs:ReceiveMessage",
+            "sqs:ChangeMessageVisibility",
+            "sqs:GetQueueUrl",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+        )
+    }
+    for consumer in routes.QUEUE_CONSUMERS
 }
 # The gateway-kept files' failure and adoption paths (Anthropic deployments), each shown elsewhere.
 _KEPT = OBJECTS + resources.KEPT_FILES_PREFIX
@@ -74,7 +108,14 @@ _ADOPT_BATCH = (
 ERROR_PATHS |= {
     **{
         (name, Use("s3:AbortMultipartUpload", _KEPT)): _ABORT
-        for name in ("files_create", "file_transfer", "batches_retrieve", "batches_list", "batches_cancel")
+        for name in (
+            "files_create",
+            "file_transfer",
+            "batches_retrieve",
+            "batches_list",
+            "batches_cancel",
+            "batch_watcher",
+        )
     },
     ("files_create", Use("s3:GetObject", _KEPT)): _ADOPT_FILE,
     ("files_create", Use("s3:ListBucket", BUCKET)): _ADOPT_FILE,
@@ -147,7 +188,91 @@ def _wait_upstream(gateway: LocalGateway, batch_id: str) -> None:
         time.sleep(0.1)
 
 
+BATCH_EVENT_TYPES = [
+    "batch.completed",
+    "batch.failed",
+    "batch.expired",
+    "batch.cancelled",
+    "batch.in_progress",
+    "batch.progress",
+]
+
+
+@contextmanager
+def _listening(client: openai.OpenAI) -> Iterator[None]:
+    """An endpoint of the caller for every batch event while the batches run (its first answer a
+    500: webhook_deliver queues a retry), deleted after."""
+    with webhook_receiver(answers=[500]) as receiver:
+        endpoint = client.webhooks.create(url=receiver.url, name="events", event_types=BATCH_EVENT_TYPES)  # type: ignore[arg-type]
+        try:
+            yield
+            deadline = time.monotonic() + 10
+            while len(receiver.deliveries) < 2 and time.monotonic() < deadline:  # one failed, one retried
+                time.sleep(0.05)
+        finally:
+            client.webhooks.delete(endpoint.id)
+
+
+def _wait_anthropic_upstream(gateway: LocalGateway, batch_id: str) -> None:
+    """Until the simulated Anthropic says the Message Batch ended."""
+    record = IdMap().get(batch_id)
+    assert record is not None and record.upstream_id
+    deadline = time.monotonic() + 30
+    while gateway.simulator.state.anthropic._batch(record.upstream_id).status(time.time()) != "ended":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
+def _watcher(gateway: LocalGateway, client: openai.OpenAI) -> None:
+    """Batches nobody polls (OpenAI's, Anthropic's: its results kept) and a transfer past its
+    deadline: one watcher pass finishes them."""
+    assert gateway.watcher is not None
+    with _listening(client):
+        batch = client.batches.create(
+            input_file_id=upload_input(client).id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        kept = sdk(gateway, gateway.master_key, provider="anthropic")
+        anthropic_batch = kept.batches.create(
+            input_file_id=upload_input(kept).id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        _wait_upstream(gateway, batch.id)
+        _wait_anthropic_upstream(gateway, anthropic_batch.id)
+        upload_id, now = f"upload_{time.time_ns()}", int(time.time())
+        IdMap().put(
+            ObjectRecord(
+                id=f"file-stale{time.time_ns()}",
+                kind="file",
+                owner="master",
+                provider="openai",
+                created_at=now,
+                object={
+                    "id": "file-stale",
+                    "object": "file",
+                    "bytes": len(PART),
+                    "created_at": now,
+                    "filename": "stale.jsonl",
+                    "purpose": "batch",
+                    "status": "uploaded",
+                },
+                state={"transfer": {"upload_id": upload_id, "deadline": now - 1}},
+            )
+        )
+        s3_client().put_object(
+            Bucket=get_settings().bucket_name, Key=part_key(upload_id, "part_1"), Body=PART
+        )
+        report = gateway.watcher.run_once()
+        assert report["changed"] >= 2 and report["files_finished"] >= 1, report
+    assert client.batches.retrieve(batch.id).status == "completed"
+    stored = IdMap().get(anthropic_batch.id)
+    assert stored is not None and stored.status == "completed" and stored.object["output_file_id"]
+
+
 def _files_and_batches(gateway: LocalGateway, client: openai.OpenAI) -> None:
+    with _listening(client):
+        _files_and_batches_heard(gateway, client)
+
+
+def _files_and_batches_heard(gateway: LocalGateway, client: openai.OpenAI) -> None:
     uploaded = upload_input(client)
     assert uploaded.id in {f.id for f in client.files.list()}
     assert client.files.retrieve(uploaded.id).id == uploaded.id
@@ -165,6 +290,11 @@ def _files_and_batches(gateway: LocalGateway, client: openai.OpenAI) -> None:
             input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
         )
         assert cancelled.id in {b.id for b in client.batches.list()}  # refreshed upstream
+        # stored counts behind the provider's: the cancel records them moved, a batch.progress
+        behind = IdMap().get(cancelled.id)
+        assert behind is not None
+        behind.object["request_counts"] = {"total": 999, "completed": 0, "failed": 0}
+        dynamodb_client().put_item(TableName=IdMap().table, Item=marshal(behind.to_item()))
         client.batches.cancel(cancelled.id)
     finished, newest = (
         client.batches.create(
@@ -295,6 +425,7 @@ def run_scenario(gateway: LocalGateway, usage: Usage) -> None:
         _uploads(gateway, client, usage)
         _anthropic(gateway, caller)
     assert key_api(gateway, "GET", "/spend/report", params={"group_by": "model"}).status_code == 200
+    _watcher(gateway, sdk(gateway, gateway.master_key))
     _webhooks(sdk(gateway, key.key))
     assert sdk(gateway, gateway.master_key).webhooks.list().data == []  # everyone's: by kind
     deleted = key_api(gateway, "POST", "/key/delete", json={"keys": [key.key]})
@@ -319,7 +450,9 @@ def usage(local_gateway: LocalGateway) -> Iterator[Usage]:
 # -- what the template allows --------------------------------------------------------------
 
 
-def _scope(resource: Any, statement: dict[str, Any], function_names: dict[str, str]) -> str:
+def _scope(
+    resource: Any, statement: dict[str, Any], function_names: dict[str, str], template: dict[str, Any]
+) -> str:
     conditions = statement.get("Condition", {})
     if resource == TABLE_ARN:
         keys = conditions.get("ForAllValues:StringLike", {}).get(LEADING_KEYS)
@@ -340,7 +473,13 @@ def _scope(resource: Any, statement: dict[str, Any], function_names: dict[str, s
         if resource == import_value(export):
             return capability
     if isinstance(resource, dict) and "Fn::GetAtt" in resource:
-        return f"function:{function_names[resource['Fn::GetAtt'][0]]}"
+        logical_id = resource["Fn::GetAtt"][0]
+        kind = template["Resources"][logical_id]["Type"]
+        if kind == "AWS::Events::EventBus":
+            return BUS
+        if kind == "AWS::SQS::Queue":
+            return QUEUE + ("dead" if "DeadLetters" in logical_id else "deliveries")
+        return f"function:{function_names[logical_id]}"
     raise AssertionError(f"a resource this test cannot name: {resource}")
 
 
@@ -354,7 +493,7 @@ def allowed(synth: Synth, name: str) -> set[Use]:
             if action in ALWAYS:
                 continue
             for resource in as_list(statement["Resource"]):
-                uses.add(Use(action, _scope(resource, statement, function_names)))
+                uses.add(Use(action, _scope(resource, statement, function_names, synth.api_json)))
     return uses
 
 
@@ -387,7 +526,9 @@ def test_the_role_allows_exactly_what_the_code_calls(synth: Synth, usage: Usage,
     used = usage.uses.get(name, set())
     granted = allowed(synth, name)
     unused = {
-        use for use in granted - used if use.scope not in AWAITING_CODE and (name, use) not in ERROR_PATHS
+        use
+        for use in granted - used - POLLED.get(name, set())
+        if use.scope not in AWAITING_CODE and (name, use) not in ERROR_PATHS
     }
     assert (_named(used - granted), _named(unused)) == ([], []), (
         "(called but not allowed: grant it in routes.py, allowed but never called: drop the grant)"

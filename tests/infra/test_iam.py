@@ -52,7 +52,20 @@ EXPECTED_ACTIONS: dict[str, set[str]] = {
     routes.KEPT_DELETE: {"s3:DeleteObject"},
     routes.INVOKE_TRANSFER: {"lambda:InvokeFunction"},
     routes.INVOKE_TRANSFER_FAILED: {"lambda:InvokeFunction"},
+    routes.EVENTS_PUT: {"events:PutEvents"},
+    routes.QUEUE_WEBHOOKS_SEND: {"sqs:SendMessage"},
+    routes.QUEUE_WEBHOOKS_DLQ_SEND: {"sqs:SendMessage"},
 }
+# What a queue consumer's event source mapping (Lambda's poller, with the function's role) needs
+# on its queue: granted by the SqsEventSource, used by no code of the function.
+POLLER_ACTIONS = {
+    "sqs:ReceiveMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:GetQueueUrl",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+}
+CONSUMERS = {consumer.name for consumer in routes.QUEUE_CONSUMERS}
 INDEX_BY_CAPABILITY = {
     routes.TABLE_QUERY_BY_OWNER: resources.INDEX_BY_OWNER,
     routes.TABLE_QUERY_BY_KIND: resources.INDEX_BY_KIND,
@@ -75,10 +88,21 @@ BUCKET_PREFIXES_BY_FUNCTION: dict[str, tuple[str, ...]] = {
     "uploads_cancel": PARTS,
     "file_transfer": PARTS,
     "transfer_failed": PARTS,
+    "batch_watcher": PARTS,
 }
 
 
 KEPT_ARN = joined(BUCKET_ARN, f"/{resources.KEPT_FILES_PREFIX}*")
+
+
+QUEUE_GRANTS = {
+    routes.QUEUE_WEBHOOKS_SEND: "WebhookDeliveries",
+    routes.QUEUE_WEBHOOKS_DLQ_SEND: "WebhookDeadLetters",
+}
+
+
+def queue_of(grant: str) -> str:
+    return QUEUE_GRANTS[grant]
 
 
 def prefixes_of(name: str) -> tuple[str, ...]:
@@ -97,13 +121,14 @@ def object_arns(name: str, action: str | None = None) -> list[dict[str, Any]]:
     return arns
 
 
+_OTHERS = (*routes.ASYNC_FUNCTIONS, *routes.SCHEDULED_FUNCTIONS, *routes.QUEUE_CONSUMERS)
 SPECS: dict[str, frozenset[str]] = {
     **{route.name: route.grants for route in routes.ROUTES},
-    **{function.name: function.permissions for function in routes.ASYNC_FUNCTIONS},
+    **{function.name: function.permissions for function in _OTHERS},
 }
 HANDLERS = {
     **{route.name: route.handler for route in routes.ROUTES},
-    **{function.name: function.handler for function in routes.ASYNC_FUNCTIONS},
+    **{function.name: function.handler for function in _OTHERS},
 }
 
 
@@ -127,7 +152,7 @@ def test_each_function_has_its_own_role(synth: Synth) -> None:
 
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_actions_are_exactly_those_implied_by_the_grants(synth: Synth, name: str) -> None:
-    expected = set(ALWAYS)
+    expected = set(ALWAYS) | (POLLER_ACTIONS if name in CONSUMERS else set())
     for grant in SPECS[name]:
         expected |= EXPECTED_ACTIONS[grant]
     assert actions_of(statements_for(synth, name)) == expected
@@ -163,6 +188,18 @@ def test_resources_are_scoped(synth: Synth, name: str) -> None:
             assert targets == [
                 {"Fn::GetAtt": [functions[f"handlers.{target}.handler"][0], "Arn"]} for target in invoked
             ]
+        elif action == "events:PutEvents":
+            ((bus_id, attribute),) = [t["Fn::GetAtt"] for t in targets]
+            assert attribute == "Arn"
+            assert synth.api_json["Resources"][bus_id]["Type"] == "AWS::Events::EventBus"
+        elif action.startswith("sqs:"):
+            queues = {synth.api_json["Resources"][t["Fn::GetAtt"][0]]["Type"] for t in targets}
+            assert queues == {"AWS::SQS::Queue"}, action
+            expected_queues = {queue_of(grant) for grant in grants if grant in QUEUE_GRANTS}
+            if action in POLLER_ACTIONS:
+                assert name in CONSUMERS
+                expected_queues = {"WebhookDeliveries"}
+            assert {t["Fn::GetAtt"][0].split("Events", 1)[1][:-8] for t in targets} == expected_queues
         else:
             pytest.fail(f"unexpected action {action}")
 
@@ -233,6 +270,21 @@ def test_files_list_cannot_read_the_provider_keys(synth: Synth) -> None:
     secrets = resources_by_action(statements_for(synth, "files_list"))["secretsmanager:GetSecretValue"]
     assert import_value(SECRET_EXPORTS[routes.SECRET_PROVIDER_KEYS]) not in secrets
     assert import_value(SECRET_EXPORTS[routes.SECRET_MASTER_KEY]) in secrets
+
+
+def test_only_the_functions_that_record_batch_changes_publish_events(synth: Synth) -> None:
+    publishers = {name for name in SPECS if "events:PutEvents" in actions_of(statements_for(synth, name))}
+    assert publishers == {"batches_retrieve", "batches_list", "batches_cancel", "batch_watcher"}
+    dead_letterers = {
+        name
+        for name in SPECS
+        if any(
+            "WebhookDeadLetters" in str(targets)
+            for action, targets in resources_by_action(statements_for(synth, name)).items()
+            if action == "sqs:SendMessage"
+        )
+    }
+    assert dead_letterers == {"webhook_deliver"}
 
 
 def test_health_has_no_data_access(synth: Synth) -> None:

@@ -106,3 +106,16 @@ def test_snapstart_needs_python_312_or_later() -> None:
         GatewayConfig.from_mapping({"snapstart": "yes"})
     with pytest.raises(ConfigError, match="python_version must be one of"):
         GatewayConfig.from_mapping({"python_version": "3.10"})
+
+
+# CloudFormation refuses a stack of more than 500 resources; SnapStart adds a version and an
+# alias per route function.
+CLOUDFORMATION_RESOURCE_LIMIT = 500
+
+
+def test_the_api_stack_fits_cloudformations_resource_limit_either_way(
+    synth: Synth, snapstart_api: Template
+) -> None:
+    off, on = len(synth.api_json["Resources"]), len(snapstart_api["Resources"])
+    assert on == off + 2 * len(routes.ROUTES)
+    assert on < CLOUDFORMATION_RESOURCE_LIMIT, (off, on)

@@ -164,8 +164,18 @@ def test_batch_create_retrieve_and_output_file_registration(provider: FakeProvid
     calls.clear()
     done = batches.retrieve_batch(MASTER, batch_id)
     # the batch read, the output file's reverse claimed, its object stored, the settlement claimed
-    # and committed (usage and cost, once), the batch written back
-    assert calls == ["GetItem", "PutItem", "PutItem", "UpdateItem", "TransactWriteItems", "UpdateItem"]
+    # and committed (usage and cost, once), the batch written back with its event (one transaction),
+    # the owner's webhook endpoints looked up, the published event out of the outbox
+    assert calls == [
+        "GetItem",
+        "PutItem",
+        "PutItem",
+        "UpdateItem",
+        "TransactWriteItems",
+        "TransactWriteItems",
+        "Query",
+        "DeleteItem",
+    ]
     assert done.usage is not None and done.usage.input_tokens == 3
     assert done.status == "completed" and done.output_file_id and done.output_file_id.startswith("file-")
 
@@ -197,7 +207,8 @@ def test_batch_list_refreshes_only_unfinished_batches_and_writes_only_changes(
     provider.batches[up_second]["status"] = "in_progress"
     calls.clear()
     page = batches.list_batches(MASTER, ListRequest(limit=10))
-    assert calls == ["Query", "UpdateItem"]  # only the batch that changed
+    # only the batch that changed, with its batch.in_progress event (written, published, deleted)
+    assert calls == ["Query", "TransactWriteItems", "Query", "DeleteItem"]
     assert {b.id: b.status for b in page.data}[second] == "in_progress"
     record = IdMap().get(second)
     assert record is not None and record.status == "in_progress"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from decimal import Decimal
 from typing import Any
@@ -158,7 +159,7 @@ def adopt_pending_batch(record: ObjectRecord, id_map: IdMap | None = None) -> Ba
             },
         }
     record.state = _without_pending(record.state)
-    if pending.settle(record, expected_status=expected):
+    if _announced(record, lambda puts: pending.settle(record, expected_status=expected, with_puts=puts)):
         # given up: it books nothing, and its budget hold goes back
         return _settled(record, Batch.model_validate(record.object))
     return _reloaded(id_map, record)
@@ -244,6 +245,12 @@ def _upstream_timeout() -> float:
 
 
 def _store(id_map: IdMap, record: ObjectRecord, upstream: dict[str, Any]) -> Batch:
+    return record_upstream(id_map, record, upstream)[0]
+
+
+def record_upstream(id_map: IdMap, record: ObjectRecord, upstream: dict[str, Any]) -> tuple[Batch, bool]:
+    """Record what the provider says of a tracked batch (retrieve, list, cancel and the
+    watcher alike): the batch to serve, and whether this call wrote it."""
     batch = batch_object(
         adoption.untagged(upstream, record.id),
         record,
@@ -251,10 +258,21 @@ def _store(id_map: IdMap, record: ObjectRecord, upstream: dict[str, Any]) -> Bat
         id_map,
     )
     batch = _settled(record, batch)
+    from gateway.service import batch_events  # the bus and webhooks: loaded with the first change
+
+    before = record.stored_object()
     snapshot = record.object = batch.model_dump(mode="json")
-    id_map.save_if_changed(record)  # an unchanged batch (or a list's unfinished one) costs no write
+    recorded = batch_events.outbox_events(record, before)
+    if recorded:
+        # the change and its events in one conditional transaction: only its first recorder
+        # announces it (the watcher, a retrieve, a list or a cancel, whichever came first)
+        wrote = id_map.save_object(record, with_puts=[event.to_item() for event in recorded])
+        if wrote:
+            batch_events.publish(recorded, id_map)
+    else:
+        wrote = id_map.save_if_changed(record)  # an unchanged batch costs no write
     # a lost conditional write leaves the newer stored object in the record: serve that
-    return batch if record.object is snapshot else Batch.model_validate(record.object)
+    return (batch if record.object is snapshot else Batch.model_validate(record.object)), wrote
 
 
 def _settled(record: ObjectRecord, batch: Batch) -> Batch:
@@ -354,7 +372,13 @@ def _finish(id_map: IdMap, record: ObjectRecord, upstream: dict[str, Any]) -> Ba
         adoption.untagged(upstream, record.id), record, str(record.state["input_file_id"]), id_map
     )
     record.object = batch.model_dump(mode="json")
-    if pending.attach_upstream(record, expected_status=expected):
+    attached = _announced(
+        record,
+        lambda puts: pending.attach_upstream(record, expected_status=expected, with_puts=puts),
+        # a create's function does not publish: the watcher publishes what it left in the outbox
+        publish=False,
+    )
+    if attached:
         return batch
     current = id_map.get(record.id)
     if current is not None and current.upstream_id == upstream_id:
@@ -371,7 +395,9 @@ def _cancel_pending(id_map: IdMap, record: ObjectRecord) -> Batch:
         return Batch.model_validate(record.object)
     now = int(time.time())
     record.object = {**record.object, "status": "cancelled", "cancelling_at": now, "cancelled_at": now}
-    if pending.settle(record, expected_status=_PENDING_STATUS):
+    if _announced(
+        record, lambda puts: pending.settle(record, expected_status=_PENDING_STATUS, with_puts=puts)
+    ):
         return Batch.model_validate(record.object)
     current = _reloaded_record(id_map, record)
     if current.upstream_id is not None and current.status not in {"cancelling", *TERMINAL_BATCH_STATUSES}:
@@ -382,6 +408,20 @@ def _cancel_pending(id_map: IdMap, record: ObjectRecord) -> Batch:
 def _cancel_upstream(id_map: IdMap, record: ObjectRecord) -> Batch:
     assert record.upstream_id is not None
     return _store(id_map, record, client_for(record.provider).cancel_batch(record.upstream_id))
+
+
+def _announced(
+    record: ObjectRecord, write: Callable[[list[dict[str, Any]]], bool], *, publish: bool = True
+) -> bool:
+    """`write` the record's change with its events (the outbox items it is given) in one
+    transaction; then publish them (or leave them to the watcher). True if written."""
+    from gateway.service import batch_events
+
+    recorded = batch_events.outbox_events(record, record.stored_object())
+    written = write([event.to_item() for event in recorded])
+    if written and recorded and publish:
+        batch_events.publish(recorded)
+    return written
 
 
 def _without_pending(state: dict[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -75,4 +75,21 @@ def written(write: Callable[..., Any], **params: Any) -> bool:
         if not condition_failed(exc):
             raise
         return False
+    return True
+
+
+def update_with_puts(update: dict[str, Any], puts: Sequence[Item]) -> bool:
+    """One TransactWriteItems: the UpdateItem `update` (TableName, Key, its condition) and a Put of
+    each item of `puts` (plain values). True if written, False if the update's condition did not
+    hold; any other error is raised. The Puts are unconditional: an outbox item of the same id
+    is the same event, not yet published, and must not block the change it belongs to."""
+    items: list[dict[str, Any]] = [{"Update": update}]
+    items += [{"Put": {"TableName": update["TableName"], "Item": marshal(item)}} for item in puts]
+    try:
+        dynamodb_client().transact_write_items(TransactItems=items)
+    except ClientError as exc:
+        reasons = exc.response.get("CancellationReasons") or []
+        if any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons):
+            return False
+        raise
     return True

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -22,7 +23,15 @@ from gateway.errors import NotFoundError, ServiceUnavailableError
 from gateway.ids import storable_id
 from gateway.observability import logger
 from gateway.settings import get_settings
-from gateway.storage.dynamo import Item, dynamodb_client, marshal, set_expression, unmarshal, written
+from gateway.storage.dynamo import (
+    Item,
+    dynamodb_client,
+    marshal,
+    set_expression,
+    unmarshal,
+    update_with_puts,
+    written,
+)
 from gateway.storage.status_rank import statuses_ahead_of
 
 # The `provider` of objects the gateway serves itself (webhook endpoints): no provider is called.
@@ -113,6 +122,11 @@ class ObjectRecord:
             values["upstream_id"] = self.upstream_id
         return values
 
+    def stored_object(self) -> dict[str, Any] | None:
+        """The client-facing object as the table held it when read (None: not read)."""
+        raw = (self.stored or {}).get("object")
+        return json.loads(raw) if raw else None
+
     def changed_since_stored(self) -> bool:
         """True unless `save_object` would write exactly what the table already holds."""
         if self.stored is None:
@@ -162,7 +176,7 @@ class IdMap:
             TableName=self.table, Key={resources.TABLE_PARTITION_KEY: {"S": gateway_id}}
         )
         item = response.get("Item")
-        if not item or "kind" not in item:
+        if not item or "kind" not in item or "object" not in item:  # not an object (an outbox event)
             return None
         return ObjectRecord.from_item(unmarshal(item))
 
@@ -198,14 +212,18 @@ class IdMap:
                 time.sleep(0.05 * 2**attempt * (0.5 + random.random()))
         raise ServiceUnavailableError("The id mapping table is throttling writes; retry shortly.")
 
-    def save_object(self, record: ObjectRecord) -> bool:
+    def save_object(self, record: ObjectRecord, *, with_puts: Sequence[Item] = ()) -> bool:
         """Store the last object seen (and state) of an existing record: True if written.
 
         Conditional: the item must still exist whole (a deleted object stays deleted; no half
         item without kind or ttl is re-created) and its stored status must not be ahead of the
         record's (an older snapshot never overwrites a newer status). A lost condition is not
         the caller's error: `record` then holds what the table holds (False), or NotFoundError
-        when the object was deleted."""
+        when the object was deleted.
+
+        `with_puts`: new items (an outbox's events) written in the same transaction, which then
+        also requires the stored object to be exactly the one `record` was read with: of two
+        writers that saw one change, only the first records it (and its events)."""
         update = set_expression(record.saved_item())
         names, values = update["ExpressionAttributeNames"], update["ExpressionAttributeValues"]
         names.update({"#pk": resources.TABLE_PARTITION_KEY, "#kind": "kind"})
@@ -216,20 +234,30 @@ class IdMap:
             aliases = [f":ahead{index}" for index in range(len(ahead))]
             values.update({alias: {"S": status} for alias, status in zip(aliases, ahead, strict=True)})
             condition += f" AND NOT (#st IN ({', '.join(aliases)}))"
-        try:
-            self._db.update_item(
-                TableName=self.table,
-                Key={resources.TABLE_PARTITION_KEY: {"S": record.id}},
-                ConditionExpression=condition,
-                **update,
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        params = {
+            "TableName": self.table,
+            "Key": {resources.TABLE_PARTITION_KEY: {"S": record.id}},
+            "ConditionExpression": condition,
+            **update,
+        }
+        if with_puts:
+            written_all = self._update_with_puts(record, params, with_puts)
+        else:
+            written_all = written(self._db.update_item, **params)
+        if not written_all:
             self._take_stored(record)
             return False
         record.mark_stored()
         return True
+
+    def _update_with_puts(self, record: ObjectRecord, update: dict[str, Any], puts: Sequence[Item]) -> bool:
+        """The update, also conditional on the stored object being the one `record` was read
+        with, and the new items, in one transaction. False when a condition did not hold."""
+        stored_object = (record.stored or {}).get("object")
+        update["ExpressionAttributeNames"]["#obj"] = "object"
+        update["ExpressionAttributeValues"][":stored_object"] = {"S": stored_object or ""}
+        update["ConditionExpression"] += " AND #obj = :stored_object"
+        return update_with_puts(update, puts)
 
     def _take_stored(self, record: ObjectRecord) -> None:
         """After a lost conditional write: `record` becomes what the table holds now."""
@@ -248,7 +276,7 @@ class IdMap:
             ConsistentRead=True,
         )
         item = response.get("Item")
-        if not item or "kind" not in item:
+        if not item or "kind" not in item or "object" not in item:  # not an object (an outbox event)
             return None
         return ObjectRecord.from_item(unmarshal(item))
 

@@ -10,13 +10,22 @@ retry, a concurrent cancel and the watcher that adopts stranded records never un
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from gateway import resources
 from gateway.settings import get_settings
-from gateway.storage.dynamo import dynamodb_client, marshal, set_expression, unmarshal, written
+from gateway.storage.dynamo import (
+    Item,
+    dynamodb_client,
+    marshal,
+    set_expression,
+    unmarshal,
+    update_with_puts,
+    written,
+)
 from gateway.storage.id_map import ObjectRecord
 
 PENDING = "pending"  # the key in `state`
@@ -60,9 +69,12 @@ def put_new(record: ObjectRecord) -> ObjectRecord | None:
     return None
 
 
-def attach_upstream(record: ObjectRecord, *, expected_status: str | None) -> bool:
+def attach_upstream(
+    record: ObjectRecord, *, expected_status: str | None, with_puts: Sequence[Item] = ()
+) -> bool:
     """Store the record with its upstream id (object, status, state, upstream id, ttl) if it
-    has none yet and, when given, its stored status is still `expected_status`."""
+    has none yet and, when given, its stored status is still `expected_status`; `with_puts`
+    (its events) in the same transaction."""
     item = record.to_item()
     names = ("object", "status", "state", "upstream_id", resources.TABLE_TTL_ATTRIBUTE)
     update = set_expression({name: item.get(name) for name in names})
@@ -72,15 +84,16 @@ def attach_upstream(record: ObjectRecord, *, expected_status: str | None) -> boo
         condition += " AND #st = :expected"
         update["ExpressionAttributeNames"]["#st"] = "status"
         update["ExpressionAttributeValues"][":expected"] = {"S": expected_status}
-    done = _conditional("update_item", record.id, ConditionExpression=condition, **update)
+    done = _conditional(record.id, with_puts, ConditionExpression=condition, **update)
     if done:
         record.mark_stored()
     return done
 
 
-def settle(record: ObjectRecord, *, expected_status: str) -> bool:
+def settle(record: ObjectRecord, *, expected_status: str, with_puts: Sequence[Item] = ()) -> bool:
     """Store the record's object, status and state while it has no upstream id and its stored
-    status is `expected_status` (a pending batch cancelled, a stranded create given up)."""
+    status is `expected_status` (a pending batch cancelled, a stranded create given up);
+    `with_puts` (its events) in the same transaction."""
     item = record.to_item()
     values: dict[str, Any] = {"object": item["object"], "status": item["status"]}
     update = set_expression(values)
@@ -92,8 +105,8 @@ def settle(record: ObjectRecord, *, expected_status: str) -> bool:
     update["ExpressionAttributeNames"].update({"#u": "upstream_id", "#st": "status"})
     update["ExpressionAttributeValues"][":expected"] = {"S": expected_status}
     done = _conditional(
-        "update_item",
         record.id,
+        with_puts,
         ConditionExpression="attribute_not_exists(#u) AND #st = :expected",
         **update,
     )
@@ -107,8 +120,8 @@ def discard(record: ObjectRecord) -> bool:
     `kind` and the index key, so no read or list sees it, and let the TTL remove the rest. An
     UpdateItem, not a DeleteItem: a create function is granted no deletes on object items."""
     return _conditional(
-        "update_item",
         record.id,
+        (),
         UpdateExpression="SET #ttl = :now REMOVE #kind, #ok",
         ConditionExpression="attribute_exists(#pk) AND attribute_not_exists(#u) AND #st = :expected",
         ExpressionAttributeNames={
@@ -126,10 +139,13 @@ def discard(record: ObjectRecord) -> bool:
     )
 
 
-def _conditional(operation: str, record_id: str, **params: Any) -> bool:
-    return written(
-        getattr(dynamodb_client(), operation),
-        TableName=get_settings().table_name,
-        Key={resources.TABLE_PARTITION_KEY: {"S": record_id}},
+def _conditional(record_id: str, with_puts: Sequence[Item], **params: Any) -> bool:
+    """One conditional UpdateItem, or with `with_puts` one transaction with their Puts."""
+    update = {
+        "TableName": get_settings().table_name,
+        "Key": {resources.TABLE_PARTITION_KEY: {"S": record_id}},
         **params,
-    )
+    }
+    if with_puts:
+        return update_with_puts(update, with_puts)
+    return written(dynamodb_client().update_item, **update)

@@ -35,14 +35,19 @@ class FakeProvider:
         self._enter(f"retrieve_batch {upstream_id}", timeout)
         return copy.deepcopy(self.batches[upstream_id])
 
-    def list_batches(self, *, limit: int = 20, timeout: float | None = None) -> dict[str, Any]:
+    def list_batches(
+        self, *, limit: int = 20, after: str | None = None, timeout: float | None = None
+    ) -> dict[str, Any]:
         if self.list_fails:
             self.calls.append("list_batches")
             self.timeouts.append(timeout)
             raise RuntimeError("provider answered 500")
         self._enter("list_batches", timeout)
-        newest = sorted(self.batches.values(), key=lambda b: -b["created_at"])[:limit]
-        return {"object": "list", "data": copy.deepcopy(newest), "has_more": False}
+        newest = sorted(self.batches.values(), key=lambda b: (-b["created_at"], b["id"]))
+        if after is not None:  # the page after that batch, as OpenAI's cursor
+            ids = [b["id"] for b in newest]
+            newest = newest[ids.index(after) + 1 :] if after in ids else []
+        return {"object": "list", "data": copy.deepcopy(newest[:limit]), "has_more": len(newest) > limit}
 
     def retrieve_file(self, upstream_id: str) -> dict[str, Any]:
         self._enter(f"retrieve_file {upstream_id}", None)

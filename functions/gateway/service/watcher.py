@@ -1,0 +1,172 @@
+"""One pass of the watcher: every unfinished batch brought up to date, what failures left
+behind finished, and events nobody published published.
+
+Per provider deployment: its batches are paged (one list call per 100, newest first) until
+every tracked batch was seen or the pages reach past the oldest; only those the pages missed
+are retrieved one by one. Every change goes through the batches' own store path (one
+conditional write with its events, service.batches._store), so two passes at once, or a pass
+and a client's retrieve, record and announce a change once. A pass where nothing changed
+writes nothing. The whole pass has one deadline: what it did not reach, the next pass does.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.observability import logger
+from gateway.providers.registry import client_for
+from gateway.service import adoption, batch_events, batches, files, transfer_failure
+from gateway.service.deadline import Deadline
+from gateway.settings import get_settings
+from gateway.storage import outbox, pending, watch_queries
+from gateway.storage.id_map import IdMap, ObjectRecord
+
+PAGE_LIMIT = 100  # the largest page OpenAI and Azure list
+# An event still in the outbox this long after it was recorded lost its publisher.
+OUTBOX_GRACE_SECONDS = 10.0
+
+
+@dataclass
+class PassReport:
+    batches_seen: int = 0
+    list_calls: int = 0
+    retrieves: int = 0
+    changed: int = 0
+    adopted: int = 0
+    files_finished: int = 0
+    republished: int = 0
+    errors: int = 0
+    stopped_early: bool = False
+    providers: dict[str, int] = field(default_factory=dict)  # unfinished batches per provider
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def run_pass(deadline: Deadline, id_map: IdMap | None = None) -> PassReport:
+    """Events left behind first (a large refresh never starves them), then every unfinished
+    batch, stranded creates, and files still waiting for their provider, until `deadline`."""
+    id_map = id_map or IdMap()
+    report = PassReport()
+    _guarded(report, _republish, id_map, report)
+    tracked: dict[str, list[ObjectRecord]] = defaultdict(list)
+    stranded: list[ObjectRecord] = []
+    for record in watch_queries.unfinished_batches(id_map):
+        report.batches_seen += 1
+        if record.upstream_id is not None:
+            tracked[record.provider].append(record)
+        elif pending.is_pending(record):
+            stranded.append(record)
+    report.providers = {provider: len(records) for provider, records in tracked.items()}
+    for provider, records in tracked.items():
+        _refresh_provider(id_map, provider, records, deadline, report)
+    for record in stranded:
+        if _out_of_time(deadline, report):
+            break
+        _guarded(report, _adopt_batch, id_map, record, report)
+    for record in watch_queries.waiting_files(id_map):
+        if _out_of_time(deadline, report):
+            break
+        _guarded(report, _finish_file, id_map, record, report)
+    logger.info("watcher pass", extra=report.as_dict())
+    return report
+
+
+def _refresh_provider(
+    id_map: IdMap, provider: str, records: list[ObjectRecord], deadline: Deadline, report: PassReport
+) -> None:
+    wanted = {str(record.upstream_id): record for record in records}
+    seen: dict[str, dict[str, Any]] = {}
+    try:
+        _page_provider(provider, wanted, seen, deadline, report)
+    except Exception:
+        report.errors += 1
+        logger.warning("watcher: listing failed; retrieving one by one", extra={"provider": provider})
+    for upstream_id, record in wanted.items():
+        if _out_of_time(deadline, report):
+            return
+        _guarded(report, _record, id_map, record, seen.get(upstream_id), deadline, report)
+
+
+def _page_provider(
+    provider: str,
+    wanted: dict[str, ObjectRecord],
+    seen: dict[str, dict[str, Any]],
+    deadline: Deadline,
+    report: PassReport,
+) -> None:
+    """Pages of the provider's batches, newest first, until each wanted one was seen, the
+    pages end, or they reach past the oldest wanted batch's creation."""
+    oldest = min(record.created_at for record in wanted.values()) - adoption.CLOCK_SKEW_SECONDS
+    after: str | None = None
+    while len(seen) < len(wanted) and not deadline.passed():
+        query: dict[str, Any] = {"limit": PAGE_LIMIT}
+        if after is not None:
+            query["after"] = after
+        page = client_for(provider).list_batches(timeout=deadline.timeout(_upstream_timeout()), **query)
+        report.list_calls += 1
+        data = [upstream for upstream in page.get("data") or () if isinstance(upstream, dict)]
+        for upstream in data:
+            if str(upstream.get("id")) in wanted:
+                seen[str(upstream["id"])] = upstream
+        if not page.get("has_more") or not data:
+            return
+        if int(data[-1].get("created_at") or 0) < oldest:
+            return
+        after = str(data[-1]["id"])
+
+
+def _record(
+    id_map: IdMap,
+    record: ObjectRecord,
+    upstream: dict[str, Any] | None,
+    deadline: Deadline,
+    report: PassReport,
+) -> None:
+    if upstream is None:
+        assert record.upstream_id is not None
+        timeout = deadline.timeout(_upstream_timeout())
+        upstream = client_for(record.provider).retrieve_batch(record.upstream_id, timeout=timeout)
+        report.retrieves += 1
+    if batches.record_upstream(id_map, record, upstream)[1]:
+        report.changed += 1
+
+
+def _adopt_batch(id_map: IdMap, record: ObjectRecord, report: PassReport) -> None:
+    batches.adopt_pending_batch(record, id_map)
+    if not pending.is_pending(record):  # attached to the provider's batch, or given up
+        report.adopted += 1
+
+
+def _finish_file(id_map: IdMap, record: ObjectRecord, report: PassReport) -> None:
+    if pending.is_pending(record):
+        files.adopt_pending_file(record, id_map)
+        if not pending.is_pending(record):  # attached to the provider's file, or given up
+            report.adopted += 1
+    elif transfer_failure.finish_stale_transfer(record.id, id_map) is not None:
+        report.files_finished += 1
+
+
+def _republish(id_map: IdMap, report: PassReport) -> None:
+    report.republished += batch_events.publish(outbox.left_behind(OUTBOX_GRACE_SECONDS), id_map)
+
+
+def _guarded(report: PassReport, step: Any, *args: Any) -> None:
+    """One object's step; its failure is logged and counted, and the pass goes on."""
+    try:
+        step(*args)
+    except Exception:
+        report.errors += 1
+        logger.exception("watcher: a step failed; the next pass retries it", extra={"step": step.__name__})
+
+
+def _out_of_time(deadline: Deadline, report: PassReport) -> bool:
+    if deadline.passed():
+        report.stopped_early = True
+    return report.stopped_early
+
+
+def _upstream_timeout() -> float:
+    return get_settings().upstream_timeout_seconds

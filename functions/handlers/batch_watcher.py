@@ -1,0 +1,22 @@
+"""The batch_watcher function (scheduled, every minute by default): one watcher pass.
+
+Its deadline ends well before the function's timeout, so a pass stops cleanly and the next one
+continues; two passes at once are safe (every write is conditional).
+"""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from gateway.observability import logger
+from gateway.providers import client  # noqa: F401  (init phase: every pass calls providers)
+from gateway.service.deadline import Deadline
+from gateway.service.watcher import run_pass
+
+# Left of the function's time when the pass stops starting work: the longest step then still ends.
+_MARGIN_SECONDS = 30.0
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    remaining = context.get_remaining_time_in_millis() / 1000
+    return run_pass(Deadline.after(max(1.0, remaining - _MARGIN_SECONDS))).as_dict()
