@@ -226,3 +226,25 @@ def test_a_provider_batch_claimed_by_another_record_is_a_503_to_retry(
     assert busy.value.message == "The provider's batch is claimed by another request; retry."
     stored = IdMap().get(record.id)
     assert stored is not None and stored.upstream_id is None  # still pending: a later call settles it
+
+
+def test_a_second_cancel_that_finds_the_batch_at_last_cancels_it_there_once(
+    gateway: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = _stranded_batch(gateway, monkeypatch, provider_gets_it=True)
+    find = _provider_not_listing_yet(monkeypatch)
+    assert batches.cancel_batch(MASTER, record.id).status == "cancelled"
+    monkeypatch.setattr(adoption, "find_upstream_batch", find)
+    real_cancel = ProviderClient.cancel_batch
+    cancels: list[str] = []
+
+    def counted_cancel(self: ProviderClient, batch_id: str) -> dict[str, Any]:
+        cancels.append(batch_id)
+        return real_cancel(self, batch_id)
+
+    monkeypatch.setattr(ProviderClient, "cancel_batch", counted_cancel)
+    batch = batches.cancel_batch(MASTER, record.id)  # the owner cancels again; the provider shows it now
+    stored = IdMap().get(record.id)
+    assert stored is not None and cancels == [stored.upstream_id]
+    assert (batch.id, batch.status) == (record.id, stored.status)
+    assert stored.status in {"cancelling", "cancelled"}
