@@ -39,6 +39,13 @@ DEFAULT_AZURE_API_VERSION = "2025-04-01-preview"
 DEFAULT_SIMULATOR_PHASE_SECONDS = 2.0
 SIM_OPENAI_KEY = "sim-openai-key"
 SIM_AZURE_KEY = "sim-azure-key"
+# The local bedrock deployment's models (alias -> Bedrock model id), and the service role its
+# jobs name (the stack creates the real one; the simulator takes any).
+BEDROCK_MODELS = {
+    "claude-3-5-haiku": "anthropic.claude-3-5-haiku-20241022-v1:0",
+    "claude-sonnet-4": "us.anthropic.claude-sonnet-4-20250514-v1:0",
+}
+LOCAL_BEDROCK_ROLE_ARN = "arn:aws:iam::123456789012:role/openai-gateway-bedrock-batch"
 DEFAULT_PROVIDER = "openai"
 POWERTOOLS_SERVICE_NAME = "openai-gateway"
 POWERTOOLS_METRICS_NAMESPACE = "OpenAIGateway"
@@ -71,9 +78,13 @@ class ProviderSettings:
     api_base: str
     api_version: str | None = None
     simulated: bool = False
+    region: str | None = None  # Bedrock's
+    models: dict[str, str] | None = None
 
     def config(self) -> dict[str, Any]:
         """The non-secret part, as it goes into GATEWAY_PROVIDERS."""
+        if self.type == "bedrock":
+            return {"type": "bedrock", "region": self.region, "models": dict(self.models or {})}
         config: dict[str, Any] = {"type": self.type, "api_base": self.api_base}
         if self.api_version is not None:
             config["api_version"] = self.api_version
@@ -111,6 +122,17 @@ def resolve_providers(env: Mapping[str, str]) -> dict[str, ProviderSettings]:
         providers["azure"] = ProviderSettings(
             "azure", "azure", SIM_AZURE_KEY, "", azure_version, simulated=True
         )
+    # Bedrock needs no key: AWS credentials. BEDROCK_REGION runs it in that region (with the
+    # ambient credentials and endpoint); without it the simulator answers Bedrock's API.
+    providers["bedrock"] = ProviderSettings(
+        "bedrock",
+        "bedrock",
+        "",
+        "",
+        region=get("BEDROCK_REGION") or aws.DEFAULT_REGION,
+        models=dict(BEDROCK_MODELS),
+        simulated=not get("BEDROCK_REGION"),
+    )
     return providers
 
 
@@ -158,6 +180,7 @@ def function_environment(
         resources.ENV_PROVIDERS: json.dumps({name: p.config() for name, p in providers.items()}),
         resources.ENV_DEFAULT_PROVIDER: default_provider,
         resources.ENV_TRANSFER_FUNCTION: resources.DEFAULT_TRANSFER_FUNCTION,
+        resources.ENV_BEDROCK_ROLE_ARN: LOCAL_BEDROCK_ROLE_ARN,
         # A developer receives webhooks on this machine: plain http to loopback is allowed here only.
         resources.ENV_WEBHOOKS_ALLOW_LOOPBACK: "true",
         "POWERTOOLS_SERVICE_NAME": POWERTOOLS_SERVICE_NAME,
@@ -629,6 +652,8 @@ def start_gateway(
                 providers["openai"].api_base = simulator.openai_api_base
             if providers["azure"].simulated:
                 providers["azure"].api_base = simulator.azure_api_base
+            if providers["bedrock"].simulated:  # boto3's bedrock client reads this
+                env.set("AWS_ENDPOINT_URL_BEDROCK", simulator.bedrock_endpoint_url)
 
         endpoint = aws_endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
         embedded = not endpoint

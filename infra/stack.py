@@ -16,6 +16,7 @@ from gateway import routes
 
 from infra import API_STACK_NAME, DATA_STACK_NAME
 from infra.api import GatewayApi
+from infra.bedrock import BedrockBatchRole, bedrock_deployments
 from infra.config import RETENTION_DAY_NAMES, GatewayConfig
 from infra.functions import GatewayFunctions, bucket_prefixes
 from infra.stateful import DataRefs, StatefulResources
@@ -67,7 +68,15 @@ class ApiStack(cdk.Stack):
     ) -> None:
         super().__init__(scope, construct_id, description=f"{DESCRIPTION}: API and functions")
         self.add_stack_dependency(data, "imports the data stack's exports")
-        self.functions = GatewayFunctions(self, "Functions", data=data.refs, config=config)
+        deployments = bedrock_deployments(config.providers)
+        self.bedrock = (
+            BedrockBatchRole(self, "BedrockBatch", deployments=deployments, bucket_arn=data.refs.bucket_arn)
+            if deployments
+            else None
+        )
+        self.functions = GatewayFunctions(
+            self, "Functions", data=data.refs, config=config, bedrock=self.bedrock
+        )
         self.gateway = GatewayApi(
             self,
             "Gateway",

@@ -90,6 +90,13 @@ BUCKET_DELETE = "bucket:delete"  # DeleteObject
 INVOKE_TRANSFER = "invoke:file_transfer"
 # Lambda invokes the on-failure destination with the failed function's own role.
 INVOKE_TRANSFER_FAILED = "invoke:transfer_failed"
+# Amazon Bedrock batch inference (model invocation jobs of the configured models). A create
+# also passes the stack's Bedrock service role (iam:PassRole on that role only, to Bedrock only)
+# and tags the job; nothing is granted when no bedrock deployment is configured.
+BEDROCK_CREATE_JOB = "bedrock:create-job"
+BEDROCK_GET_JOB = "bedrock:get-job"
+BEDROCK_LIST_JOBS = "bedrock:list-jobs"
+BEDROCK_STOP_JOB = "bedrock:stop-job"
 
 # Authentication: the master key, or a virtual key's hash (pepper) looked up with one GetItem.
 _AUTHENTICATED = frozenset({SECRET_MASTER_KEY, SECRET_KEY_PEPPER, TABLE_GET})
@@ -182,22 +189,33 @@ ROUTES: tuple[Route, ...] = (
         "batches_create",
         "POST",
         "/batches",
-        _PROVIDER | _IDEMPOTENT | {TABLE_PUT, TABLE_UPDATE},
+        # bucket: a Bedrock batch's input file and note (kept files), its records (Bedrock input)
+        _PROVIDER
+        | _IDEMPOTENT
+        | {TABLE_PUT, TABLE_UPDATE, BEDROCK_CREATE_JOB, BEDROCK_GET_JOB, BUCKET_READ, BUCKET_WRITE},
         creates=True,
     ),
     Route(
         "batches_list",
         "GET",
         "/batches",
-        _PROVIDER | _LISTS | {TABLE_PUT, TABLE_UPDATE},
+        # bucket: a finished Bedrock job's results (Bedrock output) into its output files (kept files)
+        _PROVIDER
+        | _LISTS
+        | {TABLE_PUT, TABLE_UPDATE, BEDROCK_LIST_JOBS, BEDROCK_GET_JOB, BUCKET_READ, BUCKET_WRITE},
     ),
     Route(
         "batches_retrieve",
         "GET",
         "/batches/{batch_id}",
-        _PROVIDER | {TABLE_PUT, TABLE_UPDATE},
+        _PROVIDER | {TABLE_PUT, TABLE_UPDATE, BEDROCK_GET_JOB, BUCKET_READ, BUCKET_WRITE},
     ),
-    Route("batches_cancel", "POST", "/batches/{batch_id}/cancel", _PROVIDER | {TABLE_UPDATE}),
+    Route(
+        "batches_cancel",
+        "POST",
+        "/batches/{batch_id}/cancel",
+        _PROVIDER | {TABLE_UPDATE, BEDROCK_GET_JOB, BEDROCK_STOP_JOB, BUCKET_READ},
+    ),
     # Uploads (large files in parts)
     Route("uploads_create", "POST", "/uploads", _IDEMPOTENT | {TABLE_PUT}, creates=True),
     Route(

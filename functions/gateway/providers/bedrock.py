@@ -239,11 +239,6 @@ class BedrockClient:
                 )
             raw = self._get_json(self._note_key(token))
             note = Note.from_json(raw)
-            results = self._get_json(self._results_key(token), missing_ok=True)
-            if results:
-                note.output_file_id = results.get("output_file_id")
-                note.error_file_id = results.get("error_file_id")
-                note.results = True
             with self._lock:
                 if len(self._notes) >= _NOTES_CACHE_SIZE:
                     self._notes.clear()
@@ -257,17 +252,21 @@ class BedrockClient:
         if note.results:
             return
         token = self._token_of(job) or ""
-        custom_ids = self._get_json(self._note_key(token)).get("custom_ids") or []
+        raw = self._get_json(self._note_key(token))
+        if "output_file_id" in raw:  # another run finished it
+            note.output_file_id, note.error_file_id, note.results = raw["output_file_id"], raw["error_file_id"], True
+            return
+        custom_ids = raw.get("custom_ids") or []
         outputs, errors, answered = [], [], set()
-        base = self._output_prefix(token) + f"{job_id}/"
-        created = note.created_at
-        for line in self._read_lines(base + RECORDS_FILE + ".out"):
-            outcome = bedrock_records.outcome(line, custom_ids, created)
-            if outcome is None:
-                continue
-            answered.add(outcome.custom_id)
-            kind, result = batch_results.result_line(outcome, job_id)
-            (outputs if kind == batch_results.OUTPUT else errors).append(batch_results.encoded(result))
+        if job.get("processedRecordCount"):  # a job stopped before any record ran writes no file
+            base = self._output_prefix(token) + f"{job_id}/"
+            for line in self._read_lines(base + RECORDS_FILE + ".out"):
+                outcome = bedrock_records.outcome(line, custom_ids, note.created_at)
+                if outcome is None:
+                    continue
+                answered.add(outcome.custom_id)
+                kind, result = batch_results.result_line(outcome, job_id)
+                (outputs if kind == batch_results.OUTPUT else errors).append(batch_results.encoded(result))
         unanswered = "expired" if job.get("status") == "Expired" else "canceled"
         for custom_id in custom_ids:
             if custom_id not in answered:
@@ -275,7 +274,8 @@ class BedrockClient:
                 errors.append(batch_results.encoded(result))
         output_id = self._results_file(job_id, "output", outputs)
         error_id = self._results_file(job_id, "error", errors)
-        self._put_json(self._results_key(token), {"output_file_id": output_id, "error_file_id": error_id})
+        # Last: the note says the files are written (a run that dies before writes them again).
+        self._put_json(self._note_key(token), {**raw, "output_file_id": output_id, "error_file_id": error_id})
         note.output_file_id, note.error_file_id, note.results = output_id, error_id, True
 
     def _results_file(self, job_id: str, kind: str, lines: list[bytes]) -> str | None:
@@ -298,32 +298,19 @@ class BedrockClient:
     def _note_key(self, token: str) -> str:
         return f"{resources.KEPT_FILES_PREFIX}{self.name}/bedrock-jobs/{token}/note.json"
 
-    def _results_key(self, token: str) -> str:
-        return f"{resources.KEPT_FILES_PREFIX}{self.name}/bedrock-jobs/{token}/results.json"
-
     def _uri(self, key: str) -> str:
         return f"s3://{self._bucket}/{key}"
 
     def _put_json(self, key: str, value: dict[str, Any]) -> None:
         self._s3.put_object(Bucket=self._bucket, Key=key, Body=json.dumps(value).encode())
 
-    def _get_json(self, key: str, *, missing_ok: bool = False) -> dict[str, Any]:
-        try:
-            body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
-        except ClientError as exc:
-            if missing_ok and exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
-                return {}
-            raise
+    def _get_json(self, key: str) -> dict[str, Any]:
+        body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
         value = json.loads(body)
         return value if isinstance(value, dict) else {}
 
     def _read_lines(self, key: str) -> Iterator[dict[str, Any]]:
-        try:
-            body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"]
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
-                return  # a job stopped before any record ran writes none
-            raise
+        body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"]
         for raw in body.iter_lines():
             if raw.strip():
                 yield json.loads(raw)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +24,12 @@ STATUS: dict[str, str] = {
 # Statuses after which the job writes nothing more: its results can be read.
 FINISHED = frozenset({"Completed", "PartiallyCompleted", "Stopped", "Expired", "Failed"})
 # When the OpenAI status's own timestamp is the job's endTime.
-_END_STAMP = {"completed": "completed_at", "cancelled": "cancelled_at", "failed": "failed_at", "expired": "expired_at"}
+_END_STAMP = {
+    "completed": "completed_at",
+    "cancelled": "cancelled_at",
+    "failed": "failed_at",
+    "expired": "expired_at",
+}
 JOB_NAME_PREFIX = "gw-"
 _NOT_TOKEN = re.compile(r"[^a-zA-Z0-9]+")
 # Bedrock's timeoutDurationInHours: 24 to 168.
@@ -39,7 +44,9 @@ def job_token(gateway_batch_id: str) -> str:
 
 def untagged_token(body: dict[str, Any]) -> str:
     """For a create without the gateway's id (a caller's metadata left no room): the request's hash."""
-    seed = "\x00".join(str(body.get(k)) for k in ("input_file_id", "endpoint", "completion_window", "metadata"))
+    seed = "\x00".join(
+        str(body.get(k)) for k in ("input_file_id", "endpoint", "completion_window", "metadata")
+    )
     return JOB_NAME_PREFIX + hashlib.sha256(seed.encode()).hexdigest()[:40]
 
 
@@ -68,7 +75,6 @@ class Note:
     output_file_id: str | None = None
     error_file_id: str | None = None
     results: bool = False  # the output and error files are written
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -91,6 +97,9 @@ class Note:
             metadata=raw.get("metadata"),
             created_at=int(raw["created_at"]),
             total=int(raw["total"]),
+            output_file_id=raw.get("output_file_id"),
+            error_file_id=raw.get("error_file_id"),
+            results="output_file_id" in raw,
         )
 
 
