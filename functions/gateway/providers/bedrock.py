@@ -197,7 +197,9 @@ class BedrockClient:
         if job["status"] in bedrock_jobs.FINISHED:
             status = bedrock_jobs.STATUS[job["status"]]
             raise ConflictError(
-                f"Cannot cancel a batch with status '{status}'.", param="batch_id", code="batch_not_cancellable"
+                f"Cannot cancel a batch with status '{status}'.",
+                param="batch_id",
+                code="batch_not_cancellable",
             )
         if job["status"] != "Stopping":
             self._call("stop_model_invocation_job", jobIdentifier=batch_id)
@@ -254,7 +256,11 @@ class BedrockClient:
         token = self._token_of(job) or ""
         raw = self._get_json(self._note_key(token))
         if "output_file_id" in raw:  # another run finished it
-            note.output_file_id, note.error_file_id, note.results = raw["output_file_id"], raw["error_file_id"], True
+            note.output_file_id, note.error_file_id, note.results = (
+                raw["output_file_id"],
+                raw["error_file_id"],
+                True,
+            )
             return
         custom_ids = raw.get("custom_ids") or []
         outputs, errors, answered = [], [], set()
@@ -283,14 +289,20 @@ class BedrockClient:
             return None
         file_id = derived_id(self.name, job_id, kind)
         try:
-            self._files.put_file(file_id, iter(lines), filename=f"batch_{job_id}_{kind}.jsonl", purpose="batch_output")
+            self._files.put_file(
+                file_id, iter(lines), filename=f"batch_{job_id}_{kind}.jsonl", purpose="batch_output"
+            )
         except FileExists:
             pass  # an earlier run wrote it
         return file_id
 
     # S3 and Bedrock ----------------------------------------------------------------------------
     def _input_prefix(self, token: str) -> str:
-        return f"{resources.BEDROCK_INPUT_PREFIX}{self.name}/{token}/" if token else f"{resources.BEDROCK_INPUT_PREFIX}{self.name}/"
+        return (
+            f"{resources.BEDROCK_INPUT_PREFIX}{self.name}/{token}/"
+            if token
+            else f"{resources.BEDROCK_INPUT_PREFIX}{self.name}/"
+        )
 
     def _output_prefix(self, token: str) -> str:
         return f"{resources.BEDROCK_OUTPUT_PREFIX}{self.name}/{token}/"
@@ -322,9 +334,17 @@ class BedrockClient:
                     import boto3
                     from botocore.config import Config
 
-                    region = self.deployment.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-                    config = Config(connect_timeout=5, read_timeout=self._timeout, retries={"max_attempts": 2})
-                    self._client = boto3.session.Session().client("bedrock", region_name=region, config=config)
+                    region = (
+                        self.deployment.region
+                        or os.environ.get("AWS_REGION")
+                        or os.environ.get("AWS_DEFAULT_REGION")
+                    )
+                    config = Config(
+                        connect_timeout=5, read_timeout=self._timeout, retries={"max_attempts": 2}
+                    )
+                    self._client = boto3.session.Session().client(
+                        "bedrock", region_name=region, config=config
+                    )
         return self._client
 
     def _call(self, operation: str, **params: Any) -> dict[str, Any]:
@@ -363,6 +383,7 @@ def _upstream(exc: ClientError, provider: str) -> Exception:
     if code in ("ValidationException", "ServiceQuotaExceededException"):
         return UpstreamRequestError(400, message, error_type="invalid_request_error", code=code)
     if code == "AccessDeniedException":
-        return UpstreamError(f"provider '{provider}' denied the request: {message}", code="provider_access_denied")
+        return UpstreamError(
+            f"provider '{provider}' denied the request: {message}", code="provider_access_denied"
+        )
     return UpstreamError(f"provider '{provider}' answered {status} {code}")
-

@@ -63,8 +63,16 @@ def model_input(body: dict[str, Any], *, default_max_tokens: int) -> dict[str, A
 
 
 def bedrock_model(model: str, models: dict[str, str]) -> str:
-    """The Bedrock model id for a line's `model`: the deployment's alias, or the id itself."""
+    """The Bedrock model id for a line's `model`: the deployment's alias, or the id itself. A
+    deployment that lists its models runs those only (its service role invokes no other)."""
     model_id = models.get(model, model)
+    if models and model_id not in models.values():
+        raise InvalidRequestError(
+            f"Model '{model}' is not configured for this Amazon Bedrock deployment; configured: "
+            f"{', '.join(sorted(models))}.",
+            param="model",
+            code="model_not_found",
+        )
     if family(model_id) not in SUPPORTED_FAMILIES:
         raise InvalidRequestError(
             f"Model '{model}' is not supported on Amazon Bedrock batches: supported model families "
@@ -109,9 +117,12 @@ def records(
                 param="input_file_id",
                 code="too_many_requests_in_batch",
             )
-        record = json.dumps(
-            {"recordId": record_id(len(into.custom_ids)), "modelInput": translated}, separators=(",", ":")
-        ).encode() + b"\n"
+        record = (
+            json.dumps(
+                {"recordId": record_id(len(into.custom_ids)), "modelInput": translated}, separators=(",", ":")
+            ).encode()
+            + b"\n"
+        )
         into.size += len(record)
         if into.size > MAX_INPUT_FILE_BYTES:
             raise InvalidRequestError(
