@@ -18,7 +18,7 @@ from gateway.providers import bedrock_records
 from gateway.providers.bedrock_records import Records
 
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
-MODELS = {"claude-3-haiku": HAIKU}
+MODELS = {"claude-3-haiku": HAIKU, "opus": "anthropic.claude-3-opus-20240229-v1:0"}
 TRANSCRIPT = "Summarize the following call transcript: ..."
 
 
@@ -84,7 +84,7 @@ def test_a_model_id_works_directly_and_an_inference_profile_too() -> None:
     ("lines", "message"),
     [
         ([_line("a", model="meta.llama3-1-8b-instruct-v1:0")], "not configured"),
-        ([_line("a"), _line("b", model=HAIKU.replace("haiku", "opus"))], "Line 2: model"),
+        ([_line("a"), _line("b", model="opus")], "Line 2: model 'anthropic.claude-3-opus"),
         ([b'{"custom_id": "x", "url": "/v1/embeddings", "body": {}}'], "Line 1: url '/v1/embeddings'"),
         ([b"not json"], "Line 1: is not a batch request line"),
         (

@@ -101,7 +101,10 @@ def records(
             raise _line_error(number, "is not a batch request line (custom_id, method, url, body)") from None
         if url != CHAT_COMPLETIONS:
             raise _line_error(number, f"url {url!r}: Amazon Bedrock batches take {CHAT_COMPLETIONS} only")
-        model_id = bedrock_model(str(body.get("model") or ""), models)
+        try:
+            model_id = bedrock_model(str(body.get("model") or ""), models)
+        except InvalidRequestError as exc:
+            raise _line_error(number, exc.message) from None
         if into.model_id and model_id != into.model_id:
             raise _line_error(number, f"model {model_id!r}: a Bedrock batch runs one model ({into.model_id})")
         into.model_id = model_id

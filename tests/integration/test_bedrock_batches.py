@@ -1,0 +1,149 @@
+"""Amazon Bedrock batch inference through the official openai SDK, `base_url=.../bedrock/v1`.
+
+The gateway's boto3 `bedrock` client talks to the simulator's Bedrock API (real request and
+response shapes); the job reads its records from and writes its results to the local S3 (moto).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import boto3
+import openai
+import pytest
+from gateway import resources
+from gateway.storage.id_map import IdMap
+
+from devserver.server import LocalGateway
+from tests.integration.helpers import error_of, wait_for_batch
+
+MODEL = "claude-3-5-haiku"
+
+
+def _sdk(gateway: LocalGateway) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{gateway.url}/bedrock/v1", api_key=gateway.master_key, max_retries=0)
+
+
+def _input(count: int, *, model: str = MODEL) -> bytes:
+    lines = [
+        {
+            "custom_id": f"q/{n}",  # not a valid Bedrock recordId: mapped and back
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {
+                "model": model,
+                "messages": [
+                    {"role": "system", "content": "Be brief."},
+                    {"role": "user", "content": f"Q{n}?"},
+                ],
+                "max_tokens": 32,
+            },
+        }
+        for n in range(count)
+    ]
+    return "".join(json.dumps(line) + "\n" for line in lines).encode()
+
+
+def _create(sdk: openai.OpenAI, count: int, **extra: Any) -> openai.types.Batch:
+    uploaded = sdk.files.create(file=("in.jsonl", _input(count)), purpose="batch")
+    return sdk.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h", **extra
+    )
+
+
+def _lines(sdk: openai.OpenAI, file_id: str | None) -> list[dict[str, Any]]:
+    assert file_id is not None
+    return [json.loads(line) for line in sdk.files.content(file_id).text.splitlines()]
+
+
+def test_upload_create_wait_download(local_gateway: LocalGateway) -> None:
+    sdk = _sdk(local_gateway)
+    tag = uuid.uuid4().hex
+    created = _create(sdk, 100, metadata={"tag": tag})
+    assert created.id.startswith("batch_") and created.status == "validating"
+    assert created.metadata == {"tag": tag} and created.endpoint == "/v1/chat/completions"
+    done = wait_for_batch(sdk, created.id)
+    assert done.status == "completed", done
+    openai.types.Batch.model_validate(done.to_dict())
+    assert done.request_counts is not None
+    assert (done.request_counts.total, done.request_counts.completed, done.request_counts.failed) == (
+        100,
+        100,
+        0,
+    )
+    assert done.input_file_id == created.input_file_id and done.metadata == {"tag": tag}
+    assert done.error_file_id is None
+    lines = _lines(sdk, done.output_file_id)
+    assert sorted(line["custom_id"] for line in lines) == sorted(f"q/{n}" for n in range(100))
+    body = lines[0]["response"]["body"]
+    assert lines[0]["response"]["status_code"] == 200 and body["object"] == "chat.completion"
+    assert body["usage"]["prompt_tokens"] > 0 and body["choices"][0]["message"]["role"] == "assistant"
+    assert sdk.files.retrieve(done.output_file_id or "").purpose == "batch_output"
+    assert created.id in {b.id for b in sdk.batches.list(limit=100)}
+
+
+def test_cancel_midway_leaves_partial_results(local_gateway: LocalGateway) -> None:
+    sdk = _sdk(local_gateway)
+    created = _create(sdk, 400)
+    deadline = time.monotonic() + 30
+    while sdk.batches.retrieve(created.id).status != "in_progress":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    time.sleep(local_gateway.simulator.config.batch_phase_seconds / 2)  # type: ignore[union-attr]
+    assert sdk.batches.cancel(created.id).status == "cancelling"
+    done = wait_for_batch(sdk, created.id)
+    assert done.status == "cancelled", done
+    assert done.request_counts is not None and 0 < done.request_counts.completed < 400
+    succeeded = _lines(sdk, done.output_file_id)
+    cancelled = _lines(sdk, done.error_file_id)
+    assert len(succeeded) == done.request_counts.completed and len(succeeded) + len(cancelled) == 400
+    assert {line["error"]["code"] for line in cancelled} == {"batch_cancelled"}
+    with pytest.raises(openai.ConflictError):
+        sdk.batches.cancel(created.id)
+
+
+def test_fewer_than_100_requests_answer_400_naming_the_minimum(local_gateway: LocalGateway) -> None:
+    sdk = _sdk(local_gateway)
+    with pytest.raises(openai.BadRequestError) as error:
+        _create(sdk, 99)
+    assert "at least 100 records" in error_of(error.value)["message"]
+
+
+def test_an_unconfigured_model_answers_400_naming_the_line(local_gateway: LocalGateway) -> None:
+    sdk = _sdk(local_gateway)
+    with pytest.raises(openai.BadRequestError) as error:
+        _create(sdk, 100, model="anthropic.claude-3-opus-20240229-v1:0")
+    assert error_of(error.value)["message"].startswith("Line 1: Model")
+
+
+def test_a_retried_create_names_the_same_job(local_gateway: LocalGateway) -> None:
+    """The job's clientRequestToken derives from the gateway id: a create that Bedrock accepted
+    but the gateway never heard of, tried again, meets that job instead of starting a second."""
+    sdk = _sdk(local_gateway)
+    key = uuid.uuid4().hex
+    first = _create(sdk, 100, extra_headers={"Idempotency-Key": key})
+    again = _create(sdk, 100, extra_headers={"Idempotency-Key": key})
+    assert again.id == first.id
+    record = IdMap().get(first.id)
+    assert record is not None and record.upstream_id
+    bedrock = boto3.client("bedrock", region_name="us-east-1")
+    job = bedrock.get_model_invocation_job(jobIdentifier=record.upstream_id)
+    assert job["clientRequestToken"] == "gw-" + first.id.replace("_", "-")
+    # The same token again (what a create whose answer was lost sends): the same job.
+    same = bedrock.create_model_invocation_job(
+        jobName=job["jobName"],
+        clientRequestToken=job["clientRequestToken"],
+        roleArn=job["roleArn"],
+        modelId=job["modelId"],
+        inputDataConfig=job["inputDataConfig"],
+        outputDataConfig=job["outputDataConfig"],
+    )
+    assert same["jobArn"] == job["jobArn"]
+    jobs = bedrock.list_model_invocation_jobs(nameContains=job["jobName"])["invocationJobSummaries"]
+    assert [j["jobArn"] for j in jobs] == [job["jobArn"]]
+    assert job["inputDataConfig"]["s3InputDataConfig"]["s3Uri"].startswith(
+        f"s3://{resources.DEFAULT_BUCKET_NAME}/{resources.BEDROCK_INPUT_PREFIX}bedrock/"
+    )
