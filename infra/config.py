@@ -24,8 +24,12 @@ DEFAULT_PYTHON_VERSION = "3.12"
 # Lambda SnapStart supports the Python runtimes from 3.12 on.
 SNAPSTART_PYTHON_VERSIONS = ("3.12", "3.13")
 PROVIDER_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
-PROVIDER_TYPES = frozenset({"openai", "azure"})
-PROVIDER_FIELDS = frozenset({"type", "api_base", "api_version", "models"})
+PROVIDER_TYPES = frozenset({"openai", "azure", "anthropic", "bedrock"})
+PROVIDER_FIELDS = frozenset(
+    {"type", "api_base", "api_version", "models", "anthropic_version", "default_max_tokens", "region"}
+)
+# Types whose api_base has a default (Anthropic's API) or does not apply (Bedrock: its region).
+API_BASE_OPTIONAL_TYPES = frozenset({"anthropic", "bedrock"})
 LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
 # CloudWatch Logs retention periods (days) and their aws_logs.RetentionDays member names.
 RETENTION_DAY_NAMES: dict[int, str] = {
@@ -218,14 +222,8 @@ def validate_providers(providers: Mapping[str, Any], default_provider: str) -> N
         if spec.get("type") not in PROVIDER_TYPES:
             raise ConfigError(f"provider {name!r} type must be one of {sorted(PROVIDER_TYPES)}")
         api_base = spec.get("api_base")
-        if not isinstance(api_base, str) or not api_base.startswith("https://"):
-            raise ConfigError(f"provider {name!r} api_base must be an https:// URL")
-        if is_placeholder(api_base):
-            raise ConfigError(
-                f"provider {name!r} still has the placeholder api_base {api_base!r}: put your "
-                f"resource's endpoint in cdk.json's \"providers\" (or -c providers=...), or remove "
-                f"the provider {name!r} to deploy without it"
-            )
+        if api_base is not None or spec.get("type") not in API_BASE_OPTIONAL_TYPES:
+            _check_api_base(name, api_base)
         api_version = spec.get("api_version")
         if api_version is not None and not isinstance(api_version, str):
             raise ConfigError(f"provider {name!r} api_version must be a string")
@@ -236,6 +234,17 @@ def validate_providers(providers: Mapping[str, Any], default_provider: str) -> N
             raise ConfigError(f"provider {name!r} models maps deployment names to model names (strings)")
     if default_provider not in providers:
         raise ConfigError(f"default_provider {default_provider!r} is not one of {sorted(providers)}")
+
+
+def _check_api_base(name: str, api_base: Any) -> None:
+    if not isinstance(api_base, str) or not api_base.startswith("https://"):
+        raise ConfigError(f"provider {name!r} api_base must be an https:// URL")
+    if is_placeholder(api_base):
+        raise ConfigError(
+            f"provider {name!r} still has the placeholder api_base {api_base!r}: put your "
+            f"resource's endpoint in cdk.json's \"providers\" (or -c providers=...), or remove "
+            f"the provider {name!r} to deploy without it"
+        )
 
 
 def is_placeholder(api_base: str) -> bool:

@@ -52,6 +52,9 @@ TABLE_INDEXES: dict[str, tuple[str, str]] = {
 # S3 key prefixes, each with its own lifecycle rule in the stack.
 UPLOAD_PARTS_PREFIX = "upload-parts/"
 CACHED_CONTENT_PREFIX = "file-content/"
+# Files of providers without a file store (Anthropic, Bedrock): `<prefix><deployment>/<id>`, and
+# the gateway's notes on their batches (`<prefix><deployment>/batches/<upstream batch id>`).
+KEPT_FILES_PREFIX = "kept-files/"
 UPLOAD_PARTS_EXPIRE_DAYS = 2
 CACHED_CONTENT_EXPIRE_DAYS = 7
 

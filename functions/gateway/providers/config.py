@@ -5,10 +5,17 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 DEFAULT_OPENAI_API_BASE = "https://api.openai.com/v1"
 DEFAULT_AZURE_API_VERSION = "2025-04-01-preview"
+DEFAULT_ANTHROPIC_API_BASE = "https://api.anthropic.com"
+DEFAULT_ANTHROPIC_VERSION = "2023-06-01"
+# Anthropic's and Bedrock's Claude requests require max_tokens; OpenAI's do not.
+DEFAULT_MAX_TOKENS = 4096
+ProviderType = Literal["openai", "azure", "anthropic", "bedrock"]
+# Types without an OpenAI-style file store: the gateway keeps their files (providers.kept_files).
+KEPT_FILE_TYPES = frozenset({"anthropic", "bedrock"})
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 # Path segments the route table uses; a provider of that name would shadow a route.
 RESERVED_NAMES = frozenset(
@@ -29,14 +36,23 @@ RESERVED_NAMES = frozenset(
 
 class ProviderDeployment(BaseModel):
     name: str
-    type: Literal["openai", "azure"]
-    api_base: str
+    type: ProviderType
+    api_base: str = ""  # Bedrock's endpoint comes from its region
     api_version: str | None = None
+    anthropic_version: str | None = None
+    # max_tokens for a chat request that sets none (Anthropic and Bedrock require one).
+    default_max_tokens: int = Field(default=DEFAULT_MAX_TOKENS, gt=0)
+    region: str | None = None
     # Azure deployment name -> the model it serves, so that prices and budgets know it.
     models: dict[str, str] = {}
 
     def base_model(self, model: str) -> str:
         return self.models.get(model, model)
+
+    @property
+    def keeps_files(self) -> bool:
+        """Whether the gateway keeps this deployment's files (the provider has no file store)."""
+        return self.type in KEPT_FILE_TYPES
 
     @field_validator("name")
     @classmethod
@@ -62,5 +78,8 @@ def parse_deployments(raw: dict[str, dict[str, Any]]) -> dict[str, ProviderDeplo
         spec = dict(spec)
         if spec.get("type") == "azure":
             spec.setdefault("api_version", DEFAULT_AZURE_API_VERSION)
+        if spec.get("type") == "anthropic":
+            spec.setdefault("api_base", DEFAULT_ANTHROPIC_API_BASE)
+            spec.setdefault("anthropic_version", DEFAULT_ANTHROPIC_VERSION)
         deployments[name] = ProviderDeployment(name=name, **spec)
     return deployments

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING
+from importlib import import_module
+from typing import TYPE_CHECKING, Any, cast
 
 from gateway import secret_store
 from gateway.errors import InvalidRequestError
 from gateway.settings import get_settings
 
 if TYPE_CHECKING:
-    from gateway.providers.client import ProviderClient
+    from gateway.providers.api import ProviderApi
 
-_clients: dict[str, ProviderClient] = {}
+# Deployment type -> "module:class" of its adapter, imported with the first client of that type
+# (httpx, boto3's Bedrock client...): every authenticated function validates provider names, but
+# the key functions never call a provider.
+ADAPTERS: dict[str, str] = {
+    "openai": "gateway.providers.client:ProviderClient",
+    "azure": "gateway.providers.client:ProviderClient",
+    "anthropic": "gateway.providers.anthropic:AnthropicClient",
+}
+
+_clients: dict[str, ProviderApi] = {}
 
 
 def provider_names() -> list[str]:
@@ -28,19 +38,20 @@ def require_known(name: str, *, param: str = "custom_llm_provider") -> str:
     return name
 
 
-def client_for(name: str) -> ProviderClient:
+def client_for(name: str) -> ProviderApi:
     client = _clients.get(name)
     if client is None:
-        # httpx with the first client, not with this module: every authenticated function
-        # validates provider names, but the key functions never call a provider.
-        from gateway.providers.client import ProviderClient
-
-        settings = get_settings()
-        deployment = settings.providers[require_known(name)]
-        key_source = partial(_key, name)
-        client = ProviderClient(deployment, key_source, settings.upstream_timeout_seconds)
+        client = new_client(name, timeout=get_settings().upstream_timeout_seconds)
         _clients[name] = client
     return client
+
+
+def new_client(name: str, *, timeout: float) -> ProviderApi:
+    """A client of its own (the caller closes it), e.g. for a transfer's longer timeout."""
+    deployment = get_settings().providers[require_known(name)]
+    module, _, attribute = ADAPTERS[deployment.type].partition(":")
+    adapter: Any = getattr(import_module(module), attribute)
+    return cast("ProviderApi", adapter(deployment, partial(_key, name), timeout))
 
 
 def _key(name: str, refresh: bool) -> str | None:

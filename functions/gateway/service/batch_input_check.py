@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -105,6 +105,37 @@ class CheckRules:
     max_bytes: int = MAX_BYTES
     max_line_bytes: int = MAX_LINE_BYTES
     custom_id_pattern: re.Pattern[str] | None = None
+    # The provider's own check of a line's body (a translation to its API): raises a ValueError
+    # whose message names the field, which becomes the line's problem.
+    line_check: Callable[[dict[str, Any]], object] | None = None
+
+
+# Provider types whose batch lines are translated to another API: the one endpoint they take,
+# and the most requests and bytes one of their batches holds.
+CHAT_ONLY = ("/v1/chat/completions",)
+TYPE_LIMITS: dict[str, tuple[int, int]] = {
+    "anthropic": (100_000, 256 * 1024 * 1024),
+}
+
+
+def rules_for(provider: str) -> CheckRules:
+    """The check of a batch file for `provider`'s deployment (OpenAI's rules for OpenAI and Azure)."""
+    from gateway.settings import get_settings
+
+    deployment = get_settings().providers.get(provider)
+    if deployment is None or deployment.type not in TYPE_LIMITS:
+        return CheckRules()
+    from functools import partial
+
+    from gateway.providers.chat_to_messages import messages_request
+
+    max_lines, max_bytes = TYPE_LIMITS[deployment.type]
+    return CheckRules(
+        endpoints=CHAT_ONLY,
+        max_lines=max_lines,
+        max_bytes=max_bytes,
+        line_check=partial(messages_request, default_max_tokens=deployment.default_max_tokens),
+    )
 
 
 def check_batch_input(stream: IO[bytes], rules: CheckRules | None = None) -> BatchInputReport:
@@ -185,6 +216,7 @@ class _Checker:
             )
         self._check_url(number, request.get("url"))
         self._check_body(number, request.get("body"))
+        self._check_translation(number, request.get("body"))
         self._count_tokens(raw, request.get("body"))
 
     def _check_custom_id(self, number: int, custom_id: Any) -> None:
@@ -261,6 +293,14 @@ class _Checker:
                     number,
                 )
             )
+
+    def _check_translation(self, number: int, body: Any) -> None:
+        if self.rules.line_check is None or not isinstance(body, dict):
+            return
+        try:
+            self.rules.line_check(body)
+        except ValueError as exc:
+            self.report.add(LineProblem("untranslatable_line", f"{exc}", number))
 
     def _count_tokens(self, raw: bytes, body: Any) -> None:
         report = self.report

@@ -20,7 +20,7 @@ from gateway.storage.content_cache import ContentCache
 from gateway.storage.id_map import ObjectRecord
 
 if TYPE_CHECKING:
-    import httpx
+    from gateway.providers.api import ContentStream
 
 # Lambda returns at most 6 MB of JSON, and a binary body travels in it base64-encoded (4 bytes
 # for every 3) beside the status code and headers, for which this much is kept free.
@@ -82,7 +82,7 @@ def _known_small(record: ObjectRecord) -> bool:
     return isinstance(size, int) and 0 < size <= MAX_INLINE_CONTENT_BYTES
 
 
-def _upstream_bytes(response: httpx.Response, provider: str) -> Iterator[bytes]:
+def _upstream_bytes(response: ContentStream, provider: str) -> Iterator[bytes]:
     """The response body in chunks; a provider that stalls or drops the connection is a 504/502."""
     import httpx  # loaded by the provider client that sent `response`: here, a dict lookup
 

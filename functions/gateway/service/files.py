@@ -62,9 +62,9 @@ def create_file(
     fresh = _pending_file(caller, provider, new_file, file_id or new_id("file"))
     if new_file.purpose == "batch":
         # checked line by line before any provider sees it (or bills for it); loaded here only
-        from gateway.service.batch_input_check import BATCH_CHECK_STATE, checked_figures
+        from gateway.service.batch_input_check import BATCH_CHECK_STATE, checked_figures, rules_for
 
-        fresh.state[BATCH_CHECK_STATE] = checked_figures(new_file.content)
+        fresh.state[BATCH_CHECK_STATE] = checked_figures(new_file.content, rules_for(provider))
     existing = pending.put_new(fresh)
     if existing is None:
         return _upload(id_map, fresh, new_file, first_attempt=True)

@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable
 from typing import IO, Any, TypeVar, cast
 
-from gateway import secret_store
 from gateway.errors import (
     GatewayError,
     RateLimitError,
@@ -31,8 +30,9 @@ from gateway.errors import (
     UpstreamTimeoutError,
 )
 from gateway.observability import logger
-from gateway.providers.client import ProviderClient
-from gateway.service.batch_input_check import BATCH_CHECK_STATE, check_batch_input
+from gateway.providers.api import ProviderApi
+from gateway.providers.registry import new_client
+from gateway.service.batch_input_check import BATCH_CHECK_STATE, check_batch_input, rules_for
 from gateway.service.transfer_failure import deadline_message, fail, past_deadline, pending_job
 from gateway.service.translate import file_object
 from gateway.settings import get_settings
@@ -91,7 +91,7 @@ def transfer_file(file_id: str, id_map: IdMap | None = None) -> str | None:
         client.close()
 
 
-def _earlier_copy(client: ProviderClient, record: ObjectRecord, sent: str | None) -> dict[str, Any] | None:
+def _earlier_copy(client: ProviderApi, record: ObjectRecord, sent: str | None) -> dict[str, Any] | None:
     """The provider copy an earlier run made and noted (`sent`) but did not commit (it died
     between the two): reused, so a retry never uploads a second copy. None if there is none."""
     if sent is None:
@@ -106,7 +106,7 @@ def _earlier_copy(client: ProviderClient, record: ObjectRecord, sent: str | None
     return upstream
 
 
-def _note_sent(client: ProviderClient, record: ObjectRecord, upstream_id: str, replacing: str | None) -> bool:
+def _note_sent(client: ProviderApi, record: ObjectRecord, upstream_id: str, replacing: str | None) -> bool:
     """Write ahead the new copy's id; if even that fails, delete the copy before Lambda retries."""
     try:
         return transitions.note_sent(record.id, upstream_id, replacing)
@@ -115,7 +115,7 @@ def _note_sent(client: ProviderClient, record: ObjectRecord, upstream_id: str, r
         raise
 
 
-def _not_needed(client: ProviderClient, record: ObjectRecord, upload_id: str, upstream_id: str) -> str:
+def _not_needed(client: ProviderApi, record: ObjectRecord, upload_id: str, upstream_id: str) -> str:
     """Another run's copy is noted (a duplicate event), or the file moved on: this copy goes.
     The parts stay while the file still waits: the other run may need them again."""
     _delete_quietly(client, upstream_id)
@@ -136,14 +136,14 @@ def _checked_batch_input(
     if str(record.purpose or record.object.get("purpose")) != "batch":
         return None
     with PartsReader(upload_id, parts, 0, sum(part.size for part in parts)) as reader:
-        report = check_batch_input(cast(IO[bytes], reader))
+        report = check_batch_input(cast(IO[bytes], reader), rules_for(record.provider))
     if not report.ok:
         raise TransferFailed(report.summary())
     return report.figures()
 
 
 # Sending ---------------------------------------------------------------------------------
-def _send(client: ProviderClient, record: ObjectRecord, job: dict[str, Any], parts: list[StoredPart]) -> Any:
+def _send(client: ProviderApi, record: ObjectRecord, job: dict[str, Any], parts: list[StoredPart]) -> Any:
     upload_id = str(job["upload_id"])
     total = sum(part.size for part in parts)
     filename = str(record.object.get("filename") or f"{record.id}.jsonl")
@@ -151,7 +151,9 @@ def _send(client: ProviderClient, record: ObjectRecord, job: dict[str, Any], par
     mime_type = str(job.get("mime_type") or "application/octet-stream")
     expected_md5 = job.get("md5")
     started = time.monotonic()
-    if client.deployment.type == "azure" or total <= get_settings().transfer_single_request_max_bytes:
+    # Azure has no Uploads API; a file the gateway keeps is written in parts by its one request.
+    single = client.deployment.type == "azure" or client.deployment.keeps_files
+    if single or total <= get_settings().transfer_single_request_max_bytes:
         md5: Any = None
 
         def post_file() -> dict[str, Any]:
@@ -188,7 +190,7 @@ def _send(client: ProviderClient, record: ObjectRecord, job: dict[str, Any], par
 
 
 def _send_in_parts(
-    client: ProviderClient,
+    client: ProviderApi,
     upload_id: str,
     parts: list[StoredPart],
     total: int,
@@ -248,7 +250,7 @@ def _retrying(request: Callable[[], T]) -> T:
 # Recording -------------------------------------------------------------------------------
 def _record(
     id_map: IdMap,
-    client: ProviderClient,
+    client: ProviderApi,
     record: ObjectRecord,
     upload_id: str,
     upstream: dict[str, Any],
@@ -320,18 +322,16 @@ def _md5_message(actual: str, expected: str) -> str:
     return f"the md5 of the received bytes ({actual}) does not match the md5 given ({expected})"
 
 
-def _delete_quietly(client: ProviderClient, upstream_id: str) -> None:
+def _delete_quietly(client: ProviderApi, upstream_id: str) -> None:
     try:
         client.delete_file(upstream_id)
     except Exception:
         logger.warning("could not delete a provider file", extra={"upstream_id": upstream_id})
 
 
-def _client(provider: str) -> ProviderClient:
+def _client(provider: str) -> ProviderApi:
     """A client of its own: transfers wait longer for the provider than API requests do."""
     settings = get_settings()
-    return ProviderClient(
-        settings.providers[provider],
-        lambda refresh: secret_store.provider_key(provider, refresh=refresh),
-        max(settings.transfer_timeout_seconds, settings.upstream_timeout_seconds),
+    return new_client(
+        provider, timeout=max(settings.transfer_timeout_seconds, settings.upstream_timeout_seconds)
     )

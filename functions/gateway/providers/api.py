@@ -1,0 +1,73 @@
+"""The one interface every provider adapter implements, in OpenAI's shapes.
+
+The services (`gateway.service`) call only these methods, whatever the deployment's type: an
+HTTP forwarder for OpenAI and Azure (`client.ProviderClient`), adapters for providers that
+speak another API (`anthropic.AnthropicClient`, Bedrock's). Each answers with OpenAI-shaped
+dicts (a `file`, a `batch`, a `list`, an `upload`) and raises the gateway's typed errors
+(`UpstreamRequestError` with the provider's 4xx, 404 for an unknown id, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from typing import IO, Any, Protocol
+
+from gateway.providers.config import ProviderDeployment
+
+FileContent = bytes | IO[bytes]
+
+
+class ContentStream(Protocol):
+    """A file's content being read: what `stream_file_content` yields (an httpx.Response does)."""
+
+    def iter_bytes(self, chunk_size: int | None = None) -> Iterator[bytes]: ...
+
+
+class ProviderApi(Protocol):
+    deployment: ProviderDeployment
+    name: str
+
+    # Files
+    def create_file(
+        self,
+        *,
+        filename: str,
+        content: FileContent,
+        purpose: str,
+        expires_after: dict[str, Any] | None = None,
+        content_type: str = "application/octet-stream",
+        timeout: float | None = None,
+    ) -> dict[str, Any]: ...
+
+    def retrieve_file(self, file_id: str) -> dict[str, Any]: ...
+
+    def list_files(self, **query: Any) -> dict[str, Any]: ...
+
+    def delete_file(self, file_id: str) -> dict[str, Any]: ...
+
+    def file_content(self, file_id: str) -> bytes: ...
+
+    def stream_file_content(self, file_id: str) -> AbstractContextManager[ContentStream]: ...
+
+    # Uploads (large files in parts, for the file transfer)
+    def create_upload(self, *, filename: str, purpose: str, size: int, mime_type: str) -> dict[str, Any]: ...
+
+    def add_upload_part(self, upload_id: str, data: FileContent) -> dict[str, Any]: ...
+
+    def complete_upload(
+        self, upload_id: str, part_ids: list[str], md5: str | None = None
+    ) -> dict[str, Any]: ...
+
+    def cancel_upload(self, upload_id: str) -> dict[str, Any]: ...
+
+    # Batches
+    def create_batch(self, body: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]: ...
+
+    def retrieve_batch(self, batch_id: str, *, timeout: float | None = None) -> dict[str, Any]: ...
+
+    def list_batches(self, *, timeout: float | None = None, **query: Any) -> dict[str, Any]: ...
+
+    def cancel_batch(self, batch_id: str) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,68 @@
+"""OpenAI batch output and error lines, from what became of each request at a provider that
+speaks another API (Anthropic's Message Batches, Bedrock's batch inference).
+
+One line per request: a succeeded one in the output file (`response.body` a `chat.completion`),
+an errored, cancelled or expired one in the error file with OpenAI's `error` shapes. Line ids
+derive from the batch and the custom_id, so a file built twice is the same file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+OutcomeKind = Literal["succeeded", "errored", "canceled", "expired"]
+OUTPUT, ERROR = "output", "error"
+
+CANCELLED_MESSAGE = "This request was not executed because the batch was cancelled."
+EXPIRED_MESSAGE = "This request could not be executed before the completion window expired."
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One request's end. `body`: the chat.completion of a succeeded one; `error_type`,
+    `error_message`, `status_code`: what the provider said of an errored one."""
+
+    custom_id: str
+    kind: OutcomeKind
+    body: dict[str, Any] | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    status_code: int = 400
+    request_id: str | None = None
+
+
+def result_line(outcome: Outcome, batch_id: str) -> tuple[str, dict[str, Any]]:
+    """(OUTPUT or ERROR, the line) for one outcome of batch `batch_id` (the gateway-facing id
+    the files belong to, or the upstream id: anything fixed per batch)."""
+    line_id = "batch_req_" + hashlib.sha256(f"{batch_id}\x00{outcome.custom_id}".encode()).hexdigest()[:32]
+    request_id = outcome.request_id or "req_" + line_id.removeprefix("batch_req_")
+    if outcome.kind == "succeeded":
+        response = {"status_code": 200, "request_id": request_id, "body": outcome.body}
+        return OUTPUT, {"id": line_id, "custom_id": outcome.custom_id, "response": response, "error": None}
+    if outcome.kind == "errored":
+        error = {
+            "message": outcome.error_message or "The provider could not process this request.",
+            "type": outcome.error_type or "invalid_request_error",
+            "param": None,
+            "code": None,
+        }
+        response = {"status_code": outcome.status_code, "request_id": request_id, "body": {"error": error}}
+        return ERROR, {"id": line_id, "custom_id": outcome.custom_id, "response": response, "error": None}
+    code, message = (
+        ("batch_cancelled", CANCELLED_MESSAGE)
+        if outcome.kind == "canceled"
+        else ("batch_expired", EXPIRED_MESSAGE)
+    )
+    return ERROR, {
+        "id": line_id,
+        "custom_id": outcome.custom_id,
+        "response": None,
+        "error": {"code": code, "message": message},
+    }
+
+
+def encoded(line: dict[str, Any]) -> bytes:
+    return json.dumps(line, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"

@@ -1,0 +1,389 @@
+"""OpenAI Chat Completions <-> Anthropic Messages, for batch lines: pure functions, no I/O.
+
+`messages_request` turns the `body` of an OpenAI `/v1/chat/completions` batch line into the
+`params` of an Anthropic Messages request (Message Batches and Claude on Bedrock take the same
+shape); what has no Anthropic equivalent raises `TranslationError` naming the field, so the
+upload check can fail the line before anything is paid for. `chat_completion` turns an
+Anthropic Message back into the `chat.completion` OpenAI's batch output carries.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+# Set to anything but its neutral value, these have no Anthropic equivalent.
+_UNSUPPORTED: dict[str, tuple[Any, ...]] = {
+    "frequency_penalty": (None, 0, 0.0),
+    "presence_penalty": (None, 0, 0.0),
+    "logit_bias": (None, {}),
+    "logprobs": (None, False),
+    "top_logprobs": (None, 0),
+    "n": (None, 1),
+    "audio": (None,),
+    "prediction": (None,),
+    "functions": (None,),
+    "function_call": (None,),
+    "web_search_options": (None,),
+    "reasoning_effort": (None,),
+    "seed": (None,),
+}
+# Accepted and without effect on a batch request.
+_IGNORED = frozenset(
+    {"store", "metadata", "service_tier", "stream_options", "prompt_cache_key", "safety_identifier"}
+)
+_HANDLED = frozenset(
+    {
+        "model",
+        "messages",
+        "max_tokens",
+        "max_completion_tokens",
+        "temperature",
+        "top_p",
+        "stop",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "user",
+        "stream",
+        "response_format",
+        "modalities",
+    }
+)
+IMAGE_MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+_DATA_URL = re.compile(r"^data:(?P<type>[\w/+.-]+);base64,(?P<data>.*)$", re.DOTALL)
+FINISH_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+
+
+class TranslationError(ValueError):
+    """A request field the provider cannot take; `field` is its path in the line, e.g.
+    `body.messages[2].content[0]`."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+# OpenAI -> Anthropic ---------------------------------------------------------------------------
+def messages_request(body: dict[str, Any], *, default_max_tokens: int) -> dict[str, Any]:
+    """The Anthropic Messages params of an OpenAI chat completions `body`."""
+    _check_fields(body)
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise TranslationError("body.model", "is required and must be a string")
+    system, messages = _messages(body.get("messages"))
+    params: dict[str, Any] = {"model": model, "max_tokens": _max_tokens(body, default_max_tokens)}
+    if system:
+        params["system"] = system
+    params["messages"] = messages
+    if (temperature := body.get("temperature")) is not None:
+        params["temperature"] = _number(temperature, "temperature", 0, 1)
+    if (top_p := body.get("top_p")) is not None:
+        params["top_p"] = _number(top_p, "top_p", 0, 1)
+    if (stop := body.get("stop")) is not None and (stop_sequences := _stop_sequences(stop)):
+        params["stop_sequences"] = stop_sequences
+    if body.get("tools") is not None:
+        params["tools"] = _tools(body["tools"])
+    tool_choice = _tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))
+    if tool_choice is not None:
+        params["tool_choice"] = tool_choice
+    if (user := body.get("user")) is not None:
+        if not isinstance(user, str):
+            raise TranslationError("body.user", "must be a string")
+        params["metadata"] = {"user_id": user}
+    return params
+
+
+def _check_fields(body: dict[str, Any]) -> None:
+    for name, value in body.items():
+        if name in _UNSUPPORTED:
+            if not any(
+                value is neutral or (value == neutral and type(value) is type(neutral))
+                for neutral in _UNSUPPORTED[name]
+            ):
+                raise TranslationError(f"body.{name}", "is not supported by Anthropic's Messages API")
+        elif name not in _HANDLED and name not in _IGNORED:
+            raise TranslationError(
+                f"body.{name}", "is not a chat completions field the gateway can translate"
+            )
+    if body.get("stream"):
+        raise TranslationError("body.stream", "a batch request cannot stream")
+    response_format = body.get("response_format")
+    if response_format is not None and (
+        not isinstance(response_format, dict) or response_format.get("type") != "text"
+    ):
+        raise TranslationError("body.response_format", "only {'type': 'text'} is supported")
+    modalities = body.get("modalities")
+    if modalities is not None and modalities != ["text"]:
+        raise TranslationError("body.modalities", "only ['text'] is supported")
+
+
+def _max_tokens(body: dict[str, Any], default: int) -> int:
+    for name in ("max_completion_tokens", "max_tokens"):
+        value = body.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise TranslationError(f"body.{name}", "must be a positive integer")
+        return value
+    return default
+
+
+def _number(value: Any, name: str, low: float, high: float) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise TranslationError(f"body.{name}", "must be a number")
+    if not low <= value <= high:
+        raise TranslationError(f"body.{name}", f"must be between {low} and {high} for Anthropic models")
+    return value
+
+
+def _stop_sequences(stop: Any) -> list[str]:
+    sequences = [stop] if isinstance(stop, str) else stop
+    if not isinstance(sequences, list) or not all(isinstance(s, str) for s in sequences):
+        raise TranslationError("body.stop", "must be a string or a list of strings")
+    return [s for s in sequences if s]
+
+
+def _messages(raw: Any) -> tuple[str | None, list[dict[str, Any]]]:
+    """Anthropic's `system` (the system and developer messages, joined) and turns (consecutive
+    messages of one role merged: tool results follow their calls in one user turn)."""
+    if not isinstance(raw, list) or not raw:
+        raise TranslationError("body.messages", "must be a non-empty list")
+    system: list[str] = []
+    turns: list[dict[str, Any]] = []
+    for index, message in enumerate(raw):
+        where = f"body.messages[{index}]"
+        if not isinstance(message, dict):
+            raise TranslationError(where, "must be an object")
+        role = message.get("role")
+        if role in ("system", "developer"):
+            system.append(_text_only(message.get("content"), f"{where}.content"))
+            continue
+        if role == "user":
+            blocks = _user_blocks(message.get("content"), f"{where}.content")
+        elif role == "assistant":
+            blocks = _assistant_blocks(message, where)
+        elif role == "tool":
+            blocks = [_tool_result(message, where)]
+            role = "user"
+        else:
+            raise TranslationError(f"{where}.role", f"role {role!r} is not supported")
+        if not blocks:
+            continue
+        if turns and turns[-1]["role"] == role:
+            turns[-1]["content"].extend(blocks)
+        else:
+            turns.append({"role": role, "content": blocks})
+    if not turns:
+        raise TranslationError("body.messages", "needs at least one user or assistant message")
+    for turn in turns:  # a turn of one text block reads as Anthropic's documented string form
+        if len(turn["content"]) == 1 and turn["content"][0]["type"] == "text":
+            turn["content"] = turn["content"][0]["text"]
+    return ("\n\n".join(system) if system else None), turns
+
+
+def _text_only(content: Any, where: str) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = []
+        for index, part in enumerate(content):
+            if (
+                not isinstance(part, dict)
+                or part.get("type") != "text"
+                or not isinstance(part.get("text"), str)
+            ):
+                raise TranslationError(f"{where}[{index}]", "only text parts are supported here")
+            texts.append(part["text"])
+        return "\n".join(texts)
+    raise TranslationError(where, "must be a string or a list of text parts")
+
+
+def _user_blocks(content: Any, where: str) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    if not isinstance(content, list):
+        raise TranslationError(where, "must be a string or a list of content parts")
+    blocks = []
+    for index, part in enumerate(content):
+        at = f"{where}[{index}]"
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text" and isinstance(part.get("text"), str):
+            blocks.append({"type": "text", "text": part["text"]})
+        elif kind == "image_url":
+            blocks.append(_image(part.get("image_url"), f"{at}.image_url"))
+        else:
+            raise TranslationError(
+                at, f"content part type {kind!r} is not supported (text and image_url are)"
+            )
+    return blocks
+
+
+def _image(image_url: Any, where: str) -> dict[str, Any]:
+    url = image_url.get("url") if isinstance(image_url, dict) else None
+    if not isinstance(url, str) or not url:
+        raise TranslationError(f"{where}.url", "is required")
+    if match := _DATA_URL.match(url):
+        media_type = match["type"].lower()
+        if media_type not in IMAGE_MEDIA_TYPES:
+            raise TranslationError(
+                f"{where}.url",
+                f"image type {media_type} is not supported ({', '.join(sorted(IMAGE_MEDIA_TYPES))})",
+            )
+        return {
+            "type": "image",
+            "source": {"type": "base64", "media_type": media_type, "data": match["data"]},
+        }
+    if url.startswith(("https://", "http://")):
+        return {"type": "image", "source": {"type": "url", "url": url}}
+    raise TranslationError(f"{where}.url", "must be an http(s) URL or a base64 data URL")
+
+
+def _assistant_blocks(message: dict[str, Any], where: str) -> list[dict[str, Any]]:
+    content = message.get("content")
+    blocks: list[dict[str, Any]] = []
+    if content is not None:
+        text = _text_only(content, f"{where}.content")
+        if text:
+            blocks.append({"type": "text", "text": text})
+    calls = message.get("tool_calls") or []
+    if not isinstance(calls, list):
+        raise TranslationError(f"{where}.tool_calls", "must be a list")
+    for index, call in enumerate(calls):
+        at = f"{where}.tool_calls[{index}]"
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict) or call.get("type", "function") != "function":
+            raise TranslationError(at, "only function tool calls are supported")
+        try:
+            arguments = json.loads(function.get("arguments") or "{}")
+        except (TypeError, ValueError):
+            raise TranslationError(f"{at}.function.arguments", "must be a JSON object in a string") from None
+        if not isinstance(arguments, dict):
+            raise TranslationError(f"{at}.function.arguments", "must be a JSON object in a string")
+        if not isinstance(call.get("id"), str) or not isinstance(function.get("name"), str):
+            raise TranslationError(at, "needs an id and a function name")
+        blocks.append({"type": "tool_use", "id": call["id"], "name": function["name"], "input": arguments})
+    return blocks
+
+
+def _tool_result(message: dict[str, Any], where: str) -> dict[str, Any]:
+    call_id = message.get("tool_call_id")
+    if not isinstance(call_id, str) or not call_id:
+        raise TranslationError(f"{where}.tool_call_id", "is required")
+    return {
+        "type": "tool_result",
+        "tool_use_id": call_id,
+        "content": _text_only(message.get("content"), f"{where}.content"),
+    }
+
+
+def _tools(tools: Any) -> list[dict[str, Any]]:
+    if not isinstance(tools, list):
+        raise TranslationError("body.tools", "must be a list")
+    translated = []
+    for index, tool in enumerate(tools):
+        at = f"body.tools[{index}]"
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if not isinstance(tool, dict) or tool.get("type") != "function" or not isinstance(function, dict):
+            raise TranslationError(at, "only function tools are supported")
+        if not isinstance(function.get("name"), str):
+            raise TranslationError(f"{at}.function.name", "is required")
+        entry: dict[str, Any] = {"name": function["name"]}
+        if function.get("description"):
+            entry["description"] = function["description"]
+        entry["input_schema"] = function.get("parameters") or {"type": "object", "properties": {}}
+        translated.append(entry)
+    return translated
+
+
+def _tool_choice(choice: Any, parallel: Any) -> dict[str, Any] | None:
+    translated: dict[str, Any] | None
+    if choice is None:
+        translated = None
+    elif choice == "none":
+        return {"type": "none"}
+    elif choice == "auto":
+        translated = {"type": "auto"}
+    elif choice == "required":
+        translated = {"type": "any"}
+    elif (
+        isinstance(choice, dict)
+        and choice.get("type") == "function"
+        and isinstance(choice.get("function"), dict)
+    ):
+        name = choice["function"].get("name")
+        if not isinstance(name, str):
+            raise TranslationError("body.tool_choice.function.name", "is required")
+        translated = {"type": "tool", "name": name}
+    else:
+        raise TranslationError("body.tool_choice", "must be 'none', 'auto', 'required' or a function")
+    if parallel is False:
+        translated = {**(translated or {"type": "auto"}), "disable_parallel_tool_use": True}
+    return translated
+
+
+# Anthropic -> OpenAI ---------------------------------------------------------------------------
+def chat_completion(message: dict[str, Any], *, created: int) -> dict[str, Any]:
+    """The `chat.completion` of an Anthropic Message (the `message` of a succeeded result)."""
+    texts: list[str] = []
+    calls: list[dict[str, Any]] = []
+    for block in message.get("content") or ():
+        if block.get("type") == "text":
+            texts.append(str(block.get("text") or ""))
+        elif block.get("type") == "tool_use":
+            calls.append(
+                {
+                    "id": block.get("id"),
+                    "type": "function",
+                    "function": {
+                        "name": block.get("name"),
+                        "arguments": json.dumps(block.get("input") or {}),
+                    },
+                }
+            )
+    reply: dict[str, Any] = {
+        "role": "assistant",
+        "content": "".join(texts) if texts else None,
+        "refusal": None,
+    }
+    if calls:
+        reply["tool_calls"] = calls
+    stop_reason = message.get("stop_reason")
+    return {
+        "id": message.get("id"),
+        "object": "chat.completion",
+        "created": created,
+        "model": message.get("model"),
+        "choices": [
+            {
+                "index": 0,
+                "message": reply,
+                "finish_reason": FINISH_REASONS.get(str(stop_reason), "stop"),
+                "logprobs": None,
+            }
+        ],
+        "usage": completion_usage(message.get("usage") or {}),
+    }
+
+
+def completion_usage(usage: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI's usage of Anthropic's: prompt tokens count the cached ones too, as OpenAI's do."""
+    cached = int(usage.get("cache_read_input_tokens") or 0)
+    prompt = int(usage.get("input_tokens") or 0) + int(usage.get("cache_creation_input_tokens") or 0) + cached
+    completion = int(usage.get("output_tokens") or 0)
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": cached},
+    }

@@ -1,0 +1,348 @@
+"""The gateway's own file store, for provider types without an OpenAI-style one (Anthropic,
+Bedrock): OpenAI `file` objects kept in the gateway's bucket, one object per file under
+`kept-files/<deployment>/<id>`, its filename, purpose and times in the object's metadata.
+
+It answers the file and upload methods of `providers.api.ProviderApi`, so that the services and
+the file transfer treat these files like any provider's. Writes are conditional (`If-None-Match:
+*`): a file id is written once, so two runs that derive the same id (a batch's output file) leave
+one file, and the second learns it exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import IO, Any
+from urllib.parse import quote, unquote
+
+from botocore.exceptions import ClientError
+
+from gateway import resources
+from gateway.errors import UpstreamRequestError
+from gateway.jsonl import stream_chunks
+from gateway.settings import get_settings
+from gateway.storage.s3 import s3_client
+
+ID_PREFIX = "kfile-"
+# S3 parts must be at least 5 MiB except the last.
+PART_BYTES = 8 * 1024 * 1024
+_MISSING = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchUpload"})
+_EXISTS = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict"})
+_PROCESSED = "processed"
+
+
+def derived_id(*seed: str) -> str:
+    """A file id fixed by `seed` (e.g. a batch and its kind of results): whoever builds that
+    file first writes it, and everyone else finds it."""
+    return ID_PREFIX + hashlib.sha256("\x00".join(seed).encode()).hexdigest()[:32]
+
+
+def new_file_id() -> str:
+    return ID_PREFIX + uuid.uuid4().hex
+
+
+class FileExists(Exception):
+    """A conditional write met a file already written under that id."""
+
+
+@dataclass
+class _OpenUpload:
+    """A multipart upload in progress (this process's part numbering)."""
+
+    next_part: int = 1
+    numbers: dict[str, int] = field(default_factory=dict)
+
+
+class KeptFiles:
+    def __init__(self, deployment: str, bucket: str | None = None, client: Any = None) -> None:
+        self.deployment = deployment
+        self.bucket = bucket or get_settings().bucket_name
+        self._s3 = client or s3_client()
+        self.prefix = f"{resources.KEPT_FILES_PREFIX}{deployment}/files/"
+        self._uploads: dict[str, _OpenUpload] = {}
+
+    def key(self, file_id: str) -> str:
+        if not file_id.startswith(ID_PREFIX) or "/" in file_id:
+            raise _not_found(file_id)
+        return self.prefix + file_id
+
+    # Files -------------------------------------------------------------------------------
+    def create_file(
+        self,
+        *,
+        filename: str,
+        content: bytes | IO[bytes],
+        purpose: str,
+        expires_after: dict[str, Any] | None = None,
+        content_type: str = "application/octet-stream",
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        chunks = [content] if isinstance(content, bytes | bytearray) else stream_chunks(content)
+        return self.put_file(
+            new_file_id(), chunks, filename=filename, purpose=purpose, expires_after=expires_after
+        )
+
+    def put_file(
+        self,
+        file_id: str,
+        chunks: Iterable[bytes],
+        *,
+        filename: str,
+        purpose: str,
+        expires_after: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Write `chunks` as file `file_id` once; FileExists if it is already written."""
+        from gateway.storage.content_cache import fixed_size_parts
+
+        now = int(time.time())
+        metadata = _metadata(filename, purpose, now, expires_after)
+        key = self.key(file_id)
+        parts = fixed_size_parts(chunks, PART_BYTES)
+        head = next(parts, b"")
+        try:
+            if len(head) < PART_BYTES:
+                self._s3.put_object(
+                    Bucket=self.bucket, Key=key, Body=head, Metadata=metadata, IfNoneMatch="*"
+                )
+                size = len(head)
+            else:
+                size = self._multipart(key, metadata, head, parts)
+        except ClientError as exc:
+            if _code(exc) in _EXISTS:
+                raise FileExists(file_id) from exc
+            raise
+        return _file_object(file_id, size, metadata)
+
+    def _multipart(self, key: str, metadata: dict[str, str], head: bytes, rest: Iterator[bytes]) -> int:
+        upload_id = self._s3.create_multipart_upload(Bucket=self.bucket, Key=key, Metadata=metadata)[
+            "UploadId"
+        ]
+        try:
+            done: list[dict[str, Any]] = []
+            size, body = 0, head
+            while body:
+                answer = self._s3.upload_part(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=len(done) + 1, Body=body
+                )
+                done.append({"PartNumber": len(done) + 1, "ETag": answer["ETag"]})
+                size += len(body)
+                body = next(rest, b"")
+            self._s3.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": done},
+                IfNoneMatch="*",
+            )
+        except BaseException:
+            self._abort(key, upload_id)
+            raise
+        return size
+
+    def retrieve_file(self, file_id: str) -> dict[str, Any]:
+        try:
+            head = self._s3.head_object(Bucket=self.bucket, Key=self.key(file_id))
+        except ClientError as exc:
+            if _code(exc) in _MISSING:
+                raise _not_found(file_id) from exc
+            raise
+        return _file_object(file_id, int(head["ContentLength"]), head.get("Metadata") or {})
+
+    def list_files(
+        self,
+        *,
+        purpose: str | None = None,
+        limit: int = 10000,
+        after: str | None = None,
+        order: str = "desc",
+        **_: Any,
+    ) -> dict[str, Any]:
+        """OpenAI's list page, newest first by default (for adoption: rare, so S3 lists all)."""
+        listed: list[tuple[Any, str]] = []
+        for page in self._s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self.prefix
+        ):
+            for item in page.get("Contents") or ():
+                listed.append((item["LastModified"], str(item["Key"])[len(self.prefix) :]))
+        listed.sort(reverse=order != "asc")
+        ids = [file_id for _, file_id in listed]
+        if after is not None and after in ids:
+            ids = ids[ids.index(after) + 1 :]
+        data: list[dict[str, Any]] = []
+        for file_id in ids:
+            if len(data) > limit:
+                break
+            try:
+                obj = self.retrieve_file(file_id)
+            except UpstreamRequestError:
+                continue  # deleted meanwhile
+            if purpose is None or obj["purpose"] == purpose:
+                data.append(obj)
+        page_data = data[:limit]
+        return {
+            "object": "list",
+            "data": page_data,
+            "first_id": page_data[0]["id"] if page_data else None,
+            "last_id": page_data[-1]["id"] if page_data else None,
+            "has_more": len(data) > limit,
+        }
+
+    def delete_file(self, file_id: str) -> dict[str, Any]:
+        self._s3.delete_object(Bucket=self.bucket, Key=self.key(file_id))
+        return {"id": file_id, "object": "file", "deleted": True}
+
+    def file_content(self, file_id: str) -> bytes:
+        with self.stream_file_content(file_id) as stream:
+            return b"".join(stream.iter_bytes())
+
+    @contextmanager
+    def stream_file_content(self, file_id: str) -> Iterator[_ObjectStream]:
+        try:
+            answer = self._s3.get_object(Bucket=self.bucket, Key=self.key(file_id))
+        except ClientError as exc:
+            if _code(exc) in _MISSING:
+                raise _not_found(file_id) from exc
+            raise
+        body = answer["Body"]
+        try:
+            yield _ObjectStream(body)
+        finally:
+            body.close()
+
+    # Uploads (the file transfer's path for large files) ----------------------------------
+    def create_upload(self, *, filename: str, purpose: str, size: int, mime_type: str) -> dict[str, Any]:
+        file_id = new_file_id()
+        now = int(time.time())
+        metadata = _metadata(filename, purpose, now, None)
+        s3_upload = self._s3.create_multipart_upload(
+            Bucket=self.bucket, Key=self.key(file_id), Metadata=metadata
+        )
+        upload_id = f"{file_id}:{s3_upload['UploadId']}"
+        self._uploads[upload_id] = _OpenUpload()
+        return {
+            "id": upload_id,
+            "object": "upload",
+            "bytes": size,
+            "created_at": now,
+            "filename": filename,
+            "purpose": purpose,
+            "status": "pending",
+        }
+
+    def add_upload_part(self, upload_id: str, data: bytes | IO[bytes]) -> dict[str, Any]:
+        """Parts are numbered in the order they are added; a retried part keeps its number
+        (the number moves on only once S3 took the part), so S3 overwrites it."""
+        file_id, s3_upload_id = _split_upload_id(upload_id)
+        progress = self._uploads.setdefault(upload_id, _OpenUpload())
+        body = data if isinstance(data, bytes | bytearray) else data.read()
+        number = progress.next_part
+        answer = self._s3.upload_part(
+            Bucket=self.bucket, Key=self.key(file_id), UploadId=s3_upload_id, PartNumber=number, Body=body
+        )
+        part_id = f"{number}:{str(answer['ETag']).strip(chr(34))}"
+        progress.next_part += 1
+        return {
+            "id": part_id,
+            "object": "upload.part",
+            "upload_id": upload_id,
+            "created_at": int(time.time()),
+        }
+
+    def complete_upload(self, upload_id: str, part_ids: list[str], md5: str | None = None) -> dict[str, Any]:
+        file_id, s3_upload_id = _split_upload_id(upload_id)
+        parts = []
+        for part_id in part_ids:
+            number, _, etag = part_id.partition(":")
+            parts.append({"PartNumber": int(number), "ETag": f'"{etag}"'})
+        self._s3.complete_multipart_upload(
+            Bucket=self.bucket,
+            Key=self.key(file_id),
+            UploadId=s3_upload_id,
+            MultipartUpload={"Parts": parts},
+            IfNoneMatch="*",
+        )
+        self._uploads.pop(upload_id, None)
+        return {
+            "id": upload_id,
+            "object": "upload",
+            "status": "completed",
+            "file": self.retrieve_file(file_id),
+        }
+
+    def cancel_upload(self, upload_id: str) -> dict[str, Any]:
+        file_id, s3_upload_id = _split_upload_id(upload_id)
+        self._uploads.pop(upload_id, None)
+        self._abort(self.key(file_id), s3_upload_id)
+        return {"id": upload_id, "object": "upload", "status": "cancelled"}
+
+    def _abort(self, key: str, upload_id: str) -> None:
+        try:
+            self._s3.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        except Exception:  # the bucket's lifecycle rule aborts what is left behind
+            from gateway.observability import logger
+
+            logger.warning("could not abort a multipart upload", extra={"key": key})
+
+
+class _ObjectStream:
+    """An S3 object's body as `ContentStream` (what content delivery reads)."""
+
+    def __init__(self, body: Any) -> None:
+        self._body = body
+
+    def iter_bytes(self, chunk_size: int | None = None) -> Iterator[bytes]:
+        yield from self._body.iter_chunks(chunk_size or 1024 * 1024)
+
+
+def _metadata(
+    filename: str, purpose: str, created_at: int, expires_after: dict[str, Any] | None
+) -> dict[str, str]:
+    # S3 metadata travels as HTTP headers: ASCII only, so the filename is percent-encoded.
+    metadata = {"filename": quote(filename, safe=""), "purpose": purpose, "created-at": str(created_at)}
+    if expires_after and expires_after.get("seconds"):
+        metadata["expires-at"] = str(created_at + int(expires_after["seconds"]))
+    return metadata
+
+
+def _file_object(file_id: str, size: int, metadata: dict[str, str]) -> dict[str, Any]:
+    expires_at = metadata.get("expires-at")
+    return {
+        "id": file_id,
+        "object": "file",
+        "bytes": size,
+        "created_at": int(metadata.get("created-at") or 0),
+        "expires_at": int(expires_at) if expires_at else None,
+        "filename": unquote(metadata.get("filename") or f"{file_id}.jsonl"),
+        "purpose": metadata.get("purpose") or "batch",
+        "status": _PROCESSED,
+    }
+
+
+def _split_upload_id(upload_id: str) -> tuple[str, str]:
+    file_id, _, s3_upload_id = upload_id.partition(":")
+    if not s3_upload_id:
+        raise UpstreamRequestError(
+            404,
+            f"No upload found with id '{upload_id}'.",
+            error_type="invalid_request_error",
+            code="not_found",
+        )
+    return file_id, s3_upload_id
+
+
+def _not_found(file_id: str) -> UpstreamRequestError:
+    return UpstreamRequestError(
+        404,
+        f"No such File object: {file_id}",
+        error_type="invalid_request_error",
+        param="id",
+        code="not_found",
+    )
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code"))
