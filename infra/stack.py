@@ -16,7 +16,8 @@ from gateway import routes
 
 from infra import API_STACK_NAME, DATA_STACK_NAME
 from infra.api import GatewayApi
-from infra.bedrock import BedrockBatchRole, bedrock_deployments
+from infra.bedrock import BedrockBatchRole
+from infra.bedrock_config import bedrock_deployments
 from infra.config import RETENTION_DAY_NAMES, GatewayConfig
 from infra.functions import GatewayFunctions, bucket_prefixes
 from infra.stateful import DataRefs, StatefulResources

@@ -83,13 +83,13 @@ def test_a_model_id_works_directly_and_an_inference_profile_too() -> None:
 @pytest.mark.parametrize(
     ("lines", "message"),
     [
-        ([_line("a", model="meta.llama3-1-8b-instruct-v1:0")], "not configured"),
+        ([_line("a", model="meta.llama3-1-8b-instruct-v1:0")], "Line 1: Model 'meta.llama3-1-8b"),
         ([_line("a"), _line("b", model="opus")], "Line 2: model 'anthropic.claude-3-opus"),
         ([b'{"custom_id": "x", "url": "/v1/embeddings", "body": {}}'], "Line 1: url '/v1/embeddings'"),
         ([b"not json"], "Line 1: is not a batch request line"),
         (
-            [_line("a", model="anthropic.claude-3-opus-20240229-v1:0")],
-            "not configured for this Amazon Bedrock",
+            [_line("a", model="anthropic.claude-3-sonnet-20240229-v1:0")],
+            "Line 1: Model 'anthropic.claude-3-sonnet-20240229-v1:0' is not configured",
         ),
         (
             [_line("a", messages=[{"role": "user", "content": [{"type": "input_audio"}]}])],
@@ -167,3 +167,11 @@ def test_families() -> None:
     assert bedrock_records.family(HAIKU) == "anthropic"
     assert bedrock_records.family("eu.anthropic.claude-3-5-sonnet-20240620-v1:0") == "anthropic"
     assert bedrock_records.family("amazon.nova-lite-v1:0") == "amazon"
+
+
+def test_the_upload_check_names_the_untranslatable_field() -> None:
+    bedrock_records.check_line(json.loads(_line("a"))["body"], models=MODELS, default_max_tokens=10)
+    with pytest.raises(ValueError, match=r"^body.model: Model 'gpt-4o'"):
+        bedrock_records.check_line({"model": "gpt-4o", "messages": []}, models=MODELS, default_max_tokens=10)
+    with pytest.raises(ValueError, match=r"^body.messages"):
+        bedrock_records.check_line({"model": "opus", "messages": []}, models=MODELS, default_max_tokens=10)

@@ -15,6 +15,7 @@ from AWS_ENDPOINT_URL_BEDROCK or AWS_ENDPOINT_URL when set (the simulator, Local
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -39,7 +40,6 @@ from gateway.providers.api import ContentStream
 from gateway.providers.bedrock_jobs import Note
 from gateway.providers.config import ProviderDeployment
 from gateway.providers.kept_files import FileExists, KeptFiles, derived_id
-from gateway.settings import get_settings
 from gateway.storage.s3 import s3_client
 
 KeySource = Any
@@ -263,7 +263,9 @@ class BedrockClient:
             )
             return
         custom_ids = raw.get("custom_ids") or []
-        outputs, errors, answered = [], [], set()
+        outputs: list[bytes] = []
+        errors: list[bytes] = []
+        answered: set[str] = set()
         if job.get("processedRecordCount"):  # a job stopped before any record ran writes no file
             base = self._output_prefix(token) + f"{job_id}/"
             for line in self._read_lines(base + RECORDS_FILE + ".out"):
@@ -273,7 +275,7 @@ class BedrockClient:
                 answered.add(outcome.custom_id)
                 kind, result = batch_results.result_line(outcome, job_id)
                 (outputs if kind == batch_results.OUTPUT else errors).append(batch_results.encoded(result))
-        unanswered = "expired" if job.get("status") == "Expired" else "canceled"
+        unanswered: batch_results.OutcomeKind = "expired" if job.get("status") == "Expired" else "canceled"
         for custom_id in custom_ids:
             if custom_id not in answered:
                 _, result = batch_results.result_line(batch_results.Outcome(custom_id, unanswered), job_id)
@@ -288,12 +290,10 @@ class BedrockClient:
         if not lines:
             return None
         file_id = derived_id(self.name, job_id, kind)
-        try:
+        with contextlib.suppress(FileExists):  # an earlier run wrote it
             self._files.put_file(
                 file_id, iter(lines), filename=f"batch_{job_id}_{kind}.jsonl", purpose="batch_output"
             )
-        except FileExists:
-            pass  # an earlier run wrote it
         return file_id
 
     # S3 and Bedrock ----------------------------------------------------------------------------

@@ -62,6 +62,15 @@ def model_input(body: dict[str, Any], *, default_max_tokens: int) -> dict[str, A
     return {"anthropic_version": BEDROCK_ANTHROPIC_VERSION, **params}
 
 
+def check_line(body: dict[str, Any], *, models: dict[str, str], default_max_tokens: int) -> None:
+    """The upload check of one line's body: a TranslationError (a ValueError) naming the field."""
+    try:
+        bedrock_model(str(body.get("model") or ""), models)
+    except InvalidRequestError as exc:
+        raise TranslationError("body.model", exc.message) from None
+    model_input(body, default_max_tokens=default_max_tokens)
+
+
 def bedrock_model(model: str, models: dict[str, str]) -> str:
     """The Bedrock model id for a line's `model`: the deployment's alias, or the id itself. A
     deployment that lists its models runs those only (its service role invokes no other)."""
