@@ -47,8 +47,8 @@ def _input(count: int, *, model: str = MODEL) -> bytes:
     return "".join(json.dumps(line) + "\n" for line in lines).encode()
 
 
-def _create(sdk: openai.OpenAI, count: int, **extra: Any) -> openai.types.Batch:
-    uploaded = sdk.files.create(file=("in.jsonl", _input(count)), purpose="batch")
+def _create(sdk: openai.OpenAI, count: int, *, model: str = MODEL, **extra: Any) -> openai.types.Batch:
+    uploaded = sdk.files.create(file=("in.jsonl", _input(count, model=model)), purpose="batch")
     return sdk.batches.create(
         input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h", **extra
     )
@@ -112,20 +112,29 @@ def test_fewer_than_100_requests_answer_400_naming_the_minimum(local_gateway: Lo
     assert "at least 100 records" in error_of(error.value)["message"]
 
 
-def test_an_unconfigured_model_answers_400_naming_the_line(local_gateway: LocalGateway) -> None:
+def test_an_unconfigured_model_fails_the_upload_naming_the_line(local_gateway: LocalGateway) -> None:
     sdk = _sdk(local_gateway)
     with pytest.raises(openai.BadRequestError) as error:
         _create(sdk, 100, model="anthropic.claude-3-opus-20240229-v1:0")
-    assert error_of(error.value)["message"].startswith("Line 1: Model")
+    message = error_of(error.value)["message"]
+    assert "line 1" in message.lower() and "anthropic.claude-3-opus-20240229-v1:0" in message, message
 
 
 def test_a_retried_create_names_the_same_job(local_gateway: LocalGateway) -> None:
     """The job's clientRequestToken derives from the gateway id: a create that Bedrock accepted
     but the gateway never heard of, tried again, meets that job instead of starting a second."""
     sdk = _sdk(local_gateway)
+    uploaded = sdk.files.create(file=("in.jsonl", _input(100)), purpose="batch")
     key = uuid.uuid4().hex
-    first = _create(sdk, 100, extra_headers={"Idempotency-Key": key})
-    again = _create(sdk, 100, extra_headers={"Idempotency-Key": key})
+    first, again = (
+        sdk.batches.create(
+            input_file_id=uploaded.id,
+            endpoint="/v1/chat/completions",
+            completion_window="24h",
+            extra_headers={"Idempotency-Key": key},
+        )
+        for _ in range(2)
+    )
     assert again.id == first.id
     record = IdMap().get(first.id)
     assert record is not None and record.upstream_id
@@ -147,3 +156,44 @@ def test_a_retried_create_names_the_same_job(local_gateway: LocalGateway) -> Non
     assert job["inputDataConfig"]["s3InputDataConfig"]["s3Uri"].startswith(
         f"s3://{resources.DEFAULT_BUCKET_NAME}/{resources.BEDROCK_INPUT_PREFIX}bedrock/"
     )
+
+
+def test_a_create_whose_answer_was_lost_meets_its_job_on_retry(
+    local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The adapter's own retry safety: records, note and job are each safe to repeat, and the
+    job's token (from the gateway id in the metadata tag) makes Bedrock answer the first job."""
+    from gateway.errors import UpstreamTimeoutError
+    from gateway.providers.bedrock import BedrockClient
+    from gateway.providers.registry import client_for
+
+    sdk = _sdk(local_gateway)
+    uploaded = sdk.files.create(file=("in.jsonl", _input(100)), purpose="batch")
+    adapter = client_for("bedrock")
+    assert isinstance(adapter, BedrockClient)
+    gateway_id = "batch_" + uuid.uuid4().hex[:24]
+    body = {
+        "input_file_id": IdMap().get(uploaded.id).upstream_id,  # type: ignore[union-attr]
+        "endpoint": "/v1/chat/completions",
+        "completion_window": "24h",
+        "metadata": {"gateway_batch_id": gateway_id},
+    }
+    original = BedrockClient._call
+
+    def answer_lost(self: BedrockClient, operation: str, **params: Any) -> dict[str, Any]:
+        answer = original(self, operation, **params)
+        if operation == "create_model_invocation_job":
+            raise UpstreamTimeoutError("provider 'bedrock' did not answer in time")
+        return answer
+
+    monkeypatch.setattr(BedrockClient, "_call", answer_lost)
+    with pytest.raises(UpstreamTimeoutError):
+        adapter.create_batch(dict(body))
+    monkeypatch.setattr(BedrockClient, "_call", original)
+    created = adapter.create_batch(dict(body))
+    assert created["metadata"] == {"gateway_batch_id": gateway_id}
+    bedrock = boto3.client("bedrock", region_name="us-east-1")
+    name = "gw-" + gateway_id.replace("_", "-")
+    jobs = bedrock.list_model_invocation_jobs(nameContains=name)["invocationJobSummaries"]
+    assert [j["jobArn"].rsplit("/", 1)[1] for j in jobs] == [created["id"]]
+    assert created["id"] in {b["id"] for b in adapter.list_batches(limit=100)["data"]}
