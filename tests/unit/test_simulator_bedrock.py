@@ -74,7 +74,7 @@ def _create(bedrock: Any, name: str, input_uri: str, **extra: Any) -> str:
 
 def _wait(bedrock: Any, arn: str, statuses: set[str], timeout: float = 15) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
-    seen = []
+    seen: list[str] = []
     while True:
         job = bedrock.get_model_invocation_job(jobIdentifier=arn)
         if not seen or seen[-1] != job["status"]:
