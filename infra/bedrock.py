@@ -32,11 +32,22 @@ CAPABILITY_ACTIONS: dict[str, tuple[str, ...]] = {
 }
 
 
-def model_arns(deployment: BedrockDeployment) -> list[str]:
+# How cdk-nag shows the pseudo parameters in a finding's resource.
+NAG_PSEUDO = {"partition": "<AWS::Partition>", "region": "<AWS::Region>", "account": "<AWS::AccountId>"}
+
+
+def _pseudo(nag: bool) -> dict[str, str]:
+    if nag:
+        return NAG_PSEUDO
+    return {"partition": cdk.Aws.PARTITION, "region": cdk.Aws.REGION, "account": cdk.Aws.ACCOUNT_ID}
+
+
+def model_arns(deployment: BedrockDeployment, *, nag: bool = False) -> list[str]:
     """What InvokeModel may name for the deployment's models: the foundation models, and for a
     cross-region inference profile the profile and its model in every region it routes to."""
-    region = deployment.region or cdk.Aws.REGION
-    partition, account = cdk.Aws.PARTITION, cdk.Aws.ACCOUNT_ID
+    pseudo = _pseudo(nag)
+    region = deployment.region or pseudo["region"]
+    partition, account = pseudo["partition"], pseudo["account"]
     arns = []
     for model_id in deployment.model_ids:
         base = _PROFILE_PREFIX.sub("", model_id)
@@ -48,12 +59,19 @@ def model_arns(deployment: BedrockDeployment) -> list[str]:
     return arns
 
 
-def job_arns(deployments: list[BedrockDeployment]) -> list[str]:
-    regions = sorted({d.region or cdk.Aws.REGION for d in deployments})
+def job_arns(deployments: list[BedrockDeployment], *, nag: bool = False) -> list[str]:
+    pseudo = _pseudo(nag)
+    regions = sorted({d.region or pseudo["region"] for d in deployments})
     return [
-        f"arn:{cdk.Aws.PARTITION}:bedrock:{region}:{cdk.Aws.ACCOUNT_ID}:model-invocation-job/*"
+        f"arn:{pseudo['partition']}:bedrock:{region}:{pseudo['account']}:model-invocation-job/*"
         for region in regions
     ]
+
+
+def nag_wildcards(deployments: list[BedrockDeployment]) -> tuple[list[str], list[str]]:
+    """(the jobs' ARNs, the models' ARNs with a wildcard), as cdk-nag names them in IAM5 findings."""
+    models = sorted({arn for d in deployments for arn in model_arns(d, nag=True) if "*" in arn})
+    return job_arns(deployments, nag=True), models
 
 
 class BedrockBatchRole(Construct):

@@ -12,17 +12,18 @@ import aws_cdk as cdk
 from aws_cdk import aws_logs as logs
 from cdk_nag import AwsSolutionsChecks
 from constructs import Construct, IConstruct
-from gateway import routes
+from gateway import resources, routes
 
 from infra import API_STACK_NAME, DATA_STACK_NAME
 from infra.api import GatewayApi
-from infra.bedrock import BedrockBatchRole
+from infra.bedrock import BedrockBatchRole, nag_wildcards
 from infra.bedrock_config import bedrock_deployments
 from infra.config import RETENTION_DAY_NAMES, GatewayConfig
 from infra.functions import GatewayFunctions, bucket_prefixes
 from infra.stateful import DataRefs, StatefulResources
 
 DESCRIPTION = "OpenAI-compatible Batches and Files API gateway"
+_PROFILE_REASON = "A cross-region inference profile's model, in the regions the profile routes to"
 
 
 def acknowledge(construct: IConstruct, *rules: tuple[str, str]) -> None:
@@ -130,7 +131,35 @@ class ApiStack(cdk.Stack):
                     )
                     for prefix in bucket_prefixes(name)
                 ]
+            if self.bedrock is not None:
+                rules += self._bedrock_rules(self.functions.grants[name])
             acknowledge(role, *rules)
+        if self.bedrock is not None:
+            _, models = nag_wildcards(self.bedrock.deployments)
+            acknowledge(
+                self.bedrock.role,
+                *(
+                    (
+                        f"AwsSolutions-IAM5[Resource::{data.bucket_arn_export}/{prefix}*]",
+                        "Bedrock reads and writes its jobs' objects under one prefix",
+                    )
+                    for prefix in (resources.BEDROCK_INPUT_PREFIX, resources.BEDROCK_OUTPUT_PREFIX)
+                ),
+                *((f"AwsSolutions-IAM5[Resource::{arn}]", _PROFILE_REASON) for arn in models),
+            )
+
+    def _bedrock_rules(self, grants: frozenset[str]) -> list[tuple[str, str]]:
+        assert self.bedrock is not None
+        jobs, models = nag_wildcards(self.bedrock.deployments)
+        if not grants & {routes.BEDROCK_CREATE_JOB, routes.BEDROCK_GET_JOB, routes.BEDROCK_STOP_JOB}:
+            return []
+        rules = [
+            (f"AwsSolutions-IAM5[Resource::{arn}]", "Job ids are Bedrock's, known after create")
+            for arn in jobs
+        ]
+        if routes.BEDROCK_CREATE_JOB in grants:
+            rules += [(f"AwsSolutions-IAM5[Resource::{arn}]", _PROFILE_REASON) for arn in models]
+        return rules
 
 
 @dataclass

@@ -27,9 +27,11 @@ def test_reserved_segments_are_the_static_first_segments_of_the_route_table() ->
 
 
 def test_cdk_json_defaults() -> None:
-    """A fresh clone deploys OpenAI alone: Azure needs the operator's own endpoint (README)."""
+    """A fresh clone deploys OpenAI and Bedrock (no key: the account's Bedrock, the listed models):
+    Azure needs the operator's own endpoint (README)."""
     config = GatewayConfig.from_mapping(json.loads((REPO_ROOT / "cdk.json").read_text())["context"])
-    assert config.providers == {"openai": OPENAI}
+    assert config.providers["openai"] == OPENAI and set(config.providers) == {"openai", "bedrock"}
+    assert config.providers["bedrock"]["type"] == "bedrock" and config.providers["bedrock"]["models"]
     assert config.default_provider == "openai"
     assert (config.throttle_rate_limit, config.throttle_burst_limit) == (50, 100)
     assert config.log_level == "INFO"
@@ -57,7 +59,7 @@ def test_valid_provider_names(name: str) -> None:
     [
         # keys belong in the secret, never in the context
         ({**OPENAI, "api_key": "sk-test"}, r"unsupported fields \['api_key'\]"),
-        ({"type": "anthropic", "api_base": "https://example.com"}, "type must be one of"),
+        ({"type": "cohere", "api_base": "https://example.com"}, "type must be one of"),
         ({"type": "openai", "api_base": "http://insecure.example.com"}, "api_base must be an https:// URL"),
         (
             {"type": "azure", "api_base": "https://x.openai.azure.com", "api_version": 2025},

@@ -47,6 +47,11 @@ EXPECTED_ACTIONS: dict[str, set[str]] = {
     routes.BUCKET_DELETE: {"s3:DeleteObject"},
     routes.INVOKE_TRANSFER: {"lambda:InvokeFunction"},
     routes.INVOKE_TRANSFER_FAILED: {"lambda:InvokeFunction"},
+    # the shipped cdk.json has a bedrock deployment (tests/infra/test_bedrock.py: the resources)
+    routes.BEDROCK_CREATE_JOB: {"bedrock:CreateModelInvocationJob", "bedrock:TagResource", "iam:PassRole"},
+    routes.BEDROCK_GET_JOB: {"bedrock:GetModelInvocationJob"},
+    routes.BEDROCK_LIST_JOBS: {"bedrock:ListModelInvocationJobs"},
+    routes.BEDROCK_STOP_JOB: {"bedrock:StopModelInvocationJob"},
 }
 INDEX_BY_CAPABILITY = {
     routes.TABLE_QUERY_BY_OWNER: resources.INDEX_BY_OWNER,
@@ -70,6 +75,11 @@ BUCKET_PREFIXES_BY_FUNCTION: dict[str, tuple[str, ...]] = {
     "uploads_cancel": PARTS,
     "file_transfer": PARTS,
     "transfer_failed": PARTS,
+    # Bedrock batches: kept files (input file, job notes, results), the jobs' records and results
+    "batches_create": (resources.KEPT_FILES_PREFIX, resources.BEDROCK_INPUT_PREFIX),
+    "batches_retrieve": (resources.KEPT_FILES_PREFIX, resources.BEDROCK_OUTPUT_PREFIX),
+    "batches_list": (resources.KEPT_FILES_PREFIX, resources.BEDROCK_OUTPUT_PREFIX),
+    "batches_cancel": (resources.KEPT_FILES_PREFIX,),
 }
 
 
@@ -123,8 +133,8 @@ def test_resources_are_scoped(synth: Synth, name: str) -> None:
     functions = functions_by_handler(synth.api_json)
     by_action = resources_by_action(statements_for(synth, name))
     for action, targets in by_action.items():
-        if action.startswith("xray:"):
-            assert targets == ["*"]
+        if action.startswith("xray:") or action == "bedrock:ListModelInvocationJobs":
+            assert targets == ["*"]  # no resource-level permissions
             continue
         assert "*" not in targets, action
         if action.startswith("logs:"):
@@ -142,6 +152,8 @@ def test_resources_are_scoped(synth: Synth, name: str) -> None:
             assert targets == [BUCKET_ARN]
         elif action.startswith("s3:"):
             assert sorted(map(str, targets)) == sorted(map(str, object_arns(name))), action
+        elif action.startswith(("bedrock:", "iam:")):
+            continue  # tests/infra/test_bedrock.py
         elif action == "lambda:InvokeFunction":
             invoked = [g.removeprefix("invoke:") for g in grants if g.startswith("invoke:")]
             assert targets == [
