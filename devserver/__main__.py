@@ -34,7 +34,7 @@ def banner(gateway: LocalGateway) -> str:
         simulated = ", ".join(gateway.simulated_providers)
         lines.append(
             f"  Provider simulator      {gateway.simulator.url}   (for {simulated}: no API key set; "
-            "set OPENAI_API_KEY / AZURE_API_KEY + AZURE_API_BASE for real ones)"
+            "set OPENAI_API_KEY / AZURE_API_KEY + AZURE_API_BASE / ANTHROPIC_API_KEY for real ones)"
         )
     aws = "embedded moto" if gateway.embedded_moto else "AWS_ENDPOINT_URL"
     lines.append(f"  AWS endpoint            {gateway.aws_endpoint_url}   ({aws})")

@@ -253,6 +253,7 @@ class SimulatorSnapshot:
                 "batches": batches,
                 "received": dict(state.received),
                 "cursor_seq": dict(state.cursor_seq),
+                "anthropic_batches": dict(state.anthropic.batches),
             }
             data = pickle.dumps(records)
         _write_atomically(self.path, data)
@@ -267,6 +268,9 @@ class SimulatorSnapshot:
             state.uploads.update(records["uploads"])
             state.received.update(records["received"])
             state.cursor_seq.update(records["cursor_seq"])
+            anthropic = records.get("anthropic_batches") or {}
+            state.anthropic.batches.update(anthropic)
+            state.anthropic._seq = max((batch.seq for batch in anthropic.values()), default=0)
             for batch_id, batch in records["batches"].items():
                 batch.abandoned = threading.Event()
                 state.batches[batch_id] = batch

@@ -46,6 +46,8 @@ BEDROCK_MODELS = {
     "claude-sonnet-4": "us.anthropic.claude-sonnet-4-20250514-v1:0",
 }
 LOCAL_BEDROCK_ROLE_ARN = "arn:aws:iam::123456789012:role/openai-gateway-bedrock-batch"
+SIM_ANTHROPIC_KEY = "sim-anthropic-key"
+DEFAULT_ANTHROPIC_API_BASE = "https://api.anthropic.com"
 DEFAULT_PROVIDER = "openai"
 POWERTOOLS_SERVICE_NAME = "openai-gateway"
 POWERTOOLS_METRICS_NAMESPACE = "OpenAIGateway"
@@ -96,8 +98,8 @@ def resolve_providers(env: Mapping[str, str]) -> dict[str, ProviderSettings]:
 
     OPENAI_API_KEY, OPENAI_API_BASE (default https://api.openai.com/v1), AZURE_API_KEY,
     AZURE_API_BASE (https://RESOURCE.openai.azure.com, required with AZURE_API_KEY),
-    AZURE_API_VERSION. Simulated providers get an empty api_base, filled in once the
-    simulator runs.
+    AZURE_API_VERSION, ANTHROPIC_API_KEY, ANTHROPIC_API_BASE (default https://api.anthropic.com).
+    Simulated providers get an empty api_base, filled in once the simulator runs.
     """
 
     def get(name: str) -> str:
@@ -133,6 +135,13 @@ def resolve_providers(env: Mapping[str, str]) -> dict[str, ProviderSettings]:
         models=dict(BEDROCK_MODELS),
         simulated=not get("BEDROCK_REGION"),
     )
+    if get("ANTHROPIC_API_KEY"):
+        base = (get("ANTHROPIC_API_BASE") or DEFAULT_ANTHROPIC_API_BASE).rstrip("/")
+        providers["anthropic"] = ProviderSettings("anthropic", "anthropic", get("ANTHROPIC_API_KEY"), base)
+    else:
+        providers["anthropic"] = ProviderSettings(
+            "anthropic", "anthropic", SIM_ANTHROPIC_KEY, "", simulated=True
+        )
     return providers
 
 
@@ -150,6 +159,7 @@ def _start_simulator(phase_seconds: float, port: int = 0, storage_dir: str | Non
             port=on_port,
             openai_key=SIM_OPENAI_KEY,
             azure_key=SIM_AZURE_KEY,
+            anthropic_key=SIM_ANTHROPIC_KEY,
             batch_phase_seconds=phase_seconds,
             storage_dir=storage_dir,
         )
@@ -654,6 +664,8 @@ def start_gateway(
                 providers["azure"].api_base = simulator.azure_api_base
             if providers["bedrock"].simulated:  # boto3's bedrock client reads this
                 env.set("AWS_ENDPOINT_URL_BEDROCK", simulator.bedrock_endpoint_url)
+            if providers["anthropic"].simulated:
+                providers["anthropic"].api_base = simulator.anthropic_api_base
 
         endpoint = aws_endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
         embedded = not endpoint

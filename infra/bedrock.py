@@ -29,6 +29,8 @@ CAPABILITY_ACTIONS: dict[str, tuple[str, ...]] = {
     routes.BEDROCK_GET_JOB: ("bedrock:GetModelInvocationJob",),
     routes.BEDROCK_LIST_JOBS: ("bedrock:ListModelInvocationJobs",),
     routes.BEDROCK_STOP_JOB: ("bedrock:StopModelInvocationJob",),
+    routes.BEDROCK_RECORDS_WRITE: ("s3:PutObject",),  # the jobs' records, under the input prefix
+    routes.BEDROCK_RESULTS_READ: ("s3:GetObject",),  # the jobs' results, under the output prefix
 }
 
 
@@ -87,6 +89,7 @@ class BedrockBatchRole(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.deployments = deployments
+        self.bucket_arn = bucket_arn
         self.models = sorted({arn for d in deployments for arn in model_arns(d)})
         self.jobs = job_arns(deployments)
         input_prefix, output_prefix = resources.BEDROCK_INPUT_PREFIX, resources.BEDROCK_OUTPUT_PREFIX
@@ -124,6 +127,10 @@ class BedrockBatchRole(Construct):
             actions = list(CAPABILITY_ACTIONS[capability])
             if capability == routes.BEDROCK_LIST_JOBS:
                 targets = ["*"]  # ListModelInvocationJobs has no resource-level permissions
+            elif capability == routes.BEDROCK_RECORDS_WRITE:
+                targets = [f"{self.bucket_arn}/{resources.BEDROCK_INPUT_PREFIX}*"]
+            elif capability == routes.BEDROCK_RESULTS_READ:
+                targets = [f"{self.bucket_arn}/{resources.BEDROCK_OUTPUT_PREFIX}*"]
             elif capability == routes.BEDROCK_CREATE_JOB:
                 targets = self.jobs + self.models
             else:

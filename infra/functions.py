@@ -51,6 +51,8 @@ IDEMPOTENCY_ITEMS = "idempotency-items"  # the table's `idempotency#…` items o
 INDEX_PREFIX = "table-index:"  # + index name: Query on that index only
 BUCKET_OBJECTS = "bucket-objects"  # objects under the gateway's key prefixes
 BUCKET_LIST = "bucket-list"  # the bucket, ListBucket limited to those prefixes
+KEPT_OBJECTS = "kept-objects"  # objects under the kept files' prefix
+KEPT_LIST = "kept-list"  # the bucket, ListBucket limited to that prefix
 
 ITEM_WRITE_ACTIONS = (
     "dynamodb:BatchWriteItem",
@@ -86,6 +88,11 @@ CAPABILITY_ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
     routes.BUCKET_WRITE: {BUCKET_OBJECTS: ("s3:PutObject",)},
     routes.BUCKET_ABORT_UPLOAD: {BUCKET_OBJECTS: ("s3:AbortMultipartUpload",)},
     routes.BUCKET_DELETE: {BUCKET_OBJECTS: ("s3:DeleteObject",)},
+    routes.KEPT_READ: {KEPT_OBJECTS: ("s3:GetObject",)},
+    routes.KEPT_LIST: {KEPT_LIST: ("s3:ListBucket",)},
+    routes.KEPT_WRITE: {KEPT_OBJECTS: ("s3:PutObject",)},
+    routes.KEPT_ABORT_UPLOAD: {KEPT_OBJECTS: ("s3:AbortMultipartUpload",)},
+    routes.KEPT_DELETE: {KEPT_OBJECTS: ("s3:DeleteObject",)},
 }
 SECRET_ACTIONS = ("secretsmanager:GetSecretValue",)
 INVOKE_ACTIONS = ("lambda:InvokeFunction",)
@@ -101,12 +108,6 @@ FUNCTION_BUCKET_PREFIXES: dict[str, tuple[str, ...]] = {
     "uploads_cancel": (resources.UPLOAD_PARTS_PREFIX,),
     "file_transfer": (resources.UPLOAD_PARTS_PREFIX,),
     "transfer_failed": (resources.UPLOAD_PARTS_PREFIX,),
-    # Bedrock batches: a create reads the input file and writes the job's records and note; the
-    # others read the note and turn a finished job's results into its output files.
-    "batches_create": (resources.KEPT_FILES_PREFIX, resources.BEDROCK_INPUT_PREFIX),
-    "batches_retrieve": (resources.KEPT_FILES_PREFIX, resources.BEDROCK_OUTPUT_PREFIX),
-    "batches_list": (resources.KEPT_FILES_PREFIX, resources.BEDROCK_OUTPUT_PREFIX),
-    "batches_cancel": (resources.KEPT_FILES_PREFIX,),
 }
 
 
@@ -354,6 +355,8 @@ class GatewayFunctions(Construct):
             IDEMPOTENCY_ITEMS: [table_arn],
             BUCKET_OBJECTS: self._data.object_arns(prefixes),
             BUCKET_LIST: [self._data.bucket_arn],
+            KEPT_OBJECTS: self._data.object_arns((resources.KEPT_FILES_PREFIX,)),
+            KEPT_LIST: [self._data.bucket_arn],
         }
         for index in resources.TABLE_INDEXES:
             kind_resources[INDEX_PREFIX + index] = [f"{table_arn}/index/{index}"]
@@ -395,6 +398,8 @@ class GatewayFunctions(Construct):
 def _conditions(kind: str, prefixes: tuple[str, ...]) -> dict[str, Any] | None:
     if kind == BUCKET_LIST:
         return {"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in prefixes]}}
+    if kind == KEPT_LIST:
+        return {"StringLike": {"s3:prefix": [f"{resources.KEPT_FILES_PREFIX}*"]}}
     if kind == IDEMPOTENCY_ITEMS:
         # ForAllValues: every partition key the request names; each of these single-item
         # actions always names one, so the set is never empty (an empty set would pass).

@@ -13,6 +13,7 @@ from .batchwork import Results, Validation
 _ALNUM = string.ascii_letters + string.digits
 OPENAI = "openai"
 AZURE = "azure"
+ANTHROPIC = "anthropic"
 
 
 def new_id(prefix: str, length: int = 24) -> str:

@@ -23,10 +23,11 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from . import bedrock_models
 from .bedrock import BedrockError, BedrockJobs
+from .anthropic_batches import AnthropicError
 from .config import SimulatorConfig
 from .errors import ApiError
 from .httpio import BodyReader, read_multipart
-from .records import AZURE, OPENAI
+from .records import ANTHROPIC, AZURE, OPENAI
 from .state import SimState
 
 log = logging.getLogger("devserver.simulator")
@@ -50,6 +51,9 @@ _AZURE_ACCESS_DENIED = (
     "key for an active subscription and use a correct regional API endpoint for your resource."
 )
 _AZURE_V1_VERSIONS = frozenset({"v1", "preview"})
+# Anthropic's API is served under this prefix (its paths, /v1/messages/batches..., follow).
+ANTHROPIC_PREFIX = "/anthropic"
+MAX_ANTHROPIC_BODY = 256 * 1024 * 1024
 
 
 _BEDROCK_PATHS = ("/model-invocation-job",)  # also matches /model-invocation-jobs
@@ -232,6 +236,9 @@ class _Handler(BaseHTTPRequestHandler):
                 if fault.retry_after is not None:
                     headers["Retry-After"] = _format_seconds(fault.retry_after)
                 raise ApiError(fault.status, message, type=kind, code=code, headers=headers)
+        if path.startswith(ANTHROPIC_PREFIX + "/v1/"):
+            self._anthropic(path[len(ANTHROPIC_PREFIX) :], query)
+            return
         if path.startswith("/v1/"):
             provider, rest = OPENAI, path[4:]
             auth = self.headers.get("Authorization") or ""
@@ -361,6 +368,53 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             raise BedrockError(404, "UnknownOperationException", f"Unknown operation {method} {path}")
 
+    # ------------------------------------------------------------------ Anthropic
+
+    def _anthropic(self, path: str, query: dict[str, str]) -> None:
+        """Anthropic's Message Batches API (``/anthropic/v1/messages/batches...``)."""
+        state, method = self.server.state, self.command
+        if not state.key_ok(ANTHROPIC, self.headers.get("x-api-key")):
+            raise AnthropicError(401, "invalid x-api-key", type="authentication_error")
+        if not self.headers.get("anthropic-version"):
+            raise AnthropicError(400, "anthropic-version: header is required", type="invalid_request_error")
+        seg = [s for s in path.split("/") if s]
+        if seg[:3] != ["v1", "messages", "batches"]:
+            raise AnthropicError(404, f"Not found: {method} {path}", type="not_found_error")
+        batches, base, n = state.anthropic, self._anthropic_base(), len(seg)
+        if n == 3 and method == "POST":
+            raw = self._body.read(MAX_ANTHROPIC_BODY + 1) if not self._body.done else b""
+            while not self._body.done and len(raw) <= MAX_ANTHROPIC_BODY:
+                raw += self._body.read()
+            try:
+                body = json.loads(raw or b"{}")
+            except ValueError:
+                raise AnthropicError(
+                    400, "The request body is not valid JSON.", type="invalid_request_error"
+                ) from None
+            self._send_json(200, batches.create(body, len(raw), base))
+        elif n == 3 and method == "GET":
+            self._send_json(200, batches.list(query, base))
+        elif n == 4 and method == "GET":
+            self._send_json(200, batches.retrieve(seg[3], base))
+        elif n == 4 and method == "DELETE":
+            self._send_json(200, batches.delete(seg[3]))
+        elif n == 5 and seg[4] == "cancel" and method == "POST":
+            self._body.drain()
+            self._send_json(200, batches.cancel(seg[3], base))
+        elif n == 5 and seg[4] == "results" and method == "GET":
+            data = batches.results(seg[3])
+            self._status = 200
+            self.send_response(200)
+            self.send_header("Content-Type", "application/binary")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        else:
+            raise AnthropicError(404, f"Not found: {method} {path}", type="not_found_error")
+
+    def _anthropic_base(self) -> str:
+        return f"http://{self.headers.get('Host') or self.server.server_name}{ANTHROPIC_PREFIX}"
+
     # ------------------------------------------------------------------ /_sim admin (no auth)
 
     def _admin(self, path: str) -> None:
@@ -466,6 +520,10 @@ class Simulator:
         """For a boto3 `bedrock` client (or AWS_ENDPOINT_URL_BEDROCK)."""
         return self.url
 
+    @property
+    def anthropic_api_base(self) -> str:
+        return self.url + ANTHROPIC_PREFIX
+
     # in-process equivalents of the /_sim endpoints
     @property
     def state(self) -> SimState:
@@ -484,8 +542,11 @@ class Simulator:
     def clear_faults(self) -> None:
         self.state.clear_faults()
 
-    def set_keys(self, *, openai_key: str | None = None, azure_key: str | None = None) -> None:
-        body = {k: v for k, v in (("openai_key", openai_key), ("azure_key", azure_key)) if v is not None}
+    def set_keys(
+        self, *, openai_key: str | None = None, azure_key: str | None = None, anthropic_key: str | None = None
+    ) -> None:
+        keys = (("openai_key", openai_key), ("azure_key", azure_key), ("anthropic_key", anthropic_key))
+        body = {k: v for k, v in keys if v is not None}
         self.state.set_keys(body)
 
     def received(self, file_id: str) -> dict[str, Any]:

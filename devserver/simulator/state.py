@@ -21,11 +21,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO
 
 from . import batchwork
+from .anthropic_batches import AnthropicBatches
 from .batchwork import Results, Validation
 from .config import SimulatorConfig
 from .errors import ApiError, bad_request, missing, not_found
 from .httpio import ReceivedFile
 from .records import (
+    ANTHROPIC,
     AZURE,
     OPENAI,
     TERMINAL,
@@ -138,7 +140,12 @@ class SimState:
         self.batches: dict[str, BatchRecord] = {}
         self.received: dict[str, dict[str, Any]] = {}
         self.faults: list[Fault] = []
-        self.keys = {OPENAI: self.config.openai_key, AZURE: self.config.azure_key}
+        self.keys = {
+            OPENAI: self.config.openai_key,
+            AZURE: self.config.azure_key,
+            ANTHROPIC: self.config.anthropic_key,
+        }
+        self.anthropic = AnthropicBatches(lambda: self.phase)
         self.cursor_seq: dict[str, int] = {}  # survives deletion so pagination cursors stay valid
 
     @property
@@ -174,7 +181,11 @@ class SimState:
 
     def set_keys(self, body: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
-            for name, provider in (("openai_key", OPENAI), ("azure_key", AZURE)):
+            for name, provider in (
+                ("openai_key", OPENAI),
+                ("azure_key", AZURE),
+                ("anthropic_key", ANTHROPIC),
+            ):
                 if name in body:
                     if not isinstance(body[name], str) or not body[name]:
                         raise bad_request(f"'{name}' must be a non-empty string.", name)

@@ -87,6 +87,13 @@ BUCKET_LIST = "bucket:list"  # ListBucket under the function's prefixes (a miss 
 BUCKET_WRITE = "bucket:write"  # PutObject (single and multipart uploads)
 BUCKET_ABORT_UPLOAD = "bucket:abort-upload"  # AbortMultipartUpload, after a failed multipart upload
 BUCKET_DELETE = "bucket:delete"  # DeleteObject
+# The gateway-kept files of providers without a file store (and its notes on their batches),
+# under resources.KEPT_FILES_PREFIX only: the same S3 actions as above, on that prefix.
+KEPT_READ = "kept:read"  # GetObject (HeadObject)
+KEPT_LIST = "kept:list"  # ListBucket under that prefix (finding a file or a batch note to adopt)
+KEPT_WRITE = "kept:write"  # PutObject (single and multipart)
+KEPT_ABORT_UPLOAD = "kept:abort-upload"  # AbortMultipartUpload, after a failed multipart write
+KEPT_DELETE = "kept:delete"  # DeleteObject
 INVOKE_TRANSFER = "invoke:file_transfer"
 # Lambda invokes the on-failure destination with the failed function's own role.
 INVOKE_TRANSFER_FAILED = "invoke:transfer_failed"
@@ -97,6 +104,8 @@ BEDROCK_CREATE_JOB = "bedrock:create-job"
 BEDROCK_GET_JOB = "bedrock:get-job"
 BEDROCK_LIST_JOBS = "bedrock:list-jobs"
 BEDROCK_STOP_JOB = "bedrock:stop-job"
+BEDROCK_RECORDS_WRITE = "bedrock:records-write"  # PutObject under resources.BEDROCK_INPUT_PREFIX
+BEDROCK_RESULTS_READ = "bedrock:results-read"  # GetObject under resources.BEDROCK_OUTPUT_PREFIX
 
 # Authentication: the master key, or a virtual key's hash (pepper) looked up with one GetItem.
 _AUTHENTICATED = frozenset({SECRET_MASTER_KEY, SECRET_KEY_PEPPER, TABLE_GET})
@@ -156,6 +165,8 @@ class AsyncFunction:
 
 
 _LISTS = frozenset({TABLE_QUERY_BY_OWNER, TABLE_QUERY_BY_KIND})
+# Writing a kept file: in one request, or in parts aborted on failure.
+_KEPT_WRITES = frozenset({KEPT_WRITE, KEPT_ABORT_UPLOAD})
 _PROVIDER = frozenset({SECRET_PROVIDER_KEYS})
 _IDEMPOTENT = frozenset({TABLE_IDEMPOTENCY})
 
@@ -169,19 +180,26 @@ ROUTES: tuple[Route, ...] = (
         "files_create",
         "POST",
         "/files",
-        # put and update: the write-ahead record and its finish
-        _PROVIDER | _IDEMPOTENT | {TABLE_PUT, TABLE_UPDATE},
+        # put and update: the write-ahead record and its finish; kept: the file itself, and
+        # a retry looks for the file its first attempt left (list, head)
+        _PROVIDER | _IDEMPOTENT | _KEPT_WRITES | {TABLE_PUT, TABLE_UPDATE, KEPT_READ, KEPT_LIST},
         memory_mb=1024,
         creates=True,
     ),
     Route("files_list", "GET", "/files", _LISTS),
-    Route("files_retrieve", "GET", "/files/{file_id}", _PROVIDER | {TABLE_UPDATE}),
-    Route("files_delete", "DELETE", "/files/{file_id}", _PROVIDER | {TABLE_DELETE, BUCKET_DELETE}),
+    # kept: the file's object (head), and adopting a pending create (list)
+    Route("files_retrieve", "GET", "/files/{file_id}", _PROVIDER | {TABLE_UPDATE, KEPT_READ, KEPT_LIST}),
+    Route(
+        "files_delete",
+        "DELETE",
+        "/files/{file_id}",
+        _PROVIDER | {TABLE_DELETE, BUCKET_DELETE, KEPT_DELETE, KEPT_READ, KEPT_LIST},
+    ),
     Route(
         "files_content",
         "GET",
         "/files/{file_id}/content",
-        _PROVIDER | {BUCKET_READ, BUCKET_LIST, BUCKET_WRITE, BUCKET_ABORT_UPLOAD},
+        _PROVIDER | {BUCKET_READ, BUCKET_LIST, BUCKET_WRITE, BUCKET_ABORT_UPLOAD, KEPT_READ},
         memory_mb=1024,
     ),
     # Batches
@@ -189,32 +207,58 @@ ROUTES: tuple[Route, ...] = (
         "batches_create",
         "POST",
         "/batches",
-        # bucket: a Bedrock batch's input file and note (kept files), its records (Bedrock input)
+        # bedrock: the job created (and read back), its records written to the Bedrock input prefix
+        # kept: the input file read, the batch's note written (ahead, then its own), and a
+        # retry's adoption reads the notes
         _PROVIDER
         | _IDEMPOTENT
-        | {TABLE_PUT, TABLE_UPDATE, BEDROCK_CREATE_JOB, BEDROCK_GET_JOB, BUCKET_READ, BUCKET_WRITE},
+        | {
+            BEDROCK_CREATE_JOB,
+            BEDROCK_GET_JOB,
+            BEDROCK_RECORDS_WRITE,
+            TABLE_PUT,
+            TABLE_UPDATE,
+            KEPT_READ,
+            KEPT_WRITE,
+            KEPT_DELETE,
+            KEPT_LIST,
+        },
         creates=True,
     ),
+    # kept: a batch's note, and once it has ended its results kept as files (written once)
     Route(
         "batches_list",
         "GET",
         "/batches",
-        # bucket: a finished Bedrock job's results (Bedrock output) into its output files (kept files)
+        # bedrock: the jobs listed (one retrieved), a finished job's results read from the output prefix
         _PROVIDER
         | _LISTS
-        | {TABLE_PUT, TABLE_UPDATE, BEDROCK_LIST_JOBS, BEDROCK_GET_JOB, BUCKET_READ, BUCKET_WRITE},
+        | _KEPT_WRITES
+        | {
+            BEDROCK_LIST_JOBS,
+            BEDROCK_GET_JOB,
+            BEDROCK_RESULTS_READ,
+            TABLE_PUT,
+            TABLE_UPDATE,
+            KEPT_READ,
+            KEPT_LIST,
+        },
     ),
     Route(
         "batches_retrieve",
         "GET",
         "/batches/{batch_id}",
-        _PROVIDER | {TABLE_PUT, TABLE_UPDATE, BEDROCK_GET_JOB, BUCKET_READ, BUCKET_WRITE},
+        # bedrock: the job, a finished job's results read from the output prefix
+        _PROVIDER
+        | _KEPT_WRITES
+        | {BEDROCK_GET_JOB, BEDROCK_RESULTS_READ, TABLE_PUT, TABLE_UPDATE, KEPT_READ, KEPT_LIST},
     ),
     Route(
         "batches_cancel",
         "POST",
         "/batches/{batch_id}/cancel",
-        _PROVIDER | {TABLE_UPDATE, BEDROCK_GET_JOB, BEDROCK_STOP_JOB, BUCKET_READ},
+        # bedrock: the job read and stopped
+        _PROVIDER | _KEPT_WRITES | {BEDROCK_GET_JOB, BEDROCK_STOP_JOB, TABLE_UPDATE, KEPT_READ, KEPT_LIST},
     ),
     # Uploads (large files in parts)
     Route("uploads_create", "POST", "/uploads", _IDEMPOTENT | {TABLE_PUT}, creates=True),
@@ -318,7 +362,17 @@ ASYNC_FUNCTIONS: tuple[AsyncFunction, ...] = (
     AsyncFunction(
         "transfer_failed",
         # provider keys: it deletes a provider copy a dead transfer left behind
-        frozenset({TABLE_GET, TABLE_PUT, TABLE_UPDATE, SECRET_PROVIDER_KEYS, BUCKET_LIST, BUCKET_DELETE}),
+        frozenset(
+            {
+                TABLE_GET,
+                TABLE_PUT,
+                TABLE_UPDATE,
+                SECRET_PROVIDER_KEYS,
+                BUCKET_LIST,
+                BUCKET_DELETE,
+                KEPT_DELETE,
+            }
+        ),
         memory_mb=256,
         timeout_seconds=60,
     ),
@@ -333,6 +387,10 @@ ASYNC_FUNCTIONS: tuple[AsyncFunction, ...] = (
                 BUCKET_READ,
                 BUCKET_LIST,
                 BUCKET_DELETE,
+                # kept: the file written, a duplicate run's copy deleted
+                KEPT_WRITE,
+                KEPT_ABORT_UPLOAD,
+                KEPT_DELETE,
             }
         )
         | {INVOKE_TRANSFER_FAILED},

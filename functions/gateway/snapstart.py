@@ -55,7 +55,7 @@ def prime(route: routes.Route) -> None:
 
         secret_store.master_key()
         secret_store.key_pepper()
-    if any(grant.startswith("bucket:") for grant in grants):
+    if any(grant.startswith(("bucket:", "kept:")) for grant in grants):
         from gateway.storage.s3 import s3_client
 
         s3_client()

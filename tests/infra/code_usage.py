@@ -133,7 +133,11 @@ def _dynamodb_uses(operation: str, params: dict[str, Any], usage: Usage, functio
 
 
 def _object_scope(key: str) -> str:
-    for prefix in (resources.UPLOAD_PARTS_PREFIX, resources.CACHED_CONTENT_PREFIX):
+    for prefix in (
+        resources.UPLOAD_PARTS_PREFIX,
+        resources.CACHED_CONTENT_PREFIX,
+        resources.KEPT_FILES_PREFIX,
+    ):
         if key.startswith(prefix):
             return OBJECTS + prefix
     return OBJECTS + key
@@ -285,7 +289,11 @@ def record_usage(gateway: LocalGateway) -> Iterator[Usage]:
 def _presigned_scope(request_dict: dict[str, Any]) -> str:
     """The key prefix a presigned S3 request names (path or virtual host style alike)."""
     path = str(request_dict.get("url_path") or request_dict.get("url") or "")
-    for prefix in (resources.UPLOAD_PARTS_PREFIX, resources.CACHED_CONTENT_PREFIX):
+    for prefix in (
+        resources.UPLOAD_PARTS_PREFIX,
+        resources.CACHED_CONTENT_PREFIX,
+        resources.KEPT_FILES_PREFIX,
+    ):
         if f"/{prefix}" in path:
             return OBJECTS + prefix
     return OBJECTS + path

@@ -63,6 +63,31 @@ ERROR_PATHS: dict[tuple[str, Use], str] = {
         Use("s3:AbortMultipartUpload", OBJECTS + resources.CACHED_CONTENT_PREFIX),
     ): "a multipart store of large content that fails midway (tests/unit/test_content_cache.py)",
 }
+# The gateway-kept files' failure and adoption paths (Anthropic deployments), each shown elsewhere.
+_KEPT = OBJECTS + resources.KEPT_FILES_PREFIX
+_ABORT = "a multipart write of a kept file that fails midway (tests/unit/test_kept_files.py)"
+_ADOPT_FILE = "a create retried after its kept file was written but not recorded (adoption lists the store)"
+_ADOPT_BATCH = (
+    "a batch Anthropic made whose create never heard back (tests/integration/test_anthropic_batches.py::"
+    "test_a_create_whose_answer_was_lost_is_adopted_not_repeated)"
+)
+ERROR_PATHS |= {
+    **{
+        (name, Use("s3:AbortMultipartUpload", _KEPT)): _ABORT
+        for name in ("files_create", "file_transfer", "batches_retrieve", "batches_list", "batches_cancel")
+    },
+    ("files_create", Use("s3:GetObject", _KEPT)): _ADOPT_FILE,
+    ("files_create", Use("s3:ListBucket", BUCKET)): _ADOPT_FILE,
+    ("files_retrieve", Use("s3:ListBucket", BUCKET)): _ADOPT_FILE,
+    ("files_delete", Use("s3:GetObject", _KEPT)): _ADOPT_FILE,
+    ("files_delete", Use("s3:ListBucket", BUCKET)): _ADOPT_FILE,
+    ("file_transfer", Use("s3:DeleteObject", _KEPT)): "a duplicate transfer run deletes its own copy",
+    **{
+        (name, Use("s3:ListBucket", BUCKET)): _ADOPT_BATCH
+        for name in ("batches_create", "batches_retrieve", "batches_list", "batches_cancel")
+    },
+    ("batches_cancel", Use("s3:PutObject", _KEPT)): "a cancel that finds the batch ended keeps its results",
+}
 # Grants whose code lands in another branch: tolerated while no call uses them, checked once one does.
 AWAITING_CODE: dict[str, str] = {
     IDEMPOTENCY: "Powertools Idempotency on the create routes (issue 10, helper H2's branch)",
@@ -199,6 +224,42 @@ def _uploads(gateway: LocalGateway, client: openai.OpenAI, usage: Usage) -> None
         client.uploads.parts.create(expiring.id, data=PART)
 
 
+def _anthropic(gateway: LocalGateway, caller: str) -> None:
+    """Files the gateway keeps and a Message Batch, through /anthropic/v1."""
+    client = sdk(gateway, caller, provider="anthropic")
+    uploaded = upload_input(client)
+    assert client.files.retrieve(uploaded.id).status == "processed"
+    assert client.files.content(uploaded.id).read()
+    with _slow_batches(gateway):
+        cancelled = client.batches.create(
+            input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        assert client.batches.cancel(cancelled.id).status == "cancelling"
+    first, second = (
+        client.batches.create(
+            input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        for _ in range(2)
+    )
+    assert {first.id, second.id} <= {b.id for b in client.batches.list(limit=3)}  # unfinished: refreshed
+    deadline = time.monotonic() + 30
+    while client.batches.retrieve(first.id).status != "completed":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    done = client.batches.retrieve(first.id)
+    assert done.output_file_id is not None
+    assert client.files.content(done.output_file_id).read()
+    client.files.delete(done.output_file_id)
+    # Through the Uploads API: the transfer writes the kept file.
+    content = batch_jsonl(2)
+    upload = client.uploads.create(
+        bytes=len(content), filename="k.jsonl", mime_type="application/jsonl", purpose="batch"
+    )
+    part = client.uploads.parts.create(upload.id, data=content)
+    assert client.uploads.complete(upload.id, part_ids=[part.id]).status == "completed"
+    assert gateway.wait_for_async(30)
+
+
 def _webhooks(client: openai.OpenAI) -> None:
     with webhook_receiver(answers=[500]) as receiver:
         created = client.webhooks.create(url=receiver.url, name="iam", event_types=["batch.completed"])
@@ -232,6 +293,7 @@ def run_scenario(gateway: LocalGateway, usage: Usage) -> None:
         client = sdk(gateway, caller)
         _files_and_batches(gateway, client)
         _uploads(gateway, client, usage)
+        _anthropic(gateway, caller)
     assert key_api(gateway, "GET", "/spend/report", params={"group_by": "model"}).status_code == 200
     _webhooks(sdk(gateway, key.key))
     assert sdk(gateway, gateway.master_key).webhooks.list().data == []  # everyone's: by kind
@@ -267,7 +329,11 @@ def _scope(resource: Any, statement: dict[str, Any], function_names: dict[str, s
     for index in resources.TABLE_INDEXES:
         if resource == joined(TABLE_ARN, f"/index/{index}"):
             return INDEX + index
-    for prefix in (resources.UPLOAD_PARTS_PREFIX, resources.CACHED_CONTENT_PREFIX):
+    for prefix in (
+        resources.UPLOAD_PARTS_PREFIX,
+        resources.CACHED_CONTENT_PREFIX,
+        resources.KEPT_FILES_PREFIX,
+    ):
         if resource == joined(BUCKET_ARN, f"/{prefix}*"):
             return OBJECTS + prefix
     for capability, export in SECRET_EXPORTS.items():

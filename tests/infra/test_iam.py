@@ -52,6 +52,8 @@ EXPECTED_ACTIONS: dict[str, set[str]] = {
     routes.BEDROCK_GET_JOB: {"bedrock:GetModelInvocationJob"},
     routes.BEDROCK_LIST_JOBS: {"bedrock:ListModelInvocationJobs"},
     routes.BEDROCK_STOP_JOB: {"bedrock:StopModelInvocationJob"},
+    routes.BEDROCK_RECORDS_WRITE: {"s3:PutObject"},
+    routes.BEDROCK_RESULTS_READ: {"s3:GetObject"},
 }
 INDEX_BY_CAPABILITY = {
     routes.TABLE_QUERY_BY_OWNER: resources.INDEX_BY_OWNER,
@@ -75,11 +77,6 @@ BUCKET_PREFIXES_BY_FUNCTION: dict[str, tuple[str, ...]] = {
     "uploads_cancel": PARTS,
     "file_transfer": PARTS,
     "transfer_failed": PARTS,
-    # Bedrock batches: kept files (input file, job notes, results), the jobs' records and results
-    "batches_create": (resources.KEPT_FILES_PREFIX, resources.BEDROCK_INPUT_PREFIX),
-    "batches_retrieve": (resources.KEPT_FILES_PREFIX, resources.BEDROCK_OUTPUT_PREFIX),
-    "batches_list": (resources.KEPT_FILES_PREFIX, resources.BEDROCK_OUTPUT_PREFIX),
-    "batches_cancel": (resources.KEPT_FILES_PREFIX,),
 }
 
 
@@ -89,6 +86,46 @@ def prefixes_of(name: str) -> tuple[str, ...]:
 
 def object_arns(name: str) -> list[dict[str, Any]]:
     return [joined(BUCKET_ARN, f"/{prefix}*") for prefix in prefixes_of(name)]
+
+
+# Capabilities on one prefix of their own: (capability, S3 action) -> prefix.
+OWN_PREFIX: dict[tuple[str, str], str] = {
+    **{
+        (capability, action): resources.KEPT_FILES_PREFIX
+        for capability, action in (
+            (routes.KEPT_READ, "s3:GetObject"),
+            (routes.KEPT_WRITE, "s3:PutObject"),
+            (routes.KEPT_ABORT_UPLOAD, "s3:AbortMultipartUpload"),
+            (routes.KEPT_DELETE, "s3:DeleteObject"),
+        )
+    },
+    (routes.BEDROCK_RECORDS_WRITE, "s3:PutObject"): resources.BEDROCK_INPUT_PREFIX,
+    (routes.BEDROCK_RESULTS_READ, "s3:GetObject"): resources.BEDROCK_OUTPUT_PREFIX,
+}
+
+
+def object_arns_for(name: str, action: str) -> list[dict[str, Any]]:
+    """The objects a function's `action` may reach: its bucket prefixes, and the prefixes of the
+    capabilities that have one of their own."""
+    own = {
+        prefix
+        for (grant, granted), prefix in OWN_PREFIX.items()
+        if grant in SPECS[name] and granted == action
+    }
+    bucket = (
+        set(prefixes_of(name))
+        if any(cap in SPECS[name] for cap in BUCKET_ACTION_CAPABILITIES[action])
+        else set()
+    )
+    return [joined(BUCKET_ARN, f"/{prefix}*") for prefix in sorted(bucket | own)]
+
+
+BUCKET_ACTION_CAPABILITIES: dict[str, tuple[str, ...]] = {
+    "s3:GetObject": (routes.BUCKET_READ,),
+    "s3:PutObject": (routes.BUCKET_WRITE,),
+    "s3:AbortMultipartUpload": (routes.BUCKET_ABORT_UPLOAD,),
+    "s3:DeleteObject": (routes.BUCKET_DELETE,),
+}
 
 
 SPECS: dict[str, frozenset[str]] = {
@@ -151,7 +188,7 @@ def test_resources_are_scoped(synth: Synth, name: str) -> None:
         elif action == "s3:ListBucket":
             assert targets == [BUCKET_ARN]
         elif action.startswith("s3:"):
-            assert sorted(map(str, targets)) == sorted(map(str, object_arns(name))), action
+            assert sorted(map(str, targets)) == sorted(map(str, object_arns_for(name, action))), action
         elif action.startswith(("bedrock:", "iam:")):
             continue  # tests/infra/test_bedrock.py
         elif action == "lambda:InvokeFunction":

@@ -207,7 +207,7 @@ def test_no_provider_keys_uses_simulator(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with start_gateway(provider_env={}, simulator_phase_seconds=0.1) as gw:
         assert gw.simulator is not None
-        assert set(gw.simulated_providers) == {"openai", "azure"}
+        assert set(gw.simulated_providers) == {"openai", "azure", "anthropic"}
         config = json.loads(os.environ[resources.ENV_PROVIDERS])
         assert config["openai"]["api_base"] == gw.simulator.openai_api_base
         assert config["azure"]["api_base"] == gw.simulator.azure_api_base

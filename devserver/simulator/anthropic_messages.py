@@ -1,0 +1,116 @@
+"""Anthropic's Messages API responder: a plausible `Message` (with usage) for a request's params.
+
+Reusable by every simulated form that runs Claude requests (Anthropic's Message Batches,
+Claude records of Bedrock's batch inference). A request is checked the way the Messages API
+checks it (model, max_tokens, messages); `MessageError` carries Anthropic's error type and
+message. The model ``sim-fail`` always fails, as in the OpenAI simulator.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+FAIL_MODEL = "sim-fail"
+ROLES = ("user", "assistant")
+
+
+class MessageError(Exception):
+    """An error the Messages API would answer: `type` is Anthropic's error type."""
+
+    def __init__(self, type: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.type = type
+        self.message = message
+        self.status = status
+
+    def error_response(self, request_id: str | None = None) -> dict[str, Any]:
+        """Anthropic's ErrorResponse: ``{"type": "error", "error": {type, message}}``."""
+        body: dict[str, Any] = {"type": "error", "error": {"type": self.type, "message": self.message}}
+        if request_id:
+            body["request_id"] = request_id
+        return body
+
+
+def tokens(text: str) -> int:
+    return max(1, (len(text) + 3) // 4)
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(str(block.get("text") or "") for block in content if isinstance(block, dict))
+    return ""
+
+
+def message_for(params: Any, *, seed: str = "") -> dict[str, Any]:
+    """The Message the API would answer for `params`, or MessageError."""
+    if not isinstance(params, dict):
+        raise MessageError("invalid_request_error", "params: Input should be an object")
+    model = params.get("model")
+    if not isinstance(model, str) or not model:
+        raise MessageError("invalid_request_error", "model: Field required")
+    if model == FAIL_MODEL:
+        raise MessageError("not_found_error", f"model: {model}", status=404)
+    max_tokens = params.get("max_tokens")
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+        raise MessageError("invalid_request_error", "max_tokens: Field required")
+    messages = params.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise MessageError("invalid_request_error", "messages: at least one message is required")
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in ROLES:
+            raise MessageError(
+                "invalid_request_error", f"messages.{index}.role: Input should be 'user' or 'assistant'"
+            )
+    if messages[0].get("role") != "user":
+        raise MessageError("invalid_request_error", "messages: the first message must use the 'user' role")
+    system = params.get("system")
+    input_tokens = tokens(_text(system)) + sum(tokens(_text(m.get("content"))) + 3 for m in messages)
+    last_user = next((_text(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
+    digest = hashlib.sha256(f"{seed}\x00{model}\x00{last_user}".encode()).hexdigest()
+    tool_choice = params.get("tool_choice") or {}
+    tools = params.get("tools") or []
+    if tools and tool_choice.get("type") in ("any", "tool"):
+        name = tool_choice.get("name") or tools[0].get("name")
+        content: list[dict[str, Any]] = [
+            {"type": "tool_use", "id": "toolu_" + digest[:24], "name": name, "input": {}}
+        ]
+        return _message(digest, model, content, "tool_use", None, input_tokens, 12)
+    text = f"This is a simulated response to: {last_user[:60] or '(empty prompt)'}"
+    stop_reason, stop_sequence = "end_turn", None
+    for sequence in params.get("stop_sequences") or ():
+        if sequence and sequence in text:
+            text, stop_reason, stop_sequence = text[: text.index(sequence)], "stop_sequence", sequence
+            break
+    if tokens(text) > max_tokens:
+        text, stop_reason, stop_sequence = text[: max_tokens * 4], "max_tokens", None
+    content = [{"type": "text", "text": text}]
+    return _message(digest, model, content, stop_reason, stop_sequence, input_tokens, tokens(text))
+
+
+def _message(
+    digest: str,
+    model: str,
+    content: list[dict[str, Any]],
+    stop_reason: str,
+    stop_sequence: str | None,
+    input_tokens: int,
+    output_tokens: int,
+) -> dict[str, Any]:
+    return {
+        "id": "msg_" + digest[:24],
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": stop_reason,
+        "stop_sequence": stop_sequence,
+        "usage": {
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        },
+    }

@@ -1,0 +1,349 @@
+"""Anthropic's Message Batches behind the OpenAI interface (`providers.api.ProviderApi`).
+
+Files live in the gateway's store (`kept_files`): Anthropic has none. A batch create reads its
+input file there, translates each line (`chat_to_messages`) and sends the requests inline to
+POST /v1/messages/batches; the OpenAI-side fields are kept in a note per batch
+(`batch_notes`). Once a batch has ended, its results are read once and kept as an OpenAI
+output file and error file with ids derived from the batch, written conditionally: two
+retrieves (or a retrieve and a list) racing build them once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from typing import IO, Any
+
+import httpx
+
+from gateway.errors import UpstreamError, UpstreamRequestError, UpstreamTimeoutError
+from gateway.jsonl import split_lines
+from gateway.observability import logger
+from gateway.providers import anthropic_shapes as shapes
+from gateway.providers.api import ContentStream, FileContent
+from gateway.providers.batch_notes import BatchNotes
+from gateway.providers.batch_results import ERROR, OUTPUT, encoded, result_line
+from gateway.providers.chat_to_messages import TranslationError, messages_request
+from gateway.providers.client import KeySource, _timeout, _tls_context
+from gateway.providers.config import DEFAULT_ANTHROPIC_VERSION, ProviderDeployment
+from gateway.providers.errors import upstream_error
+from gateway.providers.kept_files import FileExists, KeptFiles, derived_id
+
+_CONNECT_TIMEOUT_SECONDS = 5.0
+_BATCHES = "/v1/messages/batches"
+_TAG = "gateway_batch_id"  # service.adoption's tag in a batch's metadata
+_SPOOL_BYTES = 8 * 1024 * 1024
+
+
+class AnthropicClient:
+    def __init__(self, deployment: ProviderDeployment, key_source: KeySource, timeout: float) -> None:
+        self.deployment = deployment
+        self.name = deployment.name
+        self._key_source = key_source
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=_CONNECT_TIMEOUT_SECONDS), verify=_tls_context()
+        )
+        self._files: KeptFiles | None = None
+        self._notes: BatchNotes | None = None
+
+    @property
+    def files(self) -> KeptFiles:
+        if self._files is None:
+            self._files = KeptFiles(self.name)
+        return self._files
+
+    @property
+    def notes(self) -> BatchNotes:
+        if self._notes is None:
+            self._notes = BatchNotes(self.name)
+        return self._notes
+
+    # Files: kept by the gateway --------------------------------------------------------------
+    def create_file(
+        self,
+        *,
+        filename: str,
+        content: FileContent,
+        purpose: str,
+        expires_after: dict[str, Any] | None = None,
+        content_type: str = "application/octet-stream",
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        return self.files.create_file(
+            filename=filename, content=content, purpose=purpose, expires_after=expires_after
+        )
+
+    def retrieve_file(self, file_id: str) -> dict[str, Any]:
+        return self.files.retrieve_file(file_id)
+
+    def list_files(self, **query: Any) -> dict[str, Any]:
+        return self.files.list_files(**query)
+
+    def delete_file(self, file_id: str) -> dict[str, Any]:
+        return self.files.delete_file(file_id)
+
+    def file_content(self, file_id: str) -> bytes:
+        return self.files.file_content(file_id)
+
+    def stream_file_content(self, file_id: str) -> AbstractContextManager[ContentStream]:
+        return self.files.stream_file_content(file_id)
+
+    def create_upload(self, *, filename: str, purpose: str, size: int, mime_type: str) -> dict[str, Any]:
+        return self.files.create_upload(filename=filename, purpose=purpose, size=size, mime_type=mime_type)
+
+    def add_upload_part(self, upload_id: str, data: FileContent) -> dict[str, Any]:
+        return self.files.add_upload_part(upload_id, data)
+
+    def complete_upload(self, upload_id: str, part_ids: list[str], md5: str | None = None) -> dict[str, Any]:
+        return self.files.complete_upload(upload_id, part_ids, md5)
+
+    def cancel_upload(self, upload_id: str) -> dict[str, Any]:
+        return self.files.cancel_upload(upload_id)
+
+    # Batches -------------------------------------------------------------------------------
+    def create_batch(self, body: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
+        endpoint = body.get("endpoint")
+        if endpoint != shapes.CHAT_COMPLETIONS:
+            raise _bad_request(
+                f"Provider '{self.name}' (Anthropic) runs only {shapes.CHAT_COMPLETIONS} batches, "
+                f"not {endpoint}.",
+                param="endpoint",
+                code="unsupported_endpoint",
+            )
+        input_file_id = str(body["input_file_id"])
+        custom_ids = shapes.CustomIds()
+        payload, total, model = self._requests_body(input_file_id, custom_ids)
+        note = {
+            "input_file_id": input_file_id,
+            "endpoint": endpoint,
+            "completion_window": body.get("completion_window") or "24h",
+            "metadata": body.get("metadata"),
+            "model": model,
+            "custom_ids": custom_ids.mapped,
+            "total": total,
+            "attempted_at": int(time.time()),
+        }
+        request_key = _request_key(body)
+        self.notes.put_pending(request_key, note)  # ahead: a lost answer is still adoptable
+        batch = self._json(
+            "POST",
+            _BATCHES,
+            content=payload,
+            headers={"content-type": "application/json"},
+            **_timeout(timeout),
+        )
+        self.notes.put(str(batch["id"]), note)
+        self.notes.forget_pending(request_key)
+        return shapes.openai_batch(batch, note)
+
+    def _requests_body(
+        self, input_file_id: str, custom_ids: shapes.CustomIds
+    ) -> tuple[bytes, int, str | None]:
+        """The create's JSON body, `{"requests": [...]}`, from the kept input file; 400 naming
+        the line that does not translate, or the limit the batch passes."""
+        chunks: list[bytes] = [b'{"requests":[']
+        size, total, model = len(chunks[0]) + 2, 0, None
+        with self.files.stream_file_content(input_file_id) as stream:
+            for number, raw in enumerate(split_lines(stream.iter_bytes()), start=1):
+                if not raw.strip():
+                    continue
+                line = json.loads(raw)
+                try:
+                    params = messages_request(
+                        line["body"], default_max_tokens=self.deployment.default_max_tokens
+                    )
+                except TranslationError as exc:
+                    raise _bad_request(
+                        f"line {number}: {exc}", param="input_file_id", code="untranslatable_line"
+                    ) from exc
+                model = model or params.get("model")
+                request = {"custom_id": custom_ids.anthropic_id(str(line["custom_id"])), "params": params}
+                piece = (b"," if total else b"") + json.dumps(request, separators=(",", ":")).encode()
+                total += 1
+                size += len(piece)
+                if total > shapes.MAX_REQUESTS:
+                    raise _bad_request(
+                        f"An Anthropic message batch holds at most {shapes.MAX_REQUESTS} requests; "
+                        "split the input file.",
+                        param="input_file_id",
+                        code="too_many_requests_in_batch",
+                    )
+                if size > shapes.MAX_BATCH_BYTES:
+                    raise _bad_request(
+                        f"An Anthropic message batch is at most 256 MB ({shapes.MAX_BATCH_BYTES} bytes) "
+                        "of requests; split the input file.",
+                        param="input_file_id",
+                        code="batch_too_large",
+                    )
+                chunks.append(piece)
+        chunks.append(b"]}")
+        return b"".join(chunks), total, model
+
+    def retrieve_batch(self, batch_id: str, *, timeout: float | None = None) -> dict[str, Any]:
+        return self._openai(self._json("GET", f"{_BATCHES}/{batch_id}", **_timeout(timeout)))
+
+    def list_batches(self, *, timeout: float | None = None, **query: Any) -> dict[str, Any]:
+        params = {"limit": query.get("limit") or 20}
+        if query.get("after"):
+            params["after_id"] = query["after"]
+        page = self._json("GET", _BATCHES, params=params, **_timeout(timeout))
+        data = [batch for raw in page.get("data") or () if (batch := self._openai(raw, required=False))]
+        return {
+            "object": "list",
+            "data": data,
+            "first_id": page.get("first_id"),
+            "last_id": page.get("last_id"),
+            "has_more": bool(page.get("has_more")),
+        }
+
+    def cancel_batch(self, batch_id: str) -> dict[str, Any]:
+        return self._openai(self._json("POST", f"{_BATCHES}/{batch_id}/cancel"))
+
+    def _openai(self, batch: dict[str, Any], *, required: bool = True) -> dict[str, Any] | Any:
+        """The OpenAI Batch of an Anthropic one, its results kept once it has ended. A batch the
+        gateway has no note of (made elsewhere) is None in a list, a 404 on its own."""
+        upstream_id = str(batch["id"])
+        note = self.notes.get(upstream_id)
+        if note is None:
+            counts = shapes.request_counts(batch)
+            note = self.notes.claim_pending(
+                upstream_id, shapes.epoch(batch.get("created_at")) or 0, sum(counts.values())
+            )
+        if note is None:
+            if not required:
+                return None
+            raise UpstreamRequestError(
+                404,
+                f"No batch found with id '{upstream_id}'.",
+                error_type="invalid_request_error",
+                code="not_found",
+            )
+        files = None
+        if batch.get("processing_status") == "ended":
+            files = note.get("files")
+            if files is None:
+                files = self._keep_results(batch, note)
+                self.notes.put(upstream_id, {**note, "files": files})
+        return shapes.openai_batch(batch, note, files)
+
+    # Results --------------------------------------------------------------------------------
+    def _keep_results(self, batch: dict[str, Any], note: dict[str, Any]) -> dict[str, str | None]:
+        """Read an ended batch's results into its output and error files (ids derived from the
+        batch: written once, whoever comes first)."""
+        upstream_id = str(batch["id"])
+        created = shapes.epoch(batch.get("ended_at")) or int(time.time())
+        custom_ids: dict[str, str] = note.get("custom_ids") or {}
+        with (
+            tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as output,
+            tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as errors,
+        ):
+            spools = {OUTPUT: output, ERROR: errors}
+            with self._stream("GET", f"{_BATCHES}/{upstream_id}/results") as response:
+                for raw in split_lines(response.iter_bytes()):
+                    if raw.strip():
+                        kind, line = result_line(
+                            shapes.outcome(json.loads(raw), custom_ids, created), upstream_id
+                        )
+                        spools[kind].write(encoded(line))
+            return {
+                "output_file_id": self._kept(upstream_id, OUTPUT, output),
+                "error_file_id": self._kept(upstream_id, ERROR, errors),
+            }
+
+    def _kept(self, upstream_id: str, kind: str, spool: IO[bytes]) -> str | None:
+        if not spool.tell():
+            return None
+        spool.seek(0)
+        file_id = derived_id(self.name, upstream_id, kind)
+        filename = f"batch_{upstream_id}_{kind}.jsonl"
+        try:
+            self.files.put_file(
+                file_id,
+                iter(lambda: spool.read(1024 * 1024), b""),
+                filename=filename,
+                purpose=f"batch_{kind}",
+            )
+        except FileExists:
+            logger.info("batch results already kept", extra={"provider": self.name, "file": kind})
+        return file_id
+
+    # Transport -------------------------------------------------------------------------------
+    def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        response = self._send(method, path, **kwargs)
+        try:
+            payload = response.json()
+        except ValueError as exc:
+            raise UpstreamError(f"provider '{self.name}' answered with a body that is not JSON") from exc
+        if not isinstance(payload, dict):
+            raise UpstreamError(f"provider '{self.name}' answered with an unexpected JSON shape")
+        return payload
+
+    def _stream(self, method: str, path: str) -> AbstractContextManager[httpx.Response]:
+        from contextlib import contextmanager
+
+        @contextmanager
+        def streamed() -> Iterator[httpx.Response]:
+            response = self._send(method, path, stream=True)
+            try:
+                yield response
+            finally:
+                response.close()
+
+        return streamed()
+
+    def _send(self, method: str, path: str, *, stream: bool = False, **kwargs: Any) -> httpx.Response:
+        response = self._attempt(method, path, refresh_key=False, stream=stream, **kwargs)
+        if response.status_code == 401:
+            logger.warning("provider rejected the key; reading it again", extra={"provider": self.name})
+            response.close()
+            response = self._attempt(method, path, refresh_key=True, stream=stream, **kwargs)
+        if response.status_code >= 400:
+            if stream:
+                response.read()
+            response.close()
+            logger.warning(
+                "provider error", extra={"provider": self.name, "status": response.status_code, "path": path}
+            )
+            raise upstream_error(response, self.name)
+        return response
+
+    def _attempt(
+        self, method: str, path: str, *, refresh_key: bool, stream: bool, **kwargs: Any
+    ) -> httpx.Response:
+        key = self._key_source(refresh_key)
+        if not key:
+            raise UpstreamError(
+                f"provider '{self.name}' has no API key configured", code="provider_not_configured"
+            )
+        headers = {
+            "x-api-key": key,
+            "anthropic-version": self.deployment.anthropic_version or DEFAULT_ANTHROPIC_VERSION,
+            **kwargs.pop("headers", {}),
+        }
+        request = self._http.build_request(method, self.deployment.api_base + path, headers=headers, **kwargs)
+        try:
+            return self._http.send(request, stream=stream)
+        except httpx.TimeoutException as exc:
+            raise UpstreamTimeoutError(f"provider '{self.name}' did not answer in time") from exc
+        except httpx.TransportError as exc:
+            raise UpstreamError(f"provider '{self.name}' could not be reached") from exc
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def _request_key(body: dict[str, Any]) -> str:
+    """The pending note's name: the gateway's batch id when the create is tagged, else the request."""
+    tag = (body.get("metadata") or {}).get(_TAG)
+    if tag:
+        return str(tag)
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _bad_request(message: str, *, param: str | None = None, code: str | None = None) -> UpstreamRequestError:
+    return UpstreamRequestError(400, message, error_type="invalid_request_error", param=param, code=code)

@@ -1,0 +1,242 @@
+"""Anthropic Message Batches through the unchanged openai SDK on base_url <gateway>/anthropic/v1:
+upload, create, wait, download; cancel midway; custom_id mapping; the limits; the upload check."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from typing import Any
+
+import openai
+import pytest
+from gateway.providers import anthropic_shapes
+
+from devserver.server import LocalGateway
+from tests.integration.helpers import client, error_of, wait_for_batch
+
+MODEL = "claude-sonnet-4-5"
+
+
+def chat_line(custom_id: str, text: str, **body: Any) -> dict[str, Any]:
+    return {
+        "custom_id": custom_id,
+        "method": "POST",
+        "url": "/v1/chat/completions",
+        "body": {"model": MODEL, "messages": [{"role": "user", "content": text}], **body},
+    }
+
+
+def jsonl(lines: list[dict[str, Any]]) -> bytes:
+    return "".join(json.dumps(line) + "\n" for line in lines).encode()
+
+
+def upload(sdk: openai.OpenAI, lines: list[dict[str, Any]]) -> openai.types.FileObject:
+    return sdk.files.create(file=("in.jsonl", io.BytesIO(jsonl(lines)), "application/jsonl"), purpose="batch")
+
+
+def create(sdk: openai.OpenAI, file_id: str, **kwargs: Any) -> openai.types.Batch:
+    return sdk.batches.create(
+        input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="24h", **kwargs
+    )
+
+
+def lines_of(sdk: openai.OpenAI, file_id: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in sdk.files.content(file_id).text.splitlines()]
+
+
+def anthropic_batches(gateway: LocalGateway) -> dict[str, Any]:
+    assert gateway.simulator is not None
+    state = gateway.simulator.state.anthropic
+    with state.lock:
+        return dict(state.batches)
+
+
+def test_upload_create_wait_download(local_gateway: LocalGateway) -> None:
+    sdk = client(local_gateway, provider="anthropic")
+    # Anthropic refuses a conversation that opens with the assistant: that request errors alone.
+    failing = chat_line("request-3", "")
+    failing["body"]["messages"] = [{"role": "assistant", "content": "I start."}]
+    uploaded = upload(
+        sdk,
+        [
+            chat_line("request-1", "Say hello in French.", max_tokens=50),
+            chat_line("request-2", "Say hello in German.", temperature=0.2, stop=["zzz"]),
+            failing,
+        ],
+    )
+    assert uploaded.status == "processed" and uploaded.purpose == "batch"
+    assert sdk.files.retrieve(uploaded.id).bytes == uploaded.bytes
+    assert sdk.files.content(uploaded.id).content.count(b"\n") == 3
+    created = create(sdk, uploaded.id, metadata={"team": "a"})
+    assert created.id.startswith("batch_") and created.status == "in_progress"
+    assert created.metadata == {"team": "a"}  # the gateway's adoption tag is not shown
+    done = wait_for_batch(client(local_gateway), created.id)  # plain /v1 finds its provider
+    openai.types.Batch.model_validate(done.to_dict())
+    assert done.status == "completed", done
+    assert done.request_counts is not None
+    assert (done.request_counts.total, done.request_counts.completed, done.request_counts.failed) == (3, 2, 1)
+    assert done.completed_at and done.input_file_id == uploaded.id
+    assert done.output_file_id and done.error_file_id
+    output = sdk.files.retrieve(done.output_file_id)
+    assert output.purpose == "batch_output" and output.id.startswith("file-")
+    succeeded = {line["custom_id"]: line for line in lines_of(sdk, done.output_file_id)}
+    assert sorted(succeeded) == ["request-1", "request-2"]
+    body = succeeded["request-1"]["response"]["body"]
+    assert succeeded["request-1"]["response"]["status_code"] == 200
+    assert body["object"] == "chat.completion" and body["model"] == MODEL
+    assert body["choices"][0]["finish_reason"] == "stop"
+    assert "Say hello in French." in body["choices"][0]["message"]["content"]
+    usage = body["usage"]
+    assert (
+        usage["prompt_tokens"] > 0
+        and usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+    )
+    [failed] = lines_of(sdk, done.error_file_id)
+    assert failed["custom_id"] == "request-3"
+    assert failed["response"]["status_code"] == 400
+    assert failed["response"]["body"]["error"]["type"] == "invalid_request_error"
+    assert "first message" in failed["response"]["body"]["error"]["message"]
+    # Retrieved again: the same files (kept once), and listed like any batch.
+    again = sdk.batches.retrieve(created.id)
+    assert (again.output_file_id, again.error_file_id) == (done.output_file_id, done.error_file_id)
+    assert created.id in {batch.id for batch in sdk.batches.list(limit=100)}
+
+
+def test_translated_request_reaches_anthropic(local_gateway: LocalGateway) -> None:
+    sdk = client(local_gateway, provider="anthropic")
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
+    line = chat_line("t-1", "Use the tool.", max_completion_tokens=77, tools=tools, tool_choice="required")
+    line["body"]["messages"].insert(0, {"role": "system", "content": "Be brief."})
+    before = set(anthropic_batches(local_gateway))
+    created = create(sdk, upload(sdk, [line]).id)
+    [new] = [batch for key, batch in anthropic_batches(local_gateway).items() if key not in before]
+    params = new.requests[0]["params"]
+    assert params["system"] == "Be brief." and params["max_tokens"] == 77
+    assert params["tools"] == [{"name": "lookup", "input_schema": {"type": "object"}}]
+    assert params["tool_choice"] == {"type": "any"}
+    done = wait_for_batch(sdk, created.id)
+    assert done.output_file_id is not None
+    [result] = lines_of(sdk, done.output_file_id)
+    choice = result["response"]["body"]["choices"][0]
+    assert choice["finish_reason"] == "tool_calls"
+    assert choice["message"]["tool_calls"][0]["function"] == {"name": "lookup", "arguments": "{}"}
+
+
+def test_custom_ids_anthropic_refuses_are_mapped_and_back(local_gateway: LocalGateway) -> None:
+    sdk = client(local_gateway, provider="anthropic")
+    odd = ["order #1/ünïcode", "x" * 80, "plain_id-2"]
+    before = set(anthropic_batches(local_gateway))
+    created = create(sdk, upload(sdk, [chat_line(custom_id, "hi") for custom_id in odd]).id)
+    [new] = [batch for key, batch in anthropic_batches(local_gateway).items() if key not in before]
+    sent = [request["custom_id"] for request in new.requests]
+    assert sent[2] == "plain_id-2"  # a valid id travels as is
+    assert all(anthropic_shapes.CUSTOM_ID.match(custom_id) for custom_id in sent)
+    assert len(set(sent)) == 3
+    done = wait_for_batch(sdk, created.id)
+    assert done.output_file_id is not None
+    assert sorted(line["custom_id"] for line in lines_of(sdk, done.output_file_id)) == sorted(odd)
+
+
+def test_cancel_midway_leaves_partial_results(local_gateway: LocalGateway) -> None:
+    sdk = client(local_gateway, provider="anthropic")
+    assert local_gateway.simulator is not None
+    config = local_gateway.simulator.config
+    saved, config.batch_phase_seconds = config.batch_phase_seconds, 2.0
+    try:
+        created = create(sdk, upload(sdk, [chat_line(f"c-{i}", f"n {i}") for i in range(20)]).id)
+        time.sleep(2.0 + 0.9)  # into the second phase: about half of the requests are done
+        cancelling = sdk.batches.cancel(created.id)
+        assert cancelling.status == "cancelling" and cancelling.cancelling_at
+        done = wait_for_batch(sdk, created.id)
+    finally:
+        config.batch_phase_seconds = saved
+    assert done.status == "cancelled" and done.cancelled_at
+    assert done.request_counts is not None
+    finished, cancelled = done.request_counts.completed, done.request_counts.failed
+    assert 0 < finished < 20 and finished + cancelled == 20
+    assert done.output_file_id and done.error_file_id
+    assert len(lines_of(sdk, done.output_file_id)) == finished
+    errors = lines_of(sdk, done.error_file_id)
+    assert len(errors) == cancelled
+    assert {line["error"]["code"] for line in errors} == {"batch_cancelled"}
+
+
+def test_an_untranslatable_line_fails_the_upload_with_its_number(local_gateway: LocalGateway) -> None:
+    sdk = client(local_gateway, provider="anthropic")
+    bad = chat_line("b-2", "hi", logit_bias={"50256": -100})
+    with pytest.raises(openai.BadRequestError) as raised:
+        upload(sdk, [chat_line("b-1", "hi"), bad])
+    error = error_of(raised.value)
+    assert error["code"] == "untranslatable_line"
+    assert "line 2: body.logit_bias" in error["message"]
+
+
+def test_only_chat_completions_batches(local_gateway: LocalGateway) -> None:
+    sdk = client(local_gateway, provider="anthropic")
+    embeddings = {
+        "custom_id": "e",
+        "method": "POST",
+        "url": "/v1/embeddings",
+        "body": {"model": "m", "input": "x"},
+    }
+    with pytest.raises(openai.BadRequestError) as raised:
+        upload(sdk, [embeddings])
+    assert "/v1/chat/completions" in error_of(raised.value)["message"]
+    uploaded = upload(sdk, [chat_line("ok", "hi")])
+    with pytest.raises(openai.BadRequestError) as raised:
+        sdk.batches.create(input_file_id=uploaded.id, endpoint="/v1/embeddings", completion_window="24h")
+    error = error_of(raised.value)
+    assert error["param"] == "endpoint" and "/v1/chat/completions" in error["message"]
+
+
+def test_limits_answer_400_naming_the_limit(
+    local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sdk = client(local_gateway, provider="anthropic")
+    uploaded = upload(sdk, [chat_line(f"l-{i}", "hi") for i in range(3)])
+    monkeypatch.setattr(anthropic_shapes, "MAX_REQUESTS", 2)
+    with pytest.raises(openai.BadRequestError) as raised:
+        create(sdk, uploaded.id)
+    assert "at most 2 requests" in error_of(raised.value)["message"]
+    monkeypatch.setattr(anthropic_shapes, "MAX_REQUESTS", 100_000)
+    monkeypatch.setattr(anthropic_shapes, "MAX_BATCH_BYTES", 200)
+    with pytest.raises(openai.BadRequestError) as raised:
+        create(sdk, uploaded.id)
+    assert "256 MB" in error_of(raised.value)["message"]
+
+
+def test_a_create_whose_answer_was_lost_is_adopted_not_repeated(
+    local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anthropic accepted the batch, the gateway never heard (its note of the batch unwritten):
+    the SDK's retry with the same Idempotency-Key finds it through the note written ahead."""
+    from gateway.errors import UpstreamTimeoutError
+    from gateway.providers.anthropic import AnthropicClient
+    from gateway.service import adoption
+
+    real = AnthropicClient._json
+    lost: list[str] = []
+
+    def accept_then_time_out(self: AnthropicClient, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        answer = real(self, method, path, **kwargs)
+        if method == "POST" and path.endswith("/batches") and not lost:
+            lost.append(str(answer["id"]))
+            raise UpstreamTimeoutError(f"provider '{self.name}' did not answer in time")
+        return answer
+
+    monkeypatch.setattr(AnthropicClient, "_json", accept_then_time_out)
+    monkeypatch.setattr(adoption, "SETTLE_SECONDS", 0)
+    sdk = client(local_gateway, provider="anthropic")
+    uploaded = upload(sdk, [chat_line("a-1", "hi"), chat_line("a-2", "ho")])
+    before = set(anthropic_batches(local_gateway))
+    retrying = sdk.with_options(
+        max_retries=2, default_headers={"Idempotency-Key": f"anthropic-{time.time()}"}
+    )
+    batch = create(retrying, uploaded.id, metadata={"k": "v"})
+    assert lost and set(anthropic_batches(local_gateway)) - before == set(lost)
+    assert batch.metadata == {"k": "v"}
+    done = wait_for_batch(sdk, batch.id)
+    assert (
+        done.status == "completed" and done.request_counts is not None and done.request_counts.completed == 2
+    )

@@ -1,0 +1,319 @@
+"""OpenAI chat completions <-> Anthropic Messages, field by field, in both directions.
+
+The Anthropic sides are the documented examples of the Messages API reference (the "Hello,
+Claude" turns, the get_weather tool, the example Message with its usage); the OpenAI sides are
+those of the Chat Completions reference."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from gateway.providers.chat_to_messages import TranslationError, chat_completion, messages_request
+
+MODEL = "claude-sonnet-4-5-20250929"
+WEATHER_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "location": {"type": "string", "description": "The city and state, e.g. San Francisco, CA"}
+    },
+    "required": ["location"],
+}
+
+
+def request(**body: Any) -> dict[str, Any]:
+    body.setdefault("messages", [{"role": "user", "content": "Hello, Claude"}])
+    return messages_request({"model": MODEL, **body}, default_max_tokens=1024)
+
+
+def refused(field: str, **body: Any) -> TranslationError:
+    with pytest.raises(TranslationError) as raised:
+        request(**body)
+    assert raised.value.field == field, raised.value
+    assert str(raised.value).startswith(field + ": ")
+    return raised.value
+
+
+# OpenAI -> Anthropic ---------------------------------------------------------------------------
+def test_single_user_message() -> None:
+    assert request() == {
+        "model": MODEL,
+        "max_tokens": 1024,
+        "messages": [{"role": "user", "content": "Hello, Claude"}],
+    }
+
+
+def test_multiple_turns() -> None:
+    turns = [
+        {"role": "user", "content": "Hello there."},
+        {"role": "assistant", "content": "Hi, I'm Claude. How can I help you?"},
+        {"role": "user", "content": "Can you explain LLMs in plain English?"},
+    ]
+    assert request(messages=turns)["messages"] == turns
+
+
+def test_system_and_developer_messages_become_the_system_prompt() -> None:
+    params = request(
+        messages=[
+            {"role": "system", "content": "You are a helpful assistant."},
+            {"role": "developer", "content": [{"type": "text", "text": "Answer in French."}]},
+            {"role": "user", "content": "Hello, Claude"},
+        ]
+    )
+    assert params["system"] == "You are a helpful assistant.\n\nAnswer in French."
+    assert params["messages"] == [{"role": "user", "content": "Hello, Claude"}]
+
+
+def test_consecutive_messages_of_one_role_are_one_turn() -> None:
+    params = request(messages=[{"role": "user", "content": "One."}, {"role": "user", "content": "Two."}])
+    assert params["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": "One."}, {"type": "text", "text": "Two."}]}
+    ]
+
+
+def test_text_and_image_parts() -> None:
+    content = [
+        {"type": "text", "text": "What is in this image?"},
+        {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,/9j/4AAQSkZJRg=="}},
+        {"type": "image_url", "image_url": {"url": "https://upload.wikimedia.org/a.jpg", "detail": "low"}},
+    ]
+    assert request(messages=[{"role": "user", "content": content}])["messages"][0]["content"] == [
+        {"type": "text", "text": "What is in this image?"},
+        {
+            "type": "image",
+            "source": {"type": "base64", "media_type": "image/jpeg", "data": "/9j/4AAQSkZJRg=="},
+        },
+        {"type": "image", "source": {"type": "url", "url": "https://upload.wikimedia.org/a.jpg"}},
+    ]
+
+
+def test_unsupported_image_and_part_types_name_the_part() -> None:
+    bmp = [{"type": "image_url", "image_url": {"url": "data:image/bmp;base64,Qk0="}}]
+    refused("body.messages[0].content[0].image_url.url", messages=[{"role": "user", "content": bmp}])
+    audio = [{"type": "input_audio", "input_audio": {"data": "x", "format": "wav"}}]
+    refused("body.messages[0].content[0]", messages=[{"role": "user", "content": audio}])
+    refused("body.messages[0].role", messages=[{"role": "function", "content": "x", "name": "f"}])
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({}, 1024),  # the deployment's default: Anthropic requires max_tokens
+        ({"max_tokens": 50}, 50),
+        ({"max_completion_tokens": 70}, 70),
+        ({"max_completion_tokens": 70, "max_tokens": 50}, 70),
+    ],
+)
+def test_max_tokens(body: dict[str, Any], expected: int) -> None:
+    assert request(**body)["max_tokens"] == expected
+
+
+def test_sampling_fields() -> None:
+    params = request(temperature=0.5, top_p=0.9, stop="\n\nHuman:")
+    assert (params["temperature"], params["top_p"], params["stop_sequences"]) == (0.5, 0.9, ["\n\nHuman:"])
+    assert request(stop=["a", "b"])["stop_sequences"] == ["a", "b"]
+    refused("body.temperature", temperature=1.5)  # OpenAI's range is 0-2, Anthropic's 0-1
+    refused("body.max_tokens", max_tokens=0)
+
+
+def test_tools_and_tool_choice() -> None:
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "description": "Get the current weather",
+                "parameters": WEATHER_SCHEMA,
+            },
+        }
+    ]
+    params = request(tools=tools, tool_choice="auto")
+    assert params["tools"] == [
+        {"name": "get_weather", "description": "Get the current weather", "input_schema": WEATHER_SCHEMA}
+    ]
+    assert params["tool_choice"] == {"type": "auto"}
+    assert request(tools=tools, tool_choice="required")["tool_choice"] == {"type": "any"}
+    assert request(tools=tools, tool_choice="none")["tool_choice"] == {"type": "none"}
+    named = {"type": "function", "function": {"name": "get_weather"}}
+    assert request(tools=tools, tool_choice=named)["tool_choice"] == {"type": "tool", "name": "get_weather"}
+    assert request(tools=tools, parallel_tool_calls=False)["tool_choice"] == {
+        "type": "auto",
+        "disable_parallel_tool_use": True,
+    }
+    refused("body.tools[0]", tools=[{"type": "custom", "custom": {"name": "x"}}])
+
+
+def test_tool_calls_and_tool_results() -> None:
+    messages = [
+        {"role": "user", "content": "What's the weather like in San Francisco?"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "toolu_01A09q90qw90lq917835lq9",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"location": "San Francisco, CA"}'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "toolu_01A09q90qw90lq917835lq9", "content": "15 degrees"},
+    ]
+    assert request(messages=messages)["messages"][1:] == [
+        {
+            "role": "assistant",
+            "content": [
+                {
+                    "type": "tool_use",
+                    "id": "toolu_01A09q90qw90lq917835lq9",
+                    "name": "get_weather",
+                    "input": {"location": "San Francisco, CA"},
+                }
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "toolu_01A09q90qw90lq917835lq9",
+                    "content": "15 degrees",
+                }
+            ],
+        },
+    ]
+    broken = [
+        messages[0],
+        {
+            **messages[1],
+            "tool_calls": [{**messages[1]["tool_calls"][0], "function": {"name": "f", "arguments": "{"}}],
+        },
+    ]  # type: ignore[dict-item]
+    refused("body.messages[1].tool_calls[0].function.arguments", messages=broken)
+    refused("body.messages[1].tool_call_id", messages=[messages[0], {"role": "tool", "content": "x"}])
+
+
+def test_user_becomes_metadata_user_id() -> None:
+    assert request(user="user-1234")["metadata"] == {"user_id": "user-1234"}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("logit_bias", {"50256": -100}),
+        ("frequency_penalty", 0.5),
+        ("presence_penalty", 1),
+        ("n", 2),
+        ("logprobs", True),
+        ("seed", 7),
+        ("response_format", {"type": "json_object"}),
+        ("stream", True),
+        ("modalities", ["text", "audio"]),
+        ("no_such_field", 1),
+    ],
+)
+def test_fields_without_an_anthropic_equivalent_name_the_field(field: str, value: Any) -> None:
+    refused(f"body.{field}", **{field: value})
+
+
+def test_neutral_values_of_unsupported_fields_pass() -> None:
+    params = request(n=1, frequency_penalty=0, logprobs=False, stream=False, response_format={"type": "text"})
+    assert set(params) == {"model", "max_tokens", "messages"}
+
+
+def test_messages_and_model_are_required() -> None:
+    refused("body.messages", messages=[])
+    refused("body.messages", messages=[{"role": "system", "content": "only a system prompt"}])
+    with pytest.raises(TranslationError) as raised:
+        messages_request({"messages": [{"role": "user", "content": "x"}]}, default_max_tokens=1)
+    assert raised.value.field == "body.model"
+
+
+# Anthropic -> OpenAI ---------------------------------------------------------------------------
+DOCUMENTED_MESSAGE = {
+    "content": [{"text": "Hi! My name is Claude.", "type": "text"}],
+    "id": "msg_013Zva2CMHLNnXjNJJKqJ2EF",
+    "model": MODEL,
+    "role": "assistant",
+    "stop_reason": "end_turn",
+    "stop_sequence": None,
+    "type": "message",
+    "usage": {"input_tokens": 2095, "output_tokens": 503},
+}
+
+
+def test_documented_message_becomes_a_chat_completion() -> None:
+    assert chat_completion(DOCUMENTED_MESSAGE, created=1700000000) == {
+        "id": "msg_013Zva2CMHLNnXjNJJKqJ2EF",
+        "object": "chat.completion",
+        "created": 1700000000,
+        "model": MODEL,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "Hi! My name is Claude.", "refusal": None},
+                "finish_reason": "stop",
+                "logprobs": None,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": 2095,
+            "completion_tokens": 503,
+            "total_tokens": 2598,
+            "prompt_tokens_details": {"cached_tokens": 0},
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("stop_reason", "finish_reason"),
+    [
+        ("end_turn", "stop"),
+        ("stop_sequence", "stop"),
+        ("max_tokens", "length"),
+        ("tool_use", "tool_calls"),
+        ("refusal", "content_filter"),
+    ],
+)
+def test_finish_reasons(stop_reason: str, finish_reason: str) -> None:
+    message = {**DOCUMENTED_MESSAGE, "stop_reason": stop_reason}
+    assert chat_completion(message, created=0)["choices"][0]["finish_reason"] == finish_reason
+
+
+def test_tool_use_becomes_tool_calls() -> None:
+    message = {
+        **DOCUMENTED_MESSAGE,
+        "content": [
+            {"type": "text", "text": "I'll check the weather."},
+            {
+                "type": "tool_use",
+                "id": "toolu_01A09q90qw90lq917835lq9",
+                "name": "get_weather",
+                "input": {"location": "San Francisco, CA"},
+            },
+        ],
+        "stop_reason": "tool_use",
+    }
+    choice = chat_completion(message, created=0)["choices"][0]
+    assert choice["message"]["content"] == "I'll check the weather."
+    [call] = choice["message"]["tool_calls"]
+    assert call["id"] == "toolu_01A09q90qw90lq917835lq9" and call["type"] == "function"
+    assert call["function"]["name"] == "get_weather"
+    assert json.loads(call["function"]["arguments"]) == {"location": "San Francisco, CA"}
+
+
+def test_cached_prompt_tokens_count_in_the_prompt() -> None:
+    usage = {
+        "input_tokens": 10,
+        "output_tokens": 5,
+        "cache_creation_input_tokens": 100,
+        "cache_read_input_tokens": 40,
+    }
+    completion = chat_completion({**DOCUMENTED_MESSAGE, "usage": usage}, created=0)
+    assert completion["usage"] == {
+        "prompt_tokens": 150,
+        "completion_tokens": 5,
+        "total_tokens": 155,
+        "prompt_tokens_details": {"cached_tokens": 40},
+    }
