@@ -132,7 +132,7 @@ class ApiStack(cdk.Stack):
                     for prefix in bucket_prefixes(name)
                 ]
             if self.bedrock is not None:
-                rules += self._bedrock_rules(self.functions.grants[name])
+                rules += self._bedrock_rules(self.functions.grants[name], data.bucket_arn_export)
             acknowledge(role, *rules)
         if self.bedrock is not None:
             _, models = nag_wildcards(self.bedrock.deployments)
@@ -148,17 +148,28 @@ class ApiStack(cdk.Stack):
                 *((f"AwsSolutions-IAM5[Resource::{arn}]", _PROFILE_REASON) for arn in models),
             )
 
-    def _bedrock_rules(self, grants: frozenset[str]) -> list[tuple[str, str]]:
+    def _bedrock_rules(self, grants: frozenset[str], bucket_export: str) -> list[tuple[str, str]]:
         assert self.bedrock is not None
         jobs, models = nag_wildcards(self.bedrock.deployments)
-        if not grants & {routes.BEDROCK_CREATE_JOB, routes.BEDROCK_GET_JOB, routes.BEDROCK_STOP_JOB}:
-            return []
-        rules = [
-            (f"AwsSolutions-IAM5[Resource::{arn}]", "Job ids are Bedrock's, known after create")
-            for arn in jobs
-        ]
+        rules = []
+        if grants & {routes.BEDROCK_CREATE_JOB, routes.BEDROCK_GET_JOB, routes.BEDROCK_STOP_JOB}:
+            rules += [
+                (f"AwsSolutions-IAM5[Resource::{arn}]", "Job ids are Bedrock's, known after create")
+                for arn in jobs
+            ]
         if routes.BEDROCK_CREATE_JOB in grants:
             rules += [(f"AwsSolutions-IAM5[Resource::{arn}]", _PROFILE_REASON) for arn in models]
+        for capability, prefix in (
+            (routes.BEDROCK_RECORDS_WRITE, resources.BEDROCK_INPUT_PREFIX),
+            (routes.BEDROCK_RESULTS_READ, resources.BEDROCK_OUTPUT_PREFIX),
+        ):
+            if capability in grants:
+                rules.append(
+                    (
+                        f"AwsSolutions-IAM5[Resource::{bucket_export}/{prefix}*]",
+                        "Bedrock jobs' objects, one prefix",
+                    )
+                )
         return rules
 
 

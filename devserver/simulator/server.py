@@ -22,8 +22,8 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from . import bedrock_models
-from .bedrock import BedrockError, BedrockJobs
 from .anthropic_batches import AnthropicError
+from .bedrock import BedrockError, BedrockJobs
 from .config import SimulatorConfig
 from .errors import ApiError
 from .httpio import BodyReader, read_multipart
