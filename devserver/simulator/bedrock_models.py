@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .anthropic_messages import MessageError, message_for
+
 BEDROCK_ANTHROPIC_VERSION = "bedrock-2023-05-31"
 
 
@@ -29,23 +31,9 @@ def respond(model_id: str, model_input: dict[str, Any]) -> tuple[str, dict[str, 
         }
     if "model" in model_input:
         return "error", {"errorCode": 400, "errorMessage": "model: Extra inputs are not permitted"}
-    return _claude_message(model_id, model_input)
-
-
-def _claude_message(model_id: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    # TODO(h21 merge): the simulator's Anthropic Message responder replaces this.
-    messages = body.get("messages")
-    if not isinstance(body.get("max_tokens"), int) or not isinstance(messages, list) or not messages:
-        return "error", {"errorCode": 400, "errorMessage": "max_tokens and messages are required"}
-    text = str(messages[-1].get("content"))
-    reply = f"Simulated reply to: {text[:60]}"
-    return "output", {
-        "id": "msg_bdrk_" + str(abs(hash(text)))[:16],
-        "type": "message",
-        "role": "assistant",
-        "model": model_id,
-        "content": [{"type": "text", "text": reply}],
-        "stop_reason": "end_turn",
-        "stop_sequence": None,
-        "usage": {"input_tokens": len(text.split()), "output_tokens": len(reply.split())},
-    }
+    # The job names the model; the Messages responder checks the rest as Anthropic's API does.
+    params = {key: value for key, value in model_input.items() if key != "anthropic_version"}
+    try:
+        return "output", message_for({**params, "model": model_id}, seed=model_id)
+    except MessageError as error:
+        return "error", {"errorCode": error.status, "errorMessage": f"{error.type}: {error.message}"}
