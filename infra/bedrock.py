@@ -24,8 +24,8 @@ _PROFILE_PREFIX = re.compile(r"^[a-z]{2,4}\.(?=[a-z0-9-]+\.)")
 BEDROCK_PRINCIPAL = "bedrock.amazonaws.com"
 # Capability -> Bedrock actions (the PassRole of a create is added beside them).
 CAPABILITY_ACTIONS: dict[str, tuple[str, ...]] = {
-    # Tags given at create need TagResource too.
-    routes.BEDROCK_CREATE_JOB: ("bedrock:CreateModelInvocationJob", "bedrock:TagResource"),
+    # (a create's tags need bedrock:TagResource on the jobs too: added below, with the PassRole)
+    routes.BEDROCK_CREATE_JOB: ("bedrock:CreateModelInvocationJob",),
     routes.BEDROCK_GET_JOB: ("bedrock:GetModelInvocationJob",),
     routes.BEDROCK_LIST_JOBS: ("bedrock:ListModelInvocationJobs",),
     routes.BEDROCK_STOP_JOB: ("bedrock:StopModelInvocationJob",),
@@ -137,6 +137,7 @@ class BedrockBatchRole(Construct):
                 targets = self.jobs
             statements.append(iam.PolicyStatement(actions=actions, resources=targets))
             if capability == routes.BEDROCK_CREATE_JOB:
+                statements.append(iam.PolicyStatement(actions=["bedrock:TagResource"], resources=self.jobs))
                 statements.append(
                     iam.PolicyStatement(
                         actions=["iam:PassRole"],

@@ -9,6 +9,7 @@ synthesized template. Both directions fail: a call no statement allows, and an a
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,7 +25,20 @@ from gateway.storage.id_map import IdMap
 
 from devserver.server import SIM_OPENAI_KEY, LocalGateway
 from infra import DATA_STACK_NAME
-from tests.infra.code_usage import BUCKET, IDEMPOTENCY, INDEX, OBJECTS, TABLE, Usage, Use, record_usage
+from tests.infra.code_usage import (
+    ANY,
+    BEDROCK_JOBS,
+    BEDROCK_MODEL,
+    BEDROCK_ROLE,
+    BUCKET,
+    IDEMPOTENCY,
+    INDEX,
+    OBJECTS,
+    TABLE,
+    Usage,
+    Use,
+    record_usage,
+)
 from tests.infra.conftest import Synth
 from tests.infra.template_tools import (
     as_list,
@@ -54,6 +68,10 @@ NOT_EXERCISED: dict[str, str] = {
 }
 # Grants for a failure path the scenario does not provoke, each with the reason.
 ERROR_PATHS: dict[tuple[str, Use], str] = {
+    (
+        "batches_list",
+        Use("bedrock:GetModelInvocationJob", BEDROCK_JOBS),
+    ): "a retrieve of an unfinished batch the provider's newest 100 jobs miss (service/listing.py)",
     (
         "file_transfer",
         Use("lambda:InvokeFunction", "function:transfer_failed"),
@@ -260,6 +278,59 @@ def _anthropic(gateway: LocalGateway, caller: str) -> None:
     assert gateway.wait_for_async(30)
 
 
+def _bedrock_input(model: str) -> bytes:
+    lines = [
+        {
+            "custom_id": f"b-{n}",
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {"model": model, "messages": [{"role": "user", "content": f"Q{n}"}], "max_tokens": 8},
+        }
+        for n in range(100)  # Bedrock's minimum
+    ]
+    return "".join(json.dumps(line) + "\n" for line in lines).encode()
+
+
+def _wait_for_job(batch_id: str) -> None:
+    """Until Bedrock (the simulator, not the gateway) says the job completed."""
+    import boto3
+
+    record = IdMap().get(batch_id)
+    assert record is not None and record.upstream_id
+    bedrock = boto3.client("bedrock")  # AWS_ENDPOINT_URL_BEDROCK: the simulator
+    deadline = time.monotonic() + 30
+    while bedrock.get_model_invocation_job(jobIdentifier=record.upstream_id)["status"] != "Completed":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
+def _bedrock(gateway: LocalGateway, caller: str, model: str) -> None:
+    """A Bedrock batch inference job per batch, through /bedrock/v1: created (the records written,
+    the service role passed), cancelled, listed and retrieved once finished (results read back)."""
+    client = sdk(gateway, caller, provider="bedrock")
+    uploaded = client.files.create(file=("b.jsonl", _bedrock_input(model)), purpose="batch")
+    with _slow_batches(gateway):
+        cancelled = client.batches.create(
+            input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        assert client.batches.cancel(cancelled.id).status in ("cancelling", "cancelled")
+    retrieved, *listed = (
+        client.batches.create(
+            input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        for _ in range(3)
+    )
+    _wait_for_job(retrieved.id)
+    done = client.batches.retrieve(retrieved.id)  # finished: its results read back
+    assert done.status == "completed" and done.output_file_id is not None
+    assert client.files.content(done.output_file_id).read()
+    for batch in listed:
+        _wait_for_job(batch.id)
+    # Two unfinished on the page: one provider list call, which finds both finished.
+    page = client.batches.list(limit=2).data
+    assert [(b.id, b.status) for b in page] == [(b.id, "completed") for b in reversed(listed)]
+
+
 def _webhooks(client: openai.OpenAI) -> None:
     with webhook_receiver(answers=[500]) as receiver:
         created = client.webhooks.create(url=receiver.url, name="iam", event_types=["batch.completed"])
@@ -294,6 +365,10 @@ def run_scenario(gateway: LocalGateway, usage: Usage) -> None:
         _files_and_batches(gateway, client)
         _uploads(gateway, client, usage)
         _anthropic(gateway, caller)
+    # Bedrock: by the master key and by a key without a budget (the price table has no Bedrock
+    # model ids: a budget could not estimate the batch); a foundation model and an inference profile.
+    _bedrock(gateway, gateway.master_key, "claude-3-5-haiku")
+    _bedrock(gateway, generate_key(gateway, "iam-evidence-bedrock").key, "claude-sonnet-4")
     assert key_api(gateway, "GET", "/spend/report", params={"group_by": "model"}).status_code == 200
     _webhooks(sdk(gateway, key.key))
     assert sdk(gateway, gateway.master_key).webhooks.list().data == []  # everyone's: by kind
@@ -333,15 +408,40 @@ def _scope(resource: Any, statement: dict[str, Any], function_names: dict[str, s
         resources.UPLOAD_PARTS_PREFIX,
         resources.CACHED_CONTENT_PREFIX,
         resources.KEPT_FILES_PREFIX,
+        resources.BEDROCK_INPUT_PREFIX,
+        resources.BEDROCK_OUTPUT_PREFIX,
     ):
         if resource == joined(BUCKET_ARN, f"/{prefix}*"):
             return OBJECTS + prefix
+    if resource == "*":
+        return ANY
+    bedrock = _bedrock_scope(resource)
+    if bedrock is not None:
+        return bedrock
     for capability, export in SECRET_EXPORTS.items():
         if resource == import_value(export):
             return capability
     if isinstance(resource, dict) and "Fn::GetAtt" in resource:
-        return f"function:{function_names[resource['Fn::GetAtt'][0]]}"
+        target = resource["Fn::GetAtt"][0]
+        if target in function_names:
+            return f"function:{function_names[target]}"
+        if str(target).startswith("BedrockBatchRole"):
+            return BEDROCK_ROLE
+        raise AssertionError(f"a role this test cannot name: {target}")
     raise AssertionError(f"a resource this test cannot name: {resource}")
+
+
+def _bedrock_scope(resource: Any) -> str | None:
+    """A Bedrock ARN (an Fn::Join of the pseudo parameters): the jobs, or a model by its id."""
+    if not isinstance(resource, dict) or "Fn::Join" not in resource:
+        return None
+    text = "".join(part for part in resource["Fn::Join"][1] if isinstance(part, str))
+    if text.endswith(":model-invocation-job/*"):
+        return BEDROCK_JOBS
+    for kind in (":foundation-model/", ":inference-profile/"):
+        if kind in text:
+            return BEDROCK_MODEL + text.split(kind, 1)[1]
+    return None
 
 
 def allowed(synth: Synth, name: str) -> set[Use]:

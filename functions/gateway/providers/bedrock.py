@@ -193,6 +193,8 @@ class BedrockClient:
         }
 
     def cancel_batch(self, batch_id: str) -> dict[str, Any]:
+        """Stops the job; answers `cancelling` as OpenAI does (a job stopped before it ran is
+        Stopped at once): its results become files on the next retrieve or list."""
         job = self._call("get_model_invocation_job", jobIdentifier=batch_id)
         if job["status"] in bedrock_jobs.FINISHED:
             status = bedrock_jobs.STATUS[job["status"]]
@@ -203,7 +205,10 @@ class BedrockClient:
             )
         if job["status"] != "Stopping":
             self._call("stop_model_invocation_job", jobIdentifier=batch_id)
-        return self.retrieve_batch(batch_id)
+        job_id = bedrock_jobs.job_id(str(job["jobArn"]))
+        batch = bedrock_jobs.batch_object({**job, "status": "Stopping"}, self._note(job_id, job))
+        batch["cancelling_at"] = int(time.time())
+        return batch
 
     def close(self) -> None:
         self._notes.clear()
