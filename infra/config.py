@@ -230,9 +230,14 @@ def validate_providers(providers: Mapping[str, Any], default_provider: str) -> N
         api_base = spec.get("api_base")
         if api_base is not None or spec.get("type") not in API_BASE_OPTIONAL_TYPES:
             _check_api_base(name, api_base)
-        api_version = spec.get("api_version")
-        if api_version is not None and not isinstance(api_version, str):
-            raise ConfigError(f"provider {name!r} api_version must be a string")
+        for setting in ("api_version", "anthropic_version"):
+            if spec.get(setting) is not None and not isinstance(spec[setting], str):
+                raise ConfigError(f"provider {name!r} {setting} must be a string")
+        max_tokens = spec.get("default_max_tokens")
+        if max_tokens is not None and (
+            not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1
+        ):
+            raise ConfigError(f"provider {name!r} default_max_tokens must be a positive integer")
         models = spec.get("models", {})
         if not isinstance(models, Mapping) or not all(
             isinstance(key, str) and isinstance(value, str) for key, value in models.items()

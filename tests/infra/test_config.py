@@ -60,6 +60,9 @@ def test_valid_provider_names(name: str) -> None:
         # keys belong in the secret, never in the context
         ({**OPENAI, "api_key": "sk-test"}, r"unsupported fields \['api_key'\]"),
         ({"type": "cohere", "api_base": "https://example.com"}, "type must be one of"),
+        ({"type": "anthropic", "default_max_tokens": 0}, "default_max_tokens must be a positive integer"),
+        ({"type": "anthropic", "anthropic_version": 2023}, "anthropic_version must be a string"),
+        ({"type": "openai"}, "api_base must be an https:// URL"),
         ({"type": "openai", "api_base": "http://insecure.example.com"}, "api_base must be an https:// URL"),
         (
             {"type": "azure", "api_base": "https://x.openai.azure.com", "api_version": 2025},
@@ -167,3 +170,14 @@ def test_an_azure_deployment_names_the_models_its_deployments_serve() -> None:
         GatewayConfig.from_mapping(
             {"providers": {"azure": {**azure, "models": ["gpt-4o"]}}, "default_provider": "azure"}
         )
+
+
+def test_an_anthropic_deployment_needs_no_api_base_and_reaches_the_functions() -> None:
+    spec = {"type": "anthropic", "default_max_tokens": 2048}
+    config = GatewayConfig.from_mapping({"providers": {"anthropic": spec}, "default_provider": "anthropic"})
+    assert config.providers["anthropic"] == spec
+    from gateway.providers.config import parse_deployments
+
+    deployment = parse_deployments(config.providers)["anthropic"]
+    assert (deployment.api_base, deployment.anthropic_version) == ("https://api.anthropic.com", "2023-06-01")
+    assert deployment.default_max_tokens == 2048 and deployment.keeps_files

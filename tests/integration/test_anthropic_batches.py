@@ -77,6 +77,8 @@ def test_upload_create_wait_download(local_gateway: LocalGateway) -> None:
     assert done.request_counts is not None
     assert (done.request_counts.total, done.request_counts.completed, done.request_counts.failed) == (3, 2, 1)
     assert done.completed_at and done.input_file_id == uploaded.id
+    # settled once from the output file, as for any provider: the two succeeded requests' tokens
+    assert done.usage is not None and done.usage.input_tokens > 0 and done.usage.output_tokens > 0
     assert done.output_file_id and done.error_file_id
     output = sdk.files.retrieve(done.output_file_id)
     assert output.purpose == "batch_output" and output.id.startswith("file-")
@@ -240,3 +242,86 @@ def test_a_create_whose_answer_was_lost_is_adopted_not_repeated(
     assert (
         done.status == "completed" and done.request_counts is not None and done.request_counts.completed == 2
     )
+
+
+def test_a_create_that_dies_before_its_note_is_adopted_by_the_retry(
+    local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anthropic made the batch, writing the gateway's note of it failed: the retry adopts the
+    batch through the note written ahead, and writes the note."""
+    from gateway.providers.batch_notes import BatchNotes
+    from gateway.service import adoption
+
+    real = BatchNotes.put
+    failed: list[str] = []
+
+    def fail_once(self: BatchNotes, upstream_id: str, note: dict[str, Any]) -> None:
+        if not failed:
+            failed.append(upstream_id)
+            raise OSError("S3 went away")
+        real(self, upstream_id, note)
+
+    monkeypatch.setattr(BatchNotes, "put", fail_once)
+    monkeypatch.setattr(adoption, "SETTLE_SECONDS", 0)
+    sdk = client(local_gateway, provider="anthropic")
+    uploaded = upload(sdk, [chat_line("n-1", "hi")])
+    before = set(anthropic_batches(local_gateway))
+    retrying = sdk.with_options(max_retries=2, default_headers={"Idempotency-Key": f"note-{time.time()}"})
+    batch = create(retrying, uploaded.id)
+    assert failed and set(anthropic_batches(local_gateway)) - before == set(failed)
+    assert BatchNotes("anthropic").get(failed[0]) is not None
+    assert wait_for_batch(sdk, batch.id).status == "completed"
+
+
+def test_keeping_results_that_fails_midway_is_finished_by_the_next_retrieve(
+    local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway.providers.kept_files import KeptFiles
+
+    sdk = client(local_gateway, provider="anthropic")
+    failing = chat_line("k-2", "")
+    failing["body"]["messages"] = [{"role": "assistant", "content": "first"}]
+    created = create(sdk, upload(sdk, [chat_line("k-1", "hi"), failing]).id)
+    real = KeptFiles.put_file
+    calls: list[str] = []
+
+    def second_write_fails(self: KeptFiles, file_id: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        calls.append(file_id)
+        if len(calls) == 2:
+            raise OSError("S3 went away")
+        return real(self, file_id, *args, **kwargs)
+
+    monkeypatch.setattr(KeptFiles, "put_file", second_write_fails)
+    deadline = time.monotonic() + 30
+    while True:  # until the batch has ended and the failed keep was tried
+        try:
+            batch = sdk.batches.retrieve(created.id)
+        except openai.InternalServerError:
+            break
+        assert batch.status == "in_progress" and time.monotonic() < deadline
+        time.sleep(0.1)
+    done = sdk.batches.retrieve(created.id)
+    assert done.status == "completed" and done.output_file_id and done.error_file_id
+    assert calls[0] == calls[2] and calls[1] == calls[3]  # the output met itself, written once
+    assert [line["custom_id"] for line in lines_of(sdk, done.output_file_id)] == ["k-1"]
+    assert [line["custom_id"] for line in lines_of(sdk, done.error_file_id)] == ["k-2"]
+
+
+def test_litellms_provider_names_reach_the_anthropic_deployment(local_gateway: LocalGateway) -> None:
+    plain = client(local_gateway)
+    content = jsonl([chat_line("p-1", "hi")])
+    by_header = plain.files.create(
+        file=("h.jsonl", io.BytesIO(content)),
+        purpose="batch",
+        extra_headers={"custom-llm-provider": "anthropic"},
+    )
+    by_field = plain.files.create(
+        file=("f.jsonl", io.BytesIO(content)),
+        purpose="batch",
+        extra_body={"custom_llm_provider": "anthropic"},
+    )
+    owned = {f.id for f in plain.files.list(extra_query={"custom_llm_provider": "anthropic"}, limit=100)}
+    assert {by_header.id, by_field.id} <= owned
+    assert by_header.id not in {f.id for f in plain.files.list(extra_query={"provider": "openai"}, limit=100)}
+    batch = create(plain, by_field.id)  # runs where its file is: at Anthropic
+    assert wait_for_batch(plain, batch.id).status == "completed"

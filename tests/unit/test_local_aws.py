@@ -15,6 +15,7 @@ from gateway import async_invoke, resources
 
 from devserver import aws
 from devserver.server import (
+    SIM_ANTHROPIC_KEY,
     SIM_AZURE_KEY,
     SIM_OPENAI_KEY,
     LocalAsyncRunner,
@@ -29,6 +30,7 @@ REAL_PROVIDERS = {
     "AZURE_API_KEY": "azure-test-key",
     "AZURE_API_BASE": "https://res.openai.azure.com",
     "AZURE_API_VERSION": "2024-10-21",
+    "ANTHROPIC_API_KEY": "sk-ant-test",
 }
 
 
@@ -92,7 +94,7 @@ def test_bucket_and_secrets(gateway: LocalGateway) -> None:
     keys = json.loads(
         secrets.get_secret_value(SecretId=resources.DEFAULT_PROVIDER_KEYS_SECRET)["SecretString"]
     )
-    assert keys == {"openai": "sk-openai-test", "azure": "azure-test-key"}
+    assert keys == {"openai": "sk-openai-test", "azure": "azure-test-key", "anthropic": "sk-ant-test"}
     pepper = secrets.get_secret_value(SecretId=resources.DEFAULT_KEY_PEPPER_SECRET)["SecretString"]
     assert len(pepper) >= 32
 
@@ -111,6 +113,7 @@ def test_function_environment(gateway: LocalGateway) -> None:
     assert json.loads(env[resources.ENV_PROVIDERS]) == {
         "openai": {"type": "openai", "api_base": "https://openai.example/v1"},
         "azure": {"type": "azure", "api_base": "https://res.openai.azure.com", "api_version": "2024-10-21"},
+        "anthropic": {"type": "anthropic", "api_base": "https://api.anthropic.com"},
     }
     assert gateway.simulator is None
     assert gateway.simulated_providers == []
@@ -211,11 +214,12 @@ def test_no_provider_keys_uses_simulator(monkeypatch: pytest.MonkeyPatch) -> Non
         config = json.loads(os.environ[resources.ENV_PROVIDERS])
         assert config["openai"]["api_base"] == gw.simulator.openai_api_base
         assert config["azure"]["api_base"] == gw.simulator.azure_api_base
+        assert config["anthropic"]["api_base"] == gw.simulator.anthropic_api_base
         secrets = client(gw, "secretsmanager")
         keys = json.loads(
             secrets.get_secret_value(SecretId=resources.DEFAULT_PROVIDER_KEYS_SECRET)["SecretString"]
         )
-        assert keys == {"openai": SIM_OPENAI_KEY, "azure": SIM_AZURE_KEY}
+        assert keys == {"openai": SIM_OPENAI_KEY, "azure": SIM_AZURE_KEY, "anthropic": SIM_ANTHROPIC_KEY}
         sim_url = gw.simulator.url
     with pytest.raises(OSError):  # stopped with the gateway
         urllib.request.urlopen(sim_url, timeout=2)
