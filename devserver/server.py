@@ -190,7 +190,8 @@ def function_environment(
         resources.ENV_PROVIDERS: json.dumps({name: p.config() for name, p in providers.items()}),
         resources.ENV_DEFAULT_PROVIDER: default_provider,
         resources.ENV_TRANSFER_FUNCTION: resources.DEFAULT_TRANSFER_FUNCTION,
-        resources.ENV_BEDROCK_ROLE_ARN: LOCAL_BEDROCK_ROLE_ARN,
+        resources.ENV_BEDROCK_ROLE_ARN: os.environ.get(resources.ENV_BEDROCK_ROLE_ARN)
+        or LOCAL_BEDROCK_ROLE_ARN,
         # A developer receives webhooks on this machine: plain http to loopback is allowed here only.
         resources.ENV_WEBHOOKS_ALLOW_LOOPBACK: "true",
         "POWERTOOLS_SERVICE_NAME": POWERTOOLS_SERVICE_NAME,
