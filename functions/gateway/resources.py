@@ -64,3 +64,5 @@ CACHED_CONTENT_EXPIRE_DAYS = 7
 BEDROCK_INPUT_PREFIX = "bedrock-input/"
 BEDROCK_OUTPUT_PREFIX = "bedrock-output/"
 ENV_BEDROCK_ROLE_ARN = "GATEWAY_BEDROCK_ROLE_ARN"
+# A job runs at most 168 hours (its timeout), and its results are kept as files once it is over.
+BEDROCK_OBJECTS_EXPIRE_DAYS = 14
