@@ -681,6 +681,10 @@ def start_gateway(
                 env.set_default(name, value)
         assert endpoint is not None
         env.set("AWS_ENDPOINT_URL", endpoint)
+        bedrock = providers["bedrock"]
+        if not bedrock.simulated and _is_loopback(str(endpoint)):
+            # Real Bedrock, whatever local endpoint serves the rest.
+            env.set("AWS_ENDPOINT_URL_BEDROCK", f"https://bedrock.{bedrock.region}.amazonaws.com")
         env.set_default("AWS_DEFAULT_REGION", aws.DEFAULT_REGION)
         env.set_default("AWS_REGION", os.environ["AWS_DEFAULT_REGION"])
 
@@ -693,7 +697,7 @@ def start_gateway(
             )
         aws.bootstrap(
             master_key=master_key,
-            provider_keys={name: p.api_key for name, p in providers.items()},
+            provider_keys={name: p.api_key for name, p in providers.items() if p.type != "bedrock"},
             endpoint_url=endpoint,
         )
         if local_data:
