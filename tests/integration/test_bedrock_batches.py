@@ -197,3 +197,123 @@ def test_a_create_whose_answer_was_lost_meets_its_job_on_retry(
     jobs = bedrock.list_model_invocation_jobs(nameContains=name)["invocationJobSummaries"]
     assert [j["jobArn"].rsplit("/", 1)[1] for j in jobs] == [created["id"]]
     assert created["id"] in {b["id"] for b in adapter.list_batches(limit=100)["data"]}
+
+
+class _Injected(Exception):
+    pass
+
+
+def _adapter_body(sdk: openai.OpenAI, gateway_id: str) -> dict[str, Any]:
+    uploaded = sdk.files.create(file=("in.jsonl", _input(100)), purpose="batch")
+    record = IdMap().get(uploaded.id)
+    assert record is not None
+    return {
+        "input_file_id": record.upstream_id,
+        "endpoint": "/v1/chat/completions",
+        "completion_window": "24h",
+        "metadata": {"gateway_batch_id": gateway_id},
+    }
+
+
+@pytest.mark.parametrize("step", ["records", "note", "before the job", "after the job"])
+def test_a_create_interrupted_at_each_step_makes_one_job_on_retry(
+    local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    from gateway.providers.bedrock import BedrockClient
+    from gateway.providers.registry import client_for
+
+    adapter = client_for("bedrock")
+    assert isinstance(adapter, BedrockClient)
+    gateway_id = "batch_" + uuid.uuid4().hex[:24]
+    body = _adapter_body(_sdk(local_gateway), gateway_id)
+    s3, call = adapter._s3, BedrockClient._call
+    real_put = s3.put_object
+
+    def failing_put(**params: Any) -> Any:
+        key = params["Key"]
+        if (step == "records" and key.endswith("records.jsonl")) or (
+            step == "note" and key.endswith("note.json")
+        ):
+            raise _Injected(step)
+        return real_put(**params)
+
+    def failing_call(self: BedrockClient, operation: str, **params: Any) -> dict[str, Any]:
+        if operation == "create_model_invocation_job" and step == "before the job":
+            raise _Injected(step)
+        answer = call(self, operation, **params)
+        if operation == "create_model_invocation_job" and step == "after the job":
+            raise _Injected(step)
+        return answer
+
+    monkeypatch.setattr(s3, "put_object", failing_put)
+    monkeypatch.setattr(BedrockClient, "_call", failing_call)
+    with pytest.raises(_Injected):
+        adapter.create_batch(dict(body))
+    monkeypatch.undo()
+    created = adapter.create_batch(dict(body))
+    again = adapter.create_batch(dict(body))  # and once more: still the same job
+    assert again["id"] == created["id"]
+    bedrock = boto3.client("bedrock", region_name="us-east-1")
+    jobs = bedrock.list_model_invocation_jobs(nameContains="gw-" + gateway_id.replace("_", "-"))
+    assert [j["jobArn"].rsplit("/", 1)[1] for j in jobs["invocationJobSummaries"]] == [created["id"]]
+    assert adapter.retrieve_batch(created["id"])["metadata"] == {"gateway_batch_id": gateway_id}
+
+
+@pytest.mark.parametrize("failing", ["output file", "error file", "note"])
+def test_keeping_results_interrupted_at_each_step_keeps_them_once(
+    local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    from gateway.providers.bedrock import BedrockClient
+    from gateway.providers.registry import client_for
+
+    adapter = client_for("bedrock")
+    assert isinstance(adapter, BedrockClient)
+    created = adapter.create_batch(_adapter_body(_sdk(local_gateway), "batch_" + uuid.uuid4().hex[:24]))
+    job_id = created["id"]
+    bedrock = boto3.client("bedrock", region_name="us-east-1")
+
+    def wait_for(status: str) -> None:
+        deadline = time.monotonic() + 30
+        while bedrock.get_model_invocation_job(jobIdentifier=job_id)["status"] != status:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+
+    wait_for("InProgress")
+    time.sleep(local_gateway.simulator.config.batch_phase_seconds / 2)  # type: ignore[union-attr]
+    adapter.cancel_batch(job_id)  # stopped midway: results and unrun requests
+    wait_for("Stopped")
+    adapter._notes.clear()  # as another function would: nothing cached
+    files, s3 = adapter._files, adapter._s3
+    real_put_file, real_put = files.put_file, s3.put_object
+
+    def failing_put_file(file_id: str, *args: Any, **kwargs: Any) -> Any:
+        if kwargs["filename"].endswith(f"_{failing.split()[0]}.jsonl"):
+            raise _Injected(failing)
+        return real_put_file(file_id, *args, **kwargs)
+
+    def failing_put(**params: Any) -> Any:
+        if failing == "note" and params["Key"].endswith("note.json"):
+            raise _Injected(failing)
+        return real_put(**params)
+
+    monkeypatch.setattr(files, "put_file", failing_put_file)
+    monkeypatch.setattr(s3, "put_object", failing_put)
+    with pytest.raises(_Injected):
+        adapter.retrieve_batch(job_id)
+    monkeypatch.undo()
+    adapter._notes.clear()
+    done = adapter.retrieve_batch(job_id)
+    assert done["status"] == "cancelled"
+    succeeded = [json.loads(line) for line in adapter.file_content(done["output_file_id"]).splitlines()]
+    unrun = [json.loads(line) for line in adapter.file_content(done["error_file_id"]).splitlines()]
+    assert 0 < len(succeeded) == done["request_counts"]["completed"] < 100
+    assert len(succeeded) + len(unrun) == 100 and {line["error"]["code"] for line in unrun} == {
+        "batch_cancelled"
+    }
+    assert len({line["custom_id"] for line in succeeded + unrun}) == 100
+    adapter._notes.clear()
+    again = adapter.retrieve_batch(job_id)  # the same files, kept once
+    assert (again["output_file_id"], again["error_file_id"]) == (
+        done["output_file_id"],
+        done["error_file_id"],
+    )
