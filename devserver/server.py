@@ -124,6 +124,13 @@ def resolve_providers(env: Mapping[str, str]) -> dict[str, ProviderSettings]:
         providers["azure"] = ProviderSettings(
             "azure", "azure", SIM_AZURE_KEY, "", azure_version, simulated=True
         )
+    if get("ANTHROPIC_API_KEY"):
+        base = (get("ANTHROPIC_API_BASE") or DEFAULT_ANTHROPIC_API_BASE).rstrip("/")
+        providers["anthropic"] = ProviderSettings("anthropic", "anthropic", get("ANTHROPIC_API_KEY"), base)
+    else:
+        providers["anthropic"] = ProviderSettings(
+            "anthropic", "anthropic", SIM_ANTHROPIC_KEY, "", simulated=True
+        )
     # Bedrock needs no key: AWS credentials. BEDROCK_REGION runs it in that region (with the
     # ambient credentials and endpoint); without it the simulator answers Bedrock's API.
     providers["bedrock"] = ProviderSettings(
@@ -135,13 +142,6 @@ def resolve_providers(env: Mapping[str, str]) -> dict[str, ProviderSettings]:
         models=dict(BEDROCK_MODELS),
         simulated=not get("BEDROCK_REGION"),
     )
-    if get("ANTHROPIC_API_KEY"):
-        base = (get("ANTHROPIC_API_BASE") or DEFAULT_ANTHROPIC_API_BASE).rstrip("/")
-        providers["anthropic"] = ProviderSettings("anthropic", "anthropic", get("ANTHROPIC_API_KEY"), base)
-    else:
-        providers["anthropic"] = ProviderSettings(
-            "anthropic", "anthropic", SIM_ANTHROPIC_KEY, "", simulated=True
-        )
     return providers
 
 

@@ -64,7 +64,10 @@ def test_wrong_key_through_the_sdk(local_gateway: LocalGateway) -> None:
     [
         ("/v1/nothing", "Unknown request URL: GET /v1/nothing."),
         ("/v1/files/a/b/c", "Unknown request URL: GET /v1/files/a/b/c."),
-        ("/nowhere/v1/files", "Unknown provider 'nowhere' in the URL. Configured providers: openai, azure."),
+        (
+            "/nowhere/v1/files",
+            "Unknown provider 'nowhere' in the URL. Configured providers: openai, azure, anthropic, bedrock.",
+        ),
     ],
 )
 def test_unknown_route_is_a_404_envelope(local_gateway: LocalGateway, path: str, message: str) -> None:
@@ -114,10 +117,13 @@ def test_bad_query_is_a_400_naming_the_param(local_gateway: LocalGateway) -> Non
 
 def test_unknown_provider_is_named(local_gateway: LocalGateway) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
-        upload_batch_file(client(local_gateway), extra_headers={"custom-llm-provider": "bedrock"})
+        upload_batch_file(client(local_gateway), extra_headers={"custom-llm-provider": "vertex"})
     error = error_of(caught.value)
     assert (error["param"], error["code"]) == ("custom-llm-provider", "unknown_provider")
-    assert error["message"] == "Unknown provider 'bedrock'. Configured providers: openai, azure."
+    assert (
+        error["message"]
+        == "Unknown provider 'vertex'. Configured providers: openai, azure, anthropic, bedrock."
+    )
 
 
 def test_upstream_429_passes_through_with_retry_after(local_gateway: LocalGateway, simulator) -> None:  # type: ignore[no-untyped-def]
