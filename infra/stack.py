@@ -131,6 +131,13 @@ class ApiStack(cdk.Stack):
                     )
                     for prefix in bucket_prefixes(name)
                 ]
+            if self.functions.grants[name] & routes.KEPT_OBJECT_CAPABILITIES:
+                rules.append(
+                    (
+                        f"AwsSolutions-IAM5[Resource::{data.bucket_arn_export}/{resources.KEPT_FILES_PREFIX}*]",
+                        "Object access is limited to the gateway-kept files' key prefix",
+                    )
+                )
             if self.bedrock is not None:
                 rules += self._bedrock_rules(self.functions.grants[name], data.bucket_arn_export)
             acknowledge(role, *rules)

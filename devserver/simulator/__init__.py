@@ -1,4 +1,5 @@
-"""A local imitation of the OpenAI and Azure OpenAI Files, Uploads and Batches APIs.
+"""A local imitation of the OpenAI and Azure OpenAI Files, Uploads and Batches APIs, and of
+Anthropic's Message Batches API (under ``/anthropic``: ``Simulator.anthropic_api_base``).
 
     from devserver.simulator import Simulator, SimulatorConfig
 
@@ -10,7 +11,8 @@
 Modules: ``server`` (HTTP front, routing, auth, faults, the ``Simulator`` class), ``state`` (records and
 provider semantics under one lock), ``batchwork`` (streaming batch validation and output),
 ``bodies`` (endpoint response bodies), ``httpio`` (chunked and multipart streaming), ``records``
-(wire shapes), ``errors`` (the error envelope).
+(wire shapes), ``errors`` (the error envelope), ``anthropic_batches`` (Anthropic's form) and
+``anthropic_messages`` (a Claude Message for a request's params, for every form that runs Claude).
 """
 
 from .config import SimulatorConfig

@@ -94,6 +94,7 @@ KEPT_LIST = "kept:list"  # ListBucket under that prefix (finding a file or a bat
 KEPT_WRITE = "kept:write"  # PutObject (single and multipart)
 KEPT_ABORT_UPLOAD = "kept:abort-upload"  # AbortMultipartUpload, after a failed multipart write
 KEPT_DELETE = "kept:delete"  # DeleteObject
+KEPT_OBJECT_CAPABILITIES = frozenset({KEPT_READ, KEPT_WRITE, KEPT_ABORT_UPLOAD, KEPT_DELETE})
 INVOKE_TRANSFER = "invoke:file_transfer"
 # Lambda invokes the on-failure destination with the failed function's own role.
 INVOKE_TRANSFER_FAILED = "invoke:transfer_failed"

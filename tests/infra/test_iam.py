@@ -45,6 +45,11 @@ EXPECTED_ACTIONS: dict[str, set[str]] = {
     routes.BUCKET_WRITE: {"s3:PutObject"},
     routes.BUCKET_ABORT_UPLOAD: {"s3:AbortMultipartUpload"},
     routes.BUCKET_DELETE: {"s3:DeleteObject"},
+    routes.KEPT_READ: {"s3:GetObject"},
+    routes.KEPT_LIST: {"s3:ListBucket"},
+    routes.KEPT_WRITE: {"s3:PutObject"},
+    routes.KEPT_ABORT_UPLOAD: {"s3:AbortMultipartUpload"},
+    routes.KEPT_DELETE: {"s3:DeleteObject"},
     routes.INVOKE_TRANSFER: {"lambda:InvokeFunction"},
     routes.INVOKE_TRANSFER_FAILED: {"lambda:InvokeFunction"},
     # the shipped cdk.json has a bedrock deployment (tests/infra/test_bedrock.py: the resources)
@@ -80,52 +85,28 @@ BUCKET_PREFIXES_BY_FUNCTION: dict[str, tuple[str, ...]] = {
 }
 
 
+KEPT_ARN = joined(BUCKET_ARN, f"/{resources.KEPT_FILES_PREFIX}*")
+
+
 def prefixes_of(name: str) -> tuple[str, ...]:
     return BUCKET_PREFIXES_BY_FUNCTION.get(name, ())
 
 
-def object_arns(name: str) -> list[dict[str, Any]]:
-    return [joined(BUCKET_ARN, f"/{prefix}*") for prefix in prefixes_of(name)]
-
-
-# Capabilities on one prefix of their own: (capability, S3 action) -> prefix.
-OWN_PREFIX: dict[tuple[str, str], str] = {
-    **{
-        (capability, action): resources.KEPT_FILES_PREFIX
-        for capability, action in (
-            (routes.KEPT_READ, "s3:GetObject"),
-            (routes.KEPT_WRITE, "s3:PutObject"),
-            (routes.KEPT_ABORT_UPLOAD, "s3:AbortMultipartUpload"),
-            (routes.KEPT_DELETE, "s3:DeleteObject"),
-        )
-    },
-    (routes.BEDROCK_RECORDS_WRITE, "s3:PutObject"): resources.BEDROCK_INPUT_PREFIX,
-    (routes.BEDROCK_RESULTS_READ, "s3:GetObject"): resources.BEDROCK_OUTPUT_PREFIX,
-}
-
-
-def object_arns_for(name: str, action: str) -> list[dict[str, Any]]:
-    """The objects a function's `action` may reach: its bucket prefixes, and the prefixes of the
-    capabilities that have one of their own."""
-    own = {
-        prefix
-        for (grant, granted), prefix in OWN_PREFIX.items()
-        if grant in SPECS[name] and granted == action
-    }
-    bucket = (
-        set(prefixes_of(name))
-        if any(cap in SPECS[name] for cap in BUCKET_ACTION_CAPABILITIES[action])
-        else set()
-    )
-    return [joined(BUCKET_ARN, f"/{prefix}*") for prefix in sorted(bucket | own)]
-
-
-BUCKET_ACTION_CAPABILITIES: dict[str, tuple[str, ...]] = {
-    "s3:GetObject": (routes.BUCKET_READ,),
-    "s3:PutObject": (routes.BUCKET_WRITE,),
-    "s3:AbortMultipartUpload": (routes.BUCKET_ABORT_UPLOAD,),
-    "s3:DeleteObject": (routes.BUCKET_DELETE,),
-}
+def object_arns(name: str, action: str | None = None) -> list[dict[str, Any]]:
+    """The object ARNs `action` reaches for function `name`: its own prefixes through the bucket:
+    capabilities, the kept files' prefix through the kept: ones."""
+    grants = SPECS[name]
+    arns = []
+    if action is None or any(action in EXPECTED_ACTIONS[g] for g in grants if g.startswith("bucket:")):
+        arns += [joined(BUCKET_ARN, f"/{prefix}*") for prefix in prefixes_of(name)]
+    if action is not None and any(action in EXPECTED_ACTIONS[g] for g in grants if g.startswith("kept:")):
+        arns.append(KEPT_ARN)
+    # the Bedrock jobs' records (written by a create) and results (read once a job is over)
+    if action == "s3:PutObject" and routes.BEDROCK_RECORDS_WRITE in grants:
+        arns.append(joined(BUCKET_ARN, f"/{resources.BEDROCK_INPUT_PREFIX}*"))
+    if action == "s3:GetObject" and routes.BEDROCK_RESULTS_READ in grants:
+        arns.append(joined(BUCKET_ARN, f"/{resources.BEDROCK_OUTPUT_PREFIX}*"))
+    return arns
 
 
 SPECS: dict[str, frozenset[str]] = {
@@ -186,9 +167,9 @@ def test_resources_are_scoped(synth: Synth, name: str) -> None:
         elif action.startswith("dynamodb:"):
             assert set(map(str, targets)) == {str(TABLE_ARN)}, action
         elif action == "s3:ListBucket":
-            assert targets == [BUCKET_ARN]
+            assert targets and all(target == BUCKET_ARN for target in targets)
         elif action.startswith("s3:"):
-            assert sorted(map(str, targets)) == sorted(map(str, object_arns_for(name, action))), action
+            assert sorted(map(str, targets)) == sorted(map(str, object_arns(name, action))), action
         elif action.startswith(("bedrock:", "iam:")):
             continue  # tests/infra/test_bedrock.py
         elif action == "lambda:InvokeFunction":
@@ -205,10 +186,14 @@ def test_list_bucket_is_limited_to_the_gateway_prefixes(synth: Synth) -> None:
     for name, grants in SPECS.items():
         for statement in statements_for(synth, name):
             if "s3:ListBucket" in as_list(statement["Action"]):
-                assert statement["Condition"] == {
-                    "StringLike": {"s3:prefix": [prefix + "*" for prefix in prefixes_of(name)]}
-                }
-                assert routes.BUCKET_LIST in grants
+                kept = {"StringLike": {"s3:prefix": [resources.KEPT_FILES_PREFIX + "*"]}}
+                if statement["Condition"] == kept:
+                    assert routes.KEPT_LIST in grants
+                else:
+                    assert statement["Condition"] == {
+                        "StringLike": {"s3:prefix": [prefix + "*" for prefix in prefixes_of(name)]}
+                    }
+                    assert routes.BUCKET_LIST in grants
                 checked += 1
     assert checked > 0
 
@@ -219,8 +204,11 @@ def test_files_content_caches_and_presigns_under_file_content_only(synth: Synth)
     GETs signed with its own role; it never touches upload parts and never deletes."""
     by_action = resources_by_action(statements_for(synth, "files_content"))
     cached = [joined(BUCKET_ARN, f"/{resources.CACHED_CONTENT_PREFIX}*")]
-    for action in ("s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"):
+    for action in ("s3:PutObject", "s3:AbortMultipartUpload"):
         assert by_action[action] == cached, action
+    assert sorted(map(str, by_action["s3:GetObject"])) == sorted(
+        map(str, [*cached, KEPT_ARN])
+    )  # + kept files
     assert by_action["s3:ListBucket"] == [BUCKET_ARN]
     assert "s3:DeleteObject" not in by_action
     assert not {action for action in by_action if action.startswith("dynamodb:")} - {"dynamodb:GetItem"}
@@ -234,7 +222,8 @@ def test_only_the_listed_functions_reach_the_bucket(synth: Synth) -> None:
         for name in SPECS
         if any(action.startswith("s3:") for action in actions_of(statements_for(synth, name)))
     }
-    assert with_bucket == set(BUCKET_PREFIXES_BY_FUNCTION)
+    kept = {name for name, grants in SPECS.items() if any(g.startswith("kept:") for g in grants)}
+    assert with_bucket == set(BUCKET_PREFIXES_BY_FUNCTION) | kept
 
 
 def test_functions_that_only_read_or_only_delete_write_nothing_else(synth: Synth) -> None:

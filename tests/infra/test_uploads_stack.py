@@ -5,15 +5,21 @@ from __future__ import annotations
 
 from gateway import resources, routes
 
+from infra import DATA_STACK_NAME
 from tests.infra.conftest import Synth
 from tests.infra.template_tools import (
     actions_of,
     functions_by_handler,
+    import_value,
+    joined,
     render_vtl,
+    resources_by_action,
     resources_of,
     role_id_of,
     statements_of_role,
 )
+
+BUCKET_ARN = import_value(f"{DATA_STACK_NAME}-BucketArn")
 
 S3_LIST = {"s3:ListBucket"}
 TRANSFER = next(f for f in routes.ASYNC_FUNCTIONS if f.name == "file_transfer")
@@ -53,7 +59,16 @@ def test_the_transfer_function_reads_and_deletes_parts_but_never_writes_them(syn
     _, properties = functions_by_handler(synth.api_json)[TRANSFER.handler]
     statements = statements_of_role(synth.api_json, role_id_of(properties))
     actions = actions_of(statements)
-    assert s3_actions(synth, TRANSFER.handler) == S3_LIST | {"s3:GetObject", "s3:DeleteObject"}
+    assert s3_actions(synth, TRANSFER.handler) == S3_LIST | {
+        "s3:GetObject",
+        "s3:DeleteObject",
+        "s3:PutObject",  # the files the gateway keeps itself (kept-files/ only)
+        "s3:AbortMultipartUpload",
+    }
+    parts = joined(BUCKET_ARN, f"/{resources.UPLOAD_PARTS_PREFIX}*")
+    for action, targets in resources_by_action(statements).items():
+        if action in {"s3:PutObject", "s3:AbortMultipartUpload"}:
+            assert parts not in targets, action  # upload parts are never written
     assert "secretsmanager:GetSecretValue" in actions and "dynamodb:UpdateItem" in actions
     assert "dynamodb:DeleteItem" not in actions
     assert properties["Timeout"] == 900

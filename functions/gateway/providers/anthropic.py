@@ -37,6 +37,10 @@ _CONNECT_TIMEOUT_SECONDS = 5.0
 _BATCHES = "/v1/messages/batches"
 _TAG = "gateway_batch_id"  # service.adoption's tag in a batch's metadata
 _SPOOL_BYTES = 8 * 1024 * 1024
+# A batch without a note is looked for among the creates that never heard back only this long
+# after it was made (adoption gives a create up after 10 minutes): older ones, made outside the
+# gateway, cost no listing of the pending notes.
+ADOPTABLE_SECONDS = 3600
 
 
 class AnthropicClient:
@@ -116,10 +120,22 @@ class AnthropicClient:
             )
         input_file_id = str(body["input_file_id"])
         custom_ids = shapes.CustomIds()
-        payload, total, model = self._requests_body(input_file_id, custom_ids)
+        with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool:
+            total, model = self._requests_body(input_file_id, custom_ids, spool)
+            return self._create(body, _Replayable(spool), total, model, custom_ids, timeout)
+
+    def _create(
+        self,
+        body: dict[str, Any],
+        payload: _Replayable,
+        total: int,
+        model: str | None,
+        custom_ids: shapes.CustomIds,
+        timeout: float | None,
+    ) -> dict[str, Any]:
         note = {
-            "input_file_id": input_file_id,
-            "endpoint": endpoint,
+            "input_file_id": str(body["input_file_id"]),
+            "endpoint": shapes.CHAT_COMPLETIONS,
             "completion_window": body.get("completion_window") or "24h",
             "metadata": body.get("metadata"),
             "model": model,
@@ -133,7 +149,7 @@ class AnthropicClient:
             "POST",
             _BATCHES,
             content=payload,
-            headers={"content-type": "application/json"},
+            headers={"content-type": "application/json", "content-length": str(payload.size)},
             **_timeout(timeout),
         )
         self.notes.put(str(batch["id"]), note)
@@ -141,12 +157,12 @@ class AnthropicClient:
         return shapes.openai_batch(batch, note)
 
     def _requests_body(
-        self, input_file_id: str, custom_ids: shapes.CustomIds
-    ) -> tuple[bytes, int, str | None]:
-        """The create's JSON body, `{"requests": [...]}`, from the kept input file; 400 naming
-        the line that does not translate, or the limit the batch passes."""
-        chunks: list[bytes] = [b'{"requests":[']
-        size, total, model = len(chunks[0]) + 2, 0, None
+        self, input_file_id: str, custom_ids: shapes.CustomIds, out: IO[bytes]
+    ) -> tuple[int, str | None]:
+        """Write the create's JSON body, `{"requests": [...]}`, from the kept input file to `out`
+        (memory stays bounded: spilled to disk past a few MB); 400 naming the line that does not
+        translate, or the limit the batch passes. Returns the request count and the model."""
+        size, total, model = out.write(b'{"requests":[') + 2, 0, None
         with self.files.stream_file_content(input_file_id) as stream:
             for number, raw in enumerate(split_lines(stream.iter_bytes()), start=1):
                 if not raw.strip():
@@ -179,9 +195,9 @@ class AnthropicClient:
                         param="input_file_id",
                         code="batch_too_large",
                     )
-                chunks.append(piece)
-        chunks.append(b"]}")
-        return b"".join(chunks), total, model
+                out.write(piece)
+        out.write(b"]}")
+        return total, model
 
     def retrieve_batch(self, batch_id: str, *, timeout: float | None = None) -> dict[str, Any]:
         return self._openai(self._json("GET", f"{_BATCHES}/{batch_id}", **_timeout(timeout)))
@@ -208,11 +224,10 @@ class AnthropicClient:
         gateway has no note of (made elsewhere) is None in a list, a 404 on its own."""
         upstream_id = str(batch["id"])
         note = self.notes.get(upstream_id)
-        if note is None:
-            counts = shapes.request_counts(batch)
-            note = self.notes.claim_pending(
-                upstream_id, shapes.epoch(batch.get("created_at")) or 0, sum(counts.values())
-            )
+        created_at = shapes.epoch(batch.get("created_at")) or 0
+        if note is None and time.time() - created_at <= ADOPTABLE_SECONDS:
+            total = sum(shapes.request_counts(batch).values())
+            note = self.notes.claim_pending(upstream_id, created_at, total)
         if note is None:
             if not required:
                 return None
@@ -334,6 +349,20 @@ class AnthropicClient:
 
     def close(self) -> None:
         self._http.close()
+
+
+class _Replayable:
+    """A spooled request body httpx sends in chunks, from its start on every attempt (a retry
+    after a 401 sends it again)."""
+
+    def __init__(self, spool: IO[bytes]) -> None:
+        self._spool = spool
+        self.size = spool.tell()
+
+    def __iter__(self) -> Iterator[bytes]:
+        self._spool.seek(0)
+        while chunk := self._spool.read(1024 * 1024):
+            yield chunk
 
 
 def _request_key(body: dict[str, Any]) -> str:

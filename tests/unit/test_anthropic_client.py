@@ -1,0 +1,76 @@
+"""The Anthropic adapter against the simulator: its headers, a rotated key, errors mapped."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from gateway import resources
+from gateway.errors import UpstreamError, UpstreamRequestError
+from gateway.providers.anthropic import AnthropicClient
+from gateway.providers.config import ProviderDeployment
+from gateway.storage.s3 import s3_client
+
+from devserver.simulator import Simulator, SimulatorConfig
+
+LINE = {
+    "custom_id": "a",
+    "method": "POST",
+    "url": "/v1/chat/completions",
+    "body": {"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "hi"}]},
+}
+
+
+@pytest.fixture
+def sim() -> Iterator[Simulator]:
+    with Simulator(SimulatorConfig(port=0, batch_phase_seconds=0.2, anthropic_key="right-key")) as running:
+        yield running
+
+
+@pytest.fixture
+def kept_bucket(aws: None) -> Iterator[None]:
+    s3_client.cache_clear()
+    boto3.client("s3").create_bucket(Bucket=resources.DEFAULT_BUCKET_NAME)
+    yield
+    s3_client.cache_clear()
+
+
+def adapter(sim: Simulator, keys: list[str]) -> AnthropicClient:
+    deployment = ProviderDeployment(name="anthropic", type="anthropic", api_base=sim.anthropic_api_base)
+    served: list[bool] = []
+
+    def key_source(refresh: bool) -> str:
+        served.append(refresh)
+        return keys[min(len(served), len(keys)) - 1]
+
+    return AnthropicClient(deployment, key_source, timeout=5)
+
+
+def test_a_rotated_key_is_read_again_and_the_body_sent_again(sim: Simulator, kept_bucket: None) -> None:
+    client = adapter(sim, ["old-key", "right-key"])
+    uploaded = client.create_file(
+        filename="in.jsonl", content=json.dumps(LINE).encode() + b"\n", purpose="batch"
+    )
+    batch = client.create_batch(
+        {"input_file_id": uploaded["id"], "endpoint": "/v1/chat/completions", "completion_window": "24h"}
+    )
+    assert batch["status"] == "in_progress" and batch["request_counts"]["total"] == 1
+    [sent] = sim.state.anthropic.batches.values()
+    assert sent.requests[0]["params"]["max_tokens"] == 4096  # the deployment's default
+
+
+def test_errors_are_the_gateways(sim: Simulator, kept_bucket: None) -> None:
+    client = adapter(sim, ["right-key"])
+    with pytest.raises(UpstreamRequestError) as missing:
+        client.retrieve_batch("msgbatch_nope")
+    assert missing.value.status_code == 404 and missing.value.error_type == "not_found_error"
+    wrong = adapter(sim, ["wrong-key"])
+    with pytest.raises(UpstreamError) as rejected:
+        wrong.list_batches(limit=10)
+    assert rejected.value.code == "upstream_authentication_failed"
+    keyless = adapter(sim, [""])
+    with pytest.raises(UpstreamError) as unconfigured:
+        keyless.list_batches(limit=10)
+    assert unconfigured.value.code == "provider_not_configured"
