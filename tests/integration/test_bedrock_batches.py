@@ -317,3 +317,63 @@ def test_keeping_results_interrupted_at_each_step_keeps_them_once(
         done["output_file_id"],
         done["error_file_id"],
     )
+
+
+def test_records_larger_than_one_part_are_written_in_parts(
+    local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway.providers import bedrock
+
+    monkeypatch.setattr(bedrock, "RECORDS_PART_BYTES", 5 * 1024 * 1024)  # S3's smallest part
+    from gateway.providers.registry import client_for
+
+    adapter = client_for("bedrock")
+    assert isinstance(adapter, bedrock.BedrockClient)
+    multipart = adapter._s3.create_multipart_upload
+    started: list[str] = []
+
+    def spy(**params: Any) -> Any:
+        started.append(params["Key"])
+        return multipart(**params)
+
+    monkeypatch.setattr(adapter._s3, "create_multipart_upload", spy)
+    sdk = _sdk(local_gateway)
+    padding = "x" * 30_000
+    lines = [
+        {
+            "custom_id": f"big-{n}",
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {
+                "model": MODEL,
+                "max_tokens": 8,
+                "messages": [{"role": "user", "content": f"{n} {padding}"}],
+            },
+        }
+        for n in range(200)
+    ]
+    content = "".join(json.dumps(line) + "\n" for line in lines).encode()
+    assert len(content) > 5 * 1024 * 1024
+    upload = sdk.uploads.upload_file_chunked(
+        file=content,
+        filename="big.jsonl",
+        bytes=len(content),
+        mime_type="application/jsonl",
+        purpose="batch",
+        part_size=4 * 1024 * 1024,
+    )
+    assert upload.file is not None
+    deadline = time.monotonic() + 30
+    while sdk.files.retrieve(upload.file.id).status != "processed":  # the transfer into the kept store
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    created = sdk.batches.create(
+        input_file_id=upload.file.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    done = wait_for_batch(sdk, created.id)
+    assert done.status == "completed" and done.request_counts is not None
+    assert done.request_counts.completed == 200
+    assert [key for key in started if key.endswith("/records.jsonl")]  # in parts
+    assert sorted(line["custom_id"] for line in _lines(sdk, done.output_file_id)) == sorted(
+        f"big-{n}" for n in range(200)
+    )

@@ -16,6 +16,7 @@ from AWS_ENDPOINT_URL_BEDROCK or AWS_ENDPOINT_URL when set (the simulator, Local
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import threading
@@ -44,6 +45,7 @@ from gateway.storage.s3 import s3_client
 
 KeySource = Any
 RECORDS_FILE = "records.jsonl"
+RECORDS_PART_BYTES = 8 * 1024 * 1024  # S3's parts are at least 5 MiB, the last excepted
 _NOTES_CACHE_SIZE = 1024
 
 
@@ -116,17 +118,15 @@ class BedrockClient:
         prefix = self._input_prefix(token)
         collected = bedrock_records.Records()
         with self._files.stream_file_content(str(body["input_file_id"])) as stream:
-            lines = _lines(stream.iter_bytes())
             translated = bedrock_records.records(
-                lines,
+                _lines(stream.iter_bytes()),
                 models=self.deployment.models,
                 default_max_tokens=self.deployment.default_max_tokens,
                 into=collected,
             )
-            # Translated and limits checked before anything is written; kept in memory (at
-            # most Bedrock's file size, far less in practice).
-            content = b"".join(translated)
-        bedrock_records.check_minimum(len(collected.custom_ids))
+            # Written as translated (bounded memory); a line or limit refused midway leaves an
+            # unfinished upload the bucket's lifecycle rule aborts. Written again by a retry.
+            self._write_records(prefix + RECORDS_FILE, translated, collected)
         note = Note(
             gateway_batch_id=str(gateway_id or token),
             input_file_id=str(body["input_file_id"]),
@@ -136,8 +136,7 @@ class BedrockClient:
             created_at=int(time.time()),
             total=len(collected.custom_ids),
         )
-        # Written ahead of the job, each safe to write again: a retry rewrites the same content.
-        self._s3.put_object(Bucket=self._bucket, Key=prefix + RECORDS_FILE, Body=content)
+        # Written ahead of the job (the records above, the note), each safe to write again.
         self._put_json(self._note_key(token), {**note.as_json(), "custom_ids": collected.custom_ids})
         arn = self._call(
             "create_model_invocation_job",
@@ -302,6 +301,31 @@ class BedrockClient:
         return file_id
 
     # S3 and Bedrock ----------------------------------------------------------------------------
+    def _write_records(self, key: str, records: Iterator[bytes], collected: bedrock_records.Records) -> None:
+        """One PutObject when the records fit one part (the minimum checked before writing: a
+        file of fewer than 100 records is small), else a multipart upload as they come."""
+        from gateway.storage.content_cache import fixed_size_parts
+
+        parts = fixed_size_parts(records, RECORDS_PART_BYTES)
+        head = next(parts, b"")
+        following = next(parts, None)
+        if following is None:
+            bedrock_records.check_minimum(len(collected.custom_ids))
+            self._s3.put_object(Bucket=self._bucket, Key=key, Body=head)
+            return
+        upload_id = self._s3.create_multipart_upload(Bucket=self._bucket, Key=key)["UploadId"]
+        done: list[dict[str, Any]] = []
+        for body in itertools.chain((head, following), parts):
+            number = len(done) + 1
+            answer = self._s3.upload_part(
+                Bucket=self._bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
+            )
+            done.append({"PartNumber": number, "ETag": answer["ETag"]})
+        bedrock_records.check_minimum(len(collected.custom_ids))
+        self._s3.complete_multipart_upload(
+            Bucket=self._bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": done}
+        )
+
     def _input_prefix(self, token: str) -> str:
         return (
             f"{resources.BEDROCK_INPUT_PREFIX}{self.name}/{token}/"
