@@ -377,3 +377,29 @@ def test_records_larger_than_one_part_are_written_in_parts(
     assert sorted(line["custom_id"] for line in _lines(sdk, done.output_file_id)) == sorted(
         f"big-{n}" for n in range(200)
     )
+
+
+@pytest.mark.parametrize("page_size", [100, 1])
+def test_the_adapters_list_pages_newest_first_with_after_and_has_more(
+    local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch, page_size: int
+) -> None:
+    """OpenAI's `limit`/`after`/`has_more` over Bedrock's paginated ListModelInvocationJobs
+    (one job per Bedrock page: every step follows a nextToken)."""
+    from gateway.providers import bedrock
+    from gateway.providers.registry import client_for
+
+    monkeypatch.setattr(bedrock, "LIST_PAGE_SIZE", page_size)
+
+    adapter = client_for("bedrock")
+    body = _adapter_body(_sdk(local_gateway), "batch_" + uuid.uuid4().hex[:24])
+    made = []
+    for _ in range(3):
+        body["metadata"] = {"gateway_batch_id": "batch_" + uuid.uuid4().hex[:24]}
+        made.append(adapter.create_batch(dict(body))["id"])
+        time.sleep(0.01)  # distinct submit times
+    first = adapter.list_batches(limit=2)
+    assert [b["id"] for b in first["data"]] == [made[2], made[1]] and first["has_more"] is True
+    assert first["last_id"] == made[1]
+    second = adapter.list_batches(limit=1, after=made[1])
+    assert [b["id"] for b in second["data"]] == [made[0]]
+    assert all(b["input_file_id"] == body["input_file_id"] for b in first["data"] + second["data"])

@@ -45,6 +45,7 @@ from gateway.storage.s3 import s3_client
 
 KeySource = Any
 RECORDS_FILE = "records.jsonl"
+LIST_PAGE_SIZE = 100  # jobs per ListModelInvocationJobs page
 RECORDS_PART_BYTES = 8 * 1024 * 1024  # S3's parts are at least 5 MiB, the last excepted
 _NOTES_CACHE_SIZE = 1024
 
@@ -166,7 +167,7 @@ class BedrockClient:
             "nameContains": bedrock_jobs.JOB_NAME_PREFIX,
             "sortBy": "CreationTime",
             "sortOrder": "Descending",
-            "maxResults": 100,
+            "maxResults": LIST_PAGE_SIZE,
         }
         while True:
             page = self._call("list_model_invocation_jobs", **request)
