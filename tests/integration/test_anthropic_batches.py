@@ -325,3 +325,25 @@ def test_litellms_provider_names_reach_the_anthropic_deployment(local_gateway: L
     assert by_header.id not in {f.id for f in plain.files.list(extra_query={"provider": "openai"}, limit=100)}
     batch = create(plain, by_field.id)  # runs where its file is: at Anthropic
     assert wait_for_batch(plain, batch.id).status == "completed"
+
+
+def test_the_uploads_api_keeps_the_file_and_checks_its_lines(local_gateway: LocalGateway) -> None:
+    sdk = client(local_gateway, provider="anthropic")
+
+    def uploaded(lines: list[dict[str, Any]]) -> openai.types.FileObject:
+        content = jsonl(lines)
+        upload = sdk.uploads.create(
+            bytes=len(content), filename="u.jsonl", mime_type="application/jsonl", purpose="batch"
+        )
+        part = sdk.uploads.parts.create(upload.id, data=content)
+        completed = sdk.uploads.complete(upload.id, part_ids=[part.id])
+        assert completed.file is not None and local_gateway.wait_for_async(30)
+        return sdk.files.retrieve(completed.file.id)
+
+    good = uploaded([chat_line("u-1", "hi")])
+    assert good.status == "processed"
+    assert sdk.files.content(good.id).content == jsonl([chat_line("u-1", "hi")])
+    assert wait_for_batch(sdk, create(sdk, good.id).id).status == "completed"
+    bad = uploaded([chat_line("u-1", "hi"), chat_line("u-2", "hi", n=3)])
+    assert bad.status == "error" and bad.status_details is not None
+    assert "line 2: body.n" in bad.status_details

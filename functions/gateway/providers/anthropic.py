@@ -16,7 +16,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import httpx
 
@@ -24,7 +24,7 @@ from gateway.errors import UpstreamError, UpstreamRequestError, UpstreamTimeoutE
 from gateway.jsonl import split_lines
 from gateway.observability import logger
 from gateway.providers import anthropic_shapes as shapes
-from gateway.providers.api import ContentStream, FileContent
+from gateway.providers.api import ContentStream, FileContent, ProviderApi
 from gateway.providers.batch_notes import BatchNotes
 from gateway.providers.batch_results import ERROR, OUTPUT, encoded, result_line
 from gateway.providers.chat_to_messages import TranslationError, messages_request
@@ -376,3 +376,7 @@ def _request_key(body: dict[str, Any]) -> str:
 
 def _bad_request(message: str, *, param: str | None = None, code: str | None = None) -> UpstreamRequestError:
     return UpstreamRequestError(400, message, error_type="invalid_request_error", param=param, code=code)
+
+
+if TYPE_CHECKING:  # mypy checks that the adapter implements the interface
+    _implements: type[ProviderApi] = AnthropicClient

@@ -6,7 +6,7 @@ import ssl
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import httpx
 
@@ -183,3 +183,9 @@ def _rewind(kwargs: dict[str, Any]) -> None:
         content = value[1]
         if hasattr(content, "seek"):
             content.seek(0)
+
+
+if TYPE_CHECKING:  # mypy checks that the forwarder implements the interface
+    from gateway.providers.api import ProviderApi
+
+    _implements: type[ProviderApi] = ProviderClient
