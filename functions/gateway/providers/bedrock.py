@@ -21,9 +21,9 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -37,13 +37,13 @@ from gateway.errors import (
 )
 from gateway.observability import logger
 from gateway.providers import batch_results, bedrock_jobs, bedrock_records
-from gateway.providers.api import ContentStream
+from gateway.providers.api import ContentStream, ProviderApi
 from gateway.providers.bedrock_jobs import Note
 from gateway.providers.config import ProviderDeployment
 from gateway.providers.kept_files import FileExists, KeptFiles, derived_id
 from gateway.storage.s3 import s3_client
 
-KeySource = Any
+KeySource = Callable[[bool], str | None]  # unused: Bedrock signs with the function's AWS role
 RECORDS_FILE = "records.jsonl"
 LIST_PAGE_SIZE = 100  # jobs per ListModelInvocationJobs page
 RECORDS_PART_BYTES = 8 * 1024 * 1024  # S3's parts are at least 5 MiB, the last excepted
@@ -417,3 +417,7 @@ def _upstream(exc: ClientError, provider: str) -> Exception:
             f"provider '{provider}' denied the request: {message}", code="provider_access_denied"
         )
     return UpstreamError(f"provider '{provider}' answered {status} {code}")
+
+
+if TYPE_CHECKING:  # mypy checks that the adapter implements the interface
+    _implements: type[ProviderApi] = BedrockClient
