@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -85,14 +86,26 @@ def test_upload_create_wait_download(local_gateway: LocalGateway) -> None:
     assert created.id in {b.id for b in sdk.batches.list(limit=100)}
 
 
-def test_cancel_midway_leaves_partial_results(local_gateway: LocalGateway) -> None:
+@pytest.fixture
+def slow_jobs(local_gateway: LocalGateway) -> Iterator[float]:
+    """Job phases long enough for a cancel to land midway on a busy machine."""
+    assert local_gateway.simulator is not None
+    config = local_gateway.simulator.config
+    saved, config.batch_phase_seconds = config.batch_phase_seconds, 2.0
+    try:
+        yield config.batch_phase_seconds
+    finally:
+        config.batch_phase_seconds = saved
+
+
+def test_cancel_midway_leaves_partial_results(local_gateway: LocalGateway, slow_jobs: float) -> None:
     sdk = _sdk(local_gateway)
     created = _create(sdk, 400)
     deadline = time.monotonic() + 30
     while sdk.batches.retrieve(created.id).status != "in_progress":
         assert time.monotonic() < deadline
         time.sleep(0.02)
-    time.sleep(local_gateway.simulator.config.batch_phase_seconds / 2)  # type: ignore[union-attr]
+    time.sleep(slow_jobs / 3)
     assert sdk.batches.cancel(created.id).status == "cancelling"
     done = wait_for_batch(sdk, created.id)
     assert done.status == "cancelled", done
@@ -261,7 +274,7 @@ def test_a_create_interrupted_at_each_step_makes_one_job_on_retry(
 
 @pytest.mark.parametrize("failing", ["output file", "error file", "note"])
 def test_keeping_results_interrupted_at_each_step_keeps_them_once(
-    local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch, failing: str
+    local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch, failing: str, slow_jobs: float
 ) -> None:
     from gateway.providers.bedrock import BedrockClient
     from gateway.providers.registry import client_for
@@ -279,7 +292,7 @@ def test_keeping_results_interrupted_at_each_step_keeps_them_once(
             time.sleep(0.02)
 
     wait_for("InProgress")
-    time.sleep(local_gateway.simulator.config.batch_phase_seconds / 2)  # type: ignore[union-attr]
+    time.sleep(slow_jobs / 3)
     adapter.cancel_batch(job_id)  # stopped midway: results and unrun requests
     wait_for("Stopped")
     adapter._notes.clear()  # as another function would: nothing cached

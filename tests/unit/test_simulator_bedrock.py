@@ -19,7 +19,7 @@ from devserver import aws
 from devserver.simulator import Simulator, SimulatorConfig
 from devserver.simulator.bedrock_models import family
 
-PHASE = 0.6
+PHASE = 1.0
 BUCKET = "bedrock-sim-test"
 ROLE = "arn:aws:iam::123456789012:role/bedrock-batch"
 CLAUDE = "anthropic.claude-3-5-haiku-20241022-v1:0"
