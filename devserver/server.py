@@ -40,6 +40,13 @@ DEFAULT_AZURE_API_VERSION = "2025-04-01-preview"
 DEFAULT_SIMULATOR_PHASE_SECONDS = 2.0
 SIM_OPENAI_KEY = "sim-openai-key"
 SIM_AZURE_KEY = "sim-azure-key"
+# The local bedrock deployment's models (alias -> Bedrock model id), and the service role its
+# jobs name (the stack creates the real one; the simulator takes any).
+BEDROCK_MODELS = {
+    "claude-3-5-haiku": "anthropic.claude-3-5-haiku-20241022-v1:0",
+    "claude-sonnet-4": "us.anthropic.claude-sonnet-4-20250514-v1:0",
+}
+LOCAL_BEDROCK_ROLE_ARN = "arn:aws:iam::123456789012:role/openai-gateway-bedrock-batch"
 SIM_ANTHROPIC_KEY = "sim-anthropic-key"
 DEFAULT_ANTHROPIC_API_BASE = "https://api.anthropic.com"
 DEFAULT_PROVIDER = "openai"
@@ -74,9 +81,13 @@ class ProviderSettings:
     api_base: str
     api_version: str | None = None
     simulated: bool = False
+    region: str | None = None  # Bedrock's
+    models: dict[str, str] | None = None
 
     def config(self) -> dict[str, Any]:
         """The non-secret part, as it goes into GATEWAY_PROVIDERS."""
+        if self.type == "bedrock":
+            return {"type": "bedrock", "region": self.region, "models": dict(self.models or {})}
         config: dict[str, Any] = {"type": self.type, "api_base": self.api_base}
         if self.api_version is not None:
             config["api_version"] = self.api_version
@@ -121,6 +132,17 @@ def resolve_providers(env: Mapping[str, str]) -> dict[str, ProviderSettings]:
         providers["anthropic"] = ProviderSettings(
             "anthropic", "anthropic", SIM_ANTHROPIC_KEY, "", simulated=True
         )
+    # Bedrock needs no key: AWS credentials. BEDROCK_REGION runs it in that region (with the
+    # ambient credentials and endpoint); without it the simulator answers Bedrock's API.
+    providers["bedrock"] = ProviderSettings(
+        "bedrock",
+        "bedrock",
+        "",
+        "",
+        region=get("BEDROCK_REGION") or aws.DEFAULT_REGION,
+        models=dict(BEDROCK_MODELS),
+        simulated=not get("BEDROCK_REGION"),
+    )
     return providers
 
 
@@ -171,6 +193,8 @@ def function_environment(
         resources.ENV_TRANSFER_FUNCTION: resources.DEFAULT_TRANSFER_FUNCTION,
         # batch events go to moto's (or LocalStack's) EventBridge
         resources.ENV_EVENT_BUS_NAME: resources.DEFAULT_EVENT_BUS_NAME,
+        resources.ENV_BEDROCK_ROLE_ARN: os.environ.get(resources.ENV_BEDROCK_ROLE_ARN)
+        or LOCAL_BEDROCK_ROLE_ARN,
         # A developer receives webhooks on this machine: plain http to loopback is allowed here only.
         resources.ENV_WEBHOOKS_ALLOW_LOOPBACK: "true",
         "POWERTOOLS_SERVICE_NAME": POWERTOOLS_SERVICE_NAME,
@@ -647,6 +671,8 @@ def start_gateway(
                 providers["openai"].api_base = simulator.openai_api_base
             if providers["azure"].simulated:
                 providers["azure"].api_base = simulator.azure_api_base
+            if providers["bedrock"].simulated:  # boto3's bedrock client reads this
+                env.set("AWS_ENDPOINT_URL_BEDROCK", simulator.bedrock_endpoint_url)
             if providers["anthropic"].simulated:
                 providers["anthropic"].api_base = simulator.anthropic_api_base
 
@@ -663,6 +689,10 @@ def start_gateway(
                 env.set_default(name, value)
         assert endpoint is not None
         env.set("AWS_ENDPOINT_URL", endpoint)
+        bedrock = providers["bedrock"]
+        if not bedrock.simulated and _is_loopback(str(endpoint)):
+            # Real Bedrock, whatever local endpoint serves the rest.
+            env.set("AWS_ENDPOINT_URL_BEDROCK", f"https://bedrock.{bedrock.region}.amazonaws.com")
         env.set_default("AWS_DEFAULT_REGION", aws.DEFAULT_REGION)
         env.set_default("AWS_REGION", os.environ["AWS_DEFAULT_REGION"])
 
@@ -675,7 +705,7 @@ def start_gateway(
             )
         aws.bootstrap(
             master_key=master_key,
-            provider_keys={name: p.api_key for name, p in providers.items()},
+            provider_keys={name: p.api_key for name, p in providers.items() if p.type != "bedrock"},
             endpoint_url=endpoint,
         )
         if local_data:

@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 from gateway import routes  # importable: the infra package put functions/ on sys.path
 
+from infra.bedrock_config import BedrockConfigError, bedrock_deployments
+
 if TYPE_CHECKING:  # no jsii/node start for the commands that only read settings
     from constructs import Node
 
@@ -107,6 +109,10 @@ class GatewayConfig:
 
     def __post_init__(self) -> None:
         validate_providers(self.providers, self.default_provider)
+        try:
+            bedrock_deployments(self.providers)
+        except BedrockConfigError as error:
+            raise ConfigError(str(error)) from error
         if self.throttle_rate_limit <= 0 or self.throttle_burst_limit <= 0:
             raise ConfigError("throttle_rate_limit and throttle_burst_limit must be positive")
         if self.log_level not in LOG_LEVELS:

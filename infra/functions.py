@@ -25,6 +25,8 @@ from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 from gateway import resources, routes
 
+from infra.bedrock import CAPABILITY_ACTIONS as BEDROCK_CAPABILITY_ACTIONS
+from infra.bedrock import BedrockBatchRole
 from infra.bundling import dependency_layer_code, function_code
 from infra.config import RETENTION_DAY_NAMES, GatewayConfig
 from infra.events import GatewayEvents
@@ -194,11 +196,20 @@ class GatewayFunctions(Construct):
     """The dependency layer and every function; `by_route` maps route name -> what API Gateway
     invokes (the function, or with SnapStart its alias)."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, data: DataRefs, config: GatewayConfig) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        data: DataRefs,
+        config: GatewayConfig,
+        bedrock: BedrockBatchRole | None = None,
+    ) -> None:
         super().__init__(scope, construct_id)
         self._data = data
         self._config = config
         self.events = GatewayEvents(self, "Events")
+        self._bedrock = bedrock
         self._check_capabilities()
         self.runtime = RUNTIMES[config.python_version]
         self.layer = lambda_.LayerVersion(
@@ -254,7 +265,7 @@ class GatewayFunctions(Construct):
         return alias
 
     def _check_capabilities(self) -> None:
-        known = set(CAPABILITY_ACTIONS) | set(self._data.secret_arns)
+        known = set(CAPABILITY_ACTIONS) | set(self._data.secret_arns) | set(BEDROCK_CAPABILITY_ACTIONS)
         known |= {INVOKE_PREFIX + f.name for f in routes.ASYNC_FUNCTIONS}
         others: list[routes.AsyncFunction | routes.ScheduledFunction | routes.QueueConsumer] = [
             *routes.ASYNC_FUNCTIONS,
@@ -288,6 +299,8 @@ class GatewayFunctions(Construct):
             env[resources.ENV_MODEL_PRICES] = json.dumps(self._config.model_prices, sort_keys=True)
         if self._config.default_output_tokens_per_request is not None:
             env[resources.ENV_DEFAULT_OUTPUT_TOKENS] = str(self._config.default_output_tokens_per_request)
+        if self._bedrock is not None:
+            env[resources.ENV_BEDROCK_ROLE_ARN] = self._bedrock.role.role_arn
         return env
 
     def _function(self, spec: FunctionSpec) -> lambda_.Function:
@@ -452,6 +465,8 @@ class GatewayFunctions(Construct):
                         actions=list(SECRET_ACTIONS), resources=[self._data.secret_arns[grant]]
                     )
                 )
+            elif grant in BEDROCK_CAPABILITY_ACTIONS:
+                continue  # below, when a bedrock deployment is configured
             elif grant.startswith(INVOKE_PREFIX):
                 target = self.by_name[grant.removeprefix(INVOKE_PREFIX)]
                 statements.append(
@@ -468,6 +483,8 @@ class GatewayFunctions(Construct):
                     conditions=_conditions(kind, prefixes),
                 )
             )
+        if self._bedrock is not None:
+            statements += self._bedrock.statements(frozenset(grants))
         writes = sorted(set(ITEM_WRITE_ACTIONS) & actions_by_kind.get(TABLE_ITEMS, set()))
         if writes and routes.TABLE_KEY_ITEMS not in grants:
             statements.append(key_items_write_denial(table_arn))

@@ -16,11 +16,14 @@ from gateway import resources, routes
 
 from infra import API_STACK_NAME, DATA_STACK_NAME
 from infra.api import GatewayApi
+from infra.bedrock import BedrockBatchRole, nag_wildcards
+from infra.bedrock_config import bedrock_deployments
 from infra.config import RETENTION_DAY_NAMES, GatewayConfig
 from infra.functions import GatewayFunctions, bucket_prefixes
 from infra.stateful import DataRefs, StatefulResources
 
 DESCRIPTION = "OpenAI-compatible Batches and Files API gateway"
+_PROFILE_REASON = "A cross-region inference profile's model, in the regions the profile routes to"
 
 
 def acknowledge(construct: IConstruct, *rules: tuple[str, str]) -> None:
@@ -67,7 +70,15 @@ class ApiStack(cdk.Stack):
     ) -> None:
         super().__init__(scope, construct_id, description=f"{DESCRIPTION}: API and functions")
         self.add_stack_dependency(data, "imports the data stack's exports")
-        self.functions = GatewayFunctions(self, "Functions", data=data.refs, config=config)
+        deployments = bedrock_deployments(config.providers)
+        self.bedrock = (
+            BedrockBatchRole(self, "BedrockBatch", deployments=deployments, bucket_arn=data.refs.bucket_arn)
+            if deployments
+            else None
+        )
+        self.functions = GatewayFunctions(
+            self, "Functions", data=data.refs, config=config, bedrock=self.bedrock
+        )
         self.gateway = GatewayApi(
             self,
             "Gateway",
@@ -133,7 +144,46 @@ class ApiStack(cdk.Stack):
                         "Object access is limited to the gateway-kept files' key prefix",
                     )
                 )
+            if self.bedrock is not None:
+                rules += self._bedrock_rules(self.functions.grants[name], data.bucket_arn_export)
             acknowledge(role, *rules)
+        if self.bedrock is not None:
+            _, models = nag_wildcards(self.bedrock.deployments)
+            acknowledge(
+                self.bedrock.role,
+                *(
+                    (
+                        f"AwsSolutions-IAM5[Resource::{data.bucket_arn_export}/{prefix}*]",
+                        "Bedrock reads and writes its jobs' objects under one prefix",
+                    )
+                    for prefix in (resources.BEDROCK_INPUT_PREFIX, resources.BEDROCK_OUTPUT_PREFIX)
+                ),
+                *((f"AwsSolutions-IAM5[Resource::{arn}]", _PROFILE_REASON) for arn in models),
+            )
+
+    def _bedrock_rules(self, grants: frozenset[str], bucket_export: str) -> list[tuple[str, str]]:
+        assert self.bedrock is not None
+        jobs, models = nag_wildcards(self.bedrock.deployments)
+        rules = []
+        if grants & {routes.BEDROCK_CREATE_JOB, routes.BEDROCK_GET_JOB, routes.BEDROCK_STOP_JOB}:
+            rules += [
+                (f"AwsSolutions-IAM5[Resource::{arn}]", "Job ids are Bedrock's, known after create")
+                for arn in jobs
+            ]
+        if routes.BEDROCK_CREATE_JOB in grants:
+            rules += [(f"AwsSolutions-IAM5[Resource::{arn}]", _PROFILE_REASON) for arn in models]
+        for capability, prefix in (
+            (routes.BEDROCK_RECORDS_WRITE, resources.BEDROCK_INPUT_PREFIX),
+            (routes.BEDROCK_RESULTS_READ, resources.BEDROCK_OUTPUT_PREFIX),
+        ):
+            if capability in grants:
+                rules.append(
+                    (
+                        f"AwsSolutions-IAM5[Resource::{bucket_export}/{prefix}*]",
+                        "Bedrock jobs' objects, one prefix",
+                    )
+                )
+        return rules
 
 
 @dataclass

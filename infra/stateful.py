@@ -156,6 +156,14 @@ class StatefulResources(Construct):
                     prefix=resources.CACHED_CONTENT_PREFIX,
                     expiration=cdk.Duration.days(resources.CACHED_CONTENT_EXPIRE_DAYS),
                 ),
+                *(
+                    s3.LifecycleRule(
+                        id=f"expire-{prefix.rstrip('/')}",
+                        prefix=prefix,
+                        expiration=cdk.Duration.days(resources.BEDROCK_OBJECTS_EXPIRE_DAYS),
+                    )
+                    for prefix in (resources.BEDROCK_INPUT_PREFIX, resources.BEDROCK_OUTPUT_PREFIX)
+                ),
                 s3.LifecycleRule(
                     id="abort-incomplete-multipart-uploads",
                     abort_incomplete_multipart_upload_after=cdk.Duration.days(1),

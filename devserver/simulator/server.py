@@ -19,9 +19,11 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
+from . import bedrock_models
 from .anthropic_batches import AnthropicError
+from .bedrock import BedrockError, BedrockJobs
 from .config import SimulatorConfig
 from .errors import ApiError
 from .httpio import BodyReader, read_multipart
@@ -54,6 +56,9 @@ ANTHROPIC_PREFIX = "/anthropic"
 MAX_ANTHROPIC_BODY = 256 * 1024 * 1024
 
 
+_BEDROCK_PATHS = ("/model-invocation-job",)  # also matches /model-invocation-jobs
+
+
 def _invalid_url(method: str, path: str) -> ApiError:
     return ApiError(404, f"Invalid URL ({method} {path})")
 
@@ -67,8 +72,11 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 256
 
-    def __init__(self, address: tuple[str, int], state: SimState, config: SimulatorConfig) -> None:
+    def __init__(
+        self, address: tuple[str, int], state: SimState, config: SimulatorConfig, bedrock: BedrockJobs
+    ) -> None:
         self.state = state
+        self.bedrock = bedrock
         self.config = config
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
@@ -151,11 +159,16 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ApiError(400, "Invalid Content-Length header.")
             if path == "/_sim" or path.startswith("/_sim/"):
                 self._admin(path)
+            elif path.startswith(_BEDROCK_PATHS):
+                self._bedrock(path, query)
             else:
                 self._api(path, query)
         except ApiError as err:
             if self._drain():
                 self._send_error(err)
+        except BedrockError as err:
+            if self._drain():
+                self._send_json(err.status, err.body(), {"x-amzn-ErrorType": err.error_type})
         except ConnectionError:
             self.close_connection = True
         except Exception:
@@ -335,6 +348,26 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             raise _invalid_url(method, self.path.split("?", 1)[0])
 
+    # ------------------------------------------------------------------ Amazon Bedrock (rest-json)
+
+    def _bedrock(self, path: str, query: dict[str, str]) -> None:
+        jobs, method = self.server.bedrock, self.command
+        authorization = self.headers.get("Authorization")
+        if not (authorization or "").startswith("AWS4-HMAC-SHA256 "):
+            raise BedrockError(403, "AccessDeniedException", "Missing Authentication Token")
+        seg = [s for s in path.split("/") if s]
+        if seg == ["model-invocation-job"] and method == "POST":
+            self._send_json(200, jobs.create(self._body.read_json(), authorization))
+        elif seg == ["model-invocation-jobs"] and method == "GET":
+            self._send_json(200, jobs.list(query))
+        elif len(seg) == 2 and seg[0] == "model-invocation-job" and method == "GET":
+            self._send_json(200, jobs.get(unquote(seg[1])))
+        elif len(seg) == 3 and seg[0] == "model-invocation-job" and seg[2] == "stop" and method == "POST":
+            self._body.drain()
+            self._send_json(200, jobs.stop(unquote(seg[1])))
+        else:
+            raise BedrockError(404, "UnknownOperationException", f"Unknown operation {method} {path}")
+
     # ------------------------------------------------------------------ Anthropic
 
     def _anthropic(self, path: str, query: dict[str, str]) -> None:
@@ -395,6 +428,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif seg == ["reset"] and method == "POST":
             self._body.drain()
             state.reset()
+            self.server.bedrock.reset()
             self._send_json(200, {"object": "sim.reset", "ok": True})
         elif seg == ["keys"] and method == "POST":
             self._send_json(200, state.set_keys(self._body.read_json()))
@@ -415,6 +449,7 @@ class Simulator:
         self._thread: threading.Thread | None = None
         self._own_storage: str | None = None
         self._state: SimState | None = None
+        self._bedrock: BedrockJobs | None = None
 
     # lifecycle
     def start(self) -> Simulator:
@@ -426,7 +461,8 @@ class Simulator:
         else:
             os.makedirs(root, exist_ok=True)
         self._state = SimState(self.config, root)
-        self._server = _Server((self.config.host, self.config.port), self._state, self.config)
+        self._bedrock = BedrockJobs(lambda: self.state.phase, _s3_client, bedrock_models.respond)
+        self._server = _Server((self.config.host, self.config.port), self._state, self.config, self._bedrock)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -480,6 +516,11 @@ class Simulator:
         return self.url
 
     @property
+    def bedrock_endpoint_url(self) -> str:
+        """For a boto3 `bedrock` client (or AWS_ENDPOINT_URL_BEDROCK)."""
+        return self.url
+
+    @property
     def anthropic_api_base(self) -> str:
         return self.url + ANTHROPIC_PREFIX
 
@@ -492,6 +533,8 @@ class Simulator:
 
     def reset(self) -> None:
         self.state.reset()
+        if self._bedrock is not None:
+            self._bedrock.reset()
 
     def add_fault(self, **fault: Any) -> None:
         self.state.add_fault(fault)
@@ -508,3 +551,11 @@ class Simulator:
 
     def received(self, file_id: str) -> dict[str, Any]:
         return self.state.received_info(file_id)
+
+
+def _s3_client() -> Any:
+    """Where Bedrock jobs read records and write results: boto3's S3 as the environment points it
+    (AWS_ENDPOINT_URL: the local moto server under `make serve`)."""
+    import boto3
+
+    return boto3.session.Session().client("s3", region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))

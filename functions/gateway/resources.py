@@ -61,3 +61,12 @@ CACHED_CONTENT_PREFIX = "file-content/"
 KEPT_FILES_PREFIX = "kept-files/"
 UPLOAD_PARTS_EXPIRE_DAYS = 2
 CACHED_CONTENT_EXPIRE_DAYS = 7
+
+# Amazon Bedrock batch inference: the records a job reads (`<prefix><deployment>/<job name>/`)
+# and where the job writes its results; the stack's Bedrock service role reads the one and
+# writes the other. The function environment names that role.
+BEDROCK_INPUT_PREFIX = "bedrock-input/"
+BEDROCK_OUTPUT_PREFIX = "bedrock-output/"
+ENV_BEDROCK_ROLE_ARN = "GATEWAY_BEDROCK_ROLE_ARN"
+# A job runs at most 168 hours (its timeout), and its results are kept as files once it is over.
+BEDROCK_OBJECTS_EXPIRE_DAYS = 14

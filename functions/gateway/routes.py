@@ -100,6 +100,15 @@ KEPT_OBJECT_CAPABILITIES = frozenset({KEPT_READ, KEPT_WRITE, KEPT_ABORT_UPLOAD, 
 INVOKE_TRANSFER = "invoke:file_transfer"
 # Lambda invokes the on-failure destination with the failed function's own role.
 INVOKE_TRANSFER_FAILED = "invoke:transfer_failed"
+# Amazon Bedrock batch inference (model invocation jobs of the configured models). A create
+# also passes the stack's Bedrock service role (iam:PassRole on that role only, to Bedrock only)
+# and tags the job; nothing is granted when no bedrock deployment is configured.
+BEDROCK_CREATE_JOB = "bedrock:create-job"
+BEDROCK_GET_JOB = "bedrock:get-job"
+BEDROCK_LIST_JOBS = "bedrock:list-jobs"
+BEDROCK_STOP_JOB = "bedrock:stop-job"
+BEDROCK_RECORDS_WRITE = "bedrock:records-write"  # PutObject under resources.BEDROCK_INPUT_PREFIX
+BEDROCK_RESULTS_READ = "bedrock:results-read"  # GetObject under resources.BEDROCK_OUTPUT_PREFIX
 
 # Batch events: PutEvents on the gateway's event bus; SendMessage on the webhook delivery
 # queue and on its dead-letter queue.
@@ -254,9 +263,22 @@ ROUTES: tuple[Route, ...] = (
         "batches_create",
         "POST",
         "/batches",
+        # bedrock: the job created (and read back), its records written to the Bedrock input prefix
         # kept: the input file read, the batch's note written (ahead, then its own), and a
         # retry's adoption reads the notes
-        _PROVIDER | _IDEMPOTENT | {TABLE_PUT, TABLE_UPDATE, KEPT_READ, KEPT_WRITE, KEPT_DELETE, KEPT_LIST},
+        _PROVIDER
+        | _IDEMPOTENT
+        | {
+            BEDROCK_CREATE_JOB,
+            BEDROCK_GET_JOB,
+            BEDROCK_RECORDS_WRITE,
+            TABLE_PUT,
+            TABLE_UPDATE,
+            KEPT_READ,
+            KEPT_WRITE,
+            KEPT_DELETE,
+            KEPT_LIST,
+        },
         creates=True,
     ),
     # kept: a batch's note, and once it has ended its results kept as files (written once)
@@ -264,19 +286,26 @@ ROUTES: tuple[Route, ...] = (
         "batches_list",
         "GET",
         "/batches",
-        _PROVIDER | _LISTS | _ANNOUNCES | _KEPT_WRITES | {KEPT_READ, KEPT_LIST},
+        # bedrock: the jobs listed (one retrieved), a finished job's results read from the output prefix
+        _PROVIDER
+        | _LISTS
+        | _ANNOUNCES
+        | _KEPT_WRITES
+        | {BEDROCK_LIST_JOBS, BEDROCK_GET_JOB, BEDROCK_RESULTS_READ, KEPT_READ, KEPT_LIST},
     ),
     Route(
         "batches_retrieve",
         "GET",
         "/batches/{batch_id}",
-        _PROVIDER | _ANNOUNCES | _KEPT_WRITES | {KEPT_READ, KEPT_LIST},
+        # bedrock: the job, a finished job's results read from the output prefix
+        _PROVIDER | _ANNOUNCES | _KEPT_WRITES | {BEDROCK_GET_JOB, BEDROCK_RESULTS_READ, KEPT_READ, KEPT_LIST},
     ),
     Route(
         "batches_cancel",
         "POST",
         "/batches/{batch_id}/cancel",
-        _PROVIDER | _ANNOUNCES | _KEPT_WRITES | {KEPT_READ, KEPT_LIST},
+        # bedrock: the job read and stopped
+        _PROVIDER | _ANNOUNCES | _KEPT_WRITES | {BEDROCK_GET_JOB, BEDROCK_STOP_JOB, KEPT_READ, KEPT_LIST},
     ),
     # Uploads (large files in parts)
     Route("uploads_create", "POST", "/uploads", _IDEMPOTENT | {TABLE_PUT}, creates=True),
@@ -423,11 +452,13 @@ SCHEDULED_FUNCTIONS: tuple[ScheduledFunction, ...] = (
     # left in the outbox published (service.watcher).
     ScheduledFunction(
         "batch_watcher",
-        # kept: an Anthropic batch's note read, its results kept once it has ended
+        # kept: an Anthropic or Bedrock batch's note read, its results kept once it has ended;
+        # bedrock: the jobs listed (a missed one retrieved), a finished job's results read
         _PROVIDER
         | _ANNOUNCES
         | _KEPT_WRITES
-        | {TABLE_GET, TABLE_QUERY_BY_KIND, BUCKET_LIST, BUCKET_DELETE, KEPT_READ, KEPT_LIST},
+        | {TABLE_GET, TABLE_QUERY_BY_KIND, BUCKET_LIST, BUCKET_DELETE, KEPT_READ, KEPT_LIST}
+        | {BEDROCK_LIST_JOBS, BEDROCK_GET_JOB, BEDROCK_RESULTS_READ},
         rate_context="watch_interval_minutes",
     ),
 )

@@ -17,6 +17,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextvars
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -135,11 +136,40 @@ def _dynamodb_uses(operation: str, params: dict[str, Any], usage: Usage, functio
     return set()
 
 
+# Bedrock's resource scopes: the model invocation jobs, a model (by id), the service role passed.
+BEDROCK_JOBS = "bedrock:jobs"
+BEDROCK_MODEL = "bedrock-model:"  # + model id (an inference profile's and its foundation model's)
+BEDROCK_ROLE = "role:bedrock-batch"
+ANY = "*"
+_PROFILE_PREFIX = re.compile(r"^[a-z]{2,4}\.(?=[a-z0-9-]+\.)")
+
+
+def bedrock_uses(operation: str, params: dict[str, Any]) -> set[Use] | None:
+    """IAM's view of a Bedrock model invocation job call (the Service Authorization Reference):
+    a create names the job and the model, needs TagResource for its tags and PassRole for its role."""
+    if operation == "CreateModelInvocationJob":
+        model_id = params["modelId"]
+        models = {model_id, _PROFILE_PREFIX.sub("", model_id)}
+        uses = {Use("bedrock:CreateModelInvocationJob", BEDROCK_JOBS)}
+        uses |= {Use("bedrock:CreateModelInvocationJob", BEDROCK_MODEL + m) for m in models}
+        uses.add(Use("iam:PassRole", BEDROCK_ROLE))
+        if params.get("tags"):
+            uses.add(Use("bedrock:TagResource", BEDROCK_JOBS))
+        return uses
+    if operation in ("GetModelInvocationJob", "StopModelInvocationJob"):
+        return {Use(f"bedrock:{operation}", BEDROCK_JOBS)}
+    if operation == "ListModelInvocationJobs":
+        return {Use("bedrock:ListModelInvocationJobs", ANY)}
+    return None
+
+
 def _object_scope(key: str) -> str:
     for prefix in (
         resources.UPLOAD_PARTS_PREFIX,
         resources.CACHED_CONTENT_PREFIX,
         resources.KEPT_FILES_PREFIX,
+        resources.BEDROCK_INPUT_PREFIX,
+        resources.BEDROCK_OUTPUT_PREFIX,
     ):
         if key.startswith(prefix):
             return OBJECTS + prefix
@@ -184,6 +214,10 @@ def uses_of(
             return uses
     if service == "secretsmanager" and operation == "GetSecretValue":
         return {Use("secretsmanager:GetSecretValue", _secret_scope(params["SecretId"]))}
+    if service == "bedrock":
+        bedrock = bedrock_uses(operation, params)
+        if bedrock is not None:
+            return bedrock
     if service == "lambda" and operation == "Invoke":
         return {Use("lambda:InvokeFunction", f"function:{params['FunctionName']}")}
     if service == "events" and operation == "PutEvents":

@@ -27,9 +27,11 @@ def test_reserved_segments_are_the_static_first_segments_of_the_route_table() ->
 
 
 def test_cdk_json_defaults() -> None:
-    """A fresh clone deploys OpenAI alone: Azure needs the operator's own endpoint (README)."""
+    """A fresh clone deploys OpenAI and Bedrock (no key: the account's Bedrock, the listed models):
+    Azure needs the operator's own endpoint (README)."""
     config = GatewayConfig.from_mapping(json.loads((REPO_ROOT / "cdk.json").read_text())["context"])
-    assert config.providers == {"openai": OPENAI}
+    assert config.providers["openai"] == OPENAI and set(config.providers) == {"openai", "bedrock"}
+    assert config.providers["bedrock"]["type"] == "bedrock" and config.providers["bedrock"]["models"]
     assert config.default_provider == "openai"
     assert (config.throttle_rate_limit, config.throttle_burst_limit) == (50, 100)
     assert config.log_level == "INFO"

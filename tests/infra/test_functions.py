@@ -24,6 +24,7 @@ COMMON_ENV = {
     resources.ENV_KEY_PEPPER_SECRET,
     resources.ENV_PROVIDERS,
     resources.ENV_DEFAULT_PROVIDER,
+    resources.ENV_BEDROCK_ROLE_ARN,  # the shipped cdk.json has a bedrock deployment
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_LOG_LEVEL",
     "POWERTOOLS_METRICS_NAMESPACE",

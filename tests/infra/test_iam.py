@@ -55,6 +55,13 @@ EXPECTED_ACTIONS: dict[str, set[str]] = {
     routes.EVENTS_PUT: {"events:PutEvents"},
     routes.QUEUE_WEBHOOKS_SEND: {"sqs:SendMessage"},
     routes.QUEUE_WEBHOOKS_DLQ_SEND: {"sqs:SendMessage"},
+    # the shipped cdk.json has a bedrock deployment (tests/infra/test_bedrock.py: the resources)
+    routes.BEDROCK_CREATE_JOB: {"bedrock:CreateModelInvocationJob", "bedrock:TagResource", "iam:PassRole"},
+    routes.BEDROCK_GET_JOB: {"bedrock:GetModelInvocationJob"},
+    routes.BEDROCK_LIST_JOBS: {"bedrock:ListModelInvocationJobs"},
+    routes.BEDROCK_STOP_JOB: {"bedrock:StopModelInvocationJob"},
+    routes.BEDROCK_RECORDS_WRITE: {"s3:PutObject"},
+    routes.BEDROCK_RESULTS_READ: {"s3:GetObject"},
 }
 # What a queue consumer's event source mapping (Lambda's poller, with the function's role) needs
 # on its queue: granted by the SqsEventSource, used by no code of the function.
@@ -118,6 +125,11 @@ def object_arns(name: str, action: str | None = None) -> list[dict[str, Any]]:
         arns += [joined(BUCKET_ARN, f"/{prefix}*") for prefix in prefixes_of(name)]
     if action is not None and any(action in EXPECTED_ACTIONS[g] for g in grants if g.startswith("kept:")):
         arns.append(KEPT_ARN)
+    # the Bedrock jobs' records (written by a create) and results (read once a job is over)
+    if action == "s3:PutObject" and routes.BEDROCK_RECORDS_WRITE in grants:
+        arns.append(joined(BUCKET_ARN, f"/{resources.BEDROCK_INPUT_PREFIX}*"))
+    if action == "s3:GetObject" and routes.BEDROCK_RESULTS_READ in grants:
+        arns.append(joined(BUCKET_ARN, f"/{resources.BEDROCK_OUTPUT_PREFIX}*"))
     return arns
 
 
@@ -164,8 +176,8 @@ def test_resources_are_scoped(synth: Synth, name: str) -> None:
     functions = functions_by_handler(synth.api_json)
     by_action = resources_by_action(statements_for(synth, name))
     for action, targets in by_action.items():
-        if action.startswith("xray:"):
-            assert targets == ["*"]
+        if action.startswith("xray:") or action == "bedrock:ListModelInvocationJobs":
+            assert targets == ["*"]  # no resource-level permissions
             continue
         assert "*" not in targets, action
         if action.startswith("logs:"):
@@ -183,6 +195,8 @@ def test_resources_are_scoped(synth: Synth, name: str) -> None:
             assert targets and all(target == BUCKET_ARN for target in targets)
         elif action.startswith("s3:"):
             assert sorted(map(str, targets)) == sorted(map(str, object_arns(name, action))), action
+        elif action.startswith(("bedrock:", "iam:")):
+            continue  # tests/infra/test_bedrock.py
         elif action == "lambda:InvokeFunction":
             invoked = [g.removeprefix("invoke:") for g in grants if g.startswith("invoke:")]
             assert targets == [

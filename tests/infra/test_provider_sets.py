@@ -37,8 +37,8 @@ def _function_environment(providers: dict, default_provider: str) -> dict:
     }
 
 
-def test_the_shipped_settings_deploy_openai_alone(synth: Synth) -> None:
-    assert set(synth.context["providers"]) == {"openai"}
+def test_the_shipped_settings_deploy_openai_and_bedrock(synth: Synth) -> None:
+    assert set(synth.context["providers"]) == {"openai", "bedrock"}
     synth.api.has_resource_properties(
         "AWS::Lambda::Function", _function_environment(synth.context["providers"], "openai")
     )

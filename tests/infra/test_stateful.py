@@ -75,6 +75,8 @@ def test_bucket_encrypted_private_and_expiring(synth: Synth) -> None:
     assert (
         by_prefix[resources.CACHED_CONTENT_PREFIX]["ExpirationInDays"] == resources.CACHED_CONTENT_EXPIRE_DAYS
     )
+    for prefix in (resources.BEDROCK_INPUT_PREFIX, resources.BEDROCK_OUTPUT_PREFIX):
+        assert by_prefix[prefix]["ExpirationInDays"] == resources.BEDROCK_OBJECTS_EXPIRE_DAYS
     assert by_prefix[None]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
     assert all(rule["Status"] == "Enabled" for rule in rules)
 

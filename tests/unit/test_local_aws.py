@@ -15,6 +15,7 @@ from gateway import async_invoke, resources
 
 from devserver import aws
 from devserver.server import (
+    BEDROCK_MODELS,
     SIM_ANTHROPIC_KEY,
     SIM_AZURE_KEY,
     SIM_OPENAI_KEY,
@@ -31,6 +32,7 @@ REAL_PROVIDERS = {
     "AZURE_API_BASE": "https://res.openai.azure.com",
     "AZURE_API_VERSION": "2024-10-21",
     "ANTHROPIC_API_KEY": "sk-ant-test",
+    "BEDROCK_REGION": "eu-west-1",  # real Bedrock there (the ambient AWS credentials), not the simulator
 }
 
 
@@ -56,6 +58,8 @@ def test_embedded_moto_endpoint(gateway: LocalGateway) -> None:
     assert gateway.embedded_moto
     assert gateway.aws_endpoint_url.startswith("http://127.0.0.1:")
     assert os.environ["AWS_ENDPOINT_URL"] == gateway.aws_endpoint_url
+    # BEDROCK_REGION: the bedrock client reaches real Bedrock, not the local endpoint
+    assert os.environ["AWS_ENDPOINT_URL_BEDROCK"] == "https://bedrock.eu-west-1.amazonaws.com"
     assert os.environ["AWS_DEFAULT_REGION"]
     assert os.environ["AWS_ACCESS_KEY_ID"]
     # handlers create plain clients: they must reach moto through AWS_ENDPOINT_URL
@@ -114,6 +118,7 @@ def test_function_environment(gateway: LocalGateway) -> None:
         "openai": {"type": "openai", "api_base": "https://openai.example/v1"},
         "azure": {"type": "azure", "api_base": "https://res.openai.azure.com", "api_version": "2024-10-21"},
         "anthropic": {"type": "anthropic", "api_base": "https://api.anthropic.com"},
+        "bedrock": {"type": "bedrock", "region": "eu-west-1", "models": BEDROCK_MODELS},
     }
     assert gateway.simulator is None
     assert gateway.simulated_providers == []
@@ -210,7 +215,9 @@ def test_no_provider_keys_uses_simulator(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with start_gateway(provider_env={}, simulator_phase_seconds=0.1) as gw:
         assert gw.simulator is not None
-        assert set(gw.simulated_providers) == {"openai", "azure", "anthropic"}
+        assert set(gw.simulated_providers) == {"openai", "azure", "anthropic", "bedrock"}
+        # boto3's bedrock client (Bedrock needs no key: AWS credentials) finds the simulator
+        assert os.environ["AWS_ENDPOINT_URL_BEDROCK"] == gw.simulator.bedrock_endpoint_url
         config = json.loads(os.environ[resources.ENV_PROVIDERS])
         assert config["openai"]["api_base"] == gw.simulator.openai_api_base
         assert config["azure"]["api_base"] == gw.simulator.azure_api_base

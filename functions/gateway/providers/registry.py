@@ -20,6 +20,7 @@ ADAPTERS: dict[str, str] = {
     "openai": "gateway.providers.client:ProviderClient",
     "azure": "gateway.providers.client:ProviderClient",
     "anthropic": "gateway.providers.anthropic:AnthropicClient",
+    "bedrock": "gateway.providers.bedrock:BedrockClient",
 }
 
 _clients: dict[str, ProviderApi] = {}

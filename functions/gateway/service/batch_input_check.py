@@ -115,6 +115,7 @@ class CheckRules:
 CHAT_ONLY = ("/v1/chat/completions",)
 TYPE_LIMITS: dict[str, tuple[int, int]] = {
     "anthropic": (100_000, 256 * 1024 * 1024),
+    "bedrock": (50_000, 1_000_000_000),  # Bedrock's records per job and input file size
 }
 
 
@@ -130,12 +131,16 @@ def rules_for(provider: str) -> CheckRules:
     from gateway.providers.chat_to_messages import messages_request
 
     max_lines, max_bytes = TYPE_LIMITS[deployment.type]
-    return CheckRules(
-        endpoints=CHAT_ONLY,
-        max_lines=max_lines,
-        max_bytes=max_bytes,
-        line_check=partial(messages_request, default_max_tokens=deployment.default_max_tokens),
+    line_check: Callable[[dict[str, Any]], object] = partial(
+        messages_request, default_max_tokens=deployment.default_max_tokens
     )
+    if deployment.type == "bedrock":
+        from gateway.providers.bedrock_records import check_line
+
+        line_check = partial(
+            check_line, models=deployment.models, default_max_tokens=deployment.default_max_tokens
+        )
+    return CheckRules(endpoints=CHAT_ONLY, max_lines=max_lines, max_bytes=max_bytes, line_check=line_check)
 
 
 def check_batch_input(stream: IO[bytes], rules: CheckRules | None = None) -> BatchInputReport:

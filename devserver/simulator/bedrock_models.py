@@ -1,0 +1,39 @@
+"""What a model answers to one Bedrock batch record, per model family (InvokeModel bodies).
+
+Anthropic Claude (`anthropic.…`, and cross-region inference profiles such as `us.anthropic.…`):
+the Messages API body plus `"anthropic_version": "bedrock-2023-05-31"`, answered with a
+Messages API response. Other families answer each record with an error, as a model that does
+not take the body would.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .anthropic_messages import MessageError, message_for
+
+BEDROCK_ANTHROPIC_VERSION = "bedrock-2023-05-31"
+
+
+def family(model_id: str) -> str:
+    """`anthropic` for `anthropic.claude-…` and `us.anthropic.claude-…` alike."""
+    parts = model_id.split("/")[-1].split(".")
+    return parts[1] if len(parts) > 2 and len(parts[0]) == 2 else parts[0]
+
+
+def respond(model_id: str, model_input: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    if family(model_id) != "anthropic":
+        return "error", {"errorCode": 400, "errorMessage": f"Model {model_id} is not simulated."}
+    if model_input.get("anthropic_version") != BEDROCK_ANTHROPIC_VERSION:
+        return "error", {
+            "errorCode": 400,
+            "errorMessage": f"anthropic_version: expected {BEDROCK_ANTHROPIC_VERSION}",
+        }
+    if "model" in model_input:
+        return "error", {"errorCode": 400, "errorMessage": "model: Extra inputs are not permitted"}
+    # The job names the model; the Messages responder checks the rest as Anthropic's API does.
+    params = {key: value for key, value in model_input.items() if key != "anthropic_version"}
+    try:
+        return "output", message_for({**params, "model": model_id}, seed=model_id)
+    except MessageError as error:
+        return "error", {"errorCode": error.status, "errorMessage": f"{error.type}: {error.message}"}

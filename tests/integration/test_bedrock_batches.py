@@ -1,0 +1,418 @@
+"""Amazon Bedrock batch inference through the official openai SDK, `base_url=.../bedrock/v1`.
+
+The gateway's boto3 `bedrock` client talks to the simulator's Bedrock API (real request and
+response shapes); the job reads its records from and writes its results to the local S3 (moto).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import openai
+import pytest
+from gateway import resources
+from gateway.storage.id_map import IdMap
+
+from devserver.server import LocalGateway
+from tests.integration.helpers import error_of, wait_for_batch
+
+MODEL = "claude-3-5-haiku"
+
+
+def _sdk(gateway: LocalGateway) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{gateway.url}/bedrock/v1", api_key=gateway.master_key, max_retries=0)
+
+
+def _input(count: int, *, model: str = MODEL) -> bytes:
+    lines = [
+        {
+            "custom_id": f"q/{n}",  # not a valid Bedrock recordId: mapped and back
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {
+                "model": model,
+                "messages": [
+                    {"role": "system", "content": "Be brief."},
+                    {"role": "user", "content": f"Q{n}?"},
+                ],
+                "max_tokens": 32,
+            },
+        }
+        for n in range(count)
+    ]
+    return "".join(json.dumps(line) + "\n" for line in lines).encode()
+
+
+def _create(sdk: openai.OpenAI, count: int, *, model: str = MODEL, **extra: Any) -> openai.types.Batch:
+    uploaded = sdk.files.create(file=("in.jsonl", _input(count, model=model)), purpose="batch")
+    return sdk.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h", **extra
+    )
+
+
+def _lines(sdk: openai.OpenAI, file_id: str | None) -> list[dict[str, Any]]:
+    assert file_id is not None
+    return [json.loads(line) for line in sdk.files.content(file_id).text.splitlines()]
+
+
+def test_upload_create_wait_download(local_gateway: LocalGateway) -> None:
+    sdk = _sdk(local_gateway)
+    tag = uuid.uuid4().hex
+    created = _create(sdk, 100, metadata={"tag": tag})
+    assert created.id.startswith("batch_") and created.status == "validating"
+    assert created.metadata == {"tag": tag} and created.endpoint == "/v1/chat/completions"
+    done = wait_for_batch(sdk, created.id)
+    assert done.status == "completed", done
+    openai.types.Batch.model_validate(done.to_dict())
+    assert done.request_counts is not None
+    assert (done.request_counts.total, done.request_counts.completed, done.request_counts.failed) == (
+        100,
+        100,
+        0,
+    )
+    assert done.input_file_id == created.input_file_id and done.metadata == {"tag": tag}
+    assert done.error_file_id is None
+    lines = _lines(sdk, done.output_file_id)
+    assert sorted(line["custom_id"] for line in lines) == sorted(f"q/{n}" for n in range(100))
+    body = lines[0]["response"]["body"]
+    assert lines[0]["response"]["status_code"] == 200 and body["object"] == "chat.completion"
+    assert body["usage"]["prompt_tokens"] > 0 and body["choices"][0]["message"]["role"] == "assistant"
+    assert sdk.files.retrieve(done.output_file_id or "").purpose == "batch_output"
+    assert created.id in {b.id for b in sdk.batches.list(limit=100)}
+
+
+@pytest.fixture
+def slow_jobs(local_gateway: LocalGateway) -> Iterator[float]:
+    """Job phases long enough for a cancel to land midway on a busy machine."""
+    assert local_gateway.simulator is not None
+    config = local_gateway.simulator.config
+    saved, config.batch_phase_seconds = config.batch_phase_seconds, 2.0
+    try:
+        yield config.batch_phase_seconds
+    finally:
+        config.batch_phase_seconds = saved
+
+
+def test_cancel_midway_leaves_partial_results(local_gateway: LocalGateway, slow_jobs: float) -> None:
+    sdk = _sdk(local_gateway)
+    created = _create(sdk, 400)
+    deadline = time.monotonic() + 30
+    while sdk.batches.retrieve(created.id).status != "in_progress":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    time.sleep(slow_jobs / 3)
+    assert sdk.batches.cancel(created.id).status == "cancelling"
+    done = wait_for_batch(sdk, created.id)
+    assert done.status == "cancelled", done
+    assert done.request_counts is not None and 0 < done.request_counts.completed < 400
+    succeeded = _lines(sdk, done.output_file_id)
+    cancelled = _lines(sdk, done.error_file_id)
+    assert len(succeeded) == done.request_counts.completed and len(succeeded) + len(cancelled) == 400
+    assert {line["error"]["code"] for line in cancelled} == {"batch_cancelled"}
+    with pytest.raises(openai.ConflictError):
+        sdk.batches.cancel(created.id)
+
+
+def test_fewer_than_100_requests_answer_400_naming_the_minimum(local_gateway: LocalGateway) -> None:
+    sdk = _sdk(local_gateway)
+    with pytest.raises(openai.BadRequestError) as error:
+        _create(sdk, 99)
+    assert "at least 100 records" in error_of(error.value)["message"]
+
+
+def test_an_unconfigured_model_fails_the_upload_naming_the_line(local_gateway: LocalGateway) -> None:
+    sdk = _sdk(local_gateway)
+    with pytest.raises(openai.BadRequestError) as error:
+        _create(sdk, 100, model="anthropic.claude-3-opus-20240229-v1:0")
+    message = error_of(error.value)["message"]
+    assert "line 1" in message.lower() and "anthropic.claude-3-opus-20240229-v1:0" in message, message
+
+
+def test_a_retried_create_names_the_same_job(local_gateway: LocalGateway) -> None:
+    """The job's clientRequestToken derives from the gateway id: a create that Bedrock accepted
+    but the gateway never heard of, tried again, meets that job instead of starting a second."""
+    sdk = _sdk(local_gateway)
+    uploaded = sdk.files.create(file=("in.jsonl", _input(100)), purpose="batch")
+    key = uuid.uuid4().hex
+    first, again = (
+        sdk.batches.create(
+            input_file_id=uploaded.id,
+            endpoint="/v1/chat/completions",
+            completion_window="24h",
+            extra_headers={"Idempotency-Key": key},
+        )
+        for _ in range(2)
+    )
+    assert again.id == first.id
+    record = IdMap().get(first.id)
+    assert record is not None and record.upstream_id
+    bedrock = boto3.client("bedrock", region_name="us-east-1")
+    job = bedrock.get_model_invocation_job(jobIdentifier=record.upstream_id)
+    assert job["clientRequestToken"] == "gw-" + first.id.replace("_", "-")
+    # The same token again (what a create whose answer was lost sends): the same job.
+    same = bedrock.create_model_invocation_job(
+        jobName=job["jobName"],
+        clientRequestToken=job["clientRequestToken"],
+        roleArn=job["roleArn"],
+        modelId=job["modelId"],
+        inputDataConfig=job["inputDataConfig"],
+        outputDataConfig=job["outputDataConfig"],
+    )
+    assert same["jobArn"] == job["jobArn"]
+    jobs = bedrock.list_model_invocation_jobs(nameContains=job["jobName"])["invocationJobSummaries"]
+    assert [j["jobArn"] for j in jobs] == [job["jobArn"]]
+    assert job["inputDataConfig"]["s3InputDataConfig"]["s3Uri"].startswith(
+        f"s3://{resources.DEFAULT_BUCKET_NAME}/{resources.BEDROCK_INPUT_PREFIX}bedrock/"
+    )
+
+
+def test_a_create_whose_answer_was_lost_meets_its_job_on_retry(
+    local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The adapter's own retry safety: records, note and job are each safe to repeat, and the
+    job's token (from the gateway id in the metadata tag) makes Bedrock answer the first job."""
+    from gateway.errors import UpstreamTimeoutError
+    from gateway.providers.bedrock import BedrockClient
+    from gateway.providers.registry import client_for
+
+    sdk = _sdk(local_gateway)
+    uploaded = sdk.files.create(file=("in.jsonl", _input(100)), purpose="batch")
+    adapter = client_for("bedrock")
+    assert isinstance(adapter, BedrockClient)
+    gateway_id = "batch_" + uuid.uuid4().hex[:24]
+    body = {
+        "input_file_id": IdMap().get(uploaded.id).upstream_id,  # type: ignore[union-attr]
+        "endpoint": "/v1/chat/completions",
+        "completion_window": "24h",
+        "metadata": {"gateway_batch_id": gateway_id},
+    }
+    original = BedrockClient._call
+
+    def answer_lost(self: BedrockClient, operation: str, **params: Any) -> dict[str, Any]:
+        answer = original(self, operation, **params)
+        if operation == "create_model_invocation_job":
+            raise UpstreamTimeoutError("provider 'bedrock' did not answer in time")
+        return answer
+
+    monkeypatch.setattr(BedrockClient, "_call", answer_lost)
+    with pytest.raises(UpstreamTimeoutError):
+        adapter.create_batch(dict(body))
+    monkeypatch.setattr(BedrockClient, "_call", original)
+    created = adapter.create_batch(dict(body))
+    assert created["metadata"] == {"gateway_batch_id": gateway_id}
+    bedrock = boto3.client("bedrock", region_name="us-east-1")
+    name = "gw-" + gateway_id.replace("_", "-")
+    jobs = bedrock.list_model_invocation_jobs(nameContains=name)["invocationJobSummaries"]
+    assert [j["jobArn"].rsplit("/", 1)[1] for j in jobs] == [created["id"]]
+    assert created["id"] in {b["id"] for b in adapter.list_batches(limit=100)["data"]}
+
+
+class _Injected(Exception):
+    pass
+
+
+def _adapter_body(sdk: openai.OpenAI, gateway_id: str) -> dict[str, Any]:
+    uploaded = sdk.files.create(file=("in.jsonl", _input(100)), purpose="batch")
+    record = IdMap().get(uploaded.id)
+    assert record is not None
+    return {
+        "input_file_id": record.upstream_id,
+        "endpoint": "/v1/chat/completions",
+        "completion_window": "24h",
+        "metadata": {"gateway_batch_id": gateway_id},
+    }
+
+
+@pytest.mark.parametrize("step", ["records", "note", "before the job", "after the job"])
+def test_a_create_interrupted_at_each_step_makes_one_job_on_retry(
+    local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    from gateway.providers.bedrock import BedrockClient
+    from gateway.providers.registry import client_for
+
+    adapter = client_for("bedrock")
+    assert isinstance(adapter, BedrockClient)
+    gateway_id = "batch_" + uuid.uuid4().hex[:24]
+    body = _adapter_body(_sdk(local_gateway), gateway_id)
+    s3, call = adapter._s3, BedrockClient._call
+    real_put = s3.put_object
+
+    def failing_put(**params: Any) -> Any:
+        key = params["Key"]
+        if (step == "records" and key.endswith("records.jsonl")) or (
+            step == "note" and key.endswith("note.json")
+        ):
+            raise _Injected(step)
+        return real_put(**params)
+
+    def failing_call(self: BedrockClient, operation: str, **params: Any) -> dict[str, Any]:
+        if operation == "create_model_invocation_job" and step == "before the job":
+            raise _Injected(step)
+        answer = call(self, operation, **params)
+        if operation == "create_model_invocation_job" and step == "after the job":
+            raise _Injected(step)
+        return answer
+
+    monkeypatch.setattr(s3, "put_object", failing_put)
+    monkeypatch.setattr(BedrockClient, "_call", failing_call)
+    with pytest.raises(_Injected):
+        adapter.create_batch(dict(body))
+    monkeypatch.undo()
+    created = adapter.create_batch(dict(body))
+    again = adapter.create_batch(dict(body))  # and once more: still the same job
+    assert again["id"] == created["id"]
+    bedrock = boto3.client("bedrock", region_name="us-east-1")
+    jobs = bedrock.list_model_invocation_jobs(nameContains="gw-" + gateway_id.replace("_", "-"))
+    assert [j["jobArn"].rsplit("/", 1)[1] for j in jobs["invocationJobSummaries"]] == [created["id"]]
+    assert adapter.retrieve_batch(created["id"])["metadata"] == {"gateway_batch_id": gateway_id}
+
+
+@pytest.mark.parametrize("failing", ["output file", "error file", "note"])
+def test_keeping_results_interrupted_at_each_step_keeps_them_once(
+    local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch, failing: str, slow_jobs: float
+) -> None:
+    from gateway.providers.bedrock import BedrockClient
+    from gateway.providers.registry import client_for
+
+    adapter = client_for("bedrock")
+    assert isinstance(adapter, BedrockClient)
+    created = adapter.create_batch(_adapter_body(_sdk(local_gateway), "batch_" + uuid.uuid4().hex[:24]))
+    job_id = created["id"]
+    bedrock = boto3.client("bedrock", region_name="us-east-1")
+
+    def wait_for(status: str) -> None:
+        deadline = time.monotonic() + 30
+        while bedrock.get_model_invocation_job(jobIdentifier=job_id)["status"] != status:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+
+    wait_for("InProgress")
+    time.sleep(slow_jobs / 3)
+    adapter.cancel_batch(job_id)  # stopped midway: results and unrun requests
+    wait_for("Stopped")
+    adapter._notes.clear()  # as another function would: nothing cached
+    files, s3 = adapter._files, adapter._s3
+    real_put_file, real_put = files.put_file, s3.put_object
+
+    def failing_put_file(file_id: str, *args: Any, **kwargs: Any) -> Any:
+        if kwargs["filename"].endswith(f"_{failing.split()[0]}.jsonl"):
+            raise _Injected(failing)
+        return real_put_file(file_id, *args, **kwargs)
+
+    def failing_put(**params: Any) -> Any:
+        if failing == "note" and params["Key"].endswith("note.json"):
+            raise _Injected(failing)
+        return real_put(**params)
+
+    monkeypatch.setattr(files, "put_file", failing_put_file)
+    monkeypatch.setattr(s3, "put_object", failing_put)
+    with pytest.raises(_Injected):
+        adapter.retrieve_batch(job_id)
+    monkeypatch.undo()
+    adapter._notes.clear()
+    done = adapter.retrieve_batch(job_id)
+    assert done["status"] == "cancelled"
+    succeeded = [json.loads(line) for line in adapter.file_content(done["output_file_id"]).splitlines()]
+    unrun = [json.loads(line) for line in adapter.file_content(done["error_file_id"]).splitlines()]
+    assert 0 < len(succeeded) == done["request_counts"]["completed"] < 100
+    assert len(succeeded) + len(unrun) == 100 and {line["error"]["code"] for line in unrun} == {
+        "batch_cancelled"
+    }
+    assert len({line["custom_id"] for line in succeeded + unrun}) == 100
+    adapter._notes.clear()
+    again = adapter.retrieve_batch(job_id)  # the same files, kept once
+    assert (again["output_file_id"], again["error_file_id"]) == (
+        done["output_file_id"],
+        done["error_file_id"],
+    )
+
+
+def test_records_larger_than_one_part_are_written_in_parts(
+    local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway.providers import bedrock
+
+    monkeypatch.setattr(bedrock, "RECORDS_PART_BYTES", 5 * 1024 * 1024)  # S3's smallest part
+    from gateway.providers.registry import client_for
+
+    adapter = client_for("bedrock")
+    assert isinstance(adapter, bedrock.BedrockClient)
+    multipart = adapter._s3.create_multipart_upload
+    started: list[str] = []
+
+    def spy(**params: Any) -> Any:
+        started.append(params["Key"])
+        return multipart(**params)
+
+    monkeypatch.setattr(adapter._s3, "create_multipart_upload", spy)
+    sdk = _sdk(local_gateway)
+    padding = "x" * 30_000
+    lines = [
+        {
+            "custom_id": f"big-{n}",
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {
+                "model": MODEL,
+                "max_tokens": 8,
+                "messages": [{"role": "user", "content": f"{n} {padding}"}],
+            },
+        }
+        for n in range(200)
+    ]
+    content = "".join(json.dumps(line) + "\n" for line in lines).encode()
+    assert len(content) > 5 * 1024 * 1024
+    upload = sdk.uploads.upload_file_chunked(
+        file=content,
+        filename="big.jsonl",
+        bytes=len(content),
+        mime_type="application/jsonl",
+        purpose="batch",
+        part_size=4 * 1024 * 1024,
+    )
+    assert upload.file is not None
+    deadline = time.monotonic() + 30
+    while sdk.files.retrieve(upload.file.id).status != "processed":  # the transfer into the kept store
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    created = sdk.batches.create(
+        input_file_id=upload.file.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    done = wait_for_batch(sdk, created.id)
+    assert done.status == "completed" and done.request_counts is not None
+    assert done.request_counts.completed == 200
+    assert [key for key in started if key.endswith("/records.jsonl")]  # in parts
+    assert sorted(line["custom_id"] for line in _lines(sdk, done.output_file_id)) == sorted(
+        f"big-{n}" for n in range(200)
+    )
+
+
+@pytest.mark.parametrize("page_size", [100, 1])
+def test_the_adapters_list_pages_newest_first_with_after_and_has_more(
+    local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch, page_size: int
+) -> None:
+    """OpenAI's `limit`/`after`/`has_more` over Bedrock's paginated ListModelInvocationJobs
+    (one job per Bedrock page: every step follows a nextToken)."""
+    from gateway.providers import bedrock
+    from gateway.providers.registry import client_for
+
+    monkeypatch.setattr(bedrock, "LIST_PAGE_SIZE", page_size)
+
+    adapter = client_for("bedrock")
+    body = _adapter_body(_sdk(local_gateway), "batch_" + uuid.uuid4().hex[:24])
+    made = []
+    for _ in range(3):
+        body["metadata"] = {"gateway_batch_id": "batch_" + uuid.uuid4().hex[:24]}
+        made.append(adapter.create_batch(dict(body))["id"])
+        time.sleep(0.01)  # distinct submit times
+    first = adapter.list_batches(limit=2)
+    assert [b["id"] for b in first["data"]] == [made[2], made[1]] and first["has_more"] is True
+    assert first["last_id"] == made[1]
+    second = adapter.list_batches(limit=1, after=made[1])
+    assert [b["id"] for b in second["data"]] == [made[0]]
+    assert all(b["input_file_id"] == body["input_file_id"] for b in first["data"] + second["data"])
