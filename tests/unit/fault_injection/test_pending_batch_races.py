@@ -5,6 +5,7 @@ what won, and a cancel that finds the batch at the provider after all cancels it
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from typing import Any
@@ -14,6 +15,7 @@ from gateway.auth import MASTER
 from gateway.errors import UpstreamTimeoutError
 from gateway.providers.client import ProviderClient
 from gateway.service import adoption, batches
+from gateway.storage import pending as pending_store
 from gateway.storage.id_map import IdMap, ObjectRecord
 from handlers import batches_create, files_create
 
@@ -25,6 +27,7 @@ from tests.unit.fault_injection.create_support import (
     gateway,  # noqa: F401  (fixture)
     records,
     sim,  # noqa: F401  (fixture)
+    with_key,
 )
 
 
@@ -248,3 +251,75 @@ def test_a_second_cancel_that_finds_the_batch_at_last_cancels_it_there_once(
     assert stored is not None and cancels == [stored.upstream_id]
     assert (batch.id, batch.status) == (record.id, stored.status)
     assert stored.status in {"cancelling", "cancelled"}
+
+
+def _create_with_key(file_id: str, key: str) -> tuple[int, Any]:
+    body = {"input_file_id": file_id, "endpoint": "/v1/chat/completions", "completion_window": "24h"}
+    status, answer, _ = call(batches_create.handler, with_key(event("POST", "/v1/batches", body=body), key))
+    return status, answer
+
+
+def _input_file_id() -> str:
+    status, file, _ = call(files_create.handler, file_event(f"{uuid.uuid4().hex}.jsonl", LINE))
+    assert status == 200, file
+    return str(file["id"])
+
+
+def _pending_state() -> dict[str, Any]:
+    [item] = records("batch")
+    return dict(json.loads(item["state"])["pending"])
+
+
+def test_a_retry_after_a_timeout_notes_its_own_attempt_and_forgets_the_timeout(
+    gateway: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    file_id = _input_file_id()
+
+    def lost_on_the_way(self: ProviderClient, body: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        raise UpstreamTimeoutError("provider did not answer in time")  # it never got the request
+
+    real = ProviderClient.create_batch
+    monkeypatch.setattr(ProviderClient, "create_batch", lost_on_the_way)
+    assert _create_with_key(file_id, "k-retry")[0] == 504
+    assert "timed_out_at" in _pending_state()
+    record = IdMap().get(records("batch")[0]["pk"])
+    assert record is not None
+    first = record.state["pending"]
+    record.state = {**record.state, "pending": {**first, "attempted_at": first["attempted_at"] - 100}}
+    assert pending_store.settle(record, expected_status=str(record.status))  # attempted a while ago
+    monkeypatch.setattr(ProviderClient, "create_batch", real)
+    monkeypatch.setattr(adoption, "SETTLE_SECONDS", 0)  # the provider had its time to show it
+    gateway.add_fault(status=503, method="POST", path_contains="/v1/batches")
+    retried_at = int(time.time())
+    assert _create_with_key(file_id, "k-retry")[0] == 502
+    state = _pending_state()
+    assert "timed_out_at" not in state and state["attempted_at"] >= retried_at
+    gateway.clear_faults()
+    # a retry the provider refuses is no proof the first attempt made nothing: the record stays
+    gateway.add_fault(status=400, method="POST", path_contains="/v1/batches")
+    assert _create_with_key(file_id, "k-retry")[0] == 400
+    assert "attempted_at" in _pending_state()
+    gateway.clear_faults()
+    status, batch = _create_with_key(file_id, "k-retry")
+    assert status == 200 and batch["status"] == "validating", batch
+
+
+def test_a_retry_that_loses_to_a_cancel_serves_the_cancelled_batch_and_creates_nothing(
+    gateway: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    file_id = _input_file_id()
+    gateway.add_fault(status=503, method="POST", path_contains="/v1/batches")
+    assert _create_with_key(file_id, "k-cancelled")[0] == 502
+    gateway.clear_faults()
+    batch_id = records("batch")[0]["pk"]
+
+    def cancelled_meanwhile(id_map: IdMap, pending: ObjectRecord) -> Any:
+        monkeypatch.setattr(adoption, "find_upstream_batch", lambda *_: None)
+        assert batches.cancel_batch(MASTER, batch_id).status == "cancelled"  # the owner, meanwhile
+        return None
+
+    monkeypatch.setattr(adoption, "find_upstream_batch", cancelled_meanwhile)
+    upstream_batches = len(gateway.state.batches)
+    status, batch = _create_with_key(file_id, "k-cancelled")
+    assert status == 200 and (batch["id"], batch["status"]) == (batch_id, "cancelled"), batch
+    assert len(gateway.state.batches) == upstream_batches
