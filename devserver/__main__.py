@@ -29,12 +29,15 @@ def banner(gateway: LocalGateway) -> str:
     ]
     for name, provider in gateway.providers.items():
         where = "simulator" if provider.simulated else "real"
-        lines.append(f"  Provider {name:<14} {where:<9} {provider.api_base}")
+        # Bedrock is reached through boto3 (AWS_ENDPOINT_URL_BEDROCK), not an api_base
+        address = provider.api_base or os.environ.get("AWS_ENDPOINT_URL_BEDROCK", "")
+        lines.append(f"  Provider {name:<14} {where:<9} {address}")
     if gateway.simulator is not None:
         simulated = ", ".join(gateway.simulated_providers)
         lines.append(
             f"  Provider simulator      {gateway.simulator.url}   (for {simulated}: no API key set; "
-            "set OPENAI_API_KEY / AZURE_API_KEY + AZURE_API_BASE / ANTHROPIC_API_KEY for real ones)"
+            "set OPENAI_API_KEY / AZURE_API_KEY + AZURE_API_BASE / ANTHROPIC_API_KEY / BEDROCK_REGION "
+            "for real ones)"
         )
     aws = "embedded moto" if gateway.embedded_moto else "AWS_ENDPOINT_URL"
     lines.append(f"  AWS endpoint            {gateway.aws_endpoint_url}   ({aws})")
