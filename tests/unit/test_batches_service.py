@@ -185,9 +185,13 @@ def test_retrieve_stores_the_current_status(provider: FakeBatchesApi) -> None:
     store_file("file-in")
     batch = _create()
     provider.advance("batch_up1", "in_progress")
-    assert batches.retrieve_batch(MASTER, batch.id).status == "in_progress"
+    retrieved = batches.retrieve_batch(MASTER, batch.id)
+    assert retrieved.status == "in_progress"
+    # the provider holds the gateway's tag; the client sees only its own metadata
+    assert provider.batches["batch_up1"]["metadata"] == {"t": "1", "gateway_batch_id": batch.id}
+    assert retrieved.metadata == {"t": "1"} and retrieved.input_file_id == "file-in"
     stored = IdMap().get(batch.id)
-    assert stored is not None and stored.status == "in_progress"
+    assert stored is not None and stored.status == "in_progress" and stored.object["metadata"] == {"t": "1"}
 
 
 def _list(limit: int = 10) -> list[Any]:
@@ -354,3 +358,30 @@ def test_a_batch_record_without_its_input_file_in_state_takes_it_from_its_object
     IdMap().put(record, reverse=False)
     provider.advance("batch_up1", "in_progress")
     assert batches.retrieve_batch(MASTER, batch.id).input_file_id == "file-in"
+
+
+def test_an_idempotency_key_used_again_after_its_lifetime_makes_a_new_batch(
+    provider: FakeBatchesApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway.idempotency import KEY_LIFETIME_SECONDS
+
+    store_file("file-in")
+    request = CreateBatchRequest(
+        input_file_id="file-in", endpoint="/v1/chat/completions", completion_window="24h", metadata={"t": "1"}
+    )
+    first = batches.create_batch(MASTER, None, request, batch_id="batch_keyed")
+    assert batches.create_batch(MASTER, None, request, batch_id="batch_keyed").id == first.id  # a retry
+    assert len(provider.batches) == 1
+    stored_first = IdMap().get(first.id)
+    assert stored_first is not None
+    monkeypatch.setattr(batches.time, "time", lambda: stored_first.created_at + KEY_LIFETIME_SECONDS)
+    assert batches.create_batch(MASTER, None, request, batch_id="batch_keyed").id == first.id  # still its
+    monkeypatch.setattr(batches.time, "time", lambda: stored_first.created_at + KEY_LIFETIME_SECONDS + 1)
+    with pytest.raises(InvalidRequestError) as mismatch:  # the new create checks what the first did
+        batches.create_batch(MASTER, "azure", request, batch_id="batch_keyed")
+    assert mismatch.value.code == "provider_mismatch"
+    again = batches.create_batch(MASTER, "openai", request, batch_id="batch_keyed")
+    assert again.id != first.id and again.input_file_id == "file-in" and again.metadata == {"t": "1"}
+    assert len(provider.batches) == 2
+    stored = IdMap().get(again.id)
+    assert stored is not None and stored.owner == "master" and stored.upstream_id is not None
