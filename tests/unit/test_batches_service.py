@@ -224,7 +224,7 @@ def test_a_batch_list_continues_after_a_cursor(provider: FakeBatchesApi) -> None
     assert [b.id for b in page.data] == [second.id] and page.has_more is True
     with pytest.raises(InvalidRequestError) as refused:
         batches.list_batches(MASTER, ListRequest(limit=1, after="file-in"))  # a file is no batch cursor
-    assert refused.value.param == "after"
+    assert (refused.value.param, refused.value.code) == ("after", "invalid_cursor")
     assert third.id  # the third one is what has_more announced
 
 
@@ -385,3 +385,27 @@ def test_an_idempotency_key_used_again_after_its_lifetime_makes_a_new_batch(
     assert len(provider.batches) == 2
     stored = IdMap().get(again.id)
     assert stored is not None and stored.owner == "master" and stored.upstream_id is not None
+
+
+def test_a_finished_batchs_output_and_error_files_get_gateway_ids_of_their_own(
+    provider: FakeBatchesApi,
+) -> None:
+    store_file("file-in")
+    batch = _create()
+    provider.batches["batch_up1"] |= {
+        "status": "completed",
+        "output_file_id": "file-out-up",
+        "error_file_id": "file-err-up",
+    }
+    done = batches.retrieve_batch(MASTER, batch.id)
+    files = {"output": done.output_file_id, "error": done.error_file_id}
+    assert None not in files.values() and len(set(files.values())) == 2
+    for name, upstream_id in (("output", "file-out-up"), ("error", "file-err-up")):
+        record = IdMap().get(str(files[name]))
+        assert record is not None and (record.kind, record.upstream_id) == ("file", upstream_id)
+        assert record.owner == "master" and record.provider == "openai"
+    stored = IdMap().get(batch.id)
+    assert stored is not None and stored.state["files"] == {
+        "file-out-up": files["output"],
+        "file-err-up": files["error"],
+    }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 from gateway import resources
@@ -113,3 +114,46 @@ def test_errors_other_than_a_lost_condition_propagate(aws: None, monkeypatch: py
     with pytest.raises(ClientError) as raised:
         transitions.claim_status("upload_x", "pending", "completing")
     assert raised.value is throttled
+
+
+def test_a_file_that_has_its_provider_copy_takes_no_other_transfer_outcome(aws: None) -> None:
+    """`uploaded` with an upstream id (a provider still processing it): the transfer's writes,
+    each conditional on no upstream id, leave it alone."""
+    IdMap().put(_file("file-at-provider", upstream_id="file-up-0"))
+    assert transitions.record_transferred(_file("file-at-provider", upstream_id="file-up-2")) is False
+    failed = _file("file-at-provider")
+    failed.object = {**failed.object, "status": "error"}
+    assert transitions.record_failed(failed) is False
+    assert transitions.note_sent("file-at-provider", "file-up-3") is False
+    stored = IdMap().get("file-at-provider")
+    assert stored is not None and (stored.upstream_id, stored.status) == ("file-up-0", "uploaded")
+    assert transitions.sent_upstream("file-at-provider") is None
+
+
+def test_a_noted_copy_is_read_back_and_nothing_is_noted_for_a_missing_record(aws: None) -> None:
+    assert transitions.sent_upstream("file-nowhere") is None
+    IdMap().put(_file("file-sending"))
+    assert transitions.sent_upstream("file-sending") is None  # nothing sent yet
+    assert transitions.note_sent("file-sending", "file-up-7") is True
+    assert transitions.sent_upstream("file-sending") == "file-up-7"
+    assert transitions.note_sent("file-sending", "file-up-8") is False  # one copy at a time
+    assert transitions.note_sent("file-sending", "file-up-8", replacing="file-up-7") is True
+    assert transitions.sent_upstream("file-sending") == "file-up-8"
+
+
+def test_a_finished_completion_leaves_no_completion_behind(aws: None) -> None:
+    record = _upload("upload_finishing")
+    assert transitions.claim_completion("upload_finishing", {"file_id": "file-z"}) is True
+    record.object = {**record.object, "status": "completed"}
+    assert transitions.finish_completion(record) is True
+    raw = boto3.client("dynamodb").get_item(
+        TableName=IdMap().table, Key={resources.TABLE_PARTITION_KEY: {"S": "upload_finishing"}}
+    )["Item"]
+    assert "completion" not in raw and raw["status"]["S"] == "completed"
+
+
+def test_put_new_creates_once(aws: None) -> None:
+    assert IdMap().put_new(_file("file-once")) is True
+    assert IdMap().put_new(_file("file-once", upstream_id="file-up-x")) is False  # it existed
+    stored = IdMap().get("file-once")
+    assert stored is not None and stored.upstream_id is None
