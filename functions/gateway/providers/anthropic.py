@@ -24,13 +24,14 @@ from gateway.errors import UpstreamError, UpstreamRequestError, UpstreamTimeoutE
 from gateway.jsonl import split_lines
 from gateway.observability import logger
 from gateway.providers import anthropic_shapes as shapes
-from gateway.providers.api import ContentStream, FileContent, ProviderApi
+from gateway.providers.api import ProviderApi
 from gateway.providers.batch_notes import BatchNotes
 from gateway.providers.batch_results import ERROR, OUTPUT, encoded, result_line
 from gateway.providers.chat_to_messages import TranslationError, messages_request
 from gateway.providers.client import KeySource, _timeout, _tls_context
 from gateway.providers.config import DEFAULT_ANTHROPIC_VERSION, ProviderDeployment
 from gateway.providers.errors import upstream_error
+from gateway.providers.kept_file_endpoints import KeptFileEndpoints
 from gateway.providers.kept_files import FileExists, KeptFiles, derived_id
 
 _CONNECT_TIMEOUT_SECONDS = 5.0
@@ -43,7 +44,7 @@ _SPOOL_BYTES = 8 * 1024 * 1024
 ADOPTABLE_SECONDS = 3600
 
 
-class AnthropicClient:
+class AnthropicClient(KeptFileEndpoints):
     def __init__(self, deployment: ProviderDeployment, key_source: KeySource, timeout: float) -> None:
         self.deployment = deployment
         self.name = deployment.name
@@ -65,48 +66,6 @@ class AnthropicClient:
         if self._notes is None:
             self._notes = BatchNotes(self.name)
         return self._notes
-
-    # Files: kept by the gateway --------------------------------------------------------------
-    def create_file(
-        self,
-        *,
-        filename: str,
-        content: FileContent,
-        purpose: str,
-        expires_after: dict[str, Any] | None = None,
-        content_type: str = "application/octet-stream",
-        timeout: float | None = None,
-    ) -> dict[str, Any]:
-        return self.files.create_file(
-            filename=filename, content=content, purpose=purpose, expires_after=expires_after
-        )
-
-    def retrieve_file(self, file_id: str) -> dict[str, Any]:
-        return self.files.retrieve_file(file_id)
-
-    def list_files(self, **query: Any) -> dict[str, Any]:
-        return self.files.list_files(**query)
-
-    def delete_file(self, file_id: str) -> dict[str, Any]:
-        return self.files.delete_file(file_id)
-
-    def file_content(self, file_id: str) -> bytes:
-        return self.files.file_content(file_id)
-
-    def stream_file_content(self, file_id: str) -> AbstractContextManager[ContentStream]:
-        return self.files.stream_file_content(file_id)
-
-    def create_upload(self, *, filename: str, purpose: str, size: int, mime_type: str) -> dict[str, Any]:
-        return self.files.create_upload(filename=filename, purpose=purpose, size=size, mime_type=mime_type)
-
-    def add_upload_part(self, upload_id: str, data: FileContent) -> dict[str, Any]:
-        return self.files.add_upload_part(upload_id, data)
-
-    def complete_upload(self, upload_id: str, part_ids: list[str], md5: str | None = None) -> dict[str, Any]:
-        return self.files.complete_upload(upload_id, part_ids, md5)
-
-    def cancel_upload(self, upload_id: str) -> dict[str, Any]:
-        return self.files.cancel_upload(upload_id)
 
     # Batches -------------------------------------------------------------------------------
     def create_batch(self, body: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:

@@ -22,8 +22,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -37,9 +36,10 @@ from gateway.errors import (
 )
 from gateway.observability import logger
 from gateway.providers import batch_results, bedrock_jobs, bedrock_records
-from gateway.providers.api import ContentStream, ProviderApi
+from gateway.providers.api import ProviderApi
 from gateway.providers.bedrock_jobs import Note
 from gateway.providers.config import ProviderDeployment
+from gateway.providers.kept_file_endpoints import KeptFileEndpoints
 from gateway.providers.kept_files import FileExists, KeptFiles, derived_id
 from gateway.storage.s3 import s3_client
 
@@ -50,7 +50,7 @@ RECORDS_PART_BYTES = 8 * 1024 * 1024  # S3's parts are at least 5 MiB, the last 
 _NOTES_CACHE_SIZE = 1024
 
 
-class BedrockClient:
+class BedrockClient(KeptFileEndpoints):
     def __init__(self, deployment: ProviderDeployment, key_source: KeySource, timeout: float) -> None:
         self.deployment = deployment
         self.name = deployment.name
@@ -62,47 +62,9 @@ class BedrockClient:
         self._lock = threading.Lock()
         self._notes: dict[str, Note] = {}  # job id -> its note, finished results included
 
-    # Files: the gateway's own ---------------------------------------------------------------
-    def create_file(
-        self,
-        *,
-        filename: str,
-        content: bytes | IO[bytes],
-        purpose: str,
-        expires_after: dict[str, Any] | None = None,
-        content_type: str = "application/octet-stream",
-        timeout: float | None = None,
-    ) -> dict[str, Any]:
-        return self._files.create_file(
-            filename=filename, content=content, purpose=purpose, expires_after=expires_after
-        )
-
-    def retrieve_file(self, file_id: str) -> dict[str, Any]:
-        return self._files.retrieve_file(file_id)
-
-    def list_files(self, **query: Any) -> dict[str, Any]:
-        return self._files.list_files(**query)
-
-    def delete_file(self, file_id: str) -> dict[str, Any]:
-        return self._files.delete_file(file_id)
-
-    def file_content(self, file_id: str) -> bytes:
-        return self._files.file_content(file_id)
-
-    def stream_file_content(self, file_id: str) -> AbstractContextManager[ContentStream]:
-        return self._files.stream_file_content(file_id)
-
-    def create_upload(self, *, filename: str, purpose: str, size: int, mime_type: str) -> dict[str, Any]:
-        return self._files.create_upload(filename=filename, purpose=purpose, size=size, mime_type=mime_type)
-
-    def add_upload_part(self, upload_id: str, data: bytes | IO[bytes]) -> dict[str, Any]:
-        return self._files.add_upload_part(upload_id, data)
-
-    def complete_upload(self, upload_id: str, part_ids: list[str], md5: str | None = None) -> dict[str, Any]:
-        return self._files.complete_upload(upload_id, part_ids, md5)
-
-    def cancel_upload(self, upload_id: str) -> dict[str, Any]:
-        return self._files.cancel_upload(upload_id)
+    @property
+    def files(self) -> KeptFiles:
+        return self._files
 
     # Batches ---------------------------------------------------------------------------------
     def create_batch(self, body: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
