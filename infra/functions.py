@@ -148,28 +148,6 @@ class FunctionSpec:
         )
 
 
-def scheduled_spec(function: routes.ScheduledFunction) -> FunctionSpec:
-    return FunctionSpec(
-        function.name,
-        function.handler,
-        function.permissions,
-        function.memory_mb,
-        function.timeout_seconds,
-        f"{function.name} (scheduled)",
-    )
-
-
-def consumer_spec(function: routes.QueueConsumer) -> FunctionSpec:
-    return FunctionSpec(
-        function.name,
-        function.handler,
-        function.permissions,
-        function.memory_mb,
-        function.timeout_seconds,
-        f"{function.name} (queue consumer)",
-    )
-
-
 def route_spec(route: routes.Route) -> FunctionSpec:
     return FunctionSpec(
         route.name,
@@ -181,14 +159,23 @@ def route_spec(route: routes.Route) -> FunctionSpec:
     )
 
 
-def async_spec(function: routes.AsyncFunction) -> FunctionSpec:
+UnroutedFunction = routes.AsyncFunction | routes.ScheduledFunction | routes.QueueConsumer
+_UNROUTED_KIND = {
+    routes.AsyncFunction: "asynchronous",
+    routes.ScheduledFunction: "scheduled",
+    routes.QueueConsumer: "queue consumer",
+}
+
+
+def unrouted_spec(function: UnroutedFunction) -> FunctionSpec:
+    """A function no route serves: invoked asynchronously, on a schedule or by its queue."""
     return FunctionSpec(
         function.name,
         function.handler,
         function.permissions,
         function.memory_mb,
         function.timeout_seconds,
-        f"{function.name} (asynchronous)",
+        f"{function.name} ({_UNROUTED_KIND[type(function)]})",
     )
 
 
@@ -226,13 +213,13 @@ class GatewayFunctions(Construct):
         self.grants: dict[str, frozenset[str]] = {}
         # Asynchronous functions first: the routes that invoke them need their names.
         for function in routes.ASYNC_FUNCTIONS:
-            self._function(async_spec(function))
+            self._function(unrouted_spec(function))
         for route in routes.ROUTES:
             self._function(route_spec(route))
         for scheduled in routes.SCHEDULED_FUNCTIONS:
-            self._schedule(scheduled, self._function(scheduled_spec(scheduled)))
+            self._schedule(scheduled, self._function(unrouted_spec(scheduled)))
         for consumer in routes.QUEUE_CONSUMERS:
-            self._function(consumer_spec(consumer)).add_event_source(
+            self._function(unrouted_spec(consumer)).add_event_source(
                 event_sources.SqsEventSource(
                     self.events.queue, batch_size=consumer.batch_size, report_batch_item_failures=True
                 )
@@ -267,7 +254,7 @@ class GatewayFunctions(Construct):
     def _check_capabilities(self) -> None:
         known = set(CAPABILITY_ACTIONS) | set(self._data.secret_arns) | set(BEDROCK_CAPABILITY_ACTIONS)
         known |= {INVOKE_PREFIX + f.name for f in routes.ASYNC_FUNCTIONS}
-        others: list[routes.AsyncFunction | routes.ScheduledFunction | routes.QueueConsumer] = [
+        others: list[UnroutedFunction] = [
             *routes.ASYNC_FUNCTIONS,
             *routes.SCHEDULED_FUNCTIONS,
             *routes.QUEUE_CONSUMERS,
@@ -367,7 +354,7 @@ class GatewayFunctions(Construct):
         """EventBridge Scheduler runs it every `rate_context` minutes (cdk.json), with a role that
         may invoke that function only (L1: the L2 target also grants every version, `:*`)."""
         minutes = int(getattr(self._config, scheduled.rate_context))
-        construct_id = scheduled_spec(scheduled).construct_id
+        construct_id = unrouted_spec(scheduled).construct_id
         role = iam.Role(
             self,
             f"{construct_id}SchedulerRole",
@@ -403,7 +390,7 @@ class GatewayFunctions(Construct):
         goes: the route table's on-failure function (granted as an `invoke:` capability, hence
         L1 here: the L2 destination would add a grant of its own). A function with none gets an
         alarm on its errors: a record it failed to handle is seen, not lost in silence."""
-        spec = async_spec(function)
+        spec = unrouted_spec(function)
         target = self.by_name[function.name]
         destination = None
         if function.on_failure:
