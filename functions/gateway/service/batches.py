@@ -107,6 +107,8 @@ def retrieve_batch(caller: Caller, batch_id: str, id_map: IdMap | None = None) -
     record = owned_record(id_map, caller, batch_id, "batch")
     if pending.is_pending(record):
         return adopt_pending_batch(record, id_map)
+    if record.upstream_id is None:  # given up: no provider batch to ask
+        return _snapshot(record)
     return _refresh(id_map, record)
 
 
@@ -122,6 +124,12 @@ def cancel_batch(caller: Caller, batch_id: str, id_map: IdMap | None = None) -> 
         record = _reloaded_record(id_map, record)
         if record.upstream_id is None or record.status in {"cancelling", *TERMINAL_BATCH_STATUSES}:
             return Batch.model_validate(record.object)
+    if record.upstream_id is None:  # given up: it ended without a provider batch
+        raise ConflictError(
+            f"Cannot cancel a batch with status '{record.status}'.",
+            param="batch_id",
+            code="batch_not_cancellable",
+        )
     return _cancel_upstream(id_map, record)
 
 

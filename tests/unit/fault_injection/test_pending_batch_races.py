@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from gateway.auth import MASTER
-from gateway.errors import UpstreamTimeoutError
+from gateway.errors import ConflictError, UpstreamTimeoutError
 from gateway.providers.client import ProviderClient
 from gateway.service import adoption, batches
 from gateway.storage import pending as pending_store
@@ -90,6 +90,15 @@ def test_a_batch_given_up_reads_failed_with_the_reason_and_keeps_no_pending_stat
     served = batch.model_dump(mode="json")
     assert served.pop("cost")["total"] == 0 and served.pop("usage")["total_tokens"] == 0  # books nothing
     assert {k: v for k, v in stored.object.items() if k not in {"cost", "usage"}} == served
+    # with no provider batch to ask, a retrieve serves it as stored, and it is no longer cancellable
+    assert batches.retrieve_batch(MASTER, record.id) == batch
+    with pytest.raises(ConflictError) as ended:
+        batches.cancel_batch(MASTER, record.id)
+    assert (ended.value.message, ended.value.code, ended.value.param) == (
+        "Cannot cancel a batch with status 'failed'.",
+        "batch_not_cancellable",
+        "batch_id",
+    )
 
 
 def test_a_give_up_that_loses_to_a_cancel_serves_the_cancelled_batch(
