@@ -78,8 +78,9 @@ def attach_upstream(
     item = record.to_item()
     names = ("object", "status", "state", "upstream_id", resources.TABLE_TTL_ATTRIBUTE)
     update = set_expression({name: item.get(name) for name in names})
-    condition = "attribute_exists(#pk) AND attribute_not_exists(#u)"
-    update["ExpressionAttributeNames"].update({"#pk": resources.TABLE_PARTITION_KEY, "#u": "upstream_id"})
+    # `kind`, not just the key: a discarded record (its create refused) is gone for every reader
+    condition = "attribute_exists(#kind) AND attribute_not_exists(#u)"
+    update["ExpressionAttributeNames"].update({"#kind": "kind", "#u": "upstream_id"})
     if expected_status is not None:
         condition += " AND #st = :expected"
         update["ExpressionAttributeNames"]["#st"] = "status"
@@ -102,12 +103,12 @@ def settle(record: ObjectRecord, *, expected_status: str, with_puts: Sequence[It
     else:
         update["UpdateExpression"] += " REMOVE #state"
         update["ExpressionAttributeNames"]["#state"] = "state"
-    update["ExpressionAttributeNames"].update({"#u": "upstream_id", "#st": "status"})
+    update["ExpressionAttributeNames"].update({"#kind": "kind", "#u": "upstream_id", "#st": "status"})
     update["ExpressionAttributeValues"][":expected"] = {"S": expected_status}
     done = _conditional(
         record.id,
         with_puts,
-        ConditionExpression="attribute_not_exists(#u) AND #st = :expected",
+        ConditionExpression="attribute_exists(#kind) AND attribute_not_exists(#u) AND #st = :expected",
         **update,
     )
     if done:

@@ -262,6 +262,91 @@ def test_a_second_cancel_that_finds_the_batch_at_last_cancels_it_there_once(
     assert stored.status in {"cancelling", "cancelled"}
 
 
+def _counted_cancels(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    real_cancel = ProviderClient.cancel_batch
+    cancels: list[str] = []
+
+    def counted_cancel(self: ProviderClient, batch_id: str) -> dict[str, Any]:
+        cancels.append(batch_id)
+        return real_cancel(self, batch_id)
+
+    monkeypatch.setattr(ProviderClient, "cancel_batch", counted_cancel)
+    return cancels
+
+
+def test_a_pending_batch_cancelled_twice_reads_its_first_cancel(
+    gateway: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = _stranded_batch(gateway, monkeypatch, provider_gets_it=False)
+    _provider_not_listing_yet(monkeypatch)
+    before = int(time.time())
+    first = batches.cancel_batch(MASTER, record.id)
+    assert first.status == "cancelled" and first.cancelling_at == first.cancelled_at
+    assert before <= (first.cancelled_at or 0) <= int(time.time())
+    stored = IdMap().get(record.id)
+    assert stored is not None and stored.object["cancelling_at"] == first.cancelled_at
+    time.sleep(1.05)  # a second cancel a second later must not move the time it was cancelled
+    assert batches.cancel_batch(MASTER, record.id) == first
+
+
+def test_a_cancelled_pending_batch_whose_provider_batch_already_ended_is_attached_without_a_cancel(
+    gateway: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = _stranded_batch(gateway, monkeypatch, provider_gets_it=True)
+    upstream = adoption.find_upstream_batch(IdMap(), record)
+    assert upstream is not None
+    find = _provider_not_listing_yet(monkeypatch)
+    assert batches.cancel_batch(MASTER, record.id).status == "cancelled"
+    monkeypatch.setattr(adoption, "find_upstream_batch", find)
+    gateway.state.batches[upstream["id"]].status = "failed"  # it ended before anyone found it
+    cancels = _counted_cancels(monkeypatch)
+    batch = batches.retrieve_batch(MASTER, record.id)
+    assert cancels == []  # an ended batch is not cancellable (the provider would answer 409)
+    stored = IdMap().get(record.id)
+    assert stored is not None and stored.upstream_id == upstream["id"] and "pending" not in stored.state
+    assert (batch.status, stored.status) == ("failed", "failed")
+
+
+def test_an_adoption_that_loses_to_a_give_up_is_a_503_and_the_batch_stays_given_up(
+    gateway: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway.errors import ServiceUnavailableError
+
+    stale = _stranded_batch(gateway, monkeypatch, provider_gets_it=True)  # read: validating, pending
+    find = _provider_not_listing_yet(monkeypatch)
+    monkeypatch.setattr(adoption, "ABANDON_AFTER_SECONDS", 0)
+    assert batches.adopt_pending_batch(IdMap().get(stale.id) or stale).status == "failed"  # the watcher
+    monkeypatch.setattr(adoption, "find_upstream_batch", find)
+    with pytest.raises(ServiceUnavailableError) as changed:
+        batches.adopt_pending_batch(stale)  # the provider lists the batch at last
+    assert changed.value.message == "The batch changed while it was being recorded; retry."
+    stored = IdMap().get(stale.id)
+    assert stored is not None and stored.status == "failed" and stored.upstream_id is None
+    assert batches.retrieve_batch(MASTER, stale.id).status == "failed"  # what the retry sees
+
+
+def test_a_batch_discarded_meanwhile_is_neither_attached_nor_cancelled(
+    gateway: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its create's first attempt was refused (the record discarded) while another call held
+    the pending record: neither that call's attach nor its cancel brings it back."""
+    from gateway.errors import ServiceUnavailableError
+
+    stale = _stranded_batch(gateway, monkeypatch, provider_gets_it=True)
+    current = IdMap().get(stale.id)
+    assert current is not None and pending_store.discard(current)
+    with pytest.raises(ServiceUnavailableError) as attach:
+        batches.adopt_pending_batch(stale)
+    monkeypatch.setattr(adoption, "find_upstream_batch", lambda *_: None)
+    with pytest.raises(ServiceUnavailableError) as cancel:
+        batches._cancel_pending(IdMap(), stale)
+    for lost in (attach, cancel):
+        assert lost.value.message == "The batch changed while it was being recorded; retry."
+    assert IdMap().get(stale.id) is None  # as gone as before
+    [item] = records("batch") or [{}]
+    assert "upstream_id" not in item
+
+
 def _create_with_key(file_id: str, key: str) -> tuple[int, Any]:
     body = {"input_file_id": file_id, "endpoint": "/v1/chat/completions", "completion_window": "24h"}
     status, answer, _ = call(batches_create.handler, with_key(event("POST", "/v1/batches", body=body), key))
