@@ -409,3 +409,19 @@ def test_a_finished_batchs_output_and_error_files_get_gateway_ids_of_their_own(
         "file-out-up": files["output"],
         "file-err-up": files["error"],
     }
+
+
+def test_a_batch_id_used_again_with_another_request_is_refused(provider: FakeBatchesApi) -> None:
+    """The Idempotency-Key's own record may be gone (its create failed and was forgotten): the
+    batch record written ahead still tells the second request from a retry of the first."""
+    store_file("file-in")
+    store_file("file-other")
+    first = CreateBatchRequest(
+        input_file_id="file-in", endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    batches.create_batch(MASTER, None, first, batch_id="batch_keyed")
+    other = first.model_copy(update={"input_file_id": "file-other"})
+    with pytest.raises(ConflictError) as reused:
+        batches.create_batch(MASTER, None, other, batch_id="batch_keyed")
+    assert (reused.value.code, reused.value.param) == ("idempotency_key_reused", "Idempotency-Key")
+    assert [call for call, _ in provider.calls if call == "create"] == ["create"]

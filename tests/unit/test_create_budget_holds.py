@@ -1,0 +1,188 @@
+"""A key's budget on the create path (service/batches.py against moto and an in-memory
+provider): what a create holds, under which batch id, what a refused create leaves, and what a
+retry of a create that died midway holds (once per batch)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+from gateway.auth import Caller
+from gateway.errors import InvalidRequestError, UpstreamError, UpstreamRequestError
+from gateway.models.batches import CreateBatchRequest
+from gateway.providers import registry
+from gateway.service import batches, budget
+from gateway.storage.budgets import BudgetStore
+from gateway.storage.id_map import IdMap, ObjectRecord
+
+from tests.unit.fault_injection.create_support import records
+from tests.unit.test_batches_service import FakeBatchesApi
+
+KEY = Caller(key_id="k-budget")
+BUDGET = Decimal(10)
+
+
+@pytest.fixture
+def provider(aws: None) -> Iterator[FakeBatchesApi]:
+    fake = FakeBatchesApi()
+    registry._clients["openai"] = fake  # type: ignore[assignment]
+    yield fake
+    registry._clients.pop("openai", None)
+
+
+def _checked_file(file_id: str = "file-in") -> Decimal:
+    """A processed input file of KEY's, checked at upload; what a batch on it is estimated at."""
+    IdMap().put(
+        ObjectRecord(
+            id=file_id,
+            kind="file",
+            owner=KEY.key_id,
+            provider="openai",
+            created_at=1000,
+            object={
+                "id": file_id,
+                "object": "file",
+                "bytes": 3,
+                "created_at": 1000,
+                "filename": "a.jsonl",
+                "purpose": "batch",
+                "status": "processed",
+            },
+            upstream_id=f"up-{file_id}",
+            purpose="batch",
+            state={
+                "batch_check": {
+                    "model": "gpt-4o-mini",
+                    "input_token_estimate": 2_000_000,
+                    "output_token_limit": 1_000_000,
+                }
+            },
+        )
+    )
+    model, estimate = budget.estimate_batch_cost(IdMap().get(file_id))  # type: ignore[arg-type]
+    assert model == "gpt-4o-mini" and estimate is not None and 0 < estimate < BUDGET
+    return estimate
+
+
+def _request(file_id: str = "file-in") -> CreateBatchRequest:
+    return CreateBatchRequest(input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="24h")
+
+
+def _budget() -> tuple[Decimal, frozenset[str]]:
+    held = BudgetStore().get(KEY.key_id)
+    assert held is not None
+    return held.holds, held.held_batches
+
+
+@pytest.fixture
+def budgeted(provider: FakeBatchesApi) -> Decimal:
+    BudgetStore().configure(KEY.key_id, BUDGET, None)
+    return _checked_file()
+
+
+def test_a_create_holds_its_estimate_under_its_own_batch_id(budgeted: Decimal) -> None:
+    batch = batches.create_batch(KEY, None, _request())
+    assert _budget() == (budgeted, frozenset({batch.id}))
+    stored = IdMap().get(batch.id)
+    assert (
+        stored is not None
+        and stored.state["hold"] == str(budgeted)
+        and stored.state["model"] == "gpt-4o-mini"
+    )
+
+
+def test_a_create_over_budget_is_refused_and_leaves_no_batch(
+    provider: FakeBatchesApi, budgeted: Decimal
+) -> None:
+    BudgetStore().configure(KEY.key_id, budgeted / 2, None)
+    with pytest.raises(InvalidRequestError) as refused:
+        batches.create_batch(KEY, None, _request())
+    assert refused.value.code == "budget_exceeded"
+    assert provider.calls == []
+    assert records("batch") == []  # the record written ahead is discarded with the refusal
+    assert _budget()[0] == 0
+
+
+def test_a_create_the_provider_refuses_gives_its_hold_back_and_leaves_no_batch(
+    provider: FakeBatchesApi, budgeted: Decimal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(body: object, *, timeout: float | None = None) -> dict[str, object]:
+        raise UpstreamRequestError(400, "Invalid input file.", error_type="invalid_request_error")
+
+    monkeypatch.setattr(provider, "create_batch", refuse)
+    with pytest.raises(UpstreamRequestError):
+        batches.create_batch(KEY, None, _request(), batch_id="batch_refused")
+    assert _budget() == (Decimal(0), frozenset())
+    assert IdMap().get("batch_refused") is None
+
+
+def test_a_create_whose_provider_failed_keeps_its_hold_for_the_retry(
+    provider: FakeBatchesApi, budgeted: Decimal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 5xx is no proof the provider made nothing: the record and its hold stay, on the first
+    attempt and on a retry, until the watcher or a retry settles the batch."""
+    real = provider.create_batch
+
+    def unavailable(body: object, *, timeout: float | None = None) -> dict[str, object]:
+        raise UpstreamError("provider answered 503")
+
+    monkeypatch.setattr(provider, "create_batch", unavailable)
+    for _attempt in range(2):
+        with pytest.raises(UpstreamError):
+            batches.create_batch(KEY, None, _request(), batch_id="batch_retried")
+        assert _budget() == (budgeted, frozenset({"batch_retried"}))
+    monkeypatch.setattr(provider, "create_batch", real)
+    batch = batches.create_batch(KEY, None, _request(), batch_id="batch_retried")
+    assert batch.id == "batch_retried" and _budget() == (budgeted, frozenset({"batch_retried"}))
+
+
+def _dies_once_before_the_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = batches._hold_or_discard
+    calls: list[str] = []
+
+    def hold(caller: Caller, record: ObjectRecord, estimate: Decimal) -> None:
+        calls.append(record.id)
+        if len(calls) == 1:
+            raise RuntimeError("the function was stopped here")
+        real(caller, record, estimate)
+
+    monkeypatch.setattr(batches, "_hold_or_discard", hold)
+
+
+def test_a_retry_of_a_create_that_died_before_its_hold_holds_it_once(
+    provider: FakeBatchesApi, budgeted: Decimal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _dies_once_before_the_hold(monkeypatch)
+    with pytest.raises(RuntimeError):
+        batches.create_batch(KEY, None, _request(), batch_id="batch_died")
+    assert _budget() == (Decimal(0), frozenset())  # written ahead, nothing held yet
+    for _retry in range(2):
+        batch = batches.create_batch(KEY, None, _request(), batch_id="batch_died")
+        assert batch.id == "batch_died" and batch.status == "validating"
+        assert _budget() == (budgeted, frozenset({"batch_died"}))
+    assert [call for call, _ in provider.calls if call == "create"] == ["create"]
+
+
+def test_a_retry_of_a_record_written_before_holds_existed_holds_nothing(
+    provider: FakeBatchesApi, budgeted: Decimal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _dies_once_before_the_hold(monkeypatch)
+    with pytest.raises(RuntimeError):
+        batches.create_batch(KEY, None, _request(), batch_id="batch_old")
+    record = IdMap().get("batch_old")
+    assert record is not None
+    record.state = {name: value for name, value in record.state.items() if name != "hold"}
+    IdMap().put(record, reverse=False)
+    batches.create_batch(KEY, None, _request(), batch_id="batch_old")
+    assert _budget() == (Decimal(0), frozenset({"batch_old"}))
+
+
+def test_a_retry_of_a_finished_create_asks_the_provider_nothing(
+    budgeted: Decimal, provider: FakeBatchesApi
+) -> None:
+    first = batches.create_batch(KEY, None, _request(), batch_id="batch_done")
+    calls = list(provider.calls)
+    assert batches.create_batch(KEY, None, _request(), batch_id="batch_done") == first
+    assert provider.calls == calls
+    assert _budget() == (budgeted, frozenset({"batch_done"}))
