@@ -341,3 +341,32 @@ def test_only_the_master_key_may_filter_a_list_by_key(aws: None) -> None:
         "key_id",
         "Only the master key may filter lists by key.",
     )
+
+
+def test_an_azure_signed_request_for_another_deployments_file_is_400_naming_both(aws: None) -> None:
+    from gateway import provider_choice
+    from gateway.errors import InvalidRequestError
+
+    store_file("file-on-openai")
+    signed = {"resource": "/{provider}/openai/files/{file_id}", "pathParameters": {"provider": "azure"}}
+    query = {"queryStringParameters": {"api-version": "2024-10-21"}}
+    assert provider_choice.check_azure_signs(signed | query)
+    try:
+        with pytest.raises(InvalidRequestError) as wrong:
+            owned_record(IdMap(), MASTER, "file-on-openai", "file")
+    finally:
+        provider_choice.forget_azure_signs()
+    assert wrong.value.code == "wrong_base_url"
+    assert wrong.value.message.startswith(
+        "file-on-openai belongs to provider 'openai', which is not an Azure deployment"
+    ), wrong.value.message
+
+
+def test_a_looked_up_record_lets_provider_errors_name_its_gateway_id(aws: None) -> None:
+    from gateway import upstream_ids
+
+    store_file("file-mine")  # the provider holds it as up-file-mine
+    upstream_ids.start_request()
+    owned_record(IdMap(), MASTER, "file-mine", "file")
+    translated = upstream_ids.to_gateway_ids("No such File object: up-file-mine")
+    assert translated == "No such File object: file-mine"
