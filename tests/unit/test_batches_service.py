@@ -425,3 +425,34 @@ def test_a_batch_id_used_again_with_another_request_is_refused(provider: FakeBat
         batches.create_batch(MASTER, None, other, batch_id="batch_keyed")
     assert (reused.value.code, reused.value.param) == ("idempotency_key_reused", "Idempotency-Key")
     assert [call for call, _ in provider.calls if call == "create"] == ["create"]
+
+
+def test_a_batch_whose_create_failed_reads_as_the_request_made_it(
+    provider: FakeBatchesApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Until the provider's batch is found (or given up), the written-ahead object is the batch."""
+    import time
+
+    from gateway.errors import UpstreamError
+
+    def unavailable(body: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
+        raise UpstreamError("provider answered 503")
+
+    store_file("file-in")
+    monkeypatch.setattr(provider, "create_batch", unavailable)
+    before = int(time.time())
+    with pytest.raises(UpstreamError):
+        _create()
+    [listed] = _list()
+    batch = batches.retrieve_batch(MASTER, listed.id)  # the provider lists nothing of it
+    assert batch == listed
+    assert batch.model_dump(exclude={"created_at"}, exclude_none=True) == {
+        "id": listed.id,
+        "object": "batch",
+        "completion_window": "24h",
+        "endpoint": "/v1/chat/completions",
+        "input_file_id": "file-in",
+        "status": "validating",
+        "metadata": {"t": "1"},
+    }
+    assert before <= batch.created_at <= int(time.time())
