@@ -370,3 +370,58 @@ def test_a_looked_up_record_lets_provider_errors_name_its_gateway_id(aws: None) 
     owned_record(IdMap(), MASTER, "file-mine", "file")
     translated = upstream_ids.to_gateway_ids("No such File object: up-file-mine")
     assert translated == "No such File object: file-mine"
+
+
+def test_a_cursor_of_another_kind_is_refused_by_the_service_too(aws: None) -> None:
+    """The handlers' id patterns catch it first; the service does not rely on them."""
+    from gateway.errors import InvalidRequestError
+    from gateway.service.listing import ListRequest, page_query
+
+    store_batch("batch_as_cursor")
+    with pytest.raises(InvalidRequestError) as refused:
+        page_query(IdMap(), MASTER, "file", ListRequest(limit=5, after="batch_as_cursor"))
+    assert (refused.value.message, refused.value.param, refused.value.code) == (
+        "Invalid 'after' cursor 'batch_as_cursor': it is not a file id.",
+        "after",
+        "invalid_cursor",
+    )
+
+
+def test_objects_created_in_one_second_list_newest_first_whatever_their_ids(aws: None) -> None:
+    for object_id in ("file-zzz", "file-mmm", "file-aaa"):  # created in this order, same second
+        store_file(object_id, created_at=5000)
+    status, page = list_files({"limit": "10"})
+    assert status == 200 and [f["id"] for f in page["data"]] == ["file-aaa", "file-mmm", "file-zzz"]
+
+
+def test_an_object_without_an_upstream_id_is_stored_alone(aws: None) -> None:
+    from tests.unit.fault_injection.create_support import items
+
+    IdMap().put(
+        ObjectRecord(id="file-local", kind="file", owner="master", provider="openai", created_at=1, object={})
+    )
+    assert [item["pk"] for item in items()] == ["file-local"]  # no reverse item for a missing id
+
+
+def test_a_record_never_stored_has_no_stored_object(aws: None) -> None:
+    record = ObjectRecord(
+        id="batch_new", kind="batch", owner="master", provider="openai", created_at=1, object={}
+    )
+    assert record.stored_object() is None
+    IdMap().put(record)
+    assert record.stored_object() == {}  # what the table holds now
+
+
+def test_an_outbox_event_is_no_object(aws: None) -> None:
+    from gateway.storage.outbox import OutboxEvent
+
+    from tests.unit.fault_injection.create_support import items
+
+    event = OutboxEvent({"id": "evt_1"}, "batch.completed", {}, "master", "openai")
+    client = IdMap()._db
+    from gateway.settings import get_settings
+    from gateway.storage.dynamo import marshal
+
+    client.put_item(TableName=get_settings().table_name, Item=marshal(event.to_item()))
+    assert [item["kind"] for item in items()] == ["outbox"]
+    assert IdMap().get(event.key) is None and IdMap().get_consistent(event.key) is None

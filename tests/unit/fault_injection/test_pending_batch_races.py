@@ -347,6 +347,52 @@ def test_a_batch_discarded_meanwhile_is_neither_attached_nor_cancelled(
     assert "upstream_id" not in item
 
 
+@pytest.fixture
+def bus(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """The (event type, batch id) of each event put on the bus, in order."""
+    from gateway.service import batch_events
+
+    seen: list[tuple[str, str]] = []
+    monkeypatch.setattr(
+        batch_events.event_bus, "put_event", lambda kind, detail: seen.append((kind, detail["batch"]["id"]))
+    )
+    return seen
+
+
+def test_a_give_up_the_bus_missed_stays_in_the_outbox_for_the_watcher(
+    gateway: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway.service import batch_events
+
+    record = _stranded_batch(gateway, monkeypatch, provider_gets_it=False)
+    monkeypatch.setattr(adoption, "ABANDON_AFTER_SECONDS", 0)
+
+    def bus_down(kind: str, detail: dict[str, Any]) -> None:
+        raise ConnectionError("EventBridge unreachable")
+
+    monkeypatch.setattr(batch_events.event_bus, "put_event", bus_down)
+    assert batches.adopt_pending_batch(record).status == "failed"
+    [event] = records("outbox")
+    assert json.loads(event["event"])["type"] == "batch.failed"
+    assert json.loads(event["detail"])["batch"]["id"] == record.id
+
+
+def test_a_cancelled_batch_found_cancelled_at_the_provider_is_announced_once(
+    gateway: Simulator, monkeypatch: pytest.MonkeyPatch, bus: list[tuple[str, str]]
+) -> None:
+    record = _stranded_batch(gateway, monkeypatch, provider_gets_it=True)
+    upstream = adoption.find_upstream_batch(IdMap(), record)
+    assert upstream is not None
+    find = _provider_not_listing_yet(monkeypatch)
+    assert batches.cancel_batch(MASTER, record.id).status == "cancelled"
+    assert bus == [("batch.cancelled", record.id)]
+    monkeypatch.setattr(adoption, "find_upstream_batch", find)
+    gateway.state.batches[upstream["id"]].status = "cancelled"  # cancelled there too, meanwhile
+    assert batches.retrieve_batch(MASTER, record.id).status == "cancelled"
+    assert bus == [("batch.cancelled", record.id)]  # the same change: no second event
+    assert records("outbox") == []
+
+
 def _create_with_key(file_id: str, key: str) -> tuple[int, Any]:
     body = {"input_file_id": file_id, "endpoint": "/v1/chat/completions", "completion_window": "24h"}
     status, answer, _ = call(batches_create.handler, with_key(event("POST", "/v1/batches", body=body), key))
