@@ -1,34 +1,25 @@
+# ruff: noqa: F811  (the provider fixture imported from test_batches_service is a parameter here)
 """A key's budget on the create path (service/batches.py against moto and an in-memory
 provider): what a create holds, under which batch id, what a refused create leaves, and what a
 retry of a create that died midway holds (once per batch)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
 from gateway.auth import Caller
 from gateway.errors import InvalidRequestError, UpstreamError, UpstreamRequestError
 from gateway.models.batches import CreateBatchRequest
-from gateway.providers import registry
 from gateway.service import batches, budget
 from gateway.storage.budgets import BudgetStore
 from gateway.storage.id_map import IdMap, ObjectRecord
 
 from tests.unit.fault_injection.create_support import records
-from tests.unit.test_batches_service import FakeBatchesApi
+from tests.unit.test_batches_service import FakeBatchesApi, provider  # noqa: F401  (fixture)
 
 KEY = Caller(key_id="k-budget")
 BUDGET = Decimal(10)
-
-
-@pytest.fixture
-def provider(aws: None) -> Iterator[FakeBatchesApi]:
-    fake = FakeBatchesApi()
-    registry._clients["openai"] = fake  # type: ignore[assignment]
-    yield fake
-    registry._clients.pop("openai", None)
 
 
 def _checked_file(file_id: str = "file-in") -> Decimal:

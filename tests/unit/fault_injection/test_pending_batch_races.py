@@ -60,6 +60,15 @@ def _stranded_batch(
     return record
 
 
+def _stranded_with_its_provider_batch(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> tuple[ObjectRecord, dict[str, Any]]:
+    record = _stranded_batch(sim, monkeypatch, provider_gets_it=True)
+    upstream = adoption.find_upstream_batch(IdMap(), record)
+    assert upstream is not None
+    return record, upstream
+
+
 def _upstream_status(sim: Simulator, upstream_id: str) -> str:
     return str(sim.state.batches[upstream_id].status)
 
@@ -150,11 +159,7 @@ def test_a_cancel_that_loses_to_another_cancel_serves_it_without_a_provider_call
     assert len(gateway.state.batches) == upstream_batches
 
 
-def test_a_cancel_that_loses_to_the_create_and_a_cancel_asks_the_provider_no_more(
-    gateway: Simulator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    record = _stranded_batch(gateway, monkeypatch, provider_gets_it=True)
-    find = adoption.find_upstream_batch
+def _counted_cancels(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     real_cancel = ProviderClient.cancel_batch
     cancels: list[str] = []
 
@@ -162,12 +167,22 @@ def test_a_cancel_that_loses_to_the_create_and_a_cancel_asks_the_provider_no_mor
         cancels.append(batch_id)
         return real_cancel(self, batch_id)
 
+    monkeypatch.setattr(ProviderClient, "cancel_batch", counted_cancel)
+    return cancels
+
+
+def test_a_cancel_that_loses_to_the_create_and_a_cancel_asks_the_provider_no_more(
+    gateway: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = _stranded_batch(gateway, monkeypatch, provider_gets_it=True)
+    find = adoption.find_upstream_batch
+    cancels = _counted_cancels(monkeypatch)
+
     def finished_and_cancelled_meanwhile(id_map: IdMap, pending: ObjectRecord) -> Any:
         monkeypatch.setattr(adoption, "find_upstream_batch", find)
         assert batches.cancel_batch(MASTER, pending.id).status == "cancelling"  # attaches, cancels
         return None
 
-    monkeypatch.setattr(ProviderClient, "cancel_batch", counted_cancel)
     monkeypatch.setattr(adoption, "find_upstream_batch", finished_and_cancelled_meanwhile)
     batch = batches.cancel_batch(MASTER, record.id)
     assert (batch.id, batch.status) == (record.id, "cancelling")
@@ -228,9 +243,7 @@ def test_a_provider_batch_claimed_by_another_record_is_a_503_to_retry(
 ) -> None:
     from gateway.errors import ServiceUnavailableError
 
-    record = _stranded_batch(gateway, monkeypatch, provider_gets_it=True)
-    upstream = adoption.find_upstream_batch(IdMap(), record)
-    assert upstream is not None
+    record, upstream = _stranded_with_its_provider_batch(gateway, monkeypatch)
     assert IdMap().claim_upstream("openai", str(upstream["id"]), "batch_other") == "batch_other"
     monkeypatch.setattr(adoption, "find_upstream_batch", lambda *_: upstream)
     with pytest.raises(ServiceUnavailableError) as busy:
@@ -247,31 +260,12 @@ def test_a_second_cancel_that_finds_the_batch_at_last_cancels_it_there_once(
     find = _provider_not_listing_yet(monkeypatch)
     assert batches.cancel_batch(MASTER, record.id).status == "cancelled"
     monkeypatch.setattr(adoption, "find_upstream_batch", find)
-    real_cancel = ProviderClient.cancel_batch
-    cancels: list[str] = []
-
-    def counted_cancel(self: ProviderClient, batch_id: str) -> dict[str, Any]:
-        cancels.append(batch_id)
-        return real_cancel(self, batch_id)
-
-    monkeypatch.setattr(ProviderClient, "cancel_batch", counted_cancel)
+    cancels = _counted_cancels(monkeypatch)
     batch = batches.cancel_batch(MASTER, record.id)  # the owner cancels again; the provider shows it now
     stored = IdMap().get(record.id)
     assert stored is not None and cancels == [stored.upstream_id]
     assert (batch.id, batch.status) == (record.id, stored.status)
     assert stored.status in {"cancelling", "cancelled"}
-
-
-def _counted_cancels(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    real_cancel = ProviderClient.cancel_batch
-    cancels: list[str] = []
-
-    def counted_cancel(self: ProviderClient, batch_id: str) -> dict[str, Any]:
-        cancels.append(batch_id)
-        return real_cancel(self, batch_id)
-
-    monkeypatch.setattr(ProviderClient, "cancel_batch", counted_cancel)
-    return cancels
 
 
 def test_a_pending_batch_cancelled_twice_reads_its_first_cancel(
@@ -292,9 +286,7 @@ def test_a_pending_batch_cancelled_twice_reads_its_first_cancel(
 def test_a_cancelled_pending_batch_whose_provider_batch_already_ended_is_attached_without_a_cancel(
     gateway: Simulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    record = _stranded_batch(gateway, monkeypatch, provider_gets_it=True)
-    upstream = adoption.find_upstream_batch(IdMap(), record)
-    assert upstream is not None
+    record, upstream = _stranded_with_its_provider_batch(gateway, monkeypatch)
     find = _provider_not_listing_yet(monkeypatch)
     assert batches.cancel_batch(MASTER, record.id).status == "cancelled"
     monkeypatch.setattr(adoption, "find_upstream_batch", find)
@@ -380,9 +372,7 @@ def test_a_give_up_the_bus_missed_stays_in_the_outbox_for_the_watcher(
 def test_a_cancelled_batch_found_cancelled_at_the_provider_is_announced_once(
     gateway: Simulator, monkeypatch: pytest.MonkeyPatch, bus: list[tuple[str, str]]
 ) -> None:
-    record = _stranded_batch(gateway, monkeypatch, provider_gets_it=True)
-    upstream = adoption.find_upstream_batch(IdMap(), record)
-    assert upstream is not None
+    record, upstream = _stranded_with_its_provider_batch(gateway, monkeypatch)
     find = _provider_not_listing_yet(monkeypatch)
     assert batches.cancel_batch(MASTER, record.id).status == "cancelled"
     assert bus == [("batch.cancelled", record.id)]
