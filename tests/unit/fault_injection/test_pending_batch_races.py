@@ -351,8 +351,9 @@ def bus(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     return seen
 
 
-def test_a_give_up_the_bus_missed_stays_in_the_outbox_for_the_watcher(
-    gateway: Simulator, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("change", ["given up", "cancelled"])
+def test_a_pending_batch_change_the_bus_missed_stays_in_the_outbox_for_the_watcher(
+    gateway: Simulator, monkeypatch: pytest.MonkeyPatch, change: str
 ) -> None:
     from gateway.service import batch_events
 
@@ -363,9 +364,14 @@ def test_a_give_up_the_bus_missed_stays_in_the_outbox_for_the_watcher(
         raise ConnectionError("EventBridge unreachable")
 
     monkeypatch.setattr(batch_events.event_bus, "put_event", bus_down)
-    assert batches.adopt_pending_batch(record).status == "failed"
+    if change == "given up":
+        assert batches.adopt_pending_batch(record).status == "failed"
+    else:
+        _provider_not_listing_yet(monkeypatch)
+        assert batches.cancel_batch(MASTER, record.id).status == "cancelled"
     [event] = records("outbox")
-    assert json.loads(event["event"])["type"] == "batch.failed"
+    expected = "batch.failed" if change == "given up" else "batch.cancelled"
+    assert json.loads(event["event"])["type"] == expected
     assert json.loads(event["detail"])["batch"]["id"] == record.id
 
 
