@@ -456,3 +456,44 @@ def test_a_batch_whose_create_failed_reads_as_the_request_made_it(
         "metadata": {"t": "1"},
     }
     assert before <= batch.created_at <= int(time.time())
+
+
+def test_a_key_limited_to_a_provider_creates_and_cancels_its_batches_there(provider: FakeBatchesApi) -> None:
+    limited = Caller(key_id="k-openai-only", providers=frozenset({"openai"}))
+    store_file("file-limited", owner=limited.key_id)
+    batch = _create(caller=limited, file_id="file-limited")
+    assert batch.status == "validating"
+    assert batches.cancel_batch(limited, batch.id).status == "cancelling"
+    assert [call for call, _ in provider.calls] == ["create", "cancel"]
+
+
+def test_a_stranded_batch_found_already_finished_gets_its_output_file_registered(
+    provider: FakeBatchesApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The create's answer was lost; by the time a retrieve finds the provider's batch it has
+    ended, so attaching it also registers its output file under a gateway id."""
+    import time
+
+    from gateway.errors import UpstreamTimeoutError
+
+    real = provider.create_batch
+
+    def made_but_lost(body: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
+        real(body)
+        raise UpstreamTimeoutError("provider did not answer in time")
+
+    store_file("file-in")
+    monkeypatch.setattr(provider, "create_batch", made_but_lost)
+    with pytest.raises(UpstreamTimeoutError):
+        _create()
+    [(upstream_id, upstream)] = provider.batches.items()
+    # made now (the fake's fixed creation time is older than the attempt), and ended since
+    upstream |= {"created_at": int(time.time()), "status": "completed", "output_file_id": "file-up-out"}
+    [pending_batch] = _list()
+    batch = batches.retrieve_batch(MASTER, pending_batch.id)
+    assert batch.status == "completed" and batch.output_file_id not in {None, "file-up-out"}
+    output = IdMap().get(str(batch.output_file_id))
+    assert output is not None
+    assert (output.kind, output.upstream_id, output.owner) == ("file", "file-up-out", "master")
+    stored = IdMap().get(batch.id)
+    assert stored is not None and stored.upstream_id == upstream_id

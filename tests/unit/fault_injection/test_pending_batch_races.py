@@ -32,7 +32,11 @@ from tests.unit.fault_injection.create_support import (
 
 
 def _stranded_batch(
-    sim: Simulator, monkeypatch: pytest.MonkeyPatch, *, provider_gets_it: bool
+    sim: Simulator,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    provider_gets_it: bool,
+    metadata: dict[str, str] | None = None,
 ) -> ObjectRecord:
     """A batch record left pending by a create that timed out (the provider made the batch) or
     failed (the provider never got it)."""
@@ -49,6 +53,8 @@ def _stranded_batch(
     else:
         sim.add_fault(status=503, method="POST", path_contains="/v1/batches")
     body = {"input_file_id": file["id"], "endpoint": "/v1/chat/completions", "completion_window": "24h"}
+    if metadata is not None:
+        body["metadata"] = metadata
     status, _, _ = call(batches_create.handler, event("POST", "/v1/batches", body=body))
     assert status == (504 if provider_gets_it else 502)
     if provider_gets_it:
@@ -337,6 +343,26 @@ def test_a_batch_discarded_meanwhile_is_neither_attached_nor_cancelled(
     assert IdMap().get(stale.id) is None  # as gone as before
     [item] = records("batch") or [{}]
     assert "upstream_id" not in item
+
+
+@pytest.mark.parametrize("settle", ["retrieve", "cancel"])
+def test_a_batch_with_no_room_for_the_tag_is_found_by_its_request(
+    gateway: Simulator, monkeypatch: pytest.MonkeyPatch, settle: str
+) -> None:
+    """16 metadata pairs (OpenAI's most) leave no room for the gateway's tag: a retrieve or a
+    cancel finds the provider's batch by what the create sent, unclaimed by another id."""
+    full = {f"k{n}": str(n) for n in range(16)}
+    record = _stranded_batch(gateway, monkeypatch, provider_gets_it=True, metadata=full)
+    assert record.state["pending"]["tagged"] is False
+    if settle == "retrieve":
+        batch = batches.retrieve_batch(MASTER, record.id)
+    else:
+        batch = batches.cancel_batch(MASTER, record.id)
+    stored = IdMap().get(record.id)
+    assert stored is not None and stored.upstream_id is not None and "pending" not in stored.state
+    assert gateway.state.batches[stored.upstream_id].metadata == full
+    assert batch.metadata == full and batch.status == stored.status
+    assert batch.status == ("validating" if settle == "retrieve" else "cancelling")
 
 
 @pytest.fixture
