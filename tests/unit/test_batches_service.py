@@ -497,3 +497,28 @@ def test_a_stranded_batch_found_already_finished_gets_its_output_file_registered
     assert (output.kind, output.upstream_id, output.owner) == ("file", "file-up-out", "master")
     stored = IdMap().get(batch.id)
     assert stored is not None and stored.upstream_id == upstream_id
+
+
+def test_the_request_hash_is_the_canonical_json_of_the_provider_and_the_request(
+    provider: FakeBatchesApi,
+) -> None:
+    """A retry compares it with the hash its first attempt stored, possibly written by the
+    previous release: its formula must not drift."""
+    import hashlib
+    import json
+
+    store_file("file-in")
+    batch = _create()
+    stored = IdMap().get(batch.id)
+    assert stored is not None
+    canonical = {
+        "provider": "openai",
+        "input_file_id": "file-in",
+        "endpoint": "/v1/chat/completions",
+        "completion_window": "24h",
+        "metadata": {"t": "1"},
+        "output_expires_after": None,
+        "custom_llm_provider": None,
+    }
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
+    assert stored.state["request"] == hashlib.sha256(text.encode()).hexdigest()

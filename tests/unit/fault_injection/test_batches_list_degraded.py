@@ -120,3 +120,16 @@ def test_a_settled_batch_listed_from_its_snapshot_carries_its_usage_and_cost(aws
     [listed] = batches.list_batches(owner, ListRequest(limit=10)).data
     assert listed.usage == settled.usage and listed.cost == settled.cost
     assert listed.usage.total_tokens == 1_500_000  # the failed line's tokens are not counted
+
+
+def test_a_batch_left_at_the_deadline_is_served_as_stored_without_a_failure(
+    aws: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    provider = FakeProvider()
+    monkeypatch.setattr(batches, "client_for", lambda _provider: provider)
+    [batch_id] = _stale_batches(provider, 1)
+    record = IdMap().get(batch_id)
+    assert record is not None
+    served = batches._refresh_or_snapshot(IdMap(), record, {}, Deadline.after(0))
+    assert (served.id, served.status) == (batch_id, "in_progress") and provider.calls == []
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == []  # not a failure
