@@ -14,6 +14,7 @@ these services, fall back to werkzeug's own close-after-response path.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import threading
@@ -25,6 +26,10 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 # Response headers the front end sets itself.
 _HOP_BY_HOP = frozenset({"connection", "transfer-encoding", "keep-alive"})
+# DynamoDB serves concurrent requests; moto's backend does not (a TransactWriteItems deep-copies
+# tables another request may be changing, and fails). Its requests take turns here, so the
+# local endpoint fails no more than DynamoDB would.
+_DYNAMODB_TURN = threading.Lock()
 
 
 class KeepAliveMotoRequestHandler(MotoRequestHandler):
@@ -49,13 +54,15 @@ class KeepAliveMotoRequestHandler(MotoRequestHandler):
             return lambda data: chunks.append(data)  # the legacy write() callable
 
         chunks: list[bytes] = []
-        result: Iterable[bytes] = self.server.app(environ, start_response)
-        try:
-            self._respond(started, chunks, result)
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
+        dynamodb = self.headers.get("X-Amz-Target", "").startswith("DynamoDB_")
+        with _DYNAMODB_TURN if dynamodb else contextlib.nullcontext():
+            result: Iterable[bytes] = self.server.app(environ, start_response)
+            try:
+                self._respond(started, chunks, result)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
 
     def _respond(self, started: list[Any], chunks: list[bytes], result: Iterable[bytes]) -> None:
         iterator = iter(result)

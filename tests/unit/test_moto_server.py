@@ -67,3 +67,32 @@ def test_a_chunked_request_body_still_works(moto_url: str) -> None:
     conn.close()
     fetched = boto3.client("s3", endpoint_url=moto_url).get_object(Bucket="chunked-test", Key="chunked")
     assert fetched["Body"].read() == b"hello"
+
+
+def test_concurrent_transactions_and_writes_never_fail(moto_url: str) -> None:
+    """DynamoDB takes concurrent requests; moto's backend does not (a TransactWriteItems copies
+    tables that another request may be changing). The front end makes them take turns."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from botocore.config import Config
+
+    dynamodb = boto3.client(
+        "dynamodb", endpoint_url=moto_url, config=Config(retries={"max_attempts": 1, "mode": "standard"})
+    )
+    dynamodb.create_table(
+        TableName="turns",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+    def write(n: int) -> None:
+        item = {"pk": {"S": f"item-{n}"}, "payload": {"S": "x" * 200}}
+        if n % 2:
+            dynamodb.put_item(TableName="turns", Item=item)
+        else:
+            dynamodb.transact_write_items(TransactItems=[{"Put": {"TableName": "turns", "Item": item}}])
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(write, range(600)))  # raises what any call raised
+    assert dynamodb.scan(TableName="turns", Select="COUNT")["Count"] == 600
