@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -93,3 +93,15 @@ def update_with_puts(update: dict[str, Any], puts: Sequence[Item]) -> bool:
             return False
         raise
     return True
+
+
+def query_items(query: Callable[..., Any], **params: Any) -> Iterator[Item]:
+    """Every item (plain values) a Query matches, page after page: `query` is the client's
+    `query` method, `params` its arguments."""
+    while True:
+        response = query(**params)
+        yield from (unmarshal(item) for item in response.get("Items", []))
+        last_key = response.get("LastEvaluatedKey")
+        if not last_key:
+            return
+        params["ExclusiveStartKey"] = last_key

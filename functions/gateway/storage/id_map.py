@@ -163,6 +163,14 @@ class PageQuery:
     purpose: str | None = None
 
 
+def _object_record(item: dict[str, Any] | None) -> ObjectRecord | None:
+    """A read item as an object record; None for no item, a discarded record (no `kind`) or
+    an item that is no object (an outbox event has no `object`)."""
+    if not item or "kind" not in item or "object" not in item:
+        return None
+    return ObjectRecord.from_item(unmarshal(item))
+
+
 class IdMap:
     def __init__(self, table_name: str | None = None) -> None:
         self.table = table_name or get_settings().table_name
@@ -175,10 +183,7 @@ class IdMap:
         response = self._db.get_item(
             TableName=self.table, Key={resources.TABLE_PARTITION_KEY: {"S": gateway_id}}
         )
-        item = response.get("Item")
-        if not item or "kind" not in item or "object" not in item:  # not an object (an outbox event)
-            return None
-        return ObjectRecord.from_item(unmarshal(item))
+        return _object_record(response.get("Item"))
 
     def put(self, record: ObjectRecord, *, reverse: bool = True) -> None:
         """Create or replace an object; a new upstream id also gets its reverse entry
@@ -275,10 +280,7 @@ class IdMap:
             Key={resources.TABLE_PARTITION_KEY: {"S": gateway_id}},
             ConsistentRead=True,
         )
-        item = response.get("Item")
-        if not item or "kind" not in item or "object" not in item:  # not an object (an outbox event)
-            return None
-        return ObjectRecord.from_item(unmarshal(item))
+        return _object_record(response.get("Item"))
 
     def save_if_changed(self, record: ObjectRecord) -> bool:
         """`save_object` unless the table already holds this object, status, state and upstream

@@ -15,7 +15,7 @@ from typing import Any
 
 from gateway import resources
 from gateway.settings import get_settings
-from gateway.storage.dynamo import Item, dynamodb_client, marshal, unmarshal, written
+from gateway.storage.dynamo import Item, dynamodb_client, marshal, query_items, unmarshal, written
 
 _KIND = "key"
 
@@ -102,17 +102,12 @@ class KeyStore:
         )
 
     def all(self) -> list[KeyRecord]:
-        records: list[KeyRecord] = []
-        params: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": resources.INDEX_BY_KIND,
-            "KeyConditionExpression": "#k = :k",
-            "ExpressionAttributeNames": {"#k": "kind"},
-            "ExpressionAttributeValues": {":k": {"S": _KIND}},
-        }
-        while True:
-            response = self._db.query(**params)
-            records.extend(KeyRecord.from_item(unmarshal(item)) for item in response.get("Items", []))
-            if not response.get("LastEvaluatedKey"):
-                return records
-            params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        items = query_items(
+            self._db.query,
+            TableName=self.table,
+            IndexName=resources.INDEX_BY_KIND,
+            KeyConditionExpression="#k = :k",
+            ExpressionAttributeNames={"#k": "kind"},
+            ExpressionAttributeValues={":k": {"S": _KIND}},
+        )
+        return [KeyRecord.from_item(item) for item in items]

@@ -15,7 +15,7 @@ from typing import Any
 
 from gateway import resources
 from gateway.settings import get_settings
-from gateway.storage.dynamo import Item, dynamodb_client, marshal, unmarshal, written
+from gateway.storage.dynamo import Item, dynamodb_client, marshal, query_items, written
 
 SPEND_KIND = "spend"
 
@@ -119,12 +119,7 @@ class SettlementStore:
                 {":k": SPEND_KIND, ":start": f"{start_us:016d}", ":end": f"{end_us:016d}"}
             ),
         }
-        while True:
-            response = self._db.query(**params)
-            yield from (unmarshal(item) for item in response.get("Items", []))
-            if not response.get("LastEvaluatedKey"):
-                return
-            params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        yield from query_items(self._db.query, **params)
 
     @staticmethod
     def _key(batch_id: str) -> dict[str, dict[str, str]]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from gateway import resources
 from gateway.models.batches import TERMINAL_BATCH_STATUSES
-from gateway.storage.dynamo import dynamodb_client, unmarshal
+from gateway.storage.dynamo import dynamodb_client, query_items
 from gateway.storage.id_map import IdMap, ObjectRecord
 
 
@@ -47,11 +47,5 @@ def _query(
         "ExpressionAttributeNames": {"#kind": "kind", **names},
         "ExpressionAttributeValues": {":kind": {"S": kind}, **values},
     }
-    while True:
-        response = dynamodb_client().query(**params)
-        for item in response.get("Items", []):
-            yield ObjectRecord.from_item(unmarshal(item))
-        last_key = response.get("LastEvaluatedKey")
-        if not last_key:
-            return
-        params["ExclusiveStartKey"] = last_key
+    for item in query_items(dynamodb_client().query, **params):
+        yield ObjectRecord.from_item(item)
