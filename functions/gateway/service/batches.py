@@ -214,7 +214,7 @@ def _listed_upstream(stale: list[ObjectRecord], deadline: Deadline) -> dict[tupl
             continue
         try:
             page = client_for(provider).list_batches(
-                limit=_UPSTREAM_PAGE_LIMIT, timeout=deadline.timeout(_upstream_timeout())
+                limit=_UPSTREAM_PAGE_LIMIT, timeout=deadline.provider_timeout()
             )
         except Exception:
             logger.warning("batch list refresh failed; retrieving one by one", extra={"provider": provider})
@@ -240,16 +240,12 @@ def _refresh_or_snapshot(
             if deadline.passed():
                 return Batch.model_validate(record.object)
             assert record.upstream_id is not None
-            timeout = deadline.timeout(_upstream_timeout())
+            timeout = deadline.provider_timeout()
             upstream = client_for(record.provider).retrieve_batch(record.upstream_id, timeout=timeout)
         return _store(id_map, record, upstream)
     except Exception:
         logger.warning("batch refresh failed; serving snapshot", extra={"batch_id": record.id})
         return Batch.model_validate(record.object)
-
-
-def _upstream_timeout() -> float:
-    return get_settings().upstream_timeout_seconds
 
 
 def _store(id_map: IdMap, record: ObjectRecord, upstream: dict[str, Any]) -> Batch:

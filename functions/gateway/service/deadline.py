@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from gateway.settings import get_settings
+
 
 @dataclass(frozen=True)
 class Deadline:
@@ -23,3 +25,7 @@ class Deadline:
     def timeout(self, ceiling: float) -> float:
         """A provider call's timeout: its usual `ceiling`, never past the deadline."""
         return min(ceiling, self.remaining())
+
+    def provider_timeout(self) -> float:
+        """A provider call's timeout: the configured one, never past the deadline."""
+        return self.timeout(get_settings().upstream_timeout_seconds)

@@ -4,7 +4,7 @@ behind finished, and events nobody published published.
 Per provider deployment: its batches are paged (one list call per 100, newest first) until
 every tracked batch was seen or the pages reach past the oldest; only those the pages missed
 are retrieved one by one. Every change goes through the batches' own store path (one
-conditional write with its events, service.batches._store), so two passes at once, or a pass
+conditional write with its events, service.batches.record_upstream), so two passes at once, or a pass
 and a client's retrieve, record and announce a change once. A pass where nothing changed
 writes nothing. The whole pass has one deadline: what it did not reach, the next pass does.
 """
@@ -19,7 +19,6 @@ from gateway.observability import logger
 from gateway.providers.registry import client_for
 from gateway.service import adoption, batch_events, batches, files, transfer_failure
 from gateway.service.deadline import Deadline
-from gateway.settings import get_settings
 from gateway.storage import outbox, pending, watch_queries
 from gateway.storage.id_map import IdMap, ObjectRecord
 
@@ -105,7 +104,7 @@ def _page_provider(
         query: dict[str, Any] = {"limit": PAGE_LIMIT}
         if after is not None:
             query["after"] = after
-        page = client_for(provider).list_batches(timeout=deadline.timeout(_upstream_timeout()), **query)
+        page = client_for(provider).list_batches(timeout=deadline.provider_timeout(), **query)
         report.list_calls += 1
         data = [upstream for upstream in page.get("data") or () if isinstance(upstream, dict)]
         for upstream in data:
@@ -127,7 +126,7 @@ def _record(
 ) -> None:
     if upstream is None:
         assert record.upstream_id is not None
-        timeout = deadline.timeout(_upstream_timeout())
+        timeout = deadline.provider_timeout()
         upstream = client_for(record.provider).retrieve_batch(record.upstream_id, timeout=timeout)
         report.retrieves += 1
     if batches.record_upstream(id_map, record, upstream)[1]:
@@ -166,7 +165,3 @@ def _out_of_time(deadline: Deadline, report: PassReport) -> bool:
     if deadline.passed():
         report.stopped_early = True
     return report.stopped_early
-
-
-def _upstream_timeout() -> float:
-    return get_settings().upstream_timeout_seconds
