@@ -447,6 +447,7 @@ def _bedrock(gateway: LocalGateway, caller: str, model: str) -> None:
         cancelled = client.batches.create(
             input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
         )
+        # a cancel reads cancelling until the provider's in-flight requests stop; a read after that, cancelled
         assert client.batches.cancel(cancelled.id).status in ("cancelling", "cancelled")
     retrieved, *listed = (
         client.batches.create(

@@ -242,8 +242,10 @@ def test_cancel_of_a_stranded_batch_cancels_it_at_the_provider(
             path_parameters={"batch_id": batch_id},
         ),
     )
+    # a cancel reads cancelling until the provider's in-flight requests stop; a read after that, cancelled
     assert status == 200 and cancelled["status"] in {"cancelling", "cancelled"}
     [upstream] = _upstream_batches(gateway, file_id)
+    # a cancel reads cancelling until the provider's in-flight requests stop; a read after that, cancelled
     assert upstream.status in {"cancelling", "cancelled"}
     assert_settled("batch")
 

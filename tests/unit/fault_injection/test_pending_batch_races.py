@@ -214,6 +214,7 @@ def test_a_batch_cancelled_before_the_provider_showed_it_is_cancelled_there_when
     batch = batches.adopt_pending_batch(current)  # the watcher, or a retrieve, finds it now
     stored = IdMap().get(record.id)
     assert stored is not None and stored.upstream_id is not None and "pending" not in stored.state
+    # a cancel reads cancelling until the provider's in-flight requests stop; a read after that, cancelled
     assert _upstream_status(gateway, stored.upstream_id) in {"cancelling", "cancelled"}
     assert batch.status in {"cancelling", "cancelled"} and stored.status == batch.status
 
@@ -228,6 +229,7 @@ def test_an_adoption_that_loses_to_a_cancel_cancels_the_found_batch(
     batch = batches.adopt_pending_batch(stale)  # attaches, loses to the cancel, cancels upstream
     stored = IdMap().get(stale.id)
     assert stored is not None and stored.upstream_id is not None
+    # a cancel reads cancelling until the provider's in-flight requests stop; a read after that, cancelled
     assert _upstream_status(gateway, stored.upstream_id) in {"cancelling", "cancelled"}
     assert (batch.id, batch.status) == (stale.id, stored.status)
 
@@ -271,6 +273,7 @@ def test_a_second_cancel_that_finds_the_batch_at_last_cancels_it_there_once(
     stored = IdMap().get(record.id)
     assert stored is not None and cancels == [stored.upstream_id]
     assert (batch.id, batch.status) == (record.id, stored.status)
+    # a cancel reads cancelling until the provider's in-flight requests stop; a read after that, cancelled
     assert stored.status in {"cancelling", "cancelled"}
 
 
