@@ -1,14 +1,17 @@
 """One delivery attempt: sign the event, POST it, remember how it went.
 
 A 2xx acknowledges; a redirect is not followed; 10 s timeout. The destination is checked
-again here, so a name that starts resolving into a private network is never called.
+again here, so a name that starts resolving into a private network is never called, and the
+request goes to the address that check approved: the URL's host is replaced by that address,
+while TLS SNI, the certificate check and the Host header keep the name (DNS rebinding between
+the check and the connection reaches nothing new).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway import secret_store
 from gateway.ids import new_id
@@ -16,8 +19,11 @@ from gateway.models.webhooks import WebhookDelivery
 from gateway.observability import logger
 from gateway.settings import get_settings
 from gateway.storage.id_map import NO_PROVIDER, IdMap, ObjectRecord
-from gateway.webhooks.destinations import UnsafeDestinationError, check_destination
+from gateway.webhooks.destinations import PinnedDestination, UnsafeDestinationError, pinned_destination
 from gateway.webhooks.signing import signed_headers, signing_secret
+
+if TYPE_CHECKING:
+    import httpx
 
 DELIVERY_TIMEOUT_SECONDS = 10.0
 KEEP_DELIVERIES_SECONDS = 30 * 86400
@@ -36,9 +42,14 @@ def current_secrets(endpoint: ObjectRecord, now: int) -> list[str]:
 
 
 def send(
-    endpoint: ObjectRecord, event: dict[str, Any], attempt: int, id_map: IdMap | None = None
+    endpoint: ObjectRecord,
+    event: dict[str, Any],
+    attempt: int,
+    id_map: IdMap | None = None,
+    *,
+    transport: httpx.BaseTransport | None = None,
 ) -> WebhookDelivery:
-    """Delivers `event` once to `endpoint` and records the attempt."""
+    """Delivers `event` once to `endpoint` and records the attempt (`transport`: tests only)."""
     import httpx  # only the functions that deliver pay for it
 
     now = int(time.time())
@@ -48,13 +59,15 @@ def send(
     error: str | None = None
     started = time.perf_counter()
     try:
-        check_destination(url, allow_loopback=get_settings().webhooks_allow_loopback)
+        destination = pinned_destination(url, allow_loopback=get_settings().webhooks_allow_loopback)
         headers = signed_headers(current_secrets(endpoint, now), str(event["id"]), now, body)
-        with httpx.Client(timeout=DELIVERY_TIMEOUT_SECONDS, follow_redirects=False) as client:
-            status_code = client.post(url, content=body, headers=headers).status_code
+        with httpx.Client(
+            timeout=DELIVERY_TIMEOUT_SECONDS, follow_redirects=False, transport=transport
+        ) as client:
+            status_code = client.send(pinned_request(client, destination, body, headers)).status_code
     except UnsafeDestinationError as exc:
         error = exc.message
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         error = f"{type(exc).__name__}: the endpoint could not be reached"
     latency_ms = int((time.perf_counter() - started) * 1000)
     delivery = WebhookDelivery(
@@ -87,3 +100,19 @@ def send(
         extra={"endpoint_id": endpoint.id, "event_id": delivery.event_id, "status_code": status_code},
     )
     return delivery
+
+
+def pinned_request(
+    client: httpx.Client, destination: PinnedDestination, body: bytes, headers: dict[str, str]
+) -> httpx.Request:
+    """A POST to the destination's checked address, speaking to its name (SNI, Host)."""
+    import httpx
+
+    url = httpx.URL(destination.url).copy_with(host=str(destination.address))
+    return client.build_request(
+        "POST",
+        url,
+        content=body,
+        headers={**headers, "Host": destination.host_header},
+        extensions={"sni_hostname": destination.host},
+    )

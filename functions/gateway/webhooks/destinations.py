@@ -1,19 +1,26 @@
 """Where a webhook may be delivered: never into the gateway's own network (SSRF).
 
 In AWS only `https` URLs whose host resolves to public addresses; checked when an endpoint
-is registered and again at every delivery (a name can start resolving elsewhere). The local
-server also allows `http` to loopback, so a developer can receive events on their machine.
+is registered and again at every delivery (a name can start resolving elsewhere). A delivery
+connects to the address this check approved (`pinned_destination`), never resolving the name a
+second time: a name that answers a public address to the check and a private one to the
+connection (DNS rebinding) still reaches only the checked address. The local server also allows
+`http` to loopback, so a developer can receive events on their machine.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from urllib.parse import SplitResult, urlsplit
 
 from gateway.errors import InvalidRequestError
 
 _METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata", "instance-data"})
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class UnsafeDestinationError(InvalidRequestError):
@@ -21,24 +28,42 @@ class UnsafeDestinationError(InvalidRequestError):
         super().__init__(message, param="url", code="invalid_webhook_url")
 
 
-def check_url_shape(url: str, *, allow_loopback: bool) -> None:
-    """What can be told without DNS: scheme, host, no credentials in the URL."""
-    parts = urlsplit(url)
-    if parts.scheme not in ({"https", "http"} if allow_loopback else {"https"}):
-        raise UnsafeDestinationError("Webhook URLs must use https.")
-    if not parts.hostname or parts.username or parts.password:
-        raise UnsafeDestinationError("Webhook URLs need a host name and no user name or password.")
-    if parts.hostname.lower() in _METADATA_HOSTS:
-        raise UnsafeDestinationError(f"Webhook URL host '{parts.hostname}' is an instance metadata service.")
-    if parts.scheme == "http" and not _all_loopback(parts.hostname):
-        raise UnsafeDestinationError("Plain http is allowed only to this machine (loopback) in local mode.")
+@dataclass(frozen=True)
+class PinnedDestination:
+    """A checked URL and the one address a delivery connects to."""
+
+    url: str
+    scheme: str
+    host: str  # the name: TLS SNI, certificate check and the Host header
+    port: int
+    address: Address
+
+    @property
+    def host_header(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port == _DEFAULT_PORTS[self.scheme] else f"{host}:{self.port}"
 
 
 def check_destination(url: str, *, allow_loopback: bool) -> None:
     """The URL's shape and every address its host resolves to."""
-    check_url_shape(url, allow_loopback=allow_loopback)
-    host = urlsplit(url).hostname or ""
-    for address in _addresses(host):
+    pinned_destination(url, allow_loopback=allow_loopback)
+
+
+def pinned_destination(url: str, *, allow_loopback: bool) -> PinnedDestination:
+    """`check_destination`, answering the first checked address for the connection: the host
+    is resolved once, and what was checked is what is connected to."""
+    parts = _split(url)
+    if parts.scheme not in ({"https", "http"} if allow_loopback else {"https"}):
+        raise UnsafeDestinationError("Webhook URLs must use https.")
+    host = parts.hostname
+    if not host or parts.username or parts.password:
+        raise UnsafeDestinationError("Webhook URLs need a host name and no user name or password.")
+    if host.lower() in _METADATA_HOSTS:
+        raise UnsafeDestinationError(f"Webhook URL host '{host}' is an instance metadata service.")
+    addresses = _addresses(host)
+    if parts.scheme == "http" and not all(address.is_loopback for address in addresses):
+        raise UnsafeDestinationError("Plain http is allowed only to this machine (loopback) in local mode.")
+    for address in addresses:
         if address.is_loopback and allow_loopback:
             continue
         if not address.is_global or address.is_multicast:
@@ -46,16 +71,27 @@ def check_destination(url: str, *, allow_loopback: bool) -> None:
                 f"Webhook URL host '{host}' resolves to {address}, a private, loopback, link-local "
                 "or otherwise non-public address."
             )
+    return PinnedDestination(
+        url=url,
+        scheme=parts.scheme,
+        host=host,
+        port=parts.port or _DEFAULT_PORTS[parts.scheme],
+        address=addresses[0],
+    )
 
 
-def _all_loopback(host: str) -> bool:
+def _split(url: str) -> SplitResult:
+    """urlsplit, with what it refuses (an unclosed or non-address `[...]` host, a port that is
+    no number or out of range) as the client's error, not the gateway's."""
     try:
-        return all(address.is_loopback for address in _addresses(host))
-    except UnsafeDestinationError:
-        return False
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - reading it validates it
+    except ValueError as exc:
+        raise UnsafeDestinationError(f"Webhook URL '{url[:200]}' is malformed: {exc}.") from exc
+    return parts
 
 
-def _addresses(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+def _addresses(host: str) -> list[Address]:
     try:
         literal = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
@@ -64,6 +100,9 @@ def _addresses(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]
         return [literal]
     try:
         infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except OSError as exc:
+    except (OSError, UnicodeError) as exc:
         raise UnsafeDestinationError(f"Webhook URL host '{host}' does not resolve.") from exc
-    return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+    if not addresses:
+        raise UnsafeDestinationError(f"Webhook URL host '{host}' does not resolve.")
+    return addresses
