@@ -11,6 +11,10 @@ from gateway.models.spend import SpendGroup, SpendReport, SpendRow
 from gateway.storage.settlements import SettlementStore
 
 DEFAULT_DAYS = 30
+_DAY_MICROS = 86_400 * 1_000_000
+# Spend entries sort by a 16-digit microsecond key: a date past what it holds (year 2286)
+# or before 1970 reads as the key range's end.
+_LAST_MICROS = 10**16 - 1
 
 
 def spend_report(
@@ -27,7 +31,8 @@ def spend_report(
     totals: dict[str, dict[str, Decimal | int]] = defaultdict(
         lambda: {"spend": Decimal(0), "batches": 0, "input_tokens": 0, "output_tokens": 0}
     )
-    for entry in (store or SettlementStore()).spend_entries(_micros(start), _micros(end + timedelta(days=1))):
+    bounds = _clamped(_micros(start)), _clamped(_micros(end) + _DAY_MICROS)  # end + 1 day may be no date
+    for entry in (store or SettlementStore()).spend_entries(*bounds):
         settled_day = datetime.fromtimestamp(int(entry["settled_at"]), UTC).date().isoformat()
         group = {"key": entry["key_id"], "model": entry["model"], "day": settled_day}[group_by]
         row = totals[group]
@@ -68,3 +73,7 @@ def _day(value: date | str, param: str) -> date:
 
 def _micros(day: date) -> int:
     return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()) * 1_000_000
+
+
+def _clamped(micros: int) -> int:
+    return min(max(micros, 0), _LAST_MICROS)
