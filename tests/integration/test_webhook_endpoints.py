@@ -107,6 +107,8 @@ def test_event_types_are_openais_batch_events_and_the_gateways_own(local_gateway
         "batch.failed",
         "batch.expired",
         "batch.cancelled",
+        "health.alert.triggered",
+        "health.alert.resolved",
         "batch.in_progress",
         "batch.progress",
     ]

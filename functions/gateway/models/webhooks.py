@@ -11,7 +11,11 @@ from gateway.models.common import GatewayModel
 # OpenAI's batch event types, and two of the gateway's own that only endpoints listing them get.
 OPENAI_BATCH_EVENTS = ("batch.completed", "batch.failed", "batch.expired", "batch.cancelled")
 GATEWAY_BATCH_EVENTS = ("batch.in_progress", "batch.progress")
-SERVED_EVENT_TYPES = OPENAI_BATCH_EVENTS + GATEWAY_BATCH_EVENTS
+# OpenAI's project health alerts (openai-python 3.63's WebhookCreateParams lists them first): an
+# endpoint set up as for OpenAI may subscribe to them; the gateway raises none of its own, so
+# only the test event (POST .../test) reaches such a subscription.
+OPENAI_HEALTH_EVENTS = ("health.alert.triggered", "health.alert.resolved")
+SERVED_EVENT_TYPES = OPENAI_BATCH_EVENTS + OPENAI_HEALTH_EVENTS + GATEWAY_BATCH_EVENTS
 
 
 class WebhookEndpoint(GatewayModel):

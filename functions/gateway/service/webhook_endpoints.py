@@ -9,7 +9,7 @@ from typing import Any
 from gateway import secret_store
 from gateway.auth import Caller
 from gateway.errors import InvalidRequestError, NotFoundError
-from gateway.ids import new_id
+from gateway.ids import new_id, shown_id
 from gateway.models.common import ListPage
 from gateway.models.webhooks import (
     SERVED_EVENT_TYPES,
@@ -142,13 +142,35 @@ def test(
 
 
 def deliveries(
-    caller: Caller, endpoint_id: str, limit: int, id_map: IdMap | None = None
+    caller: Caller,
+    endpoint_id: str,
+    limit: int,
+    id_map: IdMap | None = None,
+    *,
+    after: str | None = None,
+    ascending: bool = False,
 ) -> ListPage[WebhookDelivery]:
-    """The endpoint's most recent delivery attempts, newest first."""
+    """The endpoint's delivery attempts, newest first (or oldest first), one page after the
+    delivery `after` (the previous page's `last_id`)."""
     id_map = id_map or IdMap()
     owned_record(id_map, caller, endpoint_id, KIND)
-    records, has_more = id_map.page(PageQuery(kind="webhook_delivery", limit=limit, owner=endpoint_id))
+    cursor = _delivery_cursor(id_map, endpoint_id, after) if after else None
+    query = PageQuery(
+        kind="webhook_delivery", limit=limit, owner=endpoint_id, ascending=ascending, after=cursor
+    )
+    records, has_more = id_map.page(query)
     return ListPage[WebhookDelivery].of([WebhookDelivery.model_validate(r.object) for r in records], has_more)
+
+
+def _delivery_cursor(id_map: IdMap, endpoint_id: str, after: str) -> ObjectRecord:
+    record = id_map.get(after)
+    if record is not None and record.kind != "webhook_delivery":
+        message = f"Invalid 'after' cursor '{shown_id(after)}': it is not a webhook delivery id."
+        raise InvalidRequestError(message, param="after", code="invalid_cursor")
+    if record is None or record.owner != endpoint_id:  # another endpoint's is as unknown as none
+        message = f"No delivery {shown_id(after)} for webhook endpoint {endpoint_id}."
+        raise NotFoundError(message, param="after")
+    return record
 
 
 def retry_delivery(

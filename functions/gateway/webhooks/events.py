@@ -28,6 +28,8 @@ def batch_event(batch_id: str, event_type: str, created_at: int, detail: str = "
 
 
 def sample_event(event_type: str) -> dict[str, Any]:
-    """What POST /webhook_endpoints/{id}/test sends: a real event shape for a sample batch."""
+    """What POST /webhook_endpoints/{id}/test sends: a real event shape for a sample batch (or,
+    for a health alert, a sample alert notification: its `data.id` names the notification)."""
     now = int(time.time())
-    return batch_event("batch_test", event_type, now, detail=f"test#{time.time_ns()}")
+    subject = "health_alert_test" if event_type.startswith("health.") else "batch_test"
+    return batch_event(subject, event_type, now, detail=f"test#{time.time_ns()}")
