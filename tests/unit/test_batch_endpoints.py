@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import get_args, get_type_hints
 
 import pytest
-from gateway.models.batches import BATCH_ENDPOINTS, Batch, CreateBatchRequest
+from gateway.models.batches import BATCH_ENDPOINTS, RETIRED_BATCH_ENDPOINTS, Batch, CreateBatchRequest
 from openai.types import Batch as SdkBatch
 from openai.types import BatchCreateParams
 from pydantic import ValidationError
@@ -21,12 +21,21 @@ def test_accepted_endpoints_are_the_installed_sdks() -> None:
     assert set(BATCH_ENDPOINTS) == sdk_endpoints()
 
 
-@pytest.mark.parametrize("endpoint", sorted(sdk_endpoints()))
+@pytest.mark.parametrize("endpoint", sorted(sdk_endpoints() - set(RETIRED_BATCH_ENDPOINTS)))
 def test_every_sdk_endpoint_validates_and_azure_spells_it_without_v1(endpoint: str) -> None:
     body = {"input_file_id": "file-1", "completion_window": "24h"}
     assert CreateBatchRequest.model_validate({**body, "endpoint": endpoint}).endpoint == endpoint
     short = endpoint.removeprefix("/v1")
     assert CreateBatchRequest.model_validate({**body, "endpoint": short}).endpoint == endpoint
+
+
+@pytest.mark.parametrize("endpoint", ["/v1/videos", "/videos"])
+def test_the_retired_videos_endpoint_is_refused_saying_why(endpoint: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        CreateBatchRequest.model_validate(
+            {"input_file_id": "file-1", "completion_window": "24h", "endpoint": endpoint}
+        )
+    assert "The Videos API shut down on September 24, 2026" in str(refused.value)
 
 
 def test_an_unknown_endpoint_is_refused() -> None:

@@ -20,6 +20,12 @@ BatchEndpoint = Literal[
     "/v1/videos",
 ]
 BATCH_ENDPOINTS: tuple[str, ...] = get_args(BatchEndpoint)
+# Endpoints the SDK still lists but OpenAI no longer takes (openai-python 3.63's docstring):
+# refused at create, whatever the provider, with OpenAI's reason.
+RETIRED_BATCH_ENDPOINTS = {
+    "/v1/videos": "The Videos API shut down on September 24, 2026; batch creation no longer accepts "
+    "'/v1/videos'",
+}
 _AZURE_SHORT_FORMS = {endpoint.removeprefix("/v1"): endpoint for endpoint in BATCH_ENDPOINTS}
 TERMINAL_BATCH_STATUSES = frozenset({"completed", "failed", "expired", "cancelled"})
 
@@ -118,6 +124,13 @@ class CreateBatchRequest(GatewayModel):
     @classmethod
     def _azure_short_form(cls, value: object) -> object:
         return _AZURE_SHORT_FORMS.get(value, value) if isinstance(value, str) else value
+
+    @field_validator("endpoint")
+    @classmethod
+    def _not_retired(cls, value: str) -> str:
+        if value in RETIRED_BATCH_ENDPOINTS:
+            raise ValueError(RETIRED_BATCH_ENDPOINTS[value])
+        return value
 
     @field_validator("metadata")
     @classmethod
