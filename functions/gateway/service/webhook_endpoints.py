@@ -4,11 +4,12 @@ endpoint, and an event reaches only the endpoints of its batch's owner."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from gateway import secret_store
 from gateway.auth import Caller
-from gateway.errors import InvalidRequestError, NotFoundError
+from gateway.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
 from gateway.ids import new_id, shown_id
 from gateway.models.common import ListPage
 from gateway.models.webhooks import (
@@ -24,15 +25,19 @@ from gateway.models.webhooks import (
     WebhookEventTypeList,
     WebhookTestRequest,
 )
+from gateway.observability import logger
 from gateway.service.listing import ListRequest, page_records
 from gateway.service.ownership import owned_record
 from gateway.settings import get_settings
 from gateway.storage.id_map import NO_PROVIDER, IdMap, Kind, ObjectRecord, PageQuery
+from gateway.storage.webhook_endpoints import EndpointStore
 from gateway.webhooks import delivery, events
 from gateway.webhooks.destinations import check_destination
 from gateway.webhooks.signing import secret_hint, signing_secret
 
 KIND: Kind = "webhook_endpoint"
+# Lost races re-read and re-apply (update vs rotate_secret); past this many, a 503 to retry.
+_CHANGE_ATTEMPTS = 5
 
 
 def event_types() -> WebhookEventTypeList:
@@ -79,17 +84,20 @@ def update(
     caller: Caller, endpoint_id: str, request: UpdateWebhookEndpointRequest, id_map: IdMap | None = None
 ) -> WebhookEndpoint:
     id_map = id_map or IdMap()
-    record = owned_record(id_map, caller, endpoint_id, KIND)
+    owned_record(id_map, caller, endpoint_id, KIND)
     changes: dict[str, Any] = request.model_dump(exclude_none=True)
     if "url" in changes:
         check_destination(changes["url"], allow_loopback=get_settings().webhooks_allow_loopback)
     if "event_types" in changes:
         changes["event_types"] = _served(changes["event_types"])
-    changed = {name: value for name, value in changes.items() if record.object.get(name) != value}
-    if changed:
-        record.object = {**record.object, **changed, "updated_at": int(time.time())}
-        id_map.save_object(record)
-    return WebhookEndpoint.model_validate(record.object)
+
+    def apply(record: ObjectRecord) -> bool:
+        changed = {name: value for name, value in changes.items() if record.object.get(name) != value}
+        if changed:
+            record.object = {**record.object, **changed, "updated_at": int(time.time())}
+        return bool(changed)
+
+    return WebhookEndpoint.model_validate(_change(id_map, endpoint_id, apply).object)
 
 
 def list_endpoints(
@@ -109,17 +117,37 @@ def rotate_secret(
     caller: Caller, endpoint_id: str, request: RotateSecretRequest, id_map: IdMap | None = None
 ) -> WebhookEndpointWithSecret:
     id_map = id_map or IdMap()
-    record = owned_record(id_map, caller, endpoint_id, KIND)
-    now = int(time.time())
-    old = int(record.state.get("generation", 1))
-    state: dict[str, Any] = {"generation": old + 1}
-    if request.keep_old_secret_active_for_24_hours:
-        state.update(previous_generation=old, previous_valid_until=now + delivery.GRACE_SECONDS)
-    secret = signing_secret(secret_store.key_pepper(), endpoint_id, old + 1)
-    record.state = state
-    record.object = {**record.object, "signing_secret_hint": secret_hint(secret), "updated_at": now}
-    id_map.save_object(record)
+    owned_record(id_map, caller, endpoint_id, KIND)
+
+    def apply(record: ObjectRecord) -> bool:
+        now = int(time.time())
+        old = int(record.state.get("generation", 1))
+        state: dict[str, Any] = {"generation": old + 1}
+        if request.keep_old_secret_active_for_24_hours:
+            state.update(previous_generation=old, previous_valid_until=now + delivery.GRACE_SECONDS)
+        record.state = state
+        hint = secret_hint(signing_secret(secret_store.key_pepper(), endpoint_id, old + 1))
+        record.object = {**record.object, "signing_secret_hint": hint, "updated_at": now}
+        return True
+
+    record = _change(id_map, endpoint_id, apply)
+    secret = signing_secret(secret_store.key_pepper(), endpoint_id, int(record.state["generation"]))
     return WebhookEndpointWithSecret(**record.object, signing_secret=secret)
+
+
+def _change(id_map: IdMap, endpoint_id: str, apply: Callable[[ObjectRecord], bool]) -> ObjectRecord:
+    """Reads the endpoint, `apply`s a change to it (False: nothing to change) and writes it if no
+    other request wrote it since the read; else reads the newer endpoint and applies again, so
+    neither of two racing changes undoes the other."""
+    store = EndpointStore(id_map.table)
+    for _ in range(_CHANGE_ATTEMPTS):
+        current = store.read(endpoint_id)
+        if current is None:  # deleted meanwhile
+            raise NotFoundError(f"No such WebhookEndpoint object: {shown_id(endpoint_id)}", param="id")
+        if not apply(current.record) or store.save(current):
+            return current.record
+        logger.info("webhook endpoint changed concurrently; applying again", extra={"id": endpoint_id})
+    raise ServiceUnavailableError("The webhook endpoint is being changed by other requests; retry shortly.")
 
 
 def test(
