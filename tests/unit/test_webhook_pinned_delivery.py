@@ -131,3 +131,93 @@ def test_an_ipv6_address_is_bracketed_in_the_url_and_the_host_header() -> None:
     (request,) = seen
     assert (request.url.host, request.url.port) == ("2606:4700:4700::1111", 8443)
     assert request.headers["host"] == "[2606:4700:4700::1111]:8443"
+
+
+def self_signed(directory: Any, name: str) -> tuple[str, str]:
+    """A certificate for `name` (its own trust anchor) and its key, as PEM files."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / f"{name}.pem", directory / f"{name}.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return str(cert_path), str(key_path)
+
+
+@pytest.fixture
+def tls_receiver(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[int, list[str]]]:
+    """An https receiver on 127.0.0.1 with a certificate for `hooks.test` that the delivery's
+    client trusts (SSL_CERT_FILE); yields its port and the SNI names it was greeted with."""
+    import ssl
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    cert, key = self_signed(tmp_path, "hooks.test")
+    monkeypatch.setenv("SSL_CERT_FILE", cert)
+    greeted: list[str] = []
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    context.sni_callback = lambda _socket, name, _context: greeted.append(str(name)) or None
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], greeted
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_tls_to_the_pinned_address_speaks_and_verifies_the_name(
+    local_mode: None, tls_receiver: tuple[int, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port, greeted = tls_receiver
+    monkeypatch.setattr(socket, "getaddrinfo", RebindingResolver("hooks.test", "127.0.0.1", "127.0.0.2"))
+    sent = delivery.send(endpoint_record(f"https://hooks.test:{port}/h"), EVENT, 1)
+    assert (sent.status_code, sent.error) == (200, None)
+    assert greeted == ["hooks.test"]
+
+
+def test_a_certificate_for_another_name_is_refused(
+    local_mode: None, tls_receiver: tuple[int, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The address is pinned, not trusted: the certificate must still be the URL host's."""
+    port, _ = tls_receiver
+    monkeypatch.setattr(socket, "getaddrinfo", RebindingResolver("other.test", "127.0.0.1", "127.0.0.1"))
+    sent = delivery.send(endpoint_record(f"https://other.test:{port}/h"), EVENT, 1)
+    assert sent.status_code is None and sent.error is not None and "ConnectError" in sent.error
