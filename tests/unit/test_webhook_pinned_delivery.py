@@ -14,7 +14,7 @@ from gateway import resources
 from gateway.settings import reset_settings
 from gateway.storage.id_map import NO_PROVIDER, IdMap, ObjectRecord
 from gateway.webhooks import delivery
-from gateway.webhooks.destinations import UnsafeDestinationError, check_destination
+from gateway.webhooks.destinations import UnsafeDestinationError, check_destination, pinned_destination
 from handlers import webhooks_create
 
 from tests.integration.receiver import webhook_receiver
@@ -221,3 +221,15 @@ def test_a_certificate_for_another_name_is_refused(
     monkeypatch.setattr(socket, "getaddrinfo", RebindingResolver("other.test", "127.0.0.1", "127.0.0.1"))
     sent = delivery.send(endpoint_record(f"https://other.test:{port}/h"), EVENT, 1)
     assert sent.status_code is None and sent.error is not None and "ConnectError" in sent.error
+
+
+def test_a_dual_stack_name_is_pinned_to_its_ipv4_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    def dual_stack(host: Any, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        return [
+            (socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("2606:4700:4700::1111", 0, 0, 0)),
+            (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("93.184.216.34", 0)),
+        ]
+
+    monkeypatch.setattr(socket, "getaddrinfo", dual_stack)
+    pinned = pinned_destination("https://hooks.example.com/h", allow_loopback=False)
+    assert (str(pinned.address), pinned.host_header) == ("93.184.216.34", "hooks.example.com")

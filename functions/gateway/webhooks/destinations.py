@@ -76,7 +76,9 @@ def pinned_destination(url: str, *, allow_loopback: bool) -> PinnedDestination:
         scheme=parts.scheme,
         host=host,
         port=parts.port or _DEFAULT_PORTS[parts.scheme],
-        address=addresses[0],
+        # IPv4 first: a Lambda function outside a VPC has no IPv6 route, and a connection to a
+        # pinned address does not fall back to the name's other addresses.
+        address=next((address for address in addresses if address.version == 4), addresses[0]),
     )
 
 
