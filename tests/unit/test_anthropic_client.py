@@ -54,7 +54,8 @@ def test_a_rotated_key_is_read_again_and_the_body_sent_again(sim: Simulator, kep
         filename="in.jsonl", content=json.dumps(LINE).encode() + b"\n", purpose="batch"
     )
     batch = client.create_batch(
-        {"input_file_id": uploaded["id"], "endpoint": "/v1/chat/completions", "completion_window": "24h"}
+        {"input_file_id": uploaded["id"], "endpoint": "/v1/chat/completions", "completion_window": "24h"},
+        gateway_id="batch_rotated",
     )
     assert batch["status"] == "in_progress" and batch["request_counts"]["total"] == 1
     [sent] = sim.state.anthropic.batches.values()
