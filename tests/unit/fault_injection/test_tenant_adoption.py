@@ -345,3 +345,30 @@ def test_a_forged_tag_never_keeps_a_stranded_create_from_being_given_up(
     stored = IdMap().get(victim_batch)
     assert stored is not None and stored.upstream_id is None and "pending" not in stored.state
     assert IdMap().gateway_id_for("openai", forged) == "batch_ofTheAttacker000000000"
+
+
+def test_a_provider_file_another_gateway_id_holds_is_never_attached(
+    gateway: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Even the record's own upload, once another gateway id holds it (the reverse item), is not
+    attached: not by adoption, and not when handed to the attach step directly."""
+    from gateway.errors import ServiceUnavailableError
+    from gateway.service import files
+
+    tenant = _tenant("tenant")
+    _answer_lost(monkeypatch, "openai")
+    assert _upload("requests.jsonl", LINE, tenant, "openai")[0] == 504
+    monkeypatch.undo()
+    record = IdMap().get(_pending_file_id())
+    assert record is not None
+    upstream = adoption.find_upstream_file(IdMap(), record)
+    assert upstream is not None
+    assert IdMap().claim_upstream("openai", str(upstream["id"]), "file-ofAnotherKey0000000000") != record.id
+
+    assert adoption.find_upstream_file(IdMap(), record) is None
+    status, waiting = _retrieve_file(record.id, tenant)
+    assert status == 200 and waiting["status"] == "uploaded", waiting
+    with pytest.raises(ServiceUnavailableError):
+        files._finish(IdMap(), record, upstream)
+    stored = IdMap().get(record.id)
+    assert stored is not None and stored.upstream_id is None
