@@ -111,7 +111,7 @@ class CreateBatchRequest(GatewayModel):
         default=None,
         json_schema_extra={
             "maxProperties": 16,
-            "propertyNames": {"maxLength": 64},
+            "propertyNames": {"maxLength": 64, "not": {"const": GATEWAY_BATCH_TAG}},
             "additionalProperties": {"type": "string", "maxLength": 512},
         },
     )
