@@ -78,7 +78,9 @@ def _validation_error(exc: RequestValidationError) -> Response:
         param = None
     else:
         text = f"Invalid value for '{param}': {message}." if param else f"{message}."
-    return error_response(InvalidRequestError(text, param=param))
+    # a model's own check may name the error's code (PydanticCustomError's context)
+    code = (first.get("ctx") or {}).get("code")
+    return error_response(InvalidRequestError(text, param=param, code=str(code) if code else None))
 
 
 _BODY_CONTEXT_KEY = "request_body"

@@ -17,6 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
 
+from gateway.ids import new_id
 from gateway.models.batches import Batch
 from gateway.models.common import ListPage
 from gateway.models.files import FileDeleted, FileObject
@@ -131,7 +132,9 @@ def create_batch(
     }
     if metadata is not None:
         body["metadata"] = metadata
-    return Batch.model_validate(_client(custom_llm_provider, **settings).create_batch(body))
+    # no gateway record here: OpenAI and Azure take no gateway id, a fresh one names nothing else
+    created = _client(custom_llm_provider, **settings).create_batch(body, gateway_id=new_id("batch"))
+    return Batch.model_validate(created)
 
 
 def retrieve_batch(batch_id: str, custom_llm_provider: str = "openai", **settings: Any) -> Batch:

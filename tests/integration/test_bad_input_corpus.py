@@ -665,7 +665,8 @@ def test_provider_errors_name_gateway_ids(local_gateway: LocalGateway) -> None:
     assert simulator is not None
     sdk = client(local_gateway)
     gateway_file = upload_batch_file(sdk, name="vanishing.jsonl")
-    upstream_ids = [fid for fid, f in simulator.state.files.items() if f.filename == "vanishing.jsonl"]
+    upstream_name = f"{gateway_file.id}.vanishing.jsonl"  # uploaded under the gateway's file id
+    upstream_ids = [fid for fid, f in simulator.state.files.items() if f.filename == upstream_name]
     assert len(upstream_ids) == 1
     upstream_id = upstream_ids[0]
     assert upstream_id != gateway_file.id

@@ -201,9 +201,9 @@ def test_a_create_whose_answer_was_lost_meets_its_job_on_retry(
 
     monkeypatch.setattr(BedrockClient, "_call", answer_lost)
     with pytest.raises(UpstreamTimeoutError):
-        adapter.create_batch(dict(body))
+        adapter.create_batch(dict(body), gateway_id=gateway_id)
     monkeypatch.setattr(BedrockClient, "_call", original)
-    created = adapter.create_batch(dict(body))
+    created = adapter.create_batch(dict(body), gateway_id=gateway_id)
     assert created["metadata"] == {"gateway_batch_id": gateway_id}
     bedrock = boto3.client("bedrock", region_name="us-east-1")
     name = "gw-" + gateway_id.replace("_", "-")
@@ -261,10 +261,10 @@ def test_a_create_interrupted_at_each_step_makes_one_job_on_retry(
     monkeypatch.setattr(s3, "put_object", failing_put)
     monkeypatch.setattr(BedrockClient, "_call", failing_call)
     with pytest.raises(_Injected):
-        adapter.create_batch(dict(body))
+        adapter.create_batch(dict(body), gateway_id=gateway_id)
     monkeypatch.undo()
-    created = adapter.create_batch(dict(body))
-    again = adapter.create_batch(dict(body))  # and once more: still the same job
+    created = adapter.create_batch(dict(body), gateway_id=gateway_id)
+    again = adapter.create_batch(dict(body), gateway_id=gateway_id)  # and once more: still the same job
     assert again["id"] == created["id"]
     bedrock = boto3.client("bedrock", region_name="us-east-1")
     jobs = bedrock.list_model_invocation_jobs(nameContains="gw-" + gateway_id.replace("_", "-"))
@@ -281,7 +281,8 @@ def test_keeping_results_interrupted_at_each_step_keeps_them_once(
 
     adapter = client_for("bedrock")
     assert isinstance(adapter, BedrockClient)
-    created = adapter.create_batch(_adapter_body(_sdk(local_gateway), "batch_" + uuid.uuid4().hex[:24]))
+    gateway_id = "batch_" + uuid.uuid4().hex[:24]
+    created = adapter.create_batch(_adapter_body(_sdk(local_gateway), gateway_id), gateway_id=gateway_id)
     job_id = created["id"]
     bedrock = boto3.client("bedrock", region_name="us-east-1")
 
@@ -407,8 +408,9 @@ def test_the_adapters_list_pages_newest_first_with_after_and_has_more(
     body = _adapter_body(_sdk(local_gateway), "batch_" + uuid.uuid4().hex[:24])
     made = []
     for _ in range(3):
-        body["metadata"] = {"gateway_batch_id": "batch_" + uuid.uuid4().hex[:24]}
-        made.append(adapter.create_batch(dict(body))["id"])
+        gateway_id = "batch_" + uuid.uuid4().hex[:24]
+        body["metadata"] = {"gateway_batch_id": gateway_id}
+        made.append(adapter.create_batch(dict(body), gateway_id=gateway_id)["id"])
         time.sleep(0.01)  # distinct submit times
     first = adapter.list_batches(limit=2)
     assert [b["id"] for b in first["data"]] == [made[2], made[1]] and first["has_more"] is True

@@ -36,7 +36,8 @@ def _simulated_files(gateway: LocalGateway, filename: str) -> list[Any]:
     assert gateway.simulator is not None
     state = gateway.simulator.state
     with state.lock:
-        return [f for f in state.files.values() if f.filename == filename]
+        # uploaded as `<gateway file id>.<filename>`
+        return [f for f in state.files.values() if f.filename.endswith("." + filename)]
 
 
 @pytest.fixture

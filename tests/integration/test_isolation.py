@@ -8,9 +8,12 @@ never show another key's objects, and the master key sees everyone's and filters
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+import boto3
 import openai
 import pytest
 
@@ -213,3 +216,128 @@ def test_a_key_limited_to_openai_gets_403_naming_azure(local_gateway: LocalGatew
     allowed = upload_input(sdk(local_gateway, limited.key, provider="openai"))
     assert plain.files.retrieve(allowed.id).id == allowed.id
     assert plain.files.retrieve(own.id).id == own.id
+
+
+# Nothing a client sends names a gateway id ---------------------------------------------------
+
+
+def _bedrock_lines(tag: str, count: int = 100) -> bytes:
+    """A Bedrock batch input (100 records: Bedrock's minimum), its custom_ids and prompts the tenant's."""
+    lines = [
+        {
+            "custom_id": f"{tag}-{n}",
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {
+                "model": "claude-3-5-haiku",
+                "max_tokens": 16,
+                "messages": [{"role": "user", "content": f"{tag} question {n}"}],
+            },
+        }
+        for n in range(count)
+    ]
+    return "".join(json.dumps(line) + "\n" for line in lines).encode()
+
+
+def _bedrock_batch(client: openai.OpenAI, tag: str, **extra: Any) -> openai.types.Batch:
+    uploaded = client.files.create(file=(f"{tag}.jsonl", _bedrock_lines(tag)), purpose="batch")
+    return client.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h", **extra
+    )
+
+
+def _bedrock_jobs_named_after(batch_id: str) -> list[str]:
+    from gateway.providers import bedrock_jobs
+
+    bedrock = boto3.client("bedrock", region_name="us-east-1")
+    token = bedrock_jobs.job_token(batch_id)
+    summaries = bedrock.list_model_invocation_jobs(nameContains=token)["invocationJobSummaries"]
+    return [str(job["jobArn"]).rsplit("/", 1)[1] for job in summaries if job["jobName"] == token]
+
+
+def _bedrock_records_of(batch_id: str) -> bytes:
+    """The records the gateway wrote for a batch's job (what the job runs)."""
+    from gateway.providers import bedrock, bedrock_jobs
+    from gateway.providers.registry import client_for
+
+    adapter = client_for("bedrock")
+    assert isinstance(adapter, bedrock.BedrockClient)
+    key = adapter._input_prefix(bedrock_jobs.job_token(batch_id)) + bedrock.RECORDS_FILE
+    return bytes(adapter._s3.get_object(Bucket=adapter._bucket, Key=key)["Body"].read())
+
+
+def test_a_tenant_naming_another_tenants_bedrock_batch_in_metadata_is_refused_and_changes_nothing(
+    local_gateway: LocalGateway,
+) -> None:
+    """The attack: metadata={"gateway_batch_id": <the victim's batch id>} used to name the
+    victim's Bedrock job, so the attacker's records replaced the victim's (the victim's job ran
+    the attacker's prompts, billed to the victim)."""
+    victim = sdk(local_gateway, generate_key(local_gateway, "bedrock-victim").key, provider="bedrock")
+    attacker = sdk(local_gateway, generate_key(local_gateway, "bedrock-attacker").key, provider="bedrock")
+    target = _bedrock_batch(victim, "victim")
+    records = _bedrock_records_of(target.id)
+    assert b"victim question 0" in records
+
+    with pytest.raises(openai.BadRequestError) as refused:
+        _bedrock_batch(attacker, "attacker", metadata={"gateway_batch_id": target.id})
+    error = error_of(refused.value)
+    assert (error["type"], error["param"], error["code"]) == (
+        "invalid_request_error",
+        "metadata",
+        "reserved_metadata_key",
+    )
+    assert "gateway_batch_id" in error["message"]
+    assert _bedrock_records_of(target.id) == records  # the victim's job still runs its own prompts
+    assert _bedrock_jobs_named_after(target.id) == [_job_of(target.id)]  # one job, the victim's
+    assert victim.batches.retrieve(target.id).metadata is None
+
+
+def _job_of(batch_id: str) -> str:
+    from gateway.storage.id_map import IdMap
+
+    record = IdMap().get(batch_id)
+    assert record is not None and record.upstream_id is not None
+    return record.upstream_id
+
+
+def test_one_tenant_runs_one_bedrock_file_twice_with_a_full_metadata_map(local_gateway: LocalGateway) -> None:
+    """16 pairs of the client's leave no room for the gateway's tag: the job still takes its name
+    from the gateway's id, so the second create makes a second job instead of meeting the first."""
+    tenant = sdk(local_gateway, generate_key(local_gateway, "bedrock-full-metadata").key, provider="bedrock")
+    full = {f"k{n}": f"v{n}" for n in range(16)}
+    uploaded = tenant.files.create(file=("twice.jsonl", _bedrock_lines("twice")), purpose="batch")
+    made = [
+        tenant.batches.create(
+            input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h", metadata=full
+        )
+        for _ in range(2)
+    ]
+    assert made[0].id != made[1].id and all(batch.metadata == full for batch in made)
+    jobs = [_bedrock_jobs_named_after(batch.id) for batch in made]
+    assert jobs == [[_job_of(made[0].id)], [_job_of(made[1].id)]] and jobs[0] != jobs[1]
+
+
+def test_the_bedrock_adapter_names_a_job_after_the_gateway_id_it_is_given_never_the_metadata(
+    local_gateway: LocalGateway,
+) -> None:
+    from gateway.providers.registry import client_for
+    from gateway.storage.id_map import IdMap
+
+    victim = sdk(local_gateway, generate_key(local_gateway, "bedrock-victim").key, provider="bedrock")
+    target = _bedrock_batch(victim, "victim")
+    records = _bedrock_records_of(target.id)
+    uploaded = victim.files.create(file=("other.jsonl", _bedrock_lines("other")), purpose="batch")
+    upstream_file = IdMap().get(uploaded.id)
+    assert upstream_file is not None
+    own_id = unknown_id("batch_")
+    made = client_for("bedrock").create_batch(
+        {
+            "input_file_id": upstream_file.upstream_id,
+            "endpoint": "/v1/chat/completions",
+            "completion_window": "24h",
+            "metadata": {"gateway_batch_id": target.id},  # whatever the body says
+        },
+        gateway_id=own_id,
+    )
+    assert _bedrock_jobs_named_after(own_id) == [made["id"]] != [_job_of(target.id)]
+    assert _bedrock_records_of(target.id) == records and b"other question 0" in _bedrock_records_of(own_id)

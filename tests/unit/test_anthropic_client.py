@@ -54,7 +54,8 @@ def test_a_rotated_key_is_read_again_and_the_body_sent_again(sim: Simulator, kep
         filename="in.jsonl", content=json.dumps(LINE).encode() + b"\n", purpose="batch"
     )
     batch = client.create_batch(
-        {"input_file_id": uploaded["id"], "endpoint": "/v1/chat/completions", "completion_window": "24h"}
+        {"input_file_id": uploaded["id"], "endpoint": "/v1/chat/completions", "completion_window": "24h"},
+        gateway_id="batch_rotated",
     )
     assert batch["status"] == "in_progress" and batch["request_counts"]["total"] == 1
     [sent] = sim.state.anthropic.batches.values()
@@ -74,3 +75,38 @@ def test_errors_are_the_gateways(sim: Simulator, kept_bucket: None) -> None:
     with pytest.raises(UpstreamError) as unconfigured:
         keyless.list_batches(limit=10)
     assert unconfigured.value.code == "provider_not_configured"
+
+
+def test_the_pending_note_is_named_after_the_gateway_id_never_the_metadata(
+    sim: Simulator, kept_bucket: None
+) -> None:
+    """A create whose POST failed leaves its note ahead under the gateway's own batch id; a
+    client's metadata naming another batch names nothing (that batch's note is untouched)."""
+    client = adapter(sim, ["right-key"])
+    uploaded = client.create_file(
+        filename="in.jsonl", content=json.dumps(LINE).encode() + b"\n", purpose="batch"
+    )
+    victims = {"metadata": {"owner": "victim"}, "total": 9, "attempted_at": 1}
+    client.notes.put_pending("batch_victim", victims)
+    sim.add_fault(status=500, method="POST", path_contains="/v1/messages/batches")
+    body = {
+        "input_file_id": uploaded["id"],
+        "endpoint": "/v1/chat/completions",
+        "completion_window": "24h",
+        "metadata": {"gateway_batch_id": "batch_victim"},
+    }
+    with pytest.raises(UpstreamError):
+        client.create_batch(body, gateway_id="batch_own")
+    sim.clear_faults()
+    s3 = boto3.client("s3")
+    names = [
+        item["Key"].removeprefix(client.notes.pending_prefix)
+        for item in s3.list_objects_v2(Bucket=client.notes.bucket, Prefix=client.notes.pending_prefix)[
+            "Contents"
+        ]
+    ]
+    assert sorted(names) == ["batch_own.json", "batch_victim.json"]
+    victim_note = s3.get_object(
+        Bucket=client.notes.bucket, Key=client.notes.pending_prefix + "batch_victim.json"
+    )
+    assert json.loads(victim_note["Body"].read()) == victims

@@ -29,7 +29,9 @@ class FakeBatchesApi:
         self.calls: list[tuple[str, Any]] = []
         self._ids = itertools.count(1)
 
-    def create_batch(self, body: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
+    def create_batch(
+        self, body: dict[str, Any], *, gateway_id: str, timeout: float | None = None
+    ) -> dict[str, Any]:
         self.calls.append(("create", body))
         batch_id = f"{self.id_prefix}{next(self._ids)}"
         self.batches[batch_id] = {
@@ -435,7 +437,7 @@ def test_a_batch_whose_create_failed_reads_as_the_request_made_it(
 
     from gateway.errors import UpstreamError
 
-    def unavailable(body: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
+    def unavailable(body: dict[str, Any], **_: Any) -> dict[str, Any]:
         raise UpstreamError("provider answered 503")
 
     store_file("file-in")
@@ -478,8 +480,8 @@ def test_a_stranded_batch_found_already_finished_gets_its_output_file_registered
 
     real = provider.create_batch
 
-    def made_but_lost(body: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
-        real(body)
+    def made_but_lost(body: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        real(body, **kwargs)
         raise UpstreamTimeoutError("provider did not answer in time")
 
     store_file("file-in")

@@ -98,7 +98,7 @@ def test_a_create_over_budget_is_refused_and_leaves_no_batch(
 def test_a_create_the_provider_refuses_gives_its_hold_back_and_leaves_no_batch(
     provider: FakeBatchesApi, budgeted: Decimal, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def refuse(body: object, *, timeout: float | None = None) -> dict[str, object]:
+    def refuse(body: object, **_: object) -> dict[str, object]:
         raise UpstreamRequestError(400, "Invalid input file.", error_type="invalid_request_error")
 
     monkeypatch.setattr(provider, "create_batch", refuse)
@@ -115,7 +115,7 @@ def test_a_create_whose_provider_failed_keeps_its_hold_for_the_retry(
     attempt and on a retry, until the watcher or a retry settles the batch."""
     real = provider.create_batch
 
-    def unavailable(body: object, *, timeout: float | None = None) -> dict[str, object]:
+    def unavailable(body: object, **_: object) -> dict[str, object]:
         raise UpstreamError("provider answered 503")
 
     monkeypatch.setattr(provider, "create_batch", unavailable)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any, Literal, get_args
 
 from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from gateway.models.common import GatewayModel, WireModel
 
@@ -28,6 +29,10 @@ RETIRED_BATCH_ENDPOINTS = {
 }
 _AZURE_SHORT_FORMS = {endpoint.removeprefix("/v1"): endpoint for endpoint in BATCH_ENDPOINTS}
 TERMINAL_BATCH_STATUSES = frozenset({"completed", "failed", "expired", "cancelled"})
+# The metadata key the gateway tags a provider's batch with (service.adoption): its own, so a
+# client that sends it is refused (it would name, and let adoption find, another batch).
+GATEWAY_BATCH_TAG = "gateway_batch_id"
+RESERVED_METADATA_KEY = "reserved_metadata_key"  # the error code
 
 
 class BatchError(WireModel):
@@ -112,7 +117,7 @@ class CreateBatchRequest(GatewayModel):
         default=None,
         json_schema_extra={
             "maxProperties": 16,
-            "propertyNames": {"maxLength": 64},
+            "propertyNames": {"maxLength": 64, "not": {"const": GATEWAY_BATCH_TAG}},
             "additionalProperties": {"type": "string", "maxLength": 512},
         },
     )
@@ -137,6 +142,12 @@ class CreateBatchRequest(GatewayModel):
     def _metadata_limits(cls, value: dict[str, str] | None) -> dict[str, str] | None:
         if value is None:
             return value
+        if GATEWAY_BATCH_TAG in value:
+            raise PydanticCustomError(
+                RESERVED_METADATA_KEY,
+                "the key '{key}' is reserved for the gateway's own use; name it otherwise",
+                {"key": GATEWAY_BATCH_TAG, "code": RESERVED_METADATA_KEY},
+            )
         if len(value) > 16:
             raise ValueError("metadata may hold at most 16 key-value pairs")
         for key, item in value.items():

@@ -10,7 +10,6 @@ retrieves (or a retrieve and a list) racing build them once.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import tempfile
 import time
@@ -36,7 +35,6 @@ from gateway.providers.kept_files import FileExists, KeptFiles, derived_id
 
 _CONNECT_TIMEOUT_SECONDS = 5.0
 _BATCHES = "/v1/messages/batches"
-_TAG = "gateway_batch_id"  # service.adoption's tag in a batch's metadata
 _SPOOL_BYTES = 8 * 1024 * 1024
 # A batch without a note is looked for among the creates that never heard back only this long
 # after it was made (adoption gives a create up after 10 minutes): older ones, made outside the
@@ -68,7 +66,9 @@ class AnthropicClient(KeptFileEndpoints):
         return self._notes
 
     # Batches -------------------------------------------------------------------------------
-    def create_batch(self, body: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
+    def create_batch(
+        self, body: dict[str, Any], *, gateway_id: str, timeout: float | None = None
+    ) -> dict[str, Any]:
         endpoint = body.get("endpoint")
         if endpoint != shapes.CHAT_COMPLETIONS:
             raise _bad_request(
@@ -81,11 +81,12 @@ class AnthropicClient(KeptFileEndpoints):
         custom_ids = shapes.CustomIds()
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool:
             total, model = self._requests_body(input_file_id, custom_ids, spool)
-            return self._create(body, _Replayable(spool), total, model, custom_ids, timeout)
+            return self._create(body, gateway_id, _Replayable(spool), total, model, custom_ids, timeout)
 
     def _create(
         self,
         body: dict[str, Any],
+        gateway_id: str,
         payload: _Replayable,
         total: int,
         model: str | None,
@@ -102,8 +103,9 @@ class AnthropicClient(KeptFileEndpoints):
             "total": total,
             "attempted_at": int(time.time()),
         }
-        request_key = _request_key(body)
-        self.notes.put_pending(request_key, note)  # ahead: a lost answer is still adoptable
+        # ahead, named after the gateway's own batch id: a lost answer is still adoptable, and
+        # nothing the client sends names another create's note
+        self.notes.put_pending(gateway_id, note)
         batch = self._json(
             "POST",
             _BATCHES,
@@ -112,7 +114,7 @@ class AnthropicClient(KeptFileEndpoints):
             **_timeout(timeout),
         )
         self.notes.put(str(batch["id"]), note)
-        self.notes.forget_pending(request_key)
+        self.notes.forget_pending(gateway_id)
         return shapes.openai_batch(batch, note)
 
     def _requests_body(
@@ -322,15 +324,6 @@ class _Replayable:
         self._spool.seek(0)
         while chunk := self._spool.read(1024 * 1024):
             yield chunk
-
-
-def _request_key(body: dict[str, Any]) -> str:
-    """The pending note's name: the gateway's batch id when the create is tagged, else the request."""
-    tag = (body.get("metadata") or {}).get(_TAG)
-    if tag:
-        return str(tag)
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _bad_request(message: str, *, param: str | None = None, code: str | None = None) -> UpstreamRequestError:

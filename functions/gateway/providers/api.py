@@ -62,7 +62,14 @@ class ProviderApi(Protocol):
     def cancel_upload(self, upload_id: str) -> dict[str, Any]: ...
 
     # Batches
-    def create_batch(self, body: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]: ...
+    def create_batch(
+        self, body: dict[str, Any], *, gateway_id: str, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """`gateway_id`: the gateway's own id of the batch, never anything the client sent. An
+        adapter that names the provider's object itself (Bedrock's job, Anthropic's note)
+        derives that name from it, so a retry of one create meets the object its first attempt
+        made and two creates never meet each other's."""
+        ...
 
     def retrieve_batch(self, batch_id: str, *, timeout: float | None = None) -> dict[str, Any]: ...
 

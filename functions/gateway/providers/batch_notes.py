@@ -5,7 +5,7 @@ the input file, endpoint, completion window, metadata (with the `gateway_batch_i
 `kept-files/<deployment>/batch-notes/<upstream batch id>.json`, written after the provider's
 create. So that a create whose answer was lost (the provider made the batch, the gateway never
 heard) can still be adopted, the same note is written ahead under
-`batch-pending/<request key>.json`; a provider batch found without a note takes the one pending
+`batch-pending/<gateway batch id>.json`; a provider batch found without a note takes the one pending
 note of the same size made within CLAIM_WINDOW_SECONDS before it.
 """
 

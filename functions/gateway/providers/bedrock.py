@@ -67,7 +67,9 @@ class BedrockClient(KeptFileEndpoints):
         return self._files
 
     # Batches ---------------------------------------------------------------------------------
-    def create_batch(self, body: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
+    def create_batch(
+        self, body: dict[str, Any], *, gateway_id: str, timeout: float | None = None
+    ) -> dict[str, Any]:
         endpoint = body.get("endpoint")
         if endpoint != bedrock_records.CHAT_COMPLETIONS:
             raise InvalidRequestError(
@@ -76,8 +78,8 @@ class BedrockClient(KeptFileEndpoints):
                 code="unsupported_endpoint",
             )
         metadata = body.get("metadata") or None
-        gateway_id = (metadata or {}).get("gateway_batch_id")
-        token = bedrock_jobs.job_token(gateway_id) if gateway_id else bedrock_jobs.untagged_token(body)
+        # the job's name, token, records and note derive from the gateway's id, never the metadata
+        token = bedrock_jobs.job_token(gateway_id)
         prefix = self._input_prefix(token)
         collected = bedrock_records.Records()
         with self._files.stream_file_content(str(body["input_file_id"])) as stream:
@@ -91,7 +93,7 @@ class BedrockClient(KeptFileEndpoints):
             # unfinished upload the bucket's lifecycle rule aborts. Written again by a retry.
             self._write_records(prefix + RECORDS_FILE, translated, collected)
         note = Note(
-            gateway_batch_id=str(gateway_id or token),
+            gateway_batch_id=gateway_id,
             input_file_id=str(body["input_file_id"]),
             endpoint=str(endpoint),
             completion_window=str(body.get("completion_window") or "24h"),

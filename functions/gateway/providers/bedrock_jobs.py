@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,14 +39,6 @@ def job_token(gateway_batch_id: str) -> str:
     """The clientRequestToken and the job name of a gateway batch: a retried create names the
     same job, and Bedrock answers it instead of starting a second."""
     return JOB_NAME_PREFIX + _NOT_TOKEN.sub("-", gateway_batch_id).strip("-")
-
-
-def untagged_token(body: dict[str, Any]) -> str:
-    """For a create without the gateway's id (a caller's metadata left no room): the request's hash."""
-    seed = "\x00".join(
-        str(body.get(k)) for k in ("input_file_id", "endpoint", "completion_window", "metadata")
-    )
-    return JOB_NAME_PREFIX + hashlib.sha256(seed.encode()).hexdigest()[:40]
 
 
 def timeout_hours(completion_window: str | None) -> int:

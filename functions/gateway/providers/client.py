@@ -88,7 +88,10 @@ class ProviderClient:
         return self._json("POST", f"/uploads/{upload_id}/cancel")
 
     # Batches -----------------------------------------------------------------------------
-    def create_batch(self, body: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
+    def create_batch(
+        self, body: dict[str, Any], *, gateway_id: str, timeout: float | None = None
+    ) -> dict[str, Any]:
+        # the gateway's tag in `metadata` (service.adoption) is how OpenAI and Azure batches are found
         return self._json("POST", "/batches", json=body, **_timeout(timeout))
 
     def retrieve_batch(self, batch_id: str, *, timeout: float | None = None) -> dict[str, Any]:

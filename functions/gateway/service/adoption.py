@@ -2,9 +2,12 @@
 heard (a timeout after accept, a failed write). A retried create, a retrieve or the watcher then
 adopts it instead of creating a second one.
 
-Batches carry the gateway's id in their `metadata` (BATCH_TAG) when the caller left room for it;
-an untagged batch, and every file (OpenAI files carry no metadata), are matched by what the
-create sent, created since the attempt and not yet claimed by another gateway id.
+Only what the gateway can prove is its own is adopted, and never an object another gateway id
+has claimed. Batches carry the gateway's id in their `metadata` (BATCH_TAG, a key clients may not
+send) when the caller left room for it; an untagged batch (16 pairs of the caller's) is matched by
+what the create sent, its input file the caller's own. Files are uploaded under a name that
+starts with the gateway's file id (`upstream_filename`; the client sees its own name), and only
+that name is adopted.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from gateway.errors import (
     UpstreamRequestError,
     UpstreamTimeoutError,
 )
+from gateway.models.batches import GATEWAY_BATCH_TAG
 from gateway.observability import logger
 from gateway.providers.registry import client_for
 from gateway.routes import API_GATEWAY_TIMEOUT_SECONDS
@@ -29,7 +33,7 @@ from gateway.settings import get_settings
 from gateway.storage import pending
 from gateway.storage.id_map import IdMap, ObjectRecord
 
-BATCH_TAG = "gateway_batch_id"
+BATCH_TAG = GATEWAY_BATCH_TAG  # reserved: a client's metadata may not hold it (models.batches)
 MAX_METADATA_PAIRS = 16  # OpenAI's limit on a batch's metadata
 # Clocks of the gateway and the provider may differ this much; an upstream object created
 # this long before the attempt still counts as the attempt's.
@@ -64,12 +68,25 @@ def request_hash(payload: dict[str, Any]) -> str:
 
 
 def tag_batch_body(body: dict[str, Any], gateway_id: str) -> bool:
-    """Add the gateway id to the upstream create's metadata if the caller left room."""
-    metadata = dict(body.get("metadata") or {})
-    if BATCH_TAG in metadata or len(metadata) >= MAX_METADATA_PAIRS:
+    """Add the gateway id to the upstream create's metadata if the caller left room. The tag is
+    only ever the gateway's: a caller's own BATCH_TAG is refused at validation, and dropped here."""
+    metadata = {key: value for key, value in (body.get("metadata") or {}).items() if key != BATCH_TAG}
+    if len(metadata) >= MAX_METADATA_PAIRS:
         return False
     body["metadata"] = {**metadata, BATCH_TAG: gateway_id}
     return True
+
+
+def upstream_filename(gateway_id: str, filename: str) -> str:
+    """The name a file is uploaded under: the gateway's own file id, then the client's name (its
+    extension kept, which providers check). Adoption matches this name only, so it never takes
+    another create's file, whatever its name and size; `client_filename` undoes it."""
+    return f"{gateway_id}.{filename}"
+
+
+def client_filename(gateway_id: str, filename: str) -> str:
+    """The client's own name of a file the gateway uploaded as `upstream_filename`."""
+    return filename.removeprefix(f"{gateway_id}.")
 
 
 def untagged(upstream: dict[str, Any], gateway_id: str) -> dict[str, Any]:
@@ -120,29 +137,32 @@ def find_upstream_batch(id_map: IdMap, record: ObjectRecord) -> dict[str, Any] |
     for upstream in _recent(lambda **q: client_for(record.provider).list_batches(**q), since):
         metadata = upstream.get("metadata") or {}
         if state.get("tagged"):
-            if metadata.get(BATCH_TAG) == record.id:
-                return upstream
-            continue
-        same_request = (
-            upstream.get("input_file_id") == body.get("input_file_id")
-            and upstream.get("endpoint") == body.get("endpoint")
-            and metadata == (body.get("metadata") or {})
-        )
-        if same_request and _unclaimed(id_map, record, upstream):
+            mine = metadata.get(BATCH_TAG) == record.id
+        else:
+            mine = (
+                upstream.get("input_file_id") == body.get("input_file_id")
+                and upstream.get("endpoint") == body.get("endpoint")
+                and metadata == (body.get("metadata") or {})
+            )
+        # a tag is evidence, not proof (a batch made before clients were refused the key may
+        # carry a forged one): a batch another gateway id holds is never taken
+        if mine and _unclaimed(id_map, record, upstream):
             return upstream
     return None
 
 
 def find_upstream_file(id_map: IdMap, record: ObjectRecord) -> dict[str, Any] | None:
-    """The provider's file of this create: same filename, purpose and size, created since the
-    attempt, not claimed by another gateway id. The oldest such file wins."""
+    """The provider's file of this create: uploaded under this record's `upstream_filename`,
+    same purpose and size, created since the attempt, not claimed by another gateway id. The
+    oldest such file wins (a retry may have uploaded a second)."""
     since = attempted_at(record) - CLOCK_SKEW_SECONDS
     client = client_for(record.provider)
     listed = _recent(lambda **q: client.list_files(purpose=record.purpose, order="desc", **q), since)
+    name = upstream_filename(record.id, str(record.object.get("filename")))
     matches = [
         upstream
         for upstream in listed
-        if upstream.get("filename") == record.object.get("filename")
+        if upstream.get("filename") == name
         and upstream.get("bytes") == record.object.get("bytes")
         and _unclaimed(id_map, record, upstream)
     ]

@@ -348,7 +348,7 @@ def _adopt_or_create(id_map: IdMap, record: ObjectRecord) -> Batch:
 def _create_upstream(id_map: IdMap, record: ObjectRecord, *, first_attempt: bool) -> Batch:
     try:
         upstream = client_for(record.provider).create_batch(
-            pending.pending_state(record)["body"], timeout=adoption.create_timeout()
+            pending.pending_state(record)["body"], gateway_id=record.id, timeout=adoption.create_timeout()
         )
     except Exception as exc:
         adoption.after_failed_call(record, exc, first_attempt=first_attempt)

@@ -213,7 +213,7 @@ def _upload(id_map: IdMap, record: ObjectRecord, new_file: NewFile, *, first_att
         new_file.content.seek(0)
     try:
         upstream = client_for(record.provider).create_file(
-            filename=new_file.filename,
+            filename=adoption.upstream_filename(record.id, new_file.filename),
             content=new_file.content,
             purpose=new_file.purpose,
             expires_after=new_file.expires_after,

@@ -10,11 +10,15 @@ from gateway.models.batches import Batch
 from gateway.models.files import FileObject
 from gateway.observability import logger
 from gateway.providers.registry import client_for
+from gateway.service.adoption import client_filename
 from gateway.storage.id_map import IdMap, ObjectRecord
 
 
 def file_object(upstream: dict[str, Any], gateway_id: str) -> FileObject:
-    return FileObject.model_validate({**upstream, "id": gateway_id, "object": "file"})
+    fields = {**upstream, "id": gateway_id, "object": "file"}
+    if isinstance(upstream.get("filename"), str):  # uploaded under the gateway's id: the client's name
+        fields["filename"] = client_filename(gateway_id, upstream["filename"])
+    return FileObject.model_validate(fields)
 
 
 def batch_object(upstream: dict[str, Any], record: ObjectRecord, input_file_id: str, id_map: IdMap) -> Batch:

@@ -31,7 +31,8 @@ from tests.unit.fault_injection.create_support import (
 
 
 def _upstream_files(sim: Simulator, filename: str) -> list[Any]:
-    return [f for f in list(sim.state.files.values()) if f.filename == filename]
+    """The provider's files of a client's `filename` (uploaded as `<gateway file id>.<filename>`)."""
+    return [f for f in list(sim.state.files.values()) if f.filename.endswith("." + filename)]
 
 
 def _create(filename: str, key: str | None, content: bytes = LINE) -> tuple[int, Any, dict[str, list[str]]]:
