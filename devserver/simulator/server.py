@@ -461,7 +461,9 @@ class Simulator:
         else:
             os.makedirs(root, exist_ok=True)
         self._state = SimState(self.config, root)
-        self._bedrock = BedrockJobs(lambda: self.state.phase, _s3_client, bedrock_models.respond)
+        self._bedrock = BedrockJobs(
+            lambda: self.state.phase, _s3_client, bedrock_models.respond, clock=self.config.clock
+        )
         self._server = _Server((self.config.host, self.config.port), self._state, self.config, self._bedrock)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
