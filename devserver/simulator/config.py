@@ -7,6 +7,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 
+class SteppedClock:
+    """A clock that moves only when stepped: pass it as ``SimulatorConfig.clock`` (or set it as an
+    Anthropic batches' or Bedrock jobs' ``clock``) to drive them through their states in a test."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def step(self, seconds: float) -> None:
+        self.now += seconds
+
+
 @dataclass
 class SimulatorConfig:
     """How the simulator listens and behaves.

@@ -10,25 +10,12 @@ from typing import Any
 import httpx
 import pytest
 
-from devserver.simulator import Simulator, SimulatorConfig
+from devserver.simulator import Simulator, SimulatorConfig, SteppedClock
 from devserver.simulator.anthropic_messages import MessageError, message_for
 
 KEY = "sim-anthropic-key"
 HEADERS = {"x-api-key": KEY, "anthropic-version": "2023-06-01"}
 PHASE = 0.5
-
-
-class SteppedClock:
-    """The simulator's time: it moves only when a test steps it."""
-
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def step(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture

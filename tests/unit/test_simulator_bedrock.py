@@ -16,7 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from devserver import aws
-from devserver.simulator import Simulator, SimulatorConfig
+from devserver.simulator import Simulator, SimulatorConfig, SteppedClock
 from devserver.simulator.bedrock_models import family, respond
 
 PHASE = 1.0
@@ -24,19 +24,6 @@ STEP = 0.375  # a third of a phase and a bit, exact in binary: no state boundary
 BUCKET = "bedrock-sim-test"
 ROLE = "arn:aws:iam::123456789012:role/bedrock-batch"
 CLAUDE = "anthropic.claude-3-5-haiku-20241022-v1:0"
-
-
-class SteppedClock:
-    """The simulator's time: it moves only when a test steps it."""
-
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def step(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture(scope="module")
