@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -13,6 +14,7 @@ import pytest
 from gateway.providers import anthropic_shapes
 
 from devserver.server import LocalGateway
+from devserver.simulator import SteppedClock
 from tests.integration.helpers import client, error_of, wait_for_batch
 
 MODEL = "claude-sonnet-4-5"
@@ -140,28 +142,72 @@ def test_custom_ids_anthropic_refuses_are_mapped_and_back(local_gateway: LocalGa
     assert sorted(line["custom_id"] for line in lines_of(sdk, done.output_file_id)) == sorted(odd)
 
 
-def test_cancel_midway_leaves_partial_results(local_gateway: LocalGateway) -> None:
-    sdk = client(local_gateway, provider="anthropic")
+@pytest.fixture
+def stepped(local_gateway: LocalGateway) -> Iterator[tuple[SteppedClock, float]]:
+    """The simulator's Anthropic batches on a clock the test steps (and their phase)."""
     assert local_gateway.simulator is not None
-    config = local_gateway.simulator.config
-    saved, config.batch_phase_seconds = config.batch_phase_seconds, 2.0
+    batches = local_gateway.simulator.state.anthropic
+    clock = SteppedClock(float(int(time.time())))
+    saved, batches.clock = batches.clock, clock
     try:
-        created = create(sdk, upload(sdk, [chat_line(f"c-{i}", f"n {i}") for i in range(20)]).id)
-        time.sleep(2.0 + 0.9)  # into the second phase: about half of the requests are done
-        cancelling = sdk.batches.cancel(created.id)
-        assert cancelling.status == "cancelling" and cancelling.cancelling_at
-        done = wait_for_batch(sdk, created.id)
+        yield clock, local_gateway.simulator.config.batch_phase_seconds
     finally:
-        config.batch_phase_seconds = saved
+        batches.clock = saved
+
+
+def test_cancel_midway_leaves_partial_results(
+    local_gateway: LocalGateway, stepped: tuple[SteppedClock, float]
+) -> None:
+    """OpenAI's rule for a cancelled batch: the requests that ran are counted and in the files;
+    those never run count in `total` only (not `failed`) and have no error line."""
+    sdk = client(local_gateway, provider="anthropic")
+    clock, phase = stepped
+    created = create(sdk, upload(sdk, [chat_line(f"c-{i}", f"n {i}") for i in range(20)]).id)
+    clock.step(phase * 1.5)  # half way through the second phase: 10 of the 20 requests are done
+    cancelling = sdk.batches.cancel(created.id)
+    assert cancelling.status == "cancelling" and cancelling.cancelling_at
+    clock.step(phase)  # the cancel's phase
+    done = sdk.batches.retrieve(created.id)
     assert done.status == "cancelled" and done.cancelled_at
     assert done.request_counts is not None
-    finished, cancelled = done.request_counts.completed, done.request_counts.failed
-    assert 0 < finished < 20 and finished + cancelled == 20
-    assert done.output_file_id and done.error_file_id
-    assert len(lines_of(sdk, done.output_file_id)) == finished
-    errors = lines_of(sdk, done.error_file_id)
-    assert len(errors) == cancelled
-    assert {line["error"]["code"] for line in errors} == {"batch_cancelled"}
+    counts = done.request_counts
+    assert (counts.total, counts.completed, counts.failed) == (20, 10, 0)
+    assert done.output_file_id and done.error_file_id is None
+    assert len(lines_of(sdk, done.output_file_id)) == 10
+
+
+def test_lines_the_messages_api_refuses_as_written_are_translated_and_run(
+    local_gateway: LocalGateway,
+) -> None:
+    """A whitespace-only stop, temperature with top_p on a Claude 4.5 model, another provider's
+    tool call ids and empty text blocks: each refused by Anthropic (and by the simulator) as
+    written; translated, every request succeeds."""
+    sdk = client(local_gateway, provider="anthropic")
+    call = {"id": "functions.get_weather:0", "type": "function", "function": {"name": "w", "arguments": "{}"}}
+    tool_turns = [
+        {"role": "user", "content": [{"type": "text", "text": ""}, {"type": "text", "text": "Weather?"}]},
+        {"role": "assistant", "content": "", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "functions.get_weather:0", "content": "15 degrees"},
+    ]
+    lines = [
+        chat_line("stop", "hi", stop=["\n"]),
+        chat_line("sampling", "hi", temperature=0.2, top_p=0.9),
+        {**chat_line("tools", "x"), "body": {"model": MODEL, "messages": tool_turns}},
+    ]
+    done = wait_for_batch(sdk, create(sdk, upload(sdk, lines).id).id)
+    assert done.status == "completed" and done.request_counts is not None
+    assert (done.request_counts.completed, done.request_counts.failed) == (3, 0), done.error_file_id
+
+
+def test_an_input_file_of_another_purpose_is_a_400_and_leaves_no_batch(local_gateway: LocalGateway) -> None:
+    sdk = client(local_gateway, provider="anthropic")
+    other = sdk.files.create(file=("notes.txt", io.BytesIO(b"not a batch file\n")), purpose="user_data")
+    before = {batch.id for batch in sdk.batches.list(limit=100)}
+    with pytest.raises(openai.BadRequestError) as raised:
+        create(sdk, other.id)
+    error = error_of(raised.value)
+    assert error["param"] == "input_file_id" and "purpose 'batch'" in error["message"]
+    assert {batch.id for batch in sdk.batches.list(limit=100)} == before  # no record left validating
 
 
 def test_an_untranslatable_line_fails_the_upload_with_its_number(local_gateway: LocalGateway) -> None:
@@ -274,7 +320,7 @@ def test_a_create_that_dies_before_its_note_is_adopted_by_the_retry(
 
 
 def test_keeping_results_that_fails_midway_is_finished_by_the_next_retrieve(
-    local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch
+    local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch, stepped: tuple[SteppedClock, float]
 ) -> None:
     from gateway.providers.kept_files import KeptFiles
 
@@ -292,14 +338,10 @@ def test_keeping_results_that_fails_midway_is_finished_by_the_next_retrieve(
         return real(self, file_id, *args, **kwargs)
 
     monkeypatch.setattr(KeptFiles, "put_file", second_write_fails)
-    deadline = time.monotonic() + 30
-    while True:  # until the batch has ended and the failed keep was tried
-        try:
-            batch = sdk.batches.retrieve(created.id)
-        except openai.InternalServerError:
-            break
-        assert batch.status == "in_progress" and time.monotonic() < deadline
-        time.sleep(0.1)
+    clock, phase = stepped
+    clock.step(2 * phase)  # the batch has ended: the first retrieve keeps its results, and fails
+    with pytest.raises(openai.InternalServerError):
+        sdk.batches.retrieve(created.id)
     done = sdk.batches.retrieve(created.id)
     assert done.status == "completed" and done.output_file_id and done.error_file_id
     assert calls[0] == calls[2] and calls[1] == calls[3]  # the output met itself, written once
