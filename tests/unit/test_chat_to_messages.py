@@ -334,6 +334,28 @@ def test_fields_without_an_anthropic_equivalent_name_the_field(field: str, value
     refused(f"body.{field}", **{field: value})
 
 
+def test_a_json_schema_response_format_becomes_anthropics_output_config() -> None:
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    response_format = {
+        "type": "json_schema",
+        "json_schema": {"name": "place", "strict": True, "schema": schema},
+    }
+    assert request(response_format=response_format)["output_config"] == {
+        "format": {"type": "json_schema", "schema": schema}
+    }
+    refused(
+        "body.response_format.json_schema.schema", response_format={"type": "json_schema", "json_schema": {}}
+    )
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "x"}],
+        "response_format": response_format,
+    }
+    with pytest.raises(TranslationError) as raised:  # where the provider has no structured outputs
+        messages_request(body, default_max_tokens=10, structured_outputs=False)
+    assert raised.value.field == "body.response_format"
+
+
 def test_neutral_values_of_unsupported_fields_pass() -> None:
     params = request(n=1, frequency_penalty=0, logprobs=False, stream=False, response_format={"type": "text"})
     assert set(params) == {"model", "max_tokens", "messages"}

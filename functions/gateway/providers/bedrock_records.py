@@ -73,7 +73,11 @@ def model_input(
     """The InvokeModel body of one chat completions request for a Claude model on Bedrock
     (`model_id`: the Bedrock model the job runs, when the line names an alias)."""
     params = messages_request(
-        body, default_max_tokens=default_max_tokens, model_id=model_id, image_urls=False
+        body,
+        default_max_tokens=default_max_tokens,
+        model_id=model_id,
+        image_urls=False,
+        structured_outputs=False,
     )
     params.pop("model", None)  # the job names the model
     params.pop("metadata", None)  # InvokeModel takes no metadata.user_id

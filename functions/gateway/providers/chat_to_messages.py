@@ -91,11 +91,13 @@ def messages_request(
     default_max_tokens: int,
     model_id: str | None = None,
     image_urls: bool = True,
+    structured_outputs: bool = True,
 ) -> dict[str, Any]:
     """The Anthropic Messages params of an OpenAI chat completions `body`. `model_id`: the model
     that runs it when not the body's own (a Bedrock alias's model id); `image_urls`: whether the
-    provider takes images by URL (Bedrock takes base64 only)."""
-    _check_fields(body)
+    provider takes images by URL (Bedrock takes base64 only); `structured_outputs`: whether a
+    `json_schema` response_format becomes Anthropic's `output_config.format`."""
+    _check_fields(body, structured_outputs=structured_outputs)
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise TranslationError("body.model", "is required and must be a string")
@@ -121,6 +123,8 @@ def messages_request(
         if not isinstance(user, str):
             raise TranslationError("body.user", "must be a string")
         params["metadata"] = {"user_id": user}
+    if (schema := _json_schema(body.get("response_format"))) is not None:
+        params["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
     return params
 
 
@@ -133,7 +137,15 @@ def one_sampling_field_only(model: str) -> bool:
     return version >= (4, 5) or (match["family"] == "opus" and version >= (4, 1))
 
 
-def _check_fields(body: dict[str, Any]) -> None:
+def _json_schema(response_format: Any) -> dict[str, Any] | None:
+    if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
+        schema = (response_format.get("json_schema") or {}).get("schema")
+        if isinstance(schema, dict):
+            return schema
+    return None
+
+
+def _check_fields(body: dict[str, Any], *, structured_outputs: bool) -> None:
     for name, value in body.items():
         if name in _UNSUPPORTED:
             if not any(
@@ -148,10 +160,22 @@ def _check_fields(body: dict[str, Any]) -> None:
     if body.get("stream"):
         raise TranslationError("body.stream", "a batch request cannot stream")
     response_format = body.get("response_format")
-    if response_format is not None and (
+    if (
+        structured_outputs
+        and isinstance(response_format, dict)
+        and response_format.get("type") == "json_schema"
+    ):
+        if _json_schema(response_format) is None:
+            raise TranslationError(
+                "body.response_format.json_schema.schema", "is required (a JSON Schema object)"
+            )
+    elif response_format is not None and (
         not isinstance(response_format, dict) or response_format.get("type") != "text"
     ):
-        raise TranslationError("body.response_format", "only {'type': 'text'} is supported")
+        supported = (
+            "{'type': 'text'} and {'type': 'json_schema'}" if structured_outputs else "{'type': 'text'}"
+        )
+        raise TranslationError("body.response_format", f"only {supported} are supported")
     modalities = body.get("modalities")
     if modalities is not None and modalities != ["text"]:
         raise TranslationError("body.modalities", "only ['text'] is supported")
