@@ -177,7 +177,7 @@ def test_cancel_midway_leaves_partial_results(
 
 
 def test_lines_the_messages_api_refuses_as_written_are_translated_and_run(
-    local_gateway: LocalGateway,
+    local_gateway: LocalGateway, stepped: tuple[SteppedClock, float]
 ) -> None:
     """A whitespace-only stop, temperature with top_p on a Claude 4.5 model, another provider's
     tool call ids and empty text blocks: each refused by Anthropic (and by the simulator) as
@@ -194,7 +194,10 @@ def test_lines_the_messages_api_refuses_as_written_are_translated_and_run(
         chat_line("sampling", "hi", temperature=0.2, top_p=0.9),
         {**chat_line("tools", "x"), "body": {"model": MODEL, "messages": tool_turns}},
     ]
-    done = wait_for_batch(sdk, create(sdk, upload(sdk, lines).id).id)
+    created = create(sdk, upload(sdk, lines).id)
+    clock, phase = stepped
+    clock.step(2 * phase)  # both phases: the batch has ended
+    done = sdk.batches.retrieve(created.id)
     assert done.status == "completed" and done.request_counts is not None
     assert (done.request_counts.completed, done.request_counts.failed) == (3, 0), done.error_file_id
 

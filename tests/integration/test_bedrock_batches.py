@@ -126,7 +126,7 @@ def test_cancel_midway_leaves_partial_results(
 
 
 def test_records_bedrock_refuses_as_written_are_translated_or_refused_with_their_line(
-    local_gateway: LocalGateway,
+    local_gateway: LocalGateway, stepped_jobs: tuple[SteppedClock, float]
 ) -> None:
     """A whitespace-only stop, another provider's tool call ids and empty text run once
     translated (the simulator refuses each as written); an image by URL is refused at upload
@@ -147,7 +147,9 @@ def test_records_bedrock_refuses_as_written_are_translated_or_refused_with_their
     created = sdk.batches.create(
         input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
     )
-    done = wait_for_batch(sdk, created.id)
+    clock, phase = stepped_jobs
+    clock.step(phase * 2.25)  # past its phases: the job has completed
+    done = sdk.batches.retrieve(created.id)
     assert done.status == "completed" and done.request_counts is not None
     assert (done.request_counts.completed, done.request_counts.failed) == (100, 0), done.error_file_id
     image = [{"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]
