@@ -15,7 +15,7 @@ from gateway.providers import anthropic_shapes
 
 from devserver.server import LocalGateway
 from devserver.simulator import SteppedClock
-from tests.integration.helpers import client, error_of, wait_for_batch
+from tests.integration.helpers import client, error_of
 
 MODEL = "claude-sonnet-4-5"
 
@@ -54,7 +54,31 @@ def anthropic_batches(gateway: LocalGateway) -> dict[str, Any]:
         return dict(state.batches)
 
 
-def test_upload_create_wait_download(local_gateway: LocalGateway) -> None:
+@pytest.fixture
+def stepped(local_gateway: LocalGateway) -> Iterator[tuple[SteppedClock, float]]:
+    """The simulator's Anthropic batches on a clock the test steps (and their phase). It starts
+    a little ahead of the gateway's, a skew the gateway tolerates: a batch is never made before
+    the gateway's attempt to make it, however long the test took to get there."""
+    assert local_gateway.simulator is not None
+    batches = local_gateway.simulator.state.anthropic
+    clock = SteppedClock(float(int(time.time())) + 30)
+    saved, batches.clock = batches.clock, clock
+    try:
+        yield clock, local_gateway.simulator.config.batch_phase_seconds
+    finally:
+        batches.clock = saved
+
+
+def ended(sdk: openai.OpenAI, stepped: tuple[SteppedClock, float], batch_id: str) -> openai.types.Batch:
+    """The batch once the simulator's clock has passed both its phases."""
+    clock, phase = stepped
+    clock.step(2 * phase)
+    return sdk.batches.retrieve(batch_id)
+
+
+def test_upload_create_wait_download(
+    local_gateway: LocalGateway, stepped: tuple[SteppedClock, float]
+) -> None:
     sdk = client(local_gateway, provider="anthropic")
     # Anthropic refuses a conversation that opens with the assistant: that request errors alone.
     failing = chat_line("request-3", "")
@@ -73,7 +97,7 @@ def test_upload_create_wait_download(local_gateway: LocalGateway) -> None:
     created = create(sdk, uploaded.id, metadata={"team": "a"})
     assert created.id.startswith("batch_") and created.status == "in_progress"
     assert created.metadata == {"team": "a"}  # the gateway's adoption tag is not shown
-    done = wait_for_batch(client(local_gateway), created.id)  # plain /v1 finds its provider
+    done = ended(client(local_gateway), stepped, created.id)  # plain /v1 finds its provider
     openai.types.Batch.model_validate(done.to_dict())
     assert done.status == "completed", done
     assert done.request_counts is not None
@@ -107,7 +131,9 @@ def test_upload_create_wait_download(local_gateway: LocalGateway) -> None:
     assert created.id in {batch.id for batch in sdk.batches.list(limit=100)}
 
 
-def test_translated_request_reaches_anthropic(local_gateway: LocalGateway) -> None:
+def test_translated_request_reaches_anthropic(
+    local_gateway: LocalGateway, stepped: tuple[SteppedClock, float]
+) -> None:
     sdk = client(local_gateway, provider="anthropic")
     tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
     line = chat_line("t-1", "Use the tool.", max_completion_tokens=77, tools=tools, tool_choice="required")
@@ -119,7 +145,7 @@ def test_translated_request_reaches_anthropic(local_gateway: LocalGateway) -> No
     assert params["system"] == "Be brief." and params["max_tokens"] == 77
     assert params["tools"] == [{"name": "lookup", "input_schema": {"type": "object"}}]
     assert params["tool_choice"] == {"type": "any"}
-    done = wait_for_batch(sdk, created.id)
+    done = ended(sdk, stepped, created.id)
     assert done.output_file_id is not None
     [result] = lines_of(sdk, done.output_file_id)
     choice = result["response"]["body"]["choices"][0]
@@ -127,7 +153,9 @@ def test_translated_request_reaches_anthropic(local_gateway: LocalGateway) -> No
     assert choice["message"]["tool_calls"][0]["function"] == {"name": "lookup", "arguments": "{}"}
 
 
-def test_custom_ids_anthropic_refuses_are_mapped_and_back(local_gateway: LocalGateway) -> None:
+def test_custom_ids_anthropic_refuses_are_mapped_and_back(
+    local_gateway: LocalGateway, stepped: tuple[SteppedClock, float]
+) -> None:
     sdk = client(local_gateway, provider="anthropic")
     odd = ["order #1/ünïcode", "x" * 80, "plain_id-2"]
     before = set(anthropic_batches(local_gateway))
@@ -137,22 +165,9 @@ def test_custom_ids_anthropic_refuses_are_mapped_and_back(local_gateway: LocalGa
     assert sent[2] == "plain_id-2"  # a valid id travels as is
     assert all(anthropic_shapes.CUSTOM_ID.match(custom_id) for custom_id in sent)
     assert len(set(sent)) == 3
-    done = wait_for_batch(sdk, created.id)
+    done = ended(sdk, stepped, created.id)
     assert done.output_file_id is not None
     assert sorted(line["custom_id"] for line in lines_of(sdk, done.output_file_id)) == sorted(odd)
-
-
-@pytest.fixture
-def stepped(local_gateway: LocalGateway) -> Iterator[tuple[SteppedClock, float]]:
-    """The simulator's Anthropic batches on a clock the test steps (and their phase)."""
-    assert local_gateway.simulator is not None
-    batches = local_gateway.simulator.state.anthropic
-    clock = SteppedClock(float(int(time.time())))
-    saved, batches.clock = batches.clock, clock
-    try:
-        yield clock, local_gateway.simulator.config.batch_phase_seconds
-    finally:
-        batches.clock = saved
 
 
 def test_cancel_midway_leaves_partial_results(
@@ -163,7 +178,7 @@ def test_cancel_midway_leaves_partial_results(
     sdk = client(local_gateway, provider="anthropic")
     clock, phase = stepped
     created = create(sdk, upload(sdk, [chat_line(f"c-{i}", f"n {i}") for i in range(20)]).id)
-    clock.step(phase * 1.5)  # half way through the second phase: 10 of the 20 requests are done
+    clock.step(phase * 1.52)  # about half way through the second phase: 10 of the 20 requests are done
     cancelling = sdk.batches.cancel(created.id)
     assert cancelling.status == "cancelling" and cancelling.cancelling_at
     clock.step(phase)  # the cancel's phase
@@ -258,7 +273,7 @@ def test_limits_answer_400_naming_the_limit(
 
 
 def test_a_create_whose_answer_was_lost_is_adopted_not_repeated(
-    local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch
+    local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch, stepped: tuple[SteppedClock, float]
 ) -> None:
     """Anthropic accepted the batch, the gateway never heard (its note of the batch unwritten):
     the SDK's retry with the same Idempotency-Key finds it through the note written ahead."""
@@ -287,14 +302,14 @@ def test_a_create_whose_answer_was_lost_is_adopted_not_repeated(
     batch = create(retrying, uploaded.id, metadata={"k": "v"})
     assert lost and set(anthropic_batches(local_gateway)) - before == set(lost)
     assert batch.metadata == {"k": "v"}
-    done = wait_for_batch(sdk, batch.id)
+    done = ended(sdk, stepped, batch.id)
     assert (
         done.status == "completed" and done.request_counts is not None and done.request_counts.completed == 2
     )
 
 
 def test_a_create_that_dies_before_its_note_is_adopted_by_the_retry(
-    local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch
+    local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch, stepped: tuple[SteppedClock, float]
 ) -> None:
     """Anthropic made the batch, writing the gateway's note of it failed: the retry adopts the
     batch through the note written ahead, and writes the note."""
@@ -319,7 +334,7 @@ def test_a_create_that_dies_before_its_note_is_adopted_by_the_retry(
     batch = create(retrying, uploaded.id)
     assert failed and set(anthropic_batches(local_gateway)) - before == set(failed)
     assert BatchNotes("anthropic").get(failed[0]) is not None
-    assert wait_for_batch(sdk, batch.id).status == "completed"
+    assert ended(sdk, stepped, batch.id).status == "completed"
 
 
 def test_keeping_results_that_fails_midway_is_finished_by_the_next_retrieve(
@@ -352,7 +367,9 @@ def test_keeping_results_that_fails_midway_is_finished_by_the_next_retrieve(
     assert [line["custom_id"] for line in lines_of(sdk, done.error_file_id)] == ["k-2"]
 
 
-def test_litellms_provider_names_reach_the_anthropic_deployment(local_gateway: LocalGateway) -> None:
+def test_litellms_provider_names_reach_the_anthropic_deployment(
+    local_gateway: LocalGateway, stepped: tuple[SteppedClock, float]
+) -> None:
     plain = client(local_gateway)
     content = jsonl([chat_line("p-1", "hi")])
     by_header = plain.files.create(
@@ -369,10 +386,12 @@ def test_litellms_provider_names_reach_the_anthropic_deployment(local_gateway: L
     assert {by_header.id, by_field.id} <= owned
     assert by_header.id not in {f.id for f in plain.files.list(extra_query={"provider": "openai"}, limit=100)}
     batch = create(plain, by_field.id)  # runs where its file is: at Anthropic
-    assert wait_for_batch(plain, batch.id).status == "completed"
+    assert ended(plain, stepped, batch.id).status == "completed"
 
 
-def test_the_uploads_api_keeps_the_file_and_checks_its_lines(local_gateway: LocalGateway) -> None:
+def test_the_uploads_api_keeps_the_file_and_checks_its_lines(
+    local_gateway: LocalGateway, stepped: tuple[SteppedClock, float]
+) -> None:
     sdk = client(local_gateway, provider="anthropic")
 
     def uploaded(lines: list[dict[str, Any]]) -> openai.types.FileObject:
@@ -388,7 +407,7 @@ def test_the_uploads_api_keeps_the_file_and_checks_its_lines(local_gateway: Loca
     good = uploaded([chat_line("u-1", "hi")])
     assert good.status == "processed"
     assert sdk.files.content(good.id).content == jsonl([chat_line("u-1", "hi")])
-    assert wait_for_batch(sdk, create(sdk, good.id).id).status == "completed"
+    assert ended(sdk, stepped, create(sdk, good.id).id).status == "completed"
     bad = uploaded([chat_line("u-1", "hi"), chat_line("u-2", "hi", n=3)])
     assert bad.status == "error" and bad.status_details is not None
     assert "line 2: body.n" in bad.status_details
