@@ -15,7 +15,7 @@ provider semantics under one lock), ``batchwork`` (streaming batch validation an
 ``anthropic_messages`` (a Claude Message for a request's params, for every form that runs Claude).
 """
 
-from .config import SimulatorConfig
+from .config import SimulatorConfig, SteppedClock
 from .server import Simulator
 
-__all__ = ["Simulator", "SimulatorConfig"]
+__all__ = ["Simulator", "SimulatorConfig", "SteppedClock"]

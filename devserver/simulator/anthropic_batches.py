@@ -16,6 +16,7 @@ import secrets
 import string
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -119,6 +120,7 @@ class AnthropicBatches:
     """Every simulated Anthropic batch, under one lock."""
 
     phase_seconds: Any  # () -> float: the simulator config's current batch phase
+    clock: Callable[[], float] = time.time
     batches: dict[str, MessageBatch] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
     _seq: int = 0
@@ -148,9 +150,9 @@ class AnthropicBatches:
         with self.lock:
             self._seq += 1
             batch_id = "msgbatch_" + "".join(secrets.choice(_ALNUM) for _ in range(24))
-            batch = MessageBatch(batch_id, self._seq, time.time(), requests, float(self.phase_seconds()))
+            batch = MessageBatch(batch_id, self._seq, self.clock(), requests, float(self.phase_seconds()))
             self.batches[batch_id] = batch
-            return batch.to_api(base_url, time.time())
+            return batch.to_api(base_url, self.clock())
 
     def _batch(self, batch_id: str) -> MessageBatch:
         batch = self.batches.get(batch_id)
@@ -160,7 +162,7 @@ class AnthropicBatches:
 
     def retrieve(self, batch_id: str, base_url: str) -> dict[str, Any]:
         with self.lock:
-            return self._batch(batch_id).to_api(base_url, time.time())
+            return self._batch(batch_id).to_api(base_url, self.clock())
 
     def list(self, query: dict[str, str], base_url: str) -> dict[str, Any]:
         try:
@@ -182,7 +184,7 @@ class AnthropicBatches:
                     raise not_found(before)
                 newest = newest[: ids.index(before)][-limit:]
             page = newest[:limit]
-            now = time.time()
+            now = self.clock()
             data = [b.to_api(base_url, now) for b in page]
             return {
                 "data": data,
@@ -194,7 +196,7 @@ class AnthropicBatches:
     def cancel(self, batch_id: str, base_url: str) -> dict[str, Any]:
         with self.lock:
             batch = self._batch(batch_id)
-            now = time.time()
+            now = self.clock()
             if batch.status(now) == "in_progress":
                 batch.cancel_at = now
             return batch.to_api(base_url, now)
@@ -202,7 +204,7 @@ class AnthropicBatches:
     def delete(self, batch_id: str) -> dict[str, Any]:
         with self.lock:
             batch = self._batch(batch_id)
-            if batch.status(time.time()) != "ended":
+            if batch.status(self.clock()) != "ended":
                 raise invalid(
                     f"Message batch {batch_id} has not ended yet and cannot be deleted; cancel it first."
                 )
@@ -212,7 +214,7 @@ class AnthropicBatches:
     def results(self, batch_id: str) -> bytes:
         with self.lock:
             batch = self._batch(batch_id)
-            now = time.time()
+            now = self.clock()
             if batch.status(now) != "ended":
                 raise invalid(f"Message batch {batch_id} has not ended yet: its results are not available.")
             lines = []

@@ -2,17 +2,24 @@
 
 Reusable by every simulated form that runs Claude requests (Anthropic's Message Batches,
 Claude records of Bedrock's batch inference). A request is checked the way the Messages API
-checks it (model, max_tokens, messages); `MessageError` carries Anthropic's error type and
-message. The model ``sim-fail`` always fails, as in the OpenAI simulator.
+checks it (model, max_tokens, messages, and the rules it states: no whitespace-only stop
+sequence, no empty text block or message, tool_use ids matching ``^[a-zA-Z0-9_-]+$``, and
+`temperature` with `top_p` refused by Claude Opus 4.1 and the 4.5 models and later);
+`MessageError` carries Anthropic's error type and message. The model ``sim-fail`` always fails,
+as in the OpenAI simulator.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 
 FAIL_MODEL = "sim-fail"
 ROLES = ("user", "assistant")
+TOOL_USE_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
+# Family-first Claude names (claude-opus-4-1-…, anthropic.claude-sonnet-4-5-…-v1:0): the version.
+_CLAUDE = re.compile(r"claude-(opus|sonnet|haiku)-(\d+)(?:-(\d)(?!\d))?")
 
 
 class MessageError(Exception):
@@ -66,6 +73,13 @@ def message_for(params: Any, *, seed: str = "") -> dict[str, Any]:
             )
     if messages[0].get("role") != "user":
         raise MessageError("invalid_request_error", "messages: the first message must use the 'user' role")
+    _check_contents(messages)
+    _check_stop_sequences(params.get("stop_sequences"))
+    if "temperature" in params and "top_p" in params and _one_sampling_field(model):
+        raise MessageError(
+            "invalid_request_error",
+            "`temperature` and `top_p` cannot both be specified for this model. Please use only one.",
+        )
     system = params.get("system")
     input_tokens = tokens(_text(system)) + sum(tokens(_text(m.get("content"))) + 3 for m in messages)
     last_user = next((_text(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
@@ -88,6 +102,57 @@ def message_for(params: Any, *, seed: str = "") -> dict[str, Any]:
         text, stop_reason, stop_sequence = text[: max_tokens * 4], "max_tokens", None
     content = [{"type": "text", "text": text}]
     return _message(digest, model, content, stop_reason, stop_sequence, input_tokens, tokens(text))
+
+
+def _one_sampling_field(model: str) -> bool:
+    match = _CLAUDE.search(model)
+    if match is None:
+        return False
+    family, major, minor = match[1], int(match[2]), int(match[3] or 0)
+    return (major, minor) >= (4, 5) or (family == "opus" and (major, minor) >= (4, 1))
+
+
+def _check_stop_sequences(sequences: Any) -> None:
+    for index, sequence in enumerate(sequences or ()):
+        if not isinstance(sequence, str) or not sequence.strip():
+            raise MessageError(
+                "invalid_request_error",
+                f"stop_sequences.{index}: each stop sequence must contain non-whitespace characters",
+            )
+
+
+def _check_contents(messages: list[Any]) -> None:
+    last = len(messages) - 1
+    for index, message in enumerate(messages):
+        content = message.get("content")
+        empty = content == [] or (isinstance(content, str) and not content)
+        if empty and not (index == last and message.get("role") == "assistant"):
+            raise MessageError(
+                "invalid_request_error",
+                f"messages.{index}: all messages must have non-empty content except for the optional "
+                "final assistant message",
+            )
+        for number, block in enumerate(content if isinstance(content, list) else ()):
+            _check_block(block, f"messages.{index}.content.{number}")
+
+
+def _check_block(block: Any, where: str) -> None:
+    if not isinstance(block, dict):
+        raise MessageError("invalid_request_error", f"{where}: Input should be an object")
+    kind = block.get("type")
+    if kind == "text" and not str(block.get("text") or "").strip():
+        raise MessageError(
+            "invalid_request_error", f"{where}: text content blocks must contain non-whitespace text"
+        )
+    for name in ("id",) if kind == "tool_use" else ("tool_use_id",) if kind == "tool_result" else ():
+        if not isinstance(block.get(name), str) or not TOOL_USE_ID.match(block[name]):
+            raise MessageError(
+                "invalid_request_error",
+                f"{where}.{name}: String should match pattern '{TOOL_USE_ID.pattern}'",
+            )
+    if kind == "tool_result" and isinstance(block.get("content"), list):
+        for number, inner in enumerate(block["content"]):
+            _check_block(inner, f"{where}.content.{number}")
 
 
 def _message(

@@ -140,8 +140,15 @@ def _split_s3_uri(uri: str) -> tuple[str, str]:
 class BedrockJobs:
     """Every model invocation job, under one lock; S3 is read and written through `s3()`."""
 
-    def __init__(self, phase: Callable[[], float], s3: Callable[[], Any], responder: Responder) -> None:
+    def __init__(
+        self,
+        phase: Callable[[], float],
+        s3: Callable[[], Any],
+        responder: Responder,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._phase = phase
+        self.clock = clock
         self._s3_factory = s3
         self._s3_client: Any = None
         self._respond = responder
@@ -190,7 +197,7 @@ class BedrockJobs:
                 )
             job_id = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(12))
             region = _region(authorization)
-            now = time.time()
+            now = self.clock()
             job = Job(
                 job_id=job_id,
                 arn=f"arn:aws:bedrock:{region}:{ACCOUNT_ID}:model-invocation-job/{job_id}",
@@ -213,7 +220,7 @@ class BedrockJobs:
     def get(self, identifier: str) -> dict[str, Any]:
         with self.lock:
             job = self._job(identifier)
-            self._refresh(job, time.time())
+            self._refresh(job, self.clock())
             return job.to_api()
 
     def list(self, query: dict[str, str]) -> dict[str, Any]:
@@ -225,7 +232,7 @@ class BedrockJobs:
         if not 1 <= max_results <= 1000:
             raise constraint("maxResults", "Member must have value between 1 and 1000")
         descending = query.get("sortOrder", "Descending") == "Descending"
-        now = time.time()
+        now = self.clock()
         with self.lock:
             jobs = sorted(self.jobs.values(), key=lambda j: (j.submitted, j.job_id), reverse=descending)
             for job in jobs:
@@ -253,7 +260,7 @@ class BedrockJobs:
     def stop(self, identifier: str) -> dict[str, Any]:
         with self.lock:
             job = self._job(identifier)
-            now = time.time()
+            now = self.clock()
             self._refresh(job, now)
             if job.status not in _STOPPABLE:
                 raise validation(f"The model invocation job cannot be stopped: its status is {job.status}.")
@@ -359,7 +366,7 @@ class BedrockJobs:
 
     def _fail(self, job: Job, message: str) -> None:
         job.status, job.message = "Failed", message
-        job.modified = job.ended = time.time()
+        job.modified = job.ended = self.clock()
 
     def _end(self, job: Job, status: str, at: float, count: int = 0) -> None:
         """Write the outputs of the first `count` records and the manifest; the job is over."""

@@ -1,9 +1,9 @@
 """What a model answers to one Bedrock batch record, per model family (InvokeModel bodies).
 
-Anthropic Claude (`anthropic.…`, and cross-region inference profiles such as `us.anthropic.…`):
-the Messages API body plus `"anthropic_version": "bedrock-2023-05-31"`, answered with a
-Messages API response. Other families answer each record with an error, as a model that does
-not take the body would.
+Anthropic Claude (`anthropic.…`, and cross-region inference profiles such as `us.anthropic.…`,
+`global.anthropic.…`): the Messages API body plus `"anthropic_version": "bedrock-2023-05-31"`,
+answered with a Messages API response; images by base64 only (Bedrock refuses URL sources).
+Other families answer each record with an error, as a model that does not take the body would.
 """
 
 from __future__ import annotations
@@ -13,12 +13,27 @@ from typing import Any
 from .anthropic_messages import MessageError, message_for
 
 BEDROCK_ANTHROPIC_VERSION = "bedrock-2023-05-31"
+# The geographic prefixes of cross-region (system-defined) inference profiles.
+GEOGRAPHIES = frozenset({"us", "eu", "apac", "global", "us-gov", "jp", "au"})
 
 
 def family(model_id: str) -> str:
-    """`anthropic` for `anthropic.claude-…` and `us.anthropic.claude-…` alike."""
+    """`anthropic` for `anthropic.claude-…`, `us.anthropic.claude-…`, `global.anthropic.…` alike."""
     parts = model_id.split("/")[-1].split(".")
-    return parts[1] if len(parts) > 2 and len(parts[0]) == 2 else parts[0]
+    return parts[1] if len(parts) > 2 and parts[0] in GEOGRAPHIES else parts[0]
+
+
+def _url_image(model_input: dict[str, Any]) -> str | None:
+    """Where the body has an image by URL, if anywhere."""
+    for index, message in enumerate(model_input.get("messages") or ()):
+        content = message.get("content") if isinstance(message, dict) else None
+        for number, block in enumerate(content if isinstance(content, list) else ()):
+            if not isinstance(block, dict) or block.get("type") != "image":
+                continue
+            source = block.get("source")
+            if isinstance(source, dict) and source.get("type") != "base64":
+                return f"messages.{index}.content.{number}.source"
+    return None
 
 
 def respond(model_id: str, model_input: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -31,6 +46,11 @@ def respond(model_id: str, model_input: dict[str, Any]) -> tuple[str, dict[str, 
         }
     if "model" in model_input:
         return "error", {"errorCode": 400, "errorMessage": "model: Extra inputs are not permitted"}
+    if where := _url_image(model_input):
+        return "error", {
+            "errorCode": 400,
+            "errorMessage": f"{where}: only base64 image sources are supported",
+        }
     # The job names the model; the Messages responder checks the rest as Anthropic's API does.
     params = {key: value for key, value in model_input.items() if key != "anthropic_version"}
     try:

@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+
+
+class SteppedClock:
+    """A clock that moves only when stepped: pass it as ``SimulatorConfig.clock`` (or set it as an
+    Anthropic batches' or Bedrock jobs' ``clock``) to drive them through their states in a test."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def step(self, seconds: float) -> None:
+        self.now += seconds
 
 
 @dataclass
@@ -13,6 +29,8 @@ class SimulatorConfig:
     ``Simulator.stop()`` removes. Each batch phase (validating, in_progress, finalizing, and
     cancelling) lasts ``batch_phase_seconds``. Azure files read ``pending`` for
     ``azure_file_processing_seconds`` after upload (default: half a batch phase, at most one second).
+    ``clock`` is the time Anthropic batches and Bedrock jobs move along by: a test passes its own
+    to step them through their states.
     """
 
     port: int = 0
@@ -24,6 +42,7 @@ class SimulatorConfig:
     host: str = "127.0.0.1"
     azure_file_processing_seconds: float | None = None
     log_requests: bool = False
+    clock: Callable[[], float] = time.time
 
     def azure_processing_seconds(self) -> float:
         if self.azure_file_processing_seconds is not None:

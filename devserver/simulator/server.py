@@ -461,7 +461,9 @@ class Simulator:
         else:
             os.makedirs(root, exist_ok=True)
         self._state = SimState(self.config, root)
-        self._bedrock = BedrockJobs(lambda: self.state.phase, _s3_client, bedrock_models.respond)
+        self._bedrock = BedrockJobs(
+            lambda: self.state.phase, _s3_client, bedrock_models.respond, clock=self.config.clock
+        )
         self._server = _Server((self.config.host, self.config.port), self._state, self.config, self._bedrock)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -530,6 +532,12 @@ class Simulator:
         if self._state is None:
             raise RuntimeError("the simulator is not running")
         return self._state
+
+    @property
+    def bedrock_jobs(self) -> BedrockJobs:
+        if self._bedrock is None:
+            raise RuntimeError("the simulator is not running")
+        return self._bedrock
 
     def reset(self) -> None:
         self.state.reset()

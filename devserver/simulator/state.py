@@ -145,7 +145,7 @@ class SimState:
             AZURE: self.config.azure_key,
             ANTHROPIC: self.config.anthropic_key,
         }
-        self.anthropic = AnthropicBatches(lambda: self.phase)
+        self.anthropic = AnthropicBatches(lambda: self.phase, clock=self.config.clock)
         self.cursor_seq: dict[str, int] = {}  # survives deletion so pagination cursors stay valid
 
     @property

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -13,7 +14,8 @@ import pytest
 from gateway.providers import anthropic_shapes
 
 from devserver.server import LocalGateway
-from tests.integration.helpers import client, error_of, wait_for_batch
+from devserver.simulator import SteppedClock
+from tests.integration.helpers import client, error_of
 
 MODEL = "claude-sonnet-4-5"
 
@@ -52,7 +54,31 @@ def anthropic_batches(gateway: LocalGateway) -> dict[str, Any]:
         return dict(state.batches)
 
 
-def test_upload_create_wait_download(local_gateway: LocalGateway) -> None:
+@pytest.fixture
+def stepped(local_gateway: LocalGateway) -> Iterator[tuple[SteppedClock, float]]:
+    """The simulator's Anthropic batches on a clock the test steps (and their phase). It starts
+    a little ahead of the gateway's, a skew the gateway tolerates: a batch is never made before
+    the gateway's attempt to make it, however long the test took to get there."""
+    assert local_gateway.simulator is not None
+    batches = local_gateway.simulator.state.anthropic
+    clock = SteppedClock(float(int(time.time())) + 30)
+    saved, batches.clock = batches.clock, clock
+    try:
+        yield clock, local_gateway.simulator.config.batch_phase_seconds
+    finally:
+        batches.clock = saved
+
+
+def ended(sdk: openai.OpenAI, stepped: tuple[SteppedClock, float], batch_id: str) -> openai.types.Batch:
+    """The batch once the simulator's clock has passed both its phases."""
+    clock, phase = stepped
+    clock.step(2 * phase)
+    return sdk.batches.retrieve(batch_id)
+
+
+def test_upload_create_wait_download(
+    local_gateway: LocalGateway, stepped: tuple[SteppedClock, float]
+) -> None:
     sdk = client(local_gateway, provider="anthropic")
     # Anthropic refuses a conversation that opens with the assistant: that request errors alone.
     failing = chat_line("request-3", "")
@@ -71,7 +97,7 @@ def test_upload_create_wait_download(local_gateway: LocalGateway) -> None:
     created = create(sdk, uploaded.id, metadata={"team": "a"})
     assert created.id.startswith("batch_") and created.status == "in_progress"
     assert created.metadata == {"team": "a"}  # the gateway's adoption tag is not shown
-    done = wait_for_batch(client(local_gateway), created.id)  # plain /v1 finds its provider
+    done = ended(client(local_gateway), stepped, created.id)  # plain /v1 finds its provider
     openai.types.Batch.model_validate(done.to_dict())
     assert done.status == "completed", done
     assert done.request_counts is not None
@@ -105,7 +131,9 @@ def test_upload_create_wait_download(local_gateway: LocalGateway) -> None:
     assert created.id in {batch.id for batch in sdk.batches.list(limit=100)}
 
 
-def test_translated_request_reaches_anthropic(local_gateway: LocalGateway) -> None:
+def test_translated_request_reaches_anthropic(
+    local_gateway: LocalGateway, stepped: tuple[SteppedClock, float]
+) -> None:
     sdk = client(local_gateway, provider="anthropic")
     tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
     line = chat_line("t-1", "Use the tool.", max_completion_tokens=77, tools=tools, tool_choice="required")
@@ -117,7 +145,7 @@ def test_translated_request_reaches_anthropic(local_gateway: LocalGateway) -> No
     assert params["system"] == "Be brief." and params["max_tokens"] == 77
     assert params["tools"] == [{"name": "lookup", "input_schema": {"type": "object"}}]
     assert params["tool_choice"] == {"type": "any"}
-    done = wait_for_batch(sdk, created.id)
+    done = ended(sdk, stepped, created.id)
     assert done.output_file_id is not None
     [result] = lines_of(sdk, done.output_file_id)
     choice = result["response"]["body"]["choices"][0]
@@ -125,7 +153,9 @@ def test_translated_request_reaches_anthropic(local_gateway: LocalGateway) -> No
     assert choice["message"]["tool_calls"][0]["function"] == {"name": "lookup", "arguments": "{}"}
 
 
-def test_custom_ids_anthropic_refuses_are_mapped_and_back(local_gateway: LocalGateway) -> None:
+def test_custom_ids_anthropic_refuses_are_mapped_and_back(
+    local_gateway: LocalGateway, stepped: tuple[SteppedClock, float]
+) -> None:
     sdk = client(local_gateway, provider="anthropic")
     odd = ["order #1/ünïcode", "x" * 80, "plain_id-2"]
     before = set(anthropic_batches(local_gateway))
@@ -135,33 +165,67 @@ def test_custom_ids_anthropic_refuses_are_mapped_and_back(local_gateway: LocalGa
     assert sent[2] == "plain_id-2"  # a valid id travels as is
     assert all(anthropic_shapes.CUSTOM_ID.match(custom_id) for custom_id in sent)
     assert len(set(sent)) == 3
-    done = wait_for_batch(sdk, created.id)
+    done = ended(sdk, stepped, created.id)
     assert done.output_file_id is not None
     assert sorted(line["custom_id"] for line in lines_of(sdk, done.output_file_id)) == sorted(odd)
 
 
-def test_cancel_midway_leaves_partial_results(local_gateway: LocalGateway) -> None:
+def test_cancel_midway_leaves_partial_results(
+    local_gateway: LocalGateway, stepped: tuple[SteppedClock, float]
+) -> None:
+    """OpenAI's rule for a cancelled batch: the requests that ran are counted and in the files;
+    those never run count in `total` only (not `failed`) and have no error line."""
     sdk = client(local_gateway, provider="anthropic")
-    assert local_gateway.simulator is not None
-    config = local_gateway.simulator.config
-    saved, config.batch_phase_seconds = config.batch_phase_seconds, 2.0
-    try:
-        created = create(sdk, upload(sdk, [chat_line(f"c-{i}", f"n {i}") for i in range(20)]).id)
-        time.sleep(2.0 + 0.9)  # into the second phase: about half of the requests are done
-        cancelling = sdk.batches.cancel(created.id)
-        assert cancelling.status == "cancelling" and cancelling.cancelling_at
-        done = wait_for_batch(sdk, created.id)
-    finally:
-        config.batch_phase_seconds = saved
+    clock, phase = stepped
+    created = create(sdk, upload(sdk, [chat_line(f"c-{i}", f"n {i}") for i in range(20)]).id)
+    clock.step(phase * 1.52)  # about half way through the second phase: 10 of the 20 requests are done
+    cancelling = sdk.batches.cancel(created.id)
+    assert cancelling.status == "cancelling" and cancelling.cancelling_at
+    clock.step(phase)  # the cancel's phase
+    done = sdk.batches.retrieve(created.id)
     assert done.status == "cancelled" and done.cancelled_at
     assert done.request_counts is not None
-    finished, cancelled = done.request_counts.completed, done.request_counts.failed
-    assert 0 < finished < 20 and finished + cancelled == 20
-    assert done.output_file_id and done.error_file_id
-    assert len(lines_of(sdk, done.output_file_id)) == finished
-    errors = lines_of(sdk, done.error_file_id)
-    assert len(errors) == cancelled
-    assert {line["error"]["code"] for line in errors} == {"batch_cancelled"}
+    counts = done.request_counts
+    assert (counts.total, counts.completed, counts.failed) == (20, 10, 0)
+    assert done.output_file_id and done.error_file_id is None
+    assert len(lines_of(sdk, done.output_file_id)) == 10
+
+
+def test_lines_the_messages_api_refuses_as_written_are_translated_and_run(
+    local_gateway: LocalGateway, stepped: tuple[SteppedClock, float]
+) -> None:
+    """A whitespace-only stop, temperature with top_p on a Claude 4.5 model, another provider's
+    tool call ids and empty text blocks: each refused by Anthropic (and by the simulator) as
+    written; translated, every request succeeds."""
+    sdk = client(local_gateway, provider="anthropic")
+    call = {"id": "functions.get_weather:0", "type": "function", "function": {"name": "w", "arguments": "{}"}}
+    tool_turns = [
+        {"role": "user", "content": [{"type": "text", "text": ""}, {"type": "text", "text": "Weather?"}]},
+        {"role": "assistant", "content": "", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "functions.get_weather:0", "content": "15 degrees"},
+    ]
+    lines = [
+        chat_line("stop", "hi", stop=["\n"]),
+        chat_line("sampling", "hi", temperature=0.2, top_p=0.9),
+        {**chat_line("tools", "x"), "body": {"model": MODEL, "messages": tool_turns}},
+    ]
+    created = create(sdk, upload(sdk, lines).id)
+    clock, phase = stepped
+    clock.step(2 * phase)  # both phases: the batch has ended
+    done = sdk.batches.retrieve(created.id)
+    assert done.status == "completed" and done.request_counts is not None
+    assert (done.request_counts.completed, done.request_counts.failed) == (3, 0), done.error_file_id
+
+
+def test_an_input_file_of_another_purpose_is_a_400_and_leaves_no_batch(local_gateway: LocalGateway) -> None:
+    sdk = client(local_gateway, provider="anthropic")
+    other = sdk.files.create(file=("notes.txt", io.BytesIO(b"not a batch file\n")), purpose="user_data")
+    before = {batch.id for batch in sdk.batches.list(limit=100)}
+    with pytest.raises(openai.BadRequestError) as raised:
+        create(sdk, other.id)
+    error = error_of(raised.value)
+    assert error["param"] == "input_file_id" and "purpose 'batch'" in error["message"]
+    assert {batch.id for batch in sdk.batches.list(limit=100)} == before  # no record left validating
 
 
 def test_an_untranslatable_line_fails_the_upload_with_its_number(local_gateway: LocalGateway) -> None:
@@ -209,7 +273,7 @@ def test_limits_answer_400_naming_the_limit(
 
 
 def test_a_create_whose_answer_was_lost_is_adopted_not_repeated(
-    local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch
+    local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch, stepped: tuple[SteppedClock, float]
 ) -> None:
     """Anthropic accepted the batch, the gateway never heard (its note of the batch unwritten):
     the SDK's retry with the same Idempotency-Key finds it through the note written ahead."""
@@ -238,14 +302,14 @@ def test_a_create_whose_answer_was_lost_is_adopted_not_repeated(
     batch = create(retrying, uploaded.id, metadata={"k": "v"})
     assert lost and set(anthropic_batches(local_gateway)) - before == set(lost)
     assert batch.metadata == {"k": "v"}
-    done = wait_for_batch(sdk, batch.id)
+    done = ended(sdk, stepped, batch.id)
     assert (
         done.status == "completed" and done.request_counts is not None and done.request_counts.completed == 2
     )
 
 
 def test_a_create_that_dies_before_its_note_is_adopted_by_the_retry(
-    local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch
+    local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch, stepped: tuple[SteppedClock, float]
 ) -> None:
     """Anthropic made the batch, writing the gateway's note of it failed: the retry adopts the
     batch through the note written ahead, and writes the note."""
@@ -270,11 +334,11 @@ def test_a_create_that_dies_before_its_note_is_adopted_by_the_retry(
     batch = create(retrying, uploaded.id)
     assert failed and set(anthropic_batches(local_gateway)) - before == set(failed)
     assert BatchNotes("anthropic").get(failed[0]) is not None
-    assert wait_for_batch(sdk, batch.id).status == "completed"
+    assert ended(sdk, stepped, batch.id).status == "completed"
 
 
 def test_keeping_results_that_fails_midway_is_finished_by_the_next_retrieve(
-    local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch
+    local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch, stepped: tuple[SteppedClock, float]
 ) -> None:
     from gateway.providers.kept_files import KeptFiles
 
@@ -292,14 +356,10 @@ def test_keeping_results_that_fails_midway_is_finished_by_the_next_retrieve(
         return real(self, file_id, *args, **kwargs)
 
     monkeypatch.setattr(KeptFiles, "put_file", second_write_fails)
-    deadline = time.monotonic() + 30
-    while True:  # until the batch has ended and the failed keep was tried
-        try:
-            batch = sdk.batches.retrieve(created.id)
-        except openai.InternalServerError:
-            break
-        assert batch.status == "in_progress" and time.monotonic() < deadline
-        time.sleep(0.1)
+    clock, phase = stepped
+    clock.step(2 * phase)  # the batch has ended: the first retrieve keeps its results, and fails
+    with pytest.raises(openai.InternalServerError):
+        sdk.batches.retrieve(created.id)
     done = sdk.batches.retrieve(created.id)
     assert done.status == "completed" and done.output_file_id and done.error_file_id
     assert calls[0] == calls[2] and calls[1] == calls[3]  # the output met itself, written once
@@ -307,7 +367,9 @@ def test_keeping_results_that_fails_midway_is_finished_by_the_next_retrieve(
     assert [line["custom_id"] for line in lines_of(sdk, done.error_file_id)] == ["k-2"]
 
 
-def test_litellms_provider_names_reach_the_anthropic_deployment(local_gateway: LocalGateway) -> None:
+def test_litellms_provider_names_reach_the_anthropic_deployment(
+    local_gateway: LocalGateway, stepped: tuple[SteppedClock, float]
+) -> None:
     plain = client(local_gateway)
     content = jsonl([chat_line("p-1", "hi")])
     by_header = plain.files.create(
@@ -324,10 +386,12 @@ def test_litellms_provider_names_reach_the_anthropic_deployment(local_gateway: L
     assert {by_header.id, by_field.id} <= owned
     assert by_header.id not in {f.id for f in plain.files.list(extra_query={"provider": "openai"}, limit=100)}
     batch = create(plain, by_field.id)  # runs where its file is: at Anthropic
-    assert wait_for_batch(plain, batch.id).status == "completed"
+    assert ended(plain, stepped, batch.id).status == "completed"
 
 
-def test_the_uploads_api_keeps_the_file_and_checks_its_lines(local_gateway: LocalGateway) -> None:
+def test_the_uploads_api_keeps_the_file_and_checks_its_lines(
+    local_gateway: LocalGateway, stepped: tuple[SteppedClock, float]
+) -> None:
     sdk = client(local_gateway, provider="anthropic")
 
     def uploaded(lines: list[dict[str, Any]]) -> openai.types.FileObject:
@@ -343,7 +407,7 @@ def test_the_uploads_api_keeps_the_file_and_checks_its_lines(local_gateway: Loca
     good = uploaded([chat_line("u-1", "hi")])
     assert good.status == "processed"
     assert sdk.files.content(good.id).content == jsonl([chat_line("u-1", "hi")])
-    assert wait_for_batch(sdk, create(sdk, good.id).id).status == "completed"
+    assert ended(sdk, stepped, create(sdk, good.id).id).status == "completed"
     bad = uploaded([chat_line("u-1", "hi"), chat_line("u-2", "hi", n=3)])
     assert bad.status == "error" and bad.status_details is not None
     assert "line 2: body.n" in bad.status_details

@@ -19,6 +19,7 @@ from gateway import resources
 from gateway.storage.id_map import IdMap
 
 from devserver.server import LocalGateway
+from devserver.simulator import SteppedClock
 from tests.integration.helpers import error_of, wait_for_batch
 
 MODEL = "claude-3-5-haiku"
@@ -60,13 +61,17 @@ def _lines(sdk: openai.OpenAI, file_id: str | None) -> list[dict[str, Any]]:
     return [json.loads(line) for line in sdk.files.content(file_id).text.splitlines()]
 
 
-def test_upload_create_wait_download(local_gateway: LocalGateway) -> None:
+def test_upload_create_wait_download(
+    local_gateway: LocalGateway, stepped_jobs: tuple[SteppedClock, float]
+) -> None:
     sdk = _sdk(local_gateway)
     tag = uuid.uuid4().hex
     created = _create(sdk, 100, metadata={"tag": tag})
     assert created.id.startswith("batch_") and created.status == "validating"
     assert created.metadata == {"tag": tag} and created.endpoint == "/v1/chat/completions"
-    done = wait_for_batch(sdk, created.id)
+    clock, phase = stepped_jobs
+    clock.step(phase * 2.25)  # past its phases: the job has completed
+    done = sdk.batches.retrieve(created.id)
     assert done.status == "completed", done
     openai.types.Batch.model_validate(done.to_dict())
     assert done.request_counts is not None
@@ -87,35 +92,87 @@ def test_upload_create_wait_download(local_gateway: LocalGateway) -> None:
 
 
 @pytest.fixture
-def slow_jobs(local_gateway: LocalGateway) -> Iterator[float]:
-    """Job phases long enough for a cancel to land midway on a busy machine."""
+def stepped_jobs(local_gateway: LocalGateway) -> Iterator[tuple[SteppedClock, float]]:
+    """The simulator's Bedrock jobs on a clock the test steps, with a phase of 2 s: a job is
+    InProgress from 2 s after its submission, done at 4 s; a stop takes 1 s."""
     assert local_gateway.simulator is not None
-    config = local_gateway.simulator.config
-    saved, config.batch_phase_seconds = config.batch_phase_seconds, 2.0
+    config, jobs = local_gateway.simulator.config, local_gateway.simulator.bedrock_jobs
+    clock = SteppedClock(float(int(time.time())))
+    saved = config.batch_phase_seconds, jobs.clock
+    config.batch_phase_seconds, jobs.clock = 2.0, clock
     try:
-        yield config.batch_phase_seconds
+        yield clock, config.batch_phase_seconds
     finally:
-        config.batch_phase_seconds = saved
+        config.batch_phase_seconds, jobs.clock = saved
 
 
-def test_cancel_midway_leaves_partial_results(local_gateway: LocalGateway, slow_jobs: float) -> None:
+def test_cancel_midway_leaves_partial_results(
+    local_gateway: LocalGateway, stepped_jobs: tuple[SteppedClock, float]
+) -> None:
+    """OpenAI's rule for a cancelled batch: the requests that ran are counted and in the files;
+    those never run count in `total` only (not `failed`) and have no error line."""
+    clock, phase = stepped_jobs
     sdk = _sdk(local_gateway)
     created = _create(sdk, 400)
-    deadline = time.monotonic() + 30
-    while sdk.batches.retrieve(created.id).status != "in_progress":
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    time.sleep(slow_jobs / 3)
+    clock.step(phase * 1.125)
+    assert sdk.batches.retrieve(created.id).status == "in_progress"
+    clock.step(phase / 4)  # 37.5% of the way through the records: 150 have run
     assert sdk.batches.cancel(created.id).status == "cancelling"
-    done = wait_for_batch(sdk, created.id)
+    clock.step(phase / 2)
+    done = sdk.batches.retrieve(created.id)
     assert done.status == "cancelled", done
-    assert done.request_counts is not None and 0 < done.request_counts.completed < 400
-    succeeded = _lines(sdk, done.output_file_id)
-    cancelled = _lines(sdk, done.error_file_id)
-    assert len(succeeded) == done.request_counts.completed and len(succeeded) + len(cancelled) == 400
-    assert {line["error"]["code"] for line in cancelled} == {"batch_cancelled"}
+    assert done.request_counts is not None
+    counts = done.request_counts
+    assert (counts.total, counts.completed, counts.failed) == (400, 150, 0)
+    assert len(_lines(sdk, done.output_file_id)) == 150 and done.error_file_id is None
     with pytest.raises(openai.ConflictError):
         sdk.batches.cancel(created.id)
+
+
+def test_records_bedrock_refuses_as_written_are_translated_or_refused_with_their_line(
+    local_gateway: LocalGateway, stepped_jobs: tuple[SteppedClock, float]
+) -> None:
+    """A whitespace-only stop, another provider's tool call ids and empty text run once
+    translated (the simulator refuses each as written); an image by URL is refused at upload
+    with its line number (Bedrock takes base64 only); the short `/chat/completions` url runs."""
+    sdk = _sdk(local_gateway)
+    call = {"id": "functions.get_weather:0", "type": "function", "function": {"name": "w", "arguments": "{}"}}
+    tool_turns = [
+        {"role": "user", "content": [{"type": "text", "text": ""}, {"type": "text", "text": "Weather?"}]},
+        {"role": "assistant", "content": "", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "functions.get_weather:0", "content": "15 degrees"},
+    ]
+    lines = [json.loads(line) for line in _input(100).splitlines()]
+    lines[0]["body"]["stop"] = ["\n"]
+    lines[1]["body"]["messages"] = tool_turns
+    lines[2]["url"] = "/chat/completions"
+    content = "".join(json.dumps(line) + "\n" for line in lines).encode()
+    uploaded = sdk.files.create(file=("in.jsonl", content), purpose="batch")
+    created = sdk.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    clock, phase = stepped_jobs
+    clock.step(phase * 2.25)  # past its phases: the job has completed
+    done = sdk.batches.retrieve(created.id)
+    assert done.status == "completed" and done.request_counts is not None
+    assert (done.request_counts.completed, done.request_counts.failed) == (100, 0), done.error_file_id
+    image = [{"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]
+    lines[3]["body"]["messages"] = [{"role": "user", "content": image}]
+    content = "".join(json.dumps(line) + "\n" for line in lines).encode()
+    # Refused with its line number before Bedrock sees it: at upload, or (once line problems
+    # are found at create, as OpenAI finds them) as the failed batch's error for that line.
+    try:
+        uploaded = sdk.files.create(file=("in.jsonl", content), purpose="batch")
+    except openai.BadRequestError as refused:
+        message = error_of(refused)["message"]
+        assert "line 4: body.messages[0].content[0].image_url.url" in message and "base64" in message
+    else:
+        failed = sdk.batches.create(
+            input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        assert failed.status == "failed" and failed.errors and failed.errors.data
+        [error] = failed.errors.data
+        assert error.line == 4 and "base64" in (error.message or "")
 
 
 def test_fewer_than_100_requests_answer_400_naming_the_minimum(local_gateway: LocalGateway) -> None:
@@ -274,7 +331,10 @@ def test_a_create_interrupted_at_each_step_makes_one_job_on_retry(
 
 @pytest.mark.parametrize("failing", ["output file", "error file", "note"])
 def test_keeping_results_interrupted_at_each_step_keeps_them_once(
-    local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch, failing: str, slow_jobs: float
+    local_gateway: LocalGateway,
+    monkeypatch: pytest.MonkeyPatch,
+    failing: str,
+    stepped_jobs: tuple[SteppedClock, float],
 ) -> None:
     from gateway.providers.bedrock import BedrockClient
     from gateway.providers.registry import client_for
@@ -285,17 +345,22 @@ def test_keeping_results_interrupted_at_each_step_keeps_them_once(
     created = adapter.create_batch(_adapter_body(_sdk(local_gateway), gateway_id), gateway_id=gateway_id)
     job_id = created["id"]
     bedrock = boto3.client("bedrock", region_name="us-east-1")
+    assert local_gateway.simulator is not None
+    jobs, clock, phase = local_gateway.simulator.bedrock_jobs, *stepped_jobs
+    respond = jobs._respond
 
-    def wait_for(status: str) -> None:
-        deadline = time.monotonic() + 30
-        while bedrock.get_model_invocation_job(jobIdentifier=job_id)["status"] != status:
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+    def first_record_errors(model_id: str, model_input: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        if model_input["messages"][-1]["content"] == "Q0?":
+            return "error", {"errorCode": 400, "errorMessage": "refused"}
+        return respond(model_id, model_input)
 
-    wait_for("InProgress")
-    time.sleep(slow_jobs / 3)
-    adapter.cancel_batch(job_id)  # stopped midway: results and unrun requests
-    wait_for("Stopped")
+    monkeypatch.setattr(jobs, "_respond", first_record_errors)  # so the job has an error file too
+    clock.step(phase * 1.125)
+    assert bedrock.get_model_invocation_job(jobIdentifier=job_id)["status"] == "InProgress"
+    clock.step(phase / 4)
+    adapter.cancel_batch(job_id)  # stopped midway: results, one error, and unrun requests
+    clock.step(phase / 2)
+    assert bedrock.get_model_invocation_job(jobIdentifier=job_id)["status"] == "Stopped"
     adapter._notes.clear()  # as another function would: nothing cached
     files, s3 = adapter._files, adapter._s3
     real_put_file, real_put = files.put_file, s3.put_object
@@ -319,12 +384,10 @@ def test_keeping_results_interrupted_at_each_step_keeps_them_once(
     done = adapter.retrieve_batch(job_id)
     assert done["status"] == "cancelled"
     succeeded = [json.loads(line) for line in adapter.file_content(done["output_file_id"]).splitlines()]
-    unrun = [json.loads(line) for line in adapter.file_content(done["error_file_id"]).splitlines()]
-    assert 0 < len(succeeded) == done["request_counts"]["completed"] < 100
-    assert len(succeeded) + len(unrun) == 100 and {line["error"]["code"] for line in unrun} == {
-        "batch_cancelled"
-    }
-    assert len({line["custom_id"] for line in succeeded + unrun}) == 100
+    errored = [json.loads(line) for line in adapter.file_content(done["error_file_id"]).splitlines()]
+    assert len(succeeded) == done["request_counts"]["completed"] == 36  # 37 ran, the first refused
+    assert [line["custom_id"] for line in errored] == ["q/0"] and done["request_counts"]["failed"] == 1
+    assert len({line["custom_id"] for line in succeeded + errored}) == 37
     adapter._notes.clear()
     again = adapter.retrieve_batch(job_id)  # the same files, kept once
     assert (again["output_file_id"], again["error_file_id"]) == (

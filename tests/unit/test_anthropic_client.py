@@ -110,3 +110,38 @@ def test_the_pending_note_is_named_after_the_gateway_id_never_the_metadata(
         Bucket=client.notes.bucket, Key=client.notes.pending_prefix + "batch_victim.json"
     )
     assert json.loads(victim_note["Body"].read()) == victims
+
+
+def _nothing_written(sim: Simulator) -> bool:
+    listed = boto3.client("s3").list_objects_v2(Bucket=resources.DEFAULT_BUCKET_NAME, Prefix="kept-files/")
+    notes = [item["Key"] for item in listed.get("Contents", []) if "/batch-" in item["Key"]]
+    return not notes and not sim.state.anthropic.batches
+
+
+def test_an_input_file_of_another_purpose_is_a_400_before_anything_is_written(
+    sim: Simulator, kept_bucket: None
+) -> None:
+    client = adapter(sim, ["right-key"])
+    other = client.create_file(filename="notes.txt", content=b"not json at all\n", purpose="assistants")
+    with pytest.raises(UpstreamRequestError) as refused:
+        client.create_batch(
+            {"input_file_id": other["id"], "endpoint": "/v1/chat/completions", "completion_window": "24h"},
+            gateway_id="batch_other_purpose",
+        )
+    assert refused.value.status_code == 400 and refused.value.param == "input_file_id"
+    assert refused.value.code == "invalid_file_purpose"
+    assert "must be uploaded with purpose 'batch', not 'assistants'" in refused.value.message
+    assert _nothing_written(sim)
+
+
+def test_a_line_that_is_not_a_request_is_a_400_naming_it(sim: Simulator, kept_bucket: None) -> None:
+    client = adapter(sim, ["right-key"])
+    content = json.dumps(LINE).encode() + b"\n" + b'{"test": "data"}\n'
+    uploaded = client.create_file(filename="in.jsonl", content=content, purpose="batch")
+    with pytest.raises(UpstreamRequestError) as refused:
+        client.create_batch(
+            {"input_file_id": uploaded["id"], "endpoint": "/v1/chat/completions", "completion_window": "24h"},
+            gateway_id="batch_not_a_request",
+        )
+    assert refused.value.status_code == 400 and refused.value.message.startswith("line 2: ")
+    assert _nothing_written(sim)

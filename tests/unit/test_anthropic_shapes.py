@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from gateway.models.batches import Batch
 from gateway.providers.anthropic_shapes import CustomIds, openai_batch, openai_status, outcome
-from gateway.providers.batch_results import ERROR, OUTPUT, Outcome, result_line
+from gateway.providers.batch_results import ERROR, OUTPUT, Outcome, has_line, result_line
 
 # The MessageBatch of Anthropic's API reference (retrieve), a batch still processing.
 DOCUMENTED_BATCH: dict[str, Any] = {
@@ -59,7 +59,8 @@ def test_statuses(batch: dict[str, Any], status: str) -> None:
 def test_documented_batch_as_an_openai_batch() -> None:
     converted = openai_batch(DOCUMENTED_BATCH, NOTE)
     Batch.model_validate(converted)
-    assert converted["request_counts"] == {"total": 200, "completed": 50, "failed": 50}
+    # OpenAI's rule: failed = errored + expired; the 10 a cancel left unrun count in total only.
+    assert converted["request_counts"] == {"total": 200, "completed": 50, "failed": 40}
     assert converted["created_at"] == 1724179044 == converted["in_progress_at"]
     assert converted["expires_at"] == 1724179044 + 86400
     assert converted["input_file_id"] == "kfile-1" and converted["metadata"] == {"a": "b"}
@@ -120,9 +121,13 @@ def test_results_lines_back_under_the_clients_custom_ids() -> None:
     kind, line = result_line(outcome(errored, {}, 100), "batch_x")
     assert kind == ERROR and line["response"]["status_code"] == 400
     assert line["response"]["body"]["error"]["message"] == "max_tokens: Field required"
-    for result, code in (("canceled", "batch_cancelled"), ("expired", "batch_expired")):
-        kind, line = result_line(outcome({"custom_id": "c", "result": {"type": result}}, {}, 100), "batch_x")
-        assert kind == ERROR and line["response"] is None and line["error"]["code"] == code
+    kind, line = result_line(outcome({"custom_id": "c", "result": {"type": "expired"}}, {}, 100), "batch_x")
+    assert kind == ERROR and line["response"] is None and line["error"]["code"] == "batch_expired"
+    # A request a cancel left unrun gets no line, as at OpenAI.
+    canceled = outcome({"custom_id": "c", "result": {"type": "canceled"}}, {}, 100)
+    assert canceled.kind == "canceled" and not has_line(canceled)
+    with pytest.raises(ValueError):
+        result_line(canceled, "batch_x")
 
 
 def test_line_ids_are_fixed_per_batch_and_request() -> None:

@@ -118,3 +118,36 @@ def test_job_tokens_are_valid_bedrock_names_and_stable() -> None:
 )
 def test_timeout_hours_within_bedrocks_bounds(window: str | None, hours: int) -> None:
     assert bedrock_jobs.timeout_hours(window) == hours
+
+
+def test_a_stopped_jobs_unrun_records_are_not_failed_as_at_openai() -> None:
+    # 120 records, a stop after 50 ran (48 succeeded, 2 errored): the 70 never run count in total only.
+    job = _job(
+        "Stopped",
+        endTime=ENDED,
+        totalRecordCount=120,
+        processedRecordCount=50,
+        successRecordCount=48,
+        errorRecordCount=2,
+    )
+    assert bedrock_jobs.batch_object(job, NOTE)["request_counts"] == {
+        "total": 120,
+        "completed": 48,
+        "failed": 2,
+    }
+
+
+def test_an_expired_jobs_unrun_records_are_failed_as_at_openai() -> None:
+    job = _job(
+        "Expired",
+        endTime=ENDED,
+        totalRecordCount=120,
+        processedRecordCount=50,
+        successRecordCount=48,
+        errorRecordCount=2,
+    )
+    assert bedrock_jobs.batch_object(job, NOTE)["request_counts"] == {
+        "total": 120,
+        "completed": 48,
+        "failed": 72,
+    }

@@ -175,3 +175,49 @@ def test_the_upload_check_names_the_untranslatable_field() -> None:
         bedrock_records.check_line({"model": "gpt-4o", "messages": []}, models=MODELS, default_max_tokens=10)
     with pytest.raises(ValueError, match=r"^body.messages"):
         bedrock_records.check_line({"model": "opus", "messages": []}, models=MODELS, default_max_tokens=10)
+
+
+@pytest.mark.parametrize("geo", ["us", "eu", "apac", "global", "us-gov", "jp", "au"])
+def test_every_cross_region_inference_profile_is_the_anthropic_family(geo: str) -> None:
+    profile = f"{geo}.anthropic.claude-sonnet-4-5-20250929-v1:0"
+    assert bedrock_records.family(profile) == "anthropic"
+    assert bedrock_records.family(f"arn:aws:bedrock:us-east-1:123456789012:inference-profile/{profile}") == (
+        "anthropic"
+    )
+    _, into = _records([_line("a", model=profile)], models={})
+    assert into.model_id == profile
+
+
+def test_the_short_chat_completions_url_is_read_as_the_v1_form_as_the_upload_check_does() -> None:
+    short = json.loads(_line("a"))
+    short["url"] = "/chat/completions"
+    out, into = _records([json.dumps(short).encode(), _line("b")])
+    assert len(out) == 2 and into.custom_ids == ["a", "b"]
+
+
+def test_an_image_by_url_is_refused_with_its_line_bedrock_takes_base64_only() -> None:
+    by_url = [
+        {"type": "text", "text": "What is this?"},
+        {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
+    ]
+    inline = [{"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]
+    out, _ = _records([_line("a", messages=[{"role": "user", "content": inline}])])
+    assert out[0]["modelInput"]["messages"][0]["content"][0]["source"]["type"] == "base64"
+    with pytest.raises(InvalidRequestError) as error:
+        _records([_line("a"), _line("b", messages=[{"role": "user", "content": by_url}])])
+    assert error.value.message.startswith("Line 2: body.messages[0].content[1].image_url.url")
+    assert "base64" in error.value.message
+    with pytest.raises(ValueError, match=r"^body.messages\[0\].content\[1\].image_url.url: .*base64"):
+        bedrock_records.check_line(
+            {"model": "opus", "messages": [{"role": "user", "content": by_url}]},
+            models=MODELS,
+            default_max_tokens=10,
+        )
+
+
+def test_an_alias_of_a_newer_claude_sends_temperature_without_top_p() -> None:
+    models = {"sonnet": "global.anthropic.claude-sonnet-4-5-20250929-v1:0", "haiku": HAIKU}
+    newer, _ = _records([_line("a", model="sonnet", temperature=0.3, top_p=0.8)], models=models)
+    assert newer[0]["modelInput"]["temperature"] == 0.3 and "top_p" not in newer[0]["modelInput"]
+    older, _ = _records([_line("a", model="haiku", temperature=0.3, top_p=0.8)], models=models)
+    assert (older[0]["modelInput"]["temperature"], older[0]["modelInput"]["top_p"]) == (0.3, 0.8)

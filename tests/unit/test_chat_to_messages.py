@@ -7,6 +7,7 @@ those of the Chat Completions reference."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -110,11 +111,54 @@ def test_max_tokens(body: dict[str, Any], expected: int) -> None:
 
 
 def test_sampling_fields() -> None:
-    params = request(temperature=0.5, top_p=0.9, stop="\n\nHuman:")
+    older = "claude-3-5-haiku-20241022"  # takes temperature and top_p together
+    params = request(model=older, temperature=0.5, top_p=0.9, stop="\n\nHuman:")
     assert (params["temperature"], params["top_p"], params["stop_sequences"]) == (0.5, 0.9, ["\n\nHuman:"])
     assert request(stop=["a", "b"])["stop_sequences"] == ["a", "b"]
+    assert request(top_p=0.9)["top_p"] == 0.9
     refused("body.temperature", temperature=1.5)  # OpenAI's range is 0-2, Anthropic's 0-1
     refused("body.max_tokens", max_tokens=0)
+
+
+def test_whitespace_only_stop_sequences_are_dropped() -> None:
+    # Anthropic refuses a stop sequence that is only whitespace; "\n" is common in OpenAI batches.
+    assert "stop_sequences" not in request(stop=["\n"])
+    assert "stop_sequences" not in request(stop=" \t\n")
+    assert request(stop=["\n", "END", "\n\n", ""])["stop_sequences"] == ["END"]
+
+
+@pytest.mark.parametrize(
+    ("model", "both"),
+    [
+        ("claude-sonnet-4-5-20250929", False),
+        ("claude-sonnet-4-5", False),
+        ("claude-haiku-4-5", False),
+        ("claude-opus-4-1-20250805", False),
+        ("claude-opus-4-5", False),
+        ("claude-sonnet-4-6", False),
+        ("claude-sonnet-5", False),
+        ("claude-opus-4-20250514", True),
+        ("claude-sonnet-4-20250514", True),
+        ("claude-3-7-sonnet-20250219", True),
+        ("claude-3-5-haiku-latest", True),
+    ],
+)
+def test_newer_claude_models_get_temperature_without_top_p(model: str, both: bool) -> None:
+    params = request(model=model, temperature=0.2, top_p=0.9)
+    assert params["temperature"] == 0.2
+    assert ("top_p" in params) is both
+
+
+def test_the_model_that_runs_decides_the_sampling_rule() -> None:
+    body = {
+        "model": "my-alias",
+        "temperature": 0.2,
+        "top_p": 0.9,
+        "messages": [{"role": "user", "content": "x"}],
+    }
+    assert "top_p" in messages_request(body, default_max_tokens=10)
+    bedrock_id = "global.anthropic.claude-sonnet-4-5-20250929-v1:0"
+    assert "top_p" not in messages_request(body, default_max_tokens=10, model_id=bedrock_id)
 
 
 def test_tools_and_tool_choice() -> None:
@@ -194,6 +238,79 @@ def test_tool_calls_and_tool_results() -> None:
     refused("body.messages[1].tool_call_id", messages=[messages[0], {"role": "tool", "content": "x"}])
 
 
+def _tool_turns(call_id: str) -> list[dict[str, Any]]:
+    return [
+        {"role": "user", "content": "Weather in Paris?"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": call_id, "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+            ],
+        },
+        {"role": "tool", "tool_call_id": call_id, "content": "15 degrees"},
+    ]
+
+
+def test_tool_call_ids_of_other_providers_are_mapped_to_anthropics_pattern_consistently() -> None:
+    foreign = "functions.get_weather:0"  # e.g. Kimi's or another OpenAI-compatible provider's ids
+    params = request(messages=_tool_turns(foreign))
+    use_id = params["messages"][1]["content"][0]["id"]
+    result_id = params["messages"][2]["content"][0]["tool_use_id"]
+    assert use_id == result_id and use_id != foreign
+    assert re.fullmatch(r"[a-zA-Z0-9_-]+", use_id)
+    assert use_id.startswith("functions_get_weather_0_")
+    assert request(messages=_tool_turns(foreign))["messages"][1]["content"][0]["id"] == use_id  # stable
+    # Two ids that sanitize alike stay apart; an id of the request that equals a mapped one too.
+    other = "functions.get_weather/0"
+    assert request(messages=_tool_turns(other))["messages"][1]["content"][0]["id"] != use_id
+    both = _tool_turns(use_id) + _tool_turns(foreign)[1:]
+    turns = request(messages=both)["messages"]
+    assert turns[1]["content"][0]["id"] == use_id
+    assert turns[3]["content"][0]["id"] not in (use_id, foreign)
+    assert turns[3]["content"][0]["id"] == turns[4]["content"][0]["tool_use_id"]
+
+
+def test_empty_text_blocks_are_dropped() -> None:
+    parts = [{"type": "text", "text": ""}, {"type": "text", "text": "Hello"}, {"type": "text", "text": " "}]
+    assert request(messages=[{"role": "user", "content": parts}])["messages"] == [
+        {"role": "user", "content": "Hello"}
+    ]
+    turns = request(
+        messages=[
+            {"role": "system", "content": ""},
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "", "tool_calls": _tool_turns("call_1")[1]["tool_calls"]},
+            {"role": "tool", "tool_call_id": "call_1", "content": ""},
+        ]
+    )
+    assert "system" not in turns
+    assert turns["messages"][1]["content"] == [
+        {"type": "tool_use", "id": "call_1", "name": "get_weather", "input": {}}
+    ]
+    assert turns["messages"][2]["content"] == [{"type": "tool_result", "tool_use_id": "call_1"}]
+
+
+def test_a_message_left_without_content_is_refused() -> None:
+    refused("body.messages[0].content", messages=[{"role": "user", "content": ""}])
+    refused(
+        "body.messages[0].content", messages=[{"role": "user", "content": [{"type": "text", "text": ""}]}]
+    )
+    refused(
+        "body.messages[1].content",
+        messages=[{"role": "user", "content": "Hi"}, {"role": "assistant", "content": ""}],
+    )
+
+
+def test_image_urls_are_refused_where_the_provider_takes_base64_only() -> None:
+    url = [{"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "x"}, {"role": "user", "content": url}]}
+    with pytest.raises(TranslationError) as raised:
+        messages_request(body, default_max_tokens=10, image_urls=False)
+    assert raised.value.field == "body.messages[1].content[0].image_url.url"
+    assert "base64" in raised.value.message
+
+
 def test_user_becomes_metadata_user_id() -> None:
     assert request(user="user-1234")["metadata"] == {"user_id": "user-1234"}
 
@@ -215,6 +332,28 @@ def test_user_becomes_metadata_user_id() -> None:
 )
 def test_fields_without_an_anthropic_equivalent_name_the_field(field: str, value: Any) -> None:
     refused(f"body.{field}", **{field: value})
+
+
+def test_a_json_schema_response_format_becomes_anthropics_output_config() -> None:
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    response_format = {
+        "type": "json_schema",
+        "json_schema": {"name": "place", "strict": True, "schema": schema},
+    }
+    assert request(response_format=response_format)["output_config"] == {
+        "format": {"type": "json_schema", "schema": schema}
+    }
+    refused(
+        "body.response_format.json_schema.schema", response_format={"type": "json_schema", "json_schema": {}}
+    )
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "x"}],
+        "response_format": response_format,
+    }
+    with pytest.raises(TranslationError) as raised:  # where the provider has no structured outputs
+        messages_request(body, default_max_tokens=10, structured_outputs=False)
+    assert raised.value.field == "body.response_format"
 
 
 def test_neutral_values_of_unsupported_fields_pass() -> None:

@@ -1,26 +1,32 @@
-"""The simulator's Anthropic form: Message Batches with Anthropic's shapes, progressing over time."""
+"""The simulator's Anthropic form: Message Batches with Anthropic's shapes, progressing along the
+simulator's clock, which these tests step (no waiting for a timed state)."""
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from devserver.simulator import Simulator, SimulatorConfig
+from devserver.simulator import Simulator, SimulatorConfig, SteppedClock
 from devserver.simulator.anthropic_messages import MessageError, message_for
 
 KEY = "sim-anthropic-key"
 HEADERS = {"x-api-key": KEY, "anthropic-version": "2023-06-01"}
+PHASE = 0.5
 
 
 @pytest.fixture
-def api() -> Iterator[httpx.Client]:
+def clock() -> SteppedClock:
+    return SteppedClock()
+
+
+@pytest.fixture
+def api(clock: SteppedClock) -> Iterator[httpx.Client]:
     with (
-        Simulator(SimulatorConfig(port=0, batch_phase_seconds=0.4)) as sim,
+        Simulator(SimulatorConfig(port=0, batch_phase_seconds=PHASE, clock=clock)) as sim,
         httpx.Client(base_url=sim.anthropic_api_base, headers=HEADERS, timeout=10) as http,
     ):
         yield http
@@ -38,15 +44,15 @@ def request(custom_id: str, text: str = "Hello, world", **params: Any) -> dict[s
     }
 
 
-def wait_ended(api: httpx.Client, batch_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 10
-    while (batch := api.get(f"/v1/messages/batches/{batch_id}").json())["processing_status"] != "ended":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+def ended(api: httpx.Client, clock: SteppedClock, batch_id: str) -> dict[str, Any]:
+    """The batch after the clock has passed its two phases."""
+    clock.step(2 * PHASE)
+    batch = api.get(f"/v1/messages/batches/{batch_id}").json()
+    assert batch["processing_status"] == "ended"
     return dict(batch)
 
 
-def test_a_batch_runs_and_its_results_are_jsonl(api: httpx.Client) -> None:
+def test_a_batch_runs_and_its_results_are_jsonl(api: httpx.Client, clock: SteppedClock) -> None:
     created = api.post("/v1/messages/batches", json={"requests": [request("a"), request("b", max_tokens=0)]})
     assert created.status_code == 200
     batch = created.json()
@@ -62,7 +68,7 @@ def test_a_batch_runs_and_its_results_are_jsonl(api: httpx.Client) -> None:
     assert batch["created_at"].endswith("Z") and batch["expires_at"] > batch["created_at"]
     early = api.get(f"/v1/messages/batches/{batch['id']}/results")
     assert early.status_code == 400 and early.json()["type"] == "error"
-    done = wait_ended(api, batch["id"])
+    done = ended(api, clock, batch["id"])
     assert done["request_counts"]["succeeded"] == 1 and done["request_counts"]["errored"] == 1
     assert done["results_url"].endswith(f"/v1/messages/batches/{batch['id']}/results")
     lines = [
@@ -86,15 +92,41 @@ def test_a_batch_runs_and_its_results_are_jsonl(api: httpx.Client) -> None:
     }
 
 
-def test_cancel_leaves_finished_requests_and_cancels_the_rest(api: httpx.Client) -> None:
+def test_cancel_leaves_finished_requests_and_cancels_the_rest(api: httpx.Client, clock: SteppedClock) -> None:
     batch = api.post("/v1/messages/batches", json={"requests": [request(f"r{i}") for i in range(10)]}).json()
-    time.sleep(0.4 + 0.2)  # half way through the second phase
+    clock.step(PHASE * 1.5)  # half way through the second phase
     cancelling = api.post(f"/v1/messages/batches/{batch['id']}/cancel").json()
     assert cancelling["processing_status"] == "canceling" and cancelling["cancel_initiated_at"]
-    counts = wait_ended(api, batch["id"])["request_counts"]
-    assert 0 < counts["succeeded"] < 10 and counts["succeeded"] + counts["canceled"] == 10
+    counts = ended(api, clock, batch["id"])["request_counts"]
+    assert (counts["succeeded"], counts["canceled"]) == (5, 5)
     results = api.get(f"/v1/messages/batches/{batch['id']}/results").text.splitlines()
     assert sum(json.loads(line)["result"]["type"] == "canceled" for line in results) == counts["canceled"]
+
+
+def test_requests_the_real_api_refuses_are_errored_results(api: httpx.Client, clock: SteppedClock) -> None:
+    # Anthropic checks each request's params while the batch runs: the create takes them.
+    tool_turns = [
+        {"role": "user", "content": "weather?"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "fn.w:0", "name": "w", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "fn.w:0", "content": "15"}]},
+    ]
+    requests = [
+        request("stop", stop_sequences=["\n"]),
+        request("sampling", temperature=0.5, top_p=0.9),  # claude-sonnet-4-5 takes one of them
+        request("tool", messages=tool_turns),
+        request("empty", messages=[{"role": "user", "content": [{"type": "text", "text": ""}]}]),
+        request("ok", temperature=0.5, stop_sequences=["END"]),
+    ]
+    batch = api.post("/v1/messages/batches", json={"requests": requests}).json()
+    assert ended(api, clock, batch["id"])["request_counts"]["errored"] == 4
+    lines = api.get(f"/v1/messages/batches/{batch['id']}/results").text.splitlines()
+    results = {line["custom_id"]: line["result"] for line in map(json.loads, lines)}
+    assert results.pop("ok")["type"] == "succeeded"
+    messages = {name: result["error"]["error"]["message"] for name, result in results.items()}
+    assert "stop_sequences.0" in messages["stop"]
+    assert messages["sampling"].startswith("`temperature` and `top_p` cannot both be specified")
+    assert messages["tool"].startswith("messages.1.content.0.id: String should match pattern")
+    assert messages["empty"].startswith("messages.0.content.0: text content blocks")
 
 
 def test_list_pages_newest_first(api: httpx.Client) -> None:

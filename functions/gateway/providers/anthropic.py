@@ -25,7 +25,7 @@ from gateway.observability import logger
 from gateway.providers import anthropic_shapes as shapes
 from gateway.providers.api import ProviderApi
 from gateway.providers.batch_notes import BatchNotes
-from gateway.providers.batch_results import ERROR, OUTPUT, encoded, result_line
+from gateway.providers.batch_results import ERROR, OUTPUT, encoded, has_line, result_line
 from gateway.providers.chat_to_messages import TranslationError, messages_request
 from gateway.providers.client import KeySource, _timeout, _tls_context
 from gateway.providers.config import DEFAULT_ANTHROPIC_VERSION, ProviderDeployment
@@ -78,10 +78,20 @@ class AnthropicClient(KeptFileEndpoints):
                 code="unsupported_endpoint",
             )
         input_file_id = str(body["input_file_id"])
+        self._check_purpose(input_file_id)  # before anything is written
         custom_ids = shapes.CustomIds()
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool:
             total, model = self._requests_body(input_file_id, custom_ids, spool)
             return self._create(body, gateway_id, _Replayable(spool), total, model, custom_ids, timeout)
+
+    def _check_purpose(self, input_file_id: str) -> None:
+        purpose = self.files.retrieve_file(input_file_id).get("purpose")
+        if purpose != "batch":
+            raise _bad_request(
+                f"The input file '{input_file_id}' must be uploaded with purpose 'batch', not '{purpose}'.",
+                param="input_file_id",
+                code="invalid_file_purpose",
+            )
 
     def _create(
         self,
@@ -128,17 +138,22 @@ class AnthropicClient(KeptFileEndpoints):
             for number, raw in enumerate(split_lines(stream.iter_bytes()), start=1):
                 if not raw.strip():
                     continue
-                line = json.loads(raw)
                 try:
-                    params = messages_request(
-                        line["body"], default_max_tokens=self.deployment.default_max_tokens
-                    )
+                    line = json.loads(raw)
+                    body, custom_id = line["body"], str(line["custom_id"])
+                    params = messages_request(body, default_max_tokens=self.deployment.default_max_tokens)
                 except TranslationError as exc:
                     raise _bad_request(
                         f"line {number}: {exc}", param="input_file_id", code="untranslatable_line"
                     ) from exc
+                except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+                    raise _bad_request(
+                        f"line {number}: is not a batch request line (custom_id, method, url, body)",
+                        param="input_file_id",
+                        code="invalid_json_line",
+                    ) from None
                 model = model or params.get("model")
-                request = {"custom_id": custom_ids.anthropic_id(str(line["custom_id"])), "params": params}
+                request = {"custom_id": custom_ids.anthropic_id(custom_id), "params": params}
                 piece = (b"," if total else b"") + json.dumps(request, separators=(",", ":")).encode()
                 total += 1
                 size += len(piece)
@@ -220,10 +235,11 @@ class AnthropicClient(KeptFileEndpoints):
             spools = {OUTPUT: output, ERROR: errors}
             with self._stream("GET", f"{_BATCHES}/{upstream_id}/results") as response:
                 for raw in split_lines(response.iter_bytes()):
-                    if raw.strip():
-                        kind, line = result_line(
-                            shapes.outcome(json.loads(raw), custom_ids, created), upstream_id
-                        )
+                    if not raw.strip():
+                        continue
+                    outcome = shapes.outcome(json.loads(raw), custom_ids, created)
+                    if has_line(outcome):
+                        kind, line = result_line(outcome, upstream_id)
                         spools[kind].write(encoded(line))
             return {
                 "output_file_id": self._kept(upstream_id, OUTPUT, output),

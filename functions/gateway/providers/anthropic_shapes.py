@@ -3,7 +3,9 @@
 Statuses: `in_progress` -> in_progress, `canceling` -> cancelling, `ended` -> completed, or
 cancelled when a cancel was asked for (OpenAI's cancelled batches keep their partial results
 too) or every request was cancelled, or expired when every request expired. Counts come from
-`request_counts`; custom_ids Anthropic refuses are mapped to ones it takes, and back.
+`request_counts`, OpenAI's way: `failed` counts the errored and expired requests, not those a
+cancel left unrun (they count in `total` only, as at OpenAI); custom_ids Anthropic refuses are
+mapped to ones it takes, and back.
 """
 
 from __future__ import annotations
@@ -118,7 +120,7 @@ def openai_batch(
         "request_counts": {
             "total": sum(counts.values()),
             "completed": counts["succeeded"],
-            "failed": counts["errored"] + counts["canceled"] + counts["expired"],
+            "failed": counts["errored"] + counts["expired"],
         },
     }
 

@@ -1,9 +1,11 @@
 """OpenAI batch output and error lines, from what became of each request at a provider that
 speaks another API (Anthropic's Message Batches, Bedrock's batch inference).
 
-One line per request: a succeeded one in the output file (`response.body` a `chat.completion`),
-an errored, cancelled or expired one in the error file with OpenAI's `error` shapes. Line ids
-derive from the batch and the custom_id, so a file built twice is the same file.
+One line per request that ran or expired: a succeeded one in the output file (`response.body` a
+`chat.completion`), an errored or expired one in the error file with OpenAI's `error` shapes. A
+request a cancel left unrun has no line and is not counted `failed`, as at OpenAI (a cancelled
+batch's counts and files hold the requests that ran; `total` all of them). Line ids derive from
+the batch and the custom_id, so a file built twice is the same file.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from typing import Any, Literal
 OutcomeKind = Literal["succeeded", "errored", "canceled", "expired"]
 OUTPUT, ERROR = "output", "error"
 
-CANCELLED_MESSAGE = "This request was not executed because the batch was cancelled."
 EXPIRED_MESSAGE = "This request could not be executed before the completion window expired."
 
 
@@ -34,9 +35,17 @@ class Outcome:
     request_id: str | None = None
 
 
+def has_line(outcome: Outcome) -> bool:
+    """Whether the outcome is written to a file: not for a request a cancel left unrun."""
+    return outcome.kind != "canceled"
+
+
 def result_line(outcome: Outcome, batch_id: str) -> tuple[str, dict[str, Any]]:
     """(OUTPUT or ERROR, the line) for one outcome of batch `batch_id` (the gateway-facing id
-    the files belong to, or the upstream id: anything fixed per batch)."""
+    the files belong to, or the upstream id: anything fixed per batch); never for a `canceled`
+    one (`has_line`)."""
+    if not has_line(outcome):
+        raise ValueError("a request a cancel left unrun has no result line")
     line_id = "batch_req_" + hashlib.sha256(f"{batch_id}\x00{outcome.custom_id}".encode()).hexdigest()[:32]
     request_id = outcome.request_id or "req_" + line_id.removeprefix("batch_req_")
     if outcome.kind == "succeeded":
@@ -51,16 +60,11 @@ def result_line(outcome: Outcome, batch_id: str) -> tuple[str, dict[str, Any]]:
         }
         response = {"status_code": outcome.status_code, "request_id": request_id, "body": {"error": error}}
         return ERROR, {"id": line_id, "custom_id": outcome.custom_id, "response": response, "error": None}
-    code, message = (
-        ("batch_cancelled", CANCELLED_MESSAGE)
-        if outcome.kind == "canceled"
-        else ("batch_expired", EXPIRED_MESSAGE)
-    )
     return ERROR, {
         "id": line_id,
         "custom_id": outcome.custom_id,
         "response": None,
-        "error": {"code": code, "message": message},
+        "error": {"code": "batch_expired", "message": EXPIRED_MESSAGE},
     }
 
 

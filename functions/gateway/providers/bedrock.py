@@ -19,10 +19,11 @@ import contextlib
 import itertools
 import json
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -48,6 +49,7 @@ RECORDS_FILE = "records.jsonl"
 LIST_PAGE_SIZE = 100  # jobs per ListModelInvocationJobs page
 RECORDS_PART_BYTES = 8 * 1024 * 1024  # S3's parts are at least 5 MiB, the last excepted
 _NOTES_CACHE_SIZE = 1024
+_SPOOL_BYTES = 8 * 1024 * 1024
 
 
 class BedrockClient(KeptFileEndpoints):
@@ -232,36 +234,46 @@ class BedrockClient(KeptFileEndpoints):
             )
             return
         custom_ids = raw.get("custom_ids") or []
-        outputs: list[bytes] = []
-        errors: list[bytes] = []
-        answered: set[str] = set()
-        if job.get("processedRecordCount"):  # a job stopped before any record ran writes no file
-            base = self._output_prefix(token) + f"{job_id}/"
-            for line in self._read_lines(base + RECORDS_FILE + ".out"):
-                outcome = bedrock_records.outcome(line, custom_ids, note.created_at)
-                if outcome is None:
-                    continue
-                answered.add(outcome.custom_id)
-                kind, result = batch_results.result_line(outcome, job_id)
-                (outputs if kind == batch_results.OUTPUT else errors).append(batch_results.encoded(result))
-        unanswered: batch_results.OutcomeKind = "expired" if job.get("status") == "Expired" else "canceled"
-        for custom_id in custom_ids:
-            if custom_id not in answered:
-                _, result = batch_results.result_line(batch_results.Outcome(custom_id, unanswered), job_id)
-                errors.append(batch_results.encoded(result))
-        output_id = self._results_file(job_id, "output", outputs)
-        error_id = self._results_file(job_id, "error", errors)
+        # Spooled (to /tmp past a few MB, as the Anthropic path does): a large job's results never
+        # sit whole in the function's memory.
+        with (
+            tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as output,
+            tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as errors,
+        ):
+            spools = {batch_results.OUTPUT: output, batch_results.ERROR: errors}
+            answered = bytearray(len(custom_ids) + 1)  # by record index: one byte per record
+            if job.get("processedRecordCount"):  # a job stopped before any record ran writes no file
+                base = self._output_prefix(token) + f"{job_id}/"
+                for line in self._read_lines(base + RECORDS_FILE + ".out"):
+                    index = bedrock_records.record_index(str(line.get("recordId") or ""))
+                    outcome = bedrock_records.outcome(line, custom_ids, note.created_at)
+                    if outcome is None or index is None:
+                        continue
+                    answered[index] = 1
+                    kind, result = batch_results.result_line(outcome, job_id)
+                    spools[kind].write(batch_results.encoded(result))
+            if job.get("status") == "Expired":  # a stop's unrun records have no line (OpenAI's rule)
+                for index, custom_id in enumerate(custom_ids, 1):
+                    if not answered[index]:
+                        expired = batch_results.Outcome(custom_id, "expired")
+                        errors.write(batch_results.encoded(batch_results.result_line(expired, job_id)[1]))
+            output_id = self._results_file(job_id, "output", output)
+            error_id = self._results_file(job_id, "error", errors)
         # Last: the note says the files are written (a run that dies before writes them again).
         self._put_json(self._note_key(token), {**raw, "output_file_id": output_id, "error_file_id": error_id})
         note.output_file_id, note.error_file_id, note.results = output_id, error_id, True
 
-    def _results_file(self, job_id: str, kind: str, lines: list[bytes]) -> str | None:
-        if not lines:
+    def _results_file(self, job_id: str, kind: str, spool: IO[bytes]) -> str | None:
+        if not spool.tell():
             return None
+        spool.seek(0)
         file_id = derived_id(self.name, job_id, kind)
         with contextlib.suppress(FileExists):  # an earlier run wrote it
             self._files.put_file(
-                file_id, iter(lines), filename=f"batch_{job_id}_{kind}.jsonl", purpose="batch_output"
+                file_id,
+                iter(lambda: spool.read(1024 * 1024), b""),
+                filename=f"batch_{job_id}_{kind}.jsonl",
+                purpose="batch_output",
             )
         return file_id
 

@@ -106,6 +106,10 @@ def batch_object(job: dict[str, Any], note: Note) -> dict[str, Any]:
     total = job.get("totalRecordCount")
     succeeded = int(job.get("successRecordCount") or 0)
     errored = int(job.get("errorRecordCount") or 0)
+    if job.get("status") == "Expired" and total is not None:
+        # OpenAI's rule: requests the window left unrun are failed (with an error line each);
+        # those a stop left unrun count in `total` only.
+        errored += max(0, int(total) - int(job.get("processedRecordCount") or 0))
     modified = _seconds(job.get("lastModifiedTime"))
     ended = _seconds(job.get("endTime"))
     batch: dict[str, Any] = {

@@ -3,10 +3,12 @@ records -> what became of each request (`batch_results.Outcome`).
 
 A record is `{"recordId", "modelInput"}`, `modelInput` being the InvokeModel body of the job's
 model family. Supported families: Anthropic Claude (`anthropic.…`, and cross-region inference
-profiles such as `us.anthropic.…`), whose body is the Anthropic Messages request without
-`model`, plus `"anthropic_version": "bedrock-2023-05-31"`. One job runs one model, so every
-line of a batch names the same model. recordIds are the line numbers (`R` + 10 digits): a
-custom_id may hold characters a recordId may not, and the custom_ids are kept beside the job.
+profiles such as `us.anthropic.…` or `global.anthropic.…`), whose body is the Anthropic
+Messages request without `model`, plus `"anthropic_version": "bedrock-2023-05-31"` (images as
+base64 only: Bedrock refuses URL sources, so such a line is refused with its number). One job
+runs one model, so every line of a batch names the same model. recordIds are the line numbers
+(`R` + 10 digits): a custom_id may hold characters a recordId may not, and the custom_ids are
+kept beside the job.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from gateway.providers.chat_to_messages import TranslationError, chat_completion
 BEDROCK_ANTHROPIC_VERSION = "bedrock-2023-05-31"
 SUPPORTED_FAMILIES = ("anthropic",)
 CHAT_COMPLETIONS = "/v1/chat/completions"
+# The geographic prefixes of Bedrock's cross-region (system-defined) inference profiles.
+INFERENCE_PROFILE_GEOS = frozenset({"us", "eu", "apac", "global", "us-gov", "jp", "au"})
 # Bedrock's batch inference quotas (defaults; the maximums are adjustable per account).
 MIN_RECORDS = 100
 MAX_RECORDS = 50_000
@@ -30,9 +34,18 @@ MAX_INPUT_FILE_BYTES = 1_000_000_000
 
 
 def family(model_id: str) -> str:
-    """`anthropic` for `anthropic.claude-…`, `us.anthropic.claude-…` and their ARNs alike."""
+    """`anthropic` for `anthropic.claude-…`, `us.anthropic.claude-…`, `global.anthropic.claude-…`
+    and their ARNs alike."""
     parts = model_id.split("/")[-1].split(".")
-    return parts[1] if len(parts) > 2 and len(parts[0]) == 2 else parts[0]
+    return parts[1] if len(parts) > 2 and parts[0] in INFERENCE_PROFILE_GEOS else parts[0]
+
+
+def line_endpoint(url: Any) -> str | None:
+    """A line's url as the upload check reads it (`/chat/completions` is `/v1/chat/completions`,
+    as in Azure's examples), None when it is not a string."""
+    if not isinstance(url, str):
+        return None
+    return url if url.startswith("/v1/") else "/v1" + (url if url.startswith("/") else "/" + url)
 
 
 def record_id(index: int) -> str:
@@ -54,9 +67,18 @@ class Records:
     size: int = 0
 
 
-def model_input(body: dict[str, Any], *, default_max_tokens: int) -> dict[str, Any]:
-    """The InvokeModel body of one chat completions request for a Claude model on Bedrock."""
-    params = messages_request(body, default_max_tokens=default_max_tokens)
+def model_input(
+    body: dict[str, Any], *, default_max_tokens: int, model_id: str | None = None
+) -> dict[str, Any]:
+    """The InvokeModel body of one chat completions request for a Claude model on Bedrock
+    (`model_id`: the Bedrock model the job runs, when the line names an alias)."""
+    params = messages_request(
+        body,
+        default_max_tokens=default_max_tokens,
+        model_id=model_id,
+        image_urls=False,
+        structured_outputs=False,
+    )
     params.pop("model", None)  # the job names the model
     params.pop("metadata", None)  # InvokeModel takes no metadata.user_id
     return {"anthropic_version": BEDROCK_ANTHROPIC_VERSION, **params}
@@ -65,10 +87,10 @@ def model_input(body: dict[str, Any], *, default_max_tokens: int) -> dict[str, A
 def check_line(body: dict[str, Any], *, models: dict[str, str], default_max_tokens: int) -> None:
     """The upload check of one line's body: a TranslationError (a ValueError) naming the field."""
     try:
-        bedrock_model(str(body.get("model") or ""), models)
+        model_id = bedrock_model(str(body.get("model") or ""), models)
     except InvalidRequestError as exc:
         raise TranslationError("body.model", exc.message) from None
-    model_input(body, default_max_tokens=default_max_tokens)
+    model_input(body, default_max_tokens=default_max_tokens, model_id=model_id)
 
 
 def bedrock_model(model: str, models: dict[str, str]) -> str:
@@ -108,7 +130,7 @@ def records(
             custom_id = str(line["custom_id"])
         except (ValueError, KeyError, TypeError, AttributeError):
             raise _line_error(number, "is not a batch request line (custom_id, method, url, body)") from None
-        if url != CHAT_COMPLETIONS:
+        if line_endpoint(url) != CHAT_COMPLETIONS:
             raise _line_error(number, f"url {url!r}: Amazon Bedrock batches take {CHAT_COMPLETIONS} only")
         try:
             model_id = bedrock_model(str(body.get("model") or ""), models)
@@ -118,7 +140,7 @@ def records(
             raise _line_error(number, f"model {model_id!r}: a Bedrock batch runs one model ({into.model_id})")
         into.model_id = model_id
         try:
-            translated = model_input(body, default_max_tokens=default_max_tokens)
+            translated = model_input(body, default_max_tokens=default_max_tokens, model_id=model_id)
         except TranslationError as exc:
             raise _line_error(number, str(exc)) from None
         into.custom_ids.append(custom_id)

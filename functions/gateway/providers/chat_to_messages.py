@@ -9,6 +9,7 @@ Anthropic Message back into the `chat.completion` OpenAI's batch output carries.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from typing import Any
@@ -64,6 +65,15 @@ FINISH_REASONS = {
 }
 
 
+# Anthropic's pattern for a tool_use id (and so a tool_result's tool_use_id).
+TOOL_USE_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
+_NOT_TOOL_USE_ID = re.compile(r"[^a-zA-Z0-9_-]+")
+# Claude models that refuse `temperature` and `top_p` in one request ("cannot both be specified for
+# this model"): Opus 4.1, and every 4.5 and later. Family first (claude-sonnet-4-5-20250929,
+# anthropic.claude-opus-4-1-20250805-v1:0); the older names (claude-3-5-sonnet-…) are all earlier.
+_CLAUDE_VERSION = re.compile(r"claude-(?P<family>opus|sonnet|haiku)-(?P<major>\d+)(?:-(?P<minor>\d)(?!\d))?")
+
+
 class TranslationError(ValueError):
     """A request field the provider cannot take; `field` is its path in the line, e.g.
     `body.messages[2].content[0]`."""
@@ -75,13 +85,23 @@ class TranslationError(ValueError):
 
 
 # OpenAI -> Anthropic ---------------------------------------------------------------------------
-def messages_request(body: dict[str, Any], *, default_max_tokens: int) -> dict[str, Any]:
-    """The Anthropic Messages params of an OpenAI chat completions `body`."""
-    _check_fields(body)
+def messages_request(
+    body: dict[str, Any],
+    *,
+    default_max_tokens: int,
+    model_id: str | None = None,
+    image_urls: bool = True,
+    structured_outputs: bool = True,
+) -> dict[str, Any]:
+    """The Anthropic Messages params of an OpenAI chat completions `body`. `model_id`: the model
+    that runs it when not the body's own (a Bedrock alias's model id); `image_urls`: whether the
+    provider takes images by URL (Bedrock takes base64 only); `structured_outputs`: whether a
+    `json_schema` response_format becomes Anthropic's `output_config.format`."""
+    _check_fields(body, structured_outputs=structured_outputs)
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise TranslationError("body.model", "is required and must be a string")
-    system, messages = _messages(body.get("messages"))
+    system, messages = _messages(body.get("messages"), image_urls=image_urls)
     params: dict[str, Any] = {"model": model, "max_tokens": _max_tokens(body, default_max_tokens)}
     if system:
         params["system"] = system
@@ -90,6 +110,8 @@ def messages_request(body: dict[str, Any], *, default_max_tokens: int) -> dict[s
         params["temperature"] = _number(temperature, "temperature", 0, 1)
     if (top_p := body.get("top_p")) is not None:
         params["top_p"] = _number(top_p, "top_p", 0, 1)
+    if "temperature" in params and "top_p" in params and one_sampling_field_only(model_id or model):
+        del params["top_p"]  # the model refuses both; temperature is the one OpenAI's users set
     if (stop := body.get("stop")) is not None and (stop_sequences := _stop_sequences(stop)):
         params["stop_sequences"] = stop_sequences
     if body.get("tools") is not None:
@@ -101,10 +123,29 @@ def messages_request(body: dict[str, Any], *, default_max_tokens: int) -> dict[s
         if not isinstance(user, str):
             raise TranslationError("body.user", "must be a string")
         params["metadata"] = {"user_id": user}
+    if (schema := _json_schema(body.get("response_format"))) is not None:
+        params["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
     return params
 
 
-def _check_fields(body: dict[str, Any]) -> None:
+def one_sampling_field_only(model: str) -> bool:
+    """True for the Claude models that take `temperature` or `top_p`, not both."""
+    match = _CLAUDE_VERSION.search(model)
+    if match is None:
+        return False
+    version = (int(match["major"]), int(match["minor"] or 0))
+    return version >= (4, 5) or (match["family"] == "opus" and version >= (4, 1))
+
+
+def _json_schema(response_format: Any) -> dict[str, Any] | None:
+    if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
+        schema = (response_format.get("json_schema") or {}).get("schema")
+        if isinstance(schema, dict):
+            return schema
+    return None
+
+
+def _check_fields(body: dict[str, Any], *, structured_outputs: bool) -> None:
     for name, value in body.items():
         if name in _UNSUPPORTED:
             if not any(
@@ -119,10 +160,22 @@ def _check_fields(body: dict[str, Any]) -> None:
     if body.get("stream"):
         raise TranslationError("body.stream", "a batch request cannot stream")
     response_format = body.get("response_format")
-    if response_format is not None and (
+    if (
+        structured_outputs
+        and isinstance(response_format, dict)
+        and response_format.get("type") == "json_schema"
+    ):
+        if _json_schema(response_format) is None:
+            raise TranslationError(
+                "body.response_format.json_schema.schema", "is required (a JSON Schema object)"
+            )
+    elif response_format is not None and (
         not isinstance(response_format, dict) or response_format.get("type") != "text"
     ):
-        raise TranslationError("body.response_format", "only {'type': 'text'} is supported")
+        supported = (
+            "{'type': 'text'} and {'type': 'json_schema'}" if structured_outputs else "{'type': 'text'}"
+        )
+        raise TranslationError("body.response_format", f"only {supported} are supported")
     modalities = body.get("modalities")
     if modalities is not None and modalities != ["text"]:
         raise TranslationError("body.modalities", "only ['text'] is supported")
@@ -151,35 +204,41 @@ def _stop_sequences(stop: Any) -> list[str]:
     sequences = [stop] if isinstance(stop, str) else stop
     if not isinstance(sequences, list) or not all(isinstance(s, str) for s in sequences):
         raise TranslationError("body.stop", "must be a string or a list of strings")
-    return [s for s in sequences if s]
+    # Anthropic refuses a stop sequence that is only whitespace ("\n" is common in OpenAI batches).
+    return [s for s in sequences if s.strip()]
 
 
-def _messages(raw: Any) -> tuple[str | None, list[dict[str, Any]]]:
+def _messages(raw: Any, *, image_urls: bool = True) -> tuple[str | None, list[dict[str, Any]]]:
     """Anthropic's `system` (the system and developer messages, joined) and turns (consecutive
-    messages of one role merged: tool results follow their calls in one user turn)."""
+    messages of one role merged: tool results follow their calls in one user turn). Empty text
+    is dropped (Anthropic refuses empty text blocks); a message left with nothing is refused."""
     if not isinstance(raw, list) or not raw:
         raise TranslationError("body.messages", "must be a non-empty list")
     system: list[str] = []
     turns: list[dict[str, Any]] = []
+    tool_ids = ToolUseIds(raw)
     for index, message in enumerate(raw):
         where = f"body.messages[{index}]"
         if not isinstance(message, dict):
             raise TranslationError(where, "must be an object")
         role = message.get("role")
         if role in ("system", "developer"):
-            system.append(_text_only(message.get("content"), f"{where}.content"))
+            if text := _text_only(message.get("content"), f"{where}.content"):
+                system.append(text)
             continue
         if role == "user":
-            blocks = _user_blocks(message.get("content"), f"{where}.content")
+            blocks = _user_blocks(message.get("content"), f"{where}.content", image_urls=image_urls)
         elif role == "assistant":
-            blocks = _assistant_blocks(message, where)
+            blocks = _assistant_blocks(message, where, tool_ids)
         elif role == "tool":
-            blocks = [_tool_result(message, where)]
+            blocks = [_tool_result(message, where, tool_ids)]
             role = "user"
         else:
             raise TranslationError(f"{where}.role", f"role {role!r} is not supported")
         if not blocks:
-            continue
+            raise TranslationError(
+                f"{where}.content", "is empty: Anthropic refuses a message without text, image or tool call"
+            )
         if turns and turns[-1]["role"] == role:
             turns[-1]["content"].extend(blocks)
         else:
@@ -192,9 +251,15 @@ def _messages(raw: Any) -> tuple[str | None, list[dict[str, Any]]]:
     return ("\n\n".join(system) if system else None), turns
 
 
+def _has_text(text: str) -> bool:
+    """Anthropic refuses text blocks that are empty or only whitespace."""
+    return bool(text.strip())
+
+
 def _text_only(content: Any, where: str) -> str:
+    """The text of `content`, its non-empty parts joined ("" when there is none)."""
     if isinstance(content, str):
-        return content
+        return content if _has_text(content) else ""
     if isinstance(content, list):
         texts = []
         for index, part in enumerate(content):
@@ -204,14 +269,15 @@ def _text_only(content: Any, where: str) -> str:
                 or not isinstance(part.get("text"), str)
             ):
                 raise TranslationError(f"{where}[{index}]", "only text parts are supported here")
-            texts.append(part["text"])
+            if _has_text(part["text"]):
+                texts.append(part["text"])
         return "\n".join(texts)
     raise TranslationError(where, "must be a string or a list of text parts")
 
 
-def _user_blocks(content: Any, where: str) -> list[dict[str, Any]]:
+def _user_blocks(content: Any, where: str, *, image_urls: bool = True) -> list[dict[str, Any]]:
     if isinstance(content, str):
-        return [{"type": "text", "text": content}]
+        return [{"type": "text", "text": content}] if _has_text(content) else []
     if not isinstance(content, list):
         raise TranslationError(where, "must be a string or a list of content parts")
     blocks = []
@@ -219,9 +285,10 @@ def _user_blocks(content: Any, where: str) -> list[dict[str, Any]]:
         at = f"{where}[{index}]"
         kind = part.get("type") if isinstance(part, dict) else None
         if kind == "text" and isinstance(part.get("text"), str):
-            blocks.append({"type": "text", "text": part["text"]})
+            if _has_text(part["text"]):
+                blocks.append({"type": "text", "text": part["text"]})
         elif kind == "image_url":
-            blocks.append(_image(part.get("image_url"), f"{at}.image_url"))
+            blocks.append(_image(part.get("image_url"), f"{at}.image_url", urls=image_urls))
         else:
             raise TranslationError(
                 at, f"content part type {kind!r} is not supported (text and image_url are)"
@@ -229,7 +296,7 @@ def _user_blocks(content: Any, where: str) -> list[dict[str, Any]]:
     return blocks
 
 
-def _image(image_url: Any, where: str) -> dict[str, Any]:
+def _image(image_url: Any, where: str, *, urls: bool = True) -> dict[str, Any]:
     url = image_url.get("url") if isinstance(image_url, dict) else None
     if not isinstance(url, str) or not url:
         raise TranslationError(f"{where}.url", "is required")
@@ -245,11 +312,17 @@ def _image(image_url: Any, where: str) -> dict[str, Any]:
             "source": {"type": "base64", "media_type": media_type, "data": match["data"]},
         }
     if url.startswith(("https://", "http://")):
+        if not urls:
+            raise TranslationError(
+                f"{where}.url",
+                "Amazon Bedrock takes images as base64 data URLs only (data:image/png;base64,...), "
+                "not by URL",
+            )
         return {"type": "image", "source": {"type": "url", "url": url}}
     raise TranslationError(f"{where}.url", "must be an http(s) URL or a base64 data URL")
 
 
-def _assistant_blocks(message: dict[str, Any], where: str) -> list[dict[str, Any]]:
+def _assistant_blocks(message: dict[str, Any], where: str, tool_ids: ToolUseIds) -> list[dict[str, Any]]:
     content = message.get("content")
     blocks: list[dict[str, Any]] = []
     if content is not None:
@@ -272,19 +345,57 @@ def _assistant_blocks(message: dict[str, Any], where: str) -> list[dict[str, Any
             raise TranslationError(f"{at}.function.arguments", "must be a JSON object in a string")
         if not isinstance(call.get("id"), str) or not isinstance(function.get("name"), str):
             raise TranslationError(at, "needs an id and a function name")
-        blocks.append({"type": "tool_use", "id": call["id"], "name": function["name"], "input": arguments})
+        blocks.append(
+            {"type": "tool_use", "id": tool_ids.of(call["id"]), "name": function["name"], "input": arguments}
+        )
     return blocks
 
 
-def _tool_result(message: dict[str, Any], where: str) -> dict[str, Any]:
+def _tool_result(message: dict[str, Any], where: str, tool_ids: ToolUseIds) -> dict[str, Any]:
     call_id = message.get("tool_call_id")
     if not isinstance(call_id, str) or not call_id:
         raise TranslationError(f"{where}.tool_call_id", "is required")
-    return {
-        "type": "tool_result",
-        "tool_use_id": call_id,
-        "content": _text_only(message.get("content"), f"{where}.content"),
-    }
+    result: dict[str, Any] = {"type": "tool_result", "tool_use_id": tool_ids.of(call_id)}
+    if content := _text_only(message.get("content"), f"{where}.content"):
+        result["content"] = content  # optional: an empty text block would be refused
+    return result
+
+
+class ToolUseIds:
+    """Tool call ids as Anthropic takes them (`^[a-zA-Z0-9_-]+$`), the same for a call and its
+    result: an id that matches is kept, another (`functions.get_weather:0`, another provider's) is
+    sanitized and suffixed with a hash of itself, salted should it meet an id of the request."""
+
+    def __init__(self, messages: list[Any]) -> None:
+        self._mapped: dict[str, str] = {}
+        self._taken = {call_id for call_id in _call_ids(messages) if TOOL_USE_ID.match(call_id)}
+
+    def of(self, call_id: str) -> str:
+        if TOOL_USE_ID.match(call_id):
+            return call_id
+        if call_id not in self._mapped:
+            stem = _NOT_TOOL_USE_ID.sub("_", call_id).strip("_")[:48] or "call"
+            digest = hashlib.sha256(call_id.encode()).hexdigest()
+            candidate, salt = f"{stem}_{digest[:8]}", 0
+            while candidate in self._taken:
+                salt += 1
+                candidate = f"{stem}_{digest[:8]}_{salt}"
+            self._taken.add(candidate)
+            self._mapped[call_id] = candidate
+        return self._mapped[call_id]
+
+
+def _call_ids(messages: list[Any]) -> list[str]:
+    ids = []
+    for message in messages:
+        if not isinstance(message, dict):
+            continue
+        if isinstance(message.get("tool_call_id"), str):
+            ids.append(message["tool_call_id"])
+        for call in message.get("tool_calls") or ():
+            if isinstance(call, dict) and isinstance(call.get("id"), str):
+                ids.append(call["id"])
+    return ids
 
 
 def _tools(tools: Any) -> list[dict[str, Any]]:
