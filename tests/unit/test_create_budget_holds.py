@@ -5,6 +5,7 @@ retry of a create that died midway holds (once per batch)."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -177,3 +178,30 @@ def test_a_retry_of_a_finished_create_asks_the_provider_nothing(
     assert batches.create_batch(KEY, None, _request(), batch_id="batch_done") == first
     assert provider.calls == calls
     assert _budget() == (budgeted, frozenset({"batch_done"}))
+
+
+def test_a_request_for_n_choices_holds_n_times_its_output_cap(aws: None) -> None:
+    from gateway.service.batch_input_check import checked_figures
+
+    line = {
+        "custom_id": "r",
+        "method": "POST",
+        "url": "/v1/chat/completions",
+        "body": {"model": "gpt-4o-mini", "n": 128, "max_tokens": 1000, "messages": []},
+    }
+    figures = checked_figures(json.dumps(line).encode())
+    record = ObjectRecord(
+        id="file-n",
+        kind="file",
+        owner=KEY.key_id,
+        provider="openai",
+        created_at=1,
+        object={},
+        state={"batch_check": figures},
+    )
+    model, estimate = budget.estimate_batch_cost(record)
+    input_part = (Decimal(figures["input_token_estimate"]) * Decimal("0.075") / 1_000_000).quantize(
+        Decimal("0.000001")
+    )
+    # 128,000 output tokens at gpt-4o-mini's batch price (0.30 per million), plus the input
+    assert model == "gpt-4o-mini" and estimate == Decimal("0.038400") + input_part
