@@ -205,3 +205,58 @@ def test_a_request_for_n_choices_holds_n_times_its_output_cap(aws: None) -> None
     )
     # 128,000 output tokens at gpt-4o-mini's batch price (0.30 per million), plus the input
     assert model == "gpt-4o-mini" and estimate == Decimal("0.038400") + input_part
+
+
+def test_a_key_with_a_budget_creates_an_anthropic_batch_and_holds_its_estimate(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Claude has batch prices (per provider), so a budget binds on an Anthropic deployment."""
+    import os
+
+    from gateway import resources
+    from gateway.providers import registry
+    from gateway.settings import reset_settings
+
+    from tests.unit.test_batches_service import FakeBatchesApi
+
+    providers = json.loads(os.environ[resources.ENV_PROVIDERS]) | {"claude": {"type": "anthropic"}}
+    monkeypatch.setenv(resources.ENV_PROVIDERS, json.dumps(providers))
+    reset_settings()
+    fake = FakeBatchesApi("msgbatch_")
+    monkeypatch.setitem(registry._clients, "claude", fake)  # type: ignore[arg-type]
+    BudgetStore().configure(KEY.key_id, BUDGET, None)
+    IdMap().put(
+        ObjectRecord(
+            id="file-claude",
+            kind="file",
+            owner=KEY.key_id,
+            provider="claude",
+            created_at=1000,
+            object={
+                "id": "file-claude",
+                "object": "file",
+                "bytes": 3,
+                "created_at": 1000,
+                "filename": "a.jsonl",
+                "purpose": "batch",
+                "status": "processed",
+            },
+            upstream_id="up-file-claude",
+            purpose="batch",
+            state={
+                "batch_check": {
+                    "model": "claude-sonnet-4-5-20250929",
+                    "input_token_estimate": 1_000_000,
+                    "output_token_limit": 100_000,
+                }
+            },
+        )
+    )
+    batch = batches.create_batch(KEY, None, _request("file-claude"))
+    # 1M input x 1.50 + 0.1M output x 7.50 per million, Anthropic's batch prices
+    assert _budget() == (Decimal("2.25"), frozenset({batch.id}))
+    assert len(fake.batches) == 1
+    BudgetStore().configure(KEY.key_id, Decimal(3), None)  # 0.75 left: the next one does not fit
+    with pytest.raises(InvalidRequestError) as refused:
+        batches.create_batch(KEY, None, _request("file-claude"))
+    assert refused.value.code == "budget_exceeded" and len(fake.batches) == 1

@@ -14,7 +14,7 @@ from typing import Any
 
 from gateway.auth import MASTER_KEY_ID, Caller
 from gateway.errors import InvalidRequestError
-from gateway.pricing import batch_cost, price_table
+from gateway.pricing import batch_cost, price_table, scope_of
 from gateway.service.batch_input_check import BATCH_CHECK_STATE
 from gateway.service.usage import BatchUsage
 from gateway.settings import get_settings
@@ -41,7 +41,7 @@ def estimate_batch_cost(input_file: ObjectRecord) -> tuple[str | None, Decimal |
         + int(check.get("lines_without_output_limit", 0)) * get_settings().default_output_tokens_per_request
     )
     usage = BatchUsage(input_tokens=int(check.get("input_token_estimate", 0)), output_tokens=output_tokens)
-    cost = batch_cost(price_table(), model, usage)
+    cost = batch_cost(price_table(), model, usage, scope_of(input_file.provider))
     return model, cost.total if cost else None
 
 
