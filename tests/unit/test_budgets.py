@@ -203,3 +203,14 @@ def test_info_shows_a_period_that_ended_as_spent_from_zero() -> None:
     assert budget.as_of(2_000) == budget
     later = _consistent(budget.as_of(1_000 + 2 * 3600))
     assert (later.spend, later.reset_at) == (Decimal(0), 1_000 + 3 * 3600)
+
+
+def test_numbers_go_to_dynamodb_in_plain_digits() -> None:
+    from gateway.storage.dynamo import number_text
+
+    assert number_text(Decimal("1E-7")) == "0.0000001" and number_text(1e-07) == "0.0000001"
+    assert number_text(1e20) == "100000000000000000000" and number_text(Decimal("0E-6")) == "0.000000"
+    assert number_text(7) == "7" and number_text(2.5) == "2.5"
+    for bad in (float("nan"), float("inf"), Decimal("-Infinity")):
+        with pytest.raises(ValueError):
+            number_text(bad)

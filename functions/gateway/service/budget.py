@@ -9,7 +9,7 @@ actual cost when the batch settles (service.settlement).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from gateway.auth import MASTER_KEY_ID, Caller
@@ -21,6 +21,10 @@ from gateway.settings import get_settings
 from gateway.storage.budgets import Budget, BudgetExceededError, BudgetStore
 from gateway.storage.id_map import ObjectRecord
 
+# The most one batch may hold, in USD: far above any real batch (50,000 requests of 128
+# choices of 100,000 tokens at o1-pro's $300 per million batch price is about $200 million),
+# and an amount the budget item keeps exactly.
+MAX_HOLD_USD = 1_000_000_000_000
 HOLD_STATE = "hold"  # a batch record's state: what its create holds of its owner's budget
 MODEL_STATE = "model"  # ... and the model it runs (what it is priced at)
 
@@ -41,7 +45,10 @@ def estimate_batch_cost(input_file: ObjectRecord) -> tuple[str | None, Decimal |
         + int(check.get("lines_without_output_limit", 0)) * get_settings().default_output_tokens_per_request
     )
     usage = BatchUsage(input_tokens=int(check.get("input_token_estimate", 0)), output_tokens=output_tokens)
-    cost = batch_cost(price_table(), model, usage, scope_of(input_file.provider))
+    try:
+        cost = batch_cost(price_table(), model, usage, scope_of(input_file.provider))
+    except InvalidOperation:  # more digits than any amount has: caps no provider would take
+        return model, Decimal("Infinity")
     return model, cost.total if cost else None
 
 
@@ -84,6 +91,13 @@ def batch_estimate(
                 code="budget_unknown_cost",
             )
         estimate = Decimal(0)
+    if estimate > MAX_HOLD_USD:
+        raise InvalidRequestError(
+            f"The batch on {input_file.id} may cost more than ${MAX_HOLD_USD:,} at batch prices (its "
+            "requests' max_tokens, n and size), the most one batch may hold of a key's budget.",
+            param="input_file_id",
+            code="budget_estimate_too_large",
+        )
     return model, estimate
 
 
