@@ -86,7 +86,7 @@ def test_a_budget_period_resets_spend_but_not_holds() -> None:
     store.configure("k1", Decimal(10), 3600, now=1_000)
     store.hold("k1", Decimal(6), "b12", now=1_000)
     dynamodb_client().transact_write_items(
-        TransactItems=[store.settlement_update("k1", "b12", held=Decimal(6), cost=Decimal(6), now=1_500)]
+        TransactItems=[store.settlement_update("k1", "b12", held=Decimal(6), cost=Decimal(6))]
     )
     store.hold("k1", Decimal(2), "b13", now=2_000)
     with pytest.raises(BudgetExceededError):
@@ -124,8 +124,9 @@ def test_a_batch_whose_hold_was_never_taken_books_its_cost_alone() -> None:
 
 def _settle(store: BudgetStore, batch_id: str, amount: Decimal, now: int) -> None:
     store.hold("k1", amount, batch_id, now=now)
+    store.close_ended_period("k1", now)  # as settlement does before it books
     dynamodb_client().transact_write_items(
-        TransactItems=[store.settlement_update("k1", batch_id, held=amount, cost=amount, now=now)]
+        TransactItems=[store.settlement_update("k1", batch_id, held=amount, cost=amount)]
     )
 
 

@@ -14,6 +14,7 @@ from gateway.jsonl import split_lines
 from gateway.models.batches import Batch
 from gateway.service.settlement import settle_if_finished
 from gateway.storage.budgets import BudgetStore
+from gateway.storage.dynamo import dynamodb_client
 from gateway.storage.id_map import IdMap, ObjectRecord
 from gateway.storage.settlements import SettlementStore
 
@@ -211,3 +212,23 @@ def test_a_claude_batch_settles_with_a_cost_its_budget_pays(
         Decimal(10) - total,
     )
     assert [(e["model"], e["priced"]) for e in spend_entries()] == [(model, True)]
+
+
+def test_a_batch_settled_after_its_budget_period_ended_is_the_new_periods_spend() -> None:
+    store = BudgetStore()
+    store.configure(OWNER, Decimal(10), 3600, now=1_000)
+    store.hold(OWNER, Decimal("1.00"), "batch_settle", now=1_000)
+    dynamodb_client().transact_write_items(  # last period's spend
+        TransactItems=[
+            store.settlement_update(OWNER, "batch_old", held=Decimal(0), cost=Decimal(6), holding=False)
+        ]
+    )
+    record, batch = finished_batch()
+    settle_if_finished(record, batch, read_output=CountingReader(OUTPUT), now=1_000 + 3600 + 5)
+    budget = store.get(OWNER)
+    assert budget is not None and (budget.spend, budget.holds, budget.reset_at) == (
+        Decimal("0.225"),
+        Decimal(0),
+        1_000 + 2 * 3600,
+    )
+    assert budget.headroom == Decimal(10) - Decimal("0.225")

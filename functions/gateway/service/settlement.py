@@ -96,13 +96,11 @@ def _settle(
     booked = cost.total if cost else Decimal(0)
     held = Decimal(str(record.state.get("hold") or 0))
     budgets = BudgetStore(store.table) if record.owner != MASTER_KEY_ID else None
-    budget_update = (
-        budgets.settlement_update(record.owner, record.id, held, booked, now=now) if budgets else None
-    )
+    if budgets:
+        budgets.close_ended_period(record.owner, now)  # the cost is the current period's spend
+    budget_update = budgets.settlement_update(record.owner, record.id, held, booked) if budgets else None
     budget_fallback = (
-        budgets.settlement_update(record.owner, record.id, held, booked, holding=False, now=now)
-        if budgets
-        else None
+        budgets.settlement_update(record.owner, record.id, held, booked, holding=False) if budgets else None
     )
     spend_entry = {
         "created_key": f"{now * 1_000_000:016d}#{record.id}",

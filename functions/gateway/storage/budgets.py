@@ -179,7 +179,7 @@ class BudgetStore:
     def hold(self, key_id: str, estimate: Decimal, batch_id: str, now: int | None = None) -> None:
         """Reserves `estimate` for `batch_id` about to start; BudgetExceededError when it does not
         fit. Once per batch (its id joins `held_batches`): a retried create holds nothing more."""
-        self._reset_if_due(key_id, int(time.time()) if now is None else now)
+        self.close_ended_period(key_id, int(time.time()) if now is None else now)
         estimate = usd(estimate)
         granted = self._update(
             key_id,
@@ -212,20 +212,12 @@ class BudgetStore:
         )
 
     def settlement_update(
-        self,
-        key_id: str,
-        batch_id: str,
-        held: Decimal,
-        cost: Decimal,
-        *,
-        holding: bool = True,
-        now: int | None = None,
+        self, key_id: str, batch_id: str, held: Decimal, cost: Decimal, *, holding: bool = True
     ) -> dict[str, Any]:
         """The TransactWriteItems element that books `cost`, in place of the batch's hold while
         the budget still holds it (`holding`), or on its own for a batch whose hold was never
-        taken (its create died between the record and the hold). A budget period that has ended
-        is closed first: the cost is the new period's spend."""
-        self._reset_if_due(key_id, int(time.time()) if now is None else now)
+        taken (its create died between the record and the hold). Close an ended period first
+        (`close_ended_period`): the cost is the new period's spend."""
         held, cost = usd(held), usd(cost)
         values: dict[str, Any] = {":cost": cost, ":kind": _KIND, ":key": key_id}
         if holding:
@@ -246,7 +238,7 @@ class BudgetStore:
             update["ExpressionAttributeNames"] = {"#b": "held_batches"}
         return {"Update": update}
 
-    def _reset_if_due(self, key_id: str, now: int) -> None:
+    def close_ended_period(self, key_id: str, now: int) -> None:
         """At the end of a budget period spend starts again from zero (holds stay held)."""
         budget = self.get(key_id)
         if (
