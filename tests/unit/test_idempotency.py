@@ -227,12 +227,16 @@ def test_an_idempotency_key_reused_after_a_day_never_brings_back_a_deleted_key(
 
 
 def _idempotency_records_expire() -> None:
-    """A day later: the table's TTL removed every Idempotency-Key record (Powertools' own
-    expiry reads the wall clock, which the tests do not move)."""
+    """A day later: every Idempotency-Key record has expired, still in the table (DynamoDB's TTL
+    deletes within days). Their expiry moves back, as Powertools reads it from the wall clock."""
     for item in items():
         if item["pk"].startswith("idempotency#"):
-            boto3.client("dynamodb").delete_item(
-                TableName=resources.DEFAULT_TABLE_NAME, Key={"pk": {"S": item["pk"]}}
+            boto3.client("dynamodb").update_item(
+                TableName=resources.DEFAULT_TABLE_NAME,
+                Key={"pk": {"S": item["pk"]}},
+                UpdateExpression="SET #t = :past",
+                ExpressionAttributeNames={"#t": resources.TABLE_TTL_ATTRIBUTE},
+                ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 10)}},
             )
 
 
