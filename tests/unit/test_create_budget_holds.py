@@ -260,3 +260,29 @@ def test_a_key_with_a_budget_creates_an_anthropic_batch_and_holds_its_estimate(
     with pytest.raises(InvalidRequestError) as refused:
         batches.create_batch(KEY, None, _request("file-claude"))
     assert refused.value.code == "budget_exceeded" and len(fake.batches) == 1
+
+
+def test_an_uncapped_claude_request_is_held_at_the_max_tokens_its_translation_gets(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from gateway import resources
+    from gateway.settings import reset_settings
+
+    providers = json.loads(os.environ[resources.ENV_PROVIDERS]) | {
+        "claude": {"type": "anthropic", "default_max_tokens": 100_000}
+    }
+    monkeypatch.setenv(resources.ENV_PROVIDERS, json.dumps(providers))
+    reset_settings()
+    record = ObjectRecord(
+        id="file-c",
+        kind="file",
+        owner=KEY.key_id,
+        provider="claude",
+        created_at=1,
+        object={},
+        state={"batch_check": {"model": "claude-3-5-haiku", "lines_without_output_limit": 10}},
+    )
+    # 10 requests x 100,000 tokens at Anthropic's batch output price for Claude Haiku 3.5 (2 per million)
+    assert budget.estimate_batch_cost(record) == ("claude-3-5-haiku", Decimal("2.000000"))

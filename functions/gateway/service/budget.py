@@ -25,6 +25,7 @@ from gateway.storage.id_map import ObjectRecord
 # choices of 100,000 tokens at o1-pro's $300 per million batch price is about $200 million),
 # and an amount the budget item keeps exactly.
 MAX_HOLD_USD = 1_000_000_000_000
+MAX_TOKENS_REQUIRED = frozenset({"anthropic", "bedrock"})  # their lines get default_max_tokens
 HOLD_STATE = "hold"  # a batch record's state: what its create holds of its owner's budget
 MODEL_STATE = "model"  # ... and the model it runs (what it is priced at)
 
@@ -34,16 +35,24 @@ def priced_model(provider: str, model: str | None) -> str | None:
     return deployment.base_model(model) if deployment and model else model
 
 
+def _uncapped_request_tokens(provider: str) -> int:
+    """What a request that sets no output cap may produce: the max_tokens the translation gives
+    it where the provider requires one (Anthropic, Bedrock), else the configured default."""
+    deployment = get_settings().providers.get(provider)
+    if deployment is not None and deployment.type in MAX_TOKENS_REQUIRED:
+        return deployment.default_max_tokens
+    return get_settings().default_output_tokens_per_request
+
+
 def estimate_batch_cost(input_file: ObjectRecord) -> tuple[str | None, Decimal | None]:
     """The model the batch runs and the most it can cost (None when it cannot be told)."""
     check: dict[str, Any] = input_file.state.get(BATCH_CHECK_STATE) or {}
     model = priced_model(input_file.provider, check.get("model"))
     if not check or model is None:
         return model, None
-    output_tokens = (
-        int(check.get("output_token_limit", 0))
-        + int(check.get("lines_without_output_limit", 0)) * get_settings().default_output_tokens_per_request
-    )
+    output_tokens = int(check.get("output_token_limit", 0)) + int(
+        check.get("lines_without_output_limit", 0)
+    ) * _uncapped_request_tokens(input_file.provider)
     usage = BatchUsage(input_tokens=int(check.get("input_token_estimate", 0)), output_tokens=output_tokens)
     try:
         cost = batch_cost(price_table(), model, usage, scope_of(input_file.provider))
