@@ -108,8 +108,15 @@ class BudgetStore:
         self._db = dynamodb_client()
 
     def get(self, key_id: str) -> Budget | None:
-        item = self._db.get_item(TableName=self.table, Key=self._key(key_id), ConsistentRead=True).get("Item")
+        item = self._item(key_id)
         return Budget.from_item(item) if item else None
+
+    def _item(self, key_id: str) -> dict[str, Any] | None:
+        """The budget item as DynamoDB types it (None: not there)."""
+        item: dict[str, Any] | None = self._db.get_item(
+            TableName=self.table, Key=self._key(key_id), ConsistentRead=True
+        ).get("Item")
+        return item
 
     def configure(
         self,
@@ -126,9 +133,7 @@ class BudgetStore:
         now = int(time.time()) if now is None else now
         max_budget = None if max_budget is None else usd(max_budget)
         while True:
-            item = self._db.get_item(TableName=self.table, Key=self._key(key_id), ConsistentRead=True).get(
-                "Item"
-            )
+            item = self._item(key_id)
             current = Budget.from_item(item) if item else Budget(key_id=key_id)
             spend = _ZERO if current.period_ended(now) else current.spend
             names = {
@@ -137,6 +142,7 @@ class BudgetStore:
                 "#m": "max_budget",
                 "#d": "budget_duration",
                 "#r": "reset_at",
+                "#t": "budget_duration_text",
             }
             values: dict[str, Any] = {
                 ":kind": _KIND,
@@ -160,7 +166,6 @@ class BudgetStore:
                 values[":duration"] = duration_seconds
                 values[":text"] = duration_text or f"{duration_seconds}s"
                 values[":reset"] = current.next_reset(now) if same_period else now + duration_seconds
-            names["#t"] = "budget_duration_text"
             expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
             condition, read = _unchanged(
                 item, {"#s": "spend", "#h": "holds", "#m": "max_budget", "#r": "reset_at"}
