@@ -379,7 +379,8 @@ def _uploads(gateway: LocalGateway, client: openai.OpenAI, usage: Usage) -> None
 def _anthropic(gateway: LocalGateway, caller: str) -> None:
     """Files the gateway keeps and a Message Batch, through /anthropic/v1."""
     client = sdk(gateway, caller, provider="anthropic")
-    uploaded = upload_input(client)
+    claude_lines = batch_jsonl(2, model="claude-sonnet-4-5")  # priced: a budget key can hold for it
+    uploaded = client.files.create(file=("input.jsonl", claude_lines, "application/jsonl"), purpose="batch")
     assert client.files.retrieve(uploaded.id).status == "processed"
     assert client.files.content(uploaded.id).read()
     with _slow_batches(gateway):
@@ -500,8 +501,8 @@ def run_scenario(gateway: LocalGateway, usage: Usage) -> None:
         _files_and_batches(gateway, client)
         _uploads(gateway, client, usage)
         _anthropic(gateway, caller)
-    # Bedrock: by the master key and by a key without a budget (the price table has no Bedrock
-    # model ids: a budget could not estimate the batch); a foundation model and an inference profile.
+    # Bedrock: by the master key and by a key without a budget; a foundation model and an
+    # inference profile.
     _bedrock(gateway, gateway.master_key, "claude-3-5-haiku")
     _bedrock(gateway, generate_key(gateway, "iam-evidence-bedrock").key, "claude-sonnet-4")
     assert key_api(gateway, "GET", "/spend/report", params={"group_by": "model"}).status_code == 200

@@ -108,3 +108,22 @@ def test_key_management_needs_the_master_key(local_gateway: LocalGateway) -> Non
     assert response.json()["error"]["code"] == "master_key_required"
     unknown = key_api(local_gateway, "POST", "/key/update", json={"key": "key_nope", "providers": ["openai"]})
     assert unknown.status_code == 404 and set(unknown.json()) == {"error"}
+
+
+def test_budget_amounts_are_bounded_and_kept_in_plain_digits(local_gateway: LocalGateway) -> None:
+    """1e-7 went to the local table in exponent form (503); 1e300 was stored and every later
+    /key/update answered 503; both now: a micro-dollar amount, or a 400 naming the bound."""
+    tiny = key_api(
+        local_gateway, "POST", "/key/generate", json={"key_alias": unique("tiny"), "max_budget": 1e-7}
+    )
+    assert tiny.status_code == 200 and tiny.json()["max_budget"] == 0.0
+    key = tiny.json()["key"]
+    for body in ({"max_budget": 1e300}, {"key": key, "max_budget": 1e200}):
+        path = "/key/update" if "key" in body else "/key/generate"
+        refused = key_api(local_gateway, "POST", path, json=body)
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"]["param"] == "max_budget" and "1000000000" in refused.text
+    updated = key_api(local_gateway, "POST", "/key/update", json={"key": key, "max_budget": 12.5})
+    assert updated.status_code == 200 and updated.json()["max_budget"] == 12.5
+    info = key_api(local_gateway, "GET", "/key/info", params={"key": key})
+    assert info.status_code == 200 and info.json()["info"]["max_budget"] == 12.5

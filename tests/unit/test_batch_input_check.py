@@ -158,3 +158,15 @@ def test_the_report_bounds_the_tokens_a_budget_must_hold() -> None:
     report = check_batch_input(stream)
     assert (report.output_token_limit, report.lines_without_output_limit) == (150, 1)
     assert report.input_token_estimate >= len(stream.getvalue()) // 4
+
+
+def test_each_of_n_choices_is_held_for_as_the_provider_bills_each() -> None:
+    stream = jsonl(
+        request_line("a", body={"model": "m", "n": 128, "max_tokens": 1000}),
+        request_line("b", body={"model": "m", "n": 3, "max_completion_tokens": 10}),
+        request_line("c", body={"model": "m", "n": 4}),
+        request_line("d", body={"model": "m", "max_tokens": 5, "best_of": 6, "n": 2}),
+    )
+    report = check_batch_input(stream)
+    assert report.output_token_limit == 128 * 1000 + 3 * 10 + 6 * 5
+    assert report.lines_without_output_limit == 4  # four uncapped choices, each at the default

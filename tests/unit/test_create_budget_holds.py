@@ -5,6 +5,7 @@ retry of a create that died midway holds (once per batch)."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -177,3 +178,111 @@ def test_a_retry_of_a_finished_create_asks_the_provider_nothing(
     assert batches.create_batch(KEY, None, _request(), batch_id="batch_done") == first
     assert provider.calls == calls
     assert _budget() == (budgeted, frozenset({"batch_done"}))
+
+
+def test_a_request_for_n_choices_holds_n_times_its_output_cap(aws: None) -> None:
+    from gateway.service.batch_input_check import checked_figures
+
+    line = {
+        "custom_id": "r",
+        "method": "POST",
+        "url": "/v1/chat/completions",
+        "body": {"model": "gpt-4o-mini", "n": 128, "max_tokens": 1000, "messages": []},
+    }
+    figures = checked_figures(json.dumps(line).encode())
+    record = ObjectRecord(
+        id="file-n",
+        kind="file",
+        owner=KEY.key_id,
+        provider="openai",
+        created_at=1,
+        object={},
+        state={"batch_check": figures},
+    )
+    model, estimate = budget.estimate_batch_cost(record)
+    input_part = (Decimal(figures["input_token_estimate"]) * Decimal("0.075") / 1_000_000).quantize(
+        Decimal("0.000001")
+    )
+    # 128,000 output tokens at gpt-4o-mini's batch price (0.30 per million), plus the input
+    assert model == "gpt-4o-mini" and estimate == Decimal("0.038400") + input_part
+
+
+def test_a_key_with_a_budget_creates_an_anthropic_batch_and_holds_its_estimate(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Claude has batch prices (per provider), so a budget binds on an Anthropic deployment."""
+    import os
+
+    from gateway import resources
+    from gateway.providers import registry
+    from gateway.settings import reset_settings
+
+    from tests.unit.test_batches_service import FakeBatchesApi
+
+    providers = json.loads(os.environ[resources.ENV_PROVIDERS]) | {"claude": {"type": "anthropic"}}
+    monkeypatch.setenv(resources.ENV_PROVIDERS, json.dumps(providers))
+    reset_settings()
+    fake = FakeBatchesApi("msgbatch_")
+    monkeypatch.setitem(registry._clients, "claude", fake)  # type: ignore[arg-type]
+    BudgetStore().configure(KEY.key_id, BUDGET, None)
+    IdMap().put(
+        ObjectRecord(
+            id="file-claude",
+            kind="file",
+            owner=KEY.key_id,
+            provider="claude",
+            created_at=1000,
+            object={
+                "id": "file-claude",
+                "object": "file",
+                "bytes": 3,
+                "created_at": 1000,
+                "filename": "a.jsonl",
+                "purpose": "batch",
+                "status": "processed",
+            },
+            upstream_id="up-file-claude",
+            purpose="batch",
+            state={
+                "batch_check": {
+                    "model": "claude-sonnet-4-5-20250929",
+                    "input_token_estimate": 1_000_000,
+                    "output_token_limit": 100_000,
+                }
+            },
+        )
+    )
+    batch = batches.create_batch(KEY, None, _request("file-claude"))
+    # 1M input x 1.50 + 0.1M output x 7.50 per million, Anthropic's batch prices
+    assert _budget() == (Decimal("2.25"), frozenset({batch.id}))
+    assert len(fake.batches) == 1
+    BudgetStore().configure(KEY.key_id, Decimal(3), None)  # 0.75 left: the next one does not fit
+    with pytest.raises(InvalidRequestError) as refused:
+        batches.create_batch(KEY, None, _request("file-claude"))
+    assert refused.value.code == "budget_exceeded" and len(fake.batches) == 1
+
+
+def test_an_uncapped_claude_request_is_held_at_the_max_tokens_its_translation_gets(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from gateway import resources
+    from gateway.settings import reset_settings
+
+    providers = json.loads(os.environ[resources.ENV_PROVIDERS]) | {
+        "claude": {"type": "anthropic", "default_max_tokens": 100_000}
+    }
+    monkeypatch.setenv(resources.ENV_PROVIDERS, json.dumps(providers))
+    reset_settings()
+    record = ObjectRecord(
+        id="file-c",
+        kind="file",
+        owner=KEY.key_id,
+        provider="claude",
+        created_at=1,
+        object={},
+        state={"batch_check": {"model": "claude-3-5-haiku", "lines_without_output_limit": 10}},
+    )
+    # 10 requests x 100,000 tokens at Anthropic's batch output price for Claude Haiku 3.5 (2 per million)
+    assert budget.estimate_batch_cost(record) == ("claude-3-5-haiku", Decimal("2.000000"))

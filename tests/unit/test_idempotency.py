@@ -225,3 +225,35 @@ def test_an_idempotency_key_reused_after_a_day_never_brings_back_a_deleted_key(
     status, second, _ = _generate("gen-day", {"key_alias": "daily"})
     assert status == 200 and second["key"] != first["key"]
     assert call(files_list.handler, event("GET", "/v1/files", key=first["key"]))[0] == 401
+
+
+def _idempotency_records_expire() -> None:
+    """A day later: every Idempotency-Key record has expired, still in the table (DynamoDB's TTL
+    deletes within days). Their expiry moves back, as Powertools reads it from the wall clock."""
+    for item in items():
+        if item["pk"].startswith("idempotency#"):
+            boto3.client("dynamodb").update_item(
+                TableName=resources.DEFAULT_TABLE_NAME,
+                Key={"pk": {"S": item["pk"]}},
+                UpdateExpression="SET #t = :past",
+                ExpressionAttributeNames={"#t": resources.TABLE_TTL_ATTRIBUTE},
+                ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 10)}},
+            )
+
+
+def test_a_key_reused_after_its_lifetime_with_another_request_makes_new_objects(
+    gateway: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    status, first_file, _ = call(files_create.handler, file_event("day-a.jsonl", LINE, key="day-file"))
+    assert status == 200
+    status, first_batch, _ = _batch(first_file["id"], "day-batch", "sk-test-master", metadata={"v": "1"})
+    assert status == 200
+    _idempotency_records_expire()
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + 24 * 3600 + 5)
+    status, second_file, _ = call(files_create.handler, file_event("day-b.jsonl", LINE, key="day-file"))
+    assert status == 200, second_file
+    assert second_file["id"] != first_file["id"] and second_file["filename"] == "day-b.jsonl"
+    status, second_batch, _ = _batch(first_file["id"], "day-batch", "sk-test-master", metadata={"v": "2"})
+    assert status == 200, second_batch
+    assert second_batch["id"] != first_batch["id"] and second_batch["metadata"] == {"v": "2"}

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import boto3
 import pytest
+from gateway import resources
 from gateway.storage.budgets import BudgetStore
 from gateway.storage.settlements import SettlementStore
 from handlers import keys_generate, keys_info, keys_update, spend_report
@@ -120,3 +122,57 @@ def test_spend_report_needs_the_master_key_and_valid_dates() -> None:
     assert status == 400 and body["error"]["param"] == "start_date"
     status, body, _ = call(spend_report.handler, event("GET", "/spend/report", query={"group_by": "team"}))
     assert status == 400 and body["error"]["param"] == "group_by"
+
+
+@pytest.mark.parametrize("absurd", [1e300, 1e200, 1e10, -1e-7, "NaN", "Infinity", "-Infinity"])
+def test_an_absurd_max_budget_is_a_400_naming_the_bound(absurd: float | str) -> None:
+    value = float(absurd)
+    key = str(generate(max_budget=5)["key"])
+    for handler, path, body in (
+        (keys_generate.handler, "/key/generate", {"max_budget": value}),
+        (keys_update.handler, "/key/update", {"key": key, "max_budget": value}),
+    ):
+        status, error, _ = call(handler, event("POST", path, body=body))
+        assert status == 400 and error["error"]["param"] == "max_budget", error
+        assert error["error"]["type"] == "invalid_request_error"
+        if value > 0 and value != float("inf"):
+            assert "1000000000" in error["error"]["message"]
+    status, info, _ = call(keys_info.handler, event("GET", "/key/info", query={"key": key}))
+    assert status == 200 and info["info"]["max_budget"] == 5.0  # the key keeps working
+
+
+def test_a_max_budget_is_kept_to_the_micro_dollar_in_plain_digits() -> None:
+    tiny = generate(max_budget=1e-7)  # exponent form on the wire: was a 503
+    assert tiny["max_budget"] == 0.0
+    key = str(generate(max_budget=0.1234567)["key"])
+    status, updated, _ = call(
+        keys_update.handler, event("POST", "/key/update", body={"key": key, "max_budget": 999_999_999.25})
+    )
+    assert status == 200 and updated["max_budget"] == 999_999_999.25
+    generated = generate(max_budget=0.1234567)
+    assert generated["max_budget"] == 0.123456  # a finer fraction is dropped
+    for item in boto3.client("dynamodb").scan(TableName=resources.DEFAULT_TABLE_NAME)["Items"]:
+        for typed in item.values():
+            assert "N" not in typed or "e" not in typed["N"].lower(), item
+
+
+def test_a_batch_estimate_beyond_what_a_key_may_hold_is_a_400(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.auth import Caller
+    from gateway.errors import InvalidRequestError
+    from gateway.service import budget
+    from gateway.storage.id_map import ObjectRecord
+
+    absurd = {"model": "gpt-4o-mini", "input_token_estimate": 1, "output_token_limit": 10**40}
+    record = ObjectRecord(
+        id="file-x",
+        kind="file",
+        owner="k",
+        provider="openai",
+        created_at=1,
+        object={},
+        state={"batch_check": absurd},
+    )
+    with pytest.raises(InvalidRequestError) as refused:
+        budget.batch_estimate(Caller(key_id="k"), record)
+    assert refused.value.code == "budget_estimate_too_large" and refused.value.param == "input_file_id"
+    assert budget.batch_estimate(Caller(key_id="master", is_master=True), record)[1] == 0

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 from gateway import pricing
-from gateway.pricing import PriceTable, batch_cost, price_table
+from gateway.pricing import PriceScope, PriceTable, batch_cost, price_table
 from gateway.service.usage import BatchUsage, tally_output
 
 
@@ -124,3 +125,72 @@ def test_an_azure_deployment_name_is_priced_as_the_model_it_serves() -> None:
     assert batch_cost(price_table(), "prod-mini", BatchUsage(input_tokens=1_000_000)) is None
     cost = batch_cost(price_table(), azure.base_model("prod-mini"), BatchUsage(input_tokens=1_000_000))
     assert cost is not None and cost.total == Decimal("0.075")
+
+
+MILLION_EACH = BatchUsage(input_tokens=1_000_000, output_tokens=1_000_000)
+
+
+def _total(model: str, scope: PriceScope | None = None) -> Decimal | None:
+    cost = batch_cost(price_table(), model, MILLION_EACH, scope)
+    return cost.total if cost else None
+
+
+def test_a_longer_model_name_is_never_priced_as_a_shorter_one() -> None:
+    # the pro models cost 10x their namesakes: each has its own price, at half for a batch
+    assert _total("o3-pro") == Decimal(50) and _total("o3") == Decimal(5)
+    assert _total("o1-pro") == Decimal(375) and _total("gpt-5-pro") == Decimal("67.5")
+    for unknown in ("o3-deep-research", "gpt-5-codex", "gpt-4o-mini-tts", "o1-preview", "gpt-4o-audio"):
+        assert _total(unknown) is None, unknown
+
+
+def test_only_a_dated_snapshot_inherits_its_models_price() -> None:
+    assert _total("o3-pro-2025-06-10") == _total("o3-pro")
+    assert _total("gpt-4o-mini-2024-07-18") == _total("gpt-4o-mini")
+    assert _total("gpt-4o-2024-05-13") == Decimal(10)  # a snapshot priced its own way keeps it
+    assert _total("gpt-4o-2024-08-06") == _total("gpt-4o") == Decimal("6.25")
+    assert _total("gpt-4o-latest") is None and _total("gpt-4o-2024") is None
+
+
+def test_claude_is_priced_per_provider_at_batch_prices() -> None:
+    anthropic = PriceScope(deployment="claude", type="anthropic")
+    assert _total("claude-sonnet-4-5", anthropic) == Decimal(9)  # (3 + 15) / 2
+    assert _total("claude-sonnet-4-5-20250929", anthropic) == Decimal(9)
+    assert _total("claude-3-5-haiku-20241022", anthropic) == Decimal("2.4")
+    assert _total("claude-sonnet-4-5") is None  # not one of OpenAI's models
+    assert _total("gpt-4o", anthropic) is None  # nor Anthropic's
+    bedrock = PriceScope(deployment="bedrock", type="bedrock", region="us-east-1")
+    assert _total("anthropic.claude-3-5-haiku-20241022-v1:0", bedrock) == Decimal("2.4")
+    assert _total("us.anthropic.claude-sonnet-4-20250514-v1:0", bedrock) == Decimal(9)
+    assert _total("global.anthropic.claude-sonnet-4-20250514-v1:0", bedrock) is None
+    assert _total("claude-sonnet-4-5", bedrock) is None
+    elsewhere = PriceScope(deployment="bedrock-eu", type="bedrock", region="eu-west-1")
+    assert _total("anthropic.claude-3-5-haiku-20241022-v1:0", elsewhere) is None  # another region's
+
+
+def test_the_operator_prices_a_deployment_or_a_provider_type(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        pricing.ENV_MODEL_PRICES,
+        json.dumps(
+            {
+                "bedrock-eu/anthropic.claude-3-5-haiku-20241022-v1:0": {"input": 2, "output": 2},
+                "anthropic/claude-house": {"input": 4, "output": 4},
+            }
+        ),
+    )
+    price_table.cache_clear()
+    try:
+        eu = PriceScope(deployment="bedrock-eu", type="bedrock", region="eu-west-1")
+        assert _total("eu.anthropic.claude-3-5-haiku-20241022-v1:0", eu) == Decimal(2)
+        assert _total("claude-house-20260101", PriceScope(deployment="a", type="anthropic")) == Decimal(4)
+        assert _total("claude-house") is None
+    finally:
+        price_table.cache_clear()
+
+
+def test_every_shipped_price_names_its_source_and_date() -> None:
+    table = price_table()
+    tables = [(table.source, table.models)] + [(p.source, p.models) for p in table.providers.values()]
+    for source, models in tables:
+        for name, prices in models.items():
+            named = table.sources[prices.source or source or ""]
+            assert named.url.startswith("https://") and date.fromisoformat(named.checked), name

@@ -14,6 +14,7 @@ from gateway.jsonl import split_lines
 from gateway.models.batches import Batch
 from gateway.service.settlement import settle_if_finished
 from gateway.storage.budgets import BudgetStore
+from gateway.storage.dynamo import dynamodb_client
 from gateway.storage.id_map import IdMap, ObjectRecord
 from gateway.storage.settlements import SettlementStore
 
@@ -171,3 +172,63 @@ def test_split_lines_joins_lines_cut_across_chunks() -> None:
 
 def test_split_lines_stops_at_a_line_over_the_limit() -> None:
     assert list(split_lines([b"ab\n", b"0123", b"456789\nnext\n"], max_line_bytes=5)) == [b"ab", b"012345"]
+
+
+@pytest.mark.parametrize(
+    ("deployment", "model", "total"),
+    [
+        # 1M input x 3/2 per M + 0.5M output x 15/2 per M, Message Batches at half the standard price
+        ({"type": "anthropic"}, "claude-sonnet-4-5-20250929", Decimal("5.25")),
+        # Bedrock's batch column: 1M input x 0.40 + 0.5M output x 2.00, through a US profile
+        (
+            {"type": "bedrock", "region": "us-west-2"},
+            "us.anthropic.claude-3-5-haiku-20241022-v1:0",
+            Decimal("1.40"),
+        ),
+    ],
+)
+def test_a_claude_batch_settles_with_a_cost_its_budget_pays(
+    monkeypatch: pytest.MonkeyPatch, deployment: dict[str, Any], model: str, total: Decimal
+) -> None:
+    import os
+
+    from gateway import resources
+    from gateway.settings import reset_settings
+
+    providers = json.loads(os.environ[resources.ENV_PROVIDERS]) | {"claude": deployment}
+    monkeypatch.setenv(resources.ENV_PROVIDERS, json.dumps(providers))
+    reset_settings()
+    BudgetStore().configure(OWNER, Decimal(10), None)
+    BudgetStore().hold(OWNER, Decimal("8.00"), "batch_settle")
+    record, batch = finished_batch(model=model, hold="8.00")
+    record.provider = "claude"
+    IdMap().put(record)
+    settled = settle_if_finished(record, batch, read_output=CountingReader(OUTPUT), now=2000)
+    assert settled.cost is not None and Decimal(str(settled.cost.total)) == total
+    budget = BudgetStore().get(OWNER)
+    assert budget is not None and (budget.spend, budget.holds, budget.headroom) == (
+        total,
+        Decimal(0),
+        Decimal(10) - total,
+    )
+    assert [(e["model"], e["priced"]) for e in spend_entries()] == [(model, True)]
+
+
+def test_a_batch_settled_after_its_budget_period_ended_is_the_new_periods_spend() -> None:
+    store = BudgetStore()
+    store.configure(OWNER, Decimal(10), 3600, now=1_000)
+    store.hold(OWNER, Decimal("1.00"), "batch_settle", now=1_000)
+    dynamodb_client().transact_write_items(  # last period's spend
+        TransactItems=[
+            store.settlement_update(OWNER, "batch_old", held=Decimal(0), cost=Decimal(6), holding=False)
+        ]
+    )
+    record, batch = finished_batch()
+    settle_if_finished(record, batch, read_output=CountingReader(OUTPUT), now=1_000 + 3600 + 5)
+    budget = store.get(OWNER)
+    assert budget is not None and (budget.spend, budget.holds, budget.reset_at) == (
+        Decimal("0.225"),
+        Decimal(0),
+        1_000 + 2 * 3600,
+    )
+    assert budget.headroom == Decimal(10) - Decimal("0.225")

@@ -55,10 +55,16 @@ ProviderName = Annotated[str, Field(min_length=1, max_length=64)]
 Metadata = Annotated[dict[str, Any], AfterValidator(_bounded_metadata)]
 
 
-class BudgetFields(GatewayModel):
-    """LiteLLM's key budget: at most max_budget USD, spent again from zero every budget_duration."""
+# The largest budget a key may hold, in USD: far above any real budget, and small enough that
+# every amount the budget item keeps (to the micro-dollar) stays a plain DynamoDB number.
+MAX_BUDGET_USD = 1_000_000_000
 
-    max_budget: float | None = Field(default=None, ge=0)
+
+class BudgetFields(GatewayModel):
+    """LiteLLM's key budget: at most max_budget USD, spent again from zero every budget_duration.
+    Kept to the micro-dollar (a finer fraction is dropped)."""
+
+    max_budget: float | None = Field(default=None, ge=0, le=MAX_BUDGET_USD, allow_inf_nan=False)
     budget_duration: Duration | None = None  # None: the budget never resets
 
 

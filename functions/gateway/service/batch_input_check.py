@@ -48,7 +48,8 @@ class BatchInputReport:
     problems: list[LineProblem] = field(default_factory=list)
     problem_count: int = 0
     # For a budget's hold: a rough upper bound of the input tokens (a token per 4 bytes of
-    # request), the output tokens the requests cap, and how many requests set no cap.
+    # request), the output tokens the requests cap, and how many completions set no cap (a
+    # request asking for `n` choices, or `best_of` candidates, counts each: each is billed).
     input_token_estimate: int = 0
     output_token_limit: int = 0
     lines_without_output_limit: int = 0
@@ -311,18 +312,27 @@ class _Checker:
         report = self.report
         report.input_token_estimate += len(raw) // 4 + 1
         cap = _output_cap(body) if isinstance(body, dict) else None
+        completions = _completions(body) if isinstance(body, dict) else 1
         if cap is None:
-            report.lines_without_output_limit += 1
+            report.lines_without_output_limit += completions
         else:
-            report.output_token_limit += cap
+            report.output_token_limit += cap * completions
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _output_cap(body: dict[str, Any]) -> int | None:
-    for name in ("max_completion_tokens", "max_tokens", "max_output_tokens"):
-        value = body.get(name)
-        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-            return value
-    return None
+    """The most output tokens one completion of the request may bill (the largest cap it sets)."""
+    caps = [_count(body.get(name)) for name in ("max_completion_tokens", "max_tokens", "max_output_tokens")]
+    return max((cap for cap in caps if cap is not None), default=None)
+
+
+def _completions(body: dict[str, Any]) -> int:
+    """How many completions the request bills: `n` choices, or `best_of` candidates generated
+    server-side (legacy completions), whichever is more; at least one."""
+    return max(1, _count(body.get("n")) or 1, _count(body.get("best_of")) or 1)
 
 
 def normalize_endpoint(url: str) -> str:

@@ -80,14 +80,15 @@ def create_batch(
     if existing is None:
         _hold_or_discard(caller, fresh, estimate)
         return _create_upstream(id_map, fresh, first_attempt=True)
+    if time.time() - existing.created_at > KEY_LIFETIME_SECONDS:
+        # an old key used again, for this request or another: a new batch (the age comes first)
+        return create_batch(caller, provider, request, id_map)
     if existing.state.get("request") != fresh.state["request"] or existing.kind != "batch":
         raise idempotency_key_reused()
     if pending.is_pending(existing) and existing.status == _PENDING_STATUS:
         # the first attempt may have died before its hold: holding is once per batch
         budget.hold_for_batch(caller, existing.id, Decimal(str(existing.state.get(budget.HOLD_STATE) or 0)))
         return _adopt_or_create(id_map, existing)
-    if time.time() - existing.created_at > KEY_LIFETIME_SECONDS:  # an old key used again: a new batch
-        return create_batch(caller, provider, request, id_map)
     return Batch.model_validate(existing.object)  # the first attempt's batch, finished meanwhile
 
 

@@ -9,18 +9,23 @@ actual cost when the batch settles (service.settlement).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from gateway.auth import MASTER_KEY_ID, Caller
 from gateway.errors import InvalidRequestError
-from gateway.pricing import batch_cost, price_table
+from gateway.pricing import batch_cost, price_table, scope_of
 from gateway.service.batch_input_check import BATCH_CHECK_STATE
 from gateway.service.usage import BatchUsage
 from gateway.settings import get_settings
 from gateway.storage.budgets import Budget, BudgetExceededError, BudgetStore
 from gateway.storage.id_map import ObjectRecord
 
+# The most one batch may hold, in USD: far above any real batch (50,000 requests of 128
+# choices of 100,000 tokens at o1-pro's $300 per million batch price is about $200 million),
+# and an amount the budget item keeps exactly.
+MAX_HOLD_USD = 1_000_000_000_000
+MAX_TOKENS_REQUIRED = frozenset({"anthropic", "bedrock"})  # their lines get default_max_tokens
 HOLD_STATE = "hold"  # a batch record's state: what its create holds of its owner's budget
 MODEL_STATE = "model"  # ... and the model it runs (what it is priced at)
 
@@ -30,18 +35,29 @@ def priced_model(provider: str, model: str | None) -> str | None:
     return deployment.base_model(model) if deployment and model else model
 
 
+def _uncapped_request_tokens(provider: str) -> int:
+    """What a request that sets no output cap may produce: the max_tokens the translation gives
+    it where the provider requires one (Anthropic, Bedrock), else the configured default."""
+    deployment = get_settings().providers.get(provider)
+    if deployment is not None and deployment.type in MAX_TOKENS_REQUIRED:
+        return deployment.default_max_tokens
+    return get_settings().default_output_tokens_per_request
+
+
 def estimate_batch_cost(input_file: ObjectRecord) -> tuple[str | None, Decimal | None]:
     """The model the batch runs and the most it can cost (None when it cannot be told)."""
     check: dict[str, Any] = input_file.state.get(BATCH_CHECK_STATE) or {}
     model = priced_model(input_file.provider, check.get("model"))
     if not check or model is None:
         return model, None
-    output_tokens = (
-        int(check.get("output_token_limit", 0))
-        + int(check.get("lines_without_output_limit", 0)) * get_settings().default_output_tokens_per_request
-    )
+    output_tokens = int(check.get("output_token_limit", 0)) + int(
+        check.get("lines_without_output_limit", 0)
+    ) * _uncapped_request_tokens(input_file.provider)
     usage = BatchUsage(input_tokens=int(check.get("input_token_estimate", 0)), output_tokens=output_tokens)
-    cost = batch_cost(price_table(), model, usage)
+    try:
+        cost = batch_cost(price_table(), model, usage, scope_of(input_file.provider))
+    except InvalidOperation:  # more digits than any amount has: caps no provider would take
+        return model, Decimal("Infinity")
     return model, cost.total if cost else None
 
 
@@ -84,6 +100,13 @@ def batch_estimate(
                 code="budget_unknown_cost",
             )
         estimate = Decimal(0)
+    if estimate > MAX_HOLD_USD:
+        raise InvalidRequestError(
+            f"The batch on {input_file.id} may cost more than ${MAX_HOLD_USD:,} at batch prices (its "
+            "requests' max_tokens, n and size), the most one batch may hold of a key's budget.",
+            param="input_file_id",
+            code="budget_estimate_too_large",
+        )
     return model, estimate
 
 

@@ -68,6 +68,9 @@ def create_file(
     existing = pending.put_new(fresh)
     if existing is None:
         return _upload(id_map, fresh, new_file, first_attempt=True)
+    if time.time() - existing.created_at > KEY_LIFETIME_SECONDS:
+        # an old key used again, for this request or another: a new file (the age comes first)
+        return create_file(caller, provider, new_file, id_map)
     if existing.kind != "file" or existing.state.get("request") != fresh.state["request"]:
         raise idempotency_key_reused()
     if pending.is_pending(existing) and existing.status == _PENDING_STATUS:
@@ -79,8 +82,6 @@ def create_file(
         if not pending.settle(existing, expected_status=_PENDING_STATUS):
             return _reloaded(id_map, existing)
         return _upload(id_map, existing, new_file, first_attempt=False)
-    if time.time() - existing.created_at > KEY_LIFETIME_SECONDS:  # an old key used again: a new file
-        return create_file(caller, provider, new_file, id_map)
     return FileObject.model_validate(existing.object)
 
 

@@ -86,6 +86,7 @@ def _check_providers(providers: list[str] | None) -> list[str] | None:
 def info(record: KeyRecord, budget: Budget | None = None) -> KeyInfo:
     expires = _iso(record.expires_at)
     budget = budget or BudgetStore().get(record.key_id) or Budget(key_id=record.key_id)
+    budget = budget.as_of(int(time.time()))  # a period that ended reads as spent from zero
     return KeyInfo(
         key_id=record.key_id,
         token_id=record.key_id,

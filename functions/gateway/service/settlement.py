@@ -18,7 +18,7 @@ from gateway.jsonl import split_lines
 from gateway.models.batches import TERMINAL_BATCH_STATUSES, Batch
 from gateway.models.common import GatewayModel
 from gateway.observability import logger
-from gateway.pricing import Cost, batch_cost, price_table
+from gateway.pricing import Cost, batch_cost, price_table, scope_of
 from gateway.providers.registry import client_for
 from gateway.service.usage import BatchUsage, UsageTally, tally_output
 from gateway.storage.budgets import BudgetStore
@@ -82,7 +82,7 @@ def _settle(
     upstream_output = _upstream_file_id(record, batch.output_file_id)
     tally = tally_output(read_output(record, upstream_output)) if upstream_output else UsageTally()
     model = str(record.state.get("model") or batch.model or "") or None
-    cost = batch_cost(price_table(), model, tally.usage)
+    cost = batch_cost(price_table(), model, tally.usage, scope_of(record.provider))
     if cost is None:
         logger.warning("no price for the batch's model: usage settled, cost null", extra={"model": model})
     settlement = Settlement(
@@ -96,6 +96,8 @@ def _settle(
     booked = cost.total if cost else Decimal(0)
     held = Decimal(str(record.state.get("hold") or 0))
     budgets = BudgetStore(store.table) if record.owner != MASTER_KEY_ID else None
+    if budgets:
+        budgets.close_ended_period(record.owner, now)  # the cost is the current period's spend
     budget_update = budgets.settlement_update(record.owner, record.id, held, booked) if budgets else None
     budget_fallback = (
         budgets.settlement_update(record.owner, record.id, held, booked, holding=False) if budgets else None

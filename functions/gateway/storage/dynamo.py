@@ -26,7 +26,7 @@ def marshal(item: Item) -> dict[str, dict[str, Any]]:
         if isinstance(value, bool):
             out[name] = {"BOOL": value}
         elif isinstance(value, int | float | Decimal):
-            out[name] = {"N": str(value)}
+            out[name] = {"N": number_text(value)}
         elif isinstance(value, str):
             out[name] = {"S": value}
         elif isinstance(value, list | tuple | set):
@@ -34,6 +34,17 @@ def marshal(item: Item) -> dict[str, dict[str, Any]]:
         else:
             raise TypeError(f"cannot store attribute {name} of type {type(value).__name__}")
     return out
+
+
+def number_text(value: int | float | Decimal) -> str:
+    """A number as DynamoDB takes it: plain digits, never exponent form (`1E-7` or `1e+20`, which
+    the local table refuses), and never NaN or infinity (no DynamoDB number is)."""
+    if isinstance(value, int):
+        return str(value)
+    exact = Decimal(repr(value)) if isinstance(value, float) else value
+    if not exact.is_finite():
+        raise ValueError(f"cannot store the number {value}")
+    return format(exact, "f")
 
 
 def unmarshal(item: dict[str, dict[str, Any]]) -> Item:
