@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.auth import Caller
 from gateway.errors import ConflictError, InvalidRequestError, ServiceUnavailableError
@@ -25,6 +26,9 @@ from gateway.service.translate import batch_object
 from gateway.settings import get_settings
 from gateway.storage import pending
 from gateway.storage.id_map import IdMap, ObjectRecord
+
+if TYPE_CHECKING:
+    from gateway.service.batch_input_check import ProblemList
 
 _REFRESH_WORKERS = 8
 _UPSTREAM_PAGE_LIMIT = 100  # the largest page OpenAI and Azure list
@@ -70,7 +74,11 @@ def create_batch(
             code="file_not_ready",
         )
     from gateway.service import budget  # prices and budgets: loaded by the create function only
+    from gateway.service.batch_input_check import BATCH_CHECK_STATE, batch_problems
 
+    problems = batch_problems(input_file.state.get(BATCH_CHECK_STATE), request.endpoint)
+    if problems.count:
+        return _failed_at_validation(caller, input_file, request, batch_id or new_id("batch"), problems)
     model, estimate = budget.batch_estimate(caller, input_file)
     body = request.upstream_body(input_file.upstream_id)
     fresh = _pending_batch(caller, input_file, request, body, batch_id or new_id("batch"))
@@ -89,6 +97,55 @@ def create_batch(
     if time.time() - existing.created_at > KEY_LIFETIME_SECONDS:  # an old key used again: a new batch
         return create_batch(caller, provider, request, id_map)
     return Batch.model_validate(existing.object)  # the first attempt's batch, finished meanwhile
+
+
+def _failed_at_validation(
+    caller: Caller,
+    input_file: ObjectRecord,
+    request: CreateBatchRequest,
+    batch_id: str,
+    problems: ProblemList,
+) -> Batch:
+    """A batch whose input file has problems, as OpenAI validates it: recorded `failed` at once
+    with OpenAI's `errors`, in one transaction with its settlement (it used and holds nothing)
+    and its `batch.failed` event (the watcher publishes it). No provider sees it."""
+    from gateway.service import batch_events, budget, settlement
+    from gateway.service.batch_input_check import BATCH_CHECK_STATE
+
+    record = _pending_batch(
+        caller, input_file, request, request.upstream_body(str(input_file.upstream_id)), batch_id
+    )
+    model = budget.priced_model(
+        input_file.provider, (input_file.state.get(BATCH_CHECK_STATE) or {}).get("model")
+    )
+    record.state = _without_pending(record.state) | {budget.HOLD_STATE: "0", budget.MODEL_STATE: model}
+    errors = [problem.as_error() for problem in problems.listed]
+    if problems.count > len(errors):
+        more = problems.count - len(errors)
+        errors.append(
+            {"code": "more_errors", "message": f"And {more} more problems.", "param": None, "line": None}
+        )
+    now = record.created_at
+    record.object = {
+        **record.object,
+        "status": "failed",
+        "failed_at": now,
+        "errors": {"object": "list", "data": errors},
+        "request_counts": {"total": 0, "completed": 0, "failed": 0},
+    }
+    record.settlement, spend_item = settlement.never_ran(record, model, now)
+    events = batch_events.outbox_events(record, None)
+    existing = pending.put_new(
+        record,
+        with_puts=[spend_item, *(event.to_item() for event in events)],
+        extra={"settlement": json.dumps(record.settlement, separators=(",", ":"))},
+    )
+    if existing is None:
+        logger.info("batch failed validation", extra={"batch_id": batch_id, "problems": problems.count})
+        return _snapshot(record)
+    if existing.kind != "batch" or existing.state.get("request") != record.state["request"]:
+        raise idempotency_key_reused()
+    return _snapshot(existing)  # a retry: the first attempt's batch
 
 
 def _hold_or_discard(caller: Caller, record: ObjectRecord, estimate: Decimal) -> None:
