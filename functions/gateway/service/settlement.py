@@ -129,7 +129,7 @@ def never_ran(record: ObjectRecord, model: str | None, now: int) -> tuple[dict[s
     its spend entry's item, for the transaction that records the batch: it holds nothing of its
     owner's budget, so the budget is not touched, and it is final and settled in one write."""
     usage = BatchUsage()
-    cost = batch_cost(price_table(), model, usage)
+    cost = Cost(input=Decimal(0), output=Decimal(0), total=Decimal(0))  # priced or not: nothing ran
     settlement = Settlement(
         usage=usage, cost=cost, succeeded=0, failed=0, model=model, settled_at=now
     ).model_dump(mode="json")
