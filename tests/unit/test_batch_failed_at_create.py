@@ -27,7 +27,7 @@ from tests.unit.fault_injection.faults import DynamoFaults
 from tests.unit.test_batches_service import FakeBatchesApi, provider  # noqa: F401  (fixture)
 
 KEY = Caller(key_id="k-bad-file")
-GOOD = {
+GOOD: dict[str, Any] = {
     "custom_id": "r-1",
     "method": "POST",
     "url": "/v1/chat/completions",
