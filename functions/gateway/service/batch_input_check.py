@@ -237,6 +237,18 @@ def rules_for(provider: str) -> CheckRules:
     return CheckRules(endpoints=CHAT_ONLY, max_lines=max_lines, max_bytes=max_bytes, line_check=line_check)
 
 
+def require_endpoint(provider: str, endpoint: str) -> None:
+    """A batch for an endpoint `provider` never runs is refused (400 on `endpoint`), as its
+    adapter would, before its input file's lines are held against it."""
+    endpoints = rules_for(provider).endpoints
+    if endpoint not in endpoints:
+        raise InvalidRequestError(
+            f"Provider '{provider}' runs only {', '.join(endpoints)} batches, not {endpoint}.",
+            param="endpoint",
+            code="unsupported_endpoint",
+        )
+
+
 def check_batch_input(stream: IO[bytes], rules: CheckRules | None = None) -> BatchInputReport:
     """Reads `stream` to its end (or to the first file-level limit) and reports every problem."""
     rules = rules or CheckRules()
@@ -323,11 +335,11 @@ class _Checker:
                     "method",
                 )
             )
-        if "url" not in missing:
-            self._check_url(number, request["url"])
+        url_ok = "url" not in missing and self._check_url(number, request["url"])
         if "body" not in missing:
             self._check_body(number, request["body"])
-            self._check_translation(number, request["body"])
+            if url_ok:  # a line for another endpoint has no translation to check
+                self._check_translation(number, request["body"])
         self._count_tokens(raw, request.get("body"))
 
     def _check_custom_id(self, number: int, custom_id: Any) -> None:
@@ -360,7 +372,7 @@ class _Checker:
                 )
             )
 
-    def _check_url(self, number: int, url: Any) -> None:
+    def _check_url(self, number: int, url: Any) -> bool:
         endpoint = normalize_endpoint(url) if isinstance(url, str) else None
         if endpoint is None or endpoint not in self.rules.endpoints:
             self.report.add(
@@ -372,12 +384,13 @@ class _Checker:
                     "url",
                 )
             )
-            return
+            return False
         # a url that is not the batch's endpoint is found at create, which knows the endpoint
         seen = self.report.endpoints.setdefault(endpoint, {"line": number, "count": 0})
         seen["count"] += 1
         if self.report.endpoint is None:
             self.report.endpoint = endpoint
+        return True
 
     def _check_body(self, number: int, body: Any) -> None:
         if not isinstance(body, dict):

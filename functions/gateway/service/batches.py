@@ -74,8 +74,9 @@ def create_batch(
             code="file_not_ready",
         )
     from gateway.service import budget  # prices and budgets: loaded by the create function only
-    from gateway.service.batch_input_check import BATCH_CHECK_STATE, batch_problems
+    from gateway.service.batch_input_check import BATCH_CHECK_STATE, batch_problems, require_endpoint
 
+    require_endpoint(input_file.provider, request.endpoint)  # the request's own: a 400, not a batch error
     problems = batch_problems(input_file.state.get(BATCH_CHECK_STATE), request.endpoint)
     if problems.count:
         return _failed_at_validation(caller, input_file, request, batch_id or new_id("batch"), problems)
