@@ -161,3 +161,55 @@ def test_a_bad_files_batch_holds_nothing_of_a_budget_and_books_nothing(local_gat
     info = key_api(local_gateway, "GET", "/key/info", params={"key": key.key_id})
     assert info.status_code == 200, info.text
     assert (info.json()["info"]["holds"], info.json()["info"]["spend"]) == (0, 0)
+
+
+def check(sdk: openai.OpenAI, file_id: str, endpoint: str = "/v1/chat/completions") -> dict[str, Any]:
+    """POST /v1/batches/check as the README shows it: the SDK's own `post`."""
+    body = {"input_file_id": file_id, "endpoint": endpoint, "completion_window": "24h"}
+    answer = sdk.post("/batches/check", body=body, cast_to=object)
+    assert isinstance(answer, dict)
+    return answer
+
+
+def test_check_answers_what_a_create_would_do_without_creating_anything(local_gateway: LocalGateway) -> None:
+    sdk = client(local_gateway)
+    good = upload(sdk, batch_jsonl(3))
+    before = {batch.id for batch in sdk.batches.list(limit=100)}
+    answer = check(sdk, good.id)
+    assert answer["object"] == "batch.check" and answer["valid"] is True and answer["checked"] is True
+    assert (answer["provider"], answer["requests"], answer["parts"]) == ("openai", 3, 1)
+    assert answer["errors"] == {"object": "list", "data": []} and answer["error_count"] == 0
+    assert answer["limits"] == {"max_requests": 50_000, "max_bytes": 200 * 1024 * 1024, "min_requests": None}
+    estimate = answer["estimate"]
+    assert estimate["model"] == "gpt-4o-mini" and estimate["input_tokens"] > 0 and estimate["cost"] > 0
+    bad = upload(sdk, jsonl(GOOD, GOOD, {"test": "data"}))
+    answer = check(sdk, bad.id, "/v1/embeddings")
+    assert answer["valid"] is False
+    assert [(e["code"], e["line"]) for e in answer["errors"]["data"]] == [
+        ("invalid_url", 1),
+        ("duplicate_custom_id", 2),
+        *[("missing_required_parameter", 3)] * 4,
+    ]
+    assert answer["error_count"] == 7  # line 2's url too
+    assert {batch.id for batch in sdk.batches.list(limit=100)} == before  # nothing created
+
+
+def test_check_takes_the_create_rules_and_the_providers_limits(local_gateway: LocalGateway) -> None:
+    anthropic = client(local_gateway, provider="anthropic")
+    file = anthropic.files.create(
+        file=("c.jsonl", io.BytesIO(jsonl(GOOD)), "application/jsonl"), purpose="batch"
+    )
+    answer = check(anthropic, file.id)
+    assert answer["provider"] == "anthropic"
+    assert answer["limits"] == {"max_requests": 100_000, "max_bytes": 256 * 1024 * 1024, "min_requests": None}
+    with pytest.raises(openai.BadRequestError) as refused:
+        check(anthropic, file.id, "/v1/embeddings")
+    assert error_of(refused.value)["param"] == "endpoint"
+    with pytest.raises(openai.NotFoundError):
+        check(client(local_gateway), "file-doesnotexist")
+    other = generate_key(local_gateway, "check-other")
+    with pytest.raises(openai.NotFoundError):  # another key's file is unknown to it
+        check(client(local_gateway, key=other.key), file.id)
+    with pytest.raises(openai.BadRequestError) as mismatch:  # the file is Anthropic's
+        check(client(local_gateway, provider="openai"), file.id)
+    assert error_of(mismatch.value)["code"] == "provider_mismatch"

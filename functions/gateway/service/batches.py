@@ -48,6 +48,39 @@ def create_batch(
     `batch_id` comes from the caller's Idempotency-Key: a retry meets its first attempt's record
     and finishes it, adopting the provider's batch if the provider has it."""
     id_map = id_map or IdMap()
+    input_file = usable_input_file(caller, provider, request, id_map)
+    from gateway.service import budget  # prices and budgets: loaded by the create function only
+    from gateway.service.batch_input_check import BATCH_CHECK_STATE, batch_problems, require_endpoint
+
+    require_endpoint(input_file.provider, request.endpoint)  # the request's own: a 400, not a batch error
+    problems = batch_problems(input_file.state.get(BATCH_CHECK_STATE), request.endpoint)
+    if problems.count:
+        return _failed_at_validation(caller, input_file, request, batch_id or new_id("batch"), problems)
+    model, estimate = budget.batch_estimate(caller, input_file)
+    body = request.upstream_body(str(input_file.upstream_id))
+    fresh = _pending_batch(caller, input_file, request, body, batch_id or new_id("batch"))
+    # written ahead with the record: what the batch holds of its owner's budget, and its model
+    fresh.state |= {budget.HOLD_STATE: str(estimate), budget.MODEL_STATE: model}
+    existing = pending.put_new(fresh)
+    if existing is None:
+        _hold_or_discard(caller, fresh, estimate)
+        return _create_upstream(id_map, fresh, first_attempt=True)
+    if existing.state.get("request") != fresh.state["request"] or existing.kind != "batch":
+        raise idempotency_key_reused()
+    if pending.is_pending(existing) and existing.status == _PENDING_STATUS:
+        # the first attempt may have died before its hold: holding is once per batch
+        budget.hold_for_batch(caller, existing.id, Decimal(str(existing.state.get(budget.HOLD_STATE) or 0)))
+        return _adopt_or_create(id_map, existing)
+    if time.time() - existing.created_at > KEY_LIFETIME_SECONDS:  # an old key used again: a new batch
+        return create_batch(caller, provider, request, id_map)
+    return Batch.model_validate(existing.object)  # the first attempt's batch, finished meanwhile
+
+
+def usable_input_file(
+    caller: Caller, provider: str | None, request: CreateBatchRequest, id_map: IdMap
+) -> ObjectRecord:
+    """The caller's input file of a create (or a check): owned, at the provider named (if any)
+    and transferred there; else the create's 4xx."""
     input_file = owned_record(id_map, caller, request.input_file_id, "file", param="input_file_id")
     if provider is not None and provider != input_file.provider:
         raise InvalidRequestError(
@@ -73,31 +106,7 @@ def create_batch(
             param="input_file_id",
             code="file_not_ready",
         )
-    from gateway.service import budget  # prices and budgets: loaded by the create function only
-    from gateway.service.batch_input_check import BATCH_CHECK_STATE, batch_problems, require_endpoint
-
-    require_endpoint(input_file.provider, request.endpoint)  # the request's own: a 400, not a batch error
-    problems = batch_problems(input_file.state.get(BATCH_CHECK_STATE), request.endpoint)
-    if problems.count:
-        return _failed_at_validation(caller, input_file, request, batch_id or new_id("batch"), problems)
-    model, estimate = budget.batch_estimate(caller, input_file)
-    body = request.upstream_body(input_file.upstream_id)
-    fresh = _pending_batch(caller, input_file, request, body, batch_id or new_id("batch"))
-    # written ahead with the record: what the batch holds of its owner's budget, and its model
-    fresh.state |= {budget.HOLD_STATE: str(estimate), budget.MODEL_STATE: model}
-    existing = pending.put_new(fresh)
-    if existing is None:
-        _hold_or_discard(caller, fresh, estimate)
-        return _create_upstream(id_map, fresh, first_attempt=True)
-    if existing.state.get("request") != fresh.state["request"] or existing.kind != "batch":
-        raise idempotency_key_reused()
-    if pending.is_pending(existing) and existing.status == _PENDING_STATUS:
-        # the first attempt may have died before its hold: holding is once per batch
-        budget.hold_for_batch(caller, existing.id, Decimal(str(existing.state.get(budget.HOLD_STATE) or 0)))
-        return _adopt_or_create(id_map, existing)
-    if time.time() - existing.created_at > KEY_LIFETIME_SECONDS:  # an old key used again: a new batch
-        return create_batch(caller, provider, request, id_map)
-    return Batch.model_validate(existing.object)  # the first attempt's batch, finished meanwhile
+    return input_file
 
 
 def _failed_at_validation(
