@@ -67,7 +67,8 @@ def test_litellms_test_data_file_uploads_and_its_batch_fails_with_line_numbers(
     }
     assert [error.param for error in retrieved.errors.data] == ["custom_id", "method", "url", "body"]
     assert simulator_batches_on(local_gateway, upstream_file_ids(local_gateway, name)) == 0
-    assert retrieved.to_dict()["cost"]["total"] == 0  # settled: it cost nothing
+    cost: dict[str, Any] = retrieved.to_dict()["cost"]  # type: ignore[assignment]
+    assert cost["total"] == 0  # settled: it cost nothing
 
 
 OTHER_MODEL = {**GOOD, "custom_id": "r-2", "body": {**GOOD["body"], "model": "gpt-4o"}}
