@@ -160,11 +160,10 @@ def batch_problems(figures: dict[str, Any] | None, endpoint: str) -> ProblemList
     """The problems a batch for `endpoint` on a file with these stored figures fails with, by
     line: the file's own, and each line whose url names another endpoint. A file checked before
     problems were kept passed every check then; one never checked (another purpose) has none."""
-    found = ProblemList()
     if not figures:
-        return found
+        return ProblemList()
     problems = [LineProblem.from_error(error) for error in figures.get("problems") or ()]
-    others = int(figures.get("problem_count") or len(problems))
+    count_all = int(figures.get("problem_count") or len(problems))
     endpoints = figures.get("endpoints")
     if endpoints is None and figures.get("endpoint"):  # checked before: every line named it
         endpoints = {figures["endpoint"]: {"line": 1, "count": int(figures.get("lines") or 1)}}
@@ -182,12 +181,9 @@ def batch_problems(figures: dict[str, Any] | None, endpoint: str) -> ProblemList
                 "url",
             )
         )
-        others += count
+        count_all += count
     problems.sort(key=lambda problem: (problem.line is None, problem.line or 0))
-    for problem in problems:
-        found.add(problem, times=0)
-    found.count = others
-    return found
+    return ProblemList(listed=problems[:MAX_LISTED_PROBLEMS], count=count_all)
 
 
 @dataclass(frozen=True)
