@@ -198,3 +198,28 @@ def test_the_transaction_is_all_or_nothing(budgeted: FakeBatchesApi, monkeypatch
         batches.create_batch(KEY, None, request(), batch_id="batch_nothing")
     monkeypatch.setattr(client, "transact_write_items", real)
     assert IdMap().get("batch_nothing") is None
+
+
+def test_the_watcher_publishes_the_batch_failed_event_once(
+    budgeted: FakeBatchesApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The create's function publishes nothing (it holds no bus or queue grant): the next
+    watcher pass publishes the event it left in the outbox, with the failed batch in it."""
+    from gateway import event_bus
+    from gateway.service import watcher
+    from gateway.service.deadline import Deadline
+
+    checked_file([{"test": "data"}])
+    batch = batches.create_batch(KEY, None, request())
+    published: list[tuple[str, dict[str, Any]]] = []
+    monkeypatch.setattr(
+        event_bus, "put_event", lambda detail_type, detail: published.append((detail_type, detail))
+    )
+    later = outbox.time.time() + 60  # past the outbox's grace: the publisher is taken for dead
+    monkeypatch.setattr(outbox.time, "time", lambda: later)
+    watcher.run_pass(Deadline.after(30))
+    watcher.run_pass(Deadline.after(30))
+    assert [(kind, detail["batch"]["id"], detail["batch"]["status"]) for kind, detail in published] == [
+        ("batch.failed", batch.id, "failed")
+    ]
+    assert outbox_types() == [] and budgeted.calls == []
