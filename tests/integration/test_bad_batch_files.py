@@ -95,6 +95,7 @@ OTHER_MODEL = {**GOOD, "custom_id": "r-2", "body": {**GOOD["body"], "model": "gp
             "method",
             2,
         ),
+        ((), "/v1/chat/completions", "empty_file", None, None),
         (
             ({**GOOD, "body": {**GOOD["body"], "stream": True}},),
             "/v1/chat/completions",
@@ -109,8 +110,8 @@ def test_each_problem_fails_the_batch_with_openais_code_param_and_line(
     lines: tuple[dict[str, Any], ...],
     endpoint: str,
     code: str,
-    param: str,
-    line: int,
+    param: str | None,
+    line: int | None,
 ) -> None:
     sdk = client(local_gateway)
     name = f"bad-{uuid.uuid4().hex[:8]}.jsonl"

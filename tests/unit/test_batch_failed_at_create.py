@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from gateway.auth import Caller
 from gateway.models.batches import CreateBatchRequest
 from gateway.service import batches
-from gateway.service.batch_input_check import BATCH_CHECK_STATE, check_batch_input
+from gateway.service.batch_input_check import BATCH_CHECK_STATE, CheckRules, check_batch_input
 from gateway.storage import outbox
 from gateway.storage.budgets import BudgetStore
 from gateway.storage.dynamo import dynamodb_client
@@ -35,10 +35,12 @@ GOOD: dict[str, Any] = {
 }
 
 
-def checked_file(lines: list[dict[str, Any]], file_id: str = "file-bad") -> None:
+def checked_file(
+    lines: list[dict[str, Any]], file_id: str = "file-bad", rules: CheckRules | None = None
+) -> None:
     """A processed input file of KEY's, with the figures and problems its upload's check kept."""
     content = "".join(json.dumps(line) + "\n" for line in lines).encode()
-    figures = check_batch_input(io.BytesIO(content)).figures()
+    figures = check_batch_input(io.BytesIO(content), rules).figures()
     IdMap().put(
         ObjectRecord(
             id=file_id,
@@ -223,3 +225,11 @@ def test_the_watcher_publishes_the_batch_failed_event_once(
         ("batch.failed", batch.id, "failed")
     ]
     assert outbox_types() == [] and budgeted.calls == []
+
+
+def test_a_file_over_the_providers_request_limit_fails_with_too_many_tasks(budgeted: FakeBatchesApi) -> None:
+    lines = [{**GOOD, "custom_id": f"r-{i}"} for i in range(3)]
+    checked_file(lines, rules=CheckRules(max_lines=2))  # as a provider taking 2 requests would
+    batch = batches.create_batch(KEY, None, request())
+    assert batch.status == "failed" and errors_of(batch) == [("too_many_tasks", None, None)]
+    assert budgeted.calls == []
