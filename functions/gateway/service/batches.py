@@ -35,6 +35,39 @@ _UPSTREAM_PAGE_LIMIT = 100  # the largest page OpenAI and Azure list
 _PENDING_STATUS = "validating"  # what a batch reads while the gateway waits for its provider
 
 
+def usable_input_file(
+    caller: Caller, provider: str | None, request: CreateBatchRequest, id_map: IdMap
+) -> ObjectRecord:
+    """The caller's input file of a create (or a check): owned, at the provider named (if any)
+    and transferred there; else the create's 4xx."""
+    input_file = owned_record(id_map, caller, request.input_file_id, "file", param="input_file_id")
+    if provider is not None and provider != input_file.provider:
+        raise InvalidRequestError(
+            f"Input file {input_file.id} belongs to provider '{input_file.provider}', "
+            f"not '{provider}'. A batch runs where its input file is.",
+            param="input_file_id",
+            code="provider_mismatch",
+        )
+    caller.require_provider(input_file.provider)
+    if input_file.upstream_id is None and input_file.status == "error":
+        raise InvalidRequestError(
+            f"File {input_file.id} failed to reach provider '{input_file.provider}': "
+            f"{input_file.object.get('status_details')}",
+            param="input_file_id",
+            code="file_error",
+        )
+    if input_file.upstream_id is None or (
+        input_file.status == "uploaded" and input_file.state.get("transfer")
+    ):
+        raise ConflictError(
+            f"File {input_file.id} is still being transferred to provider '{input_file.provider}'. "
+            "Wait until its status is 'processed' (client.files.wait_for_processing).",
+            param="input_file_id",
+            code="file_not_ready",
+        )
+    return input_file
+
+
 def create_batch(
     caller: Caller,
     provider: str | None,
@@ -74,39 +107,6 @@ def create_batch(
     if time.time() - existing.created_at > KEY_LIFETIME_SECONDS:  # an old key used again: a new batch
         return create_batch(caller, provider, request, id_map)
     return Batch.model_validate(existing.object)  # the first attempt's batch, finished meanwhile
-
-
-def usable_input_file(
-    caller: Caller, provider: str | None, request: CreateBatchRequest, id_map: IdMap
-) -> ObjectRecord:
-    """The caller's input file of a create (or a check): owned, at the provider named (if any)
-    and transferred there; else the create's 4xx."""
-    input_file = owned_record(id_map, caller, request.input_file_id, "file", param="input_file_id")
-    if provider is not None and provider != input_file.provider:
-        raise InvalidRequestError(
-            f"Input file {input_file.id} belongs to provider '{input_file.provider}', "
-            f"not '{provider}'. A batch runs where its input file is.",
-            param="input_file_id",
-            code="provider_mismatch",
-        )
-    caller.require_provider(input_file.provider)
-    if input_file.upstream_id is None and input_file.status == "error":
-        raise InvalidRequestError(
-            f"File {input_file.id} failed to reach provider '{input_file.provider}': "
-            f"{input_file.object.get('status_details')}",
-            param="input_file_id",
-            code="file_error",
-        )
-    if input_file.upstream_id is None or (
-        input_file.status == "uploaded" and input_file.state.get("transfer")
-    ):
-        raise ConflictError(
-            f"File {input_file.id} is still being transferred to provider '{input_file.provider}'. "
-            "Wait until its status is 'processed' (client.files.wait_for_processing).",
-            param="input_file_id",
-            code="file_not_ready",
-        )
-    return input_file
 
 
 def _failed_at_validation(
