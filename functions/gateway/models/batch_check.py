@@ -37,7 +37,10 @@ class BatchCheck(GatewayModel):
     input_file_id: str
     provider: str
     endpoint: str
-    valid: bool = Field(description="True when a create with this body would start a batch at the provider.")
+    valid: bool = Field(
+        description="True when a create would not fail the batch at once (no errors). A create can "
+        "still answer 400: a key's budget, or fewer requests than the provider's minimum."
+    )
     checked: bool = Field(
         description="False when the file was not checked at upload (purpose other than batch)."
     )
