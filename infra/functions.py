@@ -126,6 +126,10 @@ def bucket_prefixes(function_name: str) -> tuple[str, ...]:
     return FUNCTION_BUCKET_PREFIXES.get(function_name, BUCKET_PREFIXES)
 
 
+# What Lambda needs to send traces (active tracing), as the L2 `tracing` option grants it.
+XRAY_ACTIONS = ("xray:PutTelemetryRecords", "xray:PutTraceSegments")
+
+
 @dataclass(frozen=True)
 class FunctionSpec:
     """What the stack needs from a Route or an AsyncFunction."""
@@ -297,19 +301,24 @@ class GatewayFunctions(Construct):
             retention=_retention(self._config.log_retention_days),
             removal_policy=cdk.RemovalPolicy.DESTROY,
         )
+        # The statements inline in the role, not in a separate AWS::IAM::Policy: one resource per
+        # function fewer (the API stack counts against CloudFormation's 500: tests/infra/
+        # test_snapstart.py). So X-Ray's statement is here too, and tracing is set on the L1 below
+        # (the L2's `tracing` would add it to a policy of its own).
+        access = [
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[log_group.log_group_arn]
+            ),
+            iam.PolicyStatement(actions=list(XRAY_ACTIONS), resources=["*"]),
+            *self.statements(spec.grants, bucket_prefixes(spec.name)),
+        ]
         role = iam.Role(
             self,
             f"{spec.construct_id}Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"openai-gateway {spec.name}: {', '.join(sorted(spec.grants)) or 'no data access'}",
+            inline_policies={"access": iam.PolicyDocument(statements=access)},
         )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[log_group.log_group_arn]
-            )
-        )
-        for statement in self.statements(spec.grants, bucket_prefixes(spec.name)):
-            role.add_to_policy(statement)
         environment = self.common_environment()
         for capability, (name, value) in self._capability_environment().items():
             if capability in spec.grants:
@@ -327,13 +336,15 @@ class GatewayFunctions(Construct):
             layers=[self.layer],
             memory_size=spec.memory_mb,
             timeout=cdk.Duration.seconds(spec.timeout_seconds),
-            tracing=lambda_.Tracing.ACTIVE,
             role=role,
             log_group=log_group,
             environment=environment,
             description=f"openai-gateway: {spec.description}",
             snap_start=self._snap_start(spec),
         )
+        cfn_function = function.node.default_child
+        assert isinstance(cfn_function, lambda_.CfnFunction)
+        cfn_function.tracing_config = lambda_.CfnFunction.TracingConfigProperty(mode="Active")
         self.by_name[spec.name] = function
         self.roles[spec.name] = role
         self.grants[spec.name] = spec.grants

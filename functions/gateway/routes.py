@@ -281,6 +281,9 @@ ROUTES: tuple[Route, ...] = (
         },
         creates=True,
     ),
+    # the gateway's own: what a create with this body would do (errors by line, estimate, parts);
+    # under OpenAI's prefixes, so that a client bound to a provider's base URL reaches it too
+    Route("batches_check", "POST", "/batches/check", prefixes=OPENAI_PREFIXES),
     # kept: a batch's note, and once it has ended its results kept as files (written once)
     Route(
         "batches_list",

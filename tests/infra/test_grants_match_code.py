@@ -484,6 +484,17 @@ def _webhooks(client: openai.OpenAI) -> None:
         client.webhooks.delete(created.id)
 
 
+def _bad_file(client: openai.OpenAI) -> None:
+    """A file with problems: checked (nothing created), then its batch failed at create (the
+    record, its settlement, spend entry and event in one transaction)."""
+    bad = client.files.create(file=("bad.jsonl", b'{"test": "data"}\n'), purpose="batch")
+    body = {"input_file_id": bad.id, "endpoint": "/v1/chat/completions", "completion_window": "24h"}
+    checked = client.post("/batches/check", body=body, cast_to=object)
+    assert isinstance(checked, dict) and checked["valid"] is False, checked
+    failed = client.batches.create(**body)  # type: ignore[arg-type]
+    assert failed.status == "failed", failed
+
+
 def run_scenario(gateway: LocalGateway, usage: Usage) -> None:
     httpx.get(f"{gateway.url}/health", timeout=30).raise_for_status()
     key = generate_key(gateway, "iam-evidence", metadata={"purpose": "least privilege"}, max_budget=100)
@@ -498,6 +509,7 @@ def run_scenario(gateway: LocalGateway, usage: Usage) -> None:
     _as_virtual_key_on_master_routes(gateway, key.key)
     for caller in (gateway.master_key, key.key):
         client = sdk(gateway, caller)
+        _bad_file(client)
         _files_and_batches(gateway, client)
         _uploads(gateway, client, usage)
         _anthropic(gateway, caller)

@@ -21,7 +21,7 @@ from infra.config import ConfigError, GatewayConfig
 from infra.functions import SNAPSTART_ALIAS
 from infra.stack import build
 from tests.infra.conftest import Synth, cdk_context
-from tests.infra.template_tools import functions_by_handler, resources_of
+from tests.infra.template_tools import as_list, functions_by_handler, resources_of, role_id_of
 
 Template = dict[str, Any]
 
@@ -119,3 +119,21 @@ def test_the_api_stack_fits_cloudformations_resource_limit_either_way(
     off, on = len(synth.api_json["Resources"]), len(snapstart_api["Resources"])
     assert on == off + 2 * len(routes.ROUTES)
     assert on < CLOUDFORMATION_RESOURCE_LIMIT, (off, on)
+
+
+def test_function_roles_hold_their_statements_inline(synth: Synth) -> None:
+    """What keeps the API stack under the limit with room: a function's statements (X-Ray's
+    among them) live in its role, not in an AWS::IAM::Policy per function."""
+    policies = resources_of(synth.api_json, "AWS::IAM::Policy").values()
+    attached = {role["Ref"] for policy in policies for role in policy["Properties"]["Roles"]}
+    functions = functions_by_handler(synth.api_json)
+    function_roles = {role_id_of(properties) for _, properties in functions.values()}
+    assert len(function_roles) == len(functions)
+    pollers = {role_id_of(functions[consumer.handler][1]) for consumer in routes.QUEUE_CONSUMERS}
+    assert attached & function_roles == pollers  # the queue's event source grants its poller
+    for _, properties in functions.values():
+        assert properties["TracingConfig"] == {"Mode": "Active"}
+        role = synth.api_json["Resources"][role_id_of(properties)]["Properties"]
+        (inline,) = role["Policies"]
+        actions = {a for st in inline["PolicyDocument"]["Statement"] for a in as_list(st["Action"])}
+        assert {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "logs:PutLogEvents"} <= actions

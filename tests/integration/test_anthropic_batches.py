@@ -228,14 +228,17 @@ def test_an_input_file_of_another_purpose_is_a_400_and_leaves_no_batch(local_gat
     assert {batch.id for batch in sdk.batches.list(limit=100)} == before  # no record left validating
 
 
-def test_an_untranslatable_line_fails_the_upload_with_its_number(local_gateway: LocalGateway) -> None:
+def test_an_untranslatable_line_fails_the_batch_at_create_with_its_number(
+    local_gateway: LocalGateway,
+) -> None:
     sdk = client(local_gateway, provider="anthropic")
     bad = chat_line("b-2", "hi", logit_bias={"50256": -100})
-    with pytest.raises(openai.BadRequestError) as raised:
-        upload(sdk, [chat_line("b-1", "hi"), bad])
-    error = error_of(raised.value)
-    assert error["code"] == "untranslatable_line"
-    assert "line 2: body.logit_bias" in error["message"]
+    file = upload(sdk, [chat_line("b-1", "hi"), bad])  # JSON Lines of objects: the upload takes it
+    batch = create(sdk, file.id)
+    assert batch.status == "failed" and batch.errors is not None and batch.errors.data is not None
+    (error,) = batch.errors.data
+    assert (error.code, error.line) == ("untranslatable_line", 2)
+    assert error.message is not None and error.message.startswith("body.logit_bias")
 
 
 def test_only_chat_completions_batches(local_gateway: LocalGateway) -> None:
@@ -246,9 +249,12 @@ def test_only_chat_completions_batches(local_gateway: LocalGateway) -> None:
         "url": "/v1/embeddings",
         "body": {"model": "m", "input": "x"},
     }
-    with pytest.raises(openai.BadRequestError) as raised:
-        upload(sdk, [embeddings])
-    assert "/v1/chat/completions" in error_of(raised.value)["message"]
+    embeddings_file = upload(sdk, [embeddings])  # JSON Lines of objects: the upload takes it
+    failed = create(sdk, embeddings_file.id)
+    assert failed.status == "failed" and failed.errors is not None and failed.errors.data is not None
+    (line_error,) = failed.errors.data
+    assert (line_error.code, line_error.param, line_error.line) == ("invalid_url", "url", 1)
+    assert line_error.message is not None and "/v1/chat/completions" in line_error.message
     uploaded = upload(sdk, [chat_line("ok", "hi")])
     with pytest.raises(openai.BadRequestError) as raised:
         sdk.batches.create(input_file_id=uploaded.id, endpoint="/v1/embeddings", completion_window="24h")
@@ -409,5 +415,11 @@ def test_the_uploads_api_keeps_the_file_and_checks_its_lines(
     assert sdk.files.content(good.id).content == jsonl([chat_line("u-1", "hi")])
     assert ended(sdk, stepped, create(sdk, good.id).id).status == "completed"
     bad = uploaded([chat_line("u-1", "hi"), chat_line("u-2", "hi", n=3)])
-    assert bad.status == "error" and bad.status_details is not None
-    assert "line 2: body.n" in bad.status_details
+    assert bad.status == "processed"  # kept; a batch of it fails at create, naming the line
+    failed = create(sdk, bad.id)
+    assert failed.status == "failed" and failed.errors is not None and failed.errors.data is not None
+    assert [(error.code, error.line) for error in failed.errors.data] == [("untranslatable_line", 2)]
+    assert failed.errors.data[0].message is not None and failed.errors.data[0].message.startswith("body.n")
+    broken = uploaded([chat_line("u-1", "hi"), "{not json"])  # type: ignore[list-item]
+    assert broken.status == "error" and broken.status_details is not None
+    assert "line 2: " in broken.status_details

@@ -182,12 +182,13 @@ def test_fewer_than_100_requests_answer_400_naming_the_minimum(local_gateway: Lo
     assert "at least 100 records" in error_of(error.value)["message"]
 
 
-def test_an_unconfigured_model_fails_the_upload_naming_the_line(local_gateway: LocalGateway) -> None:
+def test_an_unconfigured_model_fails_the_batch_at_create_naming_the_line(local_gateway: LocalGateway) -> None:
     sdk = _sdk(local_gateway)
-    with pytest.raises(openai.BadRequestError) as error:
-        _create(sdk, 100, model="anthropic.claude-3-opus-20240229-v1:0")
-    message = error_of(error.value)["message"]
-    assert "line 1" in message.lower() and "anthropic.claude-3-opus-20240229-v1:0" in message, message
+    failed = _create(sdk, 100, model="anthropic.claude-3-opus-20240229-v1:0")  # the upload takes it
+    assert failed.status == "failed" and failed.errors is not None and failed.errors.data
+    first = failed.errors.data[0]
+    assert (first.code, first.line) == ("untranslatable_line", 1)
+    assert first.message is not None and "anthropic.claude-3-opus-20240229-v1:0" in first.message
 
 
 def test_a_retried_create_names_the_same_job(local_gateway: LocalGateway) -> None:

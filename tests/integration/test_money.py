@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 
 import openai
 import pytest
@@ -32,7 +31,7 @@ def key_info(gateway: LocalGateway, key_id: str) -> dict[str, object]:
     return dict(response.json()["info"])
 
 
-def test_a_bad_batch_file_is_refused_at_upload_with_its_first_ten_problems(
+def test_a_file_that_is_not_json_lines_is_refused_at_upload_with_its_first_ten_problems(
     local_gateway: LocalGateway,
 ) -> None:
     client = sdk(local_gateway, local_gateway.master_key)
@@ -42,11 +41,13 @@ def test_a_bad_batch_file_is_refused_at_upload_with_its_first_ten_problems(
         upload(client, ("\n".join(lines) + "\n").encode(), name=unique("bad") + ".jsonl")
     error = error_of(refused.value)
     assert (error["code"], error["param"]) == ("invalid_json_line", "file")
-    assert error["message"].startswith("The batch input file has 12 problems: line 2: ")
+    assert error["message"].startswith(
+        "The file is not JSON Lines of request objects: it has 12 problems: line 2: "
+    )
     assert "line 11: " in error["message"] and "line 12: " not in error["message"]
 
 
-def test_a_bad_batch_file_through_the_uploads_api_ends_in_error_and_never_reaches_the_provider(
+def test_a_bad_batch_file_through_the_uploads_api_is_kept_and_its_batch_fails_before_the_provider(
     local_gateway: LocalGateway,
 ) -> None:
     client = sdk(local_gateway, local_gateway.master_key)
@@ -60,18 +61,18 @@ def test_a_bad_batch_file_through_the_uploads_api_ends_in_error_and_never_reache
         purpose="batch",
     )
     assert upload.file is not None
-    deadline = time.monotonic() + 20
-    while (
-        file := client.files.retrieve(upload.file.id)
-    ).status == "uploaded" and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert file.status == "error"
-    assert file.status_details is not None
-    assert "line 3: custom_id 'request-0' is also used on line 1" in file.status_details
-    assert local_gateway.simulator is not None
-    state = local_gateway.simulator.state
-    with state.lock:
-        assert all(f.filename != name for f in state.files.values())
+    assert local_gateway.wait_for_async(30)
+    file = client.files.retrieve(upload.file.id)
+    assert file.status == "processed"  # as OpenAI: the lines are checked when a batch is validated
+    before = simulator_batch_count(local_gateway)
+    batch = client.batches.create(
+        input_file_id=file.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    assert batch.status == "failed" and batch.errors is not None and batch.errors.data is not None
+    (error,) = batch.errors.data
+    assert (error.code, error.line, error.param) == ("duplicate_custom_id", 3, "custom_id")
+    assert error.message is not None and "also used on line 1" in error.message
+    assert simulator_batch_count(local_gateway) == before
 
 
 def test_a_key_over_its_budget_cannot_start_a_batch_and_the_provider_never_sees_it(

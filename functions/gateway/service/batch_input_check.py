@@ -1,8 +1,12 @@
 """Checks a batch input file (purpose `batch`) line by line before any provider sees it.
 
-A bad line found here costs the client one 400; found by the provider, it fails the whole
-paid job hours later. The file is read as a stream: memory stays bounded by one line plus
-the set of custom ids (at most `max_lines` of them).
+OpenAI's contract, followed here: the upload refuses only a file that is not JSON Lines of
+objects (400, the first such lines by number); every other problem (a missing field, a
+duplicate `custom_id`, a second model, a url that is not the batch's endpoint, a line the
+provider's translation cannot take) is kept with the file (`state.batch_check`) and fails a
+batch created from it at once, with OpenAI's `errors.data[]` (`code`, `message`, `param`,
+`line`), before any provider sees it. The file is read as a stream: memory stays bounded by
+one line plus the set of custom ids (at most `max_lines` of them).
 """
 
 from __future__ import annotations
@@ -21,32 +25,76 @@ from gateway.models.batches import BATCH_ENDPOINTS
 MAX_LINES = 50_000
 MAX_BYTES = 200 * 1024 * 1024
 MAX_LISTED_PROBLEMS = 10
-BATCH_CHECK_STATE = "batch_check"  # where a file's record keeps a passed check's figures
+BATCH_CHECK_STATE = "batch_check"  # where a file's record keeps its check's figures and problems
 MAX_LINE_BYTES = 32 * 1024 * 1024
+REQUIRED_FIELDS = ("custom_id", "method", "url", "body")
+
+# The problems that make a file no JSON Lines of objects: the upload refuses it (400). Every
+# other code is a batch's validation error: a batch created from the file fails at once.
+UPLOAD_CODES = frozenset({"invalid_json_line", "line_too_long", "file_too_large"})
 
 
 @dataclass(frozen=True)
 class LineProblem:
-    """One reason the file cannot run; `line` is 1-based, None for the file as a whole."""
+    """One reason the file cannot run; `line` is 1-based, None for the file as a whole. As a
+    batch's error it is OpenAI's `BatchError` (`code`, `message`, `param`, `line`)."""
 
     code: str
     message: str
     line: int | None = None
+    param: str | None = None
 
     def describe(self) -> str:
         return self.message if self.line is None else f"line {self.line}: {self.message}"
 
+    def as_error(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "param": self.param, "line": self.line}
+
+    @classmethod
+    def from_error(cls, error: dict[str, Any]) -> LineProblem:
+        line = error.get("line")
+        return cls(
+            str(error["code"]),
+            str(error["message"]),
+            line if isinstance(line, int) else None,
+            error.get("param"),
+        )
+
+
+@dataclass
+class ProblemList:
+    """The first problems (by line) and how many there are in all."""
+
+    listed: list[LineProblem] = field(default_factory=list)
+    count: int = 0
+
+    def add(self, problem: LineProblem, times: int = 1) -> None:
+        self.count += times
+        if len(self.listed) < MAX_LISTED_PROBLEMS:
+            self.listed.append(problem)
+
+    def summary(self, what: str) -> str:
+        """`line N: …` for the first problems, as a 400's message and `status_details` say it."""
+        listed = "; ".join(problem.describe() for problem in self.listed)
+        more = self.count - len(self.listed)
+        suffix = f"; and {more} more" if more > 0 else ""
+        noun = "problem" if self.count == 1 else "problems"
+        return f"{what} has {self.count} {noun}: {listed}{suffix}."
+
 
 @dataclass
 class BatchInputReport:
-    """What the check learnt: the first problems, and the file's one endpoint and model."""
+    """What the check learnt: the lines that make the file no JSON Lines (`refusals`), the
+    problems a batch of it would fail with (`problems`), the file's endpoints and model."""
 
     lines: int = 0
     bytes: int = 0
     endpoint: str | None = None
     model: str | None = None
-    problems: list[LineProblem] = field(default_factory=list)
-    problem_count: int = 0
+    # each endpoint its lines name: its first line and how many lines name it
+    endpoints: dict[str, dict[str, int]] = field(default_factory=dict)
+    refusals: ProblemList = field(default_factory=ProblemList)
+    problem_list: ProblemList = field(default_factory=ProblemList)
     # For a budget's hold: a rough upper bound of the input tokens (a token per 4 bytes of
     # request), the output tokens the requests cap, and how many completions set no cap (a
     # request asking for `n` choices, or `best_of` candidates, counts each: each is billed).
@@ -55,46 +103,88 @@ class BatchInputReport:
     lines_without_output_limit: int = 0
 
     @property
+    def problems(self) -> list[LineProblem]:
+        """Every listed problem, the upload's refusals first."""
+        return self.refusals.listed + self.problem_list.listed
+
+    @property
+    def problem_count(self) -> int:
+        return self.refusals.count + self.problem_list.count
+
+    @property
     def ok(self) -> bool:
         return self.problem_count == 0
 
+    @property
+    def refused(self) -> bool:
+        return self.refusals.count > 0
+
     def add(self, problem: LineProblem) -> None:
-        self.problem_count += 1
-        if len(self.problems) < MAX_LISTED_PROBLEMS:
-            self.problems.append(problem)
+        (self.refusals if problem.code in UPLOAD_CODES else self.problem_list).add(problem)
 
     def summary(self) -> str:
-        """`line N: …` for the first problems, as the 400 message and `status_details` say it."""
-        listed = "; ".join(problem.describe() for problem in self.problems)
-        more = self.problem_count - len(self.problems)
-        suffix = f"; and {more} more" if more > 0 else ""
-        noun = "problem" if self.problem_count == 1 else "problems"
-        return f"The batch input file has {self.problem_count} {noun}: {listed}{suffix}."
+        return self.refusals.summary("The file is not JSON Lines of request objects: it")
 
     def error(self) -> InvalidRequestError:
-        return InvalidRequestError(self.summary(), param="file", code=self.problems[0].code)
+        return InvalidRequestError(self.summary(), param="file", code=self.refusals.listed[0].code)
 
     def figures(self) -> dict[str, Any]:
-        """What a file's record keeps of a passed check (service.budget estimates from it)."""
+        """What a file's record keeps of its check: service.budget estimates from it, and a
+        batch's create fails with its problems (and any line whose url is not its endpoint)."""
         return {
             "lines": self.lines,
+            "bytes": self.bytes,
             "endpoint": self.endpoint,
+            "endpoints": self.endpoints,
             "model": self.model,
             "input_token_estimate": self.input_token_estimate,
             "output_token_limit": self.output_token_limit,
             "lines_without_output_limit": self.lines_without_output_limit,
+            "problems": [problem.as_error() for problem in self.problem_list.listed],
+            "problem_count": self.problem_list.count,
         }
 
 
 def checked_figures(content: bytes | IO[bytes], rules: CheckRules | None = None) -> dict[str, Any]:
-    """The figures of a batch file that passes the check; its 400 (first problems by line) else.
-    A stream is read from its start and left rewound for the upload that follows."""
+    """The figures of a batch file that is JSON Lines of objects (its other problems among
+    them); its 400 (the first lines that are not, by number) else. A stream is read from its
+    start and left rewound for the upload that follows."""
     stream = io.BytesIO(content) if isinstance(content, bytes | bytearray) else content
     stream.seek(0)
     report = check_batch_input(stream, rules)
     stream.seek(0)
     raise_if_invalid(report)
     return report.figures()
+
+
+def batch_problems(figures: dict[str, Any] | None, endpoint: str) -> ProblemList:
+    """The problems a batch for `endpoint` on a file with these stored figures fails with, by
+    line: the file's own, and each line whose url names another endpoint. A file checked before
+    problems were kept passed every check then; one never checked (another purpose) has none."""
+    if not figures:
+        return ProblemList()
+    problems = [LineProblem.from_error(error) for error in figures.get("problems") or ()]
+    count_all = int(figures.get("problem_count") or len(problems))
+    endpoints = figures.get("endpoints")
+    if endpoints is None and figures.get("endpoint"):  # checked before: every line named it
+        endpoints = {figures["endpoint"]: {"line": 1, "count": int(figures.get("lines") or 1)}}
+    for other, seen in (endpoints or {}).items():
+        if other == endpoint:
+            continue
+        count, first = int(seen.get("count") or 1), seen.get("line")
+        more = f" (and {count - 1} more lines with this url)" if count > 1 else ""
+        problems.append(
+            LineProblem(
+                "invalid_url",
+                f"The URL provided for this request ({other}) does not match the batch endpoint "
+                f"({endpoint}){more}.",
+                first if isinstance(first, int) else None,
+                "url",
+            )
+        )
+        count_all += count
+    problems.sort(key=lambda problem: (problem.line is None, problem.line or 0))
+    return ProblemList(listed=problems[:MAX_LISTED_PROBLEMS], count=count_all)
 
 
 @dataclass(frozen=True)
@@ -144,6 +234,18 @@ def rules_for(provider: str) -> CheckRules:
     return CheckRules(endpoints=CHAT_ONLY, max_lines=max_lines, max_bytes=max_bytes, line_check=line_check)
 
 
+def require_endpoint(provider: str, endpoint: str) -> None:
+    """A batch for an endpoint `provider` never runs is refused (400 on `endpoint`), as its
+    adapter would, before its input file's lines are held against it."""
+    endpoints = rules_for(provider).endpoints
+    if endpoint not in endpoints:
+        raise InvalidRequestError(
+            f"Provider '{provider}' runs only {', '.join(endpoints)} batches, not {endpoint}.",
+            param="endpoint",
+            code="unsupported_endpoint",
+        )
+
+
 def check_batch_input(stream: IO[bytes], rules: CheckRules | None = None) -> BatchInputReport:
     """Reads `stream` to its end (or to the first file-level limit) and reports every problem."""
     rules = rules or CheckRules()
@@ -151,7 +253,8 @@ def check_batch_input(stream: IO[bytes], rules: CheckRules | None = None) -> Bat
 
 
 def raise_if_invalid(report: BatchInputReport) -> None:
-    if not report.ok:
+    """The upload's 400 when the file is not JSON Lines of objects."""
+    if report.refused:
         raise report.error()
 
 
@@ -161,7 +264,6 @@ class _Checker:
         self.report = BatchInputReport()
         self.seen_ids: dict[str, int] = {}
         self.models_line: int | None = None
-        self.endpoint_line: int | None = None
 
     def run(self, lines: Iterable[bytes]) -> BatchInputReport:
         report = self.report
@@ -189,17 +291,16 @@ class _Checker:
                 report.add(LineProblem("invalid_json_line", "This line is empty.", blank))
             blank_run.clear()
             report.lines += 1
-            if report.lines > self.rules.max_lines:
-                report.add(
-                    LineProblem(
-                        "too_many_tasks",
-                        f"The file has more than {self.rules.max_lines} requests, the most one batch takes.",
-                    )
-                )
-                return report
             self._check_line(number, raw)
+        if report.lines > self.rules.max_lines:
+            report.add(
+                LineProblem(
+                    "too_many_tasks",
+                    f"The file has {report.lines} requests; one batch takes at most {self.rules.max_lines}.",
+                )
+            )
         if report.lines == 0:
-            report.add(LineProblem("empty_file", "The file has no requests."))
+            report.add(LineProblem("empty_file", "The batch input file is empty."))
         return report
 
     def _check_line(self, number: int, raw: bytes) -> None:
@@ -213,79 +314,100 @@ class _Checker:
         if not isinstance(request, dict):
             self.report.add(LineProblem("invalid_json_line", "This line is not a JSON object.", number))
             return
-        self._check_custom_id(number, request.get("custom_id"))
-        if request.get("method") != "POST":
+        missing = [name for name in REQUIRED_FIELDS if request.get(name) is None]
+        for name in missing:
             self.report.add(
                 LineProblem(
-                    "invalid_method", f"method must be 'POST', not {_shown(request.get('method'))}.", number
+                    "missing_required_parameter", f"Missing required parameter: '{name}'.", number, name
                 )
             )
-        self._check_url(number, request.get("url"))
-        self._check_body(number, request.get("body"))
-        self._check_translation(number, request.get("body"))
+        if "custom_id" not in missing:
+            self._check_custom_id(number, request["custom_id"])
+        if "method" not in missing and request["method"] != "POST":
+            self.report.add(
+                LineProblem(
+                    "invalid_request",
+                    f"method must be 'POST', not {_shown(request['method'])}.",
+                    number,
+                    "method",
+                )
+            )
+        url_ok = "url" not in missing and self._check_url(number, request["url"])
+        if "body" not in missing:
+            self._check_body(number, request["body"])
+            if url_ok:  # a line for another endpoint has no translation to check
+                self._check_translation(number, request["body"])
         self._count_tokens(raw, request.get("body"))
 
     def _check_custom_id(self, number: int, custom_id: Any) -> None:
         if not isinstance(custom_id, str) or not custom_id:
             self.report.add(
-                LineProblem(
-                    "invalid_custom_id", "custom_id is required and must be a non-empty string.", number
-                )
+                LineProblem("invalid_request", "custom_id must be a non-empty string.", number, "custom_id")
             )
             return
         pattern = self.rules.custom_id_pattern
         if pattern is not None and not pattern.fullmatch(custom_id):
             self.report.add(
                 LineProblem(
-                    "invalid_custom_id",
+                    "invalid_request",
                     f"custom_id {_shown(custom_id)} does not match {pattern.pattern}.",
                     number,
+                    "custom_id",
                 )
             )
+        if len(self.seen_ids) >= self.rules.max_lines:
+            return  # past the most one batch takes (too_many_tasks): memory stays bounded
         first = self.seen_ids.setdefault(custom_id, number)
         if first != number:
             self.report.add(
                 LineProblem(
                     "duplicate_custom_id",
-                    f"custom_id {_shown(custom_id)} is also used on line {first}; each must be unique.",
+                    f"The custom_id {_shown(custom_id)} is also used on line {first}. The custom_id "
+                    "parameter must be unique for each request in a batch.",
                     number,
+                    "custom_id",
                 )
             )
 
-    def _check_url(self, number: int, url: Any) -> None:
+    def _check_url(self, number: int, url: Any) -> bool:
         endpoint = normalize_endpoint(url) if isinstance(url, str) else None
-        if endpoint not in self.rules.endpoints:
+        if endpoint is None or endpoint not in self.rules.endpoints:
             self.report.add(
                 LineProblem(
                     "invalid_url",
                     f"url {_shown(url)} is not a supported batch endpoint "
                     f"({', '.join(self.rules.endpoints)}).",
                     number,
+                    "url",
                 )
             )
-            return
+            return False
+        # a url that is not the batch's endpoint is found at create, which knows the endpoint
+        seen = self.report.endpoints.setdefault(endpoint, {"line": number, "count": 0})
+        seen["count"] += 1
         if self.report.endpoint is None:
-            self.report.endpoint, self.endpoint_line = endpoint, number
-        elif endpoint != self.report.endpoint:
-            self.report.add(
-                LineProblem(
-                    "mismatched_url",
-                    f"url {_shown(url)} differs from {_shown(self.report.endpoint)} on line "
-                    f"{self.endpoint_line}; one batch runs one endpoint.",
-                    number,
-                )
-            )
+            self.report.endpoint = endpoint
+        return True
 
     def _check_body(self, number: int, body: Any) -> None:
         if not isinstance(body, dict):
             self.report.add(
-                LineProblem("missing_body", "body is required and must be a JSON object.", number)
+                LineProblem("invalid_request", "The request body must be a JSON object.", number, "body")
             )
             return
+        if body.get("stream"):
+            self.report.add(
+                LineProblem(
+                    "streaming_unsupported",
+                    "Streaming is not supported in the Batch API.",
+                    number,
+                    "body.stream",
+                )
+            )
         model = body.get("model")
         if not isinstance(model, str) or not model:
             self.report.add(
-                LineProblem("missing_model", "body.model is required and must be a string.", number)
+                LineProblem("invalid_request", "Model parameter is required.", number, "body.model")
             )
             return
         if self.report.model is None:
@@ -294,9 +416,11 @@ class _Checker:
             self.report.add(
                 LineProblem(
                     "mismatched_model",
-                    f"model {_shown(model)} differs from {_shown(self.report.model)} on line "
-                    f"{self.models_line}; one batch runs one model.",
+                    f"The provided model {_shown(model)} does not match the model "
+                    f"{_shown(self.report.model)} of line {self.models_line}. All requests in a batch "
+                    "must use the same model.",
                     number,
+                    "body.model",
                 )
             )
 
@@ -306,7 +430,7 @@ class _Checker:
         try:
             self.rules.line_check(body)
         except ValueError as exc:
-            self.report.add(LineProblem("untranslatable_line", f"{exc}", number))
+            self.report.add(LineProblem("untranslatable_line", f"{exc}", number, "body"))
 
     def _count_tokens(self, raw: bytes, body: Any) -> None:
         report = self.report

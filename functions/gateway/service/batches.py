@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.auth import Caller
 from gateway.errors import ConflictError, InvalidRequestError, ServiceUnavailableError
@@ -26,24 +27,19 @@ from gateway.settings import get_settings
 from gateway.storage import pending
 from gateway.storage.id_map import IdMap, ObjectRecord
 
+if TYPE_CHECKING:
+    from gateway.service.batch_input_check import ProblemList
+
 _REFRESH_WORKERS = 8
 _UPSTREAM_PAGE_LIMIT = 100  # the largest page OpenAI and Azure list
 _PENDING_STATUS = "validating"  # what a batch reads while the gateway waits for its provider
 
 
-def create_batch(
-    caller: Caller,
-    provider: str | None,
-    request: CreateBatchRequest,
-    id_map: IdMap | None = None,
-    *,
-    batch_id: str | None = None,
-) -> Batch:
-    """Write ahead: a pending record (conditional put), the provider's create (its metadata
-    tagged with the gateway id when there is room), then the record finished (conditional).
-    `batch_id` comes from the caller's Idempotency-Key: a retry meets its first attempt's record
-    and finishes it, adopting the provider's batch if the provider has it."""
-    id_map = id_map or IdMap()
+def usable_input_file(
+    caller: Caller, provider: str | None, request: CreateBatchRequest, id_map: IdMap
+) -> ObjectRecord:
+    """The caller's input file of a create (or a check): owned, at the provider named (if any)
+    and transferred there; else the create's 4xx."""
     input_file = owned_record(id_map, caller, request.input_file_id, "file", param="input_file_id")
     if provider is not None and provider != input_file.provider:
         raise InvalidRequestError(
@@ -69,10 +65,32 @@ def create_batch(
             param="input_file_id",
             code="file_not_ready",
         )
-    from gateway.service import budget  # prices and budgets: loaded by the create function only
+    return input_file
 
+
+def create_batch(
+    caller: Caller,
+    provider: str | None,
+    request: CreateBatchRequest,
+    id_map: IdMap | None = None,
+    *,
+    batch_id: str | None = None,
+) -> Batch:
+    """Write ahead: a pending record (conditional put), the provider's create (its metadata
+    tagged with the gateway id when there is room), then the record finished (conditional).
+    `batch_id` comes from the caller's Idempotency-Key: a retry meets its first attempt's record
+    and finishes it, adopting the provider's batch if the provider has it."""
+    id_map = id_map or IdMap()
+    input_file = usable_input_file(caller, provider, request, id_map)
+    from gateway.service import budget  # prices and budgets: loaded by the create function only
+    from gateway.service.batch_input_check import BATCH_CHECK_STATE, batch_problems, require_endpoint
+
+    require_endpoint(input_file.provider, request.endpoint)  # the request's own: a 400, not a batch error
+    problems = batch_problems(input_file.state.get(BATCH_CHECK_STATE), request.endpoint)
+    if problems.count:
+        return _failed_at_validation(caller, input_file, request, batch_id or new_id("batch"), problems)
     model, estimate = budget.batch_estimate(caller, input_file)
-    body = request.upstream_body(input_file.upstream_id)
+    body = request.upstream_body(str(input_file.upstream_id))
     fresh = _pending_batch(caller, input_file, request, body, batch_id or new_id("batch"))
     # written ahead with the record: what the batch holds of its owner's budget, and its model
     fresh.state |= {budget.HOLD_STATE: str(estimate), budget.MODEL_STATE: model}
@@ -90,6 +108,55 @@ def create_batch(
         budget.hold_for_batch(caller, existing.id, Decimal(str(existing.state.get(budget.HOLD_STATE) or 0)))
         return _adopt_or_create(id_map, existing)
     return Batch.model_validate(existing.object)  # the first attempt's batch, finished meanwhile
+
+
+def _failed_at_validation(
+    caller: Caller,
+    input_file: ObjectRecord,
+    request: CreateBatchRequest,
+    batch_id: str,
+    problems: ProblemList,
+) -> Batch:
+    """A batch whose input file has problems, as OpenAI validates it: recorded `failed` at once
+    with OpenAI's `errors`, in one transaction with its settlement (it used and holds nothing)
+    and its `batch.failed` event (the watcher publishes it). No provider sees it."""
+    from gateway.service import batch_events, budget, settlement
+    from gateway.service.batch_input_check import BATCH_CHECK_STATE
+
+    record = _pending_batch(
+        caller, input_file, request, request.upstream_body(str(input_file.upstream_id)), batch_id
+    )
+    model = budget.priced_model(
+        input_file.provider, (input_file.state.get(BATCH_CHECK_STATE) or {}).get("model")
+    )
+    record.state = _without_pending(record.state) | {budget.HOLD_STATE: "0", budget.MODEL_STATE: model}
+    errors = [problem.as_error() for problem in problems.listed]
+    if problems.count > len(errors):
+        more = problems.count - len(errors)
+        errors.append(
+            {"code": "more_errors", "message": f"And {more} more problems.", "param": None, "line": None}
+        )
+    now = record.created_at
+    record.object = {
+        **record.object,
+        "status": "failed",
+        "failed_at": now,
+        "errors": {"object": "list", "data": errors},
+        "request_counts": {"total": 0, "completed": 0, "failed": 0},
+    }
+    record.settlement, spend_item = settlement.never_ran(record, model, now)
+    events = batch_events.outbox_events(record, None)
+    existing = pending.put_new(
+        record,
+        with_puts=[spend_item, *(event.to_item() for event in events)],
+        extra={"settlement": json.dumps(record.settlement, separators=(",", ":"))},
+    )
+    if existing is None:
+        logger.info("batch failed validation", extra={"batch_id": batch_id, "problems": problems.count})
+        return _snapshot(record)
+    if existing.kind != "batch" or existing.state.get("request") != record.state["request"]:
+        raise idempotency_key_reused()
+    return _snapshot(existing)  # a retry: the first attempt's batch
 
 
 def _hold_or_discard(caller: Caller, record: ObjectRecord, estimate: Decimal) -> None:

@@ -44,16 +44,24 @@ def _uncapped_request_tokens(provider: str) -> int:
     return get_settings().default_output_tokens_per_request
 
 
+def estimated_usage(input_file: ObjectRecord) -> BatchUsage | None:
+    """The most tokens a batch on `input_file` can use (None when it was not checked)."""
+    check: dict[str, Any] = input_file.state.get(BATCH_CHECK_STATE) or {}
+    if not check:
+        return None
+    output_tokens = int(check.get("output_token_limit", 0)) + int(
+        check.get("lines_without_output_limit", 0)
+    ) * _uncapped_request_tokens(input_file.provider)
+    return BatchUsage(input_tokens=int(check.get("input_token_estimate", 0)), output_tokens=output_tokens)
+
+
 def estimate_batch_cost(input_file: ObjectRecord) -> tuple[str | None, Decimal | None]:
     """The model the batch runs and the most it can cost (None when it cannot be told)."""
     check: dict[str, Any] = input_file.state.get(BATCH_CHECK_STATE) or {}
     model = priced_model(input_file.provider, check.get("model"))
-    if not check or model is None:
+    usage = estimated_usage(input_file)
+    if usage is None or model is None:
         return model, None
-    output_tokens = int(check.get("output_token_limit", 0)) + int(
-        check.get("lines_without_output_limit", 0)
-    ) * _uncapped_request_tokens(input_file.provider)
-    usage = BatchUsage(input_tokens=int(check.get("input_token_estimate", 0)), output_tokens=output_tokens)
     try:
         cost = batch_cost(price_table(), model, usage, scope_of(input_file.provider))
     except InvalidOperation:  # more digits than any amount has: caps no provider would take

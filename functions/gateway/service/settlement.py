@@ -102,22 +102,40 @@ def _settle(
     budget_fallback = (
         budgets.settlement_update(record.owner, record.id, held, booked, holding=False) if budgets else None
     )
-    spend_entry = {
+    spend_entry = _spend_entry(record, model, tally.usage, cost, now)
+    if store.commit(record.id, settlement, spend_entry, budget_update, budget_fallback):
+        logger.info("batch settled", extra={"batch_id": record.id, "cost": str(booked)})
+        return settlement
+    return store.settlement_of(record.id) or settlement  # another caller committed first
+
+
+def _spend_entry(
+    record: ObjectRecord, model: str | None, usage: BatchUsage, cost: Cost | None, now: int
+) -> dict[str, Any]:
+    return {
         "created_key": f"{now * 1_000_000:016d}#{record.id}",
         "batch_id": record.id,
         "key_id": record.owner,
         "provider": record.provider,
         "model": model or "unknown",
-        "cost": booked,
+        "cost": cost.total if cost else Decimal(0),
         "priced": cost is not None,
-        "input_tokens": tally.usage.input_tokens,
-        "output_tokens": tally.usage.output_tokens,
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
         "settled_at": now,
     }
-    if store.commit(record.id, settlement, spend_entry, budget_update, budget_fallback):
-        logger.info("batch settled", extra={"batch_id": record.id, "cost": str(booked)})
-        return settlement
-    return store.settlement_of(record.id) or settlement  # another caller committed first
+
+
+def never_ran(record: ObjectRecord, model: str | None, now: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The settlement of a batch that failed before any provider saw it (no usage, no cost) and
+    its spend entry's item, for the transaction that records the batch: it holds nothing of its
+    owner's budget, so the budget is not touched, and it is final and settled in one write."""
+    usage = BatchUsage()
+    cost = Cost(input=Decimal(0), output=Decimal(0), total=Decimal(0))  # priced or not: nothing ran
+    settlement = Settlement(
+        usage=usage, cost=cost, succeeded=0, failed=0, model=model, settled_at=now
+    ).model_dump(mode="json")
+    return settlement, SettlementStore.spend_item(record.id, _spend_entry(record, model, usage, cost, now))
 
 
 def _upstream_file_id(record: ObjectRecord, gateway_file_id: str | None) -> str | None:

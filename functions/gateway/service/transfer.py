@@ -131,13 +131,14 @@ def _not_needed(client: ProviderApi, record: ObjectRecord, upload_id: str, upstr
 def _checked_batch_input(
     record: ObjectRecord, upload_id: str, parts: list[StoredPart]
 ) -> dict[str, Any] | None:
-    """A batch file is checked line by line before the provider sees it: a bad one fails the
-    transfer with the first problems by line (the file ends in `error`, nothing is sent)."""
+    """A batch file is checked line by line before the provider sees it: one that is not JSON
+    Lines of objects fails the transfer with the first such lines (the file ends in `error`,
+    nothing is sent); its other problems are kept with its figures (a batch of it fails)."""
     if str(record.purpose or record.object.get("purpose")) != "batch":
         return None
     with PartsReader(upload_id, parts, 0, sum(part.size for part in parts)) as reader:
         report = check_batch_input(cast(IO[bytes], reader), rules_for(record.provider))
-    if not report.ok:
+    if report.refused:
         raise TransferFailed(report.summary())
     return report.figures()
 

@@ -39,19 +39,33 @@ def pending_state(record: ObjectRecord) -> dict[str, Any]:
     return dict(record.state.get(PENDING) or {})
 
 
-def put_new(record: ObjectRecord) -> ObjectRecord | None:
-    """Store a new record unless its id exists; the existing record if it does (a retry)."""
+def put_new(
+    record: ObjectRecord, *, with_puts: Sequence[Item] = (), extra: Item | None = None
+) -> ObjectRecord | None:
+    """Store a new record unless its id exists; the existing record if it does (a retry).
+    `with_puts` (a final batch's events and spend entry) go in the same transaction, `extra`
+    attributes (its settlement) in the record's item."""
+    put = {
+        "TableName": get_settings().table_name,
+        "Item": marshal({**record.to_item(), **(extra or {})}),
+        # a discarded record (no `kind`) is free to be written again
+        "ConditionExpression": "attribute_not_exists(#pk) OR attribute_not_exists(#kind)",
+        "ExpressionAttributeNames": {"#pk": resources.TABLE_PARTITION_KEY, "#kind": "kind"},
+    }
     try:
-        dynamodb_client().put_item(
-            TableName=get_settings().table_name,
-            Item=marshal(record.to_item()),
-            # a discarded record (no `kind`) is free to be written again
-            ConditionExpression="attribute_not_exists(#pk) OR attribute_not_exists(#kind)",
-            ExpressionAttributeNames={"#pk": resources.TABLE_PARTITION_KEY, "#kind": "kind"},
-            ReturnValuesOnConditionCheckFailure="ALL_OLD",
-        )
+        if with_puts:
+            items = [
+                {"Put": put},
+                *({"Put": {"TableName": put["TableName"], "Item": marshal(item)}} for item in with_puts),
+            ]
+            dynamodb_client().transact_write_items(TransactItems=items)
+        else:
+            dynamodb_client().put_item(**put, ReturnValuesOnConditionCheckFailure="ALL_OLD")
     except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+        reasons = exc.response.get("CancellationReasons") or [{}]
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException" and (
+            reasons[0].get("Code") != "ConditionalCheckFailed"
+        ):
             raise
         old = exc.response.get("Item")
         if old and "kind" in old:

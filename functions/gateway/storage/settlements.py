@@ -71,13 +71,7 @@ class SettlementStore:
             {
                 "Put": {
                     "TableName": self.table,
-                    "Item": marshal(
-                        {
-                            **spend_entry,
-                            resources.TABLE_PARTITION_KEY: f"spend#{batch_id}",
-                            "kind": SPEND_KIND,
-                        }
-                    ),
+                    "Item": marshal(self.spend_item(batch_id, spend_entry)),
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
             },
@@ -98,6 +92,11 @@ class SettlementStore:
                 return False
             raise
         return True
+
+    @staticmethod
+    def spend_item(batch_id: str, spend_entry: Item) -> Item:
+        """A batch's spend entry as the table holds it (listed by `by_kind`, kind `spend`)."""
+        return {**spend_entry, resources.TABLE_PARTITION_KEY: f"spend#{batch_id}", "kind": SPEND_KIND}
 
     def settlement_of(self, batch_id: str) -> dict[str, Any] | None:
         item = self._db.get_item(
