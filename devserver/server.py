@@ -53,6 +53,9 @@ DEFAULT_PROVIDER = "openai"
 POWERTOOLS_SERVICE_NAME = "openai-gateway"
 POWERTOOLS_METRICS_NAMESPACE = "OpenAIGateway"
 
+# How long a stop waits for async invocations (file_transfer) before the last save.
+ASYNC_STOP_WAIT_SECONDS = 2.0
+
 # Bodies over the API Gateway limit are read and dropped up to this size (so the client
 # sees the 413), beyond it the connection is closed.
 _DRAIN_LIMIT = 64 * 1024 * 1024
@@ -666,7 +669,10 @@ def start_gateway(
             simulator = _start_simulator(simulator_phase_seconds, simulator_port, storage)
             cleanups.append(simulator.stop)
             if local_data:
-                local_data.attach_simulator(simulator.state)
+                local_data.attach_simulator(
+                    simulator,
+                    [n for n, p in providers.items() if p.simulated and p.type in ("openai", "azure")],
+                )
             if providers["openai"].simulated:
                 providers["openai"].api_base = simulator.openai_api_base
             if providers["azure"].simulated:
@@ -710,6 +716,10 @@ def start_gateway(
         )
         if local_data:
             local_data.restore_aws_data()
+            # The last save runs once the front end, the watcher, the webhook queue and the
+            # async invocations are done, and before the servers it reads from stop.
+            local_data.start_autosave()
+            cleanups.append(local_data.stop)
         log_level = (os.environ.get("LOG_LEVEL") or "INFO").upper()
         for name, value in function_environment(providers, log_level=log_level).items():
             env.set(name, value)
@@ -720,6 +730,7 @@ def start_gateway(
         runner = LocalAsyncRunner()
         async_invoke.use_local_runner(runner)
         cleanups.append(lambda: async_invoke.use_local_runner(None))
+        cleanups.append(lambda: _wait_for_async(runner))
         # Webhook deliveries: an in-process queue consumed by the real SQS handler.
         consumer = import_handler("webhook_deliver")
         assert consumer is not None
@@ -733,9 +744,6 @@ def start_gateway(
         cleanups.append(watcher.stop)
 
         api = ApiGateway(routes)
-        if local_data:  # saved once more after the front end stopped, before the servers stop
-            local_data.start_autosave()
-            cleanups.append(local_data.stop)
         front = serve_http(api, port, access_log=access_log)
         cleanups.append(front.stop)
     except BaseException:
@@ -757,6 +765,11 @@ def start_gateway(
         local_data=local_data,
         _cleanups=cleanups,
     )
+
+
+def _wait_for_async(runner: LocalAsyncRunner) -> None:
+    if not runner.wait(ASYNC_STOP_WAIT_SECONDS):
+        logger.warning("stopping with async invocations still running (their work is not saved)")
 
 
 def _is_loopback(url: str) -> bool:

@@ -531,6 +531,12 @@ class Simulator:
             raise RuntimeError("the simulator is not running")
         return self._state
 
+    @property
+    def bedrock_jobs(self) -> BedrockJobs:
+        if self._bedrock is None:
+            raise RuntimeError("the simulator is not running")
+        return self._bedrock
+
     def reset(self) -> None:
         self.state.reset()
         if self._bedrock is not None:

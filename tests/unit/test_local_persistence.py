@@ -45,13 +45,13 @@ def test_a_batch_stopped_while_validating_finishes_after_the_restart(tmp_path: P
         )
         with first.state.lock:
             first.state.batches[batch.id].validation = None  # as if stopped before the pass ran
-        SimulatorSnapshot(storage).save(first.state)
+        records = SimulatorSnapshot.capture(first)
     finally:
         first.stop()
 
     second = _simulator(storage)
     try:
-        files, batches = SimulatorSnapshot(storage).restore(second.state)
+        files, batches = SimulatorSnapshot.restore(second, records)
         assert (files, batches) == (1, 1)
         client = _client(second)
         assert client.files.content(uploaded.id).read() == LINES
