@@ -13,6 +13,7 @@ import email.utils
 import json
 import logging
 import os
+import re
 import socket
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -30,6 +31,7 @@ from devserver.apigw import ApiGateway, Handler, HttpResponse, import_handler
 from devserver.events import lambda_context
 from devserver.local_queue import LocalDelayQueue
 from devserver.persistence import LocalData
+from devserver.request_head import head_problem
 from devserver.watcher import LocalWatcher, interval_from_env
 
 logger = logging.getLogger("devserver")
@@ -52,6 +54,13 @@ DEFAULT_ANTHROPIC_API_BASE = "https://api.anthropic.com"
 DEFAULT_PROVIDER = "openai"
 POWERTOOLS_SERVICE_NAME = "openai-gateway"
 POWERTOOLS_METRICS_NAMESPACE = "OpenAIGateway"
+
+# How long the front end waits for the next bytes of a request (or an idle keep-alive
+# connection) before it answers 408 or closes: DEVSERVER_READ_TIMEOUT_SECONDS.
+DEFAULT_READ_TIMEOUT_SECONDS = 5.0
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,19}\Z")
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}\Z")
+_MAX_TRAILER_LINES = 100
 
 # How long a stop waits for async invocations (file_transfer) before the last save.
 ASYNC_STOP_WAIT_SECONDS = 2.0
@@ -352,6 +361,27 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return self._serve
         raise AttributeError(name)
 
+    def setup(self) -> None:
+        self.timeout = self.server.read_timeout  # type: ignore[misc]  # every read, idle connections too
+        super().setup()
+
+    def parse_request(self) -> bool:
+        """http.server's parsing, less what it would guess: an HTTP/0.9 request line (it would
+        then wait for headers that never come) and an ambiguous head are answered 400."""
+        if len(self.raw_requestline.split()) == 2:
+            self.command, self.request_version = "", "HTTP/0.9"
+            self.requestline = self.raw_requestline.decode("iso-8859-1").rstrip("\r\n")
+            self.send_error(400, "HTTP/0.9 requests are not supported; send HTTP/1.1")
+            return False
+        if not super().parse_request():
+            return False
+        problem = head_problem(self.headers)
+        if problem is not None:
+            self.close_connection = True
+            self._send(self.command, self.server.api.error_response(400, problem, "invalid_request"))
+            return False
+        return True
+
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """What http.server answers itself (a request line or header over its limits, a
         malformed request), in the envelope with x-request-id as API Gateway's gateway
@@ -386,6 +416,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._send(self.command, api.error_response(400, str(exc), "invalid_request"))
             return
+        except TimeoutError:
+            self.close_connection = True
+            message = f"The request body did not arrive within {self.server.read_timeout:g} s."
+            self._send(self.command, api.error_response(408, message, "request_timeout"))
+            return
         try:
             response = api.handle(
                 self.command,
@@ -407,12 +442,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         raw_length = self.headers.get("Content-Length")
         if raw_length is None:
             return b""
-        try:
-            length = int(raw_length)
-            if length < 0:
-                raise ValueError
-        except ValueError:
-            raise _BadRequest(f"Invalid Content-Length: {raw_length!r}") from None
+        if not _CONTENT_LENGTH.match(raw_length.strip()):
+            raise _BadRequest(f"Invalid Content-Length: {raw_length[:40]!r}")
+        length = int(raw_length)
         if length > limit:
             drained = length <= _DRAIN_LIMIT
             if drained:
@@ -435,10 +467,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
         total = 0
         while True:
             line = self.rfile.readline(65537)
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise _BadRequest("Malformed chunked request body") from None
+            if not line.endswith(b"\n"):
+                raise _BadRequest("Truncated chunked request body")
+            digits = line.split(b";", 1)[0].strip()
+            if not _CHUNK_SIZE.match(digits):
+                shown = digits[:20].decode("latin-1")
+                raise _BadRequest(f"Malformed chunked request body: chunk size {shown!r}")
+            size = int(digits, 16)
             if size == 0:
                 break
             total += size
@@ -449,9 +484,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 raise _BadRequest("Truncated chunked request body")
             if total <= limit:
                 parts.append(chunk)
-            self.rfile.readline(65537)  # the CRLF after each chunk
-        while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-            pass  # trailers
+            if self.rfile.readline(65537) not in (b"\r\n", b"\n"):  # the CRLF after each chunk
+                raise _BadRequest("Malformed chunked request body: no CRLF after a chunk")
+        for _ in range(_MAX_TRAILER_LINES):
+            if self.rfile.readline(65537) in (b"\r\n", b"\n", b""):
+                break
+        else:
+            raise _BadRequest("Too many trailer lines in a chunked request body")
         if total > limit:
             raise _BodyTooLarge(total, drained=True)
         return b"".join(parts)
@@ -479,6 +518,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         logger.info("%s %s", self.address_string(), format % args)
 
     def log_error(self, format: str, *args: Any) -> None:
+        if format.startswith("Request timed out"):  # an idle keep-alive connection, closed
+            logger.debug("%s %s", self.address_string(), format % args)
+            return
         logger.warning("%s %s", self.address_string(), format % args)
 
 
@@ -486,9 +528,12 @@ class _GatewayHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], api: ApiGateway, access_log: bool) -> None:
+    def __init__(
+        self, address: tuple[str, int], api: ApiGateway, access_log: bool, read_timeout: float
+    ) -> None:
         self.api = api
         self.access_log = access_log
+        self.read_timeout = read_timeout
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, _RequestHandler)
@@ -535,10 +580,16 @@ class HttpFrontEnd:
 
 
 def serve_http(
-    api: ApiGateway, port: int = 0, *, host: str = "127.0.0.1", access_log: bool = False
+    api: ApiGateway,
+    port: int = 0,
+    *,
+    host: str = "127.0.0.1",
+    access_log: bool = False,
+    read_timeout_seconds: float = DEFAULT_READ_TIMEOUT_SECONDS,
 ) -> HttpFrontEnd:
-    """Serve `api` over HTTP/1.1 on host:port (0: a free port) in a daemon thread."""
-    server = _GatewayHTTPServer((host, port), api, access_log)
+    """Serve `api` over HTTP/1.1 on host:port (0: a free port) in a daemon thread; a request
+    whose next bytes take longer than `read_timeout_seconds` gets a 408 or a closed connection."""
+    server = _GatewayHTTPServer((host, port), api, access_log, read_timeout_seconds)
     bound_port = server.server_address[1]
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="devserver-http", daemon=True
@@ -632,6 +683,7 @@ def start_gateway(
     data_dir: str | os.PathLike[str] | None = None,
     fresh: bool = False,
     watch_interval_seconds: float | None = None,
+    read_timeout_seconds: float | None = None,
 ) -> LocalGateway:
     """Start the whole gateway in this process and return it once it serves.
 
@@ -642,7 +694,8 @@ def start_gateway(
     the simulator's data are restored from it and saved to it (devserver.persistence);
     `fresh` empties it first. Without it everything lives in memory. The batch watcher runs
     every `watch_interval_seconds` (default $WATCH_INTERVAL_SECONDS or 5; 0: only when asked,
-    `gateway.watcher.run_once()`).
+    `gateway.watcher.run_once()`). `read_timeout_seconds`: the front end's read timeout (default
+    $DEVSERVER_READ_TIMEOUT_SECONDS or 5).
     """
     cleanups: list[Callable[[], None]] = []
     env = _EnvPatch()
@@ -744,7 +797,10 @@ def start_gateway(
         cleanups.append(watcher.stop)
 
         api = ApiGateway(routes)
-        front = serve_http(api, port, access_log=access_log)
+        if read_timeout_seconds is None:
+            raw_timeout = os.environ.get("DEVSERVER_READ_TIMEOUT_SECONDS")
+            read_timeout_seconds = float(raw_timeout) if raw_timeout else DEFAULT_READ_TIMEOUT_SECONDS
+        front = serve_http(api, port, access_log=access_log, read_timeout_seconds=read_timeout_seconds)
         cleanups.append(front.stop)
     except BaseException:
         abort()
