@@ -7,6 +7,7 @@ import http.client
 import json
 import logging
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -770,3 +771,54 @@ def test_two_file_parts_in_one_upload_are_refused() -> None:
         "purpose",
         "file",
     ]
+
+
+# -- each request's own log keys under concurrency -----------------------------------------
+
+
+def test_concurrent_requests_log_their_own_function_name_and_correlation_id() -> None:
+    from aws_lambda_powertools.logging import correlation_paths
+    from gateway.observability import logger
+
+    both_started = threading.Barrier(2, timeout=10)
+
+    def function(name: str) -> Any:
+        @logger.inject_lambda_context(
+            correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True
+        )
+        def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            both_started.wait()  # each request's keys are set before either logs
+            logger.warning("failed")
+            return {"statusCode": 200, "body": "{}"}
+
+        return handler
+
+    api = ApiGateway(handler_resolver=function)
+    lines: list[dict[str, Any]] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(json.loads(self.format(record)))
+
+    capture = Capture()
+    capture.setFormatter(logger.registered_formatter)
+    logger._logger.addHandler(capture)
+    answers: dict[str, HttpResponse] = {}
+    try:
+        requests = [
+            threading.Thread(
+                target=lambda: answers.__setitem__("keys_update", api.handle("POST", "/key/update"))
+            ),
+            threading.Thread(
+                target=lambda: answers.__setitem__("keys_delete", api.handle("POST", "/key/delete"))
+            ),
+        ]
+        for request in requests:
+            request.start()
+        for request in requests:
+            request.join(10)
+    finally:
+        logger._logger.removeHandler(capture)
+    assert len(lines) == 2
+    logged = {line["function_name"]: line["correlation_id"] for line in lines}
+    assert logged == {name: answer.header("x-request-id") for name, answer in answers.items()}
