@@ -9,6 +9,7 @@ is answered 400 instead.
 from __future__ import annotations
 
 import re
+from email.errors import MissingHeaderBodySeparatorDefect
 from email.message import Message
 
 # Headers a request carries once: a second value would make one of them win silently.
@@ -29,7 +30,12 @@ __all__ = ["SINGLE_VALUED", "head_problem"]
 
 def head_problem(headers: Message) -> str | None:
     """Why the request head is ambiguous or malformed, or None when it is neither."""
-    if headers.defects or headers.get_payload():
+    # The parser treats the head as a MIME message: a line without a colon ends its headers
+    # (the rest becomes a "payload"); a multipart Content-Type adds defects of its own, harmless.
+    stray = headers.get_payload()
+    if any(isinstance(d, MissingHeaderBodySeparatorDefect) for d in headers.defects) or (
+        isinstance(stray, str) and stray
+    ):
         return "A request header line is malformed: every header line needs a name and a colon."
     values: dict[str, list[str]] = {}
     for name, value in headers.items():

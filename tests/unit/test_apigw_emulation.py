@@ -822,3 +822,15 @@ def test_concurrent_requests_log_their_own_function_name_and_correlation_id() ->
     assert len(lines) == 2
     logged = {line["function_name"]: line["correlation_id"] for line in lines}
     assert logged == {name: answer.header("x-request-id") for name, answer in answers.items()}
+
+
+def test_a_multipart_request_passes_the_head_checks(strict_front: HttpFrontEnd, fakes: FakeFunctions) -> None:
+    body, content_type = multipart_body(
+        fields={"purpose": "batch"}, files={"file": ("a.jsonl", b"{}\n", "application/jsonl")}
+    )
+    conn = http.client.HTTPConnection("127.0.0.1", strict_front.port, timeout=READ_TIMEOUT * 6)
+    try:
+        status, _, _ = _request(conn, "POST", "/v1/files", body, {"Content-Type": content_type})
+    finally:
+        conn.close()
+    assert status == 200 and fakes.calls[-1][0] == "files_create"
