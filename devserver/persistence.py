@@ -48,7 +48,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,13 +174,19 @@ class AwsSnapshot:
 
     # -- save
 
-    def capture(self) -> dict[str, Any]:
-        """The AWS half of a snapshot (object bodies are written under objects/ as they are read)."""
-        return {"items": self._items(), "objects": self._objects(), "secrets": self._secret_values()}
+    def capture(self, abandon: Callable[[], bool] = lambda: False) -> dict[str, Any] | None:
+        """The AWS half of a snapshot (object bodies are written under objects/ as they are
+        read), or None when `abandon()` turned true on the way."""
+        items = self._items(abandon)
+        if items is None or abandon():
+            return None
+        return {"items": items, "objects": self._objects(), "secrets": self._secret_values()}
 
-    def _items(self) -> list[Any]:
+    def _items(self, abandon: Callable[[], bool]) -> list[Any] | None:
         items: list[Any] = []
         for page in self._dynamodb.get_paginator("scan").paginate(TableName=self.table):
+            if abandon():
+                return None
             items.extend(_encode_binary(item) for item in page["Items"])
         return items
 
@@ -542,11 +548,14 @@ class LocalData:
         files, batches = SimulatorSnapshot.restore(simulator, self._loaded.simulator)
         self.restored = dataclasses.replace(self.restored, simulator_files=files, simulator_batches=batches)
 
-    def save(self) -> None:
+    def save(self, *, abandon: Callable[[], bool] = lambda: False) -> None:
+        """One generation; nothing is committed when `abandon()` turns true before the commit."""
         with self._save_lock:
             # The AWS half first: every provider id it holds was made before it was read, so
             # the simulator's half, read after it, has it.
-            aws = self.aws.capture() if self.aws is not None else None
+            aws = self.aws.capture(abandon) if self.aws is not None else None
+            if abandon():
+                return
             records = SimulatorSnapshot.capture(self.simulator) if self.simulator is not None else None
             generation = self._generation + 1
             name = None
@@ -579,7 +588,7 @@ class LocalData:
             while not self._stop.wait(wait):
                 started = time.monotonic()
                 try:
-                    self.save()
+                    self.save(abandon=self._stop.is_set)  # a stop's own save follows at once
                 except Exception:
                     logger.exception("saving the local data to %s failed", self.directory)
                 # Counted from this save's start: a slow save does not stretch what a kill loses.

@@ -15,8 +15,10 @@ import logging
 import os
 import re
 import socket
+import sys
 import threading
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -61,6 +63,9 @@ DEFAULT_READ_TIMEOUT_SECONDS = 5.0
 _CONTENT_LENGTH = re.compile(r"[0-9]{1,19}\Z")
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}\Z")
 _MAX_TRAILER_LINES = 100
+
+# How long a stop lets the requests being served finish before it closes their connections.
+DRAIN_SECONDS = 2.0
 
 # How long a stop waits for async invocations (file_transfer) before the last save.
 ASYNC_STOP_WAIT_SECONDS = 2.0
@@ -395,6 +400,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
         )
 
     def _serve(self) -> None:
+        with self.server.in_flight(self.connection):
+            self._serve_request()
+        if self.server.stopping:
+            self.close_connection = True
+
+    def _serve_request(self) -> None:
         api = self.server.api
         header_bytes = len(self.requestline) + sum(len(k) + len(v) for k, v in self.headers.items())
         if header_bytes > MAX_HEADER_BYTES:
@@ -507,6 +518,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             *(f"{name}: {value}" for name, value in response.headers),
             f"Content-Length: {len(response.body)}",
         ]
+        if self.server.stopping:
+            self.close_connection = True
         if self.close_connection:
             lines.append("Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", errors="replace")
@@ -534,26 +547,61 @@ class _GatewayHTTPServer(ThreadingHTTPServer):
         self.api = api
         self.access_log = access_log
         self.read_timeout = read_timeout
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
+        self.stopping = False
+        self._connections: dict[socket.socket, bool] = {}  # -> a request on it is being served
+        self._connections_changed = threading.Condition()
         super().__init__(address, _RequestHandler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
+        with self._connections_changed:
+            self._connections[request] = False
         super().process_request(request, client_address)
 
     def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
+        with self._connections_changed:
+            self._connections.pop(request, None)
+            self._connections_changed.notify_all()
         super().shutdown_request(request)
 
-    def close_connections(self) -> None:
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
+    @contextlib.contextmanager
+    def in_flight(self, connection: socket.socket) -> Iterator[None]:
+        with self._connections_changed:
+            self._connections[connection] = True
+        try:
+            yield
+        finally:
+            with self._connections_changed:
+                self._connections[connection] = False
+                self._connections_changed.notify_all()
+
+    def drain(self, timeout: float) -> None:
+        """Let the requests being served finish (up to `timeout`), closing idle keep-alive
+        connections at once; then close whatever is left."""
+        self.stopping = True
+        deadline = time.monotonic() + timeout
+        with self._connections_changed:
+            while True:
+                for connection, busy in list(self._connections.items()):
+                    if not busy:
+                        _hang_up(connection)
+                if not any(self._connections.values()) or time.monotonic() >= deadline:
+                    break
+                self._connections_changed.wait(max(0.0, deadline - time.monotonic()))
+            for connection in list(self._connections):
+                _hang_up(connection)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client gone mid-answer is no error of the server's (no traceback on stderr)."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            logger.debug("%s: %s", client_address[0], error)
+            return
+        logger.exception("devserver: error serving %s", client_address[0])
+
+
+def _hang_up(connection: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        connection.shutdown(socket.SHUT_RDWR)
 
 
 @dataclass
@@ -566,10 +614,13 @@ class HttpFrontEnd:
     _server: _GatewayHTTPServer = field(repr=False)
     _thread: threading.Thread = field(repr=False)
 
-    def stop(self) -> None:
+    def stop(self, drain_seconds: float = DRAIN_SECONDS) -> None:
+        """No new connections; the requests being served finish (up to `drain_seconds`)."""
+        if self._server.stopping:
+            return
         self._server.shutdown()
         self._server.server_close()
-        self._server.close_connections()
+        self._server.drain(drain_seconds)
         self._thread.join(timeout=5)
 
     def __enter__(self) -> HttpFrontEnd:
@@ -639,6 +690,7 @@ class LocalGateway:
     webhook_queue: LocalDelayQueue | None = None
     watcher: LocalWatcher | None = None  # the batch watcher, every WATCH_INTERVAL_SECONDS
     local_data: LocalData | None = None  # where make serve keeps its data, if it does
+    front: HttpFrontEnd | None = None
     _cleanups: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     @property
@@ -819,6 +871,7 @@ def start_gateway(
         webhook_queue=deliveries,
         watcher=watcher,
         local_data=local_data,
+        front=front,
         _cleanups=cleanups,
     )
 

@@ -133,8 +133,8 @@ def test_a_batch_made_while_a_save_is_between_its_halves_leaves_no_gateway_row_w
         between: list[str] = []
         read_aws_half = AwsSnapshot.capture
 
-        def aws_half_then_a_batch(self: AwsSnapshot) -> dict[str, Any]:
-            half = read_aws_half(self)
+        def aws_half_then_a_batch(self: AwsSnapshot, *args: Any) -> dict[str, Any] | None:
+            half = read_aws_half(self, *args)
             between.append(_new_batch(client))  # a request served between the two halves
             return half
 
