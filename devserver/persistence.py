@@ -71,6 +71,7 @@ LEGACY_SIMULATOR_RECORDS = "records.pickle"
 BATCH_WRITE_SIZE = 25  # BatchWriteItem's limit
 OBJECT_RESTORE_THREADS = 8
 LOST_BATCH_CODE = "batch_lost"
+_FINISHED_BATCH = frozenset({"completed", "failed", "expired", "cancelled"})
 
 __all__ = [
     "AwsSnapshot",
@@ -383,19 +384,26 @@ class SimulatorSnapshot:
 
         state = simulator.state
         now = time.time()
-        repaired = 0
+        repaired: list[str] = []
         with state.lock:
             for item in items:
                 if _text(item, "kind") != "batch" or _text(item, "provider") not in providers:
+                    continue
+                if _text(item, "status") in _FINISHED_BATCH:  # nothing asks its provider any more
                     continue
                 upstream = _text(item, "upstream_id")
                 if not upstream or upstream in state.batches:
                     continue
                 lost = _lost_batch(upstream, _text(item, "provider") or "", item, now)
                 state.batches[upstream] = BatchRecord(**lost)
-                repaired += 1
-                logger.warning("restore: batch %s had no simulator record; recorded failed", upstream)
-        return repaired
+                repaired.append(upstream)
+        if repaired:
+            logger.warning(
+                "restore: %d unfinished batch(es) had no simulator record, recorded failed: %s",
+                len(repaired),
+                ", ".join(repaired[:10]) + (" ..." if len(repaired) > 10 else ""),
+            )
+        return len(repaired)
 
 
 def _text(item: dict[str, Any], name: str) -> str | None:
