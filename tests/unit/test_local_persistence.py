@@ -257,3 +257,34 @@ def test_a_restore_keeps_aside_an_item_moto_refuses_and_restores_the_rest(
         assert "ValidationException" in refused["items"][0]["reason"]
     finally:
         gateway.stop()
+
+
+def test_a_stop_ends_the_front_end_watcher_queue_and_async_work_before_the_last_save(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from devserver.local_queue import LocalDelayQueue
+    from devserver.server import HttpFrontEnd, LocalAsyncRunner
+    from devserver.watcher import LocalWatcher
+
+    order: list[str] = []
+
+    def record(name: str, cls: type, method: str) -> None:
+        call = getattr(cls, method)
+
+        def recorded(*args: Any, **kwargs: Any) -> Any:
+            if "abandon" not in kwargs:  # not a periodic save
+                order.append(name)
+            return call(*args, **kwargs)
+
+        monkeypatch.setattr(cls, method, recorded)
+
+    record("front end", HttpFrontEnd, "stop")
+    record("watcher", LocalWatcher, "stop")
+    record("webhook queue", LocalDelayQueue, "stop")
+    record("async", LocalAsyncRunner, "wait")
+    record("last save", LocalData, "save")
+    record("simulator", Simulator, "stop")
+    gateway = _gateway(tmp_path / "data", monkeypatch)
+    order.clear()  # what the start did
+    gateway.stop()
+    assert order == ["front end", "watcher", "webhook queue", "async", "last save", "simulator"]
