@@ -107,7 +107,7 @@ def _new_batch(client: openai.OpenAI) -> str:
 def _killed(gateway: LocalGateway) -> None:
     """Stop as a kill would: no last save."""
     assert gateway.local_data is not None
-    gateway.local_data.save = lambda: None  # type: ignore[method-assign]
+    gateway.local_data.save = lambda **_: None  # type: ignore[method-assign,misc,assignment]
     gateway.stop()
 
 
