@@ -1,8 +1,9 @@
 """`make serve`'s data across restarts: the embedded moto server's and the simulator's state.
 
 moto keeps everything in memory and has no persistence of its own, so the gateway's AWS data
-(the DynamoDB table's items, the S3 objects, the virtual keys' pepper) is read out through the AWS APIs
-into a directory and written back through them at the next start. The provider simulator
+(the DynamoDB table's items, the S3 objects, the virtual keys' pepper) is read out into a
+directory (the table from moto's backend in one DynamoDB turn when it runs in this process, else
+by Scan; the rest through the AWS APIs) and written back through the APIs at the next start. The provider simulator
 keeps its files on disk under the same directory (its storage_dir) and its records (files,
 uploads, batches, Anthropic batches, Bedrock jobs) in a pickle beside them.
 
@@ -136,6 +137,10 @@ def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield items[start : start + size]
 
 
+# Every table item at once, as boto3's Scan returns them (None: not available, Scan instead).
+TableReader = Callable[[], list[dict[str, Any]] | None]
+
+
 @dataclass
 class Refused:
     """What a restore could not write back, and why (kept aside, never silently dropped)."""
@@ -156,9 +161,17 @@ class AwsSnapshot:
     """
 
     def __init__(
-        self, directory: Path, endpoint_url: str, *, table: str, bucket: str, secrets: tuple[str, ...]
+        self,
+        directory: Path,
+        endpoint_url: str,
+        *,
+        table: str,
+        bucket: str,
+        secrets: tuple[str, ...],
+        read_table: TableReader | None = None,
     ) -> None:
         self.directory = directory
+        self._read_table = read_table
         self.table = table
         self.bucket = bucket
         self.kept_secrets = secrets
@@ -184,6 +197,10 @@ class AwsSnapshot:
         return {"items": items, "objects": self._objects(), "secrets": self._secret_values()}
 
     def _items(self, abandon: Callable[[], bool]) -> list[Any] | None:
+        if self._read_table is not None:
+            read = self._read_table()
+            if read is not None:
+                return [_encode_binary(item) for item in read]
         items: list[Any] = []
         for page in self._dynamodb.get_paginator("scan").paginate(TableName=self.table):
             if abandon():
@@ -502,11 +519,25 @@ class LocalData:
             data = (self.simulator_dir / LEGACY_SIMULATOR_RECORDS).read_bytes()
         return _Loaded(0, aws, data, legacy=aws is not None or data is not None)
 
-    def attach_aws(self, endpoint_url: str, *, table: str, bucket: str, secrets: tuple[str, ...]) -> int:
-        """Use the embedded moto server at `endpoint_url`; restores the kept `secrets` (call
-        before the bootstrap) and returns how many."""
+    def attach_aws(
+        self,
+        endpoint_url: str,
+        *,
+        table: str,
+        bucket: str,
+        secrets: tuple[str, ...],
+        read_table: TableReader | None = None,
+    ) -> int:
+        """Use the embedded moto server at `endpoint_url` (`read_table`: its table at once, in
+        place of a paginated Scan); restores the kept `secrets` (call before the bootstrap) and
+        returns how many."""
         self.aws = AwsSnapshot(
-            self.directory / AWS_DIR, endpoint_url, table=table, bucket=bucket, secrets=secrets
+            self.directory / AWS_DIR,
+            endpoint_url,
+            table=table,
+            bucket=bucket,
+            secrets=secrets,
+            read_table=read_table,
         )
         restored = self.aws.restore_secrets(self._loaded.aws) if self._loaded.aws else 0
         self.restored = dataclasses.replace(self.restored, secrets=restored)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import functools
 import json
 import logging
 import os
@@ -813,6 +814,7 @@ def start_gateway(
                 table=resources.DEFAULT_TABLE_NAME,
                 bucket=resources.DEFAULT_BUCKET_NAME,
                 secrets=(resources.DEFAULT_KEY_PEPPER_SECRET,),
+                read_table=_moto_table_reader(resources.DEFAULT_TABLE_NAME, os.environ["AWS_DEFAULT_REGION"]),
             )
         aws.bootstrap(
             master_key=master_key,
@@ -874,6 +876,12 @@ def start_gateway(
         front=front,
         _cleanups=cleanups,
     )
+
+
+def _moto_table_reader(table: str, region: str) -> Callable[[], list[dict[str, Any]] | None]:
+    from devserver.moto_server import table_items  # moto itself: only with the embedded server
+
+    return functools.partial(table_items, table, region)
 
 
 def _wait_for_async(runner: LocalAsyncRunner) -> None:
