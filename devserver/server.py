@@ -379,8 +379,15 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.requestline = self.raw_requestline.decode("iso-8859-1").rstrip("\r\n")
             self.send_error(400, "HTTP/0.9 requests are not supported; send HTTP/1.1")
             return False
-        if not super().parse_request():
-            return False
+        # The header lines, all of them, within one read timeout (a client sending them a
+        # byte at a time would otherwise hold the connection as long as it likes).
+        rfile, self.rfile = self.rfile, _Deadline(self.rfile, self.connection, self.server.read_timeout)  # type: ignore[assignment]
+        try:
+            if not super().parse_request():
+                return False
+        finally:
+            self.rfile = rfile
+            self.connection.settimeout(self.server.read_timeout)
         problem = head_problem(self.headers)
         if problem is not None:
             self.close_connection = True
@@ -536,6 +543,36 @@ class _RequestHandler(BaseHTTPRequestHandler):
             logger.debug("%s %s", self.address_string(), format % args)
             return
         logger.warning("%s %s", self.address_string(), format % args)
+
+
+class _Deadline:
+    """A reader whose lines must all arrive within `seconds` of its making."""
+
+    def __init__(self, rfile: Any, connection: socket.socket, seconds: float) -> None:
+        self._rfile = rfile
+        self._connection = connection
+        self._deadline = time.monotonic() + seconds
+
+    def readline(self, limit: int = -1) -> bytes:
+        """As BufferedReader.readline, the deadline checked at every receive (a line sent a
+        byte at a time included)."""
+        line = bytearray()
+        while limit < 0 or len(line) < limit:
+            remaining = self._deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("the request head did not arrive in time")
+            self._connection.settimeout(remaining)
+            buffered = self._rfile.peek()  # what is buffered, or one receive
+            if not buffered:
+                break  # the client closed
+            end = buffered.find(b"\n")
+            take = len(buffered) if end == -1 else end + 1
+            if limit >= 0:
+                take = min(take, limit - len(line))
+            line += self._rfile.read(take)
+            if line.endswith(b"\n"):
+                break
+        return bytes(line)
 
 
 class _GatewayHTTPServer(ThreadingHTTPServer):

@@ -834,3 +834,29 @@ def test_a_multipart_request_passes_the_head_checks(strict_front: HttpFrontEnd, 
     finally:
         conn.close()
     assert status == 200 and fakes.calls[-1][0] == "files_create"
+
+
+def test_a_head_sent_a_byte_at_a_time_is_cut_off_after_the_read_timeout(strict_front: HttpFrontEnd) -> None:
+    closed = threading.Event()
+    with _connect(strict_front) as sock:
+        sock.sendall(b"GET /v1/files HTTP/1.1\r\nHost: x\r\n")
+
+        def trickle() -> None:  # a byte well within each read timeout, never the end of the head
+            while not closed.wait(READ_TIMEOUT / 5):
+                try:
+                    sock.sendall(b"X")
+                except OSError:
+                    return
+
+        sender = threading.Thread(target=trickle)
+        started = time.monotonic()
+        sender.start()
+        try:
+            answer = _answer(sock)
+        except ConnectionResetError:
+            answer = b""
+        finally:
+            closed.set()
+            sender.join()
+    assert answer == b""
+    assert time.monotonic() - started < READ_TIMEOUT * 4
