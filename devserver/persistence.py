@@ -3,9 +3,9 @@
 moto keeps everything in memory and has no persistence of its own, so the gateway's AWS data
 (the DynamoDB table's items, the S3 objects, the virtual keys' pepper) is read out into a
 directory (the table from moto's backend in one DynamoDB turn when it runs in this process, else
-by Scan; the rest through the AWS APIs) and written back through the APIs at the next start. The provider simulator
-keeps its files on disk under the same directory (its storage_dir) and its records (files,
-uploads, batches, Anthropic batches, Bedrock jobs) in a pickle beside them.
+by Scan; the rest through the AWS APIs) and written back through the APIs at the next start. The
+provider simulator keeps its files on disk under the same directory (its storage_dir) and its
+records (files, uploads, batches, Anthropic batches, Bedrock jobs) in a pickle beside them.
 
 One snapshot holds both halves, one generation: the AWS half is read first and the simulator's
 right after it, so every provider object a gateway row names is in the simulator's half (the
@@ -466,7 +466,6 @@ class _Loaded:
     generation: int
     aws: dict[str, Any] | None
     simulator: bytes | None
-    legacy: bool
 
 
 class LocalData:
@@ -503,8 +502,13 @@ class LocalData:
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"{self.manifest} has version {state.get('version')}, not {STATE_VERSION}")
         records = state.get("simulator_records")
-        data = (self.simulator_dir / records).read_bytes() if records else None
-        return _Loaded(int(state["generation"]), state.get("aws"), data, legacy=False)
+        data = None
+        if records:
+            try:
+                data = (self.simulator_dir / records).read_bytes()
+            except FileNotFoundError:  # deleted by hand: the gateway's half alone, repaired
+                logger.warning("restore: %s names simulator/%s, which is gone", MANIFEST, records)
+        return _Loaded(int(state["generation"]), state.get("aws"), data)
 
     def _load_legacy(self) -> _Loaded:
         """aws/state.json and simulator/records.pickle, as saved before snapshot.json."""
@@ -517,7 +521,7 @@ class LocalData:
         data: bytes | None = None
         with contextlib.suppress(FileNotFoundError):
             data = (self.simulator_dir / LEGACY_SIMULATOR_RECORDS).read_bytes()
-        return _Loaded(0, aws, data, legacy=aws is not None or data is not None)
+        return _Loaded(0, aws, data)
 
     def attach_aws(
         self,

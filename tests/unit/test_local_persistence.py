@@ -288,3 +288,12 @@ def test_a_stop_ends_the_front_end_watcher_queue_and_async_work_before_the_last_
     order.clear()  # what the start did
     gateway.stop()
     assert order == ["front end", "watcher", "webhook queue", "async", "last save", "simulator"]
+
+
+def test_a_snapshot_naming_a_deleted_simulator_pickle_still_starts(tmp_path: Path) -> None:
+    manifest = {"version": 2, "generation": 3, "aws": None, "simulator_records": "records-00000003.pickle"}
+    (tmp_path / "snapshot.json").write_text(json.dumps(manifest))
+    data = LocalData(tmp_path)
+    assert data.restored.empty
+    data.save()  # the next generation
+    assert json.loads((tmp_path / "snapshot.json").read_text())["generation"] == 4
