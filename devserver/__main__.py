@@ -74,10 +74,21 @@ def _data_lines(gateway: LocalGateway) -> list[str]:
         else f"restored {restored.items} table items, {restored.objects} S3 objects, "
         f"{restored.simulator_files} simulator files, {restored.simulator_batches} simulator batches"
     )
-    return [
+    lines = [
         f"  Local data              {data.directory}   (kept across restarts: {kept}; {found})",
         "                          start empty: make serve FRESH=1, or make clean-local",
     ]
+    if restored.refused:
+        lines.append(
+            f"  Not restored            {restored.refused} item(s) moto refused, kept in "
+            f"{data.directory / 'refused'}"
+        )
+    if restored.repaired:
+        lines.append(
+            f"  Lost batches            {restored.repaired} unfinished batch(es) without a simulator "
+            "record, now failed (batch_lost)"
+        )
+    return lines
 
 
 def _handler_exists(name: str) -> bool:

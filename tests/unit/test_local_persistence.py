@@ -297,3 +297,16 @@ def test_a_snapshot_naming_a_deleted_simulator_pickle_still_starts(tmp_path: Pat
     assert data.restored.empty
     data.save()  # the next generation
     assert json.loads((tmp_path / "snapshot.json").read_text())["generation"] == 4
+
+
+def test_the_banner_says_what_a_restore_refused_and_repaired(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from devserver.__main__ import _data_lines
+    from devserver.persistence import Restored
+
+    data = SimpleNamespace(directory=tmp_path, restored=Restored(items=5, refused=1, repaired=2))
+    lines = "\n".join(_data_lines(SimpleNamespace(local_data=data, embedded_moto=True)))  # type: ignore[arg-type]
+    assert "restored 5 table items" in lines
+    assert f"1 item(s) moto refused, kept in {tmp_path / 'refused'}" in lines
+    assert "2 unfinished batch(es) without a simulator record, now failed (batch_lost)" in lines
