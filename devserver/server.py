@@ -65,6 +65,9 @@ _CONTENT_LENGTH = re.compile(r"[0-9]{1,19}\Z")
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}\Z")
 _MAX_TRAILER_LINES = 100
 
+# How long an idle keep-alive connection waits for its next request.
+IDLE_TIMEOUT_SECONDS = 60.0
+
 # How long a stop lets the requests being served finish before it closes their connections.
 DRAIN_SECONDS = 2.0
 
@@ -368,8 +371,33 @@ class _RequestHandler(BaseHTTPRequestHandler):
         raise AttributeError(name)
 
     def setup(self) -> None:
-        self.timeout = self.server.read_timeout  # type: ignore[misc]  # every read, idle connections too
+        self.timeout = self.server.read_timeout  # type: ignore[misc]  # every read of a request
         super().setup()
+
+    def handle_one_request(self) -> None:
+        """An idle keep-alive connection waits up to IDLE_TIMEOUT_SECONDS for its next request
+        (longer than clients keep one: httpx 5 s); from its first byte the request line and the
+        headers have one read timeout, all of them."""
+        try:
+            self.connection.settimeout(IDLE_TIMEOUT_SECONDS)
+            if not self.rfile.peek(1):  # type: ignore[attr-defined]  # a BufferedReader
+                self.close_connection = True  # the client closed it
+                return
+        except (TimeoutError, OSError):
+            self.close_connection = True
+            return
+        rfile = self._plain_rfile = self.rfile
+        self.rfile = _Deadline(rfile, self.connection, self.server.read_timeout)  # type: ignore[assignment]
+        try:
+            super().handle_one_request()
+        finally:
+            self._end_of_head()
+
+    def _end_of_head(self) -> None:
+        """The body and the next request are read without the head's deadline."""
+        self.rfile = self._plain_rfile
+        with contextlib.suppress(OSError):
+            self.connection.settimeout(self.server.read_timeout)
 
     def parse_request(self) -> bool:
         """http.server's parsing, less what it would guess: an HTTP/0.9 request line (it would
@@ -379,15 +407,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.requestline = self.raw_requestline.decode("iso-8859-1").rstrip("\r\n")
             self.send_error(400, "HTTP/0.9 requests are not supported; send HTTP/1.1")
             return False
-        # The header lines, all of them, within one read timeout (a client sending them a
-        # byte at a time would otherwise hold the connection as long as it likes).
-        rfile, self.rfile = self.rfile, _Deadline(self.rfile, self.connection, self.server.read_timeout)  # type: ignore[assignment]
+        # The header lines are read through the head's deadline (handle_one_request): a client
+        # sending them a byte at a time would otherwise hold the connection as long as it likes.
         try:
             if not super().parse_request():
                 return False
         finally:
-            self.rfile = rfile
-            self.connection.settimeout(self.server.read_timeout)
+            self._end_of_head()
         problem = head_problem(self.headers)
         if problem is not None:
             self.close_connection = True

@@ -860,3 +860,15 @@ def test_a_head_sent_a_byte_at_a_time_is_cut_off_after_the_read_timeout(strict_f
             sender.join()
     assert answer == b""
     assert time.monotonic() - started < READ_TIMEOUT * 4
+
+
+def test_an_idle_keep_alive_connection_outlives_the_read_timeout(strict_front: HttpFrontEnd) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", strict_front.port, timeout=READ_TIMEOUT * 6)
+    try:
+        assert _request(conn, "GET", "/v1/files")[0] == 200
+        sock = conn.sock
+        time.sleep(READ_TIMEOUT * 2)  # idle, between two requests: not a request that stalls
+        assert _request(conn, "GET", "/v1/files")[0] == 200
+        assert conn.sock is sock
+    finally:
+        conn.close()
