@@ -74,10 +74,21 @@ def _data_lines(gateway: LocalGateway) -> list[str]:
         else f"restored {restored.items} table items, {restored.objects} S3 objects, "
         f"{restored.simulator_files} simulator files, {restored.simulator_batches} simulator batches"
     )
-    return [
+    lines = [
         f"  Local data              {data.directory}   (kept across restarts: {kept}; {found})",
         "                          start empty: make serve FRESH=1, or make clean-local",
     ]
+    if restored.refused:
+        lines.append(
+            f"  Not restored            {restored.refused} item(s) moto refused, kept in "
+            f"{data.directory / 'refused'}"
+        )
+    if restored.repaired:
+        lines.append(
+            f"  Lost batches            {restored.repaired} unfinished batch(es) without a simulator "
+            "record, now failed (batch_lost)"
+        )
+    return lines
 
 
 def _handler_exists(name: str) -> bool:
@@ -105,6 +116,9 @@ def main() -> int:
     # One line per request (the access log): the upstream calls behind it only at DEBUG.
     for noisy in ("botocore", "boto3", "urllib3", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Many request threads share one boto3 client here (one per Lambda environment in AWS):
+    # its pool discarding a spare connection is no news.
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
     # The access log is the one line per request; the functions' own "request" line (JSON,
     # on standard output, as CloudWatch gets it) comes back with LOG_LEVEL=INFO.
     os.environ.setdefault("LOG_LEVEL", LOCAL_FUNCTION_LOG_LEVEL)
@@ -133,13 +147,24 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_signal)
     print(banner(gateway), flush=True)
     try:
-        while not stop.wait(0.5):
+        while not stop.wait(0.1):
             pass
     finally:
+        if gateway.front is not None:
+            gateway.front.stop()  # the requests being served finish (and log) first
         print("devserver: stopping", file=sys.stderr, flush=True)
         gateway.stop()
     return 0
 
 
+def exit_now(code: int) -> None:
+    """Everything is saved and stopped: end without waiting for the simulator's worker threads
+    (a batch it was validating is validated again after the next start)."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

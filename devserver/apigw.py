@@ -35,6 +35,7 @@ from gateway.routes import (
 )
 
 from devserver.events import STAGE, HeaderInput, lambda_context, proxy_event
+from devserver.function_logs import keys_per_thread
 
 logger = logging.getLogger("devserver.apigw")
 
@@ -226,6 +227,7 @@ class ApiGateway:
         self._handlers: dict[str, Handler] = {}
         self._routes_by_name = {route.name: route for route in self.routes}
         self._lock = threading.Lock()
+        keys_per_thread()  # concurrent requests, one process: each request's own log keys
 
     # -- handlers ---------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ these services, fall back to werkzeug's own close-after-response path.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import logging
@@ -121,3 +122,40 @@ class KeepAliveMotoServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+def table_items(table_name: str, region: str) -> list[dict[str, Any]] | None:
+    """Every item of `table_name` as boto3's Scan returns it (typed values, binary as bytes),
+    read from this process's moto backend in one DynamoDB turn: no request changes the table
+    half-way through (a paginated Scan can see half of a transaction), and none of Scan's
+    per-page cost (about a second per 1,000 items here). None when the table is not found there
+    (moto serving another account): the caller scans through the API instead."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    with _DYNAMODB_TURN:
+        table = dynamodb_backends[DEFAULT_ACCOUNT_ID][region].tables.get(table_name)
+        if table is None:
+            return None
+        return [{name: _typed(value) for name, value in item.attrs.items()} for item in table.all_items()]
+
+
+def _typed(value: Any) -> dict[str, Any]:
+    """A moto DynamoType as boto3's deserialized wire value."""
+    kind, raw = value.type, value.value
+    if kind == "M":
+        return {"M": {name: _typed(member) for name, member in raw.items()}}
+    if kind == "L":
+        return {"L": [_typed(member) for member in raw]}
+    if kind == "B":
+        return {"B": _binary(raw)}
+    if kind == "BS":
+        return {"BS": [_binary(member) for member in raw]}
+    if kind in ("SS", "NS"):
+        return {kind: list(raw)}
+    return {kind: raw}
+
+
+def _binary(raw: bytes | str) -> bytes:
+    # moto keeps a binary value as the request carried it (base64 text) or as bytes
+    return raw if isinstance(raw, bytes) else base64.b64decode(raw)

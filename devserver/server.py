@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import functools
 import json
 import logging
 import os
+import re
 import socket
+import sys
 import threading
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,6 +34,7 @@ from devserver.apigw import ApiGateway, Handler, HttpResponse, import_handler
 from devserver.events import lambda_context
 from devserver.local_queue import LocalDelayQueue
 from devserver.persistence import LocalData
+from devserver.request_head import head_problem
 from devserver.watcher import LocalWatcher, interval_from_env
 
 logger = logging.getLogger("devserver")
@@ -52,6 +57,22 @@ DEFAULT_ANTHROPIC_API_BASE = "https://api.anthropic.com"
 DEFAULT_PROVIDER = "openai"
 POWERTOOLS_SERVICE_NAME = "openai-gateway"
 POWERTOOLS_METRICS_NAMESPACE = "OpenAIGateway"
+
+# How long the front end waits for the next bytes of a request (or an idle keep-alive
+# connection) before it answers 408 or closes: DEVSERVER_READ_TIMEOUT_SECONDS.
+DEFAULT_READ_TIMEOUT_SECONDS = 5.0
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,19}\Z")
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}\Z")
+_MAX_TRAILER_LINES = 100
+
+# How long an idle keep-alive connection waits for its next request.
+IDLE_TIMEOUT_SECONDS = 60.0
+
+# How long a stop lets the requests being served finish before it closes their connections.
+DRAIN_SECONDS = 2.0
+
+# How long a stop waits for async invocations (file_transfer) before the last save.
+ASYNC_STOP_WAIT_SECONDS = 2.0
 
 # Bodies over the API Gateway limit are read and dropped up to this size (so the client
 # sees the 413), beyond it the connection is closed.
@@ -349,6 +370,57 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return self._serve
         raise AttributeError(name)
 
+    def setup(self) -> None:
+        self.timeout = self.server.read_timeout  # type: ignore[misc]  # every read of a request
+        super().setup()
+
+    def handle_one_request(self) -> None:
+        """An idle keep-alive connection waits up to IDLE_TIMEOUT_SECONDS for its next request
+        (longer than clients keep one: httpx 5 s); from its first byte the request line and the
+        headers have one read timeout, all of them."""
+        try:
+            self.connection.settimeout(IDLE_TIMEOUT_SECONDS)
+            if not self.rfile.peek(1):  # type: ignore[attr-defined]  # a BufferedReader
+                self.close_connection = True  # the client closed it
+                return
+        except (TimeoutError, OSError):
+            self.close_connection = True
+            return
+        rfile = self._plain_rfile = self.rfile
+        self.rfile = _Deadline(rfile, self.connection, self.server.read_timeout)  # type: ignore[assignment]
+        try:
+            super().handle_one_request()
+        finally:
+            self._end_of_head()
+
+    def _end_of_head(self) -> None:
+        """The body and the next request are read without the head's deadline."""
+        self.rfile = self._plain_rfile
+        with contextlib.suppress(OSError):
+            self.connection.settimeout(self.server.read_timeout)
+
+    def parse_request(self) -> bool:
+        """http.server's parsing, less what it would guess: an HTTP/0.9 request line (it would
+        then wait for headers that never come) and an ambiguous head are answered 400."""
+        if len(self.raw_requestline.split()) == 2:
+            self.command, self.request_version = "", "HTTP/0.9"
+            self.requestline = self.raw_requestline.decode("iso-8859-1").rstrip("\r\n")
+            self.send_error(400, "HTTP/0.9 requests are not supported; send HTTP/1.1")
+            return False
+        # The header lines are read through the head's deadline (handle_one_request): a client
+        # sending them a byte at a time would otherwise hold the connection as long as it likes.
+        try:
+            if not super().parse_request():
+                return False
+        finally:
+            self._end_of_head()
+        problem = head_problem(self.headers)
+        if problem is not None:
+            self.close_connection = True
+            self._send(self.command, self.server.api.error_response(400, problem, "invalid_request"))
+            return False
+        return True
+
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """What http.server answers itself (a request line or header over its limits, a
         malformed request), in the envelope with x-request-id as API Gateway's gateway
@@ -362,6 +434,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
         )
 
     def _serve(self) -> None:
+        with self.server.in_flight(self.connection):
+            self._serve_request()
+        if self.server.stopping:
+            self.close_connection = True
+
+    def _serve_request(self) -> None:
         api = self.server.api
         header_bytes = len(self.requestline) + sum(len(k) + len(v) for k, v in self.headers.items())
         if header_bytes > MAX_HEADER_BYTES:
@@ -382,6 +460,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
         except _BadRequest as exc:
             self.close_connection = True
             self._send(self.command, api.error_response(400, str(exc), "invalid_request"))
+            return
+        except TimeoutError:
+            self.close_connection = True
+            message = f"The request body did not arrive within {self.server.read_timeout:g} s."
+            self._send(self.command, api.error_response(408, message, "request_timeout"))
             return
         try:
             response = api.handle(
@@ -404,12 +487,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         raw_length = self.headers.get("Content-Length")
         if raw_length is None:
             return b""
-        try:
-            length = int(raw_length)
-            if length < 0:
-                raise ValueError
-        except ValueError:
-            raise _BadRequest(f"Invalid Content-Length: {raw_length!r}") from None
+        if not _CONTENT_LENGTH.match(raw_length.strip()):
+            raise _BadRequest(f"Invalid Content-Length: {raw_length[:40]!r}")
+        length = int(raw_length)
         if length > limit:
             drained = length <= _DRAIN_LIMIT
             if drained:
@@ -432,10 +512,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
         total = 0
         while True:
             line = self.rfile.readline(65537)
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise _BadRequest("Malformed chunked request body") from None
+            if not line.endswith(b"\n"):
+                raise _BadRequest("Truncated chunked request body")
+            digits = line.split(b";", 1)[0].strip()
+            if not _CHUNK_SIZE.match(digits):
+                shown = digits[:20].decode("latin-1")
+                raise _BadRequest(f"Malformed chunked request body: chunk size {shown!r}")
+            size = int(digits, 16)
             if size == 0:
                 break
             total += size
@@ -446,9 +529,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 raise _BadRequest("Truncated chunked request body")
             if total <= limit:
                 parts.append(chunk)
-            self.rfile.readline(65537)  # the CRLF after each chunk
-        while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-            pass  # trailers
+            if self.rfile.readline(65537) not in (b"\r\n", b"\n"):  # the CRLF after each chunk
+                raise _BadRequest("Malformed chunked request body: no CRLF after a chunk")
+        for _ in range(_MAX_TRAILER_LINES):
+            if self.rfile.readline(65537) in (b"\r\n", b"\n", b""):
+                break
+        else:
+            raise _BadRequest("Too many trailer lines in a chunked request body")
         if total > limit:
             raise _BodyTooLarge(total, drained=True)
         return b"".join(parts)
@@ -465,6 +552,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             *(f"{name}: {value}" for name, value in response.headers),
             f"Content-Length: {len(response.body)}",
         ]
+        if self.server.stopping:
+            self.close_connection = True
         if self.close_connection:
             lines.append("Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", errors="replace")
@@ -476,36 +565,107 @@ class _RequestHandler(BaseHTTPRequestHandler):
         logger.info("%s %s", self.address_string(), format % args)
 
     def log_error(self, format: str, *args: Any) -> None:
+        if format.startswith("Request timed out"):  # an idle keep-alive connection, closed
+            logger.debug("%s %s", self.address_string(), format % args)
+            return
         logger.warning("%s %s", self.address_string(), format % args)
+
+
+class _Deadline:
+    """A reader whose lines must all arrive within `seconds` of its making."""
+
+    def __init__(self, rfile: Any, connection: socket.socket, seconds: float) -> None:
+        self._rfile = rfile
+        self._connection = connection
+        self._deadline = time.monotonic() + seconds
+
+    def readline(self, limit: int = -1) -> bytes:
+        """As BufferedReader.readline, the deadline checked at every receive (a line sent a
+        byte at a time included)."""
+        line = bytearray()
+        while limit < 0 or len(line) < limit:
+            remaining = self._deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("the request head did not arrive in time")
+            self._connection.settimeout(remaining)
+            buffered = self._rfile.peek()  # what is buffered, or one receive
+            if not buffered:
+                break  # the client closed
+            end = buffered.find(b"\n")
+            take = len(buffered) if end == -1 else end + 1
+            if limit >= 0:
+                take = min(take, limit - len(line))
+            line += self._rfile.read(take)
+            if line.endswith(b"\n"):
+                break
+        return bytes(line)
 
 
 class _GatewayHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], api: ApiGateway, access_log: bool) -> None:
+    def __init__(
+        self, address: tuple[str, int], api: ApiGateway, access_log: bool, read_timeout: float
+    ) -> None:
         self.api = api
         self.access_log = access_log
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
+        self.read_timeout = read_timeout
+        self.stopping = False
+        self._connections: dict[socket.socket, bool] = {}  # -> a request on it is being served
+        self._connections_changed = threading.Condition()
         super().__init__(address, _RequestHandler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
+        with self._connections_changed:
+            self._connections[request] = False
         super().process_request(request, client_address)
 
     def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
+        with self._connections_changed:
+            self._connections.pop(request, None)
+            self._connections_changed.notify_all()
         super().shutdown_request(request)
 
-    def close_connections(self) -> None:
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
+    @contextlib.contextmanager
+    def in_flight(self, connection: socket.socket) -> Iterator[None]:
+        with self._connections_changed:
+            self._connections[connection] = True
+        try:
+            yield
+        finally:
+            with self._connections_changed:
+                self._connections[connection] = False
+                self._connections_changed.notify_all()
+
+    def drain(self, timeout: float) -> None:
+        """Let the requests being served finish (up to `timeout`), closing idle keep-alive
+        connections at once; then close whatever is left."""
+        self.stopping = True
+        deadline = time.monotonic() + timeout
+        with self._connections_changed:
+            while True:
+                for connection, busy in list(self._connections.items()):
+                    if not busy:
+                        _hang_up(connection)
+                if not any(self._connections.values()) or time.monotonic() >= deadline:
+                    break
+                self._connections_changed.wait(max(0.0, deadline - time.monotonic()))
+            for connection in list(self._connections):
+                _hang_up(connection)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client gone mid-answer is no error of the server's (no traceback on stderr)."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            logger.debug("%s: %s", client_address[0], error)
+            return
+        logger.exception("devserver: error serving %s", client_address[0])
+
+
+def _hang_up(connection: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        connection.shutdown(socket.SHUT_RDWR)
 
 
 @dataclass
@@ -518,10 +678,13 @@ class HttpFrontEnd:
     _server: _GatewayHTTPServer = field(repr=False)
     _thread: threading.Thread = field(repr=False)
 
-    def stop(self) -> None:
+    def stop(self, drain_seconds: float = DRAIN_SECONDS) -> None:
+        """No new connections; the requests being served finish (up to `drain_seconds`)."""
+        if self._server.stopping:
+            return
         self._server.shutdown()
         self._server.server_close()
-        self._server.close_connections()
+        self._server.drain(drain_seconds)
         self._thread.join(timeout=5)
 
     def __enter__(self) -> HttpFrontEnd:
@@ -532,10 +695,16 @@ class HttpFrontEnd:
 
 
 def serve_http(
-    api: ApiGateway, port: int = 0, *, host: str = "127.0.0.1", access_log: bool = False
+    api: ApiGateway,
+    port: int = 0,
+    *,
+    host: str = "127.0.0.1",
+    access_log: bool = False,
+    read_timeout_seconds: float = DEFAULT_READ_TIMEOUT_SECONDS,
 ) -> HttpFrontEnd:
-    """Serve `api` over HTTP/1.1 on host:port (0: a free port) in a daemon thread."""
-    server = _GatewayHTTPServer((host, port), api, access_log)
+    """Serve `api` over HTTP/1.1 on host:port (0: a free port) in a daemon thread; a request
+    whose next bytes take longer than `read_timeout_seconds` gets a 408 or a closed connection."""
+    server = _GatewayHTTPServer((host, port), api, access_log, read_timeout_seconds)
     bound_port = server.server_address[1]
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="devserver-http", daemon=True
@@ -585,6 +754,7 @@ class LocalGateway:
     webhook_queue: LocalDelayQueue | None = None
     watcher: LocalWatcher | None = None  # the batch watcher, every WATCH_INTERVAL_SECONDS
     local_data: LocalData | None = None  # where make serve keeps its data, if it does
+    front: HttpFrontEnd | None = None
     _cleanups: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     @property
@@ -629,6 +799,7 @@ def start_gateway(
     data_dir: str | os.PathLike[str] | None = None,
     fresh: bool = False,
     watch_interval_seconds: float | None = None,
+    read_timeout_seconds: float | None = None,
 ) -> LocalGateway:
     """Start the whole gateway in this process and return it once it serves.
 
@@ -639,7 +810,8 @@ def start_gateway(
     the simulator's data are restored from it and saved to it (devserver.persistence);
     `fresh` empties it first. Without it everything lives in memory. The batch watcher runs
     every `watch_interval_seconds` (default $WATCH_INTERVAL_SECONDS or 5; 0: only when asked,
-    `gateway.watcher.run_once()`).
+    `gateway.watcher.run_once()`). `read_timeout_seconds`: the front end's read timeout (default
+    $DEVSERVER_READ_TIMEOUT_SECONDS or 5).
     """
     cleanups: list[Callable[[], None]] = []
     env = _EnvPatch()
@@ -666,7 +838,10 @@ def start_gateway(
             simulator = _start_simulator(simulator_phase_seconds, simulator_port, storage)
             cleanups.append(simulator.stop)
             if local_data:
-                local_data.attach_simulator(simulator.state)
+                local_data.attach_simulator(
+                    simulator,
+                    [n for n, p in providers.items() if p.simulated and p.type in ("openai", "azure")],
+                )
             if providers["openai"].simulated:
                 providers["openai"].api_base = simulator.openai_api_base
             if providers["azure"].simulated:
@@ -702,6 +877,7 @@ def start_gateway(
                 table=resources.DEFAULT_TABLE_NAME,
                 bucket=resources.DEFAULT_BUCKET_NAME,
                 secrets=(resources.DEFAULT_KEY_PEPPER_SECRET,),
+                read_table=_moto_table_reader(resources.DEFAULT_TABLE_NAME, os.environ["AWS_DEFAULT_REGION"]),
             )
         aws.bootstrap(
             master_key=master_key,
@@ -710,6 +886,10 @@ def start_gateway(
         )
         if local_data:
             local_data.restore_aws_data()
+            # The last save runs once the front end, the watcher, the webhook queue and the
+            # async invocations are done, and before the servers it reads from stop.
+            local_data.start_autosave()
+            cleanups.append(local_data.stop)
         log_level = (os.environ.get("LOG_LEVEL") or "INFO").upper()
         for name, value in function_environment(providers, log_level=log_level).items():
             env.set(name, value)
@@ -720,6 +900,7 @@ def start_gateway(
         runner = LocalAsyncRunner()
         async_invoke.use_local_runner(runner)
         cleanups.append(lambda: async_invoke.use_local_runner(None))
+        cleanups.append(lambda: _wait_for_async(runner))
         # Webhook deliveries: an in-process queue consumed by the real SQS handler.
         consumer = import_handler("webhook_deliver")
         assert consumer is not None
@@ -733,10 +914,10 @@ def start_gateway(
         cleanups.append(watcher.stop)
 
         api = ApiGateway(routes)
-        if local_data:  # saved once more after the front end stopped, before the servers stop
-            local_data.start_autosave()
-            cleanups.append(local_data.stop)
-        front = serve_http(api, port, access_log=access_log)
+        if read_timeout_seconds is None:
+            raw_timeout = os.environ.get("DEVSERVER_READ_TIMEOUT_SECONDS")
+            read_timeout_seconds = float(raw_timeout) if raw_timeout else DEFAULT_READ_TIMEOUT_SECONDS
+        front = serve_http(api, port, access_log=access_log, read_timeout_seconds=read_timeout_seconds)
         cleanups.append(front.stop)
     except BaseException:
         abort()
@@ -755,8 +936,20 @@ def start_gateway(
         webhook_queue=deliveries,
         watcher=watcher,
         local_data=local_data,
+        front=front,
         _cleanups=cleanups,
     )
+
+
+def _moto_table_reader(table: str, region: str) -> Callable[[], list[dict[str, Any]] | None]:
+    from devserver.moto_server import table_items  # moto itself: only with the embedded server
+
+    return functools.partial(table_items, table, region)
+
+
+def _wait_for_async(runner: LocalAsyncRunner) -> None:
+    if not runner.wait(ASYNC_STOP_WAIT_SECONDS):
+        logger.warning("stopping with async invocations still running (their work is not saved)")
 
 
 def _is_loopback(url: str) -> bool:

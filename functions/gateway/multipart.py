@@ -160,7 +160,7 @@ def parse(body: bytes, boundary: str) -> list[Part]:
     while True:
         after = position + len(delimiter)
         if body[after : after + 2] == b"--":
-            return parts  # the closing delimiter; anything after it is the epilogue
+            return _one_file_at_most(parts)  # the closing delimiter; anything after it is the epilogue
         line_end = body.find(_CRLF, after)
         if line_end == -1 or body[after:line_end].strip(b" \t"):
             raise _invalid("The multipart body is truncated or malformed after a boundary.")
@@ -172,3 +172,14 @@ def parse(body: bytes, boundary: str) -> list[Part]:
             )
         parts.append(_part(body[line_end + len(_CRLF) : following], len(parts) + 1))
         position = following + len(_CRLF)
+
+
+def _one_file_at_most(parts: list[Part]) -> list[Part]:
+    """Every route takes one file: with two, which one the client meant is a guess."""
+    files = [part.name for part in parts if part.filename is not None]
+    if len(files) > 1:
+        named = ", ".join(repr(name) for name in files)
+        raise _invalid(
+            f"The form has {len(files)} file parts ({named}); send one file per request.", files[1]
+        )
+    return parts

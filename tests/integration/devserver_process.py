@@ -32,6 +32,7 @@ class ServerProcess:
     port: int
     simulator_url: str
     banner: str
+    process: subprocess.Popen[bytes]
 
 
 def free_port() -> int:
@@ -78,7 +79,7 @@ def running_devserver(env: Mapping[str, str], log_path: Path) -> Iterator[Server
             banner = banner_path.read_text()
             simulator = re.search(r"Provider simulator\s+(http://\S+)", banner)
             assert simulator, f"no simulator in the banner:\n{banner}"
-            yield ServerProcess(f"http://127.0.0.1:{port}", port, simulator.group(1), banner)
+            yield ServerProcess(f"http://127.0.0.1:{port}", port, simulator.group(1), banner, process)
         finally:
             stop(process)
 

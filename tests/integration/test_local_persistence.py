@@ -34,7 +34,7 @@ def test_files_batches_and_keys_survive_a_restart(tmp_path: Path) -> None:
         key = generated.raise_for_status().json()["key"]
         _client(server.url, key).files.list()  # the key works before the restart
 
-    snapshot = (tmp_path / "data" / "aws" / "state.json").read_text()
+    snapshot = (tmp_path / "data" / "snapshot.json").read_text()
     assert created.id in snapshot and batch.id in snapshot
     assert "sk-1234" not in snapshot and "sim-openai-key" not in snapshot  # keys stay off disk
 

@@ -6,6 +6,9 @@ import base64
 import http.client
 import json
 import logging
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -618,3 +621,254 @@ def test_serialized_size_counts_base64_bodies_exactly() -> None:
         {"statusCode": 200, "body": None},
     ):
         assert serialized_size(payload) == len(jsonlib.dumps(payload, ensure_ascii=False).encode())
+
+
+# -- bounded reading and ambiguous requests (raw sockets, a short read timeout) ------------
+
+READ_TIMEOUT = 0.5  # the front end's; the test's own socket timeout is a few of these
+
+
+@pytest.fixture
+def strict_front(api: ApiGateway) -> Iterator[HttpFrontEnd]:
+    with serve_http(api, read_timeout_seconds=READ_TIMEOUT) as server:
+        yield server
+
+
+def _connect(front: HttpFrontEnd) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", front.port), timeout=READ_TIMEOUT * 6)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def _answer(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received
+
+
+def _status_and_error(answer: bytes) -> tuple[int, dict[str, Any]]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    error = json.loads(body)["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    return status, error
+
+
+def test_an_http_09_request_line_is_answered_400_at_once(
+    strict_front: HttpFrontEnd, fakes: FakeFunctions
+) -> None:
+    with _connect(strict_front) as sock:
+        sock.sendall(b"GET /v1/files\r\n")  # no version, and no headers will follow
+        started = time.monotonic()
+        status, error = _status_and_error(_answer(sock))
+    assert status == 400 and "HTTP/0.9" in error["message"]
+    assert time.monotonic() - started < READ_TIMEOUT  # not after a timeout: at once
+    assert fakes.calls == []
+
+
+def test_a_body_shorter_than_its_content_length_is_answered_408_after_the_read_timeout(
+    strict_front: HttpFrontEnd, fakes: FakeFunctions
+) -> None:
+    with _connect(strict_front) as sock:
+        sock.sendall(
+            b"POST /v1/files HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100\r\n\r\n" + b'{"purpose":'
+        )
+        status, error = _status_and_error(_answer(sock))
+    assert status == 408 and error["code"] == "request_timeout"
+    assert fakes.calls == []
+
+
+def test_twenty_slow_clients_are_closed_after_the_read_timeout_while_others_are_served(
+    strict_front: HttpFrontEnd,
+) -> None:
+    slow = [_connect(strict_front) for _ in range(20)]
+    try:
+        for sock in slow:
+            sock.sendall(b"GET /v1/fi")  # a request line that never ends
+        conn = http.client.HTTPConnection("127.0.0.1", strict_front.port, timeout=READ_TIMEOUT * 6)
+        try:
+            assert _request(conn, "GET", "/v1/files")[0] == 200
+        finally:
+            conn.close()
+        started = time.monotonic()
+        assert [_answer(sock) for sock in slow] == [b""] * 20  # closed, each of them
+        assert time.monotonic() - started < READ_TIMEOUT * 4
+    finally:
+        for sock in slow:
+            sock.close()
+
+
+@pytest.mark.parametrize("size", [b"-5", b"+5", b"0x5", b"", b"5 5", b"1" * 17])
+def test_a_malformed_chunk_size_is_answered_400(
+    strict_front: HttpFrontEnd, fakes: FakeFunctions, size: bytes
+) -> None:
+    with _connect(strict_front) as sock:
+        sock.sendall(
+            b"POST /v1/files HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n" + size + b"\r\nhello\r\n0\r\n\r\n"
+        )
+        status, error = _status_and_error(_answer(sock))
+    assert status == 400 and "chunk" in error["message"]
+    assert fakes.calls == []
+
+
+AMBIGUOUS_HEADS = {
+    "two Authorization headers": b"Authorization: Bearer sk-one\r\nAuthorization: Bearer sk-two\r\n",
+    "two different Content-Lengths": b"Content-Length: 2\r\nContent-Length: 3\r\n",
+    "Content-Length and Transfer-Encoding": b"Content-Length: 2\r\nTransfer-Encoding: chunked\r\n",
+    "a header line without a colon": b"X-Before: 1\r\nno colon here\r\nAuthorization: Bearer sk-one\r\n",
+    "a NUL in a header value": b"Authorization: Bearer sk-\x00one\r\n",
+    "a NUL in a header name": b"X-\x00Name: 1\r\n",
+    "a folded header line": b"Authorization: Bearer sk-one\r\n  folded\r\n",
+    "two Content-Types": b"Content-Type: application/json\r\nContent-Type: text/plain\r\n",
+}
+
+
+@pytest.mark.parametrize("head", AMBIGUOUS_HEADS.values(), ids=AMBIGUOUS_HEADS.keys())
+def test_an_ambiguous_request_head_is_refused_not_guessed(
+    strict_front: HttpFrontEnd, fakes: FakeFunctions, head: bytes
+) -> None:
+    with _connect(strict_front) as sock:
+        sock.sendall(b"POST /v1/files HTTP/1.1\r\nHost: x\r\n" + head + b"\r\n{}")
+        status, error = _status_and_error(_answer(sock))
+    assert status == 400 and error["type"] == "invalid_request_error"
+    assert fakes.calls == []
+
+
+def test_the_same_content_length_twice_is_not_ambiguous(
+    strict_front: HttpFrontEnd, fakes: FakeFunctions
+) -> None:
+    with _connect(strict_front) as sock:
+        sock.sendall(
+            b"POST /v1/files HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n"
+            b"Content-Length: 2\r\nContent-Length: 2\r\n\r\n{}"
+        )
+        assert _answer(sock).startswith(b"HTTP/1.1 200 ")
+    assert fakes.last_event["body"] == "{}"
+
+
+def test_two_file_parts_in_one_upload_are_refused() -> None:
+    from gateway import multipart
+    from gateway.errors import InvalidRequestError
+
+    body, content_type = multipart_body(
+        fields={"purpose": "batch"},
+        files={
+            "file": ("a.jsonl", b"{}\n", "application/jsonl"),
+            "file2": ("b.jsonl", b"{}\n", "application/jsonl"),
+        },
+    )
+    with pytest.raises(InvalidRequestError, match="2 file parts") as refused:
+        multipart.parse(body, multipart.boundary_of(content_type))
+    assert refused.value.param == "file2"
+    one_file, content_type = multipart_body(
+        fields={"purpose": "batch"}, files={"file": ("a.jsonl", b"{}\n", "application/jsonl")}
+    )
+    assert [part.name for part in multipart.parse(one_file, multipart.boundary_of(content_type))] == [
+        "purpose",
+        "file",
+    ]
+
+
+# -- each request's own log keys under concurrency -----------------------------------------
+
+
+def test_concurrent_requests_log_their_own_function_name_and_correlation_id() -> None:
+    from aws_lambda_powertools.logging import correlation_paths
+    from gateway.observability import logger
+
+    both_started = threading.Barrier(2, timeout=10)
+
+    def function(name: str) -> Any:
+        @logger.inject_lambda_context(
+            correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True
+        )
+        def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            both_started.wait()  # each request's keys are set before either logs
+            logger.warning("failed")
+            return {"statusCode": 200, "body": "{}"}
+
+        return handler
+
+    api = ApiGateway(handler_resolver=function)
+    lines: list[dict[str, Any]] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(json.loads(self.format(record)))
+
+    capture = Capture()
+    capture.setFormatter(logger.registered_formatter)
+    logger._logger.addHandler(capture)
+    answers: dict[str, HttpResponse] = {}
+    try:
+        requests = [
+            threading.Thread(
+                target=lambda: answers.__setitem__("keys_update", api.handle("POST", "/key/update"))
+            ),
+            threading.Thread(
+                target=lambda: answers.__setitem__("keys_delete", api.handle("POST", "/key/delete"))
+            ),
+        ]
+        for request in requests:
+            request.start()
+        for request in requests:
+            request.join(10)
+    finally:
+        logger._logger.removeHandler(capture)
+    assert len(lines) == 2
+    logged = {line["function_name"]: line["correlation_id"] for line in lines}
+    assert logged == {name: answer.header("x-request-id") for name, answer in answers.items()}
+
+
+def test_a_multipart_request_passes_the_head_checks(strict_front: HttpFrontEnd, fakes: FakeFunctions) -> None:
+    body, content_type = multipart_body(
+        fields={"purpose": "batch"}, files={"file": ("a.jsonl", b"{}\n", "application/jsonl")}
+    )
+    conn = http.client.HTTPConnection("127.0.0.1", strict_front.port, timeout=READ_TIMEOUT * 6)
+    try:
+        status, _, _ = _request(conn, "POST", "/v1/files", body, {"Content-Type": content_type})
+    finally:
+        conn.close()
+    assert status == 200 and fakes.calls[-1][0] == "files_create"
+
+
+def test_a_head_sent_a_byte_at_a_time_is_cut_off_after_the_read_timeout(strict_front: HttpFrontEnd) -> None:
+    closed = threading.Event()
+    with _connect(strict_front) as sock:
+        sock.sendall(b"GET /v1/files HTTP/1.1\r\nHost: x\r\n")
+
+        def trickle() -> None:  # a byte well within each read timeout, never the end of the head
+            while not closed.wait(READ_TIMEOUT / 5):
+                try:
+                    sock.sendall(b"X")
+                except OSError:
+                    return
+
+        sender = threading.Thread(target=trickle)
+        started = time.monotonic()
+        sender.start()
+        try:
+            answer = _answer(sock)
+        except ConnectionResetError:
+            answer = b""
+        finally:
+            closed.set()
+            sender.join()
+    assert answer == b""
+    assert time.monotonic() - started < READ_TIMEOUT * 4
+
+
+def test_an_idle_keep_alive_connection_outlives_the_read_timeout(strict_front: HttpFrontEnd) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", strict_front.port, timeout=READ_TIMEOUT * 6)
+    try:
+        assert _request(conn, "GET", "/v1/files")[0] == 200
+        sock = conn.sock
+        time.sleep(READ_TIMEOUT * 2)  # idle, between two requests: not a request that stalls
+        assert _request(conn, "GET", "/v1/files")[0] == 200
+        assert conn.sock is sock
+    finally:
+        conn.close()

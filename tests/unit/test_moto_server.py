@@ -96,3 +96,47 @@ def test_concurrent_transactions_and_writes_never_fail(moto_url: str) -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(write, range(600)))  # raises what any call raised
     assert dynamodb.scan(TableName="turns", Select="COUNT")["Count"] == 600
+
+
+def test_table_items_reads_every_attribute_type_as_a_scan_does(moto_url: str) -> None:
+    from devserver.moto_server import table_items
+
+    dynamodb = boto3.client("dynamodb", endpoint_url=moto_url)
+    dynamodb.create_table(
+        TableName="typed",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    items = [
+        {
+            "pk": {"S": "a"},
+            "n": {"N": "12.5"},
+            "b": {"B": b"\x00\xff"},
+            "bs": {"BS": [b"1", b"\x02"]},
+            "ss": {"SS": ["x", "y"]},
+            "ns": {"NS": ["1", "2"]},
+            "flag": {"BOOL": False},
+            "none": {"NULL": True},
+            "m": {"M": {"inner": {"B": b"\x01"}, "l": {"L": [{"N": "1"}, {"BS": [b"q"]}, {"S": "s"}]}}},
+        },
+        {"pk": {"S": "b"}, "object": {"S": "{}"}},
+    ]
+    for item in items:
+        dynamodb.put_item(TableName="typed", Item=item)
+    # changed in place by an update expression too
+    dynamodb.update_item(
+        TableName="typed",
+        Key={"pk": {"S": "b"}},
+        UpdateExpression="SET added = :blob ADD tally :one",
+        ExpressionAttributeValues={":blob": {"B": b"\x03"}, ":one": {"N": "1"}},
+    )
+
+    def by_pk(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+        return sorted(rows, key=lambda row: str(row["pk"]))
+
+    scanned = dynamodb.scan(TableName="typed")["Items"]
+    read = table_items("typed", "us-east-1")
+    assert read is not None
+    assert by_pk(read) == by_pk(scanned)
+    assert table_items("no-such-table", "us-east-1") is None
