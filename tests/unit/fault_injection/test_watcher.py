@@ -311,6 +311,8 @@ def test_a_stranded_create_is_given_up_and_a_stale_transfer_ends_in_error(
     assert (report.adopted, report.files_finished) == (1, 1)
     assert stored("batch_stranded").status == "failed"
     assert stored("file-stale").status == "error"
+    # ended: neither is the watcher's work any more (settled; no longer waiting)
+    assert _watch_attribute("batch_stranded") is None and _watch_attribute("file-stale") is None
     assert [(kind, detail["batch"]["id"]) for kind, detail in published["bus"]] == [
         ("batch.failed", "batch_stranded")  # given up: announced like any other failure
     ]
@@ -693,3 +695,40 @@ def test_items_written_before_the_index_are_backfilled_once(
     assert report.backfilled == 1 and stored(old).status == "completed"  # found and refreshed
     assert _watch_attribute(done) is None and watch_queries.backfill_done(IdMap())
     assert one_pass().backfilled == 0  # once per table
+
+
+def test_the_watch_attribute_follows_each_write_of_a_waiting_file(provider: FakeProvider) -> None:
+    from gateway.storage import pending, transitions
+
+    def waiting(file_id: str, state: dict[str, Any]) -> ObjectRecord:
+        return ObjectRecord(
+            id=file_id,
+            kind="file",
+            owner="master",
+            provider="openai",
+            created_at=1_700_000_000,
+            object={
+                "id": file_id,
+                "object": "file",
+                "bytes": 3,
+                "created_at": 1_700_000_000,
+                "filename": "a.jsonl",
+                "purpose": "batch",
+                "status": "uploaded",
+            },
+            state=state,
+        )
+
+    created = waiting("file-created", {pending.PENDING: {"attempted_at": 1_700_000_000}})
+    assert pending.put_new(created) is None and _watch_attribute("file-created") is not None
+    created.upstream_id, created.state = "up-file", {}
+    created.object = {**created.object, "status": "processed"}
+    assert pending.attach_upstream(created, expected_status="uploaded")
+    assert _watch_attribute("file-created") is None  # its provider has it
+
+    moved = waiting("file-moved", {"transfer": {"upload_id": "upload_x", "deadline": 1_700_000_100}})
+    IdMap().put(moved)
+    assert _watch_attribute("file-moved") is not None  # a transfer under way
+    moved.upstream_id = "up-moved"
+    moved.object = {**moved.object, "status": "processed"}
+    assert transitions.record_transferred(moved) and _watch_attribute("file-moved") is None
