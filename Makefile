@@ -76,6 +76,7 @@ bench: venv
 	$(BIN)/python bench/validate.py
 	$(BIN)/python bench/settle.py
 	$(BIN)/python bench/watcher.py
+	$(BIN)/python bench/watcher_history.py
 
 # docs/openapi.json from the handlers' own schemas (tests/unit/test_openapi.py fails when it is stale)
 openapi: venv

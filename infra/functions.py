@@ -78,6 +78,7 @@ CAPABILITY_ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
     routes.TABLE_BATCH_WRITE: {TABLE_ITEMS: ("dynamodb:BatchWriteItem",)},
     routes.TABLE_QUERY_BY_OWNER: {INDEX_PREFIX + resources.INDEX_BY_OWNER: ("dynamodb:Query",)},
     routes.TABLE_QUERY_BY_KIND: {INDEX_PREFIX + resources.INDEX_BY_KIND: ("dynamodb:Query",)},
+    routes.TABLE_QUERY_BY_WATCH: {INDEX_PREFIX + resources.INDEX_BY_WATCH: ("dynamodb:Query",)},
     # No action of its own: it lifts the Deny on `key#…` writes (see GatewayFunctions.statements).
     routes.TABLE_KEY_ITEMS: {},
     routes.TABLE_IDEMPOTENCY: {

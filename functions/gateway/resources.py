@@ -46,11 +46,15 @@ TABLE_TTL_ATTRIBUTE = "ttl"
 # Global secondary indexes: name -> (partition key, sort key). Both project ALL.
 #   by_owner: "<owner>#<kind>" -> "<created_at:012d>#<id>"  (a caller's own objects)
 #   by_kind:  "<kind>"         -> "<created_at:012d>#<id>"  (everything, for the master key)
+#   by_watch: "<kind>#w<n>"   -> "<created_at:012d>#<id>"  (sparse: what the watcher must look at)
 INDEX_BY_OWNER = "by_owner"
 INDEX_BY_KIND = "by_kind"
+INDEX_BY_WATCH = "by_watch"
+WATCH_ATTRIBUTE = "watch_shard"  # present only while an object needs watching (storage.watch)
 TABLE_INDEXES: dict[str, tuple[str, str]] = {
     INDEX_BY_OWNER: ("owner_kind", "created_key"),
     INDEX_BY_KIND: ("kind", "created_key"),
+    INDEX_BY_WATCH: (WATCH_ATTRIBUTE, "created_key"),
 }
 
 # S3 key prefixes, each with its own lifecycle rule in the stack.

@@ -76,6 +76,7 @@ TABLE_DELETE = "table:delete"  # DeleteItem
 TABLE_BATCH_WRITE = "table:batch-write"  # BatchWriteItem (an object and its reverse item)
 TABLE_QUERY_BY_OWNER = "table:query:by_owner"  # Query on the by_owner index (a key's lists)
 TABLE_QUERY_BY_KIND = "table:query:by_kind"  # Query on the by_kind index (the master key's lists)
+TABLE_QUERY_BY_WATCH = "table:query:by_watch"  # Query on the sparse by_watch index (the watcher's work)
 # Writes to `key#…` items (virtual keys). A function that writes the table without this one is
 # denied writes to them (a dynamodb:LeadingKeys condition): no provider-facing code can mint a key.
 TABLE_KEY_ITEMS = "table:key-items"
@@ -460,8 +461,8 @@ SCHEDULED_FUNCTIONS: tuple[ScheduledFunction, ...] = (
         _PROVIDER
         | _ANNOUNCES
         | _KEPT_WRITES
-        | {TABLE_GET, TABLE_QUERY_BY_KIND, BUCKET_LIST, BUCKET_DELETE, KEPT_READ, KEPT_LIST}
-        | {BEDROCK_LIST_JOBS, BEDROCK_GET_JOB, BEDROCK_RESULTS_READ},
+        | {TABLE_GET, TABLE_QUERY_BY_KIND, TABLE_QUERY_BY_WATCH, BUCKET_LIST, BUCKET_DELETE, KEPT_READ}
+        | {KEPT_LIST, BEDROCK_LIST_JOBS, BEDROCK_GET_JOB, BEDROCK_RESULTS_READ},
         rate_context="watch_interval_minutes",
     ),
 )

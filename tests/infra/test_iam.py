@@ -30,6 +30,7 @@ EXPECTED_ACTIONS: dict[str, set[str]] = {
     routes.TABLE_BATCH_WRITE: {"dynamodb:BatchWriteItem"},
     routes.TABLE_QUERY_BY_OWNER: {"dynamodb:Query"},
     routes.TABLE_QUERY_BY_KIND: {"dynamodb:Query"},
+    routes.TABLE_QUERY_BY_WATCH: {"dynamodb:Query"},
     routes.TABLE_KEY_ITEMS: set(),
     routes.TABLE_IDEMPOTENCY: {
         "dynamodb:GetItem",
@@ -76,6 +77,7 @@ CONSUMERS = {consumer.name for consumer in routes.QUEUE_CONSUMERS}
 INDEX_BY_CAPABILITY = {
     routes.TABLE_QUERY_BY_OWNER: resources.INDEX_BY_OWNER,
     routes.TABLE_QUERY_BY_KIND: resources.INDEX_BY_KIND,
+    routes.TABLE_QUERY_BY_WATCH: resources.INDEX_BY_WATCH,
 }
 ALWAYS = {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 SECRET_EXPORTS = {

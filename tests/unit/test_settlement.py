@@ -232,3 +232,32 @@ def test_a_batch_settled_after_its_budget_period_ended_is_the_new_periods_spend(
         1_000 + 2 * 3600,
     )
     assert budget.headroom == Decimal(10) - Decimal("0.225")
+
+
+def _watched(batch_id: str) -> bool:
+    from gateway.settings import get_settings
+    from gateway.storage.dynamo import dynamodb_client
+
+    item = dynamodb_client().get_item(
+        TableName=get_settings().table_name, Key={"pk": {"S": batch_id}}, ConsistentRead=True
+    )["Item"]
+    return "watch_shard" in item
+
+
+def test_a_finished_unsettled_batch_stays_watched_until_its_settlement_commits() -> None:
+    record, batch = finished_batch()
+    assert _watched(record.id)  # finished, not settled: the watcher's work
+    settle_if_finished(record, batch, read_output=CountingReader(OUTPUT, fail=True))
+    assert record.settlement is None and _watched(record.id)  # failed: still watched, retried
+    settle_if_finished(record, batch, read_output=CountingReader(OUTPUT))
+    assert record.settlement is not None and not _watched(record.id)  # out with the settlement
+
+
+def test_a_settlement_before_the_final_status_is_stored_leaves_the_batch_watched() -> None:
+    """A refresh settles, then stores the status: should that write fail, the batch (still
+    unfinished in the table) must stay watched, not vanish from the watcher's index."""
+    record, batch = finished_batch()
+    record.object = {**record.object, "status": "in_progress"}
+    IdMap().put(record, reverse=False)  # the table holds it unfinished
+    settle_if_finished(record, batch, read_output=CountingReader(OUTPUT))
+    assert record.settlement is not None and _watched(record.id)

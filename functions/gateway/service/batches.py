@@ -26,6 +26,7 @@ from gateway.service.translate import batch_object
 from gateway.settings import get_settings
 from gateway.storage import pending
 from gateway.storage.id_map import IdMap, ObjectRecord
+from gateway.storage.watch import UPSTREAM_OPEN
 
 if TYPE_CHECKING:
     from gateway.service.batch_input_check import ProblemList
@@ -438,11 +439,19 @@ def _finish(id_map: IdMap, record: ObjectRecord, upstream: dict[str, Any]) -> Ba
     if expected == "cancelled" and upstream.get("status") not in TERMINAL_BATCH_STATUSES:
         # cancelled by its owner before the provider's batch was found: cancel that one too
         upstream = client_for(record.provider).cancel_batch(upstream_id)
+    ended_upstream = upstream.get("status") in TERMINAL_BATCH_STATUSES
     record.upstream_id = upstream_id
     record.state = _without_pending(record.state)
     batch = batch_object(
         adoption.untagged(upstream, record.id), record, str(record.state["input_file_id"]), id_map
     )
+    if expected == "cancelled" and not ended_upstream:
+        # Its owner was told `cancelled` (and it was announced): it stays so, never back to
+        # `cancelling` (whose end would announce `batch.cancelled` again under the same event id).
+        # The watcher follows the provider's batch until it ends, then books it.
+        kept = {name: record.object.get(name) for name in ("status", "cancelling_at", "cancelled_at")}
+        batch = Batch.model_validate({**batch.model_dump(mode="json"), **kept})
+        record.state = {**record.state, UPSTREAM_OPEN: True}
     record.object = batch.model_dump(mode="json")
     attached = _announced(
         record,
@@ -451,7 +460,8 @@ def _finish(id_map: IdMap, record: ObjectRecord, upstream: dict[str, Any]) -> Ba
         publish=False,
     )
     if attached:
-        return batch
+        # already over at the provider (adopted late): booked now, or by the watcher's next pass
+        return _settled(record, batch) if ended_upstream else batch
     current = id_map.get(record.id)
     if current is not None and current.upstream_id == upstream_id:
         return Batch.model_validate(current.object)  # a concurrent call finished it

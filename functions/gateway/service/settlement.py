@@ -65,10 +65,12 @@ def settle_if_finished(
     store = store or SettlementStore()
     now = int(time.time()) if now is None else now
     if not store.claim(record.id, now, CLAIM_STALE_SECONDS):
-        return with_settlement(batch, store.settlement_of(record.id))  # None while another settles
+        record.settlement = store.settlement_of(record.id)  # None while another settles
+        return with_settlement(batch, record.settlement)
     try:
         settlement = _settle(record, batch, read_output or _provider_output, store, now)
     except Exception:
+        # the batch stays in the watcher's index (storage.watch): its next pass settles it
         logger.exception("batch settlement failed; a later call retries", extra={"batch_id": record.id})
         store.release_claim(record.id)
         return batch
@@ -103,7 +105,11 @@ def _settle(
         budgets.settlement_update(record.owner, record.id, held, booked, holding=False) if budgets else None
     )
     spend_entry = _spend_entry(record, model, tally.usage, cost, now)
-    if store.commit(record.id, settlement, spend_entry, budget_update, budget_fallback):
+    # Out of the watcher's index with the settlement when the table already holds the final
+    # status; else (a refresh settles before it stores the status) the write that stores it
+    # removes it, and a crash in between leaves the batch watched, not lost.
+    unwatch = (record.stored or {}).get("status") in TERMINAL_BATCH_STATUSES
+    if store.commit(record.id, settlement, spend_entry, budget_update, budget_fallback, unwatch=unwatch):
         logger.info("batch settled", extra={"batch_id": record.id, "cost": str(booked)})
         return settlement
     return store.settlement_of(record.id) or settlement  # another caller committed first

@@ -1,12 +1,17 @@
-"""One pass of the watcher: every unfinished batch brought up to date, what failures left
-behind finished, and events nobody published published.
+"""One pass of the watcher: every batch that needs watching brought up to date (unfinished,
+pending whatever its status, finished but not settled), what failures left behind finished,
+and events nobody published published.
 
-Per provider deployment: its batches are paged (one list call per 100, newest first) until
-every tracked batch was seen or the pages reach past the oldest; only those the pages missed
-are retrieved one by one. Every change goes through the batches' own store path (one
-conditional write with its events, service.batches.record_upstream), so two passes at once, or a pass
-and a client's retrieve, record and announce a change once. A pass where nothing changed
-writes nothing. The whole pass has one deadline: what it did not reach, the next pass does.
+What needs watching comes from the sparse `by_watch` index (storage.watch_queries): a pass
+reads live work only. Per provider deployment: its batches are paged (one list call per 100,
+newest first) until every tracked batch was seen or the pages reach past the oldest; only those
+the pages missed are retrieved one by one. Every change goes through the batches' own store
+path (one conditional write with its events, service.batches.record_upstream), so two passes
+at once, or a pass and a client's retrieve, record and announce a change once. A finished batch
+whose settlement failed (or whose settler died) is settled again from its stored object. A
+batch its provider answers 404 for ends after a grace period (service.missing_upstream). A
+pass where nothing changed writes nothing. The whole pass has one deadline: what it did not
+reach, the next pass does.
 """
 
 from __future__ import annotations
@@ -15,12 +20,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.models.batches import TERMINAL_BATCH_STATUSES, Batch
 from gateway.observability import logger
 from gateway.providers.registry import client_for
-from gateway.service import adoption, batch_events, batches, files, transfer_failure
+from gateway.service import adoption, batch_events, batches, files, missing_upstream, transfer_failure
 from gateway.service.deadline import Deadline
 from gateway.storage import outbox, pending, watch_queries
 from gateway.storage.id_map import IdMap, ObjectRecord
+from gateway.storage.watch import UPSTREAM_OPEN, needs_watching
 
 PAGE_LIMIT = 100  # the largest page OpenAI and Azure list
 # An event still in the outbox this long after it was recorded lost its publisher.
@@ -34,6 +41,10 @@ class PassReport:
     retrieves: int = 0
     changed: int = 0
     adopted: int = 0
+    settled: int = 0
+    ended_missing: int = 0
+    unwatched: int = 0
+    backfilled: int = 0
     files_finished: int = 0
     republished: int = 0
     errors: int = 0
@@ -45,19 +56,27 @@ class PassReport:
 
 
 def run_pass(deadline: Deadline, id_map: IdMap | None = None) -> PassReport:
-    """Events left behind first (a large refresh never starves them), then every unfinished
-    batch, stranded creates, and files still waiting for their provider, until `deadline`."""
+    """Events left behind first (a large refresh never starves them), then every batch that
+    needs watching, stranded creates, finished batches not yet settled, and files still waiting
+    for their provider, until `deadline`."""
     id_map = id_map or IdMap()
     report = PassReport()
     _guarded(report, _republish, id_map, report)
+    _guarded(report, _backfill_once, id_map, deadline, report)
     tracked: dict[str, list[ObjectRecord]] = defaultdict(list)
     stranded: list[ObjectRecord] = []
-    for record in watch_queries.unfinished_batches(id_map):
+    unsettled: list[ObjectRecord] = []
+    for record in watch_queries.watched_batches(id_map):
         report.batches_seen += 1
-        if record.upstream_id is not None:
+        finished = record.status in TERMINAL_BATCH_STATUSES
+        if pending.is_pending(record):
+            stranded.append(record)  # whatever its status: a cancel while pending stays watched
+        elif finished and record.settlement:
+            _guarded(report, _unwatch, id_map, record, report)
+        elif record.upstream_id is not None and (not finished or record.state.get(UPSTREAM_OPEN)):
             tracked[record.provider].append(record)
-        elif pending.is_pending(record):
-            stranded.append(record)
+        elif finished:
+            unsettled.append(record)
     report.providers = {provider: len(records) for provider, records in tracked.items()}
     for provider, records in tracked.items():
         _refresh_provider(id_map, provider, records, deadline, report)
@@ -65,6 +84,10 @@ def run_pass(deadline: Deadline, id_map: IdMap | None = None) -> PassReport:
         if _out_of_time(deadline, report):
             break
         _guarded(report, _adopt_batch, id_map, record, report)
+    for record in unsettled:
+        if _out_of_time(deadline, report):
+            break
+        _guarded(report, _settle, record, report)
     for record in watch_queries.waiting_files(id_map):
         if _out_of_time(deadline, report):
             break
@@ -127,8 +150,17 @@ def _record(
     if upstream is None:
         assert record.upstream_id is not None
         timeout = deadline.provider_timeout()
-        upstream = client_for(record.provider).retrieve_batch(record.upstream_id, timeout=timeout)
-        report.retrieves += 1
+        try:
+            upstream = client_for(record.provider).retrieve_batch(record.upstream_id, timeout=timeout)
+        except Exception as exc:
+            if not missing_upstream.is_missing(exc):
+                raise
+            if missing_upstream.note_missing(id_map, record):
+                report.ended_missing += 1
+            return
+        finally:
+            report.retrieves += 1
+    missing_upstream.forget_missing(record)
     if batches.record_upstream(id_map, record, upstream)[1]:
         report.changed += 1
 
@@ -139,8 +171,36 @@ def _adopt_batch(id_map: IdMap, record: ObjectRecord, report: PassReport) -> Non
         report.adopted += 1
 
 
+def _settle(record: ObjectRecord, report: PassReport) -> None:
+    """A finished batch not settled: its settlement failed, or its settler died (its claim
+    goes stale after settlement.CLAIM_STALE_SECONDS). Settled from the stored object."""
+    from gateway.service.settlement import settle_if_finished
+
+    settle_if_finished(record, Batch.model_validate(record.object))
+    if record.settlement:
+        report.settled += 1
+
+
+def _unwatch(id_map: IdMap, record: ObjectRecord, report: PassReport) -> None:
+    """Settled, yet still in the index: a snapshot that raced the settlement wrote it back."""
+    if watch_queries.unwatch(id_map, record):
+        report.unwatched += 1
+
+
+def _backfill_once(id_map: IdMap, deadline: Deadline, report: PassReport) -> None:
+    """Items written before the by_watch index existed get its attribute, once per table."""
+    if watch_queries.backfill_done(id_map):
+        return
+    given = watch_queries.backfill(id_map, lambda: _out_of_time(deadline, report))
+    if given is not None:
+        report.backfilled = given
+        logger.info("watcher: items written before the by_watch index backfilled", extra={"n": given})
+
+
 def _finish_file(id_map: IdMap, record: ObjectRecord, report: PassReport) -> None:
-    if pending.is_pending(record):
+    if not needs_watching(record):
+        _unwatch(id_map, record, report)
+    elif pending.is_pending(record):
         files.adopt_pending_file(record, id_map)
         if not pending.is_pending(record):  # attached to the provider's file, or given up
             report.adopted += 1

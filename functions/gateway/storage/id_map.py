@@ -33,6 +33,7 @@ from gateway.storage.dynamo import (
     written,
 )
 from gateway.storage.status_rank import statuses_ahead_of
+from gateway.storage.watch import WATCH_ATTRIBUTE, apply_to_update, watch_value
 
 # The `provider` of objects the gateway serves itself (webhook endpoints): no provider is called.
 NO_PROVIDER = "gateway"
@@ -93,6 +94,7 @@ class ObjectRecord:
             "object": json.dumps(self.object, separators=(",", ":")),
             "state": json.dumps(self.state, separators=(",", ":")) if self.state else None,
             resources.TABLE_TTL_ATTRIBUTE: self.ttl,
+            WATCH_ATTRIBUTE: watch_value(self),
         }
 
     @classmethod
@@ -229,7 +231,7 @@ class IdMap:
         `with_puts`: new items (an outbox's events) written in the same transaction, which then
         also requires the stored object to be exactly the one `record` was read with: of two
         writers that saw one change, only the first records it (and its events)."""
-        update = set_expression(record.saved_item())
+        update = apply_to_update(set_expression(record.saved_item()), record)
         names, values = update["ExpressionAttributeNames"], update["ExpressionAttributeValues"]
         names.update({"#pk": resources.TABLE_PARTITION_KEY, "#kind": "kind"})
         condition = "attribute_exists(#pk) AND attribute_exists(#kind)"

@@ -27,6 +27,7 @@ from gateway.storage.dynamo import (
     written,
 )
 from gateway.storage.id_map import ObjectRecord
+from gateway.storage.watch import WATCH_ATTRIBUTE, apply_to_update
 
 PENDING = "pending"  # the key in `state`
 
@@ -91,7 +92,7 @@ def attach_upstream(
     (its events) in the same transaction."""
     item = record.to_item()
     names = ("object", "status", "state", "upstream_id", resources.TABLE_TTL_ATTRIBUTE)
-    update = set_expression({name: item.get(name) for name in names})
+    update = apply_to_update(set_expression({name: item.get(name) for name in names}), record)
     # `kind`, not just the key: a discarded record (its create refused) is gone for every reader
     condition = "attribute_exists(#kind) AND attribute_not_exists(#u)"
     update["ExpressionAttributeNames"].update({"#kind": "kind", "#u": "upstream_id"})
@@ -117,6 +118,7 @@ def settle(record: ObjectRecord, *, expected_status: str, with_puts: Sequence[It
     else:
         update["UpdateExpression"] += " REMOVE #state"
         update["ExpressionAttributeNames"]["#state"] = "state"
+    update = apply_to_update(update, record)
     update["ExpressionAttributeNames"].update({"#kind": "kind", "#u": "upstream_id", "#st": "status"})
     update["ExpressionAttributeValues"][":expected"] = {"S": expected_status}
     done = _conditional(
@@ -137,7 +139,7 @@ def discard(record: ObjectRecord) -> bool:
     return _conditional(
         record.id,
         (),
-        UpdateExpression="SET #ttl = :now REMOVE #kind, #ok",
+        UpdateExpression="SET #ttl = :now REMOVE #kind, #ok, #watch",
         ConditionExpression="attribute_exists(#pk) AND attribute_not_exists(#u) AND #st = :expected",
         ExpressionAttributeNames={
             "#pk": resources.TABLE_PARTITION_KEY,
@@ -146,6 +148,7 @@ def discard(record: ObjectRecord) -> bool:
             "#ttl": resources.TABLE_TTL_ATTRIBUTE,
             "#kind": "kind",
             "#ok": "owner_kind",
+            "#watch": WATCH_ATTRIBUTE,
         },
         ExpressionAttributeValues={
             ":expected": {"S": str(record.status)},

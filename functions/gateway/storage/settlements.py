@@ -54,17 +54,24 @@ class SettlementStore:
         spend_entry: Item,
         budget_update: dict[str, Any] | None,
         budget_fallback: dict[str, Any] | None = None,
+        *,
+        unwatch: bool = True,
     ) -> bool:
         """Writes all three at once; False when the batch was settled already (nothing written).
         When the budget refuses `budget_update` (the batch's hold is not held), `budget_fallback`
-        takes its place."""
+        takes its place. `unwatch`: the batch leaves the watcher's sparse index in the same
+        transaction (when its stored status is final; else the write that stores it does)."""
         items: list[dict[str, Any]] = [
             {
                 "Update": {
                     "TableName": self.table,
                     "Key": self._key(batch_id),
-                    "UpdateExpression": "SET settlement = :settlement REMOVE settling",
+                    "UpdateExpression": "SET settlement = :settlement REMOVE settling"
+                    + (", #watch" if unwatch else ""),
                     "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(settlement)",
+                    **(
+                        {"ExpressionAttributeNames": {"#watch": resources.WATCH_ATTRIBUTE}} if unwatch else {}
+                    ),
                     "ExpressionAttributeValues": marshal({":settlement": json.dumps(settlement)}),
                 }
             },
@@ -87,7 +94,7 @@ class SettlementStore:
                 if reason.get("Code") == "ConditionalCheckFailed"
             ]
             if failed == [2] and budget_fallback is not None:
-                return self.commit(batch_id, settlement, spend_entry, budget_fallback)
+                return self.commit(batch_id, settlement, spend_entry, budget_fallback, unwatch=unwatch)
             if failed:
                 return False
             raise

@@ -14,6 +14,7 @@ from gateway import resources
 from gateway.settings import get_settings
 from gateway.storage.dynamo import dynamodb_client, set_expression, written
 from gateway.storage.id_map import ObjectRecord
+from gateway.storage.watch import apply_to_update
 
 
 def _key(record_id: str) -> dict[str, Any]:
@@ -45,7 +46,9 @@ def record_transferred(record: ObjectRecord) -> bool:
     an upstream id, was failed (a stale transfer ended in `error`) or deleted meanwhile; False
     then."""
     item = record.to_item()
-    update = set_expression({name: item.get(name) for name in _TRANSFERRED_ATTRIBUTES})
+    update = apply_to_update(
+        set_expression({name: item.get(name) for name in _TRANSFERRED_ATTRIBUTES}), record
+    )
     update["ExpressionAttributeNames"].update(
         {"#pk": resources.TABLE_PARTITION_KEY, "#u": "upstream_id", "#st": "status"}
     )
@@ -119,7 +122,7 @@ def record_failed(record: ObjectRecord) -> bool:
     """Store a failed transfer's `error` object, only while the file still waits for its
     transfer (exists, `uploaded`, no upstream id): a transfer that succeeded, or a file
     deleted meanwhile, is left alone (False)."""
-    update = set_expression(record.saved_item())
+    update = apply_to_update(set_expression(record.saved_item()), record)
     update["ExpressionAttributeNames"].update(
         {"#pk": resources.TABLE_PARTITION_KEY, "#u": "upstream_id", "#st": "status"}
     )

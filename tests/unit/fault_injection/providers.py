@@ -49,6 +49,14 @@ class FakeProvider:
             newest = newest[ids.index(after) + 1 :] if after in ids else []
         return {"object": "list", "data": copy.deepcopy(newest[:limit]), "has_more": len(newest) > limit}
 
+    def cancel_batch(self, upstream_id: str, *, timeout: float | None = None) -> dict[str, Any]:
+        """As OpenAI: an unfinished batch reads `cancelling` until its requests stop."""
+        self._enter(f"cancel_batch {upstream_id}", timeout)
+        batch = self.batches[upstream_id]
+        if batch["status"] not in {"completed", "failed", "expired", "cancelled"}:
+            batch["status"] = "cancelling"
+        return copy.deepcopy(batch)
+
     def retrieve_file(self, upstream_id: str) -> dict[str, Any]:
         self._enter(f"retrieve_file {upstream_id}", None)
         if self.on_retrieve_file is not None:

@@ -488,3 +488,26 @@ def test_a_retry_that_loses_to_a_cancel_serves_the_cancelled_batch_and_creates_n
     status, batch = _create_with_key(file_id, "k-cancelled")
     assert status == 200 and (batch["id"], batch["status"]) == (batch_id, "cancelled"), batch
     assert len(gateway.state.batches) == upstream_batches
+
+
+def test_a_batch_cancelled_while_pending_reads_cancelled_once_attached_and_announces_it_once(
+    gateway: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attached after its owner's cancel (by a retrieve here): it never reads `cancelling` again,
+    so the provider's batch ending cancelled announces nothing more (a second `batch.cancelled`
+    would carry the first one's event id, and receivers would drop it)."""
+    from gateway.service import batch_events
+
+    announced: list[str] = []
+    monkeypatch.setattr(batch_events.event_bus, "put_event", lambda kind, detail: announced.append(kind))
+    record = _stranded_batch(gateway, monkeypatch, provider_gets_it=True)
+    find = _provider_not_listing_yet(monkeypatch)
+    assert batches.cancel_batch(MASTER, record.id).status == "cancelled"
+    monkeypatch.setattr(adoption, "find_upstream_batch", find)
+    assert batches.retrieve_batch(MASTER, record.id).status == "cancelled"  # attached, cancelled there
+    stored = IdMap().get(record.id)
+    assert stored is not None and stored.upstream_id is not None and stored.status == "cancelled"
+    assert _upstream_status(gateway, stored.upstream_id) in {"cancelling", "cancelled"}
+    for _ in range(3):  # later reads, whatever the provider's batch says meanwhile
+        assert batches.retrieve_batch(MASTER, record.id).status == "cancelled"
+    assert announced.count("batch.cancelled") == 1
