@@ -47,11 +47,42 @@ def changes(before: dict[str, Any] | None, after: dict[str, Any]) -> list[tuple[
     return []
 
 
+# What makes the id of a status event recorded before the batch had a provider batch unique
+# (a batch cancelled while its create was pending, a create given up): its provider batch, found
+# later, ends with a real final event of its own, which receivers must not drop as a duplicate.
+UNATTACHED = "unattached"
+
+
+def _attached_now(record: ObjectRecord) -> bool:
+    """True when this change is the one that attaches the record to its provider batch."""
+    return (
+        record.upstream_id is not None and record.stored is not None and not record.stored.get("upstream_id")
+    )
+
+
+def announced_changes(record: ObjectRecord, before: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """`changes`, with the ids of a pending record's status events set apart, and the final
+    status a provider batch attached after its record was already final (cancelled while its
+    create was pending) announced again, as the real final event it is."""
+    found = changes(before, record.object)
+    status = record.object.get("status")
+    if record.upstream_id is None:
+        return [(kind, f"{UNATTACHED}#{unique}" if kind != PROGRESS else unique) for kind, unique in found]
+    if (
+        not found
+        and status in STATUS_EVENTS
+        and status == (before or {}).get("status")
+        and _attached_now(record)
+    ):
+        return [(f"batch.{status}", "")]
+    return found
+
+
 def outbox_events(record: ObjectRecord, before: dict[str, Any] | None) -> list[OutboxEvent]:
     """The events of the change `record.object` makes to `before` (empty when none)."""
     now = int(time.time())
     found = []
-    for event_type, unique in changes(before, record.object):
+    for event_type, unique in announced_changes(record, before):
         event = events.batch_event(record.id, event_type, now, detail=unique)
         detail = {
             "event_id": event["id"],
