@@ -53,28 +53,13 @@ def changes(before: dict[str, Any] | None, after: dict[str, Any]) -> list[tuple[
 UNATTACHED = "unattached"
 
 
-def _attached_now(record: ObjectRecord) -> bool:
-    """True when this change is the one that attaches the record to its provider batch."""
-    return (
-        record.upstream_id is not None and record.stored is not None and not record.stored.get("upstream_id")
-    )
-
-
 def announced_changes(record: ObjectRecord, before: dict[str, Any] | None) -> list[tuple[str, str]]:
-    """`changes`, with the ids of a pending record's status events set apart, and the final
-    status a provider batch attached after its record was already final (cancelled while its
-    create was pending) announced again, as the real final event it is."""
+    """`changes`, with the ids of the status events of a record not attached to a provider
+    batch yet set apart from those of the provider batch's own changes. (A provider batch found
+    already in the record's final status is the same change: no second event.)"""
     found = changes(before, record.object)
-    status = record.object.get("status")
     if record.upstream_id is None:
         return [(kind, f"{UNATTACHED}#{unique}" if kind != PROGRESS else unique) for kind, unique in found]
-    if (
-        not found
-        and status in STATUS_EVENTS
-        and status == (before or {}).get("status")
-        and _attached_now(record)
-    ):
-        return [(f"batch.{status}", "")]
     return found
 
 
