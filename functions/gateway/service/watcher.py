@@ -71,7 +71,8 @@ def run_pass(deadline: Deadline, id_map: IdMap | None = None) -> PassReport:
             break
         _guarded(report, _finish_file, id_map, record, report)
     touched = [record for records in tracked.values() for record in records] + stranded
-    _guarded(report, _check_books, id_map, touched, report)
+    if not _out_of_time(deadline, report):
+        _guarded(report, _check_books, id_map, touched, report)
     logger.info("watcher pass", extra=report.as_dict())
     return report
 
