@@ -62,11 +62,11 @@ test: lint typecheck
 	$(BIN)/pytest -q -p no:cacheprovider tests/unit tests/infra tests/integration tests/e2e
 
 # The model-based test of the books (tests/unit/test_model_based.py) run long: raise
-# MODEL_EXAMPLES / MODEL_STEPS for a longer soak.
+# MODEL_EXAMPLES / MODEL_STEPS for a longer soak. A failure is shrunk to its shortest sequence.
 MODEL_EXAMPLES ?= 300
 MODEL_STEPS ?= 60
 soak: venv
-	MODEL_EXAMPLES=$(MODEL_EXAMPLES) MODEL_STEPS=$(MODEL_STEPS) $(BIN)/pytest -q -p no:cacheprovider tests/unit/test_model_based.py
+	MODEL_EXAMPLES=$(MODEL_EXAMPLES) MODEL_STEPS=$(MODEL_STEPS) MODEL_SHRINK=1 $(BIN)/pytest -q -p no:cacheprovider tests/unit/test_model_based.py
 
 include infra.mk
 
