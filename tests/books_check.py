@@ -30,12 +30,15 @@ def opted_out(item: pytest.Item) -> bool:
 
 @contextmanager
 def clock_forward(seconds: float) -> Iterator[Callable[[], float]]:
-    """`time.time` (as every gateway module calls it) `seconds` ahead, over whatever the test
-    set it to."""
+    """`time.time` and `time.time_ns` (as every gateway module calls them) `seconds` ahead, over
+    whatever the test set them to."""
     current: Callable[[], float] = time.time
+    current_ns: Callable[[], int] = time.time_ns
     with pytest.MonkeyPatch.context() as patch:
         ahead = lambda: current() + seconds  # noqa: E731
         patch.setattr(time, "time", ahead)
+        # what orders the table's items (created_key, an outbox event's age) moves along
+        patch.setattr(time, "time_ns", lambda: current_ns() + int(seconds * 1_000_000_000))
         yield ahead
 
 

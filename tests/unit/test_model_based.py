@@ -190,6 +190,7 @@ class BooksMachine(RuleBasedStateMachine):
         self.patch = pytest.MonkeyPatch()
         self.clock = [START]
         self.patch.setattr(time, "time", lambda: self.clock[0])
+        self.patch.setattr(time, "time_ns", lambda: int(self.clock[0] * 1_000_000_000))
         self.aws = mock_aws()
         self._start_aws()
         self.provider = ModelProvider(self.clock)
