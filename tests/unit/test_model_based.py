@@ -31,6 +31,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from gateway import auth, resources
 from gateway.auth import Caller
 from gateway.errors import GatewayError, NotFoundError
+from gateway.ids import derived_id
 from gateway.models.batches import CreateBatchRequest
 from gateway.models.webhooks import (
     CreateWebhookEndpointRequest,
@@ -38,7 +39,7 @@ from gateway.models.webhooks import (
     UpdateWebhookEndpointRequest,
 )
 from gateway.providers import registry
-from gateway.service import batch_events, batches, books, watcher, webhook_endpoints
+from gateway.service import batch_events, batches, books, translate, watcher, webhook_endpoints
 from gateway.service.deadline import Deadline
 from gateway.service.listing import ListRequest
 from gateway.settings import reset_settings
@@ -53,7 +54,7 @@ from moto import mock_aws
 from devserver import aws as local_aws
 from tests.unit.fault_injection.faults import WRITES, DynamoFaults
 
-MAX_EXAMPLES = int(os.environ.get("MODEL_EXAMPLES", "20"))
+MAX_EXAMPLES = int(os.environ.get("MODEL_EXAMPLES", "35"))
 STEPS = int(os.environ.get("MODEL_STEPS", "25"))
 # Shrinking a failing run of this machine takes minutes: `make soak` shrinks, `make test` reports
 # the sequence as found.
@@ -191,6 +192,10 @@ class BooksMachine(RuleBasedStateMachine):
         self.clock = [START]
         self.patch.setattr(time, "time", lambda: self.clock[0])
         self.patch.setattr(time, "time_ns", lambda: int(self.clock[0] * 1_000_000_000))
+        # gateway ids from a counter: a replay of a sequence meets the same ids in the same order
+        numbers = itertools.count(1)
+        for module in (batches, translate, webhook_endpoints):
+            self.patch.setattr(module, "new_id", lambda kind: derived_id(kind, f"model-{next(numbers)}"))
         self.aws = mock_aws()
         self._start_aws()
         self.provider = ModelProvider(self.clock)
