@@ -52,6 +52,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from moto import mock_aws
 
 from devserver import aws as local_aws
+from tests import books_check
 from tests.unit.fault_injection.faults import WRITES, DynamoFaults
 
 MAX_EXAMPLES = int(os.environ.get("MODEL_EXAMPLES", "35"))
@@ -421,6 +422,19 @@ class BooksMachine(RuleBasedStateMachine):
         self.unsettled_after_pass = unsettled
         stale = books.stale_outbox(found, self.clock[0], grace=watcher.OUTBOX_GRACE_SECONDS)
         assert not stale, f"events left in the outbox after a clean pass: {stale}"
+
+    @rule()
+    def converge(self) -> None:
+        """Faults disarmed, the clock past a create's give-up, two watcher passes: then every
+        invariant holds, those of a pass included (what tests/books_check.py asserts after a test)."""
+        self.faults.fired = True
+        self.provider.fail_next = self.provider.lose_next_create = False
+        self.clock[0] += books_check.FORWARD_SECONDS
+        for _ in range(2):
+            watcher.run_pass(Deadline.after(60))
+        found = books.audit(now=self.clock[0])
+        assert not found, books.describe(found)
+        self.unsettled_after_pass = set()
 
     # After every step ----------------------------------------------------------------------------
     @invariant()
