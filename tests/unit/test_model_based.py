@@ -7,7 +7,8 @@ Invariants that hold at every step: budgets balance (spend, holds, headroom, eve
 batch held), every pending record is watched, one gateway id per provider object, of its
 owner. Invariants that hold within one pass: after a watcher pass no fault touched, no batch
 stays finished and unsettled that was so after the previous such pass, and no event older
-than the outbox grace stays in the outbox.
+than the outbox grace stays in the outbox; and a `converge` step (faults disarmed, the clock
+past a create's give-up, two passes) leaves every invariant holding.
 
 Bounded for `make test` (MODEL_EXAMPLES examples of MODEL_STEPS steps, derandomized, no example
 database, no shrinking); `make soak` raises both and shrinks what fails (MODEL_SHRINK=1).
