@@ -14,7 +14,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := $(NODE_MAJOR)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := $(NODE_MAJOR)
 
 .PHONY: venv serve test lint typecheck unit integration infra-tests e2e synth deploy destroy \
-	localstack-deploy bench keys openapi mutate clean clean-local
+	localstack-deploy bench keys openapi mutate clean clean-local soak
 
 venv: $(STAMP)
 
@@ -60,6 +60,13 @@ infra-tests: venv
 
 test: lint typecheck
 	$(BIN)/pytest -q -p no:cacheprovider tests/unit tests/infra tests/integration tests/e2e
+
+# The model-based test of the books (tests/unit/test_model_based.py) run long: raise
+# MODEL_EXAMPLES / MODEL_STEPS for a longer soak. A failure is shrunk to its shortest sequence.
+MODEL_EXAMPLES ?= 300
+MODEL_STEPS ?= 60
+soak: venv
+	MODEL_EXAMPLES=$(MODEL_EXAMPLES) MODEL_STEPS=$(MODEL_STEPS) MODEL_SHRINK=1 $(BIN)/pytest -q -p no:cacheprovider tests/unit/test_model_based.py
 
 include infra.mk
 

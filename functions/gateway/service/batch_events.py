@@ -47,11 +47,27 @@ def changes(before: dict[str, Any] | None, after: dict[str, Any]) -> list[tuple[
     return []
 
 
+# What makes the id of a status event recorded before the batch had a provider batch unique
+# (a batch cancelled while its create was pending, a create given up): its provider batch, found
+# later, ends with a real final event of its own, which receivers must not drop as a duplicate.
+UNATTACHED = "unattached"
+
+
+def announced_changes(record: ObjectRecord, before: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """`changes`, with the ids of the status events of a record not attached to a provider
+    batch yet set apart from those of the provider batch's own changes. (A provider batch found
+    already in the record's final status is the same change: no second event.)"""
+    found = changes(before, record.object)
+    if record.upstream_id is None:
+        return [(kind, f"{UNATTACHED}#{unique}" if kind != PROGRESS else unique) for kind, unique in found]
+    return found
+
+
 def outbox_events(record: ObjectRecord, before: dict[str, Any] | None) -> list[OutboxEvent]:
     """The events of the change `record.object` makes to `before` (empty when none)."""
     now = int(time.time())
     found = []
-    for event_type, unique in changes(before, record.object):
+    for event_type, unique in announced_changes(record, before):
         event = events.batch_event(record.id, event_type, now, detail=unique)
         detail = {
             "event_id": event["id"],

@@ -23,7 +23,15 @@ from typing import Any
 from gateway.models.batches import TERMINAL_BATCH_STATUSES, Batch
 from gateway.observability import logger
 from gateway.providers.registry import client_for
-from gateway.service import adoption, batch_events, batches, files, missing_upstream, transfer_failure
+from gateway.service import (
+    adoption,
+    batch_events,
+    batches,
+    books,
+    files,
+    missing_upstream,
+    transfer_failure,
+)
 from gateway.service.deadline import Deadline
 from gateway.storage import outbox, pending, watch_queries
 from gateway.storage.id_map import IdMap, ObjectRecord
@@ -48,6 +56,7 @@ class PassReport:
     files_finished: int = 0
     republished: int = 0
     errors: int = 0
+    violations: int = 0  # ids breaking an invariant of the books after the pass (service.books)
     stopped_early: bool = False
     providers: dict[str, int] = field(default_factory=dict)  # unfinished batches per provider
 
@@ -92,6 +101,9 @@ def run_pass(deadline: Deadline, id_map: IdMap | None = None) -> PassReport:
         if _out_of_time(deadline, report):
             break
         _guarded(report, _finish_file, id_map, record, report)
+    touched = [record for records in tracked.values() for record in records] + stranded
+    if not _out_of_time(deadline, report):
+        _guarded(report, _check_books, id_map, touched, report)
     logger.info("watcher pass", extra=report.as_dict())
     return report
 
@@ -210,6 +222,10 @@ def _finish_file(id_map: IdMap, record: ObjectRecord, report: PassReport) -> Non
 
 def _republish(id_map: IdMap, report: PassReport) -> None:
     report.republished += batch_events.publish(outbox.left_behind(OUTBOX_GRACE_SECONDS), id_map)
+
+
+def _check_books(id_map: IdMap, touched: list[ObjectRecord], report: PassReport) -> None:
+    report.violations = books.log_violations(books.check_pass(id_map, touched))
 
 
 def _guarded(report: PassReport, step: Any, *args: Any) -> None:

@@ -219,7 +219,9 @@ class IdMap:
                 time.sleep(0.05 * 2**attempt * (0.5 + random.random()))
         raise ServiceUnavailableError("The id mapping table is throttling writes; retry shortly.")
 
-    def save_object(self, record: ObjectRecord, *, with_puts: Sequence[Item] = ()) -> bool:
+    def save_object(
+        self, record: ObjectRecord, *, with_puts: Sequence[Item] = (), if_unchanged: bool = False
+    ) -> bool:
         """Store the last object seen (and state) of an existing record: True if written.
 
         Conditional: the item must still exist whole (a deleted object stays deleted; no half
@@ -230,7 +232,8 @@ class IdMap:
 
         `with_puts`: new items (an outbox's events) written in the same transaction, which then
         also requires the stored object to be exactly the one `record` was read with: of two
-        writers that saw one change, only the first records it (and its events)."""
+        writers that saw one change, only the first records it (and its events). `if_unchanged`:
+        that condition without new items."""
         update = apply_to_update(set_expression(record.saved_item()), record)
         names, values = update["ExpressionAttributeNames"], update["ExpressionAttributeValues"]
         names.update({"#pk": resources.TABLE_PARTITION_KEY, "#kind": "kind"})
@@ -247,8 +250,10 @@ class IdMap:
             "ConditionExpression": condition,
             **update,
         }
+        if with_puts or if_unchanged:
+            self._require_stored_object(record, params)
         if with_puts:
-            written_all = self._update_with_puts(record, params, with_puts)
+            written_all = update_with_puts(params, with_puts)
         else:
             written_all = written(self._db.update_item, **params)
         if not written_all:
@@ -257,14 +262,13 @@ class IdMap:
         record.mark_stored()
         return True
 
-    def _update_with_puts(self, record: ObjectRecord, update: dict[str, Any], puts: Sequence[Item]) -> bool:
-        """The update, also conditional on the stored object being the one `record` was read
-        with, and the new items, in one transaction. False when a condition did not hold."""
+    @staticmethod
+    def _require_stored_object(record: ObjectRecord, update: dict[str, Any]) -> None:
+        """The update, also conditional on the stored object being the one `record` was read with."""
         stored_object = (record.stored or {}).get("object")
         update["ExpressionAttributeNames"]["#obj"] = "object"
         update["ExpressionAttributeValues"][":stored_object"] = {"S": stored_object or ""}
         update["ConditionExpression"] += " AND #obj = :stored_object"
-        return update_with_puts(update, puts)
 
     def _take_stored(self, record: ObjectRecord) -> None:
         """After a lost conditional write: `record` becomes what the table holds now."""
@@ -287,10 +291,14 @@ class IdMap:
     def save_if_changed(self, record: ObjectRecord) -> bool:
         """`save_object` unless the table already holds this object, status, state and upstream
         id (as read): an unchanged retrieve costs no write. True if it wrote; after False,
-        `record.object` is what to serve (a newer stored object when the write lost)."""
+        `record.object` is what to serve (a newer stored object when the write lost).
+
+        A record read from the table is written only while the table still holds the object it
+        was read with: a writer that recorded a change (and its event) meanwhile is never
+        overwritten by this older snapshot."""
         if not record.changed_since_stored():
             return False
-        return self.save_object(record)
+        return self.save_object(record, if_unchanged=record.stored is not None)
 
     def put_new(self, record: ObjectRecord) -> bool:
         """Create the object item unless it exists (no reverse item): False if it existed."""

@@ -380,6 +380,7 @@ def bus(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     return seen
 
 
+@pytest.mark.books_unbalanced("the bus stays down to the end: its event stays in the outbox on purpose")
 @pytest.mark.parametrize("change", ["given up", "cancelled"])
 def test_a_pending_batch_change_the_bus_missed_stays_in_the_outbox_for_the_watcher(
     gateway: Simulator, monkeypatch: pytest.MonkeyPatch, change: str

@@ -1,0 +1,320 @@
+"""The books: what must hold of the whole table once the watcher had a pass to converge it.
+
+One small function per invariant, each returning the ids that break it (empty: it holds):
+1. `unsettled_finished`: every batch in a final status is settled (after a pass's grace).
+2. `spend_off`, `holds_off`, `headroom_off`, `unheld_batches`: a key's spend is the sum of its
+   spend entries, its holds are the holds of its live batches (each held batch live: not settled,
+   not discarded; each live started batch held), headroom = max_budget - spend - holds.
+3. `unwatched_pending`: every pending record is one the watcher's queries return.
+4. `stale_outbox`: no outbox event older than a pass.
+5. `shared_upstream`, `stray_reverse`, `foreign_objects`: a provider object maps to one gateway
+   id, that id's record is attached to it, and an id a batch names (its input, output and error
+   files) belongs to the batch's owner.
+
+They read a `Books` snapshot: `audit` builds one from the whole table (tests, audits);
+`check_pass` from what a watcher pass touched (its records now, their owners' budgets and held
+batches, the outbox's oldest events), so a pass's check costs a few reads per record (at most
+PASS_CHECK_LIMIT records, sampled), not the history.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from gateway import resources
+from gateway.auth import MASTER_KEY_ID
+from gateway.models.batches import TERMINAL_BATCH_STATUSES
+from gateway.observability import logger
+from gateway.storage import books_queries, outbox, pending, watch_queries
+from gateway.storage.books_queries import TypedItem
+from gateway.storage.budgets import Budget, budget_pk
+from gateway.storage.dynamo import unmarshal
+from gateway.storage.id_map import IdMap, ObjectRecord
+
+# The watcher runs every minute (cdk.json watch_interval_minutes); an event is republished once
+# it is OUTBOX_GRACE_SECONDS old (service.watcher). One pass: what a pass must have converged.
+WATCH_INTERVAL_SECONDS = 60
+OUTBOX_GRACE_SECONDS = 10
+ONE_PASS_SECONDS = WATCH_INTERVAL_SECONDS + OUTBOX_GRACE_SECONDS
+_REVERSE_PREFIX = "upstream#"
+_LOGGED_IDS = 50  # a log line names at most this many ids of one invariant
+# The records of a pass checked at most (each costs a few GetItems: it, its files, its reverse item).
+PASS_CHECK_LIMIT = 100
+
+
+@dataclass
+class Books:
+    records: dict[str, ObjectRecord] = field(default_factory=dict)  # objects, by gateway id
+    discarded: set[str] = field(default_factory=set)  # records a refused create dropped
+    budgets: dict[str, Budget] = field(default_factory=dict)  # by key id
+    # key id -> (settled_at, cost) of each spend entry; None: not read (spend not checked)
+    spend: dict[str, list[tuple[int, Decimal]]] | None = None
+    reverse: dict[tuple[str, str], str] = field(default_factory=dict)  # (provider, upstream id) -> id
+    outbox_created_us: dict[str, int] = field(default_factory=dict)  # event id -> recorded at (µs)
+    watched: set[str] | None = None  # ids the watcher's queries return; None: not read
+
+    def add(self, item: TypedItem) -> None:
+        """File one table item (as DynamoDB types it) where the invariants look for it."""
+        key = item[resources.TABLE_PARTITION_KEY]["S"]
+        if key.startswith(_REVERSE_PREFIX):
+            provider, _, upstream_id = key[len(_REVERSE_PREFIX) :].partition("#")
+            if "gateway_id" in item:
+                self.reverse[(provider, upstream_id)] = item["gateway_id"]["S"]
+        elif key.startswith(outbox.KEY_PREFIX):
+            self.outbox_created_us[key[len(outbox.KEY_PREFIX) :]] = int(
+                item["created_key"]["S"].split("#", 1)[0]
+            )
+        elif key.startswith("budget#") and "key_id" in item:
+            budget = Budget.from_item(item)
+            self.budgets[budget.key_id] = budget
+        elif key.startswith("spend#") and self.spend is not None:
+            self.spend.setdefault(item["key_id"]["S"], []).append(
+                (int(item["settled_at"]["N"]), Decimal(item["cost"]["N"]))
+            )
+        elif "object" in item and "owner" in item and "created_key" in item:
+            if "kind" in item:
+                self.records[key] = ObjectRecord.from_item(unmarshal(item))
+            else:
+                self.discarded.add(key)
+
+
+# 1. Finished batches are settled ---------------------------------------------------------------
+def finished_at(record: ObjectRecord) -> int:
+    """When the batch reached its final status (the object's `<status>_at`), else its creation."""
+    stamp = record.object.get(f"{record.status}_at")
+    return int(stamp) if isinstance(stamp, int | float) else record.created_at
+
+
+def unsettled_finished(books: Books, now: float, grace: float = ONE_PASS_SECONDS) -> list[str]:
+    return sorted(
+        record.id
+        for record in books.records.values()
+        if record.kind == "batch"
+        and record.status in TERMINAL_BATCH_STATUSES
+        and record.settlement is None
+        and now - finished_at(record) > grace
+    )
+
+
+# 2. Budgets balance ----------------------------------------------------------------------------
+def spend_off(books: Books) -> list[str]:
+    """Keys whose spend is not the sum of their spend entries. With a budget period, spend
+    counts the entries settled since the period began (a reset is applied lazily, and a
+    settlement racing a reset may land on either side): at least those, at most all."""
+    if books.spend is None:
+        return []
+    off = []
+    for key_id, budget in books.budgets.items():
+        entries = books.spend.get(key_id, [])
+        total = sum((cost for _, cost in entries), Decimal(0))
+        if budget.budget_duration is None or budget.reset_at is None:
+            if budget.spend != total:
+                off.append(key_id)
+            continue
+        period_start = budget.reset_at - budget.budget_duration
+        this_period = sum((cost for settled, cost in entries if settled >= period_start), Decimal(0))
+        if not this_period <= budget.spend <= total:
+            off.append(key_id)
+    return sorted(off)
+
+
+def _live(record: ObjectRecord | None) -> bool:
+    return record is not None and record.kind == "batch" and record.settlement is None
+
+
+def _held(record: ObjectRecord) -> Decimal:
+    return Decimal(str(record.state.get("hold") or 0))
+
+
+def holds_off(books: Books) -> list[str]:
+    """Keys whose holds are not the holds of their held batches, or that hold a batch that is
+    no longer live (settled, discarded or gone): a hold never given back."""
+    off = []
+    for key_id, budget in books.budgets.items():
+        held = [books.records.get(batch_id) for batch_id in budget.held_batches]
+        all_live = all(_live(record) for record in held)
+        if not all_live or budget.holds != sum((_held(record) for record in held if record), Decimal(0)):
+            off.append(key_id)
+    return sorted(off)
+
+
+def headroom_off(books: Books) -> list[str]:
+    return sorted(
+        key_id
+        for key_id, budget in books.budgets.items()
+        if budget.headroom != (budget.max_budget or Decimal(0)) - budget.spend - budget.holds
+    )
+
+
+def unheld_batches(books: Books) -> list[str]:
+    """Live batches the provider runs (attached) whose owner's budget does not hold them: a
+    create always holds before it calls the provider, and only settlement gives a hold back."""
+    return sorted(
+        record.id
+        for record in books.records.values()
+        if _live(record)
+        and record.upstream_id is not None
+        and record.owner != MASTER_KEY_ID
+        and record.owner in books.budgets
+        and record.id not in books.budgets[record.owner].held_batches
+    )
+
+
+# 3. Pending records are watched ----------------------------------------------------------------
+def unwatched_pending(books: Books) -> list[str]:
+    if books.watched is None:
+        return []
+    return sorted(
+        record.id
+        for record in books.records.values()
+        if record.kind in ("batch", "file") and pending.is_pending(record) and record.id not in books.watched
+    )
+
+
+# 4. The outbox drains --------------------------------------------------------------------------
+def stale_outbox(books: Books, now: float, grace: float = ONE_PASS_SECONDS) -> list[str]:
+    cutoff_us = int((now - grace) * 1_000_000)
+    return sorted(
+        event_id for event_id, created_us in books.outbox_created_us.items() if created_us < cutoff_us
+    )
+
+
+# 5. Provider objects belong to one gateway id, of the right owner ------------------------------
+def shared_upstream(books: Books) -> list[str]:
+    """Gateway ids attached to a provider object another gateway id is attached to as well."""
+    by_upstream: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for record in books.records.values():
+        if record.upstream_id is not None:
+            by_upstream[(record.provider, record.upstream_id)].append(record.id)
+    return sorted(gateway_id for ids in by_upstream.values() if len(ids) > 1 for gateway_id in ids)
+
+
+def stray_reverse(books: Books) -> list[str]:
+    """Gateway ids a provider object maps to while that record is attached to another one.
+    (A claim whose record is not attached yet, or whose output file is not written yet, is a
+    step in progress that its next reader finishes.)"""
+    return sorted(
+        gateway_id
+        for (provider, upstream_id), gateway_id in books.reverse.items()
+        if (record := books.records.get(gateway_id)) is not None
+        and record.upstream_id is not None
+        and (record.provider, record.upstream_id) != (provider, upstream_id)
+    )
+
+
+def _named_files(record: ObjectRecord) -> Iterable[tuple[str | None, str]]:
+    """(upstream id or None, gateway file id) of each file a batch names."""
+    input_file = record.state.get("input_file_id") or record.object.get("input_file_id")
+    if input_file:
+        yield None, str(input_file)
+    for upstream_id, gateway_id in (record.state.get("files") or {}).items():
+        yield str(upstream_id), str(gateway_id)
+
+
+def foreign_objects(books: Books) -> list[str]:
+    """Files a batch names (input, output, error) that belong to another owner, or whose
+    provider object maps to another gateway id: one tenant's batch reaching another's files."""
+    found = set()
+    for batch in books.records.values():
+        if batch.kind != "batch":
+            continue
+        for upstream_id, file_id in _named_files(batch):
+            named = books.records.get(file_id)
+            if named is not None and batch.owner != MASTER_KEY_ID and named.owner != batch.owner:
+                found.add(file_id)
+            mapped = books.reverse.get((batch.provider, upstream_id)) if upstream_id else None
+            if mapped is not None and mapped != file_id:
+                found.add(file_id)
+    return sorted(found)
+
+
+# All of them -----------------------------------------------------------------------------------
+INVARIANTS: dict[str, Callable[[Books, float], list[str]]] = {
+    "unsettled_finished": unsettled_finished,
+    "spend_off": lambda books, _now: spend_off(books),
+    "holds_off": lambda books, _now: holds_off(books),
+    "headroom_off": lambda books, _now: headroom_off(books),
+    "unheld_batches": lambda books, _now: unheld_batches(books),
+    "unwatched_pending": lambda books, _now: unwatched_pending(books),
+    "stale_outbox": stale_outbox,
+    "shared_upstream": lambda books, _now: shared_upstream(books),
+    "stray_reverse": lambda books, _now: stray_reverse(books),
+    "foreign_objects": lambda books, _now: foreign_objects(books),
+}
+
+
+def violations(books: Books, now: float | None = None) -> dict[str, list[str]]:
+    """Each broken invariant with the ids that break it (empty when the books balance)."""
+    at = time.time() if now is None else now
+    found = {name: check(books, at) for name, check in INVARIANTS.items()}
+    return {name: ids for name, ids in found.items() if ids}
+
+
+def _watched(id_map: IdMap) -> set[str]:
+    batches = {record.id for record in watch_queries.unfinished_batches(id_map)}
+    return batches | {record.id for record in watch_queries.waiting_files(id_map)}
+
+
+def audit(id_map: IdMap | None = None, now: float | None = None) -> dict[str, list[str]]:
+    """Every invariant over the whole table (a full Scan: for tests and audits)."""
+    id_map = id_map or IdMap()
+    books = Books(spend={})
+    for item in books_queries.every_item(id_map.table):
+        books.add(item)
+    books.watched = _watched(id_map)
+    return violations(books, now)
+
+
+def check_pass(
+    id_map: IdMap, touched: Iterable[ObjectRecord], now: float | None = None
+) -> dict[str, list[str]]:
+    """The invariants over what a watcher pass touched, as the table holds it now: its records,
+    the files they name, their provider objects' reverse items, their owners' budgets and every
+    batch those hold, and the outbox's oldest events. Spend sums are left to `audit` (they read
+    every spend entry of a key); the watcher's queries are read again only for a record that
+    is still pending."""
+    touched_ids = {record.id for record in touched}
+    if len(touched_ids) > PASS_CHECK_LIMIT:  # a different sample each pass: all are checked in time
+        touched_ids = set(random.sample(sorted(touched_ids), PASS_CHECK_LIMIT))
+    books = Books()
+    _read(books, id_map, touched_ids)
+    named = {file_id for record in books.records.values() for _, file_id in _named_files(record)}
+    owners = {record.owner for record in books.records.values() if record.owner != MASTER_KEY_ID}
+    reverse_keys = {
+        f"{_REVERSE_PREFIX}{record.provider}#{upstream_id}"
+        for record in books.records.values()
+        for upstream_id in (record.upstream_id, *(record.state.get("files") or {}))
+        if upstream_id
+    }
+    _read(books, id_map, named | reverse_keys | {budget_pk(owner) for owner in owners})
+    held = {batch_id for budget in books.budgets.values() for batch_id in budget.held_batches}
+    _read(books, id_map, held - set(books.records))
+    for event in outbox.left_behind(ONE_PASS_SECONDS):
+        books.outbox_created_us[event.event_id] = event.created_us
+    if any(pending.is_pending(books.records[record_id]) for record_id in touched_ids & set(books.records)):
+        books.watched = _watched(id_map)
+    return violations(books, now)
+
+
+def _read(books: Books, id_map: IdMap, keys: set[str]) -> None:
+    for item in books_queries.items_by_key(id_map.table, keys).values():
+        books.add(item)
+
+
+def log_violations(found: dict[str, list[str]]) -> int:
+    """One WARNING per broken invariant, naming ids only; how many ids broke one."""
+    for name, ids in found.items():
+        logger.warning("books: invariant violated", extra={"invariant": name, "ids": ids[:_LOGGED_IDS]})
+    return sum(len(ids) for ids in found.values())
+
+
+def describe(found: dict[str, Any]) -> str:
+    """The violations as one readable line (test failures)."""
+    return json.dumps(found, sort_keys=True)
