@@ -1,6 +1,7 @@
-"""Event ids of a batch cancelled while its create was pending (issue 21 A9a): the provider's
-batch, found and cancelled later, ends with a real `batch.cancelled` of its own, whose id differs
-from the gateway's first one (receivers drop an event whose id they saw)."""
+"""Events of a batch cancelled while its create was pending (issue 21 A9a). The provider's batch,
+found and cancelled later, ends the way the client already read: `batch.cancelled` is announced
+once. A provider batch that had already completed ends with its own `batch.completed`, whose id
+differs from the gateway's first event (receivers drop an event whose id they saw)."""
 
 from __future__ import annotations
 
@@ -39,12 +40,21 @@ def published(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     return seen
 
 
+@pytest.mark.parametrize(
+    ("ended_as", "events"),
+    [
+        ("cancelled", ["batch.cancelled"]),  # what the client read at its cancel: announced once
+        ("completed", ["batch.cancelled", "batch.completed"]),  # the real end, an event of its own
+    ],
+)
 def test_the_provider_batch_of_a_batch_cancelled_while_pending_ends_with_its_own_event(
     aws: None,
     monkeypatch: pytest.MonkeyPatch,
     published: list[dict[str, Any]],
+    ended_as: str,
+    events: list[str],
 ) -> None:
-    provider = CancellingProvider("cancelling")
+    provider = CancellingProvider("cancelling" if ended_as == "cancelled" else "completed")
     for module in (watcher, batches, translate, adoption):
         monkeypatch.setattr(module, "client_for", lambda _provider: provider)
     owner = Caller(key_id="key-a")
@@ -64,15 +74,14 @@ def test_the_provider_batch_of_a_batch_cancelled_while_pending_ends_with_its_own
     }
     batches.retrieve_batch(owner, "batch_late")  # found, attached, cancelled there
     assert provider.calls.count("cancel_batch up-late") == 1
-    provider.batches["up-late"]["status"] = "cancelled"
-    assert batches.retrieve_batch(owner, "batch_late").status == "cancelled"
-    watcher_events = [event for event in published if event["type"] == "batch.cancelled"]
+    provider.batches["up-late"]["status"] = ended_as
+    assert batches.retrieve_batch(owner, "batch_late").status == ended_as
     record = IdMap().get("batch_late")
     assert record is not None and record.upstream_id == "up-late"
-    # the gateway's cancel, then the provider batch's real end: two events, two ids
-    assert len(watcher_events) + len(_left_in_outbox("batch.cancelled")) == 2
-    ids = {event["id"] for event in watcher_events} | set(_left_in_outbox("batch.cancelled"))
-    assert len(ids) == 2
+    announced = [(event["type"], event["id"]) for event in published if event["type"].startswith("batch.")]
+    left = [(kind, event_id) for kind in events for event_id in _left_in_outbox(kind)]
+    assert sorted(kind for kind, _ in announced + left) == sorted(events)
+    assert len({event_id for _, event_id in announced + left}) == len(events)
 
 
 def _left_in_outbox(event_type: str) -> list[str]:

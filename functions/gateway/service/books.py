@@ -32,11 +32,13 @@ from gateway import resources
 from gateway.auth import MASTER_KEY_ID
 from gateway.models.batches import TERMINAL_BATCH_STATUSES
 from gateway.observability import logger
+from gateway.service import adoption
 from gateway.storage import books_queries, outbox, pending, watch_queries
 from gateway.storage.books_queries import TypedItem
 from gateway.storage.budgets import Budget, budget_pk
 from gateway.storage.dynamo import unmarshal
 from gateway.storage.id_map import IdMap, ObjectRecord
+from gateway.storage.watch import UPSTREAM_OPEN
 
 # The watcher runs every minute (cdk.json watch_interval_minutes); an event is republished once
 # it is OUTBOX_GRACE_SECONDS old (service.watcher). One pass: what a pass must have converged.
@@ -92,6 +94,18 @@ def finished_at(record: ObjectRecord) -> int:
     return int(stamp) if isinstance(stamp, int | float) else record.created_at
 
 
+def settle_due(record: ObjectRecord, grace: float) -> float:
+    """When a finished batch must be settled: one pass after it ended. A batch cancelled while its
+    create was pending waits for its provider batch until the create is given up; one cancelled
+    at the provider after that waits for the provider batch to end (it stays watched meanwhile,
+    which `unwatched_pending` checks)."""
+    if pending.is_pending(record):
+        return adoption.attempted_at(record) + adoption.ABANDON_AFTER_SECONDS + grace
+    if record.state.get(UPSTREAM_OPEN):
+        return float("inf")
+    return finished_at(record) + grace
+
+
 def unsettled_finished(books: Books, now: float, grace: float = ONE_PASS_SECONDS) -> list[str]:
     return sorted(
         record.id
@@ -99,7 +113,7 @@ def unsettled_finished(books: Books, now: float, grace: float = ONE_PASS_SECONDS
         if record.kind == "batch"
         and record.status in TERMINAL_BATCH_STATUSES
         and record.settlement is None
-        and now - finished_at(record) > grace
+        and now > settle_due(record, grace)
     )
 
 
@@ -258,7 +272,7 @@ def violations(books: Books, now: float | None = None) -> dict[str, list[str]]:
 
 
 def _watched(id_map: IdMap) -> set[str]:
-    batches = {record.id for record in watch_queries.unfinished_batches(id_map)}
+    batches = {record.id for record in watch_queries.watched_batches(id_map)}
     return batches | {record.id for record in watch_queries.waiting_files(id_map)}
 
 

@@ -101,7 +101,7 @@ def run_pass(deadline: Deadline, id_map: IdMap | None = None) -> PassReport:
         if _out_of_time(deadline, report):
             break
         _guarded(report, _finish_file, id_map, record, report)
-    touched = [record for records in tracked.values() for record in records] + stranded
+    touched = [record for records in tracked.values() for record in records] + stranded + unsettled
     if not _out_of_time(deadline, report):
         _guarded(report, _check_books, id_map, touched, report)
     logger.info("watcher pass", extra=report.as_dict())

@@ -82,7 +82,8 @@ def backfill_done(id_map: IdMap) -> bool:
 
 def backfill(id_map: IdMap, out_of_time: Any) -> int | None:
     """Give the watch attribute to every item written before the by_watch index that needs
-    it (what the old filtered by_kind queries found); then mark the table done. How many were
+    it (what the old filtered by_kind queries found, and finished batches never settled); then
+    mark the table done. How many were
     given it, or None when `out_of_time()` stopped it first (the next pass starts again)."""
     client = dynamodb_client()
     given = 0
@@ -90,10 +91,12 @@ def backfill(id_map: IdMap, out_of_time: Any) -> int | None:
     aliases = {f":s{index}": {"S": status} for index, status in enumerate(finished)}
     # a batch cancelled while pending is finished but still pending: its state names it
     pending_batch = "(attribute_not_exists(upstream_id) AND contains(#state, :pending))"
+    # a finished batch an older gateway left unsettled: the watcher books it
+    unsettled = "attribute_not_exists(settlement)"
     queries = (
         (
             "batch",
-            f"(NOT (#st IN ({', '.join(aliases)})) OR {pending_batch})",
+            f"(NOT (#st IN ({', '.join(aliases)})) OR {pending_batch} OR {unsettled})",
             {**aliases, ":pending": {"S": f'"{PENDING}":'}},
         ),
         ("file", "#st = :uploaded AND attribute_not_exists(upstream_id)", {":uploaded": {"S": "uploaded"}}),

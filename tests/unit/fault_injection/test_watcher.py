@@ -692,7 +692,8 @@ def test_items_written_before_the_index_are_backfilled_once(
         )
     finish(provider, 1)
     report = one_pass()
-    assert report.backfilled == 1 and stored(old).status == "completed"  # found and refreshed
+    assert report.backfilled == 2 and stored(old).status == "completed"  # found and refreshed
+    assert stored(old).settlement and stored(done).settlement  # the one left unsettled is booked too
     assert _watch_attribute(done) is None and watch_queries.backfill_done(IdMap())
     assert one_pass().backfilled == 0  # once per table
 
