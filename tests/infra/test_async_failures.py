@@ -32,7 +32,9 @@ def test_the_transfer_hands_a_failed_event_to_transfer_failed(synth: Synth) -> N
 
 
 def test_the_config_waits_for_the_role_that_may_invoke_the_destination(synth: Synth) -> None:
-    """Lambda refuses an on-failure destination the function's role cannot invoke yet."""
+    """Lambda refuses an on-failure destination the function's role cannot invoke yet: the grant
+    is in the role itself (its inline policies), and the config waits for the role."""
+    failed_id, _ = functions_by_handler(synth.api_json)[ASYNC["transfer_failed"].handler]
     _, properties = functions_by_handler(synth.api_json)[ASYNC["file_transfer"].handler]
     role_id = properties["Role"]["Fn::GetAtt"][0]
     (config,) = [
@@ -40,12 +42,23 @@ def test_the_config_waits_for_the_role_that_may_invoke_the_destination(synth: Sy
         for resource in resources_of(synth.api_json, "AWS::Lambda::EventInvokeConfig").values()
         if "DestinationConfig" in resource["Properties"]
     ]
-    policies = [
-        policy_id
-        for policy_id, policy in resources_of(synth.api_json, "AWS::IAM::Policy").items()
-        if {"Ref": role_id} in policy["Properties"]["Roles"]
+    role = resources_of(synth.api_json, "AWS::IAM::Role")[role_id]
+    statements = [
+        statement
+        for policy in role["Properties"].get("Policies", [])
+        for statement in policy["PolicyDocument"]["Statement"]
     ]
-    assert policies and set(policies) <= set(config["DependsOn"])
+    invokes = [
+        statement
+        for statement in statements
+        if "lambda:InvokeFunction" in _listed(statement["Action"])
+        and {"Fn::GetAtt": [failed_id, "Arn"]} in _listed(statement["Resource"])
+    ]
+    assert invokes and role_id in config["DependsOn"]
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 def test_every_async_function_has_its_retries_and_event_age_from_the_route_table(synth: Synth) -> None:

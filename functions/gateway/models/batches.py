@@ -110,7 +110,10 @@ class CreateBatchRequest(GatewayModel):
     """Body of POST /v1/batches."""
 
     input_file_id: str = Field(min_length=1, max_length=256)
-    endpoint: BatchEndpoint
+    # the schema lists only what a create accepts: a retired endpoint is the SDK's, not OpenAI's
+    endpoint: BatchEndpoint = Field(
+        json_schema_extra={"enum": [e for e in BATCH_ENDPOINTS if e not in RETIRED_BATCH_ENDPOINTS]}
+    )
     completion_window: Literal["24h"]
     # OpenAI's limits, checked below (the envelope's param is `metadata`) and stated in the schema.
     metadata: dict[str, str] | None = Field(
