@@ -106,7 +106,9 @@ class ModelProvider:
             self.fail_next, self.fired = False, True
             raise ProviderDown("provider unreachable")
 
-    def create_batch(self, body: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
+    def create_batch(
+        self, body: dict[str, Any], *, gateway_id: str, timeout: float | None = None
+    ) -> dict[str, Any]:
         self._enter()
         upstream_id = f"batch_up{next(self._ids)}"
         self.batches[upstream_id] = {
