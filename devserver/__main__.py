@@ -9,6 +9,8 @@ import sys
 import threading
 from types import FrameType
 
+from gateway import resources
+
 import devserver  # noqa: F401  (puts functions/ on sys.path)
 from devserver.server import LocalGateway, start_gateway
 
@@ -41,6 +43,8 @@ def banner(gateway: LocalGateway) -> str:
         )
     aws = "embedded moto" if gateway.embedded_moto else "AWS_ENDPOINT_URL"
     lines.append(f"  AWS endpoint            {gateway.aws_endpoint_url}   ({aws})")
+    table = os.environ.get(resources.ENV_TABLE_NAME, resources.DEFAULT_TABLE_NAME)
+    lines.append(f"  DynamoDB table          {table}   (aws dynamodb scan --endpoint-url <AWS endpoint>)")
     lines += _data_lines(gateway)
     if gateway.watcher is not None:
         every = f"every {gateway.watcher.interval:g} s" if gateway.watcher.interval > 0 else "off"

@@ -1,6 +1,6 @@
 """`python -m devserver` logs one line per request by default (its access log), and nothing
 from the functions or their upstream calls below WARNING; SIGTERM under load ends it within
-5 s, with nothing logged after its "stopping" line."""
+5 s, with nothing logged after its "stopping" line, and leaves books that balance."""
 
 from __future__ import annotations
 
@@ -83,3 +83,6 @@ def test_sigterm_under_load_ends_the_server_within_5_seconds_and_stopping_is_the
     stopping = max(index for index, line in enumerate(lines) if "devserver: stopping" in line)
     assert lines[stopping + 1 :] == [], lines[stopping + 1 :]
     assert "Traceback" not in log.read_text()
+    # What the stop under load saved: a server started on it checks its books when it stops.
+    with running_devserver(env, tmp_path / "restarted.log") as restarted:
+        assert "restored" in restarted.banner

@@ -8,6 +8,7 @@ import time
 from decimal import Decimal
 from typing import Any
 
+import boto3
 import pytest
 from gateway import resources
 from gateway.service import adoption, batches, books, translate, watcher
@@ -19,6 +20,7 @@ from gateway.storage.id_map import IdMap, ObjectRecord
 from gateway.storage.outbox import OutboxEvent
 from gateway.storage.settlements import SettlementStore
 
+from devserver import aws as local_aws
 from tests.unit.fault_injection.providers import FakeProvider, store_batch
 
 NOW = 1_800_000_000
@@ -31,6 +33,7 @@ def batch(
     status: str = "in_progress",
     upstream_id: str | None = None,
     state: dict[str, Any] | None = None,
+    id_map: IdMap | None = None,
     **fields: Any,
 ) -> ObjectRecord:
     record = ObjectRecord(
@@ -43,7 +46,7 @@ def batch(
         upstream_id=upstream_id,
         state={"input_file_id": "file-in", **(state or {})},
     )
-    IdMap().put(record)
+    (id_map or IdMap()).put(record)
     return record
 
 
@@ -94,6 +97,19 @@ def test_a_finished_batch_unsettled_past_one_pass_is_a_violation(aws: None) -> N
     batch("batch_late", status="completed", upstream_id="up-late", completed_at=NOW - 1000)
     batch("batch_fresh", status="failed", upstream_id="up-fresh", failed_at=NOW - 5)
     assert books.unsettled_finished(books_of_table(), NOW) == ["batch_late"]
+
+
+def test_an_audit_reads_the_table_and_client_it_is_given(aws: None) -> None:
+    """What the integration suite does for a devserver subprocess: audit another endpoint's
+    table (here another region's, which the cached client cannot see) without touching the
+    cached client or the settings' table."""
+    elsewhere = boto3.client("dynamodb", region_name="eu-west-1")
+    local_aws.ensure_table(elsewhere, "books-elsewhere")
+    other = IdMap("books-elsewhere", client=elsewhere)
+    batch("batch_elsewhere", status="completed", upstream_id="up-else", completed_at=NOW - 1000, id_map=other)
+    assert books.audit(other, now=NOW) == {"unsettled_finished": ["batch_elsewhere"]}
+    assert audit() == {}  # the settings' table, through the cached client, is another one
+    assert IdMap().client is dynamodb_client()
 
 
 def test_spend_that_is_not_the_sum_of_its_entries_is_a_violation(aws: None) -> None:

@@ -277,10 +277,11 @@ def _watched(id_map: IdMap) -> set[str]:
 
 
 def audit(id_map: IdMap | None = None, now: float | None = None) -> dict[str, list[str]]:
-    """Every invariant over the whole table (a full Scan: for tests and audits)."""
+    """Every invariant over the whole table (a full Scan: for tests and audits), read through
+    `id_map`'s table and client."""
     id_map = id_map or IdMap()
     books = Books(spend={})
-    for item in books_queries.every_item(id_map.table):
+    for item in books_queries.every_item(id_map.table, id_map.client):
         books.add(item)
     books.watched = _watched(id_map)
     return violations(books, now)

@@ -14,11 +14,13 @@ from gateway.storage.dynamo import dynamodb_client
 TypedItem = dict[str, dict[str, Any]]
 
 
-def every_item(table: str) -> Iterator[TypedItem]:
-    """Each item of the table, page after page: cost grows with the table."""
+def every_item(table: str, client: Any | None = None) -> Iterator[TypedItem]:
+    """Each item of the table, page after page: cost grows with the table. `client`: the
+    DynamoDB client to read through (default: the cached one)."""
     params: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
+    db = client or dynamodb_client()
     while True:
-        response = dynamodb_client().scan(**params)
+        response = db.scan(**params)
         yield from response.get("Items", [])
         last_key = response.get("LastEvaluatedKey")
         if not last_key:

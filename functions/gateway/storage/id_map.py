@@ -174,9 +174,15 @@ def _object_record(item: dict[str, Any] | None) -> ObjectRecord | None:
 
 
 class IdMap:
-    def __init__(self, table_name: str | None = None) -> None:
+    def __init__(self, table_name: str | None = None, client: Any | None = None) -> None:
+        """The table of the settings through the cached client, unless told which (an audit of
+        another process's table: tests/integration/devserver_process.py)."""
         self.table = table_name or get_settings().table_name
-        self._db = dynamodb_client()
+        self._db = client or dynamodb_client()
+
+    @property
+    def client(self) -> Any:
+        return self._db
 
     # Single objects ----------------------------------------------------------------------
     def get(self, gateway_id: str) -> ObjectRecord | None:

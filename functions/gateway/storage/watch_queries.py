@@ -42,7 +42,7 @@ def _watched(id_map: IdMap, kind: str) -> Iterator[ObjectRecord]:
             "ExpressionAttributeNames": {"#watch": WATCH_ATTRIBUTE},
             "ExpressionAttributeValues": {":shard": {"S": shard}},
         }
-        for item in query_items(dynamodb_client().query, **params):
+        for item in query_items(id_map.client.query, **params):
             if "kind" in item and "object" in item:
                 yield ObjectRecord.from_item(item)
 
