@@ -84,6 +84,7 @@ bench: venv
 	$(BIN)/python bench/settle.py
 	$(BIN)/python bench/watcher.py
 	$(BIN)/python bench/watcher_history.py
+	$(BIN)/python bench/restart.py
 
 # docs/openapi.json from the handlers' own schemas (tests/unit/test_openapi.py fails when it is stale)
 openapi: venv
