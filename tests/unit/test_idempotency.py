@@ -257,3 +257,20 @@ def test_a_key_reused_after_its_lifetime_with_another_request_makes_new_objects(
     status, second_batch, _ = _batch(first_file["id"], "day-batch", "sk-test-master", metadata={"v": "2"})
     assert status == 200, second_batch
     assert second_batch["id"] != first_batch["id"] and second_batch["metadata"] == {"v": "2"}
+
+
+def test_a_key_reused_after_its_lifetime_on_a_bad_file_makes_a_new_failed_batch(
+    gateway: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch failed at create (its file has a batch error) takes the same Idempotency-Key rule:
+    after the key's lifetime, another request with that key is a new batch, not a 409."""
+    status, bad_file, _ = call(files_create.handler, file_event("dup.jsonl", LINE + LINE, key="dup-file"))
+    assert status == 200, bad_file
+    status, first, _ = _batch(bad_file["id"], "dup-batch", "sk-test-master", metadata={"v": "1"})
+    assert status == 200 and first["status"] == "failed", first
+    _idempotency_records_expire()
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + 24 * 3600 + 5)
+    status, second, _ = _batch(bad_file["id"], "dup-batch", "sk-test-master", metadata={"v": "2"})
+    assert status == 200, second
+    assert second["id"] != first["id"] and second["status"] == "failed" and second["metadata"] == {"v": "2"}

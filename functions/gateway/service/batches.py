@@ -99,8 +99,7 @@ def create_batch(
     if existing is None:
         _hold_or_discard(caller, fresh, estimate)
         return _create_upstream(id_map, fresh, first_attempt=True)
-    if time.time() - existing.created_at > KEY_LIFETIME_SECONDS:
-        # an old key used again, for this request or another: a new batch (the age comes first)
+    if _key_expired(existing):  # an old key used again, for this request or another: a new batch
         return create_batch(caller, provider, request, id_map)
     if existing.state.get("request") != fresh.state["request"] or existing.kind != "batch":
         raise idempotency_key_reused()
@@ -155,9 +154,17 @@ def _failed_at_validation(
     if existing is None:
         logger.info("batch failed validation", extra={"batch_id": batch_id, "problems": problems.count})
         return _snapshot(record)
+    if _key_expired(existing):
+        return _failed_at_validation(caller, input_file, request, new_id("batch"), problems)
     if existing.kind != "batch" or existing.state.get("request") != record.state["request"]:
         raise idempotency_key_reused()
     return _snapshot(existing)  # a retry: the first attempt's batch
+
+
+def _key_expired(existing: ObjectRecord) -> bool:
+    """The record an Idempotency-Key's id met is older than the key's lifetime: the age comes
+    before the request is compared, so a key used again after it makes a new batch."""
+    return time.time() - existing.created_at > KEY_LIFETIME_SECONDS
 
 
 def _hold_or_discard(caller: Caller, record: ObjectRecord, estimate: Decimal) -> None:
