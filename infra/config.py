@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from gateway import routes  # importable: the infra package put functions/ on sys.path
 
+from infra.alarm_settings import AlarmSetting, AlarmSettingsError, alarm_settings, checked_email
 from infra.bedrock_config import BedrockConfigError, bedrock_deployments
 
 if TYPE_CHECKING:  # no jsii/node start for the commands that only read settings
@@ -106,6 +107,11 @@ class GatewayConfig:
     default_output_tokens_per_request: int | None = None
     # How often EventBridge Scheduler runs the batch watcher (minutes; README, "Events and webhooks").
     watch_interval_minutes: int = 1
+    # Overrides of the alarms' defaults (infra/alarm_settings.py; README, "Alarms and runbook"):
+    # {"api_5xx_rate": {"threshold": 2, "evaluation_periods": 5}}.
+    alarms: dict[str, Any] = field(default_factory=dict)
+    # An address the alarm topic sends every alarm to (SNS asks it to confirm first).
+    alarm_email: str | None = None
 
     def __post_init__(self) -> None:
         validate_providers(self.providers, self.default_provider)
@@ -143,6 +149,15 @@ class GatewayConfig:
             raise ConfigError("watch_interval_minutes must be between 1 and 1440")
         if self.snapstart and self.python_version not in SNAPSTART_PYTHON_VERSIONS:
             raise ConfigError(f"snapstart needs python_version {' or '.join(SNAPSTART_PYTHON_VERSIONS)}")
+        try:
+            self.alarm_settings  # noqa: B018 (validates the overrides)
+            checked_email(self.alarm_email)
+        except AlarmSettingsError as error:
+            raise ConfigError(str(error)) from error
+
+    @property
+    def alarm_settings(self) -> dict[str, AlarmSetting]:
+        return alarm_settings(self.alarms)
 
     @property
     def providers_json(self) -> str:
@@ -164,6 +179,8 @@ class GatewayConfig:
             "model_prices",
             "default_output_tokens_per_request",
             "watch_interval_minutes",
+            "alarms",
+            "alarm_email",
         )
         return cls.from_mapping({key: node.try_get_context(key) for key in keys})
 
@@ -185,6 +202,8 @@ class GatewayConfig:
             "model_prices": _json_object,
             "default_output_tokens_per_request": int,
             "watch_interval_minutes": int,
+            "alarms": _json_object,
+            "alarm_email": str,
         }
         for key, convert in converters.items():
             value = values.get(key)
