@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import aws_cdk as cdk
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk.assertions import Template
 from gateway import routes
 
-from infra.api import paths_by_prefix, prefix_construct_id
+from infra.api import ApiPaths, paths_by_prefix, prefix_construct_id
 from infra.resource_count import RESOURCE_BUDGET, main, over_budget, template_counts
 from tests.infra.conftest import Synth
 
@@ -48,3 +51,26 @@ def test_the_count_command_fails_above_the_budget(tmp_path: Path) -> None:
     assert main([str(tmp_path)]) == 1
     (tmp_path / "Big.template.json").write_text(json.dumps({"Resources": {"T": {"Type": "AWS::SNS::Topic"}}}))
     assert main([str(tmp_path)]) == 0
+
+
+def _deployment_id(status_code: str) -> str:
+    app = cdk.App()
+    stack = cdk.Stack(app, "Small")
+    api = apigw.RestApi(stack, "Api")
+    paths = ApiPaths(stack, prefix_construct_id("/v1"), prefix="/v1")
+    files = apigw.Resource(paths, "files", parent=api.root, path_part="files")
+    files.add_method(
+        "GET",
+        apigw.MockIntegration(integration_responses=[apigw.IntegrationResponse(status_code=status_code)]),
+    )
+    template = Template.from_stack(stack).to_json()
+    (deployment,) = [
+        k for k, r in template["Resources"].items() if r["Type"] == "AWS::ApiGateway::Deployment"
+    ]
+    return deployment
+
+
+def test_a_change_in_a_nested_stacks_method_redeploys_the_stage() -> None:
+    """The stage's deployment is named after every method, nested ones included: a changed path
+    in a nested stack makes a new deployment, as it did in one template."""
+    assert _deployment_id("200") != _deployment_id("201")
