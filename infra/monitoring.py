@@ -19,6 +19,7 @@ from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
@@ -40,6 +41,9 @@ PROVIDER_OUTCOMES = ("ok", "4xx", "429", "5xx", "timeout")
 PROVIDER_ERROR_OUTCOMES = ("429", "5xx", "timeout")
 WEBHOOK_OUTCOMES = ("delivered", "retried", "failed")
 FINAL_BATCH_STATUSES = ("completed", "failed", "expired", "cancelled")
+# Counted from the API's access log (a metric filter), not emitted by the code: every answer
+# 429, whether API Gateway's stage throttling or a function's own limit gave it.
+API_THROTTLED = "ApiThrottled"
 FIVE_MINUTES = cdk.Duration.minutes(5)
 ONE_DAY = cdk.Duration.days(1)
 
@@ -109,6 +113,7 @@ class GatewayMonitoring(cdk.NestedStack):
         construct_id: str,
         *,
         api: apigw.RestApi,
+        access_logs: logs.ILogGroup,
         functions: Mapping[str, lambda_.Function],
         events: GatewayEvents,
         table_name: str,
@@ -138,7 +143,7 @@ class GatewayMonitoring(cdk.NestedStack):
         )
         providers = sorted(config.providers)
         self.facade.add_large_header("OpenAI gateway: API, functions, providers, batches, money")
-        self._api(api)
+        self._api(api, access_logs)
         self._functions(functions)
         self._providers(providers)
         self._batches(providers)
@@ -205,7 +210,16 @@ class GatewayMonitoring(cdk.NestedStack):
 
     # -- sections -------------------------------------------------------------------------
 
-    def _api(self, api: apigw.RestApi) -> None:
+    def _api(self, api: apigw.RestApi, access_logs: logs.ILogGroup) -> None:
+        logs.MetricFilter(
+            self,
+            "ThrottledAnswers",
+            log_group=access_logs,
+            metric_namespace=names.NAMESPACE,
+            metric_name=API_THROTTLED,
+            filter_pattern=logs.FilterPattern.string_value("$.status", "=", "429"),
+            metric_value="1",
+        )
         setting = self._settings["api_5xx_rate"]
         period = self._period(setting)
         self.facade.monitor_api_gateway(
@@ -230,11 +244,13 @@ class GatewayMonitoring(cdk.NestedStack):
             "ApiAnswers",
             self._group("Requests by route and status class", gateway_search(names.REQUESTS)),
             self._group(
-                "Throttled (API Gateway 429s count as 4XXError; Lambda throttles here)",
-                *(
-                    cloudwatch.Metric(
-                        namespace="AWS/Lambda", metric_name="Throttles", statistic="Sum", period=FIVE_MINUTES
-                    ),
+                "Throttled: answers 429 (access log)",
+                cloudwatch.Metric(
+                    namespace=names.NAMESPACE,
+                    metric_name=API_THROTTLED,
+                    statistic="Sum",
+                    period=FIVE_MINUTES,
+                    label="429 answers",
                 ),
             ),
         )
@@ -253,6 +269,7 @@ class GatewayMonitoring(cdk.NestedStack):
             self._group("Errors", *each("Errors", "Sum"), **wide),
             self._group("Duration p99 (ms)", *each("Duration", "p99"), **wide),
             self._group("Concurrent executions (max)", *each("ConcurrentExecutions", "Maximum"), **wide),
+            self._group("Throttles (Lambda concurrency)", *each("Throttles", "Sum"), **wide),
             self._group(
                 "Cold starts (Powertools ColdStart)",
                 cloudwatch.MathExpression(

@@ -92,6 +92,7 @@ class ApiStack(cdk.Stack):
             self,
             "Monitoring",
             api=self.gateway.api,
+            access_logs=self.gateway.access_logs,
             functions=self.functions.by_name,
             events=self.functions.events,
             table_name=data.refs.table_name,

@@ -14,6 +14,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from aws_cdk.assertions import Template
 from gateway import routes
 from gateway.observability import metric_names
@@ -21,7 +22,7 @@ from gateway.observability import metric_names
 from infra.alarm_settings import DEFAULT_ALARMS
 from infra.config import ConfigError, GatewayConfig
 from infra.events import GatewayEvents
-from infra.monitoring import DASHBOARD_NAME, AlarmTopic, GatewayMonitoring
+from infra.monitoring import API_THROTTLED, DASHBOARD_NAME, AlarmTopic, GatewayMonitoring
 from tests.infra.conftest import Synth
 from tests.infra.template_tools import functions_by_handler, resources_of
 
@@ -170,7 +171,8 @@ def test_one_dashboard_with_a_section_per_question(synth: Synth) -> None:
     for title in (
         "API (API Gateway)",
         "Requests by route and status class",
-        "Throttled",
+        "Throttled: answers 429",
+        "Throttles (Lambda concurrency)",
         "Errors",
         "Duration p99 (ms)",
         "Concurrent executions (max)",
@@ -192,6 +194,26 @@ def test_one_dashboard_with_a_section_per_question(synth: Synth) -> None:
         assert title in body, title
 
 
+def test_answers_429_are_counted_from_the_access_log(synth: Synth) -> None:
+    (stage,) = resources_of(synth.api_json, "AWS::ApiGateway::Stage").values()
+    (access_logs,) = [
+        part["Ref"]
+        for part in stage["Properties"]["AccessLogSetting"]["DestinationArn"]["Fn::Join"][1]
+        if isinstance(part, dict) and "Ref" in part and "::" not in part["Ref"]
+    ]
+    (metric_filter,) = resources_of(synth.api_json, "AWS::Logs::MetricFilter").values()
+    properties = metric_filter["Properties"]
+    assert properties["LogGroupName"] == {"Ref": access_logs}
+    assert properties["FilterPattern"] == '{ $.status = "429" }'
+    (transformation,) = properties["MetricTransformations"]
+    assert transformation == {
+        "MetricNamespace": "OpenAIGateway",
+        "MetricName": API_THROTTLED,
+        "MetricValue": "1",
+    }
+    assert API_THROTTLED in _dashboard_body(synth.api_json)
+
+
 def test_the_dashboard_draws_every_gateway_metric_and_every_function(synth: Synth) -> None:
     body = _dashboard_body(synth.api_json)
     for metric in metric_names.ALL:
@@ -210,6 +232,7 @@ def _monitoring_template(config: GatewayConfig) -> dict[str, Any]:
     app = cdk.App()
     stack = cdk.Stack(app, "Small")
     api = apigw.RestApi(stack, "Api", rest_api_name="openai-gateway")
+    access_logs = logs.LogGroup(stack, "AccessLogs")
     api.root.add_method("GET", apigw.MockIntegration())
     functions = {
         name: lambda_.Function(
@@ -226,6 +249,7 @@ def _monitoring_template(config: GatewayConfig) -> dict[str, Any]:
         stack,
         "Monitoring",
         api=api,
+        access_logs=access_logs,
         functions=functions,
         events=GatewayEvents(stack, "Events"),
         table_name="table",
