@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from gateway import routes  # importable: the infra package put functions/ on sys.path
 
-from infra.alarm_settings import AlarmSetting, AlarmSettingsError, alarm_settings, checked_email
+from infra.alarm_settings import AlarmSetting, AlarmSettingsError, alarm_settings, check_window, checked_email
 from infra.bedrock_config import BedrockConfigError, bedrock_deployments
 
 if TYPE_CHECKING:  # no jsii/node start for the commands that only read settings
@@ -150,7 +150,8 @@ class GatewayConfig:
         if self.snapstart and self.python_version not in SNAPSTART_PYTHON_VERSIONS:
             raise ConfigError(f"snapstart needs python_version {' or '.join(SNAPSTART_PYTHON_VERSIONS)}")
         try:
-            self.alarm_settings  # noqa: B018 (validates the overrides)
+            for name, setting in self.alarm_settings.items():  # (validates the overrides)
+                check_window(name, setting, setting.period_minutes or self.watch_interval_minutes)
             checked_email(self.alarm_email)
         except AlarmSettingsError as error:
             raise ConfigError(str(error)) from error

@@ -451,7 +451,7 @@ class GatewayMonitoring(cdk.NestedStack):
         failures = {p: gateway_metric(names.TRANSFER_FAILURES, provider=p) for p in providers}
         ids = {p: f"t{index}" for index, p in enumerate(providers)}
         total = cloudwatch.MathExpression(
-            expression=" + ".join(ids.values()) if len(ids) > 1 else f"{next(iter(ids.values()))} + 0",
+            expression=f"SUM([{', '.join(ids.values())}])",  # one series: every provider's
             using_metrics={ids[p]: metric for p, metric in failures.items()},
             label="transfers given up",
             period=FIVE_MINUTES,

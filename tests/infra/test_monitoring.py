@@ -303,6 +303,8 @@ def test_alarm_email_subscribes_the_address() -> None:
         ({"alarms": {"api_5xx_rate": {"threshold": "high"}}}, "must be a number"),
         ({"alarms": {"api_5xx_rate": {"evaluation_periods": 0}}}, "whole number in range"),
         ({"alarms": {"dead_letters": {"evaluation_periods": 3, "period_minutes": 1440}}}, "one day"),
+        # the watcher's alarm evaluates 3 watch intervals by default
+        ({"watch_interval_minutes": 720}, "one day"),
         ({"alarm_email": "not an address"}, "alarm_email must be an e-mail address"),
     ],
 )
