@@ -19,6 +19,7 @@ from aws_cdk.assertions import Template
 from gateway import routes
 from gateway.observability import metric_names
 
+from infra import REPO_ROOT
 from infra.alarm_settings import DEFAULT_ALARMS
 from infra.config import ConfigError, GatewayConfig
 from infra.events import GatewayEvents
@@ -311,3 +312,10 @@ def test_alarm_email_subscribes_the_address() -> None:
 def test_bad_alarm_settings_stop_the_synth(values: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         GatewayConfig.from_mapping(values)
+
+
+def test_the_readme_runbook_covers_every_alarm() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    runbook = readme[readme.index("### Dashboard, alarms and runbook") :]
+    for name in DEFAULT_ALARMS:
+        assert re.search(rf"^\| `{name}`", runbook, re.MULTILINE), f"no runbook row for {name}"
