@@ -31,7 +31,7 @@ class AlarmSetting:
 DEFAULT_ALARMS: dict[str, AlarmSetting] = {
     "api_5xx_rate": AlarmSetting(5, 3, 5, ">", "per cent of API requests answered 5xx"),
     "provider_error_rate": AlarmSetting(
-        20, 3, 5, ">", "per cent of a provider's calls answered 429 or 5xx or timed out"
+        20, 3, 5, ">", "per cent of a provider's calls answered 429 or 5xx, timed out or unreachable"
     ),
     "watcher_stalled": AlarmSetting(1, 3, None, "<", "watcher passes completed per watch interval"),
     "invariant_violations": AlarmSetting(1, 1, 5, ">=", "records a books check found off"),

@@ -37,10 +37,9 @@ DASHBOARD_NAME = "openai-gateway"
 ALARM_PREFIX = API_STACK_NAME
 DISAMBIGUATOR = "Critical"
 # The values of the bounded dimensions the alarms sum over (the code emits no others).
-PROVIDER_OUTCOMES = ("ok", "4xx", "429", "5xx", "timeout")
-PROVIDER_ERROR_OUTCOMES = ("429", "5xx", "timeout")
+PROVIDER_OUTCOMES = ("ok", "4xx", "429", "5xx", "timeout", "unreachable")
+PROVIDER_ERROR_OUTCOMES = ("429", "5xx", "timeout", "unreachable")
 WEBHOOK_OUTCOMES = ("delivered", "retried", "failed")
-FINAL_BATCH_STATUSES = ("completed", "failed", "expired", "cancelled")
 # Counted from the API's access log (a metric filter), not emitted by the code: every answer
 # 429, whether API Gateway's stage throttling or a function's own limit gave it.
 API_THROTTLED = "ApiThrottled"
@@ -314,12 +313,12 @@ class GatewayMonitoring(cdk.NestedStack):
                 for outcome in PROVIDER_OUTCOMES
             }
             ids = {outcome: f"c{index}" for index, outcome in enumerate(PROVIDER_OUTCOMES)}
-            errors = " + ".join(ids[outcome] for outcome in PROVIDER_ERROR_OUTCOMES)
-            every = " + ".join(ids.values())
+            errors = " + ".join(_filled(ids[outcome]) for outcome in PROVIDER_ERROR_OUTCOMES)
+            every = " + ".join(_filled(i) for i in ids.values())
             error_rate = cloudwatch.MathExpression(
                 expression=f"IF(({every}) > 0, 100 * ({errors}) / ({every}), 0)",
                 using_metrics={ids[outcome]: metric for outcome, metric in calls.items()},
-                label=f"{provider}: errors (429, 5xx, timeout) %",
+                label=f"{provider}: errors (429, 5xx, timeout, unreachable) %",
                 period=FIVE_MINUTES,
             )
             self._custom(
@@ -416,9 +415,9 @@ class GatewayMonitoring(cdk.NestedStack):
             outcome: gateway_metric(names.WEBHOOK_DELIVERIES, outcome=outcome) for outcome in WEBHOOK_OUTCOMES
         }
         ids = {outcome: f"w{index}" for index, outcome in enumerate(WEBHOOK_OUTCOMES)}
-        every = " + ".join(ids.values())
+        every = " + ".join(_filled(i) for i in ids.values())
         success_rate = cloudwatch.MathExpression(
-            expression=f"IF(({every}) > 0, 100 * {ids['delivered']} / ({every}), 100)",
+            expression=f"IF(({every}) > 0, 100 * {_filled(ids['delivered'])} / ({every}), 100)",
             using_metrics={ids[outcome]: metric for outcome, metric in outcomes.items()},
             label="delivered %",
             period=FIVE_MINUTES,
@@ -451,7 +450,7 @@ class GatewayMonitoring(cdk.NestedStack):
         failures = {p: gateway_metric(names.TRANSFER_FAILURES, provider=p) for p in providers}
         ids = {p: f"t{index}" for index, p in enumerate(providers)}
         total = cloudwatch.MathExpression(
-            expression=f"SUM([{', '.join(ids.values())}])",  # one series: every provider's
+            expression=" + ".join(_filled(i) for i in ids.values()),
             using_metrics={ids[p]: metric for p, metric in failures.items()},
             label="transfers given up",
             period=FIVE_MINUTES,
@@ -502,3 +501,9 @@ class GatewayMonitoring(cdk.NestedStack):
             add_read_throttled_events_count_alarm={DISAMBIGUATOR: threshold},
             add_write_throttled_events_count_alarm={DISAMBIGUATOR: threshold},
         )
+
+
+def _filled(metric_id: str) -> str:
+    """A series with 0 where it has no datapoint: metric math drops a period in which any
+    operand has none, and most outcomes (a timeout, a dead letter) are rare."""
+    return f"FILL({metric_id}, 0)"

@@ -113,7 +113,7 @@ def test_any_invariant_violation_alarms_whatever_the_invariant(synth: Synth) -> 
     assert query["Period"] == 300 and alarm["Threshold"] == 1
 
 
-def test_a_provider_error_rate_counts_429_5xx_and_timeouts_of_that_provider(synth: Synth) -> None:
+def test_a_provider_error_rate_counts_429_5xx_timeouts_and_unreachable_of_that_provider(synth: Synth) -> None:
     for alarm in _alarms(synth.api_json)["provider_error_rate"]:
         stats = {m["Id"]: m["MetricStat"]["Metric"] for m in alarm["Metrics"] if "MetricStat" in m}
         (expression,) = [m["Expression"] for m in alarm["Metrics"] if "Expression" in m]
@@ -125,9 +125,11 @@ def test_a_provider_error_rate_counts_429_5xx_and_timeouts_of_that_provider(synt
             {d["Name"]: d["Value"] for d in metric["Dimensions"]}["provider"] for metric in stats.values()
         }
         assert len(providers) == 1 and providers <= set(synth.context["providers"])
-        errors = re.search(r"100 \* \(([^)]*)\)", expression)
-        assert errors is not None
-        assert {outcomes[i.strip()] for i in errors.group(1).split("+")} == {"429", "5xx", "timeout"}
+        numerator = expression.split("100 * ")[1].split(" / ")[0]
+        errors = {outcomes[i] for i in re.findall(r"FILL\((\w+), 0\)", numerator)}
+        assert errors == {"429", "5xx", "timeout", "unreachable"}
+        # every outcome in the denominator, each filled: a rare outcome never hides a period
+        assert set(re.findall(r"FILL\((\w+), 0\)", expression)) == set(outcomes)
 
 
 def test_the_lost_transfer_alarms_watch_lambdas_own_metrics(synth: Synth) -> None:
