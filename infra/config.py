@@ -93,6 +93,11 @@ class GatewayConfig:
     throttle_burst_limit: int = 100
     log_level: str = "INFO"
     log_retention_days: int = 30
+    # Overrides of the alarms' defaults (infra/alarm_settings.py; README, "Dashboard, alarms and runbook"):
+    # {"api_5xx_rate": {"threshold": 2, "evaluation_periods": 5}}.
+    alarms: dict[str, Any] = field(default_factory=dict)
+    # An address the alarm topic sends every alarm to (SNS asks it to confirm first).
+    alarm_email: str | None = None
     # Optional overrides of the functions' own defaults (gateway.settings); None leaves them unset.
     secrets_ttl_seconds: int | None = None
     upstream_timeout_seconds: float | None = None
@@ -107,11 +112,6 @@ class GatewayConfig:
     default_output_tokens_per_request: int | None = None
     # How often EventBridge Scheduler runs the batch watcher (minutes; README, "Events and webhooks").
     watch_interval_minutes: int = 1
-    # Overrides of the alarms' defaults (infra/alarm_settings.py; README, "Alarms and runbook"):
-    # {"api_5xx_rate": {"threshold": 2, "evaluation_periods": 5}}.
-    alarms: dict[str, Any] = field(default_factory=dict)
-    # An address the alarm topic sends every alarm to (SNS asks it to confirm first).
-    alarm_email: str | None = None
 
     def __post_init__(self) -> None:
         validate_providers(self.providers, self.default_provider)
@@ -125,6 +125,12 @@ class GatewayConfig:
             raise ConfigError(f"log_level must be one of {sorted(LOG_LEVELS)}, got {self.log_level!r}")
         if self.log_retention_days not in RETENTION_DAY_NAMES:
             raise ConfigError(f"log_retention_days {self.log_retention_days} is not a CloudWatch value")
+        try:
+            for name, setting in self.alarm_settings.items():  # (validates the overrides)
+                check_window(name, setting, setting.period_minutes or self.watch_interval_minutes)
+            checked_email(self.alarm_email)
+        except AlarmSettingsError as error:
+            raise ConfigError(str(error)) from error
         if self.secrets_ttl_seconds is not None and self.secrets_ttl_seconds < 0:
             raise ConfigError("secrets_ttl_seconds must be >= 0")
         if self.upstream_timeout_seconds is not None and self.upstream_timeout_seconds <= 0:
@@ -149,12 +155,6 @@ class GatewayConfig:
             raise ConfigError("watch_interval_minutes must be between 1 and 1440")
         if self.snapstart and self.python_version not in SNAPSTART_PYTHON_VERSIONS:
             raise ConfigError(f"snapstart needs python_version {' or '.join(SNAPSTART_PYTHON_VERSIONS)}")
-        try:
-            for name, setting in self.alarm_settings.items():  # (validates the overrides)
-                check_window(name, setting, setting.period_minutes or self.watch_interval_minutes)
-            checked_email(self.alarm_email)
-        except AlarmSettingsError as error:
-            raise ConfigError(str(error)) from error
 
     @property
     def alarm_settings(self) -> dict[str, AlarmSetting]:
@@ -173,6 +173,8 @@ class GatewayConfig:
             "throttle_burst_limit",
             "log_level",
             "log_retention_days",
+            "alarms",
+            "alarm_email",
             "secrets_ttl_seconds",
             "upstream_timeout_seconds",
             "python_version",
@@ -180,8 +182,6 @@ class GatewayConfig:
             "model_prices",
             "default_output_tokens_per_request",
             "watch_interval_minutes",
-            "alarms",
-            "alarm_email",
         )
         return cls.from_mapping({key: node.try_get_context(key) for key in keys})
 
@@ -196,6 +196,8 @@ class GatewayConfig:
             "throttle_burst_limit": int,
             "log_level": lambda value: str(value).upper(),
             "log_retention_days": int,
+            "alarms": _json_object,
+            "alarm_email": str,
             "secrets_ttl_seconds": int,
             "upstream_timeout_seconds": float,
             "python_version": str,
@@ -203,8 +205,6 @@ class GatewayConfig:
             "model_prices": _json_object,
             "default_output_tokens_per_request": int,
             "watch_interval_minutes": int,
-            "alarms": _json_object,
-            "alarm_email": str,
         }
         for key, convert in converters.items():
             value = values.get(key)
