@@ -5,7 +5,7 @@ money, watcher, webhooks, transfers, DynamoDB), built from the gateway's own met
 (`gateway.observability.metric_names`: names and dimensions) and AWS's (API Gateway, Lambda,
 SQS, DynamoDB). Every alarm notifies the alarm topic (`AlarmTopic`, in the API stack: its ARN
 is a stack output); its threshold, evaluation periods and period come from
-`infra.alarm_settings` with cdk.json's overrides. README, "Alarms and runbook", says what each
+`infra.alarm_settings` with cdk.json's overrides. README, "Dashboard, alarms and runbook", says what each
 means and what to do.
 """
 
@@ -120,7 +120,6 @@ class GatewayMonitoring(cdk.NestedStack):
         topic: sns.ITopic,
     ) -> None:
         super().__init__(scope, construct_id, description="openai-gateway: dashboard and alarms")
-        self._config = config
         self._settings = config.alarm_settings
         self._watch_period = cdk.Duration.minutes(config.watch_interval_minutes)
         self.action = mc.SnsAlarmActionStrategy(on_alarm_topic=topic)
@@ -179,7 +178,7 @@ class GatewayMonitoring(cdk.NestedStack):
             period=period,
             treat_missing_data_override=missing or cloudwatch.TreatMissingData.NOT_BREACHING,
             alarm_description_override=f"openai-gateway {name}: {description or setting.meaning} "
-            f"{setting.comparison} {setting.threshold:g} (README: Alarms and runbook)",
+            f"{setting.comparison} {setting.threshold:g} (README: Dashboard, alarms and runbook)",
         )
 
     def alarmed(
@@ -234,7 +233,7 @@ class GatewayMonitoring(cdk.NestedStack):
                     datapoints_to_alarm=setting.evaluation_periods,
                     period=period,
                     alarm_description_override=f"openai-gateway api_5xx_rate: {setting.meaning} > "
-                    f"{setting.threshold:g} (README: Alarms and runbook)",
+                    f"{setting.threshold:g} (README: Dashboard, alarms and runbook)",
                 )
             },
         )
@@ -301,7 +300,7 @@ class GatewayMonitoring(cdk.NestedStack):
                         datapoints_to_alarm=setting.evaluation_periods,
                         period=self._period(setting),
                         alarm_description_override=f"openai-gateway function_error_rate: {name}: "
-                        f"{setting.meaning} > {setting.threshold:g} (README: Alarms and runbook)",
+                        f"{setting.meaning} > {setting.threshold:g} (README: Dashboard, alarms and runbook)",
                     )
                 },
             )
@@ -491,7 +490,7 @@ class GatewayMonitoring(cdk.NestedStack):
             datapoints_to_alarm=setting.evaluation_periods,
             period=self._period(setting),
             alarm_description_override=f"openai-gateway dynamodb_throttling: {setting.meaning} > "
-            f"{setting.threshold:g} (README: Alarms and runbook)",
+            f"{setting.threshold:g} (README: Dashboard, alarms and runbook)",
         )
         self.facade.monitor_dynamo_table(
             table=dynamodb.Table.from_table_name(self, "Table", table_name),
