@@ -31,6 +31,7 @@ def instrumented(
 
     @functools.wraps(handler)
     def entry(event: Any, context: Any) -> Any:
+        tracing.about(None)  # what the environment's previous invocation worked on
         try:
             return inner(event, context)
         finally:

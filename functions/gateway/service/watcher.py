@@ -50,8 +50,8 @@ class PassReport:
     list_calls: int = 0
     retrieves: int = 0
     changed: int = 0
-    adopted: int = 0  # pending creates attached to their provider object
-    given_up: int = 0  # pending creates given up (no provider object within the grace)
+    adopted: int = 0  # pending creates finished: attached to their provider object, or given up
+    given_up: int = 0  # of those, the ones given up (no provider object within the grace)
     settled: int = 0
     ended_missing: int = 0
     unwatched: int = 0
@@ -122,7 +122,7 @@ def _emit_pass(report: PassReport, duration_ms: float, oldest_unfinished: int | 
     emit(metric_names.WATCHER_PASS_DURATION, duration_ms)
     emit(metric_names.WATCHER_BATCHES_TRACKED, report.batches_seen)
     emit(metric_names.WATCHER_CHANGES, report.changed)
-    emit(metric_names.STRANDED_ADOPTED, report.adopted)
+    emit(metric_names.STRANDED_ADOPTED, report.adopted - report.given_up)
     emit(metric_names.STRANDED_GIVEN_UP, report.given_up)
     age = max(0, int(time.time()) - oldest_unfinished) if oldest_unfinished is not None else 0
     emit(metric_names.OLDEST_UNFINISHED_AGE, age)
@@ -208,9 +208,8 @@ def _adopt_batch(id_map: IdMap, record: ObjectRecord, report: PassReport) -> Non
 def _count_adoption(record: ObjectRecord, report: PassReport) -> None:
     if pending.is_pending(record):
         return
-    if record.upstream_id is not None:  # attached to the provider's object
-        report.adopted += 1
-    else:
+    report.adopted += 1
+    if record.upstream_id is None:  # not attached to a provider object: given up
         report.given_up += 1
 
 
