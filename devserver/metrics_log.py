@@ -8,8 +8,6 @@ import os
 import sys
 import threading
 
-from gateway.observability import metrics
-
 ENV_METRICS_LOG = "METRICS_LOG"
 _lock = threading.Lock()
 
@@ -29,8 +27,14 @@ def wanted() -> bool:
 
 
 def attach() -> None:
+    # imported here: the functions' logger takes its level from the environment the server
+    # sets before it loads them
+    from gateway.observability import metrics
+
     metrics.set_sink(_to_stderr if wanted() else _drop)
 
 
 def detach() -> None:
+    from gateway.observability import metrics
+
     metrics.set_sink(None)
