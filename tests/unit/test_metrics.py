@@ -493,3 +493,39 @@ def test_no_key_or_secret_reaches_an_annotation_or_a_metric(
     assert not [a for a in traced.annotations if any(s in str(a[2]) for s in secrets)]
     assert "gateway_id" not in {key for _, key, _ in traced.annotations}
     assert not [line for line in emitted if any(s in json.dumps(line) for s in secrets)]
+
+
+@pytest.mark.parametrize(
+    ("error", "outcome"),
+    [
+        (None, "ok"),
+        ("ThrottlingException", "429"),
+        ("ValidationException", "4xx"),
+        ("InternalServerException", "5xx"),
+    ],
+)
+def test_bedrock_calls_by_outcome(
+    aws: None, error: str | None, outcome: str, emitted: list[dict[str, Any]]
+) -> None:
+    import boto3
+    from botocore.stub import Stubber
+    from gateway.providers.bedrock import BedrockClient
+
+    deployment = ProviderDeployment(name="bedrock", type="bedrock", region="us-east-1")
+    client = BedrockClient(deployment, lambda refresh: None, timeout=5)
+    bedrock = boto3.client("bedrock", region_name="us-east-1")
+    client._client = bedrock
+    status = {"ThrottlingException": 429, "ValidationException": 400, "InternalServerException": 500}
+    with Stubber(bedrock) as stub:
+        if error is None:
+            stub.add_response("list_model_invocation_jobs", {"invocationJobSummaries": []})
+        else:
+            stub.add_client_error("list_model_invocation_jobs", error, http_status_code=status[error])
+        try:
+            client._call("list_model_invocation_jobs")
+        except GatewayError:
+            assert outcome != "ok"
+    metrics.flush()
+    assert datapoints(emitted, metric_names.PROVIDER_CALLS) == [
+        ({"provider": "bedrock", "outcome": outcome}, 1)
+    ]
