@@ -39,6 +39,8 @@ _MAX_DIMENSION_CHARS = 128
 class _Pending(threading.local):
     def __init__(self) -> None:
         self.items: list[tuple[MetricName, Dimensions, float]] = []
+        # one provider per thread, cleared for each line (making one costs more than a line)
+        self.provider = AmazonCloudWatchEMFProvider(namespace=NAMESPACE, service=SERVICE)
 
 
 _pending = _Pending()
@@ -84,7 +86,8 @@ def emf_lines(items: list[tuple[MetricName, Dimensions, float]]) -> Iterator[dic
         }
         start = 0
         while any(len(vals) > start for vals in values.values()):
-            provider = AmazonCloudWatchEMFProvider(namespace=NAMESPACE, service=SERVICE)
+            provider = _pending.provider
+            provider.clear_metrics()
             for name, label in dimensions:
                 provider.add_dimension(name=name, value=label)
             labels = dict(dimensions)
