@@ -128,6 +128,22 @@ def test_every_declared_metric_has_a_known_unit_bounded_dimensions_and_an_emitte
         assert f"metric_names.{constants[metric]}" in code, f"nothing emits {metric.name}"
 
 
+def test_every_function_of_the_route_table_flushes_its_metrics_through_one_wrapper() -> None:
+    import importlib
+
+    from gateway import routes
+
+    functions = [
+        *routes.ROUTES,
+        *routes.ASYNC_FUNCTIONS,
+        *routes.SCHEDULED_FUNCTIONS,
+        *routes.QUEUE_CONSUMERS,
+    ]
+    for function in functions:
+        handler = importlib.import_module(f"handlers.{function.name}").handler
+        assert getattr(handler, "instrumented", False), function.name
+
+
 # Where each is emitted -------------------------------------------------------------------
 
 

@@ -37,4 +37,5 @@ def instrumented(
         finally:
             metrics.flush()
 
+    entry.instrumented = True  # type: ignore[attr-defined]
     return entry
