@@ -92,6 +92,20 @@ def test_latencies_are_kept_value_by_value_at_most_99_a_line(emitted: list[dict[
     assert sorted(v for _, v in datapoints(emitted, metric_names.PROVIDER_LATENCY)) == list(range(250))
 
 
+def test_what_a_worker_thread_emitted_is_written_by_the_invocations_flush(
+    emitted: list[dict[str, Any]],
+) -> None:
+    import threading
+
+    worker = threading.Thread(
+        target=metrics.emit, args=(metric_names.PROVIDER_LATENCY, 5.0), kwargs={"provider": "openai"}
+    )
+    worker.start()
+    worker.join()
+    metrics.flush()
+    assert datapoints(emitted, metric_names.PROVIDER_LATENCY) == [({"provider": "openai"}, 5.0)]
+
+
 def test_a_metric_takes_exactly_its_declared_dimensions() -> None:
     with pytest.raises(ValueError, match="ProviderCalls"):
         metrics.emit(metric_names.PROVIDER_CALLS, provider="openai")

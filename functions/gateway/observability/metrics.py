@@ -2,11 +2,12 @@
 EMF provider, no API call. A metric is kept in memory where its event happens (`emit`) and
 written when the function's invocation ends (`flush`, by observability.instrument).
 
-One Powertools `Metrics` object holds one dimension set per line, and its metric set is shared
-by every thread. The gateway's metrics have different dimensions (a route, a provider and an
-outcome, a status), and the local server runs every function in one process, a thread per
-request: so each thread keeps what it emitted, and `flush` writes one EMF line per dimension set
-through a fresh provider each.
+One Powertools `Metrics` object holds one dimension set per line, and the gateway's metrics
+have different dimensions (a route; a provider and an outcome; a status): so `flush` writes one
+EMF line per dimension set. What is emitted is kept process-wide, as Lambda runs one invocation
+at a time per process: a provider call made on a worker thread (batches.list refreshes in a
+pool) is written by its invocation's flush. (The local server runs requests on many threads at
+once: there a flush may write a concurrent request's metrics too; each is written once.)
 """
 
 from __future__ import annotations
@@ -36,14 +37,25 @@ _SUMMED_UNITS = frozenset({"Count", "Bytes", "None"})
 _MAX_DIMENSION_CHARS = 128
 
 
-class _Pending(threading.local):
+class _Pending:
     def __init__(self) -> None:
         self.items: list[tuple[MetricName, Dimensions, float]] = []
-        # one provider per thread, cleared for each line (making one costs more than a line)
+        self.lock = threading.Lock()
+
+    def take(self) -> list[tuple[MetricName, Dimensions, float]]:
+        with self.lock:
+            items, self.items = self.items, []
+        return items
+
+
+class _Providers(threading.local):
+    def __init__(self) -> None:
+        # one per thread, cleared for each line (making one costs more than a line)
         self.provider = AmazonCloudWatchEMFProvider(namespace=NAMESPACE, service=SERVICE)
 
 
 _pending = _Pending()
+_providers = _Providers()
 
 
 def _stdout(line: str) -> None:
@@ -60,14 +72,16 @@ def emit(metric: MetricName, value: float = 1, **dimensions: str) -> None:
     if set(dimensions) != set(metric.dimensions):
         raise ValueError(f"{metric.name} takes dimensions {metric.dimensions}, got {tuple(dimensions)}")
     bounded = tuple(sorted((name, str(value)[:_MAX_DIMENSION_CHARS]) for name, value in dimensions.items()))
-    _pending.items.append((metric, bounded, float(value)))
-    if len(_pending.items) >= _MAX_PENDING:
+    with _pending.lock:
+        _pending.items.append((metric, bounded, float(value)))
+        full = len(_pending.items) >= _MAX_PENDING
+    if full:
         flush()
 
 
 def flush() -> None:
-    """Write what this thread emitted since the last flush, one EMF line per dimension set."""
-    items, _pending.items = _pending.items, []
+    """Write what was emitted since the last flush, one EMF line per dimension set."""
+    items = _pending.take()
     if not items or is_metrics_disabled():
         return
     for line in emf_lines(items):
@@ -86,7 +100,7 @@ def emf_lines(items: list[tuple[MetricName, Dimensions, float]]) -> Iterator[dic
         }
         start = 0
         while any(len(vals) > start for vals in values.values()):
-            provider = _pending.provider
+            provider = _providers.provider
             provider.clear_metrics()
             for name, label in dimensions:
                 provider.add_dimension(name=name, value=label)
@@ -107,8 +121,8 @@ def set_sink(sink: Sink | None) -> None:
 
 
 def discard() -> None:
-    """Forget what this thread emitted and did not flush (a test's leftovers)."""
-    _pending.items = []
+    """Forget what was emitted and not flushed (a test's leftovers)."""
+    _pending.take()
 
 
 @contextmanager
