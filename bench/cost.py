@@ -3,6 +3,7 @@ gateway's functions make, counted, priced with bench/aws_prices_us_east_1.json.
 
     .venv/bin/python bench/cost.py                      # 3 lifecycles (~1 min), the median shown
     .venv/bin/python bench/cost.py --json .bench/cost.json
+    .venv/bin/python bench/cost.py --cdk-out cdk.out     # the monitoring `make synth` wrote
 
 The lifecycle runs through the local gateway (what `make serve` runs: the real handlers, the
 simulator, an embedded moto server): upload a batch file, create a batch, 30 polls, the watcher
@@ -13,7 +14,8 @@ API Gateway requests, DynamoDB units, S3 requests and bytes, Secrets Manager cal
 messages (a queue consumer's message costs its receive and delete too), EventBridge entries,
 the EMF bytes CloudWatch Logs ingests. Then a few idle watcher passes (nothing to watch) give
 the month idle: the secrets, the watcher every minute (its scheduler, invocations, reads and
-metrics), the webhook queue's pollers, the dashboard and the alarms.
+metrics), the webhook queue's pollers, the dashboard and the alarms, counted in the synthesized
+stack (cdk.json's providers and settings; synthesized here unless --cdk-out names an assembly).
 
 Figures: dollars per lifecycle and per idle month, and per function. The prices are list prices
 without the free tier (which would make a small deployment's month nearly free).
@@ -25,6 +27,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,9 +42,13 @@ for path in (REPO_ROOT, REPO_ROOT / "functions"):
 # the functions' logger is made at import, before the local server sets their environment
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
+from gateway.observability import metric_names  # noqa: E402
+from gateway.service.books import INVARIANTS  # noqa: E402
+
 from bench._aws_meter import MEMORY_MB, ROUTED, FunctionUse, Meter, metering  # noqa: E402
 from bench._results import write_json  # noqa: E402
 from bench._stats import median  # noqa: E402
+from infra.monitoring_count import BilledMonitoring, billed_monitoring  # noqa: E402
 
 PRICES_FILE = Path(__file__).with_name("aws_prices_us_east_1.json")
 INPUT = REPO_ROOT / "examples" / "requests.jsonl"
@@ -55,8 +62,6 @@ SECRETS = 3
 # per 20 s wait when the queue is empty (billed as SQS requests):
 # https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html
 SQS_IDLE_POLLERS, SQS_LONG_POLL_SECONDS = 5, 20
-# What a monitoring stack adds (issue 25): one dashboard and its alarms; --alarms overrides.
-DEFAULT_ALARMS = 12
 
 
 def prices() -> dict[str, float]:
@@ -187,7 +192,37 @@ def per_function(meter: Meter, price: dict[str, float]) -> dict[str, dict[str, A
     return rows
 
 
-def idle_month(idle: Meter, price: dict[str, float], alarms: int, passes: int) -> dict[str, float]:
+def synthesized_monitoring(cdk_out: Path | None) -> BilledMonitoring:
+    """The dashboards and alarms of the stack cdk.json configures (synthesized when no assembly)."""
+    if cdk_out is not None:
+        return billed_monitoring(cdk_out)
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+    import aws_cdk as cdk
+
+    from infra.stack import build
+
+    context = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+    with tempfile.TemporaryDirectory() as outdir:
+        app = cdk.App(outdir=outdir, context=context)
+        build(app, nag=False)
+        app.synth()
+        return billed_monitoring(Path(outdir))
+
+
+def alarm_metrics(monitoring: BilledMonitoring) -> int:
+    """Billed alarm metrics: a Metrics Insights alarm is billed by the series its query reads."""
+    series = 0
+    for query in monitoring.insights_queries:
+        # the one such alarm sums InvariantViolations, one series per books invariant
+        if f"SUM({metric_names.INVARIANT_VIOLATIONS.name})" not in query:
+            raise ValueError(f"how many series does this alarm's query read? {query}")
+        series += len(INVARIANTS)
+    return monitoring.alarm_metrics + series
+
+
+def idle_month(
+    idle: Meter, price: dict[str, float], monitoring: BilledMonitoring, passes: int
+) -> dict[str, float]:
     """A month with no traffic: the watcher every minute, as one idle pass measured here."""
     watcher = idle.functions.get("batch_watcher", FunctionUse())
     per_pass = {
@@ -206,8 +241,8 @@ def idle_month(idle: Meter, price: dict[str, float], alarms: int, passes: int) -
         * SECONDS_A_MONTH
         / SQS_LONG_POLL_SECONDS
         * price["sqs_standard_request"],
-        "dashboard": price["cloudwatch_dashboard_month"],
-        "alarms": alarms * price["cloudwatch_alarm_month"],
+        "dashboard": monitoring.dashboards * price["cloudwatch_dashboard_month"],
+        "alarms": alarm_metrics(monitoring) * price["cloudwatch_alarm_month"],
     }
 
 
@@ -215,8 +250,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--runs", type=int, default=3, help="lifecycles, each on a fresh gateway")
-    parser.add_argument("--alarms", type=int, default=DEFAULT_ALARMS, help="alarms the stack creates")
+    parser.add_argument("--cdk-out", type=Path, help="a synthesized assembly to count the alarms in")
     args = parser.parse_args()
+    monitoring = synthesized_monitoring(args.cdk_out)
 
     from devserver.server import start_gateway
 
@@ -231,7 +267,7 @@ def main() -> int:
         runs.append((sum(row["usd_total"] for row in functions.values()), meter, facts, idle, functions))
     runs.sort(key=lambda run: run[0])
     lifecycle_usd, meter, facts, idle, functions = runs[len(runs) // 2]  # the median run
-    month = idle_month(idle, price, args.alarms, passes=5)
+    month = idle_month(idle, price, monitoring, passes=5)
     idle_pass = idle.functions.get("batch_watcher", FunctionUse())
     report = {
         "runs_lifecycle_usd": [run[0] for run in runs],
@@ -247,6 +283,11 @@ def main() -> int:
             "dynamodb_rru": idle_pass.read_units / 5,
             "dynamodb_wru": idle_pass.write_units / 5,
             "emf_bytes": idle_pass.emf_bytes / 5,
+        },
+        "monitoring": {
+            "dashboards": monitoring.dashboards,
+            "alarms": monitoring.alarms,
+            "alarm_metrics_billed": alarm_metrics(monitoring),
         },
         "idle_month_usd": sum(month.values()),
         "idle_month_usd_by_item": month,
@@ -278,6 +319,11 @@ def _print(report: dict[str, Any]) -> None:
         f"  (${report['lifecycle_usd'] * 1000:.4f} per 1,000)"
     )
     print("idle month: " + ", ".join(f"{k} ${v:.4f}" for k, v in report["idle_month_usd_by_item"].items()))
+    monitoring = report["monitoring"]
+    print(
+        f"monitoring: {monitoring['dashboards']} dashboard(s), {monitoring['alarms']} alarms, "
+        f"{monitoring['alarm_metrics_billed']} alarm metrics billed"
+    )
     print(f"idle month total: ${report['idle_month_usd']:.2f}")
 
 

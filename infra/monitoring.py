@@ -36,10 +36,11 @@ from infra.events import GatewayEvents
 DASHBOARD_NAME = "openai-gateway"
 ALARM_PREFIX = API_STACK_NAME
 DISAMBIGUATOR = "Critical"
-# The values of the bounded dimensions the alarms sum over (the code emits no others).
-PROVIDER_OUTCOMES = ("ok", "4xx", "429", "5xx", "timeout", "unreachable")
-PROVIDER_ERROR_OUTCOMES = ("429", "5xx", "timeout", "unreachable")
-WEBHOOK_OUTCOMES = ("delivered", "retried", "failed")
+# The values of the closed dimensions the alarms sum over: metric_names lists them, and
+# metrics.emit refuses any other.
+PROVIDER_OUTCOMES = names.PROVIDER_CALLS.values_of("outcome")
+PROVIDER_ERROR_OUTCOMES = names.PROVIDER_ERROR_OUTCOMES
+WEBHOOK_OUTCOMES = names.WEBHOOK_DELIVERIES.values_of("outcome")
 # Counted from the API's access log (a metric filter), not emitted by the code: every answer
 # 429, whether API Gateway's stage throttling or a function's own limit gave it.
 API_THROTTLED = "ApiThrottled"
@@ -317,7 +318,7 @@ class GatewayMonitoring(cdk.NestedStack):
             error_rate = cloudwatch.MathExpression(
                 expression=f"IF(({every}) > 0, 100 * ({errors}) / ({every}), 0)",
                 using_metrics={ids[outcome]: metric for outcome, metric in calls.items()},
-                label=f"{provider}: errors (429, 5xx, timeout, unreachable) %",
+                label=f"{provider}: errors ({', '.join(PROVIDER_ERROR_OUTCOMES)}) %",
                 period=FIVE_MINUTES,
             )
             self._custom(
@@ -416,7 +417,7 @@ class GatewayMonitoring(cdk.NestedStack):
         ids = {outcome: f"w{index}" for index, outcome in enumerate(WEBHOOK_OUTCOMES)}
         every = " + ".join(_filled(i) for i in ids.values())
         success_rate = cloudwatch.MathExpression(
-            expression=f"IF(({every}) > 0, 100 * {_filled(ids['delivered'])} / ({every}), 100)",
+            expression=f"IF(({every}) > 0, 100 * {_filled(ids[names.WEBHOOK_DELIVERED])} / ({every}), 100)",
             using_metrics={ids[outcome]: metric for outcome, metric in outcomes.items()},
             label="delivered %",
             period=FIVE_MINUTES,

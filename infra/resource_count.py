@@ -41,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     for name, count in counts.items():
         print(f"  {name:<{width}}  {count:>3}")
+    from infra.monitoring_count import summary  # imports this module's TEMPLATE_SUFFIX
+
+    print(summary(args.outdir))
     over = over_budget(counts)
     if over:
         print(f"Over the budget of {RESOURCE_BUDGET}: {', '.join(sorted(over))}")

@@ -73,6 +73,22 @@ def test_runtime_architecture_tracing_and_shared_layer(synth: Synth) -> None:
     assert code_keys != {layer["Properties"]["Content"]["S3Key"]}
 
 
+def test_the_tracer_is_off_only_where_a_function_calls_no_aws_service(synth: Synth) -> None:
+    # Lambda still records each invocation (active tracing); the Tracer would only add the X-Ray
+    # SDK's import to a cold start. A function without grants calls nothing on AWS
+    # (test_grants_match_code checks the grants against the calls).
+    functions = functions_by_handler(synth.api_json)
+    specs = [*routes.ROUTES, *routes.ASYNC_FUNCTIONS]
+    untraced = set()
+    for spec in specs:
+        environment = functions[spec.handler][1]["Environment"]["Variables"]
+        if environment.get("POWERTOOLS_TRACE_DISABLED") == "true":
+            untraced.add(spec.name)
+    grants = {spec.name: getattr(spec, "grants", spec.permissions) for spec in specs}
+    assert untraced == {name for name, granted in grants.items() if not granted}
+    assert "health" in untraced and "batches_create" not in untraced
+
+
 def test_each_function_logs_to_its_own_group_with_retention(synth: Synth) -> None:
     groups = resources_of(synth.api_json, "AWS::Logs::LogGroup")
     used = []
@@ -94,6 +110,7 @@ def test_environment_holds_only_the_allowed_variables(synth: Synth) -> None:
         invokes = routes.INVOKE_TRANSFER in grants
         expected = COMMON_ENV | ({resources.ENV_TRANSFER_FUNCTION} if invokes else set())
         expected |= {env for capability, env in CAPABILITY_ENV.items() if capability in grants}
+        expected |= set() if grants else {"POWERTOOLS_TRACE_DISABLED"}  # nothing on AWS to trace
         assert expected <= set(variables) <= expected | OPTIONAL_ENV, spec.name
         if invokes:
             assert variables[resources.ENV_TRANSFER_FUNCTION] == {"Ref": transfer_id}

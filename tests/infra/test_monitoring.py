@@ -128,8 +128,19 @@ def test_a_provider_error_rate_counts_429_5xx_timeouts_and_unreachable_of_that_p
         numerator = expression.split("100 * ")[1].split(" / ")[0]
         errors = {outcomes[i] for i in re.findall(r"FILL\((\w+), 0\)", numerator)}
         assert errors == {"429", "5xx", "timeout", "unreachable"}
+        assert errors == set(metric_names.PROVIDER_ERROR_OUTCOMES)
+        # exactly the outcomes the code may emit (metric_names; metrics.emit refuses others)
+        assert sorted(outcomes.values()) == sorted(metric_names.PROVIDER_CALLS.values_of("outcome"))
         # every outcome in the denominator, each filled: a rare outcome never hides a period
         assert set(re.findall(r"FILL\((\w+), 0\)", expression)) == set(outcomes)
+
+
+def test_the_webhook_graphs_draw_exactly_the_outcomes_the_code_emits(synth: Synth) -> None:
+    body = _dashboard_body(synth.api_json)
+    drawn = set(re.findall(r'"WebhookDeliveries","outcome","(\w+)"', body))
+    assert drawn == set(metric_names.WEBHOOK_DELIVERIES.values_of("outcome"))
+    drawn_calls = set(re.findall(r'"ProviderCalls","outcome","(\w+)"', body))
+    assert drawn_calls == set(metric_names.PROVIDER_CALLS.values_of("outcome"))
 
 
 def test_the_lost_transfer_alarms_watch_lambdas_own_metrics(synth: Synth) -> None:
@@ -321,3 +332,22 @@ def test_the_readme_runbook_covers_every_alarm() -> None:
     runbook = readme[readme.index("### Dashboard, alarms and runbook") :]
     for name in DEFAULT_ALARMS:
         assert re.search(rf"^\| `{name}`", runbook, re.MULTILINE), f"no runbook row for {name}"
+
+
+def test_every_queue_with_a_dead_letter_queue_has_its_dead_letters_alarmed(synth: Synth) -> None:
+    queues = resources_of(synth.api_json, "AWS::SQS::Queue")
+    dead_letter_queues = {
+        queue["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        for queue in queues.values()
+        if "RedrivePolicy" in queue["Properties"]
+    }
+    assert dead_letter_queues  # the webhook queue's at least
+    alarmed = set()
+    for alarm in _alarms(synth.api_json)["dead_letters"]:
+        assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+        (dimension,) = alarm["Dimensions"]
+        assert dimension["Name"] == "QueueName"
+        alarmed.add(json.dumps(dimension["Value"], sort_keys=True))
+    assert alarmed == {
+        json.dumps({"Fn::GetAtt": [queue_id, "QueueName"]}, sort_keys=True) for queue_id in dead_letter_queues
+    }

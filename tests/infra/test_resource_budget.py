@@ -4,9 +4,11 @@ CloudFormation's 500 resources, and `python -m infra.resource_count` (make synth
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import aws_cdk as cdk
+import pytest
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk.assertions import Template
 from gateway import routes
@@ -74,3 +76,19 @@ def test_a_change_in_a_nested_stacks_method_redeploys_the_stage() -> None:
     """The stage's deployment is named after every method, nested ones included: a changed path
     in a nested stack makes a new deployment, as it did in one template."""
     assert _deployment_id("200") != _deployment_id("201")
+
+
+def test_make_synth_prints_each_templates_count_and_the_billed_monitoring(
+    synth: Synth, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([str(synth.outdir)]) == 0
+    printed = capsys.readouterr().out
+    for name, template in synth.templates.items():
+        assert re.search(rf"{re.escape(name)}\s+{len(template.get('Resources', {}))}\n", printed), name
+    alarms = sum(
+        1
+        for template in synth.templates.values()
+        for resource in template.get("Resources", {}).values()
+        if resource["Type"] == "AWS::CloudWatch::Alarm"
+    )
+    assert f"Monitoring: 1 dashboard(s), {alarms} alarms (" in printed

@@ -82,3 +82,40 @@ def test_a_functions_dollars() -> None:
         "webhook_deliver", meter.FunctionUse(invocations=1, sqs_requests=0), price
     )
     assert consumer["sqs"] == pytest.approx(2 * price["sqs_standard_request"])  # its receive and delete
+
+
+def test_the_idle_month_bills_every_alarm_metric_and_dashboard_of_the_templates(tmp_path) -> None:
+    from gateway.service.books import INVARIANTS
+
+    from infra.monitoring_count import billed_monitoring
+
+    def stat(metric_id: str) -> dict[str, object]:
+        return {"Id": metric_id, "MetricStat": {"Metric": {"MetricName": "M"}, "Period": 300, "Stat": "Sum"}}
+
+    nested = {
+        "Resources": {
+            "Board": {"Type": "AWS::CloudWatch::Dashboard", "Properties": {}},
+            "One": {"Type": "AWS::CloudWatch::Alarm", "Properties": {"MetricName": "Errors"}},
+            "Math": {
+                "Type": "AWS::CloudWatch::Alarm",
+                "Properties": {
+                    "Metrics": [stat("a"), stat("b"), stat("c"), {"Id": "e", "Expression": "a+b+c"}]
+                },
+            },
+            "Insights": {
+                "Type": "AWS::CloudWatch::Alarm",
+                "Properties": {
+                    "Metrics": [{"Id": "q", "Expression": "SELECT SUM(InvariantViolations) FROM SCHEMA(x)"}]
+                },
+            },
+        }
+    }
+    (tmp_path / "Api.template.json").write_text(json.dumps({"Resources": {"T": {"Type": "AWS::SNS::Topic"}}}))
+    (tmp_path / "ApiMonitoring.template.json").write_text(json.dumps(nested))
+    billed = billed_monitoring(tmp_path)
+    assert (billed.dashboards, billed.alarms, billed.alarm_metrics) == (1, 3, 1 + 3)
+    assert cost.alarm_metrics(billed) == 4 + len(INVARIANTS)
+    price = cost.prices()
+    month = cost.idle_month(meter.Meter(), price, billed, passes=5)
+    assert month["dashboard"] == price["cloudwatch_dashboard_month"]
+    assert month["alarms"] == pytest.approx((4 + len(INVARIANTS)) * price["cloudwatch_alarm_month"])

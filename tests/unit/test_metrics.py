@@ -559,3 +559,24 @@ def test_bedrock_calls_by_outcome(
     assert datapoints(emitted, metric_names.PROVIDER_CALLS) == [
         ({"provider": "bedrock", "outcome": outcome}, 1)
     ]
+
+
+def test_a_closed_dimension_takes_only_its_listed_values() -> None:
+    with pytest.raises(ValueError, match="outcome is one of"):
+        metrics.emit(metric_names.PROVIDER_CALLS, provider="openai", outcome="slow")
+    with pytest.raises(ValueError, match="outcome is one of"):
+        metrics.emit(metric_names.WEBHOOK_DELIVERIES, outcome="bounced")
+    metrics.discard()
+
+
+def test_the_outcomes_the_code_emits_are_exactly_the_listed_ones() -> None:
+    # what the dashboard and the alarms sum over (infra/monitoring.py reads the same lists)
+    from gateway.observability import provider_calls
+
+    answered = {provider_calls.outcome_of(status) for status in range(100, 600)}
+    not_answered = {provider_calls.TIMEOUT, provider_calls.UNREACHABLE}
+    assert sorted(answered | not_answered) == sorted(metric_names.PROVIDER_CALLS.values_of("outcome"))
+    assert set(metric_names.PROVIDER_ERROR_OUTCOMES) < set(metric_names.PROVIDER_OUTCOMES)
+    assert sorted((dispatch.DELIVERED, dispatch.RETRIED, dispatch.FAILED)) == sorted(
+        metric_names.WEBHOOK_DELIVERIES.values_of("outcome")
+    )

@@ -22,6 +22,13 @@ class MetricName:
     # () is `service` alone): what an alarm over every value of a dimension reads, since an
     # alarm cannot sum a SEARCH.
     rollups: tuple[tuple[str, ...], ...] = ()
+    # Dimensions whose values are a closed list (dimension, its values): `emit` refuses any
+    # other, and the dashboard and alarms sum over exactly these.
+    closed: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def values_of(self, dimension: str) -> tuple[str, ...]:
+        """The closed list of `dimension`'s values (a KeyError for an open dimension)."""
+        return dict(self.closed)[dimension]
 
 
 def _metric(
@@ -30,9 +37,32 @@ def _metric(
     dimensions: tuple[str, ...],
     meaning: str,
     rollups: tuple[tuple[str, ...], ...] = (),
+    closed: tuple[tuple[str, tuple[str, ...]], ...] = (),
 ) -> MetricName:
     assert all(set(rollup) < set(dimensions) for rollup in rollups), name
-    return MetricName(name, unit, dimensions, meaning, rollups)
+    assert all(dimension in dimensions for dimension, _ in closed), name
+    return MetricName(name, unit, dimensions, meaning, rollups, closed)
+
+
+# ProviderCalls' outcomes: answered below 400, 4xx other than 429, 429, 5xx; no answer in
+# time; no answer at all (DNS, connection refused or reset).
+PROVIDER_OK, PROVIDER_4XX, PROVIDER_429, PROVIDER_5XX = "ok", "4xx", "429", "5xx"
+PROVIDER_TIMEOUT, PROVIDER_UNREACHABLE = "timeout", "unreachable"
+PROVIDER_OUTCOMES = (
+    PROVIDER_OK,
+    PROVIDER_4XX,
+    PROVIDER_429,
+    PROVIDER_5XX,
+    PROVIDER_TIMEOUT,
+    PROVIDER_UNREACHABLE,
+)
+# What a provider's error rate (its alarm) counts: the provider's fault or its limit, not a
+# request the gateway should not have sent (4xx).
+PROVIDER_ERROR_OUTCOMES = (PROVIDER_429, PROVIDER_5XX, PROVIDER_TIMEOUT, PROVIDER_UNREACHABLE)
+# WebhookDeliveries' outcomes: acknowledged; failed and queued again; failed for the last time
+# (the job went to the dead-letter queue).
+WEBHOOK_DELIVERED, WEBHOOK_RETRIED, WEBHOOK_FAILED = "delivered", "retried", "failed"
+WEBHOOK_OUTCOMES = (WEBHOOK_DELIVERED, WEBHOOK_RETRIED, WEBHOOK_FAILED)
 
 
 # API
@@ -43,13 +73,14 @@ REQUESTS = _metric(
     "requests answered, by route and 2xx/4xx/5xx",
     rollups=(("status_class",),),
 )
-# Providers (outcome: ok, 4xx, 429, 5xx, timeout, unreachable)
+# Providers
 PROVIDER_CALLS = _metric(
     "ProviderCalls",
     "Count",
     ("provider", "outcome"),
     "calls to a provider, by outcome",
     rollups=(("provider",),),
+    closed=(("outcome", PROVIDER_OUTCOMES),),
 )
 PROVIDER_LATENCY = _metric("ProviderLatency", "Milliseconds", ("provider",), "a provider call's duration")
 # Batches and money
@@ -75,9 +106,14 @@ OLDEST_UNFINISHED_AGE = _metric(
 INVARIANT_VIOLATIONS = _metric(
     "InvariantViolations", "Count", ("invariant",), "records a books check found off", rollups=((),)
 )
-# Webhooks (outcome: delivered, retried, failed)
+# Webhooks
 WEBHOOK_DELIVERIES = _metric(
-    "WebhookDeliveries", "Count", ("outcome",), "webhook delivery attempts, by outcome", rollups=((),)
+    "WebhookDeliveries",
+    "Count",
+    ("outcome",),
+    "webhook delivery attempts, by outcome",
+    rollups=((),),
+    closed=(("outcome", WEBHOOK_OUTCOMES),),
 )
 WEBHOOK_LATENCY = _metric("WebhookDeliveryLatency", "Milliseconds", (), "a delivery attempt's duration")
 # File transfers

@@ -18,7 +18,14 @@ def markdown() -> str:
         "|---|---|---|---|---|",
     ]
     for metric in metric_names.ALL:
-        dimensions = ", ".join(f"`{name}`" for name in metric.dimensions) or "none"
+        closed = dict(metric.closed)
+        dimensions = (
+            ", ".join(
+                f"`{name}`" + (f" ({', '.join(closed[name])})" if name in closed else "")
+                for name in metric.dimensions
+            )
+            or "none"
+        )
         rollups = "; ".join(
             ", ".join(f"`{name}`" for name in rollup) or "`service` alone" for rollup in metric.rollups
         )

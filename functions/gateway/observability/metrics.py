@@ -71,6 +71,9 @@ def emit(metric: MetricName, value: float = 1, **dimensions: str) -> None:
     """Record `value` of `metric` with exactly the dimensions metric_names lists for it."""
     if set(dimensions) != set(metric.dimensions):
         raise ValueError(f"{metric.name} takes dimensions {metric.dimensions}, got {tuple(dimensions)}")
+    for dimension, allowed in metric.closed:
+        if dimensions[dimension] not in allowed:
+            raise ValueError(f"{metric.name}: {dimension} is one of {allowed}, not {dimensions[dimension]!r}")
     bounded = tuple(sorted((name, str(value)[:_MAX_DIMENSION_CHARS]) for name, value in dimensions.items()))
     with _pending.lock:
         _pending.items.append((metric, bounded, float(value)))

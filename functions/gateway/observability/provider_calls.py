@@ -8,19 +8,27 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from gateway.observability import metric_names, tracing
+from gateway.observability.metric_names import (
+    PROVIDER_4XX,
+    PROVIDER_5XX,
+    PROVIDER_429,
+    PROVIDER_OK,
+    PROVIDER_TIMEOUT,
+    PROVIDER_UNREACHABLE,
+)
 from gateway.observability.metrics import emit
 
-OK = "ok"
-TIMEOUT = "timeout"
-UNREACHABLE = "unreachable"  # no answer at all: DNS, connection refused or reset
+# The outcomes a caller sets itself (`CallOutcome.failed`).
+TIMEOUT = PROVIDER_TIMEOUT
+UNREACHABLE = PROVIDER_UNREACHABLE
 
 
 def outcome_of(status: int) -> str:
     if status < 400:
-        return OK
+        return PROVIDER_OK
     if status == 429:
-        return "429"
-    return "4xx" if status < 500 else "5xx"
+        return PROVIDER_429
+    return PROVIDER_4XX if status < 500 else PROVIDER_5XX
 
 
 class CallOutcome:

@@ -19,9 +19,12 @@ from gateway.webhooks import delivery, queue
 from gateway.webhooks.queue import DeliveryJob
 
 _ENDPOINTS_PAGE = 100
-# WebhookDeliveries' outcomes: acknowledged; failed and queued again; failed for the last time
-# (the job went to the dead-letter queue)
-DELIVERED, RETRIED, FAILED = "delivered", "retried", "failed"
+# WebhookDeliveries' outcomes (metric_names lists them for the dashboard too)
+DELIVERED, RETRIED, FAILED = (
+    metric_names.WEBHOOK_DELIVERED,
+    metric_names.WEBHOOK_RETRIED,
+    metric_names.WEBHOOK_FAILED,
+)
 
 
 def publish(owner: str, event: dict[str, Any], id_map: IdMap | None = None) -> int:
