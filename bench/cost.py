@@ -228,7 +228,7 @@ def idle_month(
     per_pass = {
         key: value / passes for key, value in function_dollars("batch_watcher", watcher, price).items()
     }
-    watcher_metrics = 6  # the metrics every pass writes (service.watcher._emit_pass), each one metric
+    watcher_metrics = 7  # the metrics every pass writes (service.watcher._emit_pass), each one metric
     return {
         "secrets": SECRETS * price["secretsmanager_secret_month"],
         "watcher_invocations": MINUTES_A_MONTH * (per_pass["lambda"] + per_pass["xray"]),

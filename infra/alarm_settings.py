@@ -34,6 +34,9 @@ DEFAULT_ALARMS: dict[str, AlarmSetting] = {
         20, 3, 5, ">", "per cent of a provider's calls answered 429 or 5xx, timed out or unreachable"
     ),
     "watcher_stalled": AlarmSetting(1, 3, None, "<", "watcher passes completed per watch interval"),
+    "watcher_lagging": AlarmSetting(
+        1, 3, None, ">=", "watcher passes per watch interval that ran out of time before their work was done"
+    ),
     "invariant_violations": AlarmSetting(1, 1, 5, ">=", "records a books check found off"),
     "dead_letters": AlarmSetting(1, 1, 5, ">=", "webhook events waiting in the dead-letter queue"),
     "transfer_failures": AlarmSetting(1, 1, 5, ">=", "file transfers to a provider that gave up"),

@@ -389,6 +389,16 @@ class GatewayMonitoring(cdk.NestedStack):
                 ),
             ),
             self._group(
+                "Passes out of time before their work was done",
+                self.alarmed(
+                    "watcher_lagging",
+                    "WatcherLagging",
+                    gateway_metric(names.WATCHER_STOPPED_EARLY, period=self._watch_period).with_(
+                        label="stopped early"
+                    ),
+                ),
+            ),
+            self._group(
                 "Pass duration (ms)",
                 *(
                     gateway_metric(names.WATCHER_PASS_DURATION, s).with_(label=s)

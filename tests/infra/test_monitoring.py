@@ -69,6 +69,7 @@ def test_every_alarm_setting_has_its_alarms_with_threshold_and_the_topic_as_acti
         "api_5xx_rate": 1,
         "provider_error_rate": providers,
         "watcher_stalled": 1,
+        "watcher_lagging": 1,
         "invariant_violations": 1,
         "dead_letters": 1,
         "transfer_failures": 1,
@@ -102,6 +103,17 @@ def test_the_watcher_alarm_counts_passes_per_interval_and_silence_is_breaching(s
     assert stat["Stat"] == "SampleCount"
     assert stat["Period"] == 60 * synth.context["watch_interval_minutes"]
     assert alarm["TreatMissingData"] == "breaching"
+
+
+def test_the_watcher_lags_when_passes_run_out_of_time_three_intervals_in_a_row(synth: Synth) -> None:
+    (alarm,) = _alarms(synth.api_json)["watcher_lagging"]
+    (metric,) = alarm["Metrics"]
+    stat = metric["MetricStat"]
+    assert stat["Metric"]["MetricName"] == metric_names.WATCHER_STOPPED_EARLY.name
+    assert stat["Stat"] == "Sum"
+    assert stat["Period"] == 60 * synth.context["watch_interval_minutes"]
+    assert alarm["EvaluationPeriods"] == alarm["DatapointsToAlarm"] == 3
+    assert alarm["Threshold"] == 1 and alarm["TreatMissingData"] == "notBreaching"  # stalled's case
 
 
 def test_any_invariant_violation_alarms_whatever_the_invariant(synth: Synth) -> None:

@@ -261,6 +261,7 @@ def test_a_watcher_pass(fake_provider: FakeProvider, emitted: list[dict[str, Any
     metrics.flush()
     ((_, duration),) = datapoints(emitted, metric_names.WATCHER_PASS_DURATION)
     assert duration > 0
+    assert datapoints(emitted, metric_names.WATCHER_STOPPED_EARLY) == [({}, 0)]
     assert datapoints(emitted, metric_names.WATCHER_BATCHES_TRACKED) == [({}, 2)]
     assert report.changed >= 1  # batch 2 ended
     assert datapoints(emitted, metric_names.WATCHER_CHANGES) == [({}, report.changed)]

@@ -94,6 +94,9 @@ COST_SETTLED = _metric("CostSettledUSD", "None", ("provider", "model"), "US doll
 BUDGET_REFUSALS = _metric("BudgetRefusals", "Count", (), "creates refused by a key's budget")
 # Watcher
 WATCHER_PASS_DURATION = _metric("WatcherPassDuration", "Milliseconds", (), "one watcher pass")
+WATCHER_STOPPED_EARLY = _metric(
+    "WatcherPassesStoppedEarly", "Count", (), "passes that ran out of time before their work was done"
+)
 WATCHER_BATCHES_TRACKED = _metric("WatcherBatchesTracked", "Count", (), "unfinished batches a pass looked at")
 WATCHER_CHANGES = _metric("WatcherChangesRecorded", "Count", (), "status changes a pass recorded")
 STRANDED_ADOPTED = _metric(

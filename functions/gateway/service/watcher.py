@@ -120,6 +120,7 @@ def _emit_pass(report: PassReport, duration_ms: float, oldest_unfinished: int | 
     """Every pass emits its duration and the oldest unfinished batch's age (0: none), so a
     missing datapoint means no pass ran."""
     emit(metric_names.WATCHER_PASS_DURATION, duration_ms)
+    emit(metric_names.WATCHER_STOPPED_EARLY, 1 if report.stopped_early else 0)
     emit(metric_names.WATCHER_BATCHES_TRACKED, report.batches_seen)
     emit(metric_names.WATCHER_CHANGES, report.changed)
     emit(metric_names.STRANDED_ADOPTED, report.adopted - report.given_up)
