@@ -161,6 +161,17 @@ def test_every_function_of_the_route_table_flushes_its_metrics_through_one_wrapp
 # Where each is emitted -------------------------------------------------------------------
 
 
+def test_a_cold_start_once_per_function_in_its_environment(
+    aws: None, emitted: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway.observability import instrument
+
+    monkeypatch.setattr(instrument, "_started", set())
+    call(health.handler, event("GET", "/health", key=None))  # FakeContext: function "test"
+    call(health.handler, event("GET", "/health", key=None))
+    assert datapoints(emitted, metric_names.COLD_STARTS) == [({"function_name": "test"}, 1.0)]
+
+
 def test_requests_by_route_and_status_class(aws: None, emitted: list[dict[str, Any]]) -> None:
     call(health.handler, event("GET", "/health", key=None))
     call(files_list.handler, event("GET", "/v1/files", key=None))  # 401

@@ -7,7 +7,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from gateway.observability import logger, metrics, tracing
+from gateway.observability import logger, metric_names, metrics, tracing
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
@@ -32,6 +32,7 @@ def instrumented(
     @functools.wraps(handler)
     def entry(event: Any, context: Any) -> Any:
         tracing.about(None)  # what the environment's previous invocation worked on
+        _count_cold_start(context)
         try:
             return inner(event, context)
         finally:
@@ -39,3 +40,15 @@ def instrumented(
 
     entry.instrumented = True  # type: ignore[attr-defined]
     return entry
+
+
+# The functions that have run in this process: in Lambda one (an execution environment runs
+# one function); the local server runs them all in one process.
+_started: set[str] = set()
+
+
+def _count_cold_start(context: Any) -> None:
+    function_name = str(getattr(context, "function_name", None) or "local")
+    if function_name not in _started:
+        _started.add(function_name)
+        metrics.emit(metric_names.COLD_STARTS, function_name=function_name)

@@ -65,6 +65,10 @@ WEBHOOK_DELIVERED, WEBHOOK_RETRIED, WEBHOOK_FAILED = "delivered", "retried", "fa
 WEBHOOK_OUTCOMES = (WEBHOOK_DELIVERED, WEBHOOK_RETRIED, WEBHOOK_FAILED)
 
 
+# Functions (Powertools' name and dimension for it: `function_name` is Lambda's, one per function)
+COLD_STARTS = _metric(
+    "ColdStart", "Count", ("function_name",), "invocations that started a new execution environment"
+)
 # API
 REQUESTS = _metric(
     "Requests",
