@@ -11,9 +11,9 @@ keeps the records processed so far (Stopping, then Stopped).
 
 Limits and test directives (`limits`): a job over the records or bytes per job ends Failed; a
 create past the concurrent-jobs quota of its model (Submitted to Stopping) raises
-ServiceQuotaExceededException (HTTP 400); `sim-expire` / `sim-fail-<code>` in a record's
-`modelInput.metadata.user_id` (a record has no custom_id) leave that record unprocessed, the job
-ending Expired, or give it an `error` with that status, on the value's first attempt.
+ServiceQuotaExceededException (HTTP 400); `sim-expire` / `sim-fail-<code>` in the text of a
+record's messages (a record has no custom_id) leave that record unprocessed, the job ending
+Expired, or give it an `error` with that status, on that prompt's first attempt.
 """
 
 from __future__ import annotations
@@ -417,10 +417,7 @@ class BedrockJobs:
         job.records = records
         job.total = len(records)
         for index, (_, model_input, _) in enumerate(records):
-            metadata = model_input.get("metadata")
-            user_id = metadata.get("user_id") if isinstance(metadata, dict) else None
-            line_id = user_id if isinstance(user_id, str) else None
-            if directive := self.first_attempts.take("bedrock", line_id):
+            if directive := self.first_attempts.take("bedrock", _prompt(model_input)):
                 job.directives[index] = directive
         return True
 
@@ -480,6 +477,19 @@ class BedrockJobs:
             "outputTokenCount": output_tokens,
         }
         client.put_object(Bucket=bucket, Key=f"{base}manifest.json.out", Body=json.dumps(manifest).encode())
+
+
+def _prompt(model_input: dict[str, Any]) -> str:
+    """The text of a record's messages: where the Bedrock form reads a test directive."""
+    texts: list[str] = []
+    for message in model_input.get("messages") or ():
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            texts.append(content)
+        for block in content if isinstance(content, list) else ():
+            if isinstance(block, dict) and isinstance(block.get("text"), str):
+                texts.append(block["text"])
+    return "\n".join(texts)
 
 
 def _region(authorization: str | None) -> str:

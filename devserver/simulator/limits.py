@@ -28,9 +28,10 @@ the same custom_id runs it normally, as a gateway's retry of the line should see
   Anthropic's for that status (``rate_limit_error``, ``api_error``, ``invalid_request_error``);
   Bedrock: the record's ``error`` with that ``errorCode`` status.
 
-OpenAI, Azure and Anthropic read the directive in the custom_id. A Bedrock record has no
-custom_id (only a recordId), so the Bedrock form reads it in the record's
-``modelInput.metadata.user_id`` (an OpenAI line's ``body.user``), counted per that value.
+OpenAI, Azure and Anthropic read the directive in the custom_id (Anthropic's: one its pattern
+takes, 64 characters at most, or the gateway sends a stand-in). A Bedrock record has neither a
+custom_id (only a recordId, the line number within its job) nor metadata, so the Bedrock form
+reads it in the text of the record's messages (the line's prompt), counted per that text.
 """
 
 from __future__ import annotations
