@@ -3,11 +3,14 @@ quota refusals recognised (`quota_refused`, `QuotaRefused`) without changing wha
 
 from __future__ import annotations
 
+import json
+import os
 from typing import Any
 
 import httpx
 import pytest
 from botocore.exceptions import ClientError
+from gateway import resources
 from gateway.errors import UpstreamRequestError
 from gateway.providers import anthropic_shapes, bedrock_records, caps
 from gateway.providers.bedrock import _upstream
@@ -18,6 +21,8 @@ from gateway.providers.errors import QuotaRefused
 from gateway.service import batch_input_check
 from pydantic import ValidationError
 
+from devserver.server import resolve_providers, simulator_limits, start_gateway
+from devserver.simulator.limits import SimulatorLimits
 from infra.config import ConfigError, validate_providers
 
 MIB = 1024 * 1024
@@ -296,3 +301,36 @@ def test_bedrock_service_quota_exceeded_is_quota_refused_answered_as_before() ->
         {"Error": {"Code": "ThrottlingException", "Message": "slow"}}, "GetModelInvocationJob"
     )
     assert not isinstance(_upstream(throttled, "bedrock"), QuotaRefused)
+
+
+# make serve --------------------------------------------------------------------------------
+
+
+def test_make_serve_reads_batch_caps_and_the_simulators_limits() -> None:
+    caps_env = json.dumps({"openai": {"max_requests": 1_000}, "bedrock": {"max_concurrent": 2}})
+    providers = resolve_providers({"BATCH_CAPS": caps_env})
+    assert providers["openai"].config()["batch_caps"] == {"max_requests": 1_000}
+    assert providers["bedrock"].config()["batch_caps"] == {"max_concurrent": 2}
+    assert "batch_caps" not in providers["azure"].config()
+    deployments = parse_deployments({name: settings.config() for name, settings in providers.items()})
+    assert caps_for(deployments["openai"], "gpt-4o").max_requests == 1_000
+    assert caps_for(deployments["bedrock"], "anthropic.claude-3-haiku").max_concurrent == 2
+    for bad in ('{"nope": {}}', '{"openai": {"max_requests": 0}}', "[1]", "not json"):
+        with pytest.raises(ValueError, match="BATCH_CAPS"):
+            resolve_providers({"BATCH_CAPS": bad})
+
+    assert simulator_limits('{"max_requests": 1000, "enqueued_tokens": 5000}').max_requests == 1_000
+    assert simulator_limits("") == SimulatorLimits()
+    with pytest.raises(ValueError, match="SIM_LIMITS"):
+        simulator_limits('{"max_requests": -1}')
+
+
+def test_make_serve_hands_them_to_the_functions_and_the_simulator(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("SIM_LIMITS", '{"max_requests": 1000, "concurrent_jobs": 2}')
+    provider_env = {"BATCH_CAPS": '{"openai": {"max_requests": 1000, "enqueued_tokens": 20000}}'}
+    with start_gateway(provider_env=provider_env, simulator_phase_seconds=0.1) as gateway:
+        assert gateway.simulator is not None
+        assert gateway.simulator.config.limits == SimulatorLimits(max_requests=1_000, concurrent_jobs=2)
+        settings = json.loads(os.environ[resources.ENV_PROVIDERS])
+        assert settings["openai"]["batch_caps"] == {"max_requests": 1_000, "enqueued_tokens": 20_000}
