@@ -133,6 +133,15 @@ class FirstAttempts:
             self._seen.add((form, line_id))
         return found
 
+    def seen(self) -> set[tuple[str, str]]:
+        """A copy, for the local server's snapshot."""
+        with self._lock:
+            return set(self._seen)
+
+    def restore(self, seen: set[tuple[str, str]]) -> None:
+        with self._lock:
+            self._seen |= seen
+
     def clear(self) -> None:
         with self._lock:
             self._seen.clear()

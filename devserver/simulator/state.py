@@ -150,7 +150,10 @@ class SimState:
         }
         self.anthropic = AnthropicBatches(lambda: self.phase, clock=self.config.clock)
         self.cursor_seq: dict[str, int] = {}  # survives deletion so pagination cursors stay valid
-        self.first_attempts = FirstAttempts()  # the custom_ids whose test directive was applied
+        # the line ids whose test directive was applied (one object: the Bedrock jobs share it)
+        if not hasattr(self, "first_attempts"):
+            self.first_attempts = FirstAttempts()
+        self.first_attempts.clear()
         self.anthropic.first_attempts = self.first_attempts
         self.anthropic.limits = lambda: self.config.limits
 

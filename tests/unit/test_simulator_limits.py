@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
 import pytest
 
+from devserver.persistence import SimulatorSnapshot
 from devserver.simulator import Simulator, SimulatorConfig, SteppedClock
 from devserver.simulator.limits import SimulatorLimits, compact, directive_in
 
@@ -273,3 +275,25 @@ def test_directive_parsing_and_azures_compact_figures() -> None:
         "5B",
         "12345",
     ]
+
+
+def test_a_lines_first_attempt_survives_the_local_servers_restart(tmp_path: Path) -> None:
+    """`make serve` keeps the simulator's records across restarts: the directives' memory too,
+    or a retry after a restart would fail again."""
+    clock = SteppedClock()
+    config = SimulatorConfig(port=0, batch_phase_seconds=PHASE, clock=clock, storage_dir=str(tmp_path))
+    with Simulator(config) as first:
+        client = openai.OpenAI(base_url=first.openai_api_base, api_key=first.config.openai_key, max_retries=0)
+        _create(client, first, ["k-sim-fail-server_error"])
+        records = SimulatorSnapshot.capture(first)
+    with Simulator(
+        SimulatorConfig(port=0, batch_phase_seconds=PHASE, clock=clock, storage_dir=str(tmp_path))
+    ) as second:
+        SimulatorSnapshot.restore(second, records)
+        client = openai.OpenAI(
+            base_url=second.openai_api_base, api_key=second.config.openai_key, max_retries=0
+        )
+        retry = _create(client, second, ["k-sim-fail-server_error"])
+        clock.step(3.5 * PHASE)
+        done = client.batches.retrieve(retry)
+        assert done.status == "completed" and done.error_file_id is None
