@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from devserver.server import resolve_providers, simulator_limits, start_gateway
 from devserver.simulator.limits import SimulatorLimits
-from infra.config import ConfigError, validate_providers
+from infra.config import ConfigError, GatewayConfig, validate_providers
 from tests.unit.conftest import store_file
 from tests.unit.test_batches_service import FakeBatchesApi
 
@@ -385,3 +385,28 @@ def test_a_single_batch_refused_for_quota_answers_its_client_as_before(aws: None
     }
     assert refused.value.response_headers() == {"Retry-After": "20"}
     assert IdMap().get("batch_quota") is None
+
+
+def test_cdk_jsons_batch_caps_reach_the_functions_provider_settings() -> None:
+    spec = {
+        "type": "bedrock",
+        "region": "us-east-1",
+        "models": {"haiku": "anthropic.claude-3-haiku-20240307-v1:0"},
+        "batch_caps": {"max_concurrent": 20, "max_requests": 10_000},
+    }
+    config = GatewayConfig.from_mapping({"providers": {"bedrock": spec}, "default_provider": "bedrock"})
+    deployment = parse_deployments(json.loads(config.providers_json))["bedrock"]
+    assert caps_for(deployment, "haiku") == BatchCaps(
+        max_requests=10_000,
+        max_bytes=1_000_000_000,
+        enqueued_tokens=None,
+        max_concurrent=20,
+        min_requests=100,
+    )
+    with pytest.raises(ConfigError, match="batch_caps"):
+        GatewayConfig.from_mapping(
+            {
+                "providers": {"bedrock": {**spec, "batch_caps": {"max_concurent": 20}}},
+                "default_provider": "bedrock",
+            }
+        )
