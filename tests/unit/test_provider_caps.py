@@ -100,6 +100,12 @@ def test_each_limit_names_the_provider_page_it_comes_from() -> None:
         for name, (value, source) in figures.items():
             documented = getattr(defaults, name)
             assert (documented.value, documented.source) == (value, source), (kind, name)
+    # a Bedrock job's size (all its input files) is documented beside them; one file per job here
+    assert (caps.BEDROCK_JOB_BYTES.value, caps.BEDROCK_JOB_BYTES.source) == (
+        5_000_000_000,
+        caps.BEDROCK_QUOTAS,
+    )
+    assert caps.DOCUMENTED["bedrock"].max_bytes.value < caps.BEDROCK_JOB_BYTES.value
     # every per-model quota is sourced too
     for defaults in caps.DOCUMENTED.values():
         for documented in defaults.enqueued_tokens.values():
