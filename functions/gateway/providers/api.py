@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import IO, Any, Protocol
 
+from gateway.providers.caps import BatchCaps
 from gateway.providers.config import ProviderDeployment
 
 FileContent = bytes | IO[bytes]
@@ -76,5 +77,16 @@ class ProviderApi(Protocol):
     def list_batches(self, *, timeout: float | None = None, **query: Any) -> dict[str, Any]: ...
 
     def cancel_batch(self, batch_id: str) -> dict[str, Any]: ...
+
+    # Caps and quota (the plan of parts: `gateway.service.plan`)
+    def batch_caps(self, model: str) -> BatchCaps:
+        """What one batch of `model` may hold here and the quota on batches in progress: the
+        provider type's documented defaults, overridden per deployment (`caps.caps_for`)."""
+        ...
+
+    def quota_refused(self, batch: dict[str, Any]) -> bool:
+        """Whether this OpenAI-shaped batch ended because of the provider's quota (submitting
+        it again later may succeed); a create refused for quota raises `errors.QuotaRefused`."""
+        ...
 
     def close(self) -> None: ...
