@@ -18,12 +18,18 @@ import struct
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import IO, BinaryIO
+from typing import IO, Protocol
 
 OUTPUT, ERROR = 0, 1
 # one spooled record: input line number, kind (OUTPUT/ERROR), length; then the line's bytes
 _HEADER = struct.Struct(">QBI")
 _SPOOL_BUFFER = 1024 * 1024
+
+
+class BytesWriter(Protocol):
+    """Where merged lines go: a binary file, or storage.plan_files.S3ObjectWriter."""
+
+    def write(self, data: bytes, /) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -73,7 +79,7 @@ def result_custom_id(line: bytes) -> str | None:
     return custom_id if isinstance(custom_id, str) else None
 
 
-def merge_results(attempts: Sequence[PartResult], output: BinaryIO, errors: BinaryIO) -> MergeCounts:
+def merge_results(attempts: Sequence[PartResult], output: BytesWriter, errors: BytesWriter) -> MergeCounts:
     """Writes every line's last result to `output` or `errors`, in input order."""
     with tempfile.TemporaryDirectory(prefix="plan-merge-") as spool_dir:
         spools = [_spool(number, attempt, spool_dir) for number, attempt in enumerate(attempts)]
@@ -85,7 +91,7 @@ def merge_results(attempts: Sequence[PartResult], output: BinaryIO, errors: Bina
                 file.close()
 
 
-def _merge_sorted(files: Sequence[IO[bytes]], output: BinaryIO, errors: BinaryIO) -> MergeCounts:
+def _merge_sorted(files: Sequence[IO[bytes]], output: BytesWriter, errors: BytesWriter) -> MergeCounts:
     per_part = [0] * len(files)
     counts = [0, 0]
     replaced = 0
