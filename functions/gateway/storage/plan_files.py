@@ -5,18 +5,18 @@ sends it with a multipart upload as it fills (a single PutObject for a short obj
 aborts the upload when the write fails, so no partial object is ever visible. `object_lines`
 reads an object's lines one chunk at a time. `S3PartSink` is split's sink for part N of a
 plan: the part file `<prefix>NNNNN.jsonl` and its index `<prefix>NNNNN.index` beside it (one
-`[input line number, custom_id]` JSON array a line), what merge reads back with `read_index`.
+input line number, a tab and the custom_id as a JSON string a line), what merge reads back with `read_index`.
 Each is written whole or not at all; writing one again writes the same bytes (a split is
 deterministic), so a split interrupted and run again needs no clean-up.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from gateway import resources
+from gateway.custom_ids import quoted, unquoted
 from gateway.jsonl import split_lines, stream_chunks
 from gateway.observability import logger
 from gateway.settings import get_settings
@@ -153,8 +153,8 @@ def read_index(key: str, *, bucket: str | None = None, client: Any = None) -> di
     index: dict[str, int] = {}
     for line in object_lines(key, bucket=bucket, client=client):
         if line:
-            number, custom_id = json.loads(line)
-            index[custom_id] = number
+            number, _, custom_id = line.partition(b"\t")
+            index[unquoted(custom_id)] = int(number)
     return index
 
 
@@ -169,7 +169,7 @@ class S3PartSink:
         self.part.write(line)
 
     def record(self, line_number: int, custom_id: str) -> None:
-        self.index.write(json.dumps([line_number, custom_id]).encode() + b"\n")
+        self.index.write(b"%d\t%s\n" % (line_number, quoted(custom_id)))
 
     def close(self) -> None:
         # the index last: a part whose index exists is whole

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import json
 import os
 import struct
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Protocol
+
+from gateway.custom_ids import custom_id_of
 
 OUTPUT, ERROR = 0, 1
 # one spooled record: input line number, kind (OUTPUT/ERROR), length; then the line's bytes
@@ -67,16 +68,6 @@ class MergeError(ValueError):
     def __init__(self, attempt: int, message: str) -> None:
         super().__init__(f"part result {attempt}: {message}")
         self.attempt = attempt
-
-
-def result_custom_id(line: bytes) -> str | None:
-    """The `custom_id` of an OpenAI output or error line (None when it has none)."""
-    try:
-        parsed = json.loads(line)
-    except (ValueError, RecursionError):
-        return None
-    custom_id = parsed.get("custom_id") if isinstance(parsed, dict) else None
-    return custom_id if isinstance(custom_id, str) else None
 
 
 def merge_results(attempts: Sequence[PartResult], output: BytesWriter, errors: BytesWriter) -> MergeCounts:
@@ -135,7 +126,7 @@ def _spool(attempt: int, result: PartResult, spool_dir: str) -> str:
                 line = raw if raw.endswith(b"\n") else raw + b"\n"
                 if not line.strip():
                     continue
-                custom_id = result_custom_id(line)
+                custom_id = custom_id_of(line)
                 number = index.get(custom_id) if custom_id is not None else None
                 if number is None:
                     raise MergeError(attempt, f"a result for {custom_id!r}, not in the part's index")

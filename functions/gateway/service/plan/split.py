@@ -10,11 +10,11 @@ kept beside the part file, is what `merge` orders results by. Memory holds one l
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from gateway.custom_ids import custom_id_of
 from gateway.service.batch_input_check import line_token_estimate
 
 
@@ -84,13 +84,9 @@ class LineExceedsPart(SplitError):
 
 def line_custom_id(line: bytes, line_number: int) -> str:
     """The request line's `custom_id` (a SplitError when it has none)."""
-    try:
-        request = json.loads(line)
-    except (ValueError, RecursionError) as exc:
-        raise SplitError(line_number, "not a JSON object") from exc
-    custom_id = request.get("custom_id") if isinstance(request, dict) else None
-    if not isinstance(custom_id, str) or not custom_id:
-        raise SplitError(line_number, "no custom_id")
+    custom_id = custom_id_of(line)
+    if custom_id is None:
+        raise SplitError(line_number, "no custom_id (or not a JSON object)")
     return custom_id
 
 
