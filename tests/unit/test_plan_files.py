@@ -53,7 +53,7 @@ def test_a_short_object_is_one_put_and_a_long_one_goes_in_parts(s3: Any) -> None
     writer = S3ObjectWriter("long", bucket=BUCKET, part_bytes=5 * MiB)
     for _ in range(11):
         writer.write(chunk)
-    assert len(writer._parts) == 2 and len(writer._buffer) == MiB  # holds at most one part
+    assert writer._sent == 2 and len(writer._buffer) == MiB  # one part filling, one uploading at most
     writer.close()
     assert stored(s3, "long") == chunk * 11 and writer.size == 11 * MiB
     assert pending_uploads(s3) == []
@@ -82,6 +82,42 @@ def test_object_lines_streams_lines_across_chunks(s3: Any, monkeypatch: pytest.M
     monkeypatch.setattr(plan_files, "READ_CHUNK_BYTES", 7)
     s3.put_object(Bucket=BUCKET, Key="lines", Body=b"first line\nsecond\n\nlast without end")
     assert list(object_lines("lines", bucket=BUCKET)) == [b"first line", b"second", b"", b"last without end"]
+
+
+class FakeBody:
+    def __init__(self, chunks: list[bytes | Exception]) -> None:
+        self.chunks, self.closed = chunks, False
+
+    def read(self, size: int) -> bytes:
+        item = self.chunks.pop(0) if self.chunks else b""
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeClient:
+    def __init__(self, body: FakeBody) -> None:
+        self.body = body
+
+    def get_object(self, **params: Any) -> dict[str, Any]:
+        return {"Body": self.body}
+
+
+@pytest.mark.parametrize("read_ahead", [0, 1, 4])
+def test_reading_ahead_hands_on_errors_and_stops_when_the_reader_does(read_ahead: int) -> None:
+    failing = FakeBody([b"a\nb", ConnectionError("reset")])
+    with pytest.raises(ConnectionError):
+        list(plan_files.object_chunks("k", bucket=BUCKET, client=FakeClient(failing), read_ahead=read_ahead))
+    assert failing.closed
+
+    endless = FakeBody([b"x" * 10] * 50)
+    chunks = plan_files.object_chunks("k", bucket=BUCKET, client=FakeClient(endless), read_ahead=read_ahead)
+    assert next(chunks) == b"x" * 10
+    chunks.close()  # the reader stops early: the thread ends, the body is closed
+    assert endless.closed and len(endless.chunks) >= 50 - 2 - read_ahead
 
 
 def request(custom_id: str) -> bytes:

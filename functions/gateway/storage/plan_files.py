@@ -1,6 +1,6 @@
 """A batch plan's files in the gateway's bucket, written and read as streams (bounded memory).
 
-`S3ObjectWriter` is a file-like writer of one object: it holds one part (PART_BYTES) and
+`S3ObjectWriter` is a file-like writer of one object: it holds a part (PART_BYTES) and
 sends it with a multipart upload as it fills (a single PutObject for a short object), and
 aborts the upload when the write fails, so no partial object is ever visible. `object_lines`
 reads an object's lines one chunk at a time. `S3PartSink` is split's sink for part N of a
@@ -12,7 +12,11 @@ deterministic), so a split interrupted and run again needs no clean-up.
 
 from __future__ import annotations
 
+import queue
+import threading
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from gateway import resources
@@ -25,6 +29,8 @@ from gateway.storage.s3 import s3_client
 # S3 parts must be at least 5 MiB except the last; 8 MiB as boto3 and the content cache use.
 PART_BYTES = 8 * 1024 * 1024
 READ_CHUNK_BYTES = 1024 * 1024
+READ_AHEAD_CHUNKS = 4
+UPLOADS_IN_FLIGHT = 1
 
 
 def plan_prefix(batch_id: str) -> str:
@@ -40,7 +46,9 @@ def index_key(prefix: str, number: int) -> str:
 
 
 class S3ObjectWriter:
-    """Writes one object as a stream: `write` any sizes, then `close` (or `abort`)."""
+    """Writes one object as a stream: `write` any sizes, then `close` (or `abort`). A full part
+    uploads in a thread while the next one fills (UPLOADS_IN_FLIGHT at most): memory is about
+    (UPLOADS_IN_FLIGHT + 1) parts whatever the object's size."""
 
     def __init__(
         self, key: str, *, bucket: str | None = None, client: Any = None, part_bytes: int = PART_BYTES
@@ -52,6 +60,9 @@ class S3ObjectWriter:
         self._buffer = bytearray()
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
+        self._in_flight: deque[Future[dict[str, Any]]] = deque()
+        self._sent = 0
+        self._pool: ThreadPoolExecutor | None = None
         self.size = 0
         self.closed = False
 
@@ -81,6 +92,8 @@ class S3ObjectWriter:
             else:
                 if self._buffer:
                     self._send(bytes(self._buffer))
+                while self._in_flight:
+                    self._parts.append(self._in_flight.popleft().result())
                 self._s3.complete_multipart_upload(
                     Bucket=self.bucket,
                     Key=self.key,
@@ -90,14 +103,14 @@ class S3ObjectWriter:
         except BaseException:
             self.abort()
             raise
-        self._buffer = bytearray()
-        self.closed = True
+        self._finish()
 
     def abort(self) -> None:
         """Drop what was written; the object is not written (the bucket's lifecycle rule
         aborts an upload this cannot)."""
-        self.closed = True
-        self._buffer = bytearray()
+        for future in self._in_flight:
+            future.cancel()
+        self._finish()
         if self._upload_id is None:
             return
         upload_id, self._upload_id = self._upload_id, None
@@ -115,6 +128,14 @@ class S3ObjectWriter:
         else:
             self.abort()
 
+    def _finish(self) -> None:
+        self.closed = True
+        self._buffer = bytearray()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)  # a part still uploading ends before an abort
+            self._pool = None
+        self._in_flight.clear()
+
     def _send_full_parts(self) -> None:
         if self._upload_id is None:
             answer = self._s3.create_multipart_upload(Bucket=self.bucket, Key=self.key)
@@ -126,20 +147,60 @@ class S3ObjectWriter:
             self._send(part)
 
     def _send(self, body: bytes) -> None:
-        number = len(self._parts) + 1
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="plan-files")
+        self._sent += 1
+        self._in_flight.append(self._pool.submit(self._upload_part, self._sent, body))
+        while len(self._in_flight) > UPLOADS_IN_FLIGHT:
+            self._parts.append(self._in_flight.popleft().result())
+
+    def _upload_part(self, number: int, body: bytes) -> dict[str, Any]:
         answer = self._s3.upload_part(
             Bucket=self.bucket, Key=self.key, UploadId=self._upload_id, PartNumber=number, Body=body
         )
-        self._parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+        return {"PartNumber": number, "ETag": answer["ETag"]}
 
 
-def object_chunks(key: str, *, bucket: str | None = None, client: Any = None) -> Iterator[bytes]:
-    """The object's bytes, READ_CHUNK_BYTES at a time (the body is closed when done)."""
+def object_chunks(
+    key: str, *, bucket: str | None = None, client: Any = None, read_ahead: int = READ_AHEAD_CHUNKS
+) -> Iterator[bytes]:
+    """The object's bytes, READ_CHUNK_BYTES at a time; a thread reads up to `read_ahead`
+    chunks ahead of the reader (0: none), so S3 and the reader's work overlap. The body is
+    closed when the reader is done or stops."""
     answer = (client or s3_client()).get_object(Bucket=bucket or get_settings().bucket_name, Key=key)
     body = answer["Body"]
+    if read_ahead < 1:
+        try:
+            yield from stream_chunks(body, READ_CHUNK_BYTES)
+        finally:
+            body.close()
+        return
+    chunks: queue.Queue[bytes | BaseException] = queue.Queue(read_ahead)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            while not stop.is_set():
+                chunk = body.read(READ_CHUNK_BYTES)
+                chunks.put(chunk)
+                if not chunk:
+                    return
+        except BaseException as exc:  # handed to the reader, raised there
+            chunks.put(exc)
+
+    reader = threading.Thread(target=read, name="plan-files-read", daemon=True)
+    reader.start()
     try:
-        yield from stream_chunks(body, READ_CHUNK_BYTES)
+        while item := chunks.get():
+            if isinstance(item, BaseException):
+                raise item
+            yield item
     finally:
+        stop.set()
+        # after `stop` the thread puts at most one more item: emptied, the queue takes it
+        while not chunks.empty():
+            chunks.get_nowait()
+        reader.join()
         body.close()
 
 
@@ -152,9 +213,10 @@ def read_index(key: str, *, bucket: str | None = None, client: Any = None) -> di
     """A part's index: custom_id -> input line number."""
     index: dict[str, int] = {}
     for line in object_lines(key, bucket=bucket, client=client):
-        if line:
-            number, _, custom_id = line.partition(b"\t")
-            index[unquoted(custom_id)] = int(number)
+        number, _, text = line.partition(b"\t")
+        if text:
+            # most custom ids have no escape: the quotes off is the id (unquoted otherwise)
+            index[text[1:-1].decode() if b"\\" not in text else unquoted(text)] = int(number)
     return index
 
 
