@@ -162,3 +162,16 @@ def test_a_split_that_fails_leaves_no_file_of_the_open_part(s3: Any) -> None:
         split_input(iter(lines), PartLimits(1, 300, None), part_sinks("p/", bucket=BUCKET))
     keys = sorted(item["Key"] for item in s3.list_objects_v2(Bucket=BUCKET).get("Contents") or ())
     assert keys == [index_key("p/", 0), part_key("p/", 0)]  # part 0 closed, part 1 aborted
+
+
+def test_the_gateways_s3_client_does_not_hash_what_it_sends(s3: Any) -> None:
+    """The payload is not signed (no SHA-256 of every part), as no checksum is computed."""
+    sent: list[Any] = []
+    client = s3_client()
+    client.meta.events.register("before-send.s3.*", lambda request, **_: sent.append(request.headers))
+    with S3ObjectWriter("signed", bucket=BUCKET) as writer:
+        writer.write(b"x" * 1000)
+    client.put_object(Bucket=BUCKET, Key="also", Body=b"y" * 1000)
+    assert [headers.get("X-Amz-Content-SHA256") for headers in sent] == [b"UNSIGNED-PAYLOAD"] * 2
+    assert not any(name.lower().startswith("x-amz-checksum") for headers in sent for name in headers)
+    assert stored(s3, "signed") == b"x" * 1000

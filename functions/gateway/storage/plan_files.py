@@ -12,6 +12,8 @@ deterministic), so a split interrupted and run again needs no clean-up.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import queue
 import threading
 from collections import deque
@@ -30,7 +32,8 @@ from gateway.storage.s3 import s3_client
 PART_BYTES = 8 * 1024 * 1024
 READ_CHUNK_BYTES = 1024 * 1024
 READ_AHEAD_CHUNKS = 4
-UPLOADS_IN_FLIGHT = 1
+UPLOADS_IN_FLIGHT = 1  # per writer
+UPLOAD_THREADS = 4  # for all writers
 
 
 def plan_prefix(batch_id: str) -> str:
@@ -62,7 +65,6 @@ class S3ObjectWriter:
         self._parts: list[dict[str, Any]] = []
         self._in_flight: deque[Future[dict[str, Any]]] = deque()
         self._sent = 0
-        self._pool: ThreadPoolExecutor | None = None
         self.size = 0
         self.closed = False
 
@@ -131,9 +133,9 @@ class S3ObjectWriter:
     def _finish(self) -> None:
         self.closed = True
         self._buffer = bytearray()
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)  # a part still uploading ends before an abort
-            self._pool = None
+        for future in self._in_flight:  # a part still uploading ends before an abort
+            with contextlib.suppress(BaseException):
+                future.result()
         self._in_flight.clear()
 
     def _send_full_parts(self) -> None:
@@ -147,10 +149,8 @@ class S3ObjectWriter:
             self._send(part)
 
     def _send(self, body: bytes) -> None:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="plan-files")
         self._sent += 1
-        self._in_flight.append(self._pool.submit(self._upload_part, self._sent, body))
+        self._in_flight.append(_uploads().submit(self._upload_part, self._sent, body))
         while len(self._in_flight) > UPLOADS_IN_FLIGHT:
             self._parts.append(self._in_flight.popleft().result())
 
@@ -159,6 +159,13 @@ class S3ObjectWriter:
             Bucket=self.bucket, Key=self.key, UploadId=self._upload_id, PartNumber=number, Body=body
         )
         return {"PartNumber": number, "ETag": answer["ETag"]}
+
+
+@functools.cache
+def _uploads() -> ThreadPoolExecutor:
+    """The threads every writer's parts upload on: a few long-lived ones (a thread per writer
+    would leave each its own malloc arena, and peak memory would grow with the parts written)."""
+    return ThreadPoolExecutor(UPLOAD_THREADS, thread_name_prefix="plan-files-upload")
 
 
 def object_chunks(
