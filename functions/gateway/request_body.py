@@ -40,10 +40,12 @@ def _content_type(event: dict[str, Any]) -> str:
 def _raw_bytes(event: dict[str, Any]) -> bytes:
     body = event.get("body") or ""
     if event.get("isBase64Encoded"):
+        import pybase64  # only the routes taking files meet a base64 body
+
         try:
-            # b64decode(validate=True) is this, after copying the str into bytes: a multi-
-            # megabyte upload part needs no copy (a2b_base64 reads an ASCII str as it is)
-            return binascii.a2b_base64(body, strict_mode=True)
+            # base64.b64decode(validate=True)'s rules, with SIMD: a 4 MiB upload part is 5.6 MB of
+            # base64, about 12 ms of CPU in CPython's decoder and 1 ms in pybase64's
+            return pybase64.b64decode(body, validate=True)
         except (binascii.Error, ValueError):
             raise InvalidRequestError("The request body is not valid base64.", code="invalid_body") from None
     return str(body).encode("utf-8", errors="surrogateescape")
