@@ -175,3 +175,15 @@ def test_the_gateways_s3_client_does_not_hash_what_it_sends(s3: Any) -> None:
     assert [headers.get("X-Amz-Content-SHA256") for headers in sent] == [b"UNSIGNED-PAYLOAD"] * 2
     assert not any(name.lower().startswith("x-amz-checksum") for headers in sent for name in headers)
     assert stored(s3, "signed") == b"x" * 1000
+
+
+def test_a_split_run_again_writes_the_same_parts(s3: Any) -> None:
+    """A split interrupted (here: run to its end) and run again needs no clean-up: it writes
+    the same bytes under the same keys."""
+    lines = [request(f"r{n}") for n in range(7)]
+    limits = PartLimits(3, 10**6, None)
+    first = split_input(iter(lines), limits, part_sinks("again/", bucket=BUCKET))
+    before = {key: stored(s3, key) for key in (part_key("again/", n) for n in range(3))}
+    assert split_input(iter(lines), limits, part_sinks("again/", bucket=BUCKET)) == first
+    assert {key: stored(s3, key) for key in before} == before
+    assert read_index(index_key("again/", 2), bucket=BUCKET) == {"r6": 7}
