@@ -207,7 +207,18 @@ CHILDREN: dict[str, Callable[..., dict[str, Any]]] = {
 # -- the parent ------------------------------------------------------------------------------
 
 
+def moto_cpu_seconds() -> float:
+    """utime + stime of the moto server so far (what S3's side of a step cost)."""
+    with open(f"/proc/{MOTO_PID[0]}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+MOTO_PID: list[int] = []
+
+
 def run_child(env: dict[str, str], name: str, *args: Any) -> dict[str, Any]:
+    moto_before = moto_cpu_seconds()
     completed = subprocess.run(
         [sys.executable, __file__, "--child", name, json.dumps(args)],
         cwd=REPO_ROOT,
@@ -219,6 +230,7 @@ def run_child(env: dict[str, str], name: str, *args: Any) -> dict[str, Any]:
     if completed.returncode != 0:
         raise SystemExit(f"child {name} failed:\n{completed.stderr[-4000:]}")
     result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    result["moto_cpu_seconds"] = moto_cpu_seconds() - moto_before
     return result
 
 
@@ -288,6 +300,10 @@ def measure_size(env: dict[str, str], size_mb: float, runs: int) -> dict[str, fl
         "merge_mb_per_second": median(run["bytes"] / MB / run["seconds"] for run in merges),
         "split_mb_per_cpu_second": median(input_bytes / MB / run["cpu_seconds"] for run in splits),
         "merge_mb_per_cpu_second": median(run["bytes"] / MB / run["cpu_seconds"] for run in merges),
+        "split_moto_cpu_seconds": median(run["moto_cpu_seconds"] for run in splits),
+        "merge_moto_cpu_seconds": median(run["moto_cpu_seconds"] for run in merges),
+        "split_cpu_seconds": median(run["cpu_seconds"] for run in splits),
+        "merge_cpu_seconds": median(run["cpu_seconds"] for run in merges),
         "split_peak_rss_mib": median(run["peak_rss_kib"] / 1024 for run in splits),
         "merge_peak_rss_mib": median(run["peak_rss_kib"] / 1024 for run in merges),
     }
@@ -347,6 +363,7 @@ def main(argv: list[str] | None = None) -> int:
             {**env, "MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": str(MOTO_KEY_BUFFER_BYTES), "TMPDIR": workdir},
             Path(workdir),
         )
+        MOTO_PID[:] = [moto.pid]
         try:
             url = f"http://127.0.0.1:{port}"
             wait_until(moto, http_ready(url + "/moto-api/"))
@@ -372,6 +389,10 @@ def main(argv: list[str] | None = None) -> int:
         "merge_mb_per_second": "merge MB/s",
         "split_mb_per_cpu_second": "split MB/cpu-s",
         "merge_mb_per_cpu_second": "merge MB/cpu-s",
+        "split_cpu_seconds": "split cpu s",
+        "split_moto_cpu_seconds": "split moto cpu",
+        "merge_cpu_seconds": "merge cpu s",
+        "merge_moto_cpu_seconds": "merge moto cpu",
         "split_peak_rss_mib": "split RSS MiB",
         "merge_peak_rss_mib": "merge RSS MiB",
     }

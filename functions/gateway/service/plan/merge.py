@@ -155,7 +155,8 @@ def _spool(attempt: int, result: PartResult, spool_dir: str) -> _Spool:
     offset = previous = 0
     find, record_format = index.get, b"%0" + str(_NUMBER_DIGITS).encode() + b"d%d%s"
     with open(path, "wb", buffering=_SPOOL_BUFFER) as spool:
-        write, add = spool.write, entries.append
+        held: list[bytes] = []  # records written _WRITE_BATCH at a time: a write is a call
+        keep, add = held.append, entries.append
         for kind, lines in ((OUTPUT, result.output()), (ERROR, result.errors())):
             for raw in lines:
                 line = raw if raw[-1:] == b"\n" else raw + b"\n"
@@ -171,9 +172,13 @@ def _spool(attempt: int, result: PartResult, spool_dir: str) -> _Spool:
                     in_order = False
                 previous = number
                 record = record_format % (number, kind, line)
-                write(record)
+                keep(record)
                 add((number, len(entries), offset, len(record)))
                 offset += len(record)
+                if len(held) >= _WRITE_BATCH:
+                    spool.write(b"".join(held))
+                    held.clear()
+        spool.write(b"".join(held))
     del index
     if not entries:
         return _Spool(path, attempt, -1, -1)
@@ -184,9 +189,9 @@ def _spool(attempt: int, result: PartResult, spool_dir: str) -> _Spool:
     unsorted = os.open(path, os.O_RDONLY)
     try:
         with open(sorted_path, "wb", buffering=_SPOOL_BUFFER) as out:
-            write = out.write
-            for _, _, start, length in entries:
-                write(os.pread(unsorted, length, start))
+            for first in range(0, len(entries), _WRITE_BATCH):
+                batch = entries[first : first + _WRITE_BATCH]
+                out.write(b"".join([os.pread(unsorted, length, start) for _, _, start, length in batch]))
     finally:
         os.close(unsorted)
     os.remove(path)
