@@ -14,6 +14,7 @@ import heapq
 import itertools
 import os
 import tempfile
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -149,14 +150,14 @@ def _spool(attempt: int, result: PartResult, spool_dir: str) -> _Spool:
     the same attempt comes after its earlier one), in a file of `spool_dir`."""
     index = result.index()
     path = os.path.join(spool_dir, f"{attempt}.spool")
-    # (input line, order read, offset, record length) of each record, while appending them
-    entries: list[tuple[int, int, int, int]] = []
+    # each record's input line and start, in the order written (arrays: 16 bytes a record)
+    numbers, offsets = array("q"), array("q")
     in_order = True
     offset = previous = 0
     find, record_format = index.get, b"%0" + str(_NUMBER_DIGITS).encode() + b"d%d%s"
     with open(path, "wb", buffering=_SPOOL_BUFFER) as spool:
         held: list[bytes] = []  # records written _WRITE_BATCH at a time: a write is a call
-        keep, add = held.append, entries.append
+        keep = held.append
         for kind, lines in ((OUTPUT, result.output()), (ERROR, result.errors())):
             for raw in lines:
                 line = raw if raw[-1:] == b"\n" else raw + b"\n"
@@ -173,26 +174,34 @@ def _spool(attempt: int, result: PartResult, spool_dir: str) -> _Spool:
                 previous = number
                 record = record_format % (number, kind, line)
                 keep(record)
-                add((number, len(entries), offset, len(record)))
+                numbers.append(number)
+                offsets.append(offset)
                 offset += len(record)
                 if len(held) >= _WRITE_BATCH:
                     spool.write(b"".join(held))
                     held.clear()
         spool.write(b"".join(held))
     del index
-    if not entries:
+    offsets.append(offset)  # the end of the last record
+    if not numbers:
         return _Spool(path, attempt, -1, -1)
     if in_order:
-        return _Spool(path, attempt, entries[0][0], entries[-1][0])
-    entries.sort()
+        return _Spool(path, attempt, numbers[0], numbers[-1])
+    order = sorted(range(len(numbers)), key=numbers.__getitem__)  # stable: ties keep read order
     sorted_path = path + ".sorted"
     unsorted = os.open(path, os.O_RDONLY)
     try:
         with open(sorted_path, "wb", buffering=_SPOOL_BUFFER) as out:
-            for first in range(0, len(entries), _WRITE_BATCH):
-                batch = entries[first : first + _WRITE_BATCH]
-                out.write(b"".join([os.pread(unsorted, length, start) for _, _, start, length in batch]))
+            for first in range(0, len(order), _WRITE_BATCH):
+                out.write(
+                    b"".join(
+                        [
+                            os.pread(unsorted, offsets[at + 1] - offsets[at], offsets[at])
+                            for at in order[first : first + _WRITE_BATCH]
+                        ]
+                    )
+                )
     finally:
         os.close(unsorted)
     os.remove(path)
-    return _Spool(sorted_path, attempt, entries[0][0], entries[-1][0])
+    return _Spool(sorted_path, attempt, numbers[order[0]], numbers[order[-1]])
