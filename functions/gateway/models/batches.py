@@ -101,6 +101,22 @@ class Batch(WireModel):
     cost: BatchCost | None = None  # the gateway's: null until settled, or for a model with no price
 
 
+class BatchPart(WireModel):
+    """The gateway's `parts` field of a batch run as a plan: one provider batch of it (the
+    openai SDK keeps it as an extra field). `status`: `planned` (its lines being written),
+    `ready` (waiting its turn), `waiting` (the provider refused it for quota: tried again
+    after `next_attempt_at`), `submitting`, `running`, `done` (the provider batch ended:
+    `upstream_status`), `dropped` (never ran: cancelled or out of time)."""
+
+    id: str
+    index: int
+    status: str
+    provider_batch_id: str | None = None
+    upstream_status: str | None = None
+    request_counts: BatchRequestCounts
+    next_attempt_at: int | None = None
+
+
 class OutputExpiresAfter(GatewayModel):
     anchor: Literal["created_at"] = "created_at"
     seconds: int = Field(ge=3600, le=2592000)

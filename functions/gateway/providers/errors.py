@@ -54,3 +54,8 @@ def upstream_error(response: httpx.Response, provider: str) -> GatewayError:
         param=param,
         code=code,
     )
+
+
+class QuotaRefused(UpstreamRequestError):
+    """The provider refused a batch's create for its quota (enqueued tokens, concurrent jobs):
+    a plan's part waits and is submitted again; a single batch answers its client as before."""

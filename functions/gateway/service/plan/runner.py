@@ -1,0 +1,442 @@
+"""One step of a planned batch, run by each watcher pass: split, submit, refresh, merge.
+
+Each step writes ahead and conditionally, so a pass that dies anywhere leaves a state the
+next pass finishes, and two passes at once never both move a part:
+- split: the input file is streamed once; each part's lines spool to a temporary file, the
+  part record is written ahead (`planned`), its file created at the provider, the part
+  `ready`; then the batch notes how many parts there are. A split run again skips the parts
+  whose file exists.
+- submit: while the provider's caps allow (concurrent batches, enqueued tokens), a part is
+  written `submitting`, created at the provider tagged with the part's id (the adapters name
+  their objects after it), its provider batch claimed, the part `running`. A part left
+  `submitting` is adopted from the provider by its tag, or submitted again once the provider
+  cannot still be making it. A quota refusal (at create, or a batch the provider ends for
+  quota) sends the part back to `waiting` with backoff, until the completion window ends.
+- refresh: each running part's provider batch; its counts; `done` when it ended.
+- merge: every part done, the results are streamed part by part into one output and one error
+  file in input order (each line once; a line without a result reads `batch_expired`),
+  written at the provider, then named by the batch (write ahead: their provider ids first),
+  then the batch final, then settled once from the merged output.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Iterator
+from typing import IO, Any
+
+from gateway.errors import ServiceUnavailableError
+from gateway.jsonl import split_lines
+from gateway.models.batches import TERMINAL_BATCH_STATUSES, Batch, BatchPart
+from gateway.observability import logger
+from gateway.providers.errors import QuotaRefused
+from gateway.providers.registry import client_for
+from gateway.service import adoption, batch_events
+from gateway.service.plan import parts
+from gateway.service.plan.merge import PartResult, merge_results
+from gateway.service.plan.split import PartLimits, line_token_estimate, split_input
+from gateway.storage import pending
+from gateway.storage.id_map import IdMap, ObjectRecord
+from gateway.storage.watch import PLAN
+
+WINDOW_SECONDS = 24 * 3600  # the only completion_window a batch takes
+BACKOFF_FIRST_SECONDS = 60
+BACKOFF_MAX_SECONDS = 3600
+_CHUNK_BYTES = 256 * 1024
+_SPOOL_BYTES = 8 * 1024 * 1024  # a part file spools to disk past this
+_MAX_LINE_BYTES = 32 * 1024 * 1024
+_EXPIRED = {"code": "batch_expired", "message": "This request could not be executed before the completion window expired."}
+
+
+def plan_of(record: ObjectRecord) -> dict[str, Any]:
+    return dict(record.state.get(PLAN) or {})
+
+
+def advance(id_map: IdMap, record: ObjectRecord, now: int | None = None) -> bool:
+    """One step of the plan; True when the batch's record changed."""
+    if record.status in TERMINAL_BATCH_STATUSES:
+        return False
+    now = int(time.time()) if now is None else now
+    plan = plan_of(record)
+    if plan.get("parts") is None:
+        return _split(id_map, record, plan)
+    found = parts.load(id_map, record.id, int(plan["parts"]))
+    if len(found) != int(plan["parts"]):  # a split counted parts it had not all written
+        raise ServiceUnavailableError(f"batch {record.id}: a part record is missing")
+    client = client_for(record.provider)
+    out_of_time = now >= record.created_at + WINDOW_SECONDS
+    stopping = bool(plan.get("cancel")) or out_of_time
+    for part in found:
+        _drive(id_map, client, part, now, stop=stopping)
+    if not stopping and not plan.get("paused"):
+        _submit(id_map, client, record, plan, found, now)
+    if all(parts.status(part) in parts.FINAL for part in found):
+        return _finish(id_map, client, record, plan, found, now)
+    return _record(id_map, record, _aggregate(record, plan, found, now))
+
+
+# Split -----------------------------------------------------------------------------------------
+class _PartWriter:
+    """A split's sink for one part: its lines spooled, then its record and its file."""
+
+    def __init__(self, id_map: IdMap, client: Any, batch: ObjectRecord, index: int) -> None:
+        self.id_map, self.client, self.batch, self.index = id_map, client, batch, index
+        self.existing = id_map.get(parts.part_id(batch.id, index))
+        self.done = self.existing is not None and bool(self.existing.state.get("input_upstream_id"))
+        self.file: IO[bytes] | None = None if self.done else tempfile.SpooledTemporaryFile(_SPOOL_BYTES)
+        self.lines = self.tokens = 0
+
+    def write(self, line: bytes) -> None:
+        self.lines += 1
+        self.tokens += line_token_estimate(line.rstrip(b"\n"))
+        if self.file is not None:
+            self.file.write(line)
+
+    def record(self, line_number: int, custom_id: str) -> None:
+        """Merge finds a line's place from the part file itself: no index is kept."""
+
+    def abort(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+    def close(self) -> None:
+        if self.file is None:
+            return
+        with self.file:
+            part = self.existing or parts.new_part(self.batch, self.index, self.lines, self.tokens)
+            if self.existing is None and not self.id_map.put_new(part):
+                return  # another split wrote it first: theirs
+            self.file.seek(0)
+            upstream = self.client.create_file(
+                filename=f"{part.id}.jsonl", content=self.file, purpose="batch"
+            )
+            part.state = {**part.state, "input_upstream_id": str(upstream["id"])}
+            parts.update(part, status="ready")
+            parts.save(self.id_map, part)
+
+
+def _split(id_map: IdMap, record: ObjectRecord, plan: dict[str, Any]) -> bool:
+    client = client_for(record.provider)
+    limits = PartLimits(**plan["limits"])
+    with client.stream_file_content(str(plan["input_upstream_id"])) as response:
+        lines = split_lines(response.iter_bytes(_CHUNK_BYTES), _MAX_LINE_BYTES)
+        slices = split_input(lines, limits, lambda index: _PartWriter(id_map, client, record, index))
+    plan |= {"parts": len(slices), "lines": sum(piece.line_count for piece in slices)}
+    record.state = {**record.state, PLAN: plan}
+    logger.info("batch plan split", extra={"batch_id": record.id, "parts": len(slices)})
+    return id_map.save_object(record, if_unchanged=True)
+
+
+# Parts -----------------------------------------------------------------------------------------
+def _drive(id_map: IdMap, client: Any, part: ObjectRecord, now: int, *, stop: bool) -> None:
+    """A part's provider batch brought up to date; a part that never ran dropped when the plan
+    stops (cancelled, out of time), a running one cancelled at the provider."""
+    status = parts.status(part)
+    if status == "submitting":
+        _adopt(id_map, client, part, now)
+    elif status == "running":
+        _refresh(id_map, client, part, now, stop=stop)
+    elif stop and status in {"planned", "ready", "waiting"}:
+        parts.update(part, status="dropped", next_attempt_at=None)
+        parts.save(id_map, part)
+
+
+def _refresh(id_map: IdMap, client: Any, part: ObjectRecord, now: int, *, stop: bool) -> None:
+    assert part.upstream_id is not None
+    upstream = client.retrieve_batch(part.upstream_id)
+    if client.quota_refused(upstream):
+        _requeue(id_map, part, now)
+        return
+    ended = upstream.get("status") in TERMINAL_BATCH_STATUSES
+    if stop and not ended and upstream.get("status") != "cancelling":
+        upstream = client.cancel_batch(part.upstream_id)
+    counts = upstream.get("request_counts") or {}
+    fields: dict[str, Any] = {
+        "upstream_status": upstream.get("status"),
+        "request_counts": {
+            "total": parts.lines(part),
+            "completed": int(counts.get("completed") or 0),
+            "failed": int(counts.get("failed") or 0),
+        },
+    }
+    if ended:
+        fields["status"] = "done"
+        part.state = {
+            **part.state,
+            "output_upstream_id": upstream.get("output_file_id"),
+            "error_upstream_id": upstream.get("error_file_id"),
+        }
+    before = dict(part.object)
+    parts.update(part, **fields)
+    if part.object != before or ended:
+        parts.save(id_map, part)
+
+
+def _requeue(id_map: IdMap, part: ObjectRecord, now: int) -> None:
+    """Refused for the provider's quota: not a failure. The part waits (backoff doubling per
+    refusal) and keeps the refused provider batch's id among its own (it ended there)."""
+    refusals = int(part.state.get("refusals") or 0) + 1
+    earlier = list(part.state.get(parts.EARLIER) or [])
+    if part.upstream_id is not None:
+        earlier.append(part.upstream_id)
+    part.state = {**part.state, "refusals": refusals, parts.EARLIER: earlier}
+    part.upstream_id = None
+    wait = min(BACKOFF_FIRST_SECONDS * 2 ** (refusals - 1), BACKOFF_MAX_SECONDS)
+    parts.update(part, status="waiting", provider_batch_id=None, upstream_status=None, next_attempt_at=now + wait)
+    logger.info("batch part refused for quota; waiting", extra={"part_id": part.id, "seconds": wait})
+    parts.save(id_map, part)
+
+
+def _adopt(id_map: IdMap, client: Any, part: ObjectRecord, now: int) -> None:
+    """A part left `submitting`: its provider batch if the provider made one, else submitted
+    again once no create of it can still be running."""
+    attempt = dict(part.state.get("submit") or {})
+    probe = ObjectRecord(
+        id=part.id,
+        kind="batch",
+        owner=part.owner,
+        provider=part.provider,
+        created_at=part.created_at,
+        object={},
+        state={pending.PENDING: attempt},
+    )
+    upstream = adoption.find_upstream_batch(id_map, probe)
+    if upstream is not None:
+        _attach(id_map, part, upstream)
+    elif now - int(attempt.get("attempted_at") or 0) >= adoption.ABANDON_AFTER_SECONDS:
+        parts.update(part, status="ready")
+        parts.save(id_map, part)
+
+
+def _submit(
+    id_map: IdMap, client: Any, batch: ObjectRecord, plan: dict[str, Any], found: list[ObjectRecord], now: int
+) -> None:
+    """Parts submitted in order while the provider's caps leave room."""
+    max_concurrent, enqueued = plan.get("max_concurrent"), plan.get("enqueued_tokens")
+    flying = [part for part in found if parts.status(part) in parts.IN_FLIGHT]
+    in_flight_tokens = sum(parts.tokens(part) for part in flying)
+    for part in found:
+        due = int(part.object.get("next_attempt_at") or 0) <= now
+        if parts.status(part) not in {"ready", "waiting"} or not due:
+            continue
+        if max_concurrent is not None and len(flying) >= int(max_concurrent):
+            return
+        if enqueued is not None and flying and in_flight_tokens + parts.tokens(part) > int(enqueued):
+            return
+        if _submit_part(id_map, client, batch, part, now):
+            flying.append(part)
+            in_flight_tokens += parts.tokens(part)
+
+
+def _submit_part(id_map: IdMap, client: Any, batch: ObjectRecord, part: ObjectRecord, now: int) -> bool:
+    body: dict[str, Any] = {
+        "input_file_id": part.state["input_upstream_id"],
+        "endpoint": batch.object["endpoint"],
+        "completion_window": batch.object["completion_window"],
+    }
+    if batch.object.get("metadata"):
+        body["metadata"] = dict(batch.object["metadata"])
+    tagged = adoption.tag_batch_body(body, part.id)
+    part.state = {**part.state, "submit": {"attempted_at": now, "tagged": tagged, "body": body}}
+    parts.update(part, status="submitting", next_attempt_at=None)
+    if not parts.save(id_map, part):
+        return False
+    try:
+        upstream = client.create_batch(body, gateway_id=part.id, timeout=adoption.create_timeout())
+    except QuotaRefused:
+        _requeue(id_map, part, now)
+        return False
+    except Exception as exc:
+        if not adoption.refused(exc):
+            raise  # the provider may have it: adopted next pass
+        logger.warning("batch part refused by its provider", extra={"part_id": part.id})
+        counts = {"total": parts.lines(part), "completed": 0, "failed": 0}
+        parts.update(part, status="done", upstream_status="failed", request_counts=counts)
+        part.state = {**part.state, "refused": getattr(exc, "message", str(exc))[:500]}
+        parts.save(id_map, part)
+        return False
+    _attach(id_map, part, upstream)
+    return True
+
+
+def _attach(id_map: IdMap, part: ObjectRecord, upstream: dict[str, Any]) -> None:
+    upstream_id = str(upstream["id"])
+    if id_map.claim_upstream(part.provider, upstream_id, part.id) != part.id:
+        raise ServiceUnavailableError(f"provider batch {upstream_id} is claimed by another id")
+    part.upstream_id = upstream_id
+    parts.update(
+        part, status="running", provider_batch_id=upstream_id, upstream_status=upstream.get("status")
+    )
+    parts.save(id_map, part)
+
+
+# The batch as a whole --------------------------------------------------------------------------
+def _aggregate(record: ObjectRecord, plan: dict[str, Any], found: list[ObjectRecord], now: int) -> dict[str, Any]:
+    """The batch object from its parts: status as a whole, counts summed, `parts` listed."""
+    obj = dict(record.object)
+    completed = sum(parts.counts(part)[0] for part in found)
+    failed = sum(parts.counts(part)[1] for part in found)
+    obj["request_counts"] = {"total": int(plan.get("lines") or 0), "completed": completed, "failed": failed}
+    obj["parts"] = [BatchPart.model_validate(part.object).model_dump(mode="json") for part in found]
+    started = any(part.upstream_id or part.state.get(parts.EARLIER) for part in found) or any(
+        parts.status(part) == "done" for part in found
+    )
+    if plan.get("cancel"):
+        obj["status"] = "cancelling"
+        obj["cancelling_at"] = obj.get("cancelling_at") or now
+    elif started and obj.get("status") == "validating":
+        obj["status"], obj["in_progress_at"] = "in_progress", now
+    obj["expires_at"] = record.created_at + WINDOW_SECONDS
+    return obj
+
+
+def _record(id_map: IdMap, record: ObjectRecord, obj: dict[str, Any]) -> bool:
+    """The batch's new object with the events its change announces, in one conditional write."""
+    if obj == record.object and record.stored is not None and not record.changed_since_stored():
+        return False
+    before = record.stored_object()
+    record.object = obj
+    recorded = batch_events.outbox_events(record, before)
+    if recorded:
+        wrote = id_map.save_object(record, with_puts=[event.to_item() for event in recorded])
+        if wrote:
+            batch_events.publish(recorded, id_map)
+        return wrote
+    return id_map.save_object(record, if_unchanged=True)
+
+
+# Merge -----------------------------------------------------------------------------------------
+def _finish(
+    id_map: IdMap, client: Any, record: ObjectRecord, plan: dict[str, Any], found: list[ObjectRecord], now: int
+) -> bool:
+    merged = plan.get("merge")
+    if merged is None:
+        obj = _aggregate(record, plan, found, now)
+        if obj.get("status") in {"validating", "in_progress"}:
+            obj["status"], obj["finalizing_at"] = "finalizing", now
+        merged = _merge(client, record, found)
+        plan["merge"] = merged
+        record.state = {**record.state, PLAN: plan}
+        if not _record(id_map, record, obj):  # merged files written ahead of their names
+            return False
+    from gateway.service.translate import register_provider_file
+
+    named: dict[str, str] = dict(record.state.get("files") or {})
+    obj = _aggregate(record, plan, found, now)
+    obj["request_counts"] = {
+        "total": int(plan.get("lines") or 0),
+        "completed": int(merged["completed"]),
+        "failed": int(merged["failed"]),
+    }
+    for which in ("output", "error"):
+        upstream_id = merged.get(which)
+        if upstream_id:
+            gateway_id = named.get(upstream_id) or register_provider_file(
+                id_map, record.provider, upstream_id, owner=record.owner
+            )
+            named[upstream_id] = gateway_id
+            obj[f"{which}_file_id"] = gateway_id
+    record.state = {**record.state, "files": named}
+    final = _final_status(plan, found, merged)
+    obj["status"], obj[f"{final}_at"] = final, now
+    if not _record(id_map, record, obj):
+        return False
+    from gateway.service.settlement import settle_if_finished
+
+    settle_if_finished(record, Batch.model_validate(record.object))
+    logger.info("batch plan finished", extra={"batch_id": record.id, "status": final})
+    return True
+
+
+def _final_status(plan: dict[str, Any], found: list[ObjectRecord], merged: dict[str, Any]) -> str:
+    if plan.get("cancel"):
+        return "cancelled"
+    if any(parts.status(part) == "dropped" for part in found) or merged.get("expired"):
+        return "expired"
+    if int(merged["completed"]) == 0 and all(part.object.get("upstream_status") == "failed" for part in found):
+        return "failed"
+    return "completed"
+
+
+def _merge(client: Any, record: ObjectRecord, found: list[ObjectRecord]) -> dict[str, Any]:
+    """Both merged files at the provider (read part by part: memory holds one part's results);
+    their provider ids and counts."""
+    totals = {"completed": 0, "failed": 0, "expired": 0}
+    with tempfile.TemporaryFile() as output, tempfile.TemporaryFile() as errors:
+        for part in found:
+            order = list(_custom_ids(client, str(part.state["input_upstream_id"])))
+            index = {custom_id: position for position, custom_id in enumerate(order)}
+            results = [
+                PartResult(
+                    index,
+                    _file_lines(client, part.state.get("output_upstream_id")),
+                    _file_lines(client, part.state.get("error_upstream_id")),
+                )
+            ]
+            with tempfile.TemporaryFile() as part_output, tempfile.TemporaryFile() as part_errors:
+                counts = merge_results(results, part_output, part_errors)
+                missing = _missing_lines(order, part_output, part_errors)
+                for line in missing:
+                    part_errors.write(line)
+                totals["completed"] += counts.completed
+                totals["failed"] += counts.failed + len(missing)
+                totals["expired"] += len(missing)
+                _ordered_append(order, part_output, part_errors, output, errors)
+        return {
+            **totals,
+            "output": _upload(client, record, output, "output"),
+            "error": _upload(client, record, errors, "error"),
+        }
+
+
+def _missing_lines(order: list[str], part_output: IO[bytes], part_errors: IO[bytes]) -> list[bytes]:
+    """An error line (`batch_expired`) for each request of the part with no result."""
+    seen = set()
+    for stream in (part_output, part_errors):
+        stream.seek(0)
+        for line in stream:
+            found = json.loads(line).get("custom_id")
+            seen.add(found)
+    return [
+        json.dumps(
+            {"id": f"batch_req_{custom_id}", "custom_id": custom_id, "response": None, "error": _EXPIRED},
+            separators=(",", ":"),
+        ).encode()
+        + b"\n"
+        for custom_id in order
+        if custom_id not in seen
+    ]
+
+
+def _ordered_append(
+    order: list[str], part_output: IO[bytes], part_errors: IO[bytes], output: IO[bytes], errors: IO[bytes]
+) -> None:
+    """The part's error lines (the merged ones, then those without a result) put in input order."""
+    position = {custom_id: number for number, custom_id in enumerate(order)}
+    for source, target in ((part_output, output), (part_errors, errors)):
+        source.seek(0)
+        lines = sorted(source, key=lambda line: position.get(json.loads(line).get("custom_id"), -1))
+        target.writelines(lines)
+
+
+def _upload(client: Any, record: ObjectRecord, content: IO[bytes], which: str) -> str | None:
+    if content.tell() == 0:
+        return None
+    content.seek(0)
+    upstream = client.create_file(filename=f"{record.id}_{which}.jsonl", content=content, purpose="user_data")
+    return str(upstream["id"])
+
+
+def _file_lines(client: Any, upstream_id: str | None) -> Iterator[bytes]:
+    if not upstream_id:
+        return
+    with client.stream_file_content(upstream_id) as response:
+        yield from split_lines(response.iter_bytes(_CHUNK_BYTES), _MAX_LINE_BYTES)
+
+
+def _custom_ids(client: Any, upstream_id: str) -> Iterator[str]:
+    for line in _file_lines(client, upstream_id):
+        if line.strip():
+            yield str(json.loads(line).get("custom_id"))
