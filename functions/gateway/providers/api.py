@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import IO, Any, Protocol
 
+from gateway.providers.caps import BatchCaps
 from gateway.providers.config import ProviderDeployment
 
 FileContent = bytes | IO[bytes]
@@ -76,5 +77,10 @@ class ProviderApi(Protocol):
     def list_batches(self, *, timeout: float | None = None, **query: Any) -> dict[str, Any]: ...
 
     def cancel_batch(self, batch_id: str) -> dict[str, Any]: ...
+
+    # Caps (what one provider batch holds) and quota refusals
+    def batch_caps(self, model: str) -> BatchCaps: ...
+
+    def quota_refused(self, batch: dict[str, Any]) -> bool: ...
 
     def close(self) -> None: ...

@@ -12,10 +12,12 @@ part's id, then `running`), refresh, merge (files written, then named), settle o
 
 from __future__ import annotations
 
+from typing import Literal
+
 from gateway.storage.id_map import ObjectRecord
 from gateway.storage.watch import PLAN
 
-PART_KIND = "batch_part"
+PART_KIND: Literal["batch_part"] = "batch_part"
 
 
 def is_planned(record: ObjectRecord) -> bool:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from gateway.errors import ServiceUnavailableError
@@ -47,7 +47,14 @@ BACKOFF_MAX_SECONDS = 3600
 _CHUNK_BYTES = 256 * 1024
 _SPOOL_BYTES = 8 * 1024 * 1024  # a part file spools to disk past this
 _MAX_LINE_BYTES = 32 * 1024 * 1024
-_EXPIRED = {"code": "batch_expired", "message": "This request could not be executed before the completion window expired."}
+# The error line of a request that has no result: out of time, or its batch cancelled first.
+_UNFINISHED = {
+    False: {
+        "code": "batch_expired",
+        "message": "This request could not be executed before the completion window expired.",
+    },
+    True: {"code": "batch_cancelled", "message": "This request was not executed: the batch was cancelled."},
+}
 
 
 def plan_of(record: ObjectRecord) -> dict[str, Any]:
@@ -85,7 +92,8 @@ class _PartWriter:
         self.id_map, self.client, self.batch, self.index = id_map, client, batch, index
         self.existing = id_map.get(parts.part_id(batch.id, index))
         self.done = self.existing is not None and bool(self.existing.state.get("input_upstream_id"))
-        self.file: IO[bytes] | None = None if self.done else tempfile.SpooledTemporaryFile(_SPOOL_BYTES)
+        # closed by close() or abort(), which the split calls for every part it opens
+        self.file: IO[bytes] | None = None if self.done else tempfile.SpooledTemporaryFile(_SPOOL_BYTES)  # noqa: SIM115
         self.lines = self.tokens = 0
 
     def write(self, line: bytes) -> None:
@@ -184,7 +192,9 @@ def _requeue(id_map: IdMap, part: ObjectRecord, now: int) -> None:
     part.state = {**part.state, "refusals": refusals, parts.EARLIER: earlier}
     part.upstream_id = None
     wait = min(BACKOFF_FIRST_SECONDS * 2 ** (refusals - 1), BACKOFF_MAX_SECONDS)
-    parts.update(part, status="waiting", provider_batch_id=None, upstream_status=None, next_attempt_at=now + wait)
+    parts.update(
+        part, status="waiting", provider_batch_id=None, upstream_status=None, next_attempt_at=now + wait
+    )
     logger.info("batch part refused for quota; waiting", extra={"part_id": part.id, "seconds": wait})
     parts.save(id_map, part)
 
@@ -273,7 +283,9 @@ def _attach(id_map: IdMap, part: ObjectRecord, upstream: dict[str, Any]) -> None
 
 
 # The batch as a whole --------------------------------------------------------------------------
-def _aggregate(record: ObjectRecord, plan: dict[str, Any], found: list[ObjectRecord], now: int) -> dict[str, Any]:
+def _aggregate(
+    record: ObjectRecord, plan: dict[str, Any], found: list[ObjectRecord], now: int
+) -> dict[str, Any]:
     """The batch object from its parts: status as a whole, counts summed, `parts` listed."""
     obj = dict(record.object)
     completed = sum(parts.counts(part)[0] for part in found)
@@ -309,14 +321,19 @@ def _record(id_map: IdMap, record: ObjectRecord, obj: dict[str, Any]) -> bool:
 
 # Merge -----------------------------------------------------------------------------------------
 def _finish(
-    id_map: IdMap, client: Any, record: ObjectRecord, plan: dict[str, Any], found: list[ObjectRecord], now: int
+    id_map: IdMap,
+    client: Any,
+    record: ObjectRecord,
+    plan: dict[str, Any],
+    found: list[ObjectRecord],
+    now: int,
 ) -> bool:
     merged = plan.get("merge")
     if merged is None:
         obj = _aggregate(record, plan, found, now)
         if obj.get("status") in {"validating", "in_progress"}:
             obj["status"], obj["finalizing_at"] = "finalizing", now
-        merged = _merge(client, record, found)
+        merged = _merge(client, record, found, cancelled=bool(plan.get("cancel")))
         plan["merge"] = merged
         record.state = {**record.state, PLAN: plan}
         if not _record(id_map, record, obj):  # merged files written ahead of their names
@@ -353,72 +370,71 @@ def _finish(
 def _final_status(plan: dict[str, Any], found: list[ObjectRecord], merged: dict[str, Any]) -> str:
     if plan.get("cancel"):
         return "cancelled"
-    if any(parts.status(part) == "dropped" for part in found) or merged.get("expired"):
+    if any(parts.status(part) == "dropped" for part in found) or int(merged.get("expired") or 0):
         return "expired"
-    if int(merged["completed"]) == 0 and all(part.object.get("upstream_status") == "failed" for part in found):
+    refused = all(part.object.get("upstream_status") == "failed" for part in found)
+    if int(merged["completed"]) == 0 and refused:
         return "failed"
     return "completed"
 
 
-def _merge(client: Any, record: ObjectRecord, found: list[ObjectRecord]) -> dict[str, Any]:
-    """Both merged files at the provider (read part by part: memory holds one part's results);
-    their provider ids and counts."""
-    totals = {"completed": 0, "failed": 0, "expired": 0}
+def _merge(
+    client: Any, record: ObjectRecord, found: list[ObjectRecord], *, cancelled: bool
+) -> dict[str, Any]:
+    """Both merged files at the provider, and their counts. `merge_results` reads one part at a
+    time; a part that may lack results for some lines (it did not complete) is preceded by an
+    attempt holding a `batch_expired` error for each of its lines, which its real results
+    replace: every line appears once."""
+    attempts: list[PartResult] = []
+    placeholders: list[int] = []
+    offset = 0
+    for part in found:
+        index = _index_of(client, part, offset)
+        if part.object.get("upstream_status") != "completed":
+            placeholders.append(len(attempts))
+            attempts.append(PartResult(index, lambda: (), _expired_lines_of(client, part, cancelled)))
+        attempts.append(
+            PartResult(
+                index,
+                _lines_of(client, part.state.get("output_upstream_id")),
+                _lines_of(client, part.state.get("error_upstream_id")),
+            )
+        )
+        offset += parts.lines(part)
     with tempfile.TemporaryFile() as output, tempfile.TemporaryFile() as errors:
-        for part in found:
-            order = list(_custom_ids(client, str(part.state["input_upstream_id"])))
-            index = {custom_id: position for position, custom_id in enumerate(order)}
-            results = [
-                PartResult(
-                    index,
-                    _file_lines(client, part.state.get("output_upstream_id")),
-                    _file_lines(client, part.state.get("error_upstream_id")),
-                )
-            ]
-            with tempfile.TemporaryFile() as part_output, tempfile.TemporaryFile() as part_errors:
-                counts = merge_results(results, part_output, part_errors)
-                missing = _missing_lines(order, part_output, part_errors)
-                for line in missing:
-                    part_errors.write(line)
-                totals["completed"] += counts.completed
-                totals["failed"] += counts.failed + len(missing)
-                totals["expired"] += len(missing)
-                _ordered_append(order, part_output, part_errors, output, errors)
+        counts = merge_results(attempts, output, errors)
         return {
-            **totals,
+            "completed": counts.completed,
+            "failed": counts.failed,
+            "expired": sum(counts.lines_per_part[number] for number in placeholders),
             "output": _upload(client, record, output, "output"),
             "error": _upload(client, record, errors, "error"),
         }
 
 
-def _missing_lines(order: list[str], part_output: IO[bytes], part_errors: IO[bytes]) -> list[bytes]:
-    """An error line (`batch_expired`) for each request of the part with no result."""
-    seen = set()
-    for stream in (part_output, part_errors):
-        stream.seek(0)
-        for line in stream:
-            found = json.loads(line).get("custom_id")
-            seen.add(found)
-    return [
-        json.dumps(
-            {"id": f"batch_req_{custom_id}", "custom_id": custom_id, "response": None, "error": _EXPIRED},
-            separators=(",", ":"),
-        ).encode()
-        + b"\n"
-        for custom_id in order
-        if custom_id not in seen
-    ]
+def _index_of(client: Any, part: ObjectRecord, offset: int) -> Callable[[], dict[str, int]]:
+    """The part's index (custom_id -> line number in the whole input), read from its own file
+    at the provider when the merge reaches it."""
+
+    def read() -> dict[str, int]:
+        ids = _custom_ids(client, str(part.state["input_upstream_id"]))
+        return {custom_id: offset + position for position, custom_id in enumerate(ids, start=1)}
+
+    return read
 
 
-def _ordered_append(
-    order: list[str], part_output: IO[bytes], part_errors: IO[bytes], output: IO[bytes], errors: IO[bytes]
-) -> None:
-    """The part's error lines (the merged ones, then those without a result) put in input order."""
-    position = {custom_id: number for number, custom_id in enumerate(order)}
-    for source, target in ((part_output, output), (part_errors, errors)):
-        source.seek(0)
-        lines = sorted(source, key=lambda line: position.get(json.loads(line).get("custom_id"), -1))
-        target.writelines(lines)
+def _expired_lines_of(client: Any, part: ObjectRecord, cancelled: bool) -> Callable[[], Iterator[bytes]]:
+    def lines() -> Iterator[bytes]:
+        for custom_id in _custom_ids(client, str(part.state["input_upstream_id"])):
+            error = _UNFINISHED[cancelled]
+            line = {"id": f"batch_req_{custom_id}", "custom_id": custom_id, "response": None, "error": error}
+            yield json.dumps(line, separators=(",", ":")).encode()
+
+    return lines
+
+
+def _lines_of(client: Any, upstream_id: str | None) -> Callable[[], Iterator[bytes]]:
+    return lambda: _file_lines(client, upstream_id)
 
 
 def _upload(client: Any, record: ObjectRecord, content: IO[bytes], which: str) -> str | None:
