@@ -23,6 +23,7 @@ from gateway.service.plan import parts, runner
 from gateway.storage.id_map import IdMap, ObjectRecord
 from gateway.storage.watch import PLAN
 
+from tests import books_check
 from tests.unit.fault_injection.faults import DynamoFaults
 from tests.unit.fault_injection.plan_provider import USAGE, PlanProvider, request_line, token_estimate
 
@@ -233,8 +234,14 @@ def run_through_failures(fake: PlanProvider, batch_id: str, limit: int = 80) -> 
     that never answered), a failed step left to the next one as the watcher's pass does."""
     for number in range(limit):
         current = record(batch_id)
-        if current.status in {"completed", "failed", "expired", "cancelled"}:
+        if current.status in {"completed", "failed", "expired", "cancelled"} and current.settlement:
             return current
+        if current.status in {"completed", "failed", "expired", "cancelled"}:
+            # its settlement failed: the watcher's next passes settle it (a claim left by a
+            # settler that died goes stale first)
+            with books_check.clock_forward(settlement.CLAIM_STALE_SECONDS + 1):
+                watcher.run_pass(Deadline.after(60))
+            continue
         fake.now = int(time.time()) + 700 * number
         with contextlib.suppress(Exception):
             step(batch_id, fake.now)
@@ -254,7 +261,7 @@ def check_run(fake: PlanProvider, final: ObjectRecord) -> None:
 
 
 @pytest.mark.parametrize("when", ["before", "after"])
-@pytest.mark.parametrize("at", range(0, 48, 1))
+@pytest.mark.parametrize("at", range(36))
 def test_a_failed_write_anywhere_in_a_plan_loses_and_doubles_no_line(
     aws: None,
     monkeypatch: pytest.MonkeyPatch,

@@ -40,6 +40,7 @@ def plan_for(input_file: ObjectRecord) -> dict[str, Any] | None:
         },
         "max_concurrent": caps.max_concurrent,
         "enqueued_tokens": caps.enqueued_tokens,
+        "enqueued_requests": getattr(caps, "enqueued_requests", None),
         "parts": None,
     }
 

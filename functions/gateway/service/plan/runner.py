@@ -224,20 +224,27 @@ def _submit(
     id_map: IdMap, client: Any, batch: ObjectRecord, plan: dict[str, Any], found: list[ObjectRecord], now: int
 ) -> None:
     """Parts submitted in order while the provider's caps leave room."""
-    max_concurrent, enqueued = plan.get("max_concurrent"), plan.get("enqueued_tokens")
+    max_concurrent = plan.get("max_concurrent")
     flying = [part for part in found if parts.status(part) in parts.IN_FLIGHT]
-    in_flight_tokens = sum(parts.tokens(part) for part in flying)
     for part in found:
         due = int(part.object.get("next_attempt_at") or 0) <= now
         if parts.status(part) not in {"ready", "waiting"} or not due:
             continue
         if max_concurrent is not None and len(flying) >= int(max_concurrent):
             return
-        if enqueued is not None and flying and in_flight_tokens + parts.tokens(part) > int(enqueued):
+        if flying and not _within_quota(plan, flying, part):
             return
         if _submit_part(id_map, client, batch, part, now):
             flying.append(part)
-            in_flight_tokens += parts.tokens(part)
+
+
+def _within_quota(plan: dict[str, Any], flying: list[ObjectRecord], part: ObjectRecord) -> bool:
+    """Whether `part` fits the provider's enqueued quotas beside the parts in flight (tokens at
+    OpenAI and Azure, requests at Anthropic). The first part always goes: the provider decides."""
+    tokens, requests = plan.get("enqueued_tokens"), plan.get("enqueued_requests")
+    if tokens is not None and sum(map(parts.tokens, flying)) + parts.tokens(part) > int(tokens):
+        return False
+    return requests is None or sum(map(parts.lines, flying)) + parts.lines(part) <= int(requests)
 
 
 def _submit_part(id_map: IdMap, client: Any, batch: ObjectRecord, part: ObjectRecord, now: int) -> bool:
