@@ -346,8 +346,10 @@ class SimulatorSnapshot:
     def capture(simulator: Any) -> bytes:
         state, bedrock = simulator.state, simulator.bedrock_jobs
         with state.lock, state.anthropic.lock, bedrock.lock:
-            # threading.Event does not pickle: restore() gives each batch a new one.
-            batches = {key: dataclasses.replace(b, abandoned=None) for key, b in state.batches.items()}
+            # threading.Event and a Future do not pickle: restore() gives each batch a new event.
+            batches = {
+                key: dataclasses.replace(b, abandoned=None, work=None) for key, b in state.batches.items()
+            }
             records = {
                 "files": dict(state.files),
                 "uploads": dict(state.uploads),
@@ -357,6 +359,7 @@ class SimulatorSnapshot:
                 "anthropic_batches": dict(state.anthropic.batches),
                 "bedrock_jobs": dict(bedrock.jobs),
                 "bedrock_tokens": dict(bedrock.by_token),
+                "first_attempts": state.first_attempts.seen(),
             }
             return pickle.dumps(records)
 
@@ -369,6 +372,7 @@ class SimulatorSnapshot:
             state.uploads.update(records["uploads"])
             state.received.update(records["received"])
             state.cursor_seq.update(records["cursor_seq"])
+            state.first_attempts.restore(records.get("first_attempts") or set())
             anthropic = records.get("anthropic_batches") or {}
             state.anthropic.batches.update(anthropic)
             state.anthropic._seq = max((batch.seq for batch in anthropic.values()), default=0)
@@ -388,9 +392,9 @@ class SimulatorSnapshot:
         """Background work the stop interrupted starts again (its results are only revealed
         by the batch's wall-clock timeline, which a restart does not move)."""
         if batch.status == "validating" and batch.validation is None:
-            state.executor.submit(state._process_batch, batch)
+            batch.work = state.executor.submit(state._process_batch, batch)
         elif batch.status == "cancelling" and batch.partial is None and batch.cancel_count > 0:
-            state.executor.submit(state._process_partial, batch, batch.cancel_count)
+            batch.work = state.executor.submit(state._process_partial, batch, batch.cancel_count)
 
     @staticmethod
     def repair_lost_batches(simulator: Any, items: Iterable[dict[str, Any]], providers: set[str]) -> int:

@@ -104,14 +104,19 @@ class ProviderSettings:
     simulated: bool = False
     region: str | None = None  # Bedrock's
     models: dict[str, str] | None = None
+    batch_caps: dict[str, Any] | None = None  # overrides of the documented caps (BATCH_CAPS)
 
     def config(self) -> dict[str, Any]:
         """The non-secret part, as it goes into GATEWAY_PROVIDERS."""
+        config: dict[str, Any]
         if self.type == "bedrock":
-            return {"type": "bedrock", "region": self.region, "models": dict(self.models or {})}
-        config: dict[str, Any] = {"type": self.type, "api_base": self.api_base}
-        if self.api_version is not None:
+            config = {"type": "bedrock", "region": self.region, "models": dict(self.models or {})}
+        else:
+            config = {"type": self.type, "api_base": self.api_base}
+        if self.api_version is not None and self.type != "bedrock":
             config["api_version"] = self.api_version
+        if self.batch_caps is not None:
+            config["batch_caps"] = dict(self.batch_caps)
         return config
 
 
@@ -121,7 +126,8 @@ def resolve_providers(env: Mapping[str, str]) -> dict[str, ProviderSettings]:
     OPENAI_API_KEY, OPENAI_API_BASE (default https://api.openai.com/v1), AZURE_API_KEY,
     AZURE_API_BASE (https://RESOURCE.openai.azure.com, required with AZURE_API_KEY),
     AZURE_API_VERSION, ANTHROPIC_API_KEY, ANTHROPIC_API_BASE (default https://api.anthropic.com).
-    Simulated providers get an empty api_base, filled in once the simulator runs.
+    Simulated providers get an empty api_base, filled in once the simulator runs. BATCH_CAPS: a
+    JSON object of deployment name -> its batch caps override (README, "Provider batch caps").
     """
 
     def get(name: str) -> str:
@@ -164,10 +170,47 @@ def resolve_providers(env: Mapping[str, str]) -> dict[str, ProviderSettings]:
         models=dict(BEDROCK_MODELS),
         simulated=not get("BEDROCK_REGION"),
     )
+    for name, override in batch_caps_overrides(get("BATCH_CAPS"), providers).items():
+        providers[name].batch_caps = override
     return providers
 
 
-def _start_simulator(phase_seconds: float, port: int = 0, storage_dir: str | None = None) -> Any:
+def batch_caps_overrides(raw: str, providers: Mapping[str, ProviderSettings]) -> dict[str, dict[str, Any]]:
+    """BATCH_CAPS, checked as the functions will check it (a bad one stops the server at start)."""
+    if not raw:
+        return {}
+    from gateway.providers.config import BatchCapsOverride
+    from pydantic import ValidationError
+
+    try:
+        overrides = json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"BATCH_CAPS is not JSON: {exc}") from None
+    if not isinstance(overrides, dict):
+        raise ValueError("BATCH_CAPS must be a JSON object of deployment name -> caps")
+    for name, override in overrides.items():
+        if name not in providers:
+            raise ValueError(f"BATCH_CAPS names {name!r}, not one of {sorted(providers)}")
+        try:
+            BatchCapsOverride.model_validate(override)
+        except ValidationError as exc:
+            raise ValueError(f"BATCH_CAPS[{name!r}]: {exc}") from None
+    return overrides
+
+
+def simulator_limits(raw: str) -> Any:
+    """SIM_LIMITS: the simulator's caps and quotas (devserver.simulator.limits), JSON."""
+    from devserver.simulator.limits import SimulatorLimits
+
+    try:
+        return SimulatorLimits.parse(json.loads(raw)) if raw else SimulatorLimits()
+    except ValueError as exc:
+        raise ValueError(f"SIM_LIMITS: {exc}") from None
+
+
+def _start_simulator(
+    phase_seconds: float, port: int = 0, storage_dir: str | None = None, limits: Any = None
+) -> Any:
     try:
         from devserver.simulator import Simulator, SimulatorConfig
     except ImportError as exc:
@@ -185,6 +228,8 @@ def _start_simulator(phase_seconds: float, port: int = 0, storage_dir: str | Non
             batch_phase_seconds=phase_seconds,
             storage_dir=storage_dir,
         )
+        if limits is not None:
+            config.limits = limits
         return Simulator(config).start()
 
     try:
@@ -835,7 +880,8 @@ def start_gateway(
                 raw = os.environ.get("SIM_BATCH_PHASE_SECONDS")
                 simulator_phase_seconds = float(raw) if raw else DEFAULT_SIMULATOR_PHASE_SECONDS
             storage = str(local_data.simulator_dir) if local_data else None
-            simulator = _start_simulator(simulator_phase_seconds, simulator_port, storage)
+            limits = simulator_limits(os.environ.get("SIM_LIMITS") or "")
+            simulator = _start_simulator(simulator_phase_seconds, simulator_port, storage, limits)
             cleanups.append(simulator.stop)
             if local_data:
                 local_data.attach_simulator(

@@ -28,7 +28,16 @@ SNAPSTART_PYTHON_VERSIONS = ("3.12", "3.13")
 PROVIDER_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 PROVIDER_TYPES = frozenset({"openai", "azure", "anthropic", "bedrock"})
 PROVIDER_FIELDS = frozenset(
-    {"type", "api_base", "api_version", "models", "anthropic_version", "default_max_tokens", "region"}
+    {
+        "type",
+        "api_base",
+        "api_version",
+        "models",
+        "anthropic_version",
+        "default_max_tokens",
+        "region",
+        "batch_caps",
+    }
 )
 # Types whose api_base has a default (Anthropic's API) or does not apply (Bedrock: its region).
 API_BASE_OPTIONAL_TYPES = frozenset({"anthropic", "bedrock"})
@@ -249,8 +258,26 @@ def validate_providers(providers: Mapping[str, Any], default_provider: str) -> N
             isinstance(key, str) and isinstance(value, str) for key, value in models.items()
         ):
             raise ConfigError(f"provider {name!r} models maps deployment names to model names (strings)")
+        _check_batch_caps(name, spec.get("batch_caps"))
     if default_provider not in providers:
         raise ConfigError(f"default_provider {default_provider!r} is not one of {sorted(providers)}")
+
+
+def _check_batch_caps(name: str, batch_caps: Any) -> None:
+    """A deployment's caps override, refused at synth as the functions would refuse it."""
+    if batch_caps is None:
+        return
+    from gateway.providers.config import BatchCapsOverride
+    from pydantic import ValidationError
+
+    try:
+        BatchCapsOverride.model_validate(batch_caps)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in item['loc']) or 'batch_caps'}: {item['msg']}"
+            for item in error.errors()
+        )
+        raise ConfigError(f"provider {name!r} batch_caps: {problems}") from None
 
 
 def _check_api_base(name: str, api_base: Any) -> None:

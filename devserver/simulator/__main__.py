@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import threading
 
 from . import Simulator, SimulatorConfig
+from .limits import SimulatorLimits
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -19,7 +21,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-phase-seconds", type=float, default=defaults.batch_phase_seconds)
     parser.add_argument("--storage-dir", default=None, help="keep files here (default: a temp dir)")
     parser.add_argument("--log-requests", action="store_true", help="print one line per request to stderr")
+    parser.add_argument(
+        "--limits", default="", help="caps and quotas as JSON, e.g. '{\"max_requests\": 1000}' (limits.py)"
+    )
     args = parser.parse_args(argv)
+    try:
+        limits = SimulatorLimits.parse(json.loads(args.limits)) if args.limits else SimulatorLimits()
+    except ValueError as exc:
+        parser.error(f"--limits: {exc}")
     sim = Simulator(
         SimulatorConfig(
             port=args.port,
@@ -29,6 +38,7 @@ def main(argv: list[str] | None = None) -> None:
             batch_phase_seconds=args.batch_phase_seconds,
             storage_dir=args.storage_dir,
             log_requests=args.log_requests,
+            limits=limits,
         )
     ).start()
     print(f"OpenAI simulator listening on {sim.url}", flush=True)

@@ -5,12 +5,16 @@ Shapes as Anthropic documents them (`message_batch` objects with RFC 3339 times,
 A batch is `in_progress` for two phases (``batch_phase_seconds`` each): its requests finish one
 after another through the second, then it has `ended`. A cancel makes it `canceling` for one
 phase, then `ended`, the requests not finished by the cancel `canceled`. Results are worked out
-when read, by the Messages responder (`anthropic_messages`), the same each time.
+when read, by the Messages responder (`anthropic_messages`), the same each time. Limits and the
+test directives (`limits`): requests and bytes per batch, the requests in the processing queue
+(a create past it answers 429 `rate_limit_error`); `sim-expire` / `sim-fail-<code>` in a
+custom_id give that request an `expired` / `errored` result on its first attempt.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import secrets
 import string
@@ -23,10 +27,9 @@ from typing import Any
 
 from .anthropic_messages import MessageError, message_for
 from .errors import ApiError
+from .limits import Directive, FirstAttempts, SimulatorLimits
 
 CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
-MAX_REQUESTS = 100_000
-MAX_BODY_BYTES = 256 * 1024 * 1024
 EXPIRY_SECONDS = 24 * 3600
 _ALNUM = string.ascii_letters + string.digits
 
@@ -46,6 +49,10 @@ def not_found(batch_id: str) -> AnthropicError:
     return AnthropicError(404, f"Message batch {batch_id} not found.", type="not_found_error")
 
 
+def _size(count: int) -> str:
+    return f"{count // (1024 * 1024)} MB" if count % (1024 * 1024) == 0 else f"{count} bytes"
+
+
 def rfc3339(seconds: float | None) -> str | None:
     if seconds is None:
         return None
@@ -61,6 +68,7 @@ class MessageBatch:
     phase: float
     cancel_at: float | None = None
     deleted: bool = False
+    directives: dict[int, Directive] = field(default_factory=dict)  # request index -> directive
 
     def finish_time(self, index: int) -> float:
         return self.created + self.phase + self.phase * (index + 1) / len(self.requests)
@@ -82,8 +90,27 @@ class MessageBatch:
             return "canceled" if now >= self.ended_at() else "processing"
         return "done" if now >= done_at else "processing"
 
+    def queued(self, now: float) -> int:
+        """Requests still waiting to be processed (the processing queue's count)."""
+        if self.status(now) == "ended":
+            return 0
+        until = now if self.cancel_at is None else min(now, self.cancel_at)
+        total = len(self.requests)
+        done = math.floor((until - self.created - self.phase) * total / self.phase) if self.phase else 0
+        return total - max(0, min(total, done))
+
     def result(self, index: int) -> dict[str, Any]:
         request = self.requests[index]
+        directive = self.directives.get(index)
+        if directive is not None and directive.kind == "expire":
+            return {"type": "expired"}
+        if directive is not None:
+            status = directive.status
+            kind = "invalid_request_error"
+            if status == 429 or status >= 500:
+                kind = "rate_limit_error" if status == 429 else "api_error"
+            error = MessageError(kind, directive.message, status)
+            return {"type": "errored", "error": error.error_response("req_" + self.id[-12:])}
         try:
             return {"type": "succeeded", "message": message_for(request.get("params"), seed=self.id)}
         except MessageError as exc:
@@ -123,18 +150,25 @@ class AnthropicBatches:
     clock: Callable[[], float] = time.time
     batches: dict[str, MessageBatch] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    limits: Callable[[], SimulatorLimits] = SimulatorLimits
+    first_attempts: FirstAttempts = field(default_factory=FirstAttempts)
     _seq: int = 0
 
     def create(self, body: Any, size: int, base_url: str) -> dict[str, Any]:
-        if size > MAX_BODY_BYTES:
+        limits = self.limits()
+        most_bytes = limits.bytes_for("anthropic")
+        if size > most_bytes:
             raise AnthropicError(
-                413, "Request exceeds the maximum allowed size of 256 MB.", type="request_too_large"
+                413,
+                f"Request exceeds the maximum allowed size of {_size(most_bytes)}.",
+                type="request_too_large",
             )
         requests = body.get("requests") if isinstance(body, dict) else None
         if not isinstance(requests, list) or not requests:
             raise invalid("requests: List should have at least 1 item")
-        if len(requests) > MAX_REQUESTS:
-            raise invalid(f"requests: List should have at most {MAX_REQUESTS} items")
+        most = limits.requests_for("anthropic")
+        if len(requests) > most:
+            raise invalid(f"requests: List should have at most {most} items")
         seen: set[str] = set()
         for index, request in enumerate(requests):
             custom_id = request.get("custom_id") if isinstance(request, dict) else None
@@ -148,11 +182,26 @@ class AnthropicBatches:
             if not isinstance(request.get("params"), dict):
                 raise invalid(f"requests.{index}.params: Field required")
         with self.lock:
+            now = self.clock()
+            if limits.queued_requests is not None:
+                queued = sum(batch.queued(now) for batch in self.batches.values() if not batch.deleted)
+                if queued + len(requests) > limits.queued_requests:
+                    raise AnthropicError(
+                        429,
+                        f"This request would exceed your organization's limit of {limits.queued_requests} "
+                        "message batch requests in the processing queue. Please wait for batches in "
+                        "progress to end before creating more.",
+                        type="rate_limit_error",
+                        headers={"retry-after": str(max(1, math.ceil(float(self.phase_seconds()))))},
+                    )
             self._seq += 1
             batch_id = "msgbatch_" + "".join(secrets.choice(_ALNUM) for _ in range(24))
-            batch = MessageBatch(batch_id, self._seq, self.clock(), requests, float(self.phase_seconds()))
+            batch = MessageBatch(batch_id, self._seq, now, requests, float(self.phase_seconds()))
+            for index, request in enumerate(requests):
+                if directive := self.first_attempts.take("anthropic", request["custom_id"]):
+                    batch.directives[index] = directive
             self.batches[batch_id] = batch
-            return batch.to_api(base_url, self.clock())
+            return batch.to_api(base_url, now)
 
     def _batch(self, batch_id: str) -> MessageBatch:
         batch = self.batches.get(batch_id)

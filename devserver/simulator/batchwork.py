@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from . import bodies
+from .limits import Directive
 
 MAX_REPORTED_ERRORS = 1000
 REQUIRED_FIELDS = ("custom_id", "method", "url", "body")
@@ -38,9 +39,11 @@ class Results:
     """What processing the first ``limit`` requests (or all) produced."""
 
     completed: int = 0
-    failed: int = 0
+    failed: int = 0  # expired ones included
+    expired: int = 0  # requests a `sim-expire` directive expired
     input_tokens: int = 0
     output_tokens: int = 0
+    enqueued_tokens: int = 0  # the prompt tokens the batch puts in the queue (its quota's count)
     model: str | None = None
     output: OutputFile | None = None
     error: OutputFile | None = None
@@ -135,6 +138,7 @@ def _answer(obj: dict[str, Any], endpoint: str, results: Results) -> tuple[bool,
         model, body, input_tokens, output_tokens = bodies.build(endpoint, obj["body"])
         status, ok = 200, True
         results.input_tokens += input_tokens
+        results.enqueued_tokens += input_tokens
         results.output_tokens += output_tokens
     except bodies.RequestFailure as failure:
         model = obj["body"].get("model") if isinstance(obj["body"].get("model"), str) else None
@@ -150,6 +154,35 @@ def _answer(obj: dict[str, Any], endpoint: str, results: Results) -> tuple[bool,
     return ok, json.dumps(line, separators=(",", ":")).encode() + b"\n"
 
 
+def _directed(obj: dict[str, Any], directive: Directive) -> tuple[bool, bytes]:
+    """The error line of a request a test directive expires or fails (`limits`)."""
+    line: dict[str, Any] = {"id": "batch_req_" + secrets.token_hex(16), "custom_id": obj["custom_id"]}
+    if directive.kind == "expire":
+        line["response"] = None
+        line["error"] = {"code": "batch_expired", "message": EXPIRED_MESSAGE}
+    else:
+        status = directive.status
+        kind = "requests" if status == 429 else "server_error" if status >= 500 else "invalid_request_error"
+        error = {"message": directive.message, "type": kind, "param": None, "code": directive.code}
+        line["response"] = {
+            "status_code": status,
+            "request_id": "req_" + secrets.token_hex(16),
+            "body": {"error": error},
+        }
+        line["error"] = None
+    return False, json.dumps(line, separators=(",", ":")).encode() + b"\n"
+
+
+EXPIRED_MESSAGE = "This request could not be executed before the completion window expired."
+
+
+def _prompt_estimate(endpoint: str, body: dict[str, Any]) -> int:
+    try:
+        return bodies.build(endpoint, body)[2]
+    except bodies.RequestFailure:
+        return 0
+
+
 def process(
     input_path: str,
     endpoint: str,
@@ -158,11 +191,14 @@ def process(
     validate: bool = True,
     limit: int | None = None,
     should_stop: Callable[[], bool] | None = None,
+    directive: Callable[[str], Directive | None] | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> tuple[Validation, Results]:
     """One streaming pass over the input: validate every line and answer the first ``limit`` requests.
 
     Output is only produced while no validation error has been seen; a batch that fails validation
-    gets no output. ``should_stop`` lets an abandoned pass end early.
+    gets no output. ``should_stop`` lets an abandoned pass end early. ``directive`` says what a
+    test directive in a custom_id does to that request (`limits`; None: it runs normally).
     """
     validation = Validation()
     results = Results()
@@ -207,7 +243,15 @@ def process(
                 validation.total += 1
                 if validation.errors or (limit is not None and answered >= limit):
                     continue
-                ok, line = _answer(obj, endpoint, results)
+                directed = directive(obj["custom_id"]) if directive is not None else None
+                if directed is not None:
+                    ok, line = _directed(obj, directed)
+                    if results.model is None and isinstance(obj["body"].get("model"), str):
+                        results.model = obj["body"]["model"]
+                    results.enqueued_tokens += _prompt_estimate(endpoint, obj["body"])
+                    results.expired += directed.kind == "expire"
+                else:
+                    ok, line = _answer(obj, endpoint, results)
                 answered += 1
                 if ok:
                     results.completed += 1
@@ -233,7 +277,7 @@ def process(
     if validation.errors:
         results.discard()
         results.completed = results.failed = 0
-    now = time.time()
+    now = clock()
     validation.done_at = results.done_at = now
     return validation, results
 

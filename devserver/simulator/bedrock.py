@@ -8,6 +8,12 @@ pointed at: the local moto server) and writes `<output uri>/<jobId>/<file>.out` 
 `manifest.json.out` back, as Bedrock does. A job moves along Submitted, Validating, Scheduled,
 InProgress (records processed over one batch phase) to Completed; a stop while in progress
 keeps the records processed so far (Stopping, then Stopped).
+
+Limits and test directives (`limits`): a job over the records or bytes per job ends Failed; a
+create past the concurrent-jobs quota of its model (Submitted to Stopping) raises
+ServiceQuotaExceededException (HTTP 400); `sim-expire` / `sim-fail-<code>` in the text of a
+record's messages (a record has no custom_id) leave that record unprocessed, the job ending
+Expired, or give it an `error` with that status, on that prompt's first attempt.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from .limits import Directive, FirstAttempts, SimulatorLimits
+
 MIN_RECORDS = 100
 DEFAULT_REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
@@ -35,6 +43,7 @@ _JOB_IDENTIFIER = re.compile(
 _CREDENTIAL_REGION = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/bedrock/")
 _STOPPABLE = frozenset({"Submitted", "Validating", "Scheduled", "InProgress"})
 _FINISHED = frozenset({"Completed", "PartiallyCompleted", "Failed", "Stopped", "Expired"})
+_RUNNING = frozenset({"Submitted", "Validating", "Scheduled", "InProgress", "Stopping"})
 
 # (model id, modelInput) -> ("output", modelOutput) or ("error", {"errorCode", "errorMessage"})
 Responder = Callable[[str, dict[str, Any]], tuple[str, dict[str, Any]]]
@@ -88,6 +97,7 @@ class Job:
     processed: int = 0
     succeeded: int = 0
     errored: int = 0
+    directives: dict[int, Directive] = field(default_factory=dict)  # record index -> directive
 
     def to_api(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -146,9 +156,13 @@ class BedrockJobs:
         s3: Callable[[], Any],
         responder: Responder,
         clock: Callable[[], float] = time.time,
+        limits: Callable[[], SimulatorLimits] = SimulatorLimits,
+        first_attempts: FirstAttempts | None = None,
     ) -> None:
         self._phase = phase
         self.clock = clock
+        self._limits = limits
+        self.first_attempts = first_attempts or FirstAttempts()
         self._s3_factory = s3
         self._s3_client: Any = None
         self._respond = responder
@@ -195,9 +209,10 @@ class BedrockJobs:
                 raise BedrockError(
                     400, "ConflictException", f"A model invocation job with name {name} already exists."
                 )
+            now = self.clock()
+            self._check_quota(str(body["modelId"]), now)
             job_id = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(12))
             region = _region(authorization)
-            now = self.clock()
             job = Job(
                 job_id=job_id,
                 arn=f"arn:aws:bedrock:{region}:{ACCOUNT_ID}:model-invocation-job/{job_id}",
@@ -274,6 +289,25 @@ class BedrockJobs:
             job.modified = now
             return {}
 
+    def _check_quota(self, model_id: str, now: float) -> None:
+        """Submitted and in-progress jobs of one model are capped (the lock is held)."""
+        quota = self._limits().concurrent_jobs
+        if quota is None:
+            return
+        running = 0
+        for job in self.jobs.values():
+            if job.model_id == model_id:
+                self._refresh(job, now)
+                running += job.status in _RUNNING
+        if running >= quota:
+            raise BedrockError(
+                400,
+                "ServiceQuotaExceededException",
+                f"The number of submitted and in-progress batch inference jobs for model {model_id} has "
+                f"reached your account's quota of {quota}. Wait for a job to end, or request a quota "
+                "increase.",
+            )
+
     # ------------------------------------------------------------------ timeline
 
     def _job(self, identifier: str) -> Job:
@@ -319,7 +353,9 @@ class BedrockJobs:
             if done < job.total:
                 job.processed = done
                 return
-            self._end(job, "Completed", start + 2 * p, job.total)
+            # a record a test directive expires is left unrun: the job ends as a timed-out one does
+            expired = any(directive.kind == "expire" for directive in job.directives.values())
+            self._end(job, "Expired" if expired else "Completed", start + 2 * p, job.total)
         if job.status == "Stopping" and job.stopping_start is not None and now >= job.stopping_start + p / 2:
             self._end(job, "Stopped", job.stopping_start + p / 2, job.stop_count)
 
@@ -336,9 +372,12 @@ class BedrockJobs:
                 o["Key"] for page in pages for o in page.get("Contents", []) if o["Key"].endswith(".jsonl")
             ]
         records: list[tuple[str, dict[str, Any], str]] = []
+        size = 0
         try:
             for key in keys:
-                text = client.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+                raw = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+                size += len(raw)
+                text = raw.decode()
                 for number, line in enumerate(text.splitlines(), 1):
                     if not line.strip():
                         continue
@@ -360,8 +399,26 @@ class BedrockJobs:
                 f"of {MIN_RECORDS} records required for a batch inference job.",
             )
             return False
+        limits = self._limits()
+        if len(records) > limits.requests_for("bedrock"):
+            self._fail(
+                job,
+                f"The number of records in the input data ({len(records)}) is more than the maximum of "
+                f"{limits.requests_for('bedrock')} records per batch inference job.",
+            )
+            return False
+        if size > limits.bytes_for("bedrock"):
+            self._fail(
+                job,
+                f"The input data ({size} bytes) is larger than the maximum of {limits.bytes_for('bedrock')} "
+                "bytes per batch inference job.",
+            )
+            return False
         job.records = records
         job.total = len(records)
+        for index, (_, model_input, _) in enumerate(records):
+            if directive := self.first_attempts.take("bedrock", _prompt(model_input)):
+                job.directives[index] = directive
         return True
 
     def _fail(self, job: Job, message: str) -> None:
@@ -383,8 +440,18 @@ class BedrockJobs:
         lines: dict[str, list[str]] = {}
         input_tokens = output_tokens = 0
         job.succeeded = job.errored = 0
-        for record_id, model_input, source in job.records[:count]:
-            kind, result = self._respond(job.model_id, model_input)
+        processed = 0
+        for index, (record_id, model_input, source) in enumerate(job.records[:count]):
+            directive = job.directives.get(index)
+            if directive is not None and directive.kind == "expire":
+                continue  # never run: no output line
+            processed += 1
+            kind: str
+            result: dict[str, Any]
+            if directive is not None:
+                kind, result = "error", {"errorCode": directive.status, "errorMessage": directive.message}
+            else:
+                kind, result = self._respond(job.model_id, model_input)
             line: dict[str, Any] = {"recordId": record_id, "modelInput": model_input}
             if kind == "output":
                 line["modelOutput"] = result
@@ -400,16 +467,29 @@ class BedrockJobs:
         for source in {source for _, _, source in job.records}:
             content = "".join(text + "\n" for text in lines.get(source, []))
             client.put_object(Bucket=bucket, Key=f"{base}{source}.out", Body=content.encode())
-        job.processed = count
+        job.processed = processed
         manifest = {
             "totalRecordCount": job.total,
-            "processedRecordCount": count,
+            "processedRecordCount": processed,
             "successRecordCount": job.succeeded,
             "errorRecordCount": job.errored,
             "inputTokenCount": input_tokens,
             "outputTokenCount": output_tokens,
         }
         client.put_object(Bucket=bucket, Key=f"{base}manifest.json.out", Body=json.dumps(manifest).encode())
+
+
+def _prompt(model_input: dict[str, Any]) -> str:
+    """The text of a record's messages: where the Bedrock form reads a test directive."""
+    texts: list[str] = []
+    for message in model_input.get("messages") or ():
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            texts.append(content)
+        for block in content if isinstance(content, list) else ():
+            if isinstance(block, dict) and isinstance(block.get("text"), str):
+                texts.append(block["text"])
+    return "\n".join(texts)
 
 
 def _region(authorization: str | None) -> str:

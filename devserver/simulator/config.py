@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from .limits import SimulatorLimits
 
 
 class SteppedClock:
@@ -30,7 +32,9 @@ class SimulatorConfig:
     cancelling) lasts ``batch_phase_seconds``. Azure files read ``pending`` for
     ``azure_file_processing_seconds`` after upload (default: half a batch phase, at most one second).
     ``clock`` is the time Anthropic batches and Bedrock jobs move along by: a test passes its own
-    to step them through their states.
+    to step them through their states (the OpenAI and Azure forms' batches follow it too).
+    ``limits``: the caps and quotas each form enforces (``limits.SimulatorLimits``; None figures
+    are the providers' documented defaults).
     """
 
     port: int = 0
@@ -43,6 +47,7 @@ class SimulatorConfig:
     azure_file_processing_seconds: float | None = None
     log_requests: bool = False
     clock: Callable[[], float] = time.time
+    limits: SimulatorLimits = field(default_factory=SimulatorLimits)
 
     def azure_processing_seconds(self) -> float:
         if self.azure_file_processing_seconds is not None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import secrets
 import string
 import threading
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
 from .batchwork import Results, Validation
+from .limits import Directive
 
 _ALNUM = string.ascii_letters + string.digits
 OPENAI = "openai"
@@ -113,6 +115,15 @@ class BatchRecord:
     results: Results | None = None  # full run
     partial: Results | None = None  # the requests finished before a cancel
     abandoned: threading.Event = field(default_factory=threading.Event)
+    work: Future[None] | None = None  # the background pass (validation and output)
+    input_bytes: int = 0
+    # the enqueued-token quota's count: the batch's prompt tokens, of `queue_model`, from its
+    # in_progress time until it ends (`left_queue_at`)
+    enqueued_tokens: int = 0
+    queue_model: str | None = None
+    left_queue_at: float | None = None
+    # custom_id -> its test directive, decided once per batch (a cancel's partial pass agrees)
+    directives: dict[str, Directive | None] = field(default_factory=dict)
 
     @property
     def created_at(self) -> int:
@@ -121,6 +132,13 @@ class BatchRecord:
     @property
     def expires_at(self) -> int:
         return self.created_at + 86400
+
+    def enqueued_at(self, at: float) -> bool:
+        """Whether the batch's tokens count against its model's quota at time `at`."""
+        started = self.in_progress_start
+        if started is None or started > at:
+            return False
+        return self.left_queue_at is None or self.left_queue_at > at
 
     def to_api(self) -> dict[str, Any]:
         s = self.stamps

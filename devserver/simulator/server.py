@@ -27,6 +27,7 @@ from .bedrock import BedrockError, BedrockJobs
 from .config import SimulatorConfig
 from .errors import ApiError
 from .httpio import BodyReader, read_multipart
+from .limits import SimulatorLimits
 from .records import ANTHROPIC, AZURE, OPENAI
 from .state import SimState
 
@@ -432,6 +433,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, {"object": "sim.reset", "ok": True})
         elif seg == ["keys"] and method == "POST":
             self._send_json(200, state.set_keys(self._body.read_json()))
+        elif seg == ["limits"] and method == "POST":
+            self._send_json(200, state.set_limits(self._body.read_json()))
         elif len(seg) == 2 and seg[0] == "received" and method == "GET":
             self._send_json(200, state.received_info(seg[1]))
         elif seg == ["health"] and method == "GET":
@@ -462,7 +465,12 @@ class Simulator:
             os.makedirs(root, exist_ok=True)
         self._state = SimState(self.config, root)
         self._bedrock = BedrockJobs(
-            lambda: self.state.phase, _s3_client, bedrock_models.respond, clock=self.config.clock
+            lambda: self.state.phase,
+            _s3_client,
+            bedrock_models.respond,
+            clock=self.config.clock,
+            limits=lambda: self.config.limits,
+            first_attempts=self._state.first_attempts,
         )
         self._server = _Server((self.config.host, self.config.port), self._state, self.config, self._bedrock)
         self._thread = threading.Thread(
@@ -559,6 +567,14 @@ class Simulator:
 
     def received(self, file_id: str) -> dict[str, Any]:
         return self.state.received_info(file_id)
+
+    def set_limits(self, limits: SimulatorLimits) -> None:
+        """The caps and quotas each form enforces from now on (`limits`)."""
+        self.config.limits = limits
+
+    def finish_work(self) -> None:
+        """Wait for the OpenAI and Azure forms' background batch passes to end."""
+        self.state.finish_work()
 
 
 def _s3_client() -> Any:

@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from typing import Any, BinaryIO
 
 from . import batchwork
@@ -26,6 +27,7 @@ from .batchwork import Results, Validation
 from .config import SimulatorConfig
 from .errors import ApiError, bad_request, missing, not_found
 from .httpio import ReceivedFile
+from .limits import Directive, FirstAttempts, SimulatorLimits, compact
 from .records import (
     ANTHROPIC,
     AZURE,
@@ -40,6 +42,7 @@ from .records import (
 )
 
 log = logging.getLogger("devserver.simulator")
+SIM_ORGANIZATION = "org-simulator"
 
 FILE_PURPOSES = frozenset({"assistants", "batch", "fine-tune", "vision", "user_data", "evals"})
 BATCH_ENDPOINTS = (
@@ -147,6 +150,12 @@ class SimState:
         }
         self.anthropic = AnthropicBatches(lambda: self.phase, clock=self.config.clock)
         self.cursor_seq: dict[str, int] = {}  # survives deletion so pagination cursors stay valid
+        # the line ids whose test directive was applied (one object: the Bedrock jobs share it)
+        if not hasattr(self, "first_attempts"):
+            self.first_attempts = FirstAttempts()
+        self.first_attempts.clear()
+        self.anthropic.first_attempts = self.first_attempts
+        self.anthropic.limits = lambda: self.config.limits
 
     @property
     def phase(self) -> float:
@@ -191,6 +200,15 @@ class SimState:
                         raise bad_request(f"'{name}' must be a non-empty string.", name)
                     self.keys[provider] = body[name]
             return {"object": "sim.keys", "ok": True}
+
+    def set_limits(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /_sim/limits``: the caps and quotas from now on (`limits.SimulatorLimits`)."""
+        try:
+            limits = SimulatorLimits.parse(body)
+        except ValueError as exc:
+            raise bad_request(str(exc), "limits") from None
+        self.config.limits = limits
+        return {"object": "sim.limits", **asdict(limits)}
 
     def add_fault(self, body: dict[str, Any]) -> dict[str, Any]:
         status = body.get("status")
@@ -629,18 +647,39 @@ class SimState:
                 completion_window=window,
                 metadata=metadata,
                 output_expires_after=output_expiry,
-                created=time.time(),
+                created=self.config.clock(),
+                input_bytes=src.bytes,
             )
             self.batches[batch_id] = batch
             self.cursor_seq[batch_id] = batch.seq
-            self.executor.submit(self._process_batch, batch)
+            batch.work = self.executor.submit(self._process_batch, batch)
             return batch.to_api()
+
+    def finish_work(self) -> None:
+        """Wait until every batch's background pass has ended (tests: no sleeping for it)."""
+        with self.lock:
+            pending = [b.work for b in self.batches.values() if b.work is not None]
+        for work in pending:
+            with contextlib.suppress(Exception):
+                work.result()
+
+    def _directive(self, batch: BatchRecord, custom_id: str) -> Directive | None:
+        """A line's test directive (`limits`), decided on the custom_id's first attempt."""
+        with self.lock:
+            if custom_id not in batch.directives:
+                batch.directives[custom_id] = self.first_attempts.take(batch.provider, custom_id)
+            return batch.directives[custom_id]
 
     def _process_batch(self, batch: BatchRecord) -> None:
         """Background: one pass that validates the input and writes the full output."""
         try:
             validation, results = batchwork.process(
-                batch.input_path, batch.endpoint, self.tmp_dir, should_stop=batch.abandoned.is_set
+                batch.input_path,
+                batch.endpoint,
+                self.tmp_dir,
+                should_stop=batch.abandoned.is_set,
+                directive=lambda custom_id: self._directive(batch, custom_id),
+                clock=self.config.clock,
             )
         except Exception as exc:
             if not batch.abandoned.is_set():
@@ -649,7 +688,7 @@ class SimState:
             validation = Validation(
                 errors=[{"code": "server_error", "line": None, "message": message, "param": None}]
             )
-            validation.done_at = time.time()
+            validation.done_at = self.config.clock()
             results = Results(done_at=validation.done_at)
         with self.lock:
             if batch.abandoned.is_set():
@@ -662,12 +701,18 @@ class SimState:
         """Background, after a cancel: the output of the first ``limit`` requests."""
         try:
             _, results = batchwork.process(
-                batch.input_path, batch.endpoint, self.tmp_dir, validate=False, limit=limit
+                batch.input_path,
+                batch.endpoint,
+                self.tmp_dir,
+                validate=False,
+                limit=limit,
+                directive=lambda custom_id: self._directive(batch, custom_id),
+                clock=self.config.clock,
             )
         except Exception:
             if not batch.abandoned.is_set():
                 log.exception("batch %s: partial output failed", batch.id)
-            results = Results(done_at=time.time())
+            results = Results(done_at=self.config.clock())
         with self.lock:
             if batch.abandoned.is_set() and batch.id not in self.batches:
                 results.discard()
@@ -705,6 +750,7 @@ class SimState:
             batch.status = "expired"
             _unlink(batch.input_path)  # the batch is over; drop its private input link
             batch.stamps["expired_at"] = int(now)
+            batch.left_queue_at = now
             batch.abandoned.set()
             for res in (batch.results, batch.partial):
                 if res is not None:
@@ -716,10 +762,11 @@ class SimState:
             if v is None or now < due:
                 return
             at = max(due, v.done_at)
-            if v.errors:
+            errors = v.errors or self._refusals(batch, v, at)
+            if errors:
                 batch.status = "failed"
                 _unlink(batch.input_path)
-                batch.errors = {"object": "list", "data": v.errors}
+                batch.errors = {"object": "list", "data": errors}
                 batch.stamps["failed_at"] = int(at)
                 if batch.results is not None:
                     batch.results.discard()
@@ -728,6 +775,9 @@ class SimState:
             batch.in_progress_start = at
             batch.stamps["in_progress_at"] = int(at)
             batch.total = v.total
+            if batch.results is not None:
+                batch.enqueued_tokens = batch.results.enqueued_tokens
+                batch.queue_model = batch.results.model
         if batch.status == "in_progress":
             assert batch.in_progress_start is not None
             due = batch.in_progress_start + p
@@ -748,7 +798,8 @@ class SimState:
             if now < due or res is None:
                 return
             batch.results = None
-            self._finish(batch, res, "completed", due)
+            # only an expired batch has expired requests, as at OpenAI
+            self._finish(batch, res, "expired" if res.expired else "completed", due)
             return
         if batch.status == "cancelling":
             assert batch.cancelling_start is not None
@@ -765,12 +816,60 @@ class SimState:
         batch.status = status
         _unlink(batch.input_path)
         batch.stamps[f"{status}_at"] = int(max(due, results.done_at))
+        batch.left_queue_at = due
+
+    def _refusals(self, batch: BatchRecord, validation: Validation, at: float) -> list[dict[str, Any]]:
+        """What fails a valid batch at the end of its validation: a limit it passes, or the
+        enqueued-token quota of its model over the batches in progress at that time (`limits`)."""
+        limits = self.config.limits
+        most = limits.requests_for(batch.provider)
+        if validation.total > most:
+            message = f"The batch input file has {validation.total} requests; a batch holds at most {most}."
+            return [{"code": "too_many_tasks", "line": None, "message": message, "param": None}]
+        largest = limits.bytes_for(batch.provider)
+        if batch.input_bytes > largest:
+            message = (
+                f"The batch input file is {batch.input_bytes} bytes; the most a batch takes is {largest}."
+            )
+            return [{"code": "file_too_large", "line": None, "message": message, "param": None}]
+        model = batch.results.model if batch.results is not None else None
+        quota = limits.tokens_for(model)
+        tokens = batch.results.enqueued_tokens if batch.results is not None else 0
+        if quota is None or self._enqueued(batch, model, at) + tokens <= quota:
+            return []
+        if batch.provider == AZURE:
+            message = (
+                f"The number of enqueued tokens has surpassed the configured limit of {compact(quota)} for "
+                f"the deployment '{model}'. Please either increase the limit or try again once the current "
+                "jobs have finished."
+            )
+        else:
+            message = (
+                f"Enqueued token limit reached for {model} in organization {SIM_ORGANIZATION}. Limit: "
+                f"{quota:,} enqueued tokens. Please try again once some in_progress batches have been "
+                "completed."
+            )
+        return [{"code": "token_limit_exceeded", "line": None, "message": message, "param": None}]
+
+    def _enqueued(self, batch: BatchRecord, model: str | None, at: float) -> int:
+        """The prompt tokens of `model`'s other batches in progress at `at` (caller holds the lock).
+        The batches made before this one are brought to `at` first, so that the one validated
+        first is the one admitted."""
+        total = 0
+        for other in list(self.batches.values()):
+            if other is batch or other.provider != batch.provider:
+                continue
+            if other.seq < batch.seq and other.status not in TERMINAL:
+                self._refresh(other, at)
+            if other.queue_model == model and other.enqueued_at(at):
+                total += other.enqueued_tokens
+        return total
 
     def _batch(self, provider: str, batch_id: str) -> BatchRecord:
         batch = self.batches.get(batch_id)
         if batch is None or batch.provider != provider:
             raise not_found("Batch", batch_id, param="batch_id")
-        self._refresh(batch, time.time())
+        self._refresh(batch, self.config.clock())
         return batch
 
     def get_batch(self, provider: str, batch_id: str) -> dict[str, Any]:
@@ -780,7 +879,7 @@ class SimState:
     def list_batches(self, provider: str, query: dict[str, str]) -> dict[str, Any]:
         limit = parse_limit(query.get("limit"), 20, 100)
         after = query.get("after")
-        now = time.time()
+        now = self.config.clock()
         with self.lock:
             recs = sorted((b for b in self.batches.values() if b.provider == provider), key=lambda b: -b.seq)
             if after:
@@ -804,7 +903,7 @@ class SimState:
                     param="batch_id",
                     code="batch_not_cancellable",
                 )
-            now = time.time()
+            now = self.config.clock()
             if batch.status == "validating":
                 done = 0
                 batch.abandoned.set()  # stop the validation pass; nothing was processed
@@ -827,7 +926,7 @@ class SimState:
                 if done == 0:
                     batch.partial = Results(done_at=now)
                 else:
-                    self.executor.submit(self._process_partial, batch, done)
+                    batch.work = self.executor.submit(self._process_partial, batch, done)
             return batch.to_api()
 
 

@@ -19,17 +19,18 @@ from typing import IO, TYPE_CHECKING, Any
 
 import httpx
 
-from gateway.errors import UpstreamError, UpstreamRequestError, UpstreamTimeoutError
+from gateway.errors import RateLimitError, UpstreamError, UpstreamRequestError, UpstreamTimeoutError
 from gateway.jsonl import split_lines
 from gateway.observability import logger
 from gateway.providers import anthropic_shapes as shapes
 from gateway.providers.api import ProviderApi
 from gateway.providers.batch_notes import BatchNotes
 from gateway.providers.batch_results import ERROR, OUTPUT, encoded, has_line, result_line
+from gateway.providers.caps import BatchCaps, caps_for
 from gateway.providers.chat_to_messages import TranslationError, messages_request
 from gateway.providers.client import KeySource, _timeout, _tls_context
 from gateway.providers.config import DEFAULT_ANTHROPIC_VERSION, ProviderDeployment
-from gateway.providers.errors import upstream_error
+from gateway.providers.errors import QuotaRefused, upstream_error
 from gateway.providers.kept_file_endpoints import KeptFileEndpoints
 from gateway.providers.kept_files import FileExists, KeptFiles, derived_id
 
@@ -116,13 +117,16 @@ class AnthropicClient(KeptFileEndpoints):
         # ahead, named after the gateway's own batch id: a lost answer is still adoptable, and
         # nothing the client sends names another create's note
         self.notes.put_pending(gateway_id, note)
-        batch = self._json(
-            "POST",
-            _BATCHES,
-            content=payload,
-            headers={"content-type": "application/json", "content-length": str(payload.size)},
-            **_timeout(timeout),
-        )
+        try:
+            batch = self._json(
+                "POST",
+                _BATCHES,
+                content=payload,
+                headers={"content-type": "application/json", "content-length": str(payload.size)},
+                **_timeout(timeout),
+            )
+        except RateLimitError as exc:  # 429: the processing queue is full, or the request rate
+            raise QuotaRefused.of(exc) from exc
         self.notes.put(str(batch["id"]), note)
         self.notes.forget_pending(gateway_id)
         return shapes.openai_batch(batch, note)
@@ -323,6 +327,15 @@ class AnthropicClient(KeptFileEndpoints):
             raise UpstreamTimeoutError(f"provider '{self.name}' did not answer in time") from exc
         except httpx.TransportError as exc:
             raise UpstreamError(f"provider '{self.name}' could not be reached") from exc
+
+    # Caps -------------------------------------------------------------------------------------
+    def batch_caps(self, model: str) -> BatchCaps:
+        return caps_for(self.deployment, model)
+
+    def quota_refused(self, batch: dict[str, Any]) -> bool:
+        """Anthropic refuses a batch over its queue at create (429, `QuotaRefused`); a batch it
+        took never ends for quota."""
+        return False
 
     def close(self) -> None:
         self._http.close()

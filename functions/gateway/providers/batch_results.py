@@ -5,7 +5,8 @@ One line per request that ran or expired: a succeeded one in the output file (`r
 `chat.completion`), an errored or expired one in the error file with OpenAI's `error` shapes. A
 request a cancel left unrun has no line and is not counted `failed`, as at OpenAI (a cancelled
 batch's counts and files hold the requests that ran; `total` all of them). Line ids derive from
-the batch and the custom_id, so a file built twice is the same file.
+the batch and the custom_id, so a file built twice is the same file. A failed request's
+`response.body.error.code` is OpenAI's for its status (`error_code`).
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def result_line(outcome: Outcome, batch_id: str) -> tuple[str, dict[str, Any]]:
             "message": outcome.error_message or "The provider could not process this request.",
             "type": outcome.error_type or "invalid_request_error",
             "param": None,
-            "code": None,
+            "code": error_code(outcome.status_code),
         }
         response = {"status_code": outcome.status_code, "request_id": request_id, "body": {"error": error}}
         return ERROR, {"id": line_id, "custom_id": outcome.custom_id, "response": response, "error": None}
@@ -66,6 +67,15 @@ def result_line(outcome: Outcome, batch_id: str) -> tuple[str, dict[str, Any]]:
         "response": None,
         "error": {"code": "batch_expired", "message": EXPIRED_MESSAGE},
     }
+
+
+def error_code(status_code: int) -> str | None:
+    """OpenAI's code for a request that failed with this status at a provider that names no code
+    (Anthropic's error types, Bedrock's errorCode): what a retry of failed lines selects by
+    (`rate_limit_exceeded`, `server_error`); None where OpenAI would name the request's problem."""
+    if status_code == 429:
+        return "rate_limit_exceeded"
+    return "server_error" if status_code >= 500 else None
 
 
 def encoded(line: dict[str, Any]) -> bytes:

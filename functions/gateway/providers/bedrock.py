@@ -39,7 +39,9 @@ from gateway.observability import logger
 from gateway.providers import batch_results, bedrock_jobs, bedrock_records
 from gateway.providers.api import ProviderApi
 from gateway.providers.bedrock_jobs import Note
+from gateway.providers.caps import BatchCaps, caps_for
 from gateway.providers.config import ProviderDeployment
+from gateway.providers.errors import QuotaRefused
 from gateway.providers.kept_file_endpoints import KeptFileEndpoints
 from gateway.providers.kept_files import FileExists, KeptFiles, derived_id
 from gateway.storage.s3 import s3_client
@@ -178,6 +180,15 @@ class BedrockClient(KeptFileEndpoints):
 
     def close(self) -> None:
         self._notes.clear()
+
+    # Caps --------------------------------------------------------------------------------------
+    def batch_caps(self, model: str) -> BatchCaps:
+        return caps_for(self.deployment, model)
+
+    def quota_refused(self, batch: dict[str, Any]) -> bool:
+        """Bedrock refuses a job over its quota at create (ServiceQuotaExceededException,
+        `QuotaRefused`); a job it took never ends for quota."""
+        return False
 
     # A job and its note ------------------------------------------------------------------------
     def _batch(self, job: dict[str, Any]) -> dict[str, Any]:
@@ -386,7 +397,9 @@ def _upstream(exc: ClientError, provider: str) -> Exception:
         return UpstreamRequestError(404, message, error_type="invalid_request_error", code="not_found")
     if code == "ConflictException":
         return UpstreamRequestError(409, message, error_type="invalid_request_error", code="conflict")
-    if code in ("ValidationException", "ServiceQuotaExceededException"):
+    if code == "ServiceQuotaExceededException":  # as a 400 before; the plan waits and retries it
+        return QuotaRefused(400, message, error_type="invalid_request_error", code=code)
+    if code == "ValidationException":
         return UpstreamRequestError(400, message, error_type="invalid_request_error", code=code)
     if code == "AccessDeniedException":
         return UpstreamError(

@@ -10,11 +10,12 @@ from typing import IO, TYPE_CHECKING, Any
 
 import httpx
 
-from gateway.errors import UpstreamError, UpstreamTimeoutError
+from gateway.errors import RateLimitError, UpstreamError, UpstreamTimeoutError
 from gateway.observability import logger
+from gateway.providers.caps import BatchCaps, caps_for, failed_for_quota
 from gateway.providers.config import ProviderDeployment
 from gateway.providers.dialects import dialect_for
-from gateway.providers.errors import upstream_error
+from gateway.providers.errors import QuotaRefused, upstream_error
 
 KeySource = Callable[[bool], str | None]  # (refresh) -> key
 _CONNECT_TIMEOUT_SECONDS = 5.0
@@ -92,7 +93,10 @@ class ProviderClient:
         self, body: dict[str, Any], *, gateway_id: str, timeout: float | None = None
     ) -> dict[str, Any]:
         # the gateway's tag in `metadata` (service.adoption) is how OpenAI and Azure batches are found
-        return self._json("POST", "/batches", json=body, **_timeout(timeout))
+        try:
+            return self._json("POST", "/batches", json=body, **_timeout(timeout))
+        except RateLimitError as exc:  # nothing made: the enqueued quota or the request rate
+            raise QuotaRefused.of(exc) from exc
 
     def retrieve_batch(self, batch_id: str, *, timeout: float | None = None) -> dict[str, Any]:
         """`timeout`: this call's own (seconds), e.g. what is left of a list's deadline."""
@@ -155,6 +159,15 @@ class ProviderClient:
             raise UpstreamTimeoutError(f"provider '{self.name}' did not answer in time") from exc
         except httpx.TransportError as exc:
             raise UpstreamError(f"provider '{self.name}' could not be reached") from exc
+
+    # Caps ------------------------------------------------------------------------------------
+    def batch_caps(self, model: str) -> BatchCaps:
+        return caps_for(self.deployment, model)
+
+    def quota_refused(self, batch: dict[str, Any]) -> bool:
+        """OpenAI and Azure take a batch over the enqueued-token quota, then fail it with
+        `token_limit_exceeded`."""
+        return failed_for_quota(batch)
 
     def close(self) -> None:
         self._http.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
 
 DEFAULT_OPENAI_API_BASE = "https://api.openai.com/v1"
 DEFAULT_AZURE_API_VERSION = "2025-04-01-preview"
@@ -34,6 +34,30 @@ RESERVED_NAMES = frozenset(
 )
 
 
+class BatchCapsOverride(BaseModel):
+    """A deployment's own batch caps and quotas, over its type's documented defaults
+    (`caps.DOCUMENTED`): only the fields given change; `null` removes a quota."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_requests: int | None = Field(default=None, gt=0)
+    max_bytes: int | None = Field(default=None, gt=0)
+    min_requests: int | None = Field(default=None, gt=0)
+    enqueued_tokens: int | None = Field(default=None, gt=0)  # every model of the deployment
+    enqueued_tokens_by_model: dict[str, PositiveInt] = {}  # model (or prefix) -> its own
+    enqueued_requests: int | None = Field(default=None, gt=0)
+    max_concurrent: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _limits_required(self) -> BatchCapsOverride:
+        for name in ("max_requests", "max_bytes"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null: every provider batch has one")
+        if self.min_requests and self.max_requests and self.min_requests > self.max_requests:
+            raise ValueError("min_requests is more than max_requests")
+        return self
+
+
 class ProviderDeployment(BaseModel):
     name: str
     type: ProviderType
@@ -45,6 +69,8 @@ class ProviderDeployment(BaseModel):
     region: str | None = None
     # Azure deployment name -> the model it serves, so that prices and budgets know it.
     models: dict[str, str] = {}
+    # Overrides of the provider type's documented batch caps (`caps.caps_for`).
+    batch_caps: BatchCapsOverride | None = None
 
     def base_model(self, model: str) -> str:
         return self.models.get(model, model)

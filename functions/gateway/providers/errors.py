@@ -15,6 +15,25 @@ from gateway.errors import (
 )
 
 
+class QuotaRefused(UpstreamRequestError):
+    """A batch create the provider refused for its quota, synchronously (Anthropic's 429
+    `rate_limit_error`, Bedrock's ServiceQuotaExceededException, a 429 on create at OpenAI or
+    Azure). The provider made nothing; the same create may succeed once its batches in progress
+    end. Answered to a client exactly as the provider's error was before (status, envelope,
+    Retry-After): only the plan of parts tells it apart, to wait and submit the part again."""
+
+    @classmethod
+    def of(cls, error: GatewayError) -> QuotaRefused:
+        return cls(
+            error.status_code,
+            error.message,
+            error_type=error.error_type,
+            param=error.param,
+            code=error.code,
+            headers=dict(error.headers),
+        )
+
+
 def _error_fields(response: httpx.Response) -> dict[str, Any]:
     try:
         payload = response.json()
@@ -54,8 +73,3 @@ def upstream_error(response: httpx.Response, provider: str) -> GatewayError:
         param=param,
         code=code,
     )
-
-
-class QuotaRefused(UpstreamRequestError):
-    """The provider refused a batch's create for its quota (enqueued tokens, concurrent jobs):
-    a plan's part waits and is submitted again; a single batch answers its client as before."""

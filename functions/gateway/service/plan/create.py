@@ -40,7 +40,7 @@ def plan_for(input_file: ObjectRecord) -> dict[str, Any] | None:
         },
         "max_concurrent": caps.max_concurrent,
         "enqueued_tokens": caps.enqueued_tokens,
-        "enqueued_requests": getattr(caps, "enqueued_requests", None),
+        "enqueued_requests": caps.enqueued_requests,
         "parts": None,
     }
 
