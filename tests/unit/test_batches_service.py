@@ -13,6 +13,7 @@ from gateway.auth import MASTER, Caller
 from gateway.errors import ConflictError, InvalidRequestError, NotFoundError
 from gateway.models.batches import CreateBatchRequest
 from gateway.providers import registry
+from gateway.providers.caps import BatchCaps, default_caps
 from gateway.service import batches
 from gateway.service.listing import ListRequest
 from gateway.storage.id_map import IdMap, ObjectRecord
@@ -28,6 +29,9 @@ class FakeBatchesApi:
         self.batches: dict[str, dict[str, Any]] = {}
         self.calls: list[tuple[str, Any]] = []
         self._ids = itertools.count(1)
+
+    def batch_caps(self, model: str) -> BatchCaps:
+        return default_caps("openai", model)  # OpenAI's documented caps, as its adapter's
 
     def create_batch(
         self, body: dict[str, Any], *, gateway_id: str, timeout: float | None = None
