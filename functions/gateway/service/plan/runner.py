@@ -133,6 +133,7 @@ def _split(id_map: IdMap, record: ObjectRecord, plan: dict[str, Any]) -> bool:
         slices = split_input(lines, limits, lambda index: _PartWriter(id_map, client, record, index))
     plan |= {"parts": len(slices), "lines": sum(piece.line_count for piece in slices)}
     record.state = {**record.state, PLAN: plan}
+    record.object = {**record.object, "request_counts": {"total": plan["lines"], "completed": 0, "failed": 0}}
     logger.info("batch plan split", extra={"batch_id": record.id, "parts": len(slices)})
     return id_map.save_object(record, if_unchanged=True)
 
