@@ -204,6 +204,10 @@ def cancel_batch(caller: Caller, batch_id: str, id_map: IdMap | None = None) -> 
     id_map = id_map or IdMap()
     record = owned_record(id_map, caller, batch_id, "batch")
     caller.require_provider(record.provider)
+    if PLAN in record.state:  # run as parts: the watcher cancels them
+        from gateway.service.plan import control
+
+        return control.cancel(id_map, record)
     if pending.is_pending(record):
         upstream = adoption.find_upstream_batch(id_map, record)
         if upstream is None:
@@ -219,6 +223,16 @@ def cancel_batch(caller: Caller, batch_id: str, id_map: IdMap | None = None) -> 
             code="batch_not_cancellable",
         )
     return _cancel_upstream(id_map, record)
+
+
+def pause_batch(caller: Caller, batch_id: str, *, paused: bool, id_map: IdMap | None = None) -> Batch:
+    """Pause (no new part submitted; running ones finish) or resume a batch run as parts."""
+    from gateway.service.plan import control
+
+    id_map = id_map or IdMap()
+    record = owned_record(id_map, caller, batch_id, "batch")
+    caller.require_provider(record.provider)
+    return control.pause(id_map, record, paused)
 
 
 def adopt_pending_batch(record: ObjectRecord, id_map: IdMap | None = None) -> Batch:

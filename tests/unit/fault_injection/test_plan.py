@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import pytest
 from gateway.auth import MASTER
+from gateway.errors import ConflictError
 from gateway.models.batches import CreateBatchRequest
 from gateway.providers.caps import BatchCaps
 from gateway.service import adoption, batches, books, settlement, translate, watcher
@@ -292,3 +293,66 @@ def test_a_failed_write_anywhere_in_a_plan_loses_and_doubles_no_line(
         assert owner is not None and owner.startswith(batch_id)
         part = IdMap().get(owner)
         assert part is not None and part.upstream_id == upstream_id
+
+
+# Cancel, pause, resume ------------------------------------------------------------------------
+def test_cancel_mid_plan_cancels_running_parts_drops_waiting_ones_and_keeps_finished_lines(
+    provider: PlanProvider,
+) -> None:
+    provider.caps = BatchCaps(1000, 10 * 1024 * 1024, enqueued_tokens=None, max_concurrent=1)
+    batch_id = create(input_file(provider, 2500))
+    step(batch_id)
+    step(batch_id)
+    finish_running(provider)  # part 0 done
+    step(batch_id)  # part 0 recorded, part 1 submitted
+    (running,) = provider.running()
+    cancelled = batches.cancel_batch(MASTER, batch_id)
+    assert cancelled.status == "cancelling"
+    step(batch_id)  # part 1 cancelled at the provider, part 2 dropped
+    assert provider.batches[running]["status"] == "cancelling"
+    assert parts.status(parts.load(IdMap(), batch_id, 3)[2]) == "dropped"
+    final = run_to_end(provider, batch_id)
+    assert final.status == "cancelled" and final.settlement is not None
+    output = lines_of(provider, final.object["output_file_id"])
+    errors = lines_of(provider, final.object["error_file_id"])
+    assert [line["custom_id"] for line in output] == [f"req-{n}" for n in range(1, 1501)]  # part 0, half of 1
+    assert [line["custom_id"] for line in errors] == [f"req-{n}" for n in range(1501, 2501)]
+    assert {line["error"]["code"] for line in errors} == {"batch_cancelled"}
+    assert len(provider.creates) == 2  # the dropped part never reached the provider
+    with pytest.raises(ConflictError):
+        batches.cancel_batch(MASTER, batch_id)
+
+
+def test_a_paused_plan_submits_no_part_until_resumed(provider: PlanProvider) -> None:
+    batch_id = create(input_file(provider, 2100))
+    step(batch_id)
+    paused = batches.pause_batch(MASTER, batch_id, paused=True)
+    assert paused.model_dump()["paused"] is True
+    step(batch_id)
+    step(batch_id)
+    assert provider.creates == [] and record(batch_id).status == "validating"
+    resumed = batches.pause_batch(MASTER, batch_id, paused=False)
+    assert resumed.model_dump()["paused"] is False
+    assert run_to_end(provider, batch_id).status == "completed"
+
+
+def test_a_pause_while_parts_run_lets_them_finish(provider: PlanProvider) -> None:
+    provider.caps = BatchCaps(1000, 10 * 1024 * 1024, enqueued_tokens=None, max_concurrent=1)
+    batch_id = create(input_file(provider, 2100))
+    step(batch_id)
+    step(batch_id)
+    batches.pause_batch(MASTER, batch_id, paused=True)
+    finish_running(provider)
+    step(batch_id)
+    step(batch_id)
+    found = parts.load(IdMap(), batch_id, 3)
+    assert [parts.status(part) for part in found] == ["done", "ready", "ready"] and len(provider.creates) == 1
+    batches.pause_batch(MASTER, batch_id, paused=False)
+    assert run_to_end(provider, batch_id).status == "completed"
+
+
+def test_only_a_batch_run_as_parts_pauses(provider: PlanProvider) -> None:
+    batch_id = create(input_file(provider, 3))
+    with pytest.raises(ConflictError) as refused:
+        batches.pause_batch(MASTER, batch_id, paused=True)
+    assert refused.value.code == "batch_not_pausable"

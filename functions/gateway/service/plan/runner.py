@@ -81,7 +81,7 @@ def advance(id_map: IdMap, record: ObjectRecord, now: int | None = None) -> bool
         _submit(id_map, client, record, plan, found, now)
     if all(parts.status(part) in parts.FINAL for part in found):
         return _finish(id_map, client, record, plan, found, now)
-    return _record(id_map, record, _aggregate(record, plan, found, now))
+    return record_change(id_map, record, _aggregate(record, plan, found, now))
 
 
 # Split -----------------------------------------------------------------------------------------
@@ -312,7 +312,7 @@ def _aggregate(
     return obj
 
 
-def _record(id_map: IdMap, record: ObjectRecord, obj: dict[str, Any]) -> bool:
+def record_change(id_map: IdMap, record: ObjectRecord, obj: dict[str, Any]) -> bool:
     """The batch's new object with the events its change announces, in one conditional write."""
     if obj == record.object and record.stored is not None and not record.changed_since_stored():
         return False
@@ -344,7 +344,7 @@ def _finish(
         merged = _merge(client, record, found, cancelled=bool(plan.get("cancel")))
         plan["merge"] = merged
         record.state = {**record.state, PLAN: plan}
-        if not _record(id_map, record, obj):  # merged files written ahead of their names
+        if not record_change(id_map, record, obj):  # merged files written ahead of their names
             return False
     from gateway.service.translate import register_provider_file
 
@@ -366,7 +366,7 @@ def _finish(
     record.state = {**record.state, "files": named}
     final = _final_status(plan, found, merged)
     obj["status"], obj[f"{final}_at"] = final, now
-    if not _record(id_map, record, obj):
+    if not record_change(id_map, record, obj):
         return False
     from gateway.service.settlement import settle_if_finished
 
