@@ -262,7 +262,7 @@ def check_run(fake: PlanProvider, final: ObjectRecord) -> None:
 
 
 @pytest.mark.parametrize("when", ["before", "after"])
-@pytest.mark.parametrize("at", range(36))
+@pytest.mark.parametrize("at", range(60))
 def test_a_failed_write_anywhere_in_a_plan_loses_and_doubles_no_line(
     aws: None,
     monkeypatch: pytest.MonkeyPatch,
@@ -356,3 +356,24 @@ def test_only_a_batch_run_as_parts_pauses(provider: PlanProvider) -> None:
     with pytest.raises(ConflictError) as refused:
         batches.pause_batch(MASTER, batch_id, paused=True)
     assert refused.value.code == "batch_not_pausable"
+
+
+def test_partial_output_grows_part_by_part(provider: PlanProvider) -> None:
+    provider.caps = BatchCaps(1000, 10 * 1024 * 1024, enqueued_tokens=None, max_concurrent=1)
+    batch_id = create(input_file(provider, 2500, {1500: "req-1500-fail"}))
+    step(batch_id)
+    step(batch_id)
+    assert record(batch_id).object["partial_output_file_id"] is None
+    grown = []
+    for _ in range(2):
+        finish_running(provider)
+        step(batch_id)
+        current = record(batch_id).object
+        output = lines_of(provider, current["partial_output_file_id"])
+        errors = lines_of(provider, current["partial_error_file_id"])
+        grown.append(([line["custom_id"] for line in output], [line["custom_id"] for line in errors]))
+    assert grown[0] == ([f"req-{n}" for n in range(1, 1001)], [])
+    assert grown[1] == ([f"req-{n}" for n in range(1, 2001) if n != 1500], ["req-1500-fail"])
+    final = run_to_end(provider, batch_id)
+    assert final.object["partial_output_file_id"] == final.object["output_file_id"]
+    assert len(lines_of(provider, final.object["output_file_id"])) == 2499

@@ -81,7 +81,48 @@ def advance(id_map: IdMap, record: ObjectRecord, now: int | None = None) -> bool
         _submit(id_map, client, record, plan, found, now)
     if all(parts.status(part) in parts.FINAL for part in found):
         return _finish(id_map, client, record, plan, found, now)
+    _partial(id_map, client, record, plan, found)
     return record_change(id_map, record, _aggregate(record, plan, found, now))
+
+
+def _partial(
+    id_map: IdMap, client: Any, record: ObjectRecord, plan: dict[str, Any], found: list[ObjectRecord]
+) -> None:
+    """While parts run: when another part has finished, the lines of every finished part so
+    far, merged in input order into new partial files (named in the same write as the batch's
+    next object; an older partial file stays the client's to read or delete)."""
+    done = [part for part in found if parts.status(part) == "done"]
+    indices = [int(part.state["index"]) for part in done]
+    if not done or indices == (plan.get("partial") or {}).get("parts"):
+        return
+    offsets, offset = {}, 0
+    for part in found:
+        offsets[part.id], offset = offset, offset + parts.lines(part)
+    attempts = [
+        PartResult(
+            _index_of(client, part, offsets[part.id]),
+            _lines_of(client, part.state.get("output_upstream_id")),
+            _lines_of(client, part.state.get("error_upstream_id")),
+        )
+        for part in done
+    ]
+    named: dict[str, str] = dict(record.state.get("files") or {})
+    partial: dict[str, Any] = {"parts": indices}
+    with tempfile.TemporaryFile() as output, tempfile.TemporaryFile() as errors:
+        merge_results(attempts, output, errors)
+        for which, content in (("output", output), ("error", errors)):
+            upstream_id = _upload(client, record, content, f"partial_{which}")
+            if upstream_id is not None:
+                named[upstream_id] = _register(id_map, record, upstream_id)
+                partial[f"{which}_file_id"] = named[upstream_id]
+    plan["partial"] = partial
+    record.state = {**record.state, PLAN: plan, "files": named}
+
+
+def _register(id_map: IdMap, record: ObjectRecord, upstream_id: str) -> str:
+    from gateway.service.translate import register_provider_file
+
+    return register_provider_file(id_map, record.provider, upstream_id, owner=record.owner)
 
 
 # Split -----------------------------------------------------------------------------------------
@@ -309,6 +350,9 @@ def _aggregate(
     elif started and obj.get("status") == "validating":
         obj["status"], obj["in_progress_at"] = "in_progress", now
     obj["expires_at"] = record.created_at + WINDOW_SECONDS
+    partial = plan.get("partial") or {}
+    obj["partial_output_file_id"] = partial.get("output_file_id")
+    obj["partial_error_file_id"] = partial.get("error_file_id")
     return obj
 
 
@@ -346,8 +390,6 @@ def _finish(
         record.state = {**record.state, PLAN: plan}
         if not record_change(id_map, record, obj):  # merged files written ahead of their names
             return False
-    from gateway.service.translate import register_provider_file
-
     named: dict[str, str] = dict(record.state.get("files") or {})
     obj = _aggregate(record, plan, found, now)
     obj["request_counts"] = {
@@ -358,11 +400,10 @@ def _finish(
     for which in ("output", "error"):
         upstream_id = merged.get(which)
         if upstream_id:
-            gateway_id = named.get(upstream_id) or register_provider_file(
-                id_map, record.provider, upstream_id, owner=record.owner
-            )
+            gateway_id = named.get(upstream_id) or _register(id_map, record, upstream_id)
             named[upstream_id] = gateway_id
             obj[f"{which}_file_id"] = gateway_id
+        obj[f"partial_{which}_file_id"] = obj.get(f"{which}_file_id")  # the whole, at the end
     record.state = {**record.state, "files": named}
     final = _final_status(plan, found, merged)
     obj["status"], obj[f"{final}_at"] = final, now
