@@ -484,6 +484,27 @@ def _webhooks(client: openai.OpenAI) -> None:
         client.webhooks.delete(created.id)
 
 
+def _paused_plan(client: openai.OpenAI) -> None:
+    """A batch over its provider's caps (a deployment taking one request per batch): run as
+    parts, paused and resumed."""
+    from gateway.providers.config import BatchCapsOverride
+
+    deployment = get_settings().providers["openai"]
+    saved = deployment.batch_caps
+    deployment.batch_caps = BatchCapsOverride(max_requests=1)
+    try:
+        planned = client.batches.create(
+            input_file_id=upload_input(client).id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+    finally:
+        deployment.batch_caps = saved
+    paused = client.post(f"/batches/{planned.id}/pause", cast_to=object, body={})
+    assert isinstance(paused, dict) and paused["paused"] is True, paused
+    resumed = client.post(f"/batches/{planned.id}/resume", cast_to=object, body={})
+    assert isinstance(resumed, dict) and resumed["paused"] is False, resumed
+    client.batches.cancel(planned.id)  # the watcher's next pass ends it
+
+
 def _bad_file(client: openai.OpenAI) -> None:
     """A file with problems: checked (nothing created), then its batch failed at create (the
     record, its settlement, spend entry and event in one transaction)."""
@@ -510,6 +531,7 @@ def run_scenario(gateway: LocalGateway, usage: Usage) -> None:
     for caller in (gateway.master_key, key.key):
         client = sdk(gateway, caller)
         _bad_file(client)
+        _paused_plan(client)
         _files_and_batches(gateway, client)
         _uploads(gateway, client, usage)
         _anthropic(gateway, caller)

@@ -377,3 +377,12 @@ def test_partial_output_grows_part_by_part(provider: PlanProvider) -> None:
     final = run_to_end(provider, batch_id)
     assert final.object["partial_output_file_id"] == final.object["output_file_id"]
     assert len(lines_of(provider, final.object["output_file_id"])) == 2499
+
+
+def test_a_plan_cancelled_before_its_split_ends_with_nothing_run(provider: PlanProvider) -> None:
+    batch_id = create(input_file(provider, 2100))
+    assert batches.cancel_batch(MASTER, batch_id).status == "cancelling"
+    step(batch_id)
+    final = record(batch_id)
+    assert final.status == "cancelled" and final.settlement is not None
+    assert provider.creates == [] and len(provider.files) == 1  # no part file, no provider batch

@@ -68,6 +68,8 @@ def advance(id_map: IdMap, record: ObjectRecord, now: int | None = None) -> bool
     now = int(time.time()) if now is None else now
     plan = plan_of(record)
     if plan.get("parts") is None:
+        if plan.get("cancel"):  # cancelled before its split: nothing ran, nothing to keep
+            return _end_unsplit(id_map, record, now)
         return _split(id_map, record, plan)
     found = parts.load(id_map, record.id, int(plan["parts"]))
     if len(found) != int(plan["parts"]):  # a split counted parts it had not all written
@@ -123,6 +125,17 @@ def _register(id_map: IdMap, record: ObjectRecord, upstream_id: str) -> str:
     from gateway.service.translate import register_provider_file
 
     return register_provider_file(id_map, record.provider, upstream_id, owner=record.owner)
+
+
+def _end_unsplit(id_map: IdMap, record: ObjectRecord, now: int) -> bool:
+    obj = {**record.object, "status": "cancelled", "cancelled_at": now}
+    obj["request_counts"] = {"total": 0, "completed": 0, "failed": 0}
+    if not record_change(id_map, record, obj):
+        return False
+    from gateway.service.settlement import settle_if_finished
+
+    settle_if_finished(record, Batch.model_validate(record.object))
+    return True
 
 
 # Split -----------------------------------------------------------------------------------------
