@@ -256,7 +256,7 @@ def foreign_objects(books: Books) -> list[str]:
 
 # 6. A plan's parts: each belongs to one batch, the batch's counts are their sums ---------------
 _EARLIER_UPSTREAM = "earlier_upstream_ids"  # service.plan.parts.EARLIER
-_PART_FINAL = ("done", "dropped")
+_RETRY_PART = "retry"  # service.plan.runner.RETRY_PART: a part running lines once more
 
 
 def _parts_by_batch(books: Books) -> dict[str, list[ObjectRecord]]:
@@ -286,27 +286,24 @@ def _count(obj: dict[str, Any], name: str) -> int:
 
 def plan_counts_off(books: Books) -> list[str]:
     """Planned batches (split, every part read) whose request_counts are not their parts' sums:
-    total = the parts' lines, completed = their completed; failed = their failed while the batch
-    runs (at the end, plus the lines that never ran: the merged error file's `batch_expired`)."""
+    total = the original parts' lines, completed = every part's completed; failed = the
+    originals' failed less what retry parts completed while the batch runs (at the end at least
+    that: the lines that never ran are in the merged error file too)."""
     off = []
     for batch_id, found in _parts_by_batch(books).items():
         batch = books.records.get(batch_id)
         plan = (batch.state.get(PLAN) or {}) if batch is not None else {}
         if batch is None or plan.get("parts") is None or len(found) != int(plan["parts"]):
             continue
-        counts = batch.object.get("request_counts") or {}
-        completed = sum(
-            int((part.object.get("request_counts") or {}).get("completed") or 0) for part in found
-        )
-        failed = sum(int((part.object.get("request_counts") or {}).get("failed") or 0) for part in found)
-        lines = sum(int(part.state.get("lines") or 0) for part in found)
+        total, completed, failed = (_count(batch.object, name) for name in ("total", "completed", "failed"))
+        originals = [part for part in found if not part.state.get(_RETRY_PART)]
+        retried = sum(_count(part.object, "completed") for part in found if part.state.get(_RETRY_PART))
+        parts_failed = max(0, sum(_count(part.object, "failed") for part in originals) - retried)
         final = batch.status in TERMINAL_BATCH_STATUSES
         if (
-            int(counts.get("total") or 0) != lines
-            or int(counts.get("completed") or 0) != completed
-            or (
-                int(counts.get("failed") or 0) < failed if final else int(counts.get("failed") or 0) != failed
-            )
+            total != sum(int(part.state.get("lines") or 0) for part in originals)
+            or completed != sum(_count(part.object, "completed") for part in found)
+            or (failed < parts_failed if final else failed != parts_failed)
         ):
             off.append(batch_id)
     return sorted(off)

@@ -58,6 +58,7 @@ class PlanProvider:
         self.batches: dict[str, dict[str, Any]] = {}
         self.creates: list[dict[str, Any]] = []
         self.refusals = 0
+        self.attempted: set[str] = set()  # custom_ids run once (a directive acts on the first)
         self.fail = False  # every call raises, as an unreachable provider does
         self._seq = 0
         self.now = int(time.time())
@@ -192,7 +193,17 @@ class PlanProvider:
         output, errors = io.BytesIO(), io.BytesIO()
         for line in reversed(lines):
             custom_id = line["custom_id"]
-            if "fail" in custom_id:
+            first = custom_id not in self.attempted  # as the simulator: a directive acts once
+            self.attempted.add(custom_id)
+            if "sim-expire" in custom_id and first:
+                error = {"code": "batch_expired", "message": "expired"}
+                errors.write(
+                    json.dumps(
+                        {"id": f"r-{custom_id}", "custom_id": custom_id, "response": None, "error": error}
+                    ).encode()
+                    + b"\n"
+                )
+            elif "fail" in custom_id and (first or "always" in custom_id):
                 error = {"code": "server_error", "message": "failed"}
                 errors.write(
                     json.dumps(

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import pytest
 from gateway.auth import MASTER
 from gateway.errors import ConflictError
-from gateway.models.batches import CreateBatchRequest
+from gateway.models.batches import CreateBatchRequest, RetryOptions
 from gateway.providers.caps import BatchCaps
 from gateway.service import adoption, batches, books, settlement, translate, watcher
 from gateway.service.batch_input_check import BATCH_CHECK_STATE, checked_figures
@@ -63,9 +63,9 @@ def input_file(fake: PlanProvider, count: int, custom_ids: dict[int, str] | None
     return file_id
 
 
-def create(file_id: str) -> str:
+def create(file_id: str, retry: RetryOptions | None = None) -> str:
     request = CreateBatchRequest(
-        input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="24h"
+        input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="24h", retry=retry
     )
     return batches.create_batch(MASTER, None, request).id
 
@@ -386,3 +386,48 @@ def test_a_plan_cancelled_before_its_split_ends_with_nothing_run(provider: PlanP
     final = record(batch_id)
     assert final.status == "cancelled" and final.settlement is not None
     assert provider.creates == [] and len(provider.files) == 1  # no part file, no provider batch
+
+
+# Retry of expired and failed lines, once ------------------------------------------------------
+RETRY = RetryOptions(expired=True, failed_codes=["server_error"])
+DIRECTED = {10: "req-10-fail", 1200: "req-1200-sim-expire", 2400: "req-2400-fail-always"}
+
+
+def test_expired_and_failed_lines_run_once_more_and_the_final_files_hold_their_last_attempt(
+    provider: PlanProvider,
+) -> None:
+    batch_id = create(input_file(provider, 2500, DIRECTED), RETRY)
+    final = run_to_end(provider, batch_id)
+    plan = final.state[PLAN]
+    assert plan["parts"] == 4 and plan["retried"] == 3  # three originals, one retry part
+    assert len(provider.creates) == 4
+    output = lines_of(provider, final.object["output_file_id"])
+    errors = lines_of(provider, final.object["error_file_id"])
+    expected = [DIRECTED.get(n, f"req-{n}") for n in range(1, 2501)]
+    assert [line["custom_id"] for line in output] == [c for c in expected if c != "req-2400-fail-always"]
+    assert [line["custom_id"] for line in errors] == ["req-2400-fail-always"]  # failed twice: kept
+    assert final.status == "completed"
+    assert final.object["request_counts"] == {"total": 2500, "completed": 2499, "failed": 1}
+
+
+def test_without_retry_an_expired_line_stays_in_the_error_file(provider: PlanProvider) -> None:
+    final = run_to_end(provider, create(input_file(provider, 2500, DIRECTED)))
+    errors = lines_of(provider, final.object["error_file_id"])
+    assert [line["custom_id"] for line in errors] == [
+        "req-10-fail",
+        "req-1200-sim-expire",
+        "req-2400-fail-always",
+    ]
+    assert len(provider.creates) == 3
+
+
+def test_a_small_batch_with_retry_runs_as_a_plan(provider: PlanProvider) -> None:
+    batch_id = create(input_file(provider, 3, {2: "req-2-sim-expire"}), RetryOptions(expired=True))
+    assert PLAN in record(batch_id).state and provider.creates == []
+    final = run_to_end(provider, batch_id)
+    assert [line["custom_id"] for line in lines_of(provider, final.object["output_file_id"])] == [
+        "req-1",
+        "req-2-sim-expire",
+        "req-3",
+    ]
+    assert final.object["error_file_id"] is None and len(provider.creates) == 2

@@ -42,6 +42,7 @@ from gateway.storage.id_map import IdMap, ObjectRecord
 from gateway.storage.watch import PLAN
 
 WINDOW_SECONDS = 24 * 3600  # the only completion_window a batch takes
+RETRY_PART = "retry"  # in a part's state: it runs lines of the original parts once more
 BACKOFF_FIRST_SECONDS = 60
 BACKOFF_MAX_SECONDS = 3600
 _CHUNK_BYTES = 256 * 1024
@@ -82,6 +83,8 @@ def advance(id_map: IdMap, record: ObjectRecord, now: int | None = None) -> bool
     if not stopping and not plan.get("paused"):
         _submit(id_map, client, record, plan, found, now)
     if all(parts.status(part) in parts.FINAL for part in found):
+        if plan.get("retry") and not plan.get("retried") and not stopping:
+            return _start_retry(id_map, client, record, plan, found)
         return _finish(id_map, client, record, plan, found, now)
     _partial(id_map, client, record, plan, found)
     return record_change(id_map, record, _aggregate(record, plan, found, now))
@@ -97,17 +100,7 @@ def _partial(
     indices = [int(part.state["index"]) for part in done]
     if not done or indices == (plan.get("partial") or {}).get("parts"):
         return
-    offsets, offset = {}, 0
-    for part in found:
-        offsets[part.id], offset = offset, offset + parts.lines(part)
-    attempts = [
-        PartResult(
-            _index_of(client, part, offsets[part.id]),
-            _lines_of(client, part.state.get("output_upstream_id")),
-            _lines_of(client, part.state.get("error_upstream_id")),
-        )
-        for part in done
-    ]
+    attempts, _ = _attempts(client, found, placeholders=False)
     named: dict[str, str] = dict(record.state.get("files") or {})
     partial: dict[str, Any] = {"parts": indices}
     with tempfile.TemporaryFile() as output, tempfile.TemporaryFile() as errors:
@@ -127,6 +120,70 @@ def _register(id_map: IdMap, record: ObjectRecord, upstream_id: str) -> str:
     return register_provider_file(id_map, record.provider, upstream_id, owner=record.owner)
 
 
+def _start_retry(
+    id_map: IdMap, client: Any, record: ObjectRecord, plan: dict[str, Any], found: list[ObjectRecord]
+) -> bool:
+    """Every original part has ended: the lines that expired or failed with one of the codes the
+    batch's `retry` names are split again (from the input file, streamed once) into retry parts,
+    submitted as any part; once, within the window. Their parts are written ahead of the batch's
+    new count, so a step that dies here is repeated with the same parts."""
+    retry = dict(plan["retry"])
+    chosen: set[int] = set()
+    offset = 0
+    for part in found:
+        chosen |= _lines_to_retry(client, part, offset, retry)
+        offset += parts.lines(part)
+    slices = []
+    if chosen:
+        limits = PartLimits(**plan["limits"])
+        first = len(found)
+        with client.stream_file_content(str(plan["input_upstream_id"])) as response:
+            lines = split_lines(response.iter_bytes(_CHUNK_BYTES), _MAX_LINE_BYTES)
+            slices = split_input(
+                lines,
+                limits,
+                lambda index: _PartWriter(id_map, client, record, first + index, retry_part=True),
+                select=chosen.__contains__,
+            )
+    plan |= {"retried": len(chosen), "parts": len(found) + len(slices)}
+    record.state = {**record.state, PLAN: plan}
+    logger.info("batch plan retries lines", extra={"batch_id": record.id, "lines": len(chosen)})
+    return id_map.save_object(record, if_unchanged=True)
+
+
+def _lines_to_retry(client: Any, part: ObjectRecord, offset: int, retry: dict[str, Any]) -> set[int]:
+    """The input line numbers of the part's lines to run again: expired (an error line
+    `batch_expired`, or no result at all) when `retry.expired`, failed with a listed code."""
+    codes = set(retry.get("failed_codes") or ())
+    index = _index_of(client, part, offset)()
+    answered: set[str] = set()
+    chosen: set[int] = set()
+    for line in _file_lines(client, part.state.get("output_upstream_id")):
+        answered.add(str(json.loads(line).get("custom_id")))
+    for line in _file_lines(client, part.state.get("error_upstream_id")):
+        result = json.loads(line)
+        custom_id = str(result.get("custom_id"))
+        answered.add(custom_id)
+        code = _error_code(result)
+        if (code == "batch_expired" and retry.get("expired")) or code in codes:
+            chosen.add(index[custom_id])
+    if retry.get("expired"):
+        chosen |= {number for custom_id, number in index.items() if custom_id not in answered}
+    return chosen
+
+
+def _error_code(result: dict[str, Any]) -> str | None:
+    """An OpenAI error line's code: the batch's (`error.code`) or the request's
+    (`response.body.error.code`)."""
+    error = result.get("error")
+    if isinstance(error, dict) and error.get("code"):
+        return str(error["code"])
+    response = result.get("response")
+    body = response.get("body") if isinstance(response, dict) else None
+    inner = body.get("error") if isinstance(body, dict) else None
+    return str(inner["code"]) if isinstance(inner, dict) and inner.get("code") else None
+
+
 def _end_unsplit(id_map: IdMap, record: ObjectRecord, now: int) -> bool:
     obj = {**record.object, "status": "cancelled", "cancelled_at": now}
     obj["request_counts"] = {"total": 0, "completed": 0, "failed": 0}
@@ -142,8 +199,11 @@ def _end_unsplit(id_map: IdMap, record: ObjectRecord, now: int) -> bool:
 class _PartWriter:
     """A split's sink for one part: its lines spooled, then its record and its file."""
 
-    def __init__(self, id_map: IdMap, client: Any, batch: ObjectRecord, index: int) -> None:
+    def __init__(
+        self, id_map: IdMap, client: Any, batch: ObjectRecord, index: int, *, retry_part: bool = False
+    ) -> None:
         self.id_map, self.client, self.batch, self.index = id_map, client, batch, index
+        self.retry_part = retry_part
         self.existing = id_map.get(parts.part_id(batch.id, index))
         self.done = self.existing is not None and bool(self.existing.state.get("input_upstream_id"))
         # closed by close() or abort(), which the split calls for every part it opens
@@ -168,6 +228,8 @@ class _PartWriter:
             return
         with self.file:
             part = self.existing or parts.new_part(self.batch, self.index, self.lines, self.tokens)
+            if self.retry_part:
+                part.state = {**part.state, RETRY_PART: True}
             if self.existing is None and not self.id_map.put_new(part):
                 return  # another split wrote it first: theirs
             self.file.seek(0)
@@ -350,8 +412,7 @@ def _aggregate(
 ) -> dict[str, Any]:
     """The batch object from its parts: status as a whole, counts summed, `parts` listed."""
     obj = dict(record.object)
-    completed = sum(parts.counts(part)[0] for part in found)
-    failed = sum(parts.counts(part)[1] for part in found)
+    completed, failed = summed_counts(found)
     obj["request_counts"] = {"total": int(plan.get("lines") or 0), "completed": completed, "failed": failed}
     obj["parts"] = [BatchPart.model_validate(part.object).model_dump(mode="json") for part in found]
     started = any(part.upstream_id or part.state.get(parts.EARLIER) for part in found) or any(
@@ -367,6 +428,15 @@ def _aggregate(
     obj["partial_output_file_id"] = partial.get("output_file_id")
     obj["partial_error_file_id"] = partial.get("error_file_id")
     return obj
+
+
+def summed_counts(found: list[ObjectRecord]) -> tuple[int, int]:
+    """(completed, failed) of a plan from its parts: a line a retry part completed moves from
+    the failed to the completed."""
+    retried = [part for part in found if part.state.get(RETRY_PART)]
+    completed = sum(parts.counts(part)[0] for part in found)
+    failed = sum(parts.counts(part)[1] for part in found if not part.state.get(RETRY_PART))
+    return completed, max(0, failed - sum(parts.counts(part)[0] for part in retried))
 
 
 def record_change(id_map: IdMap, record: ObjectRecord, obj: dict[str, Any]) -> bool:
@@ -444,25 +514,11 @@ def _merge(
     client: Any, record: ObjectRecord, found: list[ObjectRecord], *, cancelled: bool
 ) -> dict[str, Any]:
     """Both merged files at the provider, and their counts. `merge_results` reads one part at a
-    time; a part that may lack results for some lines (it did not complete) is preceded by an
-    attempt holding a `batch_expired` error for each of its lines, which its real results
-    replace: every line appears once."""
-    attempts: list[PartResult] = []
-    placeholders: list[int] = []
-    offset = 0
-    for part in found:
-        index = _index_of(client, part, offset)
-        if part.object.get("upstream_status") != "completed":
-            placeholders.append(len(attempts))
-            attempts.append(PartResult(index, lambda: (), _expired_lines_of(client, part, cancelled)))
-        attempts.append(
-            PartResult(
-                index,
-                _lines_of(client, part.state.get("output_upstream_id")),
-                _lines_of(client, part.state.get("error_upstream_id")),
-            )
-        )
-        offset += parts.lines(part)
+    time; an original part that may lack results for some lines (it did not complete) is
+    preceded by an attempt holding a `batch_expired` error for each of its lines, which its real
+    results replace, and a retry part's results replace the original's: every line appears
+    once, its last attempt's result."""
+    attempts, placeholders = _attempts(client, found, placeholders=True, cancelled=cancelled)
     with tempfile.TemporaryFile() as output, tempfile.TemporaryFile() as errors:
         counts = merge_results(attempts, output, errors)
         return {
@@ -472,6 +528,56 @@ def _merge(
             "output": _upload(client, record, output, "output"),
             "error": _upload(client, record, errors, "error"),
         }
+
+
+def _attempts(
+    client: Any, found: list[ObjectRecord], *, placeholders: bool, cancelled: bool = False
+) -> tuple[list[PartResult], list[int]]:
+    """Each part's results as a merge attempt, in attempt order (the originals, then the retry
+    parts), and which attempts are placeholders."""
+    attempts: list[PartResult] = []
+    placeholder_numbers: list[int] = []
+    originals = [part for part in found if not part.state.get(RETRY_PART)]
+    offsets, offset = {}, 0
+    for part in originals:
+        offsets[part.id], offset = offset, offset + parts.lines(part)
+    for part in found:
+        if part.state.get(RETRY_PART):
+            index = _retry_index_of(client, part, originals, offsets)
+        else:
+            index = _index_of(client, part, offsets[part.id])
+            if placeholders and part.object.get("upstream_status") != "completed":
+                placeholder_numbers.append(len(attempts))
+                attempts.append(PartResult(index, lambda: (), _expired_lines_of(client, part, cancelled)))
+        if parts.status(part) != "done" and not placeholders:
+            continue  # a partial merge holds finished parts only
+        attempts.append(
+            PartResult(
+                index,
+                _lines_of(client, part.state.get("output_upstream_id")),
+                _lines_of(client, part.state.get("error_upstream_id")),
+            )
+        )
+    return attempts, placeholder_numbers
+
+
+def _retry_index_of(
+    client: Any, part: ObjectRecord, originals: list[ObjectRecord], offsets: dict[str, int]
+) -> Callable[[], dict[str, int]]:
+    """A retry part's index: its custom_ids' line numbers, found in the original parts' files
+    (memory holds the retry part's ids)."""
+
+    def read() -> dict[str, int]:
+        wanted = set(_custom_ids(client, str(part.state["input_upstream_id"])))
+        index: dict[str, int] = {}
+        for original in originals:
+            ids = _custom_ids(client, str(original.state["input_upstream_id"]))
+            for position, custom_id in enumerate(ids, start=1):
+                if custom_id in wanted:
+                    index[custom_id] = offsets[original.id] + position
+        return index
+
+    return read
 
 
 def _index_of(client: Any, part: ObjectRecord, offset: int) -> Callable[[], dict[str, int]]:
