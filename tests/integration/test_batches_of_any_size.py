@@ -8,6 +8,7 @@ backoff of a waiting part; the simulator's background work on a part is compute,
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -70,11 +71,13 @@ def small_caps(local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch) -> 
         simulator.config.limits = saved
 
 
-def drive(gateway: LocalGateway, sdk: openai.OpenAI, batch_id: str, passes: int = 60) -> list[Any]:
+def drive(
+    gateway: LocalGateway, sdk: openai.OpenAI, batch_id: str, passes: int = 60, *, start: int = 1
+) -> list[Any]:
     """Watcher passes, each one interval later, until the batch is final: each pass's batch."""
     assert gateway.watcher is not None
     seen = []
-    for number in range(1, passes + 1):
+    for number in range(start, start + passes):
         with books_check.clock_forward(number * PASS_SECONDS):
             gateway.watcher.run_once()
             batch = sdk.batches.retrieve(batch_id)
@@ -144,3 +147,91 @@ def test_a_third_part_refused_for_quota_waits_and_the_batch_completes(
     assert waited, "no part waited for quota"
     assert all(b.status != "failed" for b in seen)
     check_final(sdk, seen[-1])
+
+
+def directed_lines(count: int, directed: dict[int, str]) -> bytes:
+    lines = [
+        {
+            "custom_id": directed.get(number, f"line-{number:05d}"),
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"Say {number}"}]},
+        }
+        for number in range(count)
+    ]
+    return "".join(json.dumps(line) + "\n" for line in lines).encode()
+
+
+@pytest.mark.parametrize("retry", [True, False], ids=["retry", "no_retry"])
+def test_expired_lines_run_once_more_with_retry_and_stay_in_the_error_file_without(
+    local_gateway: LocalGateway, retry: bool
+) -> None:
+    """The simulator expires `sim-expire` lines on their first attempt only (its directive)."""
+    sdk = client(local_gateway)
+    # the simulator counts first attempts per custom_id over its life: ids of this run only
+    run = f"{time.time_ns()}"
+    directed = {3: f"line-00003-{run}-sim-expire", 7: f"line-00007-{run}-sim-fail-server_error"}
+    uploaded = sdk.files.create(
+        file=("d.jsonl", directed_lines(10, directed), "application/jsonl"), purpose="batch"
+    )
+    extra = {"retry": {"expired": True, "failed_codes": ["server_error"]}} if retry else {}
+    batch = sdk.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h", extra_body=extra
+    )
+    final = drive(local_gateway, sdk, batch.id)[-1] if retry else _wait_single(local_gateway, sdk, batch.id)
+    output = [line["custom_id"] for line in lines_of(sdk, final.output_file_id)]
+    errors = [line["custom_id"] for line in lines_of(sdk, final.error_file_id)]
+    if retry:
+        assert output == [directed.get(n, f"line-{n:05d}") for n in range(10)] and errors == []
+        assert final.request_counts.model_dump() == {"total": 10, "completed": 10, "failed": 0}
+    else:
+        assert errors == [directed[3], directed[7]] and len(output) == 8
+
+
+def _wait_single(gateway: LocalGateway, sdk: openai.OpenAI, batch_id: str) -> Any:
+    """A batch without retry that fits one provider batch: today's path, refreshed by retrieves
+    with the clock moved on (the simulator's phases pass)."""
+    for number in range(1, 30):
+        with books_check.clock_forward(number * PASS_SECONDS):
+            batch = sdk.batches.retrieve(batch_id)
+        if batch.status in TERMINAL_BATCH_STATUSES:
+            return batch
+    raise AssertionError(f"batch {batch_id} did not finish")
+
+
+def test_pause_resume_and_cancel_mid_plan_through_the_sdk(
+    local_gateway: LocalGateway, small_caps: SimulatorLimits, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deployment = get_settings().providers["openai"]
+    monkeypatch.setattr(
+        deployment, "batch_caps", BatchCapsOverride(max_requests=PART_REQUESTS, max_concurrent=1)
+    )
+    sdk = client(local_gateway)
+    uploaded = sdk.files.create(file=("p.jsonl", request_lines(3000), "application/jsonl"), purpose="batch")
+    batch = sdk.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    paused = sdk.post(f"/batches/{batch.id}/pause", cast_to=object, body={})
+    assert isinstance(paused, dict) and paused["paused"] is True
+    assert local_gateway.watcher is not None
+    with books_check.clock_forward(PASS_SECONDS):
+        local_gateway.watcher.run_once()  # split; nothing submitted while paused
+    parts = sdk.batches.retrieve(batch.id).model_extra["parts"]
+    assert [part["status"] for part in parts] == ["ready"] * 3
+    sdk.post(f"/batches/{batch.id}/resume", cast_to=object, body={})
+    seen = []
+    for number in range(2, 40):  # until the first part is done and the second runs
+        with books_check.clock_forward(number * PASS_SECONDS):
+            local_gateway.watcher.run_once()
+        seen = sdk.batches.retrieve(batch.id).model_extra["parts"]
+        if [part["status"] for part in seen][:2] == ["done", "running"]:
+            break
+    assert [part["status"] for part in seen] == ["done", "running", "ready"]
+    assert sdk.batches.cancel(batch.id).status == "cancelling"
+    final = drive(local_gateway, sdk, batch.id, start=number + 1)[-1]
+    assert final.status == "cancelled"
+    output = [line["custom_id"] for line in lines_of(sdk, final.output_file_id)]
+    errors = lines_of(sdk, final.error_file_id)
+    assert output[:PART_REQUESTS] == [f"line-{n:05d}" for n in range(PART_REQUESTS)]  # the first part kept
+    assert len(output) + len(errors) == 3000
+    assert final.model_extra["parts"][2]["status"] == "dropped"
