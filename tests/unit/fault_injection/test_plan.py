@@ -431,3 +431,40 @@ def test_a_small_batch_with_retry_runs_as_a_plan(provider: PlanProvider) -> None
         "req-3",
     ]
     assert final.object["error_file_id"] is None and len(provider.creates) == 2
+
+
+def check_retried_run(fake: PlanProvider, final: ObjectRecord) -> None:
+    assert final.status == "completed"
+    output = lines_of(fake, final.object["output_file_id"])
+    assert [line["custom_id"] for line in output] == [
+        RETRIED.get(n, f"req-{n}") for n in range(1, FAULT_LINES + 1)
+    ]
+    assert final.object["error_file_id"] is None
+    assert final.object["request_counts"] == {"total": FAULT_LINES, "completed": FAULT_LINES, "failed": 0}
+
+
+RETRIED = {5: "req-5-fail", 12: "req-12-sim-expire"}
+
+
+@pytest.mark.parametrize("at", range(52))
+def test_a_write_lost_anywhere_in_a_plan_with_retries_loses_and_doubles_no_line(
+    aws: None, monkeypatch: pytest.MonkeyPatch, faults: DynamoFaults, at: int
+) -> None:
+    """As above, with a retry part (two directed lines run once more); each write lands and its
+    answer is lost (the harder case: the caller sees a failure for a write that happened)."""
+    fake = provider_with(monkeypatch, PlanProvider(SMALL))
+    retry = RetryOptions(expired=True, failed_codes=["server_error"])
+    clean = create(input_file(fake, FAULT_LINES, RETRIED), retry)
+    start = len(faults.writes)
+    check_retried_run(fake, run_through_failures(fake, clean))
+    writes = faults.writes[start:]
+    if at >= len(writes):
+        pytest.skip(f"a run makes {len(writes)} writes")
+    fake.attempted.clear()  # the second run's directed lines fail on their first attempt again
+    provider_batches = set(fake.batches)
+    batch_id = create(input_file(fake, FAULT_LINES, RETRIED), retry)
+    operation = writes[at]
+    faults.fail(operation, writes[: at + 1].count(operation), "after")
+    check_retried_run(fake, run_through_failures(fake, batch_id))
+    assert faults.fired
+    assert len(set(fake.batches) - provider_batches) == 4  # three parts and one retry part, once each
