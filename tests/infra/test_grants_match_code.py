@@ -485,23 +485,20 @@ def _webhooks(client: openai.OpenAI) -> None:
 
 
 def _paused_plan(client: openai.OpenAI) -> None:
-    """A batch over its provider's caps (a deployment taking one request per batch): run as
-    parts, paused and resumed."""
-    from gateway.providers.config import BatchCapsOverride
-    from gateway.providers.registry import client_for
+    """A batch over its provider's caps (OpenAI's adapter taking one request per batch): run as
+    parts, paused, resumed and cancelled."""
+    from dataclasses import replace
 
-    # the settings' deployment and the one the cached client holds
-    deployments = {id(d): d for d in (get_settings().providers["openai"], client_for("openai").deployment)}
-    saved = {key: deployment.batch_caps for key, deployment in deployments.items()}
-    for deployment in deployments.values():
-        deployment.batch_caps = BatchCapsOverride(max_requests=1)
+    from gateway.providers import client as openai_adapter
+
+    documented = openai_adapter.caps_for
+    openai_adapter.caps_for = lambda deployment, model: replace(documented(deployment, model), max_requests=1)
     try:
         planned = client.batches.create(
             input_file_id=upload_input(client).id, endpoint="/v1/chat/completions", completion_window="24h"
         )
     finally:
-        for key, deployment in deployments.items():
-            deployment.batch_caps = saved[key]
+        openai_adapter.caps_for = documented
     paused = client.post(f"/batches/{planned.id}/pause", cast_to=object, body={})
     assert isinstance(paused, dict) and paused["paused"] is True, paused
     resumed = client.post(f"/batches/{planned.id}/resume", cast_to=object, body={})

@@ -31,7 +31,8 @@ class FakeBatchesApi:
         self._ids = itertools.count(1)
 
     def batch_caps(self, model: str) -> BatchCaps:
-        return default_caps("openai", model)  # OpenAI's documented caps, as its adapter's
+        """The documented caps of the provider type its ids are Anthropic's or OpenAI's."""
+        return default_caps("anthropic" if self.id_prefix.startswith("msgbatch") else "openai", model)
 
     def create_batch(
         self, body: dict[str, Any], *, gateway_id: str, timeout: float | None = None
