@@ -426,7 +426,12 @@ def _pending_batch(
         state={
             "input_file_id": input_file.id,
             "request": adoption.request_hash(
-                {"provider": input_file.provider, **request.model_dump(mode="json")}
+                # `retry` only when sent: the hash of a request without it is the one an earlier
+                # release stored, which a retry of its create compares with
+                {
+                    "provider": input_file.provider,
+                    **request.model_dump(mode="json", exclude=set() if request.retry else {"retry"}),
+                }
             ),
             pending.PENDING: {"attempted_at": now, "tagged": tagged, "body": body},
         },
