@@ -8,6 +8,7 @@ backoff of a waiting part; the simulator's background work on a part is compute,
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -71,6 +72,17 @@ def small_caps(local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch) -> 
         simulator.config.limits = saved
 
 
+def simulator_idle(gateway: LocalGateway) -> None:
+    """The simulator's background work on batches done (compute, not a timer): a barrier task
+    on each of its workers runs only once each has finished what was queued before it."""
+    assert gateway.simulator is not None
+    executor = gateway.simulator.state.executor
+    barrier = threading.Barrier(executor._max_workers + 1, timeout=120)
+    for _ in range(executor._max_workers):
+        executor.submit(barrier.wait)
+    barrier.wait()
+
+
 def drive(
     gateway: LocalGateway, sdk: openai.OpenAI, batch_id: str, passes: int = 60, *, start: int = 1
 ) -> list[Any]:
@@ -78,6 +90,7 @@ def drive(
     assert gateway.watcher is not None
     seen = []
     for number in range(start, start + passes):
+        simulator_idle(gateway)
         with books_check.clock_forward(number * PASS_SECONDS):
             gateway.watcher.run_once()
             batch = sdk.batches.retrieve(batch_id)
@@ -192,6 +205,7 @@ def _wait_single(gateway: LocalGateway, sdk: openai.OpenAI, batch_id: str) -> An
     """A batch without retry that fits one provider batch: today's path, refreshed by retrieves
     with the clock moved on (the simulator's phases pass)."""
     for number in range(1, 30):
+        simulator_idle(gateway)
         with books_check.clock_forward(number * PASS_SECONDS):
             batch = sdk.batches.retrieve(batch_id)
         if batch.status in TERMINAL_BATCH_STATUSES:
@@ -214,16 +228,18 @@ def test_pause_resume_and_cancel_mid_plan_through_the_sdk(
     paused = sdk.post(f"/batches/{batch.id}/pause", cast_to=object, body={})
     assert isinstance(paused, dict) and paused["paused"] is True
     assert local_gateway.watcher is not None
-    with books_check.clock_forward(PASS_SECONDS):
-        local_gateway.watcher.run_once()  # split; nothing submitted while paused
-    parts = sdk.batches.retrieve(batch.id).model_extra["parts"]
+    for number in (1, 2):  # split; then nothing submitted while paused
+        with books_check.clock_forward(number * PASS_SECONDS):
+            local_gateway.watcher.run_once()
+    parts = (sdk.batches.retrieve(batch.id).model_extra or {})["parts"]
     assert [part["status"] for part in parts] == ["ready"] * 3
     sdk.post(f"/batches/{batch.id}/resume", cast_to=object, body={})
     seen = []
-    for number in range(2, 40):  # until the first part is done and the second runs
+    for number in range(3, 40):  # until the first part is done and the second runs
+        simulator_idle(local_gateway)
         with books_check.clock_forward(number * PASS_SECONDS):
             local_gateway.watcher.run_once()
-        seen = sdk.batches.retrieve(batch.id).model_extra["parts"]
+        seen = (sdk.batches.retrieve(batch.id).model_extra or {})["parts"]
         if [part["status"] for part in seen][:2] == ["done", "running"]:
             break
     assert [part["status"] for part in seen] == ["done", "running", "ready"]
