@@ -12,7 +12,9 @@ Modules: ``server`` (HTTP front, routing, auth, faults, the ``Simulator`` class)
 provider semantics under one lock), ``batchwork`` (streaming batch validation and output),
 ``bodies`` (endpoint response bodies), ``httpio`` (chunked and multipart streaming), ``records``
 (wire shapes), ``errors`` (the error envelope), ``anthropic_batches`` (Anthropic's form) and
-``anthropic_messages`` (a Claude Message for a request's params, for every form that runs Claude).
+``anthropic_messages`` (a Claude Message for a request's params, for every form that runs Claude),
+``limits`` (each form's caps and quotas, ``SimulatorConfig.limits``, and the test directives a line
+can carry: ``sim-expire`` and ``sim-fail-<code>`` in a custom_id, first attempt only).
 """
 
 from .config import SimulatorConfig, SteppedClock

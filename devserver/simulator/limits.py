@@ -1,9 +1,10 @@
 """What each simulated provider caps and refuses, and the test directives a line's id can carry.
 
 Limits (``SimulatorLimits``, set per run as ``SimulatorConfig.limits``, by ``make serve``'s
-``SIMULATOR_LIMITS`` JSON, or at run time with ``POST /_sim/limits``); a None figure is the
-provider's documented default (``DEFAULTS``), written out here so the simulator stays
-independent of the gateway's own table:
+``SIM_LIMITS`` JSON, or at run time with ``POST /_sim/limits``). A None cap per batch is the
+provider's documented one (``DEFAULTS``, written out here so the simulator stays independent of
+the gateway's own table); a None quota is none (quotas depend on an account's tier: a test sets
+the one it exercises):
 
 - ``max_requests`` / ``max_bytes``: one batch. OpenAI and Azure fail a batch over them at
   validation (``too_many_tasks``, ``file_too_large``), Anthropic answers the create 400 (413 for

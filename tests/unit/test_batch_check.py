@@ -64,7 +64,7 @@ def check(file_id: str = "file-c") -> Any:
     ("provider", "limits"),
     [
         ("openai", (50_000, 200 * 1024 * 1024, None)),
-        ("azure", (50_000, 200 * 1024 * 1024, None)),
+        ("azure", (100_000, 200 * 1024 * 1024, None)),
         ("anthropic", (100_000, 256 * 1024 * 1024, None)),
         ("bedrock", (50_000, 1_000_000_000, 100)),
     ],
@@ -83,6 +83,7 @@ def test_each_provider_reports_its_limits(deployments: None, provider: str, limi
         ("openai", 10, 450 * 1024 * 1024, 3),  # bytes over the limit
         ("anthropic", 120_000, 100, 2),
         ("bedrock", 120_000, 100, 3),
+        ("openai", 10, 100, 1),  # model "m": OpenAI's smallest tier-1 quota, 90,000 tokens
     ],
 )
 def test_parts_are_one_until_a_limit_is_passed(
@@ -94,6 +95,19 @@ def test_parts_are_one_until_a_limit_is_passed(
     assert (answer.requests, answer.bytes, answer.parts) == (lines, size, parts)
     assert answer.valid and answer.checked and answer.error_count == 0
     assert items() == before  # a check writes nothing
+
+
+def test_parts_count_the_enqueued_token_quota_and_the_deployments_overrides(deployments: None) -> None:
+    figures = {"lines": 10, "bytes": 100, "endpoint": "/v1/chat/completions", "model": "gpt-4o"}
+    stored_file("openai", {**figures, "input_token_estimate": 200_000})
+    answer = check()
+    assert answer.parts == 3  # 200,000 tokens over gpt-4o's tier-1 quota of 90,000
+    providers = json.loads(os.environ[resources.ENV_PROVIDERS])
+    providers["openai"]["batch_caps"] = {"max_requests": 4, "enqueued_tokens": None}
+    os.environ[resources.ENV_PROVIDERS] = json.dumps(providers)
+    reset_settings()
+    answer = check()
+    assert answer.parts == 3 and answer.limits.max_requests == 4  # 10 requests, 4 a part; no token quota
 
 
 def test_a_file_never_checked_says_so(deployments: None) -> None:

@@ -11,19 +11,24 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 from gateway import resources
-from gateway.errors import UpstreamRequestError
-from gateway.providers import anthropic_shapes, bedrock_records, caps
+from gateway.auth import MASTER
+from gateway.errors import GatewayError, RateLimitError, UpstreamRequestError
+from gateway.models.batches import CreateBatchRequest
+from gateway.providers import anthropic_shapes, bedrock_records, caps, registry
 from gateway.providers.bedrock import _upstream
 from gateway.providers.caps import BatchCaps, caps_for, default_caps, failed_for_quota
 from gateway.providers.client import ProviderClient
 from gateway.providers.config import ProviderDeployment, parse_deployments
 from gateway.providers.errors import QuotaRefused
-from gateway.service import batch_input_check
+from gateway.service import batch_input_check, batches
+from gateway.storage.id_map import IdMap
 from pydantic import ValidationError
 
 from devserver.server import resolve_providers, simulator_limits, start_gateway
 from devserver.simulator.limits import SimulatorLimits
-from infra.config import ConfigError, validate_providers
+from infra.config import ConfigError, GatewayConfig, validate_providers
+from tests.unit.conftest import store_file
+from tests.unit.test_batches_service import FakeBatchesApi
 
 MIB = 1024 * 1024
 
@@ -95,6 +100,12 @@ def test_each_limit_names_the_provider_page_it_comes_from() -> None:
         for name, (value, source) in figures.items():
             documented = getattr(defaults, name)
             assert (documented.value, documented.source) == (value, source), (kind, name)
+    # a Bedrock job's size (all its input files) is documented beside them; one file per job here
+    assert (caps.BEDROCK_JOB_BYTES.value, caps.BEDROCK_JOB_BYTES.source) == (
+        5_000_000_000,
+        caps.BEDROCK_QUOTAS,
+    )
+    assert caps.DOCUMENTED["bedrock"].max_bytes.value < caps.BEDROCK_JOB_BYTES.value
     # every per-model quota is sourced too
     for defaults in caps.DOCUMENTED.values():
         for documented in defaults.enqueued_tokens.values():
@@ -334,3 +345,74 @@ def test_make_serve_hands_them_to_the_functions_and_the_simulator(monkeypatch: p
         assert gateway.simulator.config.limits == SimulatorLimits(max_requests=1_000, concurrent_jobs=2)
         settings = json.loads(os.environ[resources.ENV_PROVIDERS])
         assert settings["openai"]["batch_caps"] == {"max_requests": 1_000, "enqueued_tokens": 20_000}
+
+
+# A single batch refused for quota: as before -------------------------------------------------
+
+
+class _QuotaFullApi(FakeBatchesApi):
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error
+
+    def create_batch(
+        self, body: dict[str, Any], *, gateway_id: str, timeout: float | None = None
+    ) -> dict[str, Any]:
+        self.calls.append(("create", body))
+        raise self.error
+
+
+def _limited() -> RateLimitError:
+    return RateLimitError("Too many batches", code="rate_limit_exceeded", headers={"Retry-After": "20"})
+
+
+@pytest.mark.parametrize("error", [_limited(), QuotaRefused.of(_limited())], ids=["before", "quota_refused"])
+def test_a_single_batch_refused_for_quota_answers_its_client_as_before(aws: None, error: Exception) -> None:
+    """Until the plan of parts takes such a batch: the provider's 429, the record written ahead
+    discarded (the provider made nothing), whether the adapter says QuotaRefused or not."""
+    store_file("file-in")
+    registry._clients["openai"] = _QuotaFullApi(error)  # type: ignore[assignment]
+    try:
+        request = CreateBatchRequest(
+            input_file_id="file-in", endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        with pytest.raises(GatewayError) as refused:
+            batches.create_batch(MASTER, "openai", request, batch_id="batch_quota")
+    finally:
+        registry._clients.pop("openai", None)
+    assert refused.value.status_code == 429
+    assert refused.value.envelope() == {
+        "error": {
+            "message": "Too many batches",
+            "type": "rate_limit_error",
+            "param": None,
+            "code": "rate_limit_exceeded",
+        }
+    }
+    assert refused.value.response_headers() == {"Retry-After": "20"}
+    assert IdMap().get("batch_quota") is None
+
+
+def test_cdk_jsons_batch_caps_reach_the_functions_provider_settings() -> None:
+    spec = {
+        "type": "bedrock",
+        "region": "us-east-1",
+        "models": {"haiku": "anthropic.claude-3-haiku-20240307-v1:0"},
+        "batch_caps": {"max_concurrent": 20, "max_requests": 10_000},
+    }
+    config = GatewayConfig.from_mapping({"providers": {"bedrock": spec}, "default_provider": "bedrock"})
+    deployment = parse_deployments(json.loads(config.providers_json))["bedrock"]
+    assert caps_for(deployment, "haiku") == BatchCaps(
+        max_requests=10_000,
+        max_bytes=1_000_000_000,
+        enqueued_tokens=None,
+        max_concurrent=20,
+        min_requests=100,
+    )
+    with pytest.raises(ConfigError, match="batch_caps"):
+        GatewayConfig.from_mapping(
+            {
+                "providers": {"bedrock": {**spec, "batch_caps": {"max_concurent": 20}}},
+                "default_provider": "bedrock",
+            }
+        )

@@ -11,30 +11,35 @@ from typing import Any
 from gateway.auth import Caller
 from gateway.models.batch_check import BatchCheck, BatchEstimate, ProviderLimits
 from gateway.models.batches import BatchErrors, CreateBatchRequest
+from gateway.providers.caps import BatchCaps, caps_for, default_caps
 from gateway.service import budget
-from gateway.service.batch_input_check import (
-    BATCH_CHECK_STATE,
-    MAX_BYTES,
-    MAX_LINES,
-    TYPE_LIMITS,
-    batch_problems,
-    require_endpoint,
-)
+from gateway.service.batch_input_check import BATCH_CHECK_STATE, batch_problems, require_endpoint
 from gateway.service.batches import usable_input_file
 from gateway.settings import get_settings
 from gateway.storage.id_map import IdMap
 
-# Bedrock's batch inference job takes at least this many records (its quota page).
-MIN_REQUESTS: dict[str, int] = {"bedrock": 100}
 
-
-def provider_limits(provider: str) -> ProviderLimits:
-    """One batch's limits at `provider`'s deployment: OpenAI's (and Azure's) unless its type
-    translates to another API."""
+def provider_caps(provider: str, model: str = "") -> BatchCaps:
+    """One provider batch's caps at `provider`'s deployment for `model` (`providers.caps`: the
+    type's documented figures and the deployment's overrides), as a create's plan reads them."""
     deployment = get_settings().providers.get(provider)
-    kind = deployment.type if deployment is not None else "openai"
-    max_requests, max_bytes = TYPE_LIMITS.get(kind, (MAX_LINES, MAX_BYTES))
-    return ProviderLimits(max_requests=max_requests, max_bytes=max_bytes, min_requests=MIN_REQUESTS.get(kind))
+    return caps_for(deployment, model) if deployment is not None else default_caps("openai", model)
+
+
+def provider_limits(provider: str, model: str = "") -> ProviderLimits:
+    return _limits(provider_caps(provider, model))
+
+
+def _limits(caps: BatchCaps) -> ProviderLimits:
+    return ProviderLimits(
+        max_requests=caps.max_requests, max_bytes=caps.max_bytes, min_requests=caps.min_requests
+    )
+
+
+def parts_needed(caps: BatchCaps, requests: int, size: int, tokens: int) -> int:
+    """Provider batches a file needs at least: by requests, bytes and the enqueued-token quota."""
+    by_tokens = math.ceil(tokens / caps.enqueued_tokens) if caps.enqueued_tokens else 1
+    return max(1, math.ceil(requests / caps.max_requests), math.ceil(size / caps.max_bytes), by_tokens)
 
 
 def check_batch(
@@ -46,10 +51,11 @@ def check_batch(
     problems = batch_problems(figures, request.endpoint)
     model, cost = budget.estimate_batch_cost(input_file)
     usage = budget.estimated_usage(input_file)
-    limits = provider_limits(input_file.provider)
+    caps = provider_caps(input_file.provider, str(figures.get("model") or ""))
+    limits = _limits(caps)
     requests = int(figures.get("lines") or 0)
     size = int(figures.get("bytes") or input_file.object.get("bytes") or 0)
-    parts = max(1, math.ceil(requests / limits.max_requests), math.ceil(size / limits.max_bytes))
+    parts = parts_needed(caps, requests, size, int(figures.get("input_token_estimate") or 0))
     return BatchCheck(
         input_file_id=input_file.id,
         provider=input_file.provider,
