@@ -81,6 +81,7 @@ bench: venv
 	$(BIN)/python bench/asset_sizes.py
 	$(BIN)/python bench/load.py
 	$(BIN)/python bench/validate.py
+	$(BIN)/python bench/split.py
 	$(BIN)/python bench/settle.py
 	$(BIN)/python bench/watcher.py
 	$(BIN)/python bench/watcher_history.py

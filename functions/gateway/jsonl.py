@@ -16,24 +16,39 @@ def stream_chunks(stream: IO[bytes], size: int = READ_CHUNK_BYTES) -> Iterator[b
 def split_lines(chunks: Iterable[bytes], max_line_bytes: int | None = None) -> Iterator[bytes]:
     """Each line without its end. Memory holds one chunk and one line; a line longer than
     `max_line_bytes` is yielded as soon as it passes that length (cut to it plus one byte), and
-    the rest of the stream is not read."""
-    parts: list[bytes] = []
-    held = 0
+    the rest of the stream is not read. Each chunk is cut at once (`bytes.split`): a Python step
+    per line, not per search, since every batch line of a file passes here."""
+    held: list[bytes] = []  # the start of a line that goes on in the next chunks
+    held_bytes = 0
     for chunk in chunks:
-        start = 0
-        while (end := chunk.find(b"\n", start)) != -1:
-            parts.append(chunk[start:end])
-            line = b"".join(parts)
-            if max_line_bytes is not None and len(line) > max_line_bytes:
-                yield line[: max_line_bytes + 1]
+        pieces = chunk.split(b"\n")
+        if len(pieces) == 1:
+            if chunk:
+                held.append(chunk)
+                held_bytes += len(chunk)
+                if max_line_bytes is not None and held_bytes > max_line_bytes:
+                    yield b"".join(held)[: max_line_bytes + 1]
+                    return
+            continue
+        tail = pieces.pop()
+        if held:
+            held.append(pieces[0])
+            pieces[0] = b"".join(held)
+            held = []
+        # a line longer than the limit can only be the first, or in a chunk longer than it
+        if max_line_bytes is not None and (len(pieces[0]) > max_line_bytes or len(chunk) > max_line_bytes):
+            for line in pieces:
+                if len(line) > max_line_bytes:
+                    yield line[: max_line_bytes + 1]
+                    return
+                yield line
+        else:
+            yield from pieces
+        held_bytes = len(tail)
+        if tail:
+            held.append(tail)
+            if max_line_bytes is not None and held_bytes > max_line_bytes:
+                yield tail[: max_line_bytes + 1]
                 return
-            yield line
-            parts, held, start = [], 0, end + 1
-        if start < len(chunk):
-            parts.append(chunk[start:])
-            held += len(chunk) - start
-            if max_line_bytes is not None and held > max_line_bytes:
-                yield b"".join(parts)[: max_line_bytes + 1]
-                return
-    if parts:
-        yield b"".join(parts)
+    if held:
+        yield b"".join(held)

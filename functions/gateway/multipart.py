@@ -100,13 +100,14 @@ def _filename(params: dict[str, str]) -> str | None:
     return params.get("filename")
 
 
-def _part(raw: bytes, index: int) -> Part:
-    header_end = raw.find(_HEADER_END)
+def _part(body: bytes, start: int, end: int, index: int) -> Part:
+    """The part in body[start:end] (its content sliced once: an upload part is megabytes)."""
+    header_end = body.find(_HEADER_END, start, end)
     if header_end == -1:
         # A part with no header block at all (or a body cut inside its headers).
         raise _invalid(f"Multipart part {index} has no complete header section.")
     try:
-        header_text = raw[:header_end].decode("utf-8")
+        header_text = body[start:header_end].decode("utf-8")
     except UnicodeDecodeError:
         raise _invalid(f"The headers of multipart part {index} are not valid UTF-8.") from None
     headers: dict[str, str] = {}
@@ -126,7 +127,7 @@ def _part(raw: bytes, index: int) -> Part:
         raise _invalid(f"Multipart part {index} is not a named form-data field.")
     return Part(
         name=name,
-        content=raw[header_end + len(_HEADER_END) :],
+        content=body[header_end + len(_HEADER_END) : end],
         filename=_filename(params),
         content_type=headers.get("content-type"),
     )
@@ -170,7 +171,7 @@ def parse(body: bytes, boundary: str) -> list[Part]:
                 "The multipart body is truncated: it has no closing boundary "
                 f"('--{boundary}--'), so a part may be cut short."
             )
-        parts.append(_part(body[line_end + len(_CRLF) : following], len(parts) + 1))
+        parts.append(_part(body, line_end + len(_CRLF), following, len(parts) + 1))
         position = following + len(_CRLF)
 
 

@@ -9,7 +9,6 @@ any other form body or media type gets a 415 naming the Content-Type to send.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 from typing import Any, Literal
@@ -41,8 +40,12 @@ def _content_type(event: dict[str, Any]) -> str:
 def _raw_bytes(event: dict[str, Any]) -> bytes:
     body = event.get("body") or ""
     if event.get("isBase64Encoded"):
+        import pybase64  # only the routes taking files meet a base64 body
+
         try:
-            return base64.b64decode(body, validate=True)
+            # base64.b64decode(validate=True)'s rules, with SIMD: a 4 MiB upload part is 5.6 MB of
+            # base64, about 12 ms of CPU in CPython's decoder and 1 ms in pybase64's
+            return pybase64.b64decode(body, validate=True)
         except (binascii.Error, ValueError):
             raise InvalidRequestError("The request body is not valid base64.", code="invalid_body") from None
     return str(body).encode("utf-8", errors="surrogateescape")

@@ -63,6 +63,8 @@ CACHED_CONTENT_PREFIX = "file-content/"
 # Files of providers without a file store (Anthropic, Bedrock): `<prefix><deployment>/<id>`, and
 # the gateway's notes on their batches (`<prefix><deployment>/batches/<upstream batch id>`).
 KEPT_FILES_PREFIX = "kept-files/"
+# A batch plan's files (`<prefix><batch id>/`): its parts and their indexes (storage.plan_files).
+PLAN_FILES_PREFIX = "batch-plans/"
 UPLOAD_PARTS_EXPIRE_DAYS = 2
 CACHED_CONTENT_EXPIRE_DAYS = 7
 

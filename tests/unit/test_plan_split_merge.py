@@ -179,6 +179,15 @@ def test_a_line_the_retry_has_no_result_for_keeps_its_earlier_result() -> None:
     assert output == [] and errors == [error_line("a", "batch_expired")]
 
 
+def test_interleaved_parts_merge_in_input_order() -> None:
+    odd = PartResult.of({"l1": 1, "l3": 3, "l5": 5}, [output_line(c, 0) for c in ("l5", "l1", "l3")])
+    even = PartResult.of({"l2": 2, "l4": 4}, [output_line(c, 1) for c in ("l2", "l4")])
+    later = PartResult.of({"l7": 7}, [output_line("l7", 2)])
+    output, _, counts = merged([later, odd, even])
+    assert [json.loads(line)["custom_id"] for line in output] == ["l1", "l2", "l3", "l4", "l5", "l7"]
+    assert counts.lines_per_part == (1, 3, 2) and counts.replaced == 0
+
+
 def test_a_result_outside_the_parts_index_is_a_merge_error() -> None:
     with pytest.raises(MergeError, match="'zz'"):
         merged([PartResult.of({"a": 1}, [output_line("zz", 0)])])

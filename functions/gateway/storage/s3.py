@@ -28,10 +28,12 @@ def addressing_style() -> str:
 def s3_client() -> Any:
     # SigV4 so that presigned URLs work in every region and against LocalStack and moto.
     # Checksums only where S3 requires them: the transfer verifies bytes and md5 itself, TLS
-    # guards the wire, and a CRC32 of every multi-megabyte part is CPU a Lambda pays for.
+    # guards the wire, and a CRC32 of every multi-megabyte part is CPU a Lambda pays for. For
+    # the same reason the payload is not signed: without a checksum header botocore would
+    # otherwise SHA-256 every body it sends (each upload part, each cached part), https or not.
     config = Config(
         signature_version="s3v4",
-        s3={"addressing_style": addressing_style()},
+        s3={"addressing_style": addressing_style(), "payload_signing_enabled": False},
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
     )

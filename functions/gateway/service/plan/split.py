@@ -10,11 +10,12 @@ kept beside the part file, is what `merge` orders results by. Memory holds one l
 
 from __future__ import annotations
 
-import json
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from gateway.custom_ids import custom_id_of
 from gateway.service.batch_input_check import line_token_estimate
 
 
@@ -84,36 +85,10 @@ class LineExceedsPart(SplitError):
 
 def line_custom_id(line: bytes, line_number: int) -> str:
     """The request line's `custom_id` (a SplitError when it has none)."""
-    try:
-        request = json.loads(line)
-    except (ValueError, RecursionError) as exc:
-        raise SplitError(line_number, "not a JSON object") from exc
-    custom_id = request.get("custom_id") if isinstance(request, dict) else None
-    if not isinstance(custom_id, str) or not custom_id:
-        raise SplitError(line_number, "no custom_id")
+    custom_id = custom_id_of(line)
+    if custom_id is None:
+        raise SplitError(line_number, "no custom_id (or not a JSON object)")
     return custom_id
-
-
-@dataclass
-class _OpenPart:
-    index: int
-    sink: PartSink
-    first_line: int
-    lines: int = 0
-    bytes: int = 0
-    tokens: int = 0
-    last_line: int = 0
-
-    def takes(self, size: int, tokens: int, limits: PartLimits) -> bool:
-        return (
-            self.lines < limits.max_requests
-            and self.bytes + size <= limits.max_bytes
-            and (limits.max_tokens is None or self.tokens + tokens <= limits.max_tokens)
-        )
-
-    def closed(self) -> PartSlice:
-        self.sink.close()
-        return PartSlice(self.index, self.lines, self.bytes, self.tokens, self.first_line, self.last_line)
 
 
 def split_input(
@@ -126,34 +101,42 @@ def split_input(
     """Streams `lines` (the input file's lines without their ends) once into parts. Blank lines
     are skipped (they count in the numbering); `select` keeps only the input line numbers it
     accepts (a retry part's lines). The parts in order; none for no line."""
+    max_requests, max_bytes = limits.max_requests, limits.max_bytes
+    max_tokens = limits.max_tokens if limits.max_tokens is not None else sys.maxsize
     slices: list[PartSlice] = []
-    part: _OpenPart | None = None
+    sink: PartSink | None = None
+    # the open part's figures (a loop of locals: this runs once per line of the file)
+    count = size_sum = token_sum = first = last = 0
     try:
         for number, raw in enumerate(lines, start=1):
-            if not raw.strip() or (select is not None and not select(number)):
+            if (select is not None and not select(number)) or not raw.strip():
                 continue
             custom_id = line_custom_id(raw, number)
             size, tokens = len(raw) + 1, line_token_estimate(raw)
-            if size > limits.max_bytes or (limits.max_tokens is not None and tokens > limits.max_tokens):
+            if size > max_bytes or tokens > max_tokens:
                 raise LineExceedsPart(number, custom_id, size, tokens, limits)
-            if part is not None and not part.takes(size, tokens, limits):
-                slices.append(part.closed())
-                part = None
-            if part is None:
-                part = _OpenPart(len(slices), open_part(len(slices)), number)
-            part.sink.write(raw + b"\n")
-            part.sink.record(number, custom_id)
-            part.lines, part.bytes, part.tokens, part.last_line = (
-                part.lines + 1,
-                part.bytes + size,
-                part.tokens + tokens,
-                number,
-            )
-        if part is not None:
-            slices.append(part.closed())
-            part = None
+            if sink is not None and (
+                count >= max_requests or size_sum + size > max_bytes or token_sum + tokens > max_tokens
+            ):
+                sink.close()
+                slices.append(PartSlice(len(slices), count, size_sum, token_sum, first, last))
+                sink = None
+            if sink is None:
+                sink = open_part(len(slices))
+                count = size_sum = token_sum = 0
+                first = number
+            sink.write(raw + b"\n")
+            sink.record(number, custom_id)
+            count += 1
+            size_sum += size
+            token_sum += tokens
+            last = number
+        if sink is not None:
+            sink.close()
+            slices.append(PartSlice(len(slices), count, size_sum, token_sum, first, last))
+            sink = None
     except BaseException:
-        if part is not None:
-            part.sink.abort()
+        if sink is not None:
+            sink.abort()
         raise
     return slices

@@ -1,0 +1,255 @@
+"""A batch plan's files in the gateway's bucket, written and read as streams (bounded memory).
+
+`S3ObjectWriter` is a file-like writer of one object: it holds a part (PART_BYTES) and
+sends it with a multipart upload as it fills (a single PutObject for a short object), and
+aborts the upload when the write fails, so no partial object is ever visible. `object_lines`
+reads an object's lines one chunk at a time. `S3PartSink` is split's sink for part N of a
+plan: the part file `<prefix>NNNNN.jsonl` and its index `<prefix>NNNNN.index` beside it (one
+input line number, a tab and the custom_id as a JSON string a line), what merge reads back with `read_index`.
+Each is written whole or not at all; writing one again writes the same bytes (a split is
+deterministic), so a split interrupted and run again needs no clean-up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from gateway import resources
+from gateway.custom_ids import quoted, unquoted
+from gateway.jsonl import split_lines, stream_chunks
+from gateway.observability import logger
+from gateway.settings import get_settings
+from gateway.storage.s3 import s3_client
+
+# S3 parts must be at least 5 MiB except the last; 8 MiB as boto3 and the content cache use.
+PART_BYTES = 8 * 1024 * 1024
+READ_CHUNK_BYTES = 1024 * 1024
+READ_AHEAD_CHUNKS = 4
+UPLOADS_IN_FLIGHT = 1  # per writer
+UPLOAD_THREADS = 4  # for all writers
+
+
+def plan_prefix(batch_id: str) -> str:
+    return f"{resources.PLAN_FILES_PREFIX}{batch_id}/"
+
+
+def part_key(prefix: str, number: int) -> str:
+    return f"{prefix}{number:05d}.jsonl"
+
+
+def index_key(prefix: str, number: int) -> str:
+    return f"{prefix}{number:05d}.index"
+
+
+class S3ObjectWriter:
+    """Writes one object as a stream: `write` any sizes, then `close` (or `abort`). A full part
+    uploads in a thread while the next one fills (UPLOADS_IN_FLIGHT at most): memory is about
+    (UPLOADS_IN_FLIGHT + 1) parts whatever the object's size."""
+
+    def __init__(
+        self, key: str, *, bucket: str | None = None, client: Any = None, part_bytes: int = PART_BYTES
+    ) -> None:
+        self.key = key
+        self.bucket = bucket or get_settings().bucket_name
+        self._s3 = client or s3_client()
+        self._part_bytes = part_bytes
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []
+        self._in_flight: deque[Future[dict[str, Any]]] = deque()
+        self._sent = 0
+        self.size = 0
+        self.closed = False
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        if self.closed:
+            raise ValueError(f"write to a closed object writer ({self.key})")
+        self._buffer += data
+        self.size += len(data)
+        if len(self._buffer) >= self._part_bytes:
+            try:
+                self._send_full_parts()
+            except BaseException:
+                self.abort()
+                raise
+        return len(data)
+
+    def close(self) -> None:
+        """Make the object visible with everything written."""
+        if self.closed:
+            return
+        try:
+            if self._upload_id is None:
+                self._s3.put_object(Bucket=self.bucket, Key=self.key, Body=bytes(self._buffer))
+            else:
+                if self._buffer:
+                    self._send(bytes(self._buffer))
+                while self._in_flight:
+                    self._parts.append(self._in_flight.popleft().result())
+                self._s3.complete_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=self.key,
+                    UploadId=self._upload_id,
+                    MultipartUpload={"Parts": self._parts},
+                )
+        except BaseException:
+            self.abort()
+            raise
+        self._finish()
+
+    def abort(self) -> None:
+        """Drop what was written; the object is not written (the bucket's lifecycle rule
+        aborts an upload this cannot)."""
+        for future in self._in_flight:
+            future.cancel()
+        self._finish()
+        if self._upload_id is None:
+            return
+        upload_id, self._upload_id = self._upload_id, None
+        try:
+            self._s3.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=upload_id)
+        except Exception:
+            logger.warning("could not abort a multipart upload", extra={"key": self.key})
+
+    def __enter__(self) -> S3ObjectWriter:
+        return self
+
+    def __exit__(self, kind: object, error: object, trace: object) -> None:
+        if error is None:
+            self.close()
+        else:
+            self.abort()
+
+    def _finish(self) -> None:
+        self.closed = True
+        self._buffer = bytearray()
+        for future in self._in_flight:  # a part still uploading ends before an abort
+            with contextlib.suppress(BaseException):
+                future.result()
+        self._in_flight.clear()
+
+    def _send_full_parts(self) -> None:
+        if self._upload_id is None:
+            answer = self._s3.create_multipart_upload(Bucket=self.bucket, Key=self.key)
+            self._upload_id = str(answer["UploadId"])
+        while len(self._buffer) >= self._part_bytes:
+            with memoryview(self._buffer) as view:
+                part = bytes(view[: self._part_bytes])
+            del self._buffer[: self._part_bytes]
+            self._send(part)
+
+    def _send(self, body: bytes) -> None:
+        self._sent += 1
+        self._in_flight.append(_uploads().submit(self._upload_part, self._sent, body))
+        while len(self._in_flight) > UPLOADS_IN_FLIGHT:
+            self._parts.append(self._in_flight.popleft().result())
+
+    def _upload_part(self, number: int, body: bytes) -> dict[str, Any]:
+        answer = self._s3.upload_part(
+            Bucket=self.bucket, Key=self.key, UploadId=self._upload_id, PartNumber=number, Body=body
+        )
+        return {"PartNumber": number, "ETag": answer["ETag"]}
+
+
+@functools.cache
+def _uploads() -> ThreadPoolExecutor:
+    """The threads every writer's parts upload on: a few long-lived ones (a thread per writer
+    would leave each its own malloc arena, and peak memory would grow with the parts written)."""
+    return ThreadPoolExecutor(UPLOAD_THREADS, thread_name_prefix="plan-files-upload")
+
+
+def object_chunks(
+    key: str, *, bucket: str | None = None, client: Any = None, read_ahead: int = READ_AHEAD_CHUNKS
+) -> Iterator[bytes]:
+    """The object's bytes, READ_CHUNK_BYTES at a time; a thread reads up to `read_ahead`
+    chunks ahead of the reader (0: none), so S3 and the reader's work overlap. The body is
+    closed when the reader is done or stops."""
+    answer = (client or s3_client()).get_object(Bucket=bucket or get_settings().bucket_name, Key=key)
+    body = answer["Body"]
+    if read_ahead < 1:
+        try:
+            yield from stream_chunks(body, READ_CHUNK_BYTES)
+        finally:
+            body.close()
+        return
+    chunks: queue.Queue[bytes | BaseException] = queue.Queue(read_ahead)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            while not stop.is_set():
+                chunk = body.read(READ_CHUNK_BYTES)
+                chunks.put(chunk)
+                if not chunk:
+                    return
+        except BaseException as exc:  # handed to the reader, raised there
+            chunks.put(exc)
+
+    reader = threading.Thread(target=read, name="plan-files-read", daemon=True)
+    reader.start()
+    try:
+        while item := chunks.get():
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        # after `stop` the thread puts at most one more item: emptied, the queue takes it
+        while not chunks.empty():
+            chunks.get_nowait()
+        reader.join()
+        body.close()
+
+
+def object_lines(key: str, *, bucket: str | None = None, client: Any = None) -> Iterator[bytes]:
+    """The object's lines without their ends, streamed."""
+    return split_lines(object_chunks(key, bucket=bucket, client=client))
+
+
+def read_index(key: str, *, bucket: str | None = None, client: Any = None) -> dict[str, int]:
+    """A part's index: custom_id -> input line number."""
+    index: dict[str, int] = {}
+    for line in object_lines(key, bucket=bucket, client=client):
+        number, _, text = line.partition(b"\t")
+        if text:
+            # most custom ids have no escape: the quotes off is the id (unquoted otherwise)
+            index[text[1:-1].decode() if b"\\" not in text else unquoted(text)] = int(number)
+    return index
+
+
+class S3PartSink:
+    """Split's sink for part `number` of the plan under `prefix`: the part file and its index."""
+
+    def __init__(self, prefix: str, number: int, *, bucket: str | None = None, client: Any = None) -> None:
+        self.part = S3ObjectWriter(part_key(prefix, number), bucket=bucket, client=client)
+        self.index = S3ObjectWriter(index_key(prefix, number), bucket=bucket, client=client)
+
+    def write(self, line: bytes) -> None:
+        self.part.write(line)
+
+    def record(self, line_number: int, custom_id: str) -> None:
+        self.index.write(b"%d\t%s\n" % (line_number, quoted(custom_id)))
+
+    def close(self) -> None:
+        # the index last: a part whose index exists is whole
+        self.part.close()
+        self.index.close()
+
+    def abort(self) -> None:
+        self.part.abort()
+        self.index.abort()
+
+
+def part_sinks(prefix: str, *, bucket: str | None = None, client: Any = None) -> Callable[[int], S3PartSink]:
+    """split_input's `open_part` for a plan's files under `prefix`."""
+    return lambda number: S3PartSink(prefix, number, bucket=bucket, client=client)

@@ -1,0 +1,70 @@
+"""gateway.custom_ids: the fast read of a line's custom_id finds what json.loads finds."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from gateway.custom_ids import custom_id_of, quoted, unquoted
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+
+def parsed(line: bytes) -> str | None:
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return None
+    custom_id = value.get("custom_id") if isinstance(value, dict) else None
+    return custom_id if isinstance(custom_id, str) and custom_id else None
+
+
+texts = st.text(alphabet=st.sampled_from('ab"\\ é\n\t{}:,') | st.characters(), max_size=12)
+values: st.SearchStrategy[Any] = st.recursive(
+    st.none() | st.integers() | texts,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(texts | st.just("custom_id"), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@st.composite
+def lines(draw: st.DrawFn) -> bytes:
+    fields: list[tuple[str, Any]] = []
+    if draw(st.booleans()):
+        fields.append(("id", draw(texts)))
+    if draw(st.booleans()):
+        fields.append(("custom_id", draw(texts | values)))
+    fields += draw(st.lists(st.tuples(texts | st.just("custom_id"), values), max_size=3))
+    if draw(st.booleans()):
+        fields = draw(st.permutations(fields))
+    body = ", ".join(
+        f"{json.dumps(key)}: {json.dumps(value, ensure_ascii=draw(st.booleans()))}" for key, value in fields
+    )
+    spaces = draw(st.sampled_from(["", " ", "\t "]))
+    return f"{spaces}{{{spaces}{body}}}".encode()
+
+
+@settings(max_examples=500, deadline=None)
+@given(line=lines())
+def test_the_fast_read_finds_what_json_loads_finds(line: bytes) -> None:
+    assert custom_id_of(line) == parsed(line)
+
+
+def test_fast_path_and_others() -> None:
+    assert custom_id_of(b'{"custom_id": "a-1", "body": {}}') == "a-1"
+    assert custom_id_of(b'{"id": "batch_req_1", "custom_id": "a-1", "response": {}}') == "a-1"
+    assert custom_id_of(b'{"custom_id": "x", "custom_id": "y"}') == "y"  # json.loads: the last wins
+    assert custom_id_of(b'{"custom_id": "a\\"b"}') == 'a"b'
+    assert custom_id_of(b'{"body": {"custom_id": "nested"}}') is None
+    assert custom_id_of(b'{"custom_id": ""}') is None
+    assert custom_id_of(b"not json") is None
+    assert custom_id_of(b'["custom_id"]') is None
+
+
+@given(custom_id=st.text(min_size=1))
+def test_quoted_round_trips(custom_id: str) -> None:
+    text = quoted(custom_id)
+    assert b"\t" not in text and b"\n" not in text
+    assert unquoted(text) == custom_id

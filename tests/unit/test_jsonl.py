@@ -1,0 +1,45 @@
+"""gateway.jsonl.split_lines: the lines of a stream in chunks of any sizes, long lines cut."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+from gateway.jsonl import split_lines
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+
+def expected_lines(data: bytes, max_line_bytes: int | None) -> Iterator[bytes]:
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    for line in lines:
+        if max_line_bytes is not None and len(line) > max_line_bytes:
+            yield line[: max_line_bytes + 1]
+            return
+        yield line
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    data=st.binary(max_size=200) | st.lists(st.sampled_from([b"ab", b"\n", b"xyz" * 5, b""])).map(b"".join),
+    cuts=st.lists(st.integers(min_value=0, max_value=200), max_size=8),
+    max_line_bytes=st.none() | st.integers(min_value=0, max_value=20),
+)
+def test_lines_of_any_chunking(data: bytes, cuts: list[int], max_line_bytes: int | None) -> None:
+    bounds = sorted({0, len(data), *(cut for cut in cuts if cut <= len(data))})
+    chunks = [data[start:end] for start, end in itertools.pairwise(bounds)]
+    assert list(split_lines(iter(chunks), max_line_bytes)) == list(expected_lines(data, max_line_bytes))
+
+
+def test_the_stream_after_a_long_line_is_not_read() -> None:
+    read: list[bytes] = []
+
+    def chunks() -> Iterator[bytes]:
+        for chunk in (b"ok\nthis line is long", b" and goes on", b"\nnever read\n"):
+            read.append(chunk)
+            yield chunk
+
+    assert list(split_lines(chunks(), max_line_bytes=10)) == [b"ok", b"this line i"]
+    assert len(read) == 1
