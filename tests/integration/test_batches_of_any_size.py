@@ -177,40 +177,32 @@ def directed_lines(count: int, directed: dict[int, str]) -> bytes:
 
 @pytest.mark.parametrize("retry", [True, False], ids=["retry", "no_retry"])
 def test_expired_lines_run_once_more_with_retry_and_stay_in_the_error_file_without(
-    local_gateway: LocalGateway, retry: bool
+    local_gateway: LocalGateway, small_caps: SimulatorLimits, retry: bool
 ) -> None:
-    """The simulator expires `sim-expire` lines on their first attempt only (its directive)."""
+    """A plan of two parts; the simulator expires a `sim-expire` line and fails a `sim-fail-`
+    line on their first attempt only (its directives)."""
     sdk = client(local_gateway)
+    count = PART_REQUESTS + 10
     # the simulator counts first attempts per custom_id over its life: ids of this run only
     run = f"{time.time_ns()}"
-    directed = {3: f"line-00003-{run}-sim-expire", 7: f"line-00007-{run}-sim-fail-server_error"}
-    uploaded = sdk.files.create(
-        file=("d.jsonl", directed_lines(10, directed), "application/jsonl"), purpose="batch"
-    )
+    directed = {3: f"line-00003-{run}-sim-expire", 1007: f"line-01007-{run}-sim-fail-server_error"}
+    content = directed_lines(count, directed)
+    uploaded = sdk.files.create(file=("d.jsonl", content, "application/jsonl"), purpose="batch")
     extra = {"retry": {"expired": True, "failed_codes": ["server_error"]}} if retry else {}
     batch = sdk.batches.create(
         input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h", extra_body=extra
     )
-    final = drive(local_gateway, sdk, batch.id)[-1] if retry else _wait_single(local_gateway, sdk, batch.id)
+    final = drive(local_gateway, sdk, batch.id)[-1]
     output = [line["custom_id"] for line in lines_of(sdk, final.output_file_id)]
     errors = [line["custom_id"] for line in lines_of(sdk, final.error_file_id)]
+    expected = [directed.get(n, f"line-{n:05d}") for n in range(count)]
     if retry:
-        assert output == [directed.get(n, f"line-{n:05d}") for n in range(10)] and errors == []
-        assert final.request_counts.model_dump() == {"total": 10, "completed": 10, "failed": 0}
+        assert output == expected and errors == []
+        assert final.request_counts.model_dump() == {"total": count, "completed": count, "failed": 0}
+        assert len(final.model_extra["parts"]) == 3  # two parts, one retry part
     else:
-        assert errors == [directed[3], directed[7]] and len(output) == 8
-
-
-def _wait_single(gateway: LocalGateway, sdk: openai.OpenAI, batch_id: str) -> Any:
-    """A batch without retry that fits one provider batch: today's path, refreshed by retrieves
-    with the clock moved on (the simulator's phases pass)."""
-    for number in range(1, 30):
-        simulator_idle(gateway)
-        with books_check.clock_forward(number * PASS_SECONDS):
-            batch = sdk.batches.retrieve(batch_id)
-        if batch.status in TERMINAL_BATCH_STATUSES:
-            return batch
-    raise AssertionError(f"batch {batch_id} did not finish")
+        assert errors == [directed[3], directed[1007]]
+        assert output == [custom_id for custom_id in expected if custom_id not in errors]
 
 
 def test_pause_resume_and_cancel_mid_plan_through_the_sdk(
