@@ -226,6 +226,8 @@ _ANNOUNCES = frozenset(
 )
 _PROVIDER = frozenset({SECRET_PROVIDER_KEYS})
 _IDEMPOTENT = frozenset({TABLE_IDEMPOTENCY})
+# A planned batch's pause or resume: its record read again after a lost conditional write
+_PLAN_CONTROL = frozenset({TABLE_UPDATE})
 
 ROUTES: tuple[Route, ...] = (
     Route("health", "GET", "/health", prefixed=False, authenticated=False, memory_mb=128),
@@ -308,6 +310,9 @@ ROUTES: tuple[Route, ...] = (
         # bedrock: the job read and stopped
         _PROVIDER | _ANNOUNCES | _KEPT_WRITES | {BEDROCK_GET_JOB, BEDROCK_STOP_JOB, KEPT_READ, KEPT_LIST},
     ),
+    # the gateway's own, for a batch run as parts: no new part submitted until resumed
+    Route("batches_pause", "POST", "/batches/{batch_id}/pause", _PLAN_CONTROL, prefixes=OPENAI_PREFIXES),
+    Route("batches_resume", "POST", "/batches/{batch_id}/resume", _PLAN_CONTROL, prefixes=OPENAI_PREFIXES),
     # Uploads (large files in parts)
     Route("uploads_create", "POST", "/uploads", _IDEMPOTENT | {TABLE_PUT}, creates=True),
     Route(

@@ -484,6 +484,28 @@ def _webhooks(client: openai.OpenAI) -> None:
         client.webhooks.delete(created.id)
 
 
+def _paused_plan(client: openai.OpenAI) -> None:
+    """A batch over its provider's caps (OpenAI's adapter taking one request per batch): run as
+    parts, paused, resumed and cancelled."""
+    from dataclasses import replace
+
+    from gateway.providers import client as openai_adapter
+
+    documented = openai_adapter.caps_for
+    openai_adapter.caps_for = lambda deployment, model: replace(documented(deployment, model), max_requests=1)
+    try:
+        planned = client.batches.create(
+            input_file_id=upload_input(client).id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+    finally:
+        openai_adapter.caps_for = documented
+    paused = client.post(f"/batches/{planned.id}/pause", cast_to=object, body={})
+    assert isinstance(paused, dict) and paused["paused"] is True, paused
+    resumed = client.post(f"/batches/{planned.id}/resume", cast_to=object, body={})
+    assert isinstance(resumed, dict) and resumed["paused"] is False, resumed
+    client.batches.cancel(planned.id)  # the watcher's next pass ends it
+
+
 def _bad_file(client: openai.OpenAI) -> None:
     """A file with problems: checked (nothing created), then its batch failed at create (the
     record, its settlement, spend entry and event in one transaction)."""
@@ -510,6 +532,7 @@ def run_scenario(gateway: LocalGateway, usage: Usage) -> None:
     for caller in (gateway.master_key, key.key):
         client = sdk(gateway, caller)
         _bad_file(client)
+        _paused_plan(client)
         _files_and_batches(gateway, client)
         _uploads(gateway, client, usage)
         _anthropic(gateway, caller)

@@ -13,6 +13,7 @@ from gateway.auth import MASTER, Caller
 from gateway.errors import ConflictError, InvalidRequestError, NotFoundError
 from gateway.models.batches import CreateBatchRequest
 from gateway.providers import registry
+from gateway.providers.caps import BatchCaps, default_caps
 from gateway.service import batches
 from gateway.service.listing import ListRequest
 from gateway.storage.id_map import IdMap, ObjectRecord
@@ -28,6 +29,10 @@ class FakeBatchesApi:
         self.batches: dict[str, dict[str, Any]] = {}
         self.calls: list[tuple[str, Any]] = []
         self._ids = itertools.count(1)
+
+    def batch_caps(self, model: str) -> BatchCaps:
+        """The documented caps of the provider type its ids are Anthropic's or OpenAI's."""
+        return default_caps("anthropic" if self.id_prefix.startswith("msgbatch") else "openai", model)
 
     def create_batch(
         self, body: dict[str, Any], *, gateway_id: str, timeout: float | None = None

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from gateway.auth import MASTER
 from gateway.models.batches import CreateBatchRequest
+from gateway.providers.caps import BatchCaps, default_caps
 from gateway.service import batches, files, settlement, translate
 from gateway.service.files import NewFile
 from gateway.service.listing import ListRequest
@@ -51,6 +52,9 @@ class FakeProvider:
     def retrieve_file(self, upstream_id: str) -> dict[str, Any]:
         self.calls.append(f"retrieve_file {upstream_id}")
         return copy.deepcopy(self.files[upstream_id])
+
+    def batch_caps(self, model: str) -> BatchCaps:
+        return default_caps("openai", model)  # OpenAI's documented caps, as its adapter's
 
     def create_batch(self, body: dict[str, Any], **_: Any) -> dict[str, Any]:
         upstream_id = f"up-batch-{len(self.batches)}"

@@ -40,6 +40,7 @@ from gateway.models.webhooks import (
     UpdateWebhookEndpointRequest,
 )
 from gateway.providers import registry
+from gateway.providers.caps import BatchCaps, default_caps
 from gateway.service import batch_events, batches, books, translate, watcher, webhook_endpoints
 from gateway.service.deadline import Deadline
 from gateway.service.listing import ListRequest
@@ -105,6 +106,9 @@ class ModelProvider:
         if self.fail_next:
             self.fail_next, self.fired = False, True
             raise ProviderDown("provider unreachable")
+
+    def batch_caps(self, model: str) -> BatchCaps:
+        return default_caps("openai", model)  # OpenAI's documented caps, as its adapter's
 
     def create_batch(
         self, body: dict[str, Any], *, gateway_id: str, timeout: float | None = None

@@ -101,9 +101,34 @@ class Batch(WireModel):
     cost: BatchCost | None = None  # the gateway's: null until settled, or for a model with no price
 
 
+class BatchPart(WireModel):
+    """The gateway's `parts` field of a batch run as a plan: one provider batch of it (the
+    openai SDK keeps it as an extra field). `status`: `planned` (its lines being written),
+    `ready` (waiting its turn), `waiting` (the provider refused it for quota: tried again
+    after `next_attempt_at`), `submitting`, `running`, `done` (the provider batch ended:
+    `upstream_status`), `dropped` (never ran: cancelled or out of time)."""
+
+    id: str
+    index: int
+    status: str
+    provider_batch_id: str | None = None
+    upstream_status: str | None = None
+    request_counts: BatchRequestCounts
+    next_attempt_at: int | None = None
+
+
 class OutputExpiresAfter(GatewayModel):
     anchor: Literal["created_at"] = "created_at"
     seconds: int = Field(ge=3600, le=2592000)
+
+
+class RetryOptions(GatewayModel):
+    """The gateway's `retry` (extra_body): lines that expired, or failed with one of these
+    codes, are run once more in a new part within the completion window; the final files hold
+    each line's last attempt. A batch with retry runs as parts, even one that fits one."""
+
+    expired: bool = False
+    failed_codes: list[str] = Field(default_factory=list, max_length=20)
 
 
 class CreateBatchRequest(GatewayModel):
@@ -127,6 +152,7 @@ class CreateBatchRequest(GatewayModel):
     output_expires_after: OutputExpiresAfter | None = None
     # LiteLLM's users send this with the SDK's extra_body.
     custom_llm_provider: str | None = Field(default=None, min_length=1, max_length=64)
+    retry: RetryOptions | None = None  # the gateway's own (extra_body): never sent upstream
 
     @field_validator("endpoint", mode="before")
     @classmethod
@@ -161,6 +187,6 @@ class CreateBatchRequest(GatewayModel):
         return value
 
     def upstream_body(self, upstream_input_file_id: str) -> dict[str, object]:
-        body = self.model_dump(exclude_none=True, exclude={"custom_llm_provider"})
+        body = self.model_dump(exclude_none=True, exclude={"custom_llm_provider", "retry"})
         body["input_file_id"] = upstream_input_file_id
         return body

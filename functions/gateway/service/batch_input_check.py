@@ -22,8 +22,12 @@ from gateway.errors import InvalidRequestError
 from gateway.jsonl import split_lines, stream_chunks
 from gateway.models.batches import BATCH_ENDPOINTS
 
-MAX_LINES = 50_000
-MAX_BYTES = 200 * 1024 * 1024
+MAX_LINES = 50_000  # OpenAI's requests per batch
+MAX_BYTES = 200 * 1024 * 1024  # OpenAI's bytes per batch input file
+# What a file may hold to run as a plan of provider batches (service.plan): the Uploads API's
+# 8 GB, and a million requests (the custom ids the check keeps to find duplicates).
+PLAN_MAX_LINES = 1_000_000
+PLAN_MAX_BYTES = 8 * 1024 * 1024 * 1024
 MAX_LISTED_PROBLEMS = 10
 BATCH_CHECK_STATE = "batch_check"  # where a file's record keeps its check's figures and problems
 MAX_LINE_BYTES = 32 * 1024 * 1024
@@ -189,11 +193,12 @@ def batch_problems(figures: dict[str, Any] | None, endpoint: str) -> ProblemList
 
 @dataclass(frozen=True)
 class CheckRules:
-    """Limits that differ per provider; OpenAI's by default."""
+    """Limits that differ per provider; OpenAI's by default. `max_lines` and `max_bytes` are
+    what one gateway batch takes: a file over one provider batch's caps runs as a plan."""
 
     endpoints: tuple[str, ...] = BATCH_ENDPOINTS
-    max_lines: int = MAX_LINES
-    max_bytes: int = MAX_BYTES
+    max_lines: int = PLAN_MAX_LINES
+    max_bytes: int = PLAN_MAX_BYTES
     max_line_bytes: int = MAX_LINE_BYTES
     custom_id_pattern: re.Pattern[str] | None = None
     # The provider's own check of a line's body (a translation to its API): raises a ValueError
@@ -221,7 +226,6 @@ def rules_for(provider: str) -> CheckRules:
 
     from gateway.providers.chat_to_messages import messages_request
 
-    max_lines, max_bytes = TYPE_LIMITS[deployment.type]
     line_check: Callable[[dict[str, Any]], object] = partial(
         messages_request, default_max_tokens=deployment.default_max_tokens
     )
@@ -231,7 +235,7 @@ def rules_for(provider: str) -> CheckRules:
         line_check = partial(
             check_line, models=deployment.models, default_max_tokens=deployment.default_max_tokens
         )
-    return CheckRules(endpoints=CHAT_ONLY, max_lines=max_lines, max_bytes=max_bytes, line_check=line_check)
+    return CheckRules(endpoints=CHAT_ONLY, line_check=line_check)
 
 
 def require_endpoint(provider: str, endpoint: str) -> None:
@@ -296,7 +300,7 @@ class _Checker:
             report.add(
                 LineProblem(
                     "too_many_tasks",
-                    f"The file has {report.lines} requests; one batch takes at most {self.rules.max_lines}.",
+                    f"The file has {report.lines} requests; a batch takes at most {self.rules.max_lines}.",
                 )
             )
         if report.lines == 0:

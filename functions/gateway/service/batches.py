@@ -26,7 +26,7 @@ from gateway.service.translate import batch_object
 from gateway.settings import get_settings
 from gateway.storage import pending
 from gateway.storage.id_map import IdMap, ObjectRecord
-from gateway.storage.watch import UPSTREAM_OPEN
+from gateway.storage.watch import PLAN, UPSTREAM_OPEN
 
 if TYPE_CHECKING:
     from gateway.service.batch_input_check import ProblemList
@@ -95,14 +95,26 @@ def create_batch(
     fresh = _pending_batch(caller, input_file, request, body, batch_id or new_id("batch"))
     # written ahead with the record: what the batch holds of its owner's budget, and its model
     fresh.state |= {budget.HOLD_STATE: str(estimate), budget.MODEL_STATE: model}
+    from gateway.service.plan import create as plan_create
+
+    plan = plan_create.plan_for(input_file, request.retry)
+    if plan is not None:  # over one provider batch's caps: the watcher runs it as parts
+        fresh = plan_create.planned(fresh, plan)
     existing = pending.put_new(fresh)
     if existing is None:
         _hold_or_discard(caller, fresh, estimate)
+        if plan is not None:
+            return Batch.model_validate(fresh.object)
         return _create_upstream(id_map, fresh, first_attempt=True)
     if _key_expired(existing):  # an old key used again, for this request or another: a new batch
         return create_batch(caller, provider, request, id_map)
     if existing.state.get("request") != fresh.state["request"] or existing.kind != "batch":
         raise idempotency_key_reused()
+    if PLAN in existing.state:
+        if existing.status not in TERMINAL_BATCH_STATUSES:  # the first attempt may have died before its hold
+            held = Decimal(str(existing.state.get(budget.HOLD_STATE) or 0))
+            budget.hold_for_batch(caller, existing.id, held)
+        return _snapshot(existing)
     if pending.is_pending(existing) and existing.status == _PENDING_STATUS:
         # the first attempt may have died before its hold: holding is once per batch
         budget.hold_for_batch(caller, existing.id, Decimal(str(existing.state.get(budget.HOLD_STATE) or 0)))
@@ -194,6 +206,10 @@ def cancel_batch(caller: Caller, batch_id: str, id_map: IdMap | None = None) -> 
     id_map = id_map or IdMap()
     record = owned_record(id_map, caller, batch_id, "batch")
     caller.require_provider(record.provider)
+    if PLAN in record.state:  # run as parts: the watcher cancels them
+        from gateway.service.plan import control
+
+        return control.cancel(id_map, record)
     if pending.is_pending(record):
         upstream = adoption.find_upstream_batch(id_map, record)
         if upstream is None:
@@ -209,6 +225,16 @@ def cancel_batch(caller: Caller, batch_id: str, id_map: IdMap | None = None) -> 
             code="batch_not_cancellable",
         )
     return _cancel_upstream(id_map, record)
+
+
+def pause_batch(caller: Caller, batch_id: str, *, paused: bool, id_map: IdMap | None = None) -> Batch:
+    """Pause (no new part submitted; running ones finish) or resume a batch run as parts."""
+    from gateway.service.plan import control
+
+    id_map = id_map or IdMap()
+    record = owned_record(id_map, caller, batch_id, "batch")
+    caller.require_provider(record.provider)
+    return control.pause(id_map, record, paused)
 
 
 def adopt_pending_batch(record: ObjectRecord, id_map: IdMap | None = None) -> Batch:
@@ -402,7 +428,12 @@ def _pending_batch(
         state={
             "input_file_id": input_file.id,
             "request": adoption.request_hash(
-                {"provider": input_file.provider, **request.model_dump(mode="json")}
+                # `retry` only when sent: the hash of a request without it is the one an earlier
+                # release stored, which a retry of its create compares with
+                {
+                    "provider": input_file.provider,
+                    **request.model_dump(mode="json", exclude=set() if request.retry else {"retry"}),
+                }
             ),
             pending.PENDING: {"attempted_at": now, "tagged": tagged, "body": body},
         },

@@ -10,6 +10,9 @@ One small function per invariant, each returning the ids that break it (empty: i
 5. `shared_upstream`, `stray_reverse`, `foreign_objects`: a provider object maps to one gateway
    id, that id's record is attached to it, and an id a batch names (its input, output and error
    files) belongs to the batch's owner.
+6. `orphan_parts`, `plan_counts_off`, `stuck_parts`: every part of a plan belongs to one
+   planned batch, a planned batch's counts are its parts' sums, no part is left `submitting`
+   (its provider batch unclaimed) past the time its create may still be running.
 
 They read a `Books` snapshot: `audit` builds one from the whole table (tests, audits);
 `check_pass` from what a watcher pass touched (its records now, their owners' budgets and held
@@ -38,7 +41,7 @@ from gateway.storage.books_queries import TypedItem
 from gateway.storage.budgets import Budget, budget_pk
 from gateway.storage.dynamo import unmarshal
 from gateway.storage.id_map import IdMap, ObjectRecord
-from gateway.storage.watch import UPSTREAM_OPEN
+from gateway.storage.watch import PLAN, UPSTREAM_OPEN
 
 # The watcher runs every minute (cdk.json watch_interval_minutes); an event is republished once
 # it is OUTBOX_GRACE_SECONDS old (service.watcher). One pass: what a pass must have converged.
@@ -174,7 +177,7 @@ def unheld_batches(books: Books) -> list[str]:
         record.id
         for record in books.records.values()
         if _live(record)
-        and record.upstream_id is not None
+        and (record.upstream_id is not None or (record.state.get(PLAN) or {}).get("parts") is not None)
         and record.owner != MASTER_KEY_ID
         and record.owner in books.budgets
         and record.id not in books.budgets[record.owner].held_batches
@@ -220,6 +223,8 @@ def stray_reverse(books: Books) -> list[str]:
         if (record := books.records.get(gateway_id)) is not None
         and record.upstream_id is not None
         and (record.provider, record.upstream_id) != (provider, upstream_id)
+        # a plan's part keeps the provider batches that refused it for quota (they ended there)
+        and upstream_id not in (record.state.get(_EARLIER_UPSTREAM) or ())
     )
 
 
@@ -249,6 +254,74 @@ def foreign_objects(books: Books) -> list[str]:
     return sorted(found)
 
 
+# 6. A plan's parts: each belongs to one batch, the batch's counts are their sums ---------------
+_EARLIER_UPSTREAM = "earlier_upstream_ids"  # service.plan.parts.EARLIER
+_RETRY_PART = "retry"  # service.plan.runner.RETRY_PART: a part running lines once more
+
+
+def _parts_by_batch(books: Books) -> dict[str, list[ObjectRecord]]:
+    found: dict[str, list[ObjectRecord]] = defaultdict(list)
+    for record in books.records.values():
+        if record.kind == "batch_part":
+            found[str(record.state.get("batch_id"))].append(record)
+    return found
+
+
+def orphan_parts(books: Books) -> list[str]:
+    """Parts whose batch is missing, is not a plan, or counts fewer parts than the part's index."""
+    orphans = []
+    for batch_id, found in _parts_by_batch(books).items():
+        batch = books.records.get(batch_id)
+        plan = batch.state.get(PLAN) if batch is not None and batch.kind == "batch" else None
+        for part in found:
+            count = (plan or {}).get("parts")
+            if plan is None or (count is not None and int(part.state.get("index") or 0) >= int(count)):
+                orphans.append(part.id)
+    return sorted(orphans)
+
+
+def _count(obj: dict[str, Any], name: str) -> int:
+    return int((obj.get("request_counts") or {}).get(name) or 0)
+
+
+def plan_counts_off(books: Books) -> list[str]:
+    """Planned batches (split, every part read) whose request_counts are not their parts' sums:
+    total = the original parts' lines, completed = every part's completed; failed = the
+    originals' failed less what retry parts completed while the batch runs (at the end at least
+    that: the lines that never ran are in the merged error file too)."""
+    off = []
+    for batch_id, found in _parts_by_batch(books).items():
+        batch = books.records.get(batch_id)
+        plan = (batch.state.get(PLAN) or {}) if batch is not None else {}
+        if batch is None or plan.get("parts") is None or len(found) != int(plan["parts"]):
+            continue
+        total, completed, failed = (_count(batch.object, name) for name in ("total", "completed", "failed"))
+        originals = [part for part in found if not part.state.get(_RETRY_PART)]
+        retried = sum(_count(part.object, "completed") for part in found if part.state.get(_RETRY_PART))
+        parts_failed = max(0, sum(_count(part.object, "failed") for part in originals) - retried)
+        final = batch.status in TERMINAL_BATCH_STATUSES
+        if (
+            total != sum(int(part.state.get("lines") or 0) for part in originals)
+            or completed != sum(_count(part.object, "completed") for part in found)
+            or (failed < parts_failed if final else failed != parts_failed)
+        ):
+            off.append(batch_id)
+    return sorted(off)
+
+
+def stuck_parts(books: Books, now: float, grace: float = ONE_PASS_SECONDS) -> list[str]:
+    """Parts left `submitting` past the time the provider may still be making their batch: the
+    next pass must have adopted their provider batch or submitted them again (none orphaned)."""
+    limit = adoption.ABANDON_AFTER_SECONDS + grace
+    return sorted(
+        part.id
+        for found in _parts_by_batch(books).values()
+        for part in found
+        if part.object.get("status") == "submitting"
+        and now - int((part.state.get("submit") or {}).get("attempted_at") or now) > limit
+    )
+
+
 # All of them -----------------------------------------------------------------------------------
 INVARIANTS: dict[str, Callable[[Books, float], list[str]]] = {
     "unsettled_finished": unsettled_finished,
@@ -261,6 +334,9 @@ INVARIANTS: dict[str, Callable[[Books, float], list[str]]] = {
     "shared_upstream": lambda books, _now: shared_upstream(books),
     "stray_reverse": lambda books, _now: stray_reverse(books),
     "foreign_objects": lambda books, _now: foreign_objects(books),
+    "orphan_parts": lambda books, _now: orphan_parts(books),
+    "plan_counts_off": lambda books, _now: plan_counts_off(books),
+    "stuck_parts": stuck_parts,
 }
 
 
@@ -300,6 +376,7 @@ def check_pass(
         touched_ids = set(random.sample(sorted(touched_ids), PASS_CHECK_LIMIT))
     books = Books()
     _read(books, id_map, touched_ids)
+    _read(books, id_map, _part_ids(books.records.values()))
     named = {file_id for record in books.records.values() for _, file_id in _named_files(record)}
     owners = {record.owner for record in books.records.values() if record.owner != MASTER_KEY_ID}
     reverse_keys = {
@@ -316,6 +393,15 @@ def check_pass(
     if any(pending.is_pending(books.records[record_id]) for record_id in touched_ids & set(books.records)):
         books.watched = _watched(id_map)
     return violations(books, now)
+
+
+def _part_ids(records: Iterable[ObjectRecord]) -> set[str]:
+    """The part records of the planned batches among `records`."""
+    return {
+        f"{record.id}_p{index:04d}"
+        for record in list(records)
+        for index in range(int((record.state.get(PLAN) or {}).get("parts") or 0))
+    }
 
 
 def _read(books: Books, id_map: IdMap, keys: set[str]) -> None:

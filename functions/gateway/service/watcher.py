@@ -32,6 +32,7 @@ from gateway.service import (
     books,
     files,
     missing_upstream,
+    plan,
     transfer_failure,
 )
 from gateway.service.deadline import Deadline
@@ -80,12 +81,15 @@ def run_pass(deadline: Deadline, id_map: IdMap | None = None) -> PassReport:
     tracked: dict[str, list[ObjectRecord]] = defaultdict(list)
     stranded: list[ObjectRecord] = []
     unsettled: list[ObjectRecord] = []
+    planned: list[ObjectRecord] = []
     for record in watch_queries.watched_batches(id_map):
         report.batches_seen += 1
         finished = record.status in TERMINAL_BATCH_STATUSES
         if not finished:
             oldest_unfinished = min(record.created_at, oldest_unfinished or record.created_at)
-        if pending.is_pending(record):
+        if plan.is_planned(record) and not finished:
+            planned.append(record)  # its parts are driven by the plan's runner
+        elif pending.is_pending(record):
             stranded.append(record)  # whatever its status: a cancel while pending stays watched
         elif finished and record.settlement:
             _guarded(report, _unwatch, id_map, record, report)
@@ -96,6 +100,10 @@ def run_pass(deadline: Deadline, id_map: IdMap | None = None) -> PassReport:
     report.providers = {provider: len(records) for provider, records in tracked.items()}
     for provider, records in tracked.items():
         _refresh_provider(id_map, provider, records, deadline, report)
+    for record in planned:
+        if _out_of_time(deadline, report):
+            break
+        _guarded(report, _advance_plan, id_map, record, report)
     for record in stranded:
         if _out_of_time(deadline, report):
             break
@@ -108,7 +116,7 @@ def run_pass(deadline: Deadline, id_map: IdMap | None = None) -> PassReport:
         if _out_of_time(deadline, report):
             break
         _guarded(report, _finish_file, id_map, record, report)
-    touched = [record for records in tracked.values() for record in records] + stranded + unsettled
+    touched = [record for records in tracked.values() for record in records] + stranded + unsettled + planned
     if not _out_of_time(deadline, report):
         _guarded(report, _check_books, id_map, touched, report)
     logger.info("watcher pass", extra=report.as_dict())
@@ -198,6 +206,15 @@ def _record(
     missing_upstream.forget_missing(record)
     if batches.record_upstream(id_map, record, upstream)[1]:
         report.changed += 1
+
+
+def _advance_plan(id_map: IdMap, record: ObjectRecord, report: PassReport) -> None:
+    from gateway.service.plan import runner  # loaded with the first planned batch
+
+    if runner.advance(id_map, record):
+        report.changed += 1
+    if record.settlement:
+        report.settled += 1
 
 
 def _adopt_batch(id_map: IdMap, record: ObjectRecord, report: PassReport) -> None:

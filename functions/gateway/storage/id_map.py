@@ -37,7 +37,7 @@ from gateway.storage.watch import WATCH_ATTRIBUTE, apply_to_update, watch_value
 
 # The `provider` of objects the gateway serves itself (webhook endpoints): no provider is called.
 NO_PROVIDER = "gateway"
-Kind = Literal["file", "batch", "upload", "webhook_endpoint", "webhook_delivery"]
+Kind = Literal["file", "batch", "batch_part", "upload", "webhook_endpoint", "webhook_delivery"]
 
 _SAVED_ATTRIBUTES = ("object", "status", "state", "upstream_id")
 _JSON_ATTRIBUTES = ("object", "state")

@@ -29,6 +29,9 @@ PENDING = "pending"  # storage.pending's key in `state` (not imported: pending i
 # provider's batch, found later and cancelled there, has not ended yet; the watcher refreshes it
 # until it has, and only then books it.
 UPSTREAM_OPEN = "upstream_open"
+# In a batch's `state`: the batch runs as a plan of parts (service.plan), no provider batch of
+# its own; the watcher drives it until it is final and settled.
+PLAN = "plan"
 
 
 def shard_values(kind: str) -> list[str]:
@@ -45,7 +48,7 @@ def needs_watching(record: ObjectRecord) -> bool:
         if record.upstream_id is None and PENDING in record.state:
             return True  # a create that never heard back, cancelled by its owner or not
         if record.status not in TERMINAL_BATCH_STATUSES:
-            return record.upstream_id is not None
+            return record.upstream_id is not None or PLAN in record.state
         return not record.settlement  # finished: until its usage and cost are booked
     if record.kind == "file":
         return record.status == "uploaded" and record.upstream_id is None

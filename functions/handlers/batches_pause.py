@@ -1,0 +1,15 @@
+"""POST /v1/batches/{batch_id}/pause (the gateway's own, for a batch run as parts)."""
+
+from gateway.models.batches import Batch
+from gateway.resolver import GatewayApp
+from gateway.service import batches
+
+app = GatewayApp("batches_pause")
+
+
+@app.endpoint
+def pause_batch(batch_id: str) -> Batch:
+    return batches.pause_batch(app.caller, batch_id, paused=True)
+
+
+handler = app.lambda_handler

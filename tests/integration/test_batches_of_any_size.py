@@ -1,0 +1,245 @@
+"""Batches of any size through the openai SDK against the local gateway, with the simulator at
+small caps: one batch id, many provider batches, one merged output in input order.
+
+Time is driven, not waited for: each watcher pass runs with the clock moved on
+(`books_check.clock_forward`, which the simulator's OpenAI batches read too), past the quota
+backoff of a waiting part; the simulator's background work on a part is compute, not a timer."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import openai
+import pytest
+from gateway.providers.config import BatchCapsOverride
+from gateway.settings import get_settings
+
+from devserver.server import LocalGateway
+from devserver.simulator.limits import SimulatorLimits
+from tests import books_check
+from tests.integration.helpers import TERMINAL_BATCH_STATUSES, client
+
+LINES = 5000
+PART_REQUESTS = 1000
+PASS_SECONDS = 70  # each pass a watcher interval after the last (past a 60 s backoff)
+
+
+def request_lines(count: int) -> bytes:
+    lines = [
+        {
+            "custom_id": f"line-{number:05d}",
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"Say {number}"}]},
+        }
+        for number in range(count)
+    ]
+    return "".join(json.dumps(line) + "\n" for line in lines).encode()
+
+
+def part_tokens() -> int:
+    """The gateway's token estimate of the largest part (the upload check's, a token per 4 bytes)."""
+    lines = request_lines(LINES).splitlines()[-PART_REQUESTS:]
+    return sum(len(line) // 4 + 1 for line in lines)
+
+
+def simulated_part_tokens() -> int:
+    """The prompt tokens the simulator counts against its quota for the largest part."""
+    from devserver.simulator import bodies
+
+    lines = request_lines(LINES).splitlines()[-PART_REQUESTS:]
+    return sum(bodies.build("/v1/chat/completions", json.loads(line)["body"])[2] for line in lines)
+
+
+@pytest.fixture
+def small_caps(local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch) -> Iterator[SimulatorLimits]:
+    """The simulator's OpenAI form at 1,000 requests per batch and a quota of two parts' tokens;
+    the gateway's deployment knows the request cap (the test sets whether it knows the quota)."""
+    simulator = local_gateway.simulator
+    assert simulator is not None
+    limits = SimulatorLimits(max_requests=PART_REQUESTS, enqueued_tokens=2 * simulated_part_tokens() + 10)
+    saved = simulator.config.limits
+    simulator.config.limits = limits
+    deployment = get_settings().providers["openai"]
+    monkeypatch.setattr(deployment, "batch_caps", BatchCapsOverride(max_requests=PART_REQUESTS))
+    try:
+        yield limits
+    finally:
+        simulator.config.limits = saved
+
+
+def simulator_idle(gateway: LocalGateway) -> None:
+    """The simulator's background work on batches done (compute, not a timer): a barrier task
+    on each of its workers runs only once each has finished what was queued before it."""
+    assert gateway.simulator is not None
+    executor = gateway.simulator.state.executor
+    barrier = threading.Barrier(executor._max_workers + 1, timeout=120)
+    for _ in range(executor._max_workers):
+        executor.submit(barrier.wait)
+    barrier.wait()
+
+
+def drive(
+    gateway: LocalGateway, sdk: openai.OpenAI, batch_id: str, passes: int = 60, *, start: int = 1
+) -> list[Any]:
+    """Watcher passes, each one interval later, until the batch is final: each pass's batch."""
+    assert gateway.watcher is not None
+    seen = []
+    for number in range(start, start + passes):
+        simulator_idle(gateway)
+        with books_check.clock_forward(number * PASS_SECONDS):
+            gateway.watcher.run_once()
+            batch = sdk.batches.retrieve(batch_id)
+        seen.append(batch)
+        if batch.status in TERMINAL_BATCH_STATUSES and getattr(batch, "cost", None) is not None:
+            return seen
+    raise AssertionError(f"batch {batch_id} did not finish: {seen[-1]}")
+
+
+def lines_of(sdk: openai.OpenAI, file_id: str | None) -> list[dict[str, Any]]:
+    if file_id is None:
+        return []
+    return [json.loads(line) for line in sdk.files.content(file_id).text.splitlines() if line.strip()]
+
+
+def run_plan(local_gateway: LocalGateway) -> tuple[openai.OpenAI, list[Any]]:
+    sdk = client(local_gateway)
+    uploaded = sdk.files.create(
+        file=("big.jsonl", request_lines(LINES), "application/jsonl"), purpose="batch"
+    )
+    batch = sdk.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    assert batch.status == "validating" and batch.id.startswith("batch_")
+    return sdk, drive(local_gateway, sdk, batch.id)
+
+
+def check_final(sdk: openai.OpenAI, final: Any) -> None:
+    assert final.status == "completed"
+    assert final.request_counts.model_dump() == {"total": LINES, "completed": LINES, "failed": 0}
+    output = lines_of(sdk, final.output_file_id)
+    assert [line["custom_id"] for line in output] == [f"line-{n:05d}" for n in range(LINES)]
+    assert final.error_file_id is None
+    parts = final.model_extra["parts"]
+    assert len(parts) == LINES // PART_REQUESTS
+    assert all(part["status"] == "done" and part["upstream_status"] == "completed" for part in parts)
+    assert sum(part["request_counts"]["completed"] for part in parts) == LINES
+    # usage and cost: the sums over every line, settled once
+    prompt = sum(line["response"]["body"]["usage"]["prompt_tokens"] for line in output)
+    completion = sum(line["response"]["body"]["usage"]["completion_tokens"] for line in output)
+    assert final.usage is not None
+    assert (final.usage.input_tokens, final.usage.output_tokens) == (prompt, completion)
+    assert final.model_extra["cost"]["total"] > 0
+
+
+def test_5000_lines_become_5_parts_under_one_id_with_one_merged_output(
+    local_gateway: LocalGateway, small_caps: SimulatorLimits, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deployment = get_settings().providers["openai"]
+    # the gateway knows the quota (in its own estimate: a token per 4 bytes of request)
+    quota = BatchCapsOverride(max_requests=PART_REQUESTS, enqueued_tokens=2 * part_tokens() + 100)
+    monkeypatch.setattr(deployment, "batch_caps", quota)
+    sdk, seen = run_plan(local_gateway)
+    running = [len([p for p in b.model_extra.get("parts") or () if p["status"] == "running"]) for b in seen]
+    assert max(running) == 2  # two parts at a time: the quota's room
+    assert all(p.get("upstream_status") != "failed" for b in seen for p in b.model_extra.get("parts") or ())
+    check_final(sdk, seen[-1])
+
+
+def test_a_third_part_refused_for_quota_waits_and_the_batch_completes(
+    local_gateway: LocalGateway, small_caps: SimulatorLimits
+) -> None:
+    """The gateway does not know the quota: it submits every part; the simulator fails the third
+    as OpenAI does (`token_limit_exceeded`); that part waits, is submitted again, completes."""
+    sdk, seen = run_plan(local_gateway)
+    waited = [p for b in seen for p in b.model_extra.get("parts") or () if p["status"] == "waiting"]
+    assert waited, "no part waited for quota"
+    assert all(b.status != "failed" for b in seen)
+    check_final(sdk, seen[-1])
+
+
+def directed_lines(count: int, directed: dict[int, str]) -> bytes:
+    lines = [
+        {
+            "custom_id": directed.get(number, f"line-{number:05d}"),
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"Say {number}"}]},
+        }
+        for number in range(count)
+    ]
+    return "".join(json.dumps(line) + "\n" for line in lines).encode()
+
+
+@pytest.mark.parametrize("retry", [True, False], ids=["retry", "no_retry"])
+def test_expired_lines_run_once_more_with_retry_and_stay_in_the_error_file_without(
+    local_gateway: LocalGateway, small_caps: SimulatorLimits, retry: bool
+) -> None:
+    """A plan of two parts; the simulator expires a `sim-expire` line and fails a `sim-fail-`
+    line on their first attempt only (its directives)."""
+    sdk = client(local_gateway)
+    count = PART_REQUESTS + 10
+    # the simulator counts first attempts per custom_id over its life: ids of this run only
+    run = f"{time.time_ns()}"
+    directed = {3: f"line-00003-{run}-sim-expire", 1007: f"line-01007-{run}-sim-fail-server_error"}
+    content = directed_lines(count, directed)
+    uploaded = sdk.files.create(file=("d.jsonl", content, "application/jsonl"), purpose="batch")
+    extra = {"retry": {"expired": True, "failed_codes": ["server_error"]}} if retry else {}
+    batch = sdk.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h", extra_body=extra
+    )
+    final = drive(local_gateway, sdk, batch.id)[-1]
+    output = [line["custom_id"] for line in lines_of(sdk, final.output_file_id)]
+    errors = [line["custom_id"] for line in lines_of(sdk, final.error_file_id)]
+    expected = [directed.get(n, f"line-{n:05d}") for n in range(count)]
+    if retry:
+        assert output == expected and errors == []
+        assert final.request_counts.model_dump() == {"total": count, "completed": count, "failed": 0}
+        assert len(final.model_extra["parts"]) == 3  # two parts, one retry part
+    else:
+        assert errors == [directed[3], directed[1007]]
+        assert output == [custom_id for custom_id in expected if custom_id not in errors]
+
+
+def test_pause_resume_and_cancel_mid_plan_through_the_sdk(
+    local_gateway: LocalGateway, small_caps: SimulatorLimits, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deployment = get_settings().providers["openai"]
+    monkeypatch.setattr(
+        deployment, "batch_caps", BatchCapsOverride(max_requests=PART_REQUESTS, max_concurrent=1)
+    )
+    sdk = client(local_gateway)
+    uploaded = sdk.files.create(file=("p.jsonl", request_lines(3000), "application/jsonl"), purpose="batch")
+    batch = sdk.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    paused = sdk.post(f"/batches/{batch.id}/pause", cast_to=object, body={})
+    assert isinstance(paused, dict) and paused["paused"] is True
+    assert local_gateway.watcher is not None
+    for number in (1, 2):  # split; then nothing submitted while paused
+        with books_check.clock_forward(number * PASS_SECONDS):
+            local_gateway.watcher.run_once()
+    parts = (sdk.batches.retrieve(batch.id).model_extra or {})["parts"]
+    assert [part["status"] for part in parts] == ["ready"] * 3
+    sdk.post(f"/batches/{batch.id}/resume", cast_to=object, body={})
+    seen = []
+    for number in range(3, 40):  # until the first part is done and the second runs
+        simulator_idle(local_gateway)
+        with books_check.clock_forward(number * PASS_SECONDS):
+            local_gateway.watcher.run_once()
+        seen = (sdk.batches.retrieve(batch.id).model_extra or {})["parts"]
+        if [part["status"] for part in seen][:2] == ["done", "running"]:
+            break
+    assert [part["status"] for part in seen] == ["done", "running", "ready"]
+    assert sdk.batches.cancel(batch.id).status == "cancelling"
+    final = drive(local_gateway, sdk, batch.id, start=number + 1)[-1]
+    assert final.status == "cancelled"
+    output = [line["custom_id"] for line in lines_of(sdk, final.output_file_id)]
+    errors = lines_of(sdk, final.error_file_id)
+    assert output[:PART_REQUESTS] == [f"line-{n:05d}" for n in range(PART_REQUESTS)]  # the first part kept
+    assert len(output) + len(errors) == 3000
+    assert final.model_extra["parts"][2]["status"] == "dropped"

@@ -1,0 +1,471 @@
+"""Batches of any size: one gateway batch run as a plan of provider batches, driven one step at
+a time (`runner.advance` with an explicit clock, and the watcher's pass), against an in-memory
+provider whose batches end when the test says. The books (with the plan's invariants) are
+checked after every test by this suite's conftest."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from decimal import Decimal
+from typing import Any, Literal
+
+import pytest
+from gateway.auth import MASTER
+from gateway.errors import ConflictError
+from gateway.models.batches import CreateBatchRequest, RetryOptions
+from gateway.providers.caps import BatchCaps
+from gateway.service import adoption, batches, books, settlement, translate, watcher
+from gateway.service.batch_input_check import BATCH_CHECK_STATE, checked_figures
+from gateway.service.deadline import Deadline
+from gateway.service.plan import create as plan_create
+from gateway.service.plan import parts, runner
+from gateway.storage.id_map import IdMap, ObjectRecord
+from gateway.storage.watch import PLAN
+
+from tests import books_check
+from tests.unit.fault_injection.faults import DynamoFaults
+from tests.unit.fault_injection.plan_provider import USAGE, PlanProvider, request_line, token_estimate
+
+CAPS = BatchCaps(max_requests=1000, max_bytes=10 * 1024 * 1024, enqueued_tokens=None, max_concurrent=None)
+
+
+def provider_with(monkeypatch: pytest.MonkeyPatch, fake: PlanProvider) -> PlanProvider:
+    for module in (plan_create, runner, translate, adoption, settlement, batches, watcher):
+        monkeypatch.setattr(module, "client_for", lambda _provider: fake)
+    return fake
+
+
+@pytest.fixture
+def provider(aws: None, monkeypatch: pytest.MonkeyPatch) -> PlanProvider:
+    return provider_with(monkeypatch, PlanProvider(CAPS))
+
+
+def input_file(fake: PlanProvider, count: int, custom_ids: dict[int, str] | None = None) -> str:
+    """A processed batch file of `count` requests, held by the fake provider and the table."""
+    content = b"\n".join(request_line(n, (custom_ids or {}).get(n)) for n in range(1, count + 1)) + b"\n"
+    upstream = fake.create_file(filename="in.jsonl", content=content, purpose="batch")
+    file_id = f"file-in{count}-{upstream['id']}"
+    IdMap().put(
+        ObjectRecord(
+            id=file_id,
+            kind="file",
+            owner="master",
+            provider="openai",
+            created_at=fake.now,
+            object={**upstream, "id": file_id},
+            upstream_id=upstream["id"],
+            purpose="batch",
+            state={BATCH_CHECK_STATE: checked_figures(content)},
+        )
+    )
+    return file_id
+
+
+def create(file_id: str, retry: RetryOptions | None = None) -> str:
+    request = CreateBatchRequest(
+        input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="24h", retry=retry
+    )
+    return batches.create_batch(MASTER, None, request).id
+
+
+def record(batch_id: str) -> ObjectRecord:
+    found = IdMap().get(batch_id)
+    assert found is not None
+    return found
+
+
+def step(batch_id: str, now: int | None = None) -> None:
+    runner.advance(IdMap(), record(batch_id), now)
+
+
+def finish_running(fake: PlanProvider) -> int:
+    running = fake.running()
+    for upstream_id in running:
+        fake.finish(upstream_id)
+    return len(running)
+
+
+def run_to_end(fake: PlanProvider, batch_id: str, *, now: int | None = None, limit: int = 60) -> ObjectRecord:
+    """Steps and provider completions until the batch is final (each step the watcher's)."""
+    for _ in range(limit):
+        current = record(batch_id)
+        if current.status in {"completed", "failed", "expired", "cancelled"}:
+            return current
+        step(batch_id, now)
+        finish_running(fake)
+    raise AssertionError(f"batch {batch_id} did not finish: {record(batch_id).object}")
+
+
+def lines_of(fake: PlanProvider, gateway_file_id: str | None) -> list[dict[str, Any]]:
+    if gateway_file_id is None:
+        return []
+    file_record = IdMap().get(gateway_file_id)
+    assert file_record is not None and file_record.upstream_id is not None
+    return [json.loads(line) for line in fake.files[file_record.upstream_id].splitlines() if line.strip()]
+
+
+def test_a_batch_within_one_provider_batch_takes_todays_path(provider: PlanProvider) -> None:
+    file_id = input_file(provider, 3)
+    batch_id = create(file_id)
+    stored = record(batch_id)
+    assert PLAN not in stored.state and stored.upstream_id is not None
+    (body,) = provider.creates
+    assert body["input_file_id"] == IdMap().get(file_id).upstream_id  # type: ignore[union-attr]
+    assert parts.load(IdMap(), batch_id, 1) == []
+
+
+def test_5000_lines_run_as_5_parts_under_one_id_and_merge_in_input_order(provider: PlanProvider) -> None:
+    failing = {17: "req-17-fail", 4321: "req-4321-fail"}
+    file_id = input_file(provider, 5000, failing)
+    batch_id = create(file_id)
+    created = record(batch_id)
+    assert created.status == "validating" and created.upstream_id is None
+    assert provider.creates == []  # the create answers at once: nothing submitted yet
+
+    step(batch_id)  # split
+    plan = record(batch_id).state[PLAN]
+    assert plan["parts"] == 5 and plan["lines"] == 5000
+    assert [parts.lines(p) for p in parts.load(IdMap(), batch_id, 5)] == [1000] * 5
+
+    step(batch_id)  # submit (no quota: all five)
+    running = record(batch_id)
+    assert running.status == "in_progress" and len(provider.creates) == 5
+    assert [part["status"] for part in running.object["parts"]] == ["running"] * 5
+
+    final = run_to_end(provider, batch_id)
+    assert final.status == "completed"
+    assert final.object["request_counts"] == {"total": 5000, "completed": 4998, "failed": 2}
+    output = lines_of(provider, final.object["output_file_id"])
+    errors = lines_of(provider, final.object["error_file_id"])
+    expected = [failing.get(n, f"req-{n}") for n in range(1, 5001)]
+    assert [line["custom_id"] for line in output] == [c for c in expected if "fail" not in c]
+    assert [line["custom_id"] for line in errors] == ["req-17-fail", "req-4321-fail"]
+    # settled once, usage and cost the parts' sums
+    assert final.settlement is not None
+    assert final.settlement["usage"]["input_tokens"] == 4998 * USAGE["prompt_tokens"]
+    assert final.settlement["usage"]["output_tokens"] == 4998 * USAGE["completion_tokens"]
+    assert Decimal(str(final.settlement["cost"]["total"])) > 0
+    retrieved = batches.retrieve_batch(MASTER, batch_id)
+    assert retrieved.usage is not None and retrieved.usage.input_tokens == 4998 * USAGE["prompt_tokens"]
+    assert retrieved.model_dump()["parts"][0]["provider_batch_id"] is not None
+
+
+def test_parts_are_submitted_as_the_enqueued_token_quota_allows(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    part_tokens = token_estimate(b"\n".join(request_line(n) for n in range(4001, 5001)))  # the largest
+    caps = BatchCaps(1000, 10 * 1024 * 1024, enqueued_tokens=2 * part_tokens + 50, max_concurrent=None)
+    fake = provider_with(monkeypatch, PlanProvider(caps, quota_tokens=caps.enqueued_tokens))
+    batch_id = create(input_file(fake, 5000))
+    step(batch_id)
+    step(batch_id)
+    assert len(fake.running()) == 2 and fake.refusals == 0  # the third waits for room
+    final = run_to_end(fake, batch_id)
+    assert final.status == "completed" and fake.refusals == 0 and len(fake.creates) == 5
+    assert final.object["request_counts"] == {"total": 5000, "completed": 5000, "failed": 0}
+
+
+@pytest.mark.parametrize(
+    "refuse_sync", [False, True], ids=["token_limit_exceeded", "quota_refused_at_create"]
+)
+def test_a_part_the_provider_refuses_for_quota_waits_and_completes(
+    aws: None, monkeypatch: pytest.MonkeyPatch, refuse_sync: bool
+) -> None:
+    """The gateway does not know the quota (caps say none); the provider refuses the third
+    concurrent part in its own way. The part waits with backoff, then runs: no failure."""
+    part_tokens = token_estimate(b"\n".join(request_line(n) for n in range(2001, 3001)))  # the largest
+    fake = provider_with(
+        monkeypatch, PlanProvider(CAPS, quota_tokens=2 * part_tokens + 50, refuse_sync=refuse_sync)
+    )
+    batch_id = create(input_file(fake, 3000))
+    now = fake.now
+    step(batch_id, now)
+    step(batch_id, now)  # three submitted: the third refused at create
+    step(batch_id, now)  # or refused after: the part learns it on its refresh
+    third = parts.load(IdMap(), batch_id, 3)[2]
+    assert parts.status(third) == "waiting" and fake.refusals == 1
+    assert third.object["next_attempt_at"] == now + runner.BACKOFF_FIRST_SECONDS
+    assert record(batch_id).status == "in_progress"
+    finish_running(fake)
+    step(batch_id, now + 10)  # not yet due
+    assert parts.status(parts.load(IdMap(), batch_id, 3)[2]) == "waiting"
+    final = run_to_end(fake, batch_id, now=now + runner.BACKOFF_FIRST_SECONDS)
+    assert final.status == "completed" and fake.refusals == 1
+    assert final.object["request_counts"] == {"total": 3000, "completed": 3000, "failed": 0}
+    assert len(lines_of(fake, final.object["output_file_id"])) == 3000
+
+
+def test_a_plan_out_of_time_expires_with_its_unrun_lines_in_the_error_file(provider: PlanProvider) -> None:
+    provider.caps = BatchCaps(1000, 10 * 1024 * 1024, enqueued_tokens=None, max_concurrent=1)
+    batch_id = create(input_file(provider, 2500))
+    step(batch_id)
+    step(batch_id)
+    finish_running(provider)  # part 0 done; parts 1 and 2 never get their turn in time
+    late = record(batch_id).created_at + runner.WINDOW_SECONDS
+    step(batch_id, late)  # part 1 was submitted meanwhile? not before `late`: it is cancelled
+    final = run_to_end(provider, batch_id, now=late)
+    assert final.status == "expired"
+    output = lines_of(provider, final.object["output_file_id"])
+    errors = lines_of(provider, final.object["error_file_id"])
+    assert len(output) + len(errors) == 2500
+    assert {line["error"]["code"] for line in errors} == {"batch_expired"}
+    ids = [line["custom_id"] for line in output + errors]
+    assert sorted(ids, key=lambda c: int(c.split("-")[1])) == [f"req-{n}" for n in range(1, 2501)]
+
+
+def test_the_watcher_drives_a_plan_to_its_settlement(provider: PlanProvider) -> None:
+    batch_id = create(input_file(provider, 2100))
+    for _ in range(10):
+        watcher.run_pass(Deadline.after(60))
+        finish_running(provider)
+    final = record(batch_id)
+    assert final.status == "completed" and final.settlement is not None
+    assert books.audit() == {}
+
+
+# Fault injection: every write of the plan, failed before and after it lands ------------------
+SMALL = BatchCaps(max_requests=10, max_bytes=10 * 1024 * 1024, enqueued_tokens=None, max_concurrent=2)
+FAULT_LINES = 25  # three parts, two at a time
+
+
+def run_through_failures(fake: PlanProvider, batch_id: str, limit: int = 80) -> ObjectRecord:
+    """The watcher's steps, each `now` 700 s after the last (past the give-up time of a create
+    that never answered), a failed step left to the next one as the watcher's pass does."""
+    for number in range(limit):
+        current = record(batch_id)
+        if current.status in {"completed", "failed", "expired", "cancelled"} and current.settlement:
+            return current
+        if current.status in {"completed", "failed", "expired", "cancelled"}:
+            # its settlement failed: the watcher's next passes settle it (a claim left by a
+            # settler that died goes stale first)
+            with books_check.clock_forward(settlement.CLAIM_STALE_SECONDS + 1):
+                watcher.run_pass(Deadline.after(60))
+            continue
+        fake.now = int(time.time()) + 700 * number
+        with contextlib.suppress(Exception):
+            step(batch_id, fake.now)
+        finish_running(fake)
+    raise AssertionError(f"batch {batch_id} did not finish: {record(batch_id).object}")
+
+
+def check_run(fake: PlanProvider, final: ObjectRecord) -> None:
+    assert final.status == "completed"
+    output = lines_of(fake, final.object["output_file_id"])
+    errors = lines_of(fake, final.object["error_file_id"])
+    assert [line["custom_id"] for line in output] == [f"req-{n}" for n in range(1, FAULT_LINES + 1) if n != 5]
+    assert [line["custom_id"] for line in errors] == ["req-5-fail"]
+    assert final.object["request_counts"] == {"total": FAULT_LINES, "completed": FAULT_LINES - 1, "failed": 1}
+    assert final.settlement is not None
+    assert final.settlement["usage"]["input_tokens"] == (FAULT_LINES - 1) * USAGE["prompt_tokens"]
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+@pytest.mark.parametrize("at", range(60))
+def test_a_failed_write_anywhere_in_a_plan_loses_and_doubles_no_line(
+    aws: None,
+    monkeypatch: pytest.MonkeyPatch,
+    faults: DynamoFaults,
+    at: int,
+    when: Literal["before", "after"],
+) -> None:
+    """A clean run gives the plan's writes in order; a second run fails the `at`-th of them.
+    Whatever failed, the batch completes with every line once, in order, each provider batch
+    claimed by its part and none made twice."""
+    fake = provider_with(monkeypatch, PlanProvider(SMALL))
+    clean = create(input_file(fake, FAULT_LINES, {5: "req-5-fail"}))
+    start = len(faults.writes)
+    check_run(fake, run_through_failures(fake, clean))
+    writes = faults.writes[start:]
+    if at >= len(writes):
+        pytest.skip(f"a run makes {len(writes)} writes")
+    fake.attempted.clear()  # the second run's directed line fails on its first attempt again
+    provider_batches = set(fake.batches)
+    batch_id = create(input_file(fake, FAULT_LINES, {5: "req-5-fail"}))
+    operation = writes[at]
+    faults.fail(operation, writes[: at + 1].count(operation), when)
+    check_run(fake, run_through_failures(fake, batch_id))
+    assert faults.fired
+    made = set(fake.batches) - provider_batches
+    assert len(made) == 3  # none submitted twice
+    for upstream_id in made:  # no provider part orphaned: each is its part's
+        owner = IdMap().gateway_id_for("openai", upstream_id)
+        assert owner is not None and owner.startswith(batch_id)
+        part = IdMap().get(owner)
+        assert part is not None and part.upstream_id == upstream_id
+
+
+# Cancel, pause, resume ------------------------------------------------------------------------
+def test_cancel_mid_plan_cancels_running_parts_drops_waiting_ones_and_keeps_finished_lines(
+    provider: PlanProvider,
+) -> None:
+    provider.caps = BatchCaps(1000, 10 * 1024 * 1024, enqueued_tokens=None, max_concurrent=1)
+    batch_id = create(input_file(provider, 2500))
+    step(batch_id)
+    step(batch_id)
+    finish_running(provider)  # part 0 done
+    step(batch_id)  # part 0 recorded, part 1 submitted
+    (running,) = provider.running()
+    cancelled = batches.cancel_batch(MASTER, batch_id)
+    assert cancelled.status == "cancelling"
+    step(batch_id)  # part 1 cancelled at the provider, part 2 dropped
+    assert provider.batches[running]["status"] == "cancelling"
+    assert parts.status(parts.load(IdMap(), batch_id, 3)[2]) == "dropped"
+    final = run_to_end(provider, batch_id)
+    assert final.status == "cancelled" and final.settlement is not None
+    output = lines_of(provider, final.object["output_file_id"])
+    errors = lines_of(provider, final.object["error_file_id"])
+    assert [line["custom_id"] for line in output] == [f"req-{n}" for n in range(1, 1501)]  # part 0, half of 1
+    assert [line["custom_id"] for line in errors] == [f"req-{n}" for n in range(1501, 2501)]
+    assert {line["error"]["code"] for line in errors} == {"batch_cancelled"}
+    assert len(provider.creates) == 2  # the dropped part never reached the provider
+    with pytest.raises(ConflictError):
+        batches.cancel_batch(MASTER, batch_id)
+
+
+def test_a_paused_plan_submits_no_part_until_resumed(provider: PlanProvider) -> None:
+    batch_id = create(input_file(provider, 2100))
+    step(batch_id)
+    paused = batches.pause_batch(MASTER, batch_id, paused=True)
+    assert paused.model_dump()["paused"] is True
+    step(batch_id)
+    step(batch_id)
+    assert provider.creates == [] and record(batch_id).status == "validating"
+    resumed = batches.pause_batch(MASTER, batch_id, paused=False)
+    assert resumed.model_dump()["paused"] is False
+    assert run_to_end(provider, batch_id).status == "completed"
+
+
+def test_a_pause_while_parts_run_lets_them_finish(provider: PlanProvider) -> None:
+    provider.caps = BatchCaps(1000, 10 * 1024 * 1024, enqueued_tokens=None, max_concurrent=1)
+    batch_id = create(input_file(provider, 2100))
+    step(batch_id)
+    step(batch_id)
+    batches.pause_batch(MASTER, batch_id, paused=True)
+    finish_running(provider)
+    step(batch_id)
+    step(batch_id)
+    found = parts.load(IdMap(), batch_id, 3)
+    assert [parts.status(part) for part in found] == ["done", "ready", "ready"] and len(provider.creates) == 1
+    batches.pause_batch(MASTER, batch_id, paused=False)
+    assert run_to_end(provider, batch_id).status == "completed"
+
+
+def test_only_a_batch_run_as_parts_pauses(provider: PlanProvider) -> None:
+    batch_id = create(input_file(provider, 3))
+    with pytest.raises(ConflictError) as refused:
+        batches.pause_batch(MASTER, batch_id, paused=True)
+    assert refused.value.code == "batch_not_pausable"
+
+
+def test_partial_output_grows_part_by_part(provider: PlanProvider) -> None:
+    provider.caps = BatchCaps(1000, 10 * 1024 * 1024, enqueued_tokens=None, max_concurrent=1)
+    batch_id = create(input_file(provider, 2500, {1500: "req-1500-fail"}))
+    step(batch_id)
+    step(batch_id)
+    assert record(batch_id).object["partial_output_file_id"] is None
+    grown = []
+    for _ in range(2):
+        finish_running(provider)
+        step(batch_id)
+        current = record(batch_id).object
+        output = lines_of(provider, current["partial_output_file_id"])
+        errors = lines_of(provider, current["partial_error_file_id"])
+        grown.append(([line["custom_id"] for line in output], [line["custom_id"] for line in errors]))
+    assert grown[0] == ([f"req-{n}" for n in range(1, 1001)], [])
+    assert grown[1] == ([f"req-{n}" for n in range(1, 2001) if n != 1500], ["req-1500-fail"])
+    final = run_to_end(provider, batch_id)
+    assert final.object["partial_output_file_id"] == final.object["output_file_id"]
+    assert len(lines_of(provider, final.object["output_file_id"])) == 2499
+
+
+def test_a_plan_cancelled_before_its_split_ends_with_nothing_run(provider: PlanProvider) -> None:
+    batch_id = create(input_file(provider, 2100))
+    assert batches.cancel_batch(MASTER, batch_id).status == "cancelling"
+    step(batch_id)
+    final = record(batch_id)
+    assert final.status == "cancelled" and final.settlement is not None
+    assert provider.creates == [] and len(provider.files) == 1  # no part file, no provider batch
+
+
+# Retry of expired and failed lines, once ------------------------------------------------------
+RETRY = RetryOptions(expired=True, failed_codes=["server_error"])
+DIRECTED = {10: "req-10-fail", 1200: "req-1200-sim-expire", 2400: "req-2400-fail-always"}
+
+
+def test_expired_and_failed_lines_run_once_more_and_the_final_files_hold_their_last_attempt(
+    provider: PlanProvider,
+) -> None:
+    batch_id = create(input_file(provider, 2500, DIRECTED), RETRY)
+    final = run_to_end(provider, batch_id)
+    plan = final.state[PLAN]
+    assert plan["parts"] == 4 and plan["retried"] == 3  # three originals, one retry part
+    assert len(provider.creates) == 4
+    output = lines_of(provider, final.object["output_file_id"])
+    errors = lines_of(provider, final.object["error_file_id"])
+    expected = [DIRECTED.get(n, f"req-{n}") for n in range(1, 2501)]
+    assert [line["custom_id"] for line in output] == [c for c in expected if c != "req-2400-fail-always"]
+    assert [line["custom_id"] for line in errors] == ["req-2400-fail-always"]  # failed twice: kept
+    assert final.status == "completed"
+    assert final.object["request_counts"] == {"total": 2500, "completed": 2499, "failed": 1}
+
+
+def test_without_retry_an_expired_line_stays_in_the_error_file(provider: PlanProvider) -> None:
+    final = run_to_end(provider, create(input_file(provider, 2500, DIRECTED)))
+    errors = lines_of(provider, final.object["error_file_id"])
+    assert [line["custom_id"] for line in errors] == [
+        "req-10-fail",
+        "req-1200-sim-expire",
+        "req-2400-fail-always",
+    ]
+    assert len(provider.creates) == 3
+
+
+def test_a_small_batch_with_retry_runs_as_a_plan(provider: PlanProvider) -> None:
+    batch_id = create(input_file(provider, 3, {2: "req-2-sim-expire"}), RetryOptions(expired=True))
+    assert PLAN in record(batch_id).state and provider.creates == []
+    final = run_to_end(provider, batch_id)
+    assert [line["custom_id"] for line in lines_of(provider, final.object["output_file_id"])] == [
+        "req-1",
+        "req-2-sim-expire",
+        "req-3",
+    ]
+    assert final.object["error_file_id"] is None and len(provider.creates) == 2
+
+
+def check_retried_run(fake: PlanProvider, final: ObjectRecord) -> None:
+    assert final.status == "completed"
+    output = lines_of(fake, final.object["output_file_id"])
+    assert [line["custom_id"] for line in output] == [
+        RETRIED.get(n, f"req-{n}") for n in range(1, FAULT_LINES + 1)
+    ]
+    assert final.object["error_file_id"] is None
+    assert final.object["request_counts"] == {"total": FAULT_LINES, "completed": FAULT_LINES, "failed": 0}
+
+
+RETRIED = {5: "req-5-fail", 12: "req-12-sim-expire"}
+
+
+@pytest.mark.parametrize("at", range(52))
+def test_a_write_lost_anywhere_in_a_plan_with_retries_loses_and_doubles_no_line(
+    aws: None, monkeypatch: pytest.MonkeyPatch, faults: DynamoFaults, at: int
+) -> None:
+    """As above, with a retry part (two directed lines run once more); each write lands and its
+    answer is lost (the harder case: the caller sees a failure for a write that happened)."""
+    fake = provider_with(monkeypatch, PlanProvider(SMALL))
+    retry = RetryOptions(expired=True, failed_codes=["server_error"])
+    clean = create(input_file(fake, FAULT_LINES, RETRIED), retry)
+    start = len(faults.writes)
+    check_retried_run(fake, run_through_failures(fake, clean))
+    writes = faults.writes[start:]
+    if at >= len(writes):
+        pytest.skip(f"a run makes {len(writes)} writes")
+    fake.attempted.clear()  # the second run's directed lines fail on their first attempt again
+    provider_batches = set(fake.batches)
+    batch_id = create(input_file(fake, FAULT_LINES, RETRIED), retry)
+    operation = writes[at]
+    faults.fail(operation, writes[: at + 1].count(operation), "after")
+    check_retried_run(fake, run_through_failures(fake, batch_id))
+    assert faults.fired
+    assert len(set(fake.batches) - provider_batches) == 4  # three parts and one retry part, once each
