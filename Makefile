@@ -14,7 +14,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := $(NODE_MAJOR)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := $(NODE_MAJOR)
 
 .PHONY: venv serve test lint typecheck unit integration infra-tests e2e synth deploy destroy metric-table \
-	localstack-deploy bench keys openapi mutate clean clean-local soak
+	localstack-deploy bench keys openapi mutate clean clean-local soak pytest-suites
 
 venv: $(STAMP)
 
@@ -58,8 +58,22 @@ e2e: venv
 infra-tests: venv
 	$(BIN)/pytest -q tests/infra
 
+# make test runs pytest on TEST_WORKERS pytest-xdist workers (auto: one per core, at most
+# TEST_MAX_WORKERS; 0: in this process). A worker takes a module's tests at a time, those on the
+# local gateway after all its others (tests/xdist_scheduling.py).
+TEST_WORKERS ?= auto
+TEST_MAX_WORKERS ?= 4
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --maxprocesses $(TEST_MAX_WORKERS)
+# Other make targets that make test runs alongside pytest, each a suite that fails the build when
+# it fails (e.g. TEST_ALONGSIDE=localstack-test); then each one's output is printed when it ends.
+TEST_ALONGSIDE ?=
+
 test: lint typecheck
-	$(BIN)/pytest -q -p no:cacheprovider tests/unit tests/infra tests/integration tests/e2e
+	@$(MAKE) $(if $(TEST_ALONGSIDE),-j$(words pytest-suites $(TEST_ALONGSIDE)) --output-sync=target) \
+		pytest-suites $(TEST_ALONGSIDE)
+
+pytest-suites: venv
+	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_PARALLEL) tests/unit tests/infra tests/integration tests/e2e
 
 # The model-based test of the books (tests/unit/test_model_based.py) run long: raise
 # MODEL_EXAMPLES / MODEL_STEPS for a longer soak. A failure is shrunk to its shortest sequence.

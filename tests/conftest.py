@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -26,10 +26,19 @@ UPSTREAM_TIMEOUT_SECONDS = "2"
 WEBHOOK_RETRY_SCHEDULE = "0.2"
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own choice from --dist
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """With pytest-xdist, whatever --dist says: runs of a module's tests in collection order."""
+    from tests.xdist_scheduling import ModuleRunScheduling
+
+    return ModuleRunScheduling(config, log)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests on the local gateway run after all others, in their order: moto's `mock_aws()`
     (unit tests, tests/infra/test_stack_outputs.py) resets the in-process backends that the
-    gateway's embedded moto server serves, which would wipe its table under later tests."""
+    gateway's embedded moto server serves, which would wipe its table under later tests. With
+    pytest-xdist each worker keeps this order (tests/xdist_scheduling.py)."""
     items.sort(key=lambda item: "local_gateway" in getattr(item, "fixturenames", ()))
 
 

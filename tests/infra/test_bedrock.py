@@ -98,7 +98,11 @@ def _statements_of(synth: Synth, name: str) -> list[dict[str, Any]]:
     return statements_of_role(synth.api_json, role_id_of(properties))
 
 
-@pytest.mark.parametrize("route", [r for r in routes.ROUTES if r.grants & set(BEDROCK_ACTIONS)], ids=str)
+# ids by name: a Route's repr shows frozensets, whose order changes with each process's hash seed
+# (and pytest-xdist's workers must collect the same ids)
+@pytest.mark.parametrize(
+    "route", [r for r in routes.ROUTES if r.grants & set(BEDROCK_ACTIONS)], ids=lambda route: route.name
+)
 def test_functions_get_exactly_their_bedrock_actions(synth: Synth, route: routes.Route) -> None:
     expected = set().union(*(BEDROCK_ACTIONS[g] for g in route.grants if g in BEDROCK_ACTIONS))
     granted = {a for a in actions_of(_statements_of(synth, route.name)) if a.startswith(("bedrock:", "iam:"))}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from gateway import resources
@@ -27,6 +28,16 @@ from tests import books_check
 from tests.integration.devserver_process import ServerProcess
 
 _ASYNC_WAIT_SECONDS = 30.0
+_HERE = Path(__file__).parent
+# The item that runs after this one in this process (pytest and pytest-xdist pass it to the
+# protocol hook only; `Item.nextitem` is never set).
+_NEXT_ITEM = pytest.StashKey["pytest.Item | None"]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[object]:
+    item.stash[_NEXT_ITEM] = nextitem
+    return (yield)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -72,8 +83,14 @@ def _objects_created_since(created_key: str) -> Iterator[ObjectRecord]:
 
 
 def _last_on_the_local_gateway(item: pytest.Item) -> bool:
-    following = item.nextitem
-    return following is None or "local_gateway" not in getattr(following, "fixturenames", ())
+    """No test this hook checks on the local gateway follows in this process (with pytest-xdist,
+    each worker's last one audits its own gateway)."""
+    following = item.stash.get(_NEXT_ITEM, None)
+    return (
+        following is None
+        or _HERE not in following.path.parents
+        or "local_gateway" not in getattr(following, "fixturenames", ())
+    )
 
 
 def _devserver_books_balance(servers: list[ServerProcess]) -> Iterator[None]:
