@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -250,6 +251,23 @@ def run_through_failures(fake: PlanProvider, batch_id: str, limit: int = 80) -> 
     raise AssertionError(f"batch {batch_id} did not finish: {record(batch_id).object}")
 
 
+_CLEAN_WRITES: dict[str, list[Any]] = {}
+
+
+def clean_writes(
+    scenario: str, faults: DynamoFaults, create_batch: Callable[[], str], run: Callable[[str], None]
+) -> list[Any]:
+    """The writes a scenario's clean run makes after its create, in order: run (and checked)
+    once per process, as the same steps against a fresh table make the same writes; each fault
+    case then fails one of them."""
+    if scenario not in _CLEAN_WRITES:
+        batch_id = create_batch()
+        start = len(faults.writes)
+        run(batch_id)
+        _CLEAN_WRITES[scenario] = list(faults.writes[start:])
+    return _CLEAN_WRITES[scenario]
+
+
 def check_run(fake: PlanProvider, final: ObjectRecord) -> None:
     assert final.status == "completed"
     output = lines_of(fake, final.object["output_file_id"])
@@ -274,10 +292,13 @@ def test_a_failed_write_anywhere_in_a_plan_loses_and_doubles_no_line(
     Whatever failed, the batch completes with every line once, in order, each provider batch
     claimed by its part and none made twice."""
     fake = provider_with(monkeypatch, PlanProvider(SMALL))
-    clean = create(input_file(fake, FAULT_LINES, {5: "req-5-fail"}))
-    start = len(faults.writes)
-    check_run(fake, run_through_failures(fake, clean))
-    writes = faults.writes[start:]
+
+    writes = clean_writes(
+        "plain",
+        faults,
+        lambda: create(input_file(fake, FAULT_LINES, {5: "req-5-fail"})),
+        lambda clean: check_run(fake, run_through_failures(fake, clean)),
+    )
     if at >= len(writes):
         pytest.skip(f"a run makes {len(writes)} writes")
     fake.attempted.clear()  # the second run's directed line fails on its first attempt again
@@ -455,10 +476,13 @@ def test_a_write_lost_anywhere_in_a_plan_with_retries_loses_and_doubles_no_line(
     answer is lost (the harder case: the caller sees a failure for a write that happened)."""
     fake = provider_with(monkeypatch, PlanProvider(SMALL))
     retry = RetryOptions(expired=True, failed_codes=["server_error"])
-    clean = create(input_file(fake, FAULT_LINES, RETRIED), retry)
-    start = len(faults.writes)
-    check_retried_run(fake, run_through_failures(fake, clean))
-    writes = faults.writes[start:]
+
+    writes = clean_writes(
+        "retried",
+        faults,
+        lambda: create(input_file(fake, FAULT_LINES, RETRIED), retry),
+        lambda clean: check_retried_run(fake, run_through_failures(fake, clean)),
+    )
     if at >= len(writes):
         pytest.skip(f"a run makes {len(writes)} writes")
     fake.attempted.clear()  # the second run's directed lines fail on their first attempt again
