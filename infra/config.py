@@ -6,6 +6,7 @@ operator stores them in the provider-keys secret (`make put-provider-keys`).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Mapping
@@ -25,6 +26,9 @@ SUPPORTED_PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
 DEFAULT_PYTHON_VERSION = "3.12"
 # Lambda SnapStart supports the Python runtimes from 3.12 on.
 SNAPSTART_PYTHON_VERSIONS = ("3.12", "3.13")
+# Lambda's instruction set architectures; the layer's wheels are built for the one chosen.
+SUPPORTED_ARCHITECTURES = ("arm64", "x86_64")
+DEFAULT_ARCHITECTURE = "arm64"
 PROVIDER_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 PROVIDER_TYPES = frozenset({"openai", "azure", "anthropic", "bedrock"})
 PROVIDER_FIELDS = frozenset(
@@ -97,6 +101,8 @@ class GatewayConfig:
     upstream_timeout_seconds: float | None = None
     # The Lambda runtime's Python version; the build compiles the byte code with it (infra/bundling.py).
     python_version: str = DEFAULT_PYTHON_VERSION
+    # The functions' architecture (arm64 by default; LocalStack runs them on the host's, see README).
+    architecture: str = DEFAULT_ARCHITECTURE
     # Lambda SnapStart on the API functions (billed: see README, "Cold starts and SnapStart").
     snapstart: bool = False
     # Per-million-token USD prices added to or overriding the shipped table (README, "Money"):
@@ -106,9 +112,14 @@ class GatewayConfig:
     default_output_tokens_per_request: int | None = None
     # How often EventBridge Scheduler runs the batch watcher (minutes; README, "Events and webhooks").
     watch_interval_minutes: int = 1
+    # Test-only (make localstack-test): providers and webhooks may be plain http:// on this
+    # machine's loopback (the provider simulator, a local receiver). Never for a real deployment.
+    loopback_test_endpoints: bool = False
 
     def __post_init__(self) -> None:
-        validate_providers(self.providers, self.default_provider)
+        validate_providers(
+            self.providers, self.default_provider, allow_loopback_http=self.loopback_test_endpoints
+        )
         try:
             bedrock_deployments(self.providers)
         except BedrockConfigError as error:
@@ -141,6 +152,10 @@ class GatewayConfig:
             raise ConfigError("default_output_tokens_per_request must be > 0")
         if not 1 <= self.watch_interval_minutes <= 1440:
             raise ConfigError("watch_interval_minutes must be between 1 and 1440")
+        if self.architecture not in SUPPORTED_ARCHITECTURES:
+            raise ConfigError(
+                f"architecture must be one of {list(SUPPORTED_ARCHITECTURES)}, got {self.architecture!r}"
+            )
         if self.snapstart and self.python_version not in SNAPSTART_PYTHON_VERSIONS:
             raise ConfigError(f"snapstart needs python_version {' or '.join(SNAPSTART_PYTHON_VERSIONS)}")
 
@@ -160,10 +175,12 @@ class GatewayConfig:
             "secrets_ttl_seconds",
             "upstream_timeout_seconds",
             "python_version",
+            "architecture",
             "snapstart",
             "model_prices",
             "default_output_tokens_per_request",
             "watch_interval_minutes",
+            "loopback_test_endpoints",
         )
         return cls.from_mapping({key: node.try_get_context(key) for key in keys})
 
@@ -181,10 +198,12 @@ class GatewayConfig:
             "secrets_ttl_seconds": int,
             "upstream_timeout_seconds": float,
             "python_version": str,
+            "architecture": str,
             "snapstart": _boolean,
             "model_prices": _json_object,
             "default_output_tokens_per_request": int,
             "watch_interval_minutes": int,
+            "loopback_test_endpoints": _boolean,
         }
         for key, convert in converters.items():
             value = values.get(key)
@@ -213,7 +232,9 @@ def _json_object(value: Any) -> dict[str, Any]:
     return value
 
 
-def validate_providers(providers: Mapping[str, Any], default_provider: str) -> None:
+def validate_providers(
+    providers: Mapping[str, Any], default_provider: str, *, allow_loopback_http: bool = False
+) -> None:
     if not providers:
         raise ConfigError("at least one provider deployment is required")
     reserved = reserved_path_segments()
@@ -235,7 +256,7 @@ def validate_providers(providers: Mapping[str, Any], default_provider: str) -> N
             raise ConfigError(f"provider {name!r} type must be one of {sorted(PROVIDER_TYPES)}")
         api_base = spec.get("api_base")
         if api_base is not None or spec.get("type") not in API_BASE_OPTIONAL_TYPES:
-            _check_api_base(name, api_base)
+            _check_api_base(name, api_base, allow_loopback_http=allow_loopback_http)
         for setting in ("api_version", "anthropic_version"):
             if spec.get(setting) is not None and not isinstance(spec[setting], str):
                 raise ConfigError(f"provider {name!r} {setting} must be a string")
@@ -253,7 +274,9 @@ def validate_providers(providers: Mapping[str, Any], default_provider: str) -> N
         raise ConfigError(f"default_provider {default_provider!r} is not one of {sorted(providers)}")
 
 
-def _check_api_base(name: str, api_base: Any) -> None:
+def _check_api_base(name: str, api_base: Any, *, allow_loopback_http: bool = False) -> None:
+    if isinstance(api_base, str) and allow_loopback_http and is_loopback_http(api_base):
+        return
     if not isinstance(api_base, str) or not api_base.startswith("https://"):
         raise ConfigError(f"provider {name!r} api_base must be an https:// URL")
     if is_placeholder(api_base):
@@ -262,6 +285,19 @@ def _check_api_base(name: str, api_base: Any) -> None:
             f"resource's endpoint in cdk.json's \"providers\" (or -c providers=...), or remove "
             f"the provider {name!r} to deploy without it"
         )
+
+
+def is_loopback_http(url: str) -> bool:
+    """An http:// URL on this machine's loopback (127.0.0.0/8, ::1, localhost)."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        return False
+    if parts.hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(parts.hostname).is_loopback
+    except ValueError:
+        return False
 
 
 def is_placeholder(api_base: str) -> bool:
