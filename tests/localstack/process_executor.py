@@ -11,8 +11,10 @@ Which interpreter runs a runtime, and where its boto3 comes from, is the JSON in
 from __future__ import annotations
 
 import ctypes
+import glob
 import json
 import os
+import shutil
 import signal
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -53,6 +55,21 @@ def runtime_install(runtime: str, environ: Mapping[str, str] = os.environ) -> Ru
             f"{RUNTIMES_ENV} names {sorted(runtimes)}"
         )
     return runtimes[runtime]
+
+
+def find_python(version: str) -> str | None:
+    """`pythonX.Y` on PATH that runs, else pyenv's installation of it (pyenv's shim fails for a
+    version installed but not selected); None when there is none."""
+    pyenv_root = os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
+    candidates = [shutil.which(f"python{version}")]
+    candidates += sorted(glob.glob(f"{pyenv_root}/versions/{version}.*/bin/python{version}"), reverse=True)
+    for candidate in candidates:
+        if (
+            candidate
+            and subprocess.run([candidate, "-c", ""], capture_output=True, check=False).returncode == 0
+        ):
+            return candidate
+    return None
 
 
 def python_version(runtime: str) -> str:
@@ -143,6 +160,10 @@ class LambdaProcess:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+    def wait_exit(self, timeout_seconds: float) -> int | None:
+        """The exit status once the process has ended by itself (None if never started)."""
+        return None if self._process is None else self._process.wait(timeout_seconds)
 
     def logs(self) -> str:
         try:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up what make localstack-test needs, idempotently (a stamp per input):
 # - LocalStack's core in its own Python 3.13 venv, .localstack/venv (pins: requirements.txt here);
-# - the `process` Lambda executor plugin registered there (an entry point, and this folder on its path);
+# - the `process` Lambda executor and `dynamodb:moto` provider plugins registered there (entry
+#   points, and this folder on its path);
 # - the Python 3.12 runtime's boto3 in .localstack/runtime/python3.12 (runtime-requirements.txt).
 # Prints the python3.12 interpreter on its last line.
 set -euo pipefail
@@ -39,8 +40,9 @@ echo "$here" > "$site/gateway_localstack_process_executor.pth"
 dist="$site/gateway_localstack_process_executor-0.dist-info"
 mkdir -p "$dist"
 printf 'Metadata-Version: 2.1\nName: gateway-localstack-process-executor\nVersion: 0\n' > "$dist/METADATA"
-printf '[localstack.lambda.runtime_executor]\nprocess = localstack_plugin:ProcessRuntimeExecutorPlugin\n' \
-	> "$dist/entry_points.txt"
+printf '%s\n' '[localstack.lambda.runtime_executor]' \
+	'process = localstack_plugin:ProcessRuntimeExecutorPlugin' '' \
+	'[localstack.aws.provider]' 'dynamodb:moto = dynamodb_moto:dynamodb_moto' > "$dist/entry_points.txt"
 
 runtime="$root/runtime/python3.12"
 runtime_stamp="$runtime/.installed-$(cat "$here/runtime-requirements.txt" | sha256sum | cut -c1-16)"
