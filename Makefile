@@ -58,8 +58,16 @@ e2e: venv
 infra-tests: venv
 	$(BIN)/pytest -q tests/infra
 
+# localstack-test runs beside the pytest suite (own ports, directory and CDK_HOME); its output
+# is shown after the suite's, and either failing fails make test.
+LOCALSTACK_TEST_LOG := .localstack/localstack-test.log
 test: lint typecheck
-	$(BIN)/pytest -q -p no:cacheprovider tests/unit tests/infra tests/integration tests/e2e
+	@mkdir -p .localstack; $(MAKE) localstack-test > $(LOCALSTACK_TEST_LOG) 2>&1 & localstack=$$!; \
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit tests/infra tests/integration tests/e2e; suite=$$?; \
+	wait $$localstack; deployed=$$?; \
+	echo "--- make localstack-test (exit $$deployed; all of it in $(LOCALSTACK_TEST_LOG)):"; \
+	tail -n 40 $(LOCALSTACK_TEST_LOG); \
+	test $$suite -eq 0 && test $$deployed -eq 0
 
 # The model-based test of the books (tests/unit/test_model_based.py) run long: raise
 # MODEL_EXAMPLES / MODEL_STEPS for a longer soak. A failure is shrunk to its shortest sequence.
@@ -108,4 +116,4 @@ mutate: venv
 		status=$$?; ../$(BIN)/mutmut results; exit $$status
 
 clean:
-	rm -rf $(MUTATE_DIR) $(VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(MUTATE_DIR) $(VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache .localstack

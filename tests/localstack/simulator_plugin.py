@@ -14,8 +14,9 @@ import pytest
 from devserver.simulator import Simulator, SimulatorConfig
 from tests.localstack.run import SIM_KEYS
 
-# Each OpenAI/Azure batch phase, in real time: the e2e suite's batches finish in about 2 s.
-BATCH_PHASE_SECONDS = 0.5
+# Each OpenAI/Azure batch phase, in real time: long enough that the e2e suite cancels a batch
+# before it ends, even through LocalStack (a batch ends in about 9 s).
+BATCH_PHASE_SECONDS = 3.0
 
 running: Simulator | None = None
 

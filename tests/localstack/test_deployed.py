@@ -87,7 +87,7 @@ def test_the_watcher_finishes_a_batch_nobody_polled_and_its_webhook_arrives_thro
     )
     with webhook_receiver() as receiver:
         arrived = threading.Event()
-        endpoint = plain.webhooks.create(url=receiver.url, event_types=["batch.completed"])
+        endpoint = plain.webhooks.create(url=receiver.url, name="localstack", event_types=["batch.completed"])
         try:
             file = anthropic.files.create(file=("watched.jsonl", io.BytesIO(batch_lines(2))), purpose="batch")
             batch = anthropic.batches.create(
