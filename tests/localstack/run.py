@@ -3,9 +3,9 @@
     python -m tests.localstack.run [--keep]
 
 1. LocalStack's core (its own Python 3.13 venv, tests/localstack/setup.sh) starts in host mode on a
-   free loopback port, its state and files under its own run directory; Lambda runs through
-   LocalStack's Docker executor where Docker answers, else through the `process` executor
-   (tests/localstack/localstack_plugin.py); DynamoDB is moto's (tests/localstack/dynamodb_moto.py).
+   free loopback port, its state and files under its own run directory; Lambda runs through the
+   `process` executor (tests/localstack/localstack_plugin.py); DynamoDB is moto's
+   (tests/localstack/dynamodb_moto.py).
 2. The CDK CLI synthesizes once, for the host's architecture, with the provider simulator's
    loopback URL as the providers' api_base (`loopback_test_endpoints`), bootstraps and deploys
    every stack of the app (`--all`), with a CDK_HOME of its own.
@@ -17,6 +17,10 @@
 
 Prints the deploy time, the test time and the peak memory of LocalStack's processes. Several runs
 can go at once: each has its own ports and run directory (LOCALSTACK_RUN_DIR).
+
+The other commands serve make localstack-start/-stop (a LocalStack left running on
+LOCALSTACK_PORT, 4566 by default; LOCALSTACK_LAMBDA_EXECUTOR=docker for LocalStack's own Docker
+executor), localstack-deploy (the app as cdk.json configures it) and localstack-e2e.
 """
 
 from __future__ import annotations
@@ -64,6 +68,25 @@ def host_architecture() -> str:
     if machine not in HOST_ARCHITECTURES:
         raise SystemExit(f"localstack: no Lambda architecture for this machine ({machine})")
     return HOST_ARCHITECTURES[machine]
+
+
+EXECUTOR_ENV = "LOCALSTACK_LAMBDA_EXECUTOR"
+
+
+def lambda_executor(for_test: bool) -> str:
+    """`process` unless LOCALSTACK_LAMBDA_EXECUTOR=docker and Docker answers.
+
+    make localstack-test keeps `process` even then: its functions must reach the simulator on
+    this machine's loopback, which a Lambda container on Docker's bridge network cannot."""
+    wanted = os.environ.get(EXECUTOR_ENV) or "process"
+    if wanted not in ("process", "docker"):
+        raise SystemExit(f"localstack: {EXECUTOR_ENV} is process or docker, not {wanted!r}")
+    if wanted == "docker" and for_test:
+        print("localstack: the test run uses the process executor (the simulator is on loopback)", flush=True)
+        return "process"
+    if wanted == "docker" and not docker_available():
+        raise SystemExit(f"localstack: {EXECUTOR_ENV}=docker, but `docker info` does not answer")
+    return wanted
 
 
 def docker_available() -> bool:
@@ -129,7 +152,8 @@ def localstack_env(run: Run, python312: str) -> dict[str, str]:
     tmp.mkdir(parents=True, exist_ok=True)
     env.update(
         {
-            "GATEWAY_LISTEN": f"127.0.0.1:{run.port}",
+            # Lambda containers reach LocalStack through Docker's bridge, not its loopback.
+            "GATEWAY_LISTEN": f"{'0.0.0.0' if run.executor == 'docker' else '127.0.0.1'}:{run.port}",
             "OVERRIDE_IN_DOCKER": "0",  # this machine may have /.dockerenv: LocalStack runs on the host
             "PROVIDER_OVERRIDE_DYNAMODB": "moto",  # LocalStack's default downloads a JDK
             "LAMBDA_RUNTIME_EXECUTOR": run.executor,
@@ -390,14 +414,14 @@ def setup() -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
-def new_run(directory: Path, port: int) -> Run:
+def new_run(directory: Path, port: int, executor: str) -> Run:
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
     return Run(
         directory=directory,
         port=port,
         sim_port=free_port(),
-        executor="docker" if docker_available() else "process",
+        executor=executor,
         architecture=host_architecture(),
     )
 
@@ -406,7 +430,7 @@ def test(pytest_args: list[str]) -> int:
     started = time.monotonic()
     python312 = setup()
     directory = Path(os.environ.get("LOCALSTACK_RUN_DIR") or STATE / f"run-{os.getpid()}").resolve()
-    run = new_run(directory, free_port())
+    run = new_run(directory, free_port(), lambda_executor(for_test=True))
     print(
         f"localstack: on {run.endpoint}, Lambda executor {run.executor}, architecture {run.architecture}, "
         f"files in {run.directory}",
@@ -444,7 +468,7 @@ PID_FILE = "localstack.pid"
 def start(port: int) -> int:
     """LocalStack left running on `port` (make localstack-start), its files in .localstack/local."""
     python312 = setup()
-    run = new_run(DAEMON_DIR.resolve(), port)
+    run = new_run(DAEMON_DIR.resolve(), port, lambda_executor(for_test=False))
     process = launch(run, python312)
     (run.directory / PID_FILE).write_text(str(process.pid))
     print(f"localstack: running on {run.endpoint}; make localstack-stop ends it")
@@ -498,7 +522,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("command", choices=["test", "start", "stop", "deploy", "e2e"])
     parser.add_argument("pytest_args", nargs="*", help="more pytest arguments (test, e2e)")
-    args = parser.parse_args(argv)
+    args, more = parser.parse_known_args(argv)  # pytest's own options (-k, -x) pass through
+    args.pytest_args += more
     if args.command == "test":
         return test(args.pytest_args)
     if args.command == "start":
