@@ -40,7 +40,7 @@ destroy: venv $(CDK_STAMP)
 # executor where Docker answers, else as local python3.12 processes (tests/localstack/).
 # localstack-test: both stacks deployed into a LocalStack of its own (free ports, its own
 # directory and CDK_HOME, so it can run beside the pytest suite), tests/e2e and
-# tests/localstack/test_deployed.py against it, LocalStack stopped. About 4-5 minutes.
+# tests/localstack/test_deployed.py against it, LocalStack stopped. About 6 minutes.
 LOCALSTACK_RUN := $(BIN)/python -m tests.localstack.run
 localstack-test: venv $(CDK_STAMP)
 	$(LOCALSTACK_RUN) test $(PYTEST_ARGS)
