@@ -13,6 +13,7 @@ plain `python3.12` process (standard library only), for machines without Docker:
   `{"errorMessage", "errorType", "stackTrace"}`), the invocation's log lines first to `…/logs`.
 - A handler still running after `AWS_LAMBDA_FUNCTION_TIMEOUT` seconds is reported as timed out and
   the process exits, as Lambda ends a timed-out execution environment.
+- The process exits when LocalStack, its parent, is gone.
 
 Run as `python3.12 lambda_runtime.py`; every setting comes from the environment
 (tests/localstack/process_executor.py builds it).
@@ -155,7 +156,22 @@ def invoke_server(runtime: Runtime, port: int) -> HTTPServer:
     return HTTPServer(("127.0.0.1", port), InvokeHandler)
 
 
+def exit_with_parent(interval_seconds: float = 1.0) -> None:
+    """End this process once LocalStack has, even if LocalStack was killed without stopping it
+    (a reparented process sees another parent id). Not PR_SET_PDEATHSIG: that fires when the
+    *thread* that started the process ends, and LocalStack starts environments from pool threads."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval_seconds)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def main() -> None:
+    exit_with_parent()
     for path in reversed(os.environ.get(ENV_PATHS, "").split(os.pathsep)):
         if path:
             sys.path.insert(0, path)

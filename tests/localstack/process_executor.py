@@ -10,12 +10,10 @@ Which interpreter runs a runtime, and where its boto3 comes from, is the JSON in
 
 from __future__ import annotations
 
-import ctypes
 import glob
 import json
 import os
 import shutil
-import signal
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,7 +24,6 @@ RUNTIMES_ENV = "LAMBDA_PROCESS_RUNTIMES"
 RUNTIME_SCRIPT = Path(__file__).with_name("lambda_runtime.py")
 # What a process inherits from LocalStack's own environment; the rest is the function's.
 INHERITED = ("PATH", "LANG", "LC_ALL", "HOME", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
-PR_SET_PDEATHSIG = 1
 
 
 class RuntimeNotConfigured(LookupError):
@@ -119,12 +116,6 @@ class ProcessSpec:
         return [self.install.python, "-I", str(RUNTIME_SCRIPT)]
 
 
-def _die_with_parent() -> None:
-    """The process ends when LocalStack does, even if LocalStack is killed without a chance to stop it."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
 class LambdaProcess:
     def __init__(self, spec: ProcessSpec) -> None:
         self.spec = spec
@@ -142,7 +133,6 @@ class LambdaProcess:
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,
         )
 
     @property

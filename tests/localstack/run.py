@@ -427,6 +427,8 @@ def new_run(directory: Path, port: int, executor: str) -> Run:
 
 
 def test(pytest_args: list[str]) -> int:
+    # SIGTERM (a CI time-out, make's) unwinds like Ctrl-C, so LocalStack's group is still ended.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.monotonic()
     python312 = setup()
     directory = Path(os.environ.get("LOCALSTACK_RUN_DIR") or STATE / f"run-{os.getpid()}").resolve()

@@ -4,8 +4,13 @@ speaking LocalStack's executor protocol to a stand-in of LocalStack's executor e
 from __future__ import annotations
 
 import json
+import os
 import queue
+import select
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -217,3 +222,53 @@ def test_the_process_gets_the_functions_environment_not_localstacks(tmp_path: Pa
     assert "GATEWAY_LISTEN" not in env
     assert env["LAMBDA_RUNTIME_SYS_PATH"] == str(tmp_path / "code")
     assert process_spec.command()[:2] == ["/x/python3.12", "-I"]
+
+
+STARTER = """
+import json, sys, threading
+from pathlib import Path
+from tests.localstack.process_executor import LambdaProcess, ProcessSpec, RuntimeInstall
+raw = json.loads(sys.argv[1])
+spec = ProcessSpec(
+    runtime="python3.12", install=RuntimeInstall(python=raw["python"], runtime_dir=None),
+    code_dir=Path(raw["code"]), layer_dirs=[], function_env=raw["env"], port=raw["port"],
+    log_file=Path(raw["log"]),
+)
+process = LambdaProcess(spec)
+process.start()
+print(process._process.pid, flush=True)
+threading.Event().wait()
+"""
+
+
+@needs_python312
+def test_an_environment_ends_when_localstack_is_killed_without_stopping_it(
+    tmp_path: Path, endpoint: Endpoint
+) -> None:
+    """LocalStack SIGKILLed alone (not its group): its environments do not outlive it."""
+    write(tmp_path / "code/app.py", "def handler(event, context):\n    return 1\n")
+    process_spec = spec(tmp_path, endpoint, "app.handler")
+    settings = {
+        "python": PYTHON312,
+        "code": str(process_spec.code_dir),
+        "env": dict(process_spec.function_env),
+        "port": process_spec.port,
+        "log": str(process_spec.log_file),
+    }
+    starter = subprocess.Popen(
+        [sys.executable, "-c", STARTER, json.dumps(settings)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert starter.stdout is not None
+        environment = int(starter.stdout.readline())
+        assert endpoint.next_post()[0].endswith("/status/exec1/ready")
+        exited = os.pidfd_open(environment)
+        starter.kill()
+        starter.wait()
+        readable, _, _ = select.select([exited], [], [], REPLY_SECONDS)  # readable once it has exited
+        os.close(exited)
+        if not readable:
+            os.kill(environment, signal.SIGKILL)
+        assert readable, "the environment outlived its parent"
+    finally:
+        starter.kill()
