@@ -18,9 +18,11 @@ $(CDK_STAMP): package.json package-lock.json
 
 cdk-cli: $(CDK_STAMP)
 
-# Writes cdk.out/; fails on any unacknowledged cdk-nag (AwsSolutions) error.
+# Writes cdk.out/; fails on any unacknowledged cdk-nag (AwsSolutions) error, or on a template
+# over the resource budget (infra/resource_count.py prints the count per template).
 synth: venv $(CDK_STAMP)
 	$(CDK) synth --quiet $(CDK_FLAGS)
+	$(BIN)/python -m infra.resource_count cdk.out
 
 # Once per account and region, before the first deploy.
 bootstrap: venv $(CDK_STAMP)

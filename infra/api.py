@@ -4,11 +4,18 @@ Every path of every route (bare, `/v1/...`, `/{provider}/v1/...` and Azure's
 `/{provider}/openai/...` and `/{provider}/openai/v1/...`) gets a proxy integration to the
 route's function. Errors produced by API Gateway itself (unknown URL,
 method not allowed, body too large, throttling, ...) use the OpenAI error envelope.
+
+The API itself, its stage and the prefixes' own resources (`/v1`, `/{provider}`, ...) are in
+the API stack; the paths under each prefix, with their methods, in a nested stack per prefix
+(`ApiPaths`): CloudFormation counts at most 500 resources per template, and a route adds a
+resource and two methods under every prefix (tests/infra/test_resource_budget.py).
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterable
 
 import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigw
@@ -97,6 +104,37 @@ ACCESS_LOG_FIELDS = {
 }
 
 
+def paths_by_prefix(
+    table: Iterable[routes.Route] = routes.ROUTES,
+) -> dict[str, list[tuple[routes.Route, str]]]:
+    """prefix -> (route, full path) of every path served under it; unprefixed routes under ""."""
+    groups: dict[str, list[tuple[routes.Route, str]]] = {}
+    for route in table:
+        for prefix in route.prefixes if route.prefixed else ("",):
+            groups.setdefault(prefix, []).append((route, prefix + route.path))
+    return groups
+
+
+def prefix_construct_id(prefix: str) -> str:
+    """ "" -> PathsBare, "/{provider}/openai/v1" -> PathsProviderOpenaiV1."""
+    words = [re.sub(r"[^A-Za-z0-9]", "", part).capitalize() for part in _segments(prefix)]
+    return "Paths" + ("".join(words) or "Bare")
+
+
+def _segments(path: str) -> list[str]:
+    return [part for part in path.strip("/").split("/") if part]
+
+
+class ApiPaths(cdk.NestedStack):
+    """The resources and methods of the paths under one prefix."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, prefix: str) -> None:
+        super().__init__(
+            scope, construct_id, description=f"openai-gateway: the API's paths under {prefix or '/'}"
+        )
+        self.prefix = prefix
+
+
 class GatewayApi(Construct):
     def __init__(
         self,
@@ -136,11 +174,14 @@ class GatewayApi(Construct):
             for name, function in functions.items()
         }
         self.methods: dict[tuple[str, str], apigw.Method] = {}
+        self.path_stacks: dict[str, ApiPaths] = {}
         allowed: dict[str, list[str]] = {}
         resources: dict[str, apigw.IResource] = {}
-        for route in routes.ROUTES:
-            for path in route.paths:
-                resource = self.resource(path)
+        for prefix, entries in paths_by_prefix().items():
+            stack = ApiPaths(self, prefix_construct_id(prefix), prefix=prefix)
+            self.path_stacks[prefix] = stack
+            for route, path in entries:
+                resource = self.resource(path, prefix=prefix, paths=stack)
                 resources[path] = resource
                 self.methods[(route.method, path)] = resource.add_method(
                     route.method, integrations[route.name], authorization_type=apigw.AuthorizationType.NONE
@@ -157,10 +198,19 @@ class GatewayApi(Construct):
                 response_headers={REQUEST_ID_HEADER: "context.requestId"},
             )
 
-    def resource(self, path: str) -> apigw.IResource:
+    def resource(self, path: str, *, prefix: str, paths: ApiPaths) -> apigw.IResource:
+        """The resource of `path`: the prefix's own segments in this stack (shared by prefixes),
+        the segments below it in the prefix's nested stack."""
         resource: apigw.IResource = self.api.root
-        for part in path.strip("/").split("/"):
-            resource = resource.get_resource(part) or resource.add_resource(part)
+        prefix_depth = len(_segments(prefix))
+        for depth, part in enumerate(_segments(path)):
+            child = resource.get_resource(part)
+            if child is None:
+                if depth < prefix_depth or cdk.Stack.of(resource) is paths:
+                    child = resource.add_resource(part)
+                else:  # the first segment below the prefix: its construct in the nested stack
+                    child = apigw.Resource(paths, part, parent=resource, path_part=part)
+            resource = child
         return resource
 
     def _method_not_allowed(self, resource: apigw.IResource, methods: list[str]) -> None:

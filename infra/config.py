@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from gateway import routes  # importable: the infra package put functions/ on sys.path
 
+from infra.alarm_settings import AlarmSetting, AlarmSettingsError, alarm_settings, check_window, checked_email
 from infra.bedrock_config import BedrockConfigError, bedrock_deployments
 
 if TYPE_CHECKING:  # no jsii/node start for the commands that only read settings
@@ -96,6 +97,11 @@ class GatewayConfig:
     throttle_burst_limit: int = 100
     log_level: str = "INFO"
     log_retention_days: int = 30
+    # Overrides of the alarms' defaults (infra/alarm_settings.py; README, "Dashboard, alarms and runbook"):
+    # {"api_5xx_rate": {"threshold": 2, "evaluation_periods": 5}}.
+    alarms: dict[str, Any] = field(default_factory=dict)
+    # An address the alarm topic sends every alarm to (SNS asks it to confirm first).
+    alarm_email: str | None = None
     # Optional overrides of the functions' own defaults (gateway.settings); None leaves them unset.
     secrets_ttl_seconds: int | None = None
     upstream_timeout_seconds: float | None = None
@@ -130,6 +136,12 @@ class GatewayConfig:
             raise ConfigError(f"log_level must be one of {sorted(LOG_LEVELS)}, got {self.log_level!r}")
         if self.log_retention_days not in RETENTION_DAY_NAMES:
             raise ConfigError(f"log_retention_days {self.log_retention_days} is not a CloudWatch value")
+        try:
+            for name, setting in self.alarm_settings.items():  # (validates the overrides)
+                check_window(name, setting, setting.period_minutes or self.watch_interval_minutes)
+            checked_email(self.alarm_email)
+        except AlarmSettingsError as error:
+            raise ConfigError(str(error)) from error
         if self.secrets_ttl_seconds is not None and self.secrets_ttl_seconds < 0:
             raise ConfigError("secrets_ttl_seconds must be >= 0")
         if self.upstream_timeout_seconds is not None and self.upstream_timeout_seconds <= 0:
@@ -160,6 +172,10 @@ class GatewayConfig:
             raise ConfigError(f"snapstart needs python_version {' or '.join(SNAPSTART_PYTHON_VERSIONS)}")
 
     @property
+    def alarm_settings(self) -> dict[str, AlarmSetting]:
+        return alarm_settings(self.alarms)
+
+    @property
     def providers_json(self) -> str:
         return json.dumps(self.providers, sort_keys=True, separators=(",", ":"))
 
@@ -172,6 +188,8 @@ class GatewayConfig:
             "throttle_burst_limit",
             "log_level",
             "log_retention_days",
+            "alarms",
+            "alarm_email",
             "secrets_ttl_seconds",
             "upstream_timeout_seconds",
             "python_version",
@@ -195,6 +213,8 @@ class GatewayConfig:
             "throttle_burst_limit": int,
             "log_level": lambda value: str(value).upper(),
             "log_retention_days": int,
+            "alarms": _json_object,
+            "alarm_email": str,
             "secrets_ttl_seconds": int,
             "upstream_timeout_seconds": float,
             "python_version": str,

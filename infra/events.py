@@ -1,10 +1,9 @@
 """Where batch events go: the EventBridge bus, and the webhook delivery queue with its
-dead-letter queue (an alarm on its depth: an event no attempt delivered is seen)."""
+dead-letter queue (infra/monitoring.py alarms on its depth: an event no attempt delivered is seen)."""
 
 from __future__ import annotations
 
 import aws_cdk as cdk
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -38,16 +37,4 @@ class GatewayEvents(Construct):
             dead_letter_queue=sqs.DeadLetterQueue(
                 queue=self.dead_letters, max_receive_count=consumer.max_receive_count
             ),
-        )
-        cloudwatch.Alarm(
-            self,
-            "WebhookDeadLettersAlarm",
-            metric=self.dead_letters.metric_approximate_number_of_messages_visible(
-                period=cdk.Duration.minutes(5)
-            ),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            alarm_description="openai-gateway: a webhook event was not delivered (dead-letter queue)",
         )

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import aws_cdk as cdk
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
@@ -406,8 +405,8 @@ class GatewayFunctions(Construct):
     def _async_invoke_config(self, function: routes.AsyncFunction) -> None:
         """Lambda's retries and event age for the function's events, and where a failed event
         goes: the route table's on-failure function (granted as an `invoke:` capability, hence
-        L1 here: the L2 destination would add a grant of its own). A function with none gets an
-        alarm on its errors: a record it failed to handle is seen, not lost in silence."""
+        L1 here: the L2 destination would add a grant of its own). The alarms that see a record
+        lost on the way are in infra/monitoring.py (transfer_failure_lost)."""
         spec = unrouted_spec(function)
         target = self.by_name[function.name]
         destination = None
@@ -416,11 +415,6 @@ class GatewayFunctions(Construct):
             destination = lambda_.CfnEventInvokeConfig.DestinationConfigProperty(
                 on_failure=lambda_.CfnEventInvokeConfig.OnFailureProperty(destination=failure_arn)
             )
-            metric = target.metric("DestinationDeliveryFailures", period=cdk.Duration.minutes(5))
-            what = f"{function.on_failure} could not be handed a failed {function.name} event"
-        else:
-            metric = target.metric_errors(period=cdk.Duration.minutes(5))
-            what = f"{function.name} failed: a failure record may be lost"
         config = lambda_.CfnEventInvokeConfig(
             self,
             f"{spec.construct_id}AsyncConfig",
@@ -432,16 +426,6 @@ class GatewayFunctions(Construct):
         )
         # Lambda checks that the role may invoke the destination when the config is created.
         config.node.add_dependency(self.roles[function.name])
-        cloudwatch.Alarm(
-            self,
-            f"{spec.construct_id}FailureAlarm",
-            metric=metric,
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            alarm_description=f"openai-gateway: {what}",
-        )
 
     def statements(
         self, grants: Iterable[str], prefixes: tuple[str, ...] = BUCKET_PREFIXES

@@ -20,6 +20,7 @@ from infra.bedrock import BedrockBatchRole, nag_wildcards
 from infra.bedrock_config import bedrock_deployments
 from infra.config import RETENTION_DAY_NAMES, GatewayConfig
 from infra.functions import GatewayFunctions, bucket_prefixes
+from infra.monitoring import AlarmTopic, GatewayMonitoring
 from infra.stateful import DataRefs, StatefulResources
 
 DESCRIPTION = "OpenAI-compatible Batches and Files API gateway"
@@ -86,7 +87,31 @@ class ApiStack(cdk.Stack):
             config=config,
             log_retention=logs.RetentionDays[RETENTION_DAY_NAMES[config.log_retention_days]],
         )
+        self.alarm_topic = AlarmTopic(self, "Alarms", email=config.alarm_email)
+        self.monitoring = GatewayMonitoring(
+            self,
+            "Monitoring",
+            api=self.gateway.api,
+            access_logs=self.gateway.access_logs,
+            functions=self.functions.by_name,
+            events=self.functions.events,
+            table_name=data.refs.table_name,
+            config=config,
+            topic=self.alarm_topic.topic,
+        )
         cdk.CfnOutput(self, "ApiUrl", value=self.gateway.api.url, description="Clients use <ApiUrl>v1/...")
+        cdk.CfnOutput(
+            self,
+            "AlarmTopicArn",
+            value=self.alarm_topic.topic.topic_arn,
+            description="Every alarm notifies this SNS topic: subscribe to it (or set alarm_email)",
+        )
+        cdk.CfnOutput(
+            self,
+            "DashboardName",
+            value=self.monitoring.dashboard_name,
+            description="The CloudWatch dashboard (README: Dashboard)",
+        )
         cdk.CfnOutput(
             self,
             "EventBusName",
@@ -96,8 +121,20 @@ class ApiStack(cdk.Stack):
         self._acknowledge_nag(data.refs)
 
     def _acknowledge_nag(self, data: DataRefs) -> None:
+        for api_part in (self.gateway.api, *self.gateway.path_stacks.values()):
+            self._acknowledge_api_nag(api_part)
+        self._acknowledge_function_nag(data)
         acknowledge(
-            self.gateway.api,
+            self.alarm_topic.topic,
+            (
+                "AwsSolutions-SNS2",
+                "CloudWatch alarms cannot publish to the AWS-managed SNS key; notices hold no secret",
+            ),
+        )
+
+    def _acknowledge_api_nag(self, api_part: IConstruct) -> None:
+        acknowledge(
+            api_part,
             ("AwsSolutions-APIG2", "Requests are validated in the functions (pydantic models)"),
             ("AwsSolutions-APIG3", "No WAF: stage throttling and per-key checks in the functions"),
             (
@@ -113,6 +150,8 @@ class ApiStack(cdk.Stack):
                 "Execution logging needs an account-wide API Gateway role; access logs and X-Ray are on",
             ),
         )
+
+    def _acknowledge_function_nag(self, data: DataRefs) -> None:
         for function in self.functions.by_name.values():
             acknowledge(
                 function,

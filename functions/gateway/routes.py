@@ -130,8 +130,8 @@ class Route:
     path: str  # without prefix, e.g. "/files/{file_id}"
     permissions: frozenset[str] = frozenset()
     prefixed: bool = True
-    # The prefixes it is served under when prefixed: every provider form by default; the
-    # gateway's own APIs (webhooks), which no provider serves, only bare and under /v1.
+    # The prefixes it is served under when prefixed: every provider form by default, so that a
+    # client bound to any of the gateway's base URLs reaches every endpoint.
     prefixes: tuple[str, ...] = PREFIXES
     authenticated: bool = True
     memory_mb: int = 512
@@ -226,9 +226,6 @@ _ANNOUNCES = frozenset(
 )
 _PROVIDER = frozenset({SECRET_PROVIDER_KEYS})
 _IDEMPOTENT = frozenset({TABLE_IDEMPOTENCY})
-
-# The gateway's own APIs: not a provider's, so not under a provider's prefix.
-GATEWAY_API_PREFIXES: tuple[str, ...] = ("", "/v1")
 
 ROUTES: tuple[Route, ...] = (
     Route("health", "GET", "/health", prefixed=False, authenticated=False, memory_mb=128),
@@ -357,9 +354,9 @@ ROUTES: tuple[Route, ...] = (
         frozenset({TABLE_DELETE, TABLE_KEY_ITEMS, TABLE_QUERY_BY_KIND}),
         prefixed=False,
     ),
-    # Webhook endpoints (OpenAI's Webhook Endpoints API, per key)
+    # Webhook endpoints (OpenAI's Webhook Endpoints API, per key), under every prefix
     *(
-        Route(name, method, path, grants, prefixes=GATEWAY_API_PREFIXES)
+        Route(name, method, path, grants)
         for name, method, path, grants in (
             ("webhooks_create", "POST", "/webhook_endpoints", frozenset({TABLE_PUT})),
             ("webhooks_list", "GET", "/webhook_endpoints", _LISTS),

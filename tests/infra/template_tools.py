@@ -1,11 +1,15 @@
-"""Reading synthesized CloudFormation templates: functions, roles' statements, API paths."""
+"""Reading synthesized CloudFormation templates: functions, roles' statements, API paths, and
+the API stack with its nested stacks as one template."""
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
+
+import aws_cdk as cdk
 
 Template = dict[str, Any]
 
@@ -130,3 +134,67 @@ def render_vtl(template: str) -> Any:
     rendered = _VTL_STRING.sub('"An error message"', template)
     rendered = _VTL_VARIABLE.sub("X", rendered)
     return json.loads(rendered)
+
+
+def nested_templates(outdir: Path, stack: cdk.Stack) -> dict[str, Template]:
+    """The logical id in `stack`'s template of each of its nested stacks -> that stack's template."""
+    nested: dict[str, Template] = {}
+    for construct in stack.node.find_all():
+        if isinstance(construct, cdk.NestedStack) and construct.nested_stack_parent is stack:
+            resource = construct.nested_stack_resource
+            assert resource is not None
+            nested[stack.get_logical_id(resource)] = json.loads(
+                (outdir / construct.template_file).read_text()
+            )
+    return nested
+
+
+def flattened(outdir: Path, stack: cdk.Stack) -> Template:
+    """`stack`'s template with its nested stacks' resources merged in, as one template would hold
+    them: a nested stack's resource is named `<nested stack's logical id>.<its logical id>`, a
+    nested parameter is replaced by the expression the parent passes, a parent's `Outputs.*`
+    attribute of a nested stack by that output's value. For the tests that read the whole API
+    (functions, roles, methods), whichever template each part lives in."""
+    parent = json.loads((outdir / stack.template_file).read_text())
+    resources = {
+        logical_id: resource
+        for logical_id, resource in parent["Resources"].items()
+        if resource["Type"] != "AWS::CloudFormation::Stack"
+    }
+    outputs: dict[tuple[str, str], Any] = {}
+    for stack_id, template in nested_templates(outdir, stack).items():
+        arguments = parent["Resources"][stack_id]["Properties"].get("Parameters", {})
+        names = {logical_id: f"{stack_id}.{logical_id}" for logical_id in template["Resources"]}
+
+        def ref(name: str, arguments: dict[str, Any] = arguments, names: dict[str, str] = names) -> Any:
+            return arguments.get(name) or ({"Ref": names[name]} if name in names else None)
+
+        def get_att(attribute: list[str], names: dict[str, str] = names) -> Any:
+            return {"Fn::GetAtt": [names[attribute[0]], *attribute[1:]]} if attribute[0] in names else None
+
+        template = _substituted(template, ref, get_att)
+        for logical_id, resource in template["Resources"].items():
+            depends_on = resource.get("DependsOn")
+            if depends_on is not None:
+                resource["DependsOn"] = [names.get(name, name) for name in as_list(depends_on)]
+            resources[names[logical_id]] = resource
+        for name, output in template.get("Outputs", {}).items():
+            outputs[(stack_id, f"Outputs.{name}")] = output["Value"]
+    merged = {**parent, "Resources": resources}
+    return _substituted(merged, lambda ref: None, lambda attribute: outputs.get(tuple(attribute)))
+
+
+def _substituted(
+    value: Any,
+    ref: Callable[[str], Any],
+    get_att: Callable[[list[str]], Any] = lambda attribute: None,
+) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"Ref"} and (replacement := ref(value["Ref"])) is not None:
+            return replacement
+        if set(value) == {"Fn::GetAtt"} and (replacement := get_att(value["Fn::GetAtt"])) is not None:
+            return _substituted(replacement, ref, get_att)
+        return {key: _substituted(child, ref, get_att) for key, child in value.items()}
+    if isinstance(value, list):
+        return [_substituted(child, ref, get_att) for child in value]
+    return value

@@ -177,3 +177,16 @@ def test_a_receiver_that_fails_twice_gets_the_same_webhook_id_three_times(
         assert bystander.deliveries == []  # another key's endpoint, and an endpoint of another type
         attempts = client.get(f"/webhook_endpoints/{created.id}/deliveries", cast_to=object)["data"]  # type: ignore[index]
         assert sorted((a["attempt"], a["status_code"]) for a in attempts) == [(1, 500), (2, 503), (3, 200)]
+
+
+def test_a_client_bound_to_a_providers_base_url_manages_the_same_endpoints(
+    local_gateway: LocalGateway,
+) -> None:
+    """Served under every prefix, as every other route: one key's endpoints, whichever base URL."""
+    key = generate_key(local_gateway).key
+    bound = sdk(local_gateway, key, provider="openai")
+    with webhook_receiver() as receiver:
+        created = bound.webhooks.create(url=receiver.url, name="bound", event_types=["batch.completed"])
+        assert [endpoint.id for endpoint in sdk(local_gateway, key).webhooks.list().data] == [created.id]
+        assert bound.webhooks.retrieve(created.id).id == created.id
+        bound.webhooks.delete(created.id)
