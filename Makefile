@@ -13,7 +13,7 @@ NODE_MAJOR := $(shell node -p 'process.versions.node.split(".")[0]' 2>/dev/null 
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := $(NODE_MAJOR)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := $(NODE_MAJOR)
 
-.PHONY: venv serve test lint typecheck unit integration infra-tests e2e synth deploy destroy \
+.PHONY: venv serve test lint typecheck unit integration infra-tests e2e synth deploy destroy metric-table \
 	localstack-deploy bench keys openapi mutate clean clean-local soak
 
 venv: $(STAMP)
@@ -97,6 +97,11 @@ bench: venv
 # docs/openapi.json from the handlers' own schemas (tests/unit/test_openapi.py fails when it is stale)
 openapi: venv
 	$(BIN)/python -m infra.openapi --output docs/openapi.json
+
+# README.md's metric table from functions/gateway/observability/metric_names.py
+# (tests/unit/test_metric_table.py fails when it is stale)
+metric-table: venv
+	PYTHONPATH=functions $(BIN)/python -m gateway.observability.metric_table README.md
 
 # Virtual keys: make keys ARGS="generate --alias team-a --duration 30d --providers openai"
 # GATEWAY_URL / GATEWAY_MASTER_KEY point it at a deployed stack (default: make serve's, on

@@ -29,7 +29,7 @@ from gateway import async_invoke, resources
 from gateway.routes import ASYNC_FUNCTIONS, ROUTES
 from gateway.webhooks import queue as webhook_queue
 
-from devserver import aws
+from devserver import aws, metrics_log
 from devserver.apigw import ApiGateway, Handler, HttpResponse, import_handler
 from devserver.events import lambda_context
 from devserver.local_queue import LocalDelayQueue
@@ -896,6 +896,8 @@ def start_gateway(
 
         reset_function_caches()
         cleanups.append(reset_function_caches)  # and again on stop
+        metrics_log.attach()
+        cleanups.append(metrics_log.detach)
 
         runner = LocalAsyncRunner()
         async_invoke.use_local_runner(runner)

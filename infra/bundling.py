@@ -43,9 +43,20 @@ PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
 PLATFORM = PLATFORMS[DEFAULT_ARCHITECTURE]
 BUILD_PYTHON_ENV = "GATEWAY_BUILD_PYTHON"
 # Bumped when the bundling steps change, so old cached layers are not reused.
-BUNDLER_VERSION = "2"
+BUNDLER_VERSION = "3"
 # Removed from the layer: byte code for the build machine's Python and test suites.
 STRIP_DIRS = frozenset({"__pycache__", "tests"})
+# What the Lambda Python runtime ships (boto3 and what it needs), removed from the layer when a
+# requirement pulls it in (aws-xray-sdk, for Powertools' Tracer, requires botocore): the
+# runtime's copy serves, as it does the gateway's own boto3 calls.
+RUNTIME_PROVIDED = {
+    "boto3": "boto3",
+    "botocore": "botocore",
+    "s3transfer": "s3transfer",
+    "urllib3": "urllib3",
+    "dateutil": "python_dateutil",
+    "six.py": "six",
+}
 # Not copied into the function code asset.
 CODE_EXCLUDED_DIRS = frozenset({"__pycache__", "tests"})
 CODE_EXCLUDED_FILES = frozenset({"requirements.txt"})
@@ -222,6 +233,12 @@ class PipLayerBundling:
 def strip(site_packages: Path) -> None:
     """Drop what the layer never needs, keeping the `*.dist-info` metadata (importlib.metadata)."""
     shutil.rmtree(site_packages / "bin", ignore_errors=True)
+    for module, distribution in RUNTIME_PROVIDED.items():
+        for path in [site_packages / module, *site_packages.glob(f"{distribution}-*.dist-info")]:
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
     for path in sorted(site_packages.rglob("*"), reverse=True):  # children before their parents
         if path.is_dir() and path.name in STRIP_DIRS:
             shutil.rmtree(path)

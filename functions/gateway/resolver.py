@@ -27,7 +27,9 @@ from gateway.errors import (
     ServiceUnavailableError,
     error_envelope,
 )
-from gateway.observability import logger
+from gateway.observability import logger, metric_names, tracing
+from gateway.observability.instrument import instrumented
+from gateway.observability.metrics import emit
 from gateway.request_body import BodyKind
 from gateway.snapstart import register_hooks
 
@@ -130,9 +132,9 @@ class GatewayApp:
         self.resolver.exception_handler(RequestValidationError)(_validation_error)
         self.resolver.exception_handler(Exception)(self._unexpected)
         self.resolver.not_found(self._not_found)
-        self.lambda_handler = logger.inject_lambda_context(
-            correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True
-        )(self._handle)
+        self.lambda_handler = instrumented(
+            self._handle, correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True
+        )
         register_hooks(self.route)  # with SnapStart only: prime before the snapshot
 
     def endpoint(self, func: F) -> F:
@@ -162,6 +164,7 @@ class GatewayApp:
     def _handle(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         request_id = (event.get("requestContext") or {}).get("requestId") or context.aws_request_id
         upstream_ids.start_request()
+        tracing.annotate_request(request_id, _path_gateway_id(event))
         azure_signed = False
         try:
             if self.route.authenticated:
@@ -186,7 +189,11 @@ class GatewayApp:
             if azure_signed:
                 provider_choice.forget_azure_signs()
         # One line per request; the correlation id on it is the request id of x-request-id.
-        logger.info("request", extra={"route": self.route.name, "status": result.get("statusCode")})
+        status = int(result.get("statusCode") or 500)
+        logger.info("request", extra={"route": self.route.name, "status": status})
+        emit(metric_names.REQUESTS, route=self.route.name, status_class=f"{status // 100}xx")
+        if self.route.creates and status < 300 and tracing.enabled():
+            tracing.about(_created_id(result))
         return _with_request_id(result, request_id)
 
     def _unexpected(self, exc: Exception) -> Response:
@@ -236,6 +243,22 @@ def _check_addressed_provider(caller: Caller, event: dict[str, Any]) -> None:
     )
     if provider is not None:
         caller.require_provider(provider)
+
+
+def _path_gateway_id(event: dict[str, Any]) -> str | None:
+    """The gateway id a path names (file_id, batch_id, ...), when it is one."""
+    for name, value in (event.get("pathParameters") or {}).items():
+        if name.endswith("_id") and tracing.is_gateway_id(value):
+            return str(value)
+    return None
+
+
+def _created_id(result: dict[str, Any]) -> str | None:
+    try:
+        body = json.loads(result.get("body") or "")
+    except (TypeError, ValueError):
+        return None
+    return body.get("id") if isinstance(body, dict) else None
 
 
 def _azure_dated(event: dict[str, Any]) -> bool:

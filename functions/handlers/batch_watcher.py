@@ -7,7 +7,7 @@ continues; two passes at once are safe (every write is conditional).
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from gateway.observability import logger
+from gateway.observability.instrument import instrumented
 from gateway.providers import client  # noqa: F401  (init phase: every pass calls providers)
 from gateway.service.deadline import Deadline
 from gateway.service.watcher import run_pass
@@ -16,7 +16,7 @@ from gateway.service.watcher import run_pass
 _MARGIN_SECONDS = 30.0
 
 
-@logger.inject_lambda_context(clear_state=True)
+@instrumented
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     remaining = context.get_remaining_time_in_millis() / 1000
     return run_pass(Deadline.after(max(1.0, remaining - _MARGIN_SECONDS))).as_dict()

@@ -7,11 +7,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from gateway.observability import logger
+from gateway.observability.instrument import instrumented
 from gateway.providers import client  # noqa: F401  (init phase: every transfer calls a provider)
 from gateway.service.transfer import transfer_file
 
 
-@logger.inject_lambda_context(clear_state=True)
+@instrumented
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     file_id = str(event.get("file_id") or "")
     if not file_id:

@@ -8,11 +8,11 @@ Event: Lambda's invocation record once it gives up on a file_transfer event
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from gateway.observability import logger
+from gateway.observability.instrument import instrumented
 from gateway.providers import client  # noqa: F401  (init phase: it may delete a provider copy)
 from gateway.service.transfer_failure import handle_failure_record
 
 
-@logger.inject_lambda_context(clear_state=True)
+@instrumented
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return handle_failure_record(event)

@@ -4,6 +4,7 @@ from the functions or their upstream calls below WARNING; SIGTERM under load end
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 import time
@@ -41,6 +42,27 @@ def test_one_line_per_request(tmp_path: Path) -> None:
     assert len(after) == 1 and '"POST /v1/files HTTP/1.1" 200' in after[0], after
     assert output_after_banner.strip() == ""  # no JSON line of the function at the default level
     assert "in memory only" in server.banner
+
+
+def test_metrics_log_prints_the_emf_lines_a_request_emitted_on_standard_error(tmp_path: Path) -> None:
+    log = tmp_path / "devserver.log"
+    env = devserver_env(tmp_path / "data", DEVSERVER_DATA_DIR="none", METRICS_LOG="1", ACCESS_LOG="0")
+    with running_devserver(env, log) as server:
+        response = httpx.post(
+            f"{server.url}/v1/files",
+            headers={"Authorization": "Bearer sk-1234"},
+            data={"purpose": "batch"},
+            files={"file": ("requests.jsonl", INPUT)},
+            timeout=30,
+        )
+        assert response.status_code == 200
+    emf = [json.loads(line) for line in log.read_text().splitlines() if line.startswith('{"_aws"')]
+    requests = [line for line in emf if line.get("Requests") and line.get("route") == "files_create"]
+    assert requests and requests[0]["status_class"] == "2xx" and requests[0]["service"] == "openai-gateway"
+    assert requests[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "OpenAIGateway"
+    calls = [line for line in emf if line.get("ProviderCalls") and line.get("provider") == "openai"]
+    assert calls and calls[0]["outcome"] == "ok"  # the simulator took the file
+    assert '{"_aws"' not in log.with_suffix(".banner").read_text()  # never on standard output
 
 
 def test_sigterm_under_load_ends_the_server_within_5_seconds_and_stopping_is_the_last_line(

@@ -1,4 +1,5 @@
-"""No key of any kind ever reaches a log line: master, virtual, provider, or a wrong one tried."""
+"""No key of any kind ever reaches a log line, a metric or a trace annotation: master, virtual,
+provider, or a wrong one tried."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import openai
@@ -67,3 +69,52 @@ def test_every_request_is_logged_with_its_request_id(
         request_id = response.headers["x-request-id"]
         [line] = [entry for entry in lines if entry.get("correlation_id") == request_id]
         assert (line["route"], line["status"], line["key_id"]) == (route, response.status_code, "master")
+
+
+class _RecordingTracer:
+    """Stands for Powertools' Tracer (off outside Lambda): every annotation put, anywhere."""
+
+    def __init__(self) -> None:
+        self.annotations: list[tuple[str, object]] = []
+        self.provider = self
+
+    def put_annotation(self, key: str, value: object) -> None:
+        self.annotations.append((key, value))
+
+    @contextmanager
+    def in_subsegment(self, name: str) -> Iterator[_RecordingTracer]:
+        yield self
+
+
+def test_keys_never_reach_a_metric_or_a_trace_annotation(
+    local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same requests as above, with the keys also in a path and a query: the EMF lines the
+    functions wrote and the annotations they put name no key (but do name routes, providers,
+    request ids and gateway ids)."""
+    from gateway.observability import metrics, tracing
+
+    assert local_gateway.simulator is not None
+    tracer = _RecordingTracer()
+    monkeypatch.setattr(tracing, "tracer", lambda: tracer)
+    tenant = generate_key(local_gateway, "metrics")
+    wrong = "sk-wrong-key-that-must-not-be-measured"
+    with metrics.capture() as lines:
+        tenant_sdk = client(local_gateway, key=tenant.key)
+        file_id = upload_batch_file(tenant_sdk, extra_headers={"custom-llm-provider": "azure"}).id
+        tenant_sdk.files.list()
+        with pytest.raises(openai.AuthenticationError):
+            client(local_gateway, key=wrong).files.list()
+        httpx.get(f"{local_gateway.api_base}/files/{tenant.key}", headers={"api-key": tenant.key})
+        httpx.get(f"{local_gateway.api_base}/files", params={"after": wrong}, headers={"api-key": wrong})
+        local_gateway.simulator.add_fault(status=401, path_contains="/files", method="GET")
+        try:
+            client(local_gateway).files.retrieve(file_id)
+        finally:
+            local_gateway.simulator.clear_faults()
+    emitted = json.dumps(lines)
+    annotated = json.dumps(tracer.annotations)
+    assert '"route": "files_create"' in emitted and '"provider": "azure"' in emitted
+    assert file_id in annotated and "x_request_id" in annotated
+    for secret in (local_gateway.master_key, tenant.key, wrong, SIM_OPENAI_KEY, SIM_AZURE_KEY):
+        assert secret not in emitted and secret not in annotated

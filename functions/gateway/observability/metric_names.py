@@ -18,18 +18,39 @@ class MetricName:
     unit: str  # a CloudWatch unit name, as Powertools' MetricUnit spells it
     dimensions: tuple[str, ...]  # besides `service`
     meaning: str
+    # Coarser dimension sets each datapoint is published under too (each besides `service`;
+    # () is `service` alone): what an alarm over every value of a dimension reads, since an
+    # alarm cannot sum a SEARCH.
+    rollups: tuple[tuple[str, ...], ...] = ()
 
 
-def _metric(name: str, unit: str, dimensions: tuple[str, ...], meaning: str) -> MetricName:
-    return MetricName(name, unit, dimensions, meaning)
+def _metric(
+    name: str,
+    unit: str,
+    dimensions: tuple[str, ...],
+    meaning: str,
+    rollups: tuple[tuple[str, ...], ...] = (),
+) -> MetricName:
+    assert all(set(rollup) < set(dimensions) for rollup in rollups), name
+    return MetricName(name, unit, dimensions, meaning, rollups)
 
 
 # API
 REQUESTS = _metric(
-    "Requests", "Count", ("route", "status_class"), "requests answered, by route and 2xx/4xx/5xx"
+    "Requests",
+    "Count",
+    ("route", "status_class"),
+    "requests answered, by route and 2xx/4xx/5xx",
+    rollups=(("status_class",),),
 )
-# Providers (outcome: ok, 4xx, 429, 5xx, timeout)
-PROVIDER_CALLS = _metric("ProviderCalls", "Count", ("provider", "outcome"), "calls to a provider, by outcome")
+# Providers (outcome: ok, 4xx, 429, 5xx, timeout, unreachable)
+PROVIDER_CALLS = _metric(
+    "ProviderCalls",
+    "Count",
+    ("provider", "outcome"),
+    "calls to a provider, by outcome",
+    rollups=(("provider",),),
+)
 PROVIDER_LATENCY = _metric("ProviderLatency", "Milliseconds", ("provider",), "a provider call's duration")
 # Batches and money
 BATCHES_CREATED = _metric("BatchesCreated", "Count", ("provider",), "batches created")
@@ -52,11 +73,11 @@ OLDEST_UNFINISHED_AGE = _metric(
     "OldestUnfinishedBatchAge", "Seconds", (), "age of the oldest unfinished batch"
 )
 INVARIANT_VIOLATIONS = _metric(
-    "InvariantViolations", "Count", ("invariant",), "records a books check found off"
+    "InvariantViolations", "Count", ("invariant",), "records a books check found off", rollups=((),)
 )
 # Webhooks (outcome: delivered, retried, failed)
 WEBHOOK_DELIVERIES = _metric(
-    "WebhookDeliveries", "Count", ("outcome",), "webhook delivery attempts, by outcome"
+    "WebhookDeliveries", "Count", ("outcome",), "webhook delivery attempts, by outcome", rollups=((),)
 )
 WEBHOOK_LATENCY = _metric("WebhookDeliveryLatency", "Milliseconds", (), "a delivery attempt's duration")
 # File transfers

@@ -22,12 +22,13 @@ import httpx
 from gateway.errors import UpstreamError, UpstreamRequestError, UpstreamTimeoutError
 from gateway.jsonl import split_lines
 from gateway.observability import logger
+from gateway.observability.provider_calls import TIMEOUT, provider_call
 from gateway.providers import anthropic_shapes as shapes
 from gateway.providers.api import ProviderApi
 from gateway.providers.batch_notes import BatchNotes
 from gateway.providers.batch_results import ERROR, OUTPUT, encoded, has_line, result_line
 from gateway.providers.chat_to_messages import TranslationError, messages_request
-from gateway.providers.client import KeySource, _timeout, _tls_context
+from gateway.providers.client import KeySource, _timeout, _tls_context, operation_name
 from gateway.providers.config import DEFAULT_ANTHROPIC_VERSION, ProviderDeployment
 from gateway.providers.errors import upstream_error
 from gateway.providers.kept_file_endpoints import KeptFileEndpoints
@@ -317,12 +318,16 @@ class AnthropicClient(KeptFileEndpoints):
             **kwargs.pop("headers", {}),
         }
         request = self._http.build_request(method, self.deployment.api_base + path, headers=headers, **kwargs)
-        try:
-            return self._http.send(request, stream=stream)
-        except httpx.TimeoutException as exc:
-            raise UpstreamTimeoutError(f"provider '{self.name}' did not answer in time") from exc
-        except httpx.TransportError as exc:
-            raise UpstreamError(f"provider '{self.name}' could not be reached") from exc
+        with provider_call(self.name, operation_name(method, path.removeprefix("/v1"))) as call:
+            try:
+                response = self._http.send(request, stream=stream)
+            except httpx.TimeoutException as exc:
+                call.failed(TIMEOUT)
+                raise UpstreamTimeoutError(f"provider '{self.name}' did not answer in time") from exc
+            except httpx.TransportError as exc:
+                raise UpstreamError(f"provider '{self.name}' could not be reached") from exc
+            call.answered(response.status_code)
+            return response
 
     def close(self) -> None:
         self._http.close()

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 
 from gateway import resources
 from gateway.errors import (
@@ -36,6 +36,7 @@ from gateway.errors import (
     UpstreamRequestError,
 )
 from gateway.observability import logger
+from gateway.observability.provider_calls import TIMEOUT, provider_call
 from gateway.providers import batch_results, bedrock_jobs, bedrock_records
 from gateway.providers.api import ProviderApi
 from gateway.providers.bedrock_jobs import Note
@@ -354,13 +355,19 @@ class BedrockClient(KeptFileEndpoints):
         return self._client
 
     def _call(self, operation: str, **params: Any) -> dict[str, Any]:
-        try:
-            answer: dict[str, Any] = getattr(self._bedrock(), operation)(**params)
+        with provider_call(self.name, operation) as call:
+            try:
+                answer: dict[str, Any] = getattr(self._bedrock(), operation)(**params)
+            except ClientError as exc:
+                call.answered(int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 500))
+                raise _upstream(exc, self.name) from exc
+            except (ReadTimeoutError, ConnectTimeoutError) as exc:
+                call.failed(TIMEOUT)
+                raise UpstreamError(f"provider '{self.name}' could not be reached") from exc
+            except BotoCoreError as exc:
+                raise UpstreamError(f"provider '{self.name}' could not be reached") from exc
+            call.answered(int(answer.get("ResponseMetadata", {}).get("HTTPStatusCode") or 200))
             return answer
-        except ClientError as exc:
-            raise _upstream(exc, self.name) from exc
-        except BotoCoreError as exc:
-            raise UpstreamError(f"provider '{self.name}' could not be reached") from exc
 
 
 def _lines(chunks: Iterator[bytes]) -> Iterator[bytes]:

@@ -12,6 +12,7 @@ import httpx
 
 from gateway.errors import UpstreamError, UpstreamTimeoutError
 from gateway.observability import logger
+from gateway.observability.provider_calls import TIMEOUT, provider_call
 from gateway.providers.config import ProviderDeployment
 from gateway.providers.dialects import dialect_for
 from gateway.providers.errors import upstream_error
@@ -149,15 +150,24 @@ class ProviderClient:
             headers=self._dialect.auth_headers(key),
             **kwargs,
         )
-        try:
-            return self._http.send(request, stream=stream)
-        except httpx.TimeoutException as exc:
-            raise UpstreamTimeoutError(f"provider '{self.name}' did not answer in time") from exc
-        except httpx.TransportError as exc:
-            raise UpstreamError(f"provider '{self.name}' could not be reached") from exc
+        with provider_call(self.name, operation_name(method, path)) as call:
+            try:
+                response = self._http.send(request, stream=stream)
+            except httpx.TimeoutException as exc:
+                call.failed(TIMEOUT)
+                raise UpstreamTimeoutError(f"provider '{self.name}' did not answer in time") from exc
+            except httpx.TransportError as exc:
+                raise UpstreamError(f"provider '{self.name}' could not be reached") from exc
+            call.answered(response.status_code)
+            return response
 
     def close(self) -> None:
         self._http.close()
+
+
+def operation_name(method: str, path: str) -> str:
+    """A call's name in a trace, without the ids of its path: "GET /batches"."""
+    return f"{method} /{path.lstrip('/').split('/', 1)[0]}"
 
 
 @lru_cache(maxsize=1)

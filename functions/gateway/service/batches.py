@@ -16,7 +16,7 @@ from gateway.idempotency import KEY_LIFETIME_SECONDS, idempotency_key_reused
 from gateway.ids import new_id
 from gateway.models.batches import TERMINAL_BATCH_STATUSES, Batch, CreateBatchRequest
 from gateway.models.common import ListPage
-from gateway.observability import logger
+from gateway.observability import batch_metrics, logger
 from gateway.providers.registry import client_for
 from gateway.service import adoption
 from gateway.service.deadline import Deadline
@@ -153,6 +153,8 @@ def _failed_at_validation(
     )
     if existing is None:
         logger.info("batch failed validation", extra={"batch_id": batch_id, "problems": problems.count})
+        batch_metrics.created(record.provider)
+        batch_metrics.finished(record.provider, "failed", succeeded=0, failed=0)
         return _snapshot(record)
     if _key_expired(existing):
         return _failed_at_validation(caller, input_file, request, new_id("batch"), problems)
@@ -467,6 +469,7 @@ def _finish(id_map: IdMap, record: ObjectRecord, upstream: dict[str, Any]) -> Ba
         publish=False,
     )
     if attached:
+        batch_metrics.created(record.provider)
         # already over at the provider (adopted late): booked now, or by the watcher's next pass
         return _settled(record, batch) if ended_upstream else batch
     current = id_map.get(record.id)

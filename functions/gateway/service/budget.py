@@ -14,6 +14,7 @@ from typing import Any
 
 from gateway.auth import MASTER_KEY_ID, Caller
 from gateway.errors import InvalidRequestError
+from gateway.observability import batch_metrics
 from gateway.pricing import batch_cost, price_table, scope_of
 from gateway.service.batch_input_check import BATCH_CHECK_STATE
 from gateway.service.usage import BatchUsage
@@ -78,6 +79,7 @@ def hold_for_batch(
     try:
         (store or BudgetStore()).hold(caller.key_id, estimate, batch_id)
     except BudgetExceededError as exceeded:
+        batch_metrics.budget_refused()
         raise _budget_exceeded(exceeded.budget, exceeded.estimate) from exceeded
 
 
@@ -100,6 +102,7 @@ def batch_estimate(
     if estimate is None:
         budget = store.get(caller.key_id)
         if budget is not None and budget.max_budget is not None:
+            batch_metrics.budget_refused()
             raise InvalidRequestError(
                 f"This key has a budget, and the cost of a batch on {input_file.id} cannot be estimated "
                 f"(model {model or 'unknown'} has no price, or the file was not checked at upload). "

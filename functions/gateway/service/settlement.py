@@ -17,7 +17,7 @@ from gateway.auth import MASTER_KEY_ID
 from gateway.jsonl import split_lines
 from gateway.models.batches import TERMINAL_BATCH_STATUSES, Batch
 from gateway.models.common import GatewayModel
-from gateway.observability import logger
+from gateway.observability import batch_metrics, logger
 from gateway.pricing import Cost, batch_cost, price_table, scope_of
 from gateway.providers.registry import client_for
 from gateway.service.usage import BatchUsage, UsageTally, tally_output
@@ -111,6 +111,14 @@ def _settle(
     unwatch = (record.stored or {}).get("status") in TERMINAL_BATCH_STATUSES
     if store.commit(record.id, settlement, spend_entry, budget_update, budget_fallback, unwatch=unwatch):
         logger.info("batch settled", extra={"batch_id": record.id, "cost": str(booked)})
+        batch_metrics.finished(
+            record.provider,
+            batch.status,
+            succeeded=tally.succeeded,
+            failed=tally.failed,
+            model=model,
+            cost_usd=cost.total if cost else None,
+        )
         return settlement
     return store.settlement_of(record.id) or settlement  # another caller committed first
 

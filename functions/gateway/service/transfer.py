@@ -29,7 +29,8 @@ from gateway.errors import (
     UpstreamRequestError,
     UpstreamTimeoutError,
 )
-from gateway.observability import logger
+from gateway.observability import logger, metric_names, tracing
+from gateway.observability.metrics import emit
 from gateway.providers.api import ProviderApi
 from gateway.providers.registry import new_client
 from gateway.service.batch_input_check import BATCH_CHECK_STATE, check_batch_input, rules_for
@@ -64,6 +65,7 @@ def transfer_file(file_id: str, id_map: IdMap | None = None) -> str | None:
         logger.info("transfer: nothing to do", extra={"file_id": file_id})
         return None
     upload_id = str(job["upload_id"])
+    tracing.about(record.id)
     if past_deadline(job, time.time()):
         return fail(id_map, record, upload_id, deadline_message(job))
     client = _client(record.provider)
@@ -287,6 +289,7 @@ def _record(
         return str(current.status) if current is not None else "deleted"
     _finish_recorded(id_map, record)
     logger.info("transfer done", extra={"file_id": record.id, "status": obj.status})
+    emit(metric_names.TRANSFER_BYTES, obj.bytes or 0, provider=record.provider)
     return str(obj.status)
 
 

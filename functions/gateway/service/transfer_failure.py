@@ -12,7 +12,8 @@ import time
 from typing import Any
 
 from gateway.models.files import FileObject
-from gateway.observability import logger
+from gateway.observability import logger, metric_names
+from gateway.observability.metrics import emit
 from gateway.providers.registry import client_for
 from gateway.storage import transitions, upload_parts
 from gateway.storage.id_map import IdMap, ObjectRecord
@@ -86,6 +87,7 @@ def fail(id_map: IdMap, record: ObjectRecord, upload_id: str, message: str) -> s
     if transitions.record_failed(record):
         record.mark_stored()
         status = "error"
+        emit(metric_names.TRANSFER_FAILURES, provider=record.provider)
     else:
         status = transitions.current_status(record.id) or "deleted"
         logger.info("transfer: the file moved on; not failed", extra={"file_id": record.id, "status": status})

@@ -16,12 +16,14 @@ reach, the next pass does.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.models.batches import TERMINAL_BATCH_STATUSES, Batch
-from gateway.observability import logger
+from gateway.observability import logger, metric_names, tracing
+from gateway.observability.metrics import emit
 from gateway.providers.registry import client_for
 from gateway.service import (
     adoption,
@@ -48,7 +50,8 @@ class PassReport:
     list_calls: int = 0
     retrieves: int = 0
     changed: int = 0
-    adopted: int = 0
+    adopted: int = 0  # pending creates finished: attached to their provider object, or given up
+    given_up: int = 0  # of those, the ones given up (no provider object within the grace)
     settled: int = 0
     ended_missing: int = 0
     unwatched: int = 0
@@ -70,6 +73,8 @@ def run_pass(deadline: Deadline, id_map: IdMap | None = None) -> PassReport:
     for their provider, until `deadline`."""
     id_map = id_map or IdMap()
     report = PassReport()
+    started = time.monotonic()
+    oldest_unfinished: int | None = None
     _guarded(report, _republish, id_map, report)
     _guarded(report, _backfill_once, id_map, deadline, report)
     tracked: dict[str, list[ObjectRecord]] = defaultdict(list)
@@ -78,6 +83,8 @@ def run_pass(deadline: Deadline, id_map: IdMap | None = None) -> PassReport:
     for record in watch_queries.watched_batches(id_map):
         report.batches_seen += 1
         finished = record.status in TERMINAL_BATCH_STATUSES
+        if not finished:
+            oldest_unfinished = min(record.created_at, oldest_unfinished or record.created_at)
         if pending.is_pending(record):
             stranded.append(record)  # whatever its status: a cancel while pending stays watched
         elif finished and record.settlement:
@@ -105,7 +112,20 @@ def run_pass(deadline: Deadline, id_map: IdMap | None = None) -> PassReport:
     if not _out_of_time(deadline, report):
         _guarded(report, _check_books, id_map, touched, report)
     logger.info("watcher pass", extra=report.as_dict())
+    _emit_pass(report, (time.monotonic() - started) * 1000, oldest_unfinished)
     return report
+
+
+def _emit_pass(report: PassReport, duration_ms: float, oldest_unfinished: int | None) -> None:
+    """Every pass emits its duration and the oldest unfinished batch's age (0: none), so a
+    missing datapoint means no pass ran."""
+    emit(metric_names.WATCHER_PASS_DURATION, duration_ms)
+    emit(metric_names.WATCHER_BATCHES_TRACKED, report.batches_seen)
+    emit(metric_names.WATCHER_CHANGES, report.changed)
+    emit(metric_names.STRANDED_ADOPTED, report.adopted - report.given_up)
+    emit(metric_names.STRANDED_GIVEN_UP, report.given_up)
+    age = max(0, int(time.time()) - oldest_unfinished) if oldest_unfinished is not None else 0
+    emit(metric_names.OLDEST_UNFINISHED_AGE, age)
 
 
 def _refresh_provider(
@@ -113,6 +133,7 @@ def _refresh_provider(
 ) -> None:
     wanted = {str(record.upstream_id): record for record in records}
     seen: dict[str, dict[str, Any]] = {}
+    tracing.about(None)  # the listing is about no one batch
     try:
         _page_provider(provider, wanted, seen, deadline, report)
     except Exception:
@@ -159,6 +180,7 @@ def _record(
     deadline: Deadline,
     report: PassReport,
 ) -> None:
+    tracing.about(record.id)
     if upstream is None:
         assert record.upstream_id is not None
         timeout = deadline.provider_timeout()
@@ -178,9 +200,17 @@ def _record(
 
 
 def _adopt_batch(id_map: IdMap, record: ObjectRecord, report: PassReport) -> None:
+    tracing.about(record.id)
     batches.adopt_pending_batch(record, id_map)
-    if not pending.is_pending(record):  # attached to the provider's batch, or given up
-        report.adopted += 1
+    _count_adoption(record, report)
+
+
+def _count_adoption(record: ObjectRecord, report: PassReport) -> None:
+    if pending.is_pending(record):
+        return
+    report.adopted += 1
+    if record.upstream_id is None:  # not attached to a provider object: given up
+        report.given_up += 1
 
 
 def _settle(record: ObjectRecord, report: PassReport) -> None:
@@ -213,9 +243,9 @@ def _finish_file(id_map: IdMap, record: ObjectRecord, report: PassReport) -> Non
     if not needs_watching(record):
         _unwatch(id_map, record, report)
     elif pending.is_pending(record):
+        tracing.about(record.id)
         files.adopt_pending_file(record, id_map)
-        if not pending.is_pending(record):  # attached to the provider's file, or given up
-            report.adopted += 1
+        _count_adoption(record, report)
     elif transfer_failure.finish_stale_transfer(record.id, id_map) is not None:
         report.files_finished += 1
 
@@ -225,7 +255,11 @@ def _republish(id_map: IdMap, report: PassReport) -> None:
 
 
 def _check_books(id_map: IdMap, touched: list[ObjectRecord], report: PassReport) -> None:
-    report.violations = books.log_violations(books.check_pass(id_map, touched))
+    found = books.check_pass(id_map, touched)
+    report.violations = books.log_violations(found)
+    for invariant, ids in found.items():
+        if ids:
+            emit(metric_names.INVARIANT_VIOLATIONS, len(ids), invariant=invariant)
 
 
 def _guarded(report: PassReport, step: Any, *args: Any) -> None:

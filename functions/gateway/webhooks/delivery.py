@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from gateway import secret_store
 from gateway.ids import new_id
 from gateway.models.webhooks import WebhookDelivery
-from gateway.observability import logger
+from gateway.observability import logger, metric_names, tracing
+from gateway.observability.metrics import emit
 from gateway.settings import get_settings
 from gateway.storage.id_map import NO_PROVIDER, IdMap, ObjectRecord
 from gateway.webhooks.destinations import PinnedDestination, UnsafeDestinationError, pinned_destination
@@ -52,6 +53,7 @@ def send(
     """Delivers `event` once to `endpoint` and records the attempt (`transport`: tests only)."""
     import httpx  # only the functions that deliver pay for it
 
+    tracing.about(endpoint.id)
     now = int(time.time())
     body = json.dumps(event, separators=(",", ":")).encode()
     url = str(endpoint.object["url"])
@@ -70,6 +72,7 @@ def send(
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         error = f"{type(exc).__name__}: the endpoint could not be reached"
     latency_ms = int((time.perf_counter() - started) * 1000)
+    emit(metric_names.WEBHOOK_LATENCY, latency_ms)
     delivery = WebhookDelivery(
         id=new_id("webhook_delivery"),
         webhook_endpoint_id=endpoint.id,

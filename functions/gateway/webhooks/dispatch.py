@@ -11,13 +11,17 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from gateway.observability import logger
+from gateway.observability import logger, metric_names
+from gateway.observability.metrics import emit
 from gateway.settings import get_settings
 from gateway.storage.id_map import IdMap, PageQuery
 from gateway.webhooks import delivery, queue
 from gateway.webhooks.queue import DeliveryJob
 
 _ENDPOINTS_PAGE = 100
+# WebhookDeliveries' outcomes: acknowledged; failed and queued again; failed for the last time
+# (the job went to the dead-letter queue)
+DELIVERED, RETRIED, FAILED = "delivered", "retried", "failed"
 
 
 def publish(owner: str, event: dict[str, Any], id_map: IdMap | None = None) -> int:
@@ -53,6 +57,7 @@ def run(job: DeliveryJob, id_map: IdMap | None = None) -> None:
         logger.info("webhook endpoint gone; event dropped", extra={"endpoint_id": job.endpoint_id})
         return
     if delivery.send(endpoint, dict(job.event), attempt=job.attempt, id_map=id_map).success:
+        emit(metric_names.WEBHOOK_DELIVERIES, outcome=DELIVERED)
         return
     settings = get_settings()
     if now - job.first_attempt_at >= settings.webhook_retry_hours * 3600:
@@ -60,7 +65,9 @@ def run(job: DeliveryJob, id_map: IdMap | None = None) -> None:
             "webhook delivery gave up", extra={"endpoint_id": job.endpoint_id, "attempts": job.attempt}
         )
         queue.dead_letter(job)
+        emit(metric_names.WEBHOOK_DELIVERIES, outcome=FAILED)
         return
+    emit(metric_names.WEBHOOK_DELIVERIES, outcome=RETRIED)
     schedule = settings.webhook_retry_schedule
     gap = schedule[min(job.attempt - 1, len(schedule) - 1)]
     queue.send(job.model_copy(update={"attempt": job.attempt + 1, "not_before": now + gap}), gap)
