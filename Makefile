@@ -14,7 +14,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := $(NODE_MAJOR)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := $(NODE_MAJOR)
 
 .PHONY: venv serve test lint typecheck unit integration infra-tests e2e synth deploy destroy \
-	localstack-deploy bench keys openapi mutate clean clean-local soak
+	localstack-deploy bench keys openapi mutate clean clean-local soak console-browser
 
 venv: $(STAMP)
 
@@ -58,7 +58,7 @@ e2e: venv
 infra-tests: venv
 	$(BIN)/pytest -q tests/infra
 
-test: lint typecheck
+test: lint typecheck console-browser
 	$(BIN)/pytest -q -p no:cacheprovider tests/unit tests/infra tests/integration tests/e2e
 
 # The model-based test of the books (tests/unit/test_model_based.py) run long: raise
@@ -69,6 +69,16 @@ soak: venv
 	MODEL_EXAMPLES=$(MODEL_EXAMPLES) MODEL_STEPS=$(MODEL_STEPS) MODEL_SHRINK=1 $(BIN)/pytest -q -p no:cacheprovider tests/unit/test_model_based.py
 
 include infra.mk
+
+# The console's browser tests (tests/integration/test_console.py): Debian's headless Chromium
+# and its driver (apt, when missing; sudo unless root), and axe-core (package.json, with the CDK CLI).
+CHROMEDRIVER := /usr/bin/chromedriver
+console-browser: $(CHROMEDRIVER) $(CDK_STAMP)
+
+$(CHROMEDRIVER):
+	@echo "Installing Chromium and chromium-driver for the console's browser tests (apt: a minute or two)..."
+	@$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq
+	@$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq chromium chromium-driver
 
 # Every benchmark (about 12 minutes; see bench/README.md). coldstart.py compares with litellm
 # when LITELLM_PYTHON names an interpreter that has it.

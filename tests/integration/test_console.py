@@ -363,7 +363,6 @@ def test_the_spend_chart_shows_the_settled_batch(browser: WebDriver, local_gatew
     assert float(bar.get_attribute("width") or 0) > 1
     assert browser.find_elements(By.CSS_SELECTOR, "#chart-by-day g[data-group]")
     assert browser.find_element(By.ID, "spend-total").text.startswith("$")
-    Select(browser.find_element(By.ID, "budget-key")).select_by_index(0)
     check_accessibility(browser, "spend")
     screenshot(browser, "spend")
 
@@ -421,6 +420,11 @@ def test_a_virtual_key_sees_only_its_own_batches(browser: WebDriver, local_gatew
     )
     check_accessibility(browser, "keys")
     screenshot(browser, "keys")
+    open_page(browser, local_gateway, "#/spend", "#budget-key option:nth-child(2)")
+    choice = Select(browser.find_element(By.ID, "budget-key"))
+    choice.select_by_visible_text(next(o.text for o in choice.options if o.text.startswith("console-team")))
+    wait_for(browser, lambda d: "$5.00" in d.find_element(By.ID, "budget-detail").text, "the key's budget")
+    assert "Held for running batches\n$0.00" in browser.find_element(By.ID, "budget-detail").text
 
     own = client(local_gateway, key=key)
     uploaded = own.files.create(
