@@ -470,3 +470,54 @@ def test_no_key_in_any_url_the_page_requested(browser: WebDriver, local_gateway:
         r["url"] for r in api_calls if not r["headers"].get("Authorization", "").startswith("Bearer ")
     ] == []
     assert not [error for error in browser_errors(browser) if "Content Security Policy" in error]
+
+
+def test_the_batches_table_pages_with_the_cursor_and_filters_by_status(
+    browser: WebDriver, local_gateway: LocalGateway
+) -> None:
+    generated = httpx.post(
+        local_gateway.url + "/key/generate",
+        json={"key_alias": "console-pages"},
+        headers={"Authorization": f"Bearer {local_gateway.master_key}"},
+    )
+    key = generated.json()["key"]
+    own = client(local_gateway, key=key)
+    uploaded = own.files.create(
+        file=("pages.jsonl", io.BytesIO(chat_lines(1, model="gpt-4o-mini")), "application/jsonl"),
+        purpose="batch",
+    )
+    made = [
+        own.batches.create(
+            input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+        ).id
+        for _ in range(21)
+    ]
+    sign_in(browser, local_gateway, key)
+    open_page(browser, local_gateway, "#/batches", f'tr[data-batch-id="{made[-1]}"]')
+    rows_css = "#batches-table tr[data-batch-id]"
+
+    def shown(driver: WebDriver) -> list[str]:
+        return list(
+            driver.execute_script(
+                f"return [...document.querySelectorAll('{rows_css}')].map(r => r.dataset.batchId)"
+            )
+        )
+
+    assert shown(browser) == made[::-1][:20]  # newest first, one page
+    browser.find_element(By.XPATH, "//button[text()='Older']").click()
+    wait_for(browser, lambda d: shown(d) == [made[0]], "the second page")
+    assert not browser.find_element(By.XPATH, "//button[text()='Older']").is_enabled()
+    browser.find_element(By.XPATH, "//button[text()='Newer']").click()
+    wait_for(browser, lambda d: len(shown(d)) == 20, "the first page again")
+
+    status = own.batches.retrieve(made[-1]).status
+    Select(browser.find_element(By.ID, "filter-status")).select_by_value(status)
+    wait_for(
+        browser,
+        lambda d: d.execute_script(
+            f"const rows = [...document.querySelectorAll('{rows_css}')];"
+            "return rows.length > 0 && rows.every(r => r.dataset.status === arguments[0]);",
+            status,
+        ),
+        f"only {status} batches",
+    )

@@ -33,6 +33,7 @@ export async function renderBatches(main, page) {
   });
   statusSelect.addEventListener("change", () => {
     state.status = statusSelect.value;
+    state.cursors = [null];
     load();
   });
   replace(main, h("h1", {}, "Batches"), form, table, pager);
