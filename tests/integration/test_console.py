@@ -521,3 +521,72 @@ def test_the_batches_table_pages_with_the_cursor_and_filters_by_status(
         ),
         f"only {status} batches",
     )
+
+
+def test_a_batch_run_in_parts_shows_its_parts_and_partial_output(
+    browser: WebDriver, local_gateway: LocalGateway
+) -> None:
+    """`parts` and `partial_output_file_id` land with "Batches of any size": until then the page
+    is handed such an answer (a real batch plus the plan's two fields, the partial output a real
+    file) in place of the API's, for this one batch; the download goes to the real API."""
+    sdk = client(local_gateway)
+    uploaded = sdk.files.create(
+        file=("partial.jsonl", io.BytesIO(chat_lines(2, model="gpt-4o-mini")), "application/jsonl"),
+        purpose="batch",
+    )
+    batch = sdk.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    counts = {"total": 2, "completed": 1, "failed": 0}
+    answer = {
+        **batch.to_dict(),
+        "status": "in_progress",
+        "request_counts": {"total": 4, "completed": 1, "failed": 0},
+        "partial_output_file_id": uploaded.id,
+        "parts": [
+            {
+                "id": "part-0",
+                "index": 0,
+                "status": "running",
+                "provider_batch_id": "batch_up0",
+                "upstream_status": "in_progress",
+                "request_counts": counts,
+            },
+            {
+                "id": "part-1",
+                "index": 1,
+                "status": "waiting",
+                "provider_batch_id": None,
+                "upstream_status": None,
+                "request_counts": {"total": 2, "completed": 0, "failed": 0},
+                "next_attempt_at": batch.created_at + 600,
+            },
+        ],
+    }
+    sign_in(browser, local_gateway, local_gateway.master_key)
+    open_page(browser, local_gateway, "#/batches", "#batches-table")
+    browser.execute_script(
+        "const [batchId, answer] = arguments; const real = window.fetch;"
+        "const headers = {'Content-Type': 'application/json'};"
+        "window.fetch = (url, init) => new URL(url).pathname.endsWith(`/batches/${batchId}`)"
+        "  ? Promise.resolve(new Response(JSON.stringify(answer), {headers})) : real(url, init);",
+        batch.id,
+        answer,
+    )
+    try:
+        open_page(browser, local_gateway, f"#/batch/{batch.id}", "#batch-parts")
+        rows = browser.find_elements(By.CSS_SELECTOR, "#batch-parts tbody tr")
+        assert [row.get_attribute("data-part") for row in rows] == ["0", "1"]
+        assert (
+            "running" in rows[0].text
+            and "batch_up0 (in_progress)" in rows[0].text
+            and "50 % (1 / 2)" in rows[0].text
+        )
+        assert "waiting" in rows[1].text and "UTC" in rows[1].text
+        check_accessibility(browser, "a batch in parts")
+        browser.find_element(By.ID, "download-partial").click()
+        saved = browser.downloads / f"{batch.id}_partial_output.jsonl"  # type: ignore[attr-defined]
+        wait_for(browser, lambda _: saved.exists() and saved.stat().st_size > 0, "the partial output")
+        assert saved.read_bytes() == sdk.files.content(uploaded.id).content
+    finally:
+        browser.refresh()  # the page's own fetch again

@@ -147,23 +147,35 @@ function errorsSection(batch) {
   ];
 }
 
-// "Batches of any size": a batch split into provider batches lists them as `parts`.
+// "Batches of any size": a batch run as a plan lists its provider batches as `parts` (index,
+// status, the provider batch and its status, counts, when a refused part is tried again).
 function partsSection(batch) {
   const parts = Array.isArray(batch.parts) ? batch.parts : null;
   if (!parts || !parts.length) return null;
-  const columns = [...new Set(parts.flatMap((part) => Object.keys(part || {})))].filter(
-    (name) => typeof parts.find((part) => part && part[name] !== undefined)[name] !== "object",
-  );
   return [
     h("h2", {}, `Parts (${parts.length})`),
     h(
       "table",
       { id: "batch-parts" },
-      h("thead", {}, h("tr", {}, columns.map((name) => h("th", { scope: "col" }, name)))),
+      h(
+        "thead",
+        {},
+        h("tr", {}, ["Part", "Status", "Provider batch", "Progress", "Next attempt"].map((n) => h("th", { scope: "col" }, n))),
+      ),
       h(
         "tbody",
         {},
-        parts.map((part) => h("tr", {}, columns.map((name) => h("td", {}, part && part[name] !== undefined ? String(part[name]) : "—")))),
+        parts.map((part, position) =>
+          h(
+            "tr",
+            { "data-part": part.index ?? position },
+            h("td", { class: "num" }, String((part.index ?? position) + 1)),
+            h("td", {}, part.status ?? "—"),
+            h("td", {}, h("span", { class: "id" }, part.provider_batch_id ?? "—"), part.upstream_status ? ` (${part.upstream_status})` : ""),
+            h("td", {}, progress({ id: `part ${(part.index ?? position) + 1}`, status: part.upstream_status, request_counts: part.request_counts })),
+            h("td", {}, part.next_attempt_at ? time(part.next_attempt_at) : "—"),
+          ),
+        ),
       ),
     ),
   ];
