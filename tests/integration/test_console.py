@@ -25,7 +25,9 @@ from selenium.common.exceptions import (
     StaleElementReferenceException,
     TimeoutException,
 )
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -207,12 +209,21 @@ def test_sign_in_refuses_a_wrong_key_then_takes_the_master_key(
     refused = element(browser, "form.signin .error")
     assert "refused" in refused.text
     assert browser.execute_script("return sessionStorage.length") == 0
-    sign_in(browser, local_gateway, local_gateway.master_key)
+    # by keyboard alone: the key and Enter, then Tab to a section and Enter
+    field = element(browser, "#api-key")
+    field.send_keys(local_gateway.master_key + Keys.ENTER)
+    wait_for(browser, lambda d: d.find_element(By.ID, "nav").is_displayed(), "signed in")
     assert browser.find_element(By.ID, "nav-keys").is_displayed()
-    assert (
-        browser.execute_script("return sessionStorage.getItem('gateway-console-key')")
-        == local_gateway.master_key
-    )
+    kept = browser.execute_script("return sessionStorage.getItem('gateway-console-key')")
+    assert kept == local_gateway.master_key
+    for _ in range(12):
+        ActionChains(browser).send_keys(Keys.TAB).perform()
+        if browser.switch_to.active_element.text == "Files":
+            break
+    assert browser.switch_to.active_element.text == "Files"
+    browser.switch_to.active_element.send_keys(Keys.ENTER)
+    element(browser, "#upload-file")
+    assert browser.execute_script("return location.hash") == "#/files"
 
 
 def test_an_upload_with_a_bad_line_shows_its_line_number_and_a_good_one_makes_a_batch(
@@ -434,8 +445,13 @@ def test_a_virtual_key_sees_only_its_own_batches(browser: WebDriver, local_gatew
     mine = own.batches.create(
         input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
     )
-    others = [batch.id for batch in client(local_gateway).batches.list(limit=20).data if batch.id != mine.id]
-    assert others  # the master key's batches from the tests above
+    master = client(local_gateway)
+    theirs = master.files.create(
+        file=("theirs.jsonl", io.BytesIO(chat_lines(1, model="gpt-4o-mini")), "application/jsonl"),
+        purpose="batch",
+    )
+    master.batches.create(input_file_id=theirs.id, endpoint="/v1/chat/completions", completion_window="24h")
+    assert mine.id in [batch.id for batch in master.batches.list(limit=20).data]  # the master sees both
     sign_in(browser, local_gateway, key)
     assert not browser.find_element(By.ID, "nav-keys").is_displayed()
     open_page(browser, local_gateway, "#/batches", f'tr[data-batch-id="{mine.id}"]')
@@ -454,6 +470,10 @@ def test_a_virtual_key_sees_only_its_own_batches(browser: WebDriver, local_gatew
     wait_for(browser, lambda d: "console-team" not in d.find_element(By.ID, "keys-table").text, "revoked")
     with pytest.raises(openai.AuthenticationError):
         own.batches.list()
+    browser.execute_script("sessionStorage.clear()")
+    browser.refresh()
+    element(browser, "#api-key").send_keys(key + Keys.ENTER)
+    assert "refused" in element(browser, "form.signin .error").text
 
 
 def test_no_key_in_any_url_the_page_requested(browser: WebDriver, local_gateway: LocalGateway) -> None:

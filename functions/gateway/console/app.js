@@ -62,6 +62,7 @@ async function show() {
   try {
     await PAGES[name](main, pageContext(), arg);
   } catch (error) {
+    if (error instanceof ApiError && error.status === 401) return signOut("The key was refused (revoked or expired?).");
     replace(main, h("h1", {}, "Something went wrong"), errorBox(error));
   }
 }
@@ -125,13 +126,15 @@ async function start() {
   main.focus();
 }
 
-document.getElementById("sign-out").addEventListener("click", () => {
+function signOut(message) {
   forgetKey();
   session = null;
   generation += 1;
   stopTimers();
-  renderSignIn();
-});
+  renderSignIn(message);
+}
+
+document.getElementById("sign-out").addEventListener("click", () => signOut());
 
 window.addEventListener("hashchange", async () => {
   await show();
