@@ -40,7 +40,7 @@ export function v1(path, provider) {
   return provider ? `${encodeURIComponent(provider)}/v1/${tail}` : `v1/${tail}`;
 }
 
-async function send(path, { method = "GET", query, json, body } = {}) {
+async function send(path, { method = "GET", query, json, body, redirect = "follow" } = {}) {
   const key = currentKey();
   if (!key) throw new ApiError(401, { message: "Not signed in." });
   const headers = { Authorization: `Bearer ${key}` };
@@ -55,7 +55,16 @@ async function send(path, { method = "GET", query, json, body } = {}) {
     credentials: "omit",
     cache: "no-store",
     referrerPolicy: "no-referrer",
+    redirect,
   });
+  if (response.type === "opaqueredirect") {
+    // Content too large for a function's response is handed out by a presigned S3 URL: another
+    // origin, which this page's policy (connect-src 'self') does not reach.
+    throw new ApiError(302, {
+      message: "This file is too large to answer inline (over about 4.5 MB): download it with the SDK (client.files.content).",
+      code: "content_redirected",
+    });
+  }
   if (!response.ok) {
     let error = null;
     try {
@@ -76,7 +85,7 @@ export async function api(path, options) {
 
 // Saves a file's content through the browser's download, named `filename`.
 export async function download(fileId, filename) {
-  const response = await send(v1(`files/${encodeURIComponent(fileId)}/content`));
+  const response = await send(v1(`files/${encodeURIComponent(fileId)}/content`), { redirect: "manual" });
   const blob = await response.blob();
   const link = document.createElement("a");
   link.href = URL.createObjectURL(blob);
