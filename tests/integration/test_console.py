@@ -13,6 +13,7 @@ import io
 import json
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -529,14 +530,20 @@ def test_the_batches_table_pages_with_the_cursor_and_filters_by_status(
         file=("pages.jsonl", io.BytesIO(chat_lines(1, model="gpt-4o-mini")), "application/jsonl"),
         purpose="batch",
     )
-    made = [
-        own.batches.create(
-            input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
-        ).id
-        for _ in range(21)
-    ]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(
+            pool.map(
+                lambda _: own.batches.create(
+                    input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+                ),
+                range(21),
+            )
+        )
+    first_page = own.batches.list(limit=20)
+    newest, oldest = [batch.id for batch in first_page.data], own.batches.list(after=first_page.last_id).data
+    assert len(newest) == 20 and len(oldest) == 1
     sign_in(browser, local_gateway, key)
-    open_page(browser, local_gateway, "#/batches", f'tr[data-batch-id="{made[-1]}"]')
+    open_page(browser, local_gateway, "#/batches", f'tr[data-batch-id="{newest[0]}"]')
     rows_css = "#batches-table tr[data-batch-id]"
 
     def shown(driver: WebDriver) -> list[str]:
@@ -546,14 +553,14 @@ def test_the_batches_table_pages_with_the_cursor_and_filters_by_status(
             )
         )
 
-    assert shown(browser) == made[::-1][:20]  # newest first, one page
+    assert shown(browser) == newest  # the API's order: newest first, one page
     browser.find_element(By.XPATH, "//button[text()='Older']").click()
-    wait_for(browser, lambda d: shown(d) == [made[0]], "the second page")
+    wait_for(browser, lambda d: shown(d) == [oldest[0].id], "the second page")
     assert not browser.find_element(By.XPATH, "//button[text()='Older']").is_enabled()
     browser.find_element(By.XPATH, "//button[text()='Newer']").click()
     wait_for(browser, lambda d: len(shown(d)) == 20, "the first page again")
 
-    status = own.batches.retrieve(made[-1]).status
+    status = own.batches.retrieve(newest[0]).status
     Select(browser.find_element(By.ID, "filter-status")).select_by_value(status)
     wait_for(
         browser,
