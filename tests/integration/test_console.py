@@ -210,15 +210,16 @@ def test_sign_in_refuses_a_wrong_key_then_takes_the_master_key(
     refused = element(browser, "form.signin .error")
     assert "refused" in refused.text
     assert browser.execute_script("return sessionStorage.length") == 0
-    # by keyboard alone: the key and Enter, then Tab to a section and Enter
+    # by keyboard alone: the key and Enter, then to a section and Enter
     field = element(browser, "#api-key")
     field.send_keys(local_gateway.master_key + Keys.ENTER)
     wait_for(browser, lambda d: d.find_element(By.ID, "nav").is_displayed(), "signed in")
     assert browser.find_element(By.ID, "nav-keys").is_displayed()
     kept = browser.execute_script("return sessionStorage.getItem('gateway-console-key')")
     assert kept == local_gateway.master_key
+    # the page takes the focus after the sign-in: the sections are back before it (Shift+Tab)
     for _ in range(12):
-        ActionChains(browser).send_keys(Keys.TAB).perform()
+        ActionChains(browser).key_down(Keys.SHIFT).send_keys(Keys.TAB).key_up(Keys.SHIFT).perform()
         if browser.switch_to.active_element.text == "Files":
             break
     assert browser.switch_to.active_element.text == "Files"

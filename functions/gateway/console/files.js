@@ -38,7 +38,12 @@ export async function renderFiles(main, page) {
   );
 
   const options = () => ({ provider: providerInput.value.trim(), endpoint: endpointSelect.value });
-  fileInput.addEventListener("change", () => fileInput.files[0] && upload(fileInput.files[0], options(), result, refresh));
+  fileInput.addEventListener("change", async () => {
+    const file = fileInput.files[0];
+    if (!file) return;
+    await upload(file, options(), result, refresh);
+    fileInput.value = ""; // the same file chosen again uploads again
+  });
   drop.addEventListener("dragover", (event) => {
     event.preventDefault();
     drop.classList.add("over");

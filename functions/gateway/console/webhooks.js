@@ -67,7 +67,7 @@ function createForm(eventTypes, secret, refresh) {
     try {
       const created = await api(v1("webhook_endpoints"), {
         method: "POST",
-        json: { url: url.value, name: name.value, event_types: chosen.length ? chosen : eventTypes.slice(0, 1) },
+        json: { url: url.value, name: name.value, event_types: chosen },
       });
       showSecret(secret, created);
       form.reset();
