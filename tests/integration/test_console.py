@@ -416,7 +416,9 @@ def test_a_webhook_delivery_is_shown_retried_and_its_secret_rotated(
             By.CSS_SELECTOR, "form[aria-label='Add a webhook endpoint'] button[type=submit]"
         ).click()
         assert element(browser, "#webhook-secret code").text.startswith("whsec_")
-        section = element(browser, "section[data-endpoint-id]")
+        section = wait_for(
+            browser, lambda d: d.find_element(By.XPATH, "//section[h2='console-hook']"), "the new endpoint"
+        )
         endpoint_id = section.get_attribute("data-endpoint-id")
         section.find_element(By.CSS_SELECTOR, "button.send-test").click()
         row_css = f'section[data-endpoint-id="{endpoint_id}"] tr[data-delivery-id]'

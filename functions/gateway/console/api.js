@@ -95,3 +95,13 @@ export async function download(fileId, filename) {
   link.remove();
   setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
 }
+
+// Every virtual key (the master key's /key/list, oldest first, paged by number), newest first.
+export async function allKeys() {
+  const keys = [];
+  for (let page = 1; ; page += 1) {
+    const listed = await api("key/list", { query: { page, size: 100, return_full_object: true } });
+    keys.push(...listed.keys);
+    if (page >= listed.total_pages) return keys.reverse();
+  }
+}

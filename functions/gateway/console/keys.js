@@ -1,5 +1,5 @@
-// Keys (the master key only): list, create with a budget and provider limits, revoke.
-import { api } from "./api.js";
+// Keys (the master key only): list (newest first), create with a budget and provider limits, revoke.
+import { allKeys, api } from "./api.js";
 import { announce, errorBox, h, replace, time, usd } from "./dom.js";
 
 export async function renderKeys(main, page) {
@@ -14,8 +14,8 @@ export async function renderKeys(main, page) {
   async function refresh() {
     if (!page.current()) return;
     try {
-      const listed = await api("key/list", { query: { size: 100, return_full_object: true } });
-      if (page.current()) replace(list, keysTable(listed.keys, refresh));
+      const keys = await allKeys();
+      if (page.current()) replace(list, keysTable(keys, refresh));
     } catch (error) {
       replace(list, errorBox(error));
     }

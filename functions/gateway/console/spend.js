@@ -1,6 +1,6 @@
 // Spend: per day and per model from /spend/report, and a key's budget and holds from
 // /key/info (both the master key's: a virtual key is told so, by the API's own 403).
-import { api } from "./api.js";
+import { allKeys, api } from "./api.js";
 import { barChart, rowsTable } from "./charts.js";
 import { errorBox, facts, h, replace, usd } from "./dom.js";
 
@@ -53,9 +53,9 @@ export async function renderSpend(main, page) {
 }
 
 async function renderBudgets(section, page) {
-  let listed;
+  let keys;
   try {
-    listed = await api("key/list", { query: { size: 100, return_full_object: true } });
+    keys = await allKeys();
   } catch (error) {
     replace(section, errorBox(error));
     return;
@@ -64,7 +64,7 @@ async function renderBudgets(section, page) {
     "select",
     { id: "budget-key" },
     h("option", { value: "" }, "Choose a key"),
-    listed.keys.map((key) => h("option", { value: key.key_id }, key.key_alias ? `${key.key_alias} (${key.key_id})` : key.key_id)),
+    keys.map((key) => h("option", { value: key.key_id }, key.key_alias ? `${key.key_alias} (${key.key_id})` : key.key_id)),
   );
   const detail = h("div", { id: "budget-detail" });
   select.addEventListener("change", async () => {
