@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -336,6 +337,10 @@ def test_progress_reaches_100_percent_then_the_output_downloads(
     assert progress_of(browser, created.id) == 0
     clock.step(phase * 1.52)  # half way through the second phase: 10 of the 20 requests done
     wait_for(browser, lambda d: 0 < progress_of(d, created.id) < 100, "the bar part way")
+    eta = f'tr[data-batch-id="{created.id}"] td.eta'
+    assert re.fullmatch(
+        r"\d+(\.\d)? (s|min|h)", browser.execute_script(f"return document.querySelector('{eta}').innerText")
+    )
     check_accessibility(browser, "batches")
     screenshot(browser, "batches")
     clock.step(2 * phase)
@@ -346,6 +351,7 @@ def test_progress_reaches_100_percent_then_the_output_downloads(
         created.id,
     )
     assert row[0] == "completed" and "100 % (20 / 20)" in row[1]
+    assert browser.execute_script(f"return document.querySelector('{eta}').innerText") == "—"
 
     open_page(browser, local_gateway, f"#/batch/{created.id}", "#download-output")
     wait_for(browser, lambda d: "$" in d.find_element(By.ID, "batch-page").text, "the cost, once settled")

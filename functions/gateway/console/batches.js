@@ -114,7 +114,7 @@ function batchTable(batches, provider) {
           h("td", {}, time(batch.created_at)),
           h("td", {}, progress(batch)),
           h("td", { class: "num" }, batch.cost ? usd(batch.cost.total) : "—"),
-          h("td", {}, eta(batch)),
+          h("td", { class: "eta" }, eta(batch)),
         ),
       ),
     ),
