@@ -14,7 +14,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := $(NODE_MAJOR)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := $(NODE_MAJOR)
 
 .PHONY: venv serve test lint typecheck unit integration infra-tests e2e synth deploy destroy metric-table \
-	localstack-deploy bench keys openapi mutate clean clean-local soak
+	localstack-deploy bench keys openapi mutate clean clean-local soak console-browser
 
 venv: $(STAMP)
 
@@ -61,7 +61,7 @@ infra-tests: venv
 # localstack-test runs beside the pytest suite (own ports, directory and CDK_HOME); its output
 # is shown after the suite's, and either failing fails make test.
 LOCALSTACK_TEST_LOG := .localstack/localstack-test.log
-test: lint typecheck
+test: lint typecheck console-browser
 	@mkdir -p .localstack; $(MAKE) localstack-test > $(LOCALSTACK_TEST_LOG) 2>&1 & localstack=$$!; \
 	$(BIN)/pytest -q -p no:cacheprovider tests/unit tests/infra tests/integration tests/e2e; suite=$$?; \
 	wait $$localstack; deployed=$$?; \
@@ -77,6 +77,16 @@ soak: venv
 	MODEL_EXAMPLES=$(MODEL_EXAMPLES) MODEL_STEPS=$(MODEL_STEPS) MODEL_SHRINK=1 $(BIN)/pytest -q -p no:cacheprovider tests/unit/test_model_based.py
 
 include infra.mk
+
+# The console's browser tests (tests/integration/test_console.py): Debian's headless Chromium
+# and its driver (apt, when missing; sudo unless root), and axe-core (package.json, with the CDK CLI).
+CHROMEDRIVER := /usr/bin/chromedriver
+console-browser: $(CHROMEDRIVER) $(CDK_STAMP)
+
+$(CHROMEDRIVER):
+	@echo "Installing Chromium and chromium-driver for the console's browser tests (apt: a minute or two)..."
+	@$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq
+	@$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq chromium chromium-driver
 
 # Every benchmark (about 12 minutes; see bench/README.md). coldstart.py compares with litellm
 # when LITELLM_PYTHON names an interpreter that has it.

@@ -20,6 +20,7 @@ def test_reserved_segments_are_the_static_first_segments_of_the_route_table() ->
         "uploads",
         "key",
         "health",
+        "console",
         "spend",
         "webhook_endpoints",
         "webhook_event_types",
