@@ -121,10 +121,18 @@ class GatewayConfig:
     # Test-only (make localstack-test): providers and webhooks may be plain http:// on this
     # machine's loopback (the provider simulator, a local receiver). Never for a real deployment.
     loopback_test_endpoints: bool = False
+    # Test-only, with loopback_test_endpoints: one more address allowed like loopback, this
+    # machine's on Docker's bridge, where LocalStack's Lambda containers reach the simulator.
+    test_endpoint_host: str | None = None
 
     def __post_init__(self) -> None:
+        if self.test_endpoint_host is not None:
+            _check_test_endpoint_host(self.test_endpoint_host, self.loopback_test_endpoints)
         validate_providers(
-            self.providers, self.default_provider, allow_loopback_http=self.loopback_test_endpoints
+            self.providers,
+            self.default_provider,
+            allow_loopback_http=self.loopback_test_endpoints,
+            test_host=self.test_endpoint_host,
         )
         try:
             bedrock_deployments(self.providers)
@@ -199,6 +207,7 @@ class GatewayConfig:
             "default_output_tokens_per_request",
             "watch_interval_minutes",
             "loopback_test_endpoints",
+            "test_endpoint_host",
         )
         return cls.from_mapping({key: node.try_get_context(key) for key in keys})
 
@@ -224,6 +233,7 @@ class GatewayConfig:
             "default_output_tokens_per_request": int,
             "watch_interval_minutes": int,
             "loopback_test_endpoints": _boolean,
+            "test_endpoint_host": str,
         }
         for key, convert in converters.items():
             value = values.get(key)
@@ -253,7 +263,11 @@ def _json_object(value: Any) -> dict[str, Any]:
 
 
 def validate_providers(
-    providers: Mapping[str, Any], default_provider: str, *, allow_loopback_http: bool = False
+    providers: Mapping[str, Any],
+    default_provider: str,
+    *,
+    allow_loopback_http: bool = False,
+    test_host: str | None = None,
 ) -> None:
     if not providers:
         raise ConfigError("at least one provider deployment is required")
@@ -276,7 +290,7 @@ def validate_providers(
             raise ConfigError(f"provider {name!r} type must be one of {sorted(PROVIDER_TYPES)}")
         api_base = spec.get("api_base")
         if api_base is not None or spec.get("type") not in API_BASE_OPTIONAL_TYPES:
-            _check_api_base(name, api_base, allow_loopback_http=allow_loopback_http)
+            _check_api_base(name, api_base, allow_loopback_http=allow_loopback_http, test_host=test_host)
         for setting in ("api_version", "anthropic_version"):
             if spec.get(setting) is not None and not isinstance(spec[setting], str):
                 raise ConfigError(f"provider {name!r} {setting} must be a string")
@@ -294,8 +308,21 @@ def validate_providers(
         raise ConfigError(f"default_provider {default_provider!r} is not one of {sorted(providers)}")
 
 
-def _check_api_base(name: str, api_base: Any, *, allow_loopback_http: bool = False) -> None:
+def _check_test_endpoint_host(host: str, loopback_test_endpoints: bool) -> None:
+    if not loopback_test_endpoints:
+        raise ConfigError("test_endpoint_host is only for a test deployment (loopback_test_endpoints)")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ConfigError(f"test_endpoint_host must be an IP address, got {host!r}") from None
+
+
+def _check_api_base(
+    name: str, api_base: Any, *, allow_loopback_http: bool = False, test_host: str | None = None
+) -> None:
     if isinstance(api_base, str) and allow_loopback_http and is_loopback_http(api_base):
+        return
+    if isinstance(api_base, str) and allow_loopback_http and is_test_host_http(api_base, test_host):
         return
     if not isinstance(api_base, str) or not api_base.startswith("https://"):
         raise ConfigError(f"provider {name!r} api_base must be an https:// URL")
@@ -318,6 +345,12 @@ def is_loopback_http(url: str) -> bool:
         return ipaddress.ip_address(parts.hostname).is_loopback
     except ValueError:
         return False
+
+
+def is_test_host_http(url: str, test_host: str | None) -> bool:
+    """An http:// URL on the one test address (test_endpoint_host), when there is one."""
+    parts = urlsplit(url)
+    return test_host is not None and parts.scheme == "http" and parts.hostname == test_host
 
 
 def is_placeholder(api_base: str) -> bool:

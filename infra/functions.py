@@ -298,6 +298,8 @@ class GatewayFunctions(Construct):
             env[resources.ENV_BEDROCK_ROLE_ARN] = self._bedrock.role.role_arn
         if self._config.loopback_test_endpoints:
             env[resources.ENV_WEBHOOKS_ALLOW_LOOPBACK] = "true"
+            if self._config.test_endpoint_host is not None:
+                env[resources.ENV_WEBHOOKS_TEST_HOST] = self._config.test_endpoint_host
         return env
 
     def _function(self, spec: FunctionSpec) -> lambda_.Function:

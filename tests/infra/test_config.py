@@ -212,3 +212,33 @@ def test_the_test_switch_allows_no_other_plain_http(api_base: str) -> None:
             default_provider="sim",
             loopback_test_endpoints=True,
         )
+
+
+def test_the_test_endpoint_host_is_allowed_plain_http_only_with_the_test_switch() -> None:
+    spec = {"type": "openai", "api_base": "http://172.17.0.1:4010/v1"}
+    config = GatewayConfig.from_mapping(
+        {
+            "providers": {"sim": spec},
+            "default_provider": "sim",
+            "loopback_test_endpoints": "true",
+            "test_endpoint_host": "172.17.0.1",
+        }
+    )
+    assert config.test_endpoint_host == "172.17.0.1"
+    with pytest.raises(ConfigError, match="only for a test deployment"):
+        GatewayConfig(providers={"sim": spec}, default_provider="sim", test_endpoint_host="172.17.0.1")
+    with pytest.raises(ConfigError, match="must be an IP address"):
+        GatewayConfig(
+            providers={"sim": spec},
+            default_provider="sim",
+            loopback_test_endpoints=True,
+            test_endpoint_host="docker-host",
+        )
+    other = {"type": "openai", "api_base": "http://172.17.0.2:4010/v1"}
+    with pytest.raises(ConfigError, match="api_base must be an https:// URL"):
+        GatewayConfig(
+            providers={"sim": other},
+            default_provider="sim",
+            loopback_test_endpoints=True,
+            test_endpoint_host="172.17.0.1",
+        )

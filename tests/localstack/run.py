@@ -38,7 +38,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,30 +71,51 @@ def host_architecture() -> str:
 
 
 EXECUTOR_ENV = "LOCALSTACK_LAMBDA_EXECUTOR"
+EXECUTORS = ("auto", "process", "docker")
+LOOPBACK = "127.0.0.1"
+DOCKER_BRIDGE = "bridge"
 
 
-def lambda_executor(for_test: bool) -> str:
-    """`process` unless LOCALSTACK_LAMBDA_EXECUTOR=docker and Docker answers.
+def lambda_executor(docker_answers: Callable[[], bool] | None = None) -> str:
+    """LocalStack's own `docker` executor where a Docker engine answers, else `process`.
 
-    make localstack-test keeps `process` even then: its functions must reach the simulator on
-    this machine's loopback, which a Lambda container on Docker's bridge network cannot."""
-    wanted = os.environ.get(EXECUTOR_ENV) or "process"
-    if wanted not in ("process", "docker"):
-        raise SystemExit(f"localstack: {EXECUTOR_ENV} is process or docker, not {wanted!r}")
-    if wanted == "docker" and for_test:
-        print("localstack: the test run uses the process executor (the simulator is on loopback)", flush=True)
+    LOCALSTACK_LAMBDA_EXECUTOR=process or docker forces one (docker fails when none answers)."""
+    wanted = os.environ.get(EXECUTOR_ENV) or "auto"
+    if wanted not in EXECUTORS:
+        raise SystemExit(f"localstack: {EXECUTOR_ENV} is one of {', '.join(EXECUTORS)}, not {wanted!r}")
+    if wanted == "process":
         return "process"
-    if wanted == "docker" and not docker_available():
+    answers = (docker_answers or docker_available)()
+    if wanted == "docker" and not answers:
         raise SystemExit(f"localstack: {EXECUTOR_ENV}=docker, but `docker info` does not answer")
-    return wanted
+    return "docker" if answers else "process"
 
 
 def docker_available() -> bool:
     docker = shutil.which("docker")
     if docker is None:
         return False
-    result = subprocess.run([docker, "info"], capture_output=True, check=False, timeout=30)
+    try:
+        result = subprocess.run([docker, "info"], capture_output=True, check=False, timeout=30)
+    except subprocess.TimeoutExpired:
+        return False
     return result.returncode == 0
+
+
+def docker_bridge_gateway() -> str:
+    """The address of this machine on Docker's default bridge: where a Lambda container reaches it."""
+    docker = shutil.which("docker") or "docker"
+    result = subprocess.run(
+        [docker, "network", "inspect", DOCKER_BRIDGE, "--format", "{{(index .IPAM.Config 0).Gateway}}"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    address = result.stdout.strip()
+    if result.returncode != 0 or not address:
+        raise SystemExit(f"localstack: cannot read Docker's {DOCKER_BRIDGE} gateway: {result.stderr.strip()}")
+    return address
 
 
 def simulator_providers(sim_url: str) -> dict[str, dict[str, str]]:
@@ -124,14 +145,17 @@ class Run:
     sim_port: int
     executor: str
     architecture: str
+    # This machine's address as the functions reach it: loopback for `process`, Docker's bridge
+    # gateway for LocalStack's Docker executor (the simulator and the webhook receiver bind it).
+    host: str = LOOPBACK
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{LOOPBACK}:{self.port}"
 
     @property
     def sim_url(self) -> str:
-        return f"http://127.0.0.1:{self.sim_port}"
+        return f"http://{self.host}:{self.sim_port}"
 
 
 def aws_env(endpoint: str) -> dict[str, str]:
@@ -152,8 +176,7 @@ def localstack_env(run: Run, python312: str) -> dict[str, str]:
     tmp.mkdir(parents=True, exist_ok=True)
     env.update(
         {
-            # Lambda containers reach LocalStack through Docker's bridge, not its loopback.
-            "GATEWAY_LISTEN": f"{'0.0.0.0' if run.executor == 'docker' else '127.0.0.1'}:{run.port}",
+            "GATEWAY_LISTEN": f"{LOOPBACK}:{run.port}",
             "OVERRIDE_IN_DOCKER": "0",  # this machine may have /.dockerenv: LocalStack runs on the host
             "PROVIDER_OVERRIDE_DYNAMODB": "moto",  # LocalStack's default downloads a JDK
             "LAMBDA_RUNTIME_EXECUTOR": run.executor,
@@ -170,7 +193,21 @@ def localstack_env(run: Run, python312: str) -> dict[str, str]:
             "LAMBDA_KEEPALIVE_MS": "600000",
         }
     )
+    if run.executor == "docker":
+        env.update(docker_executor_env(run))
     return env
+
+
+def docker_executor_env(run: Run) -> dict[str, str]:
+    """LocalStack's Docker executor: Lambda containers on Docker's bridge reach LocalStack (and
+    the simulator, the webhook receiver) at this machine's bridge address, run.host. Not the
+    host network: LocalStack's executor reads each container's address on its network (none on
+    `host`) and every container's runtime API would take the same port."""
+    return {
+        "GATEWAY_LISTEN": f"{LOOPBACK}:{run.port},{run.host}:{run.port}",
+        "LAMBDA_DOCKER_NETWORK": DOCKER_BRIDGE,
+        "HOSTNAME_FROM_LAMBDA": run.host,
+    }
 
 
 def wait_ready(run: Run, process: subprocess.Popen[bytes]) -> None:
@@ -316,11 +353,14 @@ def deploy(endpoint: str, directory: Path, context: dict[str, str]) -> None:
 
 
 def test_context(run: Run) -> dict[str, str]:
-    return {
+    context = {
         "loopback_test_endpoints": "true",
         "providers": json.dumps(simulator_providers(run.sim_url)),
         "default_provider": "openai",
     }
+    if run.host != LOOPBACK:
+        context["test_endpoint_host"] = run.host
+    return context
 
 
 def aws_client(endpoint: str, service: str) -> Any:
@@ -385,6 +425,7 @@ def run_tests(run: Run, api_url: str, key: str, pytest_args: list[str]) -> int:
         "E2E_PROVIDERS": "openai,azure",
         "E2E_WAIT_SECONDS": "60",
         "LOCALSTACK_SIM_PORT": str(run.sim_port),
+        "LOCALSTACK_TEST_HOST": run.host,
         "LOCALSTACK_SIM_DIR": str(run.directory / "simulator"),
         "LOCALSTACK_ENDPOINT": run.endpoint,
         "LOCALSTACK_EXECUTOR": run.executor,
@@ -414,6 +455,29 @@ def setup() -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
+PLUGIN_TESTS = HERE / "plugin_tests"
+
+
+def run_plugin_tests(pytest_args: list[str]) -> int:
+    """The plugins' own tests, by LocalStack's venv (they import LocalStack), apart from the suite."""
+    command = [
+        str(STATE / "venv" / "bin" / "python"),
+        "-m",
+        "pytest",
+        "-q",
+        "-c",
+        str(PLUGIN_TESTS / "pytest.ini"),
+        str(PLUGIN_TESTS),
+        *pytest_args,
+    ]
+    return subprocess.run(command, cwd=REPO, check=False).returncode
+
+
+def plugins_command(pytest_args: list[str]) -> int:
+    setup()
+    return run_plugin_tests(pytest_args)
+
+
 def new_run(directory: Path, port: int, executor: str) -> Run:
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
@@ -423,6 +487,7 @@ def new_run(directory: Path, port: int, executor: str) -> Run:
         sim_port=free_port(),
         executor=executor,
         architecture=host_architecture(),
+        host=docker_bridge_gateway() if executor == "docker" else LOOPBACK,
     )
 
 
@@ -431,8 +496,11 @@ def test(pytest_args: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.monotonic()
     python312 = setup()
+    if run_plugin_tests([]) != 0:
+        print("localstack: the plugins' own tests failed (tests/localstack/plugin_tests)", flush=True)
+        return 1
     directory = Path(os.environ.get("LOCALSTACK_RUN_DIR") or STATE / f"run-{os.getpid()}").resolve()
-    run = new_run(directory, free_port(), lambda_executor(for_test=True))
+    run = new_run(directory, free_port(), lambda_executor())
     print(
         f"localstack: on {run.endpoint}, Lambda executor {run.executor}, architecture {run.architecture}, "
         f"files in {run.directory}",
@@ -470,7 +538,7 @@ PID_FILE = "localstack.pid"
 def start(port: int) -> int:
     """LocalStack left running on `port` (make localstack-start), its files in .localstack/local."""
     python312 = setup()
-    run = new_run(DAEMON_DIR.resolve(), port, lambda_executor(for_test=False))
+    run = new_run(DAEMON_DIR.resolve(), port, lambda_executor())
     process = launch(run, python312)
     (run.directory / PID_FILE).write_text(str(process.pid))
     print(f"localstack: running on {run.endpoint}; make localstack-stop ends it")
@@ -522,12 +590,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("command", choices=["test", "start", "stop", "deploy", "e2e"])
+    parser.add_argument("command", choices=["test", "plugins", "start", "stop", "deploy", "e2e"])
     parser.add_argument("pytest_args", nargs="*", help="more pytest arguments (test, e2e)")
     args, more = parser.parse_known_args(argv)  # pytest's own options (-k, -x) pass through
     args.pytest_args += more
     if args.command == "test":
         return test(args.pytest_args)
+    if args.command == "plugins":
+        return plugins_command(args.pytest_args)
     if args.command == "start":
         return start(int(os.environ.get("LOCALSTACK_PORT") or 4566))
     if args.command == "stop":

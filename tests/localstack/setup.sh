@@ -3,6 +3,7 @@
 # - LocalStack's core in its own Python 3.13 venv, .localstack/venv (pins: requirements.txt here);
 # - the `process` Lambda executor and `dynamodb:moto` provider plugins registered there (entry
 #   points, and this folder on its path);
+# - pytest there, for the plugins' own tests (plugin_tests/);
 # - the Python 3.12 runtime's boto3 in .localstack/runtime/python3.12 (runtime-requirements.txt).
 # Prints the python3.12 interpreter on its last line.
 set -euo pipefail
@@ -33,6 +34,13 @@ if [ ! -f "$stamp" ]; then
 	"$py313" -m venv "$venv"
 	"$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt"
 	touch "$stamp"
+fi
+# pytest for the plugins' own tests (tests/localstack/plugin_tests), apart: a change of it does
+# not reinstall LocalStack.
+plugin_test_stamp="$venv/.installed-plugin-tests-$(cat "$here/plugin-test-requirements.txt" | sha256sum | cut -c1-16)"
+if [ ! -f "$plugin_test_stamp" ]; then
+	"$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/plugin-test-requirements.txt"
+	touch "$plugin_test_stamp"
 fi
 # The plugin: importable from this folder, and found by plux through an entry point.
 site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"

@@ -1,7 +1,8 @@
 """pytest plugin of `make localstack-test`: the provider simulator, in the pytest process, for the session.
 
-The deployment's providers point at 127.0.0.1:LOCALSTACK_SIM_PORT (chosen before the synth), so
-the functions in LocalStack reach it on loopback; being in this process lets a test step its clock.
+The deployment's providers point at LOCALSTACK_TEST_HOST:LOCALSTACK_SIM_PORT (chosen before the
+synth: loopback, or Docker's bridge address with LocalStack's Docker executor), where the functions
+in LocalStack reach it; being in this process lets a test step its clock.
 Loaded with `-p tests.localstack.simulator_plugin`; without LOCALSTACK_SIM_PORT it does nothing.
 """
 
@@ -29,7 +30,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     running = Simulator(
         SimulatorConfig(
             port=int(port),
-            host="127.0.0.1",
+            host=os.environ.get("LOCALSTACK_TEST_HOST") or "127.0.0.1",
             openai_key=SIM_KEYS["openai"],
             azure_key=SIM_KEYS["azure"],
             anthropic_key=SIM_KEYS["anthropic"],

@@ -16,8 +16,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import boto3
+import httpx
 import openai
 import pytest
+from handlers.console import CONTENT_SECURITY_POLICY
 
 from devserver.simulator import SteppedClock
 from tests.e2e.conftest import Target
@@ -35,6 +37,21 @@ DELIVERY_SECONDS = 60
 
 def lambda_client() -> Any:
     return boto3.client("lambda", endpoint_url=os.environ["LOCALSTACK_ENDPOINT"])
+
+
+def test_the_console_is_served_with_its_content_security_policy(target: Target) -> None:
+    """The console's function, route and files (the layer-free bundle) deployed: its page and a script."""
+    page = httpx.get(f"{target.url}/console", timeout=60)
+    assert page.status_code == 200, page.text
+    assert page.headers["content-type"].startswith("text/html")
+    assert page.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert "<html" in page.text.lower() and "console/" in page.text
+    script = httpx.get(f"{target.url}/console/app.js", timeout=60)
+    assert script.status_code == 200, script.text
+    assert script.headers["content-type"].startswith("text/javascript")
+    missing = httpx.get(f"{target.url}/console/no-such-file.js", timeout=60)
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "unknown_url"
 
 
 def function_named_by_handler(handler: str) -> str:
@@ -85,7 +102,8 @@ def test_the_watcher_finishes_a_batch_nobody_polled_and_its_webhook_arrives_thro
     anthropic = openai.OpenAI(
         base_url=f"{target.url}/anthropic/v1", api_key=target.api_key, max_retries=2, timeout=60
     )
-    with webhook_receiver() as receiver:
+    # Where the functions reach this machine: loopback, or Docker's bridge (run.py's Run.host).
+    with webhook_receiver(host=os.environ.get("LOCALSTACK_TEST_HOST") or "127.0.0.1") as receiver:
         arrived = threading.Event()
         endpoint = plain.webhooks.create(url=receiver.url, name="localstack", event_types=["batch.completed"])
         try:

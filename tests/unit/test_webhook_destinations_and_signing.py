@@ -72,3 +72,12 @@ def test_signatures_verify_with_the_openai_sdk_for_each_secret() -> None:
         openai.OpenAI(api_key="x", webhook_secret=new).webhooks.unwrap(
             body.replace("batch_1", "batch_2"), headers
         )
+
+
+def test_the_test_host_passes_like_loopback_only_in_a_test_deployment() -> None:
+    """make localstack-test on Docker: the receiver on this machine's Docker bridge address."""
+    check_destination("http://172.17.0.1:9000/hook", allow_loopback=True, test_host="172.17.0.1")
+    with pytest.raises(UnsafeDestinationError):
+        check_destination("http://172.17.0.1:9000/hook", allow_loopback=False, test_host="172.17.0.1")
+    with pytest.raises(UnsafeDestinationError):
+        check_destination("http://172.17.0.2:9000/hook", allow_loopback=True, test_host="172.17.0.1")
