@@ -14,7 +14,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from aws_lambda_powertools.logging import correlation_paths
 from gateway.errors import error_envelope
+from gateway.observability.instrument import instrumented
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "gateway" / "console"
 INDEX = "index.html"
@@ -71,6 +73,7 @@ def _not_found(path: str) -> dict[str, Any]:
     return _response(404, {"Content-Type": "application/json", **SECURITY_HEADERS}, body)
 
 
+@instrumented(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     path = str(event.get("path") or "")
     asset = (event.get("pathParameters") or {}).get("asset")

@@ -40,7 +40,7 @@ def lambda_client() -> Any:
 
 
 def test_the_console_is_served_with_its_content_security_policy(target: Target) -> None:
-    """The console's function, route and files (the layer-free bundle) deployed: its page and a script."""
+    """The console's function, its route (/console beside /console/{asset}) and files, deployed."""
     page = httpx.get(f"{target.url}/console", timeout=60)
     assert page.status_code == 200, page.text
     assert page.headers["content-type"].startswith("text/html")

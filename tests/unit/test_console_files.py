@@ -13,6 +13,7 @@ from handlers import console
 
 from devserver.apigw import Router
 from devserver.events import proxy_event
+from tests.unit.conftest import FakeContext
 
 SCRIPTS = sorted(name for name in console.ASSETS if name.endswith(".js"))
 # Ways of turning a string into markup or code: the console builds every node itself.
@@ -28,7 +29,7 @@ def get(path: str) -> dict[str, Any]:
     event = proxy_event(
         method="GET", path=path, resource=match.resource, path_parameters=match.path_parameters
     )
-    return console.handler(event, None)
+    return console.handler(event, FakeContext())
 
 
 def header(response: dict[str, Any], name: str) -> str:
