@@ -3,9 +3,11 @@
     python -m tests.localstack.run [--keep]
 
 1. LocalStack's core (its own Python 3.13 venv, tests/localstack/setup.sh) starts in host mode on a
-   free loopback port, its state and files under its own run directory; Lambda runs through the
-   `process` executor (tests/localstack/localstack_plugin.py); DynamoDB is moto's
-   (tests/localstack/dynamodb_moto.py).
+   free loopback port, its state and files under its own run directory; Lambda runs through
+   LocalStack's Docker executor where Docker answers (the containers on Docker's bridge, what
+   they call bound to its address too), else the `process` executor
+   (tests/localstack/localstack_plugin.py); DynamoDB is moto's (tests/localstack/dynamodb_moto.py).
+   The plugins' own tests (tests/localstack/plugin_tests) run first, by LocalStack's venv.
 2. The CDK CLI synthesizes once, for the host's architecture, with the provider simulator's
    loopback URL as the providers' api_base (`loopback_test_endpoints`), bootstraps and deploys
    every stack of the app (`--all`), with a CDK_HOME of its own.
@@ -19,7 +21,7 @@ Prints the deploy time, the test time and the peak memory of LocalStack's proces
 can go at once: each has its own ports and run directory (LOCALSTACK_RUN_DIR).
 
 The other commands serve make localstack-start/-stop (a LocalStack left running on
-LOCALSTACK_PORT, 4566 by default; LOCALSTACK_LAMBDA_EXECUTOR=docker for LocalStack's own Docker
+LOCALSTACK_PORT, 4566 by default; LOCALSTACK_LAMBDA_EXECUTOR=process or docker to force an
 executor), localstack-deploy (the app as cdk.json configures it) and localstack-e2e.
 """
 
