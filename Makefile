@@ -14,7 +14,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := $(NODE_MAJOR)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := $(NODE_MAJOR)
 
 .PHONY: venv serve test lint typecheck unit integration infra-tests e2e synth deploy destroy metric-table \
-	localstack-deploy bench keys openapi mutate clean clean-local soak pytest-suites
+	localstack-deploy bench keys openapi mutate clean clean-local soak pytest-suites console-browser
 
 venv: $(STAMP)
 
@@ -66,13 +66,14 @@ TEST_MAX_WORKERS ?= 4
 PYTEST_PARALLEL := -n $(TEST_WORKERS) --maxprocesses $(TEST_MAX_WORKERS)
 # Other make targets that make test runs alongside pytest, each a suite that fails the build when
 # it fails (e.g. TEST_ALONGSIDE=localstack-test); then each one's output is printed when it ends.
-TEST_ALONGSIDE ?=
+# make test runs localstack-test beside pytest (its own ports, directory and CDK_HOME).
+TEST_ALONGSIDE ?= localstack-test
 
 test: lint typecheck
 	@$(MAKE) $(if $(TEST_ALONGSIDE),-j$(words pytest-suites $(TEST_ALONGSIDE)) --output-sync=target) \
 		pytest-suites $(TEST_ALONGSIDE)
 
-pytest-suites: venv
+pytest-suites: venv console-browser
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_PARALLEL) tests/unit tests/infra tests/integration tests/e2e
 
 # The model-based test of the books (tests/unit/test_model_based.py) run long: raise
@@ -83,6 +84,16 @@ soak: venv
 	MODEL_EXAMPLES=$(MODEL_EXAMPLES) MODEL_STEPS=$(MODEL_STEPS) MODEL_SHRINK=1 $(BIN)/pytest -q -p no:cacheprovider tests/unit/test_model_based.py
 
 include infra.mk
+
+# The console's browser tests (tests/integration/test_console.py): Debian's headless Chromium
+# and its driver (apt, when missing; sudo unless root), and axe-core (package.json, with the CDK CLI).
+CHROMEDRIVER := /usr/bin/chromedriver
+console-browser: $(CHROMEDRIVER) $(CDK_STAMP)
+
+$(CHROMEDRIVER):
+	@echo "Installing Chromium and chromium-driver for the console's browser tests (apt: a minute or two)..."
+	@$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq
+	@$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq chromium chromium-driver
 
 # Every benchmark (about 12 minutes; see bench/README.md). coldstart.py compares with litellm
 # when LITELLM_PYTHON names an interpreter that has it.
@@ -128,4 +139,4 @@ mutate: venv
 		status=$$?; ../$(BIN)/mutmut results; exit $$status
 
 clean:
-	rm -rf $(MUTATE_DIR) $(VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(MUTATE_DIR) $(VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache .localstack

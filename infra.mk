@@ -1,15 +1,15 @@
 # CDK targets: included from the Makefile, which defines BIN and the venv target.
-# The CDK CLI and cdklocal come from package.json (pinned, installed into ./node_modules).
+# The CDK CLI comes from package.json (pinned, installed into ./node_modules).
 NODE_BIN := node_modules/.bin
 CDK := $(NODE_BIN)/cdk
-CDKLOCAL := $(NODE_BIN)/cdklocal
 CDK_STAMP := node_modules/.installed
 DATA_STACK := OpenAIGatewayData
 API_STACK := OpenAIGatewayApi
 # Extra CDK CLI arguments, e.g. CDK_FLAGS="--profile prod -c log_level=DEBUG".
 CDK_FLAGS ?=
 
-.PHONY: cdk-cli bootstrap put-provider-keys e2e-deployed localstack-e2e
+.PHONY: cdk-cli bootstrap put-provider-keys e2e-deployed localstack-e2e localstack-test localstack-start \
+	localstack-stop
 
 $(CDK_STAMP): package.json package-lock.json
 	@echo "Installing the pinned CDK CLI into node_modules (first run: about a minute)..."
@@ -37,21 +37,29 @@ deploy: venv $(CDK_STAMP)
 destroy: venv $(CDK_STAMP)
 	$(CDK) destroy $(API_STACK) $(CDK_FLAGS)
 
-# LocalStack on localhost:4566 (AWS_ENDPOINT_URL to change it) must be running. cdklocal
-# uploads the assets through AWS_ENDPOINT_URL_S3 (CDK >= 2.177 reads it): LocalStack's S3
-# host name on the same port, unless set.
-LOCALSTACK_URL = $(or $(AWS_ENDPOINT_URL),http://localhost:4566)
-LOCALSTACK_PORT = $(lastword $(subst :, ,$(LOCALSTACK_URL)))
-localstack-deploy localstack-e2e: export AWS_ENDPOINT_URL ?= http://localhost:4566
-localstack-deploy: export AWS_ENDPOINT_URL_S3 ?= http://s3.localhost.localstack.cloud:$(LOCALSTACK_PORT)
-localstack-deploy localstack-e2e: export AWS_DEFAULT_REGION ?= us-east-1
-localstack-deploy localstack-e2e: export AWS_ACCESS_KEY_ID ?= test
-localstack-deploy localstack-e2e: export AWS_SECRET_ACCESS_KEY ?= test
+# LocalStack (README, "LocalStack"): its core in its own Python 3.13 venv (.localstack/venv,
+# tests/localstack/setup.sh), in host mode on 127.0.0.1; Lambda through LocalStack's Docker
+# executor where Docker answers, else as local python3.12 processes (tests/localstack/).
+# localstack-test: both stacks deployed into a LocalStack of its own (free ports, its own
+# directory and CDK_HOME, so it can run beside the pytest suite), tests/e2e and
+# tests/localstack/test_deployed.py against it, LocalStack stopped. About 6 minutes.
+LOCALSTACK_RUN := $(BIN)/python -m tests.localstack.run
+localstack-test: venv $(CDK_STAMP)
+	$(LOCALSTACK_RUN) test $(PYTEST_ARGS)
+
+# A LocalStack left running on 127.0.0.1:$(LOCALSTACK_PORT) for localstack-deploy/-e2e.
+LOCALSTACK_PORT ?= 4566
+localstack-start: venv
+	LOCALSTACK_PORT=$(LOCALSTACK_PORT) $(LOCALSTACK_RUN) start
+
+localstack-stop: venv
+	$(LOCALSTACK_RUN) stop
+
+# Both stacks, as cdk.json configures them, into the LocalStack at AWS_ENDPOINT_URL (default
+# 127.0.0.1:4566: make localstack-start, or `localstack start` with Docker), synthesized for
+# this machine's architecture; assets uploaded path-style to the same address.
 localstack-deploy: venv $(CDK_STAMP)
-	@echo "LocalStack: AWS_ENDPOINT_URL=$$AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3=$$AWS_ENDPOINT_URL_S3" \
-		"AWS_DEFAULT_REGION=$$AWS_DEFAULT_REGION (set them to change)"
-	$(CDKLOCAL) bootstrap $(CDK_FLAGS)
-	$(CDKLOCAL) deploy --all --require-approval never $(CDK_FLAGS)
+	$(LOCALSTACK_RUN) deploy
 
 # The end-to-end suite against the deployed stack: its ApiUrl output and master key. Stops
 # with infra.stack_outputs' message (and status 1) when either cannot be read.
@@ -61,10 +69,10 @@ e2e-deployed: venv
 		&& echo "e2e against $$url" \
 		&& $(MAKE) --no-print-directory e2e BASE_URL="$$url" API_KEY="$$key"
 
-# The same against LocalStack (after make localstack-deploy and make put-provider-keys with
-# AWS_ENDPOINT_URL set the same way).
+# The end-to-end suite against the API deployed by localstack-deploy, through LocalStack's
+# path-style execute-api URL (after make put-provider-keys with AWS_ENDPOINT_URL set).
 localstack-e2e: venv
-	@$(MAKE) --no-print-directory e2e-deployed
+	$(LOCALSTACK_RUN) e2e $(PYTEST_ARGS)
 
 # PROVIDER_KEYS_FILE=keys.json, or the JSON on standard input; see infra/provider_keys.py.
 put-provider-keys: venv

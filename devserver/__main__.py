@@ -23,6 +23,7 @@ def banner(gateway: LocalGateway) -> str:
         f"  OpenAI Batches & Files gateway (local)   {gateway.url}",
         f"  OpenAI SDK base_url     {gateway.api_base}",
         f"  Master key              {gateway.master_key}   (local dev key)",
+        f"  Console                 {gateway.url}/console   (sign in with a key)",
     ]
     lines += [
         f"  AzureOpenAI endpoint    {gateway.url}/{name}   (azure_endpoint; LiteLLM azure api_base)"

@@ -110,8 +110,11 @@ def paths_by_prefix(
     """prefix -> (route, full path) of every path served under it; unprefixed routes under ""."""
     groups: dict[str, list[tuple[routes.Route, str]]] = {}
     for route in table:
-        for prefix in route.prefixes if route.prefixed else ("",):
-            groups.setdefault(prefix, []).append((route, prefix + route.path))
+        if route.prefixed:
+            for prefix in route.prefixes:
+                groups.setdefault(prefix, []).append((route, prefix + route.path))
+        else:  # route.paths: its also_at paths too (the console's page beside its files)
+            groups.setdefault("", []).extend((route, path) for path in route.paths)
     return groups
 
 

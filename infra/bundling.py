@@ -8,12 +8,12 @@ version of the functions"). `build_python` finds one: $GATEWAY_BUILD_PYTHON, the
 running the CDK app, `pythonX.Y` on PATH, a pyenv or uv installation. Without one the synth
 fails and says how to get one: it never ships sources silently.
 
-- The dependency layer: `pip` downloads the Linux arm64 wheels of `functions/requirements.txt`
-  for that CPython version (`--only-binary=:all:`, so nothing is compiled for the build
-  machine) into `<output>/python`, the directory Lambda puts on `sys.path` for layers. Its
-  asset hash is the hash of the requirements and of the pip target, so the CDK skips bundling
-  when `cdk.out/asset.<hash>` exists; a second cache under `.build/` also serves synths into
-  other output directories (the tests).
+- The dependency layer: `pip` downloads the Linux wheels of `functions/requirements.txt` for
+  `architecture` in cdk.json (arm64 by default) and that CPython version
+  (`--only-binary=:all:`, so nothing is compiled for the build machine) into `<output>/python`,
+  the directory Lambda puts on `sys.path` for layers. Its asset hash is the hash of the
+  requirements and of the pip target, so the CDK skips bundling when `cdk.out/asset.<hash>`
+  exists; a second cache under `.build/` also serves synths into other output directories.
 - The function code: `functions/` (gateway/ and handlers/) without tests, caches and the
   requirements file; its hash is that of the copied sources and the Python version.
 """
@@ -36,9 +36,11 @@ import jsii
 from aws_cdk import aws_lambda as lambda_
 
 from infra import BUILD_DIR, FUNCTIONS_DIR, REQUIREMENTS_FILE
-from infra.config import DEFAULT_PYTHON_VERSION, SUPPORTED_PYTHON_VERSIONS
+from infra.config import DEFAULT_ARCHITECTURE, DEFAULT_PYTHON_VERSION, SUPPORTED_PYTHON_VERSIONS
 
-PLATFORM = "manylinux2014_aarch64"
+# pip's platform tag of the wheels for each Lambda architecture.
+PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
+PLATFORM = PLATFORMS[DEFAULT_ARCHITECTURE]
 BUILD_PYTHON_ENV = "GATEWAY_BUILD_PYTHON"
 # Bumped when the bundling steps change, so old cached layers are not reused.
 BUNDLER_VERSION = "3"
@@ -152,14 +154,16 @@ def compile_byte_code(root: Path, interpreter: str, python_version: str | None =
         raise RuntimeError(f"precompiling {root} failed: {result.stdout[-2000:]}{result.stderr[-2000:]}")
 
 
-def pip_arguments(requirements: Path, target: Path, python_version: str) -> list[str]:
+def pip_arguments(
+    requirements: Path, target: Path, python_version: str, platform: str = PLATFORM
+) -> list[str]:
     return [
         "install",
         "--quiet",
         "--disable-pip-version-check",
         "--no-compile",
         "--platform",
-        PLATFORM,
+        platform,
         "--implementation",
         "cp",
         "--python-version",
@@ -181,16 +185,18 @@ class PipLayerBundling:
         requirements: Path = REQUIREMENTS_FILE,
         cache_dir: Path | None = None,
         python_version: str = DEFAULT_PYTHON_VERSION,
+        architecture: str = DEFAULT_ARCHITECTURE,
     ) -> None:
         self.requirements = requirements
         self.cache_dir = cache_dir if cache_dir is not None else BUILD_DIR / "layer-cache"
         self.python_version = python_version
+        self.platform = PLATFORMS[architecture]
 
     @property
     def fingerprint(self) -> str:
         digest = hashlib.sha256()
         digest.update(self.requirements.read_bytes())
-        digest.update(" ".join([BUNDLER_VERSION, self.python_version, PLATFORM, "pyc"]).encode())
+        digest.update(" ".join([BUNDLER_VERSION, self.python_version, self.platform, "pyc"]).encode())
         return digest.hexdigest()
 
     def try_bundle(self, output_dir: str, *, image: cdk.DockerImage, **_options: Any) -> bool:
@@ -206,7 +212,7 @@ class PipLayerBundling:
         staging = Path(tempfile.mkdtemp(dir=self.cache_dir, prefix=".building-"))
         try:
             target = staging / "python"
-            arguments = pip_arguments(self.requirements, target, self.python_version)
+            arguments = pip_arguments(self.requirements, target, self.python_version, self.platform)
             command = [sys.executable, "-m", "pip", *arguments]
             result = subprocess.run(command, capture_output=True, text=True, check=False)
             if result.returncode != 0:
@@ -279,14 +285,16 @@ class FunctionCodeBundling:
         return True
 
 
-def dependency_layer_code(python_version: str = DEFAULT_PYTHON_VERSION) -> lambda_.Code:
-    """The layer code asset: hashed on the requirements, bundled locally by pip."""
-    bundler = PipLayerBundling(python_version=python_version)
+def dependency_layer_code(
+    python_version: str = DEFAULT_PYTHON_VERSION, architecture: str = DEFAULT_ARCHITECTURE
+) -> lambda_.Code:
+    """The layer code asset: hashed on the requirements and the platform, bundled locally by pip."""
+    bundler = PipLayerBundling(python_version=python_version, architecture=architecture)
     target = Path("/asset-output/python")
     docker_command = " ".join(
         [
             "pip",
-            *pip_arguments(Path("requirements.txt"), target, python_version),
+            *pip_arguments(Path("requirements.txt"), target, python_version, bundler.platform),
             f"&& python -m compileall -q --invalidation-mode unchecked-hash {target}",
         ]
     )

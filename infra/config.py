@@ -6,6 +6,7 @@ operator stores them in the provider-keys secret (`make put-provider-keys`).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Mapping
@@ -26,6 +27,9 @@ SUPPORTED_PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
 DEFAULT_PYTHON_VERSION = "3.12"
 # Lambda SnapStart supports the Python runtimes from 3.12 on.
 SNAPSTART_PYTHON_VERSIONS = ("3.12", "3.13")
+# Lambda's instruction set architectures; the layer's wheels are built for the one chosen.
+SUPPORTED_ARCHITECTURES = ("arm64", "x86_64")
+DEFAULT_ARCHITECTURE = "arm64"
 PROVIDER_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 PROVIDER_TYPES = frozenset({"openai", "azure", "anthropic", "bedrock"})
 PROVIDER_FIELDS = frozenset(
@@ -112,6 +116,8 @@ class GatewayConfig:
     upstream_timeout_seconds: float | None = None
     # The Lambda runtime's Python version; the build compiles the byte code with it (infra/bundling.py).
     python_version: str = DEFAULT_PYTHON_VERSION
+    # The functions' architecture (arm64 by default; LocalStack runs them on the host's, see README).
+    architecture: str = DEFAULT_ARCHITECTURE
     # Lambda SnapStart on the API functions (billed: see README, "Cold starts and SnapStart").
     snapstart: bool = False
     # Per-million-token USD prices added to or overriding the shipped table (README, "Money"):
@@ -121,9 +127,22 @@ class GatewayConfig:
     default_output_tokens_per_request: int | None = None
     # How often EventBridge Scheduler runs the batch watcher (minutes; README, "Events and webhooks").
     watch_interval_minutes: int = 1
+    # Test-only (make localstack-test): providers and webhooks may be plain http:// on this
+    # machine's loopback (the provider simulator, a local receiver). Never for a real deployment.
+    loopback_test_endpoints: bool = False
+    # Test-only, with loopback_test_endpoints: one more address allowed like loopback, this
+    # machine's on Docker's bridge, where LocalStack's Lambda containers reach the simulator.
+    test_endpoint_host: str | None = None
 
     def __post_init__(self) -> None:
-        validate_providers(self.providers, self.default_provider)
+        if self.test_endpoint_host is not None:
+            _check_test_endpoint_host(self.test_endpoint_host, self.loopback_test_endpoints)
+        validate_providers(
+            self.providers,
+            self.default_provider,
+            allow_loopback_http=self.loopback_test_endpoints,
+            test_host=self.test_endpoint_host,
+        )
         try:
             bedrock_deployments(self.providers)
         except BedrockConfigError as error:
@@ -162,6 +181,10 @@ class GatewayConfig:
             raise ConfigError("default_output_tokens_per_request must be > 0")
         if not 1 <= self.watch_interval_minutes <= 1440:
             raise ConfigError("watch_interval_minutes must be between 1 and 1440")
+        if self.architecture not in SUPPORTED_ARCHITECTURES:
+            raise ConfigError(
+                f"architecture must be one of {list(SUPPORTED_ARCHITECTURES)}, got {self.architecture!r}"
+            )
         if self.snapstart and self.python_version not in SNAPSTART_PYTHON_VERSIONS:
             raise ConfigError(f"snapstart needs python_version {' or '.join(SNAPSTART_PYTHON_VERSIONS)}")
 
@@ -187,10 +210,13 @@ class GatewayConfig:
             "secrets_ttl_seconds",
             "upstream_timeout_seconds",
             "python_version",
+            "architecture",
             "snapstart",
             "model_prices",
             "default_output_tokens_per_request",
             "watch_interval_minutes",
+            "loopback_test_endpoints",
+            "test_endpoint_host",
         )
         return cls.from_mapping({key: node.try_get_context(key) for key in keys})
 
@@ -210,10 +236,13 @@ class GatewayConfig:
             "secrets_ttl_seconds": int,
             "upstream_timeout_seconds": float,
             "python_version": str,
+            "architecture": str,
             "snapstart": _boolean,
             "model_prices": _json_object,
             "default_output_tokens_per_request": int,
             "watch_interval_minutes": int,
+            "loopback_test_endpoints": _boolean,
+            "test_endpoint_host": str,
         }
         for key, convert in converters.items():
             value = values.get(key)
@@ -242,7 +271,13 @@ def _json_object(value: Any) -> dict[str, Any]:
     return value
 
 
-def validate_providers(providers: Mapping[str, Any], default_provider: str) -> None:
+def validate_providers(
+    providers: Mapping[str, Any],
+    default_provider: str,
+    *,
+    allow_loopback_http: bool = False,
+    test_host: str | None = None,
+) -> None:
     if not providers:
         raise ConfigError("at least one provider deployment is required")
     reserved = reserved_path_segments()
@@ -264,7 +299,7 @@ def validate_providers(providers: Mapping[str, Any], default_provider: str) -> N
             raise ConfigError(f"provider {name!r} type must be one of {sorted(PROVIDER_TYPES)}")
         api_base = spec.get("api_base")
         if api_base is not None or spec.get("type") not in API_BASE_OPTIONAL_TYPES:
-            _check_api_base(name, api_base)
+            _check_api_base(name, api_base, allow_loopback_http=allow_loopback_http, test_host=test_host)
         for setting in ("api_version", "anthropic_version"):
             if spec.get(setting) is not None and not isinstance(spec[setting], str):
                 raise ConfigError(f"provider {name!r} {setting} must be a string")
@@ -300,7 +335,22 @@ def _check_batch_caps(name: str, batch_caps: Any) -> None:
         raise ConfigError(f"provider {name!r} batch_caps: {problems}") from None
 
 
-def _check_api_base(name: str, api_base: Any) -> None:
+def _check_test_endpoint_host(host: str, loopback_test_endpoints: bool) -> None:
+    if not loopback_test_endpoints:
+        raise ConfigError("test_endpoint_host is only for a test deployment (loopback_test_endpoints)")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ConfigError(f"test_endpoint_host must be an IP address, got {host!r}") from None
+
+
+def _check_api_base(
+    name: str, api_base: Any, *, allow_loopback_http: bool = False, test_host: str | None = None
+) -> None:
+    if isinstance(api_base, str) and allow_loopback_http and is_loopback_http(api_base):
+        return
+    if isinstance(api_base, str) and allow_loopback_http and is_test_host_http(api_base, test_host):
+        return
     if not isinstance(api_base, str) or not api_base.startswith("https://"):
         raise ConfigError(f"provider {name!r} api_base must be an https:// URL")
     if is_placeholder(api_base):
@@ -309,6 +359,25 @@ def _check_api_base(name: str, api_base: Any) -> None:
             f"resource's endpoint in cdk.json's \"providers\" (or -c providers=...), or remove "
             f"the provider {name!r} to deploy without it"
         )
+
+
+def is_loopback_http(url: str) -> bool:
+    """An http:// URL on this machine's loopback (127.0.0.0/8, ::1, localhost)."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        return False
+    if parts.hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(parts.hostname).is_loopback
+    except ValueError:
+        return False
+
+
+def is_test_host_http(url: str, test_host: str | None) -> bool:
+    """An http:// URL on the one test address (test_endpoint_host), when there is one."""
+    parts = urlsplit(url)
+    return test_host is not None and parts.scheme == "http" and parts.hostname == test_host
 
 
 def is_placeholder(api_base: str) -> bool:

@@ -39,7 +39,10 @@ RUNTIMES: dict[str, lambda_.Runtime] = {
 # With SnapStart, API Gateway invokes this alias of each route function's latest published
 # version: SnapStart applies to published versions only, never to $LATEST.
 SNAPSTART_ALIAS = "live"
-ARCHITECTURE = lambda_.Architecture.ARM_64
+ARCHITECTURES: dict[str, lambda_.Architecture] = {
+    "arm64": lambda_.Architecture.ARM_64,
+    "x86_64": lambda_.Architecture.X86_64,
+}
 SERVICE_NAME = "openai-gateway"
 METRICS_NAMESPACE = "OpenAIGateway"
 
@@ -205,12 +208,13 @@ class GatewayFunctions(Construct):
         self._bedrock = bedrock
         self._check_capabilities()
         self.runtime = RUNTIMES[config.python_version]
+        self.architecture = ARCHITECTURES[config.architecture]
         self.layer = lambda_.LayerVersion(
             self,
             "Dependencies",
-            code=dependency_layer_code(config.python_version),
+            code=dependency_layer_code(config.python_version, config.architecture),
             compatible_runtimes=[self.runtime],
-            compatible_architectures=[ARCHITECTURE],
+            compatible_architectures=[self.architecture],
             description="Runtime dependencies of the gateway functions (functions/requirements.txt)",
         )
         self._code = function_code(config.python_version)
@@ -294,6 +298,10 @@ class GatewayFunctions(Construct):
             env[resources.ENV_DEFAULT_OUTPUT_TOKENS] = str(self._config.default_output_tokens_per_request)
         if self._bedrock is not None:
             env[resources.ENV_BEDROCK_ROLE_ARN] = self._bedrock.role.role_arn
+        if self._config.loopback_test_endpoints:
+            env[resources.ENV_WEBHOOKS_ALLOW_LOOPBACK] = "true"
+            if self._config.test_endpoint_host is not None:
+                env[resources.ENV_WEBHOOKS_TEST_HOST] = self._config.test_endpoint_host
         return env
 
     def _function(self, spec: FunctionSpec) -> lambda_.Function:
@@ -337,7 +345,7 @@ class GatewayFunctions(Construct):
             self,
             spec.construct_id,
             runtime=self.runtime,
-            architecture=ARCHITECTURE,
+            architecture=self.architecture,
             handler=spec.handler,
             code=self._code,
             layers=[self.layer],

@@ -252,6 +252,8 @@ def build_openapi() -> dict[str, Any]:
     )
     components: dict[str, Any] = {}
     for route in routes.ROUTES:
+        if not route.api:
+            continue
         schema = _route_schema(route)
         # OpenAPIMerge keeps the last of two same-named components: make sure they agree.
         for name, value in schema.get("components", {}).get("schemas", {}).items():
@@ -275,7 +277,7 @@ def build_openapi() -> dict[str, Any]:
     _form_fields_not_null(document)
     document.pop("tags", None)
     document["tags"] = [
-        {"name": name} for name in sorted({route.path.split("/")[1] for route in routes.ROUTES})
+        {"name": name} for name in sorted({route.path.split("/")[1] for route in routes.ROUTES if route.api})
     ]
     OpenAPI.model_validate(document)  # Powertools' own OpenAPI 3 model: fail here, not in a client
     result: dict[str, Any] = json.loads(render(document))  # plain data, keys sorted

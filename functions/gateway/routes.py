@@ -137,6 +137,11 @@ class Route:
     memory_mb: int = 512
     timeout_seconds: int = API_GATEWAY_TIMEOUT_SECONDS
     creates: bool = False  # answers 201 on Azure's dated API, as Azure does
+    # More paths the same function serves (unprefixed routes only), e.g. the console's page
+    # beside its files.
+    also_at: tuple[str, ...] = ()
+    # An operation of the API, listed in the OpenAPI document; False for the console's files.
+    api: bool = True
 
     @property
     def handler(self) -> str:
@@ -146,7 +151,7 @@ class Route:
     def paths(self) -> tuple[str, ...]:
         """Every concrete API path template this route is served on."""
         if not self.prefixed:
-            return (self.path,)
+            return (self.path, *self.also_at)
         return tuple(prefix + self.path for prefix in self.prefixes)
 
     @property
@@ -231,6 +236,17 @@ _PLAN_CONTROL = frozenset({TABLE_UPDATE})
 
 ROUTES: tuple[Route, ...] = (
     Route("health", "GET", "/health", prefixed=False, authenticated=False, memory_mb=128),
+    # The web console: static files (functions/gateway/console/), a client of this API only.
+    Route(
+        "console",
+        "GET",
+        "/console/{asset}",
+        prefixed=False,
+        also_at=("/console",),
+        authenticated=False,
+        memory_mb=128,
+        api=False,
+    ),
     # Files
     Route(
         "files_create",

@@ -31,6 +31,8 @@ class Settings(BaseModel):
     default_output_tokens_per_request: int = Field(default=4096, gt=0)
     # Webhooks: plain http to loopback is for the local server only.
     webhooks_allow_loopback: bool = False
+    # With it, one more address treated as loopback (make localstack-test on Docker's bridge).
+    webhooks_test_host: str | None = None
     # Seconds between delivery attempts; the last gap repeats until webhook_retry_hours pass.
     webhook_retry_schedule: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000)
     webhook_retry_hours: float = Field(default=72.0, gt=0)
@@ -58,6 +60,7 @@ def get_settings() -> Settings:
         secrets_ttl_seconds=int(env.get(resources.ENV_SECRETS_TTL, "300")),
         upstream_timeout_seconds=float(env.get(resources.ENV_UPSTREAM_TIMEOUT, "25")),
         webhooks_allow_loopback=env.get(resources.ENV_WEBHOOKS_ALLOW_LOOPBACK, "").lower() == "true",
+        webhooks_test_host=env.get(resources.ENV_WEBHOOKS_TEST_HOST) or None,
         **(
             {"webhook_retry_schedule": tuple(float(s) for s in schedule.split(","))}
             if (schedule := env.get(resources.ENV_WEBHOOK_RETRY_SCHEDULE))

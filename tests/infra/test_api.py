@@ -48,6 +48,7 @@ def test_provider_path_parameter_is_a_sibling_of_the_static_segments(synth: Synt
         "/uploads",
         "/key",
         "/health",
+        "/console",
         "/spend",
         "/webhook_endpoints",
         "/webhook_event_types",

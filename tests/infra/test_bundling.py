@@ -18,6 +18,7 @@ from infra.bundling import (
     build_python,
     cache_tag,
     compile_byte_code,
+    pip_arguments,
 )
 from infra.config import DEFAULT_PYTHON_VERSION
 from tests.infra.conftest import Synth
@@ -131,6 +132,18 @@ def test_layer_hash_follows_the_requirements_only(tmp_path: Path) -> None:
     assert PipLayerBundling(requirements, cache_dir=tmp_path / "other").fingerprint == first
     requirements.write_text("httpx==0.28.0\n")
     assert PipLayerBundling(requirements, cache_dir=tmp_path).fingerprint != first
+
+
+def test_layer_hash_and_wheels_follow_the_architecture(tmp_path: Path) -> None:
+    """architecture in cdk.json: arm64 (the default) or x86_64 wheels, each its own cached layer."""
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("httpx==0.28.1\n")
+    arm = PipLayerBundling(requirements, cache_dir=tmp_path)
+    x86 = PipLayerBundling(requirements, cache_dir=tmp_path, architecture="x86_64")
+    assert (arm.platform, x86.platform) == ("manylinux2014_aarch64", "manylinux2014_x86_64")
+    assert arm.fingerprint != x86.fingerprint
+    arguments = pip_arguments(requirements, tmp_path / "python", "3.12", x86.platform)
+    assert arguments[arguments.index("--platform") + 1] == "manylinux2014_x86_64"
 
 
 def test_layer_hash_follows_the_python_version(tmp_path: Path) -> None:

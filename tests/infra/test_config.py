@@ -20,6 +20,7 @@ def test_reserved_segments_are_the_static_first_segments_of_the_route_table() ->
         "uploads",
         "key",
         "health",
+        "console",
         "spend",
         "webhook_endpoints",
         "webhook_event_types",
@@ -181,3 +182,63 @@ def test_an_anthropic_deployment_needs_no_api_base_and_reaches_the_functions() -
     deployment = parse_deployments(config.providers)["anthropic"]
     assert (deployment.api_base, deployment.anthropic_version) == ("https://api.anthropic.com", "2023-06-01")
     assert deployment.default_max_tokens == 2048 and deployment.keeps_files
+
+
+def test_architecture_is_arm64_unless_set_and_only_lambdas_two() -> None:
+    assert GatewayConfig().architecture == "arm64"
+    assert GatewayConfig.from_mapping({"architecture": "x86_64"}).architecture == "x86_64"
+    with pytest.raises(ConfigError, match="architecture must be one of"):
+        GatewayConfig(architecture="aarch64")
+
+
+@pytest.mark.parametrize(
+    "api_base", ["http://127.0.0.1:4010/v1", "http://localhost:4010", "http://[::1]:4010"]
+)
+def test_loopback_http_providers_only_with_the_test_switch(api_base: str) -> None:
+    spec = {"type": "openai", "api_base": api_base}
+    with pytest.raises(ConfigError, match="api_base must be an https:// URL"):
+        GatewayConfig(providers={"sim": spec}, default_provider="sim")
+    config = GatewayConfig.from_mapping(
+        {"providers": {"sim": spec}, "default_provider": "sim", "loopback_test_endpoints": "true"}
+    )
+    assert config.providers["sim"]["api_base"] == api_base
+
+
+@pytest.mark.parametrize("api_base", ["http://10.0.0.5/v1", "http://example.com/v1", "ftp://127.0.0.1/v1"])
+def test_the_test_switch_allows_no_other_plain_http(api_base: str) -> None:
+    with pytest.raises(ConfigError, match="api_base must be an https:// URL"):
+        GatewayConfig(
+            providers={"sim": {"type": "openai", "api_base": api_base}},
+            default_provider="sim",
+            loopback_test_endpoints=True,
+        )
+
+
+def test_the_test_endpoint_host_is_allowed_plain_http_only_with_the_test_switch() -> None:
+    spec = {"type": "openai", "api_base": "http://172.17.0.1:4010/v1"}
+    config = GatewayConfig.from_mapping(
+        {
+            "providers": {"sim": spec},
+            "default_provider": "sim",
+            "loopback_test_endpoints": "true",
+            "test_endpoint_host": "172.17.0.1",
+        }
+    )
+    assert config.test_endpoint_host == "172.17.0.1"
+    with pytest.raises(ConfigError, match="only for a test deployment"):
+        GatewayConfig(providers={"sim": spec}, default_provider="sim", test_endpoint_host="172.17.0.1")
+    with pytest.raises(ConfigError, match="must be an IP address"):
+        GatewayConfig(
+            providers={"sim": spec},
+            default_provider="sim",
+            loopback_test_endpoints=True,
+            test_endpoint_host="docker-host",
+        )
+    other = {"type": "openai", "api_base": "http://172.17.0.2:4010/v1"}
+    with pytest.raises(ConfigError, match="api_base must be an https:// URL"):
+        GatewayConfig(
+            providers={"sim": other},
+            default_provider="sim",
+            loopback_test_endpoints=True,
+            test_endpoint_host="172.17.0.1",
+        )

@@ -519,6 +519,8 @@ def _bad_file(client: openai.OpenAI) -> None:
 
 def run_scenario(gateway: LocalGateway, usage: Usage) -> None:
     httpx.get(f"{gateway.url}/health", timeout=30).raise_for_status()
+    httpx.get(f"{gateway.url}/console", timeout=30).raise_for_status()
+    httpx.get(f"{gateway.url}/console/app.js", timeout=30).raise_for_status()
     key = generate_key(gateway, "iam-evidence", metadata={"purpose": "least privilege"}, max_budget=100)
     for params in ({"key": key.key_id}, {"key": key.key}):
         assert key_api(gateway, "GET", "/key/info", params=params).status_code == 200

@@ -307,6 +307,11 @@ def test_health_has_no_data_access(synth: Synth) -> None:
     assert actions_of(statements_for(synth, "health")) == ALWAYS
 
 
+def test_the_console_has_no_data_access(synth: Synth) -> None:
+    """It serves static files; the page reaches data only through the API, with a person's key."""
+    assert actions_of(statements_for(synth, "console")) == ALWAYS
+
+
 def test_only_uploads_complete_can_invoke_the_transfer_function(synth: Synth) -> None:
     """(and file_transfer its on-failure destination: Lambda invokes it with that role)"""
     invokers = {name for name in SPECS if "lambda:InvokeFunction" in actions_of(statements_for(synth, name))}

@@ -25,7 +25,7 @@ class Receiver:
 
 
 @contextmanager
-def webhook_receiver(answers: list[int] | None = None) -> Iterator[Receiver]:
+def webhook_receiver(answers: list[int] | None = None, host: str = "127.0.0.1") -> Iterator[Receiver]:
     state = Receiver(url="", answers=list(answers or []))
     lock = threading.Lock()
 
@@ -49,8 +49,8 @@ def webhook_receiver(answers: list[int] | None = None) -> Iterator[Receiver]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks"
+    server = ThreadingHTTPServer((host, 0), Handler)
+    state.url = f"http://{host}:{server.server_address[1]}/hooks"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

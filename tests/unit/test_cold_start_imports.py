@@ -76,8 +76,13 @@ def test_health_loads_no_aws_sdk_and_no_auth() -> None:
     assert _loaded_by("health").isdisjoint(NOT_FOR_HEALTH)
 
 
+def test_the_console_loads_no_aws_sdk_and_no_auth() -> None:
+    """It serves static files: nothing of the API's."""
+    assert _loaded_by("console").isdisjoint(WATCHED)
+
+
 def test_httpx_only_with_the_functions_that_call_a_provider() -> None:
-    functions = [(name, grants) for name, grants in _functions() if name != "health"]
+    functions = [(name, grants) for name, grants in _functions() if name not in ("health", "console")]
     with ThreadPoolExecutor(max_workers=4) as pool:
         names = [name for name, _ in functions]
         loaded = dict(zip(names, pool.map(_loaded_by, names), strict=True))

@@ -216,7 +216,9 @@ class BooksMachine(RuleBasedStateMachine):
             "publish",
             lambda owner, event, id_map=None: self.published.append(event["id"]),
         )
-        self.patch.setattr(webhook_endpoints, "check_destination", lambda url, allow_loopback=False: None)
+        self.patch.setattr(
+            webhook_endpoints, "check_destination", lambda url, allow_loopback=False, test_host=None: None
+        )
         self.files = itertools.count(1)
         self.unsettled_after_pass: set[str] | None = None
         # ids in the order they first appeared: what a rule draws from is the same on a replay

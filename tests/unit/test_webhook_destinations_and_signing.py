@@ -72,3 +72,31 @@ def test_signatures_verify_with_the_openai_sdk_for_each_secret() -> None:
         openai.OpenAI(api_key="x", webhook_secret=new).webhooks.unwrap(
             body.replace("batch_1", "batch_2"), headers
         )
+
+
+def test_the_test_host_passes_like_loopback_only_in_a_test_deployment() -> None:
+    """make localstack-test on Docker: the receiver on this machine's Docker bridge address."""
+    check_destination("http://172.17.0.1:9000/hook", allow_loopback=True, test_host="172.17.0.1")
+    with pytest.raises(UnsafeDestinationError):
+        check_destination("http://172.17.0.1:9000/hook", allow_loopback=False, test_host="172.17.0.1")
+    with pytest.raises(UnsafeDestinationError):
+        check_destination("http://172.17.0.2:9000/hook", allow_loopback=True, test_host="172.17.0.1")
+
+
+def test_the_functions_read_the_test_host_from_their_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """infra/functions.py sets it only beside GATEWAY_WEBHOOKS_ALLOW_LOOPBACK (test_endpoint_host)."""
+    from gateway import resources
+    from gateway.settings import get_settings
+
+    monkeypatch.setenv(resources.ENV_WEBHOOKS_ALLOW_LOOPBACK, "true")
+    monkeypatch.setenv(resources.ENV_WEBHOOKS_TEST_HOST, "172.17.0.1")
+    get_settings.cache_clear()
+    try:
+        settings = get_settings()
+        assert settings.webhooks_allow_loopback and settings.webhooks_test_host == "172.17.0.1"
+        monkeypatch.delenv(resources.ENV_WEBHOOKS_TEST_HOST)
+        get_settings.cache_clear()
+        assert get_settings().webhooks_test_host is None
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()

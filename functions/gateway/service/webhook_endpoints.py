@@ -48,7 +48,11 @@ def create(
     caller: Caller, request: CreateWebhookEndpointRequest, id_map: IdMap | None = None
 ) -> WebhookEndpointWithSecret:
     id_map = id_map or IdMap()
-    check_destination(request.url, allow_loopback=get_settings().webhooks_allow_loopback)
+    check_destination(
+        request.url,
+        allow_loopback=get_settings().webhooks_allow_loopback,
+        test_host=get_settings().webhooks_test_host,
+    )
     now = int(time.time())
     endpoint_id = new_id(KIND)
     secret = signing_secret(secret_store.key_pepper(), endpoint_id, 1)
@@ -87,7 +91,11 @@ def update(
     owned_record(id_map, caller, endpoint_id, KIND)
     changes: dict[str, Any] = request.model_dump(exclude_none=True)
     if "url" in changes:
-        check_destination(changes["url"], allow_loopback=get_settings().webhooks_allow_loopback)
+        check_destination(
+            changes["url"],
+            allow_loopback=get_settings().webhooks_allow_loopback,
+            test_host=get_settings().webhooks_test_host,
+        )
     if "event_types" in changes:
         changes["event_types"] = _served(changes["event_types"])
 

@@ -61,7 +61,11 @@ def send(
     error: str | None = None
     started = time.perf_counter()
     try:
-        destination = pinned_destination(url, allow_loopback=get_settings().webhooks_allow_loopback)
+        destination = pinned_destination(
+            url,
+            allow_loopback=get_settings().webhooks_allow_loopback,
+            test_host=get_settings().webhooks_test_host,
+        )
         headers = signed_headers(current_secrets(endpoint, now), str(event["id"]), now, body)
         with httpx.Client(
             timeout=DELIVERY_TIMEOUT_SECONDS, follow_redirects=False, transport=transport
