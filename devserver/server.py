@@ -62,6 +62,10 @@ POWERTOOLS_METRICS_NAMESPACE = "OpenAIGateway"
 # connection) before it answers 408 or closes: DEVSERVER_READ_TIMEOUT_SECONDS.
 DEFAULT_READ_TIMEOUT_SECONDS = 5.0
 _CONTENT_LENGTH = re.compile(r"[0-9]{1,19}\Z")
+# API Gateway has no resource with a trailing slash (an empty path part), so the stack answers
+# /console/ with 404; the local server sends a browser typing it to the page instead. The page
+# itself cannot be served there: its links are relative to /console (console/app.js).
+CONSOLE_PAGE = "/console"
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}\Z")
 _MAX_TRAILER_LINES = 100
 
@@ -510,6 +514,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             message = f"The request body did not arrive within {self.server.read_timeout:g} s."
             self._send(self.command, api.error_response(408, message, "request_timeout"))
+            return
+        path, mark, query = self.path.partition("?")
+        if path == CONSOLE_PAGE + "/" and self.command in ("GET", "HEAD"):
+            self._send(self.command, HttpResponse(301, [("Location", CONSOLE_PAGE + mark + query)], b""))
             return
         try:
             response = api.handle(

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from gateway.routes import ROUTES
 from selenium import webdriver
 from selenium.common.exceptions import (
     NoAlertPresentException,
@@ -199,6 +200,18 @@ def test_the_page_is_static_with_a_strict_policy(local_gateway: LocalGateway) ->
         assert answer.json()["error"]["code"] == "unknown_url"
 
 
+def test_console_with_a_trailing_slash_redirects_to_the_page(local_gateway: LocalGateway) -> None:
+    """API Gateway has no resource with an empty last part: the stack answers /console/ with 404
+    (no route path ends with "/", checked here); the local server sends the browser to /console."""
+    assert not [path for route in ROUTES for path in route.paths if path.endswith("/")]
+    moved = httpx.get(local_gateway.url + "/console/?from=bookmark")
+    assert moved.status_code == 301 and moved.headers["location"] == "/console?from=bookmark"
+    page = httpx.get(local_gateway.url + "/console/", follow_redirects=True)
+    assert page.status_code == 200 and page.url.path == "/console"
+    assert page.text == httpx.get(local_gateway.url + "/console").text
+    assert httpx.post(local_gateway.url + "/console/").status_code == 404  # a page only: no other method
+
+
 def test_sign_in_refuses_a_wrong_key_then_takes_the_master_key(
     browser: WebDriver, local_gateway: LocalGateway
 ) -> None:
@@ -333,8 +346,12 @@ def test_progress_reaches_100_percent_then_the_output_downloads(
         metadata={"team": "<b>console</b>"},
     )
     sign_in(browser, local_gateway, local_gateway.master_key)
+    assert (created.model_extra or {}).get("provider") == "anthropic"  # the gateway's extension field
     open_page(browser, local_gateway, "#/batches", f'tr[data-batch-id="{created.id}"]')
     assert progress_of(browser, created.id) == 0
+    shown_provider = f'tr[data-batch-id="{created.id}"] td.batch-provider'
+    shown = browser.execute_script(f"return document.querySelector('{shown_provider}').innerText")
+    assert shown == "anthropic"
     clock.step(phase * 1.52)  # half way through the second phase: 10 of the 20 requests done
     wait_for(browser, lambda d: 0 < progress_of(d, created.id) < 100, "the bar part way")
     eta = f'tr[data-batch-id="{created.id}"] td.eta'
@@ -355,6 +372,10 @@ def test_progress_reaches_100_percent_then_the_output_downloads(
 
     open_page(browser, local_gateway, f"#/batch/{created.id}", "#download-output")
     wait_for(browser, lambda d: "$" in d.find_element(By.ID, "batch-page").text, "the cost, once settled")
+    provider_fact = browser.find_element(
+        By.XPATH, "//*[@id='batch-page']//dt[.='Provider']/following-sibling::dd[1]"
+    )
+    assert provider_fact.text == "anthropic"
     metadata = browser.find_element(By.ID, "batch-metadata")
     assert "<b>console</b>" in metadata.text and metadata.find_elements(By.TAG_NAME, "b") == []
     check_accessibility(browser, "batch")

@@ -461,6 +461,7 @@ def test_a_batch_whose_create_failed_reads_as_the_request_made_it(
         "input_file_id": "file-in",
         "status": "validating",
         "metadata": {"t": "1"},
+        "provider": "openai",
     }
     assert before <= batch.created_at <= int(time.time())
 

@@ -56,6 +56,7 @@ function view(batch, reload) {
       ["Failed", counts.failed],
       ["ETA", eta(batch)],
       ["Endpoint", batch.endpoint],
+      ["Provider", batch.provider || "—"],
       ["Model", batch.model || "—"],
       ["Input file", h("span", { class: "id" }, batch.input_file_id)],
       ["Expires", time(batch.expires_at)],

@@ -108,7 +108,7 @@ function batchTable(batches, provider) {
           "tr",
           { "data-batch-id": batch.id, "data-status": batch.status },
           h("td", {}, h("a", { href: `#/batch/${encodeURIComponent(batch.id)}`, class: "id" }, batch.id)),
-          h("td", {}, provider || batch.provider || "—"),
+          h("td", { class: "batch-provider" }, batch.provider || provider || "—"),
           h("td", {}, batch.model || "—"),
           h("td", { class: "batch-status" }, batch.status),
           h("td", {}, time(batch.created_at)),

@@ -99,6 +99,8 @@ class Batch(WireModel):
     request_counts: BatchRequestCounts | None = None
     usage: BatchUsage | None = None
     cost: BatchCost | None = None  # the gateway's: null until settled, or for a model with no price
+    # the gateway's: the provider (or deployment) name the batch runs at, as the gateway records it
+    provider: str | None = None
 
 
 class BatchPart(WireModel):

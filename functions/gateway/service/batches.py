@@ -417,6 +417,7 @@ def _pending_batch(
         input_file_id=input_file.id,
         status=_PENDING_STATUS,
         metadata=request.metadata,
+        provider=input_file.provider,
     )
     return ObjectRecord(
         id=batch_id,

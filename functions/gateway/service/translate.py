@@ -26,7 +26,13 @@ def batch_object(upstream: dict[str, Any], record: ObjectRecord, input_file_id: 
 
     The gateway ids of its output and error files are remembered in `record.state["files"]`
     (upstream id -> gateway id): a file registered once costs no lookup on later retrieves."""
-    fields = {**upstream, "id": record.id, "object": "batch", "input_file_id": input_file_id}
+    fields = {
+        **upstream,
+        "id": record.id,
+        "object": "batch",
+        "input_file_id": input_file_id,
+        "provider": record.provider,
+    }
     known: dict[str, str] = record.state.get("files") or {}
     for name in ("output_file_id", "error_file_id"):
         if upstream_file := upstream.get(name):
