@@ -367,6 +367,20 @@ def test_a_batch_record_without_its_input_file_in_state_takes_it_from_its_object
     assert batches.retrieve_batch(MASTER, batch.id).input_file_id == "file-in"
 
 
+def test_a_batch_names_its_provider_even_when_stored_before_the_field(provider: FakeBatchesApi) -> None:
+    store_file("file-in")
+    batch = _create(provider="openai")
+    assert batch.provider == "openai"
+    provider.advance("batch_up1", "completed")
+    assert batches.retrieve_batch(MASTER, batch.id).provider == "openai"
+    record = IdMap().get(batch.id)
+    assert record is not None and record.status == "completed"
+    record.object = {name: value for name, value in record.object.items() if name != "provider"}
+    IdMap().put(record, reverse=False)  # as a release before the field stored it; finished: never refreshed
+    [listed] = _list()
+    assert listed.provider == "openai"
+
+
 def test_an_idempotency_key_used_again_after_its_lifetime_makes_a_new_batch(
     provider: FakeBatchesApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:

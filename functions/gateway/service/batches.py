@@ -394,8 +394,9 @@ def _settled(record: ObjectRecord, batch: Batch) -> Batch:
 
 
 def _snapshot(record: ObjectRecord) -> Batch:
-    """A batch as stored, with its settlement (never rewritten by snapshots) when it has one."""
-    batch = Batch.model_validate(record.object)
+    """A batch as stored, with its settlement (never rewritten by snapshots) when it has one.
+    An object stored before batches named their provider takes the record's."""
+    batch = Batch.model_validate({"provider": record.provider, **record.object})
     if not record.settlement:
         return batch
     from gateway.service.settlement import with_settlement
