@@ -15,6 +15,7 @@ from typing import Any
 
 import openai
 import pytest
+from gateway.providers import registry
 from gateway.providers.config import BatchCapsOverride
 from gateway.settings import get_settings
 
@@ -64,12 +65,16 @@ def small_caps(local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch) -> 
     limits = SimulatorLimits(max_requests=PART_REQUESTS, enqueued_tokens=2 * simulated_part_tokens() + 10)
     saved = simulator.config.limits
     simulator.config.limits = limits
+    # a client cached by an earlier test may hold an older settings' deployment: the gateway's
+    # clients are made again from the settings patched here
+    registry.reset_clients()
     deployment = get_settings().providers["openai"]
     monkeypatch.setattr(deployment, "batch_caps", BatchCapsOverride(max_requests=PART_REQUESTS))
     try:
         yield limits
     finally:
         simulator.config.limits = saved
+        registry.reset_clients()
 
 
 def simulator_idle(gateway: LocalGateway) -> None:
