@@ -19,10 +19,9 @@ from typing import IO, TYPE_CHECKING, Any
 
 import httpx
 
-from gateway.errors import RateLimitError, UpstreamError, UpstreamRequestError, UpstreamTimeoutError
+from gateway.errors import RateLimitError, UpstreamError, UpstreamRequestError
 from gateway.jsonl import split_lines
 from gateway.observability import logger
-from gateway.observability.provider_calls import TIMEOUT, provider_call
 from gateway.providers import anthropic_shapes as shapes
 from gateway.providers.api import ProviderApi
 from gateway.providers.batch_notes import BatchNotes
@@ -32,6 +31,7 @@ from gateway.providers.chat_to_messages import TranslationError, messages_reques
 from gateway.providers.client import KeySource, _timeout, _tls_context, operation_name
 from gateway.providers.config import DEFAULT_ANTHROPIC_VERSION, ProviderDeployment
 from gateway.providers.errors import QuotaRefused, upstream_error
+from gateway.providers.http_send import send_measured
 from gateway.providers.kept_file_endpoints import KeptFileEndpoints
 from gateway.providers.kept_files import FileExists, KeptFiles, derived_id
 
@@ -322,16 +322,13 @@ class AnthropicClient(KeptFileEndpoints):
             **kwargs.pop("headers", {}),
         }
         request = self._http.build_request(method, self.deployment.api_base + path, headers=headers, **kwargs)
-        with provider_call(self.name, operation_name(method, path.removeprefix("/v1"))) as call:
-            try:
-                response = self._http.send(request, stream=stream)
-            except httpx.TimeoutException as exc:
-                call.failed(TIMEOUT)
-                raise UpstreamTimeoutError(f"provider '{self.name}' did not answer in time") from exc
-            except httpx.TransportError as exc:
-                raise UpstreamError(f"provider '{self.name}' could not be reached") from exc
-            call.answered(response.status_code)
-            return response
+        return send_measured(
+            self._http,
+            request,
+            provider=self.name,
+            operation=operation_name(method, path.removeprefix("/v1")),
+            stream=stream,
+        )
 
     # Caps -------------------------------------------------------------------------------------
     def batch_caps(self, model: str) -> BatchCaps:

@@ -10,13 +10,13 @@ from typing import IO, TYPE_CHECKING, Any
 
 import httpx
 
-from gateway.errors import RateLimitError, UpstreamError, UpstreamTimeoutError
+from gateway.errors import RateLimitError, UpstreamError
 from gateway.observability import logger
-from gateway.observability.provider_calls import TIMEOUT, provider_call
 from gateway.providers.caps import BatchCaps, caps_for, failed_for_quota
 from gateway.providers.config import ProviderDeployment
 from gateway.providers.dialects import dialect_for
 from gateway.providers.errors import QuotaRefused, upstream_error
+from gateway.providers.http_send import send_measured
 
 KeySource = Callable[[bool], str | None]  # (refresh) -> key
 _CONNECT_TIMEOUT_SECONDS = 5.0
@@ -154,16 +154,9 @@ class ProviderClient:
             headers=self._dialect.auth_headers(key),
             **kwargs,
         )
-        with provider_call(self.name, operation_name(method, path)) as call:
-            try:
-                response = self._http.send(request, stream=stream)
-            except httpx.TimeoutException as exc:
-                call.failed(TIMEOUT)
-                raise UpstreamTimeoutError(f"provider '{self.name}' did not answer in time") from exc
-            except httpx.TransportError as exc:
-                raise UpstreamError(f"provider '{self.name}' could not be reached") from exc
-            call.answered(response.status_code)
-            return response
+        return send_measured(
+            self._http, request, provider=self.name, operation=operation_name(method, path), stream=stream
+        )
 
     # Caps ------------------------------------------------------------------------------------
     def batch_caps(self, model: str) -> BatchCaps:

@@ -1,0 +1,24 @@
+"""One HTTP request to a provider, sent and measured (`provider_call`): a timeout or a transport
+failure becomes the gateway's upstream error, the answer's status the call's outcome."""
+
+from __future__ import annotations
+
+import httpx
+
+from gateway.errors import UpstreamError, UpstreamTimeoutError
+from gateway.observability.provider_calls import TIMEOUT, provider_call
+
+
+def send_measured(
+    http: httpx.Client, request: httpx.Request, *, provider: str, operation: str, stream: bool = False
+) -> httpx.Response:
+    with provider_call(provider, operation) as call:
+        try:
+            response = http.send(request, stream=stream)
+        except httpx.TimeoutException as exc:
+            call.failed(TIMEOUT)
+            raise UpstreamTimeoutError(f"provider '{provider}' did not answer in time") from exc
+        except httpx.TransportError as exc:
+            raise UpstreamError(f"provider '{provider}' could not be reached") from exc
+        call.answered(response.status_code)
+        return response
