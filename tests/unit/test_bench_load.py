@@ -16,6 +16,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def test_a_short_run_creates_lists_cancels_and_finds_everything_consistent(tmp_path: Path) -> None:
     report_path = tmp_path / "load.json"
     env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    # make test runs this beside the other suites and LocalStack on 2 cores: a request head read
+    # late there is the machine's stall, not what this smoke run checks
+    env["DEVSERVER_READ_TIMEOUT_SECONDS"] = "60"
     completed = subprocess.run(
         [sys.executable, "bench/load.py", "--seconds", "3", "--clients", "2", "--json", str(report_path)],
         cwd=REPO_ROOT,
@@ -29,7 +32,7 @@ def test_a_short_run_creates_lists_cancels_and_finds_everything_consistent(tmp_p
     report = json.loads(report_path.read_text())
     assert report["consistency_problems"] == []
     summary = report["summary"]
-    assert summary["5xx"] == 0 and summary["errors"] == 0
+    assert summary["5xx"] == 0 and summary["errors"] == 0, completed.stdout[-3000:]
     assert set(summary["operations"]) == set(MIX)
     assert summary["requests"] == sum(figures["requests"] for figures in summary["operations"].values()) > 0
     assert sum(counts["files"] for counts in report["created"].values()) > 0
