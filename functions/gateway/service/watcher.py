@@ -211,6 +211,7 @@ def _record(
 def _advance_plan(id_map: IdMap, record: ObjectRecord, report: PassReport) -> None:
     from gateway.service.plan import runner  # loaded with the first planned batch
 
+    tracing.about(record.id)
     if runner.advance(id_map, record):
         report.changed += 1
     if record.settlement:
