@@ -158,9 +158,16 @@ def test_output_records_become_outcomes_by_record_id_in_any_order() -> None:
     assert bedrock_records.outcome({"recordId": "R0000000009", "modelOutput": message}, custom_ids, 0) is None
 
 
-def test_only_supported_families_run() -> None:
-    with pytest.raises(InvalidRequestError, match="supported model families are anthropic"):
-        _records([_line("a", model="meta.llama3-1-8b-instruct-v1:0")], models={})
+@pytest.mark.parametrize(
+    "model", ["cohere.command-r-v1:0", "amazon.titan-text-express-v1", "meta.llama2-13b-chat-v1"]
+)
+def test_only_supported_families_run(model: str) -> None:
+    """Claude, Nova, Llama 3/4 and gpt-oss run (test_bedrock_families.py); Titan's and Llama 2's
+    bodies are other schemas, Cohere's another family."""
+    with pytest.raises(
+        InvalidRequestError, match="supported model families are Anthropic Claude, Amazon Nova"
+    ):
+        _records([_line("a", model=model)], models={})
 
 
 def test_families() -> None:

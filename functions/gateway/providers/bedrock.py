@@ -258,7 +258,9 @@ class BedrockClient(KeptFileEndpoints):
                 base = self._output_prefix(token) + f"{job_id}/"
                 for line in self._read_lines(base + RECORDS_FILE + ".out"):
                     index = bedrock_records.record_index(str(line.get("recordId") or ""))
-                    outcome = bedrock_records.outcome(line, custom_ids, note.created_at)
+                    outcome = bedrock_records.outcome(
+                        line, custom_ids, note.created_at, model_id=str(job.get("modelId") or "")
+                    )
                     if outcome is None or index is None:
                         continue
                     answered[index] = 1

@@ -19,11 +19,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.errors import InvalidRequestError
+from gateway.providers import bedrock_families
 from gateway.providers.batch_results import Outcome
 from gateway.providers.chat_to_messages import TranslationError, chat_completion, messages_request
 
 BEDROCK_ANTHROPIC_VERSION = "bedrock-2023-05-31"
-SUPPORTED_FAMILIES = ("anthropic",)
+# anthropic here; amazon (Nova), meta (Llama 3/4) and openai (gpt-oss) in bedrock_families
+SUPPORTED_FAMILIES = ("anthropic", "amazon", "meta", "openai")
 CHAT_COMPLETIONS = "/v1/chat/completions"
 # The geographic prefixes of Bedrock's cross-region (system-defined) inference profiles.
 INFERENCE_PROFILE_GEOS = frozenset({"us", "eu", "apac", "global", "us-gov", "jp", "au"})
@@ -90,7 +92,20 @@ def check_line(body: dict[str, Any], *, models: dict[str, str], default_max_toke
         model_id = bedrock_model(str(body.get("model") or ""), models)
     except InvalidRequestError as exc:
         raise TranslationError("body.model", exc.message) from None
-    model_input(body, default_max_tokens=default_max_tokens, model_id=model_id)
+    family_input(body, default_max_tokens=default_max_tokens, model_id=model_id)
+
+
+def family_input(body: dict[str, Any], *, default_max_tokens: int, model_id: str) -> dict[str, Any]:
+    """The InvokeModel body of one line for the family of the model the job runs."""
+    translator = bedrock_families.translator(family(model_id), model_id)
+    if translator is None:
+        return model_input(body, default_max_tokens=default_max_tokens, model_id=model_id)
+    return translator.model_input(body, default_max_tokens=default_max_tokens, model_id=model_id)
+
+
+def _supported(model_id: str) -> bool:
+    name = family(model_id)
+    return name == "anthropic" or bedrock_families.translator(name, model_id) is not None
 
 
 def bedrock_model(model: str, models: dict[str, str]) -> str:
@@ -104,10 +119,13 @@ def bedrock_model(model: str, models: dict[str, str]) -> str:
             param="model",
             code="model_not_found",
         )
-    if family(model_id) not in SUPPORTED_FAMILIES:
+    if not _supported(model_id):
+        examples = ", ".join(
+            ["anthropic.claude-3-5-haiku-20241022-v1:0", *bedrock_families.EXAMPLES.values()]
+        )
         raise InvalidRequestError(
             f"Model '{model}' is not supported on Amazon Bedrock batches: supported model families "
-            f"are {', '.join(SUPPORTED_FAMILIES)} (e.g. anthropic.claude-3-5-haiku-20241022-v1:0).",
+            f"are Anthropic Claude, Amazon Nova, Meta Llama 3 and 4, OpenAI gpt-oss (e.g. {examples}).",
             param="model",
             code="unsupported_model",
         )
@@ -140,7 +158,7 @@ def records(
             raise _line_error(number, f"model {model_id!r}: a Bedrock batch runs one model ({into.model_id})")
         into.model_id = model_id
         try:
-            translated = model_input(body, default_max_tokens=default_max_tokens, model_id=model_id)
+            translated = family_input(body, default_max_tokens=default_max_tokens, model_id=model_id)
         except TranslationError as exc:
             raise _line_error(number, str(exc)) from None
         into.custom_ids.append(custom_id)
@@ -182,15 +200,21 @@ def _line_error(number: int, message: str) -> InvalidRequestError:
     return InvalidRequestError(f"Line {number}: {message}", param="input_file_id", code="invalid_batch_line")
 
 
-def outcome(line: dict[str, Any], custom_ids: list[str], created: int) -> Outcome | None:
-    """What became of one request, from one line of Bedrock's `<file>.jsonl.out`."""
+def outcome(line: dict[str, Any], custom_ids: list[str], created: int, model_id: str = "") -> Outcome | None:
+    """What became of one request, from one line of Bedrock's `<file>.jsonl.out` of a job that
+    ran `model_id` (its family's output shape)."""
     index = record_index(str(line.get("recordId") or ""))
     if index is None or not 1 <= index <= len(custom_ids):
         return None  # not a record this gateway wrote
     custom_id = custom_ids[index - 1]
     output = line.get("modelOutput")
     if isinstance(output, dict) and line.get("error") is None:
-        return Outcome(custom_id, "succeeded", body=chat_completion(output, created=created))
+        model = model_id.split("/")[-1]  # GetModelInvocationJob may name the model by its ARN
+        translator = bedrock_families.translator(family(model), model)
+        if translator is None:
+            return Outcome(custom_id, "succeeded", body=chat_completion(output, created=created))
+        body = translator.chat_completion(output, created=created, model_id=model, record_id=record_id(index))
+        return Outcome(custom_id, "succeeded", body=body)
     error = line.get("error") or {}
     status = error.get("errorCode")
     return Outcome(
