@@ -455,9 +455,9 @@ class BedrockJobs:
             line: dict[str, Any] = {"recordId": record_id, "modelInput": model_input}
             if kind == "output":
                 line["modelOutput"] = result
-                usage = result.get("usage") or {}
-                input_tokens += int(usage.get("input_tokens", 0))
-                output_tokens += int(usage.get("output_tokens", 0))
+                counted = _token_counts(result)
+                input_tokens += counted[0]
+                output_tokens += counted[1]
                 job.succeeded += 1
             else:
                 line["error"] = result
@@ -479,9 +479,27 @@ class BedrockJobs:
         client.put_object(Bucket=bucket, Key=f"{base}manifest.json.out", Body=json.dumps(manifest).encode())
 
 
+def _token_counts(output: dict[str, Any]) -> tuple[int, int]:
+    """(input, output) tokens of a model's answer, in each family's shape (Claude's and
+    gpt-oss's `usage`, Nova's `usage` in camelCase, Llama's `…_token_count`)."""
+    usage = output.get("usage") if isinstance(output.get("usage"), dict) else {}
+    pairs = (
+        ("input_tokens", "output_tokens"),
+        ("inputTokens", "outputTokens"),
+        ("prompt_tokens", "completion_tokens"),
+    )
+    for source, (given, made) in [(usage, pair) for pair in pairs] + [
+        (output, ("prompt_token_count", "generation_token_count"))
+    ]:
+        if given in source:
+            return int(source.get(given) or 0), int(source.get(made) or 0)
+    return 0, 0
+
+
 def _prompt(model_input: dict[str, Any]) -> str:
-    """The text of a record's messages: where the Bedrock form reads a test directive."""
-    texts: list[str] = []
+    """The text of a record's messages (Llama's: its prompt): where the Bedrock form reads a
+    test directive."""
+    texts: list[str] = [model_input["prompt"]] if isinstance(model_input.get("prompt"), str) else []
     for message in model_input.get("messages") or ():
         content = message.get("content") if isinstance(message, dict) else None
         if isinstance(content, str):

@@ -3,13 +3,17 @@
 Anthropic Claude (`anthropic.…`, and cross-region inference profiles such as `us.anthropic.…`,
 `global.anthropic.…`): the Messages API body plus `"anthropic_version": "bedrock-2023-05-31"`,
 answered with a Messages API response; images by base64 only (Bedrock refuses URL sources).
-Other families answer each record with an error, as a model that does not take the body would.
+Amazon Nova (`amazon.nova-…`), Meta Llama 3 and 4 (`meta.llama3…`, `meta.llama4…`) and OpenAI's
+gpt-oss (`openai.gpt-oss-…`): their own bodies and answers (bedrock_nova, bedrock_llama,
+bedrock_gpt_oss). Other models answer each record with an error, as a model that does not take
+the body would.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from . import bedrock_gpt_oss, bedrock_llama, bedrock_nova
 from .anthropic_messages import MessageError, message_for
 
 BEDROCK_ANTHROPIC_VERSION = "bedrock-2023-05-31"
@@ -36,7 +40,22 @@ def _url_image(model_input: dict[str, Any]) -> str | None:
     return None
 
 
+def _other_family(model_id: str, model_input: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    name = family(model_id)
+    if name == "amazon" and any(
+        f"nova-{m}" in model_id for m in ("micro", "lite", "pro", "premier", "2-lite")
+    ):
+        return bedrock_nova.respond(model_id, model_input)
+    if name == "meta" and ("llama3" in model_id or "llama4" in model_id):
+        return bedrock_llama.respond(model_id, model_input)
+    if name == "openai" and "gpt-oss" in model_id:
+        return bedrock_gpt_oss.respond(model_id, model_input)
+    return None
+
+
 def respond(model_id: str, model_input: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    if (answered := _other_family(model_id, model_input)) is not None:
+        return answered
     if family(model_id) != "anthropic":
         return "error", {"errorCode": 400, "errorMessage": f"Model {model_id} is not simulated."}
     if model_input.get("anthropic_version") != BEDROCK_ANTHROPIC_VERSION:
