@@ -427,3 +427,31 @@ def test_outcomes_are_read_in_the_family_shape_of_the_jobs_model() -> None:
     outcome = bedrock_records.outcome(line, ["q/1"], 0, model_id=arn)
     assert outcome is not None and outcome.kind == "succeeded" and outcome.body is not None
     assert outcome.body["choices"][0]["message"]["content"] == "Hi" and outcome.body["model"] == LLAMA_33
+
+
+# Prices -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("model", "cost"),
+    [
+        # a million input and a million output tokens at Bedrock's batch prices (50% of on-demand)
+        ("us.amazon.nova-lite-v1:0", "0.15"),
+        ("amazon.nova-micro-v1:0", "0.0875"),
+        ("us.amazon.nova-pro-v1:0", "2"),
+        ("us.meta.llama3-3-70b-instruct-v1:0", "0.72"),
+        ("us.meta.llama4-maverick-17b-instruct-v1:0", "0.605"),
+        ("openai.gpt-oss-120b-1:0", "0.375"),
+        ("openai.gpt-oss-20b-1:0", "0.185"),
+    ],
+)
+def test_each_family_is_priced_at_bedrock_batch_prices(model: str, cost: str) -> None:
+    from decimal import Decimal
+
+    from gateway.pricing import PriceScope, batch_cost, price_table
+    from gateway.service.usage import BatchUsage
+
+    usage = BatchUsage(input_tokens=1_000_000, output_tokens=1_000_000, total_tokens=2_000_000)
+    east = PriceScope(deployment="bedrock", type="bedrock", region="us-east-1")
+    priced = batch_cost(price_table(), model, usage, east)
+    assert priced is not None and priced.total == Decimal(cost)
+    elsewhere = PriceScope(deployment="bedrock", type="bedrock", region="eu-west-1")
+    assert batch_cost(price_table(), model, usage, elsewhere) is None  # the shipped figures are US ones

@@ -9,9 +9,9 @@ way (`anthropic`, `bedrock`: Bedrock ids, for the regions its table lists). A ba
 A model is priced only under its own name or as a dated snapshot of a priced name
 (`gpt-4o-2024-08-06` as `gpt-4o`, `claude-sonnet-4-5-20250929` as `claude-sonnet-4-5`): never by
 a shorter name it starts with (`o3-pro` is not `o3`). A Bedrock geographic inference profile
-(`us.anthropic.…`) is priced as its model in the source region, as AWS bills it; a global one
-(`global.…`) only under its own id. A model the table does not know has no price: its cost is
-None, never a guess.
+(`us.anthropic.…`, `us.amazon.nova-…`, `us.meta.llama…`) is priced as its model in the source
+region, as AWS bills it; a global one (`global.…`) only under its own id. A model the table
+does not know has no price: its cost is None, never a guess.
 
 The operator adds or overrides models with the `MODEL_PRICES` environment variable (JSON, set
 from `cdk.json`'s `model_prices`) or, locally, a file named by `MODEL_PRICES_FILE`: a bare name
@@ -43,7 +43,7 @@ _CENT_FRACTION = Decimal("0.000001")  # costs are kept to the micro-dollar
 # A snapshot's date: OpenAI's `-2024-08-06`, Anthropic's `-20250514`.
 _DATED_SUFFIX = re.compile(r"-(?:\d{4}-\d{2}-\d{2}|\d{8})$")
 # Bedrock's geographic cross-region inference profiles, billed at the source region's price.
-_GEO_PROFILE = re.compile(r"^(?:us|eu|apac|jp|au|ca|us-gov)\.(?=anthropic\.)")
+_GEO_PROFILE = re.compile(r"^(?:us|eu|apac|jp|au|ca|us-gov)\.(?=(?:anthropic|amazon|meta|openai)\.)")
 OPENAI_TYPES = frozenset({"openai", "azure"})
 
 
