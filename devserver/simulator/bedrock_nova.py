@@ -27,6 +27,8 @@ CONFIG_KEYS = frozenset({"maxTokens", "temperature", "topP", "topK", "stopSequen
 BLOCK_KINDS = frozenset({"text", "image", "video", "toolUse", "toolResult"})
 IMAGE_FORMATS = frozenset({"jpeg", "png", "gif", "webp"})
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+# ToolUseBlock/ToolResultBlock toolUseId in Bedrock's API reference: 1 to 64 of these.
+TOOL_USE_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 MAX_TOKENS = 5000
 
 
@@ -137,16 +139,18 @@ def _check_block(block: Any, where: str, *, images: bool) -> bool:
         require(
             isinstance(value, dict)
             and isinstance(value.get("toolUseId"), str)
+            and bool(TOOL_USE_ID.match(value["toolUseId"]))
             and isinstance(value.get("name"), str)
             and isinstance(value.get("input"), dict),
-            f"{where}/toolUse: toolUseId, name and input required",
+            f"{where}/toolUse: toolUseId (matching {TOOL_USE_ID.pattern}), name and input required",
         )
     else:
         require(
             isinstance(value, dict)
             and isinstance(value.get("toolUseId"), str)
+            and bool(TOOL_USE_ID.match(value["toolUseId"]))
             and isinstance(value.get("content"), list),
-            f"{where}/toolResult: toolUseId and content required",
+            f"{where}/toolResult: toolUseId (matching {TOOL_USE_ID.pattern}) and content required",
         )
     return kind in ("toolUse", "toolResult")
 

@@ -201,11 +201,16 @@ def test_a_field_the_family_cannot_take_is_refused_with_its_line(
     assert error.line == 7 and (error.message or "").startswith(where)
 
 
-def test_a_nova_create_interrupted_before_its_job_makes_one_job_on_retry(
-    local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch
+class _Injected(Exception):
+    pass
+
+
+@pytest.mark.parametrize("step", ["records", "note", "before the job", "after the job"])
+def test_a_nova_create_interrupted_at_each_step_makes_one_job_on_retry(
+    local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch, step: str
 ) -> None:
-    """The write steps are the adapter's, whatever the family (test_bedrock_batches.py injects a
-    failure at each): a Nova batch's records, written again by the retry, run as one job."""
+    """The write steps are the adapter's whatever the family (as test_bedrock_batches.py does for
+    Claude): a Nova batch's create, failing at each, makes one job of its model on retry."""
     from gateway.providers.bedrock import BedrockClient
     from gateway.providers.registry import client_for
 
@@ -221,15 +226,26 @@ def test_a_nova_create_interrupted_before_its_job_makes_one_job_on_retry(
         "endpoint": "/v1/chat/completions",
         "completion_window": "24h",
     }
-    call = BedrockClient._call
+    s3, call = adapter._s3, BedrockClient._call
+    real_put = s3.put_object
 
-    def refused_create(self: BedrockClient, operation: str, **params: Any) -> dict[str, Any]:
-        if operation == "create_model_invocation_job":
-            raise TimeoutError("injected")
-        return call(self, operation, **params)
+    def failing_put(**params: Any) -> Any:
+        written = params["Key"].rsplit("/", 1)[-1]
+        if (step, written) in (("records", "records.jsonl"), ("note", "note.json")):
+            raise _Injected(step)
+        return real_put(**params)
 
-    monkeypatch.setattr(BedrockClient, "_call", refused_create)
-    with pytest.raises(TimeoutError):
+    def failing_call(self: BedrockClient, operation: str, **params: Any) -> dict[str, Any]:
+        if operation == "create_model_invocation_job" and step == "before the job":
+            raise _Injected(step)
+        answer = call(self, operation, **params)
+        if operation == "create_model_invocation_job" and step == "after the job":
+            raise _Injected(step)
+        return answer
+
+    monkeypatch.setattr(s3, "put_object", failing_put)
+    monkeypatch.setattr(BedrockClient, "_call", failing_call)
+    with pytest.raises(_Injected):
         adapter.create_batch(dict(body), gateway_id=gateway_id)
     monkeypatch.undo()
     created = adapter.create_batch(dict(body), gateway_id=gateway_id)
@@ -238,3 +254,40 @@ def test_a_nova_create_interrupted_before_its_job_makes_one_job_on_retry(
     jobs = bedrock.list_model_invocation_jobs(nameContains="gw-" + gateway_id.replace("_", "-"))
     [job] = jobs["invocationJobSummaries"]
     assert job["modelId"] == BEDROCK_MODELS["nova-lite"]
+
+
+def test_fewer_than_100_records_of_a_family_answer_400_naming_the_minimum(
+    local_gateway: LocalGateway,
+) -> None:
+    sdk = _sdk(local_gateway)
+    with pytest.raises(openai.BadRequestError) as refused:
+        _create(sdk, _lines(99, "llama-3-3-70b"))
+    assert "at least 100 records" in error_of(refused.value)["message"]
+
+
+def test_nova_records_bedrock_refuses_as_written_run_once_translated(
+    local_gateway: LocalGateway, stepped_jobs: tuple[SteppedClock, float]
+) -> None:
+    """Blank text, another provider's tool call ids and tool turns (the simulator refuses each
+    as written, as Nova does) run once translated: no record errors."""
+    sdk = _sdk(local_gateway)
+    call = {"id": "functions.get_weather:0", "type": "function", "function": {"name": "w", "arguments": "{}"}}
+    lines = _lines(100, "nova-lite")
+    for line in lines:
+        line["body"]["messages"] = [
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": " "}, {"type": "text", "text": line["custom_id"]}],
+            },
+            {"role": "assistant", "content": "", "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "functions.get_weather:0", "content": "15 degrees"},
+        ]
+        line["body"]["tools"] = [
+            {"type": "function", "function": {"name": "w", "parameters": {"type": "object"}}}
+        ]
+    created = _create(sdk, lines)
+    clock, phase = stepped_jobs
+    clock.step(phase * 2.25)
+    done = sdk.batches.retrieve(created.id)
+    assert done.status == "completed" and done.request_counts is not None
+    assert (done.request_counts.completed, done.request_counts.failed) == (100, 0), done.error_file_id

@@ -17,6 +17,7 @@ field by field in both directions, from the providers' documented examples:
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -147,6 +148,31 @@ def test_nova_tools_calls_and_results() -> None:
         model_id=NOVA_LITE,
     )
     assert named["toolConfig"]["toolChoice"] == {"tool": {"name": "top_song"}}
+
+
+def test_nova_drops_blank_text_and_makes_tool_call_ids_bedrocks() -> None:
+    call = {"id": "functions.get_weather:0", "type": "function", "function": {"name": "w", "arguments": "{}"}}
+    body = nova.model_input(
+        _body(
+            messages=[
+                {"role": "system", "content": " "},
+                {
+                    "role": "user",
+                    "content": [{"type": "text", "text": "\n"}, {"type": "text", "text": "Weather?"}],
+                },
+                {"role": "assistant", "content": "", "tool_calls": [call]},
+                {"role": "tool", "tool_call_id": "functions.get_weather:0", "content": "15 degrees"},
+            ],
+            tools=[{"type": "function", "function": {"name": "w"}}],
+        ),
+        default_max_tokens=10,
+        model_id=NOVA_LITE,
+    )
+    assert "system" not in body and body["messages"][0]["content"] == [{"text": "Weather?"}]
+    [use] = body["messages"][1]["content"]
+    [result] = body["messages"][2]["content"]
+    assert use["toolUse"]["toolUseId"] == result["toolResult"]["toolUseId"]
+    assert re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", use["toolUse"]["toolUseId"])
 
 
 @pytest.mark.parametrize(

@@ -87,6 +87,20 @@ IMAGE = {"image": {"format": "png", "source": {"bytes": "iVBORw0KGgo="}}}
             "name",
         ),
         (NOVA, _nova(schemaVersion="messages-v2"), "schemaVersion"),
+        (
+            NOVA,
+            {
+                "messages": [
+                    {"role": "user", "content": [{"text": "a"}]},
+                    {
+                        "role": "assistant",
+                        "content": [{"toolUse": {"toolUseId": "f.w:0", "name": "top_song", "input": {}}}],
+                    },
+                ],
+                "toolConfig": TOOLS,
+            },
+            "toolUseId (matching",
+        ),
         (LLAMA, {"max_gen_len": 10}, "required key [prompt]"),
         (LLAMA, {"prompt": LLAMA_PROMPT, "max_gen_len": 2049}, "max_gen_len: 2049 is not in the range"),
         (LLAMA, {"prompt": LLAMA_PROMPT, "temperature": 1.5}, "temperature"),

@@ -16,7 +16,7 @@ import json
 from typing import Any
 
 from gateway.providers.bedrock_families import common
-from gateway.providers.chat_to_messages import TranslationError
+from gateway.providers.chat_to_messages import ToolUseIds, TranslationError
 
 FAMILY = "Amazon Nova"
 SCHEMA_VERSION = "messages-v1"
@@ -68,22 +68,24 @@ def model_input(body: dict[str, Any], *, default_max_tokens: int, model_id: str)
 
 def _messages(raw: list[dict[str, Any]], *, images: bool) -> tuple[list[str], list[dict[str, Any]]]:
     """Nova's `system` (system and developer messages) and turns: consecutive messages of one
-    role merged (Nova's turns alternate), tool results in the user's turn."""
+    role merged (Nova's turns alternate), tool results in the user's turn. Blank text is dropped
+    (Nova refuses a blank text block); tool call ids are made to Bedrock's `^[a-zA-Z0-9_-]+$`."""
     system: list[str] = []
     turns: list[dict[str, Any]] = []
+    tool_ids = ToolUseIds(raw)
     for index, message in enumerate(raw):
         where = f"body.messages[{index}]"
         role = message.get("role")
         if role in ("system", "developer"):
-            if text := common.text_of(message.get("content"), f"{where}.content"):
+            if (text := common.text_of(message.get("content"), f"{where}.content")).strip():
                 system.append(text)
             continue
         if role == "user":
             blocks = _user_blocks(message.get("content"), f"{where}.content", images=images)
         elif role == "assistant":
-            blocks = _assistant_blocks(message, where)
+            blocks = _assistant_blocks(message, where, tool_ids)
         elif role == "tool":
-            blocks = [_tool_result(message, where)]
+            blocks = [_tool_result(message, where, tool_ids)]
             role = "user"
         else:
             raise TranslationError(f"{where}.role", f"role {role!r} is not supported")
@@ -100,7 +102,7 @@ def _messages(raw: list[dict[str, Any]], *, images: bool) -> tuple[list[str], li
 
 def _user_blocks(content: Any, where: str, *, images: bool) -> list[dict[str, Any]]:
     if isinstance(content, str):
-        return [{"text": content}] if content else []
+        return [{"text": content}] if content.strip() else []
     if not isinstance(content, list):
         raise TranslationError(where, "must be a string or a list of content parts")
     blocks: list[dict[str, Any]] = []
@@ -108,7 +110,7 @@ def _user_blocks(content: Any, where: str, *, images: bool) -> list[dict[str, An
         at = f"{where}[{index}]"
         kind = part.get("type") if isinstance(part, dict) else None
         if kind == "text" and isinstance(part.get("text"), str):
-            if part["text"]:
+            if part["text"].strip():
                 blocks.append({"text": part["text"]})
         elif kind == "image_url":
             if not images:
@@ -122,25 +124,26 @@ def _user_blocks(content: Any, where: str, *, images: bool) -> list[dict[str, An
     return blocks
 
 
-def _assistant_blocks(message: dict[str, Any], where: str) -> list[dict[str, Any]]:
+def _assistant_blocks(message: dict[str, Any], where: str, tool_ids: ToolUseIds) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
-    if text := common.text_of(message.get("content"), f"{where}.content"):
+    if (text := common.text_of(message.get("content"), f"{where}.content")).strip():
         blocks.append({"text": text})
     calls = message.get("tool_calls") or []
     if not isinstance(calls, list):
         raise TranslationError(f"{where}.tool_calls", "must be a list")
     for index, call in enumerate(calls):
         call_id, name, arguments = common.tool_arguments(call, f"{where}.tool_calls[{index}]")
-        blocks.append({"toolUse": {"toolUseId": call_id, "name": name, "input": arguments}})
+        blocks.append({"toolUse": {"toolUseId": tool_ids.of(call_id), "name": name, "input": arguments}})
     return blocks
 
 
-def _tool_result(message: dict[str, Any], where: str) -> dict[str, Any]:
+def _tool_result(message: dict[str, Any], where: str, tool_ids: ToolUseIds) -> dict[str, Any]:
     call_id = message.get("tool_call_id")
     if not isinstance(call_id, str) or not call_id:
         raise TranslationError(f"{where}.tool_call_id", "is required")
     text = common.text_of(message.get("content"), f"{where}.content")
-    return {"toolResult": {"toolUseId": call_id, "content": [{"text": text}]}}
+    content = [{"text": text}] if text.strip() else []
+    return {"toolResult": {"toolUseId": tool_ids.of(call_id), "content": content}}
 
 
 def _tool_config(tools: Any, choice: Any, turns: list[dict[str, Any]]) -> dict[str, Any] | None:
