@@ -8,7 +8,8 @@ Messages request without `model`, plus `"anthropic_version": "bedrock-2023-05-31
 base64 only: Bedrock refuses URL sources, so such a line is refused with its number). One job
 runs one model, so every line of a batch names the same model. recordIds are the line numbers
 (`R` + 10 digits): a custom_id may hold characters a recordId may not, and the custom_ids are
-kept beside the job.
+kept beside the job. Amazon Nova, Meta Llama 3/4 and OpenAI gpt-oss bodies and outputs are
+`bedrock_families`' (one module each), chosen by `family(model_id)` (`family_input`, `outcome`).
 """
 
 from __future__ import annotations
