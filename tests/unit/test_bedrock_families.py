@@ -69,10 +69,12 @@ def test_nova_system_sampling_and_stop_fields() -> None:
             temperature=0,
             top_p=0.9,
             stop=["END", ""],
+            user="u-1",  # OpenAI's end-user id: no field of Nova's, accepted and left out
         ),
         default_max_tokens=9000,
         model_id=NOVA_LITE,
     )
+    assert set(body) == {"schemaVersion", "system", "messages", "inferenceConfig"}
     assert body["system"] == [{"text": "Be brief."}, {"text": "Answer in English."}]
     assert [turn["role"] for turn in body["messages"]] == ["user", "assistant"]  # assistant prefill
     # the deployment's default within Nova's 5000; OpenAI's greedy 0 as Nova's smallest temperature
@@ -192,6 +194,10 @@ def test_nova_drops_blank_text_and_makes_tool_call_ids_bedrocks() -> None:
         ),
         ({"messages": [{"role": "assistant", "content": "Hi"}]}, "body.messages"),
         ({"logprobs": True}, "body.logprobs"),
+        (
+            {"parallel_tool_calls": False, "tools": [{"type": "function", "function": {"name": "f"}}]},
+            "body.parallel_tool_calls",
+        ),
     ],
 )
 def test_nova_refuses_what_it_cannot_take_naming_the_field(fields: dict[str, Any], field: str) -> None:

@@ -30,15 +30,15 @@ NEUTRAL: dict[str, tuple[Any, ...]] = {
     "stop": (None, [], ""),
     "tools": (None, []),
     "tool_choice": (None,),
-    "parallel_tool_calls": (None,),
+    "parallel_tool_calls": (None, True),
     "response_format": (None, {"type": "text"}),
     "modalities": (None, ["text"]),
-    "user": (None,),
     "stream": (None, False),
 }
 # Accepted by every family and without effect on a batch record.
+# (`user` identifies an end user to OpenAI's abuse monitoring: no field of these bodies.)
 IGNORED = frozenset(
-    {"store", "metadata", "service_tier", "stream_options", "prompt_cache_key", "safety_identifier"}
+    {"store", "metadata", "service_tier", "stream_options", "prompt_cache_key", "safety_identifier", "user"}
 )
 ALWAYS = frozenset({"model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p"})
 DATA_URL = re.compile(r"^data:(?P<type>[\w/+.-]+);base64,(?P<data>.*)$", re.DOTALL)

@@ -35,12 +35,14 @@ def model_input(body: dict[str, Any], *, default_max_tokens: int, model_id: str)
     request: dict[str, Any] = {"messages": [_message(m, i) for i, m in enumerate(common.messages(body))]}
     if not any(message["role"] == "user" for message in request["messages"]):
         raise TranslationError("body.messages", "needs at least one user message")
-    cap = body.get("max_completion_tokens", body.get("max_tokens"))
-    if cap is not None:
-        name = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
+    for name in ("max_completion_tokens", "max_tokens"):
+        cap = body.get(name)
+        if cap is None:
+            continue
         if not isinstance(cap, int) or isinstance(cap, bool) or cap < 1:
             raise TranslationError(f"body.{name}", "must be a positive integer")
         request["max_completion_tokens"] = cap
+        break
     if (temperature := common.number(body, "temperature", 0, 2, FAMILY)) is not None:
         request["temperature"] = temperature
     if (top_p := common.number(body, "top_p", 0, 1, FAMILY)) is not None:

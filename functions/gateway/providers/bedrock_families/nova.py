@@ -23,7 +23,8 @@ SCHEMA_VERSION = "messages-v1"
 MAX_TOKENS = 5000
 MIN_TEMPERATURE = 0.00001  # Nova's floor: OpenAI's 0 (greedy) becomes Nova's smallest temperature
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
-TAKES = frozenset({"stop", "tools", "tool_choice", "parallel_tool_calls"})
+# (`parallel_tool_calls` false has no Nova equivalent: refused; true is Nova's way.)
+TAKES = frozenset({"stop", "tools", "tool_choice"})
 FINISH_REASONS = {
     "end_turn": "stop",
     "stop_sequence": "stop",
