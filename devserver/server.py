@@ -50,6 +50,9 @@ SIM_AZURE_KEY = "sim-azure-key"
 BEDROCK_MODELS = {
     "claude-3-5-haiku": "anthropic.claude-3-5-haiku-20241022-v1:0",
     "claude-sonnet-4": "us.anthropic.claude-sonnet-4-20250514-v1:0",
+    # Claude with structured outputs (4.5 and later) and adaptive thinking with effort (4.6)
+    "claude-haiku-4-5": "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+    "claude-opus-4-6": "us.anthropic.claude-opus-4-6-v1",
 }
 LOCAL_BEDROCK_ROLE_ARN = "arn:aws:iam::123456789012:role/openai-gateway-bedrock-batch"
 SIM_ANTHROPIC_KEY = "sim-anthropic-key"
