@@ -7,7 +7,8 @@ Anthropic and Bedrock document them (written from the references, not from the g
 - adaptive thinking `{"type": "adaptive"}`: Claude Opus/Sonnet 4.6 and later; Fable, Mythos
   and Opus 4.7 think adaptively only, and refuse `disabled` as Fable and Mythos do
   (https://docs.aws.amazon.com/bedrock/latest/userguide/claude-messages-adaptive-thinking.html);
-- with thinking on: temperature 1 only, top_p 0.95 to 1, no top_k, no forced tool, no prefill;
+- with thinking on: temperature 1 only, top_p 0.95 to 1, no top_k, no forced tool, no prefill,
+  and a tool result answers an assistant turn that starts with its thinking block;
 - `output_config.effort`: Claude Opus 4.5 (low, medium, high), the 4.6 models (and max), 4.7 and
   later (and xhigh; not Mythos Preview) (https://platform.claude.com/docs/en/build-with-claude/effort);
 - `output_config.format` json_schema: Claude 4.5 models and later; every object schema sets
@@ -134,8 +135,28 @@ def _check_with_thinking(params: dict[str, Any]) -> None:
     tool_choice = params.get("tool_choice")
     if isinstance(tool_choice, dict) and tool_choice.get("type") in ("any", "tool"):
         raise RuleBroken("Thinking may not be enabled when tool_choice forces tool use.")
-    if params["messages"][-1].get("role") == "assistant":
+    messages = params["messages"]
+    if messages[-1].get("role") == "assistant":
         raise RuleBroken("Prefilling the assistant message is not supported when thinking is enabled.")
+    if _answers_tool_use(messages[-1]) and len(messages) > 1 and not _starts_with_thinking(messages[-2]):
+        raise RuleBroken(
+            f"messages.{len(messages) - 2}.content.0.type: Expected `thinking` or `redacted_thinking`, "
+            "but found `tool_use`. "
+            "When `thinking` is enabled, a final `assistant` message must start with a thinking block."
+        )
+
+
+def _answers_tool_use(message: dict[str, Any]) -> bool:
+    content = message.get("content")
+    return isinstance(content, list) and any(
+        isinstance(block, dict) and block.get("type") == "tool_result" for block in content
+    )
+
+
+def _starts_with_thinking(message: dict[str, Any]) -> bool:
+    content = message.get("content")
+    first = content[0] if isinstance(content, list) and content else None
+    return isinstance(first, dict) and first.get("type") in ("thinking", "redacted_thinking")
 
 
 def output_schema(params: dict[str, Any], model: str) -> dict[str, Any] | None:

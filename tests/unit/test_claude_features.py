@@ -147,6 +147,22 @@ def test_what_claude_refuses_with_thinking_is_refused_naming_the_field(
     request(model, max_completion_tokens=4000, **body)  # the same line without thinking runs
 
 
+def test_answering_a_tool_call_with_thinking_is_refused_as_the_history_has_no_thinking_block() -> None:
+    call = {"id": "toolu_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    turns = [
+        *HELLO,
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "toolu_1", "content": "42"},
+    ]
+    tools = [{"type": "function", "function": {"name": "f"}}]
+    assert "tool call" in refused(
+        "claude-opus-4-6", "body.messages", messages=turns, tools=tools, reasoning_effort="low"
+    )
+    request("claude-opus-4-6", messages=turns, tools=tools)  # without thinking it runs
+    later = [*turns, {"role": "assistant", "content": "It is 42."}, {"role": "user", "content": "Thanks!"}]
+    assert request("claude-opus-4-6", messages=later, tools=tools, reasoning_effort="low")["thinking"]
+
+
 def test_neutral_sampling_and_tool_choice_pass_with_thinking() -> None:
     tools = [{"type": "function", "function": {"name": "f"}}]
     params = request(

@@ -89,6 +89,18 @@ def test_what_thinking_forbids_is_refused(
     message_for(params("claude-opus-4-6", **extra))  # the same request without thinking runs
 
 
+def test_a_tool_result_with_thinking_needs_the_calls_thinking_block() -> None:
+    call = {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}
+    result = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "42"}]}
+    turns = [*HELLO, {"role": "assistant", "content": [call]}, result]
+    assert "must start with a thinking block" in broken(
+        "claude-opus-4-6", messages=turns, thinking={"type": "adaptive"}
+    )
+    thought = {"type": "thinking", "thinking": "I need f.", "signature": "sig"}
+    turns[1] = {"role": "assistant", "content": [thought, call]}
+    message_for(params("claude-opus-4-6", messages=turns, thinking={"type": "adaptive"}))
+
+
 def test_thinking_takes_temperature_1_and_top_p_from_095() -> None:
     for sampling in ({"temperature": 1}, {"top_p": 0.95}):  # Opus 4.6 takes one of them
         message_for(params("claude-opus-4-6", thinking={"type": "adaptive"}, **sampling))

@@ -110,7 +110,11 @@ def messages_request(
         thinking = claude_features.thinking_for(body.get("reasoning_effort"), model_id or model)
         max_tokens = _max_tokens(body, default_max_tokens)
         if thinking is not None:
-            claude_features.check_with_thinking(body, prefilled=messages[-1]["role"] == "assistant")
+            claude_features.check_with_thinking(
+                body,
+                prefilled=messages[-1]["role"] == "assistant",
+                continues_tool_use=_answers_tool_call(messages[-1]),
+            )
             max_tokens = claude_features.max_tokens_with_budget(
                 thinking.budget,
                 max_tokens,
@@ -213,6 +217,15 @@ def _check_fields(body: dict[str, Any], *, structured_outputs: bool) -> None:
     modalities = body.get("modalities")
     if modalities is not None and modalities != ["text"]:
         raise TranslationError("body.modalities", "only ['text'] is supported")
+
+
+def _answers_tool_call(turn: dict[str, Any]) -> bool:
+    content = turn["content"]
+    return (
+        turn["role"] == "user"
+        and isinstance(content, list)
+        and any(block["type"] == "tool_result" for block in content)
+    )
 
 
 def _max_tokens_field(body: dict[str, Any]) -> str | None:

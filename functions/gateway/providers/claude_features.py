@@ -143,8 +143,11 @@ def thinking_for(effort: Any, model: str) -> Thinking | None:
     return Thinking({"type": "adaptive"}, effort=level)
 
 
-def check_with_thinking(body: dict[str, Any], *, prefilled: bool) -> None:
-    """The combinations Claude refuses with thinking on, named by their field."""
+def check_with_thinking(body: dict[str, Any], *, prefilled: bool, continues_tool_use: bool = False) -> None:
+    """The combinations Claude refuses with thinking on, named by their field. A conversation
+    that answers a tool call continues the assistant turn that made it, which must then start
+    with its thinking block: a chat completions history does not carry it (extended-thinking,
+    "Preserving thinking blocks")."""
     temperature = body.get("temperature")
     if temperature is not None and (isinstance(temperature, bool) or temperature != 1):
         raise FeatureRefused(
@@ -167,6 +170,13 @@ def check_with_thinking(body: dict[str, Any], *, prefilled: bool) -> None:
         raise FeatureRefused(
             "body.messages",
             "ends with an assistant message (a prefill), which Claude cannot continue with thinking",
+        )
+    if continues_tool_use:
+        raise FeatureRefused(
+            "body.messages",
+            "answers a tool call: Claude continues it with thinking only after the thinking block of "
+            "the turn that called the tool, which a chat completions history does not carry; send "
+            "this request without reasoning_effort",
         )
 
 
