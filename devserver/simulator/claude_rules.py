@@ -191,7 +191,31 @@ def output_schema(params: dict[str, Any], model: str) -> dict[str, Any] | None:
     if not _structured_outputs(model):
         raise RuleBroken(f"output_config.format: structured outputs are not supported for model {model}")
     _check_schema(fmt["schema"], "output_config.format.schema")
+    if _recursive(fmt["schema"], fmt["schema"], ()):
+        raise RuleBroken("output_config.format.schema: recursive schemas are not supported")
     return fmt["schema"]
+
+
+def _recursive(node: Any, root: dict[str, Any], following: tuple[str, ...]) -> bool:
+    """Whether following `node`'s local $refs ever comes back to one being followed."""
+    if isinstance(node, list):
+        return any(_recursive(item, root, following) for item in node)
+    if not isinstance(node, dict):
+        return False
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#"):
+        if ref in following or ref == "#":
+            return True
+        target: Any = root
+        for part in ref[2:].split("/") if ref != "#" else ():
+            target = target.get(part) if isinstance(target, dict) else None
+        if _recursive(target, root, (*following, ref)):
+            return True
+    return any(
+        _recursive(value, root, following)
+        for key, value in node.items()
+        if key not in ("$defs", "definitions")
+    )
 
 
 def _check_schema(schema: Any, where: str) -> None:

@@ -313,6 +313,41 @@ def test_what_structured_outputs_do_not_enforce_is_refused_naming_where(
     refused("claude-sonnet-4-5", field, response_format=json_schema(schema))
 
 
+def test_a_recursive_schema_is_refused_naming_the_definition() -> None:
+    node = {
+        "type": "object",
+        "properties": {"children": {"type": "array", "items": {"$ref": "#/$defs/node"}}},
+    }
+    tree = {"type": "object", "properties": {"root": {"$ref": "#/$defs/node"}}, "$defs": {"node": node}}
+    refused(
+        "claude-sonnet-4-5",
+        "body.response_format.json_schema.schema.$defs.node",
+        response_format=json_schema(tree),
+    )
+    pair = {
+        "type": "object",
+        "properties": {"a": {"$ref": "#/$defs/a"}},
+        "$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"anyOf": [{"$ref": "#/$defs/a"}, {"type": "null"}]}},
+    }
+    refused(
+        "claude-sonnet-4-5",
+        "body.response_format.json_schema.schema.$defs.a",
+        response_format=json_schema(pair),
+    )
+    itself = {"type": "object", "properties": {"next": {"anyOf": [{"$ref": "#"}, {"type": "null"}]}}}
+    refused(
+        "claude-sonnet-4-5", "body.response_format.json_schema.schema", response_format=json_schema(itself)
+    )
+    shared = {
+        "type": "object",
+        "properties": {"home": {"$ref": "#/$defs/address"}, "work": {"$ref": "#/$defs/address"}},
+        "$defs": {"address": {"type": "object", "properties": {"city": {"type": "string"}}}},
+    }
+    assert request("claude-sonnet-4-5", response_format=json_schema(shared))[
+        "output_config"
+    ]  # reused, not recursive
+
+
 def test_json_object_is_refused_with_the_way_to_json() -> None:
     message = refused("claude-sonnet-4-5", "body.response_format", response_format={"type": "json_object"})
     assert "json_schema" in message and "JSON mode" in message

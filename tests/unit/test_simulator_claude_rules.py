@@ -158,6 +158,20 @@ def test_a_format_the_model_or_schema_cannot_follow_is_refused(
     assert expected in broken(model, output_config={"format": {"type": "json_schema", "schema": schema}})
 
 
+def test_a_recursive_schema_is_refused() -> None:
+    node = {
+        "type": "object",
+        "properties": {"children": {"type": "array", "items": {"$ref": "#/$defs/node"}}},
+        "additionalProperties": False,
+    }
+    tree = {**node, "$defs": {"node": node}}
+    fmt = {"type": "json_schema", "schema": tree}
+    assert "recursive" in broken("claude-sonnet-4-5", output_config={"format": fmt})
+    message_for(
+        params("claude-sonnet-4-5", output_config={"format": {"type": "json_schema", "schema": CONTACT}})
+    )
+
+
 def test_output_config_takes_no_other_keys() -> None:
     assert "Extra inputs" in broken("claude-opus-4-6", output_config={"verbosity": "low"})
 

@@ -205,7 +205,44 @@ def output_format(schema: dict[str, Any], model: str) -> dict[str, Any]:
             f"model {model!r} has no structured outputs: a json_schema response_format needs "
             "Claude Haiku 4.5, Sonnet 4.5, Opus 4.5 or later",
         )
-    return {"type": "json_schema", "schema": claude_schema(schema, "body.response_format.json_schema.schema")}
+    where = "body.response_format.json_schema.schema"
+    _refuse_recursion(schema, where)
+    return {"type": "json_schema", "schema": claude_schema(schema, where)}
+
+
+def _refuse_recursion(schema: dict[str, Any], where: str) -> None:
+    """Claude's structured outputs take no recursive schema: a `$ref` to the root, or a cycle
+    of local definitions."""
+    definitions = {
+        f"#/{key}/{name}": (f"{where}.{key}.{name}", sub)
+        for key in ("$defs", "definitions")
+        if isinstance(schema.get(key), dict)
+        for name, sub in schema[key].items()
+    }
+    if "#" in _refs(schema):
+        raise FeatureRefused(
+            where, "refers to itself ($ref '#'): Claude's structured outputs take no recursive schema"
+        )
+    for start, (path, sub) in definitions.items():
+        seen, todo = set(), list(_refs(sub))
+        while todo:
+            ref = todo.pop()
+            if ref == start:
+                raise FeatureRefused(
+                    path, "is recursive: Claude's structured outputs take no recursive schema"
+                )
+            if ref in definitions and ref not in seen:
+                seen.add(ref)
+                todo.extend(_refs(definitions[ref][1]))
+
+
+def _refs(node: Any) -> set[str]:
+    if isinstance(node, dict):
+        found = {node["$ref"]} if isinstance(node.get("$ref"), str) else set()
+        return found.union(*(_refs(value) for value in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_refs(value) for value in node))
+    return set()
 
 
 def claude_schema(schema: Any, where: str) -> Any:
