@@ -18,7 +18,7 @@ import json
 import re
 from typing import Any
 
-from .claude_rules import RuleBroken, instance_of, output_schema, thinking_of
+from .claude_rules import RuleBroken, instance_of, output_schema, thinking_of, thinking_shown
 
 FAIL_MODEL = "sim-fail"
 ROLES = ("user", "assistant")
@@ -106,10 +106,13 @@ def message_for(params: Any, *, seed: str = "") -> dict[str, Any]:
     if schema is not None:
         text = json.dumps(instance_of(schema))
     thought: list[dict[str, Any]] = []
+    thinking_tokens = 0
     if thinking is not None:
         reasoning = f"Simulated reasoning about: {last_user[:60] or '(empty prompt)'}"
-        thought = [{"type": "thinking", "thinking": reasoning, "signature": "sig_" + digest[:32]}]
-        max_tokens -= tokens(reasoning)  # thinking is spent from max_tokens
+        shown = reasoning if thinking_shown(params, model) else ""  # billed all the same
+        thought = [{"type": "thinking", "thinking": shown, "signature": "sig_" + digest[:32]}]
+        thinking_tokens = tokens(reasoning)
+        max_tokens -= thinking_tokens  # thinking is spent from max_tokens
     stop_reason, stop_sequence = "end_turn", None
     for sequence in params.get("stop_sequences") or ():
         if sequence and sequence in text:
@@ -118,7 +121,7 @@ def message_for(params: Any, *, seed: str = "") -> dict[str, Any]:
     if tokens(text) > max_tokens:
         text, stop_reason, stop_sequence = text[: max_tokens * 4], "max_tokens", None
     content = [*thought, {"type": "text", "text": text}]
-    spent = tokens(text) + sum(tokens(block["thinking"]) for block in thought)
+    spent = tokens(text) + thinking_tokens
     return _message(digest, model, content, stop_reason, stop_sequence, input_tokens, spent)
 
 

@@ -1,6 +1,8 @@
 """The Messages API's rules for thinking, effort and structured outputs, per Claude model, as
 Anthropic and Bedrock document them (written from the references, not from the gateway):
 
+- thinking blocks' text omitted by default from Opus 4.7 on (`display: "summarized"` shows it)
+  (https://platform.claude.com/docs/en/about-claude/models/whats-new-claude-4-7);
 - extended thinking `{"type": "enabled", "budget_tokens": N}`: N >= 1024 and < max_tokens; on
   Claude Sonnet 3.7 and the Claude 4 models up to 4.6; Claude 4.7 and later refuse it
   (https://platform.claude.com/docs/en/build-with-claude/extended-thinking);
@@ -88,6 +90,17 @@ def _structured_outputs(model: str) -> bool:
     return named is not None and (named[0] in ("fable", "mythos") or named[1] >= (4, 5))
 
 
+def thinking_shown(params: dict[str, Any], model: str) -> bool:
+    """Whether thinking blocks carry their text: `display`, else the model's default (omitted
+    from Opus 4.7 on, and on Fable and Mythos)."""
+    thinking = params.get("thinking")
+    display = thinking.get("display") if isinstance(thinking, dict) else None
+    if display is not None:
+        return bool(display == "summarized")
+    named = _version(model)
+    return named is None or not _adaptive_only(named[0], named[1])
+
+
 def thinking_of(params: dict[str, Any], model: str) -> str | None:
     """The request's thinking ("enabled" or "adaptive", None when off), or RuleBroken."""
     thinking = params.get("thinking")
@@ -111,6 +124,11 @@ def thinking_of(params: dict[str, Any], model: str) -> str | None:
             else "thinking.type.enabled"
         )
         raise RuleBroken(f"thinking.type.{kind} is not supported for this model. Use {use}.")
+    display = thinking.get("display")
+    if display is not None and (
+        display not in ("summarized", "omitted") or named is None or named[1] < (4, 0)
+    ):
+        raise RuleBroken("thinking.display: Input should be 'summarized' or 'omitted' (Claude 4 models)")
     if kind == "enabled":
         budget = thinking.get("budget_tokens")
         if not isinstance(budget, int) or isinstance(budget, bool) or budget < MIN_THINKING_BUDGET:

@@ -103,9 +103,25 @@ def test_a_limit_that_leaves_no_room_above_the_budget_is_refused_naming_it(field
 )
 def test_a_model_with_adaptive_thinking_gets_the_effort_level(model: str, effort: str, level: str) -> None:
     params = request(model, reasoning_effort=effort, max_completion_tokens=500)
-    assert params["thinking"] == {"type": "adaptive"}
+    assert params["thinking"]["type"] == "adaptive"
     assert params["output_config"] == {"effort": level}
     assert params["max_tokens"] == 500  # no budget to fit: effort spends within the limit
+
+
+@pytest.mark.parametrize(
+    ("model", "display"),
+    [
+        ("claude-opus-4-6", None),
+        ("claude-sonnet-4-6", None),
+        ("claude-opus-4-7", "summarized"),
+        ("claude-fable-5", "summarized"),
+    ],
+)
+def test_thinking_text_is_asked_for_where_the_model_omits_it_by_default(
+    model: str, display: str | None
+) -> None:
+    thinking = request(model, reasoning_effort="low")["thinking"]
+    assert thinking.get("display") == display
 
 
 @pytest.mark.parametrize("model", ["claude-opus-4-6", "claude-sonnet-4-6", "claude-mythos-preview"])

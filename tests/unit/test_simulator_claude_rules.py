@@ -101,6 +101,30 @@ def test_a_tool_result_with_thinking_needs_the_calls_thinking_block() -> None:
     message_for(params("claude-opus-4-6", messages=turns, thinking={"type": "adaptive"}))
 
 
+@pytest.mark.parametrize(
+    ("model", "display", "shown"),
+    [
+        ("claude-opus-4-6", None, True),
+        ("claude-opus-4-7", None, False),
+        ("claude-fable-5", None, False),
+        ("claude-opus-4-7", "summarized", True),
+        ("claude-opus-4-6", "omitted", False),
+    ],
+)
+def test_thinking_text_is_omitted_by_default_from_opus_4_7(
+    model: str, display: str | None, shown: bool
+) -> None:
+    thinking = {"type": "adaptive"} | ({"display": display} if display else {})
+    message = message_for(params(model, thinking=thinking))
+    assert bool(message["content"][0]["thinking"]) is shown and message["content"][0]["signature"]
+
+
+def test_display_takes_summarized_or_omitted_on_claude_4_models() -> None:
+    assert "thinking.display" in broken("claude-opus-4-7", thinking={"type": "adaptive", "display": "full"})
+    budget = {"type": "enabled", "budget_tokens": 2000, "display": "summarized"}
+    assert "thinking.display" in broken("claude-3-7-sonnet-20250219", thinking=budget)
+
+
 def test_thinking_takes_temperature_1_and_top_p_from_095() -> None:
     for sampling in ({"temperature": 1}, {"top_p": 0.95}):  # Opus 4.6 takes one of them
         message_for(params("claude-opus-4-6", thinking={"type": "adaptive"}, **sampling))

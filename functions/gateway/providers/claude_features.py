@@ -82,6 +82,12 @@ class ClaudeModel:
         return ("low", "medium", "high", "xhigh", "max")
 
     @property
+    def omits_thinking(self) -> bool:
+        """Whether the model returns empty thinking blocks unless asked for `display: summarized`
+        (Opus 4.7 and later, Fable, Mythos: https://platform.claude.com/docs/en/about-claude/models/whats-new-claude-4-7)."""
+        return self.family in _ADAPTIVE_ONLY_FAMILIES or self.version >= (4, 7)
+
+    @property
     def structured_outputs(self) -> bool:
         return self.family in _ADAPTIVE_ONLY_FAMILIES or self.version >= (4, 5)
 
@@ -140,7 +146,10 @@ def thinking_for(effort: Any, model: str) -> Thinking | None:
             "body.reasoning_effort",
             f"{effort!r} is not an effort level of {model!r} (it takes {', '.join(claude.efforts)})",
         )
-    return Thinking({"type": "adaptive"}, effort=level)
+    thinking: dict[str, Any] = {"type": "adaptive"}
+    if claude.omits_thinking:  # the thinking text comes back as reasoning_content, as on 4.6
+        thinking["display"] = "summarized"
+    return Thinking(thinking, effort=level)
 
 
 def check_with_thinking(body: dict[str, Any], *, prefilled: bool, continues_tool_use: bool = False) -> None:
