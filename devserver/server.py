@@ -54,6 +54,9 @@ BEDROCK_MODELS = {
     "nova-lite": "us.amazon.nova-lite-v1:0",
     "llama-3-3-70b": "us.meta.llama3-3-70b-instruct-v1:0",
     "gpt-oss-120b": "openai.gpt-oss-120b-1:0",
+    # Claude with structured outputs (4.5 and later) and adaptive thinking with effort (4.6)
+    "claude-haiku-4-5": "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+    "claude-opus-4-6": "us.anthropic.claude-opus-4-6-v1",
 }
 LOCAL_BEDROCK_ROLE_ARN = "arn:aws:iam::123456789012:role/openai-gateway-bedrock-batch"
 SIM_ANTHROPIC_KEY = "sim-anthropic-key"

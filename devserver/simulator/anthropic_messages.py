@@ -4,16 +4,21 @@ Reusable by every simulated form that runs Claude requests (Anthropic's Message 
 Claude records of Bedrock's batch inference). A request is checked the way the Messages API
 checks it (model, max_tokens, messages, and the rules it states: no whitespace-only stop
 sequence, no empty text block or message, tool_use ids matching ``^[a-zA-Z0-9_-]+$``, and
-`temperature` with `top_p` refused by Claude Opus 4.1 and the 4.5 models and later);
-`MessageError` carries Anthropic's error type and message. The model ``sim-fail`` always fails,
-as in the OpenAI simulator.
+`temperature` with `top_p` refused by Claude Opus 4.1 and the 4.5 models and later; thinking,
+effort and structured outputs per model, claude_rules); `MessageError` carries Anthropic's error
+type and message. A request that thinks answers a thinking block before its text (its tokens
+counted in output_tokens); one with a json_schema format answers JSON that follows it. The model
+``sim-fail`` always fails, as in the OpenAI simulator.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from typing import Any
+
+from .claude_rules import RuleBroken, instance_of, output_schema, thinking_of, thinking_shown
 
 FAIL_MODEL = "sim-fail"
 ROLES = ("user", "assistant")
@@ -80,6 +85,11 @@ def message_for(params: Any, *, seed: str = "") -> dict[str, Any]:
             "invalid_request_error",
             "`temperature` and `top_p` cannot both be specified for this model. Please use only one.",
         )
+    try:
+        thinking = thinking_of(params, model)
+        schema = output_schema(params, model)
+    except RuleBroken as broken:
+        raise MessageError("invalid_request_error", str(broken)) from None
     system = params.get("system")
     input_tokens = tokens(_text(system)) + sum(tokens(_text(m.get("content"))) + 3 for m in messages)
     last_user = next((_text(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
@@ -93,6 +103,16 @@ def message_for(params: Any, *, seed: str = "") -> dict[str, Any]:
         ]
         return _message(digest, model, content, "tool_use", None, input_tokens, 12)
     text = f"This is a simulated response to: {last_user[:60] or '(empty prompt)'}"
+    if schema is not None:
+        text = json.dumps(instance_of(schema))
+    thought: list[dict[str, Any]] = []
+    thinking_tokens = 0
+    if thinking is not None:
+        reasoning = f"Simulated reasoning about: {last_user[:60] or '(empty prompt)'}"
+        shown = reasoning if thinking_shown(params, model) else ""  # billed all the same
+        thought = [{"type": "thinking", "thinking": shown, "signature": "sig_" + digest[:32]}]
+        thinking_tokens = tokens(reasoning)
+        max_tokens -= thinking_tokens  # thinking is spent from max_tokens
     stop_reason, stop_sequence = "end_turn", None
     for sequence in params.get("stop_sequences") or ():
         if sequence and sequence in text:
@@ -100,8 +120,9 @@ def message_for(params: Any, *, seed: str = "") -> dict[str, Any]:
             break
     if tokens(text) > max_tokens:
         text, stop_reason, stop_sequence = text[: max_tokens * 4], "max_tokens", None
-    content = [{"type": "text", "text": text}]
-    return _message(digest, model, content, stop_reason, stop_sequence, input_tokens, tokens(text))
+    content = [*thought, {"type": "text", "text": text}]
+    spent = tokens(text) + thinking_tokens
+    return _message(digest, model, content, stop_reason, stop_sequence, input_tokens, spent)
 
 
 def _one_sampling_field(model: str) -> bool:

@@ -281,3 +281,14 @@ def test_a_line_the_provider_cannot_take_is_a_batch_error() -> None:
     assert [(p.line, p.code, p.message) for p in report.problems] == [
         (2, "untranslatable_line", "tools are not supported")
     ]
+
+
+def test_an_uncapped_line_with_a_reasoning_effort_counts_its_thinking_budget() -> None:
+    stream = jsonl(
+        request_line("a", body={"model": "m", "reasoning_effort": "high"}),
+        request_line("b", body={"model": "m", "reasoning_effort": "low", "max_tokens": 5000}),
+        request_line("c", body={"model": "m", "reasoning_effort": "none"}),
+    )
+    report = check_batch_input(stream)
+    assert report.lines_without_output_limit == 2 and report.output_token_limit == 5000
+    assert report.figures()["uncapped_thinking_budget"] == 4096  # high's budget; capped lines hold their cap

@@ -335,7 +335,12 @@ def test_fields_without_an_anthropic_equivalent_name_the_field(field: str, value
 
 
 def test_a_json_schema_response_format_becomes_anthropics_output_config() -> None:
-    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+        "additionalProperties": False,
+    }
     response_format = {
         "type": "json_schema",
         "json_schema": {"name": "place", "strict": True, "schema": schema},

@@ -286,3 +286,34 @@ def test_an_uncapped_claude_request_is_held_at_the_max_tokens_its_translation_ge
     )
     # 10 requests x 100,000 tokens at Anthropic's batch output price for Claude Haiku 3.5 (2 per million)
     assert budget.estimate_batch_cost(record) == ("claude-3-5-haiku", Decimal("2.000000"))
+
+
+def test_an_uncapped_claude_request_that_thinks_is_held_at_the_default_and_its_budget(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from gateway import resources
+    from gateway.settings import reset_settings
+
+    providers = json.loads(os.environ[resources.ENV_PROVIDERS]) | {
+        "claude": {"type": "anthropic", "default_max_tokens": 100_000}
+    }
+    monkeypatch.setenv(resources.ENV_PROVIDERS, json.dumps(providers))
+    reset_settings()
+    check = {
+        "model": "claude-3-5-haiku",
+        "lines_without_output_limit": 10,
+        "uncapped_thinking_budget": 10 * 4096,
+    }
+    record = ObjectRecord(
+        id="file-t",
+        kind="file",
+        owner=KEY.key_id,
+        provider="claude",
+        created_at=1,
+        object={},
+        state={"batch_check": check},
+    )
+    # 10 requests x (100,000 + 4,096) tokens at 2 USD per million batch output tokens
+    assert budget.estimate_batch_cost(record) == ("claude-3-5-haiku", Decimal("2.081920"))

@@ -80,7 +80,6 @@ def model_input(
         default_max_tokens=default_max_tokens,
         model_id=model_id,
         image_urls=False,
-        structured_outputs=False,
     )
     params.pop("model", None)  # the job names the model
     params.pop("metadata", None)  # InvokeModel takes no metadata.user_id

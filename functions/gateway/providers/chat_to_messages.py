@@ -14,6 +14,9 @@ import json
 import re
 from typing import Any
 
+from gateway.providers import claude_features
+from gateway.providers.claude_features import FeatureRefused
+
 # Set to anything but its neutral value, these have no Anthropic equivalent.
 _UNSUPPORTED: dict[str, tuple[Any, ...]] = {
     "frequency_penalty": (None, 0, 0.0),
@@ -27,7 +30,6 @@ _UNSUPPORTED: dict[str, tuple[Any, ...]] = {
     "functions": (None,),
     "function_call": (None,),
     "web_search_options": (None,),
-    "reasoning_effort": (None,),
     "seed": (None,),
 }
 # Accepted and without effect on a batch request.
@@ -50,6 +52,7 @@ _HANDLED = frozenset(
         "stream",
         "response_format",
         "modalities",
+        "reasoning_effort",
     }
 )
 IMAGE_MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
@@ -96,17 +99,41 @@ def messages_request(
     """The Anthropic Messages params of an OpenAI chat completions `body`. `model_id`: the model
     that runs it when not the body's own (a Bedrock alias's model id); `image_urls`: whether the
     provider takes images by URL (Bedrock takes base64 only); `structured_outputs`: whether a
-    `json_schema` response_format becomes Anthropic's `output_config.format`."""
+    `json_schema` response_format becomes Anthropic's `output_config.format` (on the models
+    that take it). `reasoning_effort` becomes Claude's thinking (claude_features)."""
     _check_fields(body, structured_outputs=structured_outputs)
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise TranslationError("body.model", "is required and must be a string")
     system, messages = _messages(body.get("messages"), image_urls=image_urls)
-    params: dict[str, Any] = {"model": model, "max_tokens": _max_tokens(body, default_max_tokens)}
+    try:
+        thinking = claude_features.thinking_for(body.get("reasoning_effort"), model_id or model)
+        max_tokens = _max_tokens(body, default_max_tokens)
+        if thinking is not None:
+            claude_features.check_with_thinking(
+                body,
+                prefilled=messages[-1]["role"] == "assistant",
+                continues_tool_use=_answers_tool_call(messages[-1]),
+            )
+            max_tokens = claude_features.max_tokens_with_budget(
+                thinking.budget,
+                max_tokens,
+                explicit=_max_tokens_field(body) is not None,
+                field=_max_tokens_field(body) or "max_completion_tokens",
+            )
+        schema = _json_schema(body.get("response_format")) if structured_outputs else None
+        output_format = (
+            claude_features.output_format(schema, model_id or model) if schema is not None else None
+        )
+    except FeatureRefused as exc:
+        raise TranslationError(exc.field, exc.message) from None
+    params: dict[str, Any] = {"model": model, "max_tokens": max_tokens}
     if system:
         params["system"] = system
     params["messages"] = messages
-    if (temperature := body.get("temperature")) is not None:
+    if thinking is not None:
+        params["thinking"] = thinking.thinking
+    if (temperature := body.get("temperature")) is not None and thinking is None:
         params["temperature"] = _number(temperature, "temperature", 0, 1)
     if (top_p := body.get("top_p")) is not None:
         params["top_p"] = _number(top_p, "top_p", 0, 1)
@@ -123,8 +150,13 @@ def messages_request(
         if not isinstance(user, str):
             raise TranslationError("body.user", "must be a string")
         params["metadata"] = {"user_id": user}
-    if (schema := _json_schema(body.get("response_format"))) is not None:
-        params["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
+    output_config: dict[str, Any] = {}
+    if thinking is not None and thinking.effort is not None:
+        output_config["effort"] = thinking.effort
+    if output_format is not None:
+        output_config["format"] = output_format
+    if output_config:
+        params["output_config"] = output_config
     return params
 
 
@@ -169,6 +201,12 @@ def _check_fields(body: dict[str, Any], *, structured_outputs: bool) -> None:
             raise TranslationError(
                 "body.response_format.json_schema.schema", "is required (a JSON Schema object)"
             )
+    elif isinstance(response_format, dict) and response_format.get("type") == "json_object":
+        raise TranslationError(
+            "body.response_format",
+            "Claude has no JSON mode ({'type': 'json_object'}): use {'type': 'json_schema', ...} "
+            "with a schema, or ask for JSON in the prompt",
+        )
     elif response_format is not None and (
         not isinstance(response_format, dict) or response_format.get("type") != "text"
     ):
@@ -179,6 +217,22 @@ def _check_fields(body: dict[str, Any], *, structured_outputs: bool) -> None:
     modalities = body.get("modalities")
     if modalities is not None and modalities != ["text"]:
         raise TranslationError("body.modalities", "only ['text'] is supported")
+
+
+def _answers_tool_call(turn: dict[str, Any]) -> bool:
+    content = turn["content"]
+    return (
+        turn["role"] == "user"
+        and isinstance(content, list)
+        and any(block["type"] == "tool_result" for block in content)
+    )
+
+
+def _max_tokens_field(body: dict[str, Any]) -> str | None:
+    """Which of OpenAI's two limits the line sets, if any."""
+    return next(
+        (name for name in ("max_completion_tokens", "max_tokens") if body.get(name) is not None), None
+    )
 
 
 def _max_tokens(body: dict[str, Any], default: int) -> int:
@@ -445,12 +499,19 @@ def _tool_choice(choice: Any, parallel: Any) -> dict[str, Any] | None:
 
 # Anthropic -> OpenAI ---------------------------------------------------------------------------
 def chat_completion(message: dict[str, Any], *, created: int) -> dict[str, Any]:
-    """The `chat.completion` of an Anthropic Message (the `message` of a succeeded result)."""
+    """The `chat.completion` of an Anthropic Message (the `message` of a succeeded result).
+    Thinking blocks' text becomes `message.reasoning_content` (OpenAI's chat completion has no
+    field for it; the name LiteLLM, vLLM and DeepSeek give it); redacted thinking is dropped.
+    Their tokens are in `completion_tokens`, as OpenAI counts reasoning tokens (Anthropic does
+    not report them apart, so `completion_tokens_details.reasoning_tokens` is not given)."""
     texts: list[str] = []
+    thoughts: list[str] = []
     calls: list[dict[str, Any]] = []
     for block in message.get("content") or ():
         if block.get("type") == "text":
             texts.append(str(block.get("text") or ""))
+        elif block.get("type") == "thinking" and block.get("thinking"):
+            thoughts.append(str(block["thinking"]))
         elif block.get("type") == "tool_use":
             calls.append(
                 {
@@ -469,6 +530,8 @@ def chat_completion(message: dict[str, Any], *, created: int) -> dict[str, Any]:
     }
     if calls:
         reply["tool_calls"] = calls
+    if thoughts:
+        reply["reasoning_content"] = "\n\n".join(thoughts)
     stop_reason = message.get("stop_reason")
     return {
         "id": message.get("id"),

@@ -105,6 +105,9 @@ class BatchInputReport:
     input_token_estimate: int = 0
     output_token_limit: int = 0
     lines_without_output_limit: int = 0
+    # The thinking budgets of the uncapped ones with a reasoning_effort: Claude's max_tokens is
+    # the default raised by the budget there (claude_features.max_tokens_with_budget).
+    uncapped_thinking_budget: int = 0
 
     @property
     def problems(self) -> list[LineProblem]:
@@ -144,6 +147,7 @@ class BatchInputReport:
             "input_token_estimate": self.input_token_estimate,
             "output_token_limit": self.output_token_limit,
             "lines_without_output_limit": self.lines_without_output_limit,
+            "uncapped_thinking_budget": self.uncapped_thinking_budget,
             "problems": [problem.as_error() for problem in self.problem_list.listed],
             "problem_count": self.problem_list.count,
         }
@@ -443,6 +447,7 @@ class _Checker:
         completions = _completions(body) if isinstance(body, dict) else 1
         if cap is None:
             report.lines_without_output_limit += completions
+            report.uncapped_thinking_budget += _thinking_budget(body) * completions
         else:
             report.output_token_limit += cap * completions
 
@@ -461,6 +466,14 @@ def _output_cap(body: dict[str, Any]) -> int | None:
     """The most output tokens one completion of the request may bill (the largest cap it sets)."""
     caps = [_count(body.get(name)) for name in ("max_completion_tokens", "max_tokens", "max_output_tokens")]
     return max((cap for cap in caps if cap is not None), default=None)
+
+
+def _thinking_budget(body: Any) -> int:
+    """The thinking budget Claude's translation adds to an uncapped request's max_tokens."""
+    from gateway.providers.claude_features import BUDGETS
+
+    effort = body.get("reasoning_effort") if isinstance(body, dict) else None
+    return BUDGETS.get(effort, 0) if isinstance(effort, str) else 0
 
 
 def _completions(body: dict[str, Any]) -> int:

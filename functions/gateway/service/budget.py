@@ -36,6 +36,11 @@ def priced_model(provider: str, model: str | None) -> str | None:
     return deployment.base_model(model) if deployment and model else model
 
 
+def _provider_type(provider: str) -> str | None:
+    deployment = get_settings().providers.get(provider)
+    return deployment.type if deployment is not None else None
+
+
 def _uncapped_request_tokens(provider: str) -> int:
     """What a request that sets no output cap may produce: the max_tokens the translation gives
     it where the provider requires one (Anthropic, Bedrock), else the configured default."""
@@ -53,6 +58,8 @@ def estimated_usage(input_file: ObjectRecord) -> BatchUsage | None:
     output_tokens = int(check.get("output_token_limit", 0)) + int(
         check.get("lines_without_output_limit", 0)
     ) * _uncapped_request_tokens(input_file.provider)
+    if _provider_type(input_file.provider) in MAX_TOKENS_REQUIRED:  # Claude thinks beyond the default
+        output_tokens += int(check.get("uncapped_thinking_budget", 0))
     return BatchUsage(input_tokens=int(check.get("input_token_estimate", 0)), output_tokens=output_tokens)
 
 
