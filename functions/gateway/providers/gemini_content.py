@@ -27,7 +27,13 @@ from typing import Any
 
 from gateway.providers.chat_to_messages import TranslationError
 
-__all__ = ["TranslationError", "chat_completion", "completion_usage", "generate_content_request"]
+__all__ = [
+    "TranslationError",
+    "chat_completion",
+    "check_line",
+    "completion_usage",
+    "generate_content_request",
+]
 
 # Set to anything but its neutral value, these have no Gemini equivalent the gateway maps.
 _UNSUPPORTED: dict[str, tuple[Any, ...]] = {
@@ -120,6 +126,15 @@ def generate_content_request(body: dict[str, Any], *, model: str) -> dict[str, A
     if generation_config := _generation_config(body, model=model):
         request["generationConfig"] = generation_config
     return request
+
+
+def check_line(body: dict[str, Any], *, models: dict[str, str] | None = None) -> None:
+    """The upload check of one batch line's body for a Gemini deployment (`models`: its
+    aliases -> Gemini model names); TranslationError names what cannot be sent."""
+    model = body.get("model") if isinstance(body, dict) else None
+    if not isinstance(model, str) or not model:
+        raise TranslationError("body.model", "is required and must be a string")
+    generate_content_request(body, model=(models or {}).get(model, model))
 
 
 def _check_fields(body: dict[str, Any]) -> None:
