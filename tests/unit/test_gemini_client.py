@@ -197,3 +197,11 @@ def test_list_pages_the_gateway_batches_only(sim: Simulator, kept_bucket: None) 
     rest = client.list_batches(limit=2, after=first["last_id"])
     assert [b["id"] for b in rest["data"]] == [ids[0]] and not rest["has_more"]
     assert foreign["name"].removeprefix("batches/") not in {b["id"] for b in first["data"] + rest["data"]}
+
+
+def test_one_input_size_cap_everywhere_the_gateway_checks_it() -> None:
+    from gateway.providers import caps, gemini
+    from gateway.service.batch_input_check import TYPE_LIMITS
+
+    assert caps.DOCUMENTED["gemini"].max_bytes.value == gemini.MAX_INPUT_BYTES == TYPE_LIMITS["gemini"][1]
+    assert caps.DOCUMENTED["gemini"].max_requests.value == TYPE_LIMITS["gemini"][0]
