@@ -210,3 +210,23 @@ def test_requests_google_takes() -> None:
         },
         "gemini-2.5-flash",
     )
+
+
+def test_the_gemini_records_survive_a_restart_of_make_serve(tmp_path: Any) -> None:
+    from devserver.persistence import SimulatorSnapshot
+
+    clock = SteppedClock()
+    config = SimulatorConfig(port=0, batch_phase_seconds=PHASE, clock=clock, storage_dir=str(tmp_path))
+    with Simulator(config) as first:
+        name = upload(first, jsonl({"key": "a", "request": HELLO})).json()["file"]["name"]
+        batch = create(first, name).json()["name"]
+        records = SimulatorSnapshot.capture(first)
+    config = SimulatorConfig(port=0, batch_phase_seconds=PHASE, clock=clock, storage_dir=str(tmp_path))
+    with Simulator(config) as second:
+        SimulatorSnapshot.restore(second, records)
+        clock.step(PHASE * 3)
+        done = httpx.get(f"{second.gemini_api_base}/v1beta/{batch}", headers=KEY).json()
+        assert done["metadata"]["state"] == "BATCH_STATE_SUCCEEDED"
+        source = httpx.get(f"{second.gemini_api_base}/download/v1beta/{name}:download?alt=media", headers=KEY)
+        assert json.loads(source.content)["key"] == "a"
+        assert create(second, name).json()["name"] != batch  # ids and order go on
