@@ -418,3 +418,8 @@ def test_several_candidates_are_several_choices_and_a_blocked_prompt_one_filtere
     assert blocked["choices"][0]["finish_reason"] == "content_filter"
     assert blocked["choices"][0]["message"]["content"] is None
     assert blocked["model"] == MODEL and blocked["usage"]["prompt_tokens"] == 3
+
+
+def test_a_function_name_gemini_refuses_is_refused() -> None:
+    tool = {"type": "function", "function": {"name": "1st_tool", "parameters": WEATHER}}
+    refused("body.tools[0].function.name", tools=[tool])

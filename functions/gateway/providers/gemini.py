@@ -297,7 +297,7 @@ class GeminiClient(KeptFileEndpoints):
         if note is None:
             gateway_id = shapes.gateway_id_of(shapes.metadata(operation).get("displayName"))
             pending = self.notes.get_pending(gateway_id) if gateway_id else None
-            if pending is not None:
+            if pending is not None and shapes.holds(operation, int(pending.get("total") or 0)):
                 self.notes.put(upstream_id, pending)
                 self.notes.forget_pending(str(gateway_id))
                 note = pending

@@ -69,6 +69,13 @@ def gateway_id_of(display: Any) -> str | None:
     return None
 
 
+def holds(operation: dict[str, Any], total: int) -> bool:
+    """Whether a batch holds `total` requests (a pending note is only taken by a batch of its
+    size: a batch made elsewhere under a gateway-like displayName takes none)."""
+    count = (metadata(operation).get("batchStats") or {}).get("requestCount")
+    return count is None or int(count) == total
+
+
 def batch_id(operation: dict[str, Any]) -> str:
     """The id the gateway keeps for a batch: its name without `batches/`."""
     return str(operation.get("name") or "").removeprefix(BATCH_PREFIX)

@@ -74,6 +74,8 @@ _HANDLED = frozenset(
         "reasoning_effort",
     }
 )
+# FunctionDeclaration.name (https://ai.google.dev/api/caching#FunctionDeclaration).
+FUNCTION_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_.:-]{0,63}$")
 MAX_STOP_SEQUENCES = 5  # GenerationConfig.stopSequences: "up to 5 character sequences"
 MAX_CANDIDATES = 8  # GenerationConfig.candidateCount
 # Image types Gemini takes inline (https://ai.google.dev/gemini-api/docs/image-understanding).
@@ -441,6 +443,12 @@ def _function_declarations(tools: Any) -> list[dict[str, Any]]:
             raise TranslationError(at, "only function tools are supported")
         if not isinstance(function.get("name"), str) or not function["name"]:
             raise TranslationError(f"{at}.function.name", "is required")
+        if not FUNCTION_NAME.match(function["name"]):
+            raise TranslationError(
+                f"{at}.function.name",
+                "Gemini takes function names that start with a letter or an underscore, then letters, "
+                "digits, underscores, dots, colons or dashes (64 at most)",
+            )
         declaration: dict[str, Any] = {"name": function["name"]}
         if function.get("description"):
             declaration["description"] = function["description"]
