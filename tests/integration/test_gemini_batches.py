@@ -249,3 +249,31 @@ def test_a_create_whose_answer_was_lost_is_adopted_not_repeated(
     assert (
         done.status == "completed" and done.request_counts is not None and done.request_counts.completed == 2
     )
+
+
+def test_a_create_past_the_concurrent_batches_quota_is_a_429_then_passes(
+    local_gateway: LocalGateway, stepped: tuple[SteppedClock, float]
+) -> None:
+    """Google's 429 RESOURCE_EXHAUSTED reaches the client as OpenAI's rate limit error, and
+    leaves nothing behind: once the batch in progress ends, the same create passes."""
+    from devserver.simulator.limits import SimulatorLimits
+
+    assert local_gateway.simulator is not None
+    sdk = client(local_gateway, provider="gemini")
+    clock, phase = stepped
+    clock.step(3 * phase)  # every earlier batch has ended
+    saved = local_gateway.simulator.config.limits
+    local_gateway.simulator.set_limits(SimulatorLimits(concurrent_jobs=1))
+    try:
+        first = create(sdk, upload(sdk, [chat_line("q-1", "hi")]).id)
+        second_file = upload(sdk, [chat_line("q-2", "ho")])
+        before = set(gemini_batches(local_gateway))
+        with pytest.raises(openai.RateLimitError) as raised:
+            create(sdk, second_file.id)
+        assert error_of(raised.value)["code"] == "rate_limit_exceeded"
+        assert set(gemini_batches(local_gateway)) == before
+        assert ended(sdk, stepped, first.id).status == "completed"
+        second = create(sdk, second_file.id)
+        assert ended(sdk, stepped, second.id).status == "completed"
+    finally:
+        local_gateway.simulator.set_limits(saved)

@@ -115,6 +115,7 @@ def test_a_batch_runs_through_its_states_and_its_results_keep_the_custom_ids(
     assert errors["third-sim-fail-server_error"]["response"]["status_code"] == 500
     assert errors["third-sim-fail-server_error"]["response"]["body"]["error"]["code"] == "server_error"
     assert client.retrieve_batch(batch["id"]) == done  # the files are kept once
+    assert not sim.gemini.files  # the input and responses files at Gemini are deleted once kept
 
 
 def test_a_cancel_midway_keeps_the_requests_that_ran(

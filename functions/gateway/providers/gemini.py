@@ -311,7 +311,20 @@ class GeminiClient(KeptFileEndpoints):
             self.notes.put(upstream_id, {**note, "files": files})  # a run that dies writes them again
             if note.get("gateway_batch_id"):  # a pending note whose delete was lost ends here
                 self.notes.forget_pending(str(note["gateway_batch_id"]))
+            self._delete_gemini_files(operation)
         return shapes.openai_batch(operation, note, files)
+
+    def _delete_gemini_files(self, operation: dict[str, Any]) -> None:
+        """Once the results are kept: the batch's input and responses files at Gemini, which
+        count against the project's 20 GB of file storage until they expire (48 hours). Best
+        effort: one that stays expires."""
+        input_config = shapes.metadata(operation).get("inputConfig") or {}
+        for name in (input_config.get("fileName"), shapes.responses_file(operation)):
+            if isinstance(name, str) and name.startswith("files/") and "/" not in name[6:]:
+                try:
+                    self._send("DELETE", f"/v1beta/{name}").close()
+                except GatewayError:
+                    logger.warning("could not delete a Gemini file", extra={"provider": self.name})
 
     # Results -------------------------------------------------------------------------------------
     def _keep_results(self, operation: dict[str, Any], note: dict[str, Any]) -> dict[str, str | None]:
