@@ -277,3 +277,53 @@ def test_a_create_past_the_concurrent_batches_quota_is_a_429_then_passes(
         assert ended(sdk, stepped, second.id).status == "completed"
     finally:
         local_gateway.simulator.set_limits(saved)
+
+
+def test_a_batch_past_its_caps_runs_as_parts_and_a_part_refused_for_quota_waits(
+    local_gateway: LocalGateway, stepped: tuple[SteppedClock, float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Six lines, two per Gemini batch, Google running two batches at once: the third part's
+    create is refused (429 RESOURCE_EXHAUSTED), waits, is submitted again; one merged output."""
+    from gateway.providers import registry
+    from gateway.providers.config import BatchCapsOverride
+    from gateway.settings import get_settings
+
+    from devserver.simulator.limits import SimulatorLimits
+    from tests import books_check
+    from tests.integration.helpers import TERMINAL_BATCH_STATUSES
+
+    assert local_gateway.simulator is not None and local_gateway.watcher is not None
+    clock, phase = stepped
+    clock.step(3 * phase)  # every earlier batch has ended
+    saved = local_gateway.simulator.config.limits
+    local_gateway.simulator.set_limits(SimulatorLimits(concurrent_jobs=2))
+    registry.reset_clients()
+    monkeypatch.setattr(get_settings().providers["gemini"], "batch_caps", BatchCapsOverride(max_requests=2))
+    try:
+        sdk = client(local_gateway, provider="gemini")
+        custom_ids = [f"p-{n}" for n in range(6)]
+        created = create(sdk, upload(sdk, [chat_line(cid, f"Say {cid}") for cid in custom_ids]).id)
+        seen = []
+        for number in range(1, 40):
+            with books_check.clock_forward(number * 70):  # past a waiting part's backoff
+                local_gateway.watcher.run_once()
+                batch = sdk.batches.retrieve(created.id)
+            seen.append(batch)
+            if batch.status in TERMINAL_BATCH_STATUSES and batch.model_extra.get("cost") is not None:
+                break
+            clock.step(2 * phase)  # the parts submitted so far end
+        final = seen[-1]
+        assert final.status == "completed", final
+        assert final.request_counts is not None and final.request_counts.completed == 6
+        assert final.output_file_id is not None
+        assert [
+            line["custom_id"]
+            for line in map(json.loads, sdk.files.content(final.output_file_id).text.splitlines())
+        ] == custom_ids
+        parts = final.model_extra["parts"]
+        assert len(parts) == 3 and all(part["upstream_status"] == "completed" for part in parts)
+        assert any(p["status"] == "waiting" for b in seen for p in b.model_extra.get("parts") or ())
+        assert final.model_extra["cost"]["total"] > 0  # priced at Gemini's batch column
+    finally:
+        local_gateway.simulator.set_limits(saved)
+        registry.reset_clients()
