@@ -423,3 +423,12 @@ def test_several_candidates_are_several_choices_and_a_blocked_prompt_one_filtere
 def test_a_function_name_gemini_refuses_is_refused() -> None:
     tool = {"type": "function", "function": {"name": "1st_tool", "parameters": WEATHER}}
     refused("body.tools[0].function.name", tools=[tool])
+
+
+def test_a_tool_choice_naming_no_declared_function_is_refused() -> None:
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": WEATHER}}]
+    refused(
+        "body.tool_choice.function.name",
+        tools=tools,
+        tool_choice={"type": "function", "function": {"name": "get_time"}},
+    )

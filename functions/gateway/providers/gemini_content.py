@@ -119,11 +119,13 @@ def generate_content_request(body: dict[str, Any], *, model: str) -> dict[str, A
     request: dict[str, Any] = {"contents": contents}
     if system:
         request["systemInstruction"] = {"parts": [{"text": system}]}
-    if body.get("tools") is not None:
-        declarations = _function_declarations(body["tools"])
-        if declarations:
-            request["tools"] = [{"functionDeclarations": declarations}]
+    declarations = _function_declarations(body["tools"]) if body.get("tools") is not None else []
+    if declarations:
+        request["tools"] = [{"functionDeclarations": declarations}]
     if (tool_config := _tool_config(body.get("tool_choice"), body.get("parallel_tool_calls"))) is not None:
+        named = tool_config["functionCallingConfig"].get("allowedFunctionNames") or []
+        if any(name not in {d["name"] for d in declarations} for name in named):
+            raise TranslationError("body.tool_choice.function.name", "names no function of body.tools")
         request["toolConfig"] = tool_config
     if generation_config := _generation_config(body, model=model):
         request["generationConfig"] = generation_config
