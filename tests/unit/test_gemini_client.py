@@ -206,3 +206,11 @@ def test_one_input_size_cap_everywhere_the_gateway_checks_it() -> None:
 
     assert caps.DOCUMENTED["gemini"].max_bytes.value == gemini.MAX_INPUT_BYTES == TYPE_LIMITS["gemini"][1]
     assert caps.DOCUMENTED["gemini"].max_requests.value == TYPE_LIMITS["gemini"][0]
+
+
+def test_an_id_that_is_not_a_gemini_batch_id_reaches_nothing(sim: Simulator, kept_bucket: None) -> None:
+    client = adapter(sim)
+    for odd in ("..", "a/b", "x?y", ""):
+        with pytest.raises(UpstreamRequestError) as missing:
+            client.retrieve_batch(odd)
+        assert missing.value.status_code == 404

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import tempfile
 import time
 from collections.abc import Iterator
@@ -58,6 +59,7 @@ _LIST_PAGE_SIZE = 100
 _MAX_LIST_PAGES = 10  # a retried create looks this far back for its batch, a list pages this far
 MAX_INPUT_BYTES = 2_000_000_000  # "Input file size limit: 2GB" (https://ai.google.dev/gemini-api/docs/rate-limits#batch-mode)
 _KEY_REJECTED = "API_KEY_INVALID"
+_BATCH_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
 class GeminiClient(KeptFileEndpoints):
@@ -284,7 +286,7 @@ class GeminiClient(KeptFileEndpoints):
         return batch
 
     def _operation(self, batch_id: str, timeout: float | None) -> dict[str, Any]:
-        if not batch_id or "/" in batch_id:
+        if not _BATCH_ID.match(batch_id):  # Gemini's ids; anything else names no batch of ours
             raise _not_found(batch_id)
         return self._json("GET", f"/v1beta/batches/{batch_id}", **_timeout(timeout))
 
