@@ -346,11 +346,12 @@ class GeminiClient(KeptFileEndpoints):
                 )
                 try:
                     for raw in split_lines(response.iter_bytes()):
-                        if raw.strip():
-                            outcome = shapes.outcome(json.loads(raw), model=model, created=created)
+                        line = json.loads(raw) if raw.strip() else None
+                        if isinstance(line, dict):
+                            outcome = shapes.outcome(line, model=model, created=created)
                             answered.add(outcome.custom_id)
-                            kind, line = result_line(outcome, upstream_id)
-                            spools[kind].write(encoded(line))
+                            kind, result = result_line(outcome, upstream_id)
+                            spools[kind].write(encoded(result))
                 finally:
                     response.close()
             if shapes.state(operation) == "BATCH_STATE_EXPIRED":  # unrun requests: an error line each

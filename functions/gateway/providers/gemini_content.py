@@ -222,7 +222,8 @@ def _response_format(response_format: Any) -> dict[str, Any]:
     if kind == "json_object":
         return {"responseMimeType": "application/json"}
     if kind == "json_schema":
-        schema = (response_format.get("json_schema") or {}).get("schema")
+        json_schema = response_format.get("json_schema")
+        schema = json_schema.get("schema") if isinstance(json_schema, dict) else None
         if not isinstance(schema, dict):
             raise TranslationError(
                 "body.response_format.json_schema.schema", "is required (a JSON Schema object)"
@@ -426,7 +427,7 @@ def _function_response(message: dict[str, Any], where: str, calls: _CallNames) -
     text = _text_only(message.get("content"), f"{where}.content")
     try:
         parsed = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         parsed = None
     # FunctionResponse.response is a JSON object: a JSON object result is passed as is, any
     # other result under "result".
@@ -498,6 +499,7 @@ def chat_completion(response: dict[str, Any], *, model: str, custom_id: str, cre
     choices = [
         _choice(candidate, position, custom_id=custom_id)
         for position, candidate in enumerate(response.get("candidates") or ())
+        if isinstance(candidate, dict)
     ]
     if not choices:  # the prompt itself was blocked (promptFeedback.blockReason)
         choices = [
@@ -525,8 +527,11 @@ def _choice(candidate: dict[str, Any], position: int, *, custom_id: str) -> dict
     index = candidate.get("index", position)
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
-    for part in (candidate.get("content") or {}).get("parts") or ():
-        if part.get("thought"):  # a thought summary: OpenAI's chat completion has no place for it
+    content = candidate.get("content")
+    for part in (content.get("parts") if isinstance(content, dict) else None) or ():
+        if not isinstance(part, dict) or part.get(
+            "thought"
+        ):  # a thought summary: OpenAI's chat completion has no place for it
             continue
         if isinstance(part.get("text"), str):
             texts.append(part["text"])
