@@ -5,7 +5,8 @@ https://ai.google.dev/gemini-api/docs/batch-mode):
 
 - Files: a resumable upload (``POST /upload/v1beta/files`` with ``X-Goog-Upload-Protocol:
   resumable`` and ``X-Goog-Upload-Command: start``, answered with ``X-Goog-Upload-URL``; then the
-  bytes with ``upload`` / ``upload, finalize`` at the declared offset), get, list, delete, and
+  bytes with ``upload`` / ``upload, finalize`` at the declared offset) or a multipart one
+  (``X-Goog-Upload-Protocol: multipart``, a ``multipart/related`` body), get, list, delete, and
   ``GET /download/v1beta/files/{id}:download?alt=media``. Names ``files/[a-z0-9-]{1,40}``; a file
   lives 48 hours; at most 2 GB (``limits``).
 - Batches: ``POST /v1beta/models/{model}:batchGenerateContent`` with ``batch.displayName`` and
@@ -277,9 +278,7 @@ class GeminiApi:
     # Files ----------------------------------------------------------------------------------------
     def start_upload(self, headers: Any, body: Any, base_url: str) -> tuple[dict[str, str], dict[str, Any]]:
         if (headers.get("X-Goog-Upload-Protocol") or "").lower() != "resumable":
-            raise invalid(
-                "Only the resumable upload protocol is supported here (X-Goog-Upload-Protocol: resumable)."
-            )
+            raise invalid("X-Goog-Upload-Protocol must be resumable or multipart.")
         if (headers.get("X-Goog-Upload-Command") or "").lower() != "start":
             raise invalid("X-Goog-Upload-Command must be 'start' to begin an upload.")
         try:
@@ -301,6 +300,45 @@ class GeminiApi:
             self.uploads[upload_id] = UploadSession(display, mime, size, path)
         url = f"{base_url}/upload/v1beta/files?upload_id={upload_id}&upload_protocol=resumable"
         return {"X-Goog-Upload-URL": url, "X-Goog-Upload-Status": "active"}, {}
+
+    def multipart_upload(self, headers: Any, read: Callable[[], bytes], base_url: str) -> dict[str, Any]:
+        """``X-Goog-Upload-Protocol: multipart``: one ``multipart/related`` body, the file's JSON
+        metadata then its bytes."""
+        import email.parser
+        import email.policy
+
+        most = self.limits().bytes_for("gemini")
+        body = b""
+        while chunk := read():
+            body += chunk
+            if len(body) > most + 64 * 1024:
+                raise invalid(f"File size exceeds the maximum of {most} bytes.")
+        content_type = headers.get("Content-Type") or ""
+        if not content_type.lower().startswith("multipart/related"):
+            raise invalid("A multipart upload is one multipart/related body (metadata, then the media).")
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
+        )
+        parts = list(message.iter_parts()) if message.is_multipart() else []
+        if len(parts) != 2:
+            raise invalid("A multipart upload has two parts: the metadata and the media.")
+        try:
+            meta = json.loads(_payload_bytes(parts[0]) or b"{}")
+        except ValueError:
+            raise invalid("The first part of a multipart upload is the file's JSON metadata.") from None
+        media = _payload_bytes(parts[1])
+        if len(media) > most:
+            raise invalid(f"File size {len(media)} exceeds the maximum of {most} bytes.")
+        file_meta = meta.get("file") if isinstance(meta, dict) else None
+        display = str((file_meta or {}).get("displayName") or (file_meta or {}).get("display_name") or "")
+        upload_id = secrets.token_hex(16)
+        path = os.path.join(self.root, "upload-" + upload_id)
+        with open(path, "wb") as out:
+            out.write(media)
+        session = UploadSession(display, parts[1].get_content_type(), len(media), path, len(media))
+        with self.lock:
+            self.uploads[upload_id] = session
+        return self._finalize(upload_id, session, base_url)
 
     def upload_bytes(
         self, upload_id: str, headers: Any, read: Callable[[], bytes], base_url: str
@@ -324,6 +362,9 @@ class GeminiApi:
             return {}
         if session.offset != session.size:
             raise invalid(f"Upload finalized at {session.offset} of the {session.size} bytes declared.")
+        return self._finalize(upload_id, session, base_url)
+
+    def _finalize(self, upload_id: str, session: UploadSession, base_url: str) -> dict[str, Any]:
         with open(session.path, "rb") as fh:
             digest = hashlib.sha256(fh.read()).hexdigest()
         with self.lock:
@@ -526,6 +567,11 @@ class GeminiApi:
             return {}
 
 
+def _payload_bytes(part: Any) -> bytes:
+    payload = part.get_payload(decode=True)
+    return payload if isinstance(payload, bytes) else b""
+
+
 def _page(items: list[Any], query: dict[str, str], *, maximum: int) -> tuple[list[Any], str | None]:
     try:
         size = int(query.get("pageSize") or 10)
@@ -570,6 +616,8 @@ def handle(
                 json=api.upload_bytes(query["upload_id"], headers, read, base_url),
                 headers={"X-Goog-Upload-Status": "final"},
             )
+        if (headers.get("X-Goog-Upload-Protocol") or "").lower() == "multipart":
+            return Answer(json=api.multipart_upload(headers, read, base_url))
         upload_headers, body = api.start_upload(headers, read_json(), base_url)
         return Answer(json=body, headers=upload_headers)
     if path == "/v1beta/files" and method == "GET":

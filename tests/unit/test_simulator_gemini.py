@@ -230,3 +230,46 @@ def test_the_gemini_records_survive_a_restart_of_make_serve(tmp_path: Any) -> No
         source = httpx.get(f"{second.gemini_api_base}/download/v1beta/{name}:download?alt=media", headers=KEY)
         assert json.loads(source.content)["key"] == "a"
         assert create(second, name).json()["name"] != batch  # ids and order go on
+
+
+def test_a_multipart_upload_is_one_body_of_metadata_then_media(sim: Simulator) -> None:
+    media = jsonl({"key": "a", "request": HELLO})
+    boundary = "sim-boundary"
+    body = (
+        (
+            f"--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n"
+            '{"file": {"displayName": "multi"}}\r\n'
+            f"--{boundary}\r\nContent-Type: application/jsonl\r\n\r\n"
+        ).encode()
+        + media
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    answer = httpx.post(
+        sim.gemini_api_base + "/upload/v1beta/files",
+        headers={
+            **KEY,
+            "X-Goog-Upload-Protocol": "multipart",
+            "Content-Type": f"multipart/related; boundary={boundary}",
+        },
+        content=body,
+    )
+    file = answer.json()["file"]
+    assert (file["displayName"], file["mimeType"], file["sizeBytes"]) == (
+        "multi",
+        "application/jsonl",
+        str(len(media)),
+    )
+    stored = httpx.get(
+        f"{sim.gemini_api_base}/download/v1beta/{file['name']}:download?alt=media", headers=KEY
+    )
+    assert stored.content == media
+    one_part = httpx.post(
+        sim.gemini_api_base + "/upload/v1beta/files",
+        headers={
+            **KEY,
+            "X-Goog-Upload-Protocol": "multipart",
+            "Content-Type": f"multipart/related; boundary={boundary}",
+        },
+        content=f"--{boundary}\r\nContent-Type: application/json\r\n\r\n{{}}\r\n--{boundary}--\r\n".encode(),
+    )
+    assert one_part.status_code == 400 and one_part.json()["error"]["status"] == "INVALID_ARGUMENT"
