@@ -557,3 +557,13 @@ def test_a_malformed_response_reads_as_far_as_it_goes() -> None:
     response = {"candidates": ["x", {"content": "y"}, {"content": {"parts": ["z", {"text": "ok"}]}}]}
     choices = chat_completion(response, model=MODEL, custom_id="c", created=1)["choices"]
     assert [choice["message"]["content"] for choice in choices] == [None, "ok"]
+
+
+def test_a_model_name_that_is_no_path_segment_is_refused_at_upload() -> None:
+    from gateway.providers.gemini_content import check_line
+
+    for model in ("../files/x", "gemini-2.5-flash:batchGenerateContent?x", "a/b"):
+        with pytest.raises(TranslationError) as raised:
+            check_line({"model": model, "messages": [{"role": "user", "content": "hi"}]})
+        assert raised.value.field == "body.model"
+    check_line({"model": "flash", "messages": [{"role": "user", "content": "hi"}]}, models={"flash": MODEL})

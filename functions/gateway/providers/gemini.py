@@ -48,7 +48,7 @@ from gateway.providers.caps import BatchCaps, caps_for, failed_for_quota
 from gateway.providers.client import KeySource, _timeout, _tls_context, operation_name
 from gateway.providers.config import DEFAULT_GEMINI_API_BASE, ProviderDeployment
 from gateway.providers.errors import QuotaRefused
-from gateway.providers.gemini_content import TranslationError, generate_content_request
+from gateway.providers.gemini_content import TranslationError, check_line, generate_content_request
 from gateway.providers.http_send import send_measured
 from gateway.providers.kept_file_endpoints import KeptFileEndpoints
 from gateway.providers.kept_files import FileExists, KeptFiles, derived_id
@@ -157,7 +157,9 @@ class GeminiClient(KeptFileEndpoints):
                 try:
                     line = json.loads(raw)
                     line_body, custom_id = line["body"], str(line["custom_id"])
-                    model = model or str(line_body["model"])
+                    if model is None:  # the batch's model, one path segment of the create's URL
+                        check_line(line_body, models=self.deployment.models)
+                        model = str(line_body["model"])
                     request = generate_content_request(line_body, model=self.deployment.base_model(model))
                 except TranslationError as exc:
                     raise _bad_request(

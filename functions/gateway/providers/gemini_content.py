@@ -74,6 +74,8 @@ _HANDLED = frozenset(
         "reasoning_effort",
     }
 )
+# A model's name as the Gemini API's paths take it (`models/{model}`): one path segment.
+MODEL_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,127}$")
 # FunctionDeclaration.name (https://ai.google.dev/api/caching#FunctionDeclaration).
 FUNCTION_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_.:-]{0,63}$")
 MAX_STOP_SEQUENCES = 5  # GenerationConfig.stopSequences: "up to 5 character sequences"
@@ -138,7 +140,12 @@ def check_line(body: dict[str, Any], *, models: dict[str, str] | None = None) ->
     model = body.get("model") if isinstance(body, dict) else None
     if not isinstance(model, str) or not model:
         raise TranslationError("body.model", "is required and must be a string")
-    generate_content_request(body, model=(models or {}).get(model, model))
+    gemini_model = (models or {}).get(model, model)
+    if not MODEL_NAME.match(gemini_model):
+        raise TranslationError(
+            "body.model", f"{gemini_model!r} is not a Gemini model name (e.g. gemini-2.5-flash)"
+        )
+    generate_content_request(body, model=gemini_model)
 
 
 def _check_fields(body: dict[str, Any]) -> None:
