@@ -121,3 +121,10 @@ def test_display_names_carry_the_gateway_id_and_a_pending_note_fits_only_its_siz
     assert shapes.gateway_id_of("someone's batch") is None and shapes.gateway_id_of("gw-") is None
     assert shapes.holds(operation("BATCH_STATE_PENDING"), 4)
     assert not shapes.holds(operation("BATCH_STATE_PENDING"), 5)
+
+
+def test_only_a_files_api_name_is_read_as_the_responses_file() -> None:
+    for odd in ("files/../batches/x", "https://elsewhere/x", "files/", 7):
+        assert (
+            shapes.responses_file(operation("BATCH_STATE_SUCCEEDED", response={"responsesFile": odd})) is None
+        )

@@ -220,7 +220,7 @@ class GeminiClient(KeptFileEndpoints):
             **_timeout(timeout),
         )
         name = _payload(done, self.name).get("file", {}).get("name")
-        if not isinstance(name, str):
+        if not shapes.is_file_name(name):
             raise UpstreamError(f"provider '{self.name}' answered an upload without its file name")
         return name
 
@@ -324,7 +324,7 @@ class GeminiClient(KeptFileEndpoints):
         effort: one that stays expires."""
         input_config = shapes.metadata(operation).get("inputConfig") or {}
         for name in (input_config.get("fileName"), shapes.responses_file(operation)):
-            if isinstance(name, str) and name.startswith("files/") and "/" not in name[6:]:
+            if shapes.is_file_name(name):
                 try:
                     self._send("DELETE", f"/v1beta/{name}").close()
                 except GatewayError:

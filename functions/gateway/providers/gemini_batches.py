@@ -9,6 +9,7 @@ GenerateContentResponse) or `{"key", "error"}` (a google.rpc.Status).
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -50,6 +51,7 @@ RPC_STATUS = {
     16: 401,
 }
 RESOURCE_EXHAUSTED = "resource_exhausted"
+_FILE_NAME = re.compile(r"^files/[a-z0-9-]{1,64}$")
 _END_STAMP = {
     "completed": "completed_at",
     "failed": "failed_at",
@@ -93,9 +95,14 @@ def state(operation: dict[str, Any]) -> str:
 def responses_file(operation: dict[str, Any]) -> str | None:
     for holder in ((metadata(operation).get("output") or {}), (operation.get("response") or {})):
         name = holder.get("responsesFile") if isinstance(holder, dict) else None
-        if isinstance(name, str) and name:
-            return name
+        if is_file_name(name):
+            return str(name)
     return None
+
+
+def is_file_name(name: Any) -> bool:
+    """A Files API name, `files/{id}` (what the gateway puts in a URL path)."""
+    return isinstance(name, str) and _FILE_NAME.match(name) is not None
 
 
 def epoch(timestamp: Any) -> int | None:
