@@ -249,6 +249,8 @@ def _check_generation(config: Any, generation: float, tier: str, model: str) -> 
     has_schema = "responseSchema" in config or "responseJsonSchema" in config
     if "responseSchema" in config and "responseJsonSchema" in config:
         raise RequestInvalid("responseSchema and responseJsonSchema cannot both be set.")
+    if "responseJsonSchema" in config and generation < 2.5:
+        raise RequestInvalid(f"responseJsonSchema is not supported by models/{model}; use responseSchema.")
     if has_schema and config.get("responseMimeType") not in JSON_MIME_TYPES:
         raise RequestInvalid(
             "response_mime_type: a response schema needs responseMimeType application/json or text/x.enum."

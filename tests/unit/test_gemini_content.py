@@ -567,3 +567,11 @@ def test_a_model_name_that_is_no_path_segment_is_refused_at_upload() -> None:
             check_line({"model": model, "messages": [{"role": "user", "content": "hi"}]})
         assert raised.value.field == "body.model"
     check_line({"model": "flash", "messages": [{"role": "user", "content": "hi"}]}, models={"flash": MODEL})
+
+
+def test_a_json_schema_response_format_needs_gemini_2_5_or_later() -> None:
+    schema = {"type": "json_schema", "json_schema": {"name": "r", "schema": {"type": "object"}}}
+    refused("body.response_format", "gemini-2.0-flash", response_format=schema)
+    assert (
+        "responseJsonSchema" in request("gemini-3-flash-preview", response_format=schema)["generationConfig"]
+    )

@@ -181,6 +181,11 @@ ANSWER = {"functionResponse": {"name": "get_weather", "response": {"t": 1}}}
         ),
         ({**HELLO, "frequency": 1}, "gemini-2.5-flash", "Unknown name"),
         (
+            {**HELLO, "generationConfig": {"responseMimeType": "application/json", "responseJsonSchema": {}}},
+            "gemini-2.0-flash",
+            "responseJsonSchema is not supported",
+        ),
+        (
             contents(("user", {"inlineData": {"mimeType": "image/png", "data": "***"}})),
             "gemini-2.5-flash",
             "Base64",

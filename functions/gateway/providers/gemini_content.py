@@ -185,7 +185,7 @@ def _generation_config(body: dict[str, Any], *, model: str) -> dict[str, Any]:
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise TranslationError("body.seed", "must be an integer")
         config["seed"] = seed
-    config.update(_response_format(body.get("response_format")))
+    config.update(_response_format(body.get("response_format"), model=model))
     if (effort := body.get("reasoning_effort")) is not None:
         config["thinkingConfig"] = thinking_config(effort, model=model)
     return config
@@ -220,7 +220,7 @@ def _stop_sequences(stop: Any) -> list[str]:
     return sequences
 
 
-def _response_format(response_format: Any) -> dict[str, Any]:
+def _response_format(response_format: Any, *, model: str) -> dict[str, Any]:
     if response_format is None:
         return {}
     kind = response_format.get("type") if isinstance(response_format, dict) else None
@@ -234,6 +234,12 @@ def _response_format(response_format: Any) -> dict[str, Any]:
         if not isinstance(schema, dict):
             raise TranslationError(
                 "body.response_format.json_schema.schema", "is required (a JSON Schema object)"
+            )
+        version = gemini_version(model)
+        if version is None or version[:2] < (2, 5):
+            raise TranslationError(
+                "body.response_format",
+                f"a JSON Schema response format needs Gemini 2.5 or later, not {model}",
             )
         # responseJsonSchema takes JSON Schema as written; responseSchema only an OpenAPI subset.
         return {"responseMimeType": "application/json", "responseJsonSchema": schema}
