@@ -575,3 +575,28 @@ def test_a_json_schema_response_format_needs_gemini_2_5_or_later() -> None:
     assert (
         "responseJsonSchema" in request("gemini-3-flash-preview", response_format=schema)["generationConfig"]
     )
+
+
+def test_audio_and_pdf_parts_are_inline_data() -> None:
+    content = [
+        {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}},
+        {"type": "file", "file": {"filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBERi0="}},
+    ]
+    parts = request(messages=[{"role": "user", "content": content}])["contents"][0]["parts"]
+    assert parts == [
+        {"inlineData": {"mimeType": "audio/wav", "data": "UklGRg=="}},
+        {"inlineData": {"mimeType": "application/pdf", "data": "JVBERi0="}},
+    ]
+    refused(
+        "body.messages[0].content[0].file.file_data",
+        messages=[{"role": "user", "content": [{"type": "file", "file": {"file_id": "file-abc"}}]}],
+    )
+    refused(
+        "body.messages[0].content[0].input_audio.format",
+        messages=[
+            {
+                "role": "user",
+                "content": [{"type": "input_audio", "input_audio": {"data": "AA==", "format": "ogg"}}],
+            }
+        ],
+    )

@@ -82,6 +82,7 @@ MAX_STOP_SEQUENCES = 5  # GenerationConfig.stopSequences: "up to 5 character seq
 MAX_CANDIDATES = 8  # GenerationConfig.candidateCount
 # Image types Gemini takes inline (https://ai.google.dev/gemini-api/docs/image-understanding).
 IMAGE_MIME_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/heic", "image/heif"})
+AUDIO_MIME_TYPES = {"wav": "audio/wav", "mp3": "audio/mp3"}
 _DATA_URL = re.compile(r"^data:(?P<type>[\w/+.-]+);base64,(?P<data>.*)$", re.DOTALL)
 # `gemini-2.5-flash-lite`, `gemini-3-pro-preview`, `gemini-3.1-pro-preview`, `models/gemini-3-flash`.
 _GEMINI_VERSION = re.compile(
@@ -361,11 +362,41 @@ def _user_parts(content: Any, where: str) -> list[dict[str, Any]]:
                 parts.append({"text": part["text"]})
         elif kind == "image_url":
             parts.append(_image(part.get("image_url"), f"{at}.image_url"))
+        elif kind == "input_audio":
+            parts.append(_audio(part.get("input_audio"), f"{at}.input_audio"))
+        elif kind == "file":
+            parts.append(_pdf(part.get("file"), f"{at}.file"))
         else:
             raise TranslationError(
-                at, f"content part type {kind!r} is not supported (text and image_url are)"
+                at, f"content part type {kind!r} is not supported (text, image_url, input_audio and file are)"
             )
     return parts
+
+
+def _audio(audio: Any, where: str) -> dict[str, Any]:
+    """OpenAI's base64 `input_audio` (wav or mp3) as inline audio
+    (https://ai.google.dev/gemini-api/docs/audio#supported-formats)."""
+    data = audio.get("data") if isinstance(audio, dict) else None
+    audio_format = audio.get("format") if isinstance(audio, dict) else None
+    if not isinstance(data, str) or not data:
+        raise TranslationError(f"{where}.data", "is required (base64 audio)")
+    if audio_format not in AUDIO_MIME_TYPES:
+        raise TranslationError(f"{where}.format", f"must be one of {', '.join(sorted(AUDIO_MIME_TYPES))}")
+    return {"inlineData": {"mimeType": AUDIO_MIME_TYPES[audio_format], "data": data}}
+
+
+def _pdf(file: Any, where: str) -> dict[str, Any]:
+    """OpenAI's `file` part with its base64 `file_data` (a PDF data URL) as inline PDF
+    (https://ai.google.dev/gemini-api/docs/document-processing); a `file_id` names a file of the
+    gateway's, which a Gemini request cannot reach."""
+    data = file.get("file_data") if isinstance(file, dict) else None
+    match = _DATA_URL.match(data) if isinstance(data, str) else None
+    if match is None or match["type"].lower() != "application/pdf":
+        raise TranslationError(
+            f"{where}.file_data",
+            "Gemini takes a document as a base64 PDF data URL (data:application/pdf;base64,...)",
+        )
+    return {"inlineData": {"mimeType": "application/pdf", "data": match["data"]}}
 
 
 def _image(image_url: Any, where: str) -> dict[str, Any]:
