@@ -327,3 +327,35 @@ def test_a_batch_past_its_caps_runs_as_parts_and_a_part_refused_for_quota_waits(
     finally:
         local_gateway.simulator.set_limits(saved)
         registry.reset_clients()
+
+
+def test_a_rejected_gemini_key_is_read_again_and_never_logged(local_gateway: LocalGateway) -> None:
+    """Google rejects the gateway's key (400 API_KEY_INVALID): the gateway reads it again, answers
+    OpenAI's 502-class upstream error, and no key reaches the logs."""
+    import logging
+
+    from gateway.observability import logger as gateway_logger
+
+    from devserver.server import SIM_GEMINI_KEY
+
+    assert local_gateway.simulator is not None
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(gateway_logger.registered_formatter)
+    python_logger = logging.getLogger(gateway_logger.name)
+    python_logger.addHandler(handler)
+    sdk = client(local_gateway, provider="gemini")
+    uploaded = upload(sdk, [chat_line("k-1", "hi")])
+    local_gateway.simulator.set_keys(gemini_key="rotated-at-google")
+    try:
+        with pytest.raises(openai.APIStatusError) as raised:
+            create(sdk, uploaded.id)
+        assert raised.value.status_code >= 500
+        assert error_of(raised.value)["code"] == "upstream_authentication_failed"
+    finally:
+        local_gateway.simulator.set_keys(gemini_key=SIM_GEMINI_KEY)
+        python_logger.removeHandler(handler)
+    logs = stream.getvalue()
+    assert "provider rejected the key" in logs
+    assert SIM_GEMINI_KEY not in logs and "rotated-at-google" not in logs
+    assert create(sdk, uploaded.id).status == "validating"  # the key is right again: the same create passes

@@ -214,3 +214,19 @@ def test_an_id_that_is_not_a_gemini_batch_id_reaches_nothing(sim: Simulator, kep
         with pytest.raises(UpstreamRequestError) as missing:
             client.retrieve_batch(odd)
         assert missing.value.status_code == 404
+
+
+def test_a_create_google_refused_leaves_no_pending_note(sim: Simulator, kept_bucket: None) -> None:
+    client = adapter(sim)
+    sim.add_fault(status=400, method="POST", path_contains=":batchGenerateContent")
+    with pytest.raises(UpstreamRequestError):
+        create(client, [line("a")], gateway_id="batch_refused")
+    assert client.notes.get_pending("batch_refused") is None
+    sim.add_fault(status=500, method="POST", path_contains="/upload/v1beta/files")
+    with pytest.raises(UpstreamError):
+        create(client, [line("a")], gateway_id="batch_no_upload")
+    assert client.notes.get_pending("batch_no_upload") is None
+    sim.add_fault(status=500, method="POST", path_contains=":batchGenerateContent")
+    with pytest.raises(UpstreamError):  # a 5xx: Google may have made it, the note stays for adoption
+        create(client, [line("a")], gateway_id="batch_unknown")
+    assert client.notes.get_pending("batch_unknown") is not None

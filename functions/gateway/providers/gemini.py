@@ -107,7 +107,8 @@ class GeminiClient(KeptFileEndpoints):
                 code="invalid_file_purpose",
             )
         display = shapes.display_name(gateway_id)
-        if self.notes.get_pending(gateway_id) is not None:  # a retry: the first try may have made it
+        retry = self.notes.get_pending(gateway_id) is not None
+        if retry:  # the first try may have made the batch
             found = self._find(display)
             if found is not None:
                 batch = self._openai(found)
@@ -128,7 +129,12 @@ class GeminiClient(KeptFileEndpoints):
             }
             # ahead, under the gateway's own id: a lost answer is still adoptable by displayName
             self.notes.put_pending(gateway_id, note)
-            file_name = self._upload(spool, display, timeout)
+            try:
+                file_name = self._upload(spool, display, timeout)
+            except GatewayError:
+                if not retry:  # no batch names this gateway id at Google: nothing to adopt
+                    self.notes.forget_pending(gateway_id)
+                raise
         request = {"batch": {"displayName": display, "inputConfig": {"fileName": file_name}}}
         try:
             operation = self._json(
@@ -140,6 +146,10 @@ class GeminiClient(KeptFileEndpoints):
         except RateLimitError as exc:  # 429 RESOURCE_EXHAUSTED: Google made nothing
             self.notes.forget_pending(gateway_id)
             raise QuotaRefused.of(exc) from exc
+        except UpstreamRequestError:  # refused (4xx): Google made nothing
+            if not retry:
+                self.notes.forget_pending(gateway_id)
+            raise
         self.notes.put(shapes.batch_id(operation), note)
         self.notes.forget_pending(gateway_id)
         return shapes.openai_batch(operation, note)
