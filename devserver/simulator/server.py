@@ -27,7 +27,7 @@ from .bedrock import BedrockError, BedrockJobs
 from .config import SimulatorConfig
 from .errors import ApiError
 from .gemini import GeminiApi
-from .gemini import handle as gemini_handle
+from .gemini_routes import handle as gemini_handle
 from .httpio import BodyReader, read_multipart
 from .limits import SimulatorLimits
 from .records import ANTHROPIC, AZURE, OPENAI

@@ -15,7 +15,8 @@ import pytest
 
 from devserver.server import LocalGateway
 from devserver.simulator import SteppedClock
-from devserver.simulator.gemini import GeminiApi, GeminiBatch
+from devserver.simulator.gemini import GeminiApi
+from devserver.simulator.gemini_records import GeminiBatch
 from tests.integration.helpers import client, error_of
 
 MODEL = "gemini-2.5-flash"
