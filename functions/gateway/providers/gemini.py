@@ -49,6 +49,7 @@ from gateway.providers.client import KeySource, _timeout, _tls_context, operatio
 from gateway.providers.config import DEFAULT_GEMINI_API_BASE, ProviderDeployment
 from gateway.providers.errors import QuotaRefused
 from gateway.providers.gemini_content import TranslationError, check_line, generate_content_request
+from gateway.providers.gemini_errors import gemini_error, key_rejected
 from gateway.providers.http_send import send_measured
 from gateway.providers.kept_file_endpoints import KeptFileEndpoints
 from gateway.providers.kept_files import FileExists, KeptFiles, derived_id
@@ -58,7 +59,6 @@ _SPOOL_BYTES = 8 * 1024 * 1024
 _LIST_PAGE_SIZE = 100
 _MAX_LIST_PAGES = 10  # a retried create looks this far back for its batch, a list pages this far
 MAX_INPUT_BYTES = 2_000_000_000  # "Input file size limit: 2GB" (https://ai.google.dev/gemini-api/docs/rate-limits#batch-mode)
-_KEY_REJECTED = "API_KEY_INVALID"
 _BATCH_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
@@ -395,7 +395,7 @@ class GeminiClient(KeptFileEndpoints):
 
     def _send(self, method: str, path: str, *, stream: bool = False, **kwargs: Any) -> httpx.Response:
         response = self._attempt(method, path, refresh_key=False, stream=stream, **kwargs)
-        if _key_rejected(response):
+        if key_rejected(response):
             logger.warning("provider rejected the key; reading it again", extra={"provider": self.name})
             response.close()
             response = self._attempt(method, path, refresh_key=True, stream=stream, **kwargs)
@@ -466,51 +466,6 @@ def _payload(response: httpx.Response, provider: str) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise UpstreamError(f"provider '{provider}' answered with an unexpected JSON shape")
     return payload
-
-
-def _error_fields(response: httpx.Response) -> dict[str, Any]:
-    try:
-        payload = response.json()
-    except ValueError:
-        return {}
-    error = payload.get("error") if isinstance(payload, dict) else None
-    return error if isinstance(error, dict) else {}
-
-
-def _key_rejected(response: httpx.Response) -> bool:
-    """Google answers a wrong key 400 INVALID_ARGUMENT with reason API_KEY_INVALID, no key 403."""
-    if response.status_code not in (400, 401, 403):
-        return False
-    if response.status_code == 401:
-        return True
-    response.read()
-    fields = _error_fields(response)
-    reasons = {str(d.get("reason")) for d in fields.get("details") or () if isinstance(d, dict)}
-    message = str(fields.get("message") or "")
-    return _KEY_REJECTED in reasons or "API key" in message or "unregistered callers" in message
-
-
-def gemini_error(response: httpx.Response, provider: str) -> GatewayError:
-    """The gateway's error for a Google error answer (`{"error": {code, message, status}}`)."""
-    fields = _error_fields(response)
-    message = str(fields.get("message") or f"provider '{provider}' answered HTTP {response.status_code}")
-    status_name = str(fields.get("status") or "")
-    status = response.status_code
-    if _key_rejected(response):
-        return UpstreamError(
-            f"provider '{provider}' rejected the gateway's credentials; ask the operator to check its key",
-            code="upstream_authentication_failed",
-        )
-    if status == 429:
-        headers = {"Retry-After": value} if (value := response.headers.get("retry-after")) else {}
-        return RateLimitError(message, code="rate_limit_exceeded", headers=headers)
-    if status >= 500:
-        return UpstreamError(f"provider '{provider}' failed: {message}", code="upstream_error")
-    if status in (403, 404):  # Google answers a file that is gone 403
-        return UpstreamRequestError(404, message, error_type="invalid_request_error", code="not_found")
-    return UpstreamRequestError(
-        status, message, error_type="invalid_request_error", code=status_name.lower() or None
-    )
 
 
 def _bad_request(message: str, *, param: str | None = None, code: str | None = None) -> UpstreamRequestError:
