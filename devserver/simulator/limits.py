@@ -50,6 +50,8 @@ DEFAULTS: dict[str, tuple[int, int]] = {
     "azure": (100_000, 200 * MIB),
     "anthropic": (100_000, 256 * MIB),
     "bedrock": (50_000, 1_000_000_000),
+    # Gemini Batch Mode: a 2 GB input file; no documented count of requests per batch
+    "gemini": (1_000_000, 2_000_000_000),
 }
 _DIRECTIVE = re.compile(r"sim-(expire|fail-([a-z_]+))")
 _FAIL_STATUS = {"rate_limit_exceeded": 429, "server_error": 500}

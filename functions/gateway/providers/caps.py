@@ -35,6 +35,7 @@ ANTHROPIC_BATCH_LIMITS = (
 ANTHROPIC_RATE_LIMITS = "https://platform.claude.com/docs/en/api/rate-limits#message-batches-api"
 BEDROCK_QUOTAS = "https://docs.aws.amazon.com/general/latest/gr/bedrock.html#limits_bedrock"
 T = TypeVar("T")
+GEMINI_BATCH_LIMITS = "https://ai.google.dev/gemini-api/docs/rate-limits#batch-mode"
 BEDROCK_JOB_QUEUE_POST = (
     "https://aws.amazon.com/blogs/machine-learning/"
     "automate-amazon-bedrock-batch-inference-building-a-scalable-and-efficient-pipeline/"
@@ -153,6 +154,13 @@ DOCUMENTED: dict[str, TypeDefaults] = {
         min_requests=Documented(100, BEDROCK_QUOTAS),
         # submitted and in-progress jobs per model per Region
         max_concurrent=Documented(10, BEDROCK_JOB_QUEUE_POST),
+    ),
+    "gemini": TypeDefaults(
+        # Gemini documents no count of requests per batch: 100,000 keeps a batch's note (its
+        # custom_ids) small; the input file is at most 2 GB; 100 batches run at once.
+        max_requests=Documented(100_000, GEMINI_BATCH_LIMITS),
+        max_bytes=Documented(2_000 * MB, GEMINI_BATCH_LIMITS),
+        max_concurrent=Documented(100, GEMINI_BATCH_LIMITS),
     ),
 }
 BEDROCK_JOB_BYTES = Documented(5_000 * MB, BEDROCK_QUOTAS)  # all input files of one job
