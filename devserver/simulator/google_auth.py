@@ -24,6 +24,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+# Bound at import: a test that moves time.time forward moves the jobs, not the tokens.
+_wall_clock = time.time
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 TOKEN_SECONDS = 3600
@@ -84,7 +86,7 @@ class GoogleTokens:
         if form.get("grant_type") != JWT_BEARER:
             raise _grant_error("unsupported_grant_type", "Invalid grant_type.")
         claims = self._verified_claims(form.get("assertion") or "")
-        now = time.time()
+        now = _wall_clock()
         if claims.get("iss") != self.email:
             raise _grant_error("invalid_grant", "Invalid JWT: unknown issuer.")
         if claims.get("aud") != AUDIENCE:
@@ -116,7 +118,7 @@ class GoogleTokens:
             )
         with self._lock:
             expires = self._tokens.get(token.strip())
-        if expires is None or expires < time.time():
+        if expires is None or expires < _wall_clock():
             raise unauthenticated("Request had invalid authentication credentials.")
 
     def revoke_all(self) -> None:

@@ -35,9 +35,10 @@ def vertex_api_base(location: str) -> str:
 def with_defaults(spec: dict[str, Any]) -> dict[str, Any]:
     spec = dict(spec)
     location = spec.get("location")
-    if isinstance(location, str) and location:
-        spec.setdefault("api_base", vertex_api_base(location))
-    spec.setdefault("gcs_api_base", DEFAULT_GCS_API_BASE)
+    if isinstance(location, str) and location and not spec.get("api_base"):
+        spec["api_base"] = vertex_api_base(location)
+    if not spec.get("gcs_api_base"):
+        spec["gcs_api_base"] = DEFAULT_GCS_API_BASE
     prefix = spec.get("gcs_prefix")
     if isinstance(prefix, str) and prefix and not prefix.endswith("/"):
         spec["gcs_prefix"] = prefix + "/"

@@ -212,6 +212,7 @@ CHAT_ONLY = ("/v1/chat/completions",)
 TYPE_LIMITS: dict[str, tuple[int, int]] = {
     "anthropic": (100_000, 256 * 1024 * 1024),
     "bedrock": (50_000, 1_000_000_000),  # Bedrock's records per job and input file size
+    "vertex": (200_000, 1_000_000_000),  # Vertex AI's requests per Gemini batch job and file size
 }
 
 
@@ -235,6 +236,10 @@ def rules_for(provider: str) -> CheckRules:
         line_check = partial(
             check_line, models=deployment.models, default_max_tokens=deployment.default_max_tokens
         )
+    if deployment.type == "vertex":
+        from gateway.providers.vertex_records import check_line as check_vertex_line
+
+        line_check = partial(check_vertex_line, models=deployment.models)
     return CheckRules(endpoints=CHAT_ONLY, line_check=line_check)
 
 
