@@ -7,6 +7,7 @@ import os
 import threading
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -211,21 +212,48 @@ def test_resolve_providers_defaults() -> None:
         resolve_providers({"AZURE_API_KEY": "k"})
 
 
+def test_vertex_runs_on_google_cloud_with_a_key_file(tmp_path: Path) -> None:
+    key = tmp_path / "key.json"
+    key.write_text('{"type": "service_account"}')
+    env = {
+        "VERTEX_SERVICE_ACCOUNT_FILE": str(key),
+        "VERTEX_PROJECT": "my-project",
+        "VERTEX_LOCATION": "europe-west4",
+    }
+    with pytest.raises(ValueError, match="VERTEX_GCS_BUCKET"):
+        resolve_providers(env)
+    vertex = resolve_providers({**env, "VERTEX_GCS_BUCKET": "batches", "VERTEX_GCS_PREFIX": "gw/"})["vertex"]
+    assert not vertex.simulated and vertex.api_key == '{"type": "service_account"}'
+    config = vertex.config()
+    assert (config["project"], config["location"], config["gcs_bucket"], config["gcs_prefix"]) == (
+        "my-project",
+        "europe-west4",
+        "batches",
+        "gw/",
+    )
+    assert resolve_providers({})["vertex"].simulated
+
+
 def test_no_provider_keys_uses_simulator(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with start_gateway(provider_env={}, simulator_phase_seconds=0.1) as gw:
         assert gw.simulator is not None
-        assert set(gw.simulated_providers) == {"openai", "azure", "anthropic", "bedrock"}
+        assert set(gw.simulated_providers) == {"openai", "azure", "anthropic", "bedrock", "vertex"}
         # boto3's bedrock client (Bedrock needs no key: AWS credentials) finds the simulator
         assert os.environ["AWS_ENDPOINT_URL_BEDROCK"] == gw.simulator.bedrock_endpoint_url
         config = json.loads(os.environ[resources.ENV_PROVIDERS])
         assert config["openai"]["api_base"] == gw.simulator.openai_api_base
         assert config["azure"]["api_base"] == gw.simulator.azure_api_base
         assert config["anthropic"]["api_base"] == gw.simulator.anthropic_api_base
+        assert config["vertex"]["api_base"] == gw.simulator.vertex_api_base
+        assert config["vertex"]["gcs_api_base"] == gw.simulator.gcs_api_base
         secrets = client(gw, "secretsmanager")
         keys = json.loads(
             secrets.get_secret_value(SecretId=resources.DEFAULT_PROVIDER_KEYS_SECRET)["SecretString"]
         )
+        vertex_key = json.loads(keys.pop("vertex"))  # the simulator's service account
+        assert vertex_key["type"] == "service_account"
+        assert vertex_key["token_uri"].startswith(gw.simulator.url)
         assert keys == {"openai": SIM_OPENAI_KEY, "azure": SIM_AZURE_KEY, "anthropic": SIM_ANTHROPIC_KEY}
         sim_url = gw.simulator.url
     with pytest.raises(OSError):  # stopped with the gateway
