@@ -371,3 +371,45 @@ def test_the_adapters_list_pages_newest_first_with_after_and_has_more(local_gate
     assert [b["id"] for b in first["data"]] == made[::-1][:2] and first["has_more"] is True
     rest = adapter.list_batches(limit=2, after=first["last_id"])
     assert rest["data"][0]["id"] == made[0]
+
+
+def test_a_create_whose_answer_was_lost_is_adopted_with_its_job(
+    local_gateway: LocalGateway, google: GoogleForms, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Vertex made the job, the gateway never heard: the client's retry with the same
+    Idempotency-Key answers that batch, backed by that one job."""
+    from gateway.errors import UpstreamTimeoutError
+    from gateway.providers.google_cloud import GoogleCloud
+
+    real = GoogleCloud.create_job
+    made: list[str] = []
+
+    def made_then_lost(self: GoogleCloud, job: dict[str, Any]) -> dict[str, Any]:
+        answer = real(self, job)
+        if not made:
+            made.append(str(answer["name"]).rsplit("/", 1)[-1])
+            raise UpstreamTimeoutError("provider 'vertex' did not answer in time")
+        return answer
+
+    monkeypatch.setattr(GoogleCloud, "create_job", made_then_lost)
+    sdk = _sdk(local_gateway)
+    uploaded = sdk.files.create(file=("in.jsonl", _input(2)), purpose="batch")
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    fields: dict[str, Any] = {
+        "input_file_id": uploaded.id,
+        "endpoint": "/v1/chat/completions",
+        "completion_window": "24h",
+        "metadata": {"team": "a"},
+        "extra_headers": key,
+    }
+    with pytest.raises(openai.APIStatusError) as lost:
+        sdk.batches.create(**fields)
+    assert lost.value.status_code == 504
+    batch = sdk.batches.create(**fields)
+    assert sdk.batches.create(**fields).id == batch.id and batch.metadata == {"team": "a"}
+    record = IdMap().get(batch.id)
+    assert record is not None and record.upstream_id == made[0]
+    token = google.vertex.jobs[made[0]].labels["gateway_batch"]
+    assert [
+        job.job_id for job in google.vertex.jobs.values() if job.labels.get("gateway_batch") == token
+    ] == made
