@@ -413,3 +413,35 @@ def test_a_create_whose_answer_was_lost_is_adopted_with_its_job(
     assert [
         job.job_id for job in google.vertex.jobs.values() if job.labels.get("gateway_batch") == token
     ] == made
+
+
+def test_the_service_account_key_and_its_tokens_never_reach_a_log(
+    local_gateway: LocalGateway, google: GoogleForms, stepped_jobs: tuple[SteppedClock, float]
+) -> None:
+    import io
+    import logging
+
+    from gateway.observability import logger as gateway_logger
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(gateway_logger.registered_formatter)
+    python_logger = logging.getLogger(gateway_logger.name)
+    python_logger.addHandler(handler)
+    try:
+        sdk = _sdk(local_gateway)
+        created = _create(sdk, _input(2))
+        google.tokens.revoke_all()  # a 401, a new token
+        clock, phase = stepped_jobs
+        clock.step(phase * 2)
+        assert sdk.batches.retrieve(created.id).status == "completed"
+        with pytest.raises(openai.NotFoundError):
+            sdk.batches.retrieve("batch_" + "y" * 24)
+    finally:
+        python_logger.removeHandler(handler)
+    logs = stream.getvalue()
+    assert "batches_create" in logs and "batches_retrieve" in logs  # the requests were logged
+    key = google.service_account_key(local_gateway.simulator.url if local_gateway.simulator else "")
+    body = key["private_key"].splitlines()[1]  # a line of the key's base64
+    assert body not in logs and "PRIVATE KEY" not in logs
+    assert "ya29." not in logs  # no access token
