@@ -114,6 +114,11 @@ def test_upload_create_wait_download(
     assert body["usage"]["prompt_tokens"] > 0 and body["model"].startswith(MODEL)
     assert sdk.files.retrieve(done.output_file_id or "").purpose == "batch_output"
     assert created.id in {b.id for b in sdk.batches.list(limit=100)}
+    # settled at Vertex's batch prices: (0.15 input, 1.25 output) USD per million tokens
+    usage = done.to_dict()["usage"]
+    cost = done.to_dict()["cost"]
+    expected = (usage["input_tokens"] * 0.15 + usage["output_tokens"] * 1.25) / 1_000_000
+    assert cost["currency"] == "USD" and cost["total"] == pytest.approx(expected, abs=1e-6) and expected > 0
     # What Vertex was given: one job of the publisher model, reading the rows the gateway wrote.
     record = IdMap().get(created.id)
     assert record is not None
