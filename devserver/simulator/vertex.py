@@ -42,7 +42,7 @@ from typing import Any
 
 from .gcs import FakeGcs, GcsError, split_uri
 from .limits import Directive, FirstAttempts, SimulatorLimits
-from .vertex_models import RowError, prompt_text, respond
+from .vertex_models import RowError, prompt_text, respond, respond_claude
 
 _MODEL = re.compile(
     r"^(?:projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/)?publishers/(?P<publisher>[a-z0-9-]+)/models/(?P<model>[a-z0-9][a-z0-9._@-]*)$"
@@ -185,8 +185,11 @@ class VertexJobs:
             location,
         ):
             raise invalid("The model's project and location must be the job's.")
-        if match.group("publisher") != "google" or not match.group("model").startswith("gemini-"):
-            raise invalid(f"Model {model} is not supported for batch prediction here (Gemini models only).")
+        supported = {"google": "gemini-", "anthropic": "claude-"}.get(match.group("publisher"))
+        if supported is None or not match.group("model").startswith(supported):
+            raise invalid(
+                f"Model {model} is not supported for batch prediction here (Gemini and Claude models only)."
+            )
         input_config = body.get("inputConfig") or {}
         if input_config.get("instancesFormat") != "jsonl":
             raise invalid("inputConfig.instances_format must be jsonl for a Cloud Storage source.")
@@ -383,13 +386,20 @@ class VertexJobs:
             if directive is not None and directive.kind == "expire":
                 continue
             request = row.get("request") if isinstance(row, dict) else None
-            line: dict[str, Any] = {"status": "", "processed_time": _iso(at), "request": request}
+            # the row's other columns (a Claude row's custom_id) pass through to its output
+            passed = (
+                {k: v for k, v in row.items() if k not in ("request", "response", "status")}
+                if isinstance(row, dict)
+                else {}
+            )
+            line: dict[str, Any] = {**passed, "status": "", "processed_time": _iso(at), "request": request}
             try:
                 if row is None:
                     raise RowError(400, "Invalid JSON payload received: the line is not JSON.")
                 if directive is not None:
                     raise RowError(directive.status, directive.message, _status_name(directive.status))
-                line["response"] = respond(model_id, request)
+                claude = job.model.split("/models/", 1)[0].endswith("publishers/anthropic")
+                line["response"] = respond_claude(model_id, request) if claude else respond(model_id, request)
                 job.succeeded += 1
             except RowError as exc:
                 line["status"] = exc.row_status()

@@ -18,6 +18,8 @@ import json
 import re
 from typing import Any
 
+from .anthropic_messages import MessageError, message_for
+
 _LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
 _ROLES = frozenset({"user", "model"})
@@ -40,11 +42,19 @@ class RowError(Exception):
 
 
 def _texts(request: dict[str, Any]) -> list[str]:
+    """The text of a Gemini request's contents, or of a Claude request's messages."""
     texts: list[str] = []
     for content in request.get("contents") or ():
         for part in content.get("parts") or () if isinstance(content, dict) else ():
             if isinstance(part, dict) and isinstance(part.get("text"), str):
                 texts.append(part["text"])
+    for message in request.get("messages") or ():
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            texts.append(content)
+        for block in content if isinstance(content, list) else ():
+            if isinstance(block, dict) and isinstance(block.get("text"), str):
+                texts.append(block["text"])
     return texts
 
 
@@ -132,3 +142,23 @@ def respond(model_id: str, request: Any) -> dict[str, Any]:
         "modelVersion": f"{model_id}@default",
         "responseId": digest[:22],
     }
+
+
+# Claude on Vertex (https://cloud.google.com/vertex-ai/generative-ai/docs/partner-models/claude/batch):
+# the Messages body without `model`, with `anthropic_version` Vertex's.
+VERTEX_ANTHROPIC_VERSION = "vertex-2023-10-16"
+
+
+def respond_claude(model_id: str, request: Any) -> dict[str, Any]:
+    """The Messages API response of one Claude row (RowError if refused)."""
+    if not isinstance(request, dict):
+        raise RowError(400, "request: must be an object")
+    if request.get("anthropic_version") != VERTEX_ANTHROPIC_VERSION:
+        raise RowError(400, f"anthropic_version: expected {VERTEX_ANTHROPIC_VERSION}")
+    if "model" in request:
+        raise RowError(400, "model: Extra inputs are not permitted (the job names the model)")
+    params = {key: value for key, value in request.items() if key != "anthropic_version"}
+    try:
+        return message_for({**params, "model": model_id.split("@", 1)[0]}, seed=model_id)
+    except MessageError as error:
+        raise RowError(error.status, f"{error.type}: {error.message}") from None

@@ -129,6 +129,29 @@ def test_upload_create_wait_download(
     assert rows[0]["request"]["systemInstruction"] == {"parts": [{"text": "Be brief."}]}
 
 
+def test_claude_on_vertex_round_trips_its_custom_ids(
+    local_gateway: LocalGateway, google: GoogleForms, stepped_jobs: tuple[SteppedClock, float]
+) -> None:
+    sdk = _sdk(local_gateway)
+    created = _create(sdk, _input(3, model="claude-sonnet-4@20250514"))
+    clock, phase = stepped_jobs
+    clock.step(phase * 2)
+    done = sdk.batches.retrieve(created.id)
+    assert done.status == "completed" and done.request_counts is not None
+    assert (done.request_counts.completed, done.request_counts.failed) == (3, 0)
+    lines = {line["custom_id"]: line for line in _lines(sdk, done.output_file_id)}
+    assert set(lines) == {f"Q/{n} é" for n in range(3)}
+    body = lines["Q/1 é"]["response"]["body"]
+    assert body["object"] == "chat.completion" and body["usage"]["prompt_tokens"] > 0
+    record = IdMap().get(created.id)
+    assert record is not None
+    job = google.vertex.jobs[record.upstream_id]
+    assert job.model == "publishers/anthropic/models/claude-sonnet-4@20250514"
+    rows = [json.loads(row) for row in google.gcs.read_uri(job.input_uri).splitlines()]
+    assert [row["custom_id"] for row in rows] == ["l0000000001", "l0000000002", "l0000000003"]
+    assert rows[0]["request"]["anthropic_version"] == "vertex-2023-10-16"
+
+
 def test_cancel_midway_leaves_partial_results(
     local_gateway: LocalGateway, stepped_jobs: tuple[SteppedClock, float]
 ) -> None:
@@ -182,9 +205,9 @@ def test_a_line_vertex_cannot_take_fails_the_batch_at_create_naming_it(local_gat
     assert failed.status == "failed" and failed.errors is not None and failed.errors.data
     first = failed.errors.data[0]
     assert (first.code, first.line) == ("untranslatable_line", 3)
-    other_model = _create(sdk, _input(2, model="claude-sonnet-4"))
+    other_model = _create(sdk, _input(2, model="gpt-4o"))
     assert other_model.status == "failed" and other_model.errors is not None and other_model.errors.data
-    assert "Gemini models only" in str(other_model.errors.data[0].message)
+    assert "Gemini and Claude models only" in str(other_model.errors.data[0].message)
 
 
 def test_a_job_over_vertex_limits_fails_with_its_reason(

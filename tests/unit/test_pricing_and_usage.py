@@ -171,6 +171,7 @@ def test_gemini_on_vertex_is_priced_at_vertex_batch_prices() -> None:
     vertex = PriceScope(deployment="vertex", type="vertex")
     assert _total("gemini-2.5-flash", vertex) == Decimal("1.4")  # (0.3 + 2.5) / 2
     assert _total("gemini-2.5-pro", vertex) == Decimal("5.625")  # (1.25 + 10) / 2
+    assert _total("claude-sonnet-4@20250514", vertex) == Decimal(9)  # (3 + 15) / 2
     assert _total("gemini-2.5-flash") is None and _total("gemini-3-pro-preview", vertex) is None
 
 

@@ -156,7 +156,8 @@ def test_a_generation_precondition_and_an_unknown_bucket(sim: Simulator, http: h
     ("change", "found"),
     [
         ({"model": "gemini-2.5-flash"}, "Invalid model resource name"),
-        ({"model": "publishers/anthropic/models/claude-sonnet-4"}, "Gemini models only"),
+        ({"model": "publishers/meta/models/llama-3.3-70b"}, "Gemini and Claude models only"),
+        ({"model": "publishers/anthropic/models/gemini-2.5-flash"}, "Gemini and Claude models only"),
         (
             {"model": "projects/other/locations/us-central1/publishers/google/models/gemini-2.5-flash"},
             "project",
@@ -261,3 +262,39 @@ def test_cancel_and_delete_follow_the_jobs_state(
     }
     again = http.post(f"{url}:cancel")
     assert again.status_code == 400 and again.json()["error"]["status"] == "FAILED_PRECONDITION"
+
+
+def test_a_claude_row_keeps_its_custom_id_and_its_version_is_checked(
+    sim: Simulator, http: httpx.Client, clock: SteppedClock
+) -> None:
+    good = {
+        "messages": [{"role": "user", "content": "Hi"}],
+        "anthropic_version": "vertex-2023-10-16",
+        "max_tokens": 20,
+    }
+    rows = [
+        {"custom_id": "request-1", "request": good},
+        {"custom_id": "request-2", "request": {**good, "anthropic_version": "2023-06-01"}},
+        {"custom_id": "request-3", "request": {**good, "model": "claude-sonnet-4"}},
+    ]
+    assert (
+        _upload(
+            sim, http, "claude/in.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode()
+        ).status_code
+        == 200
+    )
+    body = _job_body(
+        f"gs://{BUCKET}/claude/in.jsonl", model="publishers/anthropic/models/claude-sonnet-4@20250514"
+    )
+    job = http.post(_jobs_url(sim), json=body).json()
+    clock.step(PHASE * 2)
+    done = http.get(f"{sim.vertex_api_base}/v1/{job['name']}").json()
+    directory = done["outputInfo"]["gcsOutputDirectory"].removeprefix(f"gs://{BUCKET}/")
+    media = http.get(
+        f"{sim.gcs_api_base}/storage/v1/b/{BUCKET}/o/{quote(directory + '/predictions.jsonl', safe='')}",
+        params={"alt": "media"},
+    )
+    lines = {line["custom_id"]: line for line in map(json.loads, media.text.splitlines())}
+    assert lines["request-1"]["response"]["type"] == "message" and lines["request-1"]["status"] == ""
+    assert "anthropic_version" in lines["request-2"]["status"] and "response" not in lines["request-2"]
+    assert "model" in lines["request-3"]["status"]

@@ -31,7 +31,10 @@ def _rows(
     *lines: bytes, models: dict[str, str] | None = None
 ) -> tuple[list[dict[str, Any]], vertex_records.Rows]:
     into = vertex_records.Rows()
-    rows = [json.loads(row) for row in vertex_records.rows(list(lines), models=models or {}, into=into)]
+    rows = [
+        json.loads(row)
+        for row in vertex_records.rows(list(lines), models=models or {}, default_max_tokens=4096, into=into)
+    ]
     return rows, into
 
 
@@ -74,7 +77,7 @@ def test_a_deployment_alias_names_the_gemini_model() -> None:
 @pytest.mark.parametrize(
     ("line", "found"),
     [
-        (_line("a", model="claude-sonnet-4"), "Line 1: Model 'claude-sonnet-4' is not supported"),
+        (_line("a", model="gpt-4o"), "Line 1: Model 'gpt-4o' is not supported"),
         (_line("a", logit_bias={"1": 1}), "Line 1: body.logit_bias"),
         (b'{"custom_id": "a"}', "Line 1: is not a batch request line"),
         (json.dumps({"custom_id": "a", "url": "/v1/embeddings", "body": {}}).encode(), "/v1/embeddings"),
@@ -103,9 +106,61 @@ def test_an_empty_file_and_too_many_requests_are_refused(monkeypatch: pytest.Mon
 
 
 def test_the_upload_check_names_the_field() -> None:
-    vertex_records.check_line(json.loads(_line("a"))["body"], models={})
+    vertex_records.check_line(json.loads(_line("a"))["body"], models={}, default_max_tokens=1)
     with pytest.raises(ValueError, match=r"body\.model"):
-        vertex_records.check_line(json.loads(_line("a", model="gpt-4o"))["body"], models={})
+        vertex_records.check_line(
+            json.loads(_line("a", model="gpt-4o"))["body"], models={}, default_max_tokens=1
+        )
+
+
+def test_a_claude_line_becomes_a_messages_row_numbered_by_its_custom_id() -> None:
+    rows, into = _rows(
+        _line(
+            "any/id é",
+            model="claude-sonnet-4@20250514",
+            messages=[
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "Hello"},
+            ],
+        ),
+        _line("second", model="claude-sonnet-4@20250514", max_tokens=None),
+    )
+    assert into.model_resource == "publishers/anthropic/models/claude-sonnet-4@20250514"
+    first, second = rows
+    # the documented row: {"custom_id", "request": Messages body + anthropic_version, no model}
+    assert first["custom_id"] == "l0000000001" and second["custom_id"] == "l0000000002"
+    assert first["request"] == {  # no model: the job names it
+        "anthropic_version": "vertex-2023-10-16",
+        "system": "Be brief.",
+        "messages": [{"role": "user", "content": "Hello"}],
+        "max_tokens": 4096,
+    }
+    assert second["request"]["max_tokens"] == 4096  # the deployment's default: Claude requires one
+    assert into.custom_ids == ["any/id é", "second"]
+
+
+def test_a_claude_image_by_url_is_refused_naming_the_line() -> None:
+    image = {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}
+    line = _line("a", model="claude-sonnet-4@20250514", messages=[{"role": "user", "content": [image]}])
+    with pytest.raises(InvalidRequestError, match="Line 1"):
+        _rows(line)
+
+
+def test_a_claude_row_reads_back_as_the_chat_completion_of_its_message() -> None:
+    message = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-sonnet-4-20250514",
+        "content": [{"type": "text", "text": "Hi there"}],
+        "stop_reason": "end_turn",
+        "usage": {"input_tokens": 12, "output_tokens": 3},
+    }
+    row = {"custom_id": "l0000000002", "request": {"messages": []}, "status": "", "response": message}
+    done = vertex_records.outcome(row, ["a", "b"], model="claude-sonnet-4@20250514", created=5)
+    assert done is not None and done.custom_id == "b" and done.body is not None
+    assert done.body["choices"][0]["message"]["content"] == "Hi there"
+    assert done.body["usage"]["prompt_tokens"] == 12 and done.body["choices"][0]["finish_reason"] == "stop"
 
 
 # Vertex -> OpenAI -------------------------------------------------------------------------------

@@ -82,7 +82,10 @@ class VertexClient(KeptFileEndpoints):
             tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool,
         ):
             for row in vertex_records.rows(
-                split_lines(stream.iter_bytes()), models=self.deployment.models, into=collected
+                split_lines(stream.iter_bytes()),
+                models=self.deployment.models,
+                default_max_tokens=self.deployment.default_max_tokens,
+                into=collected,
             ):
                 spool.write(row)
             size = spool.tell()

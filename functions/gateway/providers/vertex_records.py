@@ -10,7 +10,14 @@ row's place travels in the request itself: a `labels` entry `gateway_line: l<num
 https://cloud.google.com/vertex-ai/docs/reference/rest/v1/projects.locations.endpoints/generateContent).
 Label values take only lowercase letters, digits, `_` and `-`, so the custom_id itself (any
 string) stays in the gateway's note, by line number. One job runs one model: every line of a
-batch names the same Gemini model.
+batch names the same model.
+
+Claude on Vertex (`publishers/anthropic/models/claude-…`) takes rows `{"custom_id", "request"}`,
+the request being Anthropic's Messages body without `model`, with `"anthropic_version":
+"vertex-2023-10-16"`; the other columns of a row pass through to its output
+(https://cloud.google.com/vertex-ai/generative-ai/docs/partner-models/claude/batch). The row's
+`custom_id` is its line number (`l<number>`), the client's custom_id again staying in the note.
+Images by URL are refused, as for Claude on Bedrock (base64 only).
 """
 
 from __future__ import annotations
@@ -24,16 +31,21 @@ from typing import Any
 from gateway.errors import InvalidRequestError
 from gateway.providers.batch_results import Outcome
 from gateway.providers.bedrock_records import line_endpoint
-from gateway.providers.chat_to_messages import TranslationError
+from gateway.providers.chat_to_messages import TranslationError, messages_request
+from gateway.providers.chat_to_messages import chat_completion as messages_completion
 from gateway.providers.gemini_content import chat_completion, generate_content_request
 
 CHAT_COMPLETIONS = "/v1/chat/completions"
 LINE_LABEL = "gateway_line"
 GEMINI_PUBLISHER = "publishers/google/models/"
+CLAUDE_PUBLISHER = "publishers/anthropic/models/"
+VERTEX_ANTHROPIC_VERSION = "vertex-2023-10-16"
 # "Quotas and limits" of https://cloud.google.com/vertex-ai/generative-ai/docs/multimodal/batch-prediction-gemini
 MAX_REQUESTS = 200_000
 MAX_INPUT_FILE_BYTES = 1_000_000_000
 _MODEL_ID = re.compile(r"^gemini-[a-z0-9][a-z0-9.-]*(@[a-z0-9-]+)?$")
+# Claude's Vertex ids: `claude-sonnet-4@20250514`, `claude-3-5-haiku@20241022`.
+_CLAUDE_ID = re.compile(r"^claude-[a-z0-9][a-z0-9.-]*(@\d{8})?$")
 # A row's `status` when a request failed: Google's error JSON, after a prefix such as "Bad Request: ".
 _STATUS_JSON = re.compile(r"\{.*\}", re.DOTALL)
 
@@ -52,54 +64,80 @@ def line_index(value: Any) -> int | None:
 class Rows:
     """A batch's rows as the job's input file, with what the job needs to know of them."""
 
-    model: str = ""  # the Gemini model id (`gemini-2.5-flash`)
+    model: str = ""  # the model id (`gemini-2.5-flash`, `claude-sonnet-4@20250514`)
     custom_ids: list[str] = field(default_factory=list)
     size: int = 0
 
     @property
     def model_resource(self) -> str:
-        return GEMINI_PUBLISHER + self.model
+        return (CLAUDE_PUBLISHER if is_claude(self.model) else GEMINI_PUBLISHER) + self.model
+
+
+def is_claude(model_id: str) -> bool:
+    return model_id.startswith("claude-")
+
+
+def _model_id(name: str) -> str:
+    return name.removeprefix(GEMINI_PUBLISHER).removeprefix(CLAUDE_PUBLISHER)
 
 
 def vertex_model(model: str, models: dict[str, str]) -> str:
-    """The Gemini model id of a line's `model`: the deployment's alias, or the id itself (a
-    `publishers/google/models/` prefix is dropped). A deployment that lists its models runs
-    those only."""
-    model_id = models.get(model, model).removeprefix(GEMINI_PUBLISHER)
-    if models and model_id not in {value.removeprefix(GEMINI_PUBLISHER) for value in models.values()}:
+    """The model id of a line's `model`: the deployment's alias, or the id itself (a publisher
+    prefix is dropped). A deployment that lists its models runs those only."""
+    model_id = _model_id(models.get(model, model))
+    if models and model_id not in {_model_id(value) for value in models.values()}:
         raise InvalidRequestError(
             f"Model '{model}' is not configured for this Vertex AI deployment; configured: "
             f"{', '.join(sorted(models))}.",
             param="model",
             code="model_not_found",
         )
-    if not _MODEL_ID.match(model_id):
+    if not _MODEL_ID.match(model_id) and not _CLAUDE_ID.match(model_id):
         raise InvalidRequestError(
-            f"Model '{model}' is not supported on Vertex AI batches: Gemini models only "
-            "(e.g. gemini-2.5-flash).",
+            f"Model '{model}' is not supported on Vertex AI batches: Gemini and Claude models only "
+            "(e.g. gemini-2.5-flash, claude-sonnet-4@20250514).",
             param="model",
             code="unsupported_model",
         )
     return model_id
 
 
-def request_row(body: dict[str, Any], *, model_id: str, index: int) -> dict[str, Any]:
-    """One input row: the GenerateContentRequest of a chat completions body, its line labelled."""
+def request_row(
+    body: dict[str, Any], *, model_id: str, index: int, default_max_tokens: int
+) -> dict[str, Any]:
+    """One input row of a chat completions body, its line number in it."""
+    if is_claude(model_id):
+        return {"custom_id": line_label(index), "request": claude_request(body, model_id, default_max_tokens)}
     request = generate_content_request(body, model=model_id)
     request["labels"] = {LINE_LABEL: line_label(index)}
     return {"request": request}
 
 
-def check_line(body: dict[str, Any], *, models: dict[str, str]) -> None:
+def claude_request(body: dict[str, Any], model_id: str, default_max_tokens: int) -> dict[str, Any]:
+    params = messages_request(
+        body,
+        default_max_tokens=default_max_tokens,
+        model_id=model_id,
+        image_urls=False,
+        structured_outputs=False,
+    )
+    params.pop("model", None)  # the job names the model
+    params.pop("metadata", None)
+    return {"anthropic_version": VERTEX_ANTHROPIC_VERSION, **params}
+
+
+def check_line(body: dict[str, Any], *, models: dict[str, str], default_max_tokens: int) -> None:
     """The upload check of one line's body: a TranslationError (a ValueError) naming the field."""
     try:
         model_id = vertex_model(str(body.get("model") or ""), models)
     except InvalidRequestError as exc:
         raise TranslationError("body.model", exc.message) from None
-    generate_content_request(body, model=model_id)
+    request_row(body, model_id=model_id, index=1, default_max_tokens=default_max_tokens)
 
 
-def rows(lines: Iterable[bytes], *, models: dict[str, str], into: Rows) -> Iterator[bytes]:
+def rows(
+    lines: Iterable[bytes], *, models: dict[str, str], default_max_tokens: int, into: Rows
+) -> Iterator[bytes]:
     """The JSONL rows of an OpenAI batch input file, line by line; `into` collects the model,
     the custom_ids and the size. A line that cannot be translated, or a limit passed, is a 400
     naming it."""
@@ -125,7 +163,9 @@ def rows(lines: Iterable[bytes], *, models: dict[str, str], into: Rows) -> Itera
             raise _line_error(number, f"model {model_id!r}: a Vertex AI batch runs one model ({into.model})")
         into.model = model_id
         try:
-            row = request_row(body, model_id=model_id, index=len(into.custom_ids) + 1)
+            row = request_row(
+                body, model_id=model_id, index=len(into.custom_ids) + 1, default_max_tokens=default_max_tokens
+            )
         except TranslationError as exc:
             raise _line_error(number, str(exc)) from None
         into.custom_ids.append(custom_id)
@@ -155,6 +195,9 @@ def _line_error(number: int, message: str) -> InvalidRequestError:
 
 
 def row_index(row: dict[str, Any]) -> int | None:
+    """A row's line number: its `custom_id` (Claude's rows), or its request's label (Gemini's)."""
+    if "custom_id" in row:
+        return line_index(row["custom_id"])
     request = row.get("request")
     labels = request.get("labels") if isinstance(request, dict) else None
     return line_index(labels.get(LINE_LABEL)) if isinstance(labels, dict) else None
@@ -170,6 +213,8 @@ def outcome(row: dict[str, Any], custom_ids: list[str], *, model: str, created: 
     status = row.get("status")
     response = row.get("response")
     if not status and isinstance(response, dict):
+        if is_claude(model):
+            return Outcome(custom_id, "succeeded", body=messages_completion(response, created=created))
         body = chat_completion(response, model=model, custom_id=custom_id, created=created)
         return Outcome(custom_id, "succeeded", body=body)
     code, message = _row_error(str(status or "The request has no response."))

@@ -239,7 +239,9 @@ def rules_for(provider: str) -> CheckRules:
     if deployment.type == "vertex":
         from gateway.providers.vertex_records import check_line as check_vertex_line
 
-        line_check = partial(check_vertex_line, models=deployment.models)
+        line_check = partial(
+            check_vertex_line, models=deployment.models, default_max_tokens=deployment.default_max_tokens
+        )
     return CheckRules(endpoints=CHAT_ONLY, line_check=line_check)
 
 
