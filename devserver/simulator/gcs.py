@@ -2,20 +2,27 @@
 
 Paths (under the simulator's ``/gcs`` prefix) as https://cloud.google.com/storage/docs/json_api/v1/objects:
 ``POST /upload/storage/v1/b/{bucket}/o?uploadType=media&name=…`` (objects.insert, media upload;
-``ifGenerationMatch=0`` writes only a new object), ``GET /storage/v1/b/{bucket}/o/{object}``
+``ifGenerationMatch=0`` writes only a new object; ``uploadType=resumable`` starts a session whose
+URI (``Location``) takes the bytes in ``PUT``s with ``Content-Range: bytes a-b/*`` (308 until the
+last, ``bytes a-b/<total>``, which makes the object; every part but the last a multiple of 256
+KiB, each starting where the last ended: https://cloud.google.com/storage/docs/performing-resumable-uploads),
+``GET /storage/v1/b/{bucket}/o/{object}``
 (metadata, or the bytes with ``alt=media``), ``GET /storage/v1/b/{bucket}/o?prefix=…``
 (objects.list, pages of ``maxResults`` up to 1,000 with ``pageToken``), ``DELETE …/o/{object}``.
 
 Rules enforced: the bucket must exist (404 otherwise; buckets are made with ``create_bucket``);
 object names are 1 to 1,024 bytes of UTF-8 without CR or LF, not ``.`` or ``..``, and not under
 ``.well-known/acme-challenge/`` (https://cloud.google.com/storage/docs/objects#naming); a
-generation precondition that fails answers 412; an upload type other than ``media`` is 400 here.
+generation precondition that fails answers 412; an upload type other than ``media`` or
+``resumable`` is 400 here.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import re
+import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -24,6 +31,8 @@ from typing import Any
 
 MAX_OBJECT_NAME_BYTES = 1024
 MAX_LIST_RESULTS = 1000
+RESUMABLE_PART_MULTIPLE = 256 * 1024
+_CONTENT_RANGE = re.compile(r"^bytes (?:(\d+)-(\d+)|\*)/(\d+|\*)$")
 
 
 class GcsError(Exception):
@@ -81,9 +90,18 @@ def check_object_name(name: str) -> None:
         raise GcsError(400, f"Invalid object name: {name!r}", "invalid")
 
 
+@dataclass
+class UploadSession:
+    bucket: str
+    name: str
+    content_type: str
+    received: bytearray
+
+
 class FakeGcs:
     def __init__(self, buckets: tuple[str, ...] = ()) -> None:
         self._buckets: dict[str, dict[str, StoredObject]] = {name: {} for name in buckets}
+        self.sessions: dict[str, UploadSession] = {}
         self._lock = threading.Lock()
         self._generation = int(time.time() * 1_000_000)
 
@@ -126,6 +144,44 @@ class FakeGcs:
             stored = StoredObject(bucket, name, data, self._generation, content_type, time.time())
             objects[name] = stored
             return stored.resource()
+
+    def start_upload(self, bucket: str, name: str, content_type: str) -> str:
+        """A resumable upload's session id."""
+        check_object_name(name)
+        with self._lock:
+            self._bucket(bucket)
+            upload_id = secrets.token_urlsafe(24)
+            self.sessions[upload_id] = UploadSession(bucket, name, content_type, bytearray())
+        return upload_id
+
+    def put_part(self, upload_id: str, content_range: str, data: bytes) -> dict[str, Any] | int:
+        """The object once the last part is in, else how many bytes the session holds."""
+        with self._lock:
+            session = self.sessions.get(upload_id)
+        if session is None:
+            raise GcsError(404, "No such upload session.", "notFound")
+        match = _CONTENT_RANGE.match(content_range or "")
+        if match is None:
+            raise GcsError(400, f"Invalid Content-Range: {content_range!r}", "invalid")
+        first, last, total = match.group(1), match.group(2), match.group(3)
+        if first is not None:
+            start, end = int(first), int(last)
+            if start != len(session.received) or end - start + 1 != len(data):
+                raise GcsError(
+                    400, "The part does not start where the upload stands or has another length.", "invalid"
+                )
+            if total == "*" and len(data) % RESUMABLE_PART_MULTIPLE:
+                raise GcsError(400, "Every part but the last must be a multiple of 256 KiB.", "invalid")
+            session.received += data
+        if total == "*":
+            return len(session.received)
+        if int(total) != len(session.received):
+            raise GcsError(400, "The upload's total size does not match the bytes sent.", "invalid")
+        with self._lock:
+            self.sessions.pop(upload_id, None)
+        return self.insert(
+            session.bucket, session.name, bytes(session.received), content_type=session.content_type
+        )
 
     def get(self, bucket: str, name: str) -> StoredObject:
         with self._lock:

@@ -36,6 +36,7 @@ class Answer:
     status: int
     body: Any  # JSON, or bytes sent as they are
     content_type: str = "application/json"
+    headers: dict[str, str] | None = None
 
 
 class GoogleForms:
@@ -72,21 +73,39 @@ class GoogleForms:
             return Answer(200, self.tokens.exchange(read_body(1024 * 1024)))
         self.tokens.check(headers.get("Authorization"))
         if path.startswith(GCS_PREFIX + "/"):
-            return self._storage(method, path[len(GCS_PREFIX) :], query, headers, read_body)
+            return self._storage(method, path[len(GCS_PREFIX) :], query, headers, read_body, base_url)
         return self._vertex(method, path[len(VERTEX_PREFIX) :], query, read_body)
 
     def _storage(
-        self, method: str, path: str, query: dict[str, str], headers: Any, read_body: Callable[[int], bytes]
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        headers: Any,
+        read_body: Callable[[int], bytes],
+        base_url: str,
     ) -> Answer:
         seg = path.split("/")[1:]
-        if (
-            method == "POST"
-            and len(seg) == 6
-            and seg[:4] == ["upload", "storage", "v1", "b"]
-            and seg[5] == "o"
-        ):
+        upload_path = len(seg) == 6 and seg[:4] == ["upload", "storage", "v1", "b"] and seg[5] == "o"
+        if method == "PUT" and upload_path and query.get("upload_id"):
+            data = read_body(MAX_UPLOAD_BYTES)
+            done = self.gcs.put_part(query["upload_id"], headers.get("Content-Range") or "", data)
+            if isinstance(done, int):
+                held = {"Range": f"bytes=0-{done - 1}"} if done else {}
+                return Answer(308, b"", "text/plain", held)
+            return Answer(200, done)
+        if method == "POST" and upload_path and query.get("uploadType") == "resumable":
+            name = query.get("name")
+            if not name:
+                raise GcsError(400, "Required parameter: name", "required")
+            read_body(1024 * 1024)
+            content_type = headers.get("X-Upload-Content-Type") or "application/octet-stream"
+            upload_id = self.gcs.start_upload(seg[4], name, content_type)
+            location = f"{base_url}{GCS_PREFIX}{path}?uploadType=resumable&upload_id={upload_id}"
+            return Answer(200, b"", "text/plain", {"Location": location})
+        if method == "POST" and upload_path:
             if query.get("uploadType") != "media":
-                raise GcsError(400, "Only uploadType=media is simulated.", "invalid")
+                raise GcsError(400, "Only uploadType=media and resumable are simulated.", "invalid")
             name = query.get("name")
             if not name:
                 raise GcsError(400, "Required parameter: name", "required")

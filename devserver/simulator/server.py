@@ -397,12 +397,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send_answer(self, answer: Answer) -> None:
         if not isinstance(answer.body, bytes):
-            self._send_json(answer.status, answer.body)
+            self._send_json(answer.status, answer.body, answer.headers)
             return
         self._status = answer.status
         self.send_response(answer.status)
         self.send_header("Content-Type", answer.content_type)
         self.send_header("Content-Length", str(len(answer.body)))
+        for name, value in (answer.headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(answer.body)
 

@@ -473,3 +473,58 @@ def test_the_service_account_key_and_its_tokens_never_reach_a_log(
     body = key["private_key"].splitlines()[1]  # a line of the key's base64
     assert body not in logs and "PRIVATE KEY" not in logs
     assert "ya29." not in logs  # no access token
+
+
+def test_rows_larger_than_one_part_go_up_in_parts_and_a_refused_line_commits_nothing(
+    local_gateway: LocalGateway,
+    google: GoogleForms,
+    monkeypatch: pytest.MonkeyPatch,
+    stepped_jobs: tuple[SteppedClock, float],
+) -> None:
+    """A resumable upload, one part in memory at a time (parts lowered to 256 KiB, the
+    smallest Cloud Storage takes); a line refused after the first part leaves no object."""
+    from gateway.errors import InvalidRequestError
+    from gateway.providers import google_cloud
+    from gateway.providers.registry import client_for
+    from gateway.providers.vertex import INPUT_FILE, VertexClient
+    from gateway.providers.vertex_jobs import job_token
+
+    monkeypatch.setattr(google_cloud, "UPLOAD_PART_BYTES", 256 * 1024)
+    sdk = _sdk(local_gateway)
+    long_prompts = {n: f"Q{n} " + "x" * 100_000 for n in range(8)}
+    created = _create(sdk, _input(6, prompts=long_prompts))
+    clock, phase = stepped_jobs
+    clock.step(phase * 2)
+    done = sdk.batches.retrieve(created.id)
+    assert done.status == "completed" and done.request_counts is not None
+    assert done.request_counts.completed == 6
+    record = IdMap().get(created.id)
+    assert record is not None
+    written = google.gcs.read_uri(google.vertex.jobs[record.upstream_id].input_uri)
+    assert len(written) > 2 * 256 * 1024 and len(written.splitlines()) == 6
+
+    adapter = client_for("vertex")
+    assert isinstance(adapter, VertexClient)
+    uploaded = sdk.files.create(
+        file=(
+            "in.jsonl",
+            _input(8, prompts=long_prompts) + json.dumps(_line("bad", "hi", logprobs=True)).encode(),
+        ),
+        purpose="batch",
+    )
+    upstream = IdMap().get(uploaded.id)
+    assert upstream is not None
+    gateway_id = "batch_" + uuid.uuid4().hex[:24]
+    body = {
+        "input_file_id": upstream.upstream_id,
+        "endpoint": "/v1/chat/completions",
+        "completion_window": "24h",
+    }
+    sessions = len(google.gcs.sessions)
+    with pytest.raises(InvalidRequestError, match="Line 9"):  # past two parts: the upload had begun
+        adapter.create_batch(body, gateway_id=gateway_id)
+    assert len(google.gcs.sessions) == sessions + 1  # started, never committed
+    name = f"vertex/{job_token(gateway_id)}/{INPUT_FILE}"
+    with pytest.raises(Exception, match="No such object"):
+        google.gcs.get("sim-vertex-batches", name)
+    assert _jobs_of(google, gateway_id) == []

@@ -298,3 +298,29 @@ def test_a_claude_row_keeps_its_custom_id_and_its_version_is_checked(
     assert lines["request-1"]["response"]["type"] == "message" and lines["request-1"]["status"] == ""
     assert "anthropic_version" in lines["request-2"]["status"] and "response" not in lines["request-2"]
     assert "model" in lines["request-3"]["status"]
+
+
+def test_a_resumable_upload_takes_parts_in_order_and_commits_on_the_last(
+    sim: Simulator, http: httpx.Client
+) -> None:
+    start = http.post(
+        f"{sim.gcs_api_base}/upload/storage/v1/b/{BUCKET}/o",
+        params={"uploadType": "resumable", "name": "parts/obj.jsonl"},
+        headers={"X-Upload-Content-Type": "application/jsonl"},
+    )
+    assert start.status_code == 200
+    session = start.headers["location"]
+    part = b"a" * (256 * 1024)
+    odd = http.put(session, content=part[:1000], headers={"Content-Range": "bytes 0-999/*"})
+    assert odd.status_code == 400  # not a multiple of 256 KiB and not the last
+    first = http.put(session, content=part, headers={"Content-Range": f"bytes 0-{len(part) - 1}/*"})
+    assert first.status_code == 308 and first.headers["range"] == f"bytes=0-{len(part) - 1}"
+    gap = http.put(session, content=b"b", headers={"Content-Range": "bytes 5-5/6"})
+    assert gap.status_code == 400  # not where the upload stands
+    listing = f"{sim.gcs_api_base}/storage/v1/b/{BUCKET}/o/{quote('parts/obj.jsonl', safe='')}"
+    assert http.get(listing).status_code == 404  # nothing until the last part
+    end = len(part) + 2
+    last = http.put(session, content=b"bc", headers={"Content-Range": f"bytes {len(part)}-{end - 1}/{end}"})
+    assert last.status_code == 200 and last.json()["size"] == str(end)
+    assert http.get(listing, params={"alt": "media"}).content == part + b"bc"
+    assert http.put(session, content=b"x", headers={"Content-Range": "bytes 0-0/1"}).status_code == 404

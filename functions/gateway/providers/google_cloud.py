@@ -1,8 +1,9 @@
 """The two Google Cloud REST APIs a Vertex AI deployment calls, with the service account's token.
 
 - Cloud Storage's JSON API (https://cloud.google.com/storage/docs/json_api/v1/objects): upload
-  an object (`upload/storage/v1/b/{bucket}/o?uploadType=media`), read one (`?alt=media`), list
-  a prefix, delete one.
+  an object (`upload/storage/v1/b/{bucket}/o?uploadType=media` when it fits one part, else a
+  resumable upload in parts: https://cloud.google.com/storage/docs/performing-resumable-uploads),
+  read one (`?alt=media`), list a prefix, delete one.
 - Vertex AI's `batchPredictionJobs`
   (https://cloud.google.com/vertex-ai/docs/reference/rest/v1/projects.locations.batchPredictionJobs):
   create, get, list, cancel, delete, under `v1/projects/{project}/locations/{location}`.
@@ -14,9 +15,9 @@ Google's errors are `{"error": {"code", "message", "status"}}`
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import IO, Any
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -33,9 +34,13 @@ from gateway.providers.config import ProviderDeployment
 from gateway.providers.errors import QuotaRefused
 from gateway.providers.google_token import KeySource, ServiceAccountTokens
 from gateway.providers.http_send import send_measured
+from gateway.storage.content_cache import fixed_size_parts
 
 _CONNECT_TIMEOUT_SECONDS = 5.0
 LIST_PAGE_SIZE = 100
+# A resumable upload's parts are multiples of 256 KiB, the last excepted.
+UPLOAD_PART_BYTES = 8 * 1024 * 1024
+_RESUME_INCOMPLETE = 308
 
 
 class GoogleCloud:
@@ -52,11 +57,9 @@ class GoogleCloud:
         self._http.close()
 
     # Cloud Storage -----------------------------------------------------------------------------
-    def upload(self, name: str, content: bytes | IO[bytes], *, size: int | None = None) -> None:
-        """One media upload (an object of up to 5 TiB in one request)."""
+    def upload(self, name: str, content: bytes) -> None:
+        """One media upload."""
         headers = {"Content-Type": "application/jsonl"}
-        if size is not None:
-            headers["Content-Length"] = str(size)
         self._call(
             "POST",
             f"{self._storage}/upload/storage/v1/b/{self.bucket}/o",
@@ -64,6 +67,54 @@ class GoogleCloud:
             params={"uploadType": "media", "name": name},
             content=content,
             headers=headers,
+        )
+
+    def upload_parts(self, name: str, content: Iterable[bytes]) -> None:
+        """Writes `content` as it comes, one part in memory at a time: one media upload when it
+        fits one part, else a resumable upload whose last part commits the object (content that
+        fails before its end leaves an upload never committed)."""
+        parts = fixed_size_parts(content, UPLOAD_PART_BYTES)
+        part = next(parts, b"")
+        following = next(parts, None)
+        if following is None:
+            self.upload(name, part)
+            return
+        session = self._resumable_session(name)
+        offset = 0
+        while following is not None:
+            self._put_part(session, part, offset, total=None)
+            offset += len(part)
+            part, following = following, next(parts, None)
+        self._put_part(session, part, offset, total=offset + len(part))
+
+    def _resumable_session(self, name: str) -> str:
+        operation = "gcs objects.insert resumable"
+        response = self._send(
+            "POST",
+            f"{self._storage}/upload/storage/v1/b/{self.bucket}/o",
+            operation,
+            params={"uploadType": "resumable", "name": name},
+            headers={"X-Upload-Content-Type": "application/jsonl"},
+        )
+        if response.status_code >= 400:
+            raise _error(response, self.name, operation)
+        session = response.headers.get("location")
+        if not session:
+            raise UpstreamError(f"provider '{self.name}' started an upload without a session URI")
+        return session
+
+    def _put_part(self, session: str, part: bytes, offset: int, *, total: int | None) -> None:
+        """One part (`Content-Range: bytes a-b/*`, the last `bytes a-b/<total>`): 308 until the
+        last, which answers the object."""
+        span = f"bytes {offset}-{offset + len(part) - 1}/{'*' if total is None else total}"
+        operation = "gcs objects.insert part"
+        response = self._send("PUT", session, operation, content=part, headers={"Content-Range": span})
+        if response.status_code in ((_RESUME_INCOMPLETE,) if total is None else (200, 201)):
+            return
+        if response.status_code >= 400:
+            raise _error(response, self.name, operation)
+        raise UpstreamError(
+            f"provider '{self.name}' answered an upload part with HTTP {response.status_code}"
         )
 
     @contextmanager
@@ -156,14 +207,11 @@ class GoogleCloud:
         **kwargs: Any,
     ) -> httpx.Response:
         """Sends with the current token; a 401 (a token revoked or expired early) once more with
-        a new one. A body is bytes or a seekable file, so that it can be sent again."""
+        a new one (bodies are bytes: sent again as they are)."""
         response = self._send_once(method, url, operation, headers, stream, refresh=False, **kwargs)
         if response.status_code != 401:
             return response
         response.close()
-        content = kwargs.get("content")
-        if content is not None and not isinstance(content, bytes):
-            content.seek(0)
         return self._send_once(method, url, operation, headers, stream, refresh=True, **kwargs)
 
     def _send_once(

@@ -77,20 +77,16 @@ class VertexClient(KeptFileEndpoints):
             return self._batch(made)
         collected = vertex_records.Rows()
         input_name = self._folder(token) + INPUT_FILE
-        with (
-            self._files.stream_file_content(str(body["input_file_id"])) as stream,
-            tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool,
-        ):
-            for row in vertex_records.rows(
+        with self._files.stream_file_content(str(body["input_file_id"])) as stream:
+            rows = vertex_records.rows(
                 split_lines(stream.iter_bytes()),
                 models=self.deployment.models,
                 default_max_tokens=self.deployment.default_max_tokens,
                 into=collected,
-            ):
-                spool.write(row)
-            size = spool.tell()
-            spool.seek(0)
-            self._google.upload(input_name, spool, size=size)  # the same rows again on a retry
+            )
+            # Written as translated, one part in memory at a time; a line or limit refused midway
+            # leaves an upload never committed. The same rows again on a retry.
+            self._google.upload_parts(input_name, rows)
         note = Note(
             gateway_batch_id=gateway_id,
             input_file_id=str(body["input_file_id"]),
