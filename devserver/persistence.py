@@ -361,7 +361,11 @@ class SimulatorSnapshot:
                 "bedrock_tokens": dict(bedrock.by_token),
                 "first_attempts": state.first_attempts.seen(),
             }
-            return pickle.dumps(records)
+        google = simulator.google
+        with google.vertex.lock:  # Vertex AI's jobs and the Cloud Storage objects they read and wrote
+            records["vertex_jobs"] = dict(google.vertex.jobs)
+            records["gcs_objects"] = google.gcs.snapshot()
+        return pickle.dumps(records)
 
     @classmethod
     def restore(cls, simulator: Any, data: bytes) -> tuple[int, int]:
@@ -385,6 +389,10 @@ class SimulatorSnapshot:
         with bedrock.lock:
             bedrock.jobs.update(records.get("bedrock_jobs") or {})
             bedrock.by_token.update(records.get("bedrock_tokens") or {})
+        google = simulator.google
+        with google.vertex.lock:
+            google.vertex.jobs.update(records.get("vertex_jobs") or {})
+            google.gcs.restore(records.get("gcs_objects") or {})
         return len(records["files"]), len(records["batches"])
 
     @staticmethod

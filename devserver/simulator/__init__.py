@@ -14,7 +14,9 @@ provider semantics under one lock), ``batchwork`` (streaming batch validation an
 (wire shapes), ``errors`` (the error envelope), ``anthropic_batches`` (Anthropic's form) and
 ``anthropic_messages`` (a Claude Message for a request's params, for every form that runs Claude),
 ``limits`` (each form's caps and quotas, ``SimulatorConfig.limits``, and the test directives a line
-can carry: ``sim-expire`` and ``sim-fail-<code>`` in a custom_id, first attempt only).
+can carry: ``sim-expire`` and ``sim-fail-<code>`` in a custom_id, first attempt only),
+``google`` (Google's forms: ``google_auth``, the service-account token endpoint; ``gcs``, Cloud
+Storage; ``vertex``, Vertex AI batch prediction, its rows answered by ``vertex_models``).
 """
 
 from .config import SimulatorConfig, SteppedClock

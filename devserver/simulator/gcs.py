@@ -109,6 +109,16 @@ class FakeGcs:
         with self._lock:
             self._buckets.setdefault(name, {})
 
+    def snapshot(self) -> dict[str, dict[str, StoredObject]]:
+        """Every bucket's objects (for the local server's saved data)."""
+        with self._lock:
+            return {bucket: dict(objects) for bucket, objects in self._buckets.items()}
+
+    def restore(self, buckets: dict[str, dict[str, StoredObject]]) -> None:
+        with self._lock:
+            for bucket, objects in buckets.items():
+                self._buckets.setdefault(bucket, {}).update(objects)
+
     def reset(self) -> None:
         with self._lock:
             for objects in self._buckets.values():
