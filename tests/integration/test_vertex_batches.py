@@ -528,3 +528,29 @@ def test_rows_larger_than_one_part_go_up_in_parts_and_a_refused_line_commits_not
     with pytest.raises(Exception, match="No such object"):
         google.gcs.get("sim-vertex-batches", name)
     assert _jobs_of(google, gateway_id) == []
+
+
+def test_a_cancel_that_meets_the_job_ending_is_a_conflict(
+    local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch, stepped_jobs: tuple[SteppedClock, float]
+) -> None:
+    """The job ends between the adapter's read and its cancel: Vertex answers
+    FAILED_PRECONDITION, the client a 409 as for any ended batch."""
+    from gateway.providers.google_cloud import GoogleCloud
+
+    sdk = _sdk(local_gateway)
+    created = _create(sdk, _input(2))
+    clock, phase = stepped_jobs
+    real_cancel = GoogleCloud.cancel_job
+    cancels: list[str] = []
+
+    def end_then_cancel(self: GoogleCloud, name: str) -> None:
+        clock.step(phase * 3)  # the job is over by the time the cancel arrives
+        cancels.append(name)
+        real_cancel(self, name)
+
+    monkeypatch.setattr(GoogleCloud, "cancel_job", end_then_cancel)
+    with pytest.raises(openai.ConflictError):
+        sdk.batches.cancel(created.id)
+    assert len(cancels) == 1  # the adapter's read saw it running: Vertex refused the cancel
+    monkeypatch.undo()
+    assert sdk.batches.retrieve(created.id).status == "completed"

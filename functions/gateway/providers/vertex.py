@@ -167,7 +167,15 @@ class VertexClient(KeptFileEndpoints):
                 code="batch_not_cancellable",
             )
         if state != "JOB_STATE_CANCELLING":
-            self._google.cancel_job(name)
+            try:
+                self._google.cancel_job(name)
+            except UpstreamRequestError as exc:
+                if exc.code != "FAILED_PRECONDITION":
+                    raise
+                # it ended between the read and the cancel
+                raise ConflictError(
+                    "Cannot cancel a batch that has ended.", param="batch_id", code="batch_not_cancellable"
+                ) from None
         batch = vertex_jobs.batch_object({**job, "state": "JOB_STATE_CANCELLING"}, self._note(job))
         batch["cancelling_at"] = int(time.time())
         return batch
