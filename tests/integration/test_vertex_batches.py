@@ -65,6 +65,12 @@ def _lines(sdk: openai.OpenAI, file_id: str | None) -> list[dict[str, Any]]:
     return [json.loads(line) for line in sdk.files.content(file_id).text.splitlines()]
 
 
+def _job_of_batch(google: GoogleForms, batch_id: str) -> Any:
+    record = IdMap().get(batch_id)
+    assert record is not None and record.upstream_id
+    return google.vertex.jobs[record.upstream_id]
+
+
 @pytest.fixture
 def google(local_gateway: LocalGateway) -> GoogleForms:
     assert local_gateway.simulator is not None
@@ -94,6 +100,12 @@ def test_upload_create_wait_download(
     created = _create(sdk, _input(5), metadata={"tag": tag})
     assert created.id.startswith("batch_") and created.status == "validating"
     assert created.metadata == {"tag": tag} and created.endpoint == "/v1/chat/completions"
+    # What Vertex was given: one job of the publisher model, reading the rows the gateway wrote.
+    job = _job_of_batch(google, created.id)
+    assert job.model == "publishers/google/models/" + MODEL
+    rows = [json.loads(row) for row in google.gcs.read_uri(job.input_uri).splitlines()]
+    assert [row["request"]["labels"]["gateway_line"] for row in rows] == [f"l{n:010d}" for n in range(1, 6)]
+    assert rows[0]["request"]["systemInstruction"] == {"parts": [{"text": "Be brief."}]}
     clock, phase = stepped_jobs
     clock.step(phase * 1.5)
     assert sdk.batches.retrieve(created.id).status == "in_progress"
@@ -119,14 +131,9 @@ def test_upload_create_wait_download(
     cost = done.to_dict()["cost"]
     expected = (usage["input_tokens"] * 0.15 + usage["output_tokens"] * 1.25) / 1_000_000
     assert cost["currency"] == "USD" and cost["total"] == pytest.approx(expected, abs=1e-6) and expected > 0
-    # What Vertex was given: one job of the publisher model, reading the rows the gateway wrote.
-    record = IdMap().get(created.id)
-    assert record is not None
-    job = google.vertex.jobs[record.upstream_id]
-    assert job.model == "publishers/google/models/" + MODEL
-    rows = [json.loads(row) for row in google.gcs.read_uri(job.input_uri).splitlines()]
-    assert [row["request"]["labels"]["gateway_line"] for row in rows] == [f"l{n:010d}" for n in range(1, 6)]
-    assert rows[0]["request"]["systemInstruction"] == {"parts": [{"text": "Be brief."}]}
+    # once the gateway keeps the results, the job's folder (prompts and answers) is deleted
+    folder = job.input_uri.removeprefix("gs://sim-vertex-batches/").rsplit("/", 1)[0] + "/"
+    assert google.gcs.list("sim-vertex-batches", {"prefix": folder})["items"] == []
 
 
 def test_claude_on_vertex_round_trips_its_custom_ids(
@@ -134,6 +141,11 @@ def test_claude_on_vertex_round_trips_its_custom_ids(
 ) -> None:
     sdk = _sdk(local_gateway)
     created = _create(sdk, _input(3, model="claude-sonnet-4@20250514"))
+    job = _job_of_batch(google, created.id)
+    assert job.model == "publishers/anthropic/models/claude-sonnet-4@20250514"
+    rows = [json.loads(row) for row in google.gcs.read_uri(job.input_uri).splitlines()]
+    assert [row["custom_id"] for row in rows] == ["l0000000001", "l0000000002", "l0000000003"]
+    assert rows[0]["request"]["anthropic_version"] == "vertex-2023-10-16"
     clock, phase = stepped_jobs
     clock.step(phase * 2)
     done = sdk.batches.retrieve(created.id)
@@ -143,13 +155,6 @@ def test_claude_on_vertex_round_trips_its_custom_ids(
     assert set(lines) == {f"Q/{n} é" for n in range(3)}
     body = lines["Q/1 é"]["response"]["body"]
     assert body["object"] == "chat.completion" and body["usage"]["prompt_tokens"] > 0
-    record = IdMap().get(created.id)
-    assert record is not None
-    job = google.vertex.jobs[record.upstream_id]
-    assert job.model == "publishers/anthropic/models/claude-sonnet-4@20250514"
-    rows = [json.loads(row) for row in google.gcs.read_uri(job.input_uri).splitlines()]
-    assert [row["custom_id"] for row in rows] == ["l0000000001", "l0000000002", "l0000000003"]
-    assert rows[0]["request"]["anthropic_version"] == "vertex-2023-10-16"
 
 
 def test_cancel_midway_leaves_partial_results(
@@ -493,15 +498,13 @@ def test_rows_larger_than_one_part_go_up_in_parts_and_a_refused_line_commits_not
     sdk = _sdk(local_gateway)
     long_prompts = {n: f"Q{n} " + "x" * 100_000 for n in range(8)}
     created = _create(sdk, _input(6, prompts=long_prompts))
+    written = google.gcs.read_uri(_job_of_batch(google, created.id).input_uri)
+    assert len(written) > 2 * 256 * 1024 and len(written.splitlines()) == 6
     clock, phase = stepped_jobs
     clock.step(phase * 2)
     done = sdk.batches.retrieve(created.id)
     assert done.status == "completed" and done.request_counts is not None
     assert done.request_counts.completed == 6
-    record = IdMap().get(created.id)
-    assert record is not None
-    written = google.gcs.read_uri(google.vertex.jobs[record.upstream_id].input_uri)
-    assert len(written) > 2 * 256 * 1024 and len(written.splitlines()) == 6
 
     adapter = client_for("vertex")
     assert isinstance(adapter, VertexClient)

@@ -8,7 +8,8 @@ metadata, the custom_ids by line), then the job is created with the labels `gate
 create retried after any step finds the job its first attempt made by that label and answers
 it, and the rows and the note are written again identically. The first retrieve or list that
 sees the job finished reads `predictions.jsonl` from the job's output directory into the OpenAI
-output and error files (ids derived from the job: written once, whoever comes first).
+output and error files (ids derived from the job: written once, whoever comes first), then
+deletes the job's folder in the bucket (the prompts and answers are the gateway's from then on).
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from typing import IO, TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from gateway import resources
-from gateway.errors import ConflictError, InvalidRequestError, UpstreamRequestError
+from gateway.errors import ConflictError, GatewayError, InvalidRequestError, UpstreamRequestError
 from gateway.jsonl import split_lines
+from gateway.observability import logger
 from gateway.providers import batch_results, vertex_jobs, vertex_records
 from gateway.providers.api import ProviderApi
 from gateway.providers.caps import BatchCaps, caps_for
@@ -267,9 +269,19 @@ class VertexClient(KeptFileEndpoints):
                         errors.write(batch_results.encoded(batch_results.result_line(expired, job_id)[1]))
             output_id = self._results_file(job_id, "output", output)
             error_id = self._results_file(job_id, "error", errors)
-        # Last: the note says the files are written (a run that dies before writes them again).
+        # Then the note says the files are written (a run that dies before writes them again).
         self._put_json(key, {**raw, "output_file_id": output_id, "error_file_id": error_id})
         note.output_file_id, note.error_file_id, note.results = output_id, error_id, True
+        self._forget_rows(self._token_of(job))
+
+    def _forget_rows(self, token: str) -> None:
+        """The prompts and answers the job's folder holds, deleted once the gateway keeps the
+        results (best effort: what a failure leaves, the bucket's lifecycle rule removes)."""
+        try:
+            for name in self._google.list_names(self._folder(token)):
+                self._google.delete(name)
+        except GatewayError:
+            logger.warning("vertex rows not deleted", extra={"provider": self.name, "token": token})
 
     def _prediction_rows(self, job: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """Every row of the job's prediction files (none if it ran none)."""
