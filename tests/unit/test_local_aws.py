@@ -37,12 +37,23 @@ REAL_PROVIDERS = {
 }
 
 
+VERTEX_KEY = '{"type": "service_account"}'  # the file's text goes to the secret as it is
+
+
 @pytest.fixture(scope="module")
-def gateway() -> Iterator[LocalGateway]:
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalGateway]:
+    key_file = tmp_path_factory.mktemp("vertex") / "key.json"
+    key_file.write_text(VERTEX_KEY)
+    vertex = {
+        "VERTEX_SERVICE_ACCOUNT_FILE": str(key_file),
+        "VERTEX_PROJECT": "my-project",
+        "VERTEX_LOCATION": "europe-west4",
+        "VERTEX_GCS_BUCKET": "batches",
+    }
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("AWS_ENDPOINT_URL", raising=False)
         before = os.environ.get("AWS_ENDPOINT_URL")
-        gw = start_gateway(master_key="sk-test-master", provider_env=REAL_PROVIDERS)
+        gw = start_gateway(master_key="sk-test-master", provider_env={**REAL_PROVIDERS, **vertex})
         try:
             yield gw
         finally:
@@ -99,7 +110,12 @@ def test_bucket_and_secrets(gateway: LocalGateway) -> None:
     keys = json.loads(
         secrets.get_secret_value(SecretId=resources.DEFAULT_PROVIDER_KEYS_SECRET)["SecretString"]
     )
-    assert keys == {"openai": "sk-openai-test", "azure": "azure-test-key", "anthropic": "sk-ant-test"}
+    assert keys == {
+        "openai": "sk-openai-test",
+        "azure": "azure-test-key",
+        "anthropic": "sk-ant-test",
+        "vertex": VERTEX_KEY,
+    }
     pepper = secrets.get_secret_value(SecretId=resources.DEFAULT_KEY_PEPPER_SECRET)["SecretString"]
     assert len(pepper) >= 32
 
@@ -120,6 +136,13 @@ def test_function_environment(gateway: LocalGateway) -> None:
         "azure": {"type": "azure", "api_base": "https://res.openai.azure.com", "api_version": "2024-10-21"},
         "anthropic": {"type": "anthropic", "api_base": "https://api.anthropic.com"},
         "bedrock": {"type": "bedrock", "region": "eu-west-1", "models": BEDROCK_MODELS},
+        "vertex": {
+            "type": "vertex",
+            "api_base": "",  # set from its location (gateway.providers.vertex_config)
+            "project": "my-project",
+            "location": "europe-west4",
+            "gcs_bucket": "batches",
+        },
     }
     assert gateway.simulator is None
     assert gateway.simulated_providers == []
