@@ -386,3 +386,35 @@ def test_an_unreadable_private_key_is_the_keys_fault() -> None:
         with pytest.raises(UpstreamError) as error:
             _Account.parse(json.dumps({**key, "private_key": private_key}), "vertex")
         assert error.value.code == "provider_key_invalid"
+
+
+# Google's errors ------------------------------------------------------------------------------
+def _google_error(status: int, name: str) -> Any:
+    import httpx
+
+    body = {"error": {"code": status, "message": f"{name} happened", "status": name}}
+    return httpx.Response(status, json=body, request=httpx.Request("GET", "https://x"))
+
+
+def test_googles_errors_become_the_gateways() -> None:
+    from gateway.errors import ConflictError, RateLimitError, UpstreamRequestError
+    from gateway.providers.errors import QuotaRefused
+    from gateway.providers.google_cloud import _error
+
+    create = "vertex batchPredictionJobs.create"
+    refused = _error(_google_error(429, "RESOURCE_EXHAUSTED"), "vertex", create)
+    assert isinstance(refused, QuotaRefused)  # the plan waits and submits the part again
+    throttled = _error(_google_error(429, "RESOURCE_EXHAUSTED"), "vertex", "vertex batchPredictionJobs.get")
+    assert isinstance(throttled, RateLimitError) and not isinstance(throttled, QuotaRefused)
+    denied = _error(_google_error(403, "PERMISSION_DENIED"), "vertex", create)
+    assert isinstance(denied, UpstreamError) and denied.code == "provider_access_denied"
+    missing = _error(_google_error(404, "NOT_FOUND"), "vertex", "vertex batchPredictionJobs.get")
+    assert isinstance(missing, UpstreamRequestError) and missing.status_code == 404
+    invalid = _error(_google_error(400, "INVALID_ARGUMENT"), "vertex", create)
+    assert isinstance(invalid, UpstreamRequestError) and (invalid.status_code, invalid.code) == (
+        400,
+        "INVALID_ARGUMENT",
+    )
+    assert isinstance(_error(_google_error(409, "ALREADY_EXISTS"), "vertex", create), ConflictError)
+    failed = _error(_google_error(503, "UNAVAILABLE"), "vertex", create)
+    assert type(failed) is UpstreamError and failed.status_code == 502
