@@ -344,8 +344,8 @@ class SimulatorSnapshot:
 
     @staticmethod
     def capture(simulator: Any) -> bytes:
-        state, bedrock = simulator.state, simulator.bedrock_jobs
-        with state.lock, state.anthropic.lock, bedrock.lock:
+        state, bedrock, gemini = simulator.state, simulator.bedrock_jobs, simulator.gemini
+        with state.lock, state.anthropic.lock, bedrock.lock, gemini.lock:
             # threading.Event and a Future do not pickle: restore() gives each batch a new event.
             batches = {
                 key: dataclasses.replace(b, abandoned=None, work=None) for key, b in state.batches.items()
@@ -360,6 +360,10 @@ class SimulatorSnapshot:
                 "bedrock_jobs": dict(bedrock.jobs),
                 "bedrock_tokens": dict(bedrock.by_token),
                 "first_attempts": state.first_attempts.seen(),
+                # the Gemini form's records (its files' bytes stay in its storage directory)
+                "gemini_files": dict(gemini.files),
+                "gemini_uploads": dict(gemini.uploads),
+                "gemini_batches": dict(gemini.batches),
             }
         google = simulator.google
         with google.vertex.lock:  # Vertex AI's jobs and the Cloud Storage objects they read and wrote
@@ -389,6 +393,12 @@ class SimulatorSnapshot:
         with bedrock.lock:
             bedrock.jobs.update(records.get("bedrock_jobs") or {})
             bedrock.by_token.update(records.get("bedrock_tokens") or {})
+        gemini = simulator.gemini
+        with gemini.lock:
+            gemini.files.update(records.get("gemini_files") or {})
+            gemini.uploads.update(records.get("gemini_uploads") or {})
+            gemini.batches.update(records.get("gemini_batches") or {})
+            gemini._seq = max((batch.seq for batch in gemini.batches.values()), default=0)
         google = simulator.google
         with google.vertex.lock:
             google.vertex.jobs.update(records.get("vertex_jobs") or {})

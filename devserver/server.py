@@ -58,6 +58,8 @@ SIM_VERTEX_PROJECT = "sim-project"
 SIM_VERTEX_LOCATION = "us-central1"
 SIM_VERTEX_BUCKET = "sim-vertex-batches"
 DEFAULT_ANTHROPIC_API_BASE = "https://api.anthropic.com"
+SIM_GEMINI_KEY = "sim-gemini-key"
+DEFAULT_GEMINI_API_BASE = "https://generativelanguage.googleapis.com"
 DEFAULT_PROVIDER = "openai"
 POWERTOOLS_SERVICE_NAME = "openai-gateway"
 POWERTOOLS_METRICS_NAMESPACE = "OpenAIGateway"
@@ -136,7 +138,8 @@ def resolve_providers(env: Mapping[str, str]) -> dict[str, ProviderSettings]:
 
     OPENAI_API_KEY, OPENAI_API_BASE (default https://api.openai.com/v1), AZURE_API_KEY,
     AZURE_API_BASE (https://RESOURCE.openai.azure.com, required with AZURE_API_KEY),
-    AZURE_API_VERSION, ANTHROPIC_API_KEY, ANTHROPIC_API_BASE (default https://api.anthropic.com).
+    AZURE_API_VERSION, ANTHROPIC_API_KEY, ANTHROPIC_API_BASE (default https://api.anthropic.com),
+    GEMINI_API_KEY, GEMINI_API_BASE (default https://generativelanguage.googleapis.com).
     Simulated providers get an empty api_base, filled in once the simulator runs. BATCH_CAPS: a
     JSON object of deployment name -> its batch caps override (README, "Provider batch caps").
     """
@@ -170,6 +173,11 @@ def resolve_providers(env: Mapping[str, str]) -> dict[str, ProviderSettings]:
         providers["anthropic"] = ProviderSettings(
             "anthropic", "anthropic", SIM_ANTHROPIC_KEY, "", simulated=True
         )
+    if get("GEMINI_API_KEY"):
+        base = (get("GEMINI_API_BASE") or DEFAULT_GEMINI_API_BASE).rstrip("/")
+        providers["gemini"] = ProviderSettings("gemini", "gemini", get("GEMINI_API_KEY"), base)
+    else:
+        providers["gemini"] = ProviderSettings("gemini", "gemini", SIM_GEMINI_KEY, "", simulated=True)
     # Bedrock needs no key: AWS credentials. BEDROCK_REGION runs it in that region (with the
     # ambient credentials and endpoint); without it the simulator answers Bedrock's API.
     providers["bedrock"] = ProviderSettings(
@@ -264,6 +272,7 @@ def _start_simulator(
             openai_key=SIM_OPENAI_KEY,
             azure_key=SIM_AZURE_KEY,
             anthropic_key=SIM_ANTHROPIC_KEY,
+            gemini_key=SIM_GEMINI_KEY,
             batch_phase_seconds=phase_seconds,
             storage_dir=storage_dir,
         )
@@ -939,6 +948,8 @@ def start_gateway(
                 env.set("AWS_ENDPOINT_URL_BEDROCK", simulator.bedrock_endpoint_url)
             if providers["anthropic"].simulated:
                 providers["anthropic"].api_base = simulator.anthropic_api_base
+            if providers["gemini"].simulated:
+                providers["gemini"].api_base = simulator.gemini_api_base
             if providers["vertex"].simulated:  # its key: a service account the simulator made
                 vertex = providers["vertex"]
                 vertex.api_key = simulator.google_service_account_key()

@@ -31,7 +31,7 @@ SNAPSTART_PYTHON_VERSIONS = ("3.12", "3.13")
 SUPPORTED_ARCHITECTURES = ("arm64", "x86_64")
 DEFAULT_ARCHITECTURE = "arm64"
 PROVIDER_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
-PROVIDER_TYPES = frozenset({"openai", "azure", "anthropic", "bedrock", "vertex"})
+PROVIDER_TYPES = frozenset({"openai", "azure", "anthropic", "bedrock", "gemini", "vertex"})
 PROVIDER_FIELDS = frozenset(
     {
         "type",
@@ -50,8 +50,9 @@ PROVIDER_FIELDS = frozenset(
         "gcs_api_base",
     }
 )
-# Types whose api_base has a default (Anthropic's API) or does not apply (Bedrock: its region).
-API_BASE_OPTIONAL_TYPES = frozenset({"anthropic", "bedrock", "vertex"})
+# Types whose api_base has a default (Anthropic's, Gemini's API, Vertex's from its location) or
+# does not apply (Bedrock: its region).
+API_BASE_OPTIONAL_TYPES = frozenset({"anthropic", "bedrock", "gemini", "vertex"})
 LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
 # CloudWatch Logs retention periods (days) and their aws_logs.RetentionDays member names.
 RETENTION_DAY_NAMES: dict[int, str] = {

@@ -1,5 +1,6 @@
-"""A local imitation of the OpenAI and Azure OpenAI Files, Uploads and Batches APIs, and of
-Anthropic's Message Batches API (under ``/anthropic``: ``Simulator.anthropic_api_base``).
+"""A local imitation of the OpenAI and Azure OpenAI Files, Uploads and Batches APIs, of
+Anthropic's Message Batches API (under ``/anthropic``: ``Simulator.anthropic_api_base``) and of
+the Gemini API's Files and Batch Mode (under ``/gemini``: ``Simulator.gemini_api_base``).
 
     from devserver.simulator import Simulator, SimulatorConfig
 
@@ -13,6 +14,7 @@ provider semantics under one lock), ``batchwork`` (streaming batch validation an
 ``bodies`` (endpoint response bodies), ``httpio`` (chunked and multipart streaming), ``records``
 (wire shapes), ``errors`` (the error envelope), ``anthropic_batches`` (Anthropic's form) and
 ``anthropic_messages`` (a Claude Message for a request's params, for every form that runs Claude),
+``gemini`` and ``gemini_requests`` (Gemini's form and the request rules it enforces),
 ``limits`` (each form's caps and quotas, ``SimulatorConfig.limits``, and the test directives a line
 can carry: ``sim-expire`` and ``sim-fail-<code>`` in a custom_id, first attempt only),
 ``google`` (Google's forms: ``google_auth``, the service-account token endpoint; ``gcs``, Cloud

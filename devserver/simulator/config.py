@@ -41,6 +41,7 @@ class SimulatorConfig:
     openai_key: str = "sim-openai-key"
     azure_key: str = "sim-azure-key"
     anthropic_key: str = "sim-anthropic-key"
+    gemini_key: str = "sim-gemini-key"
     batch_phase_seconds: float = 0.5
     storage_dir: str | None = None
     host: str = "127.0.0.1"

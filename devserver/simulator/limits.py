@@ -50,6 +50,8 @@ DEFAULTS: dict[str, tuple[int, int]] = {
     "azure": (100_000, 200 * MIB),
     "anthropic": (100_000, 256 * MIB),
     "bedrock": (50_000, 1_000_000_000),
+    # Gemini Batch Mode: a 2 GB input file; no documented count of requests per batch
+    "gemini": (1_000_000, 2_000_000_000),
     # Vertex AI batch prediction for Gemini: requests per job and input file size
     # (https://cloud.google.com/vertex-ai/generative-ai/docs/multimodal/batch-prediction-gemini)
     "vertex": (200_000, 1_000_000_000),

@@ -26,6 +26,8 @@ from .anthropic_batches import AnthropicError
 from .bedrock import BedrockError, BedrockJobs
 from .config import SimulatorConfig
 from .errors import ApiError
+from .gemini import GeminiApi
+from .gemini import handle as gemini_handle
 from .google import ERRORS as GOOGLE_ERRORS
 from .google import GCS_PREFIX, VERTEX_PREFIX, Answer, GoogleForms, error_answer
 from .google import PREFIXES as GOOGLE_PATHS
@@ -58,6 +60,8 @@ _AZURE_V1_VERSIONS = frozenset({"v1", "preview"})
 # Anthropic's API is served under this prefix (its paths, /v1/messages/batches..., follow).
 ANTHROPIC_PREFIX = "/anthropic"
 MAX_ANTHROPIC_BODY = 256 * 1024 * 1024
+# The Gemini API (Files, Batch Mode) is served under this prefix (`gemini`).
+GEMINI_PREFIX = "/gemini"
 
 
 _BEDROCK_PATHS = ("/model-invocation-job",)  # also matches /model-invocation-jobs
@@ -78,10 +82,16 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 256
 
     def __init__(
-        self, address: tuple[str, int], state: SimState, config: SimulatorConfig, bedrock: BedrockJobs
+        self,
+        address: tuple[str, int],
+        state: SimState,
+        config: SimulatorConfig,
+        bedrock: BedrockJobs,
+        gemini: GeminiApi,
     ) -> None:
         self.state = state
         self.bedrock = bedrock
+        self.gemini = gemini
         self.config = config
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
@@ -248,6 +258,9 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ApiError(fault.status, message, type=kind, code=code, headers=headers)
         if path.startswith(ANTHROPIC_PREFIX + "/v1/"):
             self._anthropic(path[len(ANTHROPIC_PREFIX) :], query)
+            return
+        if path.startswith(GEMINI_PREFIX + "/"):
+            self._gemini(path[len(GEMINI_PREFIX) :], query)
             return
         if path.startswith("/v1/"):
             provider, rest = OPENAI, path[4:]
@@ -455,6 +468,31 @@ class _Handler(BaseHTTPRequestHandler):
     def _anthropic_base(self) -> str:
         return f"http://{self.headers.get('Host') or self.server.server_name}{ANTHROPIC_PREFIX}"
 
+    # ------------------------------------------------------------------ Gemini API
+
+    def _gemini(self, path: str, query: dict[str, str]) -> None:
+        base = f"http://{self.headers.get('Host') or self.server.server_name}{GEMINI_PREFIX}"
+        answer = gemini_handle(
+            self.server.gemini,
+            self.command,
+            path,
+            query,
+            self.headers,
+            self._body.read_json,
+            self._body.read,
+            base,
+        )
+        self._body.drain()
+        if answer.raw is None:
+            self._send_json(answer.status, answer.json, answer.headers)
+            return
+        self._status = answer.status
+        self.send_response(answer.status)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(answer.raw)))
+        self.end_headers()
+        self.wfile.write(answer.raw)
+
     # ------------------------------------------------------------------ /_sim admin (no auth)
 
     def _admin(self, path: str) -> None:
@@ -469,6 +507,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._body.drain()
             state.reset()
             self.server.bedrock.reset()
+            self.server.gemini.reset()
             self.server.google.reset()
             self._send_json(200, {"object": "sim.reset", "ok": True})
         elif seg == ["keys"] and method == "POST":
@@ -493,6 +532,7 @@ class Simulator:
         self._own_storage: str | None = None
         self._state: SimState | None = None
         self._bedrock: BedrockJobs | None = None
+        self._gemini: GeminiApi | None = None
         self._google: GoogleForms | None = None
 
     # lifecycle
@@ -513,7 +553,17 @@ class Simulator:
             limits=lambda: self.config.limits,
             first_attempts=self._state.first_attempts,
         )
-        self._server = _Server((self.config.host, self.config.port), self._state, self.config, self._bedrock)
+        self._gemini = GeminiApi(
+            os.path.join(root, "gemini"),
+            lambda: self.state.phase,
+            lambda: self.config.gemini_key,
+            clock=self.config.clock,
+            limits=lambda: self.config.limits,
+            first_attempts=self._state.first_attempts,
+        )
+        self._server = _Server(
+            (self.config.host, self.config.port), self._state, self.config, self._bedrock, self._gemini
+        )
         self._server.google = self._google = GoogleForms(
             lambda: self.state.phase,
             clock=self.config.clock,
@@ -582,6 +632,16 @@ class Simulator:
         return self.url + ANTHROPIC_PREFIX
 
     @property
+    def gemini_api_base(self) -> str:
+        return self.url + GEMINI_PREFIX
+
+    @property
+    def gemini(self) -> GeminiApi:
+        if self._gemini is None:
+            raise RuntimeError("the simulator is not running")
+        return self._gemini
+
+    @property
     def vertex_api_base(self) -> str:
         """A vertex deployment's `api_base` (its `gcs_api_base`: `gcs_api_base`)."""
         return self.url + VERTEX_PREFIX
@@ -617,6 +677,8 @@ class Simulator:
         self.state.reset()
         if self._bedrock is not None:
             self._bedrock.reset()
+        if self._gemini is not None:
+            self._gemini.reset()
         if self._google is not None:
             self._google.reset()
 
@@ -627,8 +689,15 @@ class Simulator:
         self.state.clear_faults()
 
     def set_keys(
-        self, *, openai_key: str | None = None, azure_key: str | None = None, anthropic_key: str | None = None
+        self,
+        *,
+        openai_key: str | None = None,
+        azure_key: str | None = None,
+        anthropic_key: str | None = None,
+        gemini_key: str | None = None,
     ) -> None:
+        if gemini_key is not None:
+            self.config.gemini_key = gemini_key
         keys = (("openai_key", openai_key), ("azure_key", azure_key), ("anthropic_key", anthropic_key))
         body = {k: v for k, v in keys if v is not None}
         self.state.set_keys(body)

@@ -15,6 +15,7 @@ MODELS = {
     "azure": "gpt-4o-mini",
     "anthropic": "claude-sonnet-4-5",
     "bedrock": "claude-3-5-haiku",
+    "gemini": "gemini-2.5-flash",
 }
 
 

@@ -16,8 +16,28 @@ from gateway.providers.gemini_content import (
     chat_completion,
     generate_content_request,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 MODEL = "gemini-2.5-flash"
+_KEYS = [
+    "role",
+    "content",
+    "type",
+    "text",
+    "image_url",
+    "url",
+    "tool_calls",
+    "id",
+    "function",
+    "name",
+    "arguments",
+    "tool_call_id",
+    "parameters",
+    "json_schema",
+    "schema",
+    "description",
+]
 WEATHER = {
     "type": "object",
     "properties": {"location": {"type": "string", "description": "The city and state"}},
@@ -418,3 +438,165 @@ def test_several_candidates_are_several_choices_and_a_blocked_prompt_one_filtere
     assert blocked["choices"][0]["finish_reason"] == "content_filter"
     assert blocked["choices"][0]["message"]["content"] is None
     assert blocked["model"] == MODEL and blocked["usage"]["prompt_tokens"] == 3
+
+
+def test_a_function_name_gemini_refuses_is_refused() -> None:
+    tool = {"type": "function", "function": {"name": "1st_tool", "parameters": WEATHER}}
+    refused("body.tools[0].function.name", tools=[tool])
+
+
+def test_a_tool_choice_naming_no_declared_function_is_refused() -> None:
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": WEATHER}}]
+    refused(
+        "body.tool_choice.function.name",
+        tools=tools,
+        tool_choice={"type": "function", "function": {"name": "get_time"}},
+    )
+
+
+# Any JSON a client may send: only TranslationError (a line problem, a 4xx), never another error.
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-3, 3)
+    | st.floats(-3, 3)
+    | st.sampled_from(
+        [
+            "",
+            "x",
+            "user",
+            "assistant",
+            "tool",
+            "system",
+            "text",
+            "image_url",
+            "function",
+            "json_schema",
+            "json_object",
+            "auto",
+            "required",
+            "low",
+            "data:image/png;base64,AA",
+        ]
+    ),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(_KEYS), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    fields=st.dictionaries(
+        st.sampled_from(
+            [
+                "messages",
+                "tools",
+                "tool_choice",
+                "response_format",
+                "stop",
+                "n",
+                "seed",
+                "reasoning_effort",
+                "max_tokens",
+                "temperature",
+                "parallel_tool_calls",
+                "modalities",
+            ]
+        ),
+        _JSON,
+        max_size=4,
+    )
+)
+def test_any_json_is_translated_or_refused_by_name(fields: dict[str, Any]) -> None:
+    try:
+        body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], **fields}
+        translated = generate_content_request(body, model=MODEL)
+    except TranslationError as exc:
+        assert exc.field.startswith("body")
+    else:
+        assert translated["contents"]
+
+
+@pytest.mark.parametrize(
+    ("field", "body"),
+    [
+        (
+            "body.response_format.json_schema.schema",
+            {"response_format": {"type": "json_schema", "json_schema": "x"}},
+        ),
+        (
+            "body.messages[0].content[0].image_url.url",
+            {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": "u"}]}]},
+        ),
+        (
+            "body.messages[1].tool_calls[0]",
+            {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "tool_calls": ["x"]}]},
+        ),
+        (
+            "body.messages[1].tool_calls[0].function.arguments",
+            {
+                "messages": [
+                    {"role": "user", "content": "a"},
+                    {
+                        "role": "assistant",
+                        "tool_calls": [{"id": "c", "function": {"name": "f", "arguments": {"a": 1}}}],
+                    },
+                ]
+            },
+        ),
+        ("body.tool_choice", {"tool_choice": ["auto"]}),
+        ("body.tools", {"tools": {"type": "function"}}),
+        ("body.reasoning_effort", {"reasoning_effort": {"level": "low"}}),
+    ],
+)
+def test_malformed_shapes_are_refused_by_name(field: str, body: dict[str, Any]) -> None:
+    refused(field, **body)
+
+
+def test_a_malformed_response_reads_as_far_as_it_goes() -> None:
+    response = {"candidates": ["x", {"content": "y"}, {"content": {"parts": ["z", {"text": "ok"}]}}]}
+    choices = chat_completion(response, model=MODEL, custom_id="c", created=1)["choices"]
+    assert [choice["message"]["content"] for choice in choices] == [None, "ok"]
+
+
+def test_a_model_name_that_is_no_path_segment_is_refused_at_upload() -> None:
+    from gateway.providers.gemini_content import check_line
+
+    for model in ("../files/x", "gemini-2.5-flash:batchGenerateContent?x", "a/b"):
+        with pytest.raises(TranslationError) as raised:
+            check_line({"model": model, "messages": [{"role": "user", "content": "hi"}]})
+        assert raised.value.field == "body.model"
+    check_line({"model": "flash", "messages": [{"role": "user", "content": "hi"}]}, models={"flash": MODEL})
+
+
+def test_a_json_schema_response_format_needs_gemini_2_5_or_later() -> None:
+    schema = {"type": "json_schema", "json_schema": {"name": "r", "schema": {"type": "object"}}}
+    refused("body.response_format", "gemini-2.0-flash", response_format=schema)
+    assert (
+        "responseJsonSchema" in request("gemini-3-flash-preview", response_format=schema)["generationConfig"]
+    )
+
+
+def test_audio_and_pdf_parts_are_inline_data() -> None:
+    content = [
+        {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}},
+        {"type": "file", "file": {"filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBERi0="}},
+    ]
+    parts = request(messages=[{"role": "user", "content": content}])["contents"][0]["parts"]
+    assert parts == [
+        {"inlineData": {"mimeType": "audio/wav", "data": "UklGRg=="}},
+        {"inlineData": {"mimeType": "application/pdf", "data": "JVBERi0="}},
+    ]
+    refused(
+        "body.messages[0].content[0].file.file_data",
+        messages=[{"role": "user", "content": [{"type": "file", "file": {"file_id": "file-abc"}}]}],
+    )
+    refused(
+        "body.messages[0].content[0].input_audio.format",
+        messages=[
+            {
+                "role": "user",
+                "content": [{"type": "input_audio", "input_audio": {"data": "AA==", "format": "ogg"}}],
+            }
+        ],
+    )

@@ -19,6 +19,7 @@ from devserver.server import (
     BEDROCK_MODELS,
     SIM_ANTHROPIC_KEY,
     SIM_AZURE_KEY,
+    SIM_GEMINI_KEY,
     SIM_OPENAI_KEY,
     LocalAsyncRunner,
     LocalGateway,
@@ -33,6 +34,7 @@ REAL_PROVIDERS = {
     "AZURE_API_BASE": "https://res.openai.azure.com",
     "AZURE_API_VERSION": "2024-10-21",
     "ANTHROPIC_API_KEY": "sk-ant-test",
+    "GEMINI_API_KEY": "gemini-test-key",
     "BEDROCK_REGION": "eu-west-1",  # real Bedrock there (the ambient AWS credentials), not the simulator
 }
 
@@ -114,6 +116,7 @@ def test_bucket_and_secrets(gateway: LocalGateway) -> None:
         "openai": "sk-openai-test",
         "azure": "azure-test-key",
         "anthropic": "sk-ant-test",
+        "gemini": "gemini-test-key",
         "vertex": VERTEX_KEY,
     }
     pepper = secrets.get_secret_value(SecretId=resources.DEFAULT_KEY_PEPPER_SECRET)["SecretString"]
@@ -135,6 +138,7 @@ def test_function_environment(gateway: LocalGateway) -> None:
         "openai": {"type": "openai", "api_base": "https://openai.example/v1"},
         "azure": {"type": "azure", "api_base": "https://res.openai.azure.com", "api_version": "2024-10-21"},
         "anthropic": {"type": "anthropic", "api_base": "https://api.anthropic.com"},
+        "gemini": {"type": "gemini", "api_base": "https://generativelanguage.googleapis.com"},
         "bedrock": {"type": "bedrock", "region": "eu-west-1", "models": BEDROCK_MODELS},
         "vertex": {
             "type": "vertex",
@@ -261,13 +265,14 @@ def test_no_provider_keys_uses_simulator(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with start_gateway(provider_env={}, simulator_phase_seconds=0.1) as gw:
         assert gw.simulator is not None
-        assert set(gw.simulated_providers) == {"openai", "azure", "anthropic", "bedrock", "vertex"}
+        assert set(gw.simulated_providers) == {"openai", "azure", "anthropic", "gemini", "bedrock", "vertex"}
         # boto3's bedrock client (Bedrock needs no key: AWS credentials) finds the simulator
         assert os.environ["AWS_ENDPOINT_URL_BEDROCK"] == gw.simulator.bedrock_endpoint_url
         config = json.loads(os.environ[resources.ENV_PROVIDERS])
         assert config["openai"]["api_base"] == gw.simulator.openai_api_base
         assert config["azure"]["api_base"] == gw.simulator.azure_api_base
         assert config["anthropic"]["api_base"] == gw.simulator.anthropic_api_base
+        assert config["gemini"]["api_base"] == gw.simulator.gemini_api_base
         assert config["vertex"]["api_base"] == gw.simulator.vertex_api_base
         assert config["vertex"]["gcs_api_base"] == gw.simulator.gcs_api_base
         secrets = client(gw, "secretsmanager")
@@ -277,7 +282,12 @@ def test_no_provider_keys_uses_simulator(monkeypatch: pytest.MonkeyPatch) -> Non
         vertex_key = json.loads(keys.pop("vertex"))  # the simulator's service account
         assert vertex_key["type"] == "service_account"
         assert vertex_key["token_uri"].startswith(gw.simulator.url)
-        assert keys == {"openai": SIM_OPENAI_KEY, "azure": SIM_AZURE_KEY, "anthropic": SIM_ANTHROPIC_KEY}
+        assert keys == {
+            "openai": SIM_OPENAI_KEY,
+            "azure": SIM_AZURE_KEY,
+            "anthropic": SIM_ANTHROPIC_KEY,
+            "gemini": SIM_GEMINI_KEY,
+        }
         sim_url = gw.simulator.url
     with pytest.raises(OSError):  # stopped with the gateway
         urllib.request.urlopen(sim_url, timeout=2)

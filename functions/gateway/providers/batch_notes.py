@@ -46,6 +46,10 @@ class BatchNotes:
             Bucket=self.bucket, Key=self.pending_prefix + request_key + ".json", Body=_json(note)
         )
 
+    def get_pending(self, request_key: str) -> dict[str, Any] | None:
+        """The note written ahead under `request_key` (None once forgotten, or never written)."""
+        return self._read(self.pending_prefix + request_key + ".json")
+
     def forget_pending(self, request_key: str) -> None:
         """Once the batch's own note is written (best effort: a stale pending note only ever
         matches a batch of its size made within minutes of it)."""

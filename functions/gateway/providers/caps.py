@@ -38,6 +38,7 @@ VERTEX_BATCH_LIMITS = (
     "https://cloud.google.com/vertex-ai/generative-ai/docs/multimodal/batch-prediction-gemini#quotas"
 )
 T = TypeVar("T")
+GEMINI_BATCH_LIMITS = "https://ai.google.dev/gemini-api/docs/rate-limits#batch-mode"
 BEDROCK_JOB_QUEUE_POST = (
     "https://aws.amazon.com/blogs/machine-learning/"
     "automate-amazon-bedrock-batch-inference-building-a-scalable-and-efficient-pipeline/"
@@ -156,6 +157,13 @@ DOCUMENTED: dict[str, TypeDefaults] = {
         min_requests=Documented(100, BEDROCK_QUOTAS),
         # submitted and in-progress jobs per model per Region
         max_concurrent=Documented(10, BEDROCK_JOB_QUEUE_POST),
+    ),
+    "gemini": TypeDefaults(
+        # Gemini documents no count of requests per batch: 100,000 keeps a batch's note (its
+        # custom_ids) small; the input file is at most 2 GB; 100 batches run at once.
+        max_requests=Documented(100_000, GEMINI_BATCH_LIMITS),
+        max_bytes=Documented(2_000 * MB, GEMINI_BATCH_LIMITS),
+        max_concurrent=Documented(100, GEMINI_BATCH_LIMITS),
     ),
     "vertex": TypeDefaults(
         # requests per Gemini batch job and its input file (jobs past the concurrency limit

@@ -11,11 +11,12 @@ DEFAULT_OPENAI_API_BASE = "https://api.openai.com/v1"
 DEFAULT_AZURE_API_VERSION = "2025-04-01-preview"
 DEFAULT_ANTHROPIC_API_BASE = "https://api.anthropic.com"
 DEFAULT_ANTHROPIC_VERSION = "2023-06-01"
+DEFAULT_GEMINI_API_BASE = "https://generativelanguage.googleapis.com"
 # Anthropic's and Bedrock's Claude requests require max_tokens; OpenAI's do not.
 DEFAULT_MAX_TOKENS = 4096
-ProviderType = Literal["openai", "azure", "anthropic", "bedrock", "vertex"]
+ProviderType = Literal["openai", "azure", "anthropic", "bedrock", "gemini", "vertex"]
 # Types without an OpenAI-style file store: the gateway keeps their files (providers.kept_files).
-KEPT_FILE_TYPES = frozenset({"anthropic", "bedrock", "vertex"})
+KEPT_FILE_TYPES = frozenset({"anthropic", "bedrock", "gemini", "vertex"})
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 # Path segments the route table uses; a provider of that name would shadow a route.
 RESERVED_NAMES = frozenset(
@@ -122,6 +123,8 @@ def parse_deployments(raw: dict[str, dict[str, Any]]) -> dict[str, ProviderDeplo
         if spec.get("type") == "anthropic":
             spec.setdefault("api_base", DEFAULT_ANTHROPIC_API_BASE)
             spec.setdefault("anthropic_version", DEFAULT_ANTHROPIC_VERSION)
+        if spec.get("type") == "gemini":
+            spec.setdefault("api_base", DEFAULT_GEMINI_API_BASE)
         if spec.get("type") == "vertex":
             from gateway.providers.vertex_config import with_defaults
 

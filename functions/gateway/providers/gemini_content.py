@@ -27,7 +27,13 @@ from typing import Any
 
 from gateway.providers.chat_to_messages import TranslationError
 
-__all__ = ["TranslationError", "chat_completion", "completion_usage", "generate_content_request"]
+__all__ = [
+    "TranslationError",
+    "chat_completion",
+    "check_line",
+    "completion_usage",
+    "generate_content_request",
+]
 
 # Set to anything but its neutral value, these have no Gemini equivalent the gateway maps.
 _UNSUPPORTED: dict[str, tuple[Any, ...]] = {
@@ -68,10 +74,15 @@ _HANDLED = frozenset(
         "reasoning_effort",
     }
 )
+# A model's name as the Gemini API's paths take it (`models/{model}`): one path segment.
+MODEL_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,127}$")
+# FunctionDeclaration.name (https://ai.google.dev/api/caching#FunctionDeclaration).
+FUNCTION_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_.:-]{0,63}$")
 MAX_STOP_SEQUENCES = 5  # GenerationConfig.stopSequences: "up to 5 character sequences"
 MAX_CANDIDATES = 8  # GenerationConfig.candidateCount
 # Image types Gemini takes inline (https://ai.google.dev/gemini-api/docs/image-understanding).
 IMAGE_MIME_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/heic", "image/heif"})
+AUDIO_MIME_TYPES = {"wav": "audio/wav", "mp3": "audio/mp3"}
 _DATA_URL = re.compile(r"^data:(?P<type>[\w/+.-]+);base64,(?P<data>.*)$", re.DOTALL)
 # `gemini-2.5-flash-lite`, `gemini-3-pro-preview`, `gemini-3.1-pro-preview`, `models/gemini-3-flash`.
 _GEMINI_VERSION = re.compile(
@@ -111,15 +122,31 @@ def generate_content_request(body: dict[str, Any], *, model: str) -> dict[str, A
     request: dict[str, Any] = {"contents": contents}
     if system:
         request["systemInstruction"] = {"parts": [{"text": system}]}
-    if body.get("tools") is not None:
-        declarations = _function_declarations(body["tools"])
-        if declarations:
-            request["tools"] = [{"functionDeclarations": declarations}]
+    declarations = _function_declarations(body["tools"]) if body.get("tools") is not None else []
+    if declarations:
+        request["tools"] = [{"functionDeclarations": declarations}]
     if (tool_config := _tool_config(body.get("tool_choice"), body.get("parallel_tool_calls"))) is not None:
+        named = tool_config["functionCallingConfig"].get("allowedFunctionNames") or []
+        if any(name not in {d["name"] for d in declarations} for name in named):
+            raise TranslationError("body.tool_choice.function.name", "names no function of body.tools")
         request["toolConfig"] = tool_config
     if generation_config := _generation_config(body, model=model):
         request["generationConfig"] = generation_config
     return request
+
+
+def check_line(body: dict[str, Any], *, models: dict[str, str] | None = None) -> None:
+    """The upload check of one batch line's body for a Gemini deployment (`models`: its
+    aliases -> Gemini model names); TranslationError names what cannot be sent."""
+    model = body.get("model") if isinstance(body, dict) else None
+    if not isinstance(model, str) or not model:
+        raise TranslationError("body.model", "is required and must be a string")
+    gemini_model = (models or {}).get(model, model)
+    if not MODEL_NAME.match(gemini_model):
+        raise TranslationError(
+            "body.model", f"{gemini_model!r} is not a Gemini model name (e.g. gemini-2.5-flash)"
+        )
+    generate_content_request(body, model=gemini_model)
 
 
 def _check_fields(body: dict[str, Any]) -> None:
@@ -159,7 +186,7 @@ def _generation_config(body: dict[str, Any], *, model: str) -> dict[str, Any]:
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise TranslationError("body.seed", "must be an integer")
         config["seed"] = seed
-    config.update(_response_format(body.get("response_format")))
+    config.update(_response_format(body.get("response_format"), model=model))
     if (effort := body.get("reasoning_effort")) is not None:
         config["thinkingConfig"] = thinking_config(effort, model=model)
     return config
@@ -194,7 +221,7 @@ def _stop_sequences(stop: Any) -> list[str]:
     return sequences
 
 
-def _response_format(response_format: Any) -> dict[str, Any]:
+def _response_format(response_format: Any, *, model: str) -> dict[str, Any]:
     if response_format is None:
         return {}
     kind = response_format.get("type") if isinstance(response_format, dict) else None
@@ -203,10 +230,17 @@ def _response_format(response_format: Any) -> dict[str, Any]:
     if kind == "json_object":
         return {"responseMimeType": "application/json"}
     if kind == "json_schema":
-        schema = (response_format.get("json_schema") or {}).get("schema")
+        json_schema = response_format.get("json_schema")
+        schema = json_schema.get("schema") if isinstance(json_schema, dict) else None
         if not isinstance(schema, dict):
             raise TranslationError(
                 "body.response_format.json_schema.schema", "is required (a JSON Schema object)"
+            )
+        version = gemini_version(model)
+        if version is None or version[:2] < (2, 5):
+            raise TranslationError(
+                "body.response_format",
+                f"a JSON Schema response format needs Gemini 2.5 or later, not {model}",
             )
         # responseJsonSchema takes JSON Schema as written; responseSchema only an OpenAPI subset.
         return {"responseMimeType": "application/json", "responseJsonSchema": schema}
@@ -328,11 +362,41 @@ def _user_parts(content: Any, where: str) -> list[dict[str, Any]]:
                 parts.append({"text": part["text"]})
         elif kind == "image_url":
             parts.append(_image(part.get("image_url"), f"{at}.image_url"))
+        elif kind == "input_audio":
+            parts.append(_audio(part.get("input_audio"), f"{at}.input_audio"))
+        elif kind == "file":
+            parts.append(_pdf(part.get("file"), f"{at}.file"))
         else:
             raise TranslationError(
-                at, f"content part type {kind!r} is not supported (text and image_url are)"
+                at, f"content part type {kind!r} is not supported (text, image_url, input_audio and file are)"
             )
     return parts
+
+
+def _audio(audio: Any, where: str) -> dict[str, Any]:
+    """OpenAI's base64 `input_audio` (wav or mp3) as inline audio
+    (https://ai.google.dev/gemini-api/docs/audio#supported-formats)."""
+    data = audio.get("data") if isinstance(audio, dict) else None
+    audio_format = audio.get("format") if isinstance(audio, dict) else None
+    if not isinstance(data, str) or not data:
+        raise TranslationError(f"{where}.data", "is required (base64 audio)")
+    if audio_format not in AUDIO_MIME_TYPES:
+        raise TranslationError(f"{where}.format", f"must be one of {', '.join(sorted(AUDIO_MIME_TYPES))}")
+    return {"inlineData": {"mimeType": AUDIO_MIME_TYPES[audio_format], "data": data}}
+
+
+def _pdf(file: Any, where: str) -> dict[str, Any]:
+    """OpenAI's `file` part with its base64 `file_data` (a PDF data URL) as inline PDF
+    (https://ai.google.dev/gemini-api/docs/document-processing); a `file_id` names a file of the
+    gateway's, which a Gemini request cannot reach."""
+    data = file.get("file_data") if isinstance(file, dict) else None
+    match = _DATA_URL.match(data) if isinstance(data, str) else None
+    if match is None or match["type"].lower() != "application/pdf":
+        raise TranslationError(
+            f"{where}.file_data",
+            "Gemini takes a document as a base64 PDF data URL (data:application/pdf;base64,...)",
+        )
+    return {"inlineData": {"mimeType": "application/pdf", "data": match["data"]}}
 
 
 def _image(image_url: Any, where: str) -> dict[str, Any]:
@@ -407,7 +471,7 @@ def _function_response(message: dict[str, Any], where: str, calls: _CallNames) -
     text = _text_only(message.get("content"), f"{where}.content")
     try:
         parsed = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         parsed = None
     # FunctionResponse.response is a JSON object: a JSON object result is passed as is, any
     # other result under "result".
@@ -426,6 +490,12 @@ def _function_declarations(tools: Any) -> list[dict[str, Any]]:
             raise TranslationError(at, "only function tools are supported")
         if not isinstance(function.get("name"), str) or not function["name"]:
             raise TranslationError(f"{at}.function.name", "is required")
+        if not FUNCTION_NAME.match(function["name"]):
+            raise TranslationError(
+                f"{at}.function.name",
+                "Gemini takes function names that start with a letter or an underscore, then letters, "
+                "digits, underscores, dots, colons or dashes (64 at most)",
+            )
         declaration: dict[str, Any] = {"name": function["name"]}
         if function.get("description"):
             declaration["description"] = function["description"]
@@ -473,6 +543,7 @@ def chat_completion(response: dict[str, Any], *, model: str, custom_id: str, cre
     choices = [
         _choice(candidate, position, custom_id=custom_id)
         for position, candidate in enumerate(response.get("candidates") or ())
+        if isinstance(candidate, dict)
     ]
     if not choices:  # the prompt itself was blocked (promptFeedback.blockReason)
         choices = [
@@ -500,8 +571,11 @@ def _choice(candidate: dict[str, Any], position: int, *, custom_id: str) -> dict
     index = candidate.get("index", position)
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
-    for part in (candidate.get("content") or {}).get("parts") or ():
-        if part.get("thought"):  # a thought summary: OpenAI's chat completion has no place for it
+    content = candidate.get("content")
+    for part in (content.get("parts") if isinstance(content, dict) else None) or ():
+        if not isinstance(part, dict) or part.get(
+            "thought"
+        ):  # a thought summary: OpenAI's chat completion has no place for it
             continue
         if isinstance(part.get("text"), str):
             texts.append(part["text"])

@@ -21,6 +21,7 @@ ADAPTERS: dict[str, str] = {
     "azure": "gateway.providers.client:ProviderClient",
     "anthropic": "gateway.providers.anthropic:AnthropicClient",
     "bedrock": "gateway.providers.bedrock:BedrockClient",
+    "gemini": "gateway.providers.gemini:GeminiClient",
     "vertex": "gateway.providers.vertex:VertexClient",
 }
 

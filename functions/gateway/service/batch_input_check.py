@@ -212,6 +212,7 @@ CHAT_ONLY = ("/v1/chat/completions",)
 TYPE_LIMITS: dict[str, tuple[int, int]] = {
     "anthropic": (100_000, 256 * 1024 * 1024),
     "bedrock": (50_000, 1_000_000_000),  # Bedrock's records per job and input file size
+    "gemini": (100_000, 2_000_000_000),  # caps.DOCUMENTED["gemini"]: Gemini's 2 GB input file
     "vertex": (200_000, 1_000_000_000),  # Vertex AI's requests per Gemini batch job and file size
 }
 
@@ -236,6 +237,10 @@ def rules_for(provider: str) -> CheckRules:
         line_check = partial(
             check_line, models=deployment.models, default_max_tokens=deployment.default_max_tokens
         )
+    if deployment.type == "gemini":
+        from gateway.providers.gemini_content import check_line as gemini_line
+
+        line_check = partial(gemini_line, models=deployment.models)
     if deployment.type == "vertex":
         from gateway.providers.vertex_records import check_line as check_vertex_line
 
