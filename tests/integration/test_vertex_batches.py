@@ -242,6 +242,24 @@ def test_an_unknown_batch_is_404(local_gateway: LocalGateway) -> None:
     assert error_of(error.value)["code"] is not None
 
 
+@pytest.mark.parametrize("upstream_id", ["\uff11\uff12\uff13", "12/../34", "12:cancel", "", "9" * 40])
+def test_only_a_vertex_job_id_reaches_a_url(
+    local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch, upstream_id: str
+) -> None:
+    from gateway.errors import UpstreamRequestError
+    from gateway.providers.google_cloud import GoogleCloud
+    from gateway.providers.registry import client_for
+
+    sent: list[str] = []
+    monkeypatch.setattr(GoogleCloud, "_send", lambda self, method, url, *a, **k: sent.append(url))
+    adapter = client_for("vertex")
+    for call in (adapter.retrieve_batch, adapter.cancel_batch):
+        with pytest.raises(UpstreamRequestError) as error:
+            call(upstream_id)
+        assert error.value.status_code == 404
+    assert sent == []
+
+
 def test_revoked_tokens_are_replaced_once(
     local_gateway: LocalGateway, google: GoogleForms, stepped_jobs: tuple[SteppedClock, float]
 ) -> None:

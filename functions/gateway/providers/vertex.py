@@ -1,4 +1,4 @@
-"""Vertex AI batch prediction for Gemini behind OpenAI's Files and Batches API (`ProviderApi`).
+"""Vertex AI batch prediction (Gemini, Claude) behind OpenAI's Files and Batches API (`ProviderApi`).
 
 Files are the gateway's own (`kept_files`). A batch is a batch prediction job: at create its
 rows (`vertex_records`) are written to `gs://<gcs_bucket>/<gcs_prefix><deployment>/<token>/input.jsonl`,
@@ -118,7 +118,7 @@ class VertexClient(KeptFileEndpoints):
         return self._batch(job)
 
     def retrieve_batch(self, batch_id: str, *, timeout: float | None = None) -> dict[str, Any]:
-        if not batch_id.isdigit():
+        if not _job_id_form(batch_id):
             raise _not_found(batch_id)
         return self._batch(self._google.get_job(self._google.job_name(batch_id)))
 
@@ -157,7 +157,7 @@ class VertexClient(KeptFileEndpoints):
     def cancel_batch(self, batch_id: str) -> dict[str, Any]:
         """Cancels the job; answers `cancelling` as OpenAI does: the rows it ran become files on
         the next retrieve or list once it is cancelled."""
-        if not batch_id.isdigit():
+        if not _job_id_form(batch_id):
             raise _not_found(batch_id)
         name = self._google.job_name(batch_id)
         job = self._google.get_job(name)
@@ -332,6 +332,11 @@ class VertexClient(KeptFileEndpoints):
             raise
         value = json.loads(body)
         return value if isinstance(value, dict) else None
+
+
+def _job_id_form(batch_id: str) -> bool:
+    """A Vertex job id: ASCII digits only (nothing else reaches a URL path)."""
+    return 0 < len(batch_id) <= 32 and batch_id.isascii() and batch_id.isdigit()
 
 
 def _not_found(batch_id: str) -> UpstreamRequestError:
