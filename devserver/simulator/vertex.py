@@ -244,10 +244,9 @@ class VertexJobs:
         head = f"projects/{project}/locations/{location}/"
         with self.lock:
             now = self.clock()
+            # Vertex documents no order for this list: by job id here, which is random
             jobs = sorted(
-                (job for job in self.jobs.values() if job.name.startswith(head)),
-                key=lambda job: (job.created, job.job_id),
-                reverse=True,
+                (job for job in self.jobs.values() if job.name.startswith(head)), key=lambda job: job.job_id
             )
             for job in jobs:
                 self._refresh(job, now)

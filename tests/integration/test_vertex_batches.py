@@ -409,9 +409,15 @@ def test_keeping_results_interrupted_at_each_step_keeps_them_once(
     )
 
 
-def test_the_adapters_list_pages_newest_first_with_after_and_has_more(local_gateway: LocalGateway) -> None:
+def test_the_adapters_list_pages_newest_first_with_after_and_has_more(
+    local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Vertex lists jobs in no documented order (the simulator: by its random ids), in pages
+    (of 2 here): the adapter reads them all and pages them newest first."""
+    from gateway.providers import google_cloud
     from gateway.providers.registry import client_for
 
+    monkeypatch.setattr(google_cloud, "LIST_PAGE_SIZE", 2)
     adapter = client_for("vertex")
     sdk = _sdk(local_gateway)
     made = [
@@ -422,6 +428,7 @@ def test_the_adapters_list_pages_newest_first_with_after_and_has_more(local_gate
     assert [b["id"] for b in first["data"]] == made[::-1][:2] and first["has_more"] is True
     rest = adapter.list_batches(limit=2, after=first["last_id"])
     assert rest["data"][0]["id"] == made[0]
+    assert adapter.list_batches(limit=2, after="1")["data"] == []  # an unknown cursor: nothing after it
 
 
 def test_a_create_whose_answer_was_lost_is_adopted_with_its_job(

@@ -123,35 +123,31 @@ class VertexClient(KeptFileEndpoints):
         return self._batch(self._google.get_job(self._google.job_name(batch_id)))
 
     def list_batches(self, *, timeout: float | None = None, **query: Any) -> dict[str, Any]:
-        """OpenAI's page (newest first, `after` a batch id, `limit`) over Vertex's pages of this
-        deployment's jobs."""
+        """OpenAI's page (newest first, `after` a batch id, `limit`) of this deployment's jobs.
+        Vertex's list takes no order (ListBatchPredictionJobsRequest: filter, page size and
+        token only), so every page is read and the jobs sorted by their createTime here."""
         limit = int(query.get("limit") or 20)
         after = query.get("after")
-        data: list[dict[str, Any]] = []
-        seen_after = after is None
-        has_more = False
+        jobs: list[dict[str, Any]] = []
         page_token: str | None = None
         while True:
             page = self._google.list_jobs(
                 filter=f'labels.{DEPLOYMENT_LABEL}="{self.name}"', page_token=page_token
             )
-            for job in page.get("batchPredictionJobs") or ():
-                if not seen_after:
-                    seen_after = vertex_jobs.job_id(str(job["name"])) == after
-                    continue
-                if len(data) == limit:
-                    has_more = True
-                    break
-                data.append(self._batch(job))
+            jobs.extend(page.get("batchPredictionJobs") or ())
             page_token = page.get("nextPageToken")
-            if has_more or not page_token:
+            if not page_token:
                 break
+        jobs.sort(key=lambda job: (str(job.get("createTime") or ""), str(job["name"])), reverse=True)
+        ids = [vertex_jobs.job_id(str(job["name"])) for job in jobs]
+        start = ids.index(after) + 1 if after in ids else (0 if after is None else len(ids))
+        data = [self._batch(job) for job in jobs[start : start + limit]]
         return {
             "object": "list",
             "data": data,
             "first_id": data[0]["id"] if data else None,
             "last_id": data[-1]["id"] if data else None,
-            "has_more": has_more,
+            "has_more": start + limit < len(jobs),
         }
 
     def cancel_batch(self, batch_id: str) -> dict[str, Any]:
