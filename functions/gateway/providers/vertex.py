@@ -45,6 +45,7 @@ DEPLOYMENT_LABEL = "gateway_deployment"
 _NOTES_CACHE_SIZE = 1024
 _SPOOL_BYTES = 8 * 1024 * 1024
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
+_FOLDER_GONE = "folder_deleted"  # the note's mark: the job's folder in the bucket is deleted
 
 
 class VertexClient(KeptFileEndpoints):
@@ -56,6 +57,7 @@ class VertexClient(KeptFileEndpoints):
         self._google = GoogleCloud(deployment, key_source, timeout)
         self._lock = threading.Lock()
         self._notes: dict[str, Note] = {}  # job id -> its note
+        self._folders_gone: set[str] = set()  # jobs whose folder in the bucket is deleted
 
     @property
     def files(self) -> KeptFiles:
@@ -223,24 +225,30 @@ class VertexClient(KeptFileEndpoints):
             with self._lock:
                 if len(self._notes) >= _NOTES_CACHE_SIZE:
                     self._notes.clear()
+                    self._folders_gone.clear()
                 self._notes[job_id] = note
+                if raw.get(_FOLDER_GONE):
+                    self._folders_gone.add(job_id)
         return note
 
     def _finish(self, job: dict[str, Any], note: Note) -> None:
         """The OpenAI output and error files of a finished job, written once (derived ids,
         conditional writes), then the note that says so: a run interrupted anywhere is finished
         by the next one."""
-        if note.results:
-            return
         job_id = vertex_jobs.job_id(str(job["name"]))
+        if note.results:
+            if job_id not in self._folders_gone:  # a run that kept them died before deleting
+                self._forget_rows(job)
+            return
         key = self._note_key(self._token_of(job))
         raw = self._get_json(key) or {}
-        if "output_file_id" in raw:  # another run finished it
+        if "output_file_id" in raw:  # another run (or this one, its answer lost) finished it
             note.output_file_id, note.error_file_id, note.results = (
                 raw["output_file_id"],
                 raw["error_file_id"],
                 True,
             )
+            self._forget_rows(job)
             return
         custom_ids = [str(custom_id) for custom_id in raw.get("custom_ids") or ()]
         model = str(raw.get("model") or "")
@@ -268,16 +276,24 @@ class VertexClient(KeptFileEndpoints):
         # Then the note says the files are written (a run that dies before writes them again).
         self._put_json(key, {**raw, "output_file_id": output_id, "error_file_id": error_id})
         note.output_file_id, note.error_file_id, note.results = output_id, error_id, True
-        self._forget_rows(self._token_of(job))
+        self._forget_rows(job)
 
-    def _forget_rows(self, token: str) -> None:
+    def _forget_rows(self, job: dict[str, Any]) -> None:
         """The prompts and answers the job's folder holds, deleted once the gateway keeps the
-        results (best effort: what a failure leaves, the bucket's lifecycle rule removes)."""
+        results, then the note says so (a run that dies between deletes again, finding less).
+        Best effort: what a refused delete leaves, the bucket's lifecycle rule removes."""
+        token = self._token_of(job)
+        key = self._note_key(token)
         try:
             for name in self._google.list_names(self._folder(token)):
                 self._google.delete(name)
         except GatewayError:
             logger.warning("vertex rows not deleted", extra={"provider": self.name, "token": token})
+            self._folders_gone.add(vertex_jobs.job_id(str(job["name"])))  # tried once per process
+            return
+        raw = self._get_json(key) or {}
+        self._put_json(key, {**raw, _FOLDER_GONE: True})
+        self._folders_gone.add(vertex_jobs.job_id(str(job["name"])))
 
     def _prediction_rows(self, job: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """Every row of the job's prediction files (none if it ran none)."""
