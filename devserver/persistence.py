@@ -365,7 +365,11 @@ class SimulatorSnapshot:
                 "gemini_uploads": dict(gemini.uploads),
                 "gemini_batches": dict(gemini.batches),
             }
-            return pickle.dumps(records)
+        google = simulator.google
+        with google.vertex.lock:  # Vertex AI's jobs and the Cloud Storage objects they read and wrote
+            records["vertex_jobs"] = dict(google.vertex.jobs)
+            records["gcs_objects"] = google.gcs.snapshot()
+        return pickle.dumps(records)
 
     @classmethod
     def restore(cls, simulator: Any, data: bytes) -> tuple[int, int]:
@@ -395,6 +399,10 @@ class SimulatorSnapshot:
             gemini.uploads.update(records.get("gemini_uploads") or {})
             gemini.batches.update(records.get("gemini_batches") or {})
             gemini._seq = max((batch.seq for batch in gemini.batches.values()), default=0)
+        google = simulator.google
+        with google.vertex.lock:
+            google.vertex.jobs.update(records.get("vertex_jobs") or {})
+            google.gcs.restore(records.get("gcs_objects") or {})
         return len(records["files"]), len(records["batches"])
 
     @staticmethod

@@ -60,6 +60,10 @@ BEDROCK_MODELS = {
 }
 LOCAL_BEDROCK_ROLE_ARN = "arn:aws:iam::123456789012:role/openai-gateway-bedrock-batch"
 SIM_ANTHROPIC_KEY = "sim-anthropic-key"
+# The simulated vertex deployment's project, location and bucket (the simulator's own).
+SIM_VERTEX_PROJECT = "sim-project"
+SIM_VERTEX_LOCATION = "us-central1"
+SIM_VERTEX_BUCKET = "sim-vertex-batches"
 DEFAULT_ANTHROPIC_API_BASE = "https://api.anthropic.com"
 SIM_GEMINI_KEY = "sim-gemini-key"
 DEFAULT_GEMINI_API_BASE = "https://generativelanguage.googleapis.com"
@@ -118,6 +122,7 @@ class ProviderSettings:
     region: str | None = None  # Bedrock's
     models: dict[str, str] | None = None
     batch_caps: dict[str, Any] | None = None  # overrides of the documented caps (BATCH_CAPS)
+    settings: dict[str, Any] | None = None  # the type's own settings (vertex: project, location, bucket)
 
     def config(self) -> dict[str, Any]:
         """The non-secret part, as it goes into GATEWAY_PROVIDERS."""
@@ -130,6 +135,8 @@ class ProviderSettings:
             config["api_version"] = self.api_version
         if self.batch_caps is not None:
             config["batch_caps"] = dict(self.batch_caps)
+        if self.settings:
+            config.update(self.settings)
         return config
 
 
@@ -189,9 +196,37 @@ def resolve_providers(env: Mapping[str, str]) -> dict[str, ProviderSettings]:
         models=dict(BEDROCK_MODELS),
         simulated=not get("BEDROCK_REGION"),
     )
+    providers["vertex"] = vertex_settings(get)
     for name, override in batch_caps_overrides(get("BATCH_CAPS"), providers).items():
         providers[name].batch_caps = override
     return providers
+
+
+def vertex_settings(get: Callable[[str], str]) -> ProviderSettings:
+    """Vertex AI: VERTEX_SERVICE_ACCOUNT_FILE (a service account's JSON key), VERTEX_PROJECT,
+    VERTEX_LOCATION, VERTEX_GCS_BUCKET (and VERTEX_GCS_PREFIX) run it on Google Cloud; without
+    the key file the simulator answers Vertex AI, Cloud Storage and the token endpoint."""
+    key_file = get("VERTEX_SERVICE_ACCOUNT_FILE")
+    if not key_file:
+        settings = {
+            "project": SIM_VERTEX_PROJECT,
+            "location": SIM_VERTEX_LOCATION,
+            "gcs_bucket": SIM_VERTEX_BUCKET,
+        }
+        return ProviderSettings("vertex", "vertex", "", "", simulated=True, settings=settings)
+    missing = [name for name in ("VERTEX_PROJECT", "VERTEX_LOCATION", "VERTEX_GCS_BUCKET") if not get(name)]
+    if missing:
+        raise ValueError(f"VERTEX_SERVICE_ACCOUNT_FILE is set but {', '.join(missing)} is not")
+    settings = {
+        "project": get("VERTEX_PROJECT"),
+        "location": get("VERTEX_LOCATION"),
+        "gcs_bucket": get("VERTEX_GCS_BUCKET"),
+    }
+    if get("VERTEX_GCS_PREFIX"):
+        settings["gcs_prefix"] = get("VERTEX_GCS_PREFIX")
+    with open(key_file, encoding="utf-8") as handle:
+        key = handle.read()
+    return ProviderSettings("vertex", "vertex", key, "", settings=settings)
 
 
 def batch_caps_overrides(raw: str, providers: Mapping[str, ProviderSettings]) -> dict[str, dict[str, Any]]:
@@ -922,6 +957,14 @@ def start_gateway(
                 providers["anthropic"].api_base = simulator.anthropic_api_base
             if providers["gemini"].simulated:
                 providers["gemini"].api_base = simulator.gemini_api_base
+            if providers["vertex"].simulated:  # its key: a service account the simulator made
+                vertex = providers["vertex"]
+                vertex.api_key = simulator.google_service_account_key()
+                vertex.settings = {
+                    **(vertex.settings or {}),
+                    "api_base": simulator.vertex_api_base,
+                    "gcs_api_base": simulator.gcs_api_base,
+                }
 
         endpoint = aws_endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
         embedded = not endpoint

@@ -31,7 +31,7 @@ SNAPSTART_PYTHON_VERSIONS = ("3.12", "3.13")
 SUPPORTED_ARCHITECTURES = ("arm64", "x86_64")
 DEFAULT_ARCHITECTURE = "arm64"
 PROVIDER_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
-PROVIDER_TYPES = frozenset({"openai", "azure", "anthropic", "bedrock", "gemini"})
+PROVIDER_TYPES = frozenset({"openai", "azure", "anthropic", "bedrock", "gemini", "vertex"})
 PROVIDER_FIELDS = frozenset(
     {
         "type",
@@ -42,10 +42,17 @@ PROVIDER_FIELDS = frozenset(
         "default_max_tokens",
         "region",
         "batch_caps",
+        # vertex: its project, location and Cloud Storage bucket (gateway.providers.vertex_config)
+        "project",
+        "location",
+        "gcs_bucket",
+        "gcs_prefix",
+        "gcs_api_base",
     }
 )
-# Types whose api_base has a default (Anthropic's, Gemini's API) or does not apply (Bedrock: its region).
-API_BASE_OPTIONAL_TYPES = frozenset({"anthropic", "bedrock", "gemini"})
+# Types whose api_base has a default (Anthropic's, Gemini's API, Vertex's from its location) or
+# does not apply (Bedrock: its region).
+API_BASE_OPTIONAL_TYPES = frozenset({"anthropic", "bedrock", "gemini", "vertex"})
 LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
 # CloudWatch Logs retention periods (days) and their aws_logs.RetentionDays member names.
 RETENTION_DAY_NAMES: dict[int, str] = {
@@ -314,8 +321,22 @@ def validate_providers(
         ):
             raise ConfigError(f"provider {name!r} models maps deployment names to model names (strings)")
         _check_batch_caps(name, spec.get("batch_caps"))
+        if spec.get("type") == "vertex":
+            _check_vertex(name, spec)
     if default_provider not in providers:
         raise ConfigError(f"default_provider {default_provider!r} is not one of {sorted(providers)}")
+
+
+def _check_vertex(name: str, spec: Mapping[str, Any]) -> None:
+    """A vertex deployment's project, location and bucket, refused at synth as the functions would."""
+    from gateway.providers.config import parse_deployments
+    from pydantic import ValidationError
+
+    try:
+        parse_deployments({name: dict(spec)})
+    except ValidationError as exc:
+        problems = "; ".join(str(error["msg"]) for error in exc.errors())
+        raise ConfigError(f"provider {name!r}: {problems}") from None
 
 
 def _check_batch_caps(name: str, batch_caps: Any) -> None:

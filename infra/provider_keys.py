@@ -34,6 +34,9 @@ def parse_keys(text: str) -> dict[str, str]:
     if not isinstance(value, dict) or not value:
         raise SystemExit('provider keys must be a non-empty JSON object {"<deployment>": "<api key>"}')
     for name, key in value.items():
+        if isinstance(key, dict) and key.get("type") == "service_account":
+            # a Vertex AI deployment's key: the service account's JSON key, kept as its text
+            value[name] = key = json.dumps(key)
         if not isinstance(key, str) or not key.strip():
             raise SystemExit(f"the key of provider {name!r} must be a non-empty string")
     return value

@@ -17,7 +17,9 @@ provider semantics under one lock), ``batchwork`` (streaming batch validation an
 ``gemini``, ``gemini_records``, ``gemini_routes`` and ``gemini_requests`` (Gemini's form: its
 state, records, HTTP routes, and the request rules it enforces),
 ``limits`` (each form's caps and quotas, ``SimulatorConfig.limits``, and the test directives a line
-can carry: ``sim-expire`` and ``sim-fail-<code>`` in a custom_id, first attempt only).
+can carry: ``sim-expire`` and ``sim-fail-<code>`` in a custom_id, first attempt only),
+``google`` (Google's forms: ``google_auth``, the service-account token endpoint; ``gcs``, Cloud
+Storage; ``vertex``, Vertex AI batch prediction, its rows answered by ``vertex_models``).
 """
 
 from .config import SimulatorConfig, SteppedClock

@@ -52,6 +52,9 @@ DEFAULTS: dict[str, tuple[int, int]] = {
     "bedrock": (50_000, 1_000_000_000),
     # Gemini Batch Mode: a 2 GB input file; no documented count of requests per batch
     "gemini": (1_000_000, 2_000_000_000),
+    # Vertex AI batch prediction for Gemini: requests per job and input file size
+    # (https://cloud.google.com/vertex-ai/generative-ai/docs/multimodal/batch-prediction-gemini)
+    "vertex": (200_000, 1_000_000_000),
 }
 _DIRECTIVE = re.compile(r"sim-(expire|fail-([a-z_]+))")
 _FAIL_STATUS = {"rate_limit_exceeded": 429, "server_error": 500}

@@ -28,6 +28,9 @@ from .config import SimulatorConfig
 from .errors import ApiError
 from .gemini import GeminiApi
 from .gemini_routes import handle as gemini_handle
+from .google import ERRORS as GOOGLE_ERRORS
+from .google import GCS_PREFIX, VERTEX_PREFIX, Answer, GoogleForms, error_answer
+from .google import PREFIXES as GOOGLE_PATHS
 from .httpio import BodyReader, read_multipart
 from .limits import SimulatorLimits
 from .records import ANTHROPIC, AZURE, OPENAI
@@ -73,6 +76,7 @@ def _format_seconds(value: float) -> str:
 
 
 class _Server(ThreadingHTTPServer):
+    google: GoogleForms  # Vertex AI, Cloud Storage and the token endpoint (set at start)
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 256
@@ -172,6 +176,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._admin(path)
             elif path.startswith(_BEDROCK_PATHS):
                 self._bedrock(path, query)
+            elif path.startswith(GOOGLE_PATHS):
+                self._google(path, query)
             else:
                 self._api(path, query)
         except ApiError as err:
@@ -180,6 +186,9 @@ class _Handler(BaseHTTPRequestHandler):
         except BedrockError as err:
             if self._drain():
                 self._send_json(err.status, err.body(), {"x-amzn-ErrorType": err.error_type})
+        except GOOGLE_ERRORS as err:
+            if self._drain():
+                self._send_answer(error_answer(err))
         except ConnectionError:
             self.close_connection = True
         except Exception:
@@ -382,6 +391,36 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             raise BedrockError(404, "UnknownOperationException", f"Unknown operation {method} {path}")
 
+    # ------------------------------------------------------------------ Google (Vertex AI, GCS, token)
+
+    def _google(self, path: str, query: dict[str, str]) -> None:
+        base = f"http://{self.headers.get('Host') or self.server.server_name}"
+        answer = self.server.google.handle(self.command, path, query, self.headers, self._read_at_most, base)
+        self._send_answer(answer)
+
+    def _read_at_most(self, limit: int) -> bytes:
+        parts: list[bytes] = []
+        size = 0
+        while chunk := self._body.read(1 << 20):
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, "Request body too large.")
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def _send_answer(self, answer: Answer) -> None:
+        if not isinstance(answer.body, bytes):
+            self._send_json(answer.status, answer.body, answer.headers)
+            return
+        self._status = answer.status
+        self.send_response(answer.status)
+        self.send_header("Content-Type", answer.content_type)
+        self.send_header("Content-Length", str(len(answer.body)))
+        for name, value in (answer.headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(answer.body)
+
     # ------------------------------------------------------------------ Anthropic
 
     def _anthropic(self, path: str, query: dict[str, str]) -> None:
@@ -469,6 +508,7 @@ class _Handler(BaseHTTPRequestHandler):
             state.reset()
             self.server.bedrock.reset()
             self.server.gemini.reset()
+            self.server.google.reset()
             self._send_json(200, {"object": "sim.reset", "ok": True})
         elif seg == ["keys"] and method == "POST":
             self._send_json(200, state.set_keys(self._body.read_json()))
@@ -493,6 +533,7 @@ class Simulator:
         self._state: SimState | None = None
         self._bedrock: BedrockJobs | None = None
         self._gemini: GeminiApi | None = None
+        self._google: GoogleForms | None = None
 
     # lifecycle
     def start(self) -> Simulator:
@@ -522,6 +563,12 @@ class Simulator:
         )
         self._server = _Server(
             (self.config.host, self.config.port), self._state, self.config, self._bedrock, self._gemini
+        )
+        self._server.google = self._google = GoogleForms(
+            lambda: self.state.phase,
+            clock=self.config.clock,
+            limits=lambda: self.config.limits,
+            first_attempts=self._state.first_attempts,
         )
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -594,6 +641,25 @@ class Simulator:
             raise RuntimeError("the simulator is not running")
         return self._gemini
 
+    @property
+    def vertex_api_base(self) -> str:
+        """A vertex deployment's `api_base` (its `gcs_api_base`: `gcs_api_base`)."""
+        return self.url + VERTEX_PREFIX
+
+    @property
+    def gcs_api_base(self) -> str:
+        return self.url + GCS_PREFIX
+
+    @property
+    def google(self) -> GoogleForms:
+        if self._google is None:
+            raise RuntimeError("the simulator is not running")
+        return self._google
+
+    def google_service_account_key(self) -> str:
+        """A vertex deployment's key: a service-account JSON key whose token_uri is here."""
+        return json.dumps(self.google.service_account_key(self.url))
+
     # in-process equivalents of the /_sim endpoints
     @property
     def state(self) -> SimState:
@@ -613,6 +679,8 @@ class Simulator:
             self._bedrock.reset()
         if self._gemini is not None:
             self._gemini.reset()
+        if self._google is not None:
+            self._google.reset()
 
     def add_fault(self, **fault: Any) -> None:
         self.state.add_fault(fault)

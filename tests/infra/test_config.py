@@ -76,6 +76,21 @@ def test_invalid_provider_settings_are_rejected(spec: dict, reason: str) -> None
         GatewayConfig(providers={"p": spec}, default_provider="p")
 
 
+VERTEX = {"type": "vertex", "project": "my-project", "location": "us-central1", "gcs_bucket": "batches"}
+
+
+def test_a_vertex_deployment_is_checked_at_synth() -> None:
+    assert (
+        GatewayConfig(providers={"vertex": VERTEX}, default_provider="vertex").providers["vertex"] == VERTEX
+    )
+    with pytest.raises(ConfigError, match=r"provider 'vertex': .*gcs_bucket"):
+        GatewayConfig(
+            providers={"vertex": {**VERTEX, "gcs_bucket": "Not A Bucket"}}, default_provider="vertex"
+        )
+    with pytest.raises(ConfigError, match=r"provider 'vertex': .*project"):
+        GatewayConfig(providers={"vertex": {**VERTEX, "project": None}}, default_provider="vertex")
+
+
 def test_default_provider_must_exist() -> None:
     with pytest.raises(ConfigError, match="default_provider"):
         GatewayConfig(providers={"openai": OPENAI}, default_provider="azure")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -16,7 +17,17 @@ def test_parse_keys_accepts_an_object_of_strings() -> None:
     }
 
 
-@pytest.mark.parametrize("text", ["", "[]", "{}", '{"openai": 1}', '{"openai": "  "}', "{not json"])
+def test_a_service_account_key_is_kept_as_its_json_text() -> None:
+    """A vertex deployment's key: the key file's JSON pasted as the value."""
+    key = {"type": "service_account", "client_email": "a@b", "private_key": "k", "token_uri": "https://t"}
+    parsed = parse_keys(json.dumps({"vertex": key, "openai": "sk-test"}))
+    assert json.loads(parsed["vertex"]) == key and parsed["openai"] == "sk-test"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "[]", "{}", '{"openai": 1}', '{"openai": {"type": "other"}}', '{"openai": "  "}', "{not json"],
+)
 def test_parse_keys_rejects_anything_else(text: str) -> None:
     with pytest.raises(SystemExit) as error:
         parse_keys(text)

@@ -7,6 +7,7 @@ import os
 import threading
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -38,12 +39,23 @@ REAL_PROVIDERS = {
 }
 
 
+VERTEX_KEY = '{"type": "service_account"}'  # the file's text goes to the secret as it is
+
+
 @pytest.fixture(scope="module")
-def gateway() -> Iterator[LocalGateway]:
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalGateway]:
+    key_file = tmp_path_factory.mktemp("vertex") / "key.json"
+    key_file.write_text(VERTEX_KEY)
+    vertex = {
+        "VERTEX_SERVICE_ACCOUNT_FILE": str(key_file),
+        "VERTEX_PROJECT": "my-project",
+        "VERTEX_LOCATION": "europe-west4",
+        "VERTEX_GCS_BUCKET": "batches",
+    }
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("AWS_ENDPOINT_URL", raising=False)
         before = os.environ.get("AWS_ENDPOINT_URL")
-        gw = start_gateway(master_key="sk-test-master", provider_env=REAL_PROVIDERS)
+        gw = start_gateway(master_key="sk-test-master", provider_env={**REAL_PROVIDERS, **vertex})
         try:
             yield gw
         finally:
@@ -105,6 +117,7 @@ def test_bucket_and_secrets(gateway: LocalGateway) -> None:
         "azure": "azure-test-key",
         "anthropic": "sk-ant-test",
         "gemini": "gemini-test-key",
+        "vertex": VERTEX_KEY,
     }
     pepper = secrets.get_secret_value(SecretId=resources.DEFAULT_KEY_PEPPER_SECRET)["SecretString"]
     assert len(pepper) >= 32
@@ -127,6 +140,13 @@ def test_function_environment(gateway: LocalGateway) -> None:
         "anthropic": {"type": "anthropic", "api_base": "https://api.anthropic.com"},
         "gemini": {"type": "gemini", "api_base": "https://generativelanguage.googleapis.com"},
         "bedrock": {"type": "bedrock", "region": "eu-west-1", "models": BEDROCK_MODELS},
+        "vertex": {
+            "type": "vertex",
+            "api_base": "",  # set from its location (gateway.providers.vertex_config)
+            "project": "my-project",
+            "location": "europe-west4",
+            "gcs_bucket": "batches",
+        },
     }
     assert gateway.simulator is None
     assert gateway.simulated_providers == []
@@ -219,11 +239,33 @@ def test_resolve_providers_defaults() -> None:
         resolve_providers({"AZURE_API_KEY": "k"})
 
 
+def test_vertex_runs_on_google_cloud_with_a_key_file(tmp_path: Path) -> None:
+    key = tmp_path / "key.json"
+    key.write_text('{"type": "service_account"}')
+    env = {
+        "VERTEX_SERVICE_ACCOUNT_FILE": str(key),
+        "VERTEX_PROJECT": "my-project",
+        "VERTEX_LOCATION": "europe-west4",
+    }
+    with pytest.raises(ValueError, match="VERTEX_GCS_BUCKET"):
+        resolve_providers(env)
+    vertex = resolve_providers({**env, "VERTEX_GCS_BUCKET": "batches", "VERTEX_GCS_PREFIX": "gw/"})["vertex"]
+    assert not vertex.simulated and vertex.api_key == '{"type": "service_account"}'
+    config = vertex.config()
+    assert (config["project"], config["location"], config["gcs_bucket"], config["gcs_prefix"]) == (
+        "my-project",
+        "europe-west4",
+        "batches",
+        "gw/",
+    )
+    assert resolve_providers({})["vertex"].simulated
+
+
 def test_no_provider_keys_uses_simulator(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with start_gateway(provider_env={}, simulator_phase_seconds=0.1) as gw:
         assert gw.simulator is not None
-        assert set(gw.simulated_providers) == {"openai", "azure", "anthropic", "gemini", "bedrock"}
+        assert set(gw.simulated_providers) == {"openai", "azure", "anthropic", "gemini", "bedrock", "vertex"}
         # boto3's bedrock client (Bedrock needs no key: AWS credentials) finds the simulator
         assert os.environ["AWS_ENDPOINT_URL_BEDROCK"] == gw.simulator.bedrock_endpoint_url
         config = json.loads(os.environ[resources.ENV_PROVIDERS])
@@ -231,10 +273,15 @@ def test_no_provider_keys_uses_simulator(monkeypatch: pytest.MonkeyPatch) -> Non
         assert config["azure"]["api_base"] == gw.simulator.azure_api_base
         assert config["anthropic"]["api_base"] == gw.simulator.anthropic_api_base
         assert config["gemini"]["api_base"] == gw.simulator.gemini_api_base
+        assert config["vertex"]["api_base"] == gw.simulator.vertex_api_base
+        assert config["vertex"]["gcs_api_base"] == gw.simulator.gcs_api_base
         secrets = client(gw, "secretsmanager")
         keys = json.loads(
             secrets.get_secret_value(SecretId=resources.DEFAULT_PROVIDER_KEYS_SECRET)["SecretString"]
         )
+        vertex_key = json.loads(keys.pop("vertex"))  # the simulator's service account
+        assert vertex_key["type"] == "service_account"
+        assert vertex_key["token_uri"].startswith(gw.simulator.url)
         assert keys == {
             "openai": SIM_OPENAI_KEY,
             "azure": SIM_AZURE_KEY,

@@ -75,6 +75,37 @@ def test_a_batch_stopped_while_validating_finishes_after_the_restart(tmp_path: P
         second.stop()
 
 
+def test_vertex_jobs_and_their_cloud_storage_objects_survive_a_restart(tmp_path: Path) -> None:
+    storage = tmp_path / "simulator"
+    first = _simulator(storage)
+    try:
+        first.google.gcs.write_uri("gs://sim-vertex-batches/in.jsonl", b'{"request": {}}\n')
+        body = {
+            "displayName": "kept",
+            "model": "publishers/google/models/gemini-2.5-flash",
+            "inputConfig": {
+                "instancesFormat": "jsonl",
+                "gcsSource": {"uris": ["gs://sim-vertex-batches/in.jsonl"]},
+            },
+            "outputConfig": {
+                "predictionsFormat": "jsonl",
+                "gcsDestination": {"outputUriPrefix": "gs://sim-vertex-batches/out"},
+            },
+        }
+        job = first.google.vertex.create("sim-project", "us-central1", body)
+        records = SimulatorSnapshot.capture(first)
+    finally:
+        first.stop()
+    second = _simulator(storage)
+    try:
+        SimulatorSnapshot.restore(second, records)
+        job_id = job["name"].rsplit("/", 1)[1]
+        assert second.google.vertex.get("sim-project", "us-central1", job_id)["displayName"] == "kept"
+        assert second.google.gcs.read_uri("gs://sim-vertex-batches/in.jsonl") == b'{"request": {}}\n'
+    finally:
+        second.stop()
+
+
 def test_binary_attribute_values_survive_the_json_snapshot() -> None:
     item = {"pk": {"S": "a"}, "blob": {"B": b"\x00\xff"}, "nested": {"M": {"x": {"BS": [b"1", b"2"]}}}}
     assert _encode_binary(json.loads(json.dumps(_encode_binary(item)))) == item

@@ -167,6 +167,14 @@ def test_claude_is_priced_per_provider_at_batch_prices() -> None:
     assert _total("anthropic.claude-3-5-haiku-20241022-v1:0", elsewhere) is None  # another region's
 
 
+def test_gemini_on_vertex_is_priced_at_vertex_batch_prices() -> None:
+    vertex = PriceScope(deployment="vertex", type="vertex")
+    assert _total("gemini-2.5-flash", vertex) == Decimal("1.4")  # (0.3 + 2.5) / 2
+    assert _total("gemini-2.5-pro", vertex) == Decimal("5.625")  # (1.25 + 10) / 2
+    assert _total("claude-sonnet-4@20250514", vertex) == Decimal(9)  # (3 + 15) / 2
+    assert _total("gemini-2.5-flash") is None and _total("gemini-3-pro-preview", vertex) is None
+
+
 def test_the_operator_prices_a_deployment_or_a_provider_type(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(
         pricing.ENV_MODEL_PRICES,

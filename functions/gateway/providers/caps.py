@@ -34,6 +34,9 @@ ANTHROPIC_BATCH_LIMITS = (
 )
 ANTHROPIC_RATE_LIMITS = "https://platform.claude.com/docs/en/api/rate-limits#message-batches-api"
 BEDROCK_QUOTAS = "https://docs.aws.amazon.com/general/latest/gr/bedrock.html#limits_bedrock"
+VERTEX_BATCH_LIMITS = (
+    "https://cloud.google.com/vertex-ai/generative-ai/docs/multimodal/batch-prediction-gemini#quotas"
+)
 T = TypeVar("T")
 GEMINI_BATCH_LIMITS = "https://ai.google.dev/gemini-api/docs/rate-limits#batch-mode"
 BEDROCK_JOB_QUEUE_POST = (
@@ -161,6 +164,12 @@ DOCUMENTED: dict[str, TypeDefaults] = {
         max_requests=Documented(100_000, GEMINI_BATCH_LIMITS),
         max_bytes=Documented(2_000 * MB, GEMINI_BATCH_LIMITS),
         max_concurrent=Documented(100, GEMINI_BATCH_LIMITS),
+    ),
+    "vertex": TypeDefaults(
+        # requests per Gemini batch job and its input file (jobs past the concurrency limit
+        # queue at Vertex, so no quota on jobs in progress is set)
+        max_requests=Documented(200_000, VERTEX_BATCH_LIMITS),
+        max_bytes=Documented(1_000 * MB, VERTEX_BATCH_LIMITS),
     ),
 }
 BEDROCK_JOB_BYTES = Documented(5_000 * MB, BEDROCK_QUOTAS)  # all input files of one job

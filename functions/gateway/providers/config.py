@@ -14,9 +14,9 @@ DEFAULT_ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_GEMINI_API_BASE = "https://generativelanguage.googleapis.com"
 # Anthropic's and Bedrock's Claude requests require max_tokens; OpenAI's do not.
 DEFAULT_MAX_TOKENS = 4096
-ProviderType = Literal["openai", "azure", "anthropic", "bedrock", "gemini"]
+ProviderType = Literal["openai", "azure", "anthropic", "bedrock", "gemini", "vertex"]
 # Types without an OpenAI-style file store: the gateway keeps their files (providers.kept_files).
-KEPT_FILE_TYPES = frozenset({"anthropic", "bedrock", "gemini"})
+KEPT_FILE_TYPES = frozenset({"anthropic", "bedrock", "gemini", "vertex"})
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 # Path segments the route table uses; a provider of that name would shadow a route.
 RESERVED_NAMES = frozenset(
@@ -72,6 +72,13 @@ class ProviderDeployment(BaseModel):
     models: dict[str, str] = {}
     # Overrides of the provider type's documented batch caps (`caps.caps_for`).
     batch_caps: BatchCapsOverride | None = None
+    # Vertex AI (`vertex`): the job's project and location, and the bucket its records and
+    # predictions go through (`vertex_config.VertexSettings` checks them).
+    project: str | None = None
+    location: str | None = None
+    gcs_bucket: str | None = None
+    gcs_prefix: str = ""
+    gcs_api_base: str = ""
 
     def base_model(self, model: str) -> str:
         return self.models.get(model, model)
@@ -93,6 +100,14 @@ class ProviderDeployment(BaseModel):
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
+    @model_validator(mode="after")
+    def _vertex_settings(self) -> ProviderDeployment:
+        if self.type == "vertex":
+            from gateway.providers.vertex_config import check_deployment
+
+            check_deployment(self)
+        return self
+
 
 def default_deployments() -> dict[str, dict[str, Any]]:
     return {"openai": {"type": "openai", "api_base": DEFAULT_OPENAI_API_BASE}}
@@ -110,5 +125,9 @@ def parse_deployments(raw: dict[str, dict[str, Any]]) -> dict[str, ProviderDeplo
             spec.setdefault("anthropic_version", DEFAULT_ANTHROPIC_VERSION)
         if spec.get("type") == "gemini":
             spec.setdefault("api_base", DEFAULT_GEMINI_API_BASE)
+        if spec.get("type") == "vertex":
+            from gateway.providers.vertex_config import with_defaults
+
+            spec = with_defaults(spec)
         deployments[name] = ProviderDeployment(name=name, **spec)
     return deployments

@@ -22,6 +22,7 @@ ADAPTERS: dict[str, str] = {
     "anthropic": "gateway.providers.anthropic:AnthropicClient",
     "bedrock": "gateway.providers.bedrock:BedrockClient",
     "gemini": "gateway.providers.gemini:GeminiClient",
+    "vertex": "gateway.providers.vertex:VertexClient",
 }
 
 _clients: dict[str, ProviderApi] = {}

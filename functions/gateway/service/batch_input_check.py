@@ -217,6 +217,7 @@ TYPE_LIMITS: dict[str, tuple[int, int]] = {
     "anthropic": (100_000, 256 * 1024 * 1024),
     "bedrock": (50_000, 1_000_000_000),  # Bedrock's records per job and input file size
     "gemini": (100_000, 2_000_000_000),  # caps.DOCUMENTED["gemini"]: Gemini's 2 GB input file
+    "vertex": (200_000, 1_000_000_000),  # Vertex AI's requests per Gemini batch job and file size
 }
 
 
@@ -244,6 +245,12 @@ def rules_for(provider: str) -> CheckRules:
         from gateway.providers.gemini_content import check_line as gemini_line
 
         line_check = partial(gemini_line, models=deployment.models)
+    if deployment.type == "vertex":
+        from gateway.providers.vertex_records import check_line as check_vertex_line
+
+        line_check = partial(
+            check_vertex_line, models=deployment.models, default_max_tokens=deployment.default_max_tokens
+        )
     return CheckRules(endpoints=CHAT_ONLY, line_check=line_check)
 
 

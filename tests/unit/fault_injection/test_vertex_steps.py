@@ -1,0 +1,238 @@
+"""The Vertex AI adapter interrupted at each write step of a create and of keeping the results.
+
+Each step fails once (before it happens, or after it happened with its answer lost); the retry
+of the same create (same gateway batch id) and the next retrieve then finish the work: one
+Vertex job per gateway id, every request's result under its custom_id, the job's folder in the
+bucket gone once the results are kept.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from gateway import resources
+from gateway.errors import UpstreamTimeoutError
+from gateway.providers.config import parse_deployments
+from gateway.providers.google_cloud import GoogleCloud
+from gateway.providers.kept_files import KeptFiles
+from gateway.providers.vertex import VertexClient
+from gateway.providers.vertex_jobs import job_token
+from gateway.storage.s3 import s3_client
+
+from devserver.simulator import Simulator, SimulatorConfig, SteppedClock
+
+PHASE = 10.0
+GATEWAY_ID = "batch_interrupted"
+BUCKET = "sim-vertex-batches"
+CUSTOM_IDS = ["one", "two/é", "three-sim-fail-bad_thing"]
+
+
+class Injected(Exception):
+    pass
+
+
+@pytest.fixture
+def clock() -> SteppedClock:
+    return SteppedClock()
+
+
+@pytest.fixture
+def sim(clock: SteppedClock) -> Iterator[Simulator]:
+    with Simulator(SimulatorConfig(port=0, batch_phase_seconds=PHASE, clock=clock)) as running:
+        yield running
+
+
+@pytest.fixture
+def client(sim: Simulator, aws: None) -> Iterator[VertexClient]:
+    s3_client.cache_clear()
+    boto3.client("s3").create_bucket(Bucket=resources.DEFAULT_BUCKET_NAME)
+    spec = {
+        "type": "vertex",
+        "project": "sim-project",
+        "location": "us-central1",
+        "gcs_bucket": BUCKET,
+        "api_base": sim.vertex_api_base,
+        "gcs_api_base": sim.gcs_api_base,
+    }
+    deployment = parse_deployments({"vertex": spec})["vertex"]
+    key = sim.google_service_account_key()
+    adapter = VertexClient(deployment, lambda refresh: key, timeout=5)
+    yield adapter
+    adapter.close()
+    s3_client.cache_clear()
+
+
+def fail_once(
+    monkeypatch: pytest.MonkeyPatch,
+    owner: Any,
+    name: str,
+    *,
+    after: bool = False,
+    when: Callable[..., bool] | None = None,
+) -> list[bool]:
+    """`owner.name` fails on its first matching call (before it runs, or after: the work done,
+    its answer lost); the list holds True once it fired."""
+    real = getattr(owner, name)
+    fired: list[bool] = []
+
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if fired or (when is not None and not when(*args, **kwargs)):
+            return real(self, *args, **kwargs)
+        fired.append(True)
+        if not after:
+            raise Injected(name)
+        real(self, *args, **kwargs)
+        raise UpstreamTimeoutError("provider 'vertex' did not answer in time")
+
+    monkeypatch.setattr(owner, name, wrapper)
+    return fired
+
+
+def is_note(key: str, value: dict[str, Any]) -> bool:
+    return key.endswith("note.json") and "output_file_id" not in value
+
+
+def is_kept_note(key: str, value: dict[str, Any]) -> bool:
+    return key.endswith("note.json") and "output_file_id" in value and "folder_deleted" not in value
+
+
+def is_folder_note(key: str, value: dict[str, Any]) -> bool:
+    return key.endswith("note.json") and "folder_deleted" in value
+
+
+CREATE_STEPS: dict[str, dict[str, Any]] = {
+    "rows upload": {"owner": GoogleCloud, "name": "upload"},
+    "rows upload answer lost": {"owner": GoogleCloud, "name": "upload", "after": True},
+    "note write": {"owner": VertexClient, "name": "_put_json", "when": is_note},
+    "note write answer lost": {"owner": VertexClient, "name": "_put_json", "when": is_note, "after": True},
+    "job create refused": {"owner": GoogleCloud, "name": "create_job"},
+    "job create answer lost": {"owner": GoogleCloud, "name": "create_job", "after": True},
+}
+RESULT_STEPS: dict[str, dict[str, Any]] = {
+    "output file write": {"owner": KeptFiles, "name": "put_file"},
+    "error file write after the output file": {"owner": KeptFiles, "name": "put_file", "second": True},
+    "note of the kept files": {"owner": VertexClient, "name": "_put_json", "when": is_kept_note},
+    "note of the kept files, answer lost": {
+        "owner": VertexClient,
+        "name": "_put_json",
+        "when": is_kept_note,
+        "after": True,
+    },
+    "note of the deleted folder": {"owner": VertexClient, "name": "_put_json", "when": is_folder_note},
+}
+
+
+def create(client: VertexClient) -> dict[str, Any]:
+    lines = [
+        {
+            "custom_id": cid,
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": cid}]},
+        }
+        for cid in CUSTOM_IDS
+    ]
+    content = b"".join(json.dumps(item).encode() + b"\n" for item in lines)
+    if not client.files.list_files()["data"]:
+        client.create_file(filename="in.jsonl", content=content, purpose="batch")
+    input_file = client.files.list_files()["data"][0]["id"]
+    body = {
+        "input_file_id": input_file,
+        "endpoint": "/v1/chat/completions",
+        "completion_window": "24h",
+        "metadata": {"gateway_batch_id": GATEWAY_ID},
+    }
+    return client.create_batch(body, gateway_id=GATEWAY_ID)
+
+
+def assert_converged(client: VertexClient, sim: Simulator, clock: SteppedClock, batch_id: str) -> None:
+    token = job_token(GATEWAY_ID)
+    [upstream] = [job for job in sim.google.vertex.jobs.values() if job.labels.get("gateway_batch") == token]
+    assert upstream.job_id == batch_id
+    clock.step(PHASE * 3)
+    client._notes.clear()  # as another function would: nothing cached
+    done = client.retrieve_batch(batch_id)
+    assert done["status"] == "completed" and done["metadata"] == {"gateway_batch_id": GATEWAY_ID}
+    output = [json.loads(x)["custom_id"] for x in client.file_content(done["output_file_id"]).splitlines()]
+    errors = [json.loads(x)["custom_id"] for x in client.file_content(done["error_file_id"]).splitlines()]
+    assert sorted(output + errors) == sorted(CUSTOM_IDS) and errors == ["three-sim-fail-bad_thing"]
+    assert done["request_counts"] == {"total": 3, "completed": 2, "failed": 1}
+    assert client.list_batches(limit=10)["data"] == [done]
+    # the job's folder (its rows and predictions) is gone once the results are kept
+    assert sim.google.gcs.list(BUCKET, {"prefix": f"vertex/{token}/"})["items"] == []
+
+
+@pytest.mark.parametrize("step", list(CREATE_STEPS))
+def test_a_create_interrupted_at_a_step_is_finished_by_its_retry(
+    step: str, client: VertexClient, sim: Simulator, clock: SteppedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = CREATE_STEPS[step]
+    fired = fail_once(
+        monkeypatch, spec["owner"], spec["name"], after=spec.get("after", False), when=spec.get("when")
+    )
+    with pytest.raises((Injected, UpstreamTimeoutError)):
+        create(client)
+    assert fired
+    retried = create(client)
+    assert create(client)["id"] == retried["id"]  # and once more: the same job
+    assert_converged(client, sim, clock, retried["id"])
+
+
+def test_a_list_finds_the_job_of_a_create_that_never_heard_back(
+    client: VertexClient, sim: Simulator, clock: SteppedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """How the gateway's adoption meets it: the job, tagged with the gateway batch id."""
+    fail_once(monkeypatch, GoogleCloud, "create_job", after=True)
+    with pytest.raises(UpstreamTimeoutError):
+        create(client)
+    [upstream] = sim.google.vertex.jobs.values()
+    listed = client.list_batches(limit=10)["data"]
+    assert [b["id"] for b in listed] == [upstream.job_id]
+    assert listed[0]["metadata"] == {"gateway_batch_id": GATEWAY_ID}
+    assert_converged(client, sim, clock, upstream.job_id)
+
+
+@pytest.mark.parametrize("step", list(RESULT_STEPS))
+def test_keeping_the_results_interrupted_at_a_step_is_finished_by_the_next_retrieve(
+    step: str, client: VertexClient, sim: Simulator, clock: SteppedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batch = create(client)
+    spec = RESULT_STEPS[step]
+    when = spec.get("when")
+    if spec.get("second"):  # the output file goes through, the error file's write fails
+        calls: list[bool] = []
+
+        def second(*args: Any, **kwargs: Any) -> bool:
+            calls.append(True)
+            return len(calls) == 2
+
+        when = second
+    fired = fail_once(monkeypatch, spec["owner"], spec["name"], after=spec.get("after", False), when=when)
+    clock.step(PHASE * 3)
+    with pytest.raises((Injected, UpstreamTimeoutError)):
+        client.retrieve_batch(batch["id"])
+    assert fired
+    clock.step(-PHASE * 3)  # assert_converged steps the clock again
+    assert_converged(client, sim, clock, batch["id"])
+
+
+def test_a_folder_the_bucket_would_not_delete_leaves_the_results_kept(
+    client: VertexClient, sim: Simulator, clock: SteppedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deletion is best effort: a refused delete leaves the objects (the bucket's lifecycle
+    rule takes them), never the batch's results."""
+    from gateway.errors import UpstreamError
+
+    def refuse(self: GoogleCloud, name: str) -> None:
+        raise UpstreamError("provider 'vertex' denied the request", code="provider_access_denied")
+
+    batch = create(client)
+    monkeypatch.setattr(GoogleCloud, "delete", refuse)
+    clock.step(PHASE * 3)
+    done = client.retrieve_batch(batch["id"])
+    assert done["status"] == "completed" and done["output_file_id"] and done["error_file_id"]
+    assert sim.google.gcs.list(BUCKET, {"prefix": f"vertex/{job_token(GATEWAY_ID)}/"})["items"] != []
