@@ -23,6 +23,7 @@ from devserver.server import LocalGateway
 from devserver.simulator.limits import SimulatorLimits
 from tests import books_check
 from tests.integration.helpers import TERMINAL_BATCH_STATUSES, client
+from tests.integration.tenancy import generate_key, key_api, sdk
 
 LINES = 5000
 PART_REQUESTS = 1000
@@ -208,6 +209,34 @@ def test_expired_lines_run_once_more_with_retry_and_stay_in_the_error_file_witho
     else:
         assert errors == [directed[3], directed[1007]]
         assert output == [custom_id for custom_id in expected if custom_id not in errors]
+
+
+@pytest.mark.parametrize("own", [None, {}], ids=["key_default", "request_opts_out"])
+def test_a_keys_batch_retry_runs_expired_lines_again_unless_the_create_sends_its_own(
+    local_gateway: LocalGateway, small_caps: SimulatorLimits, own: dict[str, Any] | None
+) -> None:
+    """A key generated with `batch_retry`: its batches retry expired lines without asking; a
+    create's own `retry` (here `{}`, none) wins. Read back through /key/info."""
+    key = generate_key(local_gateway, "retrying", batch_retry={"expired": True})
+    info = key_api(local_gateway, "GET", "/key/info", params={"key": key.key_id}).json()["info"]
+    assert info["batch_retry"] == {"expired": True, "failed_codes": []}
+    tenant = sdk(local_gateway, key.key)
+    directed = {1: f"line-00001-{time.time_ns()}-sim-expire"}
+    content = directed_lines(3, directed)
+    uploaded = tenant.files.create(file=("k.jsonl", content, "application/jsonl"), purpose="batch")
+    extra = {} if own is None else {"retry": own}
+    batch = tenant.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h", extra_body=extra
+    )
+    final = drive(local_gateway, tenant, batch.id)[-1]
+    output = [line["custom_id"] for line in lines_of(tenant, final.output_file_id)]
+    errors = [line["custom_id"] for line in lines_of(tenant, final.error_file_id)]
+    if own is None:
+        assert output == ["line-00000", directed[1], "line-00002"] and errors == []
+        assert [part["status"] for part in final.model_extra["parts"]] == ["done", "done"]  # one retry part
+    else:
+        assert output == ["line-00000", "line-00002"] and errors == [directed[1]]
+        assert not (final.model_extra or {}).get("parts")  # one provider batch, as without a plan
 
 
 def test_pause_resume_and_cancel_mid_plan_through_the_sdk(

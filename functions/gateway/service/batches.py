@@ -97,7 +97,9 @@ def create_batch(
     fresh.state |= {budget.HOLD_STATE: str(estimate), budget.MODEL_STATE: model}
     from gateway.service.plan import create as plan_create
 
-    plan = plan_create.plan_for(input_file, request.retry)
+    # the request's own `retry` wins (`{}` asks for none); else its key's default
+    retry = request.retry if request.retry is not None else caller.batch_retry
+    plan = plan_create.plan_for(input_file, retry)
     if plan is not None:  # over one provider batch's caps: the watcher runs it as parts
         fresh = plan_create.planned(fresh, plan)
     existing = pending.put_new(fresh)

@@ -6,6 +6,7 @@ checked after every test by this suite's conftest."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -13,7 +14,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 import pytest
-from gateway.auth import MASTER
+from gateway.auth import MASTER, Caller
 from gateway.errors import ConflictError
 from gateway.models.batches import CreateBatchRequest, RetryOptions
 from gateway.providers.caps import BatchCaps
@@ -64,11 +65,11 @@ def input_file(fake: PlanProvider, count: int, custom_ids: dict[int, str] | None
     return file_id
 
 
-def create(file_id: str, retry: RetryOptions | None = None) -> str:
+def create(file_id: str, retry: RetryOptions | None = None, caller: Caller = MASTER) -> str:
     request = CreateBatchRequest(
         input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="24h", retry=retry
     )
-    return batches.create_batch(MASTER, None, request).id
+    return batches.create_batch(caller, None, request).id
 
 
 def record(batch_id: str) -> ObjectRecord:
@@ -453,6 +454,45 @@ def test_a_small_batch_with_retry_runs_as_a_plan(provider: PlanProvider) -> None
         "req-3",
     ]
     assert final.object["error_file_id"] is None and len(provider.creates) == 2
+
+
+def test_a_keys_default_retry_applies_when_the_create_sends_none(provider: PlanProvider) -> None:
+    """The caller's key keeps `batch_retry`: a create without `retry` runs with it."""
+    caller = dataclasses.replace(MASTER, batch_retry=RetryOptions(expired=True))
+    batch_id = create(input_file(provider, 3, {2: "req-2-sim-expire"}), caller=caller)
+    assert record(batch_id).state[PLAN]["retry"] == {"expired": True, "failed_codes": []}
+    final = run_to_end(provider, batch_id)
+    assert final.state[PLAN]["retried"] == 1
+    assert [line["custom_id"] for line in lines_of(provider, final.object["output_file_id"])] == [
+        "req-1",
+        "req-2-sim-expire",
+        "req-3",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("own", "planned_retry"),
+    [
+        (RetryOptions(), None),  # `{}`: no retry for this batch, whatever the key says
+        (RetryOptions(failed_codes=["server_error"]), {"expired": False, "failed_codes": ["server_error"]}),
+    ],
+    ids=["empty_opts_out", "own_codes"],
+)
+def test_a_creates_own_retry_wins_over_its_keys_default(
+    provider: PlanProvider, own: RetryOptions, planned_retry: dict[str, Any] | None
+) -> None:
+    caller = dataclasses.replace(MASTER, batch_retry=RetryOptions(expired=True))
+    batch_id = create(input_file(provider, 3, {2: "req-2-sim-expire"}), own, caller=caller)
+    stored = record(batch_id)
+    if planned_retry is None:
+        assert PLAN not in stored.state and len(provider.creates) == 1  # one provider batch, as today
+    else:
+        assert stored.state[PLAN]["retry"] == planned_retry
+        final = run_to_end(provider, batch_id)
+        # the expired line is not retried: the request named only a failure code
+        assert [line["custom_id"] for line in lines_of(provider, final.object["error_file_id"])] == [
+            "req-2-sim-expire"
+        ]
 
 
 def check_retried_run(fake: PlanProvider, final: ObjectRecord) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.models.batches import RetryOptions
+from gateway.models.retry import RetryOptions
 from gateway.providers.caps import BatchCaps
 from gateway.providers.registry import client_for
 from gateway.service.batch_input_check import BATCH_CHECK_STATE
@@ -31,7 +31,7 @@ def plan_for(input_file: ObjectRecord, retry: RetryOptions | None = None) -> dic
     size = int(figures.get("bytes") or input_file.object.get("bytes") or 0)
     tokens = int(figures.get("input_token_estimate") or 0)
     over_tokens = caps.enqueued_tokens is not None and tokens > caps.enqueued_tokens
-    retrying = retry is not None and (retry.expired or bool(retry.failed_codes))
+    retrying = retry is not None and retry.asks_for_retry
     if lines <= caps.max_requests and size <= caps.max_bytes and not over_tokens and not retrying:
         return None
     return {

@@ -83,7 +83,8 @@ def advance(id_map: IdMap, record: ObjectRecord, now: int | None = None) -> bool
     if not stopping and not plan.get("paused"):
         _submit(id_map, client, record, plan, found, now)
     if all(parts.status(part) in parts.FINAL for part in found):
-        if plan.get("retry") and not plan.get("retried") and not stopping:
+        # `retried` is how many lines the retry took (0 when none needed it): once, either way
+        if plan.get("retry") and plan.get("retried") is None and not stopping:
             return _start_retry(id_map, client, record, plan, found)
         return _finish(id_map, client, record, plan, found, now)
     _partial(id_map, client, record, plan, found)
