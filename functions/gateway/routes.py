@@ -475,12 +475,15 @@ SCHEDULED_FUNCTIONS: tuple[ScheduledFunction, ...] = (
     ScheduledFunction(
         "batch_watcher",
         # kept: an Anthropic or Bedrock batch's note read, its results kept once it has ended;
-        # bedrock: the jobs listed (a missed one retrieved), a finished job's results read
+        # bedrock: the jobs listed (a missed one retrieved), a finished job's results read;
+        # a planned batch's parts (service.plan.runner): each part's job created (its records
+        # written, the role passed), a running one stopped when the batch is cancelled or out of time
         _PROVIDER
         | _ANNOUNCES
         | _KEPT_WRITES
         | {TABLE_GET, TABLE_QUERY_BY_KIND, TABLE_QUERY_BY_WATCH, BUCKET_LIST, BUCKET_DELETE, KEPT_READ}
-        | {KEPT_LIST, BEDROCK_LIST_JOBS, BEDROCK_GET_JOB, BEDROCK_RESULTS_READ},
+        | {KEPT_LIST, BEDROCK_LIST_JOBS, BEDROCK_GET_JOB, BEDROCK_RESULTS_READ}
+        | {BEDROCK_CREATE_JOB, BEDROCK_RECORDS_WRITE, BEDROCK_STOP_JOB},
         rate_context="watch_interval_minutes",
     ),
 )
