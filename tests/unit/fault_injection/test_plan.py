@@ -495,6 +495,53 @@ def test_a_creates_own_retry_wins_over_its_keys_default(
         ]
 
 
+# A provider's minimum per batch (Bedrock's 100 records a job) -----------------------------------
+MINIMUM_CAPS = BatchCaps(
+    max_requests=1000, max_bytes=10 * 1024 * 1024, enqueued_tokens=None, max_concurrent=None, min_requests=100
+)
+
+
+@pytest.fixture
+def with_minimum(aws: None, monkeypatch: pytest.MonkeyPatch) -> PlanProvider:
+    return provider_with(monkeypatch, PlanProvider(MINIMUM_CAPS))
+
+
+def test_a_split_leaves_no_part_under_the_providers_minimum(with_minimum: PlanProvider) -> None:
+    batch_id = create(input_file(with_minimum, 1050))  # filled to the cap: 1,000 and 50
+    final = run_to_end(with_minimum, batch_id)
+    assert [part["request_counts"]["total"] for part in final.object["parts"]] == [525, 525]
+    assert final.status == "completed" and not final.object.get("errors")
+    output = lines_of(with_minimum, final.object["output_file_id"])
+    assert [line["custom_id"] for line in output] == [f"req-{n}" for n in range(1, 1051)]
+
+
+def test_a_retry_under_the_minimum_is_not_submitted_and_the_batch_says_so(with_minimum: PlanProvider) -> None:
+    directed = {5: "req-5-sim-expire", 700: "req-700-fail"}
+    batch_id = create(input_file(with_minimum, 1050, directed), RETRY)
+    final = run_to_end(with_minimum, batch_id)
+    assert len(with_minimum.creates) == 2 and final.state[PLAN]["retried"] == 0  # no retry part
+    errors = lines_of(with_minimum, final.object["error_file_id"])
+    assert [line["custom_id"] for line in errors] == ["req-5-sim-expire", "req-700-fail"]  # first results
+    (error,) = final.object["errors"]["data"]
+    assert error["code"] == "retry_below_minimum" and error["param"] == "retry"
+    assert "2 requests" in error["message"] and "100" in error["message"]
+    assert final.status == "completed"
+
+
+def test_a_part_the_provider_refuses_as_too_small_fails_its_lines_with_the_reason(
+    with_minimum: PlanProvider,
+) -> None:
+    """A batch under the minimum run as a plan (it asks for retry): its one part is refused
+    before any provider batch; its lines read the refusal's code, and the batch's errors say it."""
+    final = run_to_end(with_minimum, create(input_file(with_minimum, 3), RETRY))
+    assert with_minimum.creates == [] and final.status == "failed"
+    errors = lines_of(with_minimum, final.object["error_file_id"])
+    assert [line["error"]["code"] for line in errors] == ["too_few_requests_in_batch"] * 3
+    refused, retry = final.object["errors"]["data"]
+    assert refused["code"] == "too_few_requests_in_batch" and "3 requests" in refused["message"]
+    assert retry["code"] == "retry_below_minimum"  # its lines never ran: too few to retry either
+
+
 def check_retried_run(fake: PlanProvider, final: ObjectRecord) -> None:
     assert final.status == "completed"
     output = lines_of(fake, final.object["output_file_id"])

@@ -42,6 +42,11 @@ def plan_for(input_file: ObjectRecord, retry: RetryOptions | None = None) -> dic
             "max_bytes": caps.max_bytes,
             "max_tokens": caps.enqueued_tokens,
         },
+        # a provider's least per batch (Bedrock's 100 records a job) and the input's figures:
+        # the split sizes parts alike, none under it (service.plan.minimum)
+        "min_requests": caps.min_requests,
+        "input_lines": lines,
+        "input_bytes": size,
         "max_concurrent": caps.max_concurrent,
         "enqueued_tokens": caps.enqueued_tokens,
         "enqueued_requests": caps.enqueued_requests,

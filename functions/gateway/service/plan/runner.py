@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
-from gateway.errors import ServiceUnavailableError
+from gateway.errors import InvalidRequestError, ServiceUnavailableError
 from gateway.jsonl import split_lines
 from gateway.models.batches import TERMINAL_BATCH_STATUSES, Batch, BatchPart
 from gateway.observability import logger
@@ -36,6 +36,7 @@ from gateway.providers.registry import client_for
 from gateway.service import adoption, batch_events
 from gateway.service.plan import parts
 from gateway.service.plan.merge import PartResult, merge_results
+from gateway.service.plan.minimum import balanced_limits, under_minimum
 from gateway.service.plan.split import PartLimits, line_token_estimate, split_input
 from gateway.storage import pending
 from gateway.storage.id_map import IdMap, ObjectRecord
@@ -135,8 +136,15 @@ def _start_retry(
         chosen |= _lines_to_retry(client, part, offset, retry)
         offset += parts.lines(part)
     slices = []
+    if under_minimum(len(chosen), plan.get("min_requests")):
+        # the provider takes no batch this small (Bedrock: a job under its minimum of records
+        # fails validation): the lines keep their first result, and the batch's errors say why
+        plan["retry_below_minimum"] = len(chosen)
+        chosen = set()
     if chosen:
-        limits = PartLimits(**plan["limits"])
+        limits = balanced_limits(
+            PartLimits(**plan["limits"]), lines=len(chosen), size=None, min_requests=plan.get("min_requests")
+        )
         first = len(found)
         with client.stream_file_content(str(plan["input_upstream_id"])) as response:
             lines = split_lines(response.iter_bytes(_CHUNK_BYTES), _MAX_LINE_BYTES)
@@ -244,7 +252,12 @@ class _PartWriter:
 
 def _split(id_map: IdMap, record: ObjectRecord, plan: dict[str, Any]) -> bool:
     client = client_for(record.provider)
-    limits = PartLimits(**plan["limits"])
+    limits = balanced_limits(
+        PartLimits(**plan["limits"]),
+        lines=int(plan.get("input_lines") or 0),
+        size=plan.get("input_bytes"),
+        min_requests=plan.get("min_requests"),
+    )
     with client.stream_file_content(str(plan["input_upstream_id"])) as response:
         lines = split_lines(response.iter_bytes(_CHUNK_BYTES), _MAX_LINE_BYTES)
         slices = split_input(lines, limits, lambda index: _PartWriter(id_map, client, record, index))
@@ -384,12 +397,18 @@ def _submit_part(id_map: IdMap, client: Any, batch: ObjectRecord, part: ObjectRe
         _requeue(id_map, part, now)
         return False
     except Exception as exc:
-        if not adoption.refused(exc):
+        # the adapter's own refusal (a 400 of its checks, as Bedrock's minimum of records) comes
+        # before any provider call: nothing was made, as when the provider refuses
+        if not (adoption.refused(exc) or isinstance(exc, InvalidRequestError)):
             raise  # the provider may have it: adopted next pass
         logger.warning("batch part refused by its provider", extra={"part_id": part.id})
         counts = {"total": parts.lines(part), "completed": 0, "failed": 0}
         parts.update(part, status="done", upstream_status="failed", request_counts=counts)
-        part.state = {**part.state, "refused": getattr(exc, "message", str(exc))[:500]}
+        part.state = {
+            **part.state,
+            "refused": getattr(exc, "message", str(exc))[:500],
+            "refused_code": getattr(exc, "code", None),
+        }
         parts.save(id_map, part)
         return False
     _attach(id_map, part, upstream)
@@ -425,10 +444,42 @@ def _aggregate(
     elif started and obj.get("status") == "validating":
         obj["status"], obj["in_progress_at"] = "in_progress", now
     obj["expires_at"] = record.created_at + WINDOW_SECONDS
+    errors = plan_errors(plan, found)
+    if errors:
+        obj["errors"] = {"object": "list", "data": errors}
     partial = plan.get("partial") or {}
     obj["partial_output_file_id"] = partial.get("output_file_id")
     obj["partial_error_file_id"] = partial.get("error_file_id")
     return obj
+
+
+def plan_errors(plan: dict[str, Any], found: list[ObjectRecord]) -> list[dict[str, Any]]:
+    """The batch's `errors` (OpenAI's shape): each part its provider refused (its lines are in
+    the error file with the refusal's code), and a retry too small for the provider to take."""
+    errors = [
+        {
+            "code": part.state.get("refused_code") or "batch_part_refused",
+            "message": f"Part {part.state.get('index')} ({parts.lines(part)} requests) was refused by "
+            f"the provider: {part.state['refused']}",
+            "param": None,
+            "line": None,
+        }
+        for part in found
+        if part.state.get("refused")
+    ]
+    skipped = plan.get("retry_below_minimum")
+    if skipped:
+        errors.append(
+            {
+                "code": "retry_below_minimum",
+                "message": f"{skipped} requests asked to be retried, fewer than the "
+                f"{plan.get('min_requests')} the provider takes in one batch: they were not retried "
+                "and keep their first result.",
+                "param": "retry",
+                "line": None,
+            }
+        )
+    return errors
 
 
 def summed_counts(found: list[ObjectRecord]) -> tuple[int, int]:
@@ -548,7 +599,8 @@ def _attempts(
         else:
             index = _index_of(client, part, offsets[part.id])
             if placeholders and part.object.get("upstream_status") != "completed":
-                placeholder_numbers.append(len(attempts))
+                if not part.state.get("refused"):  # a refused part's lines never ran: not expired
+                    placeholder_numbers.append(len(attempts))
                 attempts.append(PartResult(index, lambda: (), _expired_lines_of(client, part, cancelled)))
         if parts.status(part) != "done" and not placeholders:
             continue  # a partial merge holds finished parts only
@@ -593,9 +645,15 @@ def _index_of(client: Any, part: ObjectRecord, offset: int) -> Callable[[], dict
 
 
 def _expired_lines_of(client: Any, part: ObjectRecord, cancelled: bool) -> Callable[[], Iterator[bytes]]:
+    error = _UNFINISHED[cancelled]
+    if part.state.get("refused"):
+        error = {
+            "code": part.state.get("refused_code") or "batch_part_refused",
+            "message": part.state["refused"],
+        }
+
     def lines() -> Iterator[bytes]:
         for custom_id in _custom_ids(client, str(part.state["input_upstream_id"])):
-            error = _UNFINISHED[cancelled]
             line = {"id": f"batch_req_{custom_id}", "custom_id": custom_id, "response": None, "error": error}
             yield json.dumps(line, separators=(",", ":")).encode()
 
