@@ -140,6 +140,11 @@ def check_final(sdk: openai.OpenAI, final: Any) -> None:
     assert final.usage is not None
     assert (final.usage.input_tokens, final.usage.output_tokens) == (prompt, completion)
     assert final.model_extra["cost"]["total"] > 0
+    # the merged files read as OpenAI's output files, in retrieve and list alike
+    merged = sdk.files.retrieve(final.output_file_id)
+    assert merged.purpose == "batch_output" and merged.bytes > 0
+    listed = {f.id: f.purpose for f in sdk.files.list(purpose="batch_output")}
+    assert listed.get(final.output_file_id) == "batch_output"
 
 
 def test_5000_lines_become_5_parts_under_one_id_with_one_merged_output(

@@ -18,7 +18,8 @@ from gateway.auth import MASTER, Caller
 from gateway.errors import ConflictError
 from gateway.models.batches import CreateBatchRequest, RetryOptions
 from gateway.providers.caps import BatchCaps
-from gateway.service import adoption, batches, books, settlement, translate, watcher
+from gateway.service import adoption, batches, books, files, settlement, translate, watcher
+from gateway.service.listing import ListRequest
 from gateway.service.batch_input_check import BATCH_CHECK_STATE, checked_figures
 from gateway.service.deadline import Deadline
 from gateway.service.plan import create as plan_create
@@ -34,7 +35,7 @@ CAPS = BatchCaps(max_requests=1000, max_bytes=10 * 1024 * 1024, enqueued_tokens=
 
 
 def provider_with(monkeypatch: pytest.MonkeyPatch, fake: PlanProvider) -> PlanProvider:
-    for module in (plan_create, runner, translate, adoption, settlement, batches, watcher):
+    for module in (plan_create, runner, translate, adoption, settlement, batches, watcher, files):
         monkeypatch.setattr(module, "client_for", lambda _provider: fake)
     return fake
 
@@ -493,6 +494,35 @@ def test_a_creates_own_retry_wins_over_its_keys_default(
         assert [line["custom_id"] for line in lines_of(provider, final.object["error_file_id"])] == [
             "req-2-sim-expire"
         ]
+
+
+def test_merged_files_read_as_openais_batch_output_files_and_are_uploaded_as_user_data(
+    provider: PlanProvider,
+) -> None:
+    directed = {10: "req-10-fail"}
+    batch_id = create(input_file(provider, 2500, directed))
+    partial_ids: set[str] = set()
+    for _ in range(60):
+        current = record(batch_id)
+        partial_ids |= {
+            current.object.get("partial_output_file_id"),
+            current.object.get("partial_error_file_id"),
+        }
+        if current.status == "completed":
+            break
+        step(batch_id)
+        if provider.running():  # one part at a time: each finished part makes partial files
+            provider.finish(provider.running()[0])
+    final = record(batch_id)
+    merged = {final.object["output_file_id"], final.object["error_file_id"]} | (partial_ids - {None})
+    assert len(merged) >= 4  # the final pair and at least one partial pair
+    listed = {f.id: f.purpose for f in files.list_files(MASTER, ListRequest(limit=100)).data}
+    for file_id in merged:
+        stored = IdMap().get(file_id)
+        assert stored is not None and stored.upstream_id is not None
+        assert provider.file_objects[stored.upstream_id]["purpose"] == "user_data"  # what a client may upload
+        assert stored.purpose == "batch_output" and listed[file_id] == "batch_output"
+        assert files.retrieve_file(MASTER, file_id).purpose == "batch_output"  # refreshed from the provider
 
 
 # A provider's minimum per batch (Bedrock's 100 records a job) -----------------------------------

@@ -117,9 +117,11 @@ def _partial(
 
 
 def _register(id_map: IdMap, record: ObjectRecord, upstream_id: str) -> str:
-    from gateway.service.translate import register_provider_file
+    from gateway.service.translate import OUTPUT_PURPOSE, register_provider_file
 
-    return register_provider_file(id_map, record.provider, upstream_id, owner=record.owner)
+    return register_provider_file(
+        id_map, record.provider, upstream_id, owner=record.owner, purpose=OUTPUT_PURPOSE
+    )
 
 
 def _start_retry(
