@@ -98,6 +98,21 @@ class PlanProvider:
         }
         return copy.deepcopy(self.file_objects[file_id])
 
+    def list_files(
+        self, *, purpose: str | None = None, limit: int = 100, after: str | None = None, **_: Any
+    ) -> dict[str, Any]:
+        """Newest first (creation, then id), as OpenAI's `order=desc`."""
+        self._enter()
+        newest = sorted(
+            (f for f in self.file_objects.values() if purpose is None or f["purpose"] == purpose),
+            key=lambda f: (f["created_at"], int(f["id"].rsplit("-", 1)[1])),
+            reverse=True,
+        )
+        if after is not None:
+            ids = [f["id"] for f in newest]
+            newest = newest[ids.index(after) + 1 :] if after in ids else []
+        return {"object": "list", "data": copy.deepcopy(newest[:limit]), "has_more": len(newest) > limit}
+
     def retrieve_file(self, file_id: str) -> dict[str, Any]:
         self._enter()
         return copy.deepcopy(self.file_objects[file_id])

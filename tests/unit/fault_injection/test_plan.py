@@ -19,9 +19,9 @@ from gateway.errors import ConflictError
 from gateway.models.batches import CreateBatchRequest, RetryOptions
 from gateway.providers.caps import BatchCaps
 from gateway.service import adoption, batches, books, files, settlement, translate, watcher
-from gateway.service.listing import ListRequest
 from gateway.service.batch_input_check import BATCH_CHECK_STATE, checked_figures
 from gateway.service.deadline import Deadline
+from gateway.service.listing import ListRequest
 from gateway.service.plan import create as plan_create
 from gateway.service.plan import parts, runner
 from gateway.storage.id_map import IdMap, ObjectRecord
@@ -306,6 +306,7 @@ def test_a_failed_write_anywhere_in_a_plan_loses_and_doubles_no_line(
     fake.attempted.clear()  # the second run's directed line fails on its first attempt again
     provider_batches = set(fake.batches)
     batch_id = create(input_file(fake, FAULT_LINES, {5: "req-5-fail"}))
+    provider_files = set(fake.files)
     operation = writes[at]
     faults.fail(operation, writes[: at + 1].count(operation), when)
     check_run(fake, run_through_failures(fake, batch_id))
@@ -317,6 +318,21 @@ def test_a_failed_write_anywhere_in_a_plan_loses_and_doubles_no_line(
         assert owner is not None and owner.startswith(batch_id)
         part = IdMap().get(owner)
         assert part is not None and part.upstream_id == upstream_id
+    assert orphan_files(fake, batch_id, set(fake.files) - provider_files) == set()
+
+
+def orphan_files(fake: PlanProvider, batch_id: str, made: set[str]) -> set[str]:
+    """The provider files made for the batch that nothing of the gateway names: not a part's
+    input or results, not a gateway file (the merged ones)."""
+    plan = record(batch_id).state[PLAN]
+    named: set[str] = set()
+    for part in parts.load(IdMap(), batch_id, int(plan["parts"])):
+        named |= {
+            part.state.get(name) for name in ("input_upstream_id", "output_upstream_id", "error_upstream_id")
+        }
+    return {
+        upstream_id for upstream_id in made - named if IdMap().gateway_id_for("openai", upstream_id) is None
+    }
 
 
 # Cancel, pause, resume ------------------------------------------------------------------------
@@ -605,8 +621,10 @@ def test_a_write_lost_anywhere_in_a_plan_with_retries_loses_and_doubles_no_line(
     fake.attempted.clear()  # the second run's directed lines fail on their first attempt again
     provider_batches = set(fake.batches)
     batch_id = create(input_file(fake, FAULT_LINES, RETRIED), retry)
+    provider_files = set(fake.files)
     operation = writes[at]
     faults.fail(operation, writes[: at + 1].count(operation), "after")
     check_retried_run(fake, run_through_failures(fake, batch_id))
     assert faults.fired
     assert len(set(fake.batches) - provider_batches) == 4  # three parts and one retry part, once each
+    assert orphan_files(fake, batch_id, set(fake.files) - provider_files) == set()

@@ -38,6 +38,7 @@ from gateway.service.plan import parts
 from gateway.service.plan.merge import PartResult, merge_results
 from gateway.service.plan.minimum import balanced_limits, under_minimum
 from gateway.service.plan.split import PartLimits, line_token_estimate, split_input
+from gateway.service.plan.uploads import upload_once
 from gateway.storage import pending
 from gateway.storage.id_map import IdMap, ObjectRecord
 from gateway.storage.watch import PLAN
@@ -45,6 +46,8 @@ from gateway.storage.watch import PLAN
 WINDOW_SECONDS = 24 * 3600  # the only completion_window a batch takes
 RETRY_PART = "retry"  # in a part's state: it runs lines of the original parts once more
 BACKOFF_FIRST_SECONDS = 60
+# what merged files are uploaded as (the purpose a client may upload); clients read batch_output
+MERGED_PURPOSE = "user_data"
 BACKOFF_MAX_SECONDS = 3600
 _CHUNK_BYTES = 256 * 1024
 _SPOOL_BYTES = 8 * 1024 * 1024  # a part file spools to disk past this
@@ -88,12 +91,17 @@ def advance(id_map: IdMap, record: ObjectRecord, now: int | None = None) -> bool
         if plan.get("retry") and plan.get("retried") is None and not stopping:
             return _start_retry(id_map, client, record, plan, found)
         return _finish(id_map, client, record, plan, found, now)
-    _partial(id_map, client, record, plan, found)
+    _partial(id_map, client, record, plan, found, now)
     return record_change(id_map, record, _aggregate(record, plan, found, now))
 
 
 def _partial(
-    id_map: IdMap, client: Any, record: ObjectRecord, plan: dict[str, Any], found: list[ObjectRecord]
+    id_map: IdMap,
+    client: Any,
+    record: ObjectRecord,
+    plan: dict[str, Any],
+    found: list[ObjectRecord],
+    now: int,
 ) -> None:
     """While parts run: when another part has finished, the lines of every finished part so
     far, merged in input order into new partial files (named in the same write as the batch's
@@ -102,18 +110,49 @@ def _partial(
     indices = [int(part.state["index"]) for part in done]
     if not done or indices == (plan.get("partial") or {}).get("parts"):
         return
+    # written ahead: this merge's files are about to be uploaded (a repeat looks for them first)
+    attempt = dict(plan.get("partial_attempt") or {})
+    since = attempt.get("at") if attempt.get("parts") == indices else None
+    if since is None:
+        _adopt_partial(id_map, client, record, plan)
+        plan["partial_attempt"] = {"parts": indices, "at": now}
+        record.state = {**record.state, PLAN: plan}
+        if not id_map.save_object(record, if_unchanged=True):
+            return
     attempts, _ = _attempts(client, found, placeholders=False)
     named: dict[str, str] = dict(record.state.get("files") or {})
     partial: dict[str, Any] = {"parts": indices}
     with tempfile.TemporaryFile() as output, tempfile.TemporaryFile() as errors:
         merge_results(attempts, output, errors)
         for which, content in (("output", output), ("error", errors)):
-            upstream_id = _upload(client, record, content, f"partial_{which}")
+            upstream_id = _upload(client, record, content, f"partial{len(indices)}_{which}", since)
             if upstream_id is not None:
                 named[upstream_id] = _register(id_map, record, upstream_id)
                 partial[f"{which}_file_id"] = named[upstream_id]
     plan["partial"] = partial
     record.state = {**record.state, PLAN: plan, "files": named}
+
+
+def _adopt_partial(id_map: IdMap, client: Any, record: ObjectRecord, plan: dict[str, Any]) -> None:
+    """An earlier partial merge whose files were uploaded but never named (its step died, and
+    more parts finished since): its files become the batch's partial files, as if it had been
+    recorded, before a newer merge replaces them (every partial file is its owner's)."""
+    attempt = dict(plan.get("partial_attempt") or {})
+    if not attempt or attempt.get("parts") == (plan.get("partial") or {}).get("parts"):
+        return
+    named: dict[str, str] = dict(record.state.get("files") or {})
+    partial: dict[str, Any] = {"parts": attempt["parts"]}
+    for which in ("output", "error"):
+        name = f"{record.id}_partial{len(attempt['parts'])}_{which}.jsonl"
+        found = adoption.find_named_file(
+            client, filename=name, purpose=MERGED_PURPOSE, since=int(attempt["at"])
+        )
+        if found is not None:
+            named[str(found["id"])] = _register(id_map, record, str(found["id"]))
+            partial[f"{which}_file_id"] = named[str(found["id"])]
+    if len(partial) > 1:
+        plan["partial"] = partial
+        record.state = {**record.state, PLAN: plan, "files": named}
 
 
 def _register(id_map: IdMap, record: ObjectRecord, upstream_id: str) -> str:
@@ -243,11 +282,12 @@ class _PartWriter:
                 part.state = {**part.state, RETRY_PART: True}
             if self.existing is None and not self.id_map.put_new(part):
                 return  # another split wrote it first: theirs
-            self.file.seek(0)
-            upstream = self.client.create_file(
-                filename=f"{part.id}.jsonl", content=self.file, purpose="batch"
+            # the part's record, written ahead, marks an upload an earlier split may have made
+            since = None if self.existing is None else self.existing.created_at
+            upstream_id = upload_once(
+                self.client, filename=f"{part.id}.jsonl", content=self.file, purpose="batch", since=since
             )
-            part.state = {**part.state, "input_upstream_id": str(upstream["id"])}
+            part.state = {**part.state, "input_upstream_id": upstream_id}
             parts.update(part, status="ready")
             parts.save(self.id_map, part)
 
@@ -522,7 +562,15 @@ def _finish(
         obj = _aggregate(record, plan, found, now)
         if obj.get("status") in {"validating", "in_progress"}:
             obj["status"], obj["finalizing_at"] = "finalizing", now
-        merged = _merge(client, record, found, cancelled=bool(plan.get("cancel")))
+        # written ahead: the merged files are about to be uploaded (a repeat looks for them first)
+        since = plan.get("merging")
+        if since is None:
+            _adopt_partial(id_map, client, record, plan)
+            plan["merging"] = now
+            record.state = {**record.state, PLAN: plan}
+            if not id_map.save_object(record, if_unchanged=True):
+                return False
+        merged = _merge(client, record, found, cancelled=bool(plan.get("cancel")), since=since)
         plan["merge"] = merged
         record.state = {**record.state, PLAN: plan}
         if not record_change(id_map, record, obj):  # merged files written ahead of their names
@@ -565,7 +613,7 @@ def _final_status(plan: dict[str, Any], found: list[ObjectRecord], merged: dict[
 
 
 def _merge(
-    client: Any, record: ObjectRecord, found: list[ObjectRecord], *, cancelled: bool
+    client: Any, record: ObjectRecord, found: list[ObjectRecord], *, cancelled: bool, since: int | None
 ) -> dict[str, Any]:
     """Both merged files at the provider, and their counts. `merge_results` reads one part at a
     time; an original part that may lack results for some lines (it did not complete) is
@@ -579,8 +627,8 @@ def _merge(
             "completed": counts.completed,
             "failed": counts.failed,
             "expired": sum(counts.lines_per_part[number] for number in placeholders),
-            "output": _upload(client, record, output, "output"),
-            "error": _upload(client, record, errors, "error"),
+            "output": _upload(client, record, output, "output", since),
+            "error": _upload(client, record, errors, "error", since),
         }
 
 
@@ -666,12 +714,15 @@ def _lines_of(client: Any, upstream_id: str | None) -> Callable[[], Iterator[byt
     return lambda: _file_lines(client, upstream_id)
 
 
-def _upload(client: Any, record: ObjectRecord, content: IO[bytes], which: str) -> str | None:
+def _upload(
+    client: Any, record: ObjectRecord, content: IO[bytes], which: str, since: int | None
+) -> str | None:
+    """A merged file at the provider, named after the batch (`since`: an earlier attempt's time)."""
     if content.tell() == 0:
         return None
-    content.seek(0)
-    upstream = client.create_file(filename=f"{record.id}_{which}.jsonl", content=content, purpose="user_data")
-    return str(upstream["id"])
+    return upload_once(
+        client, filename=f"{record.id}_{which}.jsonl", content=content, purpose=MERGED_PURPOSE, since=since
+    )
 
 
 def _file_lines(client: Any, upstream_id: str | None) -> Iterator[bytes]:
