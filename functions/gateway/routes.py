@@ -99,6 +99,8 @@ KEPT_ABORT_UPLOAD = "kept:abort-upload"  # AbortMultipartUpload, after a failed 
 KEPT_DELETE = "kept:delete"  # DeleteObject
 KEPT_OBJECT_CAPABILITIES = frozenset({KEPT_READ, KEPT_WRITE, KEPT_ABORT_UPLOAD, KEPT_DELETE})
 INVOKE_TRANSFER = "invoke:file_transfer"
+# batches_create starts a planned batch at once: the watcher invoked (Event) for that batch only
+INVOKE_WATCHER = "invoke:batch_watcher"
 # Lambda invokes the on-failure destination with the failed function's own role.
 INVOKE_TRANSFER_FAILED = "invoke:transfer_failed"
 # Amazon Bedrock batch inference (model invocation jobs of the configured models). A create
@@ -189,6 +191,9 @@ class ScheduledFunction:
     rate_context: str
     memory_mb: int = 512
     timeout_seconds: int = 180
+    # invoked asynchronously too (the watcher, for one planned batch): Lambda's defaults
+    retry_attempts: int = 2
+    on_failure: str | None = None
 
     @property
     def handler(self) -> str:
@@ -294,6 +299,7 @@ ROUTES: tuple[Route, ...] = (
             KEPT_WRITE,
             KEPT_DELETE,
             KEPT_LIST,
+            INVOKE_WATCHER,
         },
         creates=True,
     ),

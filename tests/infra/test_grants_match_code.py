@@ -468,9 +468,10 @@ def _bedrock(gateway: LocalGateway, caller: str, model: str) -> None:
 
 
 def _bedrock_plan(gateway: LocalGateway, caller: str, model: str) -> None:
-    """A Bedrock batch over one job's records (the adapter's caps at 100 a job): the watcher
-    splits it into part files, submits each as a job (records written, the role passed, tagged),
-    stops the running jobs after a cancel, and merges what they kept."""
+    """A Bedrock batch over one job's records (the adapter's caps at 100 a job): the watcher,
+    invoked by the create, splits it into part files and submits each as a job (records written,
+    the role passed, tagged); its pass stops the running jobs after a cancel and merges what
+    they kept."""
     from dataclasses import replace
 
     from gateway.providers import bedrock as bedrock_adapter
@@ -487,8 +488,8 @@ def _bedrock_plan(gateway: LocalGateway, caller: str, model: str) -> None:
             planned = client.batches.create(
                 input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
             )
-            gateway.watcher.run_once()  # split: two part files
-            gateway.watcher.run_once()  # both parts submitted as jobs
+            # started at once: the watcher invoked for it splits it and submits both parts as jobs
+            assert gateway.wait_for_async(30)
             parts = (client.batches.retrieve(planned.id).model_extra or {})["parts"]
             assert [part["status"] for part in parts] == ["running", "running"], parts
             assert client.batches.cancel(planned.id).status == "cancelling"

@@ -106,6 +106,7 @@ def create_batch(
     if existing is None:
         _hold_or_discard(caller, fresh, estimate)
         if plan is not None:
+            plan_create.start(fresh.id)
             return Batch.model_validate(fresh.object)
         return _create_upstream(id_map, fresh, first_attempt=True)
     if _key_expired(existing):  # an old key used again, for this request or another: a new batch

@@ -9,11 +9,12 @@ import contextlib
 import dataclasses
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any, Literal
 
 import pytest
+from gateway import async_invoke
 from gateway.auth import MASTER, Caller
 from gateway.errors import ConflictError
 from gateway.models.batches import CreateBatchRequest, RetryOptions
@@ -539,6 +540,62 @@ def test_merged_files_read_as_openais_batch_output_files_and_are_uploaded_as_use
         assert provider.file_objects[stored.upstream_id]["purpose"] == "user_data"  # what a client may upload
         assert stored.purpose == "batch_output" and listed[file_id] == "batch_output"
         assert files.retrieve_file(MASTER, file_id).purpose == "batch_output"  # refreshed from the provider
+
+
+# Started at once: batches_create invokes the watcher for the planned batch -------------------
+@pytest.fixture
+def invoked() -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    calls: list[tuple[str, dict[str, Any]]] = []
+    async_invoke.use_local_runner(lambda name, payload: calls.append((name, payload)))
+    yield calls
+    async_invoke.use_local_runner(None)
+
+
+def test_a_planned_create_invokes_the_watcher_for_its_batch_and_a_small_one_does_not(
+    provider: PlanProvider, invoked: list[tuple[str, dict[str, Any]]]
+) -> None:
+    create(input_file(provider, 3))
+    assert invoked == []  # one provider batch: today's path
+    batch_id = create(input_file(provider, 2500))
+    assert invoked == [("batch_watcher", {"batch_id": batch_id})]
+    assert record(batch_id).status == "validating" and provider.creates[1:] == []  # nothing waited for
+
+
+def test_the_watcher_invoked_for_a_batch_splits_it_and_submits_its_first_parts(
+    provider: PlanProvider,
+) -> None:
+    batch_id = create(input_file(provider, 2500))
+    status = _invoke_watcher({"batch_id": batch_id})
+    assert status["changed"] == 2 and status["errors"] == 0  # split, then submitted
+    started = record(batch_id)
+    assert started.status == "in_progress" and len(provider.creates) == 3
+    assert [part["status"] for part in started.object["parts"]] == ["running"] * 3
+    again = _invoke_watcher({"batch_id": batch_id})  # a repeat (Lambda's retry) moves nothing
+    assert again["changed"] == 0 and len(provider.creates) == 3
+    assert run_to_end(provider, batch_id).status == "completed"
+
+
+def test_a_lost_invocation_does_not_fail_the_create(provider: PlanProvider) -> None:
+    def refuse(name: str, payload: dict[str, Any]) -> None:
+        raise ConnectionError("Lambda unreachable")
+
+    async_invoke.use_local_runner(refuse)
+    try:
+        batch_id = create(input_file(provider, 2500))
+    finally:
+        async_invoke.use_local_runner(None)
+    assert record(batch_id).status == "validating"
+    assert run_to_end(provider, batch_id).status == "completed"  # the passes start it
+
+
+def _invoke_watcher(event: dict[str, Any]) -> dict[str, Any]:
+    """batch_watcher's handler given the create's event, as Lambda runs it."""
+    from handlers import batch_watcher
+
+    from tests.unit.conftest import FakeContext
+
+    report: dict[str, Any] = batch_watcher.handler(event, FakeContext())
+    return report
 
 
 # A provider's minimum per batch (Bedrock's 100 records a job) -----------------------------------

@@ -3,7 +3,8 @@
 A file within one provider batch's caps (requests, bytes, the enqueued-token quota) takes the
 create path every batch took before plans existed (no extra read or write). A larger one is
 recorded at once, `validating`, with its plan (`state.plan`: the part limits from the caps, the
-input file's provider id); the watcher splits and runs it (service.plan.runner)."""
+input file's provider id); the watcher, invoked for it at once (`start`), splits and runs it
+(service.plan.runner)."""
 
 from __future__ import annotations
 
@@ -52,6 +53,21 @@ def plan_for(input_file: ObjectRecord, retry: RetryOptions | None = None) -> dic
         "enqueued_requests": caps.enqueued_requests,
         "parts": None,
     }
+
+
+def start(batch_id: str) -> None:
+    """The plan's first steps at once (split, first submissions): the watcher invoked for this
+    batch asynchronously, so the create answers without waiting. Best effort: a lost invocation
+    leaves the plan to the next scheduled pass, as before."""
+    from gateway import async_invoke
+    from gateway.observability import logger
+
+    try:
+        async_invoke.invoke_async("batch_watcher", {"batch_id": batch_id})
+    except Exception:
+        logger.warning(
+            "could not start a plan at once; the watcher's next pass starts it", extra={"batch_id": batch_id}
+        )
 
 
 def planned(record: ObjectRecord, plan: dict[str, Any]) -> ObjectRecord:
