@@ -20,8 +20,9 @@ is 120+ commits behind, so its figures would carry every other change made since
 id map, the simulator) and the ratio would not be the plan's. Disabling the decision in the
 same code measures exactly what a small batch pays for plans.
 
-Each run sends, per operation, `--requests` requests to each server, interleaved (current,
-baseline, current, ...) from one httpx client, so that noise from the machine's other work
+Each run starts the three processes afresh and sends, per operation, `--requests` requests to
+each server, interleaved (current, baseline, control, rotating who goes first) from one httpx
+client, so that noise from the machine's other work
 hits all alike; p50 and p90 per server per run, and the ratios current / baseline and
 control / baseline per run. The table shows each run and the median over runs. The goal (exit
 status 1 when missed, 0 with `--report-only`): the median p50 ratio within `--tolerance`
@@ -152,15 +153,17 @@ def measure(pair: dict[str, Server], operation: str, requests: int) -> dict[str,
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     runs: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="plan-overhead-") as logdir, servers(Path(logdir)) as pair:
-        for server in pair.values():
-            server.prepare()
-        for operation in OPERATIONS:  # warm both (imports, caches, connections)
-            measure(pair, operation, args.warmup)
-        for number in range(1, args.runs + 1):
+    for number in range(1, args.runs + 1):
+        # fresh processes each run: a process's own luck (its CPU, its moto) is not carried
+        # from run to run, so the median over runs compares the code, not three processes
+        with tempfile.TemporaryDirectory(prefix="plan-overhead-") as logdir, servers(Path(logdir)) as trio:
+            for server in trio.values():
+                server.prepare()
+            for operation in OPERATIONS:  # warm all (imports, caches, connections)
+                measure(trio, operation, args.warmup)
             figures: dict[str, Any] = {"run": number}
             for operation in OPERATIONS:
-                samples = measure(pair, operation, args.requests)
+                samples = measure(trio, operation, args.requests)
                 row: dict[str, Any] = {
                     name: {
                         "p50_ms": milliseconds(percentile(values, 50.0)),
@@ -172,8 +175,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     row[f"ratio_{quantile[:3]}"] = row["current"][quantile] / row["baseline"][quantile]
                     row[f"control_{quantile[:3]}"] = row["control"][quantile] / row["baseline"][quantile]
                 figures[operation] = row
-            runs.append(figures)
-            print(_run_line(figures), flush=True)
+        runs.append(figures)
+        print(_run_line(figures), flush=True)
     summary = {
         operation: {
             f"{name}_{quantile}": median(run_[operation][name][quantile] for run_ in runs)
