@@ -1,10 +1,11 @@
 """Virtual keys from the command line: the gateway's /key/* endpoints, called with the master key.
 
     python -m cli.keys generate --alias team-a [--duration 30d] [--providers openai,azure]
-                                [--metadata '{"team": "a"}']
+                                [--metadata '{"team": "a"}'] [--batch-retry '{"expired": true}']
     python -m cli.keys info KEY            # a plain key or a key id (key_...)
     python -m cli.keys list [--alias A] [--ids-only]
     python -m cli.keys update KEY [--providers ...] [--duration ...] [--alias ...] [--metadata ...]
+                                  [--batch-retry ...]
                                            # KEY: a plain key, a key id (key_...) or an alias
     python -m cli.keys delete (--key K | --alias A)...
 
@@ -161,6 +162,9 @@ def _metadata(value: str) -> dict[str, Any]:
     return parsed
 
 
+_BATCH_RETRY_HELP = "the key's default retry of its batches' lines, e.g. '{\"expired\": true}'"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m cli.keys", description="Manage the gateway's virtual keys (master key only)."
@@ -174,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--duration", help="lifetime such as 30s, 10m, 12h, 30d, 2w (default: none)")
     generate.add_argument("--providers", type=_providers, help="allowed providers, e.g. openai,azure")
     generate.add_argument("--metadata", type=_metadata, help='a JSON object, e.g. \'{"team": "x"}\'')
+    generate.add_argument("--batch-retry", type=_metadata, help=_BATCH_RETRY_HELP)
 
     info = commands.add_parser("info", help="one key's settings (never the key itself)")
     info.add_argument("key", help="the plain key or its key id")
@@ -188,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     update.add_argument("--duration", help="a new lifetime, counted from now")
     update.add_argument("--providers", type=_providers)
     update.add_argument("--metadata", type=_metadata)
+    update.add_argument("--batch-retry", type=_metadata, help=_BATCH_RETRY_HELP + " ('{}' removes it)")
 
     delete = commands.add_parser("delete", help="delete keys by key (or key id) and/or alias")
     delete.add_argument("--key", dest="keys", action="append", default=[], help="repeatable")
@@ -202,6 +208,7 @@ def _settings_body(args: argparse.Namespace) -> dict[str, Any]:
         ("duration", "duration"),
         ("providers", "providers"),
         ("metadata", "metadata"),
+        ("batch_retry", "batch_retry"),
     ):
         value = getattr(args, attribute)
         if value is not None:
@@ -234,7 +241,9 @@ def main(
     if args.command == "delete" and not (args.keys or args.aliases):
         parser.error("delete needs at least one --key or --alias")
     if args.command == "update" and not _settings_body(args):
-        parser.error("update needs at least one of --alias, --duration, --providers, --metadata")
+        parser.error(
+            "update needs at least one of --alias, --duration, --providers, --metadata, --batch-retry"
+        )
     try:
         api = KeysApi(resolve_target(args.base_url, args.master_key), transport=transport)
         try:

@@ -26,7 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from gateway import async_invoke, resources
-from gateway.routes import ASYNC_FUNCTIONS, ROUTES
+from gateway.routes import ASYNC_FUNCTIONS, ROUTES, SCHEDULED_FUNCTIONS, AsyncFunction, ScheduledFunction
 from gateway.webhooks import queue as webhook_queue
 
 from devserver import aws, metrics_log
@@ -366,7 +366,9 @@ class LocalAsyncRunner:
 
     def __init__(self, resolver: Callable[[str], Handler | None] = import_handler) -> None:
         self._resolver = resolver
-        self._functions = {f.name: f for f in ASYNC_FUNCTIONS}
+        # the watcher too: batches_create invokes it for a planned batch's first steps
+        self._functions: dict[str, AsyncFunction | ScheduledFunction] = {f.name: f for f in ASYNC_FUNCTIONS}
+        self._functions |= {f.name: f for f in SCHEDULED_FUNCTIONS}
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
 

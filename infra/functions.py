@@ -47,7 +47,10 @@ SERVICE_NAME = "openai-gateway"
 METRICS_NAMESPACE = "OpenAIGateway"
 
 # The environment variable through which a caller finds each asynchronous function.
-ASYNC_FUNCTION_ENV: dict[str, str] = {"file_transfer": resources.ENV_TRANSFER_FUNCTION}
+ASYNC_FUNCTION_ENV: dict[str, str] = {
+    "file_transfer": resources.ENV_TRANSFER_FUNCTION,
+    "batch_watcher": resources.ENV_WATCHER_FUNCTION,
+}
 INVOKE_PREFIX = "invoke:"
 
 # Resource kinds a capability's actions apply to.
@@ -221,13 +224,13 @@ class GatewayFunctions(Construct):
         self.by_name: dict[str, lambda_.Function] = {}
         self.roles: dict[str, iam.Role] = {}
         self.grants: dict[str, frozenset[str]] = {}
-        # Asynchronous functions first: the routes that invoke them need their names.
+        # Asynchronous and scheduled functions first: the routes that invoke them need their names.
         for function in routes.ASYNC_FUNCTIONS:
             self._function(unrouted_spec(function))
-        for route in routes.ROUTES:
-            self._function(route_spec(route))
         for scheduled in routes.SCHEDULED_FUNCTIONS:
             self._schedule(scheduled, self._function(unrouted_spec(scheduled)))
+        for route in routes.ROUTES:
+            self._function(route_spec(route))
         for consumer in routes.QUEUE_CONSUMERS:
             self._function(unrouted_spec(consumer)).add_event_source(
                 event_sources.SqsEventSource(
@@ -264,6 +267,7 @@ class GatewayFunctions(Construct):
     def _check_capabilities(self) -> None:
         known = set(CAPABILITY_ACTIONS) | set(self._data.secret_arns) | set(BEDROCK_CAPABILITY_ACTIONS)
         known |= {INVOKE_PREFIX + f.name for f in routes.ASYNC_FUNCTIONS}
+        known |= {INVOKE_PREFIX + f.name for f in routes.SCHEDULED_FUNCTIONS}
         others: list[UnroutedFunction] = [
             *routes.ASYNC_FUNCTIONS,
             *routes.SCHEDULED_FUNCTIONS,

@@ -16,7 +16,10 @@ from gateway import resources
 
 LocalRunner = Callable[[str, dict[str, Any]], None]
 
-_FUNCTION_NAME_ENV = {"file_transfer": resources.ENV_TRANSFER_FUNCTION}
+_FUNCTION_NAME_ENV = {
+    "file_transfer": resources.ENV_TRANSFER_FUNCTION,
+    "batch_watcher": resources.ENV_WATCHER_FUNCTION,  # a planned batch's first steps, at once
+}
 _local_runner: LocalRunner | None = None
 
 

@@ -12,10 +12,11 @@ import hmac
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway import secret_store
 from gateway.errors import AuthenticationError, PermissionDeniedError
+from gateway.models.retry import RetryOptions
 from gateway.storage.keys import KeyRecord, KeyStore, hash_key
 
 MASTER_KEY_ID = "master"
@@ -31,6 +32,8 @@ class Caller:
     key_id: str
     is_master: bool = False
     providers: frozenset[str] | None = None  # None: every provider
+    # the key's default `retry` of its batches' lines (a create's own `retry` wins)
+    batch_retry: RetryOptions | None = field(default=None, hash=False, compare=False)
 
     @property
     def owner_scope(self) -> str | None:
@@ -74,7 +77,8 @@ def authenticate(headers: Mapping[str, str]) -> Caller:
     if record is None or record.expired():
         raise AuthenticationError("Incorrect API key provided.")
     providers = frozenset(record.providers) if record.providers is not None else None
-    return Caller(key_id=record.key_id, providers=providers)
+    retry = RetryOptions.model_validate(record.batch_retry) if record.batch_retry is not None else None
+    return Caller(key_id=record.key_id, providers=providers, batch_retry=retry)
 
 
 def lookup_virtual_key(plain_key: str) -> KeyRecord | None:

@@ -99,6 +99,8 @@ KEPT_ABORT_UPLOAD = "kept:abort-upload"  # AbortMultipartUpload, after a failed 
 KEPT_DELETE = "kept:delete"  # DeleteObject
 KEPT_OBJECT_CAPABILITIES = frozenset({KEPT_READ, KEPT_WRITE, KEPT_ABORT_UPLOAD, KEPT_DELETE})
 INVOKE_TRANSFER = "invoke:file_transfer"
+# batches_create starts a planned batch at once: the watcher invoked (Event) for that batch only
+INVOKE_WATCHER = "invoke:batch_watcher"
 # Lambda invokes the on-failure destination with the failed function's own role.
 INVOKE_TRANSFER_FAILED = "invoke:transfer_failed"
 # Amazon Bedrock batch inference (model invocation jobs of the configured models). A create
@@ -189,6 +191,9 @@ class ScheduledFunction:
     rate_context: str
     memory_mb: int = 512
     timeout_seconds: int = 180
+    # invoked asynchronously too (the watcher, for one planned batch): Lambda's defaults
+    retry_attempts: int = 2
+    on_failure: str | None = None
 
     @property
     def handler(self) -> str:
@@ -294,6 +299,7 @@ ROUTES: tuple[Route, ...] = (
             KEPT_WRITE,
             KEPT_DELETE,
             KEPT_LIST,
+            INVOKE_WATCHER,
         },
         creates=True,
     ),
@@ -475,12 +481,15 @@ SCHEDULED_FUNCTIONS: tuple[ScheduledFunction, ...] = (
     ScheduledFunction(
         "batch_watcher",
         # kept: an Anthropic or Bedrock batch's note read, its results kept once it has ended;
-        # bedrock: the jobs listed (a missed one retrieved), a finished job's results read
+        # bedrock: the jobs listed (a missed one retrieved), a finished job's results read;
+        # a planned batch's parts (service.plan.runner): each part's job created (its records
+        # written, the role passed), a running one stopped when the batch is cancelled or out of time
         _PROVIDER
         | _ANNOUNCES
         | _KEPT_WRITES
         | {TABLE_GET, TABLE_QUERY_BY_KIND, TABLE_QUERY_BY_WATCH, BUCKET_LIST, BUCKET_DELETE, KEPT_READ}
-        | {KEPT_LIST, BEDROCK_LIST_JOBS, BEDROCK_GET_JOB, BEDROCK_RESULTS_READ},
+        | {KEPT_LIST, BEDROCK_LIST_JOBS, BEDROCK_GET_JOB, BEDROCK_RESULTS_READ}
+        | {BEDROCK_CREATE_JOB, BEDROCK_RECORDS_WRITE, BEDROCK_STOP_JOB},
         rate_context="watch_interval_minutes",
     ),
 )

@@ -1,7 +1,9 @@
 """The batch_watcher function (scheduled, every minute by default): one watcher pass.
 
 Its deadline ends well before the function's timeout, so a pass stops cleanly and the next one
-continues; two passes at once are safe (every write is conditional).
+continues; two passes at once are safe (every write is conditional). Invoked (`Event`) by
+batches_create with `{"batch_id": ...}`, it runs that planned batch's first steps only (split,
+first submissions), so the plan starts at once; the scheduled passes remain its backstop.
 """
 
 from typing import Any
@@ -10,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from gateway.observability.instrument import instrumented
 from gateway.providers import client  # noqa: F401  (init phase: every pass calls providers)
 from gateway.service.deadline import Deadline
-from gateway.service.watcher import run_pass
+from gateway.service.watcher import run_pass, start_plan
 
 # Left of the function's time when the pass stops starting work: the longest step then still ends.
 _MARGIN_SECONDS = 30.0
@@ -19,4 +21,7 @@ _MARGIN_SECONDS = 30.0
 @instrumented
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     remaining = context.get_remaining_time_in_millis() / 1000
-    return run_pass(Deadline.after(max(1.0, remaining - _MARGIN_SECONDS))).as_dict()
+    deadline = Deadline.after(max(1.0, remaining - _MARGIN_SECONDS))
+    if isinstance(event.get("batch_id"), str):
+        return start_plan(event["batch_id"], deadline).as_dict()
+    return run_pass(deadline).as_dict()

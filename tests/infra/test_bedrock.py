@@ -92,8 +92,15 @@ def test_the_role_reads_input_writes_output_and_invokes_the_configured_models_on
     assert all("*" not in _render(m).replace("bedrock:*::", "") for m in models)  # no wildcard model
 
 
+# Every function by name (routes, and the watcher that runs planned batches' parts) with its grants.
+_GRANTS: dict[str, tuple[str, frozenset[str]]] = {
+    **{route.name: (route.handler, route.grants) for route in routes.ROUTES},
+    **{function.name: (function.handler, function.permissions) for function in routes.SCHEDULED_FUNCTIONS},
+}
+
+
 def _statements_of(synth: Synth, name: str) -> list[dict[str, Any]]:
-    handler = routes.route(name).handler
+    handler, _ = _GRANTS[name]
     _, properties = functions_by_handler(synth.api_json)[handler]
     return statements_of_role(synth.api_json, role_id_of(properties))
 
@@ -101,12 +108,19 @@ def _statements_of(synth: Synth, name: str) -> list[dict[str, Any]]:
 # ids by name: a Route's repr shows frozensets, whose order changes with each process's hash seed
 # (and pytest-xdist's workers must collect the same ids)
 @pytest.mark.parametrize(
-    "route", [r for r in routes.ROUTES if r.grants & set(BEDROCK_ACTIONS)], ids=lambda route: route.name
+    "name", sorted(name for name, (_, grants) in _GRANTS.items() if grants & set(BEDROCK_ACTIONS))
 )
-def test_functions_get_exactly_their_bedrock_actions(synth: Synth, route: routes.Route) -> None:
-    expected = set().union(*(BEDROCK_ACTIONS[g] for g in route.grants if g in BEDROCK_ACTIONS))
-    granted = {a for a in actions_of(_statements_of(synth, route.name)) if a.startswith(("bedrock:", "iam:"))}
+def test_functions_get_exactly_their_bedrock_actions(synth: Synth, name: str) -> None:
+    _, grants = _GRANTS[name]
+    expected = set().union(*(BEDROCK_ACTIONS[g] for g in grants if g in BEDROCK_ACTIONS))
+    granted = {a for a in actions_of(_statements_of(synth, name)) if a.startswith(("bedrock:", "iam:"))}
     assert granted == expected
+
+
+def test_the_watcher_may_run_a_planned_batchs_jobs() -> None:
+    """The watcher submits a planned batch's parts as jobs and stops them on cancel."""
+    _, grants = _GRANTS["batch_watcher"]
+    assert {routes.BEDROCK_CREATE_JOB, routes.BEDROCK_RECORDS_WRITE, routes.BEDROCK_STOP_JOB} <= grants
 
 
 def test_functions_may_pass_the_bedrock_role_to_bedrock_and_nothing_else(synth: Synth) -> None:
@@ -121,7 +135,8 @@ def test_functions_may_pass_the_bedrock_role_to_bedrock_and_nothing_else(synth: 
                     "StringEquals": {"iam:PassedToService": "bedrock.amazonaws.com"}
                 }
                 passers.append(properties["Handler"])
-    assert passers == [routes.route("batches_create").handler]
+    # a create, and the watcher submitting a planned batch's parts
+    assert sorted(passers) == sorted([routes.route("batches_create").handler, _GRANTS["batch_watcher"][0]])
 
 
 def test_job_actions_name_the_gateways_jobs_and_the_list_is_the_only_wildcard(synth: Synth) -> None:
@@ -131,8 +146,8 @@ def test_job_actions_name_the_gateways_jobs_and_the_list_is_the_only_wildcard(sy
     ]
     models = sorted(map(_render, as_list(invoke["Resource"])))
     checked = 0
-    for route in routes.ROUTES:
-        for statement in _statements_of(synth, route.name):
+    for name in _GRANTS:
+        for statement in _statements_of(synth, name):
             actions = as_list(statement["Action"])
             if not any(a.startswith("bedrock:") for a in actions):
                 continue

@@ -7,7 +7,13 @@ import json
 from gateway import resources, routes
 
 from tests.infra.conftest import Synth
-from tests.infra.template_tools import functions_by_handler, resources_of
+from tests.infra.template_tools import (
+    as_list,
+    functions_by_handler,
+    resources_of,
+    role_id_of,
+    statements_of_role,
+)
 
 SPECS: list[routes.Route | routes.AsyncFunction | routes.ScheduledFunction | routes.QueueConsumer] = [
     *routes.ROUTES,
@@ -104,11 +110,15 @@ def test_each_function_logs_to_its_own_group_with_retention(synth: Synth) -> Non
 def test_environment_holds_only_the_allowed_variables(synth: Synth) -> None:
     functions = functions_by_handler(synth.api_json)
     transfer_id = functions[TRANSFER.handler][0]
+    watcher_id = functions[routes.SCHEDULED_FUNCTIONS[0].handler][0]
     for spec in SPECS:
         variables = functions[spec.handler][1]["Environment"]["Variables"]
         grants = spec.grants if isinstance(spec, routes.Route) else spec.permissions
         invokes = routes.INVOKE_TRANSFER in grants
         expected = COMMON_ENV | ({resources.ENV_TRANSFER_FUNCTION} if invokes else set())
+        if routes.INVOKE_WATCHER in grants:
+            expected |= {resources.ENV_WATCHER_FUNCTION}
+            assert variables[resources.ENV_WATCHER_FUNCTION] == {"Ref": watcher_id}
         expected |= {env for capability, env in CAPABILITY_ENV.items() if capability in grants}
         expected |= set() if grants else {"POWERTOOLS_TRACE_DISABLED"}  # nothing on AWS to trace
         assert expected <= set(variables) <= expected | OPTIONAL_ENV, spec.name
@@ -119,6 +129,23 @@ def test_environment_holds_only_the_allowed_variables(synth: Synth) -> None:
         assert variables["POWERTOOLS_LOG_LEVEL"] == synth.context["log_level"]
         assert variables[resources.ENV_DEFAULT_PROVIDER] == synth.context["default_provider"]
         assert json.loads(variables[resources.ENV_PROVIDERS]) == synth.context["providers"]
+
+
+def test_only_batches_create_gets_the_watcher_function_name_and_may_invoke_it(synth: Synth) -> None:
+    """A planned batch starts at once: batches_create invokes the watcher (Event) for it."""
+    functions = functions_by_handler(synth.api_json)
+    watcher_arn = {"Fn::GetAtt": [functions[routes.SCHEDULED_FUNCTIONS[0].handler][0], "Arn"]}
+    with_name, invokers = set(), set()
+    for handler, (_, properties) in functions.items():
+        if resources.ENV_WATCHER_FUNCTION in properties["Environment"]["Variables"]:
+            with_name.add(handler)
+        for statement in statements_of_role(synth.api_json, role_id_of(properties)):
+            if (
+                "lambda:InvokeFunction" in as_list(statement["Action"])
+                and statement["Resource"] == watcher_arn
+            ):
+                invokers.add(handler)
+    assert with_name == invokers == {routes.route("batches_create").handler}
 
 
 def test_only_uploads_complete_gets_the_transfer_function_name(synth: Synth) -> None:

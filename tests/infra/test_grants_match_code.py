@@ -413,7 +413,7 @@ def _anthropic(gateway: LocalGateway, caller: str) -> None:
     assert gateway.wait_for_async(30)
 
 
-def _bedrock_input(model: str) -> bytes:
+def _bedrock_input(model: str, count: int = 100) -> bytes:
     lines = [
         {
             "custom_id": f"b-{n}",
@@ -421,7 +421,7 @@ def _bedrock_input(model: str) -> bytes:
             "url": "/v1/chat/completions",
             "body": {"model": model, "messages": [{"role": "user", "content": f"Q{n}"}], "max_tokens": 8},
         }
-        for n in range(100)  # Bedrock's minimum
+        for n in range(count)  # 100: Bedrock's minimum
     ]
     return "".join(json.dumps(line) + "\n" for line in lines).encode()
 
@@ -465,6 +465,42 @@ def _bedrock(gateway: LocalGateway, caller: str, model: str) -> None:
     # Two unfinished on the page: one provider list call, which finds both finished.
     page = client.batches.list(limit=2).data
     assert [(b.id, b.status) for b in page] == [(b.id, "completed") for b in reversed(listed)]
+
+
+def _bedrock_plan(gateway: LocalGateway, caller: str, model: str) -> None:
+    """A Bedrock batch over one job's records (the adapter's caps at 100 a job): the watcher,
+    invoked by the create, splits it into part files and submits each as a job (records written,
+    the role passed, tagged); its pass stops the running jobs after a cancel and merges what
+    they kept."""
+    from dataclasses import replace
+
+    from gateway.providers import bedrock as bedrock_adapter
+
+    assert gateway.watcher is not None
+    client = sdk(gateway, caller, provider="bedrock")
+    uploaded = client.files.create(file=("plan.jsonl", _bedrock_input(model, 200)), purpose="batch")
+    documented = bedrock_adapter.caps_for
+    bedrock_adapter.caps_for = lambda deployment, model: replace(
+        documented(deployment, model), max_requests=100
+    )
+    try:
+        with _slow_batches(gateway):
+            planned = client.batches.create(
+                input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+            )
+            # started at once: the watcher invoked for it splits it and submits both parts as jobs
+            assert gateway.wait_for_async(30)
+            parts = (client.batches.retrieve(planned.id).model_extra or {})["parts"]
+            assert [part["status"] for part in parts] == ["running", "running"], parts
+            assert client.batches.cancel(planned.id).status == "cancelling"
+            gateway.watcher.run_once()  # the running jobs stopped
+        deadline = time.monotonic() + 30
+        while (stored := IdMap().get(planned.id)) is not None and stored.status != "cancelled":
+            assert time.monotonic() < deadline, stored.object
+            gateway.watcher.run_once()  # the stopped jobs' results read, merged, settled
+            time.sleep(0.1)
+    finally:
+        bedrock_adapter.caps_for = documented
 
 
 def _webhooks(client: openai.OpenAI) -> None:
@@ -543,6 +579,8 @@ def run_scenario(gateway: LocalGateway, usage: Usage) -> None:
     _bedrock(gateway, gateway.master_key, "claude-3-5-haiku")
     _bedrock(gateway, generate_key(gateway, "iam-evidence-bedrock").key, "claude-sonnet-4")
     assert key_api(gateway, "GET", "/spend/report", params={"group_by": "model"}).status_code == 200
+    _bedrock_plan(gateway, gateway.master_key, "claude-3-5-haiku")
+    _bedrock_plan(gateway, generate_key(gateway, "iam-evidence-plan").key, "claude-sonnet-4")
     _watcher(gateway, sdk(gateway, gateway.master_key))
     _webhooks(sdk(gateway, key.key))
     assert sdk(gateway, gateway.master_key).webhooks.list().data == []  # everyone's: by kind

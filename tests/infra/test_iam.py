@@ -52,6 +52,7 @@ EXPECTED_ACTIONS: dict[str, set[str]] = {
     routes.KEPT_ABORT_UPLOAD: {"s3:AbortMultipartUpload"},
     routes.KEPT_DELETE: {"s3:DeleteObject"},
     routes.INVOKE_TRANSFER: {"lambda:InvokeFunction"},
+    routes.INVOKE_WATCHER: {"lambda:InvokeFunction"},
     routes.INVOKE_TRANSFER_FAILED: {"lambda:InvokeFunction"},
     routes.EVENTS_PUT: {"events:PutEvents"},
     routes.QUEUE_WEBHOOKS_SEND: {"sqs:SendMessage"},
@@ -313,9 +314,10 @@ def test_the_console_has_no_data_access(synth: Synth) -> None:
 
 
 def test_only_uploads_complete_can_invoke_the_transfer_function(synth: Synth) -> None:
-    """(and file_transfer its on-failure destination: Lambda invokes it with that role)"""
+    """(and file_transfer its on-failure destination: Lambda invokes it with that role; and
+    batches_create the watcher, for a planned batch's start: tests/infra/test_functions.py)"""
     invokers = {name for name in SPECS if "lambda:InvokeFunction" in actions_of(statements_for(synth, name))}
-    assert invokers == {"uploads_complete", "file_transfer"}
+    assert invokers == {"uploads_complete", "file_transfer", "batches_create"}
 
 
 def test_api_gateway_may_invoke_each_route_function_once_and_never_the_transfer_function(

@@ -23,6 +23,7 @@ from devserver.server import LocalGateway
 from devserver.simulator.limits import SimulatorLimits
 from tests import books_check
 from tests.integration.helpers import TERMINAL_BATCH_STATUSES, client
+from tests.integration.tenancy import generate_key, key_api, sdk
 
 LINES = 5000
 PART_REQUESTS = 1000
@@ -120,6 +121,7 @@ def run_plan(local_gateway: LocalGateway) -> tuple[openai.OpenAI, list[Any]]:
         input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
     )
     assert batch.status == "validating" and batch.id.startswith("batch_")
+    assert local_gateway.wait_for_async(30)  # the plan's start, invoked by the create
     return sdk, drive(local_gateway, sdk, batch.id)
 
 
@@ -139,6 +141,11 @@ def check_final(sdk: openai.OpenAI, final: Any) -> None:
     assert final.usage is not None
     assert (final.usage.input_tokens, final.usage.output_tokens) == (prompt, completion)
     assert final.model_extra["cost"]["total"] > 0
+    # the merged files read as OpenAI's output files, in retrieve and list alike
+    merged = sdk.files.retrieve(final.output_file_id)
+    assert merged.purpose == "batch_output" and merged.bytes > 0
+    listed = {f.id: f.purpose for f in sdk.files.list(purpose="batch_output")}
+    assert listed.get(final.output_file_id) == "batch_output"
 
 
 def test_5000_lines_become_5_parts_under_one_id_with_one_merged_output(
@@ -153,6 +160,27 @@ def test_5000_lines_become_5_parts_under_one_id_with_one_merged_output(
     assert max(running) == 2  # two parts at a time: the quota's room
     assert all(p.get("upstream_status") != "failed" for b in seen for p in b.model_extra.get("parts") or ())
     check_final(sdk, seen[-1])
+
+
+def test_a_plan_starts_at_once_without_waiting_for_a_watcher_pass(
+    local_gateway: LocalGateway, small_caps: SimulatorLimits
+) -> None:
+    """The create answers `validating` at once; the watcher, invoked for that batch alone
+    (asynchronously), splits it and submits its first parts before any scheduled pass."""
+    sdk = client(local_gateway)
+    uploaded = sdk.files.create(file=("s.jsonl", request_lines(2500), "application/jsonl"), purpose="batch")
+    assert local_gateway.watcher is not None
+    passes = local_gateway.watcher.passes
+    batch = sdk.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    assert batch.status == "validating" and not (batch.model_extra or {}).get("parts")
+    assert local_gateway.wait_for_async(30)
+    started = sdk.batches.retrieve(batch.id)
+    assert local_gateway.watcher.passes == passes  # no scheduled pass ran
+    assert started.status == "in_progress"
+    assert [part["status"] for part in started.model_extra["parts"]] == ["running"] * 3
+    assert drive(local_gateway, sdk, batch.id)[-1].status == "completed"
 
 
 def test_a_third_part_refused_for_quota_waits_and_the_batch_completes(
@@ -197,6 +225,7 @@ def test_expired_lines_run_once_more_with_retry_and_stay_in_the_error_file_witho
     batch = sdk.batches.create(
         input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h", extra_body=extra
     )
+    assert local_gateway.wait_for_async(30)
     final = drive(local_gateway, sdk, batch.id)[-1]
     output = [line["custom_id"] for line in lines_of(sdk, final.output_file_id)]
     errors = [line["custom_id"] for line in lines_of(sdk, final.error_file_id)]
@@ -208,6 +237,35 @@ def test_expired_lines_run_once_more_with_retry_and_stay_in_the_error_file_witho
     else:
         assert errors == [directed[3], directed[1007]]
         assert output == [custom_id for custom_id in expected if custom_id not in errors]
+
+
+@pytest.mark.parametrize("own", [None, {}], ids=["key_default", "request_opts_out"])
+def test_a_keys_batch_retry_runs_expired_lines_again_unless_the_create_sends_its_own(
+    local_gateway: LocalGateway, small_caps: SimulatorLimits, own: dict[str, Any] | None
+) -> None:
+    """A key generated with `batch_retry`: its batches retry expired lines without asking; a
+    create's own `retry` (here `{}`, none) wins. Read back through /key/info."""
+    key = generate_key(local_gateway, "retrying", batch_retry={"expired": True})
+    info = key_api(local_gateway, "GET", "/key/info", params={"key": key.key_id}).json()["info"]
+    assert info["batch_retry"] == {"expired": True, "failed_codes": []}
+    tenant = sdk(local_gateway, key.key)
+    directed = {1: f"line-00001-{time.time_ns()}-sim-expire"}
+    content = directed_lines(3, directed)
+    uploaded = tenant.files.create(file=("k.jsonl", content, "application/jsonl"), purpose="batch")
+    extra = {} if own is None else {"retry": own}
+    batch = tenant.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h", extra_body=extra
+    )
+    assert local_gateway.wait_for_async(30)
+    final = drive(local_gateway, tenant, batch.id)[-1]
+    output = [line["custom_id"] for line in lines_of(tenant, final.output_file_id)]
+    errors = [line["custom_id"] for line in lines_of(tenant, final.error_file_id)]
+    if own is None:
+        assert output == ["line-00000", directed[1], "line-00002"] and errors == []
+        assert [part["status"] for part in final.model_extra["parts"]] == ["done", "done"]  # one retry part
+    else:
+        assert output == ["line-00000", "line-00002"] and errors == [directed[1]]
+        assert not (final.model_extra or {}).get("parts")  # one provider batch, as without a plan
 
 
 def test_pause_resume_and_cancel_mid_plan_through_the_sdk(
@@ -222,14 +280,18 @@ def test_pause_resume_and_cancel_mid_plan_through_the_sdk(
     batch = sdk.batches.create(
         input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
     )
+    assert local_gateway.wait_for_async(30)  # started at once: split, the first part submitted
+    started = (sdk.batches.retrieve(batch.id).model_extra or {})["parts"]
+    assert [part["status"] for part in started] == ["running", "ready", "ready"]
     paused = sdk.post(f"/batches/{batch.id}/pause", cast_to=object, body={})
     assert isinstance(paused, dict) and paused["paused"] is True
     assert local_gateway.watcher is not None
-    for number in (1, 2):  # split; then nothing submitted while paused
+    for number in (1, 2):  # nothing more submitted while paused (the running part goes on)
+        simulator_idle(local_gateway)
         with books_check.clock_forward(number * PASS_SECONDS):
             local_gateway.watcher.run_once()
     parts = (sdk.batches.retrieve(batch.id).model_extra or {})["parts"]
-    assert [part["status"] for part in parts] == ["ready"] * 3
+    assert [part["status"] for part in parts][1:] == ["ready"] * 2
     sdk.post(f"/batches/{batch.id}/resume", cast_to=object, body={})
     seen = []
     for number in range(3, 40):  # until the first part is done and the second runs

@@ -140,3 +140,19 @@ def test_update_takes_an_alias_as_delete_does(local_gateway: LocalGateway) -> No
 
     code, out, err = run(local_gateway, "update", unique("no-such-alias"), "--providers", "openai")
     assert (code, out) == (1, None) and "No key with alias" in err
+
+
+def test_a_keys_batch_retry_is_set_changed_and_removed(local_gateway: LocalGateway) -> None:
+    code, generated, _ = run(
+        local_gateway, "generate", "--alias", unique("cli-retry"), "--batch-retry", '{"expired": true}'
+    )
+    assert code == 0 and generated["batch_retry"] == {"expired": True, "failed_codes": []}
+    key_id = generated["key_id"]
+    code, updated, _ = run(
+        local_gateway, "update", key_id, "--batch-retry", '{"failed_codes": ["server_error"]}'
+    )
+    assert code == 0 and updated["batch_retry"] == {"expired": False, "failed_codes": ["server_error"]}
+    code, removed, _ = run(local_gateway, "update", key_id, "--batch-retry", "{}")
+    assert code == 0 and removed["batch_retry"] is None
+    code, _, error = run(local_gateway, "update", key_id, "--batch-retry", '{"expired": "often"}')
+    assert code == 1 and "batch_retry" in error

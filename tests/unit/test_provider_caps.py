@@ -160,8 +160,29 @@ def test_the_adapters_existing_limits_agree_with_the_documented_caps() -> None:
     assert caps.DOCUMENTED["bedrock"].max_requests.value == bedrock_records.MAX_RECORDS
     assert caps.DOCUMENTED["bedrock"].max_bytes.value == bedrock_records.MAX_INPUT_FILE_BYTES
     assert caps.DOCUMENTED["bedrock"].min_requests.value == bedrock_records.MIN_RECORDS  # type: ignore[union-attr]
-    assert caps.DOCUMENTED["openai"].max_requests.value == batch_input_check.MAX_LINES
-    assert caps.DOCUMENTED["openai"].max_bytes.value == batch_input_check.MAX_BYTES
+    # the upload check takes a plan's file (one provider batch's figures are only caps.py's)
+    assert max(d.max_requests.value for d in caps.DOCUMENTED.values()) < batch_input_check.PLAN_MAX_LINES
+
+
+def test_azure_figures_are_its_documented_batch_limits_and_default_quota_column() -> None:
+    """Azure OpenAI's "Batch limits" (100,000 requests per file, 200 MB) and the "Default"
+    column of its global batch quota (MicrosoftDocs/azure-ai-docs, global-batch-limits.md)."""
+    azure = caps.DOCUMENTED["azure"]
+    assert (azure.max_requests.value, azure.max_bytes.value) == (100_000, 200 * MIB)
+    default_column = {
+        "gpt-4.1": 200_000_000,
+        "gpt-4.1-mini": 1_000_000_000,
+        "gpt-4.1-nano": 1_000_000_000,
+        "gpt-4o": 200_000_000,
+        "gpt-4o-mini": 1_000_000_000,
+        "gpt-4-turbo": 80_000_000,
+        "gpt-4": 30_000_000,
+        "gpt-35-turbo": 1_000_000_000,
+        "o3-mini": 1_000_000_000,
+        "o4-mini": 1_000_000_000,
+        "gpt-5": 200_000_000,
+    }
+    assert {model: figure.value for model, figure in azure.enqueued_tokens.items()} == default_column
 
 
 # Overrides ------------------------------------------------------------------------------------

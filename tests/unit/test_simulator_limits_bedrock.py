@@ -105,6 +105,19 @@ def test_a_job_over_the_record_or_byte_cap_fails(env: dict[str, Any]) -> None:
     assert _status(env, large)["status"] == "Failed"
 
 
+def test_a_job_under_bedrocks_minimum_of_records_is_created_then_fails_validation(
+    env: dict[str, Any],
+) -> None:
+    """Bedrock's quota "Minimum number of records per batch inference job" (100), checked as the
+    job validates its input: the create answers, the job then reads Failed with the reason."""
+    short = _job(env, "too-few", [_record(n) for n in range(99)])
+    enough = _job(env, "enough", [_record(n) for n in range(100)])
+    env["clock"].step(PHASE)
+    job = _status(env, short)
+    assert job["status"] == "Failed" and "less than the minimum of 100 records" in job["message"]
+    assert _status(env, enough)["status"] == "InProgress"
+
+
 def test_the_concurrent_jobs_quota_refuses_a_create_until_a_job_ends(env: dict[str, Any]) -> None:
     env["sim"].set_limits(SimulatorLimits(concurrent_jobs=2))
     records = [_record(n) for n in range(100)]

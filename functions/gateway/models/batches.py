@@ -6,6 +6,7 @@ from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from gateway.models.common import GatewayModel, WireModel
+from gateway.models.retry import RetryOptions
 
 # The endpoints a batch may target: openai-python's `BatchCreateParams.endpoint` Literal (a unit
 # test compares the two, so an SDK release that adds one fails a test). Azure documents the same
@@ -124,15 +125,6 @@ class OutputExpiresAfter(GatewayModel):
     seconds: int = Field(ge=3600, le=2592000)
 
 
-class RetryOptions(GatewayModel):
-    """The gateway's `retry` (extra_body): lines that expired, or failed with one of these
-    codes, are run once more in a new part within the completion window; the final files hold
-    each line's last attempt. A batch with retry runs as parts, even one that fits one."""
-
-    expired: bool = False
-    failed_codes: list[str] = Field(default_factory=list, max_length=20)
-
-
 class CreateBatchRequest(GatewayModel):
     """Body of POST /v1/batches."""
 
@@ -154,7 +146,8 @@ class CreateBatchRequest(GatewayModel):
     output_expires_after: OutputExpiresAfter | None = None
     # LiteLLM's users send this with the SDK's extra_body.
     custom_llm_provider: str | None = Field(default=None, min_length=1, max_length=64)
-    retry: RetryOptions | None = None  # the gateway's own (extra_body): never sent upstream
+    # the gateway's own (extra_body): never sent upstream; when absent, the key's `batch_retry`
+    retry: RetryOptions | None = None
 
     @field_validator("endpoint", mode="before")
     @classmethod

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from gateway.models.common import GatewayModel
+from gateway.models.retry import RetryOptions
 
 # A number and a unit, each unit's digits capped so that every match is under 100 years
 # (what an ISO date can hold comfortably): 999999999s, 9999999m, 99999h, 9999d, 999w, 999mo.
@@ -73,16 +74,20 @@ class GenerateKeyRequest(BudgetFields):
     duration: Duration | None = None  # None: never expires
     providers: list[ProviderName] | None = Field(default=None, min_length=1)  # None: every provider
     metadata: Metadata = Field(default_factory=dict)
+    # the `retry` this key's batches take when their create sends none (the gateway's own)
+    batch_retry: RetryOptions | None = None
 
 
 class UpdateKeyRequest(BudgetFields):
-    """Budget fields change only when sent; `"max_budget": null` lifts the budget."""
+    """Budget fields and `batch_retry` change only when sent; `"max_budget": null` lifts the
+    budget, `"batch_retry": null` the key's default retry."""
 
     key: str = Field(min_length=1, max_length=1024)  # the plain key or its key id
     key_alias: str | None = Field(default=None, min_length=1, max_length=128)
     duration: Duration | None = None
     providers: list[ProviderName] | None = Field(default=None, min_length=1)
     metadata: Metadata | None = None
+    batch_retry: RetryOptions | None = None
 
 
 class DeleteKeysRequest(GatewayModel):
@@ -126,6 +131,7 @@ class KeyInfo(GatewayModel):
     max_budget: float | None = None
     budget_duration: str | None = None
     budget_reset_at: str | None = None  # ISO 8601
+    batch_retry: RetryOptions | None = None  # the key's default `retry` of its batches' lines
 
 
 class GeneratedKey(KeyInfo):

@@ -113,6 +113,9 @@ _OPENAI_TIER1_ENQUEUED = _per_model(
 )
 # Azure OpenAI: the global batch enqueued-token quota per model of the "Default" subscription
 # column (Enterprise/MCA-E subscriptions get more, credit-card and MSDN ones less: override).
+# Source: AZURE_BATCH_QUOTA, "Batch quota" > "Global batch" (the include
+# articles/ai-foundry/openai/includes/global-batch-limits.md of MicrosoftDocs/azure-ai-docs,
+# ms.date 02/12/2025). `gpt-35-turbo` reads 1B there (100M is the credit-card column).
 _AZURE_DEFAULT_ENQUEUED = _per_model(
     AZURE_BATCH_QUOTA,
     {
@@ -126,7 +129,7 @@ _AZURE_DEFAULT_ENQUEUED = _per_model(
         "gpt-5": 200_000_000,
         "o3-mini": 1_000_000_000,
         "o4-mini": 1_000_000_000,
-        "gpt-35-turbo": 100_000_000,
+        "gpt-35-turbo": 1_000_000_000,
     },
 )
 
@@ -138,6 +141,9 @@ DOCUMENTED: dict[str, TypeDefaults] = {
         enqueued_tokens_otherwise=Documented(90_000, OPENAI_RATE_LIMITS),
     ),
     "azure": TypeDefaults(
+        # "Batch limits": maximum requests per file 100,000 (a file over it fails
+        # `too_many_tasks`), maximum input file size 200 MB. Its third limit, 500 files per
+        # resource, is not a batch's: a plan's part and merged files count against it.
         max_requests=Documented(100_000, AZURE_BATCH_LIMITS),
         max_bytes=Documented(200 * MIB, AZURE_BATCH_LIMITS),
         enqueued_tokens=_AZURE_DEFAULT_ENQUEUED,

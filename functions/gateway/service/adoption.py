@@ -169,6 +169,23 @@ def find_upstream_file(id_map: IdMap, record: ObjectRecord) -> dict[str, Any] | 
     return min(matches, key=lambda u: int(u.get("created_at") or 0)) if matches else None
 
 
+def find_named_file(
+    client: Any, *, filename: str, purpose: str, since: int, size: int | None = None
+) -> dict[str, Any] | None:
+    """The provider's file an earlier attempt of the gateway's own upload made: named
+    `filename` (a name derived from gateway ids only), `size` bytes (when given), created since
+    `since`. The oldest such file wins."""
+    listed = _recent(
+        lambda **q: client.list_files(purpose=purpose, order="desc", **q), since - CLOCK_SKEW_SECONDS
+    )
+    matches = [
+        upstream
+        for upstream in listed
+        if upstream.get("filename") == filename and (size is None or upstream.get("bytes") == size)
+    ]
+    return min(matches, key=lambda u: int(u.get("created_at") or 0)) if matches else None
+
+
 def _recent(list_page: Any, since: int) -> Iterator[dict[str, Any]]:
     """The provider's objects newest first, down to `since` (a few pages at most)."""
     after: str | None = None

@@ -22,8 +22,8 @@ from gateway.errors import InvalidRequestError
 from gateway.jsonl import split_lines, stream_chunks
 from gateway.models.batches import BATCH_ENDPOINTS
 
-MAX_LINES = 50_000  # OpenAI's requests per batch
-MAX_BYTES = 200 * 1024 * 1024  # OpenAI's bytes per batch input file
+# What one provider batch takes is each provider's (providers.caps, with their sources: OpenAI's
+# 50,000 requests and 200 MB, Azure's 100,000 and 200 MB, ...); a file over it runs as a plan.
 # What a file may hold to run as a plan of provider batches (service.plan): the Uploads API's
 # 8 GB, and a million requests (the custom ids the check keeps to find duplicates).
 PLAN_MAX_LINES = 1_000_000
@@ -210,15 +210,10 @@ class CheckRules:
     line_check: Callable[[dict[str, Any]], object] | None = None
 
 
-# Provider types whose batch lines are translated to another API: the one endpoint they take,
-# and the most requests and bytes one of their batches holds.
+# Provider types whose batch lines are translated to another API, and the one endpoint they
+# take. OpenAI's rules hold for OpenAI and Azure (the same line format and custom_id rules).
 CHAT_ONLY = ("/v1/chat/completions",)
-TYPE_LIMITS: dict[str, tuple[int, int]] = {
-    "anthropic": (100_000, 256 * 1024 * 1024),
-    "bedrock": (50_000, 1_000_000_000),  # Bedrock's records per job and input file size
-    "gemini": (100_000, 2_000_000_000),  # caps.DOCUMENTED["gemini"]: Gemini's 2 GB input file
-    "vertex": (200_000, 1_000_000_000),  # Vertex AI's requests per Gemini batch job and file size
-}
+TRANSLATED_TYPES = frozenset({"anthropic", "bedrock", "gemini", "vertex"})
 
 
 def rules_for(provider: str) -> CheckRules:
@@ -226,7 +221,7 @@ def rules_for(provider: str) -> CheckRules:
     from gateway.settings import get_settings
 
     deployment = get_settings().providers.get(provider)
-    if deployment is None or deployment.type not in TYPE_LIMITS:
+    if deployment is None or deployment.type not in TRANSLATED_TYPES:
         return CheckRules()
     from functools import partial
 

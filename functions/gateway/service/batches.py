@@ -97,13 +97,16 @@ def create_batch(
     fresh.state |= {budget.HOLD_STATE: str(estimate), budget.MODEL_STATE: model}
     from gateway.service.plan import create as plan_create
 
-    plan = plan_create.plan_for(input_file, request.retry)
+    # the request's own `retry` wins (`{}` asks for none); else its key's default
+    retry = request.retry if request.retry is not None else caller.batch_retry
+    plan = plan_create.plan_for(input_file, retry)
     if plan is not None:  # over one provider batch's caps: the watcher runs it as parts
         fresh = plan_create.planned(fresh, plan)
     existing = pending.put_new(fresh)
     if existing is None:
         _hold_or_discard(caller, fresh, estimate)
         if plan is not None:
+            plan_create.start(fresh.id)
             return Batch.model_validate(fresh.object)
         return _create_upstream(id_map, fresh, first_attempt=True)
     if _key_expired(existing):  # an old key used again, for this request or another: a new batch

@@ -22,7 +22,7 @@ from gateway.providers.registry import client_for
 from gateway.service import adoption
 from gateway.service.listing import ListRequest, page_objects
 from gateway.service.ownership import owned_record
-from gateway.service.translate import file_object
+from gateway.service.translate import OUTPUT_PURPOSE, file_object
 from gateway.settings import get_settings
 from gateway.storage import pending
 from gateway.storage.id_map import IdMap, ObjectRecord
@@ -98,6 +98,9 @@ def retrieve_file(caller: Caller, file_id: str, id_map: IdMap | None = None) -> 
             record = id_map.get_consistent(record.id) or record
         return FileObject.model_validate(record.object)
     obj = file_object(client_for(record.provider).retrieve_file(record.upstream_id), record.id)
+    if record.purpose == OUTPUT_PURPOSE and obj.purpose != OUTPUT_PURPOSE:
+        # a planned batch's merged file: uploaded as `user_data`, OpenAI's output file to clients
+        obj = obj.model_copy(update={"purpose": OUTPUT_PURPOSE})
     snapshot = record.object = obj.model_dump(mode="json")
     id_map.save_if_changed(record)  # an unchanged file costs no write
     # a lost conditional write leaves the newer stored object in the record: serve that

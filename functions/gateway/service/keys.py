@@ -26,6 +26,7 @@ from gateway.models.keys import (
     KeyInfo,
     UpdateKeyRequest,
 )
+from gateway.models.retry import RetryOptions
 from gateway.providers import registry
 from gateway.storage.budgets import Budget, BudgetStore
 from gateway.storage.keys import KeyRecord, KeyStore, hash_key
@@ -66,6 +67,11 @@ def _check_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
     return metadata
 
 
+def _stored_retry(retry: RetryOptions | None) -> dict[str, Any] | None:
+    """A key's default retry as kept; one that retries nothing is no default."""
+    return retry.model_dump(mode="json") if retry is not None and retry.asks_for_retry else None
+
+
 def _check_alias_free(store: KeyStore, alias: str | None, *, except_key_id: str | None = None) -> None:
     if alias and any(r.key_alias == alias and r.key_id != except_key_id for r in store.all()):
         raise InvalidRequestError(f"A key with alias '{alias}' exists already.", param="key_alias")
@@ -102,6 +108,7 @@ def info(record: KeyRecord, budget: Budget | None = None) -> KeyInfo:
         max_budget=float(budget.max_budget) if budget.max_budget is not None else None,
         budget_duration=budget.budget_duration_text,
         budget_reset_at=_iso(budget.reset_at),
+        batch_retry=record.batch_retry,
     )
 
 
@@ -155,6 +162,7 @@ def generate(
         metadata=_check_metadata(request.metadata),
         expires_at=now + parse_duration(request.duration) if request.duration else None,
         key_hint=f"{plain[:6]}...{plain[-4:]}",
+        batch_retry=_stored_retry(request.batch_retry),
     )
     store.put(record)
     return GeneratedKey(key=plain, **info(record, budget).model_dump())
@@ -203,6 +211,8 @@ def update(request: UpdateKeyRequest, store: KeyStore | None = None) -> KeyInfo:
         record.providers = _check_providers(request.providers)
     if request.metadata is not None:
         record.metadata = _check_metadata(request.metadata)
+    if "batch_retry" in request.model_fields_set:
+        record.batch_retry = _stored_retry(request.batch_retry)
     _configure_budget(record.key_id, request, updating=True)
     if not store.replace(record):  # deleted since `find` read it: it stays deleted
         raise NotFoundError("No such key.", param="key")

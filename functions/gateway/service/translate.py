@@ -13,6 +13,8 @@ from gateway.providers.registry import client_for
 from gateway.service.adoption import client_filename
 from gateway.storage.id_map import IdMap, ObjectRecord
 
+OUTPUT_PURPOSE = "batch_output"  # OpenAI's purpose of a batch's output and error files
+
 
 def file_object(upstream: dict[str, Any], gateway_id: str) -> FileObject:
     fields = {**upstream, "id": gateway_id, "object": "file"}
@@ -47,8 +49,13 @@ def batch_object(upstream: dict[str, Any], record: ObjectRecord, input_file_id: 
     return Batch.model_validate(fields)
 
 
-def register_provider_file(id_map: IdMap, provider: str, upstream_id: str, *, owner: str) -> str:
+def register_provider_file(
+    id_map: IdMap, provider: str, upstream_id: str, *, owner: str, purpose: str | None = None
+) -> str:
     """The gateway id of a file the provider created (batch output/errors), registered once.
+    `purpose`: what clients see in place of the provider's (a planned batch's merged files are
+    uploaded as `user_data`, the purpose a client may upload, and read as OpenAI's
+    `batch_output`; files.retrieve keeps it).
 
     Two steps, each safe to interrupt: a conditional claim of the reverse item (which answers
     with the winner if there was one), then the object item, created only if missing. Whoever
@@ -59,6 +66,8 @@ def register_provider_file(id_map: IdMap, provider: str, upstream_id: str, *, ow
     if gateway_id != candidate and id_map.get(gateway_id) is not None:
         return gateway_id
     obj = _provider_file(provider, upstream_id, gateway_id)
+    if purpose is not None:
+        obj = obj.model_copy(update={"purpose": purpose})
     id_map.put_new(  # False: a concurrent registration created it first; same upstream file
         ObjectRecord(
             id=gateway_id,
@@ -87,7 +96,7 @@ def _provider_file(provider: str, upstream_id: str, gateway_id: str) -> FileObje
         "bytes": 0,
         "created_at": int(time.time()),
         "filename": f"{upstream_id}.jsonl",
-        "purpose": "batch_output",
+        "purpose": OUTPUT_PURPOSE,
         "status": "processed",
     }
     return file_object(stand_in, gateway_id)

@@ -208,6 +208,29 @@ def _record(
         report.changed += 1
 
 
+# A plan started from its create: split, then the first parts submitted (then the passes).
+START_STEPS = 2
+
+
+def start_plan(batch_id: str, deadline: Deadline, id_map: IdMap | None = None) -> PassReport:
+    """The first steps of one planned batch, run when batches_create invokes the watcher for it
+    (asynchronously: the client does not wait); a batch that is not a plan, or is final, is left
+    to the passes. A step that fails is the next pass's to repeat, as in a pass."""
+    id_map = id_map or IdMap()
+    report = PassReport()
+    for _ in range(START_STEPS):
+        record = id_map.get_consistent(batch_id)
+        if record is None or not plan.is_planned(record) or record.status in TERMINAL_BATCH_STATUSES:
+            break
+        report.batches_seen += 1
+        changed = report.changed
+        _guarded(report, _advance_plan, id_map, record, report)
+        if report.changed == changed or _out_of_time(deadline, report):
+            break
+    logger.info("plan started", extra={"batch_id": batch_id, **report.as_dict()})
+    return report
+
+
 def _advance_plan(id_map: IdMap, record: ObjectRecord, report: PassReport) -> None:
     from gateway.service.plan import runner  # loaded with the first planned batch
 

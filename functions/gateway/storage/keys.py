@@ -1,7 +1,8 @@
 """Virtual keys, stored only as peppered HMAC-SHA256 hashes.
 
 Item: pk="key#<hash>", kind="key", owner_kind="keys#key", created_key, key_id, key_alias,
-providers (string set, absent = all), metadata (JSON), expires_at, created_at, key_hint.
+providers (string set, absent = all), metadata (JSON), expires_at, created_at, key_hint,
+batch_retry (JSON: the key's default `retry` of its batches' lines, absent = none).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class KeyRecord:
     metadata: dict[str, Any] = field(default_factory=dict)
     expires_at: int | None = None
     key_hint: str = ""  # "sk-...abcd", safe to show
+    # the `retry` its batches take when a create sends none (models.retry.RetryOptions' JSON)
+    batch_retry: dict[str, Any] | None = None
 
     def expired(self, now: float | None = None) -> bool:
         return self.expires_at is not None and (now or time.time()) >= self.expires_at
@@ -52,6 +55,7 @@ class KeyRecord:
             "expires_at": self.expires_at,
             "created_at": self.created_at,
             "key_hint": self.key_hint,
+            "batch_retry": json.dumps(self.batch_retry) if self.batch_retry is not None else None,
         }
 
     @classmethod
@@ -66,6 +70,7 @@ class KeyRecord:
             metadata=json.loads(item.get("metadata") or "{}"),
             expires_at=item.get("expires_at"),
             key_hint=item.get("key_hint", ""),
+            batch_retry=json.loads(item["batch_retry"]) if item.get("batch_retry") else None,
         )
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from gateway.errors import InvalidRequestError
 from gateway.providers.caps import BatchCaps
 from gateway.providers.errors import QuotaRefused
 
@@ -97,6 +98,21 @@ class PlanProvider:
         }
         return copy.deepcopy(self.file_objects[file_id])
 
+    def list_files(
+        self, *, purpose: str | None = None, limit: int = 100, after: str | None = None, **_: Any
+    ) -> dict[str, Any]:
+        """Newest first (creation, then id), as OpenAI's `order=desc`."""
+        self._enter()
+        newest = sorted(
+            (f for f in self.file_objects.values() if purpose is None or f["purpose"] == purpose),
+            key=lambda f: (f["created_at"], int(f["id"].rsplit("-", 1)[1])),
+            reverse=True,
+        )
+        if after is not None:
+            ids = [f["id"] for f in newest]
+            newest = newest[ids.index(after) + 1 :] if after in ids else []
+        return {"object": "list", "data": copy.deepcopy(newest[:limit]), "has_more": len(newest) > limit}
+
     def retrieve_file(self, file_id: str) -> dict[str, Any]:
         self._enter()
         return copy.deepcopy(self.file_objects[file_id])
@@ -120,6 +136,14 @@ class PlanProvider:
         self, body: dict[str, Any], *, gateway_id: str, timeout: float | None = None
     ) -> dict[str, Any]:
         self._enter()
+        count = len([line for line in self.files[body["input_file_id"]].splitlines() if line.strip()])
+        if self.caps.min_requests is not None and count < self.caps.min_requests:
+            # as the Bedrock adapter refuses a job under Bedrock's minimum, before any job
+            raise InvalidRequestError(
+                f"needs at least {self.caps.min_requests} records per job; this file has {count}.",
+                param="input_file_id",
+                code="too_few_requests_in_batch",
+            )
         tokens = token_estimate(self.files[body["input_file_id"]])
         over = self.quota_tokens is not None and self._in_flight_tokens() + tokens > self.quota_tokens
         if over and self.refuse_sync:

@@ -6,20 +6,23 @@ checked after every test by this suite's conftest."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any, Literal
 
 import pytest
-from gateway.auth import MASTER
+from gateway import async_invoke
+from gateway.auth import MASTER, Caller
 from gateway.errors import ConflictError
 from gateway.models.batches import CreateBatchRequest, RetryOptions
 from gateway.providers.caps import BatchCaps
-from gateway.service import adoption, batches, books, settlement, translate, watcher
+from gateway.service import adoption, batches, books, files, settlement, translate, watcher
 from gateway.service.batch_input_check import BATCH_CHECK_STATE, checked_figures
 from gateway.service.deadline import Deadline
+from gateway.service.listing import ListRequest
 from gateway.service.plan import create as plan_create
 from gateway.service.plan import parts, runner
 from gateway.storage.id_map import IdMap, ObjectRecord
@@ -33,7 +36,7 @@ CAPS = BatchCaps(max_requests=1000, max_bytes=10 * 1024 * 1024, enqueued_tokens=
 
 
 def provider_with(monkeypatch: pytest.MonkeyPatch, fake: PlanProvider) -> PlanProvider:
-    for module in (plan_create, runner, translate, adoption, settlement, batches, watcher):
+    for module in (plan_create, runner, translate, adoption, settlement, batches, watcher, files):
         monkeypatch.setattr(module, "client_for", lambda _provider: fake)
     return fake
 
@@ -64,11 +67,11 @@ def input_file(fake: PlanProvider, count: int, custom_ids: dict[int, str] | None
     return file_id
 
 
-def create(file_id: str, retry: RetryOptions | None = None) -> str:
+def create(file_id: str, retry: RetryOptions | None = None, caller: Caller = MASTER) -> str:
     request = CreateBatchRequest(
         input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="24h", retry=retry
     )
-    return batches.create_batch(MASTER, None, request).id
+    return batches.create_batch(caller, None, request).id
 
 
 def record(batch_id: str) -> ObjectRecord:
@@ -304,6 +307,7 @@ def test_a_failed_write_anywhere_in_a_plan_loses_and_doubles_no_line(
     fake.attempted.clear()  # the second run's directed line fails on its first attempt again
     provider_batches = set(fake.batches)
     batch_id = create(input_file(fake, FAULT_LINES, {5: "req-5-fail"}))
+    provider_files = set(fake.files)
     operation = writes[at]
     faults.fail(operation, writes[: at + 1].count(operation), when)
     check_run(fake, run_through_failures(fake, batch_id))
@@ -315,6 +319,21 @@ def test_a_failed_write_anywhere_in_a_plan_loses_and_doubles_no_line(
         assert owner is not None and owner.startswith(batch_id)
         part = IdMap().get(owner)
         assert part is not None and part.upstream_id == upstream_id
+    assert orphan_files(fake, batch_id, set(fake.files) - provider_files) == set()
+
+
+def orphan_files(fake: PlanProvider, batch_id: str, made: set[str]) -> set[str]:
+    """The provider files made for the batch that nothing of the gateway names: not a part's
+    input or results, not a gateway file (the merged ones)."""
+    plan = record(batch_id).state[PLAN]
+    named: set[str] = set()
+    for part in parts.load(IdMap(), batch_id, int(plan["parts"])):
+        named |= {
+            part.state.get(name) for name in ("input_upstream_id", "output_upstream_id", "error_upstream_id")
+        }
+    return {
+        upstream_id for upstream_id in made - named if IdMap().gateway_id_for("openai", upstream_id) is None
+    }
 
 
 # Cancel, pause, resume ------------------------------------------------------------------------
@@ -455,6 +474,177 @@ def test_a_small_batch_with_retry_runs_as_a_plan(provider: PlanProvider) -> None
     assert final.object["error_file_id"] is None and len(provider.creates) == 2
 
 
+def test_a_keys_default_retry_applies_when_the_create_sends_none(provider: PlanProvider) -> None:
+    """The caller's key keeps `batch_retry`: a create without `retry` runs with it."""
+    caller = dataclasses.replace(MASTER, batch_retry=RetryOptions(expired=True))
+    batch_id = create(input_file(provider, 3, {2: "req-2-sim-expire"}), caller=caller)
+    assert record(batch_id).state[PLAN]["retry"] == {"expired": True, "failed_codes": []}
+    final = run_to_end(provider, batch_id)
+    assert final.state[PLAN]["retried"] == 1
+    assert [line["custom_id"] for line in lines_of(provider, final.object["output_file_id"])] == [
+        "req-1",
+        "req-2-sim-expire",
+        "req-3",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("own", "planned_retry"),
+    [
+        (RetryOptions(), None),  # `{}`: no retry for this batch, whatever the key says
+        (RetryOptions(failed_codes=["server_error"]), {"expired": False, "failed_codes": ["server_error"]}),
+    ],
+    ids=["empty_opts_out", "own_codes"],
+)
+def test_a_creates_own_retry_wins_over_its_keys_default(
+    provider: PlanProvider, own: RetryOptions, planned_retry: dict[str, Any] | None
+) -> None:
+    caller = dataclasses.replace(MASTER, batch_retry=RetryOptions(expired=True))
+    batch_id = create(input_file(provider, 3, {2: "req-2-sim-expire"}), own, caller=caller)
+    stored = record(batch_id)
+    if planned_retry is None:
+        assert PLAN not in stored.state and len(provider.creates) == 1  # one provider batch, as today
+    else:
+        assert stored.state[PLAN]["retry"] == planned_retry
+        final = run_to_end(provider, batch_id)
+        # the expired line is not retried: the request named only a failure code
+        assert [line["custom_id"] for line in lines_of(provider, final.object["error_file_id"])] == [
+            "req-2-sim-expire"
+        ]
+
+
+def test_merged_files_read_as_openais_batch_output_files_and_are_uploaded_as_user_data(
+    provider: PlanProvider,
+) -> None:
+    directed = {10: "req-10-fail"}
+    batch_id = create(input_file(provider, 2500, directed))
+    partial_ids: set[str] = set()
+    for _ in range(60):
+        current = record(batch_id)
+        partial_ids |= {
+            current.object.get("partial_output_file_id"),
+            current.object.get("partial_error_file_id"),
+        }
+        if current.status == "completed":
+            break
+        step(batch_id)
+        if provider.running():  # one part at a time: each finished part makes partial files
+            provider.finish(provider.running()[0])
+    final = record(batch_id)
+    merged = {final.object["output_file_id"], final.object["error_file_id"]} | (partial_ids - {None})
+    assert len(merged) >= 4  # the final pair and at least one partial pair
+    listed = {f.id: f.purpose for f in files.list_files(MASTER, ListRequest(limit=100)).data}
+    for file_id in merged:
+        stored = IdMap().get(file_id)
+        assert stored is not None and stored.upstream_id is not None
+        assert provider.file_objects[stored.upstream_id]["purpose"] == "user_data"  # what a client may upload
+        assert stored.purpose == "batch_output" and listed[file_id] == "batch_output"
+        assert files.retrieve_file(MASTER, file_id).purpose == "batch_output"  # refreshed from the provider
+
+
+# Started at once: batches_create invokes the watcher for the planned batch -------------------
+@pytest.fixture
+def invoked() -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    calls: list[tuple[str, dict[str, Any]]] = []
+    async_invoke.use_local_runner(lambda name, payload: calls.append((name, payload)))
+    yield calls
+    async_invoke.use_local_runner(None)
+
+
+def test_a_planned_create_invokes_the_watcher_for_its_batch_and_a_small_one_does_not(
+    provider: PlanProvider, invoked: list[tuple[str, dict[str, Any]]]
+) -> None:
+    create(input_file(provider, 3))
+    assert invoked == []  # one provider batch: today's path
+    batch_id = create(input_file(provider, 2500))
+    assert invoked == [("batch_watcher", {"batch_id": batch_id})]
+    assert record(batch_id).status == "validating" and provider.creates[1:] == []  # nothing waited for
+
+
+def test_the_watcher_invoked_for_a_batch_splits_it_and_submits_its_first_parts(
+    provider: PlanProvider,
+) -> None:
+    batch_id = create(input_file(provider, 2500))
+    status = _invoke_watcher({"batch_id": batch_id})
+    assert status["changed"] == 2 and status["errors"] == 0  # split, then submitted
+    started = record(batch_id)
+    assert started.status == "in_progress" and len(provider.creates) == 3
+    assert [part["status"] for part in started.object["parts"]] == ["running"] * 3
+    again = _invoke_watcher({"batch_id": batch_id})  # a repeat (Lambda's retry) moves nothing
+    assert again["changed"] == 0 and len(provider.creates) == 3
+    assert run_to_end(provider, batch_id).status == "completed"
+
+
+def test_a_lost_invocation_does_not_fail_the_create(provider: PlanProvider) -> None:
+    def refuse(name: str, payload: dict[str, Any]) -> None:
+        raise ConnectionError("Lambda unreachable")
+
+    async_invoke.use_local_runner(refuse)
+    try:
+        batch_id = create(input_file(provider, 2500))
+    finally:
+        async_invoke.use_local_runner(None)
+    assert record(batch_id).status == "validating"
+    assert run_to_end(provider, batch_id).status == "completed"  # the passes start it
+
+
+def _invoke_watcher(event: dict[str, Any]) -> dict[str, Any]:
+    """batch_watcher's handler given the create's event, as Lambda runs it."""
+    from handlers import batch_watcher
+
+    from tests.unit.conftest import FakeContext
+
+    report: dict[str, Any] = batch_watcher.handler(event, FakeContext())
+    return report
+
+
+# A provider's minimum per batch (Bedrock's 100 records a job) -----------------------------------
+MINIMUM_CAPS = BatchCaps(
+    max_requests=1000, max_bytes=10 * 1024 * 1024, enqueued_tokens=None, max_concurrent=None, min_requests=100
+)
+
+
+@pytest.fixture
+def with_minimum(aws: None, monkeypatch: pytest.MonkeyPatch) -> PlanProvider:
+    return provider_with(monkeypatch, PlanProvider(MINIMUM_CAPS))
+
+
+def test_a_split_leaves_no_part_under_the_providers_minimum(with_minimum: PlanProvider) -> None:
+    batch_id = create(input_file(with_minimum, 1050))  # filled to the cap: 1,000 and 50
+    final = run_to_end(with_minimum, batch_id)
+    assert [part["request_counts"]["total"] for part in final.object["parts"]] == [525, 525]
+    assert final.status == "completed" and not final.object.get("errors")
+    output = lines_of(with_minimum, final.object["output_file_id"])
+    assert [line["custom_id"] for line in output] == [f"req-{n}" for n in range(1, 1051)]
+
+
+def test_a_retry_under_the_minimum_is_not_submitted_and_the_batch_says_so(with_minimum: PlanProvider) -> None:
+    directed = {5: "req-5-sim-expire", 700: "req-700-fail"}
+    batch_id = create(input_file(with_minimum, 1050, directed), RETRY)
+    final = run_to_end(with_minimum, batch_id)
+    assert len(with_minimum.creates) == 2 and final.state[PLAN]["retried"] == 0  # no retry part
+    errors = lines_of(with_minimum, final.object["error_file_id"])
+    assert [line["custom_id"] for line in errors] == ["req-5-sim-expire", "req-700-fail"]  # first results
+    (error,) = final.object["errors"]["data"]
+    assert error["code"] == "retry_below_minimum" and error["param"] == "retry"
+    assert "2 requests" in error["message"] and "100" in error["message"]
+    assert final.status == "completed"
+
+
+def test_a_part_the_provider_refuses_as_too_small_fails_its_lines_with_the_reason(
+    with_minimum: PlanProvider,
+) -> None:
+    """A batch under the minimum run as a plan (it asks for retry): its one part is refused
+    before any provider batch; its lines read the refusal's code, and the batch's errors say it."""
+    final = run_to_end(with_minimum, create(input_file(with_minimum, 3), RETRY))
+    assert with_minimum.creates == [] and final.status == "failed"
+    errors = lines_of(with_minimum, final.object["error_file_id"])
+    assert [line["error"]["code"] for line in errors] == ["too_few_requests_in_batch"] * 3
+    refused, retry = final.object["errors"]["data"]
+    assert refused["code"] == "too_few_requests_in_batch" and "3 requests" in refused["message"]
+    assert retry["code"] == "retry_below_minimum"  # its lines never ran: too few to retry either
+
+
 def check_retried_run(fake: PlanProvider, final: ObjectRecord) -> None:
     assert final.status == "completed"
     output = lines_of(fake, final.object["output_file_id"])
@@ -488,8 +678,10 @@ def test_a_write_lost_anywhere_in_a_plan_with_retries_loses_and_doubles_no_line(
     fake.attempted.clear()  # the second run's directed lines fail on their first attempt again
     provider_batches = set(fake.batches)
     batch_id = create(input_file(fake, FAULT_LINES, RETRIED), retry)
+    provider_files = set(fake.files)
     operation = writes[at]
     faults.fail(operation, writes[: at + 1].count(operation), "after")
     check_retried_run(fake, run_through_failures(fake, batch_id))
     assert faults.fired
     assert len(set(fake.batches) - provider_batches) == 4  # three parts and one retry part, once each
+    assert orphan_files(fake, batch_id, set(fake.files) - provider_files) == set()

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
-from gateway.errors import ServiceUnavailableError
+from gateway.errors import InvalidRequestError, ServiceUnavailableError
 from gateway.jsonl import split_lines
 from gateway.models.batches import TERMINAL_BATCH_STATUSES, Batch, BatchPart
 from gateway.observability import logger
@@ -36,7 +36,9 @@ from gateway.providers.registry import client_for
 from gateway.service import adoption, batch_events
 from gateway.service.plan import parts
 from gateway.service.plan.merge import PartResult, merge_results
+from gateway.service.plan.minimum import balanced_limits, under_minimum
 from gateway.service.plan.split import PartLimits, line_token_estimate, split_input
+from gateway.service.plan.uploads import upload_once
 from gateway.storage import pending
 from gateway.storage.id_map import IdMap, ObjectRecord
 from gateway.storage.watch import PLAN
@@ -44,6 +46,8 @@ from gateway.storage.watch import PLAN
 WINDOW_SECONDS = 24 * 3600  # the only completion_window a batch takes
 RETRY_PART = "retry"  # in a part's state: it runs lines of the original parts once more
 BACKOFF_FIRST_SECONDS = 60
+# what merged files are uploaded as (the purpose a client may upload); clients read batch_output
+MERGED_PURPOSE = "user_data"
 BACKOFF_MAX_SECONDS = 3600
 _CHUNK_BYTES = 256 * 1024
 _SPOOL_BYTES = 8 * 1024 * 1024  # a part file spools to disk past this
@@ -83,15 +87,21 @@ def advance(id_map: IdMap, record: ObjectRecord, now: int | None = None) -> bool
     if not stopping and not plan.get("paused"):
         _submit(id_map, client, record, plan, found, now)
     if all(parts.status(part) in parts.FINAL for part in found):
-        if plan.get("retry") and not plan.get("retried") and not stopping:
+        # `retried` is how many lines the retry took (0 when none needed it): once, either way
+        if plan.get("retry") and plan.get("retried") is None and not stopping:
             return _start_retry(id_map, client, record, plan, found)
         return _finish(id_map, client, record, plan, found, now)
-    _partial(id_map, client, record, plan, found)
+    _partial(id_map, client, record, plan, found, now)
     return record_change(id_map, record, _aggregate(record, plan, found, now))
 
 
 def _partial(
-    id_map: IdMap, client: Any, record: ObjectRecord, plan: dict[str, Any], found: list[ObjectRecord]
+    id_map: IdMap,
+    client: Any,
+    record: ObjectRecord,
+    plan: dict[str, Any],
+    found: list[ObjectRecord],
+    now: int,
 ) -> None:
     """While parts run: when another part has finished, the lines of every finished part so
     far, merged in input order into new partial files (named in the same write as the batch's
@@ -100,13 +110,22 @@ def _partial(
     indices = [int(part.state["index"]) for part in done]
     if not done or indices == (plan.get("partial") or {}).get("parts"):
         return
+    # written ahead: this merge's files are about to be uploaded (a repeat looks for them first)
+    attempt = dict(plan.get("partial_attempt") or {})
+    since = attempt.get("at") if attempt.get("parts") == indices else None
+    if since is None:
+        _adopt_partial(id_map, client, record, plan)
+        plan["partial_attempt"] = {"parts": indices, "at": now}
+        record.state = {**record.state, PLAN: plan}
+        if not id_map.save_object(record, if_unchanged=True):
+            return
     attempts, _ = _attempts(client, found, placeholders=False)
     named: dict[str, str] = dict(record.state.get("files") or {})
     partial: dict[str, Any] = {"parts": indices}
     with tempfile.TemporaryFile() as output, tempfile.TemporaryFile() as errors:
         merge_results(attempts, output, errors)
         for which, content in (("output", output), ("error", errors)):
-            upstream_id = _upload(client, record, content, f"partial_{which}")
+            upstream_id = _upload(client, record, content, f"partial{len(indices)}_{which}", since)
             if upstream_id is not None:
                 named[upstream_id] = _register(id_map, record, upstream_id)
                 partial[f"{which}_file_id"] = named[upstream_id]
@@ -114,10 +133,34 @@ def _partial(
     record.state = {**record.state, PLAN: plan, "files": named}
 
 
-def _register(id_map: IdMap, record: ObjectRecord, upstream_id: str) -> str:
-    from gateway.service.translate import register_provider_file
+def _adopt_partial(id_map: IdMap, client: Any, record: ObjectRecord, plan: dict[str, Any]) -> None:
+    """An earlier partial merge whose files were uploaded but never named (its step died, and
+    more parts finished since): its files become the batch's partial files, as if it had been
+    recorded, before a newer merge replaces them (every partial file is its owner's)."""
+    attempt = dict(plan.get("partial_attempt") or {})
+    if not attempt or attempt.get("parts") == (plan.get("partial") or {}).get("parts"):
+        return
+    named: dict[str, str] = dict(record.state.get("files") or {})
+    partial: dict[str, Any] = {"parts": attempt["parts"]}
+    for which in ("output", "error"):
+        name = f"{record.id}_partial{len(attempt['parts'])}_{which}.jsonl"
+        found = adoption.find_named_file(
+            client, filename=name, purpose=MERGED_PURPOSE, since=int(attempt["at"])
+        )
+        if found is not None:
+            named[str(found["id"])] = _register(id_map, record, str(found["id"]))
+            partial[f"{which}_file_id"] = named[str(found["id"])]
+    if len(partial) > 1:
+        plan["partial"] = partial
+        record.state = {**record.state, PLAN: plan, "files": named}
 
-    return register_provider_file(id_map, record.provider, upstream_id, owner=record.owner)
+
+def _register(id_map: IdMap, record: ObjectRecord, upstream_id: str) -> str:
+    from gateway.service.translate import OUTPUT_PURPOSE, register_provider_file
+
+    return register_provider_file(
+        id_map, record.provider, upstream_id, owner=record.owner, purpose=OUTPUT_PURPOSE
+    )
 
 
 def _start_retry(
@@ -134,8 +177,15 @@ def _start_retry(
         chosen |= _lines_to_retry(client, part, offset, retry)
         offset += parts.lines(part)
     slices = []
+    if under_minimum(len(chosen), plan.get("min_requests")):
+        # the provider takes no batch this small (Bedrock: a job under its minimum of records
+        # fails validation): the lines keep their first result, and the batch's errors say why
+        plan["retry_below_minimum"] = len(chosen)
+        chosen = set()
     if chosen:
-        limits = PartLimits(**plan["limits"])
+        limits = balanced_limits(
+            PartLimits(**plan["limits"]), lines=len(chosen), size=None, min_requests=plan.get("min_requests")
+        )
         first = len(found)
         with client.stream_file_content(str(plan["input_upstream_id"])) as response:
             lines = split_lines(response.iter_bytes(_CHUNK_BYTES), _MAX_LINE_BYTES)
@@ -232,18 +282,24 @@ class _PartWriter:
                 part.state = {**part.state, RETRY_PART: True}
             if self.existing is None and not self.id_map.put_new(part):
                 return  # another split wrote it first: theirs
-            self.file.seek(0)
-            upstream = self.client.create_file(
-                filename=f"{part.id}.jsonl", content=self.file, purpose="batch"
+            # the part's record, written ahead, marks an upload an earlier split may have made
+            since = None if self.existing is None else self.existing.created_at
+            upstream_id = upload_once(
+                self.client, filename=f"{part.id}.jsonl", content=self.file, purpose="batch", since=since
             )
-            part.state = {**part.state, "input_upstream_id": str(upstream["id"])}
+            part.state = {**part.state, "input_upstream_id": upstream_id}
             parts.update(part, status="ready")
             parts.save(self.id_map, part)
 
 
 def _split(id_map: IdMap, record: ObjectRecord, plan: dict[str, Any]) -> bool:
     client = client_for(record.provider)
-    limits = PartLimits(**plan["limits"])
+    limits = balanced_limits(
+        PartLimits(**plan["limits"]),
+        lines=int(plan.get("input_lines") or 0),
+        size=plan.get("input_bytes"),
+        min_requests=plan.get("min_requests"),
+    )
     with client.stream_file_content(str(plan["input_upstream_id"])) as response:
         lines = split_lines(response.iter_bytes(_CHUNK_BYTES), _MAX_LINE_BYTES)
         slices = split_input(lines, limits, lambda index: _PartWriter(id_map, client, record, index))
@@ -383,12 +439,18 @@ def _submit_part(id_map: IdMap, client: Any, batch: ObjectRecord, part: ObjectRe
         _requeue(id_map, part, now)
         return False
     except Exception as exc:
-        if not adoption.refused(exc):
+        # the adapter's own refusal (a 400 of its checks, as Bedrock's minimum of records) comes
+        # before any provider call: nothing was made, as when the provider refuses
+        if not (adoption.refused(exc) or isinstance(exc, InvalidRequestError)):
             raise  # the provider may have it: adopted next pass
         logger.warning("batch part refused by its provider", extra={"part_id": part.id})
         counts = {"total": parts.lines(part), "completed": 0, "failed": 0}
         parts.update(part, status="done", upstream_status="failed", request_counts=counts)
-        part.state = {**part.state, "refused": getattr(exc, "message", str(exc))[:500]}
+        part.state = {
+            **part.state,
+            "refused": getattr(exc, "message", str(exc))[:500],
+            "refused_code": getattr(exc, "code", None),
+        }
         parts.save(id_map, part)
         return False
     _attach(id_map, part, upstream)
@@ -424,10 +486,42 @@ def _aggregate(
     elif started and obj.get("status") == "validating":
         obj["status"], obj["in_progress_at"] = "in_progress", now
     obj["expires_at"] = record.created_at + WINDOW_SECONDS
+    errors = plan_errors(plan, found)
+    if errors:
+        obj["errors"] = {"object": "list", "data": errors}
     partial = plan.get("partial") or {}
     obj["partial_output_file_id"] = partial.get("output_file_id")
     obj["partial_error_file_id"] = partial.get("error_file_id")
     return obj
+
+
+def plan_errors(plan: dict[str, Any], found: list[ObjectRecord]) -> list[dict[str, Any]]:
+    """The batch's `errors` (OpenAI's shape): each part its provider refused (its lines are in
+    the error file with the refusal's code), and a retry too small for the provider to take."""
+    errors = [
+        {
+            "code": part.state.get("refused_code") or "batch_part_refused",
+            "message": f"Part {part.state.get('index')} ({parts.lines(part)} requests) was refused by "
+            f"the provider: {part.state['refused']}",
+            "param": None,
+            "line": None,
+        }
+        for part in found
+        if part.state.get("refused")
+    ]
+    skipped = plan.get("retry_below_minimum")
+    if skipped:
+        errors.append(
+            {
+                "code": "retry_below_minimum",
+                "message": f"{skipped} requests asked to be retried, fewer than the "
+                f"{plan.get('min_requests')} the provider takes in one batch: they were not retried "
+                "and keep their first result.",
+                "param": "retry",
+                "line": None,
+            }
+        )
+    return errors
 
 
 def summed_counts(found: list[ObjectRecord]) -> tuple[int, int]:
@@ -468,7 +562,15 @@ def _finish(
         obj = _aggregate(record, plan, found, now)
         if obj.get("status") in {"validating", "in_progress"}:
             obj["status"], obj["finalizing_at"] = "finalizing", now
-        merged = _merge(client, record, found, cancelled=bool(plan.get("cancel")))
+        # written ahead: the merged files are about to be uploaded (a repeat looks for them first)
+        since = plan.get("merging")
+        if since is None:
+            _adopt_partial(id_map, client, record, plan)
+            plan["merging"] = now
+            record.state = {**record.state, PLAN: plan}
+            if not id_map.save_object(record, if_unchanged=True):
+                return False
+        merged = _merge(client, record, found, cancelled=bool(plan.get("cancel")), since=since)
         plan["merge"] = merged
         record.state = {**record.state, PLAN: plan}
         if not record_change(id_map, record, obj):  # merged files written ahead of their names
@@ -511,7 +613,7 @@ def _final_status(plan: dict[str, Any], found: list[ObjectRecord], merged: dict[
 
 
 def _merge(
-    client: Any, record: ObjectRecord, found: list[ObjectRecord], *, cancelled: bool
+    client: Any, record: ObjectRecord, found: list[ObjectRecord], *, cancelled: bool, since: int | None
 ) -> dict[str, Any]:
     """Both merged files at the provider, and their counts. `merge_results` reads one part at a
     time; an original part that may lack results for some lines (it did not complete) is
@@ -525,8 +627,8 @@ def _merge(
             "completed": counts.completed,
             "failed": counts.failed,
             "expired": sum(counts.lines_per_part[number] for number in placeholders),
-            "output": _upload(client, record, output, "output"),
-            "error": _upload(client, record, errors, "error"),
+            "output": _upload(client, record, output, "output", since),
+            "error": _upload(client, record, errors, "error", since),
         }
 
 
@@ -547,7 +649,8 @@ def _attempts(
         else:
             index = _index_of(client, part, offsets[part.id])
             if placeholders and part.object.get("upstream_status") != "completed":
-                placeholder_numbers.append(len(attempts))
+                if not part.state.get("refused"):  # a refused part's lines never ran: not expired
+                    placeholder_numbers.append(len(attempts))
                 attempts.append(PartResult(index, lambda: (), _expired_lines_of(client, part, cancelled)))
         if parts.status(part) != "done" and not placeholders:
             continue  # a partial merge holds finished parts only
@@ -592,9 +695,15 @@ def _index_of(client: Any, part: ObjectRecord, offset: int) -> Callable[[], dict
 
 
 def _expired_lines_of(client: Any, part: ObjectRecord, cancelled: bool) -> Callable[[], Iterator[bytes]]:
+    error = _UNFINISHED[cancelled]
+    if part.state.get("refused"):
+        error = {
+            "code": part.state.get("refused_code") or "batch_part_refused",
+            "message": part.state["refused"],
+        }
+
     def lines() -> Iterator[bytes]:
         for custom_id in _custom_ids(client, str(part.state["input_upstream_id"])):
-            error = _UNFINISHED[cancelled]
             line = {"id": f"batch_req_{custom_id}", "custom_id": custom_id, "response": None, "error": error}
             yield json.dumps(line, separators=(",", ":")).encode()
 
@@ -605,12 +714,15 @@ def _lines_of(client: Any, upstream_id: str | None) -> Callable[[], Iterator[byt
     return lambda: _file_lines(client, upstream_id)
 
 
-def _upload(client: Any, record: ObjectRecord, content: IO[bytes], which: str) -> str | None:
+def _upload(
+    client: Any, record: ObjectRecord, content: IO[bytes], which: str, since: int | None
+) -> str | None:
+    """A merged file at the provider, named after the batch (`since`: an earlier attempt's time)."""
     if content.tell() == 0:
         return None
-    content.seek(0)
-    upstream = client.create_file(filename=f"{record.id}_{which}.jsonl", content=content, purpose="user_data")
-    return str(upstream["id"])
+    return upload_once(
+        client, filename=f"{record.id}_{which}.jsonl", content=content, purpose=MERGED_PURPOSE, since=since
+    )
 
 
 def _file_lines(client: Any, upstream_id: str | None) -> Iterator[bytes]:
