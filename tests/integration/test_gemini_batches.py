@@ -304,7 +304,8 @@ def test_a_batch_past_its_caps_runs_as_parts_and_a_part_refused_for_quota_waits(
         sdk = client(local_gateway, provider="gemini")
         custom_ids = [f"p-{n}" for n in range(6)]
         created = create(sdk, upload(sdk, [chat_line(cid, f"Say {cid}") for cid in custom_ids]).id)
-        seen = []
+        assert local_gateway.wait_for_async(30)  # the plan's start, invoked by the create
+        seen = [sdk.batches.retrieve(created.id)]  # two parts running, the third refused: waiting
         for number in range(1, 40):
             with books_check.clock_forward(number * 70):  # past a waiting part's backoff
                 local_gateway.watcher.run_once()
