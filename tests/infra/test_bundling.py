@@ -25,8 +25,8 @@ from tests.infra.conftest import Synth
 from tests.infra.template_tools import resources_of
 
 # The layer's sources (the project's target, 16 MiB: 15 until google-auth with pyasn1-modules and
-# cachetools took it to 15.7 for Vertex AI tokens), and with their byte code (about 9 MB more:
-# a few MB more to download, against seconds of compiling at every cold start; 24.5 MiB then).
+# cachetools took it to 15.7 for Vertex AI tokens), and with their byte code (24.5 MiB then:
+# a few MB more to download, against seconds of compiling at every cold start).
 LAYER_LIMIT_BYTES = 16 * 1024 * 1024
 LAYER_WITH_BYTE_CODE_LIMIT_BYTES = 25 * 1024 * 1024
 
