@@ -209,44 +209,67 @@ def sim() -> Iterator[Simulator]:
 
 _WITHOUT_CRYPTOGRAPHY = textwrap.dedent(
     """
-    import sys
+    import json, sys
     sys.modules["cryptography"] = None  # as in the Lambda layer: any import of it fails
     sys.path.insert(0, sys.argv[1])
     import httpx
+    from gateway.errors import UpstreamError
     from gateway.providers.google_token import ServiceAccountTokens
 
-    key = sys.stdin.read()
+    outcomes = []
     with httpx.Client() as http:
-        tokens = ServiceAccountTokens("vertex", lambda refresh: key, http)
-        token = tokens.token()
-        print(type(tokens._credentials.signer).__module__)
-        print(token)
+        for key in json.load(sys.stdin):
+            tokens = ServiceAccountTokens("vertex", lambda refresh, key=key: json.dumps(key), http)
+            try:
+                token = tokens.token()
+            except UpstreamError as error:
+                outcomes.append({"code": error.code})
+                continue
+            outcomes.append({"signer": type(tokens._credentials.signer).__module__, "token": token})
+    print(json.dumps(outcomes))
     """
 )
 
 
-def test_without_cryptography_google_auth_signs_with_pure_python_rsa_and_google_accepts_it(
-    sim: Simulator,
-) -> None:
-    """The layer's path: google-auth 2.40.3's `_python_rsa` signer, whose assertion the simulator's
-    token endpoint verifies; the token it gives opens Cloud Storage."""
+def _without_cryptography(keys: list[dict[str, Any]]) -> list[dict[str, str]]:
     done = subprocess.run(
         [sys.executable, "-c", _WITHOUT_CRYPTOGRAPHY, str(REPO_ROOT / "functions")],
-        input=sim.google_service_account_key(),
+        input=json.dumps(keys),
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    signer_module, token = done.stdout.split()
-    assert signer_module == "google.auth.crypt._python_rsa"
-    listing = httpx.get(
-        f"{sim.gcs_api_base}/storage/v1/b/sim-vertex-batches/o", headers={"Authorization": f"Bearer {token}"}
-    )
-    assert listing.status_code == 200, listing.text
-    refused = httpx.get(
-        f"{sim.gcs_api_base}/storage/v1/b/sim-vertex-batches/o",
-        headers={"Authorization": "Bearer ya29.other"},
-    )
-    assert refused.status_code == 401
+    outcomes: list[dict[str, str]] = json.loads(done.stdout)
+    return outcomes
+
+
+def test_without_cryptography_google_auth_signs_with_pure_python_rsa_and_google_accepts_it(
+    sim: Simulator,
+) -> None:
+    """The layer's path: google-auth 2.40.3's `_python_rsa` signer (PKCS#8 and PKCS#1 keys), whose
+    assertions the simulator's token endpoint verifies; the tokens it gives open Cloud Storage.
+    An unreadable key is still the key's fault on that path."""
+    key = json.loads(sim.google_service_account_key())
+    private = serialization.load_pem_private_key(key["private_key"].encode(), password=None)
+    pkcs1 = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode()
+    broken = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----"
+    keys = [
+        key,
+        {**key, "private_key": pkcs1},
+        {**key, "private_key": "not a key"},
+        {**key, "private_key": broken},
+    ]
+    pkcs8_outcome, pkcs1_outcome, *unreadable = _without_cryptography(keys)
+    assert unreadable == [{"code": "provider_key_invalid"}] * 2
+    listing = f"{sim.gcs_api_base}/storage/v1/b/sim-vertex-batches/o"
+    for outcome in (pkcs8_outcome, pkcs1_outcome):
+        assert outcome["signer"] == "google.auth.crypt._python_rsa"
+        answer = httpx.get(listing, headers={"Authorization": f"Bearer {outcome['token']}"})
+        assert answer.status_code == 200, answer.text
+    assert httpx.get(listing, headers={"Authorization": "Bearer ya29.other"}).status_code == 401
