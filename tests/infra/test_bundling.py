@@ -24,10 +24,11 @@ from infra.config import DEFAULT_PYTHON_VERSION
 from tests.infra.conftest import Synth
 from tests.infra.template_tools import resources_of
 
-# The layer's sources (the project's 15 MB target), and with their byte code (about 7.5 MB more:
+# The layer's sources (the project's target, 16 MiB: 15 until google-auth with pyasn1-modules and
+# cachetools took it to 15.7 for Vertex AI tokens), and with their byte code (24.5 MiB then:
 # a few MB more to download, against seconds of compiling at every cold start).
-LAYER_LIMIT_BYTES = 15 * 1024 * 1024
-LAYER_WITH_BYTE_CODE_LIMIT_BYTES = 24 * 1024 * 1024
+LAYER_LIMIT_BYTES = 16 * 1024 * 1024
+LAYER_WITH_BYTE_CODE_LIMIT_BYTES = 25 * 1024 * 1024
 
 
 def asset_dir(synth: Synth, s3_key: str) -> Path:

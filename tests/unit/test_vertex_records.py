@@ -9,7 +9,6 @@ a BatchPredictionJob (https://cloud.google.com/vertex-ai/docs/reference/rest/v1/
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
@@ -342,50 +341,6 @@ def test_the_key_must_be_a_service_account_json_key() -> None:
         with pytest.raises(UpstreamError) as error:
             parse_key(raw, "vertex")
         assert error.value.code == "provider_key_invalid" and "k" not in error.value.message.split()
-
-
-def _pem(private: Any, form: Any) -> str:
-    from cryptography.hazmat.primitives import serialization
-
-    return private.private_bytes(serialization.Encoding.PEM, form, serialization.NoEncryption()).decode()
-
-
-def test_the_assertion_is_one_googles_own_client_library_accepts() -> None:
-    """The JWT the gateway signs with `rsa` (the layer has no `cryptography`) verifies with
-    google-auth against the key's public half and carries the documented claims."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from gateway.providers.google_token import TOKEN_AUDIENCE, _Account
-    from google.auth import jwt
-
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    public = private.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    for form in (serialization.PrivateFormat.PKCS8, serialization.PrivateFormat.TraditionalOpenSSL):
-        key = {
-            "type": "service_account",
-            "client_email": "gw@p.iam.gserviceaccount.com",
-            "private_key": _pem(private, form),
-            "private_key_id": "k1",
-            "token_uri": "https://oauth2.googleapis.com/token",
-        }
-        account = _Account.parse(json.dumps(key), "vertex")
-        now = int(time.time())
-        claims = jwt.decode(account.assertion(now), certs=public, audience=TOKEN_AUDIENCE)
-        assert claims["iss"] == "gw@p.iam.gserviceaccount.com" and claims["exp"] - claims["iat"] == 3600
-        assert claims["scope"] == "https://www.googleapis.com/auth/cloud-platform"
-        assert jwt.decode_header(account.assertion(now))["kid"] == "k1"
-
-
-def test_an_unreadable_private_key_is_the_keys_fault() -> None:
-    from gateway.providers.google_token import _Account
-
-    key = {"type": "service_account", "client_email": "a@b", "token_uri": "https://t"}
-    for private_key in ("not a key", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----"):
-        with pytest.raises(UpstreamError) as error:
-            _Account.parse(json.dumps({**key, "private_key": private_key}), "vertex")
-        assert error.value.code == "provider_key_invalid"
 
 
 # Google's errors ------------------------------------------------------------------------------

@@ -1,42 +1,35 @@
-"""OAuth 2.0 access tokens for a Google Cloud service account, from its JSON key.
+"""OAuth 2.0 access tokens for a Google Cloud service account, from its JSON key, by google-auth.
 
-The provider-keys secret holds the deployment's service-account JSON key. A token is the
-answer to a JWT assertion signed with the key's private key (RS256), posted to the key's
-`token_uri` as `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`
-(https://developers.google.com/identity/protocols/oauth2/service-account#httprest: claims `iss`
-the account's email, `scope`, `aud` https://oauth2.googleapis.com/token, `iat`, `exp` at most an
-hour later); it is used until five minutes before it expires, or until a 401.
+The provider-keys secret holds the deployment's service-account JSON key. google-auth's
+`service_account.Credentials` signs the JWT assertion (RS256) and exchanges it at the key's
+`token_uri` (https://developers.google.com/identity/protocols/oauth2/service-account#httprest);
+its requests go through the gateway's own httpx client (`HttpxTransport`, google-auth's
+documented transport interface), so the deployment's timeouts hold. A token is used while
+google-auth calls it `valid` (until shortly before it expires), or until a 401.
 
-The signature is the `rsa` library's (pure Python, with `pyasn1`: what google-auth itself signs
-with when `cryptography` is absent); google-auth is not in the layer: with its dependencies it
-would take the layer past its size budget (README, dependencies). Its verifier checks these
-assertions in the tests. Neither the key nor a token is ever logged.
+In the layer google-auth signs with the pure-Python `rsa` library: the layer has no
+`cryptography` (README, dependencies). Neither the key nor a token is ever logged.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import threading
-import time
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+from google.auth import exceptions as google_errors
+from google.auth import transport
 
 from gateway.errors import UpstreamError
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
-# The assertion's audience, whatever `token_uri` it is posted to (the documented `aud` claim).
-TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
-JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-ASSERTION_SECONDS = 3600
-REFRESH_MARGIN_SECONDS = 300
+# Used when a token answer names no `expires_in` (Google's always does): its documented hour.
+DEFAULT_TOKEN_SECONDS = 3600
 KeySource = Callable[[bool], str | None]
 _REQUIRED_FIELDS = ("type", "client_email", "private_key", "token_uri")
-_PEM_PKCS8 = ("-----BEGIN PRIVATE KEY-----", "-----END PRIVATE KEY-----")
-_PEM_PKCS1 = ("-----BEGIN RSA PRIVATE KEY-----", "-----END RSA PRIVATE KEY-----")
 
 
 class ServiceAccountTokens:
@@ -45,111 +38,67 @@ class ServiceAccountTokens:
     def __init__(self, provider: str, key_source: KeySource, http: httpx.Client) -> None:
         self._provider = provider
         self._key_source = key_source
-        self._http = http
-        self._account: _Account | None = None
-        self._token: str | None = None
-        self._expires = 0.0
+        self._transport = HttpxTransport(http)
+        self._credentials: Any = None
         self._lock = threading.Lock()
 
     def token(self, *, refresh: bool = False) -> str:
         """A valid access token; `refresh`: a new one (the last was refused with 401), with the
         key read again (it may have been rotated)."""
         with self._lock:
-            if self._account is None or refresh:
-                self._account = _Account.parse(self._key_source(refresh), self._provider)
-            # the token's lifetime on the monotonic clock: immune to the wall clock being set
-            if refresh or self._token is None or time.monotonic() >= self._expires - REFRESH_MARGIN_SECONDS:
-                self._token, lifetime = self._exchange(self._account)
-                self._expires = time.monotonic() + lifetime
-            return self._token
+            if self._credentials is None or refresh:
+                self._credentials = credentials_from_key(self._key_source(refresh), self._provider)
+            if refresh or not self._credentials.valid:
+                self._refresh(self._credentials)
+            return str(self._credentials.token)
 
-    def _exchange(self, account: _Account) -> tuple[str, float]:
-        issued = int(datetime.now(UTC).timestamp())
-        form = {"grant_type": JWT_BEARER_GRANT, "assertion": account.assertion(issued)}
+    def _refresh(self, credentials: Any) -> None:
         try:
-            answer = self._http.post(account.token_uri, data=form)
-        except httpx.HTTPError as exc:
+            credentials.refresh(self._transport)
+        except google_errors.TransportError as exc:
             raise UpstreamError(f"provider '{self._provider}' could not be reached for a token") from exc
-        try:
-            body = answer.json()
-        except ValueError:
-            body = {}
-        token = body.get("access_token") if isinstance(body, dict) else None
-        if answer.status_code != 200 or not isinstance(token, str):
-            reason = body.get("error") if isinstance(body, dict) else None
+        except google_errors.RefreshError as exc:
             raise UpstreamError(
-                f"provider '{self._provider}' refused the service account's token request "
-                f"(HTTP {answer.status_code}{f', {reason}' if isinstance(reason, str) else ''})",
+                f"provider '{self._provider}' refused the service account's token request{_reason(exc)}",
                 code="provider_access_denied",
-            )
-        lifetime = body.get("expires_in")
-        return token, float(lifetime) if isinstance(lifetime, int | float) else float(ASSERTION_SECONDS)
-
-
-class _Account:
-    def __init__(self, email: str, key_id: str | None, private_key: Any, token_uri: str) -> None:
-        self.email = email
-        self.key_id = key_id
-        self.private_key = private_key
-        self.token_uri = token_uri
-
-    @classmethod
-    def parse(cls, raw: str | None, provider: str) -> _Account:
-        info = parse_key(raw, provider)
-        try:
-            private_key = load_private_key(info["private_key"])
-        except ValueError:
-            raise UpstreamError(
-                f"provider '{provider}' has a service-account key whose private_key cannot be read",
-                code="provider_key_invalid",
             ) from None
-        key_id = info.get("private_key_id")
-        return cls(
-            info["client_email"], key_id if isinstance(key_id, str) else None, private_key, info["token_uri"]
-        )
-
-    def assertion(self, now: int) -> str:
-        import rsa
-
-        header: dict[str, Any] = {"alg": "RS256", "typ": "JWT"}
-        if self.key_id:
-            header["kid"] = self.key_id
-        claims = {
-            "iss": self.email,
-            "scope": CLOUD_PLATFORM_SCOPE,
-            "aud": TOKEN_AUDIENCE,
-            "iat": now,
-            "exp": now + ASSERTION_SECONDS,
-        }
-        signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
-        signature = rsa.sign(signing_input.encode(), self.private_key, "SHA-256")
-        return f"{signing_input}.{_b64(signature)}"
+        except (TypeError, ValueError, KeyError):
+            # google-auth reads a 200 answer that is not a JSON object, or has an unreadable
+            # `expires_in`, with these
+            raise UpstreamError(
+                f"provider '{self._provider}' answered the token request with something unreadable"
+            ) from None
+        if credentials.expiry is None:
+            credentials.expiry = _utcnow() + timedelta(seconds=DEFAULT_TOKEN_SECONDS)
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+def _reason(error: google_errors.RefreshError) -> str:
+    """The token endpoint's OAuth `error` code (`invalid_grant`, ...): never the whole answer."""
+    answer = error.args[1] if len(error.args) > 1 else None
+    reason = answer.get("error") if isinstance(answer, Mapping) else None
+    return f" ({reason})" if isinstance(reason, str) and reason.isascii() and len(reason) <= 64 else ""
 
 
-def load_private_key(pem: str) -> Any:
-    """An `rsa.PrivateKey` from a PEM key: PKCS#8 (`BEGIN PRIVATE KEY`, what Google's JSON keys
-    hold) or PKCS#1 (`BEGIN RSA PRIVATE KEY`). ValueError if it is neither."""
-    import rsa
-    from pyasn1.codec.der import decoder
+def _utcnow() -> datetime:
+    # the clock google-auth compares expiries with (naive UTC)
+    from google.auth import _helpers
+
+    return _helpers.utcnow()  # type: ignore[no-any-return]
+
+
+def credentials_from_key(raw: str | None, provider: str) -> Any:
+    """google-auth's service-account credentials (scope cloud-platform) from the JSON key."""
+    from google.oauth2 import service_account
     from pyasn1.error import PyAsn1Error
 
-    text = pem.strip()
+    info = parse_key(raw, provider)
     try:
-        if text.startswith(_PEM_PKCS1[0]):
-            return rsa.PrivateKey.load_pkcs1(text.encode(), format="PEM")
-        if not text.startswith(_PEM_PKCS8[0]) or not text.endswith(_PEM_PKCS8[1]):
-            raise ValueError("not a PEM private key")
-        der = base64.b64decode("".join(text[len(_PEM_PKCS8[0]) : -len(_PEM_PKCS8[1])].split()))
-        # PrivateKeyInfo ::= SEQUENCE { version, privateKeyAlgorithm, privateKey OCTET STRING }
-        # (RFC 5208); the OCTET STRING is the PKCS#1 RSAPrivateKey.
-        info, _ = decoder.decode(der)
-        return rsa.PrivateKey.load_pkcs1(bytes(info[2]), format="DER")
-    except (PyAsn1Error, IndexError, TypeError, ValueError) as exc:
-        raise ValueError("not a readable RSA private key") from exc
+        return service_account.Credentials.from_service_account_info(info, scopes=[CLOUD_PLATFORM_SCOPE])
+    except (ValueError, TypeError, IndexError, PyAsn1Error, google_errors.GoogleAuthError):
+        raise UpstreamError(
+            f"provider '{provider}' has a service-account key whose private_key cannot be read",
+            code="provider_key_invalid",
+        ) from None
 
 
 def parse_key(raw: str | None, provider: str) -> dict[str, Any]:
@@ -169,3 +118,51 @@ def parse_key(raw: str | None, provider: str) -> dict[str, Any]:
             f"provider '{provider}': the key's type is not service_account", code="provider_key_invalid"
         )
     return info
+
+
+class HttpxTransport(transport.Request):  # type: ignore[misc]
+    """google-auth's `google.auth.transport.Request` over the gateway's httpx client."""
+
+    def __init__(self, http: httpx.Client) -> None:
+        self._http = http
+
+    def __call__(
+        self,
+        url: str,
+        method: str = "GET",
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> transport.Response:
+        try:
+            answer = self._http.request(
+                method,
+                url,
+                content=body,
+                headers=dict(headers or {}),
+                timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
+            )
+        except httpx.HTTPError as exc:
+            # the request's URL is the key's token_uri, not a secret; the form is left out
+            raise google_errors.TransportError(f"{type(exc).__name__} posting to the token endpoint") from exc
+        return HttpxAnswer(answer)
+
+
+class HttpxAnswer(transport.Response):  # type: ignore[misc]
+    """google-auth's `google.auth.transport.Response` of one httpx response."""
+
+    def __init__(self, answer: httpx.Response) -> None:
+        self._answer = answer
+
+    @property
+    def status(self) -> int:
+        return self._answer.status_code
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self._answer.headers
+
+    @property
+    def data(self) -> bytes:
+        return self._answer.content
