@@ -12,6 +12,8 @@ import pytest
 
 from infra.bundling import (
     BUILD_PYTHON_ENV,
+    LAYER_SOURCES_TARGET_BYTES,
+    LAYER_TARGET_BYTES,
     BuildPythonMissing,
     FunctionCodeBundling,
     PipLayerBundling,
@@ -23,12 +25,6 @@ from infra.bundling import (
 from infra.config import DEFAULT_PYTHON_VERSION
 from tests.infra.conftest import Synth
 from tests.infra.template_tools import resources_of
-
-# The layer's sources (the project's target, 16 MiB: 15 until google-auth with pyasn1-modules and
-# cachetools took it to 15.7 for Vertex AI tokens), and with their byte code (24.5 MiB then:
-# a few MB more to download, against seconds of compiling at every cold start).
-LAYER_LIMIT_BYTES = 16 * 1024 * 1024
-LAYER_WITH_BYTE_CODE_LIMIT_BYTES = 25 * 1024 * 1024
 
 
 def asset_dir(synth: Synth, s3_key: str) -> Path:
@@ -90,8 +86,8 @@ def test_layer_does_not_bundle_boto3_and_is_stripped(layer_dir: Path) -> None:
     site = layer_dir / "python"
     assert not (site / "boto3").exists() and not (site / "botocore").exists()  # the runtime provides them
     assert not (site / "bin").exists()
-    assert tree_size(site, byte_code=False) <= LAYER_LIMIT_BYTES
-    assert tree_size(site) <= LAYER_WITH_BYTE_CODE_LIMIT_BYTES
+    assert tree_size(site, byte_code=False) <= LAYER_SOURCES_TARGET_BYTES
+    assert tree_size(site) <= LAYER_TARGET_BYTES
 
 
 def test_every_layer_module_has_the_runtimes_byte_code(synth: Synth, layer_dir: Path) -> None:
