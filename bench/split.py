@@ -20,7 +20,10 @@ then, each in a fresh process:
 
 Checked after each run: the output holds every custom_id once, in input order, and the error
 file is empty (every retry succeeded). Reported per size: median MB/s of split (input bytes)
-and merge (output bytes), and the peak RSS of the split and merge processes.
+and merge (output bytes), the peak RSS of the split and merge processes, and beside the wall
+figures the gateway's own: MB per CPU second of the split and merge processes, and the CPU
+seconds moto spent meanwhile (S3's side, not the gateway's), with the machine's 1-minute load
+average (the machine is shared: compare figures of one run, not across days).
 
 Goals (exit 1 when missed, unless --report-only): >= 50 MB/s through split and through merge
 at the largest size; the peak RSS of split and of merge at the largest size at most 16 MiB
@@ -280,6 +283,7 @@ def measure_size(env: dict[str, str], size_mb: float, runs: int) -> dict[str, fl
     lines = max(1, round(LINES_AT_200_MB * size_mb / 200))
     input_bytes = write_input(size, lines)
     splits, merges = [], []
+    loads = [os.getloadavg()[0]]
     for _ in range(runs):
         first = run_child(env, "split", size, "first", None)
         run_child(env, "provide", size, "first", first["parts"], True)
@@ -291,6 +295,7 @@ def measure_size(env: dict[str, str], size_mb: float, runs: int) -> dict[str, fl
         check_output(size, lines)
         splits.append(first)
         merges.append(merged)
+        loads.append(os.getloadavg()[0])
     return {
         "lines": float(lines),
         "input_bytes": float(input_bytes),
@@ -306,6 +311,7 @@ def measure_size(env: dict[str, str], size_mb: float, runs: int) -> dict[str, fl
         "merge_cpu_seconds": median(run["cpu_seconds"] for run in merges),
         "split_peak_rss_mib": median(run["peak_rss_kib"] / 1024 for run in splits),
         "merge_peak_rss_mib": median(run["peak_rss_kib"] / 1024 for run in merges),
+        "load_average": median(loads),
     }
 
 
@@ -395,6 +401,7 @@ def main(argv: list[str] | None = None) -> int:
         "merge_moto_cpu_seconds": "merge moto cpu",
         "split_peak_rss_mib": "split RSS MiB",
         "merge_peak_rss_mib": "merge RSS MiB",
+        "load_average": "load avg 1 min",
     }
     print(f"{'size MB':>8} " + " ".join(f"{title:>15}" for title in columns.values()))
     for size, figures in results.items():
