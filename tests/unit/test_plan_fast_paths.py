@@ -229,6 +229,7 @@ def test_part_files_and_indexes_in_s3_hold_every_tricky_line(
 ) -> None:
     monkeypatch.setattr(plan_files, "READ_CHUNK_BYTES", chunk_bytes)  # lines and entries cut across chunks
     monkeypatch.setattr(plan_files.S3PartSink, "HELD_LINES", held_lines)
+    monkeypatch.setattr(plan_files, "INDEX_PIECE_BYTES", chunk_bytes * 3)  # entries parsed a few at once
     lines = [request_line(custom_id, n * 7, compact=n % 2 == 0) for n, custom_id in enumerate(TRICKY_IDS)]
     lines.insert(3, b"")
     lines.append(request_line("long", 200_000, compact=True))

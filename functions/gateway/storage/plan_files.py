@@ -34,6 +34,8 @@ from gateway.storage.s3 import s3_client
 PART_BYTES = 8 * 1024 * 1024
 READ_CHUNK_BYTES = 1024 * 1024
 READ_AHEAD_CHUNKS = 4
+# an index is parsed this much at once: fast, and its entries (small objects) few at a time
+INDEX_PIECE_BYTES = 64 * 1024
 UPLOADS_IN_FLIGHT = 1  # per writer
 UPLOAD_THREADS = 4  # for all writers
 
@@ -224,8 +226,8 @@ _INDEX_ENTRY = re.compile(rb'^(\d+)\t"([^"\\\n]*)"$', re.MULTILINE)
 def read_index(key: str, *, bucket: str | None = None, client: Any = None) -> dict[str, int]:
     """A part's index: custom_id -> input line number."""
     index: dict[str, int] = {}
-    for chunk in _whole_lines(object_chunks(key, bucket=bucket, client=client)):
-        # most custom ids have no escape: their entries are read a chunk at once (C loops)
+    for chunk in _whole_lines(object_chunks(key, bucket=bucket, client=client), INDEX_PIECE_BYTES):
+        # most custom ids have no escape: their entries are read a piece at once (C loops)
         entries = _INDEX_ENTRY.findall(chunk)
         if len(entries) == chunk.count(b"\n"):
             ids, numbers = map(bytes.decode, map(_second, entries)), map(int, map(_first, entries))
@@ -241,17 +243,22 @@ def read_index(key: str, *, bucket: str | None = None, client: Any = None) -> di
 _first, _second = operator.itemgetter(0), operator.itemgetter(1)
 
 
-def _whole_lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """The chunks cut after their last line end (what follows goes with the next chunk): each
-    holds whole lines, every one ended, the last one's end supplied if the object had none."""
+def _whole_lines(chunks: Iterator[bytes], piece_bytes: int) -> Iterator[bytes]:
+    """The chunks' bytes in pieces of whole lines, each ended (the last one's end supplied if
+    the object had none), of at most `piece_bytes` unless one line is longer."""
     held = b""
     for chunk in chunks:
-        cut = chunk.rfind(b"\n") + 1
-        if cut == 0:
-            held += chunk
-            continue
-        yield held + chunk[:cut]
-        held = chunk[cut:]
+        data = held + chunk if held else chunk
+        start = 0
+        while True:
+            cut = data.rfind(b"\n", start, start + piece_bytes) + 1  # the piece's last line end
+            if cut == 0:  # none: a line longer than a piece, or the start of the next chunk's
+                cut = data.find(b"\n", start + piece_bytes) + 1
+                if cut == 0:
+                    break
+            yield data[start:cut]
+            start = cut
+        held = data[start:]
     if held:
         yield held + b"\n"
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import operator
 import os
 import tempfile
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -33,8 +33,7 @@ _RUN_DIGITS = 6
 _KIND_AT = _NUMBER_DIGITS + _RUN_DIGITS
 _RECORD = b"%0" + str(_NUMBER_DIGITS).encode() + b"d%s%d%s"
 _RECORD_ENDED = _RECORD + b"\n"
-_NUMBER_OF = operator.itemgetter(slice(0, _NUMBER_DIGITS))  # sorts records as their numbers do
-RUN_BYTES = 8 * 1024 * 1024  # records held and sorted in memory before a run is written
+RUN_BYTES = 2 * 1024 * 1024  # records held and sorted in memory before a run is written
 _SPOOL_BUFFER = 1024 * 1024
 _WRITE_BATCH = 512  # lines handed to an output writer at once
 
@@ -159,16 +158,49 @@ def _write_merged(runs: list[_Run], attempts: int, output: BytesWriter, errors: 
     return MergeCounts(counts[OUTPUT], counts[ERROR], tuple(per_part), replaced)
 
 
+class _RunBuffer:
+    """The records of the run being filled, in one buffer with each record's input line and
+    end beside it (arrays): a few large blocks, where as many small objects would leave the
+    allocator's arenas fragmented, and a merge's memory growing with the parts it reads."""
+
+    def __init__(self) -> None:
+        self.records = bytearray()
+        self.numbers = array("q")
+        self.ends = array("q")
+        self.in_order = True
+
+    def add(self, number: int, record: bytes) -> None:
+        numbers = self.numbers
+        if numbers and number < numbers[-1]:
+            self.in_order = False
+        self.records += record
+        numbers.append(number)
+        self.ends.append(len(self.records))
+
+    def write(self, path: str, attempt: int) -> _Run:
+        """The records sorted by input line (stable: ties keep read order) into `path`."""
+        numbers, ends = self.numbers, self.ends
+        with open(path, "wb", buffering=_SPOOL_BUFFER) as spool, memoryview(self.records) as view:
+            if self.in_order:
+                spool.write(view)
+                first, last = numbers[0], numbers[-1]
+            else:
+                order = sorted(range(len(numbers)), key=numbers.__getitem__)
+                for at in range(0, len(order), _WRITE_BATCH):
+                    spool.writelines(
+                        [view[ends[i - 1] if i else 0 : ends[i]] for i in order[at : at + _WRITE_BATCH]]
+                    )
+                first, last = numbers[order[0]], numbers[order[-1]]
+        return _Run(path, attempt, first, last, len(numbers))
+
+
 def _spool(attempt: int, result: PartResult, spool_dir: str, runs: list[_Run]) -> None:
     """The attempt's lines as records sorted by input line, in runs of about RUN_BYTES added
     to `runs`, each a file of `spool_dir` (stable: a line's later result in the same attempt
     comes after its earlier one)."""
     index = result.index()
     find = index.get
-    held: list[bytes] = []
-    held_bytes = 0
-    in_order = True
-    previous = 0
+    run = _RunBuffer()
     tag = b"%0*d" % (_RUN_DIGITS, len(runs))
     for kind, lines in ((OUTPUT, result.output()), (ERROR, result.errors())):
         for raw in lines:
@@ -181,29 +213,14 @@ def _spool(attempt: int, result: PartResult, spool_dir: str, runs: list[_Run]) -
             number = find(custom_id) if custom_id is not None else None
             if number is None:
                 raise MergeError(attempt, f"a result for {custom_id!r}, not in the part's index")
-            if number < previous:
-                in_order = False
-            previous = number
-            record = (_RECORD if ended else _RECORD_ENDED) % (number, tag, kind, raw)
-            held.append(record)
-            held_bytes += len(record)
-            if held_bytes >= RUN_BYTES:
-                runs.append(_write_run(held, in_order, attempt, _run_path(spool_dir, runs)))
-                held, held_bytes, in_order, previous = [], 0, True, 0
+            run.add(number, (_RECORD if ended else _RECORD_ENDED) % (number, tag, kind, raw))
+            if len(run.records) >= RUN_BYTES:
+                runs.append(run.write(_run_path(spool_dir, runs), attempt))
+                run = _RunBuffer()
                 tag = b"%0*d" % (_RUN_DIGITS, len(runs))
-    if held:
-        runs.append(_write_run(held, in_order, attempt, _run_path(spool_dir, runs)))
+    if run.numbers:
+        runs.append(run.write(_run_path(spool_dir, runs), attempt))
 
 
 def _run_path(spool_dir: str, runs: list[_Run]) -> str:
     return os.path.join(spool_dir, f"{len(runs)}.run")
-
-
-def _write_run(records: list[bytes], in_order: bool, attempt: int, path: str) -> _Run:
-    if not in_order:
-        records.sort(key=_NUMBER_OF)  # stable: ties keep read order
-    with open(path, "wb", buffering=_SPOOL_BUFFER) as spool:
-        spool.writelines(records)
-    return _Run(
-        path, attempt, int(records[0][:_NUMBER_DIGITS]), int(records[-1][:_NUMBER_DIGITS]), len(records)
-    )
