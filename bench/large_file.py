@@ -35,7 +35,9 @@ compared with the input's, and the downloaded byte count with the output file's 
 Memory: a sampler thread reads VmRSS of the gateway, moto and the simulator every 50 ms (peak
 per leg), and VmHWM of the gateway at the end (its lifetime peak RSS; each size gets a new
 gateway process). CPU seconds (utime + stime from /proc/<pid>/stat) of each process per leg
-show where the time goes on this 2-core machine.
+show where the time goes on this 2-core machine; MB/gw-cpu-s (bytes of the leg per CPU second
+of the gateway process) is the gateway's own speed, whatever moto, the simulator, the bench
+and other users of the machine take (its 1-minute load average is reported beside).
 
 End-to-end MB/s = (input bytes uploaded + input bytes transferred + output bytes downloaded)
 / (upload + transfer + download seconds); the batch leg is excluded. Goals (issue 4): the
@@ -330,6 +332,7 @@ class RunResult:
     moto_peak_rss_mib: float
     simulator_peak_rss_mib: float
     rss_samples: int
+    load_average: tuple[float, float] = (0.0, 0.0)  # 1-minute load at the start and the end of the run
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)  # "leg/process" -> summary
 
     @property
@@ -505,6 +508,7 @@ def run_once(
     py_spy: str | None = None,
     profile_processes: tuple[str, ...] = ("gateway",),
 ) -> RunResult:
+    load_at_start = os.getloadavg()[0]
     with start_stack(workdir, phase_seconds) as stack:
         pids = {name: process.pid for name, process in stack.processes.items()}
         profiled = {name: pids[name] for name in profile_processes}
@@ -607,6 +611,7 @@ def run_once(
         moto_peak_rss_mib=round(moto_hwm, 1),
         simulator_peak_rss_mib=round(sim_hwm, 1),
         rss_samples=sampler.samples,
+        load_average=(round(load_at_start, 2), round(os.getloadavg()[0], 2)),
     )
 
 
@@ -631,6 +636,8 @@ class SizeSummary:
     gateway_rss_at_start_mib: float
     moto_peak_rss_mib: float
     simulator_peak_rss_mib: float
+    mb_per_gateway_cpu_s: dict[str, float] = field(default_factory=dict)  # leg -> MB / gateway CPU s
+    load_average: float = 0.0  # the runs' median 1-minute load (this machine is shared)
 
 
 def summarize_size(results: list[RunResult]) -> SizeSummary:
@@ -670,19 +677,34 @@ def summarize_size(results: list[RunResult]) -> SizeSummary:
         gateway_rss_at_start_mib=median(r.gateway_rss_at_start_mib for r in results),
         moto_peak_rss_mib=median(r.moto_peak_rss_mib for r in results),
         simulator_peak_rss_mib=median(r.simulator_peak_rss_mib for r in results),
+        mb_per_gateway_cpu_s={
+            leg: median(_per_gateway_cpu_second(r.legs[leg]) for r in results)
+            for leg in first.legs
+            if first.legs[leg].bytes
+        },
+        load_average=median(max(r.load_average) for r in results),
     )
+
+
+def _per_gateway_cpu_second(leg: Leg) -> float:
+    """MB through the leg per CPU second of the gateway process: its own work, whatever moto,
+    the simulator and the bench (and other users of this machine) take."""
+    cpu = leg.cpu_seconds.get("gateway", 0.0)
+    return leg.bytes / MB / cpu if cpu > 0 else math.inf
 
 
 def print_report(summaries: list[SizeSummary]) -> dict[str, Any]:
     print()
     print(
-        f"{'size':>6}  {'leg':<15} {'seconds':>8} {'MB/s':>7}  "
+        f"{'size':>6}  {'leg':<15} {'seconds':>8} {'MB/s':>7} {'MB/gw-cpu-s':>11}  "
         f"{'CPU s gw/moto/sim/bench':>24}  {'peak RSS MiB gw/moto/sim':>25}"
     )
     for s in summaries:
         for name, seconds in s.seconds.items():
             leg = name if name in s.cpu_seconds else None
             rate = f"{s.mb_per_s[name]:7.1f}" if s.mb_per_s.get(name) else "      -"
+            per_cpu = s.mb_per_gateway_cpu_s.get(name)
+            rate += f" {per_cpu:11.1f}" if per_cpu else " " * 12
             if leg is not None:
                 c = s.cpu_seconds[leg]
                 cpu = f"{c['gateway']:5.1f} {c['moto']:5.1f} {c['simulator']:5.1f} {c['bench']:5.1f}"
@@ -703,6 +725,7 @@ def print_report(summaries: list[SizeSummary]) -> dict[str, Any]:
             f"(RSS at start {s.gateway_rss_at_start_mib:.1f}); moto VmHWM {s.moto_peak_rss_mib:.1f}, "
             f"simulator VmHWM {s.simulator_peak_rss_mib:.1f}"
             + (f"  [median of {s.runs} runs]" if s.runs > 1 else "")
+            + f"; load average {s.load_average:.2f} (1 min, the highest of start and end, median)"
         )
         print()
     verdict: dict[str, Any] = {}

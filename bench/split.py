@@ -20,7 +20,12 @@ then, each in a fresh process:
 
 Checked after each run: the output holds every custom_id once, in input order, and the error
 file is empty (every retry succeeded). Reported per size: median MB/s of split (input bytes)
-and merge (output bytes), and the peak RSS of the split and merge processes.
+and merge (output bytes), the peak RSS of the split and merge processes, and beside the wall
+figures the gateway's own: MB per CPU second of the split and merge processes, the CPU seconds
+moto spent meanwhile (S3's side, not the gateway's), the wall seconds spent closing objects
+(the last part sent and CompleteMultipartUpload: moto assembles the object there, copying
+it, which S3 does not on the Lambda's clock; they stay in the timed figures), and the
+machine's 1-minute load average (it is shared: compare figures of one run, not across days).
 
 Goals (exit 1 when missed, unless --report-only): >= 50 MB/s through split and through merge
 at the largest size; the peak RSS of split and of merge at the largest size at most 16 MiB
@@ -92,16 +97,32 @@ def child_split(size: str, attempt: str, select_key: str | None) -> dict[str, An
             int(number) for number in _s3().get_object(Bucket=BUCKET, Key=select_key)["Body"].read().split()
         }
         select = wanted.__contains__
+    closing = [0.0]
+    open_part = part_sinks(_prefix(size, attempt), bucket=BUCKET)
+
+    def timed_part(number: int) -> Any:
+        sink = open_part(number)
+        close = sink.close
+
+        def timed_close() -> None:
+            started = time.perf_counter()
+            close()
+            closing[0] += time.perf_counter() - started
+
+        sink.close = timed_close  # type: ignore[method-assign]
+        return sink
+
     started, cpu = time.perf_counter(), _cpu_seconds()
     slices = split_input(
         object_lines(f"input/{size}.jsonl", bucket=BUCKET),
         PartLimits(OPENAI_CAPS[0], OPENAI_CAPS[1], None),
-        part_sinks(_prefix(size, attempt), bucket=BUCKET),
+        timed_part,
         select=select,
     )
     seconds = time.perf_counter() - started
     return {
         "seconds": seconds,
+        "closing_seconds": closing[0],
         "cpu_seconds": _cpu_seconds() - cpu,
         "parts": len(slices),
         "lines": sum(part.line_count for part in slices),
@@ -185,9 +206,11 @@ def child_merge(size: str, attempts: list[tuple[str, int]]) -> dict[str, Any]:
         S3ObjectWriter(f"merged/{size}.errors", bucket=BUCKET) as errors,
     ):
         counts = merge_results(results, output, errors)
+        closing = time.perf_counter()
     seconds = time.perf_counter() - started
     return {
         "seconds": seconds,
+        "closing_seconds": time.perf_counter() - closing,
         "cpu_seconds": _cpu_seconds() - cpu,
         "bytes": output.size + errors.size,
         "completed": counts.completed,
@@ -280,6 +303,7 @@ def measure_size(env: dict[str, str], size_mb: float, runs: int) -> dict[str, fl
     lines = max(1, round(LINES_AT_200_MB * size_mb / 200))
     input_bytes = write_input(size, lines)
     splits, merges = [], []
+    loads = [os.getloadavg()[0]]
     for _ in range(runs):
         first = run_child(env, "split", size, "first", None)
         run_child(env, "provide", size, "first", first["parts"], True)
@@ -291,6 +315,7 @@ def measure_size(env: dict[str, str], size_mb: float, runs: int) -> dict[str, fl
         check_output(size, lines)
         splits.append(first)
         merges.append(merged)
+        loads.append(os.getloadavg()[0])
     return {
         "lines": float(lines),
         "input_bytes": float(input_bytes),
@@ -304,8 +329,11 @@ def measure_size(env: dict[str, str], size_mb: float, runs: int) -> dict[str, fl
         "merge_moto_cpu_seconds": median(run["moto_cpu_seconds"] for run in merges),
         "split_cpu_seconds": median(run["cpu_seconds"] for run in splits),
         "merge_cpu_seconds": median(run["cpu_seconds"] for run in merges),
+        "split_closing_seconds": median(run["closing_seconds"] for run in splits),
+        "merge_closing_seconds": median(run["closing_seconds"] for run in merges),
         "split_peak_rss_mib": median(run["peak_rss_kib"] / 1024 for run in splits),
         "merge_peak_rss_mib": median(run["peak_rss_kib"] / 1024 for run in merges),
+        "load_average": median(loads),
     }
 
 
@@ -389,12 +417,15 @@ def main(argv: list[str] | None = None) -> int:
         "merge_mb_per_second": "merge MB/s",
         "split_mb_per_cpu_second": "split MB/cpu-s",
         "merge_mb_per_cpu_second": "merge MB/cpu-s",
+        "split_closing_seconds": "split close s",
         "split_cpu_seconds": "split cpu s",
         "split_moto_cpu_seconds": "split moto cpu",
+        "merge_closing_seconds": "merge close s",
         "merge_cpu_seconds": "merge cpu s",
         "merge_moto_cpu_seconds": "merge moto cpu",
         "split_peak_rss_mib": "split RSS MiB",
         "merge_peak_rss_mib": "merge RSS MiB",
+        "load_average": "load avg 1 min",
     }
     print(f"{'size MB':>8} " + " ".join(f"{title:>15}" for title in columns.values()))
     for size, figures in results.items():

@@ -136,14 +136,30 @@ def _part(body: bytes, start: int, end: int, index: int) -> Part:
 def _next_delimiter(body: bytes, separator: bytes, start: int) -> int:
     """Where the next CRLF--boundary line starts: the boundary text followed by `--` or by
     optional whitespace and CRLF (content may hold the boundary followed by anything else)."""
-    position = body.find(separator, start)
+    position = _find_separator(body, separator, start)
     while position != -1:
         # a bounded look: transport padding is a few spaces, the body may be megabytes
         rest = body[position + len(separator) : position + len(separator) + 1024]
         if rest.startswith(b"--") or rest.lstrip(b" \t").startswith(_CRLF):
             return position
-        position = body.find(separator, position + 1)
+        position = _find_separator(body, separator, position + 1)
     return -1
+
+
+_CR = 13
+_CR_PROBES = 64  # CRs looked at one by one before the content is searched for the separator
+
+
+def _find_separator(body: bytes, separator: bytes, start: int) -> int:
+    """body.find(separator, start), faster on an upload part: a search for one byte (memchr,
+    several times faster than a search for the separator) finds each CR, where a separator
+    can start. Content with many CRs (CRLF lines) is searched for the separator past a few."""
+    position = body.find(_CR, start)
+    for _ in range(_CR_PROBES):
+        if position == -1 or body.startswith(separator, position):
+            return position
+        position = body.find(_CR, position + 1)
+    return body.find(separator, position) if position != -1 else -1
 
 
 def parse(body: bytes, boundary: str) -> list[Part]:

@@ -178,3 +178,24 @@ def test_upstream_ids_become_gateway_ids() -> None:
     assert text == "No such File object: file-GATEWAY2 (nor file-GATEWAY1)"
     upstream_ids.start_request()
     assert upstream_ids.to_gateway_ids("file-abc") == "file-abc"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"",
+        b"no carriage return at all " * 100,
+        b"\r" * 500,  # more CRs than are probed one by one
+        b"line\r\n" * 300 + b"\r\n--B not a delimiter\r\n" + b"x",
+        b"\r\n--Bx\r\n--B-\r\n--",  # the boundary text followed by anything else is content
+        b"\r\n" * 70 + b"x",
+    ],
+)
+def test_the_next_delimiter_is_found_as_a_plain_search_finds_it(content: bytes) -> None:
+    raw = b"--B\r\n" + b'Content-Disposition: form-data; name="f"; filename="f"\r\n\r\n' + content
+    raw += b"\r\n--B\r\n" + b'Content-Disposition: form-data; name="g"\r\n\r\ng\r\n--B--\r\n'
+    separator = b"\r\n--B"
+    for start in range(0, len(raw), 7):
+        assert multipart._find_separator(raw, separator, start) == raw.find(separator, start)
+    parts = multipart.parse(raw, "B")
+    assert [part.content for part in parts] == [content, b"g"]

@@ -241,6 +241,32 @@ def test_transfer_through_the_provider_uploads_api(
     assert len(content) > 4000
 
 
+@pytest.mark.parametrize("md5", [None, "0" * 32])
+def test_through_the_provider_uploads_api_an_md5_is_checked_only_when_given(
+    gateway: list[dict[str, Any]], sim: Simulator, monkeypatch: pytest.MonkeyPatch, md5: str | None
+) -> None:
+    """The transfer hashes what it sends only for a client's md5 (a wrong one fails the file);
+    without one it sends the same bytes, unhashed."""
+    monkeypatch.setenv("GATEWAY_TRANSFER_SINGLE_REQUEST_MAX_BYTES", "1000")
+    monkeypatch.setenv("GATEWAY_TRANSFER_PART_BYTES", "4000")
+    reset_settings()
+    upload, part_ids = uploaded(CHUNKS)
+    body: dict[str, Any] = {"part_ids": part_ids} | ({"md5": md5} if md5 else {})
+    status, done = upload_call(uploads_complete.handler, upload["id"], "complete", body)
+    assert status == 200, done
+    file_id = done["file"]["id"]
+    if md5:
+        assert transfer(file_id) == "error"
+        status, file, _ = call(files_retrieve.handler, _file_event("GET", file_id))
+        assert "md5" in file["status_details"]
+    else:
+        assert transfer(file_id) == "processed"
+        record = IdMap().get(file_id)
+        assert record is not None and record.upstream_id
+        assert sim.received(record.upstream_id)["sha256"] == hashlib.sha256(b"".join(CHUNKS)).hexdigest()
+    assert stored_parts(upload["id"]) == []
+
+
 def test_wrong_md5_ends_in_error_and_leaves_nothing(gateway: list[dict[str, Any]], sim: Simulator) -> None:
     upload, part_ids = uploaded(CHUNKS)
     body = {"part_ids": part_ids, "md5": "0" * 32}

@@ -138,7 +138,7 @@ def _checked_batch_input(
     nothing is sent); its other problems are kept with its figures (a batch of it fails)."""
     if str(record.purpose or record.object.get("purpose")) != "batch":
         return None
-    with PartsReader(upload_id, parts, 0, sum(part.size for part in parts)) as reader:
+    with PartsReader(upload_id, parts, 0, sum(part.size for part in parts), hashed=False) as reader:
         report = check_batch_input(cast(IO[bytes], reader), rules_for(record.provider))
     if report.refused:
         raise TransferFailed(report.summary())
@@ -161,7 +161,7 @@ def _send(client: ProviderApi, record: ObjectRecord, job: dict[str, Any], parts:
 
         def post_file() -> dict[str, Any]:
             nonlocal md5
-            with PartsReader(upload_id, parts, 0, total) as reader:
+            with PartsReader(upload_id, parts, 0, total, hashed=bool(expected_md5)) as reader:
                 upstream = client.create_file(
                     filename=filename,
                     content=cast(IO[bytes], reader),
@@ -208,7 +208,7 @@ def _send_in_parts(
     )
     remote_id = str(remote["id"])
     try:
-        md5 = hashlib.md5(usedforsecurity=False)
+        md5: Any = hashlib.md5(usedforsecurity=False) if expected_md5 else None
         remote_parts: list[str] = []
         for start in range(0, total, part_bytes):
             length = min(part_bytes, total - start)
@@ -216,7 +216,7 @@ def _send_in_parts(
             def add_part(
                 start: int = start, length: int = length, md5: Any = md5
             ) -> tuple[dict[str, Any], Any]:
-                with PartsReader(upload_id, parts, start, length, md5) as reader:
+                with PartsReader(upload_id, parts, start, length, md5, hashed=md5 is not None) as reader:
                     answer = client.add_upload_part(remote_id, cast(IO[bytes], reader))
                     _check_count(reader, length)
                     return answer, reader.md5

@@ -3,7 +3,8 @@
 The transfer hands it to httpx as the file of a multipart request: httpx learns the length
 with tell/seek(0, SEEK_END) without reading, then reads 64 KiB at a time, so memory stays
 bounded by a constant whatever the file size. It can rewind to its start (a request sent
-again) by opening the parts again, and it keeps the running md5 of what it gave out.
+again) by opening the parts again, and it keeps the running md5 of what it gave out unless
+told no one will check it (`hashed=False`: an md5 is a few ms of CPU per MB).
 """
 
 from __future__ import annotations
@@ -18,12 +19,21 @@ from gateway.storage.upload_parts import StoredPart, open_part
 
 class PartsReader(io.RawIOBase):
     def __init__(
-        self, upload_id: str, parts: list[StoredPart], start: int, length: int, md5: Any | None = None
+        self,
+        upload_id: str,
+        parts: list[StoredPart],
+        start: int,
+        length: int,
+        md5: Any | None = None,
+        *,
+        hashed: bool = True,
     ) -> None:
         super().__init__()
         self.upload_id = upload_id
         self.length = length
-        self._start_md5 = md5.copy() if md5 is not None else hashlib.md5(usedforsecurity=False)
+        self._start_md5 = (
+            None if not hashed else md5.copy() if md5 is not None else hashlib.md5(usedforsecurity=False)
+        )
         # (part, first byte, last byte) of every part overlapping [start, start + length)
         self._pieces: list[tuple[StoredPart, int, int]] = []
         offset, end = 0, start + length
@@ -37,7 +47,8 @@ class PartsReader(io.RawIOBase):
     # What the transfer reads afterwards ----------------------------------------------------
     @property
     def md5(self) -> Any:
-        """The running md5: of everything before `start` (as given) plus what was read."""
+        """The running md5: of everything before `start` (as given) plus what was read (None
+        when not `hashed`)."""
         return self._md5
 
     @property
@@ -89,7 +100,8 @@ class PartsReader(io.RawIOBase):
                 wanted -= len(chunk)
         data = b"".join(chunks)
         self._pos += len(data)
-        self._md5.update(data)
+        if self._md5 is not None:
+            self._md5.update(data)
         return data
 
     def readinto(self, buffer: Any) -> int:
@@ -107,7 +119,7 @@ class PartsReader(io.RawIOBase):
         self._piece = 0
         self._pos = 0
         self._at_end = False
-        self._md5 = self._start_md5.copy()
+        self._md5 = self._start_md5.copy() if self._start_md5 is not None else None
 
     def _current_body(self) -> Any | None:
         if self._body is None:

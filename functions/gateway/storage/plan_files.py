@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import operator
 import queue
+import re
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -32,6 +34,8 @@ from gateway.storage.s3 import s3_client
 PART_BYTES = 8 * 1024 * 1024
 READ_CHUNK_BYTES = 1024 * 1024
 READ_AHEAD_CHUNKS = 4
+# an index is parsed this much at once: fast, and its entries (small objects) few at a time
+INDEX_PIECE_BYTES = 64 * 1024
 UPLOADS_IN_FLIGHT = 1  # per writer
 UPLOAD_THREADS = 4  # for all writers
 
@@ -216,38 +220,88 @@ def object_lines(key: str, *, bucket: str | None = None, client: Any = None) -> 
     return split_lines(object_chunks(key, bucket=bucket, client=client))
 
 
+_INDEX_ENTRY = re.compile(rb'^(\d+)\t"([^"\\\n]*)"$', re.MULTILINE)
+
+
 def read_index(key: str, *, bucket: str | None = None, client: Any = None) -> dict[str, int]:
     """A part's index: custom_id -> input line number."""
     index: dict[str, int] = {}
-    for line in object_lines(key, bucket=bucket, client=client):
-        number, _, text = line.partition(b"\t")
-        if text:
-            # most custom ids have no escape: the quotes off is the id (unquoted otherwise)
-            index[text[1:-1].decode() if b"\\" not in text else unquoted(text)] = int(number)
+    for chunk in _whole_lines(object_chunks(key, bucket=bucket, client=client), INDEX_PIECE_BYTES):
+        # most custom ids have no escape: their entries are read a piece at once (C loops)
+        entries = _INDEX_ENTRY.findall(chunk)
+        if len(entries) == chunk.count(b"\n"):
+            ids, numbers = map(bytes.decode, map(_second, entries)), map(int, map(_first, entries))
+            index.update(zip(ids, numbers, strict=True))
+            continue
+        for line in chunk.split(b"\n"):
+            number, _, text = line.partition(b"\t")
+            if text:
+                index[text[1:-1].decode() if b"\\" not in text else unquoted(text)] = int(number)
     return index
 
 
+_first, _second = operator.itemgetter(0), operator.itemgetter(1)
+
+
+def _whole_lines(chunks: Iterator[bytes], piece_bytes: int) -> Iterator[bytes]:
+    """The chunks' bytes in pieces of whole lines, each ended (the last one's end supplied if
+    the object had none), of at most `piece_bytes` unless one line is longer."""
+    held = b""
+    for chunk in chunks:
+        data = held + chunk if held else chunk
+        start = 0
+        while True:
+            cut = data.rfind(b"\n", start, start + piece_bytes) + 1  # the piece's last line end
+            if cut == 0:  # none: a line longer than a piece, or the start of the next chunk's
+                cut = data.find(b"\n", start + piece_bytes) + 1
+                if cut == 0:
+                    break
+            yield data[start:cut]
+            start = cut
+        held = data[start:]
+    if held:
+        yield held + b"\n"
+
+
 class S3PartSink:
-    """Split's sink for part `number` of the plan under `prefix`: the part file and its index."""
+    """Split's sink for part `number` of the plan under `prefix`: the part file and its index.
+    Lines and index lines are held and handed to their writers HELD_LINES at a time: a split
+    calls this twice a line, and a writer's `write` is a dozen times a list's append."""
+
+    HELD_LINES = 1024
 
     def __init__(self, prefix: str, number: int, *, bucket: str | None = None, client: Any = None) -> None:
         self.part = S3ObjectWriter(part_key(prefix, number), bucket=bucket, client=client)
         self.index = S3ObjectWriter(index_key(prefix, number), bucket=bucket, client=client)
+        self._lines: list[bytes] = []
+        self._entries: list[bytes] = []
 
     def write(self, line: bytes) -> None:
-        self.part.write(line)
+        self._lines.append(line)
 
     def record(self, line_number: int, custom_id: str) -> None:
-        self.index.write(b"%d\t%s\n" % (line_number, quoted(custom_id)))
+        self._entries.append(b"%d\t%s\n" % (line_number, quoted(custom_id)))
+        if len(self._entries) >= self.HELD_LINES:
+            self._hand_on()
 
     def close(self) -> None:
+        self._hand_on()
         # the index last: a part whose index exists is whole
         self.part.close()
         self.index.close()
 
     def abort(self) -> None:
+        self._lines, self._entries = [], []
         self.part.abort()
         self.index.abort()
+
+    def _hand_on(self) -> None:
+        lines, entries = self._lines, self._entries
+        self._lines, self._entries = [], []
+        if lines:
+            self.part.write(b"".join(lines))
+        if entries:
+            self.index.write(b"".join(entries))
 
 
 def part_sinks(prefix: str, *, bucket: str | None = None, client: Any = None) -> Callable[[int], S3PartSink]:

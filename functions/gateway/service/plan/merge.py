@@ -3,9 +3,11 @@
 Every input line appears once, in input order, in the output file or the error file, from
 the last attempt (in `attempts` order) that has a result for it: a retry part's line replaces
 the earlier part's. Lines are copied byte for byte; only `custom_id` is parsed, to find the
-line's input number in the part's index. Memory is bounded by one part: each attempt's lines
-are spooled to a temporary file, sorted by input line there (an external sort of one part),
-and the sorted spools are merged with `heapq.merge`, reading one record of each at a time.
+line's input number in the part's index. Memory is bounded by RUN_BYTES whatever a part's
+size: each attempt's lines are held until RUN_BYTES, sorted by input line in memory and
+written to a temporary file as a sorted run (an external sort); the runs are then merged with
+`heapq.merge`, reading one record of each at a time, and runs that do not overlap (the parts
+of one split; the runs of a part returned about in order) are read one after the other.
 """
 
 from __future__ import annotations
@@ -22,11 +24,16 @@ from typing import Protocol
 from gateway.custom_ids import custom_id_of
 
 OUTPUT, ERROR = 0, 1
-# a spooled result as merge reads it: (input line, attempt, kind, line with its end)
-_Record = tuple[int, int, int, bytes]
-# A spooled record is one line of its spool: the input line number in NUMBER_DIGITS digits,
-# the kind (OUTPUT/ERROR) in one, then the result line with its end (which has no other).
+# A spooled record is one line of its run: the input line number in NUMBER_DIGITS digits, the
+# run's number (in attempt order) in RUN_DIGITS, the kind (OUTPUT/ERROR) in one, then the
+# result line with its end (which has no other). Records compare as (input line, attempt, run):
+# of a line's results, the last one read is last, and merge compares records as bytes.
 _NUMBER_DIGITS = 12
+_RUN_DIGITS = 6
+_KIND_AT = _NUMBER_DIGITS + _RUN_DIGITS
+_RECORD = b"%0" + str(_NUMBER_DIGITS).encode() + b"d%s%d%s"
+_RECORD_ENDED = _RECORD + b"\n"
+RUN_BYTES = 2 * 1024 * 1024  # records held and sorted in memory before a run is written
 _SPOOL_BUFFER = 1024 * 1024
 _WRITE_BATCH = 512  # lines handed to an output writer at once
 
@@ -77,131 +84,143 @@ class MergeError(ValueError):
 def merge_results(attempts: Sequence[PartResult], output: BytesWriter, errors: BytesWriter) -> MergeCounts:
     """Writes every line's last result to `output` or `errors`, in input order."""
     with tempfile.TemporaryDirectory(prefix="plan-merge-") as spool_dir:
-        spools = [_spool(number, attempt, spool_dir) for number, attempt in enumerate(attempts)]
-        return _write_merged(_chains(spools), len(attempts), output, errors)
+        runs: list[_Run] = []
+        for number, attempt in enumerate(attempts):
+            _spool(number, attempt, spool_dir, runs)
+        return _write_merged(runs, len(attempts), output, errors)
 
 
 @dataclass(frozen=True)
-class _Spool:
-    """An attempt's results sorted by input line, in a file; the lines it spans."""
+class _Run:
+    """Records of one attempt sorted by input line, in a file; the lines they span."""
 
     path: str
     attempt: int
     first: int
     last: int
+    records: int
 
-    def records(self) -> Iterator[_Record]:
-        """(input line, attempt, kind, line with its end), in input line order."""
-        attempt, digits = self.attempt, _NUMBER_DIGITS
+    def read(self) -> Iterator[bytes]:
         with open(self.path, "rb", buffering=_SPOOL_BUFFER) as file:
-            for record in file:
-                yield int(record[:digits]), attempt, record[digits] - 48, record[digits + 1 :]
+            yield from file
 
 
-def _chains(spools: list[_Spool]) -> list[Iterator[_Record]]:
-    """The spools as few sorted streams as can be: spools whose lines do not overlap (the parts
-    of one split) are read one after the other, so the heap merges only what overlaps (a retry
-    part with the parts it retries), and holds one record of each stream."""
-    chains: list[list[_Spool]] = []
-    for spool in sorted((spool for spool in spools if spool.first >= 0), key=lambda s: (s.first, s.attempt)):
-        chain = next((chain for chain in chains if chain[-1].last < spool.first), None)
+def _chains(runs: list[_Run]) -> list[Iterator[bytes]]:
+    """The runs as few sorted streams as can be: runs whose lines do not overlap (the parts of
+    one split, the runs of a part returned about in order) are read one after the other, so
+    the heap merges only what overlaps (a retry part with the parts it retries), and holds one
+    record of each stream."""
+    chains: list[list[_Run]] = []
+    for run in sorted(runs, key=lambda r: r.first):  # stable: in attempt and run order
+        chain = next((chain for chain in chains if chain[-1].last < run.first), None)
         if chain is None:
-            chains.append([spool])
+            chains.append([run])
         else:
-            chain.append(spool)
-    return [itertools.chain.from_iterable(spool.records() for spool in chain) for chain in chains]
+            chain.append(run)
+    return [itertools.chain.from_iterable(run.read() for run in chain) for chain in chains]
 
 
-def _write_merged(
-    streams: list[Iterator[_Record]],
-    attempts: int,
-    output: BytesWriter,
-    errors: BytesWriter,
-) -> MergeCounts:
+def _write_merged(runs: list[_Run], attempts: int, output: BytesWriter, errors: BytesWriter) -> MergeCounts:
+    streams = _chains(runs)
+    if not streams:
+        return MergeCounts(0, 0, (0,) * attempts, 0)
     per_part = [0] * attempts
+    for run in runs:
+        per_part[run.attempt] += run.records
     counts = [0, 0]
     replaced = 0
-    # (input line, attempt) orders the records: of a line's results, its last attempt's is last
     merged = streams[0] if len(streams) == 1 else heapq.merge(*streams)
     writers = (output, errors)
     batches: tuple[list[bytes], list[bytes]] = ([], [])
-    pending: _Record | None = None
-    for record in itertools.chain(merged, [None]):
-        if pending is not None and record is not None and record[0] == pending[0]:
+    pending = b""
+    pending_number = None
+    kind_at, line_at, digits = _KIND_AT, _KIND_AT + 1, _NUMBER_DIGITS
+    for record in merged:
+        number = record[:digits]
+        if number == pending_number:
             replaced += 1  # a later result of the same line: it wins
-        elif pending is not None:
-            _, attempt, kind, line = pending
+            per_part[runs[int(pending[digits:kind_at])].attempt] -= 1
+        elif pending_number is not None:
+            kind = pending[kind_at] - 48
             batch = batches[kind]
-            batch.append(line)
+            batch.append(pending[line_at:])
             if len(batch) >= _WRITE_BATCH:
                 writers[kind].write(b"".join(batch))
+                counts[kind] += len(batch)
                 batch.clear()
-            counts[kind] += 1
-            per_part[attempt] += 1
-        pending = record
+        pending, pending_number = record, number
+    kind = pending[kind_at] - 48
+    batches[kind].append(pending[line_at:])
     for kind, batch in enumerate(batches):
         if batch:
             writers[kind].write(b"".join(batch))
+            counts[kind] += len(batch)
     return MergeCounts(counts[OUTPUT], counts[ERROR], tuple(per_part), replaced)
 
 
-def _spool(attempt: int, result: PartResult, spool_dir: str) -> _Spool:
-    """The attempt's lines as records sorted by input line (stable: a line's later result in
-    the same attempt comes after its earlier one), in a file of `spool_dir`."""
-    index = result.index()
-    path = os.path.join(spool_dir, f"{attempt}.spool")
-    # each record's input line and start, in the order written (arrays: 16 bytes a record)
-    numbers, offsets = array("q"), array("q")
-    in_order = True
-    offset = previous = 0
-    find, record_format = index.get, b"%0" + str(_NUMBER_DIGITS).encode() + b"d%d%s"
-    with open(path, "wb", buffering=_SPOOL_BUFFER) as spool:
-        held: list[bytes] = []  # records written _WRITE_BATCH at a time: a write is a call
-        keep = held.append
-        for kind, lines in ((OUTPUT, result.output()), (ERROR, result.errors())):
-            for raw in lines:
-                line = raw if raw[-1:] == b"\n" else raw + b"\n"
-                if line[:1] != b"{" and not line.strip():
-                    continue
-                if line.count(b"\n") != 1:
-                    raise MergeError(attempt, "a result line holds a line break")
-                custom_id = custom_id_of(line)
-                number = find(custom_id) if custom_id is not None else None
-                if number is None:
-                    raise MergeError(attempt, f"a result for {custom_id!r}, not in the part's index")
-                if number < previous:
-                    in_order = False
-                previous = number
-                record = record_format % (number, kind, line)
-                keep(record)
-                numbers.append(number)
-                offsets.append(offset)
-                offset += len(record)
-                if len(held) >= _WRITE_BATCH:
-                    spool.write(b"".join(held))
-                    held.clear()
-        spool.write(b"".join(held))
-    del index
-    offsets.append(offset)  # the end of the last record
-    if not numbers:
-        return _Spool(path, attempt, -1, -1)
-    if in_order:
-        return _Spool(path, attempt, numbers[0], numbers[-1])
-    order = sorted(range(len(numbers)), key=numbers.__getitem__)  # stable: ties keep read order
-    sorted_path = path + ".sorted"
-    unsorted = os.open(path, os.O_RDONLY)
-    try:
-        with open(sorted_path, "wb", buffering=_SPOOL_BUFFER) as out:
-            for first in range(0, len(order), _WRITE_BATCH):
-                out.write(
-                    b"".join(
-                        [
-                            os.pread(unsorted, offsets[at + 1] - offsets[at], offsets[at])
-                            for at in order[first : first + _WRITE_BATCH]
-                        ]
+class _RunBuffer:
+    """The records of the run being filled, in one buffer with each record's input line and
+    end beside it (arrays): a few large blocks, where as many small objects would leave the
+    allocator's arenas fragmented, and a merge's memory growing with the parts it reads."""
+
+    def __init__(self) -> None:
+        self.records = bytearray()
+        self.numbers = array("q")
+        self.ends = array("q")
+        self.in_order = True
+
+    def add(self, number: int, record: bytes) -> None:
+        numbers = self.numbers
+        if numbers and number < numbers[-1]:
+            self.in_order = False
+        self.records += record
+        numbers.append(number)
+        self.ends.append(len(self.records))
+
+    def write(self, path: str, attempt: int) -> _Run:
+        """The records sorted by input line (stable: ties keep read order) into `path`."""
+        numbers, ends = self.numbers, self.ends
+        with open(path, "wb", buffering=_SPOOL_BUFFER) as spool, memoryview(self.records) as view:
+            if self.in_order:
+                spool.write(view)
+                first, last = numbers[0], numbers[-1]
+            else:
+                order = sorted(range(len(numbers)), key=numbers.__getitem__)
+                for at in range(0, len(order), _WRITE_BATCH):
+                    spool.writelines(
+                        [view[ends[i - 1] if i else 0 : ends[i]] for i in order[at : at + _WRITE_BATCH]]
                     )
-                )
-    finally:
-        os.close(unsorted)
-    os.remove(path)
-    return _Spool(sorted_path, attempt, numbers[order[0]], numbers[order[-1]])
+                first, last = numbers[order[0]], numbers[order[-1]]
+        return _Run(path, attempt, first, last, len(numbers))
+
+
+def _spool(attempt: int, result: PartResult, spool_dir: str, runs: list[_Run]) -> None:
+    """The attempt's lines as records sorted by input line, in runs of about RUN_BYTES added
+    to `runs`, each a file of `spool_dir` (stable: a line's later result in the same attempt
+    comes after its earlier one)."""
+    index = result.index()
+    find = index.get
+    run = _RunBuffer()
+    tag = b"%0*d" % (_RUN_DIGITS, len(runs))
+    for kind, lines in ((OUTPUT, result.output()), (ERROR, result.errors())):
+        for raw in lines:
+            if raw[:1] != b"{" and not raw.strip():
+                continue
+            ended = raw[-1:] == b"\n"
+            if (raw.count(b"\n") != 1) if ended else (b"\n" in raw):
+                raise MergeError(attempt, "a result line holds a line break")
+            custom_id = custom_id_of(raw)
+            number = find(custom_id) if custom_id is not None else None
+            if number is None:
+                raise MergeError(attempt, f"a result for {custom_id!r}, not in the part's index")
+            run.add(number, (_RECORD if ended else _RECORD_ENDED) % (number, tag, kind, raw))
+            if len(run.records) >= RUN_BYTES:
+                runs.append(run.write(_run_path(spool_dir, runs), attempt))
+                run = _RunBuffer()
+                tag = b"%0*d" % (_RUN_DIGITS, len(runs))
+    if run.numbers:
+        runs.append(run.write(_run_path(spool_dir, runs), attempt))
+
+
+def _run_path(spool_dir: str, runs: list[_Run]) -> str:
+    return os.path.join(spool_dir, f"{len(runs)}.run")

@@ -83,12 +83,7 @@ class LineExceedsPart(SplitError):
         self.token_estimate = token_estimate
 
 
-def line_custom_id(line: bytes, line_number: int) -> str:
-    """The request line's `custom_id` (a SplitError when it has none)."""
-    custom_id = custom_id_of(line)
-    if custom_id is None:
-        raise SplitError(line_number, "no custom_id (or not a JSON object)")
-    return custom_id
+_NO_CUSTOM_ID = "no custom_id (or not a JSON object)"
 
 
 def split_input(
@@ -105,13 +100,20 @@ def split_input(
     max_tokens = limits.max_tokens if limits.max_tokens is not None else sys.maxsize
     slices: list[PartSlice] = []
     sink: PartSink | None = None
-    # the open part's figures (a loop of locals: this runs once per line of the file)
+    # the open part's figures and methods (a loop of locals: this runs once per line of the file)
     count = size_sum = token_sum = first = last = 0
+    write: Callable[[bytes], None]  # the open sink's (bound once a part)
+    record: Callable[[int, str], None]
     try:
         for number, raw in enumerate(lines, start=1):
-            if (select is not None and not select(number)) or not raw.strip():
+            if select is not None and not select(number):
                 continue
-            custom_id = line_custom_id(raw, number)
+            # a request line starts with "{": only another line can be blank (strip copies it)
+            if raw[:1] != b"{" and not raw.strip():
+                continue
+            custom_id = custom_id_of(raw)
+            if custom_id is None:
+                raise SplitError(number, _NO_CUSTOM_ID)
             size, tokens = len(raw) + 1, line_token_estimate(raw)
             if size > max_bytes or tokens > max_tokens:
                 raise LineExceedsPart(number, custom_id, size, tokens, limits)
@@ -123,10 +125,11 @@ def split_input(
                 sink = None
             if sink is None:
                 sink = open_part(len(slices))
+                write, record = sink.write, sink.record
                 count = size_sum = token_sum = 0
                 first = number
-            sink.write(raw + b"\n")
-            sink.record(number, custom_id)
+            write(raw + b"\n")
+            record(number, custom_id)
             count += 1
             size_sum += size
             token_sum += tokens

@@ -1,0 +1,250 @@
+"""The plan's fast paths give what the simple ones give: split (held lines), merge (sorted runs
+compared as bytes) and a part's index (read a chunk at once), each against a reference that
+parses every line with json.loads, on tricky lines: escaped quotes and backslashes in
+custom_id, unicode, \\r\\n ends, blank lines, very long lines, a line answered twice."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from gateway.service.plan import merge
+from gateway.service.plan.merge import MergeCounts, PartResult, merge_results
+from gateway.service.plan.split import PartLimits, split_input
+from gateway.storage import plan_files
+from gateway.storage.plan_files import index_key, object_lines, part_key, part_sinks, read_index
+from gateway.storage.s3 import s3_client
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+BUCKET = "plan-fast-paths"
+TRICKY_IDS = [
+    "plain-1",
+    'say "hi"',
+    "back\\slash",
+    "ends with backslash\\",
+    "héllo wörld ✓",
+    "emoji 🚀",
+    "tab\there",
+    "cr\rin it",
+    "x" * 300,
+]
+custom_ids = st.text(min_size=1, max_size=20) | st.sampled_from(TRICKY_IDS)
+
+
+def request_line(custom_id: str, padding: int, compact: bool) -> bytes:
+    line = {
+        "custom_id": custom_id,
+        "method": "POST",
+        "url": "/v1/chat/completions",
+        "body": {"model": "m", "messages": [{"role": "user", "content": "é" * padding}]},
+    }
+    text = json.dumps(line, separators=(",", ":") if compact else None, ensure_ascii=padding % 2 == 0)
+    return text.encode()
+
+
+def result_line(custom_id: str, tag: str, padding: int = 0) -> bytes:
+    answer = {"id": f"batch_req_{tag}", "custom_id": custom_id, "response": {"body": "é" * padding}}
+    return json.dumps(answer, ensure_ascii=False).encode()
+
+
+# Merge ---------------------------------------------------------------------------------------
+
+
+def reference_merge(
+    attempts: list[tuple[dict[str, int], list[bytes], list[bytes]]],
+) -> tuple[bytes, bytes, MergeCounts]:
+    """Every result parsed; a line's last result (attempt order, then read order) kept."""
+    last: dict[int, tuple[int, int, bytes]] = {}  # input line -> (attempt, kind, line)
+    seen = 0
+    for attempt, (index, output, errors) in enumerate(attempts):
+        for kind, lines in ((0, output), (1, errors)):
+            for raw in lines:
+                if not raw.strip():
+                    continue
+                seen += 1
+                line = raw if raw.endswith(b"\n") else raw + b"\n"
+                last[index[json.loads(raw)["custom_id"]]] = (attempt, kind, line)
+    files = [b"", b""]
+    per_part = [0] * len(attempts)
+    for number in sorted(last):
+        attempt, kind, line = last[number]
+        files[kind] += line
+        per_part[attempt] += 1
+    kept = [sum(1 for a, k, _ in last.values() if k == kind) for kind in (0, 1)]
+    return files[0], files[1], MergeCounts(kept[0], kept[1], tuple(per_part), seen - len(last))
+
+
+def fast_merge(
+    attempts: list[tuple[dict[str, int], list[bytes], list[bytes]]],
+) -> tuple[bytes, bytes, MergeCounts]:
+    output, errors = io.BytesIO(), io.BytesIO()
+    counts = merge_results([PartResult.of(*attempt) for attempt in attempts], output, errors)
+    return output.getvalue(), errors.getvalue(), counts
+
+
+@st.composite
+def plans(draw: st.DrawFn) -> list[tuple[dict[str, int], list[bytes], list[bytes]]]:
+    """Parts of an input of distinct custom ids, answered in any order with tricky lines; then
+    retry attempts over any of the lines (overlapping the parts), some answered twice."""
+    ids = draw(st.lists(custom_ids, unique=True, max_size=40))
+    part_size = draw(st.integers(min_value=1, max_value=12))
+    rng = random.Random(draw(st.integers(min_value=0, max_value=10**6)))
+    attempts = []
+
+    def answer(chosen: list[tuple[int, str]], tag: str) -> tuple[dict[str, int], list[bytes], list[bytes]]:
+        output: list[bytes] = []
+        errors: list[bytes] = []
+        for _number, custom_id in chosen:
+            line = result_line(custom_id, tag, padding=rng.choice([0, 0, 5, 3000]))
+            line += rng.choice([b"", b"", b"\n", b"\r\n"])
+            target = errors if rng.random() < 0.3 else output
+            target.append(line)
+            if rng.random() < 0.1:  # answered twice: the later one read wins
+                target.append(result_line(custom_id, tag + "-again"))
+            if rng.random() < 0.1:
+                target.append(rng.choice([b"", b"   ", b"\r\n", b"\n"]))
+        rng.shuffle(output)
+        return {custom_id: number for number, custom_id in chosen}, output, errors
+
+    numbered = list(enumerate(ids, start=1))
+    for start in range(0, len(numbered), part_size):
+        attempts.append(answer(numbered[start : start + part_size], f"p{start}"))
+    for retry in range(draw(st.integers(min_value=0, max_value=2))):
+        chosen = [item for item in numbered if rng.random() < 0.4]
+        attempts.append(answer(chosen, f"r{retry}"))
+    rng.shuffle(attempts[: len(attempts) // 2])  # parts need not come in input order
+    return attempts
+
+
+@settings(max_examples=150, deadline=None)
+@given(attempts=plans(), run_bytes=st.sampled_from([1, 150, 4000, merge.RUN_BYTES]))
+def test_merge_in_sorted_runs_gives_what_parsing_every_line_gives(
+    attempts: list[tuple[dict[str, int], list[bytes], list[bytes]]], run_bytes: int
+) -> None:
+    original = merge.RUN_BYTES
+    merge.RUN_BYTES = run_bytes  # many runs per attempt, overlapping or not
+    try:
+        assert fast_merge(attempts) == reference_merge(attempts)
+    finally:
+        merge.RUN_BYTES = original
+
+
+def test_a_line_answered_twice_in_one_attempt_keeps_the_later_answer_across_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(merge, "RUN_BYTES", 1)  # every record its own run
+    first, again = result_line("a", "first"), result_line("a", "again")
+    output, _, counts = fast_merge([({"a": 1, "b": 2}, [result_line("b", "x"), first, again], [])])
+    assert output == result_line("a", "again") + b"\n" + result_line("b", "x") + b"\n"
+    assert counts.replaced == 1 and counts.lines_per_part == (2,)
+
+
+def test_a_very_long_result_line_is_copied_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(merge, "RUN_BYTES", 1024)
+    long_line = result_line("long", "x", padding=3 * 1024 * 1024)
+    attempts = [({"long": 2, "short": 1}, [long_line, result_line("short", "y")], [])]
+    assert fast_merge(attempts) == reference_merge(attempts)
+
+
+# Split ---------------------------------------------------------------------------------------
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.data = b""
+        self.index: list[tuple[int, str]] = []
+
+    def write(self, line: bytes) -> None:
+        self.data += line
+
+    def record(self, line_number: int, custom_id: str) -> None:
+        self.index.append((line_number, custom_id))
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+def reference_split(lines: list[bytes], max_requests: int) -> list[tuple[bytes, list[tuple[int, str]]]]:
+    parts: list[tuple[bytes, list[tuple[int, str]]]] = []
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        if not parts or len(parts[-1][1]) >= max_requests:
+            parts.append((b"", []))
+        data, index = parts[-1]
+        parts[-1] = (data + raw + b"\n", [*index, (number, json.loads(raw)["custom_id"])])
+    return parts
+
+
+@st.composite
+def input_lines(draw: st.DrawFn) -> list[bytes]:
+    ids = draw(st.lists(custom_ids, unique=True, max_size=30))
+    lines = []
+    for custom_id in ids:
+        padding = draw(st.sampled_from([0, 1, 40, 5000]))
+        line = request_line(custom_id, padding, compact=draw(st.booleans()))
+        lines.append(line + draw(st.sampled_from([b"", b"", b"\r"])))  # \r: the line ended \r\n
+        lines.extend(draw(st.lists(st.sampled_from([b"", b"  ", b"\r", b"\t"]), max_size=1)))
+    return lines
+
+
+@settings(max_examples=150, deadline=None)
+@given(lines=input_lines(), max_requests=st.integers(min_value=1, max_value=7))
+def test_split_gives_what_parsing_every_line_gives(lines: list[bytes], max_requests: int) -> None:
+    sinks: list[ListSink] = []
+
+    def open_part(number: int) -> ListSink:
+        sinks.append(ListSink())
+        return sinks[-1]
+
+    split_input(iter(lines), PartLimits(max_requests, 10**9, None), open_part)
+    assert [(sink.data, sink.index) for sink in sinks] == reference_split(lines, max_requests)
+
+
+# A part's files in S3 --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def s3(aws: None) -> Iterator[Any]:
+    s3_client.cache_clear()
+    client = boto3.client("s3")
+    client.create_bucket(Bucket=BUCKET)
+    yield client
+    s3_client.cache_clear()
+
+
+@pytest.mark.parametrize("chunk_bytes", [7, 64, 1024 * 1024])
+@pytest.mark.parametrize("held_lines", [1, 3, 1024])
+def test_part_files_and_indexes_in_s3_hold_every_tricky_line(
+    s3: Any, monkeypatch: pytest.MonkeyPatch, chunk_bytes: int, held_lines: int
+) -> None:
+    monkeypatch.setattr(plan_files, "READ_CHUNK_BYTES", chunk_bytes)  # lines and entries cut across chunks
+    monkeypatch.setattr(plan_files.S3PartSink, "HELD_LINES", held_lines)
+    monkeypatch.setattr(plan_files, "INDEX_PIECE_BYTES", chunk_bytes * 3)  # entries parsed a few at once
+    lines = [request_line(custom_id, n * 7, compact=n % 2 == 0) for n, custom_id in enumerate(TRICKY_IDS)]
+    lines.insert(3, b"")
+    lines.append(request_line("long", 200_000, compact=True))
+    prefix = f"fast/{chunk_bytes}/{held_lines}/"
+    split_input(iter(lines), PartLimits(4, 10**9, None), part_sinks(prefix, bucket=BUCKET))
+    for number, (data, index) in enumerate(reference_split(lines, 4)):
+        assert s3.get_object(Bucket=BUCKET, Key=part_key(prefix, number))["Body"].read() == data
+        assert read_index(index_key(prefix, number), bucket=BUCKET) == {cid: n for n, cid in index}
+        assert list(object_lines(part_key(prefix, number), bucket=BUCKET)) == data.splitlines()
+
+
+def test_an_index_read_a_chunk_at_once_or_line_by_line_is_the_same(s3: Any) -> None:
+    entries = [(n + 1, custom_id) for n, custom_id in enumerate(TRICKY_IDS * 3)]
+    body = b"".join(b"%d\t%s\n" % (n, json.dumps(cid).encode()) for n, cid in entries)
+    s3.put_object(Bucket=BUCKET, Key="escape-free", Body=b'1\t"a"\n2\t"b"')  # no final end
+    s3.put_object(Bucket=BUCKET, Key="mixed", Body=body)
+    assert read_index("escape-free", bucket=BUCKET) == {"a": 1, "b": 2}
+    assert read_index("mixed", bucket=BUCKET) == {cid: n for n, cid in entries}
