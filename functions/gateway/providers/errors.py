@@ -15,6 +15,11 @@ from gateway.errors import (
 )
 
 
+def bad_request(message: str, *, param: str | None = None, code: str | None = None) -> UpstreamRequestError:
+    """A 400 the adapter answers itself, as the provider would (before anything is sent)."""
+    return UpstreamRequestError(400, message, error_type="invalid_request_error", param=param, code=code)
+
+
 class QuotaRefused(UpstreamRequestError):
     """A batch create the provider refused for its quota, synchronously (Anthropic's 429
     `rate_limit_error`, Bedrock's ServiceQuotaExceededException, a 429 on create at OpenAI or

@@ -10,6 +10,7 @@ one file, and the second learns it exists.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 import uuid
@@ -85,6 +86,23 @@ class KeptFiles:
         return self.put_file(
             new_file_id(), chunks, filename=filename, purpose=purpose, expires_after=expires_after
         )
+
+    def keep_results(self, batch_id: str, kind: str, spool: IO[bytes], *, purpose: str) -> str | None:
+        """The id of the `kind` results file (output, error) of the provider's batch `batch_id`,
+        written from `spool` once (None for an empty spool): a later run that finds the file
+        written by an earlier one takes it as it is."""
+        if not spool.tell():
+            return None
+        spool.seek(0)
+        file_id = derived_id(self.deployment, batch_id, kind)
+        with contextlib.suppress(FileExists):
+            self.put_file(
+                file_id,
+                iter(lambda: spool.read(1024 * 1024), b""),
+                filename=f"batch_{batch_id}_{kind}.jsonl",
+                purpose=purpose,
+            )
+        return file_id
 
     def put_file(
         self,

@@ -14,7 +14,6 @@ deletes the job's folder in the bucket (the prompts and answers are the gateway'
 
 from __future__ import annotations
 
-import contextlib
 import json
 import tempfile
 import threading
@@ -34,7 +33,6 @@ from gateway.providers.caps import BatchCaps, caps_for
 from gateway.providers.config import ProviderDeployment
 from gateway.providers.google_cloud import GoogleCloud
 from gateway.providers.kept_file_endpoints import KeptFileEndpoints
-from gateway.providers.kept_files import FileExists, KeptFiles, derived_id
 from gateway.providers.vertex_jobs import Note
 from gateway.storage.s3 import s3_client
 
@@ -52,16 +50,12 @@ class VertexClient(KeptFileEndpoints):
     def __init__(self, deployment: ProviderDeployment, key_source: KeySource, timeout: float) -> None:
         self.deployment = deployment
         self.name = deployment.name
-        self._files = KeptFiles(deployment.name)
+        self._files = self.files
         self._s3 = s3_client()
         self._google = GoogleCloud(deployment, key_source, timeout)
         self._lock = threading.Lock()
         self._notes: dict[str, Note] = {}  # job id -> its note
         self._folders_gone: set[str] = set()  # jobs whose folder in the bucket is deleted
-
-    @property
-    def files(self) -> KeptFiles:
-        return self._files
 
     # Batches ---------------------------------------------------------------------------------
     def create_batch(
@@ -312,18 +306,7 @@ class VertexClient(KeptFileEndpoints):
                             yield row
 
     def _results_file(self, job_id: str, kind: str, spool: IO[bytes]) -> str | None:
-        if not spool.tell():
-            return None
-        spool.seek(0)
-        file_id = derived_id(self.name, job_id, kind)
-        with contextlib.suppress(FileExists):  # an earlier run wrote it
-            self._files.put_file(
-                file_id,
-                iter(lambda: spool.read(1024 * 1024), b""),
-                filename=f"batch_{job_id}_{kind}.jsonl",
-                purpose="batch_output",
-            )
-        return file_id
+        return self._files.keep_results(job_id, kind, spool, purpose="batch_output")
 
     # Names and notes ---------------------------------------------------------------------------
     def _folder(self, token: str) -> str:
