@@ -18,24 +18,21 @@ from gateway.providers.config import ProviderDeployment
 from gateway.providers.errors import QuotaRefused
 from gateway.storage.s3 import s3_client
 
-from devserver.simulator import Simulator, SimulatorConfig, SteppedClock
+from devserver.simulator import Simulator, SteppedClock
 from devserver.simulator.limits import SimulatorLimits
+from tests.unit import stepped_simulator
 
 KEY = "sim-anthropic-key"
 HEADERS = {"x-api-key": KEY, "anthropic-version": "2023-06-01"}
 PHASE = 1.0
 BATCHES = "/v1/messages/batches"
 
-
-@pytest.fixture
-def clock() -> SteppedClock:
-    return SteppedClock()
+clock, sim = stepped_simulator.clock, stepped_simulator.sim  # fixtures
 
 
 @pytest.fixture
-def sim(clock: SteppedClock) -> Iterator[Simulator]:
-    with Simulator(SimulatorConfig(port=0, batch_phase_seconds=PHASE, clock=clock)) as running:
-        yield running
+def batch_phase() -> float:
+    return PHASE
 
 
 @pytest.fixture
