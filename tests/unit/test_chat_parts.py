@@ -69,3 +69,18 @@ def test_image_data_urls_caps_and_stops() -> None:
     assert chat_parts.stop_sequences("\n") == ["\n"]  # which to drop is the provider's rule
     with pytest.raises(TranslationError, match="between 0 and 1 for Gemini models"):
         chat_parts.number(1.5, "top_p", 0, 1, "Gemini")
+
+
+def test_a_field_is_taken_at_any_value_another_only_at_a_neutral_one() -> None:
+    neutral = chat_parts.neutral_only("n", "seed")
+    body = {"model": "m", "n": 1, "seed": None}
+    chat_parts.check_fields(body, takes={"model"}, neutral=neutral, refusal="no such feature")
+    chat_parts.check_fields({"n": 3}, takes={"n"}, neutral=neutral, refusal="no such feature")
+    with pytest.raises(TranslationError, match="no such feature") as raised:
+        chat_parts.check_fields(
+            {"model": "m", "n": 2}, takes={"model"}, neutral=neutral, refusal="no such feature"
+        )
+    assert raised.value.field == "body.n"
+    with pytest.raises(TranslationError, match="not a chat completions field") as raised:
+        chat_parts.check_fields({"bogus": None}, takes={"model"}, neutral=neutral, refusal="no such feature")
+    assert raised.value.field == "body.bogus"

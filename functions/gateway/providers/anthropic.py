@@ -32,7 +32,7 @@ from gateway.providers.chat_to_messages import TranslationError, messages_reques
 from gateway.providers.client import KeySource, _timeout, _tls_context, operation_name
 from gateway.providers.config import DEFAULT_ANTHROPIC_VERSION, ProviderDeployment
 from gateway.providers.errors import QuotaRefused, bad_request, upstream_error
-from gateway.providers.http_send import Replayable, send_measured
+from gateway.providers.http_send import Replayable, close_failed, send_measured
 from gateway.providers.kept_file_endpoints import KeptFileEndpoints
 
 _CONNECT_TIMEOUT_SECONDS = 5.0
@@ -277,12 +277,7 @@ class AnthropicClient(KeptFileEndpoints):
             response.close()
             response = self._attempt(method, path, refresh_key=True, stream=stream, **kwargs)
         if response.status_code >= 400:
-            if stream:
-                response.read()
-            response.close()
-            logger.warning(
-                "provider error", extra={"provider": self.name, "status": response.status_code, "path": path}
-            )
+            close_failed(response, provider=self.name, path=path, stream=stream)
             raise upstream_error(response, self.name)
         return response
 

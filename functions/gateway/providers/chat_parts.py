@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any, NamedTuple
 
 
@@ -22,6 +22,30 @@ class TranslationError(ValueError):
         self.message = message
 
 
+# The values of OpenAI's optional fields that ask for nothing: a provider without the feature
+# takes the field at one of these and refuses it at any other.
+NEUTRAL: dict[str, tuple[Any, ...]] = {
+    "frequency_penalty": (None, 0, 0.0),
+    "presence_penalty": (None, 0, 0.0),
+    "logit_bias": (None, {}),
+    "logprobs": (None, False),
+    "top_logprobs": (None, 0),
+    "n": (None, 1),
+    "audio": (None,),
+    "prediction": (None,),
+    "functions": (None,),
+    "function_call": (None,),
+    "web_search_options": (None,),
+    "reasoning_effort": (None,),
+    "seed": (None,),
+    "stop": (None, [], ""),
+    "tools": (None, []),
+    "tool_choice": (None,),
+    "parallel_tool_calls": (None, True),
+    "response_format": (None, {"type": "text"}),
+    "modalities": (None, ["text"]),
+    "stream": (None, False),
+}
 DATA_URL = re.compile(r"^data:(?P<type>[\w/+.-]+);base64,(?P<data>.*)$", re.DOTALL)
 MAX_TOKENS_FIELDS = ("max_completion_tokens", "max_tokens")  # the first set wins, as on OpenAI
 
@@ -37,6 +61,26 @@ def is_neutral(value: Any, neutrals: tuple[Any, ...]) -> bool:
     return any(
         value is neutral or (value == neutral and type(value) is type(neutral)) for neutral in neutrals
     )
+
+
+def neutral_only(*names: str) -> dict[str, tuple[Any, ...]]:
+    """The fields `names` with their neutral values: what a provider takes only at those."""
+    return {name: NEUTRAL[name] for name in names}
+
+
+def check_fields(
+    body: dict[str, Any], *, takes: Collection[str], neutral: Mapping[str, tuple[Any, ...]], refusal: str
+) -> None:
+    """Refuses, naming it, a field of `body` the provider neither `takes` nor has at a `neutral`
+    value (`refusal` says why), and any field that is not a chat completions one."""
+    for name, value in body.items():
+        if name in takes:
+            continue
+        if name in neutral:
+            if is_neutral(value, neutral[name]):
+                continue
+            raise TranslationError(f"body.{name}", refusal)
+        raise TranslationError(f"body.{name}", "is not a chat completions field the gateway can translate")
 
 
 def chat_messages(raw: Any) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -20,20 +20,20 @@ from gateway.providers.claude_features import FeatureRefused
 __all__ = ["TranslationError", "chat_completion", "completion_usage", "messages_request"]
 
 # Set to anything but its neutral value, these have no Anthropic equivalent.
-_UNSUPPORTED: dict[str, tuple[Any, ...]] = {
-    "frequency_penalty": (None, 0, 0.0),
-    "presence_penalty": (None, 0, 0.0),
-    "logit_bias": (None, {}),
-    "logprobs": (None, False),
-    "top_logprobs": (None, 0),
-    "n": (None, 1),
-    "audio": (None,),
-    "prediction": (None,),
-    "functions": (None,),
-    "function_call": (None,),
-    "web_search_options": (None,),
-    "seed": (None,),
-}
+_UNSUPPORTED = chat_parts.neutral_only(
+    "frequency_penalty",
+    "presence_penalty",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "n",
+    "audio",
+    "prediction",
+    "functions",
+    "function_call",
+    "web_search_options",
+    "seed",
+)
 # Accepted and without effect on a batch request.
 _IGNORED = frozenset(
     {"store", "metadata", "service_tier", "stream_options", "prompt_cache_key", "safety_identifier"}
@@ -169,14 +169,12 @@ def _json_schema(response_format: Any) -> dict[str, Any] | None:
 
 
 def _check_fields(body: dict[str, Any], *, structured_outputs: bool) -> None:
-    for name, value in body.items():
-        if name in _UNSUPPORTED:
-            if not chat_parts.is_neutral(value, _UNSUPPORTED[name]):
-                raise TranslationError(f"body.{name}", "is not supported by Anthropic's Messages API")
-        elif name not in _HANDLED and name not in _IGNORED:
-            raise TranslationError(
-                f"body.{name}", "is not a chat completions field the gateway can translate"
-            )
+    chat_parts.check_fields(
+        body,
+        takes=_HANDLED | _IGNORED,
+        neutral=_UNSUPPORTED,
+        refusal="is not supported by Anthropic's Messages API",
+    )
     if body.get("stream"):
         raise TranslationError("body.stream", "a batch request cannot stream")
     response_format = body.get("response_format")

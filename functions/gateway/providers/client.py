@@ -16,7 +16,7 @@ from gateway.providers.caps import BatchCaps, caps_for, failed_for_quota
 from gateway.providers.config import ProviderDeployment
 from gateway.providers.dialects import dialect_for
 from gateway.providers.errors import QuotaRefused, upstream_error
-from gateway.providers.http_send import send_measured
+from gateway.providers.http_send import close_failed, send_measured
 
 KeySource = Callable[[bool], str | None]  # (refresh) -> key
 _CONNECT_TIMEOUT_SECONDS = 5.0
@@ -129,13 +129,7 @@ class ProviderClient:
             _rewind(kwargs)
             response = self._attempt(method, path, refresh_key=True, stream=stream, **kwargs)
         if response.status_code >= 400:
-            if stream:
-                response.read()
-            response.close()
-            logger.warning(
-                "provider error",
-                extra={"provider": self.name, "status": response.status_code, "path": path},
-            )
+            close_failed(response, provider=self.name, path=path, stream=stream)
             raise upstream_error(response, self.name)
         return response
 

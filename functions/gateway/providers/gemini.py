@@ -50,7 +50,7 @@ from gateway.providers.config import DEFAULT_GEMINI_API_BASE, ProviderDeployment
 from gateway.providers.errors import QuotaRefused, bad_request
 from gateway.providers.gemini_content import TranslationError, check_line, generate_content_request
 from gateway.providers.gemini_errors import gemini_error, key_rejected
-from gateway.providers.http_send import Replayable, send_measured
+from gateway.providers.http_send import Replayable, close_failed, send_measured
 from gateway.providers.kept_file_endpoints import KeptFileEndpoints
 
 _CONNECT_TIMEOUT_SECONDS = 5.0
@@ -378,13 +378,7 @@ class GeminiClient(KeptFileEndpoints):
             response.close()
             response = self._attempt(method, path, refresh_key=True, stream=stream, **kwargs)
         if response.status_code >= 400:
-            if stream:
-                response.read()
-            response.close()
-            logger.warning(
-                "provider error",
-                extra={"provider": self.name, "status": response.status_code, "path": path.split("?", 1)[0]},
-            )
+            close_failed(response, provider=self.name, path=path.split("?", 1)[0], stream=stream)
             raise gemini_error(response, self.name)
         return response
 

@@ -37,20 +37,20 @@ __all__ = [
 ]
 
 # Set to anything but its neutral value, these have no Gemini equivalent the gateway maps.
-_UNSUPPORTED: dict[str, tuple[Any, ...]] = {
-    "logit_bias": (None, {}),
-    "logprobs": (None, False),
-    "top_logprobs": (None, 0),
-    "audio": (None,),
-    "prediction": (None,),
-    "functions": (None,),
-    "function_call": (None,),
-    "web_search_options": (None,),
+_UNSUPPORTED = chat_parts.neutral_only(
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "audio",
+    "prediction",
+    "functions",
+    "function_call",
+    "web_search_options",
     # Gemini documents presencePenalty/frequencyPenalty but current models refuse them
     # ("Penalty is not enabled for models/..."): refused here rather than failing every line.
-    "frequency_penalty": (None, 0, 0.0),
-    "presence_penalty": (None, 0, 0.0),
-}
+    "frequency_penalty",
+    "presence_penalty",
+)
 # Accepted and without effect on a Gemini request (Gemini has no end-user field).
 _IGNORED = frozenset(
     {"store", "metadata", "service_tier", "stream_options", "prompt_cache_key", "safety_identifier", "user"}
@@ -150,14 +150,9 @@ def check_line(body: dict[str, Any], *, models: dict[str, str] | None = None) ->
 
 
 def _check_fields(body: dict[str, Any]) -> None:
-    for name, value in body.items():
-        if name in _UNSUPPORTED:
-            if not chat_parts.is_neutral(value, _UNSUPPORTED[name]):
-                raise TranslationError(f"body.{name}", "is not supported by the Gemini API")
-        elif name not in _HANDLED and name not in _IGNORED:
-            raise TranslationError(
-                f"body.{name}", "is not a chat completions field the gateway can translate"
-            )
+    chat_parts.check_fields(
+        body, takes=_HANDLED | _IGNORED, neutral=_UNSUPPORTED, refusal="is not supported by the Gemini API"
+    )
     if body.get("stream"):
         raise TranslationError("body.stream", "a batch request cannot stream")
     modalities = body.get("modalities")

@@ -9,7 +9,19 @@ from typing import IO
 import httpx
 
 from gateway.errors import UpstreamError, UpstreamTimeoutError
+from gateway.observability import logger
 from gateway.observability.provider_calls import TIMEOUT, provider_call
+
+
+def close_failed(response: httpx.Response, *, provider: str, path: str, stream: bool) -> None:
+    """Reads in (when streamed) and closes an error answer, logged with its status and `path`;
+    its body stays readable for the error it becomes."""
+    if stream:
+        response.read()
+    response.close()
+    logger.warning(
+        "provider error", extra={"provider": provider, "status": response.status_code, "path": path}
+    )
 
 
 class Replayable:

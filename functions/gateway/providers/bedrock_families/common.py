@@ -11,29 +11,6 @@ from typing import Any
 from gateway.providers import chat_parts
 from gateway.providers.chat_parts import TranslationError
 
-# Set to anything but these neutral values, a field is a request the family must take.
-NEUTRAL: dict[str, tuple[Any, ...]] = {
-    "frequency_penalty": (None, 0, 0.0),
-    "presence_penalty": (None, 0, 0.0),
-    "logit_bias": (None, {}),
-    "logprobs": (None, False),
-    "top_logprobs": (None, 0),
-    "n": (None, 1),
-    "audio": (None,),
-    "prediction": (None,),
-    "functions": (None,),
-    "function_call": (None,),
-    "web_search_options": (None,),
-    "reasoning_effort": (None,),
-    "seed": (None,),
-    "stop": (None, [], ""),
-    "tools": (None, []),
-    "tool_choice": (None,),
-    "parallel_tool_calls": (None, True),
-    "response_format": (None, {"type": "text"}),
-    "modalities": (None, ["text"]),
-    "stream": (None, False),
-}
 # Accepted by every family and without effect on a batch record.
 # (`user` identifies an end user to OpenAI's abuse monitoring: no field of these bodies.)
 IGNORED = frozenset(
@@ -44,14 +21,13 @@ ALWAYS = frozenset({"model", "messages", "max_tokens", "max_completion_tokens", 
 
 def check_fields(body: dict[str, Any], family: str, takes: Collection[str]) -> None:
     """Refuses a field the family cannot take (`takes`: the optional ones it can), naming it."""
-    for name, value in body.items():
-        if name in ALWAYS or name in IGNORED or name in takes:
-            continue
-        if name in NEUTRAL:
-            if chat_parts.is_neutral(value, NEUTRAL[name]):
-                continue
-            raise TranslationError(f"body.{name}", f"is not supported by {family} models on Amazon Bedrock")
-        raise TranslationError(f"body.{name}", "is not a chat completions field the gateway can translate")
+    # Set to anything but its neutral value, an optional field is a request the family must take.
+    chat_parts.check_fields(
+        body,
+        takes=ALWAYS | IGNORED | set(takes),
+        neutral=chat_parts.NEUTRAL,
+        refusal=f"is not supported by {family} models on Amazon Bedrock",
+    )
     if not isinstance(body.get("model"), str) or not body.get("model"):
         raise TranslationError("body.model", "is required and must be a string")
 
