@@ -70,21 +70,12 @@ class AnthropicClient(KeptFileEndpoints):
                 code="unsupported_endpoint",
             )
         input_file_id = str(body["input_file_id"])
-        self._check_purpose(input_file_id)  # before anything is written
+        self.files.check_batch_input(input_file_id)  # before anything is written
         custom_ids = shapes.CustomIds()
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool:
             total, model = self._requests_body(input_file_id, custom_ids, spool)
             return self._create(
                 body, gateway_id, Replayable(spool, spool.tell()), total, model, custom_ids, timeout
-            )
-
-    def _check_purpose(self, input_file_id: str) -> None:
-        purpose = self.files.retrieve_file(input_file_id).get("purpose")
-        if purpose != "batch":
-            raise bad_request(
-                f"The input file '{input_file_id}' must be uploaded with purpose 'batch', not '{purpose}'.",
-                param="input_file_id",
-                code="invalid_file_purpose",
             )
 
     def _create(

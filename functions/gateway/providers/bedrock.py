@@ -37,7 +37,7 @@ from gateway.errors import (
 from gateway.observability import logger
 from gateway.observability.provider_calls import TIMEOUT, provider_call
 from gateway.providers import batch_results, bedrock_jobs, bedrock_records
-from gateway.providers.api import ProviderApi
+from gateway.providers.api import ProviderApi, list_page
 from gateway.providers.bedrock_jobs import Note
 from gateway.providers.caps import BatchCaps, caps_for
 from gateway.providers.config import ProviderDeployment
@@ -147,13 +147,7 @@ class BedrockClient(KeptFileEndpoints):
             if has_more or not page.get("nextToken"):
                 break
             request["nextToken"] = page["nextToken"]
-        return {
-            "object": "list",
-            "data": data,
-            "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None,
-            "has_more": has_more,
-        }
+        return list_page(data, has_more=has_more)
 
     def cancel_batch(self, batch_id: str) -> dict[str, Any]:
         """Stops the job; answers `cancelling` as OpenAI does (a job stopped before it ran is

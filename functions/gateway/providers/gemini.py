@@ -41,7 +41,7 @@ from gateway.errors import (
 from gateway.jsonl import split_lines
 from gateway.observability import logger
 from gateway.providers import gemini_batches as shapes
-from gateway.providers.api import ProviderApi
+from gateway.providers.api import ProviderApi, list_page
 from gateway.providers.batch_notes import BatchNotes
 from gateway.providers.batch_results import ERROR, OUTPUT, Outcome, encoded, result_line
 from gateway.providers.caps import BatchCaps, caps_for, failed_for_quota
@@ -88,13 +88,7 @@ class GeminiClient(KeptFileEndpoints):
                 code="unsupported_endpoint",
             )
         input_file_id = str(body["input_file_id"])
-        purpose = self.files.retrieve_file(input_file_id).get("purpose")
-        if purpose != "batch":
-            raise bad_request(
-                f"The input file '{input_file_id}' must be uploaded with purpose 'batch', not '{purpose}'.",
-                param="input_file_id",
-                code="invalid_file_purpose",
-            )
+        self.files.check_batch_input(input_file_id)
         display = shapes.display_name(gateway_id)
         retry = self.notes.get_pending(gateway_id) is not None
         if retry:  # the first try may have made the batch
@@ -263,13 +257,7 @@ class GeminiClient(KeptFileEndpoints):
                 has_more = True
                 break
             data.append(batch)
-        return {
-            "object": "list",
-            "data": data,
-            "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None,
-            "has_more": has_more,
-        }
+        return list_page(data, has_more=has_more)
 
     def cancel_batch(self, batch_id: str) -> dict[str, Any]:
         operation = self._operation(batch_id, None)

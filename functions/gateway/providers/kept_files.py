@@ -25,6 +25,7 @@ from botocore.exceptions import ClientError
 from gateway import resources
 from gateway.errors import UpstreamRequestError
 from gateway.jsonl import stream_chunks
+from gateway.providers.errors import bad_request
 from gateway.settings import get_settings
 from gateway.storage.s3 import s3_client
 
@@ -86,6 +87,16 @@ class KeptFiles:
         return self.put_file(
             new_file_id(), chunks, filename=filename, purpose=purpose, expires_after=expires_after
         )
+
+    def check_batch_input(self, file_id: str) -> None:
+        """A 400 unless file `file_id` was uploaded for batches (a 404 if there is none)."""
+        purpose = self.retrieve_file(file_id).get("purpose")
+        if purpose != "batch":
+            raise bad_request(
+                f"The input file '{file_id}' must be uploaded with purpose 'batch', not '{purpose}'.",
+                param="input_file_id",
+                code="invalid_file_purpose",
+            )
 
     def keep_results(self, batch_id: str, kind: str, spool: IO[bytes], *, purpose: str) -> str | None:
         """The id of the `kind` results file (output, error) of the provider's batch `batch_id`,

@@ -28,7 +28,7 @@ from gateway.errors import ConflictError, GatewayError, InvalidRequestError, Ups
 from gateway.jsonl import split_lines
 from gateway.observability import logger
 from gateway.providers import batch_results, vertex_jobs, vertex_records
-from gateway.providers.api import ProviderApi
+from gateway.providers.api import ProviderApi, list_page
 from gateway.providers.caps import BatchCaps, caps_for
 from gateway.providers.config import ProviderDeployment
 from gateway.providers.google_cloud import GoogleCloud
@@ -138,13 +138,7 @@ class VertexClient(KeptFileEndpoints):
         ids = [vertex_jobs.job_id(str(job["name"])) for job in jobs]
         start = ids.index(after) + 1 if after in ids else (0 if after is None else len(ids))
         data = [self._batch(job) for job in jobs[start : start + limit]]
-        return {
-            "object": "list",
-            "data": data,
-            "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None,
-            "has_more": start + limit < len(jobs),
-        }
+        return list_page(data, has_more=start + limit < len(jobs))
 
     def cancel_batch(self, batch_id: str) -> dict[str, Any]:
         """Cancels the job; answers `cancelling` as OpenAI does: the rows it ran become files on
