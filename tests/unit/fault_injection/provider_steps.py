@@ -43,6 +43,15 @@ def fail_once(
     return fired
 
 
+def fail_at(monkeypatch: pytest.MonkeyPatch, step: dict[str, Any], *, provider: str) -> list[bool]:
+    """`fail_once` at a step of a test's table: `owner` and `name`, optionally `after`, `when`
+    (which calls count) or `second` (the second call only)."""
+    when = on_second_call() if step.get("second") else step.get("when")
+    return fail_once(
+        monkeypatch, step["owner"], step["name"], provider=provider, after=step.get("after", False), when=when
+    )
+
+
 def on_second_call() -> Callable[..., bool]:
     """A `when` that matches the second call only (the error file, after the output file)."""
     calls: list[bool] = []

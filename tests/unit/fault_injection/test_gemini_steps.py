@@ -36,8 +36,8 @@ def client(sim: Simulator, kept_bucket: None) -> Iterator[GeminiClient]:
     adapter.close()
 
 
-def fail_once(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str, **how: Any) -> list[bool]:
-    return provider_steps.fail_once(monkeypatch, owner, name, provider="gemini", **how)
+def fail_at(monkeypatch: pytest.MonkeyPatch, step: dict[str, Any]) -> list[bool]:
+    return provider_steps.fail_at(monkeypatch, step, provider="gemini")
 
 
 def is_create(method: str, path: str, **_: Any) -> bool:
@@ -61,7 +61,6 @@ RESULT_STEPS: dict[str, dict[str, Any]] = {
     "error file write after the output file": {
         "owner": KeptFiles,
         "name": "put_file",
-        "when": lambda file_id, *a, **k: True,
         "second": True,
     },
     "note of the kept files": {"owner": BatchNotes, "name": "put", "when": files_note},
@@ -93,9 +92,7 @@ def test_a_create_interrupted_at_a_step_is_finished_by_its_retry(
     step: str, client: GeminiClient, sim: Simulator, clock: SteppedClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spec = CREATE_STEPS[step]
-    fired = fail_once(
-        monkeypatch, spec["owner"], spec["name"], after=spec.get("after", False), when=spec.get("when")
-    )
+    fired = fail_at(monkeypatch, spec)
     try:
         first: dict[str, Any] | None = create(client)
     except (provider_steps.Injected, UpstreamTimeoutError):
@@ -112,7 +109,7 @@ def test_a_retrieve_adopts_the_batch_of_a_create_that_never_heard_back(
     step: str, client: GeminiClient, sim: Simulator, clock: SteppedClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spec = CREATE_STEPS[step]
-    fail_once(monkeypatch, spec["owner"], spec["name"], after=spec.get("after", False), when=spec.get("when"))
+    fail_at(monkeypatch, spec)
     with pytest.raises((provider_steps.Injected, UpstreamTimeoutError)):
         create(client)
     [upstream] = sim.gemini.batches.values()
@@ -128,10 +125,7 @@ def test_keeping_the_results_interrupted_at_a_step_is_finished_by_the_next_retri
 ) -> None:
     batch = create(client)
     spec = RESULT_STEPS[step]
-    if spec.get("second"):  # let the output file through, fail the error file's write
-        fired = fail_once(monkeypatch, spec["owner"], spec["name"], when=provider_steps.on_second_call())
-    else:
-        fired = fail_once(monkeypatch, spec["owner"], spec["name"], when=spec.get("when"))
+    fired = fail_at(monkeypatch, spec)  # a "second" step lets the output file through
     clock.step(PHASE * 3)
     with pytest.raises(provider_steps.Injected):
         client.retrieve_batch(batch["id"])

@@ -48,8 +48,8 @@ def client(sim: Simulator, kept_bucket: None) -> Iterator[VertexClient]:
     adapter.close()
 
 
-def fail_once(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str, **how: Any) -> list[bool]:
-    return provider_steps.fail_once(monkeypatch, owner, name, provider="vertex", **how)
+def fail_at(monkeypatch: pytest.MonkeyPatch, step: dict[str, Any]) -> list[bool]:
+    return provider_steps.fail_at(monkeypatch, step, provider="vertex")
 
 
 def is_note(key: str, value: dict[str, Any]) -> bool:
@@ -114,9 +114,7 @@ def test_a_create_interrupted_at_a_step_is_finished_by_its_retry(
     step: str, client: VertexClient, sim: Simulator, clock: SteppedClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spec = CREATE_STEPS[step]
-    fired = fail_once(
-        monkeypatch, spec["owner"], spec["name"], after=spec.get("after", False), when=spec.get("when")
-    )
+    fired = fail_at(monkeypatch, spec)
     with pytest.raises((provider_steps.Injected, UpstreamTimeoutError)):
         create(client)
     assert fired
@@ -129,7 +127,7 @@ def test_a_list_finds_the_job_of_a_create_that_never_heard_back(
     client: VertexClient, sim: Simulator, clock: SteppedClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """How the gateway's adoption meets it: the job, tagged with the gateway batch id."""
-    fail_once(monkeypatch, GoogleCloud, "create_job", after=True)
+    fail_at(monkeypatch, CREATE_STEPS["job create answer lost"])
     with pytest.raises(UpstreamTimeoutError):
         create(client)
     [upstream] = sim.google.vertex.jobs.values()
@@ -145,10 +143,7 @@ def test_keeping_the_results_interrupted_at_a_step_is_finished_by_the_next_retri
 ) -> None:
     batch = create(client)
     spec = RESULT_STEPS[step]
-    when = spec.get("when")
-    if spec.get("second"):  # the output file goes through, the error file's write fails
-        when = provider_steps.on_second_call()
-    fired = fail_once(monkeypatch, spec["owner"], spec["name"], after=spec.get("after", False), when=when)
+    fired = fail_at(monkeypatch, spec)  # a "second" step lets the output file through
     clock.step(PHASE * 3)
     with pytest.raises((provider_steps.Injected, UpstreamTimeoutError)):
         client.retrieve_batch(batch["id"])
