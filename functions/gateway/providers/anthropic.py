@@ -29,13 +29,12 @@ from gateway.providers.batch_notes import BatchNotes
 from gateway.providers.batch_results import ERROR, OUTPUT, encoded, has_line, result_line
 from gateway.providers.caps import BatchCaps, caps_for
 from gateway.providers.chat_to_messages import TranslationError, messages_request
-from gateway.providers.client import KeySource, _timeout, _tls_context, operation_name
+from gateway.providers.client import KeySource, _timeout, http_client, operation_name
 from gateway.providers.config import DEFAULT_ANTHROPIC_VERSION, ProviderDeployment
 from gateway.providers.errors import QuotaRefused, bad_request, upstream_error
 from gateway.providers.http_send import Replayable, close_failed, send_measured
 from gateway.providers.kept_file_endpoints import KeptFileEndpoints
 
-_CONNECT_TIMEOUT_SECONDS = 5.0
 _BATCHES = "/v1/messages/batches"
 _SPOOL_BYTES = 8 * 1024 * 1024
 # A batch without a note is looked for among the creates that never heard back only this long
@@ -49,9 +48,7 @@ class AnthropicClient(KeptFileEndpoints):
         self.deployment = deployment
         self.name = deployment.name
         self._key_source = key_source
-        self._http = httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=_CONNECT_TIMEOUT_SECONDS), verify=_tls_context()
-        )
+        self._http = http_client(timeout)
 
     @cached_property
     def notes(self) -> BatchNotes:

@@ -29,9 +29,7 @@ class ProviderClient:
         self.name = deployment.name
         self._dialect = dialect_for(deployment)
         self._key_source = key_source
-        self._http = httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=_CONNECT_TIMEOUT_SECONDS), verify=_tls_context()
-        )
+        self._http = http_client(timeout)
 
     # Files -------------------------------------------------------------------------------
     def create_file(
@@ -168,6 +166,13 @@ class ProviderClient:
 def operation_name(method: str, path: str) -> str:
     """A call's name in a trace, without the ids of its path: "GET /batches"."""
     return f"{method} /{path.lstrip('/').split('/', 1)[0]}"
+
+
+def http_client(timeout: float) -> httpx.Client:
+    """A provider's HTTP client: `timeout` per request, a short connect, the shared TLS settings."""
+    return httpx.Client(
+        timeout=httpx.Timeout(timeout, connect=_CONNECT_TIMEOUT_SECONDS), verify=_tls_context()
+    )
 
 
 @lru_cache(maxsize=1)

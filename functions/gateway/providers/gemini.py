@@ -45,7 +45,7 @@ from gateway.providers.api import ProviderApi, list_page
 from gateway.providers.batch_notes import BatchNotes
 from gateway.providers.batch_results import ERROR, OUTPUT, Outcome, encoded, result_line
 from gateway.providers.caps import BatchCaps, caps_for, failed_for_quota
-from gateway.providers.client import KeySource, _timeout, _tls_context, operation_name
+from gateway.providers.client import KeySource, _timeout, http_client, operation_name
 from gateway.providers.config import DEFAULT_GEMINI_API_BASE, ProviderDeployment
 from gateway.providers.errors import QuotaRefused, bad_request
 from gateway.providers.gemini_content import TranslationError, check_line, generate_content_request
@@ -53,7 +53,6 @@ from gateway.providers.gemini_errors import gemini_error, key_rejected
 from gateway.providers.http_send import Replayable, close_failed, send_measured
 from gateway.providers.kept_file_endpoints import KeptFileEndpoints
 
-_CONNECT_TIMEOUT_SECONDS = 5.0
 _SPOOL_BYTES = 8 * 1024 * 1024
 _LIST_PAGE_SIZE = 100
 _MAX_LIST_PAGES = 10  # a retried create looks this far back for its batch, a list pages this far
@@ -67,9 +66,7 @@ class GeminiClient(KeptFileEndpoints):
         self.name = deployment.name
         self._key_source = key_source
         self._base = deployment.api_base or DEFAULT_GEMINI_API_BASE
-        self._http = httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=_CONNECT_TIMEOUT_SECONDS), verify=_tls_context()
-        )
+        self._http = http_client(timeout)
 
     @cached_property
     def notes(self) -> BatchNotes:
