@@ -165,3 +165,20 @@ def atomic_dynamodb(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
     atomic = AtomicCalls(dynamo.dynamodb_client())
     for module in ("gateway.storage.settlements", "gateway.storage.id_map", "gateway.storage.budgets"):
         monkeypatch.setattr(f"{module}.dynamodb_client", lambda: atomic)
+
+
+@pytest.fixture
+def kept_bucket(aws: None) -> Iterator[None]:
+    """The bucket of the gateway-kept files (moto), for an adapter built in the test."""
+    from gateway.storage.s3 import s3_client
+
+    s3_client.cache_clear()
+    boto3.client("s3").create_bucket(Bucket=resources.DEFAULT_BUCKET_NAME)
+    yield
+    s3_client.cache_clear()
+
+
+@pytest.fixture
+def batch_phase() -> float:
+    """Seconds of simulated time a batch spends in each state (tests.unit.stepped_simulator)."""
+    return 10.0

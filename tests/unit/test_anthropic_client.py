@@ -11,7 +11,6 @@ from gateway import resources
 from gateway.errors import UpstreamError, UpstreamRequestError
 from gateway.providers.anthropic import AnthropicClient
 from gateway.providers.config import ProviderDeployment
-from gateway.storage.s3 import s3_client
 
 from devserver.simulator import Simulator, SimulatorConfig
 
@@ -27,14 +26,6 @@ LINE = {
 def sim() -> Iterator[Simulator]:
     with Simulator(SimulatorConfig(port=0, batch_phase_seconds=0.2, anthropic_key="right-key")) as running:
         yield running
-
-
-@pytest.fixture
-def kept_bucket(aws: None) -> Iterator[None]:
-    s3_client.cache_clear()
-    boto3.client("s3").create_bucket(Bucket=resources.DEFAULT_BUCKET_NAME)
-    yield
-    s3_client.cache_clear()
 
 
 def adapter(sim: Simulator, keys: list[str]) -> AnthropicClient:

@@ -87,6 +87,10 @@ def test_a_model_id_works_directly_and_an_inference_profile_too() -> None:
         ([_line("a"), _line("b", model="opus")], "Line 2: model 'anthropic.claude-3-opus"),
         ([b'{"custom_id": "x", "url": "/v1/embeddings", "body": {}}'], "Line 1: url '/v1/embeddings'"),
         ([b"not json"], "Line 1: is not a batch request line"),
+        (  # a body that is no object is not a request (never a 500)
+            [_line("a"), b'{"custom_id": "y", "url": "/v1/chat/completions", "body": "hi"}'],
+            "Line 2: is not a batch request line",
+        ),
         (
             [_line("a", model="anthropic.claude-3-sonnet-20240229-v1:0")],
             "Line 1: Model 'anthropic.claude-3-sonnet-20240229-v1:0' is not configured",

@@ -5,23 +5,22 @@ quota, keys and errors mapped."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from gateway import resources
 from gateway.errors import ConflictError, UpstreamError, UpstreamRequestError
 from gateway.providers.config import ProviderDeployment
 from gateway.providers.errors import QuotaRefused
 from gateway.providers.gemini import GeminiClient
-from gateway.storage.s3 import s3_client
 
-from devserver.simulator import Simulator, SimulatorConfig, SteppedClock
+from devserver.simulator import Simulator, SteppedClock
 from devserver.simulator.limits import SimulatorLimits
+from tests.unit import stepped_simulator
 
 PHASE = 10.0
 MODEL = "gemini-2.5-flash"
+
+clock, sim = stepped_simulator.clock, stepped_simulator.sim  # fixtures
 
 
 def line(custom_id: str, text: str = "hi", **body: Any) -> dict[str, Any]:
@@ -31,25 +30,6 @@ def line(custom_id: str, text: str = "hi", **body: Any) -> dict[str, Any]:
         "url": "/v1/chat/completions",
         "body": {"model": MODEL, "messages": [{"role": "user", "content": text}], **body},
     }
-
-
-@pytest.fixture
-def clock() -> SteppedClock:
-    return SteppedClock()
-
-
-@pytest.fixture
-def sim(clock: SteppedClock) -> Iterator[Simulator]:
-    with Simulator(SimulatorConfig(port=0, batch_phase_seconds=PHASE, clock=clock)) as running:
-        yield running
-
-
-@pytest.fixture
-def kept_bucket(aws: None) -> Iterator[None]:
-    s3_client.cache_clear()
-    boto3.client("s3").create_bucket(Bucket=resources.DEFAULT_BUCKET_NAME)
-    yield
-    s3_client.cache_clear()
 
 
 def adapter(sim: Simulator, keys: list[str] | None = None) -> GeminiClient:

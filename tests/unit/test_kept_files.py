@@ -98,3 +98,19 @@ def test_ids_outside_the_store_are_not_found(store: KeptFiles) -> None:
         with pytest.raises(UpstreamRequestError) as raised:
             store.retrieve_file(bad)
         assert raised.value.status_code == 404
+
+
+def test_a_batch_results_file_is_kept_once_under_an_id_its_batch_and_kind_fix(store: KeptFiles) -> None:
+    assert store.keep_results("up-1", "output", io.BytesIO(), purpose="batch_output") is None  # no lines
+    first = io.BytesIO()
+    first.write(b'{"custom_id": "a"}\n')
+    file_id = store.keep_results("up-1", "output", first, purpose="batch_output")
+    assert file_id == derived_id("anthropic", "up-1", "output")
+    again = io.BytesIO()
+    again.write(b'{"custom_id": "another run"}\n')
+    # a later run over the same batch finds the file written and takes it as it is
+    assert store.keep_results("up-1", "output", again, purpose="batch_output") == file_id
+    assert store.file_content(file_id) == b'{"custom_id": "a"}\n'
+    kept = store.retrieve_file(file_id)
+    assert (kept["filename"], kept["purpose"]) == ("batch_up-1_output.jsonl", "batch_output")
+    assert store.keep_results("up-1", "error", first, purpose="batch_error") != file_id

@@ -4,7 +4,6 @@ SteppedClock, and the rules Google documents, refused as Google answers them."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -13,21 +12,13 @@ import pytest
 from devserver.simulator import Simulator, SimulatorConfig, SteppedClock
 from devserver.simulator.gemini_requests import RequestInvalid, check_request
 from devserver.simulator.limits import SimulatorLimits
+from tests.unit import stepped_simulator
 
 PHASE = 10.0
 KEY = {"x-goog-api-key": "sim-gemini-key"}
 HELLO = {"contents": [{"role": "user", "parts": [{"text": "hello"}]}]}
 
-
-@pytest.fixture
-def clock() -> SteppedClock:
-    return SteppedClock()
-
-
-@pytest.fixture
-def sim(clock: SteppedClock) -> Iterator[Simulator]:
-    with Simulator(SimulatorConfig(port=0, batch_phase_seconds=PHASE, clock=clock)) as running:
-        yield running
+clock, sim = stepped_simulator.clock, stepped_simulator.sim  # fixtures
 
 
 def upload(sim: Simulator, data: bytes, *, declared: int | None = None) -> httpx.Response:

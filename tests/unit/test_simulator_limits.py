@@ -7,7 +7,6 @@ awaited with `finish_work` (a thread joined, no timed state waited for).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,20 +17,17 @@ import pytest
 from devserver.persistence import SimulatorSnapshot
 from devserver.simulator import Simulator, SimulatorConfig, SteppedClock
 from devserver.simulator.limits import SimulatorLimits, compact, directive_in
+from tests.unit import stepped_simulator
 
 PHASE = 1.0
 API_VERSION = "2025-04-01-preview"
 
-
-@pytest.fixture
-def clock() -> SteppedClock:
-    return SteppedClock()
+clock, sim = stepped_simulator.clock, stepped_simulator.sim  # fixtures
 
 
 @pytest.fixture
-def sim(clock: SteppedClock) -> Iterator[Simulator]:
-    with Simulator(SimulatorConfig(port=0, batch_phase_seconds=PHASE, clock=clock)) as running:
-        yield running
+def batch_phase() -> float:
+    return PHASE
 
 
 @pytest.fixture

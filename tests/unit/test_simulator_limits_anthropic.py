@@ -9,33 +9,27 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import httpx
 import pytest
-from gateway import resources
 from gateway.providers.anthropic import AnthropicClient
 from gateway.providers.config import ProviderDeployment
 from gateway.providers.errors import QuotaRefused
-from gateway.storage.s3 import s3_client
 
-from devserver.simulator import Simulator, SimulatorConfig, SteppedClock
+from devserver.simulator import Simulator, SteppedClock
 from devserver.simulator.limits import SimulatorLimits
+from tests.unit import stepped_simulator
 
 KEY = "sim-anthropic-key"
 HEADERS = {"x-api-key": KEY, "anthropic-version": "2023-06-01"}
 PHASE = 1.0
 BATCHES = "/v1/messages/batches"
 
-
-@pytest.fixture
-def clock() -> SteppedClock:
-    return SteppedClock()
+clock, sim = stepped_simulator.clock, stepped_simulator.sim  # fixtures
 
 
 @pytest.fixture
-def sim(clock: SteppedClock) -> Iterator[Simulator]:
-    with Simulator(SimulatorConfig(port=0, batch_phase_seconds=PHASE, clock=clock)) as running:
-        yield running
+def batch_phase() -> float:
+    return PHASE
 
 
 @pytest.fixture
@@ -132,14 +126,6 @@ def test_directives_give_expired_and_errored_results_on_the_first_attempt_only(
 
 
 # Through the gateway's adapter ---------------------------------------------------------------
-
-
-@pytest.fixture
-def kept_bucket(aws: None) -> Iterator[None]:
-    s3_client.cache_clear()
-    boto3.client("s3").create_bucket(Bucket=resources.DEFAULT_BUCKET_NAME)
-    yield
-    s3_client.cache_clear()
 
 
 def _adapter(sim: Simulator) -> AnthropicClient:

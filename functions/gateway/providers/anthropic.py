@@ -15,6 +15,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
+from functools import cached_property
 from typing import IO, TYPE_CHECKING, Any
 
 import httpx
@@ -28,14 +29,12 @@ from gateway.providers.batch_notes import BatchNotes
 from gateway.providers.batch_results import ERROR, OUTPUT, encoded, has_line, result_line
 from gateway.providers.caps import BatchCaps, caps_for
 from gateway.providers.chat_to_messages import TranslationError, messages_request
-from gateway.providers.client import KeySource, _timeout, _tls_context, operation_name
+from gateway.providers.client import KeySource, _timeout, http_client, operation_name
 from gateway.providers.config import DEFAULT_ANTHROPIC_VERSION, ProviderDeployment
-from gateway.providers.errors import QuotaRefused, upstream_error
-from gateway.providers.http_send import send_measured
+from gateway.providers.errors import QuotaRefused, bad_request, upstream_error
+from gateway.providers.http_send import Replayable, close_failed, send_measured
 from gateway.providers.kept_file_endpoints import KeptFileEndpoints
-from gateway.providers.kept_files import FileExists, KeptFiles, derived_id
 
-_CONNECT_TIMEOUT_SECONDS = 5.0
 _BATCHES = "/v1/messages/batches"
 _SPOOL_BYTES = 8 * 1024 * 1024
 # A batch without a note is looked for among the creates that never heard back only this long
@@ -49,23 +48,11 @@ class AnthropicClient(KeptFileEndpoints):
         self.deployment = deployment
         self.name = deployment.name
         self._key_source = key_source
-        self._http = httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=_CONNECT_TIMEOUT_SECONDS), verify=_tls_context()
-        )
-        self._files: KeptFiles | None = None
-        self._notes: BatchNotes | None = None
+        self._http = http_client(timeout)
 
-    @property
-    def files(self) -> KeptFiles:
-        if self._files is None:
-            self._files = KeptFiles(self.name)
-        return self._files
-
-    @property
+    @cached_property
     def notes(self) -> BatchNotes:
-        if self._notes is None:
-            self._notes = BatchNotes(self.name)
-        return self._notes
+        return BatchNotes(self.name)
 
     # Batches -------------------------------------------------------------------------------
     def create_batch(
@@ -73,33 +60,26 @@ class AnthropicClient(KeptFileEndpoints):
     ) -> dict[str, Any]:
         endpoint = body.get("endpoint")
         if endpoint != shapes.CHAT_COMPLETIONS:
-            raise _bad_request(
+            raise bad_request(
                 f"Provider '{self.name}' (Anthropic) runs only {shapes.CHAT_COMPLETIONS} batches, "
                 f"not {endpoint}.",
                 param="endpoint",
                 code="unsupported_endpoint",
             )
         input_file_id = str(body["input_file_id"])
-        self._check_purpose(input_file_id)  # before anything is written
+        self.files.check_batch_input(input_file_id)  # before anything is written
         custom_ids = shapes.CustomIds()
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool:
             total, model = self._requests_body(input_file_id, custom_ids, spool)
-            return self._create(body, gateway_id, _Replayable(spool), total, model, custom_ids, timeout)
-
-    def _check_purpose(self, input_file_id: str) -> None:
-        purpose = self.files.retrieve_file(input_file_id).get("purpose")
-        if purpose != "batch":
-            raise _bad_request(
-                f"The input file '{input_file_id}' must be uploaded with purpose 'batch', not '{purpose}'.",
-                param="input_file_id",
-                code="invalid_file_purpose",
+            return self._create(
+                body, gateway_id, Replayable(spool, spool.tell()), total, model, custom_ids, timeout
             )
 
     def _create(
         self,
         body: dict[str, Any],
         gateway_id: str,
-        payload: _Replayable,
+        payload: Replayable,
         total: int,
         model: str | None,
         custom_ids: shapes.CustomIds,
@@ -148,11 +128,11 @@ class AnthropicClient(KeptFileEndpoints):
                     body, custom_id = line["body"], str(line["custom_id"])
                     params = messages_request(body, default_max_tokens=self.deployment.default_max_tokens)
                 except TranslationError as exc:
-                    raise _bad_request(
+                    raise bad_request(
                         f"line {number}: {exc}", param="input_file_id", code="untranslatable_line"
                     ) from exc
                 except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
-                    raise _bad_request(
+                    raise bad_request(
                         f"line {number}: is not a batch request line (custom_id, method, url, body)",
                         param="input_file_id",
                         code="invalid_json_line",
@@ -163,14 +143,14 @@ class AnthropicClient(KeptFileEndpoints):
                 total += 1
                 size += len(piece)
                 if total > shapes.MAX_REQUESTS:
-                    raise _bad_request(
+                    raise bad_request(
                         f"An Anthropic message batch holds at most {shapes.MAX_REQUESTS} requests; "
                         "split the input file.",
                         param="input_file_id",
                         code="too_many_requests_in_batch",
                     )
                 if size > shapes.MAX_BATCH_BYTES:
-                    raise _bad_request(
+                    raise bad_request(
                         f"An Anthropic message batch is at most 256 MB ({shapes.MAX_BATCH_BYTES} bytes) "
                         "of requests; split the input file.",
                         param="input_file_id",
@@ -252,21 +232,7 @@ class AnthropicClient(KeptFileEndpoints):
             }
 
     def _kept(self, upstream_id: str, kind: str, spool: IO[bytes]) -> str | None:
-        if not spool.tell():
-            return None
-        spool.seek(0)
-        file_id = derived_id(self.name, upstream_id, kind)
-        filename = f"batch_{upstream_id}_{kind}.jsonl"
-        try:
-            self.files.put_file(
-                file_id,
-                iter(lambda: spool.read(1024 * 1024), b""),
-                filename=filename,
-                purpose=f"batch_{kind}",
-            )
-        except FileExists:
-            logger.info("batch results already kept", extra={"provider": self.name, "file": kind})
-        return file_id
+        return self.files.keep_results(upstream_id, kind, spool, purpose=f"batch_{kind}")
 
     # Transport -------------------------------------------------------------------------------
     def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
@@ -299,12 +265,7 @@ class AnthropicClient(KeptFileEndpoints):
             response.close()
             response = self._attempt(method, path, refresh_key=True, stream=stream, **kwargs)
         if response.status_code >= 400:
-            if stream:
-                response.read()
-            response.close()
-            logger.warning(
-                "provider error", extra={"provider": self.name, "status": response.status_code, "path": path}
-            )
+            close_failed(response, provider=self.name, path=path, stream=stream)
             raise upstream_error(response, self.name)
         return response
 
@@ -341,24 +302,6 @@ class AnthropicClient(KeptFileEndpoints):
 
     def close(self) -> None:
         self._http.close()
-
-
-class _Replayable:
-    """A spooled request body httpx sends in chunks, from its start on every attempt (a retry
-    after a 401 sends it again)."""
-
-    def __init__(self, spool: IO[bytes]) -> None:
-        self._spool = spool
-        self.size = spool.tell()
-
-    def __iter__(self) -> Iterator[bytes]:
-        self._spool.seek(0)
-        while chunk := self._spool.read(1024 * 1024):
-            yield chunk
-
-
-def _bad_request(message: str, *, param: str | None = None, code: str | None = None) -> UpstreamRequestError:
-    return UpstreamRequestError(400, message, error_type="invalid_request_error", param=param, code=code)
 
 
 if TYPE_CHECKING:  # mypy checks that the adapter implements the interface

@@ -90,3 +90,14 @@ class ProviderApi(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def list_page(data: list[dict[str, Any]], *, has_more: bool) -> dict[str, Any]:
+    """OpenAI's list object of one page of `data` (batches, files)."""
+    return {
+        "object": "list",
+        "data": data,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+        "has_more": has_more,
+    }

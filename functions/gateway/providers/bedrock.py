@@ -15,7 +15,6 @@ from AWS_ENDPOINT_URL_BEDROCK or AWS_ENDPOINT_URL when set (the simulator, Local
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import os
@@ -38,13 +37,12 @@ from gateway.errors import (
 from gateway.observability import logger
 from gateway.observability.provider_calls import TIMEOUT, provider_call
 from gateway.providers import batch_results, bedrock_jobs, bedrock_records
-from gateway.providers.api import ProviderApi
+from gateway.providers.api import ProviderApi, list_page
 from gateway.providers.bedrock_jobs import Note
 from gateway.providers.caps import BatchCaps, caps_for
 from gateway.providers.config import ProviderDeployment
 from gateway.providers.errors import QuotaRefused
 from gateway.providers.kept_file_endpoints import KeptFileEndpoints
-from gateway.providers.kept_files import FileExists, KeptFiles, derived_id
 from gateway.storage.s3 import s3_client
 
 KeySource = Callable[[bool], str | None]  # unused: Bedrock signs with the function's AWS role
@@ -60,16 +58,12 @@ class BedrockClient(KeptFileEndpoints):
         self.deployment = deployment
         self.name = deployment.name
         self._timeout = timeout
-        self._files = KeptFiles(deployment.name)
+        self._files = self.files
         self._bucket = self._files.bucket
         self._s3 = s3_client()
         self._client: Any = None
         self._lock = threading.Lock()
         self._notes: dict[str, Note] = {}  # job id -> its note, finished results included
-
-    @property
-    def files(self) -> KeptFiles:
-        return self._files
 
     # Batches ---------------------------------------------------------------------------------
     def create_batch(
@@ -153,13 +147,7 @@ class BedrockClient(KeptFileEndpoints):
             if has_more or not page.get("nextToken"):
                 break
             request["nextToken"] = page["nextToken"]
-        return {
-            "object": "list",
-            "data": data,
-            "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None,
-            "has_more": has_more,
-        }
+        return list_page(data, has_more=has_more)
 
     def cancel_batch(self, batch_id: str) -> dict[str, Any]:
         """Stops the job; answers `cancelling` as OpenAI does (a job stopped before it ran is
@@ -278,18 +266,7 @@ class BedrockClient(KeptFileEndpoints):
         note.output_file_id, note.error_file_id, note.results = output_id, error_id, True
 
     def _results_file(self, job_id: str, kind: str, spool: IO[bytes]) -> str | None:
-        if not spool.tell():
-            return None
-        spool.seek(0)
-        file_id = derived_id(self.name, job_id, kind)
-        with contextlib.suppress(FileExists):  # an earlier run wrote it
-            self._files.put_file(
-                file_id,
-                iter(lambda: spool.read(1024 * 1024), b""),
-                filename=f"batch_{job_id}_{kind}.jsonl",
-                purpose="batch_output",
-            )
-        return file_id
+        return self._files.keep_results(job_id, kind, spool, purpose="batch_output")
 
     # S3 and Bedrock ----------------------------------------------------------------------------
     def _write_records(self, key: str, records: Iterator[bytes], collected: bedrock_records.Records) -> None:

@@ -94,6 +94,56 @@ class Note:
         )
 
 
+def note_batch(
+    note: Note,
+    *,
+    batch_id: str,
+    status: str,
+    counts: dict[str, int],
+    model: Any,
+    in_progress_at: int | None,
+    expires_at: int | None,
+    cancelling_at: int | None,
+    ended_at: int | None,
+    failure: tuple[str, str],
+) -> dict[str, Any]:
+    """The OpenAI Batch object of a job the gateway keeps a note of (Bedrock's, Vertex AI's):
+    the note's fields, the job's times and counts; `ended_at` stamps a finished status and
+    `failure` (code, message) is the error of a failed job."""
+    batch: dict[str, Any] = {
+        "id": batch_id,
+        "object": "batch",
+        "endpoint": note.endpoint,
+        "errors": None,
+        "input_file_id": note.input_file_id,
+        "completion_window": note.completion_window,
+        "status": status,
+        "output_file_id": note.output_file_id,
+        "error_file_id": note.error_file_id,
+        "created_at": note.created_at,
+        "in_progress_at": in_progress_at,
+        "expires_at": expires_at,
+        "finalizing_at": None,
+        "completed_at": None,
+        "failed_at": None,
+        "expired_at": None,
+        "cancelling_at": cancelling_at,
+        "cancelled_at": None,
+        "request_counts": counts,
+        "metadata": note.metadata,
+        "model": model,
+    }
+    if status in _END_STAMP:
+        batch[_END_STAMP[status]] = ended_at
+    if status == "failed":
+        code, message = failure
+        batch["errors"] = {
+            "object": "list",
+            "data": [{"code": code, "message": message, "param": None, "line": None}],
+        }
+    return batch
+
+
 def _seconds(value: Any) -> int | None:
     if isinstance(value, datetime):
         return int(value.timestamp())
@@ -111,40 +161,19 @@ def batch_object(job: dict[str, Any], note: Note) -> dict[str, Any]:
         # those a stop left unrun count in `total` only.
         errored += max(0, int(total) - int(job.get("processedRecordCount") or 0))
     modified = _seconds(job.get("lastModifiedTime"))
-    ended = _seconds(job.get("endTime"))
-    batch: dict[str, Any] = {
-        "id": job_id(str(job["jobArn"])),
-        "object": "batch",
-        "endpoint": note.endpoint,
-        "errors": None,
-        "input_file_id": note.input_file_id,
-        "completion_window": note.completion_window,
-        "status": status,
-        "output_file_id": note.output_file_id,
-        "error_file_id": note.error_file_id,
-        "created_at": note.created_at,
-        "in_progress_at": modified if status == "in_progress" else None,
-        "expires_at": _seconds(job.get("jobExpirationTime")),
-        "finalizing_at": None,
-        "completed_at": None,
-        "failed_at": None,
-        "expired_at": None,
-        "cancelling_at": modified if status == "cancelling" else None,
-        "cancelled_at": None,
-        "request_counts": {
+    return note_batch(
+        note,
+        batch_id=job_id(str(job["jobArn"])),
+        status=status,
+        counts={
             "total": int(total) if total is not None else note.total,
             "completed": succeeded,
             "failed": errored,
         },
-        "metadata": note.metadata,
-        "model": job.get("modelId"),
-    }
-    if status in _END_STAMP:
-        batch[_END_STAMP[status]] = ended or modified
-    if status == "failed":
-        message = str(job.get("message") or "The Amazon Bedrock job failed.")
-        batch["errors"] = {
-            "object": "list",
-            "data": [{"code": "bedrock_job_failed", "message": message, "param": None, "line": None}],
-        }
-    return batch
+        model=job.get("modelId"),
+        in_progress_at=modified if status == "in_progress" else None,
+        expires_at=_seconds(job.get("jobExpirationTime")),
+        cancelling_at=modified if status == "cancelling" else None,
+        ended_at=_seconds(job.get("endTime")) or modified,
+        failure=("bedrock_job_failed", str(job.get("message") or "The Amazon Bedrock job failed.")),
+    )

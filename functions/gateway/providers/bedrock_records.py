@@ -138,29 +138,20 @@ def records(
     """The JSONL records of an OpenAI batch input file, line by line; `into` collects the model,
     the custom_ids and the size. A line that cannot be translated, or a limit passed, is a 400
     naming it."""
-    for number, raw in enumerate(lines, 1):
-        if not raw.strip():
-            continue
-        try:
-            line = json.loads(raw)
-            url = line.get("url")
-            body = line["body"]
-            custom_id = str(line["custom_id"])
-        except (ValueError, KeyError, TypeError, AttributeError):
-            raise _line_error(number, "is not a batch request line (custom_id, method, url, body)") from None
+    for number, url, body, custom_id in request_lines(lines):
         if line_endpoint(url) != CHAT_COMPLETIONS:
-            raise _line_error(number, f"url {url!r}: Amazon Bedrock batches take {CHAT_COMPLETIONS} only")
+            raise line_error(number, f"url {url!r}: Amazon Bedrock batches take {CHAT_COMPLETIONS} only")
         try:
             model_id = bedrock_model(str(body.get("model") or ""), models)
         except InvalidRequestError as exc:
-            raise _line_error(number, exc.message) from None
+            raise line_error(number, exc.message) from None
         if into.model_id and model_id != into.model_id:
-            raise _line_error(number, f"model {model_id!r}: a Bedrock batch runs one model ({into.model_id})")
+            raise line_error(number, f"model {model_id!r}: a Bedrock batch runs one model ({into.model_id})")
         into.model_id = model_id
         try:
             translated = family_input(body, default_max_tokens=default_max_tokens, model_id=model_id)
         except TranslationError as exc:
-            raise _line_error(number, str(exc)) from None
+            raise line_error(number, str(exc)) from None
         into.custom_ids.append(custom_id)
         if len(into.custom_ids) > MAX_RECORDS:
             raise InvalidRequestError(
@@ -196,7 +187,26 @@ def check_minimum(count: int) -> None:
         )
 
 
-def _line_error(number: int, message: str) -> InvalidRequestError:
+def request_lines(lines: Iterable[bytes]) -> Iterator[tuple[int, Any, dict[str, Any], str]]:
+    """(line number, url, body, custom_id) of each line of an OpenAI batch input file, blank
+    lines skipped; a line that is not a request line (or whose body is not an object) is a 400
+    naming it."""
+    for number, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        try:
+            line = json.loads(raw)
+            url = line.get("url")
+            body = line["body"]
+            custom_id = str(line["custom_id"])
+            if not isinstance(body, dict):
+                raise TypeError
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise line_error(number, "is not a batch request line (custom_id, method, url, body)") from None
+        yield number, url, body, custom_id
+
+
+def line_error(number: int, message: str) -> InvalidRequestError:
     return InvalidRequestError(f"Line {number}: {message}", param="input_file_id", code="invalid_batch_line")
 
 

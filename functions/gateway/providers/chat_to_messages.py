@@ -10,28 +10,30 @@ Anthropic Message back into the `chat.completion` OpenAI's batch output carries.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from typing import Any
 
-from gateway.providers import claude_features
+from gateway.providers import chat_parts, claude_features
+from gateway.providers.chat_parts import TranslationError
 from gateway.providers.claude_features import FeatureRefused
 
+__all__ = ["TranslationError", "chat_completion", "completion_usage", "messages_request"]
+
 # Set to anything but its neutral value, these have no Anthropic equivalent.
-_UNSUPPORTED: dict[str, tuple[Any, ...]] = {
-    "frequency_penalty": (None, 0, 0.0),
-    "presence_penalty": (None, 0, 0.0),
-    "logit_bias": (None, {}),
-    "logprobs": (None, False),
-    "top_logprobs": (None, 0),
-    "n": (None, 1),
-    "audio": (None,),
-    "prediction": (None,),
-    "functions": (None,),
-    "function_call": (None,),
-    "web_search_options": (None,),
-    "seed": (None,),
-}
+_UNSUPPORTED = chat_parts.neutral_only(
+    "frequency_penalty",
+    "presence_penalty",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "n",
+    "audio",
+    "prediction",
+    "functions",
+    "function_call",
+    "web_search_options",
+    "seed",
+)
 # Accepted and without effect on a batch request.
 _IGNORED = frozenset(
     {"store", "metadata", "service_tier", "stream_options", "prompt_cache_key", "safety_identifier"}
@@ -56,7 +58,6 @@ _HANDLED = frozenset(
     }
 )
 IMAGE_MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
-_DATA_URL = re.compile(r"^data:(?P<type>[\w/+.-]+);base64,(?P<data>.*)$", re.DOTALL)
 FINISH_REASONS = {
     "end_turn": "stop",
     "stop_sequence": "stop",
@@ -75,16 +76,6 @@ _NOT_TOOL_USE_ID = re.compile(r"[^a-zA-Z0-9_-]+")
 # this model"): Opus 4.1, and every 4.5 and later. Family first (claude-sonnet-4-5-20250929,
 # anthropic.claude-opus-4-1-20250805-v1:0); the older names (claude-3-5-sonnet-…) are all earlier.
 _CLAUDE_VERSION = re.compile(r"claude-(?P<family>opus|sonnet|haiku)-(?P<major>\d+)(?:-(?P<minor>\d)(?!\d))?")
-
-
-class TranslationError(ValueError):
-    """A request field the provider cannot take; `field` is its path in the line, e.g.
-    `body.messages[2].content[0]`."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 # OpenAI -> Anthropic ---------------------------------------------------------------------------
@@ -178,17 +169,12 @@ def _json_schema(response_format: Any) -> dict[str, Any] | None:
 
 
 def _check_fields(body: dict[str, Any], *, structured_outputs: bool) -> None:
-    for name, value in body.items():
-        if name in _UNSUPPORTED:
-            if not any(
-                value is neutral or (value == neutral and type(value) is type(neutral))
-                for neutral in _UNSUPPORTED[name]
-            ):
-                raise TranslationError(f"body.{name}", "is not supported by Anthropic's Messages API")
-        elif name not in _HANDLED and name not in _IGNORED:
-            raise TranslationError(
-                f"body.{name}", "is not a chat completions field the gateway can translate"
-            )
+    chat_parts.check_fields(
+        body,
+        takes=_HANDLED | _IGNORED,
+        neutral=_UNSUPPORTED,
+        refusal="is not supported by Anthropic's Messages API",
+    )
     if body.get("stream"):
         raise TranslationError("body.stream", "a batch request cannot stream")
     response_format = body.get("response_format")
@@ -230,51 +216,31 @@ def _answers_tool_call(turn: dict[str, Any]) -> bool:
 
 def _max_tokens_field(body: dict[str, Any]) -> str | None:
     """Which of OpenAI's two limits the line sets, if any."""
-    return next(
-        (name for name in ("max_completion_tokens", "max_tokens") if body.get(name) is not None), None
-    )
+    return next((name for name in chat_parts.MAX_TOKENS_FIELDS if body.get(name) is not None), None)
 
 
 def _max_tokens(body: dict[str, Any], default: int) -> int:
-    for name in ("max_completion_tokens", "max_tokens"):
-        value = body.get(name)
-        if value is None:
-            continue
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise TranslationError(f"body.{name}", "must be a positive integer")
-        return value
-    return default
+    cap = chat_parts.max_tokens(body)
+    return default if cap is None else cap[1]
 
 
 def _number(value: Any, name: str, low: float, high: float) -> float:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        raise TranslationError(f"body.{name}", "must be a number")
-    if not low <= value <= high:
-        raise TranslationError(f"body.{name}", f"must be between {low} and {high} for Anthropic models")
-    return value
+    return chat_parts.number(value, name, low, high, "Anthropic")
 
 
 def _stop_sequences(stop: Any) -> list[str]:
-    sequences = [stop] if isinstance(stop, str) else stop
-    if not isinstance(sequences, list) or not all(isinstance(s, str) for s in sequences):
-        raise TranslationError("body.stop", "must be a string or a list of strings")
     # Anthropic refuses a stop sequence that is only whitespace ("\n" is common in OpenAI batches).
-    return [s for s in sequences if s.strip()]
+    return [s for s in chat_parts.stop_sequences(stop) if s.strip()]
 
 
 def _messages(raw: Any, *, image_urls: bool = True) -> tuple[str | None, list[dict[str, Any]]]:
     """Anthropic's `system` (the system and developer messages, joined) and turns (consecutive
     messages of one role merged: tool results follow their calls in one user turn). Empty text
     is dropped (Anthropic refuses empty text blocks); a message left with nothing is refused."""
-    if not isinstance(raw, list) or not raw:
-        raise TranslationError("body.messages", "must be a non-empty list")
     system: list[str] = []
     turns: list[dict[str, Any]] = []
-    tool_ids = ToolUseIds(raw)
-    for index, message in enumerate(raw):
-        where = f"body.messages[{index}]"
-        if not isinstance(message, dict):
-            raise TranslationError(where, "must be an object")
+    tool_ids = ToolUseIds(raw if isinstance(raw, list) else [])
+    for where, message in chat_parts.chat_messages(raw):
         role = message.get("role")
         if role in ("system", "developer"):
             if text := _text_only(message.get("content"), f"{where}.content"):
@@ -288,15 +254,12 @@ def _messages(raw: Any, *, image_urls: bool = True) -> tuple[str | None, list[di
             blocks = [_tool_result(message, where, tool_ids)]
             role = "user"
         else:
-            raise TranslationError(f"{where}.role", f"role {role!r} is not supported")
+            raise chat_parts.unsupported_role(where, role)
         if not blocks:
             raise TranslationError(
                 f"{where}.content", "is empty: Anthropic refuses a message without text, image or tool call"
             )
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
+        chat_parts.append_turn(turns, role, blocks, key="content")
     if not turns:
         raise TranslationError("body.messages", "needs at least one user or assistant message")
     for turn in turns:  # a turn of one text block reads as Anthropic's documented string form
@@ -314,57 +277,29 @@ def _text_only(content: Any, where: str) -> str:
     """The text of `content`, its non-empty parts joined ("" when there is none)."""
     if isinstance(content, str):
         return content if _has_text(content) else ""
-    if isinstance(content, list):
-        texts = []
-        for index, part in enumerate(content):
-            if (
-                not isinstance(part, dict)
-                or part.get("type") != "text"
-                or not isinstance(part.get("text"), str)
-            ):
-                raise TranslationError(f"{where}[{index}]", "only text parts are supported here")
-            if _has_text(part["text"]):
-                texts.append(part["text"])
-        return "\n".join(texts)
-    raise TranslationError(where, "must be a string or a list of text parts")
+    return "\n".join(text for text in chat_parts.texts(content, where) if _has_text(text))
 
 
 def _user_blocks(content: Any, where: str, *, image_urls: bool = True) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return [{"type": "text", "text": content}] if _has_text(content) else []
-    if not isinstance(content, list):
-        raise TranslationError(where, "must be a string or a list of content parts")
     blocks = []
-    for index, part in enumerate(content):
-        at = f"{where}[{index}]"
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind == "text" and isinstance(part.get("text"), str):
-            if _has_text(part["text"]):
-                blocks.append({"type": "text", "text": part["text"]})
+    for at, kind, part in chat_parts.content_parts(content, where):
+        if (text := chat_parts.text_of_part(kind, part)) is not None:
+            if _has_text(text):
+                blocks.append({"type": "text", "text": text})
         elif kind == "image_url":
             blocks.append(_image(part.get("image_url"), f"{at}.image_url", urls=image_urls))
         else:
-            raise TranslationError(
-                at, f"content part type {kind!r} is not supported (text and image_url are)"
-            )
+            raise chat_parts.unsupported_part(at, kind, "text and image_url")
     return blocks
 
 
 def _image(image_url: Any, where: str, *, urls: bool = True) -> dict[str, Any]:
-    url = image_url.get("url") if isinstance(image_url, dict) else None
-    if not isinstance(url, str) or not url:
-        raise TranslationError(f"{where}.url", "is required")
-    if match := _DATA_URL.match(url):
-        media_type = match["type"].lower()
-        if media_type not in IMAGE_MEDIA_TYPES:
-            raise TranslationError(
-                f"{where}.url",
-                f"image type {media_type} is not supported ({', '.join(sorted(IMAGE_MEDIA_TYPES))})",
-            )
-        return {
-            "type": "image",
-            "source": {"type": "base64", "media_type": media_type, "data": match["data"]},
-        }
+    url = chat_parts.image_url(image_url, where)
+    if image := chat_parts.image_data(url, f"{where}.url", IMAGE_MEDIA_TYPES):
+        media_type, data = image
+        return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
     if url.startswith(("https://", "http://")):
         if not urls:
             raise TranslationError(
@@ -383,32 +318,15 @@ def _assistant_blocks(message: dict[str, Any], where: str, tool_ids: ToolUseIds)
         text = _text_only(content, f"{where}.content")
         if text:
             blocks.append({"type": "text", "text": text})
-    calls = message.get("tool_calls") or []
-    if not isinstance(calls, list):
-        raise TranslationError(f"{where}.tool_calls", "must be a list")
-    for index, call in enumerate(calls):
-        at = f"{where}.tool_calls[{index}]"
-        function = call.get("function") if isinstance(call, dict) else None
-        if not isinstance(function, dict) or call.get("type", "function") != "function":
-            raise TranslationError(at, "only function tool calls are supported")
-        try:
-            arguments = json.loads(function.get("arguments") or "{}")
-        except (TypeError, ValueError):
-            raise TranslationError(f"{at}.function.arguments", "must be a JSON object in a string") from None
-        if not isinstance(arguments, dict):
-            raise TranslationError(f"{at}.function.arguments", "must be a JSON object in a string")
-        if not isinstance(call.get("id"), str) or not isinstance(function.get("name"), str):
-            raise TranslationError(at, "needs an id and a function name")
+    for call in chat_parts.function_calls(message, where):
         blocks.append(
-            {"type": "tool_use", "id": tool_ids.of(call["id"]), "name": function["name"], "input": arguments}
+            {"type": "tool_use", "id": tool_ids.of(call.id), "name": call.name, "input": call.arguments}
         )
     return blocks
 
 
 def _tool_result(message: dict[str, Any], where: str, tool_ids: ToolUseIds) -> dict[str, Any]:
-    call_id = message.get("tool_call_id")
-    if not isinstance(call_id, str) or not call_id:
-        raise TranslationError(f"{where}.tool_call_id", "is required")
+    call_id = chat_parts.tool_call_id(message, where)
     result: dict[str, Any] = {"type": "tool_result", "tool_use_id": tool_ids.of(call_id)}
     if content := _text_only(message.get("content"), f"{where}.content"):
         result["content"] = content  # optional: an empty text block would be refused
@@ -453,16 +371,8 @@ def _call_ids(messages: list[Any]) -> list[str]:
 
 
 def _tools(tools: Any) -> list[dict[str, Any]]:
-    if not isinstance(tools, list):
-        raise TranslationError("body.tools", "must be a list")
     translated = []
-    for index, tool in enumerate(tools):
-        at = f"body.tools[{index}]"
-        function = tool.get("function") if isinstance(tool, dict) else None
-        if not isinstance(tool, dict) or tool.get("type") != "function" or not isinstance(function, dict):
-            raise TranslationError(at, "only function tools are supported")
-        if not isinstance(function.get("name"), str):
-            raise TranslationError(f"{at}.function.name", "is required")
+    for _, function in chat_parts.function_tools(tools):
         entry: dict[str, Any] = {"name": function["name"]}
         if function.get("description"):
             entry["description"] = function["description"]
@@ -513,23 +423,8 @@ def chat_completion(message: dict[str, Any], *, created: int) -> dict[str, Any]:
         elif block.get("type") == "thinking" and block.get("thinking"):
             thoughts.append(str(block["thinking"]))
         elif block.get("type") == "tool_use":
-            calls.append(
-                {
-                    "id": block.get("id"),
-                    "type": "function",
-                    "function": {
-                        "name": block.get("name"),
-                        "arguments": json.dumps(block.get("input") or {}),
-                    },
-                }
-            )
-    reply: dict[str, Any] = {
-        "role": "assistant",
-        "content": "".join(texts) if texts else None,
-        "refusal": None,
-    }
-    if calls:
-        reply["tool_calls"] = calls
+            calls.append(chat_parts.tool_call(block.get("id"), block.get("name"), block.get("input")))
+    reply = chat_parts.assistant_message(texts, calls)
     if thoughts:
         reply["reasoning_content"] = "\n\n".join(thoughts)
     stop_reason = message.get("stop_reason")

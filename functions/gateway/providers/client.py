@@ -16,7 +16,7 @@ from gateway.providers.caps import BatchCaps, caps_for, failed_for_quota
 from gateway.providers.config import ProviderDeployment
 from gateway.providers.dialects import dialect_for
 from gateway.providers.errors import QuotaRefused, upstream_error
-from gateway.providers.http_send import send_measured
+from gateway.providers.http_send import close_failed, send_measured
 
 KeySource = Callable[[bool], str | None]  # (refresh) -> key
 _CONNECT_TIMEOUT_SECONDS = 5.0
@@ -29,9 +29,7 @@ class ProviderClient:
         self.name = deployment.name
         self._dialect = dialect_for(deployment)
         self._key_source = key_source
-        self._http = httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=_CONNECT_TIMEOUT_SECONDS), verify=_tls_context()
-        )
+        self._http = http_client(timeout)
 
     # Files -------------------------------------------------------------------------------
     def create_file(
@@ -129,13 +127,7 @@ class ProviderClient:
             _rewind(kwargs)
             response = self._attempt(method, path, refresh_key=True, stream=stream, **kwargs)
         if response.status_code >= 400:
-            if stream:
-                response.read()
-            response.close()
-            logger.warning(
-                "provider error",
-                extra={"provider": self.name, "status": response.status_code, "path": path},
-            )
+            close_failed(response, provider=self.name, path=path, stream=stream)
             raise upstream_error(response, self.name)
         return response
 
@@ -174,6 +166,13 @@ class ProviderClient:
 def operation_name(method: str, path: str) -> str:
     """A call's name in a trace, without the ids of its path: "GET /batches"."""
     return f"{method} /{path.lstrip('/').split('/', 1)[0]}"
+
+
+def http_client(timeout: float) -> httpx.Client:
+    """A provider's HTTP client: `timeout` per request, a short connect, the shared TLS settings."""
+    return httpx.Client(
+        timeout=httpx.Timeout(timeout, connect=_CONNECT_TIMEOUT_SECONDS), verify=_tls_context()
+    )
 
 
 @lru_cache(maxsize=1)

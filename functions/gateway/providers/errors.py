@@ -15,6 +15,11 @@ from gateway.errors import (
 )
 
 
+def bad_request(message: str, *, param: str | None = None, code: str | None = None) -> UpstreamRequestError:
+    """A 400 the adapter answers itself, as the provider would (before anything is sent)."""
+    return UpstreamRequestError(400, message, error_type="invalid_request_error", param=param, code=code)
+
+
 class QuotaRefused(UpstreamRequestError):
     """A batch create the provider refused for its quota, synchronously (Anthropic's 429
     `rate_limit_error`, Bedrock's ServiceQuotaExceededException, a 429 on create at OpenAI or
@@ -34,7 +39,9 @@ class QuotaRefused(UpstreamRequestError):
         )
 
 
-def _error_fields(response: httpx.Response) -> dict[str, Any]:
+def error_fields(response: httpx.Response, *, flat: bool = True) -> dict[str, Any]:
+    """The `error` object of an error answer ({} when it has none); `flat`: a body that is
+    itself the error (`{"message": ...}`, as Azure sometimes answers) counts too."""
     try:
         payload = response.json()
     except ValueError:
@@ -42,13 +49,13 @@ def _error_fields(response: httpx.Response) -> dict[str, Any]:
     error = payload.get("error") if isinstance(payload, dict) else None
     if isinstance(error, dict):
         return error
-    if isinstance(payload, dict) and "message" in payload:  # Azure sometimes answers flat
+    if flat and isinstance(payload, dict) and "message" in payload:
         return payload
     return {}
 
 
 def upstream_error(response: httpx.Response, provider: str) -> GatewayError:
-    fields = _error_fields(response)
+    fields = error_fields(response)
     message = str(fields.get("message") or f"provider '{provider}' answered HTTP {response.status_code}")
     message = upstream_ids.to_gateway_ids(message)
     param, code = fields.get("param"), fields.get("code")

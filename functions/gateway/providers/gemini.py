@@ -21,12 +21,12 @@ API_KEY_INVALID) is read again once, as a 401 is for the other providers.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import tempfile
 import time
 from collections.abc import Iterator
+from functools import cached_property
 from typing import IO, TYPE_CHECKING, Any
 
 import httpx
@@ -41,20 +41,18 @@ from gateway.errors import (
 from gateway.jsonl import split_lines
 from gateway.observability import logger
 from gateway.providers import gemini_batches as shapes
-from gateway.providers.api import ProviderApi
+from gateway.providers.api import ProviderApi, list_page
 from gateway.providers.batch_notes import BatchNotes
 from gateway.providers.batch_results import ERROR, OUTPUT, Outcome, encoded, result_line
 from gateway.providers.caps import BatchCaps, caps_for, failed_for_quota
-from gateway.providers.client import KeySource, _timeout, _tls_context, operation_name
+from gateway.providers.client import KeySource, _timeout, http_client, operation_name
 from gateway.providers.config import DEFAULT_GEMINI_API_BASE, ProviderDeployment
-from gateway.providers.errors import QuotaRefused
+from gateway.providers.errors import QuotaRefused, bad_request
 from gateway.providers.gemini_content import TranslationError, check_line, generate_content_request
 from gateway.providers.gemini_errors import gemini_error, key_rejected
-from gateway.providers.http_send import send_measured
+from gateway.providers.http_send import Replayable, close_failed, send_measured
 from gateway.providers.kept_file_endpoints import KeptFileEndpoints
-from gateway.providers.kept_files import FileExists, KeptFiles, derived_id
 
-_CONNECT_TIMEOUT_SECONDS = 5.0
 _SPOOL_BYTES = 8 * 1024 * 1024
 _LIST_PAGE_SIZE = 100
 _MAX_LIST_PAGES = 10  # a retried create looks this far back for its batch, a list pages this far
@@ -68,23 +66,11 @@ class GeminiClient(KeptFileEndpoints):
         self.name = deployment.name
         self._key_source = key_source
         self._base = deployment.api_base or DEFAULT_GEMINI_API_BASE
-        self._http = httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=_CONNECT_TIMEOUT_SECONDS), verify=_tls_context()
-        )
-        self._files: KeptFiles | None = None
-        self._notes: BatchNotes | None = None
+        self._http = http_client(timeout)
 
-    @property
-    def files(self) -> KeptFiles:
-        if self._files is None:
-            self._files = KeptFiles(self.name)
-        return self._files
-
-    @property
+    @cached_property
     def notes(self) -> BatchNotes:
-        if self._notes is None:
-            self._notes = BatchNotes(self.name)
-        return self._notes
+        return BatchNotes(self.name)
 
     # Batches -----------------------------------------------------------------------------------
     def create_batch(
@@ -92,20 +78,14 @@ class GeminiClient(KeptFileEndpoints):
     ) -> dict[str, Any]:
         endpoint = body.get("endpoint")
         if endpoint != shapes.CHAT_COMPLETIONS:
-            raise _bad_request(
+            raise bad_request(
                 f"Provider '{self.name}' (Gemini) runs only {shapes.CHAT_COMPLETIONS} batches, "
                 f"not {endpoint}.",
                 param="endpoint",
                 code="unsupported_endpoint",
             )
         input_file_id = str(body["input_file_id"])
-        purpose = self.files.retrieve_file(input_file_id).get("purpose")
-        if purpose != "batch":
-            raise _bad_request(
-                f"The input file '{input_file_id}' must be uploaded with purpose 'batch', not '{purpose}'.",
-                param="input_file_id",
-                code="invalid_file_purpose",
-            )
+        self.files.check_batch_input(input_file_id)
         display = shapes.display_name(gateway_id)
         retry = self.notes.get_pending(gateway_id) is not None
         if retry:  # the first try may have made the batch
@@ -172,11 +152,11 @@ class GeminiClient(KeptFileEndpoints):
                         model = str(line_body["model"])
                     request = generate_content_request(line_body, model=self.deployment.base_model(model))
                 except TranslationError as exc:
-                    raise _bad_request(
+                    raise bad_request(
                         f"line {number}: {exc}", param="input_file_id", code="untranslatable_line"
                     ) from exc
                 except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
-                    raise _bad_request(
+                    raise bad_request(
                         f"line {number}: is not a batch request line (custom_id, method, url, body)",
                         param="input_file_id",
                         code="invalid_json_line",
@@ -186,7 +166,7 @@ class GeminiClient(KeptFileEndpoints):
                 )
                 size += len(piece)
                 if size > MAX_INPUT_BYTES:
-                    raise _bad_request(
+                    raise bad_request(
                         f"A Gemini batch input file is at most 2 GB ({MAX_INPUT_BYTES} bytes); "
                         "split the input file.",
                         param="input_file_id",
@@ -195,7 +175,7 @@ class GeminiClient(KeptFileEndpoints):
                 out.write(piece)
                 custom_ids.append(custom_id)
         if model is None:
-            raise _bad_request("The input file holds no requests.", param="input_file_id", code="empty_file")
+            raise bad_request("The input file holds no requests.", param="input_file_id", code="empty_file")
         return custom_ids, model
 
     def _upload(self, spool: IO[bytes], display: str, timeout: float | None) -> str:
@@ -221,7 +201,7 @@ class GeminiClient(KeptFileEndpoints):
         done = self._send(
             "POST",
             upload_url,
-            content=_Replayable(spool, size),
+            content=Replayable(spool, size),
             headers={
                 "Content-Length": str(size),
                 "X-Goog-Upload-Offset": "0",
@@ -274,13 +254,7 @@ class GeminiClient(KeptFileEndpoints):
                 has_more = True
                 break
             data.append(batch)
-        return {
-            "object": "list",
-            "data": data,
-            "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None,
-            "has_more": has_more,
-        }
+        return list_page(data, has_more=has_more)
 
     def cancel_batch(self, batch_id: str) -> dict[str, Any]:
         operation = self._operation(batch_id, None)
@@ -376,18 +350,7 @@ class GeminiClient(KeptFileEndpoints):
             }
 
     def _kept(self, upstream_id: str, kind: str, spool: IO[bytes]) -> str | None:
-        if not spool.tell():
-            return None
-        spool.seek(0)
-        file_id = derived_id(self.name, upstream_id, kind)
-        with contextlib.suppress(FileExists):  # an earlier run wrote it
-            self.files.put_file(
-                file_id,
-                iter(lambda: spool.read(1024 * 1024), b""),
-                filename=f"batch_{upstream_id}_{kind}.jsonl",
-                purpose=f"batch_{kind}",
-            )
-        return file_id
+        return self.files.keep_results(upstream_id, kind, spool, purpose=f"batch_{kind}")
 
     # Transport -----------------------------------------------------------------------------------
     def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
@@ -400,13 +363,7 @@ class GeminiClient(KeptFileEndpoints):
             response.close()
             response = self._attempt(method, path, refresh_key=True, stream=stream, **kwargs)
         if response.status_code >= 400:
-            if stream:
-                response.read()
-            response.close()
-            logger.warning(
-                "provider error",
-                extra={"provider": self.name, "status": response.status_code, "path": path.split("?", 1)[0]},
-            )
+            close_failed(response, provider=self.name, path=path.split("?", 1)[0], stream=stream)
             raise gemini_error(response, self.name)
         return response
 
@@ -442,20 +399,6 @@ class GeminiClient(KeptFileEndpoints):
         self._http.close()
 
 
-class _Replayable:
-    """The spooled input sent in chunks, from its start on every attempt (a retry after the key
-    was read again sends it again)."""
-
-    def __init__(self, spool: IO[bytes], size: int) -> None:
-        self._spool = spool
-        self.size = size
-
-    def __iter__(self) -> Iterator[bytes]:
-        self._spool.seek(0)
-        while chunk := self._spool.read(1024 * 1024):
-            yield chunk
-
-
 def _payload(response: httpx.Response, provider: str) -> dict[str, Any]:
     try:
         payload = response.json()
@@ -466,10 +409,6 @@ def _payload(response: httpx.Response, provider: str) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise UpstreamError(f"provider '{provider}' answered with an unexpected JSON shape")
     return payload
-
-
-def _bad_request(message: str, *, param: str | None = None, code: str | None = None) -> UpstreamRequestError:
-    return UpstreamRequestError(400, message, error_type="invalid_request_error", param=param, code=code)
 
 
 def _not_found(batch_id: str) -> UpstreamRequestError:

@@ -25,7 +25,8 @@ import json
 import re
 from typing import Any
 
-from gateway.providers.chat_to_messages import TranslationError
+from gateway.providers import chat_parts
+from gateway.providers.chat_parts import TranslationError
 
 __all__ = [
     "TranslationError",
@@ -36,20 +37,20 @@ __all__ = [
 ]
 
 # Set to anything but its neutral value, these have no Gemini equivalent the gateway maps.
-_UNSUPPORTED: dict[str, tuple[Any, ...]] = {
-    "logit_bias": (None, {}),
-    "logprobs": (None, False),
-    "top_logprobs": (None, 0),
-    "audio": (None,),
-    "prediction": (None,),
-    "functions": (None,),
-    "function_call": (None,),
-    "web_search_options": (None,),
+_UNSUPPORTED = chat_parts.neutral_only(
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "audio",
+    "prediction",
+    "functions",
+    "function_call",
+    "web_search_options",
     # Gemini documents presencePenalty/frequencyPenalty but current models refuse them
     # ("Penalty is not enabled for models/..."): refused here rather than failing every line.
-    "frequency_penalty": (None, 0, 0.0),
-    "presence_penalty": (None, 0, 0.0),
-}
+    "frequency_penalty",
+    "presence_penalty",
+)
 # Accepted and without effect on a Gemini request (Gemini has no end-user field).
 _IGNORED = frozenset(
     {"store", "metadata", "service_tier", "stream_options", "prompt_cache_key", "safety_identifier", "user"}
@@ -83,7 +84,6 @@ MAX_CANDIDATES = 8  # GenerationConfig.candidateCount
 # Image types Gemini takes inline (https://ai.google.dev/gemini-api/docs/image-understanding).
 IMAGE_MIME_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/heic", "image/heif"})
 AUDIO_MIME_TYPES = {"wav": "audio/wav", "mp3": "audio/mp3"}
-_DATA_URL = re.compile(r"^data:(?P<type>[\w/+.-]+);base64,(?P<data>.*)$", re.DOTALL)
 # `gemini-2.5-flash-lite`, `gemini-3-pro-preview`, `gemini-3.1-pro-preview`, `models/gemini-3-flash`.
 _GEMINI_VERSION = re.compile(
     r"gemini-(?P<major>\d+)(?:\.(?P<minor>\d+))?-(?P<tier>flash-lite|flash|pro)", re.IGNORECASE
@@ -150,17 +150,9 @@ def check_line(body: dict[str, Any], *, models: dict[str, str] | None = None) ->
 
 
 def _check_fields(body: dict[str, Any]) -> None:
-    for name, value in body.items():
-        if name in _UNSUPPORTED:
-            if not any(
-                value is neutral or (value == neutral and type(value) is type(neutral))
-                for neutral in _UNSUPPORTED[name]
-            ):
-                raise TranslationError(f"body.{name}", "is not supported by the Gemini API")
-        elif name not in _HANDLED and name not in _IGNORED:
-            raise TranslationError(
-                f"body.{name}", "is not a chat completions field the gateway can translate"
-            )
+    chat_parts.check_fields(
+        body, takes=_HANDLED | _IGNORED, neutral=_UNSUPPORTED, refusal="is not supported by the Gemini API"
+    )
     if body.get("stream"):
         raise TranslationError("body.stream", "a batch request cannot stream")
     modalities = body.get("modalities")
@@ -193,29 +185,16 @@ def _generation_config(body: dict[str, Any], *, model: str) -> dict[str, Any]:
 
 
 def _max_tokens(body: dict[str, Any]) -> int | None:
-    for name in ("max_completion_tokens", "max_tokens"):
-        value = body.get(name)
-        if value is None:
-            continue
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise TranslationError(f"body.{name}", "must be a positive integer")
-        return value
-    return None
+    cap = chat_parts.max_tokens(body)
+    return None if cap is None else cap[1]
 
 
 def _number(value: Any, name: str, low: float, high: float) -> float:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        raise TranslationError(f"body.{name}", "must be a number")
-    if not low <= value <= high:
-        raise TranslationError(f"body.{name}", f"must be between {low} and {high} for Gemini models")
-    return value
+    return chat_parts.number(value, name, low, high, "Gemini")
 
 
 def _stop_sequences(stop: Any) -> list[str]:
-    sequences = [stop] if isinstance(stop, str) else stop
-    if not isinstance(sequences, list) or not all(isinstance(s, str) for s in sequences):
-        raise TranslationError("body.stop", "must be a string or a list of strings")
-    sequences = [s for s in sequences if s]
+    sequences = [s for s in chat_parts.stop_sequences(stop) if s]
     if len(sequences) > MAX_STOP_SEQUENCES:
         raise TranslationError("body.stop", f"Gemini takes at most {MAX_STOP_SEQUENCES} stop sequences")
     return sequences
@@ -292,16 +271,11 @@ def _contents(raw: Any, *, model: str) -> tuple[str | None, list[dict[str, Any]]
     """The system instruction (system and developer messages, joined) and the turns, roles
     `user` and `model`, consecutive messages of one role merged (tool results follow their
     calls as one user turn of functionResponse parts)."""
-    if not isinstance(raw, list) or not raw:
-        raise TranslationError("body.messages", "must be a non-empty list")
     system: list[str] = []
     turns: list[dict[str, Any]] = []
     calls = _CallNames()
     signed = (gemini_version(model) or (0, 0, ""))[0] >= 3
-    for index, message in enumerate(raw):
-        where = f"body.messages[{index}]"
-        if not isinstance(message, dict):
-            raise TranslationError(where, "must be an object")
+    for where, message in chat_parts.chat_messages(raw):
         role = message.get("role")
         if role in ("system", "developer"):
             if text := _text_only(message.get("content"), f"{where}.content"):
@@ -317,13 +291,10 @@ def _contents(raw: Any, *, model: str) -> tuple[str | None, list[dict[str, Any]]
             parts = [_function_response(message, where, calls)]
             turn_role = "user"
         else:
-            raise TranslationError(f"{where}.role", f"role {role!r} is not supported")
+            raise chat_parts.unsupported_role(where, role)
         if not parts:
             raise TranslationError(f"{where}.content", "is empty: Gemini refuses a turn without parts")
-        if turns and turns[-1]["role"] == turn_role:
-            turns[-1]["parts"].extend(parts)
-        else:
-            turns.append({"role": turn_role, "parts": parts})
+        chat_parts.append_turn(turns, turn_role, parts, key="parts")
     if not turns:
         raise TranslationError("body.messages", "needs at least one user or assistant message")
     return ("\n\n".join(system) if system else None), turns
@@ -332,34 +303,19 @@ def _contents(raw: Any, *, model: str) -> tuple[str | None, list[dict[str, Any]]
 def _text_only(content: Any, where: str) -> str:
     if isinstance(content, str):
         return content
-    if isinstance(content, list):
-        texts = []
-        for index, part in enumerate(content):
-            if (
-                not isinstance(part, dict)
-                or part.get("type") != "text"
-                or not isinstance(part.get("text"), str)
-            ):
-                raise TranslationError(f"{where}[{index}]", "only text parts are supported here")
-            texts.append(part["text"])
-        return "\n".join(text for text in texts if text)
     if content is None:
         return ""
-    raise TranslationError(where, "must be a string or a list of text parts")
+    return "\n".join(text for text in chat_parts.texts(content, where) if text)
 
 
 def _user_parts(content: Any, where: str) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return [{"text": content}] if content else []
-    if not isinstance(content, list):
-        raise TranslationError(where, "must be a string or a list of content parts")
     parts = []
-    for index, part in enumerate(content):
-        at = f"{where}[{index}]"
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind == "text" and isinstance(part.get("text"), str):
-            if part["text"]:
-                parts.append({"text": part["text"]})
+    for at, kind, part in chat_parts.content_parts(content, where):
+        if (text := chat_parts.text_of_part(kind, part)) is not None:
+            if text:
+                parts.append({"text": text})
         elif kind == "image_url":
             parts.append(_image(part.get("image_url"), f"{at}.image_url"))
         elif kind == "input_audio":
@@ -367,9 +323,7 @@ def _user_parts(content: Any, where: str) -> list[dict[str, Any]]:
         elif kind == "file":
             parts.append(_pdf(part.get("file"), f"{at}.file"))
         else:
-            raise TranslationError(
-                at, f"content part type {kind!r} is not supported (text, image_url, input_audio and file are)"
-            )
+            raise chat_parts.unsupported_part(at, kind, "text, image_url, input_audio and file")
     return parts
 
 
@@ -390,7 +344,7 @@ def _pdf(file: Any, where: str) -> dict[str, Any]:
     (https://ai.google.dev/gemini-api/docs/document-processing); a `file_id` names a file of the
     gateway's, which a Gemini request cannot reach."""
     data = file.get("file_data") if isinstance(file, dict) else None
-    match = _DATA_URL.match(data) if isinstance(data, str) else None
+    match = chat_parts.DATA_URL.match(data) if isinstance(data, str) else None
     if match is None or match["type"].lower() != "application/pdf":
         raise TranslationError(
             f"{where}.file_data",
@@ -400,17 +354,10 @@ def _pdf(file: Any, where: str) -> dict[str, Any]:
 
 
 def _image(image_url: Any, where: str) -> dict[str, Any]:
-    url = image_url.get("url") if isinstance(image_url, dict) else None
-    if not isinstance(url, str) or not url:
-        raise TranslationError(f"{where}.url", "is required")
-    if match := _DATA_URL.match(url):
-        mime_type = match["type"].lower()
-        if mime_type not in IMAGE_MIME_TYPES:
-            raise TranslationError(
-                f"{where}.url",
-                f"image type {mime_type} is not supported ({', '.join(sorted(IMAGE_MIME_TYPES))})",
-            )
-        return {"inlineData": {"mimeType": mime_type, "data": match["data"]}}
+    url = chat_parts.image_url(image_url, where)
+    if image := chat_parts.image_data(url, f"{where}.url", IMAGE_MIME_TYPES):
+        mime_type, data = image
+        return {"inlineData": {"mimeType": mime_type, "data": data}}
     # Gemini's fileData takes a Files API uri, not a web address: the gateway fetches nothing
     # for a batch line, so an image by URL is refused rather than sent to fail later.
     raise TranslationError(
@@ -432,26 +379,9 @@ def _model_parts(
     parts: list[dict[str, Any]] = []
     if (text := _text_only(message.get("content"), f"{where}.content")) != "":
         parts.append({"text": text})
-    tool_calls = message.get("tool_calls") or []
-    if not isinstance(tool_calls, list):
-        raise TranslationError(f"{where}.tool_calls", "must be a list")
-    for index, call in enumerate(tool_calls):
-        at = f"{where}.tool_calls[{index}]"
-        function = call.get("function") if isinstance(call, dict) else None
-        if not isinstance(function, dict) or call.get("type", "function") != "function":
-            raise TranslationError(at, "only function tool calls are supported")
-        if not isinstance(call.get("id"), str) or not isinstance(function.get("name"), str):
-            raise TranslationError(at, "needs an id and a function name")
-        try:
-            arguments = json.loads(function.get("arguments") or "{}")
-        except (TypeError, ValueError):
-            raise TranslationError(f"{at}.function.arguments", "must be a JSON object in a string") from None
-        if not isinstance(arguments, dict):
-            raise TranslationError(f"{at}.function.arguments", "must be a JSON object in a string")
-        calls.names[call["id"]] = function["name"]
-        part: dict[str, Any] = {
-            "functionCall": {"id": call["id"], "name": function["name"], "args": arguments}
-        }
+    for index, call in enumerate(chat_parts.function_calls(message, where)):
+        calls.names[call.id] = call.name
+        part: dict[str, Any] = {"functionCall": {"id": call.id, "name": call.name, "args": call.arguments}}
         if signed and index == 0:  # Gemini 3 checks the signature of a step's first call
             part["thoughtSignature"] = SKIP_THOUGHT_SIGNATURE
         parts.append(part)
@@ -459,9 +389,7 @@ def _model_parts(
 
 
 def _function_response(message: dict[str, Any], where: str, calls: _CallNames) -> dict[str, Any]:
-    call_id = message.get("tool_call_id")
-    if not isinstance(call_id, str) or not call_id:
-        raise TranslationError(f"{where}.tool_call_id", "is required")
+    call_id = chat_parts.tool_call_id(message, where)
     name = calls.names.get(call_id)
     if name is None:
         raise TranslationError(
@@ -480,15 +408,9 @@ def _function_response(message: dict[str, Any], where: str, calls: _CallNames) -
 
 
 def _function_declarations(tools: Any) -> list[dict[str, Any]]:
-    if not isinstance(tools, list):
-        raise TranslationError("body.tools", "must be a list")
     declarations = []
-    for index, tool in enumerate(tools):
-        at = f"body.tools[{index}]"
-        function = tool.get("function") if isinstance(tool, dict) else None
-        if not isinstance(tool, dict) or tool.get("type") != "function" or not isinstance(function, dict):
-            raise TranslationError(at, "only function tools are supported")
-        if not isinstance(function.get("name"), str) or not function["name"]:
+    for at, function in chat_parts.function_tools(tools):
+        if not function["name"]:
             raise TranslationError(f"{at}.function.name", "is required")
         if not FUNCTION_NAME.match(function["name"]):
             raise TranslationError(
@@ -582,20 +504,8 @@ def _choice(candidate: dict[str, Any], position: int, *, custom_id: str) -> dict
         elif isinstance(part.get("functionCall"), dict):
             call = part["functionCall"]
             call_id = call.get("id") or _call_id(custom_id, index, len(calls))
-            calls.append(
-                {
-                    "id": call_id,
-                    "type": "function",
-                    "function": {"name": call.get("name"), "arguments": json.dumps(call.get("args") or {})},
-                }
-            )
-    message: dict[str, Any] = {
-        "role": "assistant",
-        "content": "".join(texts) if texts else None,
-        "refusal": None,
-    }
-    if calls:
-        message["tool_calls"] = calls
+            calls.append(chat_parts.tool_call(call_id, call.get("name"), call.get("args")))
+    message = chat_parts.assistant_message(texts, calls)
     finish = FINISH_REASONS.get(str(candidate.get("finishReason")), "stop")
     if calls and finish == "stop":
         finish = "tool_calls"

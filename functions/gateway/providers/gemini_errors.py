@@ -3,22 +3,12 @@ errors, and the one that says the API key was refused (https://ai.google.dev/gem
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 
 from gateway.errors import GatewayError, RateLimitError, UpstreamError, UpstreamRequestError
+from gateway.providers.errors import error_fields
 
 _KEY_REJECTED = "API_KEY_INVALID"
-
-
-def _error_fields(response: httpx.Response) -> dict[str, Any]:
-    try:
-        payload = response.json()
-    except ValueError:
-        return {}
-    error = payload.get("error") if isinstance(payload, dict) else None
-    return error if isinstance(error, dict) else {}
 
 
 def key_rejected(response: httpx.Response) -> bool:
@@ -28,7 +18,7 @@ def key_rejected(response: httpx.Response) -> bool:
     if response.status_code == 401:
         return True
     response.read()
-    fields = _error_fields(response)
+    fields = error_fields(response, flat=False)
     reasons = {str(d.get("reason")) for d in fields.get("details") or () if isinstance(d, dict)}
     message = str(fields.get("message") or "")
     return _KEY_REJECTED in reasons or "API key" in message or "unregistered callers" in message
@@ -36,7 +26,7 @@ def key_rejected(response: httpx.Response) -> bool:
 
 def gemini_error(response: httpx.Response, provider: str) -> GatewayError:
     """The gateway's error for a Google error answer (`{"error": {code, message, status}}`)."""
-    fields = _error_fields(response)
+    fields = error_fields(response, flat=False)
     message = str(fields.get("message") or f"provider '{provider}' answered HTTP {response.status_code}")
     status_name = str(fields.get("status") or "")
     status = response.status_code

@@ -3,10 +3,39 @@ failure becomes the gateway's upstream error, the answer's status the call's out
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import IO
+
 import httpx
 
 from gateway.errors import UpstreamError, UpstreamTimeoutError
+from gateway.observability import logger
 from gateway.observability.provider_calls import TIMEOUT, provider_call
+
+
+def close_failed(response: httpx.Response, *, provider: str, path: str, stream: bool) -> None:
+    """Reads in (when streamed) and closes an error answer, logged with its status and `path`;
+    its body stays readable for the error it becomes."""
+    if stream:
+        response.read()
+    response.close()
+    logger.warning(
+        "provider error", extra={"provider": provider, "status": response.status_code, "path": path}
+    )
+
+
+class Replayable:
+    """A spooled request body httpx sends in chunks, from its start on every attempt (a retry
+    after the key was read again sends it again)."""
+
+    def __init__(self, spool: IO[bytes], size: int) -> None:
+        self._spool = spool
+        self.size = size
+
+    def __iter__(self) -> Iterator[bytes]:
+        self._spool.seek(0)
+        while chunk := self._spool.read(1024 * 1024):
+            yield chunk
 
 
 def send_measured(

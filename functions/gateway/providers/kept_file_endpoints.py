@@ -1,9 +1,11 @@
 """The Files and Uploads half of `ProviderApi` for a provider with no OpenAI-style file store
-(Anthropic, Bedrock): every call goes to the deployment's gateway-kept files."""
+(Anthropic, Bedrock, Gemini, Vertex AI): every call goes to the deployment's gateway-kept files,
+made when first used."""
 
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from functools import cached_property
 from typing import Any
 
 from gateway.providers.api import ContentStream, FileContent
@@ -11,9 +13,11 @@ from gateway.providers.kept_files import KeptFiles
 
 
 class KeptFileEndpoints:
-    @property
+    name: str  # the deployment's
+
+    @cached_property
     def files(self) -> KeptFiles:
-        raise NotImplementedError
+        return KeptFiles(self.name)
 
     def create_file(
         self,

@@ -10,6 +10,7 @@ one file, and the second learns it exists.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 import uuid
@@ -24,6 +25,7 @@ from botocore.exceptions import ClientError
 from gateway import resources
 from gateway.errors import UpstreamRequestError
 from gateway.jsonl import stream_chunks
+from gateway.providers.errors import bad_request
 from gateway.settings import get_settings
 from gateway.storage.s3 import s3_client
 
@@ -85,6 +87,33 @@ class KeptFiles:
         return self.put_file(
             new_file_id(), chunks, filename=filename, purpose=purpose, expires_after=expires_after
         )
+
+    def check_batch_input(self, file_id: str) -> None:
+        """A 400 unless file `file_id` was uploaded for batches (a 404 if there is none)."""
+        purpose = self.retrieve_file(file_id).get("purpose")
+        if purpose != "batch":
+            raise bad_request(
+                f"The input file '{file_id}' must be uploaded with purpose 'batch', not '{purpose}'.",
+                param="input_file_id",
+                code="invalid_file_purpose",
+            )
+
+    def keep_results(self, batch_id: str, kind: str, spool: IO[bytes], *, purpose: str) -> str | None:
+        """The id of the `kind` results file (output, error) of the provider's batch `batch_id`,
+        written from `spool` once (None for an empty spool): a later run that finds the file
+        written by an earlier one takes it as it is."""
+        if not spool.tell():
+            return None
+        spool.seek(0)
+        file_id = derived_id(self.deployment, batch_id, kind)
+        with contextlib.suppress(FileExists):
+            self.put_file(
+                file_id,
+                iter(lambda: spool.read(1024 * 1024), b""),
+                filename=f"batch_{batch_id}_{kind}.jsonl",
+                purpose=purpose,
+            )
+        return file_id
 
     def put_file(
         self,

@@ -14,7 +14,6 @@ deletes the job's folder in the bucket (the prompts and answers are the gateway'
 
 from __future__ import annotations
 
-import contextlib
 import json
 import tempfile
 import threading
@@ -29,12 +28,11 @@ from gateway.errors import ConflictError, GatewayError, InvalidRequestError, Ups
 from gateway.jsonl import split_lines
 from gateway.observability import logger
 from gateway.providers import batch_results, vertex_jobs, vertex_records
-from gateway.providers.api import ProviderApi
+from gateway.providers.api import ProviderApi, list_page
 from gateway.providers.caps import BatchCaps, caps_for
 from gateway.providers.config import ProviderDeployment
 from gateway.providers.google_cloud import GoogleCloud
 from gateway.providers.kept_file_endpoints import KeptFileEndpoints
-from gateway.providers.kept_files import FileExists, KeptFiles, derived_id
 from gateway.providers.vertex_jobs import Note
 from gateway.storage.s3 import s3_client
 
@@ -52,16 +50,12 @@ class VertexClient(KeptFileEndpoints):
     def __init__(self, deployment: ProviderDeployment, key_source: KeySource, timeout: float) -> None:
         self.deployment = deployment
         self.name = deployment.name
-        self._files = KeptFiles(deployment.name)
+        self._files = self.files
         self._s3 = s3_client()
         self._google = GoogleCloud(deployment, key_source, timeout)
         self._lock = threading.Lock()
         self._notes: dict[str, Note] = {}  # job id -> its note
         self._folders_gone: set[str] = set()  # jobs whose folder in the bucket is deleted
-
-    @property
-    def files(self) -> KeptFiles:
-        return self._files
 
     # Batches ---------------------------------------------------------------------------------
     def create_batch(
@@ -144,13 +138,7 @@ class VertexClient(KeptFileEndpoints):
         ids = [vertex_jobs.job_id(str(job["name"])) for job in jobs]
         start = ids.index(after) + 1 if after in ids else (0 if after is None else len(ids))
         data = [self._batch(job) for job in jobs[start : start + limit]]
-        return {
-            "object": "list",
-            "data": data,
-            "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None,
-            "has_more": start + limit < len(jobs),
-        }
+        return list_page(data, has_more=start + limit < len(jobs))
 
     def cancel_batch(self, batch_id: str) -> dict[str, Any]:
         """Cancels the job; answers `cancelling` as OpenAI does: the rows it ran become files on
@@ -312,18 +300,7 @@ class VertexClient(KeptFileEndpoints):
                             yield row
 
     def _results_file(self, job_id: str, kind: str, spool: IO[bytes]) -> str | None:
-        if not spool.tell():
-            return None
-        spool.seek(0)
-        file_id = derived_id(self.name, job_id, kind)
-        with contextlib.suppress(FileExists):  # an earlier run wrote it
-            self._files.put_file(
-                file_id,
-                iter(lambda: spool.read(1024 * 1024), b""),
-                filename=f"batch_{job_id}_{kind}.jsonl",
-                purpose="batch_output",
-            )
-        return file_id
+        return self._files.keep_results(job_id, kind, spool, purpose="batch_output")
 
     # Names and notes ---------------------------------------------------------------------------
     def _folder(self, token: str) -> str:

@@ -11,7 +11,7 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-from gateway.providers.bedrock_jobs import Note
+from gateway.providers.bedrock_jobs import Note, note_batch
 
 # Vertex's job state -> OpenAI's batch status.
 STATUS: dict[str, str] = {
@@ -38,12 +38,6 @@ FINISHED = frozenset(
     }
 )
 WITH_RESULTS = FINISHED - {"JOB_STATE_FAILED"}
-_END_STAMP = {
-    "completed": "completed_at",
-    "cancelled": "cancelled_at",
-    "failed": "failed_at",
-    "expired": "expired_at",
-}
 # The label that names the gateway batch a job runs (label values: lowercase, digits, `_`, `-`).
 BATCH_LABEL = "gateway_batch"
 DISPLAY_NAME_PREFIX = "openai-gateway "
@@ -88,37 +82,19 @@ def batch_object(job: dict[str, Any], note: Note) -> dict[str, Any]:
         # OpenAI's rule: requests the window left unrun are failed (an error line each)
         failed += _count(stats, "incompleteCount")
     updated = _seconds(job.get("updateTime"))
-    ended = _seconds(job.get("endTime"))
-    batch: dict[str, Any] = {
-        "id": job_id(str(job["name"])),
-        "object": "batch",
-        "endpoint": note.endpoint,
-        "errors": None,
-        "input_file_id": note.input_file_id,
-        "completion_window": note.completion_window,
-        "status": status,
-        "output_file_id": note.output_file_id,
-        "error_file_id": note.error_file_id,
-        "created_at": note.created_at,
-        "in_progress_at": _seconds(job.get("startTime")) if status != "validating" else None,
-        "expires_at": note.created_at + 24 * 3600,
-        "finalizing_at": None,
-        "completed_at": None,
-        "failed_at": None,
-        "expired_at": None,
-        "cancelling_at": updated if status == "cancelling" else None,
-        "cancelled_at": None,
-        "request_counts": {"total": note.total, "completed": succeeded, "failed": failed},
-        "metadata": note.metadata,
-        "model": str(job.get("model") or "").rsplit("/", 1)[-1] or None,
-    }
-    if status in _END_STAMP:
-        batch[_END_STAMP[status]] = ended or updated
-    if status == "failed":
-        error = job.get("error") or {}
-        message = str(error.get("message") or "The Vertex AI batch prediction job failed.")
-        batch["errors"] = {
-            "object": "list",
-            "data": [{"code": "vertex_job_failed", "message": message, "param": None, "line": None}],
-        }
-    return batch
+    error = job.get("error") or {}
+    return note_batch(
+        note,
+        batch_id=job_id(str(job["name"])),
+        status=status,
+        counts={"total": note.total, "completed": succeeded, "failed": failed},
+        model=str(job.get("model") or "").rsplit("/", 1)[-1] or None,
+        in_progress_at=_seconds(job.get("startTime")) if status != "validating" else None,
+        expires_at=note.created_at + 24 * 3600,
+        cancelling_at=updated if status == "cancelling" else None,
+        ended_at=_seconds(job.get("endTime")) or updated,
+        failure=(
+            "vertex_job_failed",
+            str(error.get("message") or "The Vertex AI batch prediction job failed."),
+        ),
+    )

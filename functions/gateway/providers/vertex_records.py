@@ -30,7 +30,7 @@ from typing import Any
 
 from gateway.errors import InvalidRequestError
 from gateway.providers.batch_results import Outcome
-from gateway.providers.bedrock_records import line_endpoint
+from gateway.providers.bedrock_records import line_endpoint, line_error, request_lines
 from gateway.providers.chat_to_messages import TranslationError, messages_request
 from gateway.providers.chat_to_messages import chat_completion as messages_completion
 from gateway.providers.gemini_content import chat_completion, generate_content_request
@@ -141,33 +141,22 @@ def rows(
     """The JSONL rows of an OpenAI batch input file, line by line; `into` collects the model,
     the custom_ids and the size. A line that cannot be translated, or a limit passed, is a 400
     naming it."""
-    for number, raw in enumerate(lines, 1):
-        if not raw.strip():
-            continue
-        try:
-            line = json.loads(raw)
-            url = line.get("url")
-            body = line["body"]
-            custom_id = str(line["custom_id"])
-            if not isinstance(body, dict):
-                raise TypeError
-        except (ValueError, KeyError, TypeError, AttributeError):
-            raise _line_error(number, "is not a batch request line (custom_id, method, url, body)") from None
+    for number, url, body, custom_id in request_lines(lines):
         if line_endpoint(url) != CHAT_COMPLETIONS:
-            raise _line_error(number, f"url {url!r}: Vertex AI batches take {CHAT_COMPLETIONS} only")
+            raise line_error(number, f"url {url!r}: Vertex AI batches take {CHAT_COMPLETIONS} only")
         try:
             model_id = vertex_model(str(body.get("model") or ""), models)
         except InvalidRequestError as exc:
-            raise _line_error(number, exc.message) from None
+            raise line_error(number, exc.message) from None
         if into.model and model_id != into.model:
-            raise _line_error(number, f"model {model_id!r}: a Vertex AI batch runs one model ({into.model})")
+            raise line_error(number, f"model {model_id!r}: a Vertex AI batch runs one model ({into.model})")
         into.model = model_id
         try:
             row = request_row(
                 body, model_id=model_id, index=len(into.custom_ids) + 1, default_max_tokens=default_max_tokens
             )
         except TranslationError as exc:
-            raise _line_error(number, str(exc)) from None
+            raise line_error(number, str(exc)) from None
         into.custom_ids.append(custom_id)
         if len(into.custom_ids) > MAX_REQUESTS:
             raise InvalidRequestError(
@@ -188,10 +177,6 @@ def rows(
         yield encoded
     if not into.custom_ids:
         raise InvalidRequestError("The input file has no requests.", param="input_file_id", code="empty_file")
-
-
-def _line_error(number: int, message: str) -> InvalidRequestError:
-    return InvalidRequestError(f"Line {number}: {message}", param="input_file_id", code="invalid_batch_line")
 
 
 def row_index(row: dict[str, Any]) -> int | None:

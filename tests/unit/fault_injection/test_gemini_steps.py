@@ -7,77 +7,37 @@ Gemini batch per gateway id, every request's result under its custom_id, no note
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from gateway import resources
 from gateway.errors import UpstreamTimeoutError
 from gateway.providers.batch_notes import BatchNotes
 from gateway.providers.config import ProviderDeployment
 from gateway.providers.gemini import GeminiClient
 from gateway.providers.kept_files import KeptFiles
-from gateway.storage.s3 import s3_client
 
-from devserver.simulator import Simulator, SimulatorConfig, SteppedClock
+from devserver.simulator import Simulator, SteppedClock
+from tests.unit import stepped_simulator
+from tests.unit.fault_injection import provider_steps
 
 PHASE = 10.0
 GATEWAY_ID = "batch_interrupted"
 CUSTOM_IDS = ["one", "two", "three-sim-fail-bad_thing"]
 
-
-class Injected(Exception):
-    pass
+clock, sim = stepped_simulator.clock, stepped_simulator.sim  # fixtures
 
 
 @pytest.fixture
-def clock() -> SteppedClock:
-    return SteppedClock()
-
-
-@pytest.fixture
-def sim(clock: SteppedClock) -> Iterator[Simulator]:
-    with Simulator(SimulatorConfig(port=0, batch_phase_seconds=PHASE, clock=clock)) as running:
-        yield running
-
-
-@pytest.fixture
-def client(sim: Simulator, aws: None) -> Iterator[GeminiClient]:
-    s3_client.cache_clear()
-    boto3.client("s3").create_bucket(Bucket=resources.DEFAULT_BUCKET_NAME)
+def client(sim: Simulator, kept_bucket: None) -> Iterator[GeminiClient]:
     deployment = ProviderDeployment(name="gemini", type="gemini", api_base=sim.gemini_api_base)
     adapter = GeminiClient(deployment, lambda refresh: "sim-gemini-key", timeout=5)
     yield adapter
     adapter.close()
-    s3_client.cache_clear()
 
 
-def fail_once(
-    monkeypatch: pytest.MonkeyPatch,
-    owner: Any,
-    name: str,
-    *,
-    after: bool = False,
-    when: Callable[..., bool] | None = None,
-) -> list[bool]:
-    """Make `owner.name` fail on its first matching call (before it runs, or after: the work done,
-    its answer lost); returns a list that holds True once it fired."""
-    real = getattr(owner, name)
-    fired: list[bool] = []
-
-    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if fired or (when is not None and not when(*args, **kwargs)):
-            return real(self, *args, **kwargs)
-        fired.append(True)
-        if not after:
-            raise Injected(name)
-        real(self, *args, **kwargs)
-        raise UpstreamTimeoutError("provider 'gemini' did not answer in time")
-
-    monkeypatch.setattr(owner, name, wrapper)
-    return fired
+def fail_at(monkeypatch: pytest.MonkeyPatch, step: dict[str, Any]) -> list[bool]:
+    return provider_steps.fail_at(monkeypatch, step, provider="gemini")
 
 
 def is_create(method: str, path: str, **_: Any) -> bool:
@@ -101,7 +61,6 @@ RESULT_STEPS: dict[str, dict[str, Any]] = {
     "error file write after the output file": {
         "owner": KeptFiles,
         "name": "put_file",
-        "when": lambda file_id, *a, **k: True,
         "second": True,
     },
     "note of the kept files": {"owner": BatchNotes, "name": "put", "when": files_note},
@@ -109,26 +68,9 @@ RESULT_STEPS: dict[str, dict[str, Any]] = {
 
 
 def create(client: GeminiClient) -> dict[str, Any]:
-    lines = [
-        {
-            "custom_id": cid,
-            "method": "POST",
-            "url": "/v1/chat/completions",
-            "body": {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": cid}]},
-        }
-        for cid in CUSTOM_IDS
-    ]
-    content = b"".join(json.dumps(item).encode() + b"\n" for item in lines)
-    if not client.files.list_files()["data"]:
-        client.create_file(filename="in.jsonl", content=content, purpose="batch")
-    input_file = client.files.list_files()["data"][0]["id"]
-    body = {
-        "input_file_id": input_file,
-        "endpoint": "/v1/chat/completions",
-        "completion_window": "24h",
-        "metadata": {"gateway_batch_id": GATEWAY_ID},
-    }
-    return client.create_batch(body, gateway_id=GATEWAY_ID)
+    return provider_steps.create_batch(
+        client, model="gemini-2.5-flash", custom_ids=CUSTOM_IDS, gateway_id=GATEWAY_ID
+    )
 
 
 def assert_converged(client: GeminiClient, sim: Simulator, clock: SteppedClock, batch_id: str) -> None:
@@ -137,8 +79,8 @@ def assert_converged(client: GeminiClient, sim: Simulator, clock: SteppedClock, 
     clock.step(PHASE * 3)
     done = client.retrieve_batch(batch_id)
     assert done["status"] == "completed" and done["metadata"] == {"gateway_batch_id": GATEWAY_ID}
-    output = [json.loads(x)["custom_id"] for x in client.file_content(done["output_file_id"]).splitlines()]
-    errors = [json.loads(x)["custom_id"] for x in client.file_content(done["error_file_id"]).splitlines()]
+    output = provider_steps.custom_ids_in(client, done["output_file_id"])
+    errors = provider_steps.custom_ids_in(client, done["error_file_id"])
     assert sorted(output + errors) == sorted(CUSTOM_IDS) and errors == ["three-sim-fail-bad_thing"]
     assert done["request_counts"] == {"total": 3, "completed": 2, "failed": 1}
     assert client.notes.get_pending(GATEWAY_ID) is None
@@ -150,12 +92,10 @@ def test_a_create_interrupted_at_a_step_is_finished_by_its_retry(
     step: str, client: GeminiClient, sim: Simulator, clock: SteppedClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spec = CREATE_STEPS[step]
-    fired = fail_once(
-        monkeypatch, spec["owner"], spec["name"], after=spec.get("after", False), when=spec.get("when")
-    )
+    fired = fail_at(monkeypatch, spec)
     try:
         first: dict[str, Any] | None = create(client)
-    except (Injected, UpstreamTimeoutError):
+    except (provider_steps.Injected, UpstreamTimeoutError):
         first = None
     assert fired
     retried = create(client)
@@ -169,8 +109,8 @@ def test_a_retrieve_adopts_the_batch_of_a_create_that_never_heard_back(
     step: str, client: GeminiClient, sim: Simulator, clock: SteppedClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spec = CREATE_STEPS[step]
-    fail_once(monkeypatch, spec["owner"], spec["name"], after=spec.get("after", False), when=spec.get("when"))
-    with pytest.raises((Injected, UpstreamTimeoutError)):
+    fail_at(monkeypatch, spec)
+    with pytest.raises((provider_steps.Injected, UpstreamTimeoutError)):
         create(client)
     [upstream] = sim.gemini.batches.values()
     listed = client.list_batches(limit=10)["data"]  # how the gateway's adoption finds it
@@ -185,18 +125,9 @@ def test_keeping_the_results_interrupted_at_a_step_is_finished_by_the_next_retri
 ) -> None:
     batch = create(client)
     spec = RESULT_STEPS[step]
-    if spec.get("second"):  # let the output file through, fail the error file's write
-        calls: list[bool] = []
-
-        def second(*args: Any, **kwargs: Any) -> bool:
-            calls.append(True)
-            return len(calls) == 2
-
-        fired = fail_once(monkeypatch, spec["owner"], spec["name"], when=second)
-    else:
-        fired = fail_once(monkeypatch, spec["owner"], spec["name"], when=spec.get("when"))
+    fired = fail_at(monkeypatch, spec)  # a "second" step lets the output file through
     clock.step(PHASE * 3)
-    with pytest.raises(Injected):
+    with pytest.raises(provider_steps.Injected):
         client.retrieve_batch(batch["id"])
     assert fired
     clock.step(-PHASE * 3)  # assert_converged steps the clock again

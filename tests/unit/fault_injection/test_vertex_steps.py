@@ -8,48 +8,31 @@ bucket gone once the results are kept.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from gateway import resources
 from gateway.errors import UpstreamTimeoutError
 from gateway.providers.config import parse_deployments
 from gateway.providers.google_cloud import GoogleCloud
 from gateway.providers.kept_files import KeptFiles
 from gateway.providers.vertex import VertexClient
 from gateway.providers.vertex_jobs import job_token
-from gateway.storage.s3 import s3_client
 
-from devserver.simulator import Simulator, SimulatorConfig, SteppedClock
+from devserver.simulator import Simulator, SteppedClock
+from tests.unit import stepped_simulator
+from tests.unit.fault_injection import provider_steps
 
 PHASE = 10.0
 GATEWAY_ID = "batch_interrupted"
 BUCKET = "sim-vertex-batches"
 CUSTOM_IDS = ["one", "two/é", "three-sim-fail-bad_thing"]
 
-
-class Injected(Exception):
-    pass
+clock, sim = stepped_simulator.clock, stepped_simulator.sim  # fixtures
 
 
 @pytest.fixture
-def clock() -> SteppedClock:
-    return SteppedClock()
-
-
-@pytest.fixture
-def sim(clock: SteppedClock) -> Iterator[Simulator]:
-    with Simulator(SimulatorConfig(port=0, batch_phase_seconds=PHASE, clock=clock)) as running:
-        yield running
-
-
-@pytest.fixture
-def client(sim: Simulator, aws: None) -> Iterator[VertexClient]:
-    s3_client.cache_clear()
-    boto3.client("s3").create_bucket(Bucket=resources.DEFAULT_BUCKET_NAME)
+def client(sim: Simulator, kept_bucket: None) -> Iterator[VertexClient]:
     spec = {
         "type": "vertex",
         "project": "sim-project",
@@ -63,33 +46,10 @@ def client(sim: Simulator, aws: None) -> Iterator[VertexClient]:
     adapter = VertexClient(deployment, lambda refresh: key, timeout=5)
     yield adapter
     adapter.close()
-    s3_client.cache_clear()
 
 
-def fail_once(
-    monkeypatch: pytest.MonkeyPatch,
-    owner: Any,
-    name: str,
-    *,
-    after: bool = False,
-    when: Callable[..., bool] | None = None,
-) -> list[bool]:
-    """`owner.name` fails on its first matching call (before it runs, or after: the work done,
-    its answer lost); the list holds True once it fired."""
-    real = getattr(owner, name)
-    fired: list[bool] = []
-
-    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if fired or (when is not None and not when(*args, **kwargs)):
-            return real(self, *args, **kwargs)
-        fired.append(True)
-        if not after:
-            raise Injected(name)
-        real(self, *args, **kwargs)
-        raise UpstreamTimeoutError("provider 'vertex' did not answer in time")
-
-    monkeypatch.setattr(owner, name, wrapper)
-    return fired
+def fail_at(monkeypatch: pytest.MonkeyPatch, step: dict[str, Any]) -> list[bool]:
+    return provider_steps.fail_at(monkeypatch, step, provider="vertex")
 
 
 def is_note(key: str, value: dict[str, Any]) -> bool:
@@ -127,26 +87,9 @@ RESULT_STEPS: dict[str, dict[str, Any]] = {
 
 
 def create(client: VertexClient) -> dict[str, Any]:
-    lines = [
-        {
-            "custom_id": cid,
-            "method": "POST",
-            "url": "/v1/chat/completions",
-            "body": {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": cid}]},
-        }
-        for cid in CUSTOM_IDS
-    ]
-    content = b"".join(json.dumps(item).encode() + b"\n" for item in lines)
-    if not client.files.list_files()["data"]:
-        client.create_file(filename="in.jsonl", content=content, purpose="batch")
-    input_file = client.files.list_files()["data"][0]["id"]
-    body = {
-        "input_file_id": input_file,
-        "endpoint": "/v1/chat/completions",
-        "completion_window": "24h",
-        "metadata": {"gateway_batch_id": GATEWAY_ID},
-    }
-    return client.create_batch(body, gateway_id=GATEWAY_ID)
+    return provider_steps.create_batch(
+        client, model="gemini-2.5-flash", custom_ids=CUSTOM_IDS, gateway_id=GATEWAY_ID
+    )
 
 
 def assert_converged(client: VertexClient, sim: Simulator, clock: SteppedClock, batch_id: str) -> None:
@@ -157,8 +100,8 @@ def assert_converged(client: VertexClient, sim: Simulator, clock: SteppedClock, 
     client._notes.clear()  # as another function would: nothing cached
     done = client.retrieve_batch(batch_id)
     assert done["status"] == "completed" and done["metadata"] == {"gateway_batch_id": GATEWAY_ID}
-    output = [json.loads(x)["custom_id"] for x in client.file_content(done["output_file_id"]).splitlines()]
-    errors = [json.loads(x)["custom_id"] for x in client.file_content(done["error_file_id"]).splitlines()]
+    output = provider_steps.custom_ids_in(client, done["output_file_id"])
+    errors = provider_steps.custom_ids_in(client, done["error_file_id"])
     assert sorted(output + errors) == sorted(CUSTOM_IDS) and errors == ["three-sim-fail-bad_thing"]
     assert done["request_counts"] == {"total": 3, "completed": 2, "failed": 1}
     assert client.list_batches(limit=10)["data"] == [done]
@@ -171,10 +114,8 @@ def test_a_create_interrupted_at_a_step_is_finished_by_its_retry(
     step: str, client: VertexClient, sim: Simulator, clock: SteppedClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spec = CREATE_STEPS[step]
-    fired = fail_once(
-        monkeypatch, spec["owner"], spec["name"], after=spec.get("after", False), when=spec.get("when")
-    )
-    with pytest.raises((Injected, UpstreamTimeoutError)):
+    fired = fail_at(monkeypatch, spec)
+    with pytest.raises((provider_steps.Injected, UpstreamTimeoutError)):
         create(client)
     assert fired
     retried = create(client)
@@ -186,7 +127,7 @@ def test_a_list_finds_the_job_of_a_create_that_never_heard_back(
     client: VertexClient, sim: Simulator, clock: SteppedClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """How the gateway's adoption meets it: the job, tagged with the gateway batch id."""
-    fail_once(monkeypatch, GoogleCloud, "create_job", after=True)
+    fail_at(monkeypatch, CREATE_STEPS["job create answer lost"])
     with pytest.raises(UpstreamTimeoutError):
         create(client)
     [upstream] = sim.google.vertex.jobs.values()
@@ -202,18 +143,9 @@ def test_keeping_the_results_interrupted_at_a_step_is_finished_by_the_next_retri
 ) -> None:
     batch = create(client)
     spec = RESULT_STEPS[step]
-    when = spec.get("when")
-    if spec.get("second"):  # the output file goes through, the error file's write fails
-        calls: list[bool] = []
-
-        def second(*args: Any, **kwargs: Any) -> bool:
-            calls.append(True)
-            return len(calls) == 2
-
-        when = second
-    fired = fail_once(monkeypatch, spec["owner"], spec["name"], after=spec.get("after", False), when=when)
+    fired = fail_at(monkeypatch, spec)  # a "second" step lets the output file through
     clock.step(PHASE * 3)
-    with pytest.raises((Injected, UpstreamTimeoutError)):
+    with pytest.raises((provider_steps.Injected, UpstreamTimeoutError)):
         client.retrieve_batch(batch["id"])
     assert fired
     clock.step(-PHASE * 3)  # assert_converged steps the clock again

@@ -5,160 +5,78 @@ functions; every refusal is a `TranslationError` naming the field (the upload ch
 from __future__ import annotations
 
 import hashlib
-import json
-import re
 from collections.abc import Collection
 from typing import Any
 
-from gateway.providers.chat_to_messages import TranslationError
+from gateway.providers import chat_parts
+from gateway.providers.chat_parts import TranslationError
 
-# Set to anything but these neutral values, a field is a request the family must take.
-NEUTRAL: dict[str, tuple[Any, ...]] = {
-    "frequency_penalty": (None, 0, 0.0),
-    "presence_penalty": (None, 0, 0.0),
-    "logit_bias": (None, {}),
-    "logprobs": (None, False),
-    "top_logprobs": (None, 0),
-    "n": (None, 1),
-    "audio": (None,),
-    "prediction": (None,),
-    "functions": (None,),
-    "function_call": (None,),
-    "web_search_options": (None,),
-    "reasoning_effort": (None,),
-    "seed": (None,),
-    "stop": (None, [], ""),
-    "tools": (None, []),
-    "tool_choice": (None,),
-    "parallel_tool_calls": (None, True),
-    "response_format": (None, {"type": "text"}),
-    "modalities": (None, ["text"]),
-    "stream": (None, False),
-}
 # Accepted by every family and without effect on a batch record.
 # (`user` identifies an end user to OpenAI's abuse monitoring: no field of these bodies.)
 IGNORED = frozenset(
     {"store", "metadata", "service_tier", "stream_options", "prompt_cache_key", "safety_identifier", "user"}
 )
 ALWAYS = frozenset({"model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p"})
-DATA_URL = re.compile(r"^data:(?P<type>[\w/+.-]+);base64,(?P<data>.*)$", re.DOTALL)
 
 
 def check_fields(body: dict[str, Any], family: str, takes: Collection[str]) -> None:
     """Refuses a field the family cannot take (`takes`: the optional ones it can), naming it."""
-    for name, value in body.items():
-        if name in ALWAYS or name in IGNORED or name in takes:
-            continue
-        if name in NEUTRAL:
-            if any(_same(value, neutral) for neutral in NEUTRAL[name]):
-                continue
-            raise TranslationError(f"body.{name}", f"is not supported by {family} models on Amazon Bedrock")
-        raise TranslationError(f"body.{name}", "is not a chat completions field the gateway can translate")
+    # Set to anything but its neutral value, an optional field is a request the family must take.
+    chat_parts.check_fields(
+        body,
+        takes=ALWAYS | IGNORED | set(takes),
+        neutral=chat_parts.NEUTRAL,
+        refusal=f"is not supported by {family} models on Amazon Bedrock",
+    )
     if not isinstance(body.get("model"), str) or not body.get("model"):
         raise TranslationError("body.model", "is required and must be a string")
-
-
-def _same(value: Any, neutral: Any) -> bool:
-    return value is neutral or (value == neutral and type(value) is type(neutral))
 
 
 def max_tokens(body: dict[str, Any], *, default: int, ceiling: int, family: str) -> int:
     """The line's output cap (`max_completion_tokens`, else `max_tokens`), else the deployment's
     default within the family's ceiling; a cap over the ceiling is refused."""
-    for name in ("max_completion_tokens", "max_tokens"):
-        value = body.get(name)
-        if value is None:
-            continue
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise TranslationError(f"body.{name}", "must be a positive integer")
-        if value > ceiling:
-            raise TranslationError(
-                f"body.{name}", f"must be at most {ceiling} for {family} models on Amazon Bedrock"
-            )
-        return value
-    return min(default, ceiling)
+    cap = chat_parts.max_tokens(body)
+    if cap is None:
+        return min(default, ceiling)
+    name, value = cap
+    if value > ceiling:
+        raise TranslationError(
+            f"body.{name}", f"must be at most {ceiling} for {family} models on Amazon Bedrock"
+        )
+    return value
 
 
 def number(body: dict[str, Any], name: str, low: float, high: float, family: str) -> float | None:
     value = body.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        raise TranslationError(f"body.{name}", "must be a number")
-    if not low <= value <= high:
-        raise TranslationError(f"body.{name}", f"must be between {low} and {high} for {family} models")
-    return value
+    return None if value is None else chat_parts.number(value, name, low, high, family)
 
 
 def stop_sequences(stop: Any) -> list[str]:
-    sequences = [stop] if isinstance(stop, str) else stop
-    if not isinstance(sequences, list) or not all(isinstance(s, str) for s in sequences):
-        raise TranslationError("body.stop", "must be a string or a list of strings")
-    return [s for s in sequences if s]
+    return [s for s in chat_parts.stop_sequences(stop) if s]
 
 
 def messages(body: dict[str, Any]) -> list[dict[str, Any]]:
-    raw = body.get("messages")
-    if not isinstance(raw, list) or not raw:
-        raise TranslationError("body.messages", "must be a non-empty list")
-    for index, message in enumerate(raw):
-        if not isinstance(message, dict):
-            raise TranslationError(f"body.messages[{index}]", "must be an object")
-    return raw
+    """`body.messages`, every one an object (checked before any is read)."""
+    return [message for _, message in chat_parts.chat_messages(body.get("messages"))]
 
 
 def text_of(content: Any, where: str) -> str:
     """The text of a message's content: a string, or text parts joined (others refused)."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if not isinstance(content, list):
-        raise TranslationError(where, "must be a string or a list of text parts")
-    texts = []
-    for index, part in enumerate(content):
-        if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
-            raise TranslationError(f"{where}[{index}]", "only text parts are supported here")
-        texts.append(part["text"])
-    return "\n".join(texts)
+    return "" if content is None else "\n".join(chat_parts.texts(content, where))
 
 
 def base64_image(part: dict[str, Any], where: str, media_types: Collection[str]) -> tuple[str, str]:
     """(media subtype, base64 data) of an `image_url` part: Bedrock's Invoke bodies take images
     as base64 only, so an image by URL is refused."""
-    image_url = part.get("image_url")
-    url = image_url.get("url") if isinstance(image_url, dict) else None
-    if not isinstance(url, str) or not url:
-        raise TranslationError(f"{where}.image_url.url", "is required")
-    match = DATA_URL.match(url)
-    if match is None:
+    url = chat_parts.image_url(part.get("image_url"), f"{where}.image_url")
+    image = chat_parts.image_data(url, f"{where}.image_url.url", media_types)
+    if image is None:
         raise TranslationError(
             f"{where}.image_url.url",
             "Amazon Bedrock takes images as base64 data URLs only (data:image/png;base64,...), not by URL",
         )
-    media_type = match["type"].lower()
-    if media_type not in media_types:
-        raise TranslationError(
-            f"{where}.image_url.url",
-            f"image type {media_type} is not supported ({', '.join(sorted(media_types))})",
-        )
-    return media_type.removeprefix("image/"), match["data"]
-
-
-def tool_arguments(call: Any, where: str) -> tuple[str, str, dict[str, Any]]:
-    """(id, name, arguments) of an assistant message's function tool call."""
-    function = call.get("function") if isinstance(call, dict) else None
-    if not isinstance(function, dict) or call.get("type", "function") != "function":
-        raise TranslationError(where, "only function tool calls are supported")
-    if not isinstance(call.get("id"), str) or not isinstance(function.get("name"), str):
-        raise TranslationError(where, "needs an id and a function name")
-    try:
-        arguments = json.loads(function.get("arguments") or "{}")
-    except (TypeError, ValueError):
-        raise TranslationError(f"{where}.function.arguments", "must be a JSON object in a string") from None
-    if not isinstance(arguments, dict):
-        raise TranslationError(f"{where}.function.arguments", "must be a JSON object in a string")
-    return call["id"], function["name"], arguments
+    media_type, data = image
+    return media_type.removeprefix("image/"), data
 
 
 def completion_id(record_id: str, model_id: str) -> str:

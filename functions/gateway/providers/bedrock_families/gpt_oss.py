@@ -16,8 +16,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from gateway.providers import chat_parts
 from gateway.providers.bedrock_families import common
-from gateway.providers.chat_to_messages import TranslationError
+from gateway.providers.chat_parts import TranslationError
 
 FAMILY = "OpenAI gpt-oss"
 TAKES = frozenset({"stop", "tools", "tool_choice", "parallel_tool_calls", "reasoning_effort"})
@@ -69,34 +70,21 @@ def _message(message: dict[str, Any], index: int) -> dict[str, Any]:
     where = f"body.messages[{index}]"
     role = message.get("role")
     if role not in ROLES:
-        raise TranslationError(f"{where}.role", f"role {role!r} is not supported")
+        raise chat_parts.unsupported_role(where, role)
     translated: dict[str, Any] = {
         "role": role,
         "content": common.text_of(message.get("content"), f"{where}.content"),
     }
     if role == "assistant" and message.get("tool_calls"):
-        calls = message["tool_calls"]
-        if not isinstance(calls, list):
-            raise TranslationError(f"{where}.tool_calls", "must be a list")
-        for number, call in enumerate(calls):
-            common.tool_arguments(call, f"{where}.tool_calls[{number}]")
-        translated["tool_calls"] = calls
+        chat_parts.function_calls(message, where)  # checked, passed on as written
+        translated["tool_calls"] = message["tool_calls"]
     if role == "tool":
-        if not isinstance(message.get("tool_call_id"), str) or not message["tool_call_id"]:
-            raise TranslationError(f"{where}.tool_call_id", "is required")
-        translated["tool_call_id"] = message["tool_call_id"]
+        translated["tool_call_id"] = chat_parts.tool_call_id(message, where)
     return translated
 
 
 def _tools(tools: Any) -> list[dict[str, Any]]:
-    if not isinstance(tools, list):
-        raise TranslationError("body.tools", "must be a list")
-    for index, tool in enumerate(tools):
-        function = tool.get("function") if isinstance(tool, dict) else None
-        if not isinstance(tool, dict) or tool.get("type") != "function" or not isinstance(function, dict):
-            raise TranslationError(f"body.tools[{index}]", "only function tools are supported")
-        if not isinstance(function.get("name"), str):
-            raise TranslationError(f"body.tools[{index}].function.name", "is required")
+    list(chat_parts.function_tools(tools))  # checks each tool; they pass on as written
     return tools
 
 

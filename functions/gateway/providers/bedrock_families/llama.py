@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.providers import chat_parts
 from gateway.providers.bedrock_families import common
-from gateway.providers.chat_to_messages import TranslationError
+from gateway.providers.chat_parts import TranslationError
 
 FAMILY = "Meta Llama"
 MAX_GEN_LEN = 2048
@@ -85,7 +86,7 @@ def _turns(raw: list[dict[str, Any]], images: list[str], *, vision: bool) -> lis
         elif role == "tool":
             raise TranslationError(f"{where}.role", "Meta Llama on Amazon Bedrock takes no tool results")
         else:
-            raise TranslationError(f"{where}.role", f"role {role!r} is not supported")
+            raise chat_parts.unsupported_role(where, role)
         turns.append((str(role), text))
     if not any(role == "user" for role, _ in turns):
         raise TranslationError("body.messages", "needs at least one user message")
@@ -96,20 +97,16 @@ def _user_text(content: Any, where: str, images: list[str], *, vision: bool) -> 
     if not isinstance(content, list):
         return common.text_of(content, where)
     texts: list[str] = []
-    for index, part in enumerate(content):
-        at = f"{where}[{index}]"
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind == "text" and isinstance(part.get("text"), str):
-            texts.append(part["text"])
+    for at, kind, part in chat_parts.content_parts(content, where):
+        if (text := chat_parts.text_of_part(kind, part)) is not None:
+            texts.append(text)
         elif kind == "image_url":
             if not vision:
                 raise TranslationError(at, "this Meta Llama model takes text only, not images")
             images.append(common.base64_image(part, at, IMAGE_TYPES)[1])
             texts.append(IMAGE_TOKEN)
         else:
-            raise TranslationError(
-                at, f"content part type {kind!r} is not supported (text and image_url are)"
-            )
+            raise chat_parts.unsupported_part(at, kind, "text and image_url")
     return "".join(text if text == IMAGE_TOKEN else text + "\n" for text in texts).rstrip("\n")
 
 

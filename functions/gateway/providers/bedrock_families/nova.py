@@ -12,11 +12,12 @@ text only. Nova takes no `n`, `response_format` or `reasoning_effort` here (refu
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from gateway.providers import chat_parts
 from gateway.providers.bedrock_families import common
-from gateway.providers.chat_to_messages import ToolUseIds, TranslationError
+from gateway.providers.chat_parts import TranslationError
+from gateway.providers.chat_to_messages import ToolUseIds
 
 FAMILY = "Amazon Nova"
 SCHEMA_VERSION = "messages-v1"
@@ -89,13 +90,10 @@ def _messages(raw: list[dict[str, Any]], *, images: bool) -> tuple[list[str], li
             blocks = [_tool_result(message, where, tool_ids)]
             role = "user"
         else:
-            raise TranslationError(f"{where}.role", f"role {role!r} is not supported")
+            raise chat_parts.unsupported_role(where, role)
         if not blocks:
             raise TranslationError(f"{where}.content", "is empty: Nova refuses a message without content")
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
+        chat_parts.append_turn(turns, role, blocks, key="content")
     if not turns or turns[0]["role"] != "user":
         raise TranslationError("body.messages", "Nova's first turn must be the user's")
     return system, turns
@@ -104,24 +102,18 @@ def _messages(raw: list[dict[str, Any]], *, images: bool) -> tuple[list[str], li
 def _user_blocks(content: Any, where: str, *, images: bool) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return [{"text": content}] if content.strip() else []
-    if not isinstance(content, list):
-        raise TranslationError(where, "must be a string or a list of content parts")
     blocks: list[dict[str, Any]] = []
-    for index, part in enumerate(content):
-        at = f"{where}[{index}]"
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind == "text" and isinstance(part.get("text"), str):
-            if part["text"].strip():
-                blocks.append({"text": part["text"]})
+    for at, kind, part in chat_parts.content_parts(content, where):
+        if (text := chat_parts.text_of_part(kind, part)) is not None:
+            if text.strip():
+                blocks.append({"text": text})
         elif kind == "image_url":
             if not images:
                 raise TranslationError(at, "Amazon Nova Micro takes text only, not images")
             image_format, data = common.base64_image(part, at, IMAGE_TYPES)
             blocks.append({"image": {"format": image_format, "source": {"bytes": data}}})
         else:
-            raise TranslationError(
-                at, f"content part type {kind!r} is not supported (text and image_url are)"
-            )
+            raise chat_parts.unsupported_part(at, kind, "text and image_url")
     return blocks
 
 
@@ -129,19 +121,15 @@ def _assistant_blocks(message: dict[str, Any], where: str, tool_ids: ToolUseIds)
     blocks: list[dict[str, Any]] = []
     if (text := common.text_of(message.get("content"), f"{where}.content")).strip():
         blocks.append({"text": text})
-    calls = message.get("tool_calls") or []
-    if not isinstance(calls, list):
-        raise TranslationError(f"{where}.tool_calls", "must be a list")
-    for index, call in enumerate(calls):
-        call_id, name, arguments = common.tool_arguments(call, f"{where}.tool_calls[{index}]")
-        blocks.append({"toolUse": {"toolUseId": tool_ids.of(call_id), "name": name, "input": arguments}})
+    for call in chat_parts.function_calls(message, where):
+        blocks.append(
+            {"toolUse": {"toolUseId": tool_ids.of(call.id), "name": call.name, "input": call.arguments}}
+        )
     return blocks
 
 
 def _tool_result(message: dict[str, Any], where: str, tool_ids: ToolUseIds) -> dict[str, Any]:
-    call_id = message.get("tool_call_id")
-    if not isinstance(call_id, str) or not call_id:
-        raise TranslationError(f"{where}.tool_call_id", "is required")
+    call_id = chat_parts.tool_call_id(message, where)
     text = common.text_of(message.get("content"), f"{where}.content")
     content = [{"text": text}] if text.strip() else []
     return {"toolResult": {"toolUseId": tool_ids.of(call_id), "content": content}}
@@ -158,15 +146,8 @@ def _tool_config(tools: Any, choice: Any, turns: list[dict[str, Any]]) -> dict[s
         if choice is not None:
             raise TranslationError("body.tool_choice", "needs tools")
         return None
-    if not isinstance(tools, list):
-        raise TranslationError("body.tools", "must be a list")
     specs = []
-    for index, tool in enumerate(tools):
-        function = tool.get("function") if isinstance(tool, dict) else None
-        if not isinstance(tool, dict) or tool.get("type") != "function" or not isinstance(function, dict):
-            raise TranslationError(f"body.tools[{index}]", "only function tools are supported")
-        if not isinstance(function.get("name"), str):
-            raise TranslationError(f"body.tools[{index}].function.name", "is required")
+    for _, function in chat_parts.function_tools(tools):
         spec: dict[str, Any] = {"name": function["name"]}
         if function.get("description"):
             spec["description"] = function["description"]
@@ -196,21 +177,9 @@ def chat_completion(output: dict[str, Any], *, created: int, model_id: str, reco
             texts.append(block["text"])
         elif isinstance(block.get("toolUse"), dict):
             use = block["toolUse"]
-            calls.append(
-                {
-                    "id": use.get("toolUseId"),
-                    "type": "function",
-                    "function": {"name": use.get("name"), "arguments": json.dumps(use.get("input") or {})},
-                }
-            )
+            calls.append(chat_parts.tool_call(use.get("toolUseId"), use.get("name"), use.get("input")))
         # reasoningContent is Nova's redacted reasoning: not part of the answer
-    reply: dict[str, Any] = {
-        "role": "assistant",
-        "content": "".join(texts) if texts else None,
-        "refusal": None,
-    }
-    if calls:
-        reply["tool_calls"] = calls
+    reply = chat_parts.assistant_message(texts, calls)
     usage = output.get("usage") or {}
     return common.completion(
         completion_id=common.completion_id(record_id, model_id),
