@@ -271,7 +271,7 @@ def _field_cases() -> Iterator[Case]:
         "POST",
         "/v1/files",
         400,
-        form(PURPOSE, field_part("custom_llm_provider", b"vertex"), file_part()),
+        form(PURPOSE, field_part("custom_llm_provider", b"no-such-provider"), file_part()),
         MULTIPART,
         "unknown_provider",
         "custom_llm_provider",

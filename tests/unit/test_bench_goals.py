@@ -75,14 +75,19 @@ def test_auth_checks_the_added_p50() -> None:
     assert [g.met for g in auth.goals({"summary": {"added_p50_ms": 1.2}})] == [False]
 
 
-def test_asset_sizes_checks_the_layer_target_and_lambdas_limit() -> None:
+def test_asset_sizes_checks_the_layer_targets_and_lambdas_limit() -> None:
     mb = asset_sizes.MB
-    fits = {"code": {"unzipped_bytes": 1 * mb}, "layer": {"unzipped_bytes": 12 * mb}}
-    assert [g.met for g in asset_sizes.goals(fits)] == [True, True]
-    fat_layer = {"code": {"unzipped_bytes": 1 * mb}, "layer": {"unzipped_bytes": 16 * mb}}
-    assert [g.met for g in asset_sizes.goals(fat_layer)] == [False, True]
-    huge = {"code": {"unzipped_bytes": 240 * mb}, "layer": {"unzipped_bytes": 14 * mb}}
-    assert [g.met for g in asset_sizes.goals(huge)] == [True, False]
+
+    def sizes(code: float, sources: float, layer: float) -> dict[str, dict[str, float]]:
+        return {
+            "code": {"unzipped_bytes": code * mb},
+            "layer": {"source_bytes": sources * mb, "unzipped_bytes": layer * mb},
+        }
+
+    assert [g.met for g in asset_sizes.goals(sizes(1, 12, 20))] == [True, True, True]
+    assert [g.met for g in asset_sizes.goals(sizes(1, 17, 24))] == [False, True, True]
+    assert [g.met for g in asset_sizes.goals(sizes(1, 15, 26))] == [True, False, True]
+    assert [g.met for g in asset_sizes.goals(sizes(230, 14, 24))] == [True, True, False]
 
 
 def _size(size_mb: int, mb_per_s: float, rss: float, upload: float = 60.0) -> large_file.SizeSummary:
