@@ -41,6 +41,11 @@ def derived_id(*seed: str) -> str:
     return ID_PREFIX + hashlib.sha256("\x00".join(seed).encode()).hexdigest()[:32]
 
 
+def is_kept(file_id: str) -> bool:
+    """Whether `file_id` names a kept file (a provider's ids never start so)."""
+    return file_id.startswith(ID_PREFIX)
+
+
 def new_file_id() -> str:
     return ID_PREFIX + uuid.uuid4().hex
 
