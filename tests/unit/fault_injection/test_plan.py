@@ -623,6 +623,40 @@ def test_a_merge_run_again_finds_its_kept_files_and_writes_no_second(provider: P
     assert IdMap().gateway_id_for(final.provider, again["output"]) == final.object["output_file_id"]
 
 
+def test_a_partial_merge_kept_but_never_named_becomes_the_owners_file_when_a_newer_one_replaces_it(
+    provider: PlanProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A partial merge's files are kept, then its step dies before naming them; another part
+    finishes before the next step: the newer partial merge first names the older files (found
+    by the ids its written-ahead attempt derives), so nothing kept is left unnamed."""
+    batch_id = create(input_file(provider, 2500))
+    step(batch_id)  # split
+    step(batch_id)  # submit
+    running = provider.running()
+    assert len(running) == 3
+    provider.finish(running[0])
+    register = runner._register
+
+    def dies(*args: Any) -> str:
+        raise ConnectionError("the step dies after keeping its files")
+
+    monkeypatch.setattr(runner, "_register", dies)
+    with pytest.raises(ConnectionError):
+        step(batch_id)
+    attempt = runner.plan_of(record(batch_id))["partial_attempt"]
+    first_output = merged_files.find("openai", batch_id, "output", attempt["parts"])
+    assert first_output is not None and IdMap().gateway_id_for("openai", first_output) is None
+    monkeypatch.setattr(runner, "_register", register)
+    provider.finish(running[1])
+    step(batch_id)
+    named = IdMap().gateway_id_for("openai", first_output)
+    assert named is not None and named != record(batch_id).object["partial_output_file_id"]
+    adopted = IdMap().get(named)
+    assert adopted is not None and adopted.owner == "master" and adopted.purpose == "batch_output"
+    assert [f for f in kept_ids(provider) if IdMap().gateway_id_for("openai", f) is None] == []
+    run_to_end(provider, batch_id)
+
+
 # Started at once: batches_create invokes the watcher for the planned batch -------------------
 @pytest.fixture
 def invoked() -> Iterator[list[tuple[str, dict[str, Any]]]]:
