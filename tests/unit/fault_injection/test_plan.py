@@ -623,6 +623,37 @@ def test_a_merge_run_again_finds_its_kept_files_and_writes_no_second(provider: P
     assert IdMap().gateway_id_for(final.provider, again["output"]) == final.object["output_file_id"]
 
 
+def test_a_cancel_during_the_final_merge_keeps_one_merged_file_pair_named(
+    provider: PlanProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The merge keeps its files, then a cancel lands before it names them (its conditional
+    write loses): the next step merges again under the same ids, finds the files kept, and
+    names them; the lines that never ran read as they did when the merge began."""
+    provider.caps = BatchCaps(1000, 10 * 1024 * 1024, enqueued_tokens=None, max_concurrent=1)
+    batch_id = create(input_file(provider, 2500))
+    step(batch_id)
+    step(batch_id)
+    finish_running(provider)
+    late = record(batch_id).created_at + runner.WINDOW_SECONDS
+    merge = runner._merge
+    merges: list[dict[str, Any]] = []
+
+    def merge_then_cancel(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        merges.append(merge(*args, **kwargs))
+        if len(merges) == 1:
+            batches.cancel_batch(MASTER, batch_id)  # lands between the keep and the naming
+        return merges[-1]
+
+    monkeypatch.setattr(runner, "_merge", merge_then_cancel)
+    final = run_to_end(provider, batch_id, now=late)
+    assert len(merges) == 2 and merges[0]["error"] == merges[1]["error"]
+    assert final.status == "cancelled"
+    errors = lines_of(provider, final.object["error_file_id"])
+    assert len(lines_of(provider, final.object["output_file_id"])) + len(errors) == 2500
+    assert {line["error"]["code"] for line in errors} == {"batch_expired"}
+    assert [f for f in kept_ids(provider) if IdMap().gateway_id_for("openai", f) is None] == []
+
+
 def test_a_partial_merge_kept_but_never_named_becomes_the_owners_file_when_a_newer_one_replaces_it(
     provider: PlanProvider, monkeypatch: pytest.MonkeyPatch
 ) -> None:
