@@ -367,6 +367,14 @@ def test_a_plan_on_azure_completes_with_its_merged_files_kept_by_the_gateway(
         names = [f.filename for f in state.files.values()]
     ours = [name for name in names if name.startswith(f"{batch.id}_")]
     assert len(ours) == 3 and all(re.fullmatch(rf"{batch.id}_p\d+\.jsonl", name) for name in ours)
-    sdk.files.delete(final.output_file_id)
+    # every merged file (final and partial) is the owner's to delete; made on the driven clock,
+    # they would list as the deployment's newest files in the tests after this one
+    merged_ids = [
+        f.id for f in sdk.files.list(purpose="batch_output") if f.filename.startswith(f"{batch.id}_")
+    ]
+    assert final.output_file_id in merged_ids
+    for file_id in merged_ids:
+        sdk.files.delete(file_id)
     with pytest.raises(openai.NotFoundError):
         sdk.files.retrieve(final.output_file_id)
+    assert not [f for f in sdk.files.list(purpose="batch_output") if f.filename.startswith(f"{batch.id}_")]

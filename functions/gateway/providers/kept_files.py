@@ -218,6 +218,22 @@ class KeptFiles:
         finally:
             body.close()
 
+    def download_url(self, file_id: str, filename_disposition: str) -> str:
+        """A short-lived presigned GET of the file where it lies (a bearer token: never log it)."""
+        from gateway.storage.content_cache import CONTENT_TYPE, DOWNLOAD_URL_SECONDS
+
+        url: str = self._s3.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": self.key(file_id),
+                "ResponseContentType": CONTENT_TYPE,
+                "ResponseContentDisposition": filename_disposition,
+            },
+            ExpiresIn=DOWNLOAD_URL_SECONDS,
+        )
+        return url
+
     # Uploads (the file transfer's path for large files) ----------------------------------
     def create_upload(self, *, filename: str, purpose: str, size: int, mime_type: str) -> dict[str, Any]:
         file_id = new_file_id()

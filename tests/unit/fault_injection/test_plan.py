@@ -600,9 +600,11 @@ def test_a_merged_file_reads_inline_or_by_redirect_and_deletes_from_the_gateways
     IdMap().put(stored)
     redirect = files.file_content(MASTER, output_id)
     assert isinstance(redirect, content_delivery.RedirectContent)
-    key = cache_key(output_id)
-    assert key in redirect.url  # presigned for the cached copy
-    assert s3_client().get_object(Bucket=get_settings().bucket_name, Key=key)["Body"].read() == whole
+    key = provider.kept.key(stored.upstream_id)
+    assert f"/{key}?" in redirect.url  # presigned where it lies: no copy in the content cache
+    bucket = get_settings().bucket_name
+    assert s3_client().get_object(Bucket=bucket, Key=key)["Body"].read() == whole
+    assert s3_client().list_objects_v2(Bucket=bucket, Prefix=cache_key(output_id)).get("KeyCount") == 0
     files.delete_file(MASTER, output_id)
     assert stored.upstream_id not in kept_ids(provider)
     with pytest.raises(NotFoundError):
