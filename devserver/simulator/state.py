@@ -45,6 +45,8 @@ log = logging.getLogger("devserver.simulator")
 SIM_ORGANIZATION = "org-simulator"
 
 FILE_PURPOSES = frozenset({"assistants", "batch", "fine-tune", "vision", "user_data", "evals"})
+# Azure OpenAI's Files API documents fewer upload purposes (no user_data, no vision).
+AZURE_FILE_PURPOSES = frozenset({"assistants", "batch", "fine-tune", "evals"})
 BATCH_ENDPOINTS = (
     "/v1/chat/completions",
     "/v1/responses",
@@ -305,12 +307,7 @@ class SimState:
             purpose = fields.get("purpose")
             if not purpose:
                 raise missing("purpose")
-            if purpose not in FILE_PURPOSES:
-                raise bad_request(
-                    f"'{purpose}' is not one of {sorted(FILE_PURPOSES)} - 'purpose'",
-                    "purpose",
-                    "invalid_value",
-                )
+            _check_purpose(provider, purpose)
             expires = parse_expires_after(
                 fields.get("expires_after[anchor]"), fields.get("expires_after[seconds]"), "expires_after"
             )
@@ -424,8 +421,7 @@ class SimState:
         if not 0 <= size <= UPLOAD_MAX_BYTES:
             raise bad_request(f"Invalid 'bytes': must be between 0 and {UPLOAD_MAX_BYTES}.", "bytes")
         purpose = body["purpose"]
-        if purpose not in FILE_PURPOSES:
-            raise bad_request(f"'{purpose}' is not one of {sorted(FILE_PURPOSES)} - 'purpose'", "purpose")
+        _check_purpose(provider, purpose)
         for name in ("filename", "mime_type"):
             if not isinstance(body[name], str) or not body[name]:
                 raise bad_request(f"Invalid '{name}': expected a non-empty string.", name)
@@ -938,3 +934,18 @@ def _page(data: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
         "last_id": data[-1]["id"] if data else None,
         "has_more": has_more,
     }
+
+
+def _check_purpose(provider: str, purpose: str) -> None:
+    if provider == AZURE:
+        if purpose not in AZURE_FILE_PURPOSES:
+            supported = ", ".join(sorted(AZURE_FILE_PURPOSES))
+            raise bad_request(
+                f"The specified purpose '{purpose}' is not supported. Supported purposes: {supported}.",
+                "purpose",
+                "invalidPayload",
+            )
+    elif purpose not in FILE_PURPOSES:
+        raise bad_request(
+            f"'{purpose}' is not one of {sorted(FILE_PURPOSES)} - 'purpose'", "purpose", "invalid_value"
+        )

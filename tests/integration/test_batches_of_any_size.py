@@ -8,6 +8,7 @@ backoff of a waiting part; the simulator's background work on a part is compute,
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -310,3 +311,70 @@ def test_pause_resume_and_cancel_mid_plan_through_the_sdk(
     assert output[:PART_REQUESTS] == [f"line-{n:05d}" for n in range(PART_REQUESTS)]  # the first part kept
     assert len(output) + len(errors) == 3000
     assert final.model_extra["parts"][2]["status"] == "dropped"
+
+
+AZURE_LINES = 2500
+
+
+@pytest.fixture
+def small_azure_caps(local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The simulator's Azure form at 1,000 requests per batch, and the gateway's Azure
+    deployment knowing it: a batch of 2,500 lines runs as three parts."""
+    simulator = local_gateway.simulator
+    assert simulator is not None
+    saved = simulator.config.limits
+    simulator.config.limits = SimulatorLimits(max_requests=PART_REQUESTS)
+    registry.reset_clients()
+    deployment = get_settings().providers["azure"]
+    monkeypatch.setattr(deployment, "batch_caps", BatchCapsOverride(max_requests=PART_REQUESTS))
+    try:
+        yield
+    finally:
+        simulator.config.limits = saved
+        registry.reset_clients()
+
+
+def test_a_plan_on_azure_completes_with_its_merged_files_kept_by_the_gateway(
+    local_gateway: LocalGateway, small_azure_caps: None
+) -> None:
+    """Azure's Files API takes no purpose a merged file could be uploaded as (the simulator
+    refuses user_data as Azure does): the merged files are the gateway's, read through Azure's
+    own client like any output file, and deleted from the gateway's bucket."""
+    from tests.integration.test_azure_clients import API_VERSION, azure_client
+
+    sdk = azure_client(local_gateway, API_VERSION)
+    uploaded = sdk.files.create(
+        file=("big.jsonl", request_lines(AZURE_LINES), "application/jsonl"), purpose="batch"
+    )
+    batch = sdk.batches.create(
+        input_file_id=uploaded.id, endpoint="/chat/completions", completion_window="24h"
+    )
+    assert local_gateway.wait_for_async(30)
+    final = drive(local_gateway, sdk, batch.id)[-1]
+    assert final.status == "completed", final
+    assert final.request_counts is not None
+    assert final.request_counts.model_dump() == {"total": AZURE_LINES, "completed": AZURE_LINES, "failed": 0}
+    assert len(final.model_extra["parts"]) == 3
+    output = lines_of(sdk, final.output_file_id)
+    assert [line["custom_id"] for line in output] == [f"line-{n:05d}" for n in range(AZURE_LINES)]
+    assert final.error_file_id is None
+    merged = sdk.files.retrieve(final.output_file_id)
+    assert merged.purpose == "batch_output" and merged.bytes == len(sdk.files.content(merged.id).content)
+    assert final.output_file_id in {f.id for f in sdk.files.list(purpose="batch_output")}
+    assert local_gateway.simulator is not None
+    state = local_gateway.simulator.state
+    with state.lock:  # nothing merged went to Azure: its files are the inputs and the parts' own
+        names = [f.filename for f in state.files.values()]
+    ours = [name for name in names if name.startswith(f"{batch.id}_")]
+    assert len(ours) == 3 and all(re.fullmatch(rf"{batch.id}_p\d+\.jsonl", name) for name in ours)
+    # every merged file (final and partial) is the owner's to delete; made on the driven clock,
+    # they would list as the deployment's newest files in the tests after this one
+    merged_ids = [
+        f.id for f in sdk.files.list(purpose="batch_output") if f.filename.startswith(f"{batch.id}_")
+    ]
+    assert final.output_file_id in merged_ids
+    for file_id in merged_ids:
+        sdk.files.delete(file_id)
+    with pytest.raises(openai.NotFoundError):
+        sdk.files.retrieve(final.output_file_id)
+    assert not [f for f in sdk.files.list(purpose="batch_output") if f.filename.startswith(f"{batch.id}_")]

@@ -546,6 +546,25 @@ def test_azure_files_and_batches(azure: openai.AzureOpenAI, sim: Simulator) -> N
     assert [b.id for b in azure.batches.list()] == [batch.id]
 
 
+def test_azure_refuses_the_file_purposes_it_does_not_document(
+    azure: openai.AzureOpenAI, sim: Simulator
+) -> None:
+    """Azure's Files API takes assistants, batch, fine-tune and evals: OpenAI's user_data and
+    vision are a 400 there, by file and by upload, on the dated and the v1 API."""
+    for purpose in ("user_data", "vision"):
+        with pytest.raises(openai.BadRequestError) as refused:
+            azure.files.create(file=("notes.txt", b"hello"), purpose=purpose)  # type: ignore[arg-type]
+        assert refused.value.code == "invalidPayload" and purpose in refused.value.message
+        with pytest.raises(openai.BadRequestError):
+            azure.uploads.create(bytes=5, filename="n.txt", mime_type="text/plain", purpose=purpose)  # type: ignore[arg-type]
+    v1 = openai.OpenAI(base_url=f"{sim.url}/openai/v1", api_key=AZURE_KEY, max_retries=0)
+    with pytest.raises(openai.BadRequestError):
+        v1.files.create(file=("notes.txt", b"hello"), purpose="user_data")
+    assert azure.files.list().data == []  # nothing kept of a refused upload
+    for purpose in ("assistants", "batch", "fine-tune", "evals"):
+        assert azure.files.create(file=("n.jsonl", jsonl([request_line(purpose)])), purpose=purpose).id  # type: ignore[arg-type]
+
+
 def test_azure_requires_api_version(sim: Simulator) -> None:
     r = httpx.get(f"{sim.url}/openai/files", headers={"api-key": AZURE_KEY})
     assert r.status_code == 400

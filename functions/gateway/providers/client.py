@@ -17,6 +17,10 @@ from gateway.providers.config import ProviderDeployment
 from gateway.providers.dialects import dialect_for
 from gateway.providers.errors import QuotaRefused, upstream_error
 from gateway.providers.http_send import close_failed, send_measured
+from gateway.providers.kept_files import KeptFiles, is_kept
+
+if TYPE_CHECKING:
+    from gateway.providers.api import ContentStream
 
 KeySource = Callable[[bool], str | None]  # (refresh) -> key
 _CONNECT_TIMEOUT_SECONDS = 5.0
@@ -29,7 +33,16 @@ class ProviderClient:
         self.name = deployment.name
         self._dialect = dialect_for(deployment)
         self._key_source = key_source
+        self._kept_files: KeptFiles | None = None
         self._http = http_client(timeout)
+
+    @property
+    def _kept(self) -> KeptFiles:
+        """The gateway's own files of this deployment: a planned batch's merged files
+        (service.plan.merged_files), never uploaded here; their ids cannot be the provider's."""
+        if self._kept_files is None:
+            self._kept_files = KeptFiles(self.name)
+        return self._kept_files
 
     # Files -------------------------------------------------------------------------------
     def create_file(
@@ -50,20 +63,30 @@ class ProviderClient:
         return self._json("POST", "/files", data=data, files=files, **_timeout(timeout))
 
     def retrieve_file(self, file_id: str) -> dict[str, Any]:
+        if is_kept(file_id):
+            return self._kept.retrieve_file(file_id)
         return self._json("GET", f"/files/{file_id}")
 
     def list_files(self, **query: Any) -> dict[str, Any]:
         return self._json("GET", "/files", params=_drop_none(query))
 
     def delete_file(self, file_id: str) -> dict[str, Any]:
+        if is_kept(file_id):
+            return self._kept.delete_file(file_id)
         return self._json("DELETE", f"/files/{file_id}")
 
     def file_content(self, file_id: str) -> bytes:
+        if is_kept(file_id):
+            return self._kept.file_content(file_id)
         return self._send("GET", f"/files/{file_id}/content").content
 
     @contextmanager
-    def stream_file_content(self, file_id: str) -> Iterator[httpx.Response]:
+    def stream_file_content(self, file_id: str) -> Iterator[ContentStream]:
         """The content response, unread: iterate `iter_bytes()` for bounded memory."""
+        if is_kept(file_id):
+            with self._kept.stream_file_content(file_id) as kept:
+                yield kept
+            return
         response = self._send("GET", f"/files/{file_id}/content", stream=True)
         try:
             yield response

@@ -43,6 +43,11 @@ def derived_id(*seed: str) -> str:
     return ID_PREFIX + hashlib.sha256("\x00".join(seed).encode()).hexdigest()[:32]
 
 
+def is_kept(file_id: str) -> bool:
+    """Whether `file_id` names a kept file (a provider's ids never start so)."""
+    return file_id.startswith(ID_PREFIX)
+
+
 def new_file_id() -> str:
     return ID_PREFIX + uuid.uuid4().hex
 
@@ -241,6 +246,22 @@ class KeptFiles:
             yield _ObjectStream(body)
         finally:
             body.close()
+
+    def download_url(self, file_id: str, filename_disposition: str) -> str:
+        """A short-lived presigned GET of the file where it lies (a bearer token: never log it)."""
+        from gateway.storage.content_cache import CONTENT_TYPE, DOWNLOAD_URL_SECONDS
+
+        url: str = self._s3.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": self.key(file_id),
+                "ResponseContentType": CONTENT_TYPE,
+                "ResponseContentDisposition": filename_disposition,
+            },
+            ExpiresIn=DOWNLOAD_URL_SECONDS,
+        )
+        return url
 
     # Uploads (the file transfer's path for large files) ----------------------------------
     def create_upload(self, *, filename: str, purpose: str, size: int, mime_type: str) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """A file's content for GET /files/{id}/content: inline when it fits a Lambda response,
-otherwise streamed once from the provider into the S3 cache and handed out by presigned URL.
+otherwise streamed once from the provider into the S3 cache and handed out by presigned URL
+(a file the gateway keeps is presigned where it lies).
 
 Memory stays bounded whatever the size: at most MAX_INLINE_CONTENT_BYTES are held to decide,
 then one S3 part at a time (see gateway.storage.content_cache).
@@ -15,6 +16,7 @@ from urllib.parse import quote
 from gateway import routes
 from gateway.errors import UpstreamError, UpstreamTimeoutError
 from gateway.observability import logger
+from gateway.providers.kept_files import KeptFiles, is_kept
 from gateway.providers.registry import client_for
 from gateway.storage.content_cache import ContentCache
 from gateway.storage.id_map import ObjectRecord
@@ -47,6 +49,8 @@ FileContent = InlineContent | RedirectContent
 def deliver(record: ObjectRecord, filename: str, cache: ContentCache | None = None) -> FileContent:
     """The content of a file `record` that has an upstream id."""
     assert record.upstream_id is not None
+    if is_kept(record.upstream_id):
+        return _deliver_kept(record, record.upstream_id, filename)
     cache = cache or ContentCache()
     if not _known_small(record) and cache.cached_size(record.id) is not None:
         return RedirectContent(filename, cache.download_url(record.id, attachment_disposition(filename)))
@@ -60,6 +64,16 @@ def deliver(record: ObjectRecord, filename: str, cache: ContentCache | None = No
         size = cache.store(record.id, _then(rest, chunks))
     logger.info("file content cached, redirecting", extra={"file_id": record.id, "bytes": size})
     return RedirectContent(filename, cache.download_url(record.id, attachment_disposition(filename)))
+
+
+def _deliver_kept(record: ObjectRecord, kept_id: str, filename: str) -> FileContent:
+    """A file the gateway keeps (a plan's merged file, an Anthropic or Bedrock file) is in the
+    bucket already: a large one is presigned where it lies, never copied into the cache."""
+    kept = KeptFiles(record.provider)
+    size = record.object["bytes"] if _known_small(record) else int(kept.retrieve_file(kept_id)["bytes"])
+    if size <= MAX_INLINE_CONTENT_BYTES:
+        return InlineContent(filename, kept.file_content(kept_id))
+    return RedirectContent(filename, kept.download_url(kept_id, attachment_disposition(filename)))
 
 
 def attachment_disposition(filename: str) -> str:

@@ -99,7 +99,7 @@ def retrieve_file(caller: Caller, file_id: str, id_map: IdMap | None = None) -> 
         return FileObject.model_validate(record.object)
     obj = file_object(client_for(record.provider).retrieve_file(record.upstream_id), record.id)
     if record.purpose == OUTPUT_PURPOSE and obj.purpose != OUTPUT_PURPOSE:
-        # a planned batch's merged file: uploaded as `user_data`, OpenAI's output file to clients
+        # a planned batch's merged file made before they were kept (uploaded as `user_data`)
         obj = obj.model_copy(update={"purpose": OUTPUT_PURPOSE})
     snapshot = record.object = obj.model_dump(mode="json")
     id_map.save_if_changed(record)  # an unchanged file costs no write

@@ -53,9 +53,8 @@ def register_provider_file(
     id_map: IdMap, provider: str, upstream_id: str, *, owner: str, purpose: str | None = None
 ) -> str:
     """The gateway id of a file the provider created (batch output/errors), registered once.
-    `purpose`: what clients see in place of the provider's (a planned batch's merged files are
-    uploaded as `user_data`, the purpose a client may upload, and read as OpenAI's
-    `batch_output`; files.retrieve keeps it).
+    `purpose`: what clients see in place of the provider's (a planned batch's merged files, read
+    as OpenAI's `batch_output`; files.retrieve keeps it).
 
     Two steps, each safe to interrupt: a conditional claim of the reverse item (which answers
     with the winner if there was one), then the object item, created only if missing. Whoever

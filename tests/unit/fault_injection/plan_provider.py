@@ -17,6 +17,7 @@ from typing import Any
 from gateway.errors import InvalidRequestError
 from gateway.providers.caps import BatchCaps
 from gateway.providers.errors import QuotaRefused
+from gateway.providers.kept_files import KeptFiles, is_kept
 
 TERMINAL = {"completed", "failed", "expired", "cancelled"}
 USAGE = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
@@ -63,6 +64,11 @@ class PlanProvider:
         self.fail = False  # every call raises, as an unreachable provider does
         self._seq = 0
         self.now = int(time.time())
+
+    @property
+    def kept(self) -> KeptFiles:
+        """The gateway's own files (a plan's merged ones), which every adapter's file methods read."""
+        return KeptFiles("openai")
 
     def _next(self, prefix: str) -> str:
         self._seq += 1
@@ -115,15 +121,24 @@ class PlanProvider:
 
     def retrieve_file(self, file_id: str) -> dict[str, Any]:
         self._enter()
+        if is_kept(file_id):
+            return self.kept.retrieve_file(file_id)
         return copy.deepcopy(self.file_objects[file_id])
+
+    def delete_file(self, file_id: str) -> dict[str, Any]:
+        self._enter()
+        if is_kept(file_id):
+            return self.kept.delete_file(file_id)
+        del self.files[file_id], self.file_objects[file_id]
+        return {"id": file_id, "object": "file", "deleted": True}
 
     @contextmanager
     def stream_file_content(self, file_id: str) -> Iterator[_Response]:
         self._enter()
-        yield _Response(self.files[file_id])
+        yield _Response(self.file_content(file_id))
 
     def file_content(self, file_id: str) -> bytes:
-        return self.files[file_id]
+        return self.kept.file_content(file_id) if is_kept(file_id) else self.files[file_id]
 
     def _in_flight_tokens(self) -> int:
         return sum(

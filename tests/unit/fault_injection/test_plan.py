@@ -13,19 +13,24 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any, Literal
 
+import boto3
 import pytest
 from gateway import async_invoke
 from gateway.auth import MASTER, Caller
-from gateway.errors import ConflictError
+from gateway.errors import ConflictError, NotFoundError
 from gateway.models.batches import CreateBatchRequest, RetryOptions
 from gateway.providers.caps import BatchCaps
-from gateway.service import adoption, batches, books, files, settlement, translate, watcher
+from gateway.providers.kept_files import is_kept
+from gateway.service import adoption, batches, books, content_delivery, files, settlement, translate, watcher
 from gateway.service.batch_input_check import BATCH_CHECK_STATE, checked_figures
 from gateway.service.deadline import Deadline
 from gateway.service.listing import ListRequest
 from gateway.service.plan import create as plan_create
-from gateway.service.plan import parts, runner
+from gateway.service.plan import merged_files, parts, runner
+from gateway.settings import get_settings
+from gateway.storage.content_cache import cache_key
 from gateway.storage.id_map import IdMap, ObjectRecord
+from gateway.storage.s3 import s3_client
 from gateway.storage.watch import PLAN
 
 from tests import books_check
@@ -36,6 +41,7 @@ CAPS = BatchCaps(max_requests=1000, max_bytes=10 * 1024 * 1024, enqueued_tokens=
 
 
 def provider_with(monkeypatch: pytest.MonkeyPatch, fake: PlanProvider) -> PlanProvider:
+    boto3.client("s3").create_bucket(Bucket=get_settings().bucket_name)  # merged files are kept there
     for module in (plan_create, runner, translate, adoption, settlement, batches, watcher, files):
         monkeypatch.setattr(module, "client_for", lambda _provider: fake)
     return fake
@@ -107,7 +113,8 @@ def lines_of(fake: PlanProvider, gateway_file_id: str | None) -> list[dict[str, 
         return []
     file_record = IdMap().get(gateway_file_id)
     assert file_record is not None and file_record.upstream_id is not None
-    return [json.loads(line) for line in fake.files[file_record.upstream_id].splitlines() if line.strip()]
+    content = fake.file_content(file_record.upstream_id)
+    return [json.loads(line) for line in content.splitlines() if line.strip()]
 
 
 def test_a_batch_within_one_provider_batch_takes_todays_path(provider: PlanProvider) -> None:
@@ -322,9 +329,21 @@ def test_a_failed_write_anywhere_in_a_plan_loses_and_doubles_no_line(
     assert orphan_files(fake, batch_id, set(fake.files) - provider_files) == set()
 
 
+def part_files(batch_id: str) -> set[str]:
+    """The provider files the batch's parts name: their inputs and results."""
+    plan = record(batch_id).state[PLAN]
+    named: set[str] = set()
+    for part in parts.load(IdMap(), batch_id, int(plan["parts"])):
+        named |= {
+            part.state.get(name) for name in ("input_upstream_id", "output_upstream_id", "error_upstream_id")
+        }
+    return named - {None}
+
+
 def orphan_files(fake: PlanProvider, batch_id: str, made: set[str]) -> set[str]:
-    """The provider files made for the batch that nothing of the gateway names: not a part's
-    input or results, not a gateway file (the merged ones)."""
+    """The files made for the batch that nothing of the gateway names: at the provider, not a
+    part's input or results; kept (the merged ones), not a gateway file."""
+    made = made | kept_ids(fake)
     plan = record(batch_id).state[PLAN]
     named: set[str] = set()
     for part in parts.load(IdMap(), batch_id, int(plan["parts"])):
@@ -334,6 +353,10 @@ def orphan_files(fake: PlanProvider, batch_id: str, made: set[str]) -> set[str]:
     return {
         upstream_id for upstream_id in made - named if IdMap().gateway_id_for("openai", upstream_id) is None
     }
+
+
+def kept_ids(fake: PlanProvider) -> set[str]:
+    return {str(f["id"]) for f in fake.kept.list_files()["data"]}
 
 
 # Cancel, pause, resume ------------------------------------------------------------------------
@@ -513,11 +536,9 @@ def test_a_creates_own_retry_wins_over_its_keys_default(
         ]
 
 
-def test_merged_files_read_as_openais_batch_output_files_and_are_uploaded_as_user_data(
-    provider: PlanProvider,
-) -> None:
-    directed = {10: "req-10-fail"}
-    batch_id = create(input_file(provider, 2500, directed))
+def run_one_part_at_a_time(fake: PlanProvider, batch_id: str) -> set[str]:
+    """Steps until the batch completes, one part finishing at a time (each finished part makes
+    partial files); the partial file ids the batch showed on the way."""
     partial_ids: set[str] = set()
     for _ in range(60):
         current = record(batch_id)
@@ -526,20 +547,147 @@ def test_merged_files_read_as_openais_batch_output_files_and_are_uploaded_as_use
             current.object.get("partial_error_file_id"),
         }
         if current.status == "completed":
-            break
+            return partial_ids - {None}
         step(batch_id)
-        if provider.running():  # one part at a time: each finished part makes partial files
-            provider.finish(provider.running()[0])
+        if fake.running():
+            fake.finish(fake.running()[0])
+    raise AssertionError(f"batch {batch_id} did not finish: {record(batch_id).object}")
+
+
+def test_merged_files_are_kept_by_the_gateway_and_read_as_openais_batch_output_files(
+    provider: PlanProvider,
+) -> None:
+    input_id = input_file(provider, 2500, {10: "req-10-fail"})
+    provider_files = set(provider.files)
+    batch_id = create(input_id)
+    partial_ids = run_one_part_at_a_time(provider, batch_id)
     final = record(batch_id)
-    merged = {final.object["output_file_id"], final.object["error_file_id"]} | (partial_ids - {None})
+    merged = {final.object["output_file_id"], final.object["error_file_id"]} | partial_ids
     assert len(merged) >= 4  # the final pair and at least one partial pair
+    made_at_provider = set(provider.files) - provider_files
+    assert made_at_provider and made_at_provider <= part_files(batch_id)  # no merged file went there
+    output = IdMap().get(final.object["output_file_id"])
+    assert output is not None and output.upstream_id == merged_files.merged_file_id(batch_id, "output")
     listed = {f.id: f.purpose for f in files.list_files(MASTER, ListRequest(limit=100)).data}
     for file_id in merged:
         stored = IdMap().get(file_id)
-        assert stored is not None and stored.upstream_id is not None
-        assert provider.file_objects[stored.upstream_id]["purpose"] == "user_data"  # what a client may upload
+        assert stored is not None and stored.upstream_id is not None and is_kept(stored.upstream_id)
+        assert stored.owner == final.owner and stored.provider == final.provider
         assert stored.purpose == "batch_output" and listed[file_id] == "batch_output"
-        assert files.retrieve_file(MASTER, file_id).purpose == "batch_output"  # refreshed from the provider
+        retrieved = files.retrieve_file(MASTER, file_id)
+        assert retrieved.purpose == "batch_output" and retrieved.bytes == len(
+            provider.kept.file_content(stored.upstream_id)
+        )
+    assert len(lines_of(provider, final.object["output_file_id"])) == 2499
+    assert [line["custom_id"] for line in lines_of(provider, final.object["error_file_id"])] == [
+        "req-10-fail"
+    ]
+
+
+def test_a_merged_file_reads_inline_or_by_redirect_and_deletes_from_the_gateways_bucket(
+    provider: PlanProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batch_id = create(input_file(provider, 1500))
+    final = run_to_end(provider, batch_id)
+    output_id = str(final.object["output_file_id"])
+    stored = IdMap().get(output_id)
+    assert stored is not None and stored.upstream_id is not None
+    whole = provider.kept.file_content(stored.upstream_id)
+    inline = files.file_content(MASTER, output_id)
+    assert isinstance(inline, content_delivery.InlineContent) and inline.content == whole
+    monkeypatch.setattr(content_delivery, "MAX_INLINE_CONTENT_BYTES", 1024)  # past it: a redirect
+    stored.object = {**stored.object, "bytes": None}
+    IdMap().put(stored)
+    redirect = files.file_content(MASTER, output_id)
+    assert isinstance(redirect, content_delivery.RedirectContent)
+    key = provider.kept.key(stored.upstream_id)
+    assert f"/{key}?" in redirect.url  # presigned where it lies: no copy in the content cache
+    bucket = get_settings().bucket_name
+    assert s3_client().get_object(Bucket=bucket, Key=key)["Body"].read() == whole
+    assert s3_client().list_objects_v2(Bucket=bucket, Prefix=cache_key(output_id)).get("KeyCount") == 0
+    files.delete_file(MASTER, output_id)
+    assert stored.upstream_id not in kept_ids(provider)
+    with pytest.raises(NotFoundError):
+        files.retrieve_file(MASTER, output_id)
+
+
+def test_a_merge_run_again_finds_its_kept_files_and_writes_no_second(provider: PlanProvider) -> None:
+    """A merge whose step died after its files were kept, before they were named, runs again:
+    the same ids (derived from the batch), the conditional write finds them, one file each."""
+    batch_id = create(input_file(provider, 1500, {3: "req-3-fail"}))
+    final = run_to_end(provider, batch_id)
+    plan = runner.plan_of(final)
+    kept = kept_ids(provider)
+    found = parts.load(IdMap(), batch_id, int(plan["parts"]))
+    again = runner._merge(provider, final, found, cancelled=False)
+    assert again == plan["merge"]
+    assert {again["output"], again["error"]} <= kept and kept_ids(provider) == kept
+    assert IdMap().gateway_id_for(final.provider, again["output"]) == final.object["output_file_id"]
+
+
+def test_a_cancel_during_the_final_merge_keeps_one_merged_file_pair_named(
+    provider: PlanProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The merge keeps its files, then a cancel lands before it names them (its conditional
+    write loses): the next step merges again under the same ids, finds the files kept, and
+    names them; the lines that never ran read as they did when the merge began."""
+    provider.caps = BatchCaps(1000, 10 * 1024 * 1024, enqueued_tokens=None, max_concurrent=1)
+    batch_id = create(input_file(provider, 2500))
+    step(batch_id)
+    step(batch_id)
+    finish_running(provider)
+    late = record(batch_id).created_at + runner.WINDOW_SECONDS
+    merge = runner._merge
+    merges: list[dict[str, Any]] = []
+
+    def merge_then_cancel(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        merges.append(merge(*args, **kwargs))
+        if len(merges) == 1:
+            batches.cancel_batch(MASTER, batch_id)  # lands between the keep and the naming
+        return merges[-1]
+
+    monkeypatch.setattr(runner, "_merge", merge_then_cancel)
+    final = run_to_end(provider, batch_id, now=late)
+    assert len(merges) == 2 and merges[0]["error"] == merges[1]["error"]
+    assert final.status == "cancelled"
+    errors = lines_of(provider, final.object["error_file_id"])
+    assert len(lines_of(provider, final.object["output_file_id"])) + len(errors) == 2500
+    assert {line["error"]["code"] for line in errors} == {"batch_expired"}
+    assert [f for f in kept_ids(provider) if IdMap().gateway_id_for("openai", f) is None] == []
+
+
+def test_a_partial_merge_kept_but_never_named_becomes_the_owners_file_when_a_newer_one_replaces_it(
+    provider: PlanProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A partial merge's files are kept, then its step dies before naming them; another part
+    finishes before the next step: the newer partial merge first names the older files (found
+    by the ids its written-ahead attempt derives), so nothing kept is left unnamed."""
+    batch_id = create(input_file(provider, 2500))
+    step(batch_id)  # split
+    step(batch_id)  # submit
+    running = provider.running()
+    assert len(running) == 3
+    provider.finish(running[0])
+    register = runner._register
+
+    def dies(*args: Any) -> str:
+        raise ConnectionError("the step dies after keeping its files")
+
+    monkeypatch.setattr(runner, "_register", dies)
+    with pytest.raises(ConnectionError):
+        step(batch_id)
+    attempt = runner.plan_of(record(batch_id))["partial_attempt"]
+    first_output = merged_files.find("openai", batch_id, "output", attempt["parts"])
+    assert first_output is not None and IdMap().gateway_id_for("openai", first_output) is None
+    monkeypatch.setattr(runner, "_register", register)
+    provider.finish(running[1])
+    step(batch_id)
+    named = IdMap().gateway_id_for("openai", first_output)
+    assert named is not None and named != record(batch_id).object["partial_output_file_id"]
+    adopted = IdMap().get(named)
+    assert adopted is not None and adopted.owner == "master" and adopted.purpose == "batch_output"
+    assert [f for f in kept_ids(provider) if IdMap().gateway_id_for("openai", f) is None] == []
+    run_to_end(provider, batch_id)
 
 
 # Started at once: batches_create invokes the watcher for the planned batch -------------------

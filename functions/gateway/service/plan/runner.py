@@ -15,7 +15,8 @@ next pass finishes, and two passes at once never both move a part:
 - refresh: each running part's provider batch; its counts; `done` when it ended.
 - merge: every part done, the results are streamed part by part into one output and one error
   file in input order (each line once; a line without a result reads `batch_expired`),
-  written at the provider, then named by the batch (write ahead: their provider ids first),
+  kept in the gateway's bucket under ids derived from the batch (plan.merged_files), then
+  named by the batch (write ahead: their kept ids first),
   then the batch final, then settled once from the merged output.
 """
 
@@ -34,7 +35,7 @@ from gateway.observability import logger
 from gateway.providers.errors import QuotaRefused
 from gateway.providers.registry import client_for
 from gateway.service import adoption, batch_events
-from gateway.service.plan import parts
+from gateway.service.plan import merged_files, parts
 from gateway.service.plan.merge import PartResult, merge_results
 from gateway.service.plan.minimum import balanced_limits, under_minimum
 from gateway.service.plan.split import PartLimits, line_token_estimate, split_input
@@ -46,8 +47,6 @@ from gateway.storage.watch import PLAN
 WINDOW_SECONDS = 24 * 3600  # the only completion_window a batch takes
 RETRY_PART = "retry"  # in a part's state: it runs lines of the original parts once more
 BACKOFF_FIRST_SECONDS = 60
-# what merged files are uploaded as (the purpose a client may upload); clients read batch_output
-MERGED_PURPOSE = "user_data"
 BACKOFF_MAX_SECONDS = 3600
 _CHUNK_BYTES = 256 * 1024
 _SPOOL_BYTES = 8 * 1024 * 1024  # a part file spools to disk past this
@@ -110,7 +109,7 @@ def _partial(
     indices = [int(part.state["index"]) for part in done]
     if not done or indices == (plan.get("partial") or {}).get("parts"):
         return
-    # written ahead: this merge's files are about to be uploaded (a repeat looks for them first)
+    # written ahead: this merge's files are about to be kept (_adopt_partial finds them by it)
     attempt = dict(plan.get("partial_attempt") or {})
     since = attempt.get("at") if attempt.get("parts") == indices else None
     if since is None:
@@ -125,7 +124,7 @@ def _partial(
     with tempfile.TemporaryFile() as output, tempfile.TemporaryFile() as errors:
         merge_results(attempts, output, errors)
         for which, content in (("output", output), ("error", errors)):
-            upstream_id = _upload(client, record, content, f"partial{len(indices)}_{which}", since)
+            upstream_id = merged_files.keep(record.provider, record.id, which, content, indices)
             if upstream_id is not None:
                 named[upstream_id] = _register(id_map, record, upstream_id)
                 partial[f"{which}_file_id"] = named[upstream_id]
@@ -134,7 +133,7 @@ def _partial(
 
 
 def _adopt_partial(id_map: IdMap, client: Any, record: ObjectRecord, plan: dict[str, Any]) -> None:
-    """An earlier partial merge whose files were uploaded but never named (its step died, and
+    """An earlier partial merge whose files were kept but never named (its step died, and
     more parts finished since): its files become the batch's partial files, as if it had been
     recorded, before a newer merge replaces them (every partial file is its owner's)."""
     attempt = dict(plan.get("partial_attempt") or {})
@@ -143,13 +142,10 @@ def _adopt_partial(id_map: IdMap, client: Any, record: ObjectRecord, plan: dict[
     named: dict[str, str] = dict(record.state.get("files") or {})
     partial: dict[str, Any] = {"parts": attempt["parts"]}
     for which in ("output", "error"):
-        name = f"{record.id}_partial{len(attempt['parts'])}_{which}.jsonl"
-        found = adoption.find_named_file(
-            client, filename=name, purpose=MERGED_PURPOSE, since=int(attempt["at"])
-        )
+        found = merged_files.find(record.provider, record.id, which, attempt["parts"])
         if found is not None:
-            named[str(found["id"])] = _register(id_map, record, str(found["id"]))
-            partial[f"{which}_file_id"] = named[str(found["id"])]
+            named[found] = _register(id_map, record, found)
+            partial[f"{which}_file_id"] = named[found]
     if len(partial) > 1:
         plan["partial"] = partial
         record.state = {**record.state, PLAN: plan, "files": named}
@@ -562,7 +558,7 @@ def _finish(
         obj = _aggregate(record, plan, found, now)
         if obj.get("status") in {"validating", "in_progress"}:
             obj["status"], obj["finalizing_at"] = "finalizing", now
-        # written ahead: the merged files are about to be uploaded (a repeat looks for them first)
+        # written ahead: the merged files are about to be kept (under ids a repeat derives again)
         since = plan.get("merging")
         if since is None:
             _adopt_partial(id_map, client, record, plan)
@@ -570,7 +566,7 @@ def _finish(
             record.state = {**record.state, PLAN: plan}
             if not id_map.save_object(record, if_unchanged=True):
                 return False
-        merged = _merge(client, record, found, cancelled=bool(plan.get("cancel")), since=since)
+        merged = _merge(client, record, found, cancelled=bool(plan.get("cancel")))
         plan["merge"] = merged
         record.state = {**record.state, PLAN: plan}
         if not record_change(id_map, record, obj):  # merged files written ahead of their names
@@ -613,9 +609,9 @@ def _final_status(plan: dict[str, Any], found: list[ObjectRecord], merged: dict[
 
 
 def _merge(
-    client: Any, record: ObjectRecord, found: list[ObjectRecord], *, cancelled: bool, since: int | None
+    client: Any, record: ObjectRecord, found: list[ObjectRecord], *, cancelled: bool
 ) -> dict[str, Any]:
-    """Both merged files at the provider, and their counts. `merge_results` reads one part at a
+    """Both merged files kept, and their counts. `merge_results` reads one part at a
     time; an original part that may lack results for some lines (it did not complete) is
     preceded by an attempt holding a `batch_expired` error for each of its lines, which its real
     results replace, and a retry part's results replace the original's: every line appears
@@ -627,8 +623,8 @@ def _merge(
             "completed": counts.completed,
             "failed": counts.failed,
             "expired": sum(counts.lines_per_part[number] for number in placeholders),
-            "output": _upload(client, record, output, "output", since),
-            "error": _upload(client, record, errors, "error", since),
+            "output": merged_files.keep(record.provider, record.id, "output", output),
+            "error": merged_files.keep(record.provider, record.id, "error", errors),
         }
 
 
@@ -712,17 +708,6 @@ def _expired_lines_of(client: Any, part: ObjectRecord, cancelled: bool) -> Calla
 
 def _lines_of(client: Any, upstream_id: str | None) -> Callable[[], Iterator[bytes]]:
     return lambda: _file_lines(client, upstream_id)
-
-
-def _upload(
-    client: Any, record: ObjectRecord, content: IO[bytes], which: str, since: int | None
-) -> str | None:
-    """A merged file at the provider, named after the batch (`since`: an earlier attempt's time)."""
-    if content.tell() == 0:
-        return None
-    return upload_once(
-        client, filename=f"{record.id}_{which}.jsonl", content=content, purpose=MERGED_PURPOSE, since=since
-    )
 
 
 def _file_lines(client: Any, upstream_id: str | None) -> Iterator[bytes]:

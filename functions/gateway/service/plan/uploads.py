@@ -1,11 +1,12 @@
-"""A plan's files at the provider (part inputs, merged outputs), each uploaded once.
+"""A plan's part input files at the provider, each uploaded once (merged files are kept by the
+gateway: plan.merged_files).
 
 An upload and the write that names it are two steps: a process that dies between them leaves a
 provider file nothing names, and the step run again would upload a second. So each file is
-named after gateway ids only (`<part id>.jsonl`, `<batch id>_output.jsonl`, ...), and the step
-writes ahead that it is about to upload (the part's record, the merge's attempt in the plan);
-a step that finds its own mark looks for the file by that name before uploading (as a create
-adopts its file, service.adoption), and a first attempt uploads at once.
+named after gateway ids only (`<part id>.jsonl`), and the step writes ahead that it is about
+to upload (the part's record); a step that finds its own mark looks for the file by that name
+before uploading (as a create adopts its file, service.adoption), and a first attempt uploads
+at once.
 """
 
 from __future__ import annotations
