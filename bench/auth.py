@@ -11,7 +11,7 @@ interleaved (so drift hits both alike), and the added latency is p50(virtual) - 
 of the same run; the table shows the median over runs. The goal: <= 1 ms p50, warm; the
 bench exits 1 when it is missed (`--report-only`: exit 0 whatever the figures).
 
-Lookups per second: `gateway.auth.authenticate` alone with a virtual key, warm (the key in
+Lookups per second: `gateway.http.auth.authenticate` alone with a virtual key, warm (the key in
 the function's 60 s cache) and cold (cache cleared before each lookup, so each is one
 DynamoDB GetItem; against embedded moto here, not DynamoDB's own latency).
 """
@@ -71,7 +71,7 @@ class Bench:
     """One warm files_list function and its keys."""
 
     def __init__(self) -> None:
-        from gateway import auth
+        from gateway.http import auth
         from handlers import files_list, keys_generate
 
         from devserver.events import lambda_context, proxy_event

@@ -11,7 +11,7 @@ interpreter (cwd and PYTHONPATH = functions/, as the Lambda task root) measures
 builds on its first call, derived from the route's grants:
 
     table:*                  gateway.storage.dynamo.dynamodb_client()
-    secret:*                 gateway.secret_store.secrets_provider() (Powertools' SecretsProvider)
+    secret:*                 gateway.runtime.secret_store.secrets_provider() (Powertools' SecretsProvider)
     secret:provider-keys     gateway.providers.registry.client_for(name) for every provider
     bucket:*                 gateway.storage.s3.s3_client()
     invoke:file_transfer     boto3.client("lambda")
@@ -96,7 +96,7 @@ NO_PYC_RUNS = 3
 # Code that creates one kind of client, run in the child after the import.
 CLIENT_CODE: dict[str, str] = {
     "dynamodb": "from gateway.storage.dynamo import dynamodb_client\ndynamodb_client()",
-    "secrets": "from gateway.secret_store import secrets_provider\nsecrets_provider()",
+    "secrets": "from gateway.runtime.secret_store import secrets_provider\nsecrets_provider()",
     "providers": (
         "from gateway.providers.registry import client_for, provider_names\n"
         "for _name in provider_names():\n"

@@ -5,7 +5,7 @@
 
 Writes OpenAI-shaped output files (chat.completion bodies with usage, one in 50 lines a
 failed request), then in a fresh process per run streams each through the settlement's own
-line splitter and usage tally (gateway.jsonl.split_lines, service.usage), in
+line splitter and usage tally (gateway.formats.jsonl.split_lines, service.usage), in
 256 KiB chunks as it reads a provider's response, and reports the median throughput and the
 process's peak RSS.
 
@@ -34,7 +34,7 @@ FAILED_EVERY = 50
 _CHILD = """
 import json, resource, sys, time
 sys.path.insert(0, "functions")
-from gateway.jsonl import split_lines
+from gateway.formats.jsonl import split_lines
 from gateway.service.usage import tally_output
 
 def chunks(path):

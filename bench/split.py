@@ -132,7 +132,7 @@ def child_split(size: str, attempt: str, select_key: str | None) -> dict[str, An
 
 
 def _answer(line: bytes, number: int, failing: bool) -> bytes:
-    from gateway.custom_ids import custom_id_of
+    from gateway.formats.custom_ids import custom_id_of
 
     custom_id = custom_id_of(line)
     if failing:
@@ -178,7 +178,7 @@ def child_provide(size: str, attempt: str, parts: int, fail: bool) -> dict[str, 
 def _answer_run(
     run: list[bytes], index: dict[str, int], fail: bool, failed: list[int], output: Any, errors: Any
 ) -> None:
-    from gateway.custom_ids import custom_id_of
+    from gateway.formats.custom_ids import custom_id_of
 
     for line in reversed(run):
         number = index[custom_id_of(line) or ""]
@@ -285,7 +285,7 @@ def write_input(size: str, lines: int) -> int:
 
 
 def check_output(size: str, lines: int) -> None:
-    from gateway.custom_ids import custom_id_of
+    from gateway.formats.custom_ids import custom_id_of
     from gateway.storage.plan_files import object_lines
 
     expected = (f"request-{index}" for index in range(lines))

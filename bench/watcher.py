@@ -72,7 +72,7 @@ def _start_aws() -> Any:
     os.environ.update(aws.DUMMY_CREDENTIALS)
     os.environ.update(AWS_ENDPOINT_URL=moto.url, AWS_DEFAULT_REGION=aws.DEFAULT_REGION)
     os.environ.update(POWERTOOLS_LOG_LEVEL="WARNING", POWERTOOLS_TRACE_DISABLED="true")
-    from gateway import resources
+    from gateway.runtime import resources
 
     os.environ[resources.ENV_PROVIDERS] = json.dumps(
         {PROVIDER: {"type": "openai", "api_base": "http://127.0.0.1:9/v1"}}
@@ -91,9 +91,9 @@ def _start_aws() -> Any:
 def _seed(count: int, run: int) -> dict[str, dict[str, Any]]:
     """A fresh table with `count` in-progress batch records; the provider's copies."""
     import boto3
-    from gateway import resources
     from gateway.models.batches import Batch
-    from gateway.settings import reset_settings
+    from gateway.runtime import resources
+    from gateway.runtime.settings import reset_settings
     from gateway.storage.dynamo import dynamodb_client
     from gateway.storage.id_map import IdMap, ObjectRecord
 

@@ -46,8 +46,8 @@ _BATCH_WRITE = 25
 
 def _fresh_table(run: int) -> str:
     import boto3
-    from gateway import resources
-    from gateway.settings import reset_settings
+    from gateway.runtime import resources
+    from gateway.runtime.settings import reset_settings
     from gateway.storage.dynamo import dynamodb_client
 
     from devserver.aws import ensure_table
@@ -145,8 +145,8 @@ def _count_queries() -> dict[str, Counter[str]]:
 
 def _old_query_read(table: str) -> int:
     """Items the filtered by_kind Query of the watcher before the sparse index read."""
-    from gateway import resources
     from gateway.models.batches import TERMINAL_BATCH_STATUSES
+    from gateway.runtime import resources
     from gateway.storage.dynamo import dynamodb_client
 
     aliases = {f":s{i}": {"S": s} for i, s in enumerate(sorted(TERMINAL_BATCH_STATUSES))}

@@ -9,7 +9,7 @@ import sys
 import threading
 from types import FrameType
 
-from gateway import resources
+from gateway.runtime import resources
 
 import devserver  # noqa: F401  (puts functions/ on sys.path)
 from devserver.server import LocalGateway, start_gateway

@@ -17,7 +17,7 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
-from gateway import resources
+from gateway.runtime import resources
 
 logger = logging.getLogger("devserver.aws")
 

@@ -25,8 +25,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from gateway import async_invoke, resources
 from gateway.routes import ASYNC_FUNCTIONS, ROUTES, SCHEDULED_FUNCTIONS, AsyncFunction, ScheduledFunction
+from gateway.runtime import async_invoke, resources
 from gateway.webhooks import queue as webhook_queue
 
 from devserver import aws, metrics_log
@@ -330,13 +330,13 @@ def function_environment(
 # whenever the environment changes, as a new Lambda execution environment would start
 # empty. Best effort: a hook that does not exist (yet) is skipped.
 _CACHE_RESETS: tuple[tuple[str, str], ...] = (
-    ("gateway.settings", "reset_settings"),
+    ("gateway.runtime.settings", "reset_settings"),
     ("gateway.providers.registry", "reset_clients"),
-    ("gateway.auth", "clear_key_cache"),
+    ("gateway.http.auth", "clear_key_cache"),
     ("gateway.storage.dynamo", "dynamodb_client.cache_clear"),
     ("gateway.storage.s3", "s3_client.cache_clear"),
     ("aws_lambda_powertools.utilities.parameters", "clear_caches"),
-    ("gateway.event_bus", "reset_client"),
+    ("gateway.runtime.event_bus", "reset_client"),
 )
 
 

@@ -1,7 +1,7 @@
 """CDK infrastructure for the gateway, generated from the route table.
 
 The route table (`functions/gateway/routes.py`) and the resource names
-(`functions/gateway/resources.py`) are plain-data modules with no third-party imports; this
+(`functions/gateway/runtime/resources.py`) are plain-data modules with no third-party imports; this
 package puts `functions/` on `sys.path` so that `from gateway import routes` works from
 `app.py`, the tests and the bench scripts alike.
 """

@@ -14,7 +14,8 @@ import re
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from constructs import Construct
-from gateway import resources, routes
+from gateway import routes
+from gateway.runtime import resources
 
 from infra.bedrock_config import BedrockDeployment
 

@@ -118,7 +118,7 @@ class GatewayConfig:
     alarms: dict[str, Any] = field(default_factory=dict)
     # An address the alarm topic sends every alarm to (SNS asks it to confirm first).
     alarm_email: str | None = None
-    # Optional overrides of the functions' own defaults (gateway.settings); None leaves them unset.
+    # Optional overrides of the functions' own defaults (gateway.runtime.settings); None leaves them unset.
     secrets_ttl_seconds: int | None = None
     upstream_timeout_seconds: float | None = None
     # The Lambda runtime's Python version; the build compiles the byte code with it (infra/bundling.py).

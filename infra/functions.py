@@ -22,7 +22,8 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
-from gateway import resources, routes
+from gateway import routes
+from gateway.runtime import resources
 
 from infra.bedrock import CAPABILITY_ACTIONS as BEDROCK_CAPABILITY_ACTIONS
 from infra.bedrock import BedrockBatchRole

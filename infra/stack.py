@@ -12,7 +12,8 @@ import aws_cdk as cdk
 from aws_cdk import aws_logs as logs
 from cdk_nag import AwsSolutionsChecks
 from constructs import Construct, IConstruct
-from gateway import resources, routes
+from gateway import routes
+from gateway.runtime import resources
 
 from infra import API_STACK_NAME, DATA_STACK_NAME
 from infra.api import GatewayApi

@@ -13,7 +13,8 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
-from gateway import resources, routes
+from gateway import routes
+from gateway.runtime import resources
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.resources import ENV_WEBHOOK_DLQ_URL, ENV_WEBHOOK_QUEUE_URL
+from gateway.runtime.resources import ENV_WEBHOOK_DLQ_URL, ENV_WEBHOOK_QUEUE_URL
 
 # Every prefixed route is served bare, under /v1 and under /{provider}/v1 (OpenAI's wire
 # format), and under Azure OpenAI's two path forms of a deployment: /{provider}/openai (the

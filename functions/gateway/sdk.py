@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
 
-from gateway.ids import new_id
+from gateway.formats.ids import new_id
 from gateway.models.batches import Batch
 from gateway.models.common import ListPage
 from gateway.models.files import FileDeleted, FileObject

@@ -1,7 +1,7 @@
 """POST /v1/batches/{batch_id}/cancel."""
 
+from gateway.http.resolver import GatewayApp
 from gateway.models.batches import Batch
-from gateway.resolver import GatewayApp
 from gateway.service import batches
 
 app = GatewayApp("batches_cancel")

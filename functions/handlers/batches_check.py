@@ -2,9 +2,9 @@
 create would fail the batch with (by line), its cost estimate and the provider batches it
 needs, without creating anything."""
 
+from gateway.http.resolver import GatewayApp
 from gateway.models.batch_check import BatchCheck
 from gateway.models.batches import CreateBatchRequest
-from gateway.resolver import GatewayApp
 from gateway.service import batch_check
 
 app = GatewayApp("batches_check")

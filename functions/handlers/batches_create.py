@@ -1,8 +1,8 @@
 """POST /v1/batches: the batch runs at the provider that owns its input file."""
 
-from gateway import idempotency
+from gateway.http import idempotency
+from gateway.http.resolver import GatewayApp
 from gateway.models.batches import Batch, CreateBatchRequest
-from gateway.resolver import GatewayApp
 from gateway.service import batches
 
 app = GatewayApp("batches_create")

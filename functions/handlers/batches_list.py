@@ -3,9 +3,9 @@
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
+from gateway.http.resolver import GatewayApp
 from gateway.models.batches import Batch
 from gateway.models.common import ListPage
-from gateway.resolver import GatewayApp
 from gateway.service import batches
 from gateway.service.listing import ListRequest
 

@@ -1,7 +1,7 @@
 """POST /v1/batches/{batch_id}/resume (the gateway's own, for a batch run as parts)."""
 
+from gateway.http.resolver import GatewayApp
 from gateway.models.batches import Batch
-from gateway.resolver import GatewayApp
 from gateway.service import batches
 
 app = GatewayApp("batches_resume")

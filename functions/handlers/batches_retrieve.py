@@ -1,7 +1,7 @@
 """GET /v1/batches/{batch_id}: status fresh from the provider."""
 
+from gateway.http.resolver import GatewayApp
 from gateway.models.batches import Batch
-from gateway.resolver import GatewayApp
 from gateway.service import batches
 
 app = GatewayApp("batches_retrieve")

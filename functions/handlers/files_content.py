@@ -1,7 +1,7 @@
 """GET /v1/files/{file_id}/content: the raw bytes, or a redirect to them when too large for Lambda."""
 
 from aws_lambda_powertools.event_handler import Response
-from gateway.resolver import GatewayApp
+from gateway.http.resolver import GatewayApp
 from gateway.service import files
 from gateway.service.content_delivery import RedirectContent, attachment_disposition
 

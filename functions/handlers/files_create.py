@@ -4,9 +4,9 @@ import hashlib
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import File, Form, UploadFile
-from gateway import idempotency
+from gateway.http import idempotency
+from gateway.http.resolver import GatewayApp
 from gateway.models.files import Anchor, ExpirySeconds, FileObject, UploadPurpose
-from gateway.resolver import GatewayApp
 from gateway.service import files
 from gateway.service.forms import expires_after_from_form
 

@@ -1,7 +1,7 @@
 """DELETE /v1/files/{file_id}."""
 
+from gateway.http.resolver import GatewayApp
 from gateway.models.files import FileDeleted
-from gateway.resolver import GatewayApp
 from gateway.service import files
 
 app = GatewayApp("files_delete")

@@ -3,9 +3,9 @@
 from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
+from gateway.http.resolver import GatewayApp
 from gateway.models.common import ListPage
 from gateway.models.files import FileObject
-from gateway.resolver import GatewayApp
 from gateway.service import files
 from gateway.service.listing import ListRequest
 

@@ -1,7 +1,7 @@
 """GET /v1/files/{file_id}: the file as its provider sees it now."""
 
+from gateway.http.resolver import GatewayApp
 from gateway.models.files import FileObject
-from gateway.resolver import GatewayApp
 from gateway.service import files
 
 app = GatewayApp("files_retrieve")

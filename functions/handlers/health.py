@@ -1,6 +1,6 @@
 """GET /health: liveness, no auth."""
 
-from gateway.resolver import GatewayApp
+from gateway.http.resolver import GatewayApp
 
 app = GatewayApp("health")
 

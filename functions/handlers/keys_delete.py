@@ -1,7 +1,7 @@
 """POST /key/delete: by key (or key id) or by alias; the key stops working at once here."""
 
+from gateway.http.resolver import GatewayApp
 from gateway.models.keys import DeletedKeysResponse, DeleteKeysRequest
-from gateway.resolver import GatewayApp
 from gateway.service import keys
 
 app = GatewayApp("keys_delete")

@@ -1,8 +1,8 @@
 """POST /key/generate: a new virtual key, shown once."""
 
-from gateway import idempotency
+from gateway.http import idempotency
+from gateway.http.resolver import GatewayApp
 from gateway.models.keys import GeneratedKey, GenerateKeyRequest
-from gateway.resolver import GatewayApp
 from gateway.service import keys
 
 app = GatewayApp("keys_generate")

@@ -3,8 +3,8 @@
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
+from gateway.http.resolver import GatewayApp
 from gateway.models.keys import KeyInfoResponse
-from gateway.resolver import GatewayApp
 from gateway.service import keys
 
 app = GatewayApp("keys_info")

@@ -1,7 +1,7 @@
 """POST /key/update: change a key's alias, providers, duration or metadata."""
 
+from gateway.http.resolver import GatewayApp
 from gateway.models.keys import KeyInfo, UpdateKeyRequest
-from gateway.resolver import GatewayApp
 from gateway.service import keys
 
 app = GatewayApp("keys_update")

@@ -3,8 +3,8 @@
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
+from gateway.http.resolver import GatewayApp
 from gateway.models.spend import SpendGroup, SpendReport
-from gateway.resolver import GatewayApp
 from gateway.service import keys, spend
 
 app = GatewayApp("spend_report")

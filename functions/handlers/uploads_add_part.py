@@ -3,8 +3,8 @@
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import File, UploadFile
+from gateway.http.resolver import GatewayApp
 from gateway.models.uploads import UploadPart
-from gateway.resolver import GatewayApp
 from gateway.service import uploads
 
 app = GatewayApp("uploads_add_part")

@@ -1,7 +1,7 @@
 """POST /v1/uploads/{upload_id}/cancel: no parts are left behind."""
 
+from gateway.http.resolver import GatewayApp
 from gateway.models.uploads import Upload
-from gateway.resolver import GatewayApp
 from gateway.service import uploads
 
 app = GatewayApp("uploads_cancel")

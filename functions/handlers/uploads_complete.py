@@ -1,8 +1,8 @@
 """POST /v1/uploads/{upload_id}/complete: the File at once, its transfer asynchronously."""
 
-from gateway import idempotency
+from gateway.http import idempotency
+from gateway.http.resolver import GatewayApp
 from gateway.models.uploads import CompleteUploadRequest, Upload
-from gateway.resolver import GatewayApp
 from gateway.service import uploads
 
 app = GatewayApp("uploads_complete")

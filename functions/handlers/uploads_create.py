@@ -1,8 +1,8 @@
 """POST /v1/uploads: start an upload of a large file in parts."""
 
-from gateway import idempotency
+from gateway.http import idempotency
+from gateway.http.resolver import GatewayApp
 from gateway.models.uploads import CreateUploadRequest, Upload
-from gateway.resolver import GatewayApp
 from gateway.service import uploads
 
 app = GatewayApp("uploads_create")

@@ -1,7 +1,7 @@
 """GET /v1/webhook_event_types: the event types this gateway sends."""
 
+from gateway.http.resolver import GatewayApp
 from gateway.models.webhooks import WebhookEventTypeList
-from gateway.resolver import GatewayApp
 from gateway.service import webhook_endpoints
 
 app = GatewayApp("webhook_event_types")

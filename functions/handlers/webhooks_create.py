@@ -1,7 +1,7 @@
 """POST /v1/webhook_endpoints: register a URL for the caller's batch events (secret shown once)."""
 
+from gateway.http.resolver import GatewayApp
 from gateway.models.webhooks import CreateWebhookEndpointRequest, WebhookEndpointWithSecret
-from gateway.resolver import GatewayApp
 from gateway.service import webhook_endpoints
 
 app = GatewayApp("webhooks_create")

@@ -1,7 +1,7 @@
 """DELETE /v1/webhook_endpoints/{webhook_endpoint_id}."""
 
+from gateway.http.resolver import GatewayApp
 from gateway.models.webhooks import DeletedWebhookEndpoint
-from gateway.resolver import GatewayApp
 from gateway.service import webhook_endpoints
 
 app = GatewayApp("webhooks_delete")

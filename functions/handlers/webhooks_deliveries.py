@@ -4,9 +4,9 @@ gateway's own)."""
 from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
+from gateway.http.resolver import GatewayApp
 from gateway.models.common import ListPage
 from gateway.models.webhooks import WebhookDelivery
-from gateway.resolver import GatewayApp
 from gateway.service import webhook_endpoints
 
 app = GatewayApp("webhooks_deliveries")

@@ -3,9 +3,9 @@
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
+from gateway.http.resolver import GatewayApp
 from gateway.models.common import ListPage
 from gateway.models.webhooks import WebhookEndpoint
-from gateway.resolver import GatewayApp
 from gateway.service import webhook_endpoints
 from gateway.service.listing import ListRequest
 

@@ -1,7 +1,7 @@
 """GET /v1/webhook_endpoints/{webhook_endpoint_id}."""
 
+from gateway.http.resolver import GatewayApp
 from gateway.models.webhooks import WebhookEndpoint
-from gateway.resolver import GatewayApp
 from gateway.service import webhook_endpoints
 
 app = GatewayApp("webhooks_retrieve")

@@ -1,7 +1,7 @@
 """POST /v1/webhook_endpoints/{webhook_endpoint_id}/deliveries/{delivery_id}/retry: send an event again."""
 
+from gateway.http.resolver import GatewayApp
 from gateway.models.webhooks import WebhookDelivery
-from gateway.resolver import GatewayApp
 from gateway.service import webhook_endpoints
 
 app = GatewayApp("webhooks_retry_delivery")

@@ -1,7 +1,7 @@
 """POST /v1/webhook_endpoints/{webhook_endpoint_id}/rotate_secret: a new signing secret."""
 
+from gateway.http.resolver import GatewayApp
 from gateway.models.webhooks import RotateSecretRequest, WebhookEndpointWithSecret
-from gateway.resolver import GatewayApp
 from gateway.service import webhook_endpoints
 
 app = GatewayApp("webhooks_rotate_secret")

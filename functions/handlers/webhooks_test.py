@@ -1,7 +1,7 @@
 """POST /v1/webhook_endpoints/{webhook_endpoint_id}/test: send a sample event now."""
 
+from gateway.http.resolver import GatewayApp
 from gateway.models.webhooks import WebhookEndpointTestResult, WebhookTestRequest
-from gateway.resolver import GatewayApp
 from gateway.service import webhook_endpoints
 
 app = GatewayApp("webhooks_test")

@@ -1,7 +1,7 @@
 """POST /v1/webhook_endpoints/{webhook_endpoint_id}: change url, name or event types."""
 
+from gateway.http.resolver import GatewayApp
 from gateway.models.webhooks import UpdateWebhookEndpointRequest, WebhookEndpoint
-from gateway.resolver import GatewayApp
 from gateway.service import webhook_endpoints
 
 app = GatewayApp("webhooks_update")

@@ -27,7 +27,7 @@ from typing import Any
 import botocore.client
 import botocore.signers
 from botocore.exceptions import ClientError
-from gateway import async_invoke, resources
+from gateway.runtime import async_invoke, resources
 from gateway.webhooks import queue as webhook_queue
 
 from devserver.server import LocalGateway, reset_function_caches

@@ -11,7 +11,8 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
-from gateway import resources, routes
+from gateway import routes
+from gateway.runtime import resources
 
 from infra import DATA_STACK_NAME
 from infra.config import ConfigError, GatewayConfig

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk.assertions import Match
-from gateway import resources, routes
+from gateway import routes
+from gateway.runtime import resources
 
 from tests.infra.conftest import Synth
 from tests.infra.template_tools import functions_by_handler, resources_of

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from gateway import resources, routes
+from gateway import routes
+from gateway.runtime import resources
 
 from tests.infra.conftest import Synth
 from tests.infra.template_tools import (

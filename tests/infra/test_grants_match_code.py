@@ -18,9 +18,10 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from gateway import resources, routes
+from gateway import routes
+from gateway.runtime import resources
+from gateway.runtime.settings import get_settings
 from gateway.service import content_delivery
-from gateway.settings import get_settings
 from gateway.storage.dynamo import dynamodb_client, marshal
 from gateway.storage.id_map import IdMap, ObjectRecord
 from gateway.storage.s3 import s3_client

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from gateway import resources, routes
+from gateway import routes
+from gateway.runtime import resources
 
 from infra import DATA_STACK_NAME
 from tests.infra.conftest import Synth

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk.assertions import Match, Template
-from gateway import resources
+from gateway.runtime import resources
 
 from infra import REPO_ROOT
 from infra.stack import build

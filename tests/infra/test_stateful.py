@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aws_cdk.assertions import Match
-from gateway import resources
+from gateway.runtime import resources
 
 from infra.stateful import SECRET_SPECS
 from tests.infra.conftest import Synth

@@ -3,7 +3,8 @@ for the upload functions and the transfer function, the lifecycle rule for stray
 
 from __future__ import annotations
 
-from gateway import resources, routes
+from gateway import routes
+from gateway.runtime import resources
 
 from infra import DATA_STACK_NAME
 from tests.infra.conftest import Synth

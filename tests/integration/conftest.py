@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gateway import resources
+from gateway.runtime import resources
 from gateway.service import books
 from gateway.storage.dynamo import dynamodb_client, query_items
 from gateway.storage.id_map import IdMap, ObjectRecord

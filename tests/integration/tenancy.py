@@ -32,7 +32,7 @@ def unique(prefix: str) -> str:
 
 
 def unknown_id(prefix: str) -> str:
-    """An id shaped like the gateway's own (gateway.ids), that nobody created."""
+    """An id shaped like the gateway's own (gateway.formats.ids), that nobody created."""
     return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(24))
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import openai
 import pytest
-from gateway import resources
+from gateway.runtime import resources
 from gateway.storage.id_map import IdMap
 
 from devserver.server import LocalGateway
@@ -146,7 +146,7 @@ def test_in_the_aws_configuration_a_private_endpoint_is_refused(
 ) -> None:
     """The functions as deployed (no loopback allowance): the same request the local server
     takes for loopback is a 400 naming `url`."""
-    from gateway.settings import reset_settings
+    from gateway.runtime.settings import reset_settings
 
     client = sdk(local_gateway, generate_key(local_gateway).key)
     monkeypatch.setenv(resources.ENV_WEBHOOKS_ALLOW_LOOPBACK, "false")

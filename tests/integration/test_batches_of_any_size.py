@@ -18,7 +18,7 @@ import openai
 import pytest
 from gateway.providers import registry
 from gateway.providers.config import BatchCapsOverride
-from gateway.settings import get_settings
+from gateway.runtime.settings import get_settings
 
 from devserver.server import LocalGateway
 from devserver.simulator.limits import SimulatorLimits

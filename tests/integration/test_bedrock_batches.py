@@ -15,7 +15,7 @@ from typing import Any
 import boto3
 import openai
 import pytest
-from gateway import resources
+from gateway.runtime import resources
 from gateway.storage.id_map import IdMap
 
 from devserver.server import LocalGateway

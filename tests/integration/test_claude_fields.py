@@ -13,7 +13,7 @@ from typing import Any
 
 import openai
 import pytest
-from gateway.settings import get_settings
+from gateway.runtime.settings import get_settings
 
 from devserver.server import LocalGateway
 from devserver.simulator import SteppedClock

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import boto3
 import pytest
-from gateway import resources
+from gateway.runtime import resources
 from gateway.storage.budgets import budget_pk
 
 from devserver.aws import DEFAULT_REGION, DUMMY_CREDENTIALS

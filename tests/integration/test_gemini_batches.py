@@ -287,7 +287,7 @@ def test_a_batch_past_its_caps_runs_as_parts_and_a_part_refused_for_quota_waits(
     create is refused (429 RESOURCE_EXHAUSTED), waits, is submitted again; one merged output."""
     from gateway.providers import registry
     from gateway.providers.config import BatchCapsOverride
-    from gateway.settings import get_settings
+    from gateway.runtime.settings import get_settings
 
     from devserver.simulator.limits import SimulatorLimits
     from tests import books_check

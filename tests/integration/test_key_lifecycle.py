@@ -78,7 +78,7 @@ def test_a_key_expires(local_gateway: LocalGateway) -> None:
 
 
 def test_info_and_list_never_return_the_key_or_its_hash(local_gateway: LocalGateway) -> None:
-    from gateway import secret_store
+    from gateway.runtime import secret_store
     from gateway.storage.keys import hash_key
 
     key = generate_key(local_gateway, "discreet")

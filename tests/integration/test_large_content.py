@@ -17,7 +17,7 @@ import boto3
 import httpx
 import openai
 import pytest
-from gateway import resources
+from gateway.runtime import resources
 from gateway.service.content_delivery import MAX_INLINE_CONTENT_BYTES
 from gateway.storage.content_cache import cache_key
 from gateway.storage.id_map import IdMap

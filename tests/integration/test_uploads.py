@@ -9,7 +9,8 @@ import io
 import boto3
 import openai
 import pytest
-from gateway import resources, routes
+from gateway import routes
+from gateway.runtime import resources
 from gateway.storage.id_map import IdMap
 
 from devserver.server import LocalGateway

@@ -11,9 +11,10 @@ from typing import Any
 
 import boto3
 import pytest
-from gateway import auth, resources
+from gateway.http import auth
 from gateway.providers import registry
-from gateway.settings import reset_settings
+from gateway.runtime import resources
+from gateway.runtime.settings import reset_settings
 from gateway.storage.id_map import IdMap, ObjectRecord
 from moto import mock_aws
 

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from gateway import resources
 from gateway.errors import UpstreamError, UpstreamRequestError
 from gateway.providers.anthropic import AnthropicClient
 from gateway.providers.config import ProviderDeployment
+from gateway.runtime import resources
 
 from devserver.simulator import Simulator, SimulatorConfig
 

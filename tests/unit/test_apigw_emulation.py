@@ -751,8 +751,8 @@ def test_the_same_content_length_twice_is_not_ambiguous(
 
 
 def test_two_file_parts_in_one_upload_are_refused() -> None:
-    from gateway import multipart
     from gateway.errors import InvalidRequestError
+    from gateway.http import multipart
 
     body, content_type = multipart_body(
         fields={"purpose": "batch"},

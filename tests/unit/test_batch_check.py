@@ -8,12 +8,12 @@ import os
 from typing import Any
 
 import pytest
-from gateway import resources
-from gateway.auth import MASTER
+from gateway.http.auth import MASTER
 from gateway.models.batches import CreateBatchRequest
+from gateway.runtime import resources
+from gateway.runtime.settings import reset_settings
 from gateway.service import batch_check
 from gateway.service.batch_input_check import BATCH_CHECK_STATE
-from gateway.settings import reset_settings
 from gateway.storage.id_map import IdMap, ObjectRecord
 
 from tests.unit.fault_injection.create_support import items

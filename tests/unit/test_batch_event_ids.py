@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 import pytest
-from gateway.auth import Caller
+from gateway.http.auth import Caller
 from gateway.service import adoption, batch_events, batches, translate, watcher
 from gateway.storage import pending
 from gateway.storage.id_map import IdMap

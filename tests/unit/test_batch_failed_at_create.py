@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from gateway.auth import Caller
+from gateway.http.auth import Caller
 from gateway.models.batches import CreateBatchRequest
 from gateway.service import batches
 from gateway.service.batch_input_check import BATCH_CHECK_STATE, CheckRules, check_batch_input
@@ -207,7 +207,7 @@ def test_the_watcher_publishes_the_batch_failed_event_once(
 ) -> None:
     """The create's function publishes nothing (it holds no bus or queue grant): the next
     watcher pass publishes the event it left in the outbox, with the failed batch in it."""
-    from gateway import event_bus
+    from gateway.runtime import event_bus
     from gateway.service import watcher
     from gateway.service.deadline import Deadline
 

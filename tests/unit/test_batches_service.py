@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from gateway.auth import MASTER, Caller
 from gateway.errors import ConflictError, InvalidRequestError, NotFoundError
+from gateway.http.auth import MASTER, Caller
 from gateway.models.batches import CreateBatchRequest
 from gateway.providers import registry
 from gateway.providers.caps import BatchCaps, default_caps
@@ -384,7 +384,7 @@ def test_a_batch_names_its_provider_even_when_stored_before_the_field(provider: 
 def test_an_idempotency_key_used_again_after_its_lifetime_makes_a_new_batch(
     provider: FakeBatchesApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gateway.idempotency import KEY_LIFETIME_SECONDS
+    from gateway.http.idempotency import KEY_LIFETIME_SECONDS
 
     store_file("file-in")
     request = CreateBatchRequest(

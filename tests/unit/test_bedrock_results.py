@@ -10,11 +10,11 @@ from typing import Any
 
 import boto3
 import pytest
-from gateway import resources
 from gateway.providers import bedrock as bedrock_module
 from gateway.providers.bedrock import BedrockClient
 from gateway.providers.bedrock_jobs import Note
 from gateway.providers.config import ProviderDeployment
+from gateway.runtime import resources
 from gateway.storage.s3 import s3_client
 
 JOB_ID = "abcdef123456"

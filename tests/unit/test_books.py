@@ -10,7 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
-from gateway import resources
+from gateway.runtime import resources
 from gateway.service import adoption, batches, books, translate, watcher
 from gateway.service.deadline import Deadline
 from gateway.storage import outbox, pending

@@ -20,9 +20,10 @@ from typing import Any
 import boto3
 import httpx
 import pytest
-from gateway import routes, secret_store
+from gateway import routes
 from gateway.providers import client as provider_client
 from gateway.providers.config import ProviderDeployment
+from gateway.runtime import secret_store
 from gateway.storage.dynamo import dynamodb_client
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
@@ -35,10 +36,10 @@ NOT_FOR_HEALTH = (
     "s3transfer",
     "httpx",
     "aws_lambda_powertools.utilities.parameters",
-    "gateway.auth",
-    "gateway.secret_store",
-    "gateway.settings",
-    "gateway.provider_choice",
+    "gateway.http.auth",
+    "gateway.runtime.secret_store",
+    "gateway.runtime.settings",
+    "gateway.http.provider_choice",
     "gateway.storage.dynamo",
 )
 WATCHED = (*NOT_FOR_HEALTH, "gateway.providers.client", "gateway.service.content_delivery")
@@ -92,7 +93,7 @@ def test_httpx_only_with_the_functions_that_call_a_provider() -> None:
         assert ("gateway.providers.client" in loaded[name]) == calls_provider, name
         assert "boto3" in loaded[name], name
     authenticated = {r.name for r in routes.ROUTES if r.authenticated}
-    assert {name for name, modules in loaded.items() if "gateway.auth" in modules} == authenticated
+    assert {name for name, modules in loaded.items() if "gateway.http.auth" in modules} == authenticated
 
 
 def test_content_delivery_only_with_the_function_that_delivers_content() -> None:

@@ -11,11 +11,12 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import httpx
 import pytest
-from gateway import resources, routes
+from gateway import routes
 from gateway.errors import UpstreamError
 from gateway.providers import registry
 from gateway.providers.client import ProviderClient
 from gateway.providers.config import ProviderDeployment
+from gateway.runtime import resources
 from gateway.service import content_delivery
 from gateway.service.content_delivery import MAX_INLINE_CONTENT_BYTES, attachment_disposition
 from gateway.storage import s3 as s3_module

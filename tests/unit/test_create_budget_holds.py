@@ -9,8 +9,8 @@ import json
 from decimal import Decimal
 
 import pytest
-from gateway.auth import Caller
 from gateway.errors import InvalidRequestError, UpstreamError, UpstreamRequestError
+from gateway.http.auth import Caller
 from gateway.models.batches import CreateBatchRequest
 from gateway.service import batches, budget
 from gateway.storage.budgets import BudgetStore
@@ -213,9 +213,9 @@ def test_a_key_with_a_budget_creates_an_anthropic_batch_and_holds_its_estimate(
     """Claude has batch prices (per provider), so a budget binds on an Anthropic deployment."""
     import os
 
-    from gateway import resources
     from gateway.providers import registry
-    from gateway.settings import reset_settings
+    from gateway.runtime import resources
+    from gateway.runtime.settings import reset_settings
 
     from tests.unit.test_batches_service import FakeBatchesApi
 
@@ -267,8 +267,8 @@ def test_an_uncapped_claude_request_is_held_at_the_max_tokens_its_translation_ge
 ) -> None:
     import os
 
-    from gateway import resources
-    from gateway.settings import reset_settings
+    from gateway.runtime import resources
+    from gateway.runtime.settings import reset_settings
 
     providers = json.loads(os.environ[resources.ENV_PROVIDERS]) | {
         "claude": {"type": "anthropic", "default_max_tokens": 100_000}
@@ -293,8 +293,8 @@ def test_an_uncapped_claude_request_that_thinks_is_held_at_the_default_and_its_b
 ) -> None:
     import os
 
-    from gateway import resources
-    from gateway.settings import reset_settings
+    from gateway.runtime import resources
+    from gateway.runtime.settings import reset_settings
 
     providers = json.loads(os.environ[resources.ENV_PROVIDERS]) | {
         "claude": {"type": "anthropic", "default_max_tokens": 100_000}

@@ -1,11 +1,11 @@
-"""gateway.custom_ids: the fast read of a line's custom_id finds what json.loads finds."""
+"""gateway.formats.custom_ids: the fast read of a line's custom_id finds what json.loads finds."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from gateway.custom_ids import custom_id_of, quoted, unquoted
+from gateway.formats.custom_ids import custom_id_of, quoted, unquoted
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

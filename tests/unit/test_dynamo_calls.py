@@ -13,7 +13,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from gateway.auth import MASTER
+from gateway.http.auth import MASTER
 from gateway.models.batches import CreateBatchRequest
 from gateway.providers.caps import BatchCaps, default_caps
 from gateway.service import batches, files, settlement, translate

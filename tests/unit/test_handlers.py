@@ -141,7 +141,7 @@ def test_expired_key_is_rejected(aws: None) -> None:
     record = next(r for r in store.all() if r.key_id == generated["key_id"])
     record.expires_at = 1
     store.put(record)
-    from gateway import auth
+    from gateway.http import auth
 
     auth.clear_key_cache()
     status, _, _ = call(files_list.handler, event("GET", "/v1/files", key=generated["key"]))

@@ -10,8 +10,8 @@ from typing import Any
 
 import boto3
 import pytest
-from gateway import async_invoke, resources
 from gateway.providers.client import ProviderClient
+from gateway.runtime import async_invoke, resources
 from gateway.storage.s3 import s3_client
 from handlers import (
     batches_create,

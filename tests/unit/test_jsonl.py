@@ -1,11 +1,11 @@
-"""gateway.jsonl.split_lines: the lines of a stream in chunks of any sizes, long lines cut."""
+"""gateway.formats.jsonl.split_lines: the lines of a stream in chunks of any sizes, long lines cut."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
 
-from gateway.jsonl import split_lines
+from gateway.formats.jsonl import split_lines
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from gateway import resources
 from gateway.errors import UpstreamRequestError
 from gateway.providers import kept_files
 from gateway.providers.kept_files import FileExists, KeptFiles, derived_id
+from gateway.runtime import resources
 from gateway.storage.s3 import s3_client
 
 BUCKET = "kept-test"

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from gateway import auth
+from gateway.http import auth
 from gateway.models.retry import RetryOptions
 from handlers import keys_generate, keys_info, keys_update
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import boto3
 import pytest
-from gateway import resources
+from gateway.runtime import resources
 from gateway.storage.budgets import BudgetStore
 from gateway.storage.settlements import SettlementStore
 from handlers import keys_generate, keys_info, keys_update, spend_report
@@ -157,8 +157,8 @@ def test_a_max_budget_is_kept_to_the_micro_dollar_in_plain_digits() -> None:
 
 
 def test_a_batch_estimate_beyond_what_a_key_may_hold_is_a_400(monkeypatch: pytest.MonkeyPatch) -> None:
-    from gateway.auth import Caller
     from gateway.errors import InvalidRequestError
+    from gateway.http.auth import Caller
     from gateway.service import budget
     from gateway.storage.id_map import ObjectRecord
 

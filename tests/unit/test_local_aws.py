@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
-from gateway import async_invoke, resources
+from gateway.runtime import async_invoke, resources
 
 from devserver import aws
 from devserver.server import (

@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 import openai
 import pytest
-from gateway import resources
+from gateway.runtime import resources
 
 from devserver import LocalGateway, start_gateway
 from devserver.persistence import AwsSnapshot, LocalData, SimulatorSnapshot, _encode_binary

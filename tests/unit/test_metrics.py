@@ -374,7 +374,7 @@ def test_webhook_deliveries_by_outcome_and_latency(
 
 def test_a_transfer_failure_counted_once(aws: None, emitted: list[dict[str, Any]]) -> None:
     import boto3
-    from gateway.settings import get_settings
+    from gateway.runtime.settings import get_settings
 
     boto3.client("s3").create_bucket(Bucket=get_settings().bucket_name)
     record = ObjectRecord(
@@ -450,7 +450,7 @@ class FakeTracer:
 def _provider_key(key: str) -> None:
     import boto3
     from aws_lambda_powertools.utilities import parameters
-    from gateway import resources
+    from gateway.runtime import resources
 
     boto3.client("secretsmanager").put_secret_value(
         SecretId=resources.DEFAULT_PROVIDER_KEYS_SECRET, SecretString=json.dumps({"openai": key})

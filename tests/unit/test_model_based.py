@@ -29,10 +29,10 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError
-from gateway import auth, resources
-from gateway.auth import Caller
 from gateway.errors import GatewayError, NotFoundError
-from gateway.ids import derived_id
+from gateway.formats.ids import derived_id
+from gateway.http import auth
+from gateway.http.auth import Caller
 from gateway.models.batches import CreateBatchRequest
 from gateway.models.webhooks import (
     CreateWebhookEndpointRequest,
@@ -41,10 +41,11 @@ from gateway.models.webhooks import (
 )
 from gateway.providers import registry
 from gateway.providers.caps import BatchCaps, default_caps
+from gateway.runtime import resources
+from gateway.runtime.settings import reset_settings
 from gateway.service import batch_events, batches, books, translate, watcher, webhook_endpoints
 from gateway.service.deadline import Deadline
 from gateway.service.listing import ListRequest
-from gateway.settings import reset_settings
 from gateway.storage.budgets import BudgetStore
 from gateway.storage.dynamo import dynamodb_client
 from gateway.storage.id_map import IdMap, ObjectRecord

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from gateway.auth import MASTER
 from gateway.errors import NotFoundError, ServiceUnavailableError
+from gateway.http.auth import MASTER
 from gateway.service.ownership import owned_record
 from gateway.storage import id_map as id_map_module
 from gateway.storage.id_map import IdMap, ObjectRecord, PageQuery
@@ -331,8 +331,8 @@ def test_lists_filter_by_purpose_and_provider_together(aws: None) -> None:
 
 
 def test_only_the_master_key_may_filter_a_list_by_key(aws: None) -> None:
-    from gateway.auth import Caller
     from gateway.errors import InvalidRequestError
+    from gateway.http.auth import Caller
     from gateway.service.listing import ListRequest, page_query
 
     with pytest.raises(InvalidRequestError) as refused:
@@ -344,8 +344,8 @@ def test_only_the_master_key_may_filter_a_list_by_key(aws: None) -> None:
 
 
 def test_an_azure_signed_request_for_another_deployments_file_is_400_naming_both(aws: None) -> None:
-    from gateway import provider_choice
     from gateway.errors import InvalidRequestError
+    from gateway.http import provider_choice
 
     store_file("file-on-openai")
     signed = {"resource": "/{provider}/openai/files/{file_id}", "pathParameters": {"provider": "azure"}}
@@ -363,7 +363,7 @@ def test_an_azure_signed_request_for_another_deployments_file_is_400_naming_both
 
 
 def test_a_looked_up_record_lets_provider_errors_name_its_gateway_id(aws: None) -> None:
-    from gateway import upstream_ids
+    from gateway.http import upstream_ids
 
     store_file("file-mine")  # the provider holds it as up-file-mine
     upstream_ids.start_request()
@@ -419,7 +419,7 @@ def test_an_outbox_event_is_no_object(aws: None) -> None:
 
     event = OutboxEvent({"id": "evt_1"}, "batch.completed", {}, "master", "openai")
     client = IdMap()._db
-    from gateway.settings import get_settings
+    from gateway.runtime.settings import get_settings
     from gateway.storage.dynamo import marshal
 
     client.put_item(TableName=get_settings().table_name, Item=marshal(event.to_item()))

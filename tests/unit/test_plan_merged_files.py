@@ -13,8 +13,8 @@ from gateway.errors import UpstreamRequestError
 from gateway.providers.client import ProviderClient
 from gateway.providers.config import ProviderDeployment
 from gateway.providers.kept_files import KeptFiles, is_kept
+from gateway.runtime.settings import get_settings
 from gateway.service.plan import merged_files
-from gateway.settings import get_settings
 from gateway.storage.s3 import s3_client
 
 BATCH = "batch_abc"

@@ -10,9 +10,8 @@ from typing import Any
 import httpx
 import pytest
 from botocore.exceptions import ClientError
-from gateway import resources
-from gateway.auth import MASTER
 from gateway.errors import GatewayError, RateLimitError, UpstreamRequestError
+from gateway.http.auth import MASTER
 from gateway.models.batches import CreateBatchRequest
 from gateway.providers import anthropic_shapes, bedrock_records, caps, registry
 from gateway.providers.bedrock import _upstream
@@ -20,6 +19,7 @@ from gateway.providers.caps import BatchCaps, caps_for, default_caps, failed_for
 from gateway.providers.client import ProviderClient
 from gateway.providers.config import ProviderDeployment, parse_deployments
 from gateway.providers.errors import QuotaRefused
+from gateway.runtime import resources
 from gateway.service import batch_input_check, batches
 from gateway.storage.id_map import IdMap
 from pydantic import ValidationError

@@ -8,9 +8,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from gateway import provider_choice, resources
 from gateway.errors import InvalidRequestError
-from gateway.settings import reset_settings
+from gateway.http import provider_choice
+from gateway.runtime import resources
+from gateway.runtime.settings import reset_settings
 
 
 @pytest.fixture(autouse=True)

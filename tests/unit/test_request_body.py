@@ -7,8 +7,8 @@ import json
 from typing import Any
 
 import pytest
-from gateway import multipart, request_body, upstream_ids
 from gateway.errors import InvalidRequestError, UnsupportedMediaTypeError
+from gateway.http import multipart, request_body, upstream_ids
 
 
 def body(*parts: bytes, boundary: bytes = b"B", close: bool = True) -> bytes:

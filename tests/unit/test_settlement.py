@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from gateway.jsonl import split_lines
+from gateway.formats.jsonl import split_lines
 from gateway.models.batches import Batch
 from gateway.service.settlement import settle_if_finished
 from gateway.storage.budgets import BudgetStore
@@ -192,8 +192,8 @@ def test_a_claude_batch_settles_with_a_cost_its_budget_pays(
 ) -> None:
     import os
 
-    from gateway import resources
-    from gateway.settings import reset_settings
+    from gateway.runtime import resources
+    from gateway.runtime.settings import reset_settings
 
     providers = json.loads(os.environ[resources.ENV_PROVIDERS]) | {"claude": deployment}
     monkeypatch.setenv(resources.ENV_PROVIDERS, json.dumps(providers))
@@ -235,7 +235,7 @@ def test_a_batch_settled_after_its_budget_period_ended_is_the_new_periods_spend(
 
 
 def _watched(batch_id: str) -> bool:
-    from gateway.settings import get_settings
+    from gateway.runtime.settings import get_settings
     from gateway.storage.dynamo import dynamodb_client
 
     item = dynamodb_client().get_item(

@@ -12,10 +12,10 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from gateway import resources
 from gateway.providers.bedrock import BedrockClient
 from gateway.providers.config import ProviderDeployment
 from gateway.providers.errors import QuotaRefused
+from gateway.runtime import resources
 from gateway.storage.s3 import s3_client
 
 from devserver import aws

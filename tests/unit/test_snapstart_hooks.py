@@ -1,4 +1,4 @@
-"""The SnapStart runtime hooks (gateway.snapstart): registered only for a snapshot, priming what
+"""The SnapStart runtime hooks (gateway.runtime.snapstart): registered only for a snapshot, priming what
 a route's first request creates, and forgetting after a restore what no copy may share."""
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
-from gateway import routes, snapstart
+from gateway import routes
 from gateway.providers import registry
+from gateway.runtime import snapstart
 from gateway.storage.dynamo import dynamodb_client
 from gateway.storage.s3 import s3_client
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from gateway import auth, secret_store
-from gateway.auth import Caller
 from gateway.errors import AuthenticationError, NotFoundError, PermissionDeniedError
+from gateway.http import auth
+from gateway.http.auth import Caller
+from gateway.runtime import secret_store
 from gateway.service.ownership import owned_record
 from gateway.storage.id_map import IdMap
 from gateway.storage.keys import KeyRecord, KeyStore, hash_key

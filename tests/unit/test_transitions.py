@@ -7,7 +7,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from gateway import resources
+from gateway.runtime import resources
 from gateway.storage import transitions
 from gateway.storage.id_map import IdMap, ObjectRecord
 

@@ -33,7 +33,7 @@ def test_an_aws_failure_in_a_handler_is_a_503(aws: None, monkeypatch: pytest.Mon
 
 
 def test_an_aws_failure_while_authenticating_is_a_503(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    from gateway import auth
+    from gateway.http import auth
 
     monkeypatch.setattr(auth, "authenticate", _throttled)
     status, body, headers = call(files_list.handler, event("GET", "/v1/files", key="sk-some-virtual-key"))

@@ -13,9 +13,10 @@ from typing import Any
 import boto3
 import openai
 import pytest
-from gateway import async_invoke, resources, routes
+from gateway import routes
 from gateway.providers import registry
-from gateway.settings import reset_settings
+from gateway.runtime import async_invoke, resources
+from gateway.runtime.settings import reset_settings
 from gateway.storage.id_map import IdMap
 from gateway.storage.s3 import s3_client
 from handlers import (

@@ -85,8 +85,8 @@ def test_the_test_host_passes_like_loopback_only_in_a_test_deployment() -> None:
 
 def test_the_functions_read_the_test_host_from_their_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """infra/functions.py sets it only beside GATEWAY_WEBHOOKS_ALLOW_LOOPBACK (test_endpoint_host)."""
-    from gateway import resources
-    from gateway.settings import get_settings
+    from gateway.runtime import resources
+    from gateway.runtime.settings import get_settings
 
     monkeypatch.setenv(resources.ENV_WEBHOOKS_ALLOW_LOOPBACK, "true")
     monkeypatch.setenv(resources.ENV_WEBHOOKS_TEST_HOST, "172.17.0.1")

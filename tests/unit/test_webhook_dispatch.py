@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from gateway.models.webhooks import WebhookDelivery
-from gateway.settings import get_settings
+from gateway.runtime.settings import get_settings
 from gateway.storage.id_map import NO_PROVIDER, IdMap, ObjectRecord
 from gateway.webhooks import delivery, dispatch, queue
 from gateway.webhooks.queue import DeliveryJob

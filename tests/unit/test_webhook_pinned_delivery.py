@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
-from gateway import resources
-from gateway.settings import reset_settings
+from gateway.runtime import resources
+from gateway.runtime.settings import reset_settings
 from gateway.storage.id_map import NO_PROVIDER, IdMap, ObjectRecord
 from gateway.webhooks import delivery
 from gateway.webhooks.destinations import UnsafeDestinationError, check_destination, pinned_destination

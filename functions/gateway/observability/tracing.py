@@ -22,7 +22,7 @@ from aws_lambda_powertools import Tracer
 
 from gateway.observability.metric_names import SERVICE
 
-# The gateway's own ids (gateway.ids): a prefix and 24 letters or digits. Only such a value is
+# The gateway's own ids (gateway.formats.ids): a prefix and 24 letters or digits. Only such a value is
 # annotated as a gateway id, whatever else a client puts in a path.
 _GATEWAY_ID = re.compile(r"\A(?:file-|batch_|upload_|we_|whdl_|key_)[A-Za-z0-9]{24}\Z")
 # An x-request-id is API Gateway's request id (a UUID) or Lambda's.

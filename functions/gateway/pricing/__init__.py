@@ -32,8 +32,8 @@ from typing import Any
 
 from pydantic import Field
 
-from gateway import resources
 from gateway.models.common import GatewayModel
+from gateway.runtime import resources
 from gateway.service.usage import BatchUsage
 
 ENV_MODEL_PRICES = resources.ENV_MODEL_PRICES
@@ -167,7 +167,7 @@ def batch_cost(
 
 def scope_of(provider: str | None) -> PriceScope:
     """The price scope of a deployment by name (OpenAI's names for one the settings lack)."""
-    from gateway.settings import get_settings
+    from gateway.runtime.settings import get_settings
 
     deployment = get_settings().providers.get(provider) if provider else None
     if deployment is None:

@@ -21,7 +21,7 @@ from typing import IO, TYPE_CHECKING, Any
 import httpx
 
 from gateway.errors import RateLimitError, UpstreamError, UpstreamRequestError
-from gateway.jsonl import split_lines
+from gateway.formats.jsonl import split_lines
 from gateway.observability import logger
 from gateway.providers import anthropic_shapes as shapes
 from gateway.providers.api import ProviderApi

@@ -17,8 +17,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from gateway import resources
-from gateway.settings import get_settings
+from gateway.runtime import resources
+from gateway.runtime.settings import get_settings
 from gateway.storage.s3 import s3_client
 
 CLAIM_WINDOW_SECONDS = 300

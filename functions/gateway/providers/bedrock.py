@@ -26,7 +26,6 @@ from typing import IO, TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 
-from gateway import resources
 from gateway.errors import (
     ConflictError,
     InvalidRequestError,
@@ -43,6 +42,7 @@ from gateway.providers.caps import BatchCaps, caps_for
 from gateway.providers.config import ProviderDeployment
 from gateway.providers.errors import QuotaRefused
 from gateway.providers.kept_file_endpoints import KeptFileEndpoints
+from gateway.runtime import resources
 from gateway.storage.s3 import s3_client
 
 KeySource = Callable[[bool], str | None]  # unused: Bedrock signs with the function's AWS role

@@ -6,13 +6,13 @@ from typing import Any
 
 import httpx
 
-from gateway import upstream_ids
 from gateway.errors import (
     GatewayError,
     RateLimitError,
     UpstreamError,
     UpstreamRequestError,
 )
+from gateway.http import upstream_ids
 
 
 def bad_request(message: str, *, param: str | None = None, code: str | None = None) -> UpstreamRequestError:

@@ -38,7 +38,7 @@ from gateway.errors import (
     UpstreamError,
     UpstreamRequestError,
 )
-from gateway.jsonl import split_lines
+from gateway.formats.jsonl import split_lines
 from gateway.observability import logger
 from gateway.providers import gemini_batches as shapes
 from gateway.providers.api import ProviderApi, list_page

@@ -22,11 +22,11 @@ from urllib.parse import quote, unquote
 
 from botocore.exceptions import ClientError
 
-from gateway import resources
 from gateway.errors import UpstreamRequestError
-from gateway.jsonl import stream_chunks
+from gateway.formats.jsonl import stream_chunks
 from gateway.providers.errors import bad_request
-from gateway.settings import get_settings
+from gateway.runtime import resources
+from gateway.runtime.settings import get_settings
 from gateway.storage.s3 import s3_client
 
 ID_PREFIX = "kfile-"

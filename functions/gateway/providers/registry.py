@@ -6,9 +6,9 @@ from functools import partial
 from importlib import import_module
 from typing import TYPE_CHECKING, Any, cast
 
-from gateway import secret_store
 from gateway.errors import InvalidRequestError
-from gateway.settings import get_settings
+from gateway.runtime import secret_store
+from gateway.runtime.settings import get_settings
 
 if TYPE_CHECKING:
     from gateway.providers.api import ProviderApi

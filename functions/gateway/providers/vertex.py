@@ -23,9 +23,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from gateway import resources
 from gateway.errors import ConflictError, GatewayError, InvalidRequestError, UpstreamRequestError
-from gateway.jsonl import split_lines
+from gateway.formats.jsonl import split_lines
 from gateway.observability import logger
 from gateway.providers import batch_results, vertex_jobs, vertex_records
 from gateway.providers.api import ProviderApi, list_page
@@ -34,6 +33,7 @@ from gateway.providers.config import ProviderDeployment
 from gateway.providers.google_cloud import GoogleCloud
 from gateway.providers.kept_file_endpoints import KeptFileEndpoints
 from gateway.providers.vertex_jobs import Note
+from gateway.runtime import resources
 from gateway.storage.s3 import s3_client
 
 KeySource = Callable[[bool], str | None]

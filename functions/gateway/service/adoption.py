@@ -29,7 +29,7 @@ from gateway.models.batches import GATEWAY_BATCH_TAG
 from gateway.observability import logger
 from gateway.providers.registry import client_for
 from gateway.routes import API_GATEWAY_TIMEOUT_SECONDS
-from gateway.settings import get_settings
+from gateway.runtime.settings import get_settings
 from gateway.storage import pending
 from gateway.storage.id_map import IdMap, ObjectRecord
 

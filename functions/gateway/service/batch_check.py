@@ -8,14 +8,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from gateway.auth import Caller
+from gateway.http.auth import Caller
 from gateway.models.batch_check import BatchCheck, BatchEstimate, ProviderLimits
 from gateway.models.batches import BatchErrors, CreateBatchRequest
 from gateway.providers.caps import BatchCaps, caps_for, default_caps
+from gateway.runtime.settings import get_settings
 from gateway.service import budget
 from gateway.service.batch_input_check import BATCH_CHECK_STATE, batch_problems, require_endpoint
 from gateway.service.batches import usable_input_file
-from gateway.settings import get_settings
 from gateway.storage.id_map import IdMap
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from gateway import event_bus
 from gateway.observability import logger
+from gateway.runtime import event_bus
 from gateway.storage import outbox
 from gateway.storage.id_map import IdMap, ObjectRecord
 from gateway.storage.outbox import OutboxEvent

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from gateway.errors import InvalidRequestError
-from gateway.jsonl import split_lines, stream_chunks
+from gateway.formats.jsonl import split_lines, stream_chunks
 from gateway.models.batches import BATCH_ENDPOINTS
 
 # What one provider batch takes is each provider's (providers.caps, with their sources: OpenAI's
@@ -218,7 +218,7 @@ TRANSLATED_TYPES = frozenset({"anthropic", "bedrock", "gemini", "vertex"})
 
 def rules_for(provider: str) -> CheckRules:
     """The check of a batch file for `provider`'s deployment (OpenAI's rules for OpenAI and Azure)."""
-    from gateway.settings import get_settings
+    from gateway.runtime.settings import get_settings
 
     deployment = get_settings().providers.get(provider)
     if deployment is None or deployment.type not in TRANSLATED_TYPES:

@@ -10,20 +10,20 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from gateway.auth import Caller
 from gateway.errors import ConflictError, InvalidRequestError, ServiceUnavailableError
-from gateway.idempotency import KEY_LIFETIME_SECONDS, idempotency_key_reused
-from gateway.ids import new_id
+from gateway.formats.ids import new_id
+from gateway.http.auth import Caller
+from gateway.http.idempotency import KEY_LIFETIME_SECONDS, idempotency_key_reused
 from gateway.models.batches import TERMINAL_BATCH_STATUSES, Batch, CreateBatchRequest
 from gateway.models.common import ListPage
 from gateway.observability import batch_metrics, logger
 from gateway.providers.registry import client_for
+from gateway.runtime.settings import get_settings
 from gateway.service import adoption
 from gateway.service.deadline import Deadline
 from gateway.service.listing import ListRequest, page_records
 from gateway.service.ownership import owned_record
 from gateway.service.translate import batch_object
-from gateway.settings import get_settings
 from gateway.storage import pending
 from gateway.storage.id_map import IdMap, ObjectRecord
 from gateway.storage.watch import PLAN, UPSTREAM_OPEN

@@ -31,10 +31,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from gateway import resources
-from gateway.auth import MASTER_KEY_ID
+from gateway.http.auth import MASTER_KEY_ID
 from gateway.models.batches import TERMINAL_BATCH_STATUSES
 from gateway.observability import logger
+from gateway.runtime import resources
 from gateway.service import adoption
 from gateway.storage import books_queries, outbox, pending, watch_queries
 from gateway.storage.books_queries import TypedItem

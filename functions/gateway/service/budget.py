@@ -12,13 +12,13 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from gateway.auth import MASTER_KEY_ID, Caller
 from gateway.errors import InvalidRequestError
+from gateway.http.auth import MASTER_KEY_ID, Caller
 from gateway.observability import batch_metrics
 from gateway.pricing import batch_cost, price_table, scope_of
+from gateway.runtime.settings import get_settings
 from gateway.service.batch_input_check import BATCH_CHECK_STATE
 from gateway.service.usage import BatchUsage
-from gateway.settings import get_settings
 from gateway.storage.budgets import Budget, BudgetExceededError, BudgetStore
 from gateway.storage.id_map import ObjectRecord
 

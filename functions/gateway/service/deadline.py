@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from gateway.settings import get_settings
+from gateway.runtime.settings import get_settings
 
 
 @dataclass(frozen=True)

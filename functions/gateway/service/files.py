@@ -7,23 +7,23 @@ import time
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
-from gateway.auth import Caller
 from gateway.errors import (
     ConflictError,
     InvalidRequestError,
     ServiceUnavailableError,
     UpstreamRequestError,
 )
-from gateway.idempotency import KEY_LIFETIME_SECONDS, idempotency_key_reused
-from gateway.ids import new_id
+from gateway.formats.ids import new_id
+from gateway.http.auth import Caller
+from gateway.http.idempotency import KEY_LIFETIME_SECONDS, idempotency_key_reused
 from gateway.models.common import ListPage
 from gateway.models.files import FileDeleted, FileObject
 from gateway.providers.registry import client_for
+from gateway.runtime.settings import get_settings
 from gateway.service import adoption
 from gateway.service.listing import ListRequest, page_objects
 from gateway.service.ownership import owned_record
 from gateway.service.translate import OUTPUT_PURPOSE, file_object
-from gateway.settings import get_settings
 from gateway.storage import pending
 from gateway.storage.id_map import IdMap, ObjectRecord
 

@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from gateway import auth, secret_store
-from gateway.auth import Caller
 from gateway.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
-from gateway.idempotency import KEY_LIFETIME_SECONDS
-from gateway.ids import derived_id, new_id
+from gateway.formats.ids import derived_id, new_id
+from gateway.http import auth
+from gateway.http.auth import Caller
+from gateway.http.idempotency import KEY_LIFETIME_SECONDS
 from gateway.models.keys import (
     BudgetFields,
     DeleteKeysRequest,
@@ -28,6 +28,7 @@ from gateway.models.keys import (
 )
 from gateway.models.retry import RetryOptions
 from gateway.providers import registry
+from gateway.runtime import secret_store
 from gateway.storage.budgets import Budget, BudgetStore
 from gateway.storage.keys import KeyRecord, KeyStore, hash_key
 

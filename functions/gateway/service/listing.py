@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.auth import Caller
 from gateway.errors import InvalidRequestError, NotFoundError
-from gateway.ids import shown_id
+from gateway.formats.ids import shown_id
+from gateway.http.auth import Caller
 from gateway.storage.id_map import IdMap, Kind, ObjectRecord, PageQuery
 
 

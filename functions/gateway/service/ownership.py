@@ -6,11 +6,11 @@ tells a caller about an object it does not own.
 
 from __future__ import annotations
 
-from gateway import upstream_ids
-from gateway.auth import Caller
 from gateway.errors import NotFoundError
-from gateway.ids import shown_id
-from gateway.provider_choice import require_azure_owner
+from gateway.formats.ids import shown_id
+from gateway.http import upstream_ids
+from gateway.http.auth import Caller
+from gateway.http.provider_choice import require_azure_owner
 from gateway.storage.id_map import NO_PROVIDER, IdMap, Kind, ObjectRecord
 
 _NOUN = {

@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
-from gateway.auth import MASTER_KEY_ID
-from gateway.jsonl import split_lines
+from gateway.formats.jsonl import split_lines
+from gateway.http.auth import MASTER_KEY_ID
 from gateway.models.batches import TERMINAL_BATCH_STATUSES, Batch
 from gateway.models.common import GatewayModel
 from gateway.observability import batch_metrics, logger

@@ -33,10 +33,10 @@ from gateway.observability import logger, metric_names, tracing
 from gateway.observability.metrics import emit
 from gateway.providers.api import ProviderApi
 from gateway.providers.registry import new_client
+from gateway.runtime.settings import get_settings
 from gateway.service.batch_input_check import BATCH_CHECK_STATE, check_batch_input, rules_for
 from gateway.service.transfer_failure import deadline_message, fail, past_deadline, pending_job
 from gateway.service.translate import file_object
-from gateway.settings import get_settings
 from gateway.storage import transitions, upload_parts
 from gateway.storage.id_map import IdMap, ObjectRecord
 from gateway.storage.parts_reader import PartsReader

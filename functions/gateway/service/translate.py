@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from gateway.ids import new_id
+from gateway.formats.ids import new_id
 from gateway.models.batches import Batch
 from gateway.models.files import FileObject
 from gateway.observability import logger

@@ -12,11 +12,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from gateway import async_invoke
-from gateway.auth import Caller
 from gateway.errors import InvalidRequestError, PayloadTooLargeError, ServiceUnavailableError
-from gateway.idempotency import KEY_LIFETIME_SECONDS
-from gateway.ids import new_id
+from gateway.formats.ids import new_id
+from gateway.http.auth import Caller
+from gateway.http.idempotency import KEY_LIFETIME_SECONDS
 from gateway.models.files import FileObject
 from gateway.models.uploads import (
     UPLOAD_LIFETIME_SECONDS,
@@ -28,8 +27,9 @@ from gateway.models.uploads import (
 from gateway.observability import logger
 from gateway.providers.registry import require_known
 from gateway.routes import MAX_UPLOAD_PART_BYTES
+from gateway.runtime import async_invoke
+from gateway.runtime.settings import get_settings
 from gateway.service.ownership import owned_record
-from gateway.settings import get_settings
 from gateway.storage import pending, transitions, upload_parts
 from gateway.storage.id_map import IdMap, ObjectRecord
 

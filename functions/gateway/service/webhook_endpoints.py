@@ -7,10 +7,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from gateway import secret_store
-from gateway.auth import Caller
 from gateway.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
-from gateway.ids import new_id, shown_id
+from gateway.formats.ids import new_id, shown_id
+from gateway.http.auth import Caller
 from gateway.models.common import ListPage
 from gateway.models.webhooks import (
     SERVED_EVENT_TYPES,
@@ -26,9 +25,10 @@ from gateway.models.webhooks import (
     WebhookTestRequest,
 )
 from gateway.observability import logger
+from gateway.runtime import secret_store
+from gateway.runtime.settings import get_settings
 from gateway.service.listing import ListRequest, page_records
 from gateway.service.ownership import owned_record
-from gateway.settings import get_settings
 from gateway.storage.id_map import NO_PROVIDER, IdMap, Kind, ObjectRecord, PageQuery
 from gateway.storage.webhook_endpoints import EndpointStore
 from gateway.webhooks import delivery, events

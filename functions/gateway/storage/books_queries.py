@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from gateway import resources
+from gateway.runtime import resources
 from gateway.storage.dynamo import dynamodb_client
 
 TypedItem = dict[str, dict[str, Any]]

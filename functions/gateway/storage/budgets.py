@@ -20,8 +20,8 @@ from dataclasses import dataclass, replace
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-from gateway import resources
-from gateway.settings import get_settings
+from gateway.runtime import resources
+from gateway.runtime.settings import get_settings
 from gateway.storage.dynamo import dynamodb_client, marshal, written
 
 _KIND = "budget"

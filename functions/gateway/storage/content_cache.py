@@ -14,9 +14,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from gateway import resources
 from gateway.observability import logger
-from gateway.settings import get_settings
+from gateway.runtime import resources
+from gateway.runtime.settings import get_settings
 from gateway.storage.s3 import s3_client
 
 # S3 parts must be at least 5 MiB except the last; 8 MiB is boto3's default part size too.

@@ -18,11 +18,11 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
-from gateway import resources
 from gateway.errors import NotFoundError, ServiceUnavailableError
-from gateway.ids import storable_id
+from gateway.formats.ids import storable_id
 from gateway.observability import logger
-from gateway.settings import get_settings
+from gateway.runtime import resources
+from gateway.runtime.settings import get_settings
 from gateway.storage.dynamo import (
     Item,
     dynamodb_client,

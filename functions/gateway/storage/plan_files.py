@@ -23,11 +23,11 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from gateway import resources
-from gateway.custom_ids import quoted, unquoted
-from gateway.jsonl import split_lines, stream_chunks
+from gateway.formats.custom_ids import quoted, unquoted
+from gateway.formats.jsonl import split_lines, stream_chunks
 from gateway.observability import logger
-from gateway.settings import get_settings
+from gateway.runtime import resources
+from gateway.runtime.settings import get_settings
 from gateway.storage.s3 import s3_client
 
 # S3 parts must be at least 5 MiB except the last; 8 MiB as boto3 and the content cache use.

@@ -13,8 +13,8 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from gateway import resources
-from gateway.settings import get_settings
+from gateway.runtime import resources
+from gateway.runtime.settings import get_settings
 from gateway.storage.dynamo import Item, dynamodb_client, marshal, query_items, written
 
 SPEND_KIND = "spend"

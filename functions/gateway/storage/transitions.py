@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gateway import resources
-from gateway.settings import get_settings
+from gateway.runtime import resources
+from gateway.runtime.settings import get_settings
 from gateway.storage.dynamo import dynamodb_client, set_expression, written
 from gateway.storage.id_map import ObjectRecord
 from gateway.storage.watch import apply_to_update

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gateway import resources
-from gateway.settings import get_settings
+from gateway.runtime import resources
+from gateway.runtime.settings import get_settings
 from gateway.storage.s3 import s3_client
 
 _DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys

@@ -15,8 +15,8 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Any
 
-from gateway import resources
 from gateway.models.batches import TERMINAL_BATCH_STATUSES
+from gateway.runtime import resources
 
 if TYPE_CHECKING:
     from gateway.storage.id_map import ObjectRecord

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from gateway import resources
 from gateway.models.batches import TERMINAL_BATCH_STATUSES
+from gateway.runtime import resources
 from gateway.storage.dynamo import dynamodb_client, query_items, written
 from gateway.storage.id_map import IdMap, ObjectRecord
 from gateway.storage.watch import PENDING, WATCH_ATTRIBUTE, needs_watching, shard_of, shard_values

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway import resources
-from gateway.settings import get_settings
+from gateway.runtime import resources
+from gateway.runtime.settings import get_settings
 from gateway.storage.dynamo import dynamodb_client, set_expression, unmarshal, written
 from gateway.storage.id_map import ObjectRecord
 

@@ -13,12 +13,12 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from gateway import secret_store
-from gateway.ids import new_id
+from gateway.formats.ids import new_id
 from gateway.models.webhooks import WebhookDelivery
 from gateway.observability import logger, metric_names, tracing
 from gateway.observability.metrics import emit
-from gateway.settings import get_settings
+from gateway.runtime import secret_store
+from gateway.runtime.settings import get_settings
 from gateway.storage.id_map import NO_PROVIDER, IdMap, ObjectRecord
 from gateway.webhooks.destinations import PinnedDestination, UnsafeDestinationError, pinned_destination
 from gateway.webhooks.signing import signed_headers, signing_secret

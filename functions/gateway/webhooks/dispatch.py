@@ -13,7 +13,7 @@ from typing import Any
 
 from gateway.observability import logger, metric_names
 from gateway.observability.metrics import emit
-from gateway.settings import get_settings
+from gateway.runtime.settings import get_settings
 from gateway.storage.id_map import IdMap, PageQuery
 from gateway.webhooks import delivery, queue
 from gateway.webhooks.queue import DeliveryJob

@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from gateway import resources
 from gateway.models.common import GatewayModel
+from gateway.runtime import resources
 
 SQS_MAX_DELAY_SECONDS = 900
 

@@ -11,9 +11,9 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from gateway import resources
 from gateway.providers import registry
-from gateway.settings import reset_settings
+from gateway.runtime import resources
+from gateway.runtime.settings import reset_settings
 from gateway.storage.dynamo import dynamodb_client, unmarshal
 
 from devserver.simulator import Simulator, SimulatorConfig

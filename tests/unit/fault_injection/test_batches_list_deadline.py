@@ -8,11 +8,11 @@ from __future__ import annotations
 import time
 
 import pytest
-from gateway.auth import MASTER
+from gateway.http.auth import MASTER
+from gateway.runtime.settings import get_settings
 from gateway.service import batches, translate
 from gateway.service.deadline import Deadline
 from gateway.service.listing import ListRequest
-from gateway.settings import get_settings
 from gateway.storage.id_map import IdMap
 
 from tests.unit.fault_injection.providers import FakeProvider, store_batch

@@ -9,7 +9,7 @@ import threading
 from typing import Any
 
 import pytest
-from gateway.auth import MASTER, Caller
+from gateway.http.auth import MASTER, Caller
 from gateway.service import batches, translate
 from gateway.service.deadline import Deadline
 from gateway.service.listing import ListRequest

@@ -12,9 +12,9 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError
+from gateway.runtime.settings import reset_settings
 from gateway.service import transfer as transfer_service
 from gateway.service import transfer_failure
-from gateway.settings import reset_settings
 from gateway.storage import transitions
 from gateway.storage.id_map import IdMap
 from gateway.storage.s3 import s3_client

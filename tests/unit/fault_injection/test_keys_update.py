@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway import auth
+from gateway.http import auth
 from gateway.storage.keys import KeyStore
 from handlers import files_list, keys_delete, keys_generate, keys_info, keys_update
 

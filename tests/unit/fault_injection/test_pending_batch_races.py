@@ -11,8 +11,8 @@ import uuid
 from typing import Any
 
 import pytest
-from gateway.auth import MASTER
 from gateway.errors import ConflictError, UpstreamTimeoutError
+from gateway.http.auth import MASTER
 from gateway.providers.client import ProviderClient
 from gateway.service import adoption, batches
 from gateway.storage import pending as pending_store

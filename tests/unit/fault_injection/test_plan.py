@@ -15,19 +15,19 @@ from typing import Any, Literal
 
 import boto3
 import pytest
-from gateway import async_invoke
-from gateway.auth import MASTER, Caller
 from gateway.errors import ConflictError, NotFoundError
+from gateway.http.auth import MASTER, Caller
 from gateway.models.batches import CreateBatchRequest, RetryOptions
 from gateway.providers.caps import BatchCaps
 from gateway.providers.kept_files import is_kept
+from gateway.runtime import async_invoke
+from gateway.runtime.settings import get_settings
 from gateway.service import adoption, batches, books, content_delivery, files, settlement, translate, watcher
 from gateway.service.batch_input_check import BATCH_CHECK_STATE, checked_figures
 from gateway.service.deadline import Deadline
 from gateway.service.listing import ListRequest
 from gateway.service.plan import create as plan_create
 from gateway.service.plan import merged_files, parts, runner
-from gateway.settings import get_settings
 from gateway.storage.content_cache import cache_key
 from gateway.storage.id_map import IdMap, ObjectRecord
 from gateway.storage.s3 import s3_client

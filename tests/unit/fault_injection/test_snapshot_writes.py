@@ -7,8 +7,8 @@ from __future__ import annotations
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from gateway.auth import MASTER
 from gateway.errors import NotFoundError
+from gateway.http.auth import MASTER
 from gateway.service import batches, files, translate
 from gateway.storage.id_map import IdMap
 from gateway.storage.status_rank import rank

@@ -20,13 +20,13 @@ from typing import Any
 import boto3
 import openai
 import pytest
-from gateway import resources
 from gateway.errors import UpstreamError, UpstreamTimeoutError
 from gateway.providers import registry
 from gateway.providers.client import ProviderClient
 from gateway.providers.kept_file_endpoints import KeptFileEndpoints
+from gateway.runtime import resources
+from gateway.runtime.settings import reset_settings
 from gateway.service import adoption
-from gateway.settings import reset_settings
 from gateway.storage.id_map import IdMap
 from gateway.storage.s3 import s3_client
 from handlers import (

@@ -8,7 +8,7 @@ from typing import Any
 
 import boto3
 import pytest
-from gateway import async_invoke
+from gateway.runtime import async_invoke
 from gateway.storage.id_map import IdMap
 from handlers import uploads_cancel, uploads_complete
 

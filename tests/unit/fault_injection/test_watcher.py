@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from gateway.auth import MASTER
+from gateway.http.auth import MASTER
 from gateway.service import adoption, batch_events, batches, translate, watcher
 from gateway.service.deadline import Deadline
 from gateway.storage import outbox
@@ -266,7 +266,7 @@ def test_a_stranded_create_is_given_up_and_a_stale_transfer_ends_in_error(
     provider: FakeProvider, published: dict[str, list[Any]]
 ) -> None:
     import boto3
-    from gateway.settings import get_settings
+    from gateway.runtime.settings import get_settings
     from gateway.storage import pending
 
     boto3.client("s3").create_bucket(Bucket=get_settings().bucket_name)  # the transfer's parts
@@ -382,7 +382,7 @@ def test_a_pending_batch_cancelled_by_its_owner_is_announced(
 ) -> None:
     import time
 
-    from gateway.auth import Caller
+    from gateway.http.auth import Caller
     from gateway.storage import pending
 
     assert pending.put_new(_pending_batch("batch_cancel_me", int(time.time()))) is None
@@ -416,7 +416,7 @@ def _holds(owner: str = "key-a") -> Any:
 
 
 def _watch_attribute(record_id: str) -> str | None:
-    from gateway.settings import get_settings
+    from gateway.runtime.settings import get_settings
     from gateway.storage.dynamo import dynamodb_client
 
     item = dynamodb_client().get_item(
@@ -497,7 +497,7 @@ def test_a_batch_cancelled_while_pending_is_found_cancelled_there_and_booked_ann
 ) -> None:
     import time
 
-    from gateway.auth import Caller
+    from gateway.http.auth import Caller
     from gateway.storage import pending
 
     now = int(time.time())
@@ -538,7 +538,7 @@ def test_a_batch_cancelled_while_pending_that_the_provider_never_got_is_given_up
 ) -> None:
     import time
 
-    from gateway.auth import Caller
+    from gateway.http.auth import Caller
 
     long_ago = int(time.time()) - adoption.ABANDON_AFTER_SECONDS - 1
     from gateway.storage import pending
@@ -678,7 +678,7 @@ def test_a_settled_batch_a_racing_snapshot_put_back_in_the_index_is_dropped(prov
 def test_items_written_before_the_index_are_backfilled_once(
     provider: FakeProvider, published: dict[str, list[Any]], faults: DynamoFaults
 ) -> None:
-    from gateway.settings import get_settings
+    from gateway.runtime.settings import get_settings
     from gateway.storage import watch_queries
     from gateway.storage.dynamo import dynamodb_client
 

@@ -59,8 +59,8 @@ def start(batch_id: str) -> None:
     """The plan's first steps at once (split, first submissions): the watcher invoked for this
     batch asynchronously, so the create answers without waiting. Best effort: a lost invocation
     leaves the plan to the next scheduled pass, as before."""
-    from gateway import async_invoke
     from gateway.observability import logger
+    from gateway.runtime import async_invoke
 
     try:
         async_invoke.invoke_async("batch_watcher", {"batch_id": batch_id})

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from gateway.custom_ids import custom_id_of
+from gateway.formats.custom_ids import custom_id_of
 
 OUTPUT, ERROR = 0, 1
 # A spooled record is one line of its run: the input line number in NUMBER_DIGITS digits, the

@@ -16,7 +16,7 @@ from contextlib import suppress
 from typing import IO
 
 from gateway.errors import UpstreamRequestError
-from gateway.jsonl import stream_chunks
+from gateway.formats.jsonl import stream_chunks
 from gateway.providers.kept_files import FileExists, KeptFiles, derived_id
 
 PURPOSE = "batch_output"

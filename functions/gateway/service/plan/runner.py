@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from gateway.errors import InvalidRequestError, ServiceUnavailableError
-from gateway.jsonl import split_lines
+from gateway.formats.jsonl import split_lines
 from gateway.models.batches import TERMINAL_BATCH_STATUSES, Batch, BatchPart
 from gateway.observability import logger
 from gateway.providers.errors import QuotaRefused

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from gateway.custom_ids import custom_id_of
+from gateway.formats.custom_ids import custom_id_of
 from gateway.service.batch_input_check import line_token_estimate
 
 

@@ -20,15 +20,15 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from pydantic import BaseModel
 
-from gateway import resources
 from gateway.errors import ConflictError, InvalidRequestError, ServiceUnavailableError
-from gateway.ids import derived_id
+from gateway.formats.ids import derived_id
 from gateway.observability import logger
+from gateway.runtime import resources
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
-    from gateway.resolver import GatewayApp
+    from gateway.http.resolver import GatewayApp
 
 HEADER = "Idempotency-Key"
 KEY_LIFETIME_SECONDS = 24 * 3600
@@ -151,7 +151,7 @@ def _layer(route: str) -> DynamoDBPersistenceLayer:
     gateway's own DynamoDB client."""
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
-    from gateway.settings import get_settings
+    from gateway.runtime.settings import get_settings
     from gateway.storage.dynamo import dynamodb_client
 
     client = dynamodb_client()

@@ -14,9 +14,9 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from gateway import secret_store
 from gateway.errors import AuthenticationError, PermissionDeniedError
 from gateway.models.retry import RetryOptions
+from gateway.runtime import secret_store
 from gateway.storage.keys import KeyRecord, KeyStore, hash_key
 
 MASTER_KEY_ID = "master"

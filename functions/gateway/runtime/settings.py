@@ -8,8 +8,8 @@ from functools import lru_cache
 
 from pydantic import BaseModel, Field
 
-from gateway import resources
 from gateway.providers.config import ProviderDeployment, parse_deployments
+from gateway.runtime import resources
 
 
 class Settings(BaseModel):

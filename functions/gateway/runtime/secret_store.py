@@ -11,7 +11,7 @@ import boto3
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
 
-from gateway.settings import get_settings
+from gateway.runtime.settings import get_settings
 
 
 def secrets_provider() -> parameters.SecretsProvider:

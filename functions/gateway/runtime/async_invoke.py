@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from gateway import resources
+from gateway.runtime import resources
 
 LocalRunner = Callable[[str, dict[str, Any]], None]
 

@@ -41,7 +41,7 @@ def register_hooks(route: routes.Route) -> bool:
 
 def prime(route: routes.Route) -> None:
     """Before the snapshot: what the route's first request would create."""
-    from gateway.settings import get_settings
+    from gateway.runtime.settings import get_settings
 
     build_models()
     get_settings()
@@ -51,7 +51,7 @@ def prime(route: routes.Route) -> None:
 
         dynamodb_client()
     if route.authenticated:
-        from gateway import secret_store
+        from gateway.runtime import secret_store
 
         secret_store.master_key()
         secret_store.key_pepper()

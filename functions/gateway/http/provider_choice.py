@@ -20,7 +20,7 @@ from typing import Any
 from gateway.errors import InvalidRequestError, NotFoundError
 from gateway.providers import registry
 from gateway.routes import PROVIDER_PATH_PARAM, azure_form
-from gateway.settings import get_settings
+from gateway.runtime.settings import get_settings
 
 PROVIDER_HEADER = "custom-llm-provider"
 PROVIDER_FIELD = "custom_llm_provider"

@@ -7,7 +7,7 @@ import os
 from functools import lru_cache
 from typing import Any
 
-from gateway import resources
+from gateway.runtime import resources
 
 
 @lru_cache(maxsize=1)

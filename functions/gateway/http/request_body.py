@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import UploadFile
 
-from gateway import multipart
 from gateway.errors import InvalidRequestError, UnsupportedMediaTypeError
+from gateway.http import multipart
 
 BodyKind = Literal["json", "multipart"]
 

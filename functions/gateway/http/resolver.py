@@ -18,7 +18,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from gateway import request_body, routes, upstream_ids
+from gateway import routes
 from gateway.errors import (
     GatewayError,
     InternalError,
@@ -27,14 +27,15 @@ from gateway.errors import (
     ServiceUnavailableError,
     error_envelope,
 )
+from gateway.http import request_body, upstream_ids
+from gateway.http.request_body import BodyKind
 from gateway.observability import logger, metric_names, tracing
 from gateway.observability.instrument import instrumented
 from gateway.observability.metrics import emit
-from gateway.request_body import BodyKind
-from gateway.snapstart import register_hooks
+from gateway.runtime.snapstart import register_hooks
 
 if TYPE_CHECKING:
-    from gateway.auth import Caller
+    from gateway.http.auth import Caller
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -89,7 +90,7 @@ _BODY_CONTEXT_KEY = "request_body"
 
 
 class _ReadBody(OpenAPIRequestValidationMiddleware):
-    """Powertools' request validation, fed the body gateway.request_body read before it ran
+    """Powertools' request validation, fed the body gateway.http.request_body read before it ran
     (its own reader takes media types case-sensitively and multipart bodies leniently)."""
 
     def _get_body(self, app: Any) -> dict[str, Any]:
@@ -120,7 +121,7 @@ class GatewayApp:
             # boto3) and provider choice (the settings) are what an unauthenticated route such
             # as /health must not pay for at its cold start. Every other function imports them
             # with its handler module, as before.
-            from gateway import auth, provider_choice  # noqa: F401
+            from gateway.http import auth, provider_choice  # noqa: F401
         if routes.SECRET_PROVIDER_KEYS in self.route.grants:
             # The provider client (httpx) with the handler, in the init phase, for the functions
             # that call a provider on their first request; the others never load httpx.
@@ -150,7 +151,7 @@ class GatewayApp:
         return caller
 
     def provider_hint(self, body_field: str | None = None) -> str | None:
-        from gateway.provider_choice import requested_provider
+        from gateway.http.provider_choice import requested_provider
 
         event = self.resolver.current_event
         return requested_provider(
@@ -168,8 +169,8 @@ class GatewayApp:
         azure_signed = False
         try:
             if self.route.authenticated:
-                from gateway import provider_choice  # loaded by __init__: a dict lookup
-                from gateway.auth import authenticate
+                from gateway.http import provider_choice  # loaded by __init__: a dict lookup
+                from gateway.http.auth import authenticate
 
                 caller = authenticate(event.get("headers") or {})
                 logger.append_keys(key_id=caller.key_id)  # on every line of this request; never the key
@@ -234,7 +235,7 @@ def _check_addressed_provider(caller: Caller, event: dict[str, Any]) -> None:
     (path prefix, header or query), on every route, before any id is looked up."""
     if caller.providers is None:
         return
-    from gateway.provider_choice import requested_provider
+    from gateway.http.provider_choice import requested_provider
 
     provider = requested_provider(
         path_parameters=event.get("pathParameters"),
