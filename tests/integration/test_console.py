@@ -413,13 +413,26 @@ def test_cancel_a_second_batch(
     assert sdk.batches.retrieve(created.id).status == "cancelled"
 
 
-def test_the_spend_chart_shows_the_settled_batch(browser: WebDriver, local_gateway: LocalGateway) -> None:
+def test_the_spend_chart_shows_the_settled_batch(
+    browser: WebDriver, local_gateway: LocalGateway, stepped: tuple[SteppedClock, float]
+) -> None:
+    clock, phase = stepped
+    sdk = client(local_gateway, provider="anthropic")
+    uploaded = sdk.files.create(
+        file=("in.jsonl", io.BytesIO(chat_lines(2)), "application/jsonl"), purpose="batch"
+    )
+    created = sdk.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    clock.step(4 * phase)  # past every phase of the simulator's batch
+    settled = sdk.batches.retrieve(created.id)  # a retrieve that sees it end settles it
+    assert settled.status == "completed" and (settled.model_extra or {}).get("cost"), settled
     report = httpx.get(
         local_gateway.url + "/spend/report",
         params={"group_by": "model"},
         headers={"Authorization": f"Bearer {local_gateway.master_key}"},
     ).json()
-    assert MODEL in {row["group"] for row in report["data"]}, report  # the batch settled above
+    assert MODEL in {row["group"] for row in report["data"]}, report  # the batch settled just now
     sign_in(browser, local_gateway, local_gateway.master_key)
     open_page(browser, local_gateway, "#/spend", f'#chart-by-model g[data-group="{MODEL}"]')
     bar = browser.find_element(By.CSS_SELECTOR, f'#chart-by-model g[data-group="{MODEL}"] rect')
