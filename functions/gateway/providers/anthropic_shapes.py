@@ -16,11 +16,11 @@ from datetime import datetime
 from typing import Any
 
 from gateway.providers.batch_results import Outcome
+from gateway.providers.chat_parts import CHAT_COMPLETIONS
 
 CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 MAX_REQUESTS = 100_000
 MAX_BATCH_BYTES = 256 * 1024 * 1024
-CHAT_COMPLETIONS = "/v1/chat/completions"
 _COUNTS = ("processing", "succeeded", "errored", "canceled", "expired")
 # Anthropic's error types -> the HTTP status OpenAI's error line carries.
 ERROR_STATUS = {

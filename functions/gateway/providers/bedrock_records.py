@@ -22,12 +22,12 @@ from typing import Any
 from gateway.errors import InvalidRequestError
 from gateway.providers import bedrock_families
 from gateway.providers.batch_results import Outcome
+from gateway.providers.chat_parts import CHAT_COMPLETIONS
 from gateway.providers.chat_to_messages import TranslationError, chat_completion, messages_request
 
 BEDROCK_ANTHROPIC_VERSION = "bedrock-2023-05-31"
 # anthropic here; amazon (Nova), meta (Llama 3/4) and openai (gpt-oss) in bedrock_families
 SUPPORTED_FAMILIES = ("anthropic", "amazon", "meta", "openai")
-CHAT_COMPLETIONS = "/v1/chat/completions"
 # The geographic prefixes of Bedrock's cross-region (system-defined) inference profiles.
 INFERENCE_PROFILE_GEOS = frozenset({"us", "eu", "apac", "global", "us-gov", "jp", "au"})
 # Bedrock's batch inference quotas (defaults; the maximums are adjustable per account).

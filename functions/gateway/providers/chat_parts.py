@@ -11,6 +11,9 @@ import re
 from collections.abc import Collection, Iterator, Mapping
 from typing import Any, NamedTuple
 
+# The one batch endpoint the translated provider types run.
+CHAT_COMPLETIONS = "/v1/chat/completions"
+
 
 class TranslationError(ValueError):
     """A request field the provider cannot take; `field` is its path in the line, e.g.

@@ -14,9 +14,9 @@ from datetime import datetime
 from typing import Any
 
 from gateway.providers.batch_results import Outcome
+from gateway.providers.chat_parts import CHAT_COMPLETIONS
 from gateway.providers.gemini_content import chat_completion
 
-CHAT_COMPLETIONS = "/v1/chat/completions"
 DISPLAY_PREFIX = "gw-"  # a batch's displayName: this, then the gateway's batch id
 BATCH_PREFIX = "batches/"
 # Gemini's BatchState -> OpenAI's batch status.

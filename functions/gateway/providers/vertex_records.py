@@ -31,11 +31,11 @@ from typing import Any
 from gateway.errors import InvalidRequestError
 from gateway.providers.batch_results import Outcome
 from gateway.providers.bedrock_records import line_endpoint, line_error, request_lines
+from gateway.providers.chat_parts import CHAT_COMPLETIONS
 from gateway.providers.chat_to_messages import TranslationError, messages_request
 from gateway.providers.chat_to_messages import chat_completion as messages_completion
 from gateway.providers.gemini_content import chat_completion, generate_content_request
 
-CHAT_COMPLETIONS = "/v1/chat/completions"
 LINE_LABEL = "gateway_line"
 GEMINI_PUBLISHER = "publishers/google/models/"
 CLAUDE_PUBLISHER = "publishers/anthropic/models/"
