@@ -22,6 +22,7 @@ import httpx
 import openai
 import pytest
 from gateway.routes import ROUTES
+from openai.types import Batch
 from selenium import webdriver
 from selenium.common.exceptions import (
     NoAlertPresentException,
@@ -62,6 +63,16 @@ def chat_lines(count: int, *, model: str = MODEL) -> bytes:
         for i in range(count)
     ]
     return "".join(json.dumps(line) + "\n" for line in lines).encode()
+
+
+def small_batch(sdk: openai.OpenAI, lines: int) -> Batch:
+    """A batch of `lines` chat requests on the Anthropic deployment, just created."""
+    uploaded = sdk.files.create(
+        file=("in.jsonl", io.BytesIO(chat_lines(lines)), "application/jsonl"), purpose="batch"
+    )
+    return sdk.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -393,12 +404,7 @@ def test_cancel_a_second_batch(
 ) -> None:
     clock, phase = stepped
     sdk = client(local_gateway, provider="anthropic")
-    uploaded = sdk.files.create(
-        file=("in.jsonl", io.BytesIO(chat_lines(4)), "application/jsonl"), purpose="batch"
-    )
-    created = sdk.batches.create(
-        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
-    )
+    created = small_batch(sdk, 4)
     sign_in(browser, local_gateway, local_gateway.master_key)
     open_page(browser, local_gateway, f"#/batch/{created.id}", "#cancel-batch")
     browser.find_element(By.ID, "cancel-batch").click()
@@ -418,12 +424,7 @@ def test_the_spend_chart_shows_the_settled_batch(
 ) -> None:
     clock, phase = stepped
     sdk = client(local_gateway, provider="anthropic")
-    uploaded = sdk.files.create(
-        file=("in.jsonl", io.BytesIO(chat_lines(2)), "application/jsonl"), purpose="batch"
-    )
-    created = sdk.batches.create(
-        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
-    )
+    created = small_batch(sdk, 2)
     clock.step(4 * phase)  # past every phase of the simulator's batch
     settled = sdk.batches.retrieve(created.id)  # a retrieve that sees it end settles it
     assert settled.status == "completed" and (settled.model_extra or {}).get("cost"), settled
