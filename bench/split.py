@@ -190,13 +190,13 @@ def _answer_run(
 
 def child_merge(size: str, attempts: list[tuple[str, int]]) -> dict[str, Any]:
     from gateway.service.plan.merge import PartResult, merge_results
-    from gateway.storage.plan_files import S3ObjectWriter, index_key, object_lines, read_index
+    from gateway.storage.plan_files import S3ObjectWriter, index_key, object_blocks, read_index
 
     def result(prefix: str, part: int) -> PartResult:
         return PartResult(
             lambda: read_index(index_key(prefix, part), bucket=BUCKET),
-            lambda: object_lines(f"{prefix}{part:05d}.output", bucket=BUCKET),
-            lambda: object_lines(f"{prefix}{part:05d}.errors", bucket=BUCKET),
+            lambda: object_blocks(f"{prefix}{part:05d}.output", bucket=BUCKET),
+            lambda: object_blocks(f"{prefix}{part:05d}.errors", bucket=BUCKET),
         )
 
     results = [result(_prefix(size, attempt), part) for attempt, parts in attempts for part in range(parts)]

@@ -1,11 +1,12 @@
-"""gateway.formats.jsonl.split_lines: the lines of a stream in chunks of any sizes, long lines cut."""
+"""gateway.formats.jsonl: the lines of a stream in chunks of any sizes, long lines cut (split_lines),
+and the same lines in blocks of whole lines (line_blocks)."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
 
-from gateway.formats.jsonl import split_lines
+from gateway.formats.jsonl import line_blocks, split_lines
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -43,3 +44,19 @@ def test_the_stream_after_a_long_line_is_not_read() -> None:
 
     assert list(split_lines(chunks(), max_line_bytes=10)) == [b"ok", b"this line i"]
     assert len(read) == 1
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    data=st.binary(max_size=200) | st.lists(st.sampled_from([b"ab", b"\n", b"xyz" * 5, b""])).map(b"".join),
+    cuts=st.lists(st.integers(min_value=0, max_value=200), max_size=8),
+    block_bytes=st.integers(min_value=1, max_value=40),
+)
+def test_blocks_of_whole_lines_of_any_chunking(data: bytes, cuts: list[int], block_bytes: int) -> None:
+    bounds = sorted({0, len(data), *(cut for cut in cuts if cut <= len(data))})
+    chunks = [data[start:end] for start, end in itertools.pairwise(bounds)]
+    blocks = list(line_blocks(iter(chunks), block_bytes))
+    assert b"".join(blocks) == (data if not data or data.endswith(b"\n") else data + b"\n")
+    assert all(block.endswith(b"\n") for block in blocks)
+    # a block holds one line, or whole lines within block_bytes
+    assert all(len(block) <= block_bytes or block.count(b"\n") == 1 for block in blocks)

@@ -52,3 +52,24 @@ def split_lines(chunks: Iterable[bytes], max_line_bytes: int | None = None) -> I
                 return
     if held:
         yield b"".join(held)
+
+
+def line_blocks(chunks: Iterable[bytes], block_bytes: int) -> Iterator[bytes]:
+    """The chunks' bytes in blocks of whole lines, each ended (the last one's end supplied if
+    the stream had none), of at most `block_bytes` unless one line is longer: a reader that
+    works a block at a time (a regex over many lines) takes no Python step per line."""
+    held = b""
+    for chunk in chunks:
+        data = held + chunk if held else chunk
+        start = 0
+        while True:
+            cut = data.rfind(b"\n", start, start + block_bytes) + 1  # the block's last line end
+            if cut == 0:  # none: a line longer than a block, or the start of the next chunk's
+                cut = data.find(b"\n", start + block_bytes) + 1
+                if cut == 0:
+                    break
+            yield data[start:cut]
+            start = cut
+        held = data[start:]
+    if held:
+        yield held + b"\n"

@@ -24,7 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from gateway.formats.custom_ids import quoted, unquoted
-from gateway.formats.jsonl import split_lines, stream_chunks
+from gateway.formats.jsonl import line_blocks, split_lines, stream_chunks
 from gateway.observability import logger
 from gateway.runtime import resources
 from gateway.runtime.settings import get_settings
@@ -220,13 +220,19 @@ def object_lines(key: str, *, bucket: str | None = None, client: Any = None) -> 
     return split_lines(object_chunks(key, bucket=bucket, client=client))
 
 
+def object_blocks(key: str, *, bucket: str | None = None, client: Any = None) -> Iterator[bytes]:
+    """The object's lines in blocks of whole lines (each block ended), streamed: what
+    `merge_results` reads fastest."""
+    return line_blocks(object_chunks(key, bucket=bucket, client=client), READ_CHUNK_BYTES)
+
+
 _INDEX_ENTRY = re.compile(rb'^(\d+)\t"([^"\\\n]*)"$', re.MULTILINE)
 
 
 def read_index(key: str, *, bucket: str | None = None, client: Any = None) -> dict[str, int]:
     """A part's index: custom_id -> input line number."""
     index: dict[str, int] = {}
-    for chunk in _whole_lines(object_chunks(key, bucket=bucket, client=client), INDEX_PIECE_BYTES):
+    for chunk in line_blocks(object_chunks(key, bucket=bucket, client=client), INDEX_PIECE_BYTES):
         # most custom ids have no escape: their entries are read a piece at once (C loops)
         entries = _INDEX_ENTRY.findall(chunk)
         if len(entries) == chunk.count(b"\n"):
@@ -241,26 +247,6 @@ def read_index(key: str, *, bucket: str | None = None, client: Any = None) -> di
 
 
 _first, _second = operator.itemgetter(0), operator.itemgetter(1)
-
-
-def _whole_lines(chunks: Iterator[bytes], piece_bytes: int) -> Iterator[bytes]:
-    """The chunks' bytes in pieces of whole lines, each ended (the last one's end supplied if
-    the object had none), of at most `piece_bytes` unless one line is longer."""
-    held = b""
-    for chunk in chunks:
-        data = held + chunk if held else chunk
-        start = 0
-        while True:
-            cut = data.rfind(b"\n", start, start + piece_bytes) + 1  # the piece's last line end
-            if cut == 0:  # none: a line longer than a piece, or the start of the next chunk's
-                cut = data.find(b"\n", start + piece_bytes) + 1
-                if cut == 0:
-                    break
-            yield data[start:cut]
-            start = cut
-        held = data[start:]
-    if held:
-        yield held + b"\n"
 
 
 class S3PartSink:

@@ -2,40 +2,56 @@
 
 Every input line appears once, in input order, in the output file or the error file, from
 the last attempt (in `attempts` order) that has a result for it: a retry part's line replaces
-the earlier part's. Lines are copied byte for byte; only `custom_id` is parsed, to find the
+the earlier part's. Lines are copied byte for byte; only `custom_id` is read, to find the
 line's input number in the part's index. Memory is bounded by RUN_BYTES whatever a part's
-size: each attempt's lines are held until RUN_BYTES, sorted by input line in memory and
-written to a temporary file as a sorted run (an external sort); the runs are then merged with
-`heapq.merge`, reading one record of each at a time, and runs that do not overlap (the parts
-of one split; the runs of a part returned about in order) are read one after the other.
+size (an external sort):
+
+1. spool: each attempt's output lines, then its error lines, are held until RUN_BYTES, sorted
+   by input line and appended to one temporary file as a run (one kind of line), with the
+   lines' input numbers and lengths after it;
+2. merge: runs that do not overlap (the parts of one split; the runs of a part answered about
+   in order) are read one after the other as one stream; the streams are merged a block at a
+   time: the stream with the lowest next line copies every line below the other streams' next
+   ones with one read and one write, so only where streams overlap (a retry part and the
+   parts it retries) does the merge take a step per line.
+
+Results come in blocks: each item a part yields is one line or several whole lines (`\\n`
+between them; the last one's end optional). A block whose every line starts with the
+custom_id where OpenAI's lines put it is read with one regex search; any other is read line
+by line (`custom_id_of`), so the per-line cost is a few C loops on the common path.
 """
 
 from __future__ import annotations
 
-import heapq
+import bisect
 import itertools
+import operator
 import os
+import re
 import tempfile
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import IO, Protocol
 
 from gateway.formats.custom_ids import custom_id_of
 
 OUTPUT, ERROR = 0, 1
-# A spooled record is one line of its run: the input line number in NUMBER_DIGITS digits, the
-# run's number (in attempt order) in RUN_DIGITS, the kind (OUTPUT/ERROR) in one, then the
-# result line with its end (which has no other). Records compare as (input line, attempt, run):
-# of a line's results, the last one read is last, and merge compares records as bytes.
-_NUMBER_DIGITS = 12
-_RUN_DIGITS = 6
-_KIND_AT = _NUMBER_DIGITS + _RUN_DIGITS
-_RECORD = b"%0" + str(_NUMBER_DIGITS).encode() + b"d%s%d%s"
-_RECORD_ENDED = _RECORD + b"\n"
-RUN_BYTES = 2 * 1024 * 1024  # records held and sorted in memory before a run is written
-_SPOOL_BUFFER = 1024 * 1024
-_WRITE_BATCH = 512  # lines handed to an output writer at once
+RUN_BYTES = 2 * 1024 * 1024  # lines held and sorted in memory before a run is written
+BLOCK_BYTES = 256 * 1024  # single lines are read in blocks of about this many bytes
+_ID_KEY = b'"custom_id"'
+# A line's custom_id where OpenAI's output and error lines put it (first key, or second after a
+# plain "id"), without escapes: on a block where every line matches and `"custom_id"` occurs
+# once a line, exactly what json.loads would read (see formats.custom_ids). The lines after the
+# first are found by their preceding end: a literal the regex engine searches for quickly.
+_LEADING_ID = (
+    rb'\{[ \t\r]*(?:"id"[ \t\r]*:[ \t\r]*"[^"\\\n]*"[ \t\r]*,[ \t\r]*)?'
+    rb'"custom_id"[ \t\r]*:[ \t\r]*"([^"\\\n]*)"'
+)
+_FIRST_ID = re.compile(_LEADING_ID)
+_NEXT_IDS = re.compile(rb"\n" + _LEADING_ID)
+_NUMBERS = "q"  # array typecodes: input line numbers, line lengths
+_LENGTHS = "Q"
 
 
 class BytesWriter(Protocol):
@@ -47,8 +63,8 @@ class BytesWriter(Protocol):
 @dataclass(frozen=True)
 class PartResult:
     """One attempt's results: its index (custom_id -> input line number) and its output and
-    error lines (each read once, in any order, with or without their ends). Callables, so that
-    a part's index and files are read only while that part is spooled."""
+    error lines (each read once, in any order, one line or a block of whole lines an item).
+    Callables, so that a part's index and files are read only while that part is spooled."""
 
     index: Callable[[], Mapping[str, int]]
     output: Callable[[], Iterable[bytes]]
@@ -83,33 +99,204 @@ class MergeError(ValueError):
 
 def merge_results(attempts: Sequence[PartResult], output: BytesWriter, errors: BytesWriter) -> MergeCounts:
     """Writes every line's last result to `output` or `errors`, in input order."""
-    with tempfile.TemporaryDirectory(prefix="plan-merge-") as spool_dir:
-        runs: list[_Run] = []
+    with tempfile.TemporaryFile(prefix="plan-merge-") as spool_file:
+        spool = _Spool(spool_file)
         for number, attempt in enumerate(attempts):
-            _spool(number, attempt, spool_dir, runs)
-        return _write_merged(runs, len(attempts), output, errors)
+            spool.add_attempt(number, attempt)
+        spool_file.flush()
+        per_part = [0] * len(attempts)
+        for run in spool.runs:
+            per_part[run.attempt] += run.records
+        merge = _Merge((output, errors), per_part, spool.replaced)
+        merge.run(_streams(spool_file.fileno(), spool.runs))
+        return MergeCounts(merge.counts[OUTPUT], merge.counts[ERROR], tuple(per_part), merge.replaced)
 
 
+# Spool ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Run:
-    """Records of one attempt sorted by input line, in a file; the lines they span."""
+    """Lines of one attempt and one kind sorted by input line, each once: `size` bytes of the
+    spool file from `at`, then each line's input number and length. `tag` orders the runs as
+    they were read: of two results of one line, the higher tag's is the later."""
 
-    path: str
+    at: int
+    size: int
     attempt: int
+    kind: int
+    tag: int
     first: int
     last: int
     records: int
 
-    def read(self) -> Iterator[bytes]:
-        with open(self.path, "rb", buffering=_SPOOL_BUFFER) as file:
-            yield from file
+
+class _RunBuffer:
+    """The lines of the run being filled (without their ends) and their input numbers."""
+
+    def __init__(self, kind: int) -> None:
+        self.kind = kind
+        self.lines: list[bytes] = []
+        self.numbers: list[int] = []
+        self.size = 0
+        self.in_order = True  # the numbers rise strictly: the run is written as it is
+
+    def add(self, numbers: list[int], lines: list[bytes]) -> None:
+        if not numbers:
+            return
+        if self.in_order and (
+            (self.numbers and numbers[0] <= self.numbers[-1])
+            or not all(map(operator.lt, numbers, itertools.islice(numbers, 1, None)))
+        ):
+            self.in_order = False
+        self.lines += lines
+        self.numbers += numbers
+        self.size += sum(map(len, lines))
+
+    def write(self, spool: IO[bytes], attempt: int, tag: int) -> tuple[_Run, int]:
+        """The run sorted by input line, the later of a line's results kept (stable: the later
+        read is the later), appended to `spool`; and how many results it dropped."""
+        lines, numbers = self.lines, self.numbers
+        dropped = 0
+        if not self.in_order:
+            order = sorted(range(len(numbers)), key=numbers.__getitem__)
+            numbers = list(map(numbers.__getitem__, order))
+            if len(set(numbers)) != len(order):
+                kept = [
+                    at
+                    for at, number in enumerate(numbers)
+                    if at + 1 == len(order) or numbers[at + 1] != number
+                ]
+                dropped = len(order) - len(kept)
+                order = [order[at] for at in kept]
+                numbers = [numbers[at] for at in kept]
+            lines = list(map(lines.__getitem__, order))
+        at = spool.tell()
+        spool.write(b"\n".join(lines))
+        spool.write(b"\n")
+        size = spool.tell() - at
+        spool.write(array(_NUMBERS, numbers).tobytes())
+        spool.write(array(_LENGTHS, map(len, lines)).tobytes())
+        return _Run(at, size, attempt, self.kind, tag, numbers[0], numbers[-1], len(numbers)), dropped
 
 
-def _chains(runs: list[_Run]) -> list[Iterator[bytes]]:
-    """The runs as few sorted streams as can be: runs whose lines do not overlap (the parts of
-    one split, the runs of a part returned about in order) are read one after the other, so
-    the heap merges only what overlaps (a retry part with the parts it retries), and holds one
-    record of each stream."""
+class _Spool:
+    """The attempts' lines as runs sorted by input line, one after another in `spool`."""
+
+    def __init__(self, spool: IO[bytes]) -> None:
+        self.spool = spool
+        self.runs: list[_Run] = []
+        self.replaced = 0  # results a later result of the same line, in the same run, replaced
+
+    def add_attempt(self, attempt: int, result: PartResult) -> None:
+        find = result.index().get
+        for kind, items in ((OUTPUT, result.output()), (ERROR, result.errors())):
+            run = _RunBuffer(kind)
+            for item in _blocks(items):
+                run.add(*_numbered(attempt, item, find))
+                if run.size >= RUN_BYTES:
+                    self._write(run, attempt)
+                    run = _RunBuffer(kind)
+            if run.numbers:
+                self._write(run, attempt)
+
+    def _write(self, run: _RunBuffer, attempt: int) -> None:
+        written, dropped = run.write(self.spool, attempt, len(self.runs))
+        self.runs.append(written)
+        self.replaced += dropped
+
+
+def _blocks(items: Iterable[bytes]) -> Iterator[bytes]:
+    """The items as blocks of about BLOCK_BYTES: single lines joined (an item's own end
+    dropped first), a block of its own passed as it is (each item is read once, whole)."""
+    held: list[bytes] = []
+    size = 0
+    for item in items:
+        if len(item) >= BLOCK_BYTES:
+            if held:
+                yield b"\n".join(held)
+                held, size = [], 0
+            yield item
+            continue
+        held.append(item[:-1] if item[-1:] == b"\n" else item)
+        size += len(item)
+        if size >= BLOCK_BYTES:
+            yield b"\n".join(held)
+            held, size = [], 0
+    if held:
+        yield b"\n".join(held)
+
+
+def _numbered(attempt: int, item: bytes, find: Callable[[str], int | None]) -> tuple[list[int], list[bytes]]:
+    """The item's input line numbers and its lines (without their ends, blank ones left out)."""
+    lines = item.split(b"\n")
+    if not lines[-1]:
+        lines.pop()
+    first = _FIRST_ID.match(item)
+    if first is not None:
+        ids = _NEXT_IDS.findall(item)
+        ids.insert(0, first.group(1))
+        if len(ids) == len(lines) and item.count(_ID_KEY) == len(ids):
+            numbers = list(map(find, map(bytes.decode, ids)))
+            if None not in numbers:
+                return numbers, lines  # type: ignore[return-value]  # None is not in it
+    kept_numbers: list[int] = []
+    kept_lines: list[bytes] = []
+    for line in lines:
+        if line[:1] != b"{" and not line.strip():
+            continue
+        custom_id = custom_id_of(line)
+        number = find(custom_id) if custom_id is not None else None
+        if number is None:
+            raise MergeError(attempt, f"a result for {custom_id!r}, not in the part's index")
+        kept_numbers.append(number)
+        kept_lines.append(line)
+    return kept_numbers, kept_lines
+
+
+# Merge ---------------------------------------------------------------------------------------
+class _Stream:
+    """Runs that do not overlap, read one after another: the loaded run's numbers and where
+    the stream stands in it. A run's lines are read from its file only as they are copied, so
+    memory holds the run's numbers and lengths, not its lines."""
+
+    def __init__(self, spool: int, runs: list[_Run]) -> None:
+        self._spool = spool
+        self._runs = iter(runs)
+        self.run: _Run
+        self.numbers = array(_NUMBERS)
+        self.at = 0
+        self._lengths = array(_LENGTHS)
+        self._ends: list[int] | None = None
+
+    def next_run(self) -> bool:
+        """Loads the next run; False when there is none (the stream is done)."""
+        run = next(self._runs, None)
+        if run is None:
+            return False
+        self.run, self.at, self._ends = run, 0, None
+        numbers_bytes = run.records * self.numbers.itemsize
+        self.numbers = array(_NUMBERS, os.pread(self._spool, numbers_bytes, run.at + run.size))
+        lengths_at = run.at + run.size + numbers_bytes
+        self._lengths = array(
+            _LENGTHS, os.pread(self._spool, run.records * self._lengths.itemsize, lengths_at)
+        )
+        return True
+
+    @property
+    def head(self) -> int:
+        return self.numbers[self.at]
+
+    def read(self, start: int, stop: int) -> bytes:
+        """The bytes of lines `start` to `stop` (exclusive) of the loaded run, each ended."""
+        if start == 0 and stop == len(self.numbers):
+            return os.pread(self._spool, self.run.size, self.run.at)
+        if self._ends is None:  # only where streams overlap: a part of a run is copied
+            self._ends = list(itertools.accumulate(map((1).__add__, self._lengths)))
+        offset = self._ends[start - 1] if start else 0
+        return os.pread(self._spool, self._ends[stop - 1] - offset, self.run.at + offset)
+
+
+def _streams(spool: int, runs: list[_Run]) -> list[_Stream]:
+    """The runs as few sorted streams as can be: the merge holds one run of each."""
     chains: list[list[_Run]] = []
     for run in sorted(runs, key=lambda r: r.first):  # stable: in attempt and run order
         chain = next((chain for chain in chains if chain[-1].last < run.first), None)
@@ -117,110 +304,48 @@ def _chains(runs: list[_Run]) -> list[Iterator[bytes]]:
             chains.append([run])
         else:
             chain.append(run)
-    return [itertools.chain.from_iterable(run.read() for run in chain) for chain in chains]
+    return [_Stream(spool, chain) for chain in chains]
 
 
-def _write_merged(runs: list[_Run], attempts: int, output: BytesWriter, errors: BytesWriter) -> MergeCounts:
-    streams = _chains(runs)
-    if not streams:
-        return MergeCounts(0, 0, (0,) * attempts, 0)
-    per_part = [0] * attempts
-    for run in runs:
-        per_part[run.attempt] += run.records
-    counts = [0, 0]
-    replaced = 0
-    merged = streams[0] if len(streams) == 1 else heapq.merge(*streams)
-    writers = (output, errors)
-    batches: tuple[list[bytes], list[bytes]] = ([], [])
-    pending = b""
-    pending_number = None
-    kind_at, line_at, digits = _KIND_AT, _KIND_AT + 1, _NUMBER_DIGITS
-    for record in merged:
-        number = record[:digits]
-        if number == pending_number:
-            replaced += 1  # a later result of the same line: it wins
-            per_part[runs[int(pending[digits:kind_at])].attempt] -= 1
-        elif pending_number is not None:
-            kind = pending[kind_at] - 48
-            batch = batches[kind]
-            batch.append(pending[line_at:])
-            if len(batch) >= _WRITE_BATCH:
-                writers[kind].write(b"".join(batch))
-                counts[kind] += len(batch)
-                batch.clear()
-        pending, pending_number = record, number
-    kind = pending[kind_at] - 48
-    batches[kind].append(pending[line_at:])
-    for kind, batch in enumerate(batches):
-        if batch:
-            writers[kind].write(b"".join(batch))
-            counts[kind] += len(batch)
-    return MergeCounts(counts[OUTPUT], counts[ERROR], tuple(per_part), replaced)
+class _Merge:
+    def __init__(self, writers: tuple[BytesWriter, BytesWriter], per_part: list[int], replaced: int) -> None:
+        self.writers = writers
+        self.per_part = per_part
+        self.replaced = replaced
+        self.counts = [0, 0]
 
-
-class _RunBuffer:
-    """The records of the run being filled, in one buffer with each record's input line and
-    end beside it (arrays): a few large blocks, where as many small objects would leave the
-    allocator's arenas fragmented, and a merge's memory growing with the parts it reads."""
-
-    def __init__(self) -> None:
-        self.records = bytearray()
-        self.numbers = array("q")
-        self.ends = array("q")
-        self.in_order = True
-
-    def add(self, number: int, record: bytes) -> None:
-        numbers = self.numbers
-        if numbers and number < numbers[-1]:
-            self.in_order = False
-        self.records += record
-        numbers.append(number)
-        self.ends.append(len(self.records))
-
-    def write(self, path: str, attempt: int) -> _Run:
-        """The records sorted by input line (stable: ties keep read order) into `path`."""
-        numbers, ends = self.numbers, self.ends
-        with open(path, "wb", buffering=_SPOOL_BUFFER) as spool, memoryview(self.records) as view:
-            if self.in_order:
-                spool.write(view)
-                first, last = numbers[0], numbers[-1]
-            else:
-                order = sorted(range(len(numbers)), key=numbers.__getitem__)
-                for at in range(0, len(order), _WRITE_BATCH):
-                    spool.writelines(
-                        [view[ends[i - 1] if i else 0 : ends[i]] for i in order[at : at + _WRITE_BATCH]]
-                    )
-                first, last = numbers[order[0]], numbers[order[-1]]
-        return _Run(path, attempt, first, last, len(numbers))
-
-
-def _spool(attempt: int, result: PartResult, spool_dir: str, runs: list[_Run]) -> None:
-    """The attempt's lines as records sorted by input line, in runs of about RUN_BYTES added
-    to `runs`, each a file of `spool_dir` (stable: a line's later result in the same attempt
-    comes after its earlier one)."""
-    index = result.index()
-    find = index.get
-    run = _RunBuffer()
-    tag = b"%0*d" % (_RUN_DIGITS, len(runs))
-    for kind, lines in ((OUTPUT, result.output()), (ERROR, result.errors())):
-        for raw in lines:
-            if raw[:1] != b"{" and not raw.strip():
+    def run(self, streams: list[_Stream]) -> None:
+        live = [stream for stream in streams if stream.next_run()]
+        while live:
+            if len(live) == 1:
+                self._copy(live[0], len(live[0].numbers))
+                if not live[0].next_run():
+                    live.pop()
                 continue
-            ended = raw[-1:] == b"\n"
-            if (raw.count(b"\n") != 1) if ended else (b"\n" in raw):
-                raise MergeError(attempt, "a result line holds a line break")
-            custom_id = custom_id_of(raw)
-            number = find(custom_id) if custom_id is not None else None
-            if number is None:
-                raise MergeError(attempt, f"a result for {custom_id!r}, not in the part's index")
-            run.add(number, (_RECORD if ended else _RECORD_ENDED) % (number, tag, kind, raw))
-            if len(run.records) >= RUN_BYTES:
-                runs.append(run.write(_run_path(spool_dir, runs), attempt))
-                run = _RunBuffer()
-                tag = b"%0*d" % (_RUN_DIGITS, len(runs))
-    if run.numbers:
-        runs.append(run.write(_run_path(spool_dir, runs), attempt))
+            heads = [stream.head for stream in live]
+            low = min(heads)
+            tied = [stream for stream, head in zip(live, heads, strict=True) if head == low]
+            if len(tied) > 1:
+                self._drop_all_but_last(tied)
+            else:
+                stream = tied[0]
+                below = min(head for head in heads if head != low)
+                self._copy(stream, bisect.bisect_left(stream.numbers, below, stream.at))
+            live = [stream for stream in live if stream.at < len(stream.numbers) or stream.next_run()]
 
+    def _drop_all_but_last(self, tied: list[_Stream]) -> None:
+        """Results of one line in several streams: the last read (highest run tag) stays."""
+        last = max(tied, key=lambda stream: stream.run.tag)
+        for stream in tied:
+            if stream is not last:
+                stream.at += 1
+                self.replaced += 1
+                self.per_part[stream.run.attempt] -= 1
 
-def _run_path(spool_dir: str, runs: list[_Run]) -> str:
-    return os.path.join(spool_dir, f"{len(runs)}.run")
+    def _copy(self, stream: _Stream, stop: int) -> None:
+        """The stream's lines from where it stands to `stop` (exclusive), in one write."""
+        if stop > stream.at:
+            kind = stream.run.kind
+            self.writers[kind].write(stream.read(stream.at, stop))
+            self.counts[kind] += stop - stream.at
+        stream.at = stop
