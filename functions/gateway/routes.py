@@ -491,6 +491,9 @@ SCHEDULED_FUNCTIONS: tuple[ScheduledFunction, ...] = (
         | {KEPT_LIST, BEDROCK_LIST_JOBS, BEDROCK_GET_JOB, BEDROCK_RESULTS_READ}
         | {BEDROCK_CREATE_JOB, BEDROCK_RECORDS_WRITE, BEDROCK_STOP_JOB},
         rate_context="watch_interval_minutes",
+        # Lambda's most: a pass translates and sends parts (Anthropic, Gemini, Vertex, Bedrock)
+        # for up to sync_send.PASS_SEND_SECONDS, and splits a file up to a provider's cap
+        timeout_seconds=900,
     ),
 )
 

@@ -83,6 +83,9 @@ def test_each_provider_reports_its_limits(deployments: None, provider: str, limi
         ("openai", 10, 450 * 1024 * 1024, 3),  # bytes over the limit
         ("anthropic", 120_000, 100, 2),
         ("bedrock", 120_000, 100, 3),
+        # within Bedrock's 1 GB, but a part the watcher translates holds 217 MB (plan.sync_send)
+        ("bedrock", 1000, 900_000_000, 5),
+        ("anthropic", 1000, 250 * 1024 * 1024, 1),  # under 256 MB: 434 MB a pass does not bind
         ("openai", 10, 100, 1),  # model "m": OpenAI's smallest tier-1 quota, 90,000 tokens
     ],
 )

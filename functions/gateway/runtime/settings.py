@@ -42,6 +42,10 @@ class Settings(BaseModel):
     # batches.list refreshes unfinished batches upstream until then, then serves the stored
     # snapshots: well inside API Gateway's 29 s.
     list_refresh_deadline_seconds: float = Field(default=20.0, gt=0)
+    # The most input bytes a batches.create translates and sends to a provider itself (Anthropic,
+    # Gemini, Vertex, Bedrock), for every such type; None: each type's measured figure
+    # (service.plan.sync_send). A larger input is run by the watcher as a plan.
+    sync_create_max_bytes: int | None = Field(default=None, ge=0)
 
 
 @lru_cache(maxsize=1)
@@ -73,6 +77,7 @@ def get_settings() -> Settings:
                 ("transfer_part_bytes", resources.ENV_TRANSFER_PART_BYTES),
                 ("transfer_timeout_seconds", resources.ENV_TRANSFER_TIMEOUT),
                 ("default_output_tokens_per_request", resources.ENV_DEFAULT_OUTPUT_TOKENS),
+                ("sync_create_max_bytes", resources.ENV_SYNC_CREATE_MAX_BYTES),
             )
             if env.get(name)
         },

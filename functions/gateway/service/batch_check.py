@@ -6,6 +6,7 @@ cost, and how many provider batches the file needs against the provider's limits
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 from gateway.http.auth import Caller
@@ -36,6 +37,15 @@ def _limits(caps: BatchCaps) -> ProviderLimits:
     )
 
 
+def _as_planned(provider: str, caps: BatchCaps) -> BatchCaps:
+    """The caps a plan splits by: a part the watcher translates and sends itself holds at most
+    what it sends in a pass (`plan.sync_send.part_max_bytes`)."""
+    from gateway.service.plan import sync_send
+
+    part_bytes = sync_send.part_max_bytes(sync_send.deployment_type(provider))
+    return caps if part_bytes is None else replace(caps, max_bytes=min(caps.max_bytes, part_bytes))
+
+
 def parts_needed(caps: BatchCaps, requests: int, size: int, tokens: int) -> int:
     """Provider batches a file needs at least: by requests, bytes and the enqueued-token quota."""
     by_tokens = math.ceil(tokens / caps.enqueued_tokens) if caps.enqueued_tokens else 1
@@ -55,7 +65,9 @@ def check_batch(
     limits = _limits(caps)
     requests = int(figures.get("lines") or 0)
     size = int(figures.get("bytes") or input_file.object.get("bytes") or 0)
-    parts = parts_needed(caps, requests, size, int(figures.get("input_token_estimate") or 0))
+    parts = parts_needed(
+        _as_planned(input_file.provider, caps), requests, size, int(figures.get("input_token_estimate") or 0)
+    )
     return BatchCheck(
         input_file_id=input_file.id,
         provider=input_file.provider,

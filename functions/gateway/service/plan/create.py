@@ -4,7 +4,8 @@ A file within one provider batch's caps (requests, bytes, the enqueued-token quo
 create path every batch took before plans existed (no extra read or write). A larger one is
 recorded at once, `validating`, with its plan (`state.plan`: the part limits from the caps, the
 input file's provider id); the watcher, invoked for it at once (`start`), splits and runs it
-(service.plan.runner)."""
+(service.plan.runner). So is a file within the caps whose create would translate and send more
+than it can before API Gateway's timeout (`sync_send`): a plan of one part, sent by the watcher."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from gateway.models.retry import RetryOptions
 from gateway.providers.caps import BatchCaps
 from gateway.providers.registry import client_for
 from gateway.service.batch_input_check import BATCH_CHECK_STATE
+from gateway.service.plan import sync_send
 from gateway.storage.id_map import ObjectRecord
 from gateway.storage.watch import PLAN
 
@@ -21,6 +23,22 @@ from gateway.storage.watch import PLAN
 def caps_for(input_file: ObjectRecord) -> BatchCaps:
     figures = input_file.state.get(BATCH_CHECK_STATE) or {}
     return client_for(input_file.provider).batch_caps(str(figures.get("model") or ""))
+
+
+def _too_large_to_send(input_file: ObjectRecord, caps: BatchCaps, lines: int, size: int) -> bool:
+    """Whether the create would translate and send more than it can in time. A file under the
+    provider's least per batch is not: its create refuses it at once, as it always did."""
+    if caps.min_requests is not None and lines < caps.min_requests:
+        return False
+    provider_type = sync_send.deployment_type(input_file.provider)
+    return provider_type is not None and sync_send.too_large_to_send(provider_type, size)
+
+
+def _part_bytes(input_file: ObjectRecord, caps: BatchCaps) -> int:
+    """A part's bytes: the provider's cap, or less where the watcher translates and sends parts
+    itself and could not send one that large in a pass."""
+    watcher_limit = sync_send.part_max_bytes(sync_send.deployment_type(input_file.provider))
+    return caps.max_bytes if watcher_limit is None else min(caps.max_bytes, watcher_limit)
 
 
 def plan_for(input_file: ObjectRecord, retry: RetryOptions | None = None) -> dict[str, Any] | None:
@@ -33,14 +51,15 @@ def plan_for(input_file: ObjectRecord, retry: RetryOptions | None = None) -> dic
     tokens = int(figures.get("input_token_estimate") or 0)
     over_tokens = caps.enqueued_tokens is not None and tokens > caps.enqueued_tokens
     retrying = retry is not None and retry.asks_for_retry
-    if lines <= caps.max_requests and size <= caps.max_bytes and not over_tokens and not retrying:
+    within_caps = lines <= caps.max_requests and size <= caps.max_bytes and not over_tokens
+    if within_caps and not retrying and not _too_large_to_send(input_file, caps, lines, size):
         return None
     return {
         "retry": retry.model_dump(mode="json") if retrying and retry is not None else None,
         "input_upstream_id": input_file.upstream_id,
         "limits": {
             "max_requests": caps.max_requests,
-            "max_bytes": caps.max_bytes,
+            "max_bytes": _part_bytes(input_file, caps),
             "max_tokens": caps.enqueued_tokens,
         },
         # a provider's least per batch (Bedrock's 100 records a job) and the input's figures:

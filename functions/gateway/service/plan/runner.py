@@ -35,7 +35,7 @@ from gateway.observability import logger
 from gateway.providers.errors import QuotaRefused
 from gateway.providers.registry import client_for
 from gateway.service import adoption, batch_events
-from gateway.service.plan import merged_files, parts
+from gateway.service.plan import merged_files, parts, sync_send
 from gateway.service.plan.merge import PartResult, merge_results
 from gateway.service.plan.minimum import balanced_limits, under_minimum
 from gateway.service.plan.split import PartLimits, line_token_estimate, split_input
@@ -392,9 +392,13 @@ def _adopt(id_map: IdMap, client: Any, part: ObjectRecord, now: int) -> None:
 def _submit(
     id_map: IdMap, client: Any, batch: ObjectRecord, plan: dict[str, Any], found: list[ObjectRecord], now: int
 ) -> None:
-    """Parts submitted in order while the provider's caps leave room."""
+    """Parts submitted in order while the provider's caps leave room, and, where the gateway
+    translates and sends each part itself, while this pass's sends stay within what it sends
+    in its time (`sync_send.part_max_bytes`; the first part always goes)."""
     max_concurrent = plan.get("max_concurrent")
     flying = [part for part in found if parts.status(part) in parts.IN_FLIGHT]
+    pass_bytes = sync_send.part_max_bytes(sync_send.deployment_type(batch.provider))
+    sent = 0
     for part in found:
         due = int(part.object.get("next_attempt_at") or 0) <= now
         if parts.status(part) not in {"ready", "waiting"} or not due:
@@ -403,8 +407,16 @@ def _submit(
             return
         if flying and not _within_quota(plan, flying, part):
             return
+        if pass_bytes is not None and sent and sent + _bytes_of(part) > pass_bytes:
+            return  # the next pass sends it
+        sent += _bytes_of(part)
         if _submit_part(id_map, client, batch, part, now):
             flying.append(part)
+
+
+def _bytes_of(part: ObjectRecord) -> int:
+    """A part's bytes as its token estimate counts them (a token per 4 bytes)."""
+    return 4 * parts.tokens(part)
 
 
 def _within_quota(plan: dict[str, Any], flying: list[ObjectRecord], part: ObjectRecord) -> bool:
