@@ -187,3 +187,22 @@ def test_an_audit_of_another_processs_table_reads_no_bucket_it_was_not_given(
     assert books.audit(other, now=later, bucket=kept_deployment) == {
         "stray_notes": [BatchNotes(DEP).notes_prefix + "msgbatch_stray.json"]
     }
+
+
+def test_what_an_object_names_inside_is_read_from_its_body_or_metadata(kept_deployment: KeptBucket) -> None:
+    s3 = boto3.client("s3")
+    bucket = kept_deployment.bucket
+    note_key = BedrockClient._note_key(SimpleNamespace(name=DEP), "gateway-batch-a")  # type: ignore[arg-type]
+    s3.put_object(Bucket=bucket, Key=note_key, Body=json.dumps({"gateway_batch_id": "batch_a"}).encode())
+    BatchNotes(DEP).put("msgbatch_1", {"metadata": {"gateway_batch_id": "batch_b", "x": "y"}})
+    BatchNotes(DEP).put("msgbatch_2", {"metadata": None})
+    kept_file = KeptFiles(DEP).put_file("kfile-1", [b"{}\n"], filename="file-abc.in.jsonl", purpose="batch")
+    results = KeptFiles(DEP).put_file("kfile-2", [b"{}\n"], filename="results", purpose="batch_output")
+    found = {obj.name: kept_deployment.named_id(obj) for obj in kept_deployment.every(DEP)}
+    assert found == {
+        "gateway-batch-a": "batch_a",
+        "msgbatch_1": "batch_b",
+        "msgbatch_2": None,
+        kept_file["id"]: "file-abc",
+        results["id"]: None,
+    }
