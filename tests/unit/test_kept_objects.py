@@ -206,3 +206,37 @@ def test_what_an_object_names_inside_is_read_from_its_body_or_metadata(kept_depl
         kept_file["id"]: "file-abc",
         results["id"]: None,
     }
+
+
+def test_a_pass_costs_two_list_calls_and_a_few_reads_per_object_listed_whatever_the_bucket_holds(
+    kept_deployment: KeptBucket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway.storage.dynamo import dynamodb_client
+    from gateway.storage.s3 import s3_client
+
+    for number in range(40):  # named by nothing, but within their grace: read, never removed
+        KeptFiles(DEP).put_file(f"kfile-{number:03d}", [b"{}\n"], filename="f.jsonl", purpose="batch")
+    for number in range(3):
+        BatchNotes(DEP).put_pending(f"batch_{number}", {"total": 1})
+    monkeypatch.setattr(kept_sweep, "WINDOW_KEYS", 10)
+    calls = {"list_objects_v2": 0, "get_item": 0, "get_object": 0, "head_object": 0}
+    for client in (s3_client(), dynamodb_client()):
+        for name in calls:
+            if hasattr(client, name):
+                real = getattr(client, name)
+
+                def counted(*args: Any, _real: Any = real, _name: str = name, **kwargs: Any) -> Any:
+                    calls[_name] += 1
+                    return _real(*args, **kwargs)
+
+                monkeypatch.setattr(client, name, counted)
+    first = kept_sweep.sweep(IdMap(), Deadline.after(60))
+    assert first.listed == 10  # the window from the start: the 3 pending notes (listed twice) and 7 files
+    assert calls["list_objects_v2"] == 2
+    assert calls["get_item"] <= 2 * first.listed + 1  # its record or reverse item and owner; the cursor
+    second = kept_sweep.sweep(IdMap(), Deadline.after(60))
+    assert second.listed == 13  # the pending notes, and the next 10 files after the cursor
+    assert calls["list_objects_v2"] == 4
+    assert calls["get_item"] <= 2 * (first.listed + second.listed) + 2
+    assert calls["get_object"] == calls["head_object"] == 0  # nothing past its grace: nothing opened
+    assert first.removed == second.removed == 0
