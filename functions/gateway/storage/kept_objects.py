@@ -171,7 +171,8 @@ class KeptBucket:
         return unquote(str((head.get("Metadata") or {}).get("filename") or ""))
 
     def delete_if_unchanged(self, obj: KeptObject) -> bool:
-        """Delete the object as it was listed; False when it changed or went meanwhile."""
+        """Delete the object as it was listed; False when it changed or went meanwhile. (S3 asks
+        for s3:GetObject besides s3:DeleteObject on a delete with an ETag's If-Match.)"""
         try:
             self._s3.delete_object(Bucket=self.bucket, Key=obj.key, IfMatch=obj.etag)
         except ClientError as exc:
