@@ -347,7 +347,11 @@ def may_adopt(record: ObjectRecord) -> bool:
 def note_owned(books: Books, note: KeptObject) -> bool:
     """A pending note: its record may still adopt. A provider batch's note: the record its
     reverse item or its body names is attached to that batch, or may still adopt it. A job's
-    note: the record its body names is attached (to the job of its token) or may adopt."""
+    note: the record its body names is attached (to the job of its token) or may adopt; one
+    naming no item at all is left be: Bedrock's and Vertex's lists need the note of every job
+    of the deployment, and only a record given up or discarded proves its job was never made."""
+    if note.kind == JOB_NOTE and note.named_id not in books.records and note.named_id not in books.discarded:
+        return True
     candidates = [books.records.get(note.named_id or "")]
     if note.kind == BATCH_NOTE:
         candidates.append(books.records.get(books.reverse.get((note.deployment, note.name)) or ""))
