@@ -243,3 +243,31 @@ def test_a_pass_costs_two_list_calls_and_a_few_reads_per_object_listed_whatever_
     assert calls["get_item"] <= 2 * (first.listed + second.listed) + 2
     assert calls["get_object"] == calls["head_object"] == 0  # nothing past its grace: nothing opened
     assert first.removed == second.removed == 0
+
+
+def test_a_jobs_note_is_removed_once_its_create_was_given_up_never_while_it_names_a_live_record(
+    kept_deployment: KeptBucket,
+) -> None:
+    s3 = boto3.client("s3")
+    named = SimpleNamespace(name=DEP)
+    notes = {
+        "given-up": record("batch_given_up"),
+        "attached": record("batch_attached", upstream_id="job-1"),
+        "pending": record("batch_pending", **PENDING),
+        "unknown": None,  # names no item: a job of it may exist
+    }
+    keys = {}
+    for token, owner in notes.items():
+        if owner is not None:
+            IdMap().put(owner)
+        keys[token] = BedrockClient._note_key(named, token)  # type: ignore[arg-type]
+        gateway_id = owner.id if owner is not None else "batch_unknown"
+        s3.put_object(
+            Bucket=kept_deployment.bucket, Key=keys[token], Body=json.dumps({"gateway_batch_id": gateway_id})
+        )
+    later = NOW + 10 * books.KEPT_FILE_GRACE_SECONDS
+    assert books.audit(now=later).get("stray_notes") == [keys["given-up"]]
+    assert kept_sweep.sweep(IdMap(), Deadline.after(60), now=later).removed == 1
+    assert "stray_notes" not in books.audit(now=later)
+    left = {obj.name for obj in kept_deployment.every(DEP)}
+    assert left == {"attached", "pending", "unknown"}

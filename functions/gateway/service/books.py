@@ -414,8 +414,8 @@ def read_kept(
 ) -> None:
     """File `objects` in `books` with what their invariants need: the records and reverse items
     their keys name (read unless `read_table` is False: the books hold the whole table), and for
-    each past its grace that no key names an owner of, what it names inside (a note's body, a
-    kept file's metadata: one GET or HEAD)."""
+    each past its grace that no key names an owner of (and each job's note: only its body names
+    its record), what it names inside (a note's body, a kept file's metadata: one GET or HEAD)."""
     objects = list(objects)
     if read_table:
         _read(books, id_map, _keys_named(objects) - set(books.records))
@@ -423,7 +423,8 @@ def read_kept(
         _read(books, id_map, {owner for owner in owners if owner} - set(books.records))
     resolved = []
     for kept in objects:
-        if now - kept.modified_at > _grace(kept) and not kept_owned(books, kept) and kept.named_id is None:
+        past_grace = now - kept.modified_at > _grace(kept)
+        if past_grace and kept.named_id is None and (kept.kind == JOB_NOTE or not kept_owned(books, kept)):
             kept = replace(kept, named_id=bucket.named_id(kept))
         resolved.append(kept)
     if read_table:
