@@ -481,6 +481,7 @@ SCHEDULED_FUNCTIONS: tuple[ScheduledFunction, ...] = (
     ScheduledFunction(
         "batch_watcher",
         # kept: an Anthropic or Bedrock batch's note read, its results kept once it has ended;
+        # the kept prefix listed and a stray note or unnamed kept file deleted (service.kept_sweep);
         # bedrock: the jobs listed (a missed one retrieved), a finished job's results read;
         # a planned batch's parts (service.plan.runner): each part's job created (its records
         # written, the role passed), a running one stopped when the batch is cancelled or out of time
@@ -488,7 +489,7 @@ SCHEDULED_FUNCTIONS: tuple[ScheduledFunction, ...] = (
         | _ANNOUNCES
         | _KEPT_WRITES
         | {TABLE_GET, TABLE_QUERY_BY_KIND, TABLE_QUERY_BY_WATCH, BUCKET_LIST, BUCKET_DELETE, KEPT_READ}
-        | {KEPT_LIST, BEDROCK_LIST_JOBS, BEDROCK_GET_JOB, BEDROCK_RESULTS_READ}
+        | {KEPT_LIST, KEPT_DELETE, BEDROCK_LIST_JOBS, BEDROCK_GET_JOB, BEDROCK_RESULTS_READ}
         | {BEDROCK_CREATE_JOB, BEDROCK_RECORDS_WRITE, BEDROCK_STOP_JOB},
         rate_context="watch_interval_minutes",
         # Lambda's most: a pass translates and sends parts (Anthropic, Gemini, Vertex, Bedrock)

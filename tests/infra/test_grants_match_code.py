@@ -19,9 +19,10 @@ import httpx
 import openai
 import pytest
 from gateway import routes
+from gateway.providers.batch_notes import BatchNotes
 from gateway.runtime import resources
 from gateway.runtime.settings import get_settings
-from gateway.service import content_delivery
+from gateway.service import books, content_delivery
 from gateway.storage.dynamo import dynamodb_client, marshal
 from gateway.storage.id_map import IdMap, ObjectRecord
 from gateway.storage.s3 import s3_client
@@ -284,6 +285,12 @@ def _watcher(gateway: LocalGateway, client: openai.OpenAI) -> None:
         )
         report = gateway.watcher.run_once()
         assert report["changed"] >= 3 and report["files_finished"] >= 1, report
+    # a note a dead create left (no record names it), taken as past its grace: the pass deletes it
+    BatchNotes("anthropic").put_pending(f"batch_stray{time.time_ns()}", {"total": 1, "attempted_at": 0})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(books, "NOTE_GRACE_SECONDS", -60.0)
+        report = gateway.watcher.run_once()
+    assert report["kept_removed"] >= 1, report
     assert client.batches.retrieve(batch.id).status == "completed"
     for kept_batch in (anthropic_batch, bedrock_batch):  # ended, their results kept
         stored = IdMap().get(kept_batch.id)

@@ -13,11 +13,15 @@ One small function per invariant, each returning the ids that break it (empty: i
 6. `orphan_parts`, `plan_counts_off`, `stuck_parts`: every part of a plan belongs to one
    planned batch, a planned batch's counts are its parts' sums, no part is left `submitting`
    (its provider batch unclaimed) past the time its create may still be running.
+7. `stray_notes`, `unnamed_kept_files`: every note the gateway keeps on a batch (storage.
+   kept_objects) belongs to a batch record that may still adopt a provider batch or is attached
+   to the one the note is of, and every kept file is a live gateway file's, each after a grace.
 
-They read a `Books` snapshot: `audit` builds one from the whole table (tests, audits);
-`check_pass` from what a watcher pass touched (its records now, their owners' budgets and held
-batches, the outbox's oldest events), so a pass's check costs a few reads per record (at most
-PASS_CHECK_LIMIT records, sampled), not the history.
+They read a `Books` snapshot: `audit` builds one from the whole table and every kept object
+(tests, audits); `check_pass` from what a watcher pass touched (its records now, their owners'
+budgets and held batches, the outbox's oldest events), so a pass's check costs a few reads per
+record (at most PASS_CHECK_LIMIT records, sampled), not the history. The kept objects a pass
+reads are a window of the bucket (service.kept_sweep), checked where they are read.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -41,6 +45,7 @@ from gateway.storage.books_queries import TypedItem
 from gateway.storage.budgets import Budget, budget_pk
 from gateway.storage.dynamo import unmarshal
 from gateway.storage.id_map import IdMap, ObjectRecord
+from gateway.storage.kept_objects import BATCH_NOTE, JOB_NOTE, KEPT_FILE, NOTE_KINDS, KeptBucket, KeptObject
 from gateway.storage.watch import PLAN, UPSTREAM_OPEN
 
 # The watcher runs every minute (cdk.json watch_interval_minutes); an event is republished once
@@ -64,6 +69,7 @@ class Books:
     reverse: dict[tuple[str, str], str] = field(default_factory=dict)  # (provider, upstream id) -> id
     outbox_created_us: dict[str, int] = field(default_factory=dict)  # event id -> recorded at (µs)
     watched: set[str] | None = None  # ids the watcher's queries return; None: not read
+    kept: list[KeptObject] | None = None  # notes and kept files in the bucket; None: not read
 
     def add(self, item: TypedItem) -> None:
         """File one table item (as DynamoDB types it) where the invariants look for it."""
@@ -322,6 +328,127 @@ def stuck_parts(books: Books, now: float, grace: float = ONE_PASS_SECONDS) -> li
     )
 
 
+# 7. What the gateway keeps in its bucket is someone's ----------------------------------------
+# A note is the create's until the create can no longer adopt a provider batch: given up, at the
+# latest, one pass after ABANDON_AFTER_SECONDS (a record still pending keeps its note whatever
+# its age). A kept file is named by its record within the call that keeps it; an hour of
+# passes is the margin for a registration that keeps failing (a results file, a merged file).
+NOTE_GRACE_SECONDS = adoption.ABANDON_AFTER_SECONDS + ONE_PASS_SECONDS
+KEPT_FILE_GRACE_SECONDS = 3600 + ONE_PASS_SECONDS
+
+
+def may_adopt(record: ObjectRecord) -> bool:
+    """Whether a create of `record` may still attach a provider batch (and read its note)."""
+    if record.kind == "batch":
+        return pending.is_pending(record)
+    return record.kind == "batch_part" and record.upstream_id is None and record.status == "submitting"
+
+
+def note_owned(books: Books, note: KeptObject) -> bool:
+    """A pending note: its record may still adopt. A provider batch's note: the record its
+    reverse item or its body names is attached to that batch, or may still adopt it. A job's
+    note: the record its body names is attached (to the job of its token) or may adopt; one
+    naming no item at all is left be: Bedrock's and Vertex's lists need the note of every job
+    of the deployment, and only a record given up or discarded proves its job was never made."""
+    if note.kind == JOB_NOTE and note.named_id not in books.records and note.named_id not in books.discarded:
+        return True
+    candidates = [books.records.get(note.named_id or "")]
+    if note.kind == BATCH_NOTE:
+        candidates.append(books.records.get(books.reverse.get((note.deployment, note.name)) or ""))
+    for record in candidates:
+        if record is None:
+            continue
+        attached = record.upstream_id is not None and (
+            note.kind == JOB_NOTE or record.upstream_id == note.name
+        )
+        if attached or may_adopt(record):
+            return True
+    return False
+
+
+def file_named(books: Books, kept: KeptObject) -> bool:
+    """The file record its provider id maps to holds it (a mapping whose record is not written
+    yet is a registration its next reader finishes), or the record it was uploaded for is still
+    pending (its adoption may attach it)."""
+    owner_id = books.reverse.get((kept.deployment, kept.name))
+    if owner_id is not None:
+        owner = books.records.get(owner_id)
+        return owner is None or (owner.kind == "file" and owner.upstream_id == kept.name)
+    uploader = books.records.get(kept.named_id or "")
+    return uploader is not None and uploader.kind == "file" and pending.is_pending(uploader)
+
+
+def kept_owned(books: Books, kept: KeptObject) -> bool:
+    return note_owned(books, kept) if kept.kind in NOTE_KINDS else file_named(books, kept)
+
+
+def _grace(kept: KeptObject) -> float:
+    return NOTE_GRACE_SECONDS if kept.kind in NOTE_KINDS else KEPT_FILE_GRACE_SECONDS
+
+
+def stray_kept(books: Books, now: float) -> list[KeptObject]:
+    """The kept objects past their grace that nobody owns (what the watcher's sweep removes)."""
+    return [
+        kept
+        for kept in books.kept or ()
+        if now - kept.modified_at > _grace(kept) and not kept_owned(books, kept)
+    ]
+
+
+def stray_notes(books: Books, now: float) -> list[str]:
+    return sorted(kept.key for kept in stray_kept(books, now) if kept.kind in NOTE_KINDS)
+
+
+def unnamed_kept_files(books: Books, now: float) -> list[str]:
+    return sorted(kept.key for kept in stray_kept(books, now) if kept.kind == KEPT_FILE)
+
+
+def read_kept(
+    books: Books,
+    id_map: IdMap,
+    bucket: KeptBucket,
+    objects: Iterable[KeptObject],
+    now: float,
+    *,
+    read_table: bool = True,
+) -> None:
+    """File `objects` in `books` with what their invariants need: the records and reverse items
+    their keys name (read unless `read_table` is False: the books hold the whole table), and for
+    each past its grace that no key names an owner of (and each job's note: only its body names
+    its record), what it names inside (a note's body, a kept file's metadata: one GET or HEAD)."""
+    objects = list(objects)
+    if read_table:
+        _read(books, id_map, _keys_named(objects) - set(books.records))
+        owners = {books.reverse.get((kept.deployment, kept.name)) for kept in objects}
+        _read(books, id_map, {owner for owner in owners if owner} - set(books.records))
+    resolved = []
+    for kept in objects:
+        past_grace = now - kept.modified_at > _grace(kept)
+        if past_grace and kept.named_id is None and (kept.kind == JOB_NOTE or not kept_owned(books, kept)):
+            kept = replace(kept, named_id=bucket.named_id(kept))
+        resolved.append(kept)
+    if read_table:
+        _read(books, id_map, {kept.named_id for kept in resolved if kept.named_id} - set(books.records))
+    books.kept = [*(books.kept or ()), *resolved]
+
+
+def _keys_named(objects: Iterable[KeptObject]) -> set[str]:
+    keys = set()
+    for kept in objects:
+        if kept.named_id:
+            keys.add(kept.named_id)
+        if kept.kind in (BATCH_NOTE, KEPT_FILE):
+            keys.add(f"{_REVERSE_PREFIX}{kept.deployment}#{kept.name}")
+    return keys
+
+
+def kept_deployments() -> list[str]:
+    """The provider deployments whose files (and notes on batches) the gateway keeps."""
+    from gateway.runtime.settings import get_settings
+
+    return sorted(name for name, deployment in get_settings().providers.items() if deployment.keeps_files)
+
+
 # All of them -----------------------------------------------------------------------------------
 INVARIANTS: dict[str, Callable[[Books, float], list[str]]] = {
     "unsettled_finished": unsettled_finished,
@@ -337,6 +464,8 @@ INVARIANTS: dict[str, Callable[[Books, float], list[str]]] = {
     "orphan_parts": lambda books, _now: orphan_parts(books),
     "plan_counts_off": lambda books, _now: plan_counts_off(books),
     "stuck_parts": stuck_parts,
+    "stray_notes": stray_notes,
+    "unnamed_kept_files": unnamed_kept_files,
 }
 
 
@@ -352,15 +481,26 @@ def _watched(id_map: IdMap) -> set[str]:
     return batches | {record.id for record in watch_queries.waiting_files(id_map)}
 
 
-def audit(id_map: IdMap | None = None, now: float | None = None) -> dict[str, list[str]]:
-    """Every invariant over the whole table (a full Scan: for tests and audits), read through
-    `id_map`'s table and client."""
+def audit(
+    id_map: IdMap | None = None, now: float | None = None, bucket: KeptBucket | None = None
+) -> dict[str, list[str]]:
+    """Every invariant over the whole table (a full Scan) and every kept object of each
+    deployment that keeps files (a full listing): for tests and audits, read through `id_map`'s
+    table and client and `bucket` (another process's table is audited with its bucket only
+    when given it: this process's settings name neither)."""
+    own_stores = id_map is None
     id_map = id_map or IdMap()
+    at = time.time() if now is None else now
     books = Books(spend={})
     for item in books_queries.every_item(id_map.table, id_map.client):
         books.add(item)
     books.watched = _watched(id_map)
-    return violations(books, now)
+    deployments = kept_deployments() if own_stores or bucket is not None else []
+    if deployments:
+        bucket = bucket or KeptBucket()
+        every = [kept for deployment in deployments for kept in bucket.every(deployment)]
+        read_kept(books, id_map, bucket, every, at, read_table=False)
+    return violations(books, at)
 
 
 def check_pass(

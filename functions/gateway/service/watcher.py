@@ -31,6 +31,7 @@ from gateway.service import (
     batches,
     books,
     files,
+    kept_sweep,
     missing_upstream,
     plan,
     transfer_failure,
@@ -59,6 +60,8 @@ class PassReport:
     backfilled: int = 0
     files_finished: int = 0
     republished: int = 0
+    kept_listed: int = 0  # notes and kept files the sweep read (service.kept_sweep)
+    kept_removed: int = 0  # of those, the stray ones it removed
     errors: int = 0
     violations: int = 0  # ids breaking an invariant of the books after the pass (service.books)
     stopped_early: bool = False
@@ -116,6 +119,8 @@ def run_pass(deadline: Deadline, id_map: IdMap | None = None) -> PassReport:
         if _out_of_time(deadline, report):
             break
         _guarded(report, _finish_file, id_map, record, report)
+    if not _out_of_time(deadline, report):  # after the adoptions: a create given up leaves its note
+        _guarded(report, _sweep_kept, id_map, deadline, report)
     touched = [record for records in tracked.values() for record in records] + stranded + unsettled + planned
     if not _out_of_time(deadline, report):
         _guarded(report, _check_books, id_map, touched, report)
@@ -296,9 +301,18 @@ def _republish(id_map: IdMap, report: PassReport) -> None:
     report.republished += batch_events.publish(outbox.left_behind(OUTBOX_GRACE_SECONDS), id_map)
 
 
+def _sweep_kept(id_map: IdMap, deadline: Deadline, report: PassReport) -> None:
+    swept = kept_sweep.sweep(id_map, deadline)
+    report.kept_listed, report.kept_removed = swept.listed, swept.removed
+    _report_violations(swept.left, report)
+
+
 def _check_books(id_map: IdMap, touched: list[ObjectRecord], report: PassReport) -> None:
-    found = books.check_pass(id_map, touched)
-    report.violations = books.log_violations(found)
+    _report_violations(books.check_pass(id_map, touched), report)
+
+
+def _report_violations(found: dict[str, list[str]], report: PassReport) -> None:
+    report.violations += books.log_violations(found)
     for invariant, ids in found.items():
         if ids:
             emit(metric_names.INVARIANT_VIOLATIONS, len(ids), invariant=invariant)
