@@ -66,7 +66,8 @@ TABLE_INDEXES: dict[str, tuple[str, str]] = {
 UPLOAD_PARTS_PREFIX = "upload-parts/"
 CACHED_CONTENT_PREFIX = "file-content/"
 # Files of providers without a file store (Anthropic, Bedrock): `<prefix><deployment>/<id>`, and
-# the gateway's notes on their batches (`<prefix><deployment>/batches/<upstream batch id>`).
+# the gateway's notes on their batches (`<prefix><deployment>/batch-notes/` and `batch-pending/`,
+# storage.kept_objects).
 KEPT_FILES_PREFIX = "kept-files/"
 # A batch plan's files (`<prefix><batch id>/`): its parts and their indexes (storage.plan_files).
 PLAN_FILES_PREFIX = "batch-plans/"
