@@ -10,9 +10,10 @@ One small function per invariant, each returning the ids that break it (empty: i
 5. `shared_upstream`, `stray_reverse`, `foreign_objects`: a provider object maps to one gateway
    id, that id's record is attached to it, and an id a batch names (its input, output and error
    files) belongs to the batch's owner.
-6. `orphan_parts`, `plan_counts_off`, `stuck_parts`: every part of a plan belongs to one
-   planned batch, a planned batch's counts are its parts' sums, no part is left `submitting`
-   (its provider batch unclaimed) past the time its create may still be running.
+6. `orphan_parts`, `plan_counts_off`, `stuck_parts`, `plan_files_left`: every part of a plan
+   belongs to one planned batch, a planned batch's counts are its parts' sums, no part is left
+   `submitting` (its provider batch unclaimed) past the time its create may still be running,
+   and a final plan has no files left in the bucket (one listing of the plan prefix).
 
 They read a `Books` snapshot: `audit` builds one from the whole table (tests, audits);
 `check_pass` from what a watcher pass touched (its records now, their owners' budgets and held
@@ -36,7 +37,7 @@ from gateway.models.batches import TERMINAL_BATCH_STATUSES
 from gateway.observability import logger
 from gateway.runtime import resources
 from gateway.service import adoption
-from gateway.storage import books_queries, outbox, pending, watch_queries
+from gateway.storage import books_queries, outbox, pending, plan_files, watch_queries
 from gateway.storage.books_queries import TypedItem
 from gateway.storage.budgets import Budget, budget_pk
 from gateway.storage.dynamo import unmarshal
@@ -64,6 +65,7 @@ class Books:
     reverse: dict[tuple[str, str], str] = field(default_factory=dict)  # (provider, upstream id) -> id
     outbox_created_us: dict[str, int] = field(default_factory=dict)  # event id -> recorded at (µs)
     watched: set[str] | None = None  # ids the watcher's queries return; None: not read
+    plan_files: set[str] | None = None  # batches with files under the plan prefix; None: not read
 
     def add(self, item: TypedItem) -> None:
         """File one table item (as DynamoDB types it) where the invariants look for it."""
@@ -322,6 +324,20 @@ def stuck_parts(books: Books, now: float, grace: float = ONE_PASS_SECONDS) -> li
     )
 
 
+def plan_files_left(books: Books) -> list[str]:
+    """Final planned batches whose plan files (their parts' indexes) are still in the bucket:
+    the finish deletes them before it writes the batch final."""
+    if books.plan_files is None:
+        return []
+    return sorted(
+        batch_id
+        for batch_id in books.plan_files
+        if (record := books.records.get(batch_id)) is not None
+        and PLAN in record.state
+        and record.status in TERMINAL_BATCH_STATUSES
+    )
+
+
 # All of them -----------------------------------------------------------------------------------
 INVARIANTS: dict[str, Callable[[Books, float], list[str]]] = {
     "unsettled_finished": unsettled_finished,
@@ -337,6 +353,7 @@ INVARIANTS: dict[str, Callable[[Books, float], list[str]]] = {
     "orphan_parts": lambda books, _now: orphan_parts(books),
     "plan_counts_off": lambda books, _now: plan_counts_off(books),
     "stuck_parts": stuck_parts,
+    "plan_files_left": lambda books, _now: plan_files_left(books),
 }
 
 
@@ -360,6 +377,7 @@ def audit(id_map: IdMap | None = None, now: float | None = None) -> dict[str, li
     for item in books_queries.every_item(id_map.table, id_map.client):
         books.add(item)
     books.watched = _watched(id_map)
+    books.plan_files = plan_files.batches_with_files()
     return violations(books, now)
 
 
@@ -392,6 +410,8 @@ def check_pass(
         books.outbox_created_us[event.event_id] = event.created_us
     if any(pending.is_pending(books.records[record_id]) for record_id in touched_ids & set(books.records)):
         books.watched = _watched(id_map)
+    if any(PLAN in books.records[record_id].state for record_id in touched_ids & set(books.records)):
+        books.plan_files = plan_files.batches_with_files()
     return violations(books, now)
 
 

@@ -2,10 +2,11 @@
 
 Each step writes ahead and conditionally, so a pass that dies anywhere leaves a state the
 next pass finishes, and two passes at once never both move a part:
-- split: the input file is streamed once; each part's lines spool to a temporary file, the
-  part record is written ahead (`planned`), its file created at the provider, the part
-  `ready`; then the batch notes how many parts there are. A split run again skips the parts
-  whose file exists.
+- split: the input file is streamed once; each part's index (input line number and custom_id
+  of each line) is written to the gateway's bucket (storage.plan_files) and its lines spool to
+  a temporary file; the part record, naming its index, is written ahead (`planned`), its file
+  created at the provider, the part `ready`; then the batch notes how many parts there are. A
+  split run again skips the parts whose file exists (writing an index only where none is).
 - submit: while the provider's caps allow (concurrent batches, enqueued tokens), a part is
   written `submitting`, created at the provider tagged with the part's id (the adapters name
   their objects after it), its provider batch claimed, the part `running`. A part left
@@ -16,8 +17,9 @@ next pass finishes, and two passes at once never both move a part:
 - merge: every part done, the results are streamed part by part into one output and one error
   file in input order (each line once; a line without a result reads `batch_expired`),
   kept in the gateway's bucket under ids derived from the batch (plan.merged_files), then
-  named by the batch (write ahead: their kept ids first),
-  then the batch final, then settled once from the merged output.
+  named by the batch (write ahead: their kept ids first), then the plan's files (the parts'
+  indexes) deleted, then the batch final, then settled once from the merged output. Merge,
+  retry selection and expired lines read the indexes, never a part's input file.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from gateway.errors import InvalidRequestError, ServiceUnavailableError
+from gateway.formats.custom_ids import custom_id_of
 from gateway.formats.jsonl import split_lines
 from gateway.models.batches import TERMINAL_BATCH_STATUSES, Batch, BatchPart
 from gateway.observability import logger
@@ -40,12 +43,13 @@ from gateway.service.plan.merge import PartResult, merge_results
 from gateway.service.plan.minimum import balanced_limits, under_minimum
 from gateway.service.plan.split import PartLimits, line_token_estimate, split_input
 from gateway.service.plan.uploads import upload_once
-from gateway.storage import pending
+from gateway.storage import pending, plan_files
 from gateway.storage.id_map import IdMap, ObjectRecord
 from gateway.storage.watch import PLAN
 
 WINDOW_SECONDS = 24 * 3600  # the only completion_window a batch takes
 RETRY_PART = "retry"  # in a part's state: it runs lines of the original parts once more
+INDEX_KEY = "index_key"  # in a part's state: its index's key in the gateway's bucket
 BACKOFF_FIRST_SECONDS = 60
 BACKOFF_MAX_SECONDS = 3600
 _CHUNK_BYTES = 256 * 1024
@@ -168,10 +172,8 @@ def _start_retry(
     new count, so a step that dies here is repeated with the same parts."""
     retry = dict(plan["retry"])
     chosen: set[int] = set()
-    offset = 0
     for part in found:
-        chosen |= _lines_to_retry(client, part, offset, retry)
-        offset += parts.lines(part)
+        chosen |= _lines_to_retry(client, part, _index_of(client, part, found)(), retry)
     slices = []
     if under_minimum(len(chosen), plan.get("min_requests")):
         # the provider takes no batch this small (Bedrock: a job under its minimum of records
@@ -197,15 +199,16 @@ def _start_retry(
     return id_map.save_object(record, if_unchanged=True)
 
 
-def _lines_to_retry(client: Any, part: ObjectRecord, offset: int, retry: dict[str, Any]) -> set[int]:
+def _lines_to_retry(
+    client: Any, part: ObjectRecord, index: dict[str, int], retry: dict[str, Any]
+) -> set[int]:
     """The input line numbers of the part's lines to run again: expired (an error line
     `batch_expired`, or no result at all) when `retry.expired`, failed with a listed code."""
     codes = set(retry.get("failed_codes") or ())
-    index = _index_of(client, part, offset)()
     answered: set[str] = set()
     chosen: set[int] = set()
     for line in _file_lines(client, part.state.get("output_upstream_id")):
-        answered.add(str(json.loads(line).get("custom_id")))
+        answered.add(str(custom_id_of(line)))
     for line in _file_lines(client, part.state.get("error_upstream_id")):
         result = json.loads(line)
         custom_id = str(result.get("custom_id"))
@@ -231,6 +234,7 @@ def _error_code(result: dict[str, Any]) -> str | None:
 
 
 def _end_unsplit(id_map: IdMap, record: ObjectRecord, now: int) -> bool:
+    plan_files.delete_plan_files(record.id)  # the indexes a split that died had written
     obj = {**record.object, "status": "cancelled", "cancelled_at": now}
     obj["request_counts"] = {"total": 0, "completed": 0, "failed": 0}
     if not record_change(id_map, record, obj):
@@ -243,7 +247,8 @@ def _end_unsplit(id_map: IdMap, record: ObjectRecord, now: int) -> bool:
 
 # Split -----------------------------------------------------------------------------------------
 class _PartWriter:
-    """A split's sink for one part: its lines spooled, then its record and its file."""
+    """A split's sink for one part: its index written to the gateway's bucket (the record of
+    a new part names it), its lines spooled, then its record and its file at the provider."""
 
     def __init__(
         self, id_map: IdMap, client: Any, batch: ObjectRecord, index: int, *, retry_part: bool = False
@@ -252,6 +257,10 @@ class _PartWriter:
         self.retry_part = retry_part
         self.existing = id_map.get(parts.part_id(batch.id, index))
         self.done = self.existing is not None and bool(self.existing.state.get("input_upstream_id"))
+        self.index_key = plan_files.index_key(plan_files.plan_prefix(batch.id), index)
+        # a split run again writes the same bytes: a part already made keeps the index it has
+        kept = self.done and plan_files.object_exists(self.index_key)
+        self.entries = None if kept else plan_files.IndexWriter(self.index_key)
         # closed by close() or abort(), which the split calls for every part it opens
         self.file: IO[bytes] | None = None if self.done else tempfile.SpooledTemporaryFile(_SPOOL_BYTES)  # noqa: SIM115
         self.lines = self.tokens = 0
@@ -263,17 +272,23 @@ class _PartWriter:
             self.file.write(line)
 
     def record(self, line_number: int, custom_id: str) -> None:
-        """Merge finds a line's place from the part file itself: no index is kept."""
+        if self.entries is not None:
+            self.entries.record(line_number, custom_id)
 
     def abort(self) -> None:
+        if self.entries is not None:
+            self.entries.abort()
         if self.file is not None:
             self.file.close()
 
     def close(self) -> None:
+        if self.entries is not None:
+            self.entries.close()  # ahead of the record that names it
         if self.file is None:
             return
         with self.file:
             part = self.existing or parts.new_part(self.batch, self.index, self.lines, self.tokens)
+            part.state = {**part.state, INDEX_KEY: self.index_key}
             if self.retry_part:
                 part.state = {**part.state, RETRY_PART: True}
             if self.existing is None and not self.id_map.put_new(part):
@@ -571,6 +586,8 @@ def _finish(
         record.state = {**record.state, PLAN: plan}
         if not record_change(id_map, record, obj):  # merged files written ahead of their names
             return False
+    # the merge is recorded: the parts' indexes are read no more (a repeat finds none left)
+    plan_files.delete_plan_files(record.id)
     named: dict[str, str] = dict(record.state.get("files") or {})
     obj = _aggregate(record, plan, found, now)
     obj["request_counts"] = {
@@ -635,19 +652,16 @@ def _attempts(
     parts), and which attempts are placeholders."""
     attempts: list[PartResult] = []
     placeholder_numbers: list[int] = []
-    originals = [part for part in found if not part.state.get(RETRY_PART)]
-    offsets, offset = {}, 0
-    for part in originals:
-        offsets[part.id], offset = offset, offset + parts.lines(part)
     for part in found:
-        if part.state.get(RETRY_PART):
-            index = _retry_index_of(client, part, originals, offsets)
-        else:
-            index = _index_of(client, part, offsets[part.id])
-            if placeholders and part.object.get("upstream_status") != "completed":
-                if not part.state.get("refused"):  # a refused part's lines never ran: not expired
-                    placeholder_numbers.append(len(attempts))
-                attempts.append(PartResult(index, lambda: (), _expired_lines_of(client, part, cancelled)))
+        index = _index_of(client, part, found)
+        if (
+            placeholders
+            and not part.state.get(RETRY_PART)
+            and part.object.get("upstream_status") != "completed"
+        ):
+            if not part.state.get("refused"):  # a refused part's lines never ran: not expired
+                placeholder_numbers.append(len(attempts))
+            attempts.append(PartResult(index, lambda: (), _expired_lines_of(part, index, cancelled)))
         if parts.status(part) != "done" and not placeholders:
             continue  # a partial merge holds finished parts only
         attempts.append(
@@ -660,37 +674,37 @@ def _attempts(
     return attempts, placeholder_numbers
 
 
-def _retry_index_of(
-    client: Any, part: ObjectRecord, originals: list[ObjectRecord], offsets: dict[str, int]
-) -> Callable[[], dict[str, int]]:
-    """A retry part's index: its custom_ids' line numbers, found in the original parts' files
-    (memory holds the retry part's ids)."""
-
-    def read() -> dict[str, int]:
-        wanted = set(_custom_ids(client, str(part.state["input_upstream_id"])))
-        index: dict[str, int] = {}
-        for original in originals:
-            ids = _custom_ids(client, str(original.state["input_upstream_id"]))
-            for position, custom_id in enumerate(ids, start=1):
-                if custom_id in wanted:
-                    index[custom_id] = offsets[original.id] + position
-        return index
-
-    return read
+def _index_of(client: Any, part: ObjectRecord, found: list[ObjectRecord]) -> Callable[[], dict[str, int]]:
+    """The part's index (custom_id -> input line number), read from the gateway's bucket when
+    the merge reaches it (a retry part's holds the input line numbers too)."""
+    key = part.state.get(INDEX_KEY)
+    if key is None:
+        return lambda: _index_of_a_part_split_without_one(client, part, found)
+    return lambda: plan_files.read_index(str(key))
 
 
-def _index_of(client: Any, part: ObjectRecord, offset: int) -> Callable[[], dict[str, int]]:
-    """The part's index (custom_id -> line number in the whole input), read from its own file
-    at the provider when the merge reaches it."""
+def _index_of_a_part_split_without_one(
+    client: Any, part: ObjectRecord, found: list[ObjectRecord]
+) -> dict[str, int]:
+    """A part an earlier release split kept no index (a plan in flight across an upgrade): its
+    custom_ids read from the part files at the provider, numbered as that release did (an
+    original part's lines after the earlier originals' lines; a retry part's where an original
+    holds its id)."""
+    wanted = set(_custom_ids(client, part)) if part.state.get(RETRY_PART) else None
+    index: dict[str, int] = {}
+    offset = 0
+    for original in (each for each in found if not each.state.get(RETRY_PART)):
+        if wanted is not None or original.id == part.id:
+            for position, custom_id in enumerate(_custom_ids(client, original), start=1):
+                if wanted is None or custom_id in wanted:
+                    index[custom_id] = offset + position
+        offset += parts.lines(original)
+    return index
 
-    def read() -> dict[str, int]:
-        ids = _custom_ids(client, str(part.state["input_upstream_id"]))
-        return {custom_id: offset + position for position, custom_id in enumerate(ids, start=1)}
 
-    return read
-
-
-def _expired_lines_of(client: Any, part: ObjectRecord, cancelled: bool) -> Callable[[], Iterator[bytes]]:
+def _expired_lines_of(
+    part: ObjectRecord, index: Callable[[], dict[str, int]], cancelled: bool
+) -> Callable[[], Iterator[bytes]]:
     error = _UNFINISHED[cancelled]
     if part.state.get("refused"):
         error = {
@@ -699,7 +713,7 @@ def _expired_lines_of(client: Any, part: ObjectRecord, cancelled: bool) -> Calla
         }
 
     def lines() -> Iterator[bytes]:
-        for custom_id in _custom_ids(client, str(part.state["input_upstream_id"])):
+        for custom_id in index():
             line = {"id": f"batch_req_{custom_id}", "custom_id": custom_id, "response": None, "error": error}
             yield json.dumps(line, separators=(",", ":")).encode()
 
@@ -717,7 +731,7 @@ def _file_lines(client: Any, upstream_id: str | None) -> Iterator[bytes]:
         yield from split_lines(response.iter_bytes(_CHUNK_BYTES), _MAX_LINE_BYTES)
 
 
-def _custom_ids(client: Any, upstream_id: str) -> Iterator[str]:
-    for line in _file_lines(client, upstream_id):
+def _custom_ids(client: Any, part: ObjectRecord) -> Iterator[str]:
+    for line in _file_lines(client, str(part.state["input_upstream_id"])):
         if line.strip():
             yield str(json.loads(line).get("custom_id"))
