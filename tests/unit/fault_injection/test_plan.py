@@ -926,3 +926,32 @@ def test_a_clean_plan_writes_each_parts_index_and_deletes_them_at_its_finish(
     check_retried_run(fake, run_through_failures(fake, batch_id))
     assert plan_file_faults.writes == PLAN_FILE_WRITES[True]
     assert plan_keys(batch_id) == []
+
+
+def without_indexes(batch_id: str) -> None:
+    """The plan as an earlier release left it: parts that name no index, and none in the bucket."""
+    plan = runner.plan_of(record(batch_id))
+    for part in parts.load(IdMap(), batch_id, int(plan["parts"])):
+        part.state = {name: value for name, value in part.state.items() if name != runner.INDEX_KEY}
+        assert parts.save(IdMap(), part)
+    plan_files.delete_plan_files(batch_id)
+
+
+@pytest.mark.parametrize("since", ["split", "retry split"])
+def test_a_plan_split_before_parts_kept_an_index_merges_from_its_part_files(
+    aws: None, monkeypatch: pytest.MonkeyPatch, since: str
+) -> None:
+    """A plan in flight across the upgrade: its parts' custom_ids are read from their files at
+    the provider (retry selection, expired lines, merge), numbered as the earlier release did."""
+    fake = provider_with(monkeypatch, PlanProvider(SMALL))
+    batch_id = create(
+        input_file(fake, FAULT_LINES, RETRIED), RetryOptions(expired=True, failed_codes=["server_error"])
+    )
+    for _ in range(20):
+        plan = runner.plan_of(record(batch_id))
+        if plan.get("retried" if since == "retry split" else "parts") is not None:
+            break
+        step(batch_id, fake.now)
+        finish_running(fake)
+    without_indexes(batch_id)
+    check_retried_run(fake, run_through_failures(fake, batch_id))
