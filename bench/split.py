@@ -77,6 +77,8 @@ OPENAI_CAPS = (50_000, 200 * MB)
 FAILING_EVERY = 100  # 1 % of the lines fail on their first attempt
 REVERSED_RUN = 1000  # the provider answers each run of this many lines backwards
 MOTO_KEY_BUFFER_BYTES = MIB
+# set to a path: each split and merge process writes its cProfile statistics to <path>.<step>
+PROFILE_ENV = "BENCH_SPLIT_PROFILE"
 
 
 # -- the provider's file store (bench only) -----------------------------------------------
@@ -529,7 +531,16 @@ def main(argv: list[str] | None = None) -> int:
     add_report_only_flag(parser)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(CHILDREN[args.child](*json.loads(args.child_args))))
+        profile = os.environ.get(PROFILE_ENV)
+        if profile and args.child != "provide":
+            import cProfile
+
+            with cProfile.Profile() as profiler:
+                figures = CHILDREN[args.child](*json.loads(args.child_args))
+            profiler.dump_stats(f"{profile}.{args.child}")
+        else:
+            figures = CHILDREN[args.child](*json.loads(args.child_args))
+        print(json.dumps(figures))
         return 0
 
     import boto3

@@ -273,13 +273,16 @@ class IndexWriter:
 
     HELD_LINES = 1024
 
-    def __init__(self, key: str, *, bucket: str | None = None, client: Any = None) -> None:
+    def __init__(
+        self, key: str, *, bucket: str | None = None, client: Any = None, held_lines: int = HELD_LINES
+    ) -> None:
         self.writer = S3ObjectWriter(key, bucket=bucket, client=client)
         self._entries: list[bytes] = []
+        self._held_lines = held_lines
 
     def record(self, line_number: int, custom_id: str) -> None:
         self._entries.append(b"%d\t%s\n" % (line_number, quoted(custom_id)))
-        if len(self._entries) >= self.HELD_LINES:
+        if len(self._entries) >= self._held_lines:
             self._hand_on()
 
     def close(self) -> None:
@@ -297,17 +300,21 @@ class IndexWriter:
 
 
 class S3PartSink:
-    """Split's sink for part `number` of the plan under `prefix`: the part file and its index
-    (lines held and handed on as the index's entries are)."""
+    """Split's sink for part `number` of the plan under `prefix`: the part file and its index,
+    lines and index entries handed to their writers HELD_LINES at a time."""
+
+    HELD_LINES = IndexWriter.HELD_LINES
 
     def __init__(self, prefix: str, number: int, *, bucket: str | None = None, client: Any = None) -> None:
         self.part = S3ObjectWriter(part_key(prefix, number), bucket=bucket, client=client)
-        self.index = IndexWriter(index_key(prefix, number), bucket=bucket, client=client)
+        self.index = IndexWriter(
+            index_key(prefix, number), bucket=bucket, client=client, held_lines=self.HELD_LINES
+        )
         self._lines: list[bytes] = []
 
     def write(self, line: bytes) -> None:
         self._lines.append(line)
-        if len(self._lines) >= IndexWriter.HELD_LINES:
+        if len(self._lines) >= self.HELD_LINES:
             self._hand_on()
 
     def record(self, line_number: int, custom_id: str) -> None:

@@ -23,7 +23,7 @@ from gateway.providers.kept_files import is_kept
 from gateway.runtime import async_invoke, resources
 from gateway.runtime.settings import get_settings
 from gateway.service import adoption, batches, books, content_delivery, files, settlement, translate, watcher
-from gateway.service.batch_input_check import BATCH_CHECK_STATE, checked_figures
+from gateway.service.batch_input_check import BATCH_CHECK_STATE, checked_figures, line_token_estimate
 from gateway.service.deadline import Deadline
 from gateway.service.listing import ListRequest
 from gateway.service.plan import create as plan_create
@@ -140,6 +140,11 @@ def test_5000_lines_run_as_5_parts_under_one_id_and_merge_in_input_order(provide
     plan = record(batch_id).state[PLAN]
     assert plan["parts"] == 5 and plan["lines"] == 5000
     assert [parts.lines(p) for p in parts.load(IdMap(), batch_id, 5)] == [1000] * 5
+    # each part's token estimate is the upload check's, line by line (the split's own figure)
+    assert [parts.tokens(p) for p in parts.load(IdMap(), batch_id, 5)] == [
+        sum(line_token_estimate(request_line(n, failing.get(n))) for n in range(first, first + 1000))
+        for first in range(1, 5001, 1000)
+    ]
 
     step(batch_id)  # submit (no quota: all five)
     running = record(batch_id)

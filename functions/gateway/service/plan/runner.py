@@ -41,7 +41,7 @@ from gateway.service import adoption, batch_events
 from gateway.service.plan import merged_files, parts
 from gateway.service.plan.merge import PartResult, merge_results
 from gateway.service.plan.minimum import balanced_limits, under_minimum
-from gateway.service.plan.split import PartLimits, line_token_estimate, split_input
+from gateway.service.plan.split import PartLimits, split_input
 from gateway.service.plan.uploads import upload_once
 from gateway.storage import pending, plan_files
 from gateway.storage.id_map import IdMap, ObjectRecord
@@ -54,6 +54,7 @@ BACKOFF_FIRST_SECONDS = 60
 BACKOFF_MAX_SECONDS = 3600
 _CHUNK_BYTES = 256 * 1024
 _SPOOL_BYTES = 8 * 1024 * 1024  # a part file spools to disk past this
+_HELD_LINES = 1024  # a split writes every line: a spool file's write costs a dozen appends
 _MAX_LINE_BYTES = 32 * 1024 * 1024
 # The error line of a request that has no result: out of time, or its batch cancelled first.
 _UNFINISHED = {
@@ -264,12 +265,15 @@ class _PartWriter:
         # closed by close() or abort(), which the split calls for every part it opens
         self.file: IO[bytes] | None = None if self.done else tempfile.SpooledTemporaryFile(_SPOOL_BYTES)  # noqa: SIM115
         self.lines = self.tokens = 0
+        self.held: list[bytes] = []  # lines handed to the spool file _HELD_LINES at a time
 
     def write(self, line: bytes) -> None:
+        """`line` with its end: its estimate is line_token_estimate's of the line without it."""
         self.lines += 1
-        self.tokens += line_token_estimate(line.rstrip(b"\n"))
-        if self.file is not None:
-            self.file.write(line)
+        self.tokens += (len(line) + 3) // 4
+        self.held.append(line)
+        if len(self.held) >= _HELD_LINES:
+            self._hand_on()
 
     def record(self, line_number: int, custom_id: str) -> None:
         if self.entries is not None:
@@ -281,7 +285,13 @@ class _PartWriter:
         if self.file is not None:
             self.file.close()
 
+    def _hand_on(self) -> None:
+        if self.file is not None:
+            self.file.write(b"".join(self.held))
+        self.held = []
+
     def close(self) -> None:
+        self._hand_on()
         if self.entries is not None:
             self.entries.close()  # ahead of the record that names it
         if self.file is None:
