@@ -24,10 +24,12 @@ next pass finishes, and two passes at once never both move a part:
 
 from __future__ import annotations
 
+import functools
 import json
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any
 
 from gateway.errors import InvalidRequestError, ServiceUnavailableError
@@ -41,7 +43,7 @@ from gateway.service import adoption, batch_events
 from gateway.service.plan import merged_files, parts
 from gateway.service.plan.merge import PartResult, merge_results
 from gateway.service.plan.minimum import balanced_limits, under_minimum
-from gateway.service.plan.split import PartLimits, split_input
+from gateway.service.plan.split import PartLimits, PartSlice, split_input
 from gateway.service.plan.uploads import upload_once
 from gateway.storage import pending, plan_files
 from gateway.storage.id_map import IdMap, ObjectRecord
@@ -185,15 +187,9 @@ def _start_retry(
         limits = balanced_limits(
             PartLimits(**plan["limits"]), lines=len(chosen), size=None, min_requests=plan.get("min_requests")
         )
-        first = len(found)
-        with client.stream_file_content(str(plan["input_upstream_id"])) as response:
-            lines = split_lines(response.iter_bytes(_CHUNK_BYTES), _MAX_LINE_BYTES)
-            slices = split_input(
-                lines,
-                limits,
-                lambda index: _PartWriter(id_map, client, record, first + index, retry_part=True),
-                select=chosen.__contains__,
-            )
+        slices = _split_into_parts(
+            id_map, client, record, plan, limits, first=len(found), select=chosen.__contains__
+        )
     plan |= {"retried": len(chosen), "parts": len(found) + len(slices)}
     record.state = {**record.state, PLAN: plan}
     logger.info("batch plan retries lines", extra={"batch_id": record.id, "lines": len(chosen)})
@@ -252,10 +248,17 @@ class _PartWriter:
     a new part names it), its lines spooled, then its record and its file at the provider."""
 
     def __init__(
-        self, id_map: IdMap, client: Any, batch: ObjectRecord, index: int, *, retry_part: bool = False
+        self,
+        id_map: IdMap,
+        client: Any,
+        batch: ObjectRecord,
+        index: int,
+        uploads: _Uploads,
+        *,
+        retry_part: bool = False,
     ) -> None:
         self.id_map, self.client, self.batch, self.index = id_map, client, batch, index
-        self.retry_part = retry_part
+        self.uploads, self.retry_part = uploads, retry_part
         self.existing = id_map.get(parts.part_id(batch.id, index))
         self.done = self.existing is not None and bool(self.existing.state.get("input_upstream_id"))
         self.index_key = plan_files.index_key(plan_files.plan_prefix(batch.id), index)
@@ -291,26 +294,85 @@ class _PartWriter:
         self.held = []
 
     def close(self) -> None:
+        """The index, then the part's record naming it (written ahead of the upload it marks);
+        the upload and the part `ready` run while the split goes on (`_Uploads`)."""
         self._hand_on()
         if self.entries is not None:
-            self.entries.close()  # ahead of the record that names it
+            self.entries.close()
         if self.file is None:
             return
+        part = self.existing or parts.new_part(self.batch, self.index, self.lines, self.tokens)
+        part.state = {**part.state, INDEX_KEY: self.index_key}
+        if self.retry_part:
+            part.state = {**part.state, RETRY_PART: True}
+        if self.existing is None and not self.id_map.put_new(part):
+            self.file.close()
+            return  # another split wrote it first: theirs
+        self.uploads.start(lambda: self._upload(part))
+
+    def _upload(self, part: ObjectRecord) -> None:
+        assert self.file is not None
         with self.file:
-            part = self.existing or parts.new_part(self.batch, self.index, self.lines, self.tokens)
-            part.state = {**part.state, INDEX_KEY: self.index_key}
-            if self.retry_part:
-                part.state = {**part.state, RETRY_PART: True}
-            if self.existing is None and not self.id_map.put_new(part):
-                return  # another split wrote it first: theirs
             # the part's record, written ahead, marks an upload an earlier split may have made
             since = None if self.existing is None else self.existing.created_at
             upstream_id = upload_once(
                 self.client, filename=f"{part.id}.jsonl", content=self.file, purpose="batch", since=since
             )
-            part.state = {**part.state, "input_upstream_id": upstream_id}
-            parts.update(part, status="ready")
-            parts.save(self.id_map, part)
+        part.state = {**part.state, "input_upstream_id": upstream_id}
+        parts.update(part, status="ready")
+        parts.save(self.id_map, part)
+
+
+class _Uploads:
+    """A split's part uploads, one at a time in a thread while the split spools the next part
+    (an upload to the provider takes about as long as the split of its part). `finish` waits
+    for the last; the split's step ends only after it (no upload outlives its step)."""
+
+    def __init__(self) -> None:
+        self.running: Future[None] | None = None
+
+    def start(self, upload: Callable[[], None]) -> None:
+        self.finish()
+        self.running = _upload_thread().submit(upload)
+
+    def finish(self) -> None:
+        running, self.running = self.running, None
+        if running is not None:
+            running.result()
+
+
+@functools.cache
+def _upload_thread() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(1, thread_name_prefix="plan-part-upload")
+
+
+def _split_into_parts(
+    id_map: IdMap,
+    client: Any,
+    record: ObjectRecord,
+    plan: dict[str, Any],
+    limits: PartLimits,
+    *,
+    first: int = 0,
+    select: Callable[[int], bool] | None = None,
+) -> list[PartSlice]:
+    """The input file streamed once into parts `first`, `first + 1`, ... (retry parts when
+    `select` picks the lines), each part's upload overlapping the next part's split."""
+    uploads = _Uploads()
+    retry_part = select is not None
+    try:
+        with client.stream_file_content(str(plan["input_upstream_id"])) as response:
+            lines = split_lines(response.iter_bytes(_CHUNK_BYTES), _MAX_LINE_BYTES)
+            return split_input(
+                lines,
+                limits,
+                lambda index: _PartWriter(
+                    id_map, client, record, first + index, uploads, retry_part=retry_part
+                ),
+                select=select,
+            )
+    finally:
+        uploads.finish()
 
 
 def _split(id_map: IdMap, record: ObjectRecord, plan: dict[str, Any]) -> bool:
@@ -321,9 +383,7 @@ def _split(id_map: IdMap, record: ObjectRecord, plan: dict[str, Any]) -> bool:
         size=plan.get("input_bytes"),
         min_requests=plan.get("min_requests"),
     )
-    with client.stream_file_content(str(plan["input_upstream_id"])) as response:
-        lines = split_lines(response.iter_bytes(_CHUNK_BYTES), _MAX_LINE_BYTES)
-        slices = split_input(lines, limits, lambda index: _PartWriter(id_map, client, record, index))
+    slices = _split_into_parts(id_map, client, record, plan, limits)
     plan |= {"parts": len(slices), "lines": sum(piece.line_count for piece in slices)}
     record.state = {**record.state, PLAN: plan}
     record.object = {**record.object, "request_counts": {"total": plan["lines"], "completed": 0, "failed": 0}}
