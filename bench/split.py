@@ -304,7 +304,7 @@ def child_merge(batch_id: str) -> dict[str, Any]:
 
     provider = _bench_provider()
     closing = [0.0]
-    _timed(merged_files, "keep", closing)
+    _timed(merged_files.StreamedKeep, "close", closing)
     record = _batch(batch_id)
     found = parts.load(IdMap(), batch_id, int(runner.plan_of(record)["parts"]))
     started, cpu = time.perf_counter(), _cpu_seconds()

@@ -41,7 +41,7 @@ from gateway.providers.errors import QuotaRefused
 from gateway.providers.registry import client_for
 from gateway.service import adoption, batch_events
 from gateway.service.plan import merged_files, parts
-from gateway.service.plan.merge import PartResult, merge_results
+from gateway.service.plan.merge import MergeCounts, PartResult, merge_results
 from gateway.service.plan.minimum import balanced_limits, under_minimum
 from gateway.service.plan.split import PartLimits, PartSlice, split_input
 from gateway.service.plan.uploads import upload_once
@@ -128,13 +128,11 @@ def _partial(
     attempts, _ = _attempts(client, found, placeholders=False)
     named: dict[str, str] = dict(record.state.get("files") or {})
     partial: dict[str, Any] = {"parts": indices}
-    with tempfile.TemporaryFile() as output, tempfile.TemporaryFile() as errors:
-        merge_results(attempts, output, errors)
-        for which, content in (("output", output), ("error", errors)):
-            upstream_id = merged_files.keep(record.provider, record.id, which, content, indices)
-            if upstream_id is not None:
-                named[upstream_id] = _register(id_map, record, upstream_id)
-                partial[f"{which}_file_id"] = named[upstream_id]
+    _, kept = _merge_kept(attempts, record, indices)
+    for which, upstream_id in kept.items():
+        if upstream_id is not None:
+            named[upstream_id] = _register(id_map, record, upstream_id)
+            partial[f"{which}_file_id"] = named[upstream_id]
     plan["partial"] = partial
     record.state = {**record.state, PLAN: plan, "files": named}
 
@@ -704,15 +702,31 @@ def _merge(
     results replace, and a retry part's results replace the original's: every line appears
     once, its last attempt's result."""
     attempts, placeholders = _attempts(client, found, placeholders=True, cancelled=cancelled)
-    with tempfile.TemporaryFile() as output, tempfile.TemporaryFile() as errors:
+    counts, kept = _merge_kept(attempts, record)
+    return {
+        "completed": counts.completed,
+        "failed": counts.failed,
+        "expired": sum(counts.lines_per_part[number] for number in placeholders),
+        "output": kept["output"],
+        "error": kept["error"],
+    }
+
+
+def _merge_kept(
+    attempts: list[PartResult], record: ObjectRecord, parts_merged: list[int] | None = None
+) -> tuple[MergeCounts, dict[str, str | None]]:
+    """The attempts merged into the batch's merged files (partial: of `parts_merged`), each
+    kept as it is written (its upload overlaps the merge); their kept ids (None: empty)."""
+    output = merged_files.StreamedKeep(record.provider, record.id, "output", parts_merged)
+    errors = merged_files.StreamedKeep(record.provider, record.id, "error", parts_merged)
+    try:
         counts = merge_results(attempts, output, errors)
-        return {
-            "completed": counts.completed,
-            "failed": counts.failed,
-            "expired": sum(counts.lines_per_part[number] for number in placeholders),
-            "output": merged_files.keep(record.provider, record.id, "output", output),
-            "error": merged_files.keep(record.provider, record.id, "error", errors),
-        }
+        kept_output = output.close()
+    except BaseException:
+        output.abort()
+        errors.abort()
+        raise
+    return counts, {"output": kept_output, "error": errors.close()}
 
 
 def _attempts(
