@@ -6,8 +6,8 @@ next pass finishes, and two passes at once never both move a part:
   of each line) is written to the gateway's bucket (storage.plan_files) and its lines spool to
   a temporary file; the part record, naming its index, is written ahead (`planned`), its file
   created at the provider (while the next part is split), the part `ready`; then, every upload
-  over, the batch notes how many parts there are. A
-  split run again skips the parts whose file exists (writing an index only where none is).
+  over, the batch notes how many parts there are. A split run again skips the parts whose file
+  exists (writing an index only where none is).
 - submit: while the provider's caps allow (concurrent batches, enqueued tokens), a part is
   written `submitting`, created at the provider tagged with the part's id (the adapters name
   their objects after it), its provider batch claimed, the part `running`. A part left
@@ -19,9 +19,9 @@ next pass finishes, and two passes at once never both move a part:
   file in input order (each line once; a line without a result reads `batch_expired`),
   kept in the gateway's bucket under ids derived from the batch (plan.merged_files), then
   named by the batch (write ahead: their kept ids first; each kept as the merge writes it),
-  then the plan's files (the parts'
-  indexes) deleted, then the batch final, then settled once from the merged output. Merge,
-  retry selection and expired lines read the indexes, never a part's input file.
+  then the plan's files (the parts' indexes) deleted, then the batch final, then settled once
+  from the merged output. Merge, retry selection and expired lines read the indexes, never a
+  part's input file.
 """
 
 from __future__ import annotations
