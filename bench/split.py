@@ -1,31 +1,38 @@
-"""A batch plan's split and merge, end to end through S3: throughput and peak memory.
+"""A batch plan's split and merge steps, as the plan runner runs them: throughput and peak memory.
 
     .venv/bin/python bench/split.py                          # 20 and 200 MB, 3 runs each
     .venv/bin/python bench/split.py --sizes-mb 2 20 --runs 1 --report-only
 
-Starts a moto server (`python -m moto.server`, objects over 1 MiB spooled to its disk), as in
-AWS where S3 is remote and the process that splits and merges is a Lambda function alone.
-For each size (MB = 10^6 bytes; 400,000 request lines at 200 MB, about 500 bytes each, the
-smaller sizes with the same line size) it writes a valid batch input file to the bucket,
-then, each in a fresh process:
+Starts a moto server (`python -m moto.server`, objects over 1 MiB spooled to its disk) for S3 and
+DynamoDB, as in AWS where both are remote and the watcher function runs the plan alone. The
+provider is a bench-only stand-in of a provider's file store (`BenchProvider`: files as objects
+of the same moto S3, `create_file`, `list_files`, `stream_file_content`; no translation, no
+batches). For each size (MB = 10^6 bytes; 400,000 request lines at 200 MB, about 500 bytes each,
+the smaller sizes with the same line size) it writes a valid batch input file to the provider's
+store, then for each run records a new planned batch (OpenAI's caps: 50,000 requests, 200 MB a
+part; `retry` of `server_error`) and, each in a fresh process:
 
-1. split: `split_input` over `object_lines(input)` with OpenAI's caps (50,000 requests,
-   200 MB a part) into `S3PartSink`s: every part file and its index written to S3 (timed);
-2. provider (not timed): a simulated provider answers each part, its output lines about as
-   long as the request lines and in reverse order within every 1,000 lines (the merge sorts),
-   1 % of the lines failing with `server_error`; then a retry split of just the failed lines
-   (`select`), which the provider answers;
-3. merge: `merge_results` of every attempt (the retry last) from S3 into an output and an
-   error object written with `S3ObjectWriter` (timed).
+1. split: `runner.advance` of the batch as recorded at create, the watcher's split step (each
+   part's index written to the gateway's bucket, its lines spooled, its record written ahead,
+   its file uploaded to the provider, the part `ready`; the plan's part count) (timed);
+2. provider (not timed): every part answered (each part's input read from the provider, its
+   output lines about as long as the request lines, in reverse order within every 1,000 lines:
+   the merge sorts; 1 % of the lines failing with `server_error`), the parts recorded `done`;
+   then `runner.advance` again, the retry split of the failed lines (selection from the
+   indexes and the error files), and the retry parts answered;
+3. merge: `runner._merge`, the merge the finish step runs: every part's index read from the
+   bucket, its result files streamed from the provider, `merge_results` into the output and
+   error files, both kept in the gateway's bucket (timed).
 
-Checked after each run: the output holds every custom_id once, in input order, and the error
-file is empty (every retry succeeded). Reported per size: median MB/s of split (input bytes)
-and merge (output bytes), the peak RSS of the split and merge processes, and beside the wall
-figures the gateway's own: MB per CPU second of the split and merge processes, the CPU seconds
-moto spent meanwhile (S3's side, not the gateway's), the wall seconds spent closing objects
-(the last part sent and CompleteMultipartUpload: moto assembles the object there, copying
-it, which S3 does not on the Lambda's clock; they stay in the timed figures), and the
-machine's 1-minute load average (it is shared: compare figures of one run, not across days).
+Checked after each run: the merged output holds every custom_id once, in input order, and no
+error file was written (every retry succeeded). Reported per size: median MB/s of split (input
+bytes) and merge (output bytes), the peak RSS of the split and merge processes, and beside the
+wall figures the gateway's own: MB per CPU second of the split and merge processes, the CPU
+seconds moto spent meanwhile (S3's and DynamoDB's side, not the gateway's), the wall seconds
+spent closing (split: each part's index and its upload to the provider; merge: the merged files
+kept; moto assembles a multipart object by copying it, which S3 does not on the Lambda's clock;
+they stay in the timed figures), and the machine's 1-minute load average (it is shared:
+compare figures of one run, not across days).
 
 Goals (exit 1 when missed, unless --report-only): >= 50 MB/s through split and through merge
 at the largest size; the peak RSS of split and of merge at the largest size at most 16 MiB
@@ -42,9 +49,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 for _path in (REPO_ROOT, REPO_ROOT / "functions"):
@@ -63,10 +72,75 @@ LINES_AT_200_MB = 400_000
 LINE_BYTES = 200 * MB // LINES_AT_200_MB
 GOAL_MB_PER_SECOND = 50.0
 BUCKET = "bench-split"
+TABLE = "bench-split"
 OPENAI_CAPS = (50_000, 200 * MB)
 FAILING_EVERY = 100  # 1 % of the lines fail on their first attempt
 REVERSED_RUN = 1000  # the provider answers each run of this many lines backwards
 MOTO_KEY_BUFFER_BYTES = MIB
+# set to a path: each split and merge process writes its cProfile statistics to <path>.<step>
+PROFILE_ENV = "BENCH_SPLIT_PROFILE"
+
+
+# -- the provider's file store (bench only) -----------------------------------------------
+
+
+class _Content:
+    """What `stream_file_content` yields: the object's bytes as a response's `iter_bytes`."""
+
+    def __init__(self, body: Any) -> None:
+        self.body = body
+
+    def iter_bytes(self, chunk_size: int | None = None) -> Iterator[bytes]:
+        yield from self.body.iter_chunks(chunk_size or 65536)
+
+
+class BenchProvider:
+    """A provider's file store in the moto S3 (`provider-files/<id>`, its file object beside it
+    in `provider-meta/<id>`): what the plan runner's split and merge call of a provider client."""
+
+    FILES, META = "provider-files/", "provider-meta/"
+
+    def __init__(self) -> None:
+        from gateway.storage.s3 import s3_client
+
+        self.s3 = s3_client()  # the gateway's: no checksum computed over what it sends or reads
+
+    def create_file(self, *, filename: str, content: Any, purpose: str, **_: Any) -> dict[str, Any]:
+        """One PUT streaming `content` from where it is (as an HTTP upload to a provider
+        streams the file: no copy of it held in memory)."""
+        file_id = f"file-{uuid.uuid4().hex}"
+        start = content.tell()
+        size = content.seek(0, 2) - start
+        content.seek(start)
+        self.s3.put_object(Bucket=BUCKET, Key=self.FILES + file_id, Body=content, ContentLength=size)
+        described = {
+            "id": file_id,
+            "object": "file",
+            "bytes": size,
+            "created_at": int(time.time()),
+            "filename": filename,
+            "purpose": purpose,
+            "status": "processed",
+        }
+        self.s3.put_object(Bucket=BUCKET, Key=self.META + file_id, Body=json.dumps(described).encode())
+        return described
+
+    def list_files(self, *, purpose: str | None = None, **_: Any) -> dict[str, Any]:
+        listed = self.s3.list_objects_v2(Bucket=BUCKET, Prefix=self.META).get("Contents") or ()
+        described = (
+            json.loads(self.s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read()) for item in listed
+        )
+        found = [file for file in described if purpose is None or file["purpose"] == purpose]
+        found.sort(key=lambda file: file["created_at"], reverse=True)
+        return {"object": "list", "data": found, "has_more": False}
+
+    @contextmanager
+    def stream_file_content(self, file_id: str) -> Iterator[_Content]:
+        body = self.s3.get_object(Bucket=BUCKET, Key=self.FILES + file_id)["Body"]
+        try:
+            yield _Content(body)
+        finally:
+            body.close()
 
 
 # -- the child processes (each measured alone) ---------------------------------------------
@@ -83,67 +157,75 @@ def _s3() -> Any:
     return boto3.client("s3")
 
 
-def _prefix(size: str, attempt: str) -> str:
-    return f"plan/{size}/{attempt}/"
+def _bench_provider() -> BenchProvider:
+    """The provider the runner's modules get from `client_for`, in this process."""
+    from gateway.service.plan import runner
+
+    provider = BenchProvider()
+    runner.client_for = lambda _deployment: provider  # type: ignore[assignment,return-value]
+    return provider
 
 
-def child_split(size: str, attempt: str, select_key: str | None) -> dict[str, Any]:
-    from gateway.service.plan.split import PartLimits, split_input
-    from gateway.storage.plan_files import object_lines, part_sinks
+def _batch(batch_id: str) -> Any:
+    from gateway.storage.id_map import IdMap
 
-    select = None
-    if select_key:
-        wanted = {
-            int(number) for number in _s3().get_object(Bucket=BUCKET, Key=select_key)["Body"].read().split()
-        }
-        select = wanted.__contains__
+    found = IdMap().get(batch_id)
+    assert found is not None, batch_id
+    return found
+
+
+def _timed(owner: Any, name: str, spent: list[float]) -> None:
+    """`owner.name` timed into `spent[0]` at each call."""
+    inner = getattr(owner, name)
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            spent[0] += time.perf_counter() - started
+
+    setattr(owner, name, timed)
+
+
+def child_split(batch_id: str) -> dict[str, Any]:
+    """The watcher's split step of the batch (the first `advance` of a planned batch)."""
+    from gateway.service.plan import parts, runner
+    from gateway.storage.id_map import IdMap
+
+    _bench_provider()
     closing = [0.0]
-    open_part = part_sinks(_prefix(size, attempt), bucket=BUCKET)
-
-    def timed_part(number: int) -> Any:
-        sink = open_part(number)
-        close = sink.close
-
-        def timed_close() -> None:
-            started = time.perf_counter()
-            close()
-            closing[0] += time.perf_counter() - started
-
-        sink.close = timed_close  # type: ignore[method-assign]
-        return sink
-
+    _timed(runner._PartWriter, "close", closing)
+    record = _batch(batch_id)
     started, cpu = time.perf_counter(), _cpu_seconds()
-    slices = split_input(
-        object_lines(f"input/{size}.jsonl", bucket=BUCKET),
-        PartLimits(OPENAI_CAPS[0], OPENAI_CAPS[1], None),
-        timed_part,
-        select=select,
-    )
+    if not runner.advance(IdMap(), record):
+        raise SystemExit(f"the split of {batch_id} changed nothing")
     seconds = time.perf_counter() - started
+    plan = runner.plan_of(_batch(batch_id))
+    found = parts.load(IdMap(), batch_id, int(plan["parts"]))
     return {
         "seconds": seconds,
         "closing_seconds": closing[0],
         "cpu_seconds": _cpu_seconds() - cpu,
-        "parts": len(slices),
-        "lines": sum(part.line_count for part in slices),
-        "bytes": sum(part.byte_count for part in slices),
+        "parts": len(found),
+        "lines": int(plan["lines"]),
         "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
     }
 
 
-def _answer(line: bytes, number: int, failing: bool) -> bytes:
+def _answer(line: bytes, failing: bool) -> bytes:
     from gateway.formats.custom_ids import custom_id_of
 
     custom_id = custom_id_of(line)
     if failing:
         error = {"code": "server_error", "message": "The server had an error."}
-        return json.dumps(
-            {"id": f"batch_req_{number}", "custom_id": custom_id, "response": None, "error": error}
-        ).encode()
+        response = {"status_code": 500, "request_id": "req", "body": {"error": error}}
+        failed = {"id": f"batch_req_{custom_id}", "custom_id": custom_id, "response": response, "error": None}
+        return json.dumps(failed).encode()
     content = "answer " * max(0, (len(line) - 260) // 7)
     body = {"id": "chatcmpl-1", "object": "chat.completion", "choices": [{"message": {"content": content}}]}
     answer = {
-        "id": f"batch_req_{number}",
+        "id": f"batch_req_{custom_id}",
         "custom_id": custom_id,
         "response": {"status_code": 200, "body": body},
         "error": None,
@@ -151,71 +233,99 @@ def _answer(line: bytes, number: int, failing: bool) -> bytes:
     return json.dumps(answer).encode()
 
 
-def child_provide(size: str, attempt: str, parts: int, fail: bool) -> dict[str, Any]:
-    """Answers every part of the attempt; writes the failed lines' numbers for the retry split."""
-    from gateway.storage.plan_files import S3ObjectWriter, index_key, object_lines, part_key, read_index
-
-    prefix = _prefix(size, attempt)
-    failed: list[int] = []
-    for part in range(parts):
-        index = read_index(index_key(prefix, part), bucket=BUCKET)
-        with (
-            S3ObjectWriter(f"{prefix}{part:05d}.output", bucket=BUCKET) as output,
-            S3ObjectWriter(f"{prefix}{part:05d}.errors", bucket=BUCKET) as errors,
-        ):
-            run: list[bytes] = []
-            for line in object_lines(part_key(prefix, part), bucket=BUCKET):
-                run.append(line)
-                if len(run) == REVERSED_RUN:
-                    _answer_run(run, index, fail, failed, output, errors)
-                    run = []
-            _answer_run(run, index, fail, failed, output, errors)
-    if fail:
-        _s3().put_object(Bucket=BUCKET, Key=f"{prefix}failed", Body="\n".join(map(str, failed)).encode())
-    return {"failed": len(failed)}
-
-
-def _answer_run(
-    run: list[bytes], index: dict[str, int], fail: bool, failed: list[int], output: Any, errors: Any
-) -> None:
+def _failing(line: bytes) -> bool:
     from gateway.formats.custom_ids import custom_id_of
 
+    return (int(str(custom_id_of(line)).rsplit("-", 1)[1]) + 1) % FAILING_EVERY == 0
+
+
+def child_provide(batch_id: str, first: int, fail: bool) -> dict[str, Any]:
+    """Answers the parts from `first` on, as a provider would (each its output and error file),
+    and records them done; then, after the first answers, the runner's retry split."""
+    from gateway.formats.jsonl import split_lines
+    from gateway.service.plan import parts, runner
+    from gateway.storage.id_map import IdMap
+
+    provider = _bench_provider()
+    plan = runner.plan_of(_batch(batch_id))
+    failed = 0
+    for part in parts.load(IdMap(), batch_id, int(plan["parts"]))[first:]:
+        failed_before = failed
+        written: dict[str, IO[bytes]] = {
+            "output": tempfile.TemporaryFile(),  # noqa: SIM115
+            "error": tempfile.TemporaryFile(),  # noqa: SIM115
+        }
+        with provider.stream_file_content(part.state["input_upstream_id"]) as response:
+            run: list[bytes] = []
+            for line in split_lines(response.iter_bytes(1024 * 1024)):
+                run.append(line)
+                if len(run) == REVERSED_RUN:
+                    failed += _answer_run(run, fail, written)
+                    run = []
+            failed += _answer_run(run, fail, written)
+        upstream: dict[str, str | None] = {}
+        for which, file in written.items():
+            with file:
+                size = file.seek(0, 2)
+                file.seek(0)
+                made = provider.create_file(filename=f"{which}.jsonl", content=file, purpose="batch_output")
+                upstream[which] = made["id"] if size else None
+        lines, errors = parts.lines(part), failed - failed_before
+        part.state = {
+            **part.state,
+            "output_upstream_id": upstream["output"],
+            "error_upstream_id": upstream["error"],
+        }
+        counts = {"total": lines, "completed": lines - errors, "failed": errors}
+        parts.update(part, status="done", upstream_status="completed", request_counts=counts)
+        if not parts.save(IdMap(), part):
+            raise SystemExit(f"part {part.id} not saved")
+    retried = 0
+    if fail:
+        record = _batch(batch_id)
+        if not runner.advance(IdMap(), record):
+            raise SystemExit(f"the retry split of {batch_id} changed nothing")
+        retried = int(runner.plan_of(_batch(batch_id))["retried"])
+    return {"failed": failed, "retried": retried, "parts": int(runner.plan_of(_batch(batch_id))["parts"])}
+
+
+def _answer_run(run: list[bytes], fail: bool, written: dict[str, Any]) -> int:
+    failed = 0
     for line in reversed(run):
-        number = index[custom_id_of(line) or ""]
-        failing = fail and number % FAILING_EVERY == 0
-        if failing:
-            failed.append(number)
-        (errors if failing else output).write(_answer(line, number, failing) + b"\n")
+        failing = fail and _failing(line)
+        failed += failing
+        written["error" if failing else "output"].write(_answer(line, failing) + b"\n")
+    return failed
 
 
-def child_merge(size: str, attempts: list[tuple[str, int]]) -> dict[str, Any]:
-    from gateway.service.plan.merge import PartResult, merge_results
-    from gateway.storage.plan_files import S3ObjectWriter, index_key, object_blocks, read_index
+def child_merge(batch_id: str) -> dict[str, Any]:
+    """The merge the runner's finish step runs (`runner._merge`): every part's index read from
+    the gateway's bucket, their results from the provider, the merged files kept."""
+    from gateway.providers.kept_files import KeptFiles
+    from gateway.service.plan import merged_files, parts, runner
+    from gateway.storage.id_map import IdMap
 
-    def result(prefix: str, part: int) -> PartResult:
-        return PartResult(
-            lambda: read_index(index_key(prefix, part), bucket=BUCKET),
-            lambda: object_blocks(f"{prefix}{part:05d}.output", bucket=BUCKET),
-            lambda: object_blocks(f"{prefix}{part:05d}.errors", bucket=BUCKET),
-        )
-
-    results = [result(_prefix(size, attempt), part) for attempt, parts in attempts for part in range(parts)]
+    provider = _bench_provider()
+    closing = [0.0]
+    _timed(merged_files.StreamedKeep, "close", closing)
+    record = _batch(batch_id)
+    found = parts.load(IdMap(), batch_id, int(runner.plan_of(record)["parts"]))
     started, cpu = time.perf_counter(), _cpu_seconds()
-    with (
-        S3ObjectWriter(f"merged/{size}.output", bucket=BUCKET) as output,
-        S3ObjectWriter(f"merged/{size}.errors", bucket=BUCKET) as errors,
-    ):
-        counts = merge_results(results, output, errors)
-        closing = time.perf_counter()
+    merged = runner._merge(provider, record, found, cancelled=False)
     seconds = time.perf_counter() - started
+    kept = KeptFiles(record.provider)
+    sizes = [
+        int(kept.retrieve_file(merged[which])["bytes"]) for which in ("output", "error") if merged[which]
+    ]
     return {
         "seconds": seconds,
-        "closing_seconds": time.perf_counter() - closing,
+        "closing_seconds": closing[0],
         "cpu_seconds": _cpu_seconds() - cpu,
-        "bytes": output.size + errors.size,
-        "completed": counts.completed,
-        "failed": counts.failed,
-        "replaced": counts.replaced,
+        "bytes": sum(sizes),
+        "completed": merged["completed"],
+        "failed": merged["failed"],
+        "output_key": kept.key(merged["output"]),
+        "error_file": merged["error"],
         "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
     }
 
@@ -275,45 +385,90 @@ def request_lines(count: int) -> Iterator[bytes]:
         yield json.dumps(line).encode() + b"\n"
 
 
-def write_input(size: str, lines: int) -> int:
-    from gateway.storage.plan_files import S3ObjectWriter
-
-    with S3ObjectWriter(f"input/{size}.jsonl", bucket=BUCKET) as writer:
+def write_input(size: str, lines: int) -> dict[str, Any]:
+    """The batch input file, uploaded to the provider's store; its provider file object."""
+    with tempfile.TemporaryFile() as content:
         for line in request_lines(lines):
-            writer.write(line)
-    return writer.size
+            content.write(line)
+        content.seek(0)
+        return BenchProvider().create_file(filename=f"input-{size}.jsonl", content=content, purpose="batch")
 
 
-def check_output(size: str, lines: int) -> None:
+def new_batch(upstream: dict[str, Any], lines: int) -> str:
+    """A planned batch as `batches.create` records it (OpenAI's caps, a retry of
+    `server_error`), with a new id: each run merges into files of its own."""
+    from gateway.storage.id_map import IdMap, ObjectRecord
+    from gateway.storage.watch import PLAN
+
+    batch_id = f"batch_bench{uuid.uuid4().hex[:20]}"
+    now = int(time.time())
+    plan = {
+        "retry": {"expired": False, "failed_codes": ["server_error"]},
+        "input_upstream_id": upstream["id"],
+        "limits": {"max_requests": OPENAI_CAPS[0], "max_bytes": OPENAI_CAPS[1], "max_tokens": None},
+        "min_requests": None,
+        "input_lines": lines,
+        "input_bytes": upstream["bytes"],
+        "max_concurrent": None,
+        "enqueued_tokens": None,
+        "enqueued_requests": None,
+        "parts": None,
+    }
+    obj = {
+        "id": batch_id,
+        "object": "batch",
+        "endpoint": "/v1/chat/completions",
+        "input_file_id": "file-bench-input",
+        "completion_window": "24h",
+        "status": "validating",
+        "created_at": now,
+        "request_counts": {"total": 0, "completed": 0, "failed": 0},
+    }
+    record = ObjectRecord(
+        id=batch_id,
+        kind="batch",
+        owner="master",
+        provider="openai",
+        created_at=now,
+        object=obj,
+        state={PLAN: plan},
+    )
+    if not IdMap().put_new(record):
+        raise SystemExit(f"batch {batch_id} exists")
+    return batch_id
+
+
+def check_output(output_key: str, lines: int) -> None:
     from gateway.formats.custom_ids import custom_id_of
     from gateway.storage.plan_files import object_lines
 
     expected = (f"request-{index}" for index in range(lines))
-    for number, line in enumerate(object_lines(f"merged/{size}.output", bucket=BUCKET)):
+    for number, line in enumerate(object_lines(output_key)):
         if custom_id_of(line) != next(expected, None):
-            raise SystemExit(f"merged output of {size} MB: line {number + 1} out of order or doubled")
+            raise SystemExit(f"merged output {output_key}: line {number + 1} out of order or doubled")
     if next(expected, None) is not None:
-        raise SystemExit(f"merged output of {size} MB: lines missing")
-    if list(object_lines(f"merged/{size}.errors", bucket=BUCKET)):
-        raise SystemExit(f"merged errors of {size} MB: a retried line kept its error")
+        raise SystemExit(f"merged output {output_key}: lines missing")
 
 
 def measure_size(env: dict[str, str], size_mb: float, runs: int) -> dict[str, float]:
     size = f"{size_mb:g}"
     lines = max(1, round(LINES_AT_200_MB * size_mb / 200))
-    input_bytes = write_input(size, lines)
+    upstream = write_input(size, lines)
+    input_bytes = int(upstream["bytes"])
     splits, merges = [], []
     loads = [os.getloadavg()[0]]
     for _ in range(runs):
-        first = run_child(env, "split", size, "first", None)
-        run_child(env, "provide", size, "first", first["parts"], True)
-        retry = run_child(env, "split", size, "retry", f"{_prefix(size, 'first')}failed")
-        run_child(env, "provide", size, "retry", retry["parts"], False)
-        merged = run_child(env, "merge", size, [["first", first["parts"]], ["retry", retry["parts"]]])
-        if merged["completed"] != lines or merged["replaced"] != retry["lines"]:
-            raise SystemExit(f"merge of {size} MB counted {merged}, expected {lines} lines")
-        check_output(size, lines)
-        splits.append(first)
+        batch_id = new_batch(upstream, lines)
+        split = run_child(env, "split", batch_id)
+        answered = run_child(env, "provide", batch_id, 0, True)
+        if answered["retried"] != answered["failed"] or answered["failed"] != lines // FAILING_EVERY:
+            raise SystemExit(f"{batch_id}: {answered}, expected {lines // FAILING_EVERY} lines retried")
+        run_child(env, "provide", batch_id, split["parts"], False)
+        merged = run_child(env, "merge", batch_id)
+        if merged["completed"] != lines or merged["failed"] or merged["error_file"]:
+            raise SystemExit(f"merge of {size} MB counted {merged}, expected {lines} lines, no error")
+        check_output(merged["output_key"], lines)
+        splits.append(split)
         merges.append(merged)
         loads.append(os.getloadavg()[0])
     return {
@@ -379,8 +534,22 @@ def main(argv: list[str] | None = None) -> int:
     add_report_only_flag(parser)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(CHILDREN[args.child](*json.loads(args.child_args))))
+        profile = os.environ.get(PROFILE_ENV)
+        if profile and args.child != "provide":
+            import cProfile
+
+            with cProfile.Profile() as profiler:
+                figures = CHILDREN[args.child](*json.loads(args.child_args))
+            profiler.dump_stats(f"{profile}.{args.child}")
+        else:
+            figures = CHILDREN[args.child](*json.loads(args.child_args))
+        print(json.dumps(figures))
         return 0
+
+    import boto3
+    from gateway.runtime import resources
+
+    from devserver import aws as local_aws
 
     with tempfile.TemporaryDirectory(prefix="bench-split-") as workdir:
         env = clean_environment()
@@ -400,12 +569,15 @@ def main(argv: list[str] | None = None) -> int:
                 AWS_DEFAULT_REGION="us-east-1",
                 AWS_ACCESS_KEY_ID="bench",
                 AWS_SECRET_ACCESS_KEY="bench",
-                GATEWAY_BUCKET_NAME=BUCKET,
                 POWERTOOLS_TRACE_DISABLED="true",
+                POWERTOOLS_LOG_LEVEL="WARNING",
                 TMPDIR=workdir,
             )
+            env[resources.ENV_BUCKET_NAME] = BUCKET
+            env[resources.ENV_TABLE_NAME] = TABLE
             os.environ.update(env)
             _s3().create_bucket(Bucket=BUCKET)
+            local_aws.ensure_table(boto3.client("dynamodb"), TABLE)
             results = {f"{size:g}": measure_size(env, size, args.runs) for size in args.sizes_mb}
         finally:
             moto.stop()

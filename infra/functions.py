@@ -62,6 +62,7 @@ BUCKET_OBJECTS = "bucket-objects"  # objects under the gateway's key prefixes
 BUCKET_LIST = "bucket-list"  # the bucket, ListBucket limited to those prefixes
 KEPT_OBJECTS = "kept-objects"  # objects under the kept files' prefix
 KEPT_LIST = "kept-list"  # the bucket, ListBucket limited to that prefix
+PLAN_OBJECTS = "plan-objects"  # objects under the batch plans' prefix
 EVENT_BUS = "event-bus"  # the gateway's EventBridge bus
 WEBHOOK_QUEUE = "webhook-queue"  # the webhook delivery queue
 WEBHOOK_DEAD_LETTERS = "webhook-dead-letters"  # its dead-letter queue
@@ -106,6 +107,8 @@ CAPABILITY_ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
     routes.KEPT_WRITE: {KEPT_OBJECTS: ("s3:PutObject",)},
     routes.KEPT_ABORT_UPLOAD: {KEPT_OBJECTS: ("s3:AbortMultipartUpload",)},
     routes.KEPT_DELETE: {KEPT_OBJECTS: ("s3:DeleteObject",)},
+    routes.PLAN_FILES_READ: {PLAN_OBJECTS: ("s3:GetObject",)},
+    routes.PLAN_FILES_WRITE: {PLAN_OBJECTS: ("s3:PutObject",)},
     routes.EVENTS_PUT: {EVENT_BUS: ("events:PutEvents",)},
     routes.QUEUE_WEBHOOKS_SEND: {WEBHOOK_QUEUE: ("sqs:SendMessage",)},
     routes.QUEUE_WEBHOOKS_DLQ_SEND: {WEBHOOK_DEAD_LETTERS: ("sqs:SendMessage",)},
@@ -124,7 +127,8 @@ FUNCTION_BUCKET_PREFIXES: dict[str, tuple[str, ...]] = {
     "uploads_cancel": (resources.UPLOAD_PARTS_PREFIX,),
     "file_transfer": (resources.UPLOAD_PARTS_PREFIX,),
     "transfer_failed": (resources.UPLOAD_PARTS_PREFIX,),
-    "batch_watcher": (resources.UPLOAD_PARTS_PREFIX,),  # the parts of a transfer it ends
+    # the parts of a transfer it ends; a batch plan's files (listed and deleted at its finish)
+    "batch_watcher": (resources.UPLOAD_PARTS_PREFIX, resources.PLAN_FILES_PREFIX),
 }
 
 
@@ -453,6 +457,7 @@ class GatewayFunctions(Construct):
             BUCKET_LIST: [self._data.bucket_arn],
             KEPT_OBJECTS: self._data.object_arns((resources.KEPT_FILES_PREFIX,)),
             KEPT_LIST: [self._data.bucket_arn],
+            PLAN_OBJECTS: self._data.object_arns((resources.PLAN_FILES_PREFIX,)),
             EVENT_BUS: [self.events.bus.event_bus_arn],
             WEBHOOK_QUEUE: [self.events.queue.queue_arn],
             WEBHOOK_DEAD_LETTERS: [self.events.dead_letters.queue_arn],

@@ -153,6 +153,11 @@ class StatefulResources(Construct):
                     expiration=cdk.Duration.days(resources.UPLOAD_PARTS_EXPIRE_DAYS),
                 ),
                 s3.LifecycleRule(
+                    id="expire-batch-plans",
+                    prefix=resources.PLAN_FILES_PREFIX,
+                    expiration=cdk.Duration.days(resources.PLAN_FILES_EXPIRE_DAYS),
+                ),
+                s3.LifecycleRule(
                     id="expire-cached-content",
                     prefix=resources.CACHED_CONTENT_PREFIX,
                     expiration=cdk.Duration.days(resources.CACHED_CONTENT_EXPIRE_DAYS),

@@ -98,6 +98,10 @@ KEPT_WRITE = "kept:write"  # PutObject (single and multipart)
 KEPT_ABORT_UPLOAD = "kept:abort-upload"  # AbortMultipartUpload, after a failed multipart write
 KEPT_DELETE = "kept:delete"  # DeleteObject
 KEPT_OBJECT_CAPABILITIES = frozenset({KEPT_READ, KEPT_WRITE, KEPT_ABORT_UPLOAD, KEPT_DELETE})
+# under resources.PLAN_FILES_PREFIX only: a batch plan's part indexes (storage.plan_files); the
+# function that holds them lists and deletes there with BUCKET_LIST and BUCKET_DELETE.
+PLAN_FILES_READ = "plan-files:read"  # GetObject (HeadObject)
+PLAN_FILES_WRITE = "plan-files:write"  # PutObject
 INVOKE_TRANSFER = "invoke:file_transfer"
 # batches_create starts a planned batch at once: the watcher invoked (Event) for that batch only
 INVOKE_WATCHER = "invoke:batch_watcher"
@@ -490,7 +494,9 @@ SCHEDULED_FUNCTIONS: tuple[ScheduledFunction, ...] = (
         | _KEPT_WRITES
         | {TABLE_GET, TABLE_QUERY_BY_KIND, TABLE_QUERY_BY_WATCH, BUCKET_LIST, BUCKET_DELETE, KEPT_READ}
         | {KEPT_LIST, KEPT_DELETE, BEDROCK_LIST_JOBS, BEDROCK_GET_JOB, BEDROCK_RESULTS_READ}
-        | {BEDROCK_CREATE_JOB, BEDROCK_RECORDS_WRITE, BEDROCK_STOP_JOB},
+        | {BEDROCK_CREATE_JOB, BEDROCK_RECORDS_WRITE, BEDROCK_STOP_JOB}
+        # plan-files: each part's index written by the split, read by the merge, deleted after it
+        | {PLAN_FILES_READ, PLAN_FILES_WRITE},
         rate_context="watch_interval_minutes",
         # Lambda's most: a pass translates and sends parts (Anthropic, Gemini, Vertex, Bedrock)
         # for up to sync_send.PASS_SEND_SECONDS, and splits a file up to a provider's cap

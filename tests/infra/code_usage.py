@@ -168,6 +168,7 @@ def _object_scope(key: str) -> str:
         resources.UPLOAD_PARTS_PREFIX,
         resources.CACHED_CONTENT_PREFIX,
         resources.KEPT_FILES_PREFIX,
+        resources.PLAN_FILES_PREFIX,
         resources.BEDROCK_INPUT_PREFIX,
         resources.BEDROCK_OUTPUT_PREFIX,
     ):
@@ -353,6 +354,7 @@ def _presigned_scope(request_dict: dict[str, Any]) -> str:
         resources.UPLOAD_PARTS_PREFIX,
         resources.CACHED_CONTENT_PREFIX,
         resources.KEPT_FILES_PREFIX,
+        resources.PLAN_FILES_PREFIX,
     ):
         if f"/{prefix}" in path:
             return OBJECTS + prefix

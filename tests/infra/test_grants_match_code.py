@@ -630,6 +630,7 @@ def _scope(
         resources.UPLOAD_PARTS_PREFIX,
         resources.CACHED_CONTENT_PREFIX,
         resources.KEPT_FILES_PREFIX,
+        resources.PLAN_FILES_PREFIX,
         resources.BEDROCK_INPUT_PREFIX,
         resources.BEDROCK_OUTPUT_PREFIX,
     ):

@@ -52,6 +52,8 @@ EXPECTED_ACTIONS: dict[str, set[str]] = {
     routes.KEPT_WRITE: {"s3:PutObject"},
     routes.KEPT_ABORT_UPLOAD: {"s3:AbortMultipartUpload"},
     routes.KEPT_DELETE: {"s3:DeleteObject"},
+    routes.PLAN_FILES_READ: {"s3:GetObject"},
+    routes.PLAN_FILES_WRITE: {"s3:PutObject"},
     routes.INVOKE_TRANSFER: {"lambda:InvokeFunction"},
     routes.INVOKE_WATCHER: {"lambda:InvokeFunction"},
     routes.INVOKE_TRANSFER_FAILED: {"lambda:InvokeFunction"},
@@ -99,7 +101,7 @@ BUCKET_PREFIXES_BY_FUNCTION: dict[str, tuple[str, ...]] = {
     "uploads_cancel": PARTS,
     "file_transfer": PARTS,
     "transfer_failed": PARTS,
-    "batch_watcher": PARTS,
+    "batch_watcher": (*PARTS, resources.PLAN_FILES_PREFIX),  # a plan's files: listed, deleted
 }
 
 
@@ -129,6 +131,10 @@ def object_arns(name: str, action: str | None = None) -> list[dict[str, Any]]:
         arns += [joined(BUCKET_ARN, f"/{prefix}*") for prefix in prefixes_of(name)]
     if action is not None and any(action in EXPECTED_ACTIONS[g] for g in grants if g.startswith("kept:")):
         arns.append(KEPT_ARN)
+    if action is not None and any(
+        action in EXPECTED_ACTIONS[g] for g in grants if g.startswith("plan-files:")
+    ):
+        arns.append(joined(BUCKET_ARN, f"/{resources.PLAN_FILES_PREFIX}*"))
     # the Bedrock jobs' records (written by a create) and results (read once a job is over)
     if action == "s3:PutObject" and routes.BEDROCK_RECORDS_WRITE in grants:
         arns.append(joined(BUCKET_ARN, f"/{resources.BEDROCK_INPUT_PREFIX}*"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aws_cdk.assertions import Match
 from gateway.runtime import resources
+from gateway.service.plan import runner
 
 from infra.stateful import SECRET_SPECS
 from tests.infra.conftest import Synth
@@ -78,6 +79,10 @@ def test_bucket_encrypted_private_and_expiring(synth: Synth) -> None:
     for prefix in (resources.BEDROCK_INPUT_PREFIX, resources.BEDROCK_OUTPUT_PREFIX):
         assert by_prefix[prefix]["ExpirationInDays"] == resources.BEDROCK_OBJECTS_EXPIRE_DAYS
     assert by_prefix[None]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    # a plan's files outlive its window and the longest a part runs past it (Bedrock's 168 h)
+    plan_days = by_prefix[resources.PLAN_FILES_PREFIX]["ExpirationInDays"]
+    assert plan_days == resources.PLAN_FILES_EXPIRE_DAYS
+    assert plan_days * 86400 > runner.WINDOW_SECONDS + 168 * 3600
     assert all(rule["Status"] == "Enabled" for rule in rules)
 
 

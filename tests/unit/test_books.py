@@ -288,3 +288,23 @@ def test_a_pending_record_the_pass_left_unwatched_is_counted(provider: FakeProvi
     # attribute): long past its give-up, and never settled
     assert found == {"unwatched_pending": ["batch_left"], "unsettled_finished": ["batch_left"]}
     assert outbox.left_behind(0) == []
+
+
+def test_a_final_plan_whose_files_are_still_in_the_bucket_is_a_violation(aws: None) -> None:
+    from gateway.runtime.settings import get_settings
+    from gateway.storage import plan_files
+    from gateway.storage.watch import PLAN
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=get_settings().bucket_name)
+    file("file-in")
+    plan = {"parts": 0, "lines": 0}
+    batch("batch_planleft", status="cancelled", state={PLAN: plan}, cancelled_at=NOW - 5000)
+    batch("batch_planrunning", status="in_progress", state={PLAN: plan})
+    batch("batch_nofiles", status="cancelled", state={PLAN: plan}, cancelled_at=NOW - 5000)
+    for batch_id in ("batch_planleft", "batch_planrunning"):
+        key = plan_files.index_key(plan_files.plan_prefix(batch_id), 0)
+        s3.put_object(Bucket=get_settings().bucket_name, Key=key, Body=b'1\t"a"\n')
+    assert books.audit(now=NOW).get("plan_files_left") == ["batch_planleft"]
+    plan_files.delete_plan_files("batch_planleft")
+    assert "plan_files_left" not in books.audit(now=NOW)

@@ -187,3 +187,27 @@ def test_a_split_run_again_writes_the_same_parts(s3: Any) -> None:
     assert split_input(iter(lines), limits, part_sinks("again/", bucket=BUCKET)) == first
     assert {key: stored(s3, key) for key in before} == before
     assert read_index(index_key("again/", 2), bucket=BUCKET) == {"r6": 7}
+
+
+def test_a_plans_files_are_deleted_page_by_page_and_a_repeat_finds_none(
+    s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(plan_files, "_DELETE_AT_ONCE", 2)  # three pages of DeleteObjects
+    for number in range(5):
+        s3.put_object(Bucket=BUCKET, Key=index_key(plan_prefix("batch_a"), number), Body=b'1\t"x"\n')
+    s3.put_object(Bucket=BUCKET, Key=index_key(plan_prefix("batch_ab"), 0), Body=b"")  # another plan's
+    assert plan_files.batches_with_files(bucket=BUCKET) == {"batch_a", "batch_ab"}
+    assert plan_files.delete_plan_files("batch_a", bucket=BUCKET) == 5
+    assert plan_files.delete_plan_files("batch_a", bucket=BUCKET) == 0
+    assert plan_files.batches_with_files(bucket=BUCKET) == {"batch_ab"}
+
+
+def test_an_index_exists_or_not(s3: Any) -> None:
+    key = index_key(plan_prefix("batch_b"), 0)
+    assert not plan_files.object_exists(key, bucket=BUCKET)
+    s3.put_object(Bucket=BUCKET, Key=key, Body=b"")
+    assert plan_files.object_exists(key, bucket=BUCKET)
+
+
+def test_without_a_bucket_no_batch_has_files(s3: Any) -> None:
+    assert plan_files.batches_with_files(bucket="no-such-bucket") == set()

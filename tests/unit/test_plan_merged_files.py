@@ -82,3 +82,32 @@ def test_an_azure_client_reads_and_deletes_kept_files_in_the_bucket_and_others_a
     assert calls == []  # none of it reached Azure
     client.delete_file("file-at-azure")
     assert calls == ["DELETE /openai/files/file-at-azure"]
+
+
+def test_a_merged_file_kept_while_written_is_written_once_even_when_large(
+    bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Streamed in small chunks (the writer's queue full most of the time) past one S3 part:
+    one multipart write; a second merge of the same lines finds it (its writer stops early and
+    the merge never waits on it) and writes no other."""
+    monkeypatch.setattr(merged_files, "STREAM_CHUNK_BYTES", 64 * 1024)
+    content = b"".join(b'{"custom_id":"r-%d"}\n' % n for n in range(600_000))  # about 12 MB
+    for _ in range(2):
+        kept = merged_files.StreamedKeep("azure", BATCH, "output")
+        for start in range(0, len(content), 100_000):
+            kept.write(content[start : start + 100_000])
+        assert kept.close() == merged_files.merged_file_id(BATCH, "output")
+    file_id = merged_files.merged_file_id(BATCH, "output")
+    assert KeptFiles("azure").file_content(file_id) == content
+    listed = boto3.client("s3").list_objects_v2(Bucket=bucket)["Contents"]
+    assert [item["Size"] for item in listed] == [len(content)]
+
+
+def test_an_aborted_merge_keeps_no_file(bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(merged_files, "STREAM_CHUNK_BYTES", 1024)
+    kept = merged_files.StreamedKeep("azure", BATCH, "output")
+    for _ in range(100):
+        kept.write(b"x" * 1000 + b"\n")
+    kept.abort()
+    assert "Contents" not in boto3.client("s3").list_objects_v2(Bucket=bucket)
+    assert merged_files.find("azure", BATCH, "output") is None

@@ -72,6 +72,10 @@ KEPT_FILES_PREFIX = "kept-files/"
 # A batch plan's files (`<prefix><batch id>/`): its parts and their indexes (storage.plan_files).
 PLAN_FILES_PREFIX = "batch-plans/"
 UPLOAD_PARTS_EXPIRE_DAYS = 2
+# The plan's finish deletes its files; this rule is the backstop for a plan that never ends as
+# it should. Past the 24 h window and the longest a part may still run after it (a Bedrock job
+# stopped at the window's end: at most its 168 h timeout).
+PLAN_FILES_EXPIRE_DAYS = 14
 CACHED_CONTENT_EXPIRE_DAYS = 7
 
 # Amazon Bedrock batch inference: the records a job reads (`<prefix><deployment>/<job name>/`)

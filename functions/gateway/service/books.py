@@ -10,9 +10,10 @@ One small function per invariant, each returning the ids that break it (empty: i
 5. `shared_upstream`, `stray_reverse`, `foreign_objects`: a provider object maps to one gateway
    id, that id's record is attached to it, and an id a batch names (its input, output and error
    files) belongs to the batch's owner.
-6. `orphan_parts`, `plan_counts_off`, `stuck_parts`: every part of a plan belongs to one
-   planned batch, a planned batch's counts are its parts' sums, no part is left `submitting`
-   (its provider batch unclaimed) past the time its create may still be running.
+6. `orphan_parts`, `plan_counts_off`, `stuck_parts`, `plan_files_left`: every part of a plan
+   belongs to one planned batch, a planned batch's counts are its parts' sums, no part is left
+   `submitting` (its provider batch unclaimed) past the time its create may still be running,
+   and a final plan has no files left in the bucket (one listing of the plan prefix).
 7. `stray_notes`, `unnamed_kept_files`: every note the gateway keeps on a batch (storage.
    kept_objects) belongs to a batch record that may still adopt a provider batch or is attached
    to the one the note is of, and every kept file is a live gateway file's, each after a grace.
@@ -40,7 +41,7 @@ from gateway.models.batches import TERMINAL_BATCH_STATUSES
 from gateway.observability import logger
 from gateway.runtime import resources
 from gateway.service import adoption
-from gateway.storage import books_queries, outbox, pending, watch_queries
+from gateway.storage import books_queries, outbox, pending, plan_files, watch_queries
 from gateway.storage.books_queries import TypedItem
 from gateway.storage.budgets import Budget, budget_pk
 from gateway.storage.dynamo import unmarshal
@@ -70,6 +71,7 @@ class Books:
     outbox_created_us: dict[str, int] = field(default_factory=dict)  # event id -> recorded at (µs)
     watched: set[str] | None = None  # ids the watcher's queries return; None: not read
     kept: list[KeptObject] | None = None  # notes and kept files in the bucket; None: not read
+    plan_files: set[str] | None = None  # batches with files under the plan prefix; None: not read
 
     def add(self, item: TypedItem) -> None:
         """File one table item (as DynamoDB types it) where the invariants look for it."""
@@ -449,6 +451,20 @@ def kept_deployments() -> list[str]:
     return sorted(name for name, deployment in get_settings().providers.items() if deployment.keeps_files)
 
 
+def plan_files_left(books: Books) -> list[str]:
+    """Final planned batches whose plan files (their parts' indexes) are still in the bucket:
+    the finish deletes them before it writes the batch final."""
+    if books.plan_files is None:
+        return []
+    return sorted(
+        batch_id
+        for batch_id in books.plan_files
+        if (record := books.records.get(batch_id)) is not None
+        and PLAN in record.state
+        and record.status in TERMINAL_BATCH_STATUSES
+    )
+
+
 # All of them -----------------------------------------------------------------------------------
 INVARIANTS: dict[str, Callable[[Books, float], list[str]]] = {
     "unsettled_finished": unsettled_finished,
@@ -466,6 +482,7 @@ INVARIANTS: dict[str, Callable[[Books, float], list[str]]] = {
     "stuck_parts": stuck_parts,
     "stray_notes": stray_notes,
     "unnamed_kept_files": unnamed_kept_files,
+    "plan_files_left": lambda books, _now: plan_files_left(books),
 }
 
 
@@ -500,6 +517,8 @@ def audit(
         bucket = bucket or KeptBucket()
         every = [kept for deployment in deployments for kept in bucket.every(deployment)]
         read_kept(books, id_map, bucket, every, at, read_table=False)
+    if own_stores or bucket is not None:
+        books.plan_files = plan_files.batches_with_files(bucket=bucket.bucket if bucket else None)
     return violations(books, at)
 
 
@@ -532,6 +551,8 @@ def check_pass(
         books.outbox_created_us[event.event_id] = event.created_us
     if any(pending.is_pending(books.records[record_id]) for record_id in touched_ids & set(books.records)):
         books.watched = _watched(id_map)
+    if any(PLAN in books.records[record_id].state for record_id in touched_ids & set(books.records)):
+        books.plan_files = plan_files.batches_with_files()
     return violations(books, now)
 
 

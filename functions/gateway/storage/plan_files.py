@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from gateway.formats.custom_ids import quoted, unquoted
 from gateway.formats.jsonl import line_blocks, split_lines, stream_chunks
 from gateway.observability import logger
@@ -249,26 +251,60 @@ def read_index(key: str, *, bucket: str | None = None, client: Any = None) -> di
 _first, _second = operator.itemgetter(0), operator.itemgetter(1)
 
 
-class S3PartSink:
-    """Split's sink for part `number` of the plan under `prefix`: the part file and its index.
-    Lines and index lines are held and handed to their writers HELD_LINES at a time: a split
-    calls this twice a line, and a writer's `write` is a dozen times a list's append."""
+class IndexWriter:
+    """A part's index as split records it (`<input line number>\t<quoted custom_id>` a line),
+    written whole on `close` or not at all. Entries are held and handed to the object writer
+    HELD_LINES at a time: a split records every line, and a writer's `write` is a dozen times
+    a list's append."""
 
     HELD_LINES = 1024
 
-    def __init__(self, prefix: str, number: int, *, bucket: str | None = None, client: Any = None) -> None:
-        self.part = S3ObjectWriter(part_key(prefix, number), bucket=bucket, client=client)
-        self.index = S3ObjectWriter(index_key(prefix, number), bucket=bucket, client=client)
-        self._lines: list[bytes] = []
+    def __init__(
+        self, key: str, *, bucket: str | None = None, client: Any = None, held_lines: int = HELD_LINES
+    ) -> None:
+        self.writer = S3ObjectWriter(key, bucket=bucket, client=client)
         self._entries: list[bytes] = []
-
-    def write(self, line: bytes) -> None:
-        self._lines.append(line)
+        self._held_lines = held_lines
 
     def record(self, line_number: int, custom_id: str) -> None:
         self._entries.append(b"%d\t%s\n" % (line_number, quoted(custom_id)))
-        if len(self._entries) >= self.HELD_LINES:
+        if len(self._entries) >= self._held_lines:
             self._hand_on()
+
+    def close(self) -> None:
+        self._hand_on()
+        self.writer.close()
+
+    def abort(self) -> None:
+        self._entries = []
+        self.writer.abort()
+
+    def _hand_on(self) -> None:
+        if self._entries:
+            self.writer.write(b"".join(self._entries))
+            self._entries = []
+
+
+class S3PartSink:
+    """Split's sink for part `number` of the plan under `prefix`: the part file and its index,
+    lines and index entries handed to their writers HELD_LINES at a time."""
+
+    HELD_LINES = IndexWriter.HELD_LINES
+
+    def __init__(self, prefix: str, number: int, *, bucket: str | None = None, client: Any = None) -> None:
+        self.part = S3ObjectWriter(part_key(prefix, number), bucket=bucket, client=client)
+        self.index = IndexWriter(
+            index_key(prefix, number), bucket=bucket, client=client, held_lines=self.HELD_LINES
+        )
+        self._lines: list[bytes] = []
+
+    def write(self, line: bytes) -> None:
+        self._lines.append(line)
+        if len(self._lines) >= self.HELD_LINES:
+            self._hand_on()
+
+    def record(self, line_number: int, custom_id: str) -> None:
+        self.index.record(line_number, custom_id)
 
     def close(self) -> None:
         self._hand_on()
@@ -277,19 +313,66 @@ class S3PartSink:
         self.index.close()
 
     def abort(self) -> None:
-        self._lines, self._entries = [], []
+        self._lines = []
         self.part.abort()
         self.index.abort()
 
     def _hand_on(self) -> None:
-        lines, entries = self._lines, self._entries
-        self._lines, self._entries = [], []
-        if lines:
-            self.part.write(b"".join(lines))
-        if entries:
-            self.index.write(b"".join(entries))
+        if self._lines:
+            self.part.write(b"".join(self._lines))
+            self._lines = []
 
 
 def part_sinks(prefix: str, *, bucket: str | None = None, client: Any = None) -> Callable[[int], S3PartSink]:
     """split_input's `open_part` for a plan's files under `prefix`."""
     return lambda number: S3PartSink(prefix, number, bucket=bucket, client=client)
+
+
+def object_exists(key: str, *, bucket: str | None = None, client: Any = None) -> bool:
+    try:
+        (client or s3_client()).head_object(Bucket=bucket or get_settings().bucket_name, Key=key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+            return False
+        raise
+    return True
+
+
+_DELETE_AT_ONCE = 1000  # DeleteObjects' limit
+
+
+def delete_plan_files(batch_id: str, *, bucket: str | None = None, client: Any = None) -> int:
+    """Every object under the batch's plan prefix deleted (none left: nothing to do, so a
+    repeat is harmless); how many were."""
+    s3, bucket = client or s3_client(), bucket or get_settings().bucket_name
+    deleted = 0
+    pages = s3.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=plan_prefix(batch_id), PaginationConfig={"PageSize": _DELETE_AT_ONCE}
+    )
+    for page in pages:
+        keys = [{"Key": item["Key"]} for item in page.get("Contents") or ()]
+        if keys:
+            answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+            if answer.get("Errors"):
+                raise RuntimeError(f"plan files of {batch_id} not deleted: {answer['Errors'][:3]}")
+            deleted += len(keys)
+    return deleted
+
+
+def batches_with_files(*, bucket: str | None = None, client: Any = None) -> set[str]:
+    """The ids of the batches that have objects under the plan prefix (one listing of its
+    folders); none when the bucket does not exist (a table without one: tests)."""
+    s3, bucket = client or s3_client(), bucket or get_settings().bucket_name
+    found: set[str] = set()
+    pages = s3.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=resources.PLAN_FILES_PREFIX, Delimiter="/"
+    )
+    try:
+        for page in pages:
+            for folder in page.get("CommonPrefixes") or ():
+                found.add(str(folder["Prefix"])[len(resources.PLAN_FILES_PREFIX) :].rstrip("/"))
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "NoSuchBucket":
+            return set()
+        raise
+    return found

@@ -8,7 +8,7 @@ import pytest
 from gateway.storage.dynamo import dynamodb_client
 
 from tests import books_check
-from tests.unit.fault_injection.faults import DynamoFaults
+from tests.unit.fault_injection.faults import DynamoFaults, PlanFileFaults
 from tests.unit.fault_injection.providers import FakeProvider
 from tests.unit.test_uploads import gateway, sim  # noqa: F401  (fixtures: moto + bucket + simulator)
 
@@ -33,7 +33,7 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 def _disarm(item: pytest.Item) -> None:
     """What a test armed stops failing: the pass that converges the books is a healthy one."""
     for value in getattr(item, "funcargs", {}).values():
-        if isinstance(value, DynamoFaults):
+        if isinstance(value, DynamoFaults | PlanFileFaults):
             value.fired = True
         elif isinstance(value, FakeProvider):
             value.fail = value.list_fails = False

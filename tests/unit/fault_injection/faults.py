@@ -56,3 +56,55 @@ class DynamoFaults:
     def _after(self, model: Any, **_: Any) -> None:
         if model.name in WRITES and self._hit(model.name, "after"):
             raise ReadTimeoutError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com/")
+
+
+PLAN_WRITES = frozenset({"PutObject", "CreateMultipartUpload", "CompleteMultipartUpload", "DeleteObjects"})
+
+
+@dataclass
+class PlanFileFaults:
+    """As DynamoFaults, for the S3 writes of a batch plan's files (keys under the plan prefix):
+    `writes` lists each write as (operation, key or prefix), and the one armed fails."""
+
+    client: Any
+    prefix: str
+    writes: list[str] = field(default_factory=list)
+    _armed: tuple[int, str] | None = None
+    fired: bool = False
+
+    def __post_init__(self) -> None:
+        self.client.meta.events.register("before-parameter-build.s3.*", self._before)
+        self.client.meta.events.register("after-call.s3.*", self._after)
+
+    def fail(self, nth: int, when: Literal["before", "after"]) -> None:
+        """Fail the `nth` plan write (0-based, counted from now)."""
+        self._armed = (len(self.writes) + nth, when)
+        self.fired = False
+
+    def _plan_write(self, model: Any, params: dict[str, Any]) -> bool:
+        if model.name not in PLAN_WRITES:
+            return False
+        if model.name == "DeleteObjects":
+            keys = [entry["Key"] for entry in params["Delete"]["Objects"]]
+        else:
+            keys = [params["Key"]]
+        return all(key.startswith(self.prefix) for key in keys)
+
+    def _hit(self, number: int, when: str) -> bool:
+        if self._armed is None or self.fired or self._armed != (number, when):
+            return False
+        self.fired = True
+        return True
+
+    def _before(self, model: Any, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if not self._plan_write(model, params):
+            return
+        context["plan_write"] = len(self.writes)  # the call's number, for its answer
+        self.writes.append(model.name)
+        if self._hit(context["plan_write"], "before"):
+            raise ClientError({"Error": {"Code": "SlowDown", "Message": "injected"}}, model.name)
+
+    def _after(self, context: dict[str, Any], **_: Any) -> None:
+        number = context.get("plan_write")
+        if number is not None and self._hit(number, "after"):
+            raise ReadTimeoutError(endpoint_url="https://s3.us-east-1.amazonaws.com/")

@@ -20,21 +20,22 @@ from gateway.http.auth import MASTER, Caller
 from gateway.models.batches import CreateBatchRequest, RetryOptions
 from gateway.providers.caps import BatchCaps
 from gateway.providers.kept_files import is_kept
-from gateway.runtime import async_invoke
+from gateway.runtime import async_invoke, resources
 from gateway.runtime.settings import get_settings
 from gateway.service import adoption, batches, books, content_delivery, files, settlement, translate, watcher
-from gateway.service.batch_input_check import BATCH_CHECK_STATE, checked_figures
+from gateway.service.batch_input_check import BATCH_CHECK_STATE, checked_figures, line_token_estimate
 from gateway.service.deadline import Deadline
 from gateway.service.listing import ListRequest
 from gateway.service.plan import create as plan_create
 from gateway.service.plan import merged_files, parts, runner
+from gateway.storage import plan_files
 from gateway.storage.content_cache import cache_key
 from gateway.storage.id_map import IdMap, ObjectRecord
 from gateway.storage.s3 import s3_client
 from gateway.storage.watch import PLAN
 
 from tests import books_check
-from tests.unit.fault_injection.faults import DynamoFaults
+from tests.unit.fault_injection.faults import DynamoFaults, PlanFileFaults
 from tests.unit.fault_injection.plan_provider import USAGE, PlanProvider, request_line, token_estimate
 
 CAPS = BatchCaps(max_requests=1000, max_bytes=10 * 1024 * 1024, enqueued_tokens=None, max_concurrent=None)
@@ -139,6 +140,11 @@ def test_5000_lines_run_as_5_parts_under_one_id_and_merge_in_input_order(provide
     plan = record(batch_id).state[PLAN]
     assert plan["parts"] == 5 and plan["lines"] == 5000
     assert [parts.lines(p) for p in parts.load(IdMap(), batch_id, 5)] == [1000] * 5
+    # each part's token estimate is the upload check's, line by line (the split's own figure)
+    assert [parts.tokens(p) for p in parts.load(IdMap(), batch_id, 5)] == [
+        sum(line_token_estimate(request_line(n, failing.get(n))) for n in range(first, first + 1000))
+        for first in range(1, 5001, 1000)
+    ]
 
     step(batch_id)  # submit (no quota: all five)
     running = record(batch_id)
@@ -611,17 +617,32 @@ def test_a_merged_file_reads_inline_or_by_redirect_and_deletes_from_the_gateways
         files.retrieve_file(MASTER, output_id)
 
 
-def test_a_merge_run_again_finds_its_kept_files_and_writes_no_second(provider: PlanProvider) -> None:
+def test_a_merge_run_again_finds_its_kept_files_and_writes_no_second(
+    provider: PlanProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A merge whose step died after its files were kept, before they were named, runs again:
     the same ids (derived from the batch), the conditional write finds them, one file each."""
+    merge, died = runner._merge, []
+
+    def merge_then_die(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        merged = merge(*args, **kwargs)
+        if not died:
+            died.append(merged)
+            raise ConnectionError("the step died after the merged files were kept")
+        return merged
+
+    monkeypatch.setattr(runner, "_merge", merge_then_die)
     batch_id = create(input_file(provider, 1500, {3: "req-3-fail"}))
-    final = run_to_end(provider, batch_id)
-    plan = runner.plan_of(final)
-    kept = kept_ids(provider)
-    found = parts.load(IdMap(), batch_id, int(plan["parts"]))
-    again = runner._merge(provider, final, found, cancelled=False)
-    assert again == plan["merge"]
-    assert {again["output"], again["error"]} <= kept and kept_ids(provider) == kept
+    for _ in range(60):
+        if record(batch_id).status == "completed":
+            break
+        with contextlib.suppress(ConnectionError):
+            step(batch_id)
+        finish_running(provider)
+    final = record(batch_id)
+    again = runner.plan_of(final)["merge"]
+    assert died == [again]
+    assert {again["output"], again["error"]} == kept_ids(provider)  # one file each, no second
     assert IdMap().gateway_id_for(final.provider, again["output"]) == final.object["output_file_id"]
 
 
@@ -833,3 +854,109 @@ def test_a_write_lost_anywhere_in_a_plan_with_retries_loses_and_doubles_no_line(
     assert faults.fired
     assert len(set(fake.batches) - provider_batches) == 4  # three parts and one retry part, once each
     assert orphan_files(fake, batch_id, set(fake.files) - provider_files) == set()
+
+
+# The plan's own files in the gateway's bucket: each part's index, deleted at the finish ------------
+@pytest.fixture
+def plan_file_faults(aws: None) -> Iterator[PlanFileFaults]:
+    s3_client.cache_clear()  # a client of this test's moto, whose calls the faults see
+    yield PlanFileFaults(s3_client(), resources.PLAN_FILES_PREFIX)
+    s3_client.cache_clear()
+
+
+def plan_keys(batch_id: str) -> list[str]:
+    listed = s3_client().list_objects_v2(
+        Bucket=get_settings().bucket_name, Prefix=plan_files.plan_prefix(batch_id)
+    )
+    return [item["Key"] for item in listed.get("Contents") or ()]
+
+
+# a clean run's plan file writes: each part's index, then one DeleteObjects at the finish
+PLAN_FILE_WRITES = {False: ["PutObject"] * 3 + ["DeleteObjects"], True: ["PutObject"] * 4 + ["DeleteObjects"]}
+
+
+@pytest.mark.parametrize("retried", [False, True], ids=["plain", "retried"])
+@pytest.mark.parametrize("when", ["before", "after"])
+@pytest.mark.parametrize("at", range(5))
+def test_a_failed_write_of_the_plans_files_loses_and_doubles_no_line_and_leaves_none(
+    monkeypatch: pytest.MonkeyPatch,
+    plan_file_faults: PlanFileFaults,
+    at: int,
+    when: Literal["before", "after"],
+    retried: bool,
+) -> None:
+    """Each index written (each part's, the retry part's) and the plan's files deleted, failed
+    before it happens or with its answer lost: the batch completes with every line once, in
+    order, each part's provider batch made once, no file unnamed and no plan file left."""
+    fake = provider_with(monkeypatch, PlanProvider(SMALL))
+    directed = RETRIED if retried else {5: "req-5-fail"}
+    retry = RetryOptions(expired=True, failed_codes=["server_error"]) if retried else None
+    if at >= len(PLAN_FILE_WRITES[retried]):
+        pytest.skip(f"a run makes {len(PLAN_FILE_WRITES[retried])} plan file writes")
+    batch_id = create(input_file(fake, FAULT_LINES, directed), retry)
+    provider_files = set(fake.files)
+    plan_file_faults.fail(at, when)
+    final = run_through_failures(fake, batch_id)
+    (check_retried_run if retried else check_run)(fake, final)
+    assert plan_file_faults.fired
+    assert plan_file_faults.writes[at] == PLAN_FILE_WRITES[retried][at]
+    assert len(fake.batches) == (4 if retried else 3)  # none submitted twice
+    assert orphan_files(fake, batch_id, set(fake.files) - provider_files) == set()
+    assert plan_keys(batch_id) == []
+
+
+def test_a_clean_plan_writes_each_parts_index_and_deletes_them_at_its_finish(
+    monkeypatch: pytest.MonkeyPatch, plan_file_faults: PlanFileFaults
+) -> None:
+    """Each part's index holds its lines' input line numbers, a retry part's too (its lines
+    chosen from every part); the finish deletes them all."""
+    fake = provider_with(monkeypatch, PlanProvider(SMALL))
+    retry = RetryOptions(expired=True, failed_codes=["server_error"])
+    batch_id = create(input_file(fake, FAULT_LINES, RETRIED), retry)
+    step(batch_id, fake.now)  # the split
+    prefix = plan_files.plan_prefix(batch_id)
+    assert plan_keys(batch_id) == [plan_files.index_key(prefix, number) for number in range(3)]
+    expected = {RETRIED.get(n, f"req-{n}"): n for n in range(11, 21)}
+    assert plan_files.read_index(plan_files.index_key(prefix, 1)) == expected
+    for _ in range(20):
+        if runner.plan_of(record(batch_id)).get("retried") is not None:
+            break
+        step(batch_id, fake.now)
+        finish_running(fake)
+    assert runner.plan_of(record(batch_id))["retried"] == 2
+    assert plan_files.read_index(plan_files.index_key(prefix, 3)) == {
+        "req-5-fail": 5,
+        "req-12-sim-expire": 12,
+    }
+    check_retried_run(fake, run_through_failures(fake, batch_id))
+    assert plan_file_faults.writes == PLAN_FILE_WRITES[True]
+    assert plan_keys(batch_id) == []
+
+
+def without_indexes(batch_id: str) -> None:
+    """The plan as an earlier release left it: parts that name no index, and none in the bucket."""
+    plan = runner.plan_of(record(batch_id))
+    for part in parts.load(IdMap(), batch_id, int(plan["parts"])):
+        part.state = {name: value for name, value in part.state.items() if name != runner.INDEX_KEY}
+        assert parts.save(IdMap(), part)
+    plan_files.delete_plan_files(batch_id)
+
+
+@pytest.mark.parametrize("since", ["split", "retry split"])
+def test_a_plan_split_before_parts_kept_an_index_merges_from_its_part_files(
+    aws: None, monkeypatch: pytest.MonkeyPatch, since: str
+) -> None:
+    """A plan in flight across the upgrade: its parts' custom_ids are read from their files at
+    the provider (retry selection, expired lines, merge), numbered as the earlier release did."""
+    fake = provider_with(monkeypatch, PlanProvider(SMALL))
+    batch_id = create(
+        input_file(fake, FAULT_LINES, RETRIED), RetryOptions(expired=True, failed_codes=["server_error"])
+    )
+    for _ in range(20):
+        plan = runner.plan_of(record(batch_id))
+        if plan.get("retried" if since == "retry split" else "parts") is not None:
+            break
+        step(batch_id, fake.now)
+        finish_running(fake)
+    without_indexes(batch_id)
+    check_retried_run(fake, run_through_failures(fake, batch_id))

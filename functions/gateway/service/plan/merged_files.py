@@ -11,7 +11,10 @@ after the write finds the file by its id.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import queue
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from typing import IO
 
@@ -20,6 +23,8 @@ from gateway.formats.jsonl import stream_chunks
 from gateway.providers.kept_files import FileExists, KeptFiles, derived_id
 
 PURPOSE = "batch_output"
+STREAM_CHUNK_BYTES = 1024 * 1024  # what a streamed merged file hands its writer at once
+STREAM_QUEUE_CHUNKS = 4  # chunks a streamed merged file holds while its writer is busy
 
 
 def merged_file_id(batch_id: str, which: str, parts: Sequence[int] | None = None) -> str:
@@ -36,15 +41,15 @@ def keep(
     deployment: str, batch_id: str, which: str, content: IO[bytes], parts: Sequence[int] | None = None
 ) -> str | None:
     """The kept id of `content` (None when empty: no file), written once."""
-    if content.seek(0, 2) == 0:
-        return None
     content.seek(0)
-    file_id = merged_file_id(batch_id, which, parts)
-    with suppress(FileExists):  # an earlier run of this merge wrote it: the same parts, the same lines
-        KeptFiles(deployment).put_file(
-            file_id, stream_chunks(content), filename=filename(batch_id, which, parts), purpose=PURPOSE
-        )
-    return file_id
+    kept = StreamedKeep(deployment, batch_id, which, parts)
+    try:
+        for chunk in stream_chunks(content):
+            kept.write(chunk)
+    except BaseException:
+        kept.abort()
+        raise
+    return kept.close()
 
 
 def find(deployment: str, batch_id: str, which: str, parts: Sequence[int] | None = None) -> str | None:
@@ -57,3 +62,82 @@ def find(deployment: str, batch_id: str, which: str, parts: Sequence[int] | None
             return None
         raise
     return file_id
+
+
+class _Aborted(Exception):
+    """The merge failed: the streamed file's writer stops and writes nothing."""
+
+
+class StreamedKeep:
+    """A merged file kept while it is being written (the merge's output or errors): `write`
+    hands chunks of STREAM_CHUNK_BYTES to a thread that writes the kept file (`keep`'s id and
+    conditional write, once), so its upload overlaps the merge. `close` waits for it: the kept
+    id, None when nothing was written (no file). `abort` makes the writer stop without writing
+    the file (a multipart write is aborted)."""
+
+    def __init__(
+        self, deployment: str, batch_id: str, which: str, parts: Sequence[int] | None = None
+    ) -> None:
+        self.deployment, self.batch_id, self.which, self.parts = deployment, batch_id, which, parts
+        self.file_id = merged_file_id(batch_id, which, parts)
+        self.size = 0
+        self._held = bytearray()
+        self._chunks: queue.Queue[bytes | type[_Aborted] | None] = queue.Queue(STREAM_QUEUE_CHUNKS)
+        self._writer: Future[None] | None = None
+
+    def write(self, data: bytes, /) -> int:
+        self._held += data
+        self.size += len(data)
+        if len(self._held) >= STREAM_CHUNK_BYTES:
+            self._hand_on()
+        return len(data)
+
+    def close(self) -> str | None:
+        if self._held:
+            self._hand_on()
+        if self._writer is None:
+            return None
+        self._chunks.put(None)
+        self._writer.result()
+        return self.file_id
+
+    def abort(self) -> None:
+        self._held = bytearray()
+        if self._writer is not None:
+            self._chunks.put(_Aborted)
+            with suppress(Exception):
+                self._writer.result()
+
+    def _hand_on(self) -> None:
+        if self._writer is None:
+            self._writer = _writers().submit(self._write_kept)
+        self._chunks.put(bytes(self._held))
+        self._held = bytearray()
+
+    def _received(self) -> Iterator[bytes]:
+        while (chunk := self._chunks.get()) is not None:
+            if chunk is _Aborted:
+                raise _Aborted
+            assert isinstance(chunk, bytes)
+            yield chunk
+
+    def _write_kept(self) -> None:
+        chunks = self._received()
+        try:
+            with suppress(FileExists):  # an earlier run of this merge wrote it: the same lines
+                KeptFiles(self.deployment).put_file(
+                    self.file_id,
+                    chunks,
+                    filename=filename(self.batch_id, self.which, self.parts),
+                    purpose=PURPOSE,
+                )
+        finally:
+            # what the write left unread (it stopped early), so the merge never waits on a full queue
+            with suppress(_Aborted):
+                for _ in chunks:
+                    pass
+
+
+@functools.cache
+def _writers() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(2, thread_name_prefix="plan-merged-file")  # the output and the errors

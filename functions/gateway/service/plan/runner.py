@@ -2,10 +2,12 @@
 
 Each step writes ahead and conditionally, so a pass that dies anywhere leaves a state the
 next pass finishes, and two passes at once never both move a part:
-- split: the input file is streamed once; each part's lines spool to a temporary file, the
-  part record is written ahead (`planned`), its file created at the provider, the part
-  `ready`; then the batch notes how many parts there are. A split run again skips the parts
-  whose file exists.
+- split: the input file is streamed once; each part's index (input line number and custom_id
+  of each line) is written to the gateway's bucket (storage.plan_files) and its lines spool to
+  a temporary file; the part record, naming its index, is written ahead (`planned`), its file
+  created at the provider (while the next part is split), the part `ready`; then, every upload
+  over, the batch notes how many parts there are. A split run again skips the parts whose file
+  exists (writing an index only where none is).
 - submit: while the provider's caps allow (concurrent batches, enqueued tokens), a part is
   written `submitting`, created at the provider tagged with the part's id (the adapters name
   their objects after it), its provider batch claimed, the part `running`. A part left
@@ -16,19 +18,24 @@ next pass finishes, and two passes at once never both move a part:
 - merge: every part done, the results are streamed part by part into one output and one error
   file in input order (each line once; a line without a result reads `batch_expired`),
   kept in the gateway's bucket under ids derived from the batch (plan.merged_files), then
-  named by the batch (write ahead: their kept ids first),
-  then the batch final, then settled once from the merged output.
+  named by the batch (write ahead: their kept ids first; each kept as the merge writes it),
+  then the plan's files (the parts' indexes) deleted, then the batch final, then settled once
+  from the merged output. Merge, retry selection and expired lines read the indexes, never a
+  part's input file.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any
 
 from gateway.errors import InvalidRequestError, ServiceUnavailableError
+from gateway.formats.custom_ids import custom_id_of
 from gateway.formats.jsonl import split_lines
 from gateway.models.batches import TERMINAL_BATCH_STATUSES, Batch, BatchPart
 from gateway.observability import logger
@@ -36,20 +43,22 @@ from gateway.providers.errors import QuotaRefused
 from gateway.providers.registry import client_for
 from gateway.service import adoption, batch_events
 from gateway.service.plan import merged_files, parts, sync_send
-from gateway.service.plan.merge import PartResult, merge_results
+from gateway.service.plan.merge import MergeCounts, PartResult, merge_results
 from gateway.service.plan.minimum import balanced_limits, under_minimum
-from gateway.service.plan.split import PartLimits, line_token_estimate, split_input
+from gateway.service.plan.split import PartLimits, PartSlice, split_input
 from gateway.service.plan.uploads import upload_once
-from gateway.storage import pending
+from gateway.storage import pending, plan_files
 from gateway.storage.id_map import IdMap, ObjectRecord
 from gateway.storage.watch import PLAN
 
 WINDOW_SECONDS = 24 * 3600  # the only completion_window a batch takes
 RETRY_PART = "retry"  # in a part's state: it runs lines of the original parts once more
+INDEX_KEY = "index_key"  # in a part's state: its index's key in the gateway's bucket
 BACKOFF_FIRST_SECONDS = 60
 BACKOFF_MAX_SECONDS = 3600
 _CHUNK_BYTES = 256 * 1024
 _SPOOL_BYTES = 8 * 1024 * 1024  # a part file spools to disk past this
+_HELD_LINES = 1024  # a split writes every line: a spool file's write costs a dozen appends
 _MAX_LINE_BYTES = 32 * 1024 * 1024
 # The error line of a request that has no result: out of time, or its batch cancelled first.
 _UNFINISHED = {
@@ -121,13 +130,11 @@ def _partial(
     attempts, _ = _attempts(client, found, placeholders=False)
     named: dict[str, str] = dict(record.state.get("files") or {})
     partial: dict[str, Any] = {"parts": indices}
-    with tempfile.TemporaryFile() as output, tempfile.TemporaryFile() as errors:
-        merge_results(attempts, output, errors)
-        for which, content in (("output", output), ("error", errors)):
-            upstream_id = merged_files.keep(record.provider, record.id, which, content, indices)
-            if upstream_id is not None:
-                named[upstream_id] = _register(id_map, record, upstream_id)
-                partial[f"{which}_file_id"] = named[upstream_id]
+    _, kept = _merge_kept(attempts, record, indices)
+    for which, upstream_id in kept.items():
+        if upstream_id is not None:
+            named[upstream_id] = _register(id_map, record, upstream_id)
+            partial[f"{which}_file_id"] = named[upstream_id]
     plan["partial"] = partial
     record.state = {**record.state, PLAN: plan, "files": named}
 
@@ -168,10 +175,8 @@ def _start_retry(
     new count, so a step that dies here is repeated with the same parts."""
     retry = dict(plan["retry"])
     chosen: set[int] = set()
-    offset = 0
     for part in found:
-        chosen |= _lines_to_retry(client, part, offset, retry)
-        offset += parts.lines(part)
+        chosen |= _lines_to_retry(client, part, _index_of(client, part, found)(), retry)
     slices = []
     if under_minimum(len(chosen), plan.get("min_requests")):
         # the provider takes no batch this small (Bedrock: a job under its minimum of records
@@ -182,30 +187,25 @@ def _start_retry(
         limits = balanced_limits(
             PartLimits(**plan["limits"]), lines=len(chosen), size=None, min_requests=plan.get("min_requests")
         )
-        first = len(found)
-        with client.stream_file_content(str(plan["input_upstream_id"])) as response:
-            lines = split_lines(response.iter_bytes(_CHUNK_BYTES), _MAX_LINE_BYTES)
-            slices = split_input(
-                lines,
-                limits,
-                lambda index: _PartWriter(id_map, client, record, first + index, retry_part=True),
-                select=chosen.__contains__,
-            )
+        slices = _split_into_parts(
+            id_map, client, record, plan, limits, first=len(found), select=chosen.__contains__
+        )
     plan |= {"retried": len(chosen), "parts": len(found) + len(slices)}
     record.state = {**record.state, PLAN: plan}
     logger.info("batch plan retries lines", extra={"batch_id": record.id, "lines": len(chosen)})
     return id_map.save_object(record, if_unchanged=True)
 
 
-def _lines_to_retry(client: Any, part: ObjectRecord, offset: int, retry: dict[str, Any]) -> set[int]:
+def _lines_to_retry(
+    client: Any, part: ObjectRecord, index: dict[str, int], retry: dict[str, Any]
+) -> set[int]:
     """The input line numbers of the part's lines to run again: expired (an error line
     `batch_expired`, or no result at all) when `retry.expired`, failed with a listed code."""
     codes = set(retry.get("failed_codes") or ())
-    index = _index_of(client, part, offset)()
     answered: set[str] = set()
     chosen: set[int] = set()
     for line in _file_lines(client, part.state.get("output_upstream_id")):
-        answered.add(str(json.loads(line).get("custom_id")))
+        answered.add(str(custom_id_of(line)))
     for line in _file_lines(client, part.state.get("error_upstream_id")):
         result = json.loads(line)
         custom_id = str(result.get("custom_id"))
@@ -231,6 +231,7 @@ def _error_code(result: dict[str, Any]) -> str | None:
 
 
 def _end_unsplit(id_map: IdMap, record: ObjectRecord, now: int) -> bool:
+    plan_files.delete_plan_files(record.id)  # the indexes a split that died had written
     obj = {**record.object, "status": "cancelled", "cancelled_at": now}
     obj["request_counts"] = {"total": 0, "completed": 0, "failed": 0}
     if not record_change(id_map, record, obj):
@@ -243,49 +244,135 @@ def _end_unsplit(id_map: IdMap, record: ObjectRecord, now: int) -> bool:
 
 # Split -----------------------------------------------------------------------------------------
 class _PartWriter:
-    """A split's sink for one part: its lines spooled, then its record and its file."""
+    """A split's sink for one part: its index written to the gateway's bucket (the record of
+    a new part names it), its lines spooled, then its record and its file at the provider."""
 
     def __init__(
-        self, id_map: IdMap, client: Any, batch: ObjectRecord, index: int, *, retry_part: bool = False
+        self,
+        id_map: IdMap,
+        client: Any,
+        batch: ObjectRecord,
+        index: int,
+        uploads: _Uploads,
+        *,
+        retry_part: bool = False,
     ) -> None:
         self.id_map, self.client, self.batch, self.index = id_map, client, batch, index
-        self.retry_part = retry_part
+        self.uploads, self.retry_part = uploads, retry_part
         self.existing = id_map.get(parts.part_id(batch.id, index))
         self.done = self.existing is not None and bool(self.existing.state.get("input_upstream_id"))
+        self.index_key = plan_files.index_key(plan_files.plan_prefix(batch.id), index)
+        # a split run again writes the same bytes: a part already made keeps the index it has
+        kept = self.done and plan_files.object_exists(self.index_key)
+        self.entries = None if kept else plan_files.IndexWriter(self.index_key)
         # closed by close() or abort(), which the split calls for every part it opens
         self.file: IO[bytes] | None = None if self.done else tempfile.SpooledTemporaryFile(_SPOOL_BYTES)  # noqa: SIM115
         self.lines = self.tokens = 0
+        self.held: list[bytes] = []  # lines handed to the spool file _HELD_LINES at a time
 
     def write(self, line: bytes) -> None:
+        """`line` with its end: its estimate is line_token_estimate's of the line without it."""
         self.lines += 1
-        self.tokens += line_token_estimate(line.rstrip(b"\n"))
-        if self.file is not None:
-            self.file.write(line)
+        self.tokens += (len(line) + 3) // 4
+        self.held.append(line)
+        if len(self.held) >= _HELD_LINES:
+            self._hand_on()
 
     def record(self, line_number: int, custom_id: str) -> None:
-        """Merge finds a line's place from the part file itself: no index is kept."""
+        if self.entries is not None:
+            self.entries.record(line_number, custom_id)
 
     def abort(self) -> None:
+        if self.entries is not None:
+            self.entries.abort()
         if self.file is not None:
             self.file.close()
 
+    def _hand_on(self) -> None:
+        if self.file is not None:
+            self.file.write(b"".join(self.held))
+        self.held = []
+
     def close(self) -> None:
+        """The index, then the part's record naming it (written ahead of the upload it marks);
+        the upload and the part `ready` run while the split goes on (`_Uploads`)."""
+        self._hand_on()
+        if self.entries is not None:
+            self.entries.close()
         if self.file is None:
             return
+        part = self.existing or parts.new_part(self.batch, self.index, self.lines, self.tokens)
+        part.state = {**part.state, INDEX_KEY: self.index_key}
+        if self.retry_part:
+            part.state = {**part.state, RETRY_PART: True}
+        if self.existing is None and not self.id_map.put_new(part):
+            self.file.close()
+            return  # another split wrote it first: theirs
+        self.uploads.start(lambda: self._upload(part))
+
+    def _upload(self, part: ObjectRecord) -> None:
+        assert self.file is not None
         with self.file:
-            part = self.existing or parts.new_part(self.batch, self.index, self.lines, self.tokens)
-            if self.retry_part:
-                part.state = {**part.state, RETRY_PART: True}
-            if self.existing is None and not self.id_map.put_new(part):
-                return  # another split wrote it first: theirs
             # the part's record, written ahead, marks an upload an earlier split may have made
             since = None if self.existing is None else self.existing.created_at
             upstream_id = upload_once(
                 self.client, filename=f"{part.id}.jsonl", content=self.file, purpose="batch", since=since
             )
-            part.state = {**part.state, "input_upstream_id": upstream_id}
-            parts.update(part, status="ready")
-            parts.save(self.id_map, part)
+        part.state = {**part.state, "input_upstream_id": upstream_id}
+        parts.update(part, status="ready")
+        parts.save(self.id_map, part)
+
+
+class _Uploads:
+    """A split's part uploads, one at a time in a thread while the split spools the next part
+    (an upload to the provider takes about as long as the split of its part). `finish` waits
+    for the last; the split's step ends only after it (no upload outlives its step)."""
+
+    def __init__(self) -> None:
+        self.running: Future[None] | None = None
+
+    def start(self, upload: Callable[[], None]) -> None:
+        self.finish()
+        self.running = _upload_thread().submit(upload)
+
+    def finish(self) -> None:
+        running, self.running = self.running, None
+        if running is not None:
+            running.result()
+
+
+@functools.cache
+def _upload_thread() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(1, thread_name_prefix="plan-part-upload")
+
+
+def _split_into_parts(
+    id_map: IdMap,
+    client: Any,
+    record: ObjectRecord,
+    plan: dict[str, Any],
+    limits: PartLimits,
+    *,
+    first: int = 0,
+    select: Callable[[int], bool] | None = None,
+) -> list[PartSlice]:
+    """The input file streamed once into parts `first`, `first + 1`, ... (retry parts when
+    `select` picks the lines), each part's upload overlapping the next part's split."""
+    uploads = _Uploads()
+    retry_part = select is not None
+    try:
+        with client.stream_file_content(str(plan["input_upstream_id"])) as response:
+            lines = split_lines(response.iter_bytes(_CHUNK_BYTES), _MAX_LINE_BYTES)
+            return split_input(
+                lines,
+                limits,
+                lambda index: _PartWriter(
+                    id_map, client, record, first + index, uploads, retry_part=retry_part
+                ),
+                select=select,
+            )
+    finally:
+        uploads.finish()
 
 
 def _split(id_map: IdMap, record: ObjectRecord, plan: dict[str, Any]) -> bool:
@@ -296,9 +383,7 @@ def _split(id_map: IdMap, record: ObjectRecord, plan: dict[str, Any]) -> bool:
         size=plan.get("input_bytes"),
         min_requests=plan.get("min_requests"),
     )
-    with client.stream_file_content(str(plan["input_upstream_id"])) as response:
-        lines = split_lines(response.iter_bytes(_CHUNK_BYTES), _MAX_LINE_BYTES)
-        slices = split_input(lines, limits, lambda index: _PartWriter(id_map, client, record, index))
+    slices = _split_into_parts(id_map, client, record, plan, limits)
     plan |= {"parts": len(slices), "lines": sum(piece.line_count for piece in slices)}
     record.state = {**record.state, PLAN: plan}
     record.object = {**record.object, "request_counts": {"total": plan["lines"], "completed": 0, "failed": 0}}
@@ -583,6 +668,8 @@ def _finish(
         record.state = {**record.state, PLAN: plan}
         if not record_change(id_map, record, obj):  # merged files written ahead of their names
             return False
+    # the merge is recorded: the parts' indexes are read no more (a repeat finds none left)
+    plan_files.delete_plan_files(record.id)
     named: dict[str, str] = dict(record.state.get("files") or {})
     obj = _aggregate(record, plan, found, now)
     obj["request_counts"] = {
@@ -629,15 +716,31 @@ def _merge(
     results replace, and a retry part's results replace the original's: every line appears
     once, its last attempt's result."""
     attempts, placeholders = _attempts(client, found, placeholders=True, cancelled=cancelled)
-    with tempfile.TemporaryFile() as output, tempfile.TemporaryFile() as errors:
+    counts, kept = _merge_kept(attempts, record)
+    return {
+        "completed": counts.completed,
+        "failed": counts.failed,
+        "expired": sum(counts.lines_per_part[number] for number in placeholders),
+        "output": kept["output"],
+        "error": kept["error"],
+    }
+
+
+def _merge_kept(
+    attempts: list[PartResult], record: ObjectRecord, parts_merged: list[int] | None = None
+) -> tuple[MergeCounts, dict[str, str | None]]:
+    """The attempts merged into the batch's merged files (partial: of `parts_merged`), each
+    kept as it is written (its upload overlaps the merge); their kept ids (None: empty)."""
+    output = merged_files.StreamedKeep(record.provider, record.id, "output", parts_merged)
+    errors = merged_files.StreamedKeep(record.provider, record.id, "error", parts_merged)
+    try:
         counts = merge_results(attempts, output, errors)
-        return {
-            "completed": counts.completed,
-            "failed": counts.failed,
-            "expired": sum(counts.lines_per_part[number] for number in placeholders),
-            "output": merged_files.keep(record.provider, record.id, "output", output),
-            "error": merged_files.keep(record.provider, record.id, "error", errors),
-        }
+        kept_output = output.close()
+    except BaseException:
+        output.abort()
+        errors.abort()
+        raise
+    return counts, {"output": kept_output, "error": errors.close()}
 
 
 def _attempts(
@@ -647,19 +750,16 @@ def _attempts(
     parts), and which attempts are placeholders."""
     attempts: list[PartResult] = []
     placeholder_numbers: list[int] = []
-    originals = [part for part in found if not part.state.get(RETRY_PART)]
-    offsets, offset = {}, 0
-    for part in originals:
-        offsets[part.id], offset = offset, offset + parts.lines(part)
     for part in found:
-        if part.state.get(RETRY_PART):
-            index = _retry_index_of(client, part, originals, offsets)
-        else:
-            index = _index_of(client, part, offsets[part.id])
-            if placeholders and part.object.get("upstream_status") != "completed":
-                if not part.state.get("refused"):  # a refused part's lines never ran: not expired
-                    placeholder_numbers.append(len(attempts))
-                attempts.append(PartResult(index, lambda: (), _expired_lines_of(client, part, cancelled)))
+        index = _index_of(client, part, found)
+        if (
+            placeholders
+            and not part.state.get(RETRY_PART)
+            and part.object.get("upstream_status") != "completed"
+        ):
+            if not part.state.get("refused"):  # a refused part's lines never ran: not expired
+                placeholder_numbers.append(len(attempts))
+            attempts.append(PartResult(index, lambda: (), _expired_lines_of(part, index, cancelled)))
         if parts.status(part) != "done" and not placeholders:
             continue  # a partial merge holds finished parts only
         attempts.append(
@@ -672,37 +772,37 @@ def _attempts(
     return attempts, placeholder_numbers
 
 
-def _retry_index_of(
-    client: Any, part: ObjectRecord, originals: list[ObjectRecord], offsets: dict[str, int]
-) -> Callable[[], dict[str, int]]:
-    """A retry part's index: its custom_ids' line numbers, found in the original parts' files
-    (memory holds the retry part's ids)."""
-
-    def read() -> dict[str, int]:
-        wanted = set(_custom_ids(client, str(part.state["input_upstream_id"])))
-        index: dict[str, int] = {}
-        for original in originals:
-            ids = _custom_ids(client, str(original.state["input_upstream_id"]))
-            for position, custom_id in enumerate(ids, start=1):
-                if custom_id in wanted:
-                    index[custom_id] = offsets[original.id] + position
-        return index
-
-    return read
+def _index_of(client: Any, part: ObjectRecord, found: list[ObjectRecord]) -> Callable[[], dict[str, int]]:
+    """The part's index (custom_id -> input line number), read from the gateway's bucket when
+    the merge reaches it (a retry part's holds the input line numbers too)."""
+    key = part.state.get(INDEX_KEY)
+    if key is None:
+        return lambda: _index_of_a_part_split_without_one(client, part, found)
+    return lambda: plan_files.read_index(str(key))
 
 
-def _index_of(client: Any, part: ObjectRecord, offset: int) -> Callable[[], dict[str, int]]:
-    """The part's index (custom_id -> line number in the whole input), read from its own file
-    at the provider when the merge reaches it."""
+def _index_of_a_part_split_without_one(
+    client: Any, part: ObjectRecord, found: list[ObjectRecord]
+) -> dict[str, int]:
+    """A part an earlier release split kept no index (a plan in flight across an upgrade): its
+    custom_ids read from the part files at the provider, numbered as that release did (an
+    original part's lines after the earlier originals' lines; a retry part's where an original
+    holds its id)."""
+    wanted = set(_custom_ids(client, part)) if part.state.get(RETRY_PART) else None
+    index: dict[str, int] = {}
+    offset = 0
+    for original in (each for each in found if not each.state.get(RETRY_PART)):
+        if wanted is not None or original.id == part.id:
+            for position, custom_id in enumerate(_custom_ids(client, original), start=1):
+                if wanted is None or custom_id in wanted:
+                    index[custom_id] = offset + position
+        offset += parts.lines(original)
+    return index
 
-    def read() -> dict[str, int]:
-        ids = _custom_ids(client, str(part.state["input_upstream_id"]))
-        return {custom_id: offset + position for position, custom_id in enumerate(ids, start=1)}
 
-    return read
-
-
-def _expired_lines_of(client: Any, part: ObjectRecord, cancelled: bool) -> Callable[[], Iterator[bytes]]:
+def _expired_lines_of(
+    part: ObjectRecord, index: Callable[[], dict[str, int]], cancelled: bool
+) -> Callable[[], Iterator[bytes]]:
     error = _UNFINISHED[cancelled]
     if part.state.get("refused"):
         error = {
@@ -711,7 +811,7 @@ def _expired_lines_of(client: Any, part: ObjectRecord, cancelled: bool) -> Calla
         }
 
     def lines() -> Iterator[bytes]:
-        for custom_id in _custom_ids(client, str(part.state["input_upstream_id"])):
+        for custom_id in index():
             line = {"id": f"batch_req_{custom_id}", "custom_id": custom_id, "response": None, "error": error}
             yield json.dumps(line, separators=(",", ":")).encode()
 
@@ -729,7 +829,7 @@ def _file_lines(client: Any, upstream_id: str | None) -> Iterator[bytes]:
         yield from split_lines(response.iter_bytes(_CHUNK_BYTES), _MAX_LINE_BYTES)
 
 
-def _custom_ids(client: Any, upstream_id: str) -> Iterator[str]:
-    for line in _file_lines(client, upstream_id):
+def _custom_ids(client: Any, part: ObjectRecord) -> Iterator[str]:
+    for line in _file_lines(client, str(part.state["input_upstream_id"])):
         if line.strip():
             yield str(json.loads(line).get("custom_id"))
