@@ -6,7 +6,8 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 
-from gateway.formats.jsonl import line_blocks, split_lines
+import pytest
+from gateway.formats.jsonl import LineTooLong, line_blocks, split_lines
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -60,3 +61,26 @@ def test_blocks_of_whole_lines_of_any_chunking(data: bytes, cuts: list[int], blo
     assert all(block.endswith(b"\n") for block in blocks)
     # a block holds one line, or whole lines within block_bytes
     assert all(len(block) <= block_bytes or block.count(b"\n") == 1 for block in blocks)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.lists(st.sampled_from([b"ab", b"\n", b"xyz" * 5, b"q" * 30])).map(b"".join),
+    cuts=st.lists(st.integers(min_value=0, max_value=300), max_size=8),
+    block_bytes=st.integers(min_value=1, max_value=40),
+    extra_line_bytes=st.integers(min_value=0, max_value=40),
+)
+def test_blocks_stop_at_a_line_over_the_limit(
+    data: bytes, cuts: list[int], block_bytes: int, extra_line_bytes: int
+) -> None:
+    max_line_bytes = block_bytes + extra_line_bytes
+    bounds = sorted({0, len(data), *(cut for cut in cuts if cut <= len(data))})
+    chunks = [data[start:end] for start, end in itertools.pairwise(bounds)]
+    too_long = any(len(line) > max_line_bytes for line in data.split(b"\n"))
+    if too_long:
+        with pytest.raises(LineTooLong):
+            list(line_blocks(iter(chunks), block_bytes, max_line_bytes))
+    else:
+        assert b"".join(line_blocks(iter(chunks), block_bytes, max_line_bytes)).split(b"\n")[:-1] == (
+            data.split(b"\n")[:-1] if data.endswith(b"\n") or not data else data.split(b"\n")
+        )

@@ -54,10 +54,21 @@ def split_lines(chunks: Iterable[bytes], max_line_bytes: int | None = None) -> I
         yield b"".join(held)
 
 
-def line_blocks(chunks: Iterable[bytes], block_bytes: int) -> Iterator[bytes]:
+class LineTooLong(ValueError):
+    """A line of the stream is longer than its reader takes."""
+
+
+def line_blocks(
+    chunks: Iterable[bytes], block_bytes: int, max_line_bytes: int | None = None
+) -> Iterator[bytes]:
     """The chunks' bytes in blocks of whole lines, each ended (the last one's end supplied if
     the stream had none), of at most `block_bytes` unless one line is longer: a reader that
-    works a block at a time (a regex over many lines) takes no Python step per line."""
+    works a block at a time (a regex over many lines) takes no Python step per line. A line
+    longer than `max_line_bytes` raises LineTooLong once it passes that length (a block is
+    never a cut line: its reader would take what is left of it for a whole one); it is at least
+    `block_bytes`, so that only a line that fills a block by itself needs measuring."""
+    if max_line_bytes is not None and max_line_bytes < block_bytes:
+        raise ValueError("max_line_bytes must be at least block_bytes")
     held = b""
     for chunk in chunks:
         data = held + chunk if held else chunk
@@ -68,8 +79,15 @@ def line_blocks(chunks: Iterable[bytes], block_bytes: int) -> Iterator[bytes]:
                 cut = data.find(b"\n", start + block_bytes) + 1
                 if cut == 0:
                     break
+                _check_line(cut - 1 - start, max_line_bytes)
             yield data[start:cut]
             start = cut
         held = data[start:]
+        _check_line(len(held), max_line_bytes)
     if held:
         yield held + b"\n"
+
+
+def _check_line(size: int, max_line_bytes: int | None) -> None:
+    if max_line_bytes is not None and size > max_line_bytes:
+        raise LineTooLong(f"a line is longer than {max_line_bytes} bytes")

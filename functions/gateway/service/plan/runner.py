@@ -36,7 +36,7 @@ from typing import IO, Any
 
 from gateway.errors import InvalidRequestError, ServiceUnavailableError
 from gateway.formats.custom_ids import custom_id_of
-from gateway.formats.jsonl import split_lines
+from gateway.formats.jsonl import line_blocks, split_lines
 from gateway.models.batches import TERMINAL_BATCH_STATUSES, Batch, BatchPart
 from gateway.observability import logger
 from gateway.providers.errors import QuotaRefused
@@ -819,7 +819,15 @@ def _expired_lines_of(
 
 
 def _lines_of(client: Any, upstream_id: str | None) -> Callable[[], Iterator[bytes]]:
-    return lambda: _file_lines(client, upstream_id)
+    """A result file's lines for the merge, in blocks of whole lines (what it reads fastest)."""
+    return lambda: _file_blocks(client, upstream_id)
+
+
+def _file_blocks(client: Any, upstream_id: str | None) -> Iterator[bytes]:
+    if not upstream_id:
+        return
+    with client.stream_file_content(upstream_id) as response:
+        yield from line_blocks(response.iter_bytes(_CHUNK_BYTES), _CHUNK_BYTES, _MAX_LINE_BYTES)
 
 
 def _file_lines(client: Any, upstream_id: str | None) -> Iterator[bytes]:
