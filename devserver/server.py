@@ -50,7 +50,7 @@ SIM_AZURE_KEY = "sim-azure-key"
 BEDROCK_MODELS = {
     "claude-3-5-haiku": "anthropic.claude-3-5-haiku-20241022-v1:0",
     "claude-sonnet-4": "us.anthropic.claude-sonnet-4-20250514-v1:0",
-    # the other families (gateway/providers/bedrock_families)
+    # the other families (gateway/providers/bedrock/families)
     "nova-lite": "us.amazon.nova-lite-v1:0",
     "llama-3-3-70b": "us.meta.llama3-3-70b-instruct-v1:0",
     "gpt-oss-120b": "openai.gpt-oss-120b-1:0",

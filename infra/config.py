@@ -42,7 +42,7 @@ PROVIDER_FIELDS = frozenset(
         "default_max_tokens",
         "region",
         "batch_caps",
-        # vertex: its project, location and Cloud Storage bucket (gateway.providers.vertex_config)
+        # vertex: its project, location and Cloud Storage bucket (gateway.providers.vertex.config)
         "project",
         "location",
         "gcs_bucket",

@@ -21,8 +21,8 @@ from gateway.formats.ids import new_id
 from gateway.models.batches import Batch
 from gateway.models.common import ListPage
 from gateway.models.files import FileDeleted, FileObject
-from gateway.providers.client import ProviderClient
 from gateway.providers.config import DEFAULT_AZURE_API_VERSION, DEFAULT_OPENAI_API_BASE, ProviderDeployment
+from gateway.providers.openai.client import ProviderClient
 
 FileInput = str | Path | bytes | IO[bytes] | tuple[str, bytes | IO[bytes]]
 

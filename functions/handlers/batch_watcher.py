@@ -10,7 +10,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from gateway.observability.instrument import instrumented
-from gateway.providers import client  # noqa: F401  (init phase: every pass calls providers)
+from gateway.providers.openai import client  # noqa: F401  (init phase: every pass calls providers)
 from gateway.service.deadline import Deadline
 from gateway.service.watcher import run_pass, start_plan
 

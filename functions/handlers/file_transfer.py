@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from gateway.observability import logger
 from gateway.observability.instrument import instrumented
-from gateway.providers import client  # noqa: F401  (init phase: every transfer calls a provider)
+from gateway.providers.openai import client  # noqa: F401  (init phase: every transfer calls a provider)
 from gateway.service.transfer import transfer_file
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from gateway.observability.instrument import instrumented
-from gateway.providers import client  # noqa: F401  (init phase: it may delete a provider copy)
+from gateway.providers.openai import client  # noqa: F401  (init phase: it may delete a provider copy)
 from gateway.service.transfer_failure import handle_failure_record
 
 

@@ -482,7 +482,7 @@ def _bedrock_plan(gateway: LocalGateway, caller: str, model: str) -> None:
     they kept."""
     from dataclasses import replace
 
-    from gateway.providers import bedrock as bedrock_adapter
+    from gateway.providers.bedrock import client as bedrock_adapter
 
     assert gateway.watcher is not None
     client = sdk(gateway, caller, provider="bedrock")
@@ -533,7 +533,7 @@ def _paused_plan(client: openai.OpenAI) -> None:
     parts, paused, resumed and cancelled."""
     from dataclasses import replace
 
-    from gateway.providers import client as openai_adapter
+    from gateway.providers.openai import client as openai_adapter
 
     documented = openai_adapter.caps_for
     openai_adapter.caps_for = lambda deployment, model: replace(documented(deployment, model), max_requests=1)

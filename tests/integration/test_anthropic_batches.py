@@ -11,7 +11,7 @@ from typing import Any
 
 import openai
 import pytest
-from gateway.providers import anthropic_shapes
+from gateway.providers.anthropic import shapes as anthropic_shapes
 
 from devserver.server import LocalGateway
 from devserver.simulator import SteppedClock
@@ -284,7 +284,7 @@ def test_a_create_whose_answer_was_lost_is_adopted_not_repeated(
     """Anthropic accepted the batch, the gateway never heard (its note of the batch unwritten):
     the SDK's retry with the same Idempotency-Key finds it through the note written ahead."""
     from gateway.errors import UpstreamTimeoutError
-    from gateway.providers.anthropic import AnthropicClient
+    from gateway.providers.anthropic.client import AnthropicClient
     from gateway.service import adoption
 
     real = AnthropicClient._json

@@ -235,7 +235,7 @@ def test_a_create_whose_answer_was_lost_meets_its_job_on_retry(
     """The adapter's own retry safety: records, note and job are each safe to repeat, and the
     job's token (from the gateway id in the metadata tag) makes Bedrock answer the first job."""
     from gateway.errors import UpstreamTimeoutError
-    from gateway.providers.bedrock import BedrockClient
+    from gateway.providers.bedrock.client import BedrockClient
     from gateway.providers.registry import client_for
 
     sdk = _sdk(local_gateway)
@@ -290,7 +290,7 @@ def _adapter_body(sdk: openai.OpenAI, gateway_id: str) -> dict[str, Any]:
 def test_a_create_interrupted_at_each_step_makes_one_job_on_retry(
     local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch, step: str
 ) -> None:
-    from gateway.providers.bedrock import BedrockClient
+    from gateway.providers.bedrock.client import BedrockClient
     from gateway.providers.registry import client_for
 
     adapter = client_for("bedrock")
@@ -337,7 +337,7 @@ def test_keeping_results_interrupted_at_each_step_keeps_them_once(
     failing: str,
     stepped_jobs: tuple[SteppedClock, float],
 ) -> None:
-    from gateway.providers.bedrock import BedrockClient
+    from gateway.providers.bedrock.client import BedrockClient
     from gateway.providers.registry import client_for
 
     adapter = client_for("bedrock")
@@ -400,7 +400,7 @@ def test_keeping_results_interrupted_at_each_step_keeps_them_once(
 def test_records_larger_than_one_part_are_written_in_parts(
     local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gateway.providers import bedrock
+    from gateway.providers.bedrock import client as bedrock
 
     monkeypatch.setattr(bedrock, "RECORDS_PART_BYTES", 5 * 1024 * 1024)  # S3's smallest part
     from gateway.providers.registry import client_for
@@ -463,7 +463,7 @@ def test_the_adapters_list_pages_newest_first_with_after_and_has_more(
 ) -> None:
     """OpenAI's `limit`/`after`/`has_more` over Bedrock's paginated ListModelInvocationJobs
     (one job per Bedrock page: every step follows a nextToken)."""
-    from gateway.providers import bedrock
+    from gateway.providers.bedrock import client as bedrock
     from gateway.providers.registry import client_for
 
     monkeypatch.setattr(bedrock, "LIST_PAGE_SIZE", page_size)

@@ -211,7 +211,7 @@ def test_a_nova_create_interrupted_at_each_step_makes_one_job_on_retry(
 ) -> None:
     """The write steps are the adapter's whatever the family (as test_bedrock_batches.py does for
     Claude): a Nova batch's create, failing at each, makes one job of its model on retry."""
-    from gateway.providers.bedrock import BedrockClient
+    from gateway.providers.bedrock.client import BedrockClient
     from gateway.providers.registry import client_for
 
     adapter = client_for("bedrock")

@@ -208,7 +208,7 @@ def test_only_chat_completions_batches(local_gateway: LocalGateway) -> None:
 def test_the_input_size_limit_answers_400_naming_it(
     local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gateway.providers import gemini as adapter
+    from gateway.providers.gemini import client as adapter
 
     sdk = client(local_gateway, provider="gemini")
     uploaded = upload(sdk, [chat_line(f"l-{i}", "hi") for i in range(3)])
@@ -224,7 +224,7 @@ def test_a_create_whose_answer_was_lost_is_adopted_not_repeated(
     """Gemini made the batch, the gateway never heard: the SDK's retry with the same
     Idempotency-Key meets the batch its displayName names, not a second one."""
     from gateway.errors import UpstreamTimeoutError
-    from gateway.providers.gemini import GeminiClient
+    from gateway.providers.gemini.client import GeminiClient
     from gateway.service import adoption
 
     real = GeminiClient._json

@@ -15,7 +15,7 @@ from typing import Any
 import openai
 import pytest
 from gateway.errors import UpstreamTimeoutError
-from gateway.providers.client import ProviderClient
+from gateway.providers.openai.client import ProviderClient
 
 from devserver.server import LocalGateway
 from tests.integration.helpers import batch_jsonl, client, error_of, upload_batch_file

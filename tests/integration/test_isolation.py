@@ -247,7 +247,7 @@ def _bedrock_batch(client: openai.OpenAI, tag: str, **extra: Any) -> openai.type
 
 
 def _bedrock_jobs_named_after(batch_id: str) -> list[str]:
-    from gateway.providers import bedrock_jobs
+    from gateway.providers.bedrock import jobs as bedrock_jobs
 
     bedrock = boto3.client("bedrock", region_name="us-east-1")
     token = bedrock_jobs.job_token(batch_id)
@@ -257,7 +257,8 @@ def _bedrock_jobs_named_after(batch_id: str) -> list[str]:
 
 def _bedrock_records_of(batch_id: str) -> bytes:
     """The records the gateway wrote for a batch's job (what the job runs)."""
-    from gateway.providers import bedrock, bedrock_jobs
+    from gateway.providers.bedrock import client as bedrock
+    from gateway.providers.bedrock import jobs as bedrock_jobs
     from gateway.providers.registry import client_for
 
     adapter = client_for("bedrock")

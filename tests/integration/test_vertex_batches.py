@@ -247,8 +247,8 @@ def test_only_a_vertex_job_id_reaches_a_url(
     local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch, upstream_id: str
 ) -> None:
     from gateway.errors import UpstreamRequestError
-    from gateway.providers.google_cloud import GoogleCloud
     from gateway.providers.registry import client_for
+    from gateway.providers.vertex.google_cloud import GoogleCloud
 
     sent: list[str] = []
     monkeypatch.setattr(GoogleCloud, "_send", lambda self, method, url, *a, **k: sent.append(url))
@@ -290,7 +290,7 @@ def _adapter_body(sdk: openai.OpenAI, gateway_id: str, count: int = 4) -> dict[s
 
 
 def _jobs_of(google: GoogleForms, gateway_id: str) -> list[str]:
-    from gateway.providers.vertex_jobs import job_token
+    from gateway.providers.vertex.jobs import job_token
 
     token = job_token(gateway_id)
     return [job.job_id for job in google.vertex.jobs.values() if job.labels.get("gateway_batch") == token]
@@ -300,9 +300,9 @@ def _jobs_of(google: GoogleForms, gateway_id: str) -> list[str]:
 def test_a_create_interrupted_at_each_step_makes_one_job_on_retry(
     local_gateway: LocalGateway, google: GoogleForms, monkeypatch: pytest.MonkeyPatch, step: str
 ) -> None:
-    from gateway.providers.google_cloud import GoogleCloud
     from gateway.providers.registry import client_for
-    from gateway.providers.vertex import VertexClient
+    from gateway.providers.vertex.client import VertexClient
+    from gateway.providers.vertex.google_cloud import GoogleCloud
 
     adapter = client_for("vertex")
     assert isinstance(adapter, VertexClient)
@@ -350,7 +350,7 @@ def test_keeping_results_interrupted_at_each_step_keeps_them_once(
     stepped_jobs: tuple[SteppedClock, float],
 ) -> None:
     from gateway.providers.registry import client_for
-    from gateway.providers.vertex import VertexClient
+    from gateway.providers.vertex.client import VertexClient
 
     adapter = client_for("vertex")
     assert isinstance(adapter, VertexClient)
@@ -366,7 +366,7 @@ def test_keeping_results_interrupted_at_each_step_keeps_them_once(
     files, s3 = adapter._files, adapter._s3
     real_put_file, real_put = files.put_file, s3.put_object
     errored_row = {"n": 0}
-    real_outcome = __import__("gateway.providers.vertex_records", fromlist=["outcome"]).outcome
+    real_outcome = __import__("gateway.providers.vertex.records", fromlist=["outcome"]).outcome
 
     def first_row_errors(row: dict[str, Any], custom_ids: list[str], **kwargs: Any) -> Any:
         result = real_outcome(row, custom_ids, **kwargs)
@@ -387,7 +387,7 @@ def test_keeping_results_interrupted_at_each_step_keeps_them_once(
             raise _Injected(failing)
         return real_put(**params)
 
-    monkeypatch.setattr("gateway.providers.vertex_records.outcome", first_row_errors)
+    monkeypatch.setattr("gateway.providers.vertex.records.outcome", first_row_errors)
     monkeypatch.setattr(files, "put_file", failing_put_file)
     monkeypatch.setattr(s3, "put_object", failing_put)
     with pytest.raises(_Injected):
@@ -414,8 +414,8 @@ def test_the_adapters_list_pages_newest_first_with_after_and_has_more(
 ) -> None:
     """Vertex lists jobs in no documented order (the simulator: by its random ids), in pages
     (of 2 here): the adapter reads them all and pages them newest first."""
-    from gateway.providers import google_cloud
     from gateway.providers.registry import client_for
+    from gateway.providers.vertex import google_cloud
 
     monkeypatch.setattr(google_cloud, "LIST_PAGE_SIZE", 2)
     adapter = client_for("vertex")
@@ -437,7 +437,7 @@ def test_a_create_whose_answer_was_lost_is_adopted_with_its_job(
     """Vertex made the job, the gateway never heard: the client's retry with the same
     Idempotency-Key answers that batch, backed by that one job."""
     from gateway.errors import UpstreamTimeoutError
-    from gateway.providers.google_cloud import GoogleCloud
+    from gateway.providers.vertex.google_cloud import GoogleCloud
 
     real = GoogleCloud.create_job
     made: list[str] = []
@@ -514,10 +514,10 @@ def test_rows_larger_than_one_part_go_up_in_parts_and_a_refused_line_commits_not
     """A resumable upload, one part in memory at a time (parts lowered to 256 KiB, the
     smallest Cloud Storage takes); a line refused after the first part leaves no object."""
     from gateway.errors import InvalidRequestError
-    from gateway.providers import google_cloud
     from gateway.providers.registry import client_for
-    from gateway.providers.vertex import INPUT_FILE, VertexClient
-    from gateway.providers.vertex_jobs import job_token
+    from gateway.providers.vertex import google_cloud
+    from gateway.providers.vertex.client import INPUT_FILE, VertexClient
+    from gateway.providers.vertex.jobs import job_token
 
     monkeypatch.setattr(google_cloud, "UPLOAD_PART_BYTES", 256 * 1024)
     sdk = _sdk(local_gateway)
@@ -563,7 +563,7 @@ def test_a_cancel_that_meets_the_job_ending_is_a_conflict(
 ) -> None:
     """The job ends between the adapter's read and its cancel: Vertex answers
     FAILED_PRECONDITION, the client a 409 as for any ended batch."""
-    from gateway.providers.google_cloud import GoogleCloud
+    from gateway.providers.vertex.google_cloud import GoogleCloud
 
     sdk = _sdk(local_gateway)
     created = _create(sdk, _input(2))

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import boto3
 import pytest
 from gateway.errors import UpstreamError, UpstreamRequestError
-from gateway.providers.anthropic import AnthropicClient
+from gateway.providers.anthropic.client import AnthropicClient
 from gateway.providers.config import ProviderDeployment
 from gateway.runtime import resources
 

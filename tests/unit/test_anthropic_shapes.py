@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from gateway.models.batches import Batch
-from gateway.providers.anthropic_shapes import CustomIds, openai_batch, openai_status, outcome
+from gateway.providers.anthropic.shapes import CustomIds, openai_batch, openai_status, outcome
 from gateway.providers.batch_results import ERROR, OUTPUT, Outcome, has_line, result_line
 
 # The MessageBatch of Anthropic's API reference (retrieve), a batch still processing.

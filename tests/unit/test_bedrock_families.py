@@ -22,10 +22,10 @@ from typing import Any
 
 import pytest
 from gateway.errors import InvalidRequestError
-from gateway.providers import bedrock_records
-from gateway.providers.bedrock_families import gpt_oss, llama, nova
-from gateway.providers.bedrock_records import Records
-from gateway.providers.chat_to_messages import TranslationError
+from gateway.providers.anthropic.messages import TranslationError
+from gateway.providers.bedrock import records as bedrock_records
+from gateway.providers.bedrock.families import gpt_oss, llama, nova
+from gateway.providers.bedrock.records import Records
 
 NOVA_LITE = "amazon.nova-lite-v1:0"
 NOVA_MICRO = "us.amazon.nova-micro-v1:0"

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from gateway.providers import bedrock_jobs
-from gateway.providers.bedrock_jobs import Note
+from gateway.providers.bedrock import jobs as bedrock_jobs
+from gateway.providers.bedrock.jobs import Note
 
 SUBMITTED = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 MODIFIED = datetime(2026, 12, 1, 10, 5, tzinfo=UTC)

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 from gateway.errors import InvalidRequestError
-from gateway.providers import bedrock_records
-from gateway.providers.bedrock_records import Records
+from gateway.providers.bedrock import records as bedrock_records
+from gateway.providers.bedrock.records import Records
 
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
 MODELS = {"claude-3-haiku": HAIKU, "opus": "anthropic.claude-3-opus-20240229-v1:0"}

@@ -10,9 +10,9 @@ from typing import Any
 
 import boto3
 import pytest
-from gateway.providers import bedrock as bedrock_module
-from gateway.providers.bedrock import BedrockClient
-from gateway.providers.bedrock_jobs import Note
+from gateway.providers.bedrock import client as bedrock_module
+from gateway.providers.bedrock.client import BedrockClient
+from gateway.providers.bedrock.jobs import Note
 from gateway.providers.config import ProviderDeployment
 from gateway.runtime import resources
 from gateway.storage.s3 import s3_client

@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 import pytest
-from gateway.providers.chat_to_messages import TranslationError, chat_completion, messages_request
+from gateway.providers.anthropic.messages import TranslationError, chat_completion, messages_request
 
 MODEL = "claude-sonnet-4-5-20250929"
 WEATHER_SCHEMA = {

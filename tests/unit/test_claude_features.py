@@ -14,9 +14,9 @@ import json
 from typing import Any
 
 import pytest
-from gateway.providers.bedrock_records import model_input
-from gateway.providers.chat_to_messages import TranslationError, chat_completion, messages_request
-from gateway.providers.claude_features import ClaudeModel, claude_model
+from gateway.providers.anthropic.claude_features import ClaudeModel, claude_model
+from gateway.providers.anthropic.messages import TranslationError, chat_completion, messages_request
+from gateway.providers.bedrock.records import model_input
 
 HELLO = [{"role": "user", "content": "Are there an infinite number of prime numbers such that n mod 4 == 3?"}]
 CONTACT_SCHEMA = {

@@ -21,8 +21,8 @@ import boto3
 import httpx
 import pytest
 from gateway import routes
-from gateway.providers import client as provider_client
 from gateway.providers.config import ProviderDeployment
+from gateway.providers.openai import client as provider_client
 from gateway.runtime import secret_store
 from gateway.storage.dynamo import dynamodb_client
 
@@ -42,7 +42,7 @@ NOT_FOR_HEALTH = (
     "gateway.http.provider_choice",
     "gateway.storage.dynamo",
 )
-WATCHED = (*NOT_FOR_HEALTH, "gateway.providers.client", "gateway.service.content_delivery")
+WATCHED = (*NOT_FOR_HEALTH, "gateway.providers.openai.client", "gateway.service.content_delivery")
 
 _CHILD = """\
 import importlib, json, sys
@@ -90,7 +90,7 @@ def test_httpx_only_with_the_functions_that_call_a_provider() -> None:
     for name, grants in functions:
         calls_provider = routes.SECRET_PROVIDER_KEYS in grants
         assert ("httpx" in loaded[name]) == calls_provider, name
-        assert ("gateway.providers.client" in loaded[name]) == calls_provider, name
+        assert ("gateway.providers.openai.client" in loaded[name]) == calls_provider, name
         assert "boto3" in loaded[name], name
     authenticated = {r.name for r in routes.ROUTES if r.authenticated}
     assert {name for name, modules in loaded.items() if "gateway.http.auth" in modules} == authenticated

@@ -14,8 +14,8 @@ import pytest
 from gateway import routes
 from gateway.errors import UpstreamError
 from gateway.providers import registry
-from gateway.providers.client import ProviderClient
 from gateway.providers.config import ProviderDeployment
+from gateway.providers.openai.client import ProviderClient
 from gateway.runtime import resources
 from gateway.service import content_delivery
 from gateway.service.content_delivery import MAX_INLINE_CONTENT_BYTES, attachment_disposition

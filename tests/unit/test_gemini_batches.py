@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from gateway.providers import gemini_batches as shapes
-from gateway.providers.gemini import GeminiClient
+from gateway.providers.gemini import shapes
+from gateway.providers.gemini.client import GeminiClient
 
 NOTE = {
     "input_file_id": "kfile-in",

@@ -11,7 +11,7 @@ import pytest
 from gateway.errors import ConflictError, UpstreamError, UpstreamRequestError
 from gateway.providers.config import ProviderDeployment
 from gateway.providers.errors import QuotaRefused
-from gateway.providers.gemini import GeminiClient
+from gateway.providers.gemini.client import GeminiClient
 
 from devserver.simulator import Simulator, SteppedClock
 from devserver.simulator.limits import SimulatorLimits
@@ -181,7 +181,8 @@ def test_list_pages_the_gateway_batches_only(sim: Simulator, kept_bucket: None) 
 
 
 def test_one_input_size_cap_everywhere_the_gateway_checks_it() -> None:
-    from gateway.providers import caps, gemini
+    from gateway.providers import caps
+    from gateway.providers.gemini import client as gemini
 
     assert caps.DOCUMENTED["gemini"].max_bytes.value == gemini.MAX_INPUT_BYTES
 

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 import pytest
-from gateway.providers.gemini_content import (
+from gateway.providers.gemini.content import (
     SKIP_THOUGHT_SIGNATURE,
     TranslationError,
     chat_completion,
@@ -560,7 +560,7 @@ def test_a_malformed_response_reads_as_far_as_it_goes() -> None:
 
 
 def test_a_model_name_that_is_no_path_segment_is_refused_at_upload() -> None:
-    from gateway.providers.gemini_content import check_line
+    from gateway.providers.gemini.content import check_line
 
     for model in ("../files/x", "gemini-2.5-flash:batchGenerateContent?x", "a/b"):
         with pytest.raises(TranslationError) as raised:

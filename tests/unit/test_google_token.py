@@ -19,7 +19,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from gateway.errors import UpstreamError
-from gateway.providers.google_token import ServiceAccountTokens, credentials_from_key
+from gateway.providers.vertex.google_token import ServiceAccountTokens, credentials_from_key
 from google.auth import _helpers, jwt
 
 from devserver.simulator import Simulator, SimulatorConfig
@@ -214,7 +214,7 @@ _WITHOUT_CRYPTOGRAPHY = textwrap.dedent(
     sys.path.insert(0, sys.argv[1])
     import httpx
     from gateway.errors import UpstreamError
-    from gateway.providers.google_token import ServiceAccountTokens
+    from gateway.providers.vertex.google_token import ServiceAccountTokens
 
     outcomes = []
     with httpx.Client() as http:

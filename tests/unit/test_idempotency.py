@@ -10,7 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
-from gateway.providers.client import ProviderClient
+from gateway.providers.openai.client import ProviderClient
 from gateway.runtime import async_invoke, resources
 from gateway.storage.s3 import s3_client
 from handlers import (

@@ -13,9 +13,9 @@ from typing import Any
 import boto3
 import pytest
 from gateway.providers.batch_notes import BatchNotes
-from gateway.providers.bedrock import BedrockClient
+from gateway.providers.bedrock.client import BedrockClient
 from gateway.providers.kept_files import KeptFiles
-from gateway.providers.vertex import VertexClient
+from gateway.providers.vertex.client import VertexClient
 from gateway.runtime import resources
 from gateway.runtime.settings import reset_settings
 from gateway.service import books, kept_sweep

@@ -142,7 +142,7 @@ def test_function_environment(gateway: LocalGateway) -> None:
         "bedrock": {"type": "bedrock", "region": "eu-west-1", "models": BEDROCK_MODELS},
         "vertex": {
             "type": "vertex",
-            "api_base": "",  # set from its location (gateway.providers.vertex_config)
+            "api_base": "",  # set from its location (gateway.providers.vertex.config)
             "project": "my-project",
             "location": "europe-west4",
             "gcs_bucket": "batches",

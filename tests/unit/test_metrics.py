@@ -16,8 +16,8 @@ import pytest
 from gateway.errors import GatewayError
 from gateway.observability import metric_names, metrics
 from gateway.observability.metric_names import MetricName
-from gateway.providers.client import ProviderClient
 from gateway.providers.config import ProviderDeployment
+from gateway.providers.openai.client import ProviderClient
 from gateway.service import batches, books, settlement, transfer_failure, watcher
 from gateway.service.deadline import Deadline
 from gateway.storage.id_map import NO_PROVIDER, IdMap, ObjectRecord
@@ -551,7 +551,7 @@ def test_bedrock_calls_by_outcome(
 ) -> None:
     import boto3
     from botocore.stub import Stubber
-    from gateway.providers.bedrock import BedrockClient
+    from gateway.providers.bedrock.client import BedrockClient
 
     deployment = ProviderDeployment(name="bedrock", type="bedrock", region="us-east-1")
     client = BedrockClient(deployment, lambda refresh: None, timeout=5)

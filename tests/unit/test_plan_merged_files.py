@@ -10,9 +10,9 @@ import boto3
 import httpx
 import pytest
 from gateway.errors import UpstreamRequestError
-from gateway.providers.client import ProviderClient
 from gateway.providers.config import ProviderDeployment
 from gateway.providers.kept_files import KeptFiles, is_kept
+from gateway.providers.openai.client import ProviderClient
 from gateway.runtime.settings import get_settings
 from gateway.service.plan import merged_files
 from gateway.storage.s3 import s3_client

@@ -13,12 +13,14 @@ from botocore.exceptions import ClientError
 from gateway.errors import GatewayError, RateLimitError, UpstreamRequestError
 from gateway.http.auth import MASTER
 from gateway.models.batches import CreateBatchRequest
-from gateway.providers import anthropic_shapes, bedrock_records, caps, registry
-from gateway.providers.bedrock import _upstream
+from gateway.providers import caps, registry
+from gateway.providers.anthropic import shapes as anthropic_shapes
+from gateway.providers.bedrock import records as bedrock_records
+from gateway.providers.bedrock.client import _upstream
 from gateway.providers.caps import BatchCaps, caps_for, default_caps, failed_for_quota
-from gateway.providers.client import ProviderClient
 from gateway.providers.config import ProviderDeployment, parse_deployments
 from gateway.providers.errors import QuotaRefused
+from gateway.providers.openai.client import ProviderClient
 from gateway.runtime import resources
 from gateway.service import batch_input_check, batches
 from gateway.storage.id_map import IdMap

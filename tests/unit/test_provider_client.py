@@ -7,8 +7,8 @@ import io
 import httpx
 import pytest
 from gateway.errors import RateLimitError, UpstreamError, UpstreamRequestError, UpstreamTimeoutError
-from gateway.providers.client import ProviderClient
 from gateway.providers.config import ProviderDeployment
+from gateway.providers.openai.client import ProviderClient
 
 
 def _client(kind: str, handler: httpx.MockTransport, keys: list[str]) -> ProviderClient:

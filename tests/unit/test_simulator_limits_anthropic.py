@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from gateway.providers.anthropic import AnthropicClient
+from gateway.providers.anthropic.client import AnthropicClient
 from gateway.providers.config import ProviderDeployment
 from gateway.providers.errors import QuotaRefused
 

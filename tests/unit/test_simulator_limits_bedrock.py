@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from gateway.providers.bedrock import BedrockClient
+from gateway.providers.bedrock.client import BedrockClient
 from gateway.providers.config import ProviderDeployment
 from gateway.providers.errors import QuotaRefused
 from gateway.runtime import resources

@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 from gateway.errors import InvalidRequestError, UpstreamError
-from gateway.providers import vertex_jobs, vertex_records
 from gateway.providers.config import parse_deployments
-from gateway.providers.google_token import parse_key
-from gateway.providers.vertex_jobs import Note
+from gateway.providers.vertex import jobs as vertex_jobs
+from gateway.providers.vertex import records as vertex_records
+from gateway.providers.vertex.google_token import parse_key
+from gateway.providers.vertex.jobs import Note
 from pydantic import ValidationError
 
 
@@ -354,7 +355,7 @@ def _google_error(status: int, name: str) -> Any:
 def test_googles_errors_become_the_gateways() -> None:
     from gateway.errors import ConflictError, RateLimitError, UpstreamRequestError
     from gateway.providers.errors import QuotaRefused
-    from gateway.providers.google_cloud import _error
+    from gateway.providers.vertex.google_cloud import _error
 
     create = "vertex batchPredictionJobs.create"
     refused = _error(_google_error(429, "RESOURCE_EXHAUSTED"), "vertex", create)

@@ -125,7 +125,7 @@ class GatewayApp:
         if routes.SECRET_PROVIDER_KEYS in self.route.grants:
             # The provider client (httpx) with the handler, in the init phase, for the functions
             # that call a provider on their first request; the others never load httpx.
-            from gateway.providers import client  # noqa: F401
+            from gateway.providers.openai import client  # noqa: F401
         self.resolver = APIGatewayRestResolver(enable_validation=True, strip_prefixes=_STRIP_PREFIXES)
         self.resolver._request_validation_middleware = _ReadBody()
         self.body_kind: BodyKind | None = None

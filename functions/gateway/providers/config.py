@@ -73,7 +73,7 @@ class ProviderDeployment(BaseModel):
     # Overrides of the provider type's documented batch caps (`caps.caps_for`).
     batch_caps: BatchCapsOverride | None = None
     # Vertex AI (`vertex`): the job's project and location, and the bucket its records and
-    # predictions go through (`vertex_config.VertexSettings` checks them).
+    # predictions go through (`vertex.config.VertexSettings` checks them).
     project: str | None = None
     location: str | None = None
     gcs_bucket: str | None = None
@@ -103,7 +103,7 @@ class ProviderDeployment(BaseModel):
     @model_validator(mode="after")
     def _vertex_settings(self) -> ProviderDeployment:
         if self.type == "vertex":
-            from gateway.providers.vertex_config import check_deployment
+            from gateway.providers.vertex.config import check_deployment
 
             check_deployment(self)
         return self
@@ -126,7 +126,7 @@ def parse_deployments(raw: dict[str, dict[str, Any]]) -> dict[str, ProviderDeplo
         if spec.get("type") == "gemini":
             spec.setdefault("api_base", DEFAULT_GEMINI_API_BASE)
         if spec.get("type") == "vertex":
-            from gateway.providers.vertex_config import with_defaults
+            from gateway.providers.vertex.config import with_defaults
 
             spec = with_defaults(spec)
         deployments[name] = ProviderDeployment(name=name, **spec)

@@ -17,12 +17,12 @@ if TYPE_CHECKING:
 # (httpx, boto3's Bedrock client...): every authenticated function validates provider names, but
 # the key functions never call a provider.
 ADAPTERS: dict[str, str] = {
-    "openai": "gateway.providers.client:ProviderClient",
-    "azure": "gateway.providers.client:ProviderClient",
-    "anthropic": "gateway.providers.anthropic:AnthropicClient",
-    "bedrock": "gateway.providers.bedrock:BedrockClient",
-    "gemini": "gateway.providers.gemini:GeminiClient",
-    "vertex": "gateway.providers.vertex:VertexClient",
+    "openai": "gateway.providers.openai.client:ProviderClient",
+    "azure": "gateway.providers.openai.client:ProviderClient",
+    "anthropic": "gateway.providers.anthropic.client:AnthropicClient",
+    "bedrock": "gateway.providers.bedrock.client:BedrockClient",
+    "gemini": "gateway.providers.gemini.client:GeminiClient",
+    "vertex": "gateway.providers.vertex.client:VertexClient",
 }
 
 _clients: dict[str, ProviderApi] = {}

@@ -225,23 +225,23 @@ def rules_for(provider: str) -> CheckRules:
         return CheckRules()
     from functools import partial
 
-    from gateway.providers.chat_to_messages import messages_request
+    from gateway.providers.anthropic.messages import messages_request
 
     line_check: Callable[[dict[str, Any]], object] = partial(
         messages_request, default_max_tokens=deployment.default_max_tokens
     )
     if deployment.type == "bedrock":
-        from gateway.providers.bedrock_records import check_line
+        from gateway.providers.bedrock.records import check_line
 
         line_check = partial(
             check_line, models=deployment.models, default_max_tokens=deployment.default_max_tokens
         )
     if deployment.type == "gemini":
-        from gateway.providers.gemini_content import check_line as gemini_line
+        from gateway.providers.gemini.content import check_line as gemini_line
 
         line_check = partial(gemini_line, models=deployment.models)
     if deployment.type == "vertex":
-        from gateway.providers.vertex_records import check_line as check_vertex_line
+        from gateway.providers.vertex.records import check_line as check_vertex_line
 
         line_check = partial(
             check_vertex_line, models=deployment.models, default_max_tokens=deployment.default_max_tokens
@@ -477,7 +477,7 @@ def _output_cap(body: dict[str, Any]) -> int | None:
 
 def _thinking_budget(body: Any) -> int:
     """The thinking budget Claude's translation adds to an uncapped request's max_tokens."""
-    from gateway.providers.claude_features import BUDGETS
+    from gateway.providers.anthropic.claude_features import BUDGETS
 
     effort = body.get("reasoning_effort") if isinstance(body, dict) else None
     return BUDGETS.get(effort, 0) if isinstance(effort, str) else 0

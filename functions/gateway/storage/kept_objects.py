@@ -32,8 +32,8 @@ JOB_NOTE = "job_note"
 KEPT_FILE = "kept_file"
 NOTE_KINDS = frozenset({PENDING_NOTE, BATCH_NOTE, JOB_NOTE})
 
-# The folders under `kept-files/<deployment>/` (providers.batch_notes, providers.bedrock,
-# providers.vertex, providers.kept_files write them; tests/unit/test_kept_objects.py checks each).
+# The folders under `kept-files/<deployment>/` (providers.batch_notes, providers.bedrock.client,
+# providers.vertex.client, providers.kept_files write them; tests/unit/test_kept_objects.py checks each).
 PENDING_FOLDER = "batch-pending/"
 NOTES_FOLDER = "batch-notes/"
 JOB_FOLDERS = ("bedrock-jobs/", "vertex-jobs/")

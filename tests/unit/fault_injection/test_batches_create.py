@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from gateway.errors import UpstreamTimeoutError
-from gateway.providers.client import ProviderClient
+from gateway.providers.openai.client import ProviderClient
 from gateway.service import adoption
 from handlers import batches_cancel, batches_create, batches_list, batches_retrieve, files_create
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from gateway.errors import UpstreamTimeoutError
-from gateway.providers.client import ProviderClient
+from gateway.providers.openai.client import ProviderClient
 from gateway.service import adoption
 from handlers import files_content, files_create, files_delete, files_list, files_retrieve
 

@@ -14,7 +14,7 @@ import pytest
 from gateway.errors import UpstreamTimeoutError
 from gateway.providers.batch_notes import BatchNotes
 from gateway.providers.config import ProviderDeployment
-from gateway.providers.gemini import GeminiClient
+from gateway.providers.gemini.client import GeminiClient
 from gateway.providers.kept_files import KeptFiles
 
 from devserver.simulator import Simulator, SteppedClock

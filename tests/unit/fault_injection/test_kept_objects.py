@@ -20,7 +20,7 @@ import boto3
 import pytest
 from gateway.errors import UpstreamTimeoutError
 from gateway.providers import registry
-from gateway.providers.anthropic import AnthropicClient
+from gateway.providers.anthropic.client import AnthropicClient
 from gateway.providers.batch_notes import BatchNotes
 from gateway.runtime import resources
 from gateway.runtime.settings import reset_settings

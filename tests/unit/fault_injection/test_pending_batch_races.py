@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from gateway.errors import ConflictError, UpstreamTimeoutError
 from gateway.http.auth import MASTER
-from gateway.providers.client import ProviderClient
+from gateway.providers.openai.client import ProviderClient
 from gateway.service import adoption, batches
 from gateway.storage import pending as pending_store
 from gateway.storage.id_map import IdMap, ObjectRecord

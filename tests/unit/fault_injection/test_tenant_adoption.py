@@ -22,8 +22,8 @@ import openai
 import pytest
 from gateway.errors import UpstreamError, UpstreamTimeoutError
 from gateway.providers import registry
-from gateway.providers.client import ProviderClient
 from gateway.providers.kept_file_endpoints import KeptFileEndpoints
+from gateway.providers.openai.client import ProviderClient
 from gateway.runtime import resources
 from gateway.runtime.settings import reset_settings
 from gateway.service import adoption

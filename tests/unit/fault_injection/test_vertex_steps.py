@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from gateway.errors import UpstreamTimeoutError
 from gateway.providers.config import parse_deployments
-from gateway.providers.google_cloud import GoogleCloud
 from gateway.providers.kept_files import KeptFiles
-from gateway.providers.vertex import VertexClient
-from gateway.providers.vertex_jobs import job_token
+from gateway.providers.vertex.client import VertexClient
+from gateway.providers.vertex.google_cloud import GoogleCloud
+from gateway.providers.vertex.jobs import job_token
 
 from devserver.simulator import Simulator, SteppedClock
 from tests.unit import stepped_simulator

@@ -13,9 +13,10 @@ import hashlib
 import re
 from typing import Any
 
-from gateway.providers import chat_parts, claude_features
+from gateway.providers import chat_parts
+from gateway.providers.anthropic import claude_features
+from gateway.providers.anthropic.claude_features import FeatureRefused
 from gateway.providers.chat_parts import TranslationError
-from gateway.providers.claude_features import FeatureRefused
 
 __all__ = ["TranslationError", "chat_completion", "completion_usage", "messages_request"]
 

@@ -32,8 +32,8 @@ from gateway.errors import (
 from gateway.observability import logger
 from gateway.providers.config import ProviderDeployment
 from gateway.providers.errors import QuotaRefused
-from gateway.providers.google_token import KeySource, ServiceAccountTokens
 from gateway.providers.http_send import send_measured
+from gateway.providers.vertex.google_token import KeySource, ServiceAccountTokens
 from gateway.storage.content_cache import fixed_size_parts
 
 _CONNECT_TIMEOUT_SECONDS = 5.0

@@ -35,9 +35,11 @@ from gateway.errors import (
 )
 from gateway.observability import logger
 from gateway.observability.provider_calls import TIMEOUT, provider_call
-from gateway.providers import batch_results, bedrock_jobs, bedrock_records
+from gateway.providers import batch_results
 from gateway.providers.api import ProviderApi, list_page
-from gateway.providers.bedrock_jobs import Note
+from gateway.providers.bedrock import jobs as bedrock_jobs
+from gateway.providers.bedrock import records as bedrock_records
+from gateway.providers.bedrock.jobs import Note
 from gateway.providers.caps import BatchCaps, caps_for
 from gateway.providers.config import ProviderDeployment
 from gateway.providers.errors import QuotaRefused

@@ -9,7 +9,7 @@ base64 only: Bedrock refuses URL sources, so such a line is refused with its num
 runs one model, so every line of a batch names the same model. recordIds are the line numbers
 (`R` + 10 digits): a custom_id may hold characters a recordId may not, and the custom_ids are
 kept beside the job. Amazon Nova, Meta Llama 3/4 and OpenAI gpt-oss bodies and outputs are
-`bedrock_families`' (one module each), chosen by `family(model_id)` (`family_input`, `outcome`).
+`bedrock.families`' (one module each), chosen by `family(model_id)` (`family_input`, `outcome`).
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.errors import InvalidRequestError
-from gateway.providers import bedrock_families
+from gateway.providers.anthropic.messages import TranslationError, chat_completion, messages_request
 from gateway.providers.batch_results import Outcome
+from gateway.providers.bedrock import families as bedrock_families
 from gateway.providers.chat_parts import CHAT_COMPLETIONS
-from gateway.providers.chat_to_messages import TranslationError, chat_completion, messages_request
 
 BEDROCK_ANTHROPIC_VERSION = "bedrock-2023-05-31"
 # anthropic here; amazon (Nova), meta (Llama 3/4) and openai (gpt-oss) in bedrock_families

@@ -15,9 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.providers import chat_parts
-from gateway.providers.bedrock_families import common
+from gateway.providers.anthropic.messages import ToolUseIds
+from gateway.providers.bedrock.families import common
 from gateway.providers.chat_parts import TranslationError
-from gateway.providers.chat_to_messages import ToolUseIds
 
 FAMILY = "Amazon Nova"
 SCHEMA_VERSION = "messages-v1"

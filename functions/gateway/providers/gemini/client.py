@@ -3,7 +3,7 @@
 Files are the gateway's own (`kept_files`), as for Anthropic and Bedrock: a Gemini file lives 48
 hours and holds Gemini requests, while the client's file must live as OpenAI's do and holds
 OpenAI lines, translated only at batch create (by then the batch's model is known). A create
-translates the kept input file (`gemini_content`) into a JSONL of `{"key": custom_id, "request":
+translates the kept input file (`gemini.content`) into a JSONL of `{"key": custom_id, "request":
 GenerateContentRequest}` lines, uploads it to the Gemini Files API (resumable upload), and
 creates the batch on `models/{model}:batchGenerateContent` with `displayName` `gw-<gateway
 batch id>`. A note per batch (`batch_notes`) keeps the OpenAI fields Gemini does not hold.
@@ -40,18 +40,18 @@ from gateway.errors import (
 )
 from gateway.formats.jsonl import split_lines
 from gateway.observability import logger
-from gateway.providers import gemini_batches as shapes
 from gateway.providers.api import ProviderApi, list_page
 from gateway.providers.batch_notes import BatchNotes
 from gateway.providers.batch_results import ERROR, OUTPUT, Outcome, encoded, result_line
 from gateway.providers.caps import BatchCaps, caps_for, failed_for_quota
-from gateway.providers.client import KeySource, _timeout, http_client, operation_name
 from gateway.providers.config import DEFAULT_GEMINI_API_BASE, ProviderDeployment
 from gateway.providers.errors import QuotaRefused, bad_request
-from gateway.providers.gemini_content import TranslationError, check_line, generate_content_request
-from gateway.providers.gemini_errors import gemini_error, key_rejected
+from gateway.providers.gemini import shapes
+from gateway.providers.gemini.content import TranslationError, check_line, generate_content_request
+from gateway.providers.gemini.errors import gemini_error, key_rejected
 from gateway.providers.http_send import Replayable, close_failed, send_measured
 from gateway.providers.kept_file_endpoints import KeptFileEndpoints
+from gateway.providers.openai.client import KeySource, _timeout, http_client, operation_name
 
 _SPOOL_BYTES = 8 * 1024 * 1024
 _LIST_PAGE_SIZE = 100

@@ -1,7 +1,7 @@
 """Anthropic's Message Batches behind the OpenAI interface (`providers.api.ProviderApi`).
 
 Files live in the gateway's store (`kept_files`): Anthropic has none. A batch create reads its
-input file there, translates each line (`chat_to_messages`) and sends the requests inline to
+input file there, translates each line (`anthropic.messages`) and sends the requests inline to
 POST /v1/messages/batches; the OpenAI-side fields are kept in a note per batch
 (`batch_notes`). Once a batch has ended, its results are read once and kept as an OpenAI
 output file and error file with ids derived from the batch, written conditionally: two
@@ -23,17 +23,17 @@ import httpx
 from gateway.errors import RateLimitError, UpstreamError, UpstreamRequestError
 from gateway.formats.jsonl import split_lines
 from gateway.observability import logger
-from gateway.providers import anthropic_shapes as shapes
+from gateway.providers.anthropic import shapes
+from gateway.providers.anthropic.messages import TranslationError, messages_request
 from gateway.providers.api import ProviderApi
 from gateway.providers.batch_notes import BatchNotes
 from gateway.providers.batch_results import ERROR, OUTPUT, encoded, has_line, result_line
 from gateway.providers.caps import BatchCaps, caps_for
-from gateway.providers.chat_to_messages import TranslationError, messages_request
-from gateway.providers.client import KeySource, _timeout, http_client, operation_name
 from gateway.providers.config import DEFAULT_ANTHROPIC_VERSION, ProviderDeployment
 from gateway.providers.errors import QuotaRefused, bad_request, upstream_error
 from gateway.providers.http_send import Replayable, close_failed, send_measured
 from gateway.providers.kept_file_endpoints import KeptFileEndpoints
+from gateway.providers.openai.client import KeySource, _timeout, http_client, operation_name
 
 _BATCHES = "/v1/messages/batches"
 _SPOOL_BYTES = 8 * 1024 * 1024

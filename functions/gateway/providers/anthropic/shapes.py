@@ -127,7 +127,7 @@ def openai_batch(
 
 def outcome(line: dict[str, Any], custom_ids: dict[str, str], created: int) -> Outcome:
     """One line of a batch's results JSONL as an Outcome under the client's own custom_id."""
-    from gateway.providers.chat_to_messages import chat_completion
+    from gateway.providers.anthropic.messages import chat_completion
 
     anthropic_id = str(line.get("custom_id"))
     custom_id = custom_ids.get(anthropic_id, anthropic_id)

@@ -15,7 +15,7 @@ from typing import Any
 
 from gateway.providers.batch_results import Outcome
 from gateway.providers.chat_parts import CHAT_COMPLETIONS
-from gateway.providers.gemini_content import chat_completion
+from gateway.providers.gemini.content import chat_completion
 
 DISPLAY_PREFIX = "gw-"  # a batch's displayName: this, then the gateway's batch id
 BATCH_PREFIX = "batches/"

@@ -3,7 +3,7 @@ of each request (`batch_results.Outcome`).
 
 A row is `{"request": GenerateContentRequest}`
 (https://cloud.google.com/vertex-ai/generative-ai/docs/multimodal/batch-prediction-from-cloud-storage),
-the request being `gemini_content.generate_content_request`'s. Vertex copies each row's
+the request being `gemini.content.generate_content_request`'s. Vertex copies each row's
 `request` into its output row and does not keep the input order (rows run in parallel), so the
 row's place travels in the request itself: a `labels` entry `gateway_line: l<number>`
 (GenerateContentRequest.labels, "user-defined metadata",
@@ -29,12 +29,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.errors import InvalidRequestError
+from gateway.providers.anthropic.messages import TranslationError, messages_request
+from gateway.providers.anthropic.messages import chat_completion as messages_completion
 from gateway.providers.batch_results import Outcome
-from gateway.providers.bedrock_records import line_endpoint, line_error, request_lines
+from gateway.providers.bedrock.records import line_endpoint, line_error, request_lines
 from gateway.providers.chat_parts import CHAT_COMPLETIONS
-from gateway.providers.chat_to_messages import TranslationError, messages_request
-from gateway.providers.chat_to_messages import chat_completion as messages_completion
-from gateway.providers.gemini_content import chat_completion, generate_content_request
+from gateway.providers.gemini.content import chat_completion, generate_content_request
 
 LINE_LABEL = "gateway_line"
 GEMINI_PUBLISHER = "publishers/google/models/"

@@ -17,7 +17,7 @@ import re
 from typing import Any
 
 from gateway.providers import chat_parts
-from gateway.providers.bedrock_families import common
+from gateway.providers.bedrock.families import common
 from gateway.providers.chat_parts import TranslationError
 
 FAMILY = "OpenAI gpt-oss"

@@ -14,10 +14,10 @@ from gateway.errors import RateLimitError, UpstreamError
 from gateway.observability import logger
 from gateway.providers.caps import BatchCaps, caps_for, failed_for_quota
 from gateway.providers.config import ProviderDeployment
-from gateway.providers.dialects import dialect_for
 from gateway.providers.errors import QuotaRefused, upstream_error
 from gateway.providers.http_send import close_failed, send_measured
 from gateway.providers.kept_files import KeptFiles, is_kept
+from gateway.providers.openai.dialects import dialect_for
 
 if TYPE_CHECKING:
     from gateway.providers.api import ContentStream

@@ -1,5 +1,5 @@
 """The Bedrock model families beyond Claude, one translation module each (pure functions both
-ways), chosen by `bedrock_records.family(model_id)`:
+ways), chosen by `bedrock.records.family(model_id)`:
 
 - `amazon` (Amazon Nova): `nova`
 - `meta` (Meta Llama 3 and 4): `llama`
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from gateway.providers.bedrock_families import gpt_oss, llama, nova
+from gateway.providers.bedrock.families import gpt_oss, llama, nova
 
 
 class Translator(Protocol):

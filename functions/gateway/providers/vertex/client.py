@@ -1,7 +1,7 @@
 """Vertex AI batch prediction (Gemini, Claude) behind OpenAI's Files and Batches API (`ProviderApi`).
 
 Files are the gateway's own (`kept_files`). A batch is a batch prediction job: at create its
-rows (`vertex_records`) are written to `gs://<gcs_bucket>/<gcs_prefix><deployment>/<token>/input.jsonl`,
+rows (`vertex.records`) are written to `gs://<gcs_bucket>/<gcs_prefix><deployment>/<token>/input.jsonl`,
 a note beside the kept files holds the OpenAI fields Vertex does not (input file, endpoint,
 metadata, the custom_ids by line), then the job is created with the labels `gateway_batch:
 <token>` and `gateway_deployment: <name>` (the token derives from the gateway's batch id): a
@@ -26,13 +26,15 @@ from botocore.exceptions import ClientError
 from gateway.errors import ConflictError, GatewayError, InvalidRequestError, UpstreamRequestError
 from gateway.formats.jsonl import split_lines
 from gateway.observability import logger
-from gateway.providers import batch_results, vertex_jobs, vertex_records
+from gateway.providers import batch_results
 from gateway.providers.api import ProviderApi, list_page
 from gateway.providers.caps import BatchCaps, caps_for
 from gateway.providers.config import ProviderDeployment
-from gateway.providers.google_cloud import GoogleCloud
 from gateway.providers.kept_file_endpoints import KeptFileEndpoints
-from gateway.providers.vertex_jobs import Note
+from gateway.providers.vertex import jobs as vertex_jobs
+from gateway.providers.vertex import records as vertex_records
+from gateway.providers.vertex.google_cloud import GoogleCloud
+from gateway.providers.vertex.jobs import Note
 from gateway.runtime import resources
 from gateway.storage.s3 import s3_client
 

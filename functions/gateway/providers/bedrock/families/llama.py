@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.providers import chat_parts
-from gateway.providers.bedrock_families import common
+from gateway.providers.bedrock.families import common
 from gateway.providers.chat_parts import TranslationError
 
 FAMILY = "Meta Llama"

@@ -1,0 +1,1 @@
+"""Amazon Bedrock batch inference: jobs, records, and a translation per model family."""

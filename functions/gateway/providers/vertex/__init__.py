@@ -1,0 +1,1 @@
+"""Vertex AI batch prediction (Gemini, Claude) through Google Cloud's REST APIs."""
