@@ -21,6 +21,7 @@ import boto3
 import httpx
 import pytest
 from gateway import routes
+from gateway.providers import http_send
 from gateway.providers.config import ProviderDeployment
 from gateway.providers.openai import client as provider_client
 from gateway.runtime import secret_store
@@ -127,10 +128,10 @@ def counted_tls_contexts(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[None]
         made.append(None)
         return original(*args, **kwargs)
 
-    provider_client._tls_context.cache_clear()
+    http_send._tls_context.cache_clear()
     monkeypatch.setattr(httpx, "create_ssl_context", counting)
     yield made
-    provider_client._tls_context.cache_clear()
+    http_send._tls_context.cache_clear()
 
 
 def test_provider_clients_share_one_tls_context(counted_tls_contexts: list[None]) -> None:

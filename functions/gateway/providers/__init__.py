@@ -1,1 +1,1 @@
-"""Provider adapters: one HTTP client, one dialect per provider type."""
+"""Provider adapters: one package per provider type behind `api.ProviderApi`, and what they share."""

@@ -31,9 +31,16 @@ from gateway.providers.batch_results import ERROR, OUTPUT, encoded, has_line, re
 from gateway.providers.caps import BatchCaps, caps_for
 from gateway.providers.config import DEFAULT_ANTHROPIC_VERSION, ProviderDeployment
 from gateway.providers.errors import QuotaRefused, bad_request, upstream_error
-from gateway.providers.http_send import Replayable, close_failed, send_measured
+from gateway.providers.http_send import (
+    KeySource,
+    Replayable,
+    _timeout,
+    close_failed,
+    http_client,
+    operation_name,
+    send_measured,
+)
 from gateway.providers.kept_file_endpoints import KeptFileEndpoints
-from gateway.providers.openai.client import KeySource, _timeout, http_client, operation_name
 
 _BATCHES = "/v1/messages/batches"
 _SPOOL_BYTES = 8 * 1024 * 1024

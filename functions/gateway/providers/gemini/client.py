@@ -49,9 +49,16 @@ from gateway.providers.errors import QuotaRefused, bad_request
 from gateway.providers.gemini import shapes
 from gateway.providers.gemini.content import TranslationError, check_line, generate_content_request
 from gateway.providers.gemini.errors import gemini_error, key_rejected
-from gateway.providers.http_send import Replayable, close_failed, send_measured
+from gateway.providers.http_send import (
+    KeySource,
+    Replayable,
+    _timeout,
+    close_failed,
+    http_client,
+    operation_name,
+    send_measured,
+)
 from gateway.providers.kept_file_endpoints import KeptFileEndpoints
-from gateway.providers.openai.client import KeySource, _timeout, http_client, operation_name
 
 _SPOOL_BYTES = 8 * 1024 * 1024
 _LIST_PAGE_SIZE = 100

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 from typing import IO, TYPE_CHECKING, Any
 
 import httpx
@@ -15,15 +13,20 @@ from gateway.observability import logger
 from gateway.providers.caps import BatchCaps, caps_for, failed_for_quota
 from gateway.providers.config import ProviderDeployment
 from gateway.providers.errors import QuotaRefused, upstream_error
-from gateway.providers.http_send import close_failed, send_measured
+from gateway.providers.http_send import (
+    KeySource,
+    _timeout,
+    close_failed,
+    http_client,
+    operation_name,
+    send_measured,
+)
 from gateway.providers.kept_files import KeptFiles, is_kept
 from gateway.providers.openai.dialects import dialect_for
 
 if TYPE_CHECKING:
     from gateway.providers.api import ContentStream
 
-KeySource = Callable[[bool], str | None]  # (refresh) -> key
-_CONNECT_TIMEOUT_SECONDS = 5.0
 FileContent = bytes | IO[bytes]
 
 
@@ -184,34 +187,6 @@ class ProviderClient:
 
     def close(self) -> None:
         self._http.close()
-
-
-def operation_name(method: str, path: str) -> str:
-    """A call's name in a trace, without the ids of its path: "GET /batches"."""
-    return f"{method} /{path.lstrip('/').split('/', 1)[0]}"
-
-
-def http_client(timeout: float) -> httpx.Client:
-    """A provider's HTTP client: `timeout` per request, a short connect, the shared TLS settings."""
-    return httpx.Client(
-        timeout=httpx.Timeout(timeout, connect=_CONNECT_TIMEOUT_SECONDS), verify=_tls_context()
-    )
-
-
-@lru_cache(maxsize=1)
-def _tls_context() -> ssl.SSLContext:
-    """The TLS settings every provider client shares: what httpx builds by default (certifi's CA
-    bundle, or SSL_CERT_FILE / SSL_CERT_DIR), built once. Loading the CA bundle costs tens of
-    ms per client, once per deployment at every cold start otherwise."""
-    return httpx.create_ssl_context()
-
-
-def _timeout(seconds: float | None) -> dict[str, Any]:
-    """A per-request timeout (connect included), or nothing: the client's own. A create must end
-    before API Gateway's limit; a list's refresh within what is left of its deadline."""
-    if seconds is None:
-        return {}
-    return {"timeout": httpx.Timeout(seconds, connect=min(_CONNECT_TIMEOUT_SECONDS, seconds))}
 
 
 def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
