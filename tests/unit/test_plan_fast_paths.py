@@ -81,13 +81,21 @@ def reference_merge(
 
 
 def fast_merge(
-    attempts: list[tuple[dict[str, int], list[bytes], list[bytes]]], block_lines: int = 1
+    attempts: list[tuple[dict[str, int], list[bytes], list[bytes]]],
+    block_lines: int = 1,
+    first_lines: bool = False,
 ) -> tuple[bytes, bytes, MergeCounts]:
     """`block_lines` > 1: the results handed on as blocks of that many whole lines, as a part's
-    files are read (the last one's end dropped where the line had one)."""
+    files are read (the last one's end dropped where the line had one); `first_lines`: each
+    attempt names the lowest line of its index (the merge writes ahead of reading the rest)."""
     output, errors = io.BytesIO(), io.BytesIO()
     results = [
-        PartResult.of(index, as_blocks(lines, block_lines), as_blocks(failed, block_lines))
+        PartResult.of(
+            index,
+            as_blocks(lines, block_lines),
+            as_blocks(failed, block_lines),
+            min(index.values()) if first_lines and index else None,
+        )
         for index, lines, failed in attempts
     ]
     counts = merge_results(results, output, errors)
@@ -142,18 +150,20 @@ def plans(draw: st.DrawFn) -> list[tuple[dict[str, int], list[bytes], list[bytes
     run_bytes=st.sampled_from([1, 150, 4000, merge.RUN_BYTES]),
     block_lines=st.sampled_from([1, 2, 5, 1000]),
     block_bytes=st.sampled_from([1, 300, merge.BLOCK_BYTES]),
+    first_lines=st.booleans(),
 )
 def test_merge_in_sorted_runs_gives_what_parsing_every_line_gives(
     attempts: list[tuple[dict[str, int], list[bytes], list[bytes]]],
     run_bytes: int,
     block_lines: int,
     block_bytes: int,
+    first_lines: bool,
 ) -> None:
     originals = merge.RUN_BYTES, merge.BLOCK_BYTES
     # many runs per attempt, overlapping or not; lines handed on one by one or in blocks
     merge.RUN_BYTES, merge.BLOCK_BYTES = run_bytes, block_bytes
     try:
-        assert fast_merge(attempts, block_lines) == reference_merge(attempts)
+        assert fast_merge(attempts, block_lines, first_lines) == reference_merge(attempts)
     finally:
         merge.RUN_BYTES, merge.BLOCK_BYTES = originals
 
@@ -286,3 +296,36 @@ def test_an_index_read_a_chunk_at_once_or_line_by_line_is_the_same(s3: Any) -> N
     s3.put_object(Bucket=BUCKET, Key="mixed", Body=body)
     assert read_index("escape-free", bucket=BUCKET) == {"a": 1, "b": 2}
     assert read_index("mixed", bucket=BUCKET) == {cid: n for n, cid in entries}
+
+
+def test_lines_below_the_unread_attempts_first_lines_are_written_before_they_are_read() -> None:
+    written: list[bytes] = []
+    read: list[str] = []
+
+    class Recorder:
+        def write(self, data: bytes) -> None:
+            written.append(data)
+
+    def part(name: str, ids: dict[str, int]) -> PartResult:
+        def output() -> list[bytes]:
+            read.append(f"{name}: {len(written)} written")
+            return [result_line(custom_id, name) for custom_id in ids]
+
+        return PartResult(lambda: ids, output, lambda: [], min(ids.values()))
+
+    retry = part("retry", {"b": 2})
+    counts = merge_results(
+        [part("p1", {"c": 3, "d": 4}), part("p0", {"a": 1, "b": 2}), retry], Recorder(), Recorder()
+    )
+    # read by first line (p0, then the retry, which starts at 2, then p1); a written before the retry
+    assert read == ["p0: 0 written", "retry: 1 written", "p1: 2 written"]
+    assert b"".join(written) == b"".join(
+        result_line(cid, tag) + b"\n" for cid, tag in (("a", "p0"), ("b", "retry"), ("c", "p1"), ("d", "p1"))
+    )
+    assert counts.replaced == 1 and counts.lines_per_part == (2, 1, 1)
+
+
+def test_a_result_below_its_attempts_first_line_is_a_merge_error() -> None:
+    late = PartResult.of({"a": 1, "b": 5}, [result_line("a", "x")], first_line=5)
+    with pytest.raises(merge.MergeError, match="before its first line"):
+        merge_results([late], io.BytesIO(), io.BytesIO())

@@ -39,6 +39,10 @@ from gateway.formats.custom_ids import custom_id_of
 OUTPUT, ERROR = 0, 1
 RUN_BYTES = 2 * 1024 * 1024  # lines held and sorted in memory before a run is written
 BLOCK_BYTES = 256 * 1024  # single lines are read in blocks of about this many bytes
+# Large objects come and go once per run: kept small (below what the allocator maps at once
+# after one such object has come and gone), they do not fragment its heap as a merge goes on.
+COPY_BYTES = 128 * 1024  # the merge hands its writers at most this much at once
+_JOINED_LINES = 256  # a run is written this many lines at once
 _ID_KEY = b'"custom_id"'
 # A line's custom_id where OpenAI's output and error lines put it (first key, or second after a
 # plain "id"), without escapes: on a block where every line matches and `"custom_id"` occurs
@@ -64,17 +68,24 @@ class BytesWriter(Protocol):
 class PartResult:
     """One attempt's results: its index (custom_id -> input line number) and its output and
     error lines (each read once, in any order, one line or a block of whole lines an item).
-    Callables, so that a part's index and files are read only while that part is spooled."""
+    Callables, so that a part's index and files are read only while that part is spooled.
+    `first_line`, when known, is the lowest input line its index holds: the merge then writes
+    every line below the unread attempts' first lines before it reads them (None: read first)."""
 
     index: Callable[[], Mapping[str, int]]
     output: Callable[[], Iterable[bytes]]
     errors: Callable[[], Iterable[bytes]]
+    first_line: int | None = None
 
     @classmethod
     def of(
-        cls, index: Mapping[str, int], output: Iterable[bytes], errors: Iterable[bytes] = ()
+        cls,
+        index: Mapping[str, int],
+        output: Iterable[bytes],
+        errors: Iterable[bytes] = (),
+        first_line: int | None = None,
     ) -> PartResult:
-        return cls(lambda: index, lambda: output, lambda: errors)
+        return cls(lambda: index, lambda: output, lambda: errors, first_line)
 
 
 @dataclass(frozen=True)
@@ -98,32 +109,46 @@ class MergeError(ValueError):
 
 
 def merge_results(attempts: Sequence[PartResult], output: BytesWriter, errors: BytesWriter) -> MergeCounts:
-    """Writes every line's last result to `output` or `errors`, in input order."""
+    """Writes every line's last result to `output` or `errors`, in input order. Attempts are
+    read in the order of their first lines (unknown first); after each, every line below the
+    next one's first line is written: no attempt still unread can hold a result for it, so the
+    writers' uploads overlap the reading of the later parts."""
+    order = sorted(range(len(attempts)), key=lambda number: attempts[number].first_line or 0)
     with tempfile.TemporaryFile(prefix="plan-merge-") as spool_file:
         spool = _Spool(spool_file)
-        for number, attempt in enumerate(attempts):
-            spool.add_attempt(number, attempt)
-        spool_file.flush()
-        per_part = [0] * len(attempts)
-        for run in spool.runs:
-            per_part[run.attempt] += run.records
-        merge = _Merge((output, errors), per_part, spool.replaced)
-        merge.run(_streams(spool_file.fileno(), spool.runs))
-        return MergeCounts(merge.counts[OUTPUT], merge.counts[ERROR], tuple(per_part), merge.replaced)
+        merge = _Merge((output, errors), [0] * len(attempts))
+        live: list[_Stream] = []
+        for position, number in enumerate(order):
+            attempt = attempts[number]
+            new_runs = spool.add_attempt(number, attempt)
+            if (
+                attempt.first_line is not None
+                and new_runs
+                and min(run.first for run in new_runs) < attempt.first_line
+            ):
+                raise MergeError(number, f"a result for a line before its first line, {attempt.first_line}")
+            for run in new_runs:
+                merge.per_part[number] += run.records
+            spool_file.flush()
+            live += [stream for stream in _streams(spool_file.fileno(), new_runs) if stream.next_run()]
+            following = order[position + 1] if position + 1 < len(order) else None
+            live = merge.run(live, below=None if following is None else attempts[following].first_line or 0)
+        merge.replaced += spool.replaced
+        return MergeCounts(merge.counts[OUTPUT], merge.counts[ERROR], tuple(merge.per_part), merge.replaced)
 
 
 # Spool ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Run:
     """Lines of one attempt and one kind sorted by input line, each once: `size` bytes of the
-    spool file from `at`, then each line's input number and length. `tag` orders the runs as
-    they were read: of two results of one line, the higher tag's is the later."""
+    spool file from `at`, then each line's input number and length. `tag` (attempt, runs read
+    before it) orders results: of two results of one line, the higher tag's is the later."""
 
     at: int
     size: int
     attempt: int
     kind: int
-    tag: int
+    tag: tuple[int, int]
     first: int
     last: int
     records: int
@@ -151,7 +176,7 @@ class _RunBuffer:
         self.numbers += numbers
         self.size += sum(map(len, lines))
 
-    def write(self, spool: IO[bytes], attempt: int, tag: int) -> tuple[_Run, int]:
+    def write(self, spool: IO[bytes], attempt: int, tag: tuple[int, int]) -> tuple[_Run, int]:
         """The run sorted by input line, the later of a line's results kept (stable: the later
         read is the later), appended to `spool`; and how many results it dropped."""
         lines, numbers = self.lines, self.numbers
@@ -170,8 +195,9 @@ class _RunBuffer:
                 numbers = [numbers[at] for at in kept]
             lines = list(map(lines.__getitem__, order))
         at = spool.tell()
-        spool.write(b"\n".join(lines))
-        spool.write(b"\n")
+        for first in range(0, len(lines), _JOINED_LINES):  # no object of the whole run's size
+            spool.write(b"\n".join(lines[first : first + _JOINED_LINES]))
+            spool.write(b"\n")
         size = spool.tell() - at
         spool.write(array(_NUMBERS, numbers).tobytes())
         spool.write(array(_LENGTHS, map(len, lines)).tobytes())
@@ -186,7 +212,9 @@ class _Spool:
         self.runs: list[_Run] = []
         self.replaced = 0  # results a later result of the same line, in the same run, replaced
 
-    def add_attempt(self, attempt: int, result: PartResult) -> None:
+    def add_attempt(self, attempt: int, result: PartResult) -> list[_Run]:
+        """The attempt's runs, added to `runs`."""
+        before = len(self.runs)
         find = result.index().get
         for kind, items in ((OUTPUT, result.output()), (ERROR, result.errors())):
             run = _RunBuffer(kind)
@@ -197,9 +225,10 @@ class _Spool:
                     run = _RunBuffer(kind)
             if run.numbers:
                 self._write(run, attempt)
+        return self.runs[before:]
 
     def _write(self, run: _RunBuffer, attempt: int) -> None:
-        written, dropped = run.write(self.spool, attempt, len(self.runs))
+        written, dropped = run.write(self.spool, attempt, (attempt, len(self.runs)))
         self.runs.append(written)
         self.replaced += dropped
 
@@ -285,14 +314,19 @@ class _Stream:
     def head(self) -> int:
         return self.numbers[self.at]
 
-    def read(self, start: int, stop: int) -> bytes:
-        """The bytes of lines `start` to `stop` (exclusive) of the loaded run, each ended."""
+    def read(self, start: int, stop: int) -> Iterator[bytes]:
+        """The bytes of lines `start` to `stop` (exclusive) of the loaded run, each ended, in
+        pieces of at most COPY_BYTES (cut anywhere: its reader is a byte stream)."""
         if start == 0 and stop == len(self.numbers):
-            return os.pread(self._spool, self.run.size, self.run.at)
-        if self._ends is None:  # only where streams overlap: a part of a run is copied
-            self._ends = list(itertools.accumulate(map((1).__add__, self._lengths)))
-        offset = self._ends[start - 1] if start else 0
-        return os.pread(self._spool, self._ends[stop - 1] - offset, self.run.at + offset)
+            offset, end = 0, self.run.size
+        else:
+            if self._ends is None:  # only where streams overlap: a part of a run is copied
+                self._ends = list(itertools.accumulate(map((1).__add__, self._lengths)))
+            offset, end = self._ends[start - 1] if start else 0, self._ends[stop - 1]
+        while offset < end:
+            piece = os.pread(self._spool, min(COPY_BYTES, end - offset), self.run.at + offset)
+            yield piece
+            offset += len(piece)
 
 
 def _streams(spool: int, runs: list[_Run]) -> list[_Stream]:
@@ -308,30 +342,35 @@ def _streams(spool: int, runs: list[_Run]) -> list[_Stream]:
 
 
 class _Merge:
-    def __init__(self, writers: tuple[BytesWriter, BytesWriter], per_part: list[int], replaced: int) -> None:
+    def __init__(self, writers: tuple[BytesWriter, BytesWriter], per_part: list[int]) -> None:
         self.writers = writers
-        self.per_part = per_part
-        self.replaced = replaced
+        self.per_part = per_part  # each attempt's lines kept so far
+        self.replaced = 0
         self.counts = [0, 0]
 
-    def run(self, streams: list[_Stream]) -> None:
-        live = [stream for stream in streams if stream.next_run()]
+    def run(self, live: list[_Stream], below: int | None) -> list[_Stream]:
+        """Writes the streams' lines below line `below` (None: all of them); the streams left."""
         while live:
-            if len(live) == 1:
-                self._copy(live[0], len(live[0].numbers))
-                if not live[0].next_run():
-                    live.pop()
-                continue
             heads = [stream.head for stream in live]
             low = min(heads)
+            if below is not None and low >= below:
+                break
             tied = [stream for stream, head in zip(live, heads, strict=True) if head == low]
             if len(tied) > 1:
                 self._drop_all_but_last(tied)
             else:
                 stream = tied[0]
-                below = min(head for head in heads if head != low)
-                self._copy(stream, bisect.bisect_left(stream.numbers, below, stream.at))
+                limit = min((head for head in heads if head != low), default=below)
+                if below is not None and limit is not None:
+                    limit = min(limit, below)
+                stop = (
+                    len(stream.numbers)
+                    if limit is None
+                    else bisect.bisect_left(stream.numbers, limit, stream.at)
+                )
+                self._copy(stream, stop)
             live = [stream for stream in live if stream.at < len(stream.numbers) or stream.next_run()]
+        return live
 
     def _drop_all_but_last(self, tied: list[_Stream]) -> None:
         """Results of one line in several streams: the last read (highest run tag) stays."""
@@ -343,9 +382,11 @@ class _Merge:
                 self.per_part[stream.run.attempt] -= 1
 
     def _copy(self, stream: _Stream, stop: int) -> None:
-        """The stream's lines from where it stands to `stop` (exclusive), in one write."""
+        """The stream's lines from where it stands to `stop` (exclusive)."""
         if stop > stream.at:
             kind = stream.run.kind
-            self.writers[kind].write(stream.read(stream.at, stop))
+            write = self.writers[kind].write
+            for piece in stream.read(stream.at, stop):
+                write(piece)
             self.counts[kind] += stop - stream.at
         stream.at = stop

@@ -54,6 +54,7 @@ from gateway.storage.watch import PLAN
 WINDOW_SECONDS = 24 * 3600  # the only completion_window a batch takes
 RETRY_PART = "retry"  # in a part's state: it runs lines of the original parts once more
 INDEX_KEY = "index_key"  # in a part's state: its index's key in the gateway's bucket
+FIRST_LINE = "first_line"  # in a part's state: the input line number of its first line
 BACKOFF_FIRST_SECONDS = 60
 BACKOFF_MAX_SECONDS = 3600
 _CHUNK_BYTES = 256 * 1024
@@ -268,6 +269,7 @@ class _PartWriter:
         # closed by close() or abort(), which the split calls for every part it opens
         self.file: IO[bytes] | None = None if self.done else tempfile.SpooledTemporaryFile(_SPOOL_BYTES)  # noqa: SIM115
         self.lines = self.tokens = 0
+        self.first_line: int | None = None  # the input line number of its first line
         self.held: list[bytes] = []  # lines handed to the spool file _HELD_LINES at a time
 
     def write(self, line: bytes) -> None:
@@ -279,6 +281,8 @@ class _PartWriter:
             self._hand_on()
 
     def record(self, line_number: int, custom_id: str) -> None:
+        if self.first_line is None:
+            self.first_line = line_number
         if self.entries is not None:
             self.entries.record(line_number, custom_id)
 
@@ -302,7 +306,7 @@ class _PartWriter:
         if self.file is None:
             return
         part = self.existing or parts.new_part(self.batch, self.index, self.lines, self.tokens)
-        part.state = {**part.state, INDEX_KEY: self.index_key}
+        part.state = {**part.state, INDEX_KEY: self.index_key, FIRST_LINE: self.first_line}
         if self.retry_part:
             part.state = {**part.state, RETRY_PART: True}
         if self.existing is None and not self.id_map.put_new(part):
@@ -752,6 +756,8 @@ def _attempts(
     placeholder_numbers: list[int] = []
     for part in found:
         index = _index_of(client, part, found)
+        # the merge writes what is below the unread parts' first lines before reading them
+        first_line = part.state.get(FIRST_LINE) if part.state.get(INDEX_KEY) else None
         if (
             placeholders
             and not part.state.get(RETRY_PART)
@@ -759,7 +765,9 @@ def _attempts(
         ):
             if not part.state.get("refused"):  # a refused part's lines never ran: not expired
                 placeholder_numbers.append(len(attempts))
-            attempts.append(PartResult(index, lambda: (), _expired_lines_of(part, index, cancelled)))
+            attempts.append(
+                PartResult(index, lambda: (), _expired_lines_of(part, index, cancelled), first_line)
+            )
         if parts.status(part) != "done" and not placeholders:
             continue  # a partial merge holds finished parts only
         attempts.append(
@@ -767,6 +775,7 @@ def _attempts(
                 index,
                 _lines_of(client, part.state.get("output_upstream_id")),
                 _lines_of(client, part.state.get("error_upstream_id")),
+                first_line,
             )
         )
     return attempts, placeholder_numbers
