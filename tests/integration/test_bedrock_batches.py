@@ -482,3 +482,35 @@ def test_the_adapters_list_pages_newest_first_with_after_and_has_more(
     second = adapter.list_batches(limit=1, after=made[1])
     assert [b["id"] for b in second["data"]] == [made[0]]
     assert all(b["input_file_id"] == body["input_file_id"] for b in first["data"] + second["data"])
+
+
+def test_a_job_whose_note_was_swept_is_left_out_of_the_list_and_not_found(
+    local_gateway: LocalGateway,
+) -> None:
+    """A job of the deployment with no note (its create gave up and the watcher's sweep removed
+    the note, or no create of the gateway made it) is not one of the gateway's batches: the
+    list goes on without it, a retrieve answers 404."""
+    import boto3
+    from gateway.errors import UpstreamRequestError
+    from gateway.providers.bedrock import jobs as bedrock_jobs
+    from gateway.providers.registry import client_for
+    from gateway.runtime.settings import get_settings
+
+    adapter = client_for("bedrock")
+    body = _adapter_body(_sdk(local_gateway), "batch_" + uuid.uuid4().hex[:24])
+    made = []
+    for _ in range(2):
+        gateway_id = "batch_" + uuid.uuid4().hex[:24]
+        body["metadata"] = {"gateway_batch_id": gateway_id}
+        made.append((gateway_id, adapter.create_batch(dict(body), gateway_id=gateway_id)["id"]))
+        time.sleep(0.01)  # distinct submit times
+    (swept_gateway_id, swept), (_, kept) = made
+    note_key = adapter._note_key(bedrock_jobs.job_token(swept_gateway_id))
+    boto3.client("s3").delete_object(Bucket=get_settings().bucket_name, Key=note_key)
+    adapter._notes.clear()  # a fresh function instance
+
+    listed = [b["id"] for b in adapter.list_batches(limit=100)["data"]]
+    assert kept in listed and swept not in listed
+    with pytest.raises(UpstreamRequestError) as missing:
+        adapter.retrieve_batch(swept)
+    assert missing.value.status_code == 404

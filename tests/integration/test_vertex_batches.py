@@ -582,3 +582,32 @@ def test_a_cancel_that_meets_the_job_ending_is_a_conflict(
     assert len(cancels) == 1  # the adapter's read saw it running: Vertex refused the cancel
     monkeypatch.undo()
     assert sdk.batches.retrieve(created.id).status == "completed"
+
+
+def test_a_job_whose_note_was_swept_is_left_out_of_the_list_and_not_found(
+    local_gateway: LocalGateway,
+) -> None:
+    """A job of the deployment with no note (its create gave up and the watcher's sweep removed
+    the note) is not one of the gateway's batches: the list goes on without it, a retrieve
+    answers 404."""
+    import boto3
+    from gateway.errors import UpstreamRequestError
+    from gateway.providers.registry import client_for
+    from gateway.providers.vertex import jobs as vertex_jobs
+    from gateway.runtime.settings import get_settings
+
+    adapter = client_for("vertex")
+    sdk = _sdk(local_gateway)
+    gateway_ids = ["batch_" + uuid.uuid4().hex[:24] for _ in range(2)]
+    made = [
+        adapter.create_batch(_adapter_body(sdk, gid, count=1), gateway_id=gid)["id"] for gid in gateway_ids
+    ]
+    note_key = adapter._note_key(vertex_jobs.job_token(gateway_ids[0]))
+    boto3.client("s3").delete_object(Bucket=get_settings().bucket_name, Key=note_key)
+    adapter._notes.clear()  # a fresh function instance
+
+    listed = [b["id"] for b in adapter.list_batches(limit=100)["data"]]
+    assert made[1] in listed and made[0] not in listed
+    with pytest.raises(UpstreamRequestError) as missing:
+        adapter.retrieve_batch(made[0])
+    assert missing.value.status_code == 404

@@ -142,6 +142,8 @@ class BedrockClient(KeptFileEndpoints):
                 if not seen_after:
                     seen_after = bedrock_jobs.job_id(str(summary["jobArn"])) == after
                     continue
+                if not self._noted(summary):
+                    continue  # a job of this deployment that no create of the gateway noted
                 if len(data) == limit:
                     has_more = True
                     break
@@ -189,6 +191,17 @@ class BedrockClient(KeptFileEndpoints):
             self._finish(job_id, job, note)
         return bedrock_jobs.batch_object(job, note)
 
+    def _noted(self, job: dict[str, Any]) -> bool:
+        """Whether the gateway keeps a note of the job (none: not one of its batches; its note
+        swept once the create that wrote it gave up, service.kept_sweep)."""
+        try:
+            self._note(bedrock_jobs.job_id(str(job["jobArn"])), job)
+        except UpstreamRequestError as exc:
+            if exc.status_code == 404:
+                return False
+            raise
+        return True
+
     def _ours(self, job: dict[str, Any]) -> bool:
         """A job of this deployment: its input lies under this deployment's prefix."""
         return self._token_of(job) is not None
@@ -204,7 +217,8 @@ class BedrockClient(KeptFileEndpoints):
         note = self._notes.get(job_id)
         if note is None:
             token = self._token_of(job)
-            if token is None:
+            raw = None if token is None else self._note_json(self._note_key(token))
+            if raw is None:
                 raise UpstreamRequestError(
                     404,
                     f"No such Batch object: {job_id}",
@@ -212,7 +226,6 @@ class BedrockClient(KeptFileEndpoints):
                     param="batch_id",
                     code="not_found",
                 )
-            raw = self._get_json(self._note_key(token))
             note = Note.from_json(raw)
             with self._lock:
                 if len(self._notes) >= _NOTES_CACHE_SIZE:
@@ -319,6 +332,15 @@ class BedrockClient(KeptFileEndpoints):
         body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
         value = json.loads(body)
         return value if isinstance(value, dict) else {}
+
+    def _note_json(self, key: str) -> dict[str, Any] | None:
+        """A job's note, None when there is none."""
+        try:
+            return self._get_json(key)
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code")) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
 
     def _read_lines(self, key: str) -> Iterator[dict[str, Any]]:
         body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"]

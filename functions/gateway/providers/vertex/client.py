@@ -139,8 +139,13 @@ class VertexClient(KeptFileEndpoints):
         jobs.sort(key=lambda job: (str(job.get("createTime") or ""), str(job["name"])), reverse=True)
         ids = [vertex_jobs.job_id(str(job["name"])) for job in jobs]
         start = ids.index(after) + 1 if after in ids else (0 if after is None else len(ids))
-        data = [self._batch(job) for job in jobs[start : start + limit]]
-        return list_page(data, has_more=start + limit < len(jobs))
+        data: list[dict[str, Any]] = []
+        position = start
+        while position < len(jobs) and len(data) < limit:
+            job, position = jobs[position], position + 1
+            if self._noted(job):  # a job no create of the gateway noted is not one of its batches
+                data.append(self._batch(job))
+        return list_page(data, has_more=position < len(jobs))
 
     def cancel_batch(self, batch_id: str) -> dict[str, Any]:
         """Cancels the job; answers `cancelling` as OpenAI does: the rows it ran become files on
@@ -203,6 +208,17 @@ class VertexClient(KeptFileEndpoints):
         if labels.get(DEPLOYMENT_LABEL) != self.name or not isinstance(token, str):
             raise _not_found(vertex_jobs.job_id(str(job.get("name"))))
         return token
+
+    def _noted(self, job: dict[str, Any]) -> bool:
+        """Whether the gateway keeps a note of the job (its note is swept once the create that
+        wrote it gave up, service.kept_sweep)."""
+        try:
+            self._note(job)
+        except UpstreamRequestError as exc:
+            if exc.status_code == 404:
+                return False
+            raise
+        return True
 
     def _note(self, job: dict[str, Any]) -> Note:
         job_id = vertex_jobs.job_id(str(job["name"]))
