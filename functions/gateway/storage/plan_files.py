@@ -222,12 +222,6 @@ def object_lines(key: str, *, bucket: str | None = None, client: Any = None) -> 
     return split_lines(object_chunks(key, bucket=bucket, client=client))
 
 
-def object_blocks(key: str, *, bucket: str | None = None, client: Any = None) -> Iterator[bytes]:
-    """The object's lines in blocks of whole lines (each block ended), streamed: what
-    `merge_results` reads fastest."""
-    return line_blocks(object_chunks(key, bucket=bucket, client=client), READ_CHUNK_BYTES)
-
-
 _INDEX_ENTRY = re.compile(rb'^(\d+)\t"([^"\\\n]*)"$', re.MULTILINE)
 
 
