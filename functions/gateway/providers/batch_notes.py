@@ -19,10 +19,9 @@ from botocore.exceptions import ClientError
 
 from gateway.runtime import resources
 from gateway.runtime.settings import get_settings
-from gateway.storage.s3 import s3_client
+from gateway.storage.s3 import is_missing, s3_client
 
 CLAIM_WINDOW_SECONDS = 300
-_MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 
 
 class BatchNotes:
@@ -93,7 +92,7 @@ class BatchNotes:
         try:
             body = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"]
         except ClientError as exc:
-            if str(exc.response.get("Error", {}).get("Code")) in _MISSING:
+            if is_missing(exc):
                 return None
             raise
         with body:

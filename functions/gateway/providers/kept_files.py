@@ -27,12 +27,12 @@ from gateway.formats.jsonl import stream_chunks
 from gateway.providers.errors import bad_request
 from gateway.runtime import resources
 from gateway.runtime.settings import get_settings
-from gateway.storage.s3 import s3_client
+from gateway.storage.s3 import MISSING_CODES, error_code, s3_client
 
 ID_PREFIX = "kfile-"
 # S3 parts must be at least 5 MiB except the last.
 PART_BYTES = 8 * 1024 * 1024
-_MISSING = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchUpload"})
+_MISSING = MISSING_CODES | {"NoSuchUpload"}
 _EXISTS = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict"})
 _PROCESSED = "processed"
 
@@ -146,7 +146,7 @@ class KeptFiles:
             else:
                 size = self._multipart(key, metadata, head, parts)
         except ClientError as exc:
-            if _code(exc) in _EXISTS:
+            if error_code(exc) in _EXISTS:
                 raise FileExists(file_id) from exc
             raise
         return _file_object(file_id, size, metadata)
@@ -181,7 +181,7 @@ class KeptFiles:
         try:
             head = self._s3.head_object(Bucket=self.bucket, Key=self.key(file_id))
         except ClientError as exc:
-            if _code(exc) in _MISSING:
+            if error_code(exc) in _MISSING:
                 raise _not_found(file_id) from exc
             raise
         return _file_object(file_id, int(head["ContentLength"]), head.get("Metadata") or {})
@@ -238,7 +238,7 @@ class KeptFiles:
         try:
             answer = self._s3.get_object(Bucket=self.bucket, Key=self.key(file_id))
         except ClientError as exc:
-            if _code(exc) in _MISSING:
+            if error_code(exc) in _MISSING:
                 raise _not_found(file_id) from exc
             raise
         body = answer["Body"]
@@ -392,7 +392,3 @@ def _not_found(file_id: str) -> UpstreamRequestError:
         param="id",
         code="not_found",
     )
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code"))

@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from gateway.observability import logger
 from gateway.runtime import resources
 from gateway.runtime.settings import get_settings
-from gateway.storage.s3 import s3_client
+from gateway.storage.s3 import is_missing, s3_client
 
 # S3 parts must be at least 5 MiB except the last; 8 MiB is boto3's default part size too.
 PART_BYTES = 8 * 1024 * 1024
@@ -27,7 +27,6 @@ UPLOADS_IN_FLIGHT = 1
 # A presigned URL is only the way to the bytes, followed at once by the client.
 DOWNLOAD_URL_SECONDS = 300
 CONTENT_TYPE = "application/octet-stream"
-_MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 
 
 def cache_key(file_id: str) -> str:
@@ -45,7 +44,7 @@ class ContentCache:
         try:
             head = self._s3.head_object(Bucket=self.bucket, Key=cache_key(file_id))
         except ClientError as exc:
-            if str(exc.response.get("Error", {}).get("Code")) in _MISSING:
+            if is_missing(exc):
                 return None
             raise
         return int(head["ContentLength"])

@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError
 
 from gateway.runtime import resources
 from gateway.runtime.settings import get_settings
-from gateway.storage.s3 import s3_client
+from gateway.storage.s3 import MISSING_CODES, error_code, is_missing, s3_client
 
 PENDING_NOTE = "pending_note"
 BATCH_NOTE = "batch_note"
@@ -42,7 +42,6 @@ _NOTE_SUFFIX = ".json"
 _JOB_NOTE = "/note.json"
 MAX_KEYS = 1000  # S3's largest page
 _GATEWAY_BATCH_TAG = "gateway_batch_id"  # models.batches.GATEWAY_BATCH_TAG, in a note's metadata
-_MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 _CHANGED = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict"})
 
 
@@ -104,7 +103,7 @@ class KeptBucket:
         try:
             answer = self._s3.list_objects_v2(**params)
         except ClientError as exc:
-            if _code(exc) == "NoSuchBucket":  # nothing kept yet (a local server's first start)
+            if error_code(exc) == "NoSuchBucket":  # nothing kept yet (a local server's first start)
                 return [], None
             raise
         contents: list[dict[str, Any]] = list(answer.get("Contents") or ())
@@ -143,7 +142,7 @@ class KeptBucket:
         try:
             body = self._s3.get_object(Bucket=self.bucket, Key=obj.key)["Body"]
         except ClientError as exc:
-            if _code(exc) in _MISSING:
+            if is_missing(exc):
                 return None
             raise
         with body:
@@ -165,7 +164,7 @@ class KeptBucket:
         try:
             head = self._s3.head_object(Bucket=self.bucket, Key=obj.key)
         except ClientError as exc:
-            if _code(exc) in _MISSING:
+            if is_missing(exc):
                 return None
             raise
         return unquote(str((head.get("Metadata") or {}).get("filename") or ""))
@@ -176,11 +175,7 @@ class KeptBucket:
         try:
             self._s3.delete_object(Bucket=self.bucket, Key=obj.key, IfMatch=obj.etag)
         except ClientError as exc:
-            if _code(exc) in _CHANGED | _MISSING:
+            if error_code(exc) in _CHANGED | MISSING_CODES:
                 return False
             raise
         return True
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code"))

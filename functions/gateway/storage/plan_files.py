@@ -30,7 +30,7 @@ from gateway.formats.jsonl import line_blocks, split_lines, stream_chunks
 from gateway.observability import logger
 from gateway.runtime import resources
 from gateway.runtime.settings import get_settings
-from gateway.storage.s3 import s3_client
+from gateway.storage.s3 import is_missing, s3_client
 
 # S3 parts must be at least 5 MiB except the last; 8 MiB as boto3 and the content cache use.
 PART_BYTES = 8 * 1024 * 1024
@@ -326,7 +326,7 @@ def object_exists(key: str, *, bucket: str | None = None, client: Any = None) ->
     try:
         (client or s3_client()).head_object(Bucket=bucket or get_settings().bucket_name, Key=key)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+        if is_missing(exc):
             return False
         raise
     return True

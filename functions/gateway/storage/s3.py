@@ -8,9 +8,23 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 # botocore reads these itself; the service-specific one wins.
 ENDPOINT_OVERRIDE_ENV = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+
+
+# What S3 (and moto, LocalStack) answer for an object that is not there.
+MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code"))
+
+
+def is_missing(exc: ClientError) -> bool:
+    """The error says the object (or key) is not there."""
+    return error_code(exc) in MISSING_CODES
 
 
 def endpoint_override() -> str | None:

@@ -45,7 +45,7 @@ from gateway.providers.config import ProviderDeployment
 from gateway.providers.errors import QuotaRefused
 from gateway.providers.kept_file_endpoints import KeptFileEndpoints
 from gateway.runtime import resources
-from gateway.storage.s3 import s3_client
+from gateway.storage.s3 import is_missing, s3_client
 
 KeySource = Callable[[bool], str | None]  # unused: Bedrock signs with the function's AWS role
 RECORDS_FILE = "records.jsonl"
@@ -338,7 +338,7 @@ class BedrockClient(KeptFileEndpoints):
         try:
             return self._get_json(key)
         except ClientError as exc:
-            if str(exc.response.get("Error", {}).get("Code")) in ("404", "NoSuchKey", "NotFound"):
+            if is_missing(exc):
                 return None
             raise
 

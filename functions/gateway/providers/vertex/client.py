@@ -36,7 +36,7 @@ from gateway.providers.vertex import records as vertex_records
 from gateway.providers.vertex.google_cloud import GoogleCloud
 from gateway.providers.vertex.jobs import Note
 from gateway.runtime import resources
-from gateway.storage.s3 import s3_client
+from gateway.storage.s3 import is_missing, s3_client
 
 KeySource = Callable[[bool], str | None]
 INPUT_FILE = "input.jsonl"
@@ -44,7 +44,6 @@ OUTPUT_FOLDER = "output"
 DEPLOYMENT_LABEL = "gateway_deployment"
 _NOTES_CACHE_SIZE = 1024
 _SPOOL_BYTES = 8 * 1024 * 1024
-_MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 _FOLDER_GONE = "folder_deleted"  # the note's mark: the job's folder in the bucket is deleted
 
 
@@ -334,7 +333,7 @@ class VertexClient(KeptFileEndpoints):
         try:
             body = self._s3.get_object(Bucket=self._files.bucket, Key=key)["Body"].read()
         except ClientError as exc:
-            if str(exc.response.get("Error", {}).get("Code")) in _MISSING:
+            if is_missing(exc):
                 return None
             raise
         value = json.loads(body)
