@@ -829,21 +829,19 @@ def _expired_lines_of(
 
 def _lines_of(client: Any, upstream_id: str | None) -> Callable[[], Iterator[bytes]]:
     """A result file's lines for the merge, in blocks of whole lines (what it reads fastest)."""
-    return lambda: _file_blocks(client, upstream_id)
-
-
-def _file_blocks(client: Any, upstream_id: str | None) -> Iterator[bytes]:
-    if not upstream_id:
-        return
-    with client.stream_file_content(upstream_id) as response:
-        yield from line_blocks(response.iter_bytes(_CHUNK_BYTES), _CHUNK_BYTES, _MAX_LINE_BYTES)
+    return lambda: line_blocks(_file_chunks(client, upstream_id), _CHUNK_BYTES, _MAX_LINE_BYTES)
 
 
 def _file_lines(client: Any, upstream_id: str | None) -> Iterator[bytes]:
+    return split_lines(_file_chunks(client, upstream_id), _MAX_LINE_BYTES)
+
+
+def _file_chunks(client: Any, upstream_id: str | None) -> Iterator[bytes]:
+    """A file at the provider, streamed (none: no file)."""
     if not upstream_id:
         return
     with client.stream_file_content(upstream_id) as response:
-        yield from split_lines(response.iter_bytes(_CHUNK_BYTES), _MAX_LINE_BYTES)
+        yield from response.iter_bytes(_CHUNK_BYTES)
 
 
 def _custom_ids(client: Any, part: ObjectRecord) -> Iterator[str]:
