@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -27,6 +28,7 @@ from gateway.formats.jsonl import stream_chunks
 from gateway.providers.errors import bad_request
 from gateway.runtime import resources
 from gateway.runtime.settings import get_settings
+from gateway.storage.part_files import SpooledPart, spooled_parts
 from gateway.storage.s3 import MISSING_CODES, error_code, s3_client
 
 ID_PREFIX = "kfile-"
@@ -130,19 +132,17 @@ class KeptFiles:
         expires_after: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Write `chunks` as file `file_id` once; FileExists if it is already written."""
-        from gateway.storage.content_cache import fixed_size_parts
-
         now = int(time.time())
         metadata = _metadata(filename, purpose, now, expires_after)
         key = self.key(file_id)
-        parts = fixed_size_parts(chunks, PART_BYTES)
-        head = next(parts, b"")
+        parts = spooled_parts(chunks, PART_BYTES)
+        head = next(parts)
         try:
-            if len(head) < PART_BYTES:
+            if head.size < PART_BYTES:
                 self._s3.put_object(
-                    Bucket=self.bucket, Key=key, Body=head, Metadata=metadata, IfNoneMatch="*"
+                    Bucket=self.bucket, Key=key, Body=head.body, Metadata=metadata, IfNoneMatch="*"
                 )
-                size = len(head)
+                size = head.size
             else:
                 size = self._multipart(key, metadata, head, parts)
         except ClientError as exc:
@@ -151,20 +151,25 @@ class KeptFiles:
             raise
         return _file_object(file_id, size, metadata)
 
-    def _multipart(self, key: str, metadata: dict[str, str], head: bytes, rest: Iterator[bytes]) -> int:
+    def _multipart(
+        self, key: str, metadata: dict[str, str], head: SpooledPart, rest: Iterator[SpooledPart]
+    ) -> int:
         upload_id = self._s3.create_multipart_upload(Bucket=self.bucket, Key=key, Metadata=metadata)[
             "UploadId"
         ]
         try:
             done: list[dict[str, Any]] = []
-            size, body = 0, head
-            while body:
+            size = 0
+            for part in itertools.chain((head,), rest):
                 answer = self._s3.upload_part(
-                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=len(done) + 1, Body=body
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    PartNumber=len(done) + 1,
+                    Body=part.body,
                 )
                 done.append({"PartNumber": len(done) + 1, "ETag": answer["ETag"]})
-                size += len(body)
-                body = next(rest, b"")
+                size += part.size
             self._s3.complete_multipart_upload(
                 Bucket=self.bucket,
                 Key=key,
