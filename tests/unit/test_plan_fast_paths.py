@@ -17,10 +17,13 @@ from gateway.service.plan import merge
 from gateway.service.plan.merge import MergeCounts, PartResult, merge_results
 from gateway.service.plan.split import PartLimits, split_input
 from gateway.storage import plan_files
-from gateway.storage.plan_files import index_key, object_lines, part_key, part_sinks, read_index
+from gateway.storage.plan_files import index_key, object_lines, read_index
 from gateway.storage.s3 import s3_client
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from tests.unit import plan_sinks
+from tests.unit.plan_sinks import part_key, part_sinks
 
 BUCKET = "plan-fast-paths"
 TRICKY_IDS = [
@@ -276,7 +279,7 @@ def test_part_files_and_indexes_in_s3_hold_every_tricky_line(
     s3: Any, monkeypatch: pytest.MonkeyPatch, chunk_bytes: int, held_lines: int
 ) -> None:
     monkeypatch.setattr(plan_files, "READ_CHUNK_BYTES", chunk_bytes)  # lines and entries cut across chunks
-    monkeypatch.setattr(plan_files.S3PartSink, "HELD_LINES", held_lines)
+    monkeypatch.setattr(plan_sinks.S3PartSink, "HELD_LINES", held_lines)
     monkeypatch.setattr(plan_files, "INDEX_PIECE_BYTES", chunk_bytes * 3)  # entries parsed a few at once
     lines = [request_line(custom_id, n * 7, compact=n % 2 == 0) for n, custom_id in enumerate(TRICKY_IDS)]
     lines.insert(3, b"")

@@ -15,12 +15,12 @@ from gateway.storage.plan_files import (
     S3ObjectWriter,
     index_key,
     object_lines,
-    part_key,
-    part_sinks,
     plan_prefix,
     read_index,
 )
 from gateway.storage.s3 import s3_client
+
+from tests.unit.plan_sinks import part_key, part_sinks
 
 BUCKET = "plan-test"
 MiB = 1024 * 1024

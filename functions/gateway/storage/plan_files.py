@@ -3,11 +3,11 @@
 `S3ObjectWriter` is a file-like writer of one object: it holds a part (PART_BYTES) and
 sends it with a multipart upload as it fills (a single PutObject for a short object), and
 aborts the upload when the write fails, so no partial object is ever visible. `object_lines`
-reads an object's lines one chunk at a time. `S3PartSink` is split's sink for part N of a
-plan: the part file `<prefix>NNNNN.jsonl` and its index `<prefix>NNNNN.index` beside it (one
-input line number, a tab and the custom_id as a JSON string a line), what merge reads back with `read_index`.
-Each is written whole or not at all; writing one again writes the same bytes (a split is
-deterministic), so a split interrupted and run again needs no clean-up.
+reads an object's lines one chunk at a time. `IndexWriter` writes a plan part's index,
+`<prefix>NNNNN.index` (one input line number, a tab and the custom_id as a JSON string a line),
+which the merge reads back with `read_index`. Each is written whole or not at all; writing one
+again writes the same bytes (a split is deterministic), so a split interrupted and run again
+needs no clean-up.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import queue
 import re
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -44,10 +44,6 @@ UPLOAD_THREADS = 4  # for all writers
 
 def plan_prefix(batch_id: str) -> str:
     return f"{resources.PLAN_FILES_PREFIX}{batch_id}/"
-
-
-def part_key(prefix: str, number: int) -> str:
-    return f"{prefix}{number:05d}.jsonl"
 
 
 def index_key(prefix: str, number: int) -> str:
@@ -277,49 +273,6 @@ class IndexWriter:
         if self._entries:
             self.writer.write(b"".join(self._entries))
             self._entries = []
-
-
-class S3PartSink:
-    """Split's sink for part `number` of the plan under `prefix`: the part file and its index,
-    lines and index entries handed to their writers HELD_LINES at a time."""
-
-    HELD_LINES = IndexWriter.HELD_LINES
-
-    def __init__(self, prefix: str, number: int, *, bucket: str | None = None, client: Any = None) -> None:
-        self.part = S3ObjectWriter(part_key(prefix, number), bucket=bucket, client=client)
-        self.index = IndexWriter(
-            index_key(prefix, number), bucket=bucket, client=client, held_lines=self.HELD_LINES
-        )
-        self._lines: list[bytes] = []
-
-    def write(self, line: bytes) -> None:
-        self._lines.append(line)
-        if len(self._lines) >= self.HELD_LINES:
-            self._hand_on()
-
-    def record(self, line_number: int, custom_id: str) -> None:
-        self.index.record(line_number, custom_id)
-
-    def close(self) -> None:
-        self._hand_on()
-        # the index last: a part whose index exists is whole
-        self.part.close()
-        self.index.close()
-
-    def abort(self) -> None:
-        self._lines = []
-        self.part.abort()
-        self.index.abort()
-
-    def _hand_on(self) -> None:
-        if self._lines:
-            self.part.write(b"".join(self._lines))
-            self._lines = []
-
-
-def part_sinks(prefix: str, *, bucket: str | None = None, client: Any = None) -> Callable[[int], S3PartSink]:
-    """split_input's `open_part` for a plan's files under `prefix`."""
-    return lambda number: S3PartSink(prefix, number, bucket=bucket, client=client)
 
 
 def object_exists(key: str, *, bucket: str | None = None, client: Any = None) -> bool:
