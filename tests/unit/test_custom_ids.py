@@ -39,11 +39,20 @@ def lines(draw: st.DrawFn) -> bytes:
     fields += draw(st.lists(st.tuples(texts | st.just("custom_id"), values), max_size=3))
     if draw(st.booleans()):
         fields = draw(st.permutations(fields))
-    body = ", ".join(
-        f"{json.dumps(key)}: {json.dumps(value, ensure_ascii=draw(st.booleans()))}" for key, value in fields
-    )
+    body = ", ".join(f"{json.dumps(key)}: {_dumped(value, draw(st.booleans()))}" for key, value in fields)
     spaces = draw(st.sampled_from(["", " ", "\t "]))
     return f"{spaces}{{{spaces}{body}}}".encode()
+
+
+def _dumped(value: Any, ascii_only: bool) -> str:
+    """JSON of `value`, its non-ASCII characters as they are unless `ascii_only`; a lone
+    surrogate (which UTF-8 cannot hold) always escaped, as a JSON file in UTF-8 holds it."""
+    text = json.dumps(value, ensure_ascii=ascii_only)
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(value)
+    return text
 
 
 @settings(max_examples=500, deadline=None)
