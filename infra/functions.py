@@ -83,6 +83,7 @@ CAPABILITY_ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
     routes.TABLE_UPDATE: {TABLE_ITEMS: ("dynamodb:UpdateItem",)},
     routes.TABLE_DELETE: {TABLE_ITEMS: ("dynamodb:DeleteItem",)},
     routes.TABLE_BATCH_WRITE: {TABLE_ITEMS: ("dynamodb:BatchWriteItem",)},
+    routes.TABLE_BATCH_GET: {TABLE_ITEMS: ("dynamodb:BatchGetItem",)},
     routes.TABLE_QUERY_BY_OWNER: {INDEX_PREFIX + resources.INDEX_BY_OWNER: ("dynamodb:Query",)},
     routes.TABLE_QUERY_BY_KIND: {INDEX_PREFIX + resources.INDEX_BY_KIND: ("dynamodb:Query",)},
     routes.TABLE_QUERY_BY_WATCH: {INDEX_PREFIX + resources.INDEX_BY_WATCH: ("dynamodb:Query",)},

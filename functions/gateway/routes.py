@@ -74,6 +74,7 @@ TABLE_PUT = "table:put"  # PutItem
 TABLE_UPDATE = "table:update"  # UpdateItem
 TABLE_DELETE = "table:delete"  # DeleteItem
 TABLE_BATCH_WRITE = "table:batch-write"  # BatchWriteItem (an object and its reverse item)
+TABLE_BATCH_GET = "table:batch-get"  # BatchGetItem (the books' reads of many keys: the watcher's check)
 TABLE_QUERY_BY_OWNER = "table:query:by_owner"  # Query on the by_owner index (a key's lists)
 TABLE_QUERY_BY_KIND = "table:query:by_kind"  # Query on the by_kind index (the master key's lists)
 TABLE_QUERY_BY_WATCH = "table:query:by_watch"  # Query on the sparse by_watch index (the watcher's work)
@@ -492,7 +493,8 @@ SCHEDULED_FUNCTIONS: tuple[ScheduledFunction, ...] = (
         _PROVIDER
         | _ANNOUNCES
         | _KEPT_WRITES
-        | {TABLE_GET, TABLE_QUERY_BY_KIND, TABLE_QUERY_BY_WATCH, BUCKET_LIST, BUCKET_DELETE, KEPT_READ}
+        | {TABLE_GET, TABLE_BATCH_GET, TABLE_QUERY_BY_KIND, TABLE_QUERY_BY_WATCH, BUCKET_LIST, BUCKET_DELETE}
+        | {KEPT_READ}
         | {KEPT_LIST, KEPT_DELETE, BEDROCK_LIST_JOBS, BEDROCK_GET_JOB, BEDROCK_RESULTS_READ}
         | {BEDROCK_CREATE_JOB, BEDROCK_RECORDS_WRITE, BEDROCK_STOP_JOB}
         # plan-files: each part's index written by the split, read by the merge, deleted after it

@@ -94,6 +94,8 @@ def _partition_keys(operation: str, params: dict[str, Any]) -> list[str]:
     if operation in _DYNAMODB_ITEM_OPERATIONS:
         item = params.get("Key") or params.get("Item") or {}
         return [item[pk]["S"]] if pk in item else []
+    if operation == "BatchGetItem":
+        return [key[pk]["S"] for request in params["RequestItems"].values() for key in request["Keys"]]
     if operation == "BatchWriteItem":
         keys = []
         for requests in params["RequestItems"].values():
@@ -129,7 +131,7 @@ def _dynamodb_uses(operation: str, params: dict[str, Any], usage: Usage, functio
     if operation in _DYNAMODB_WRITES:
         with usage._lock:
             usage.written_keys.setdefault(function, set()).update(keys)
-    if operation in _DYNAMODB_ITEM_OPERATIONS or operation == "BatchWriteItem":
+    if operation in _DYNAMODB_ITEM_OPERATIONS or operation in ("BatchWriteItem", "BatchGetItem"):
         idempotency = bool(keys) and all(key.startswith("idempotency#") for key in keys)
         return {Use(f"dynamodb:{operation}", IDEMPOTENCY if idempotency else TABLE)}
     usage.unknown.append(f"{function}: dynamodb {operation}")

@@ -29,6 +29,7 @@ EXPECTED_ACTIONS: dict[str, set[str]] = {
     routes.TABLE_UPDATE: {"dynamodb:UpdateItem"},
     routes.TABLE_DELETE: {"dynamodb:DeleteItem"},
     routes.TABLE_BATCH_WRITE: {"dynamodb:BatchWriteItem"},
+    routes.TABLE_BATCH_GET: {"dynamodb:BatchGetItem"},
     routes.TABLE_QUERY_BY_OWNER: {"dynamodb:Query"},
     routes.TABLE_QUERY_BY_KIND: {"dynamodb:Query"},
     routes.TABLE_QUERY_BY_WATCH: {"dynamodb:Query"},

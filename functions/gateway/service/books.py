@@ -56,7 +56,7 @@ OUTBOX_GRACE_SECONDS = 10
 ONE_PASS_SECONDS = WATCH_INTERVAL_SECONDS + OUTBOX_GRACE_SECONDS
 _REVERSE_PREFIX = "upstream#"
 _LOGGED_IDS = 50  # a log line names at most this many ids of one invariant
-# The records of a pass checked at most (each costs a few GetItems: it, its files, its reverse item).
+# The records of a pass checked at most (each costs a few items read: it, its files, its reverse item).
 PASS_CHECK_LIMIT = 100
 
 

@@ -3,12 +3,14 @@ find stray (service.books: `stray_notes`, `unnamed_kept_files`, past their grace
 that those invariants hold after a pass.
 
 A pass reads a bounded window of the bucket, per deployment that keeps files (books.
-kept_deployments): one list call of its pending notes (a folder this sweep keeps small: the
-creates in flight), and one list call of at most WINDOW_KEYS objects after a cursor kept in the
-table (`books#kept-cursor#<deployment>`, back to the start once a listing ends), so every kept
-object is looked at once every (objects / WINDOW_KEYS) passes. Each object costs at most two
-GetItems (its record, or its provider id's reverse item and the record it names); one past its
-grace that no key names an owner of costs a GET or HEAD more (a note's body, a file's metadata).
+kept_deployments): one list call of at most WINDOW_KEYS objects after a cursor kept in the
+table (`books#kept-cursor#<deployment>`, back to the start once a listing ends, written only
+when it moves), so every kept object is looked at once every (objects / WINDOW_KEYS) passes,
+and, unless that window was the whole listing, one list call of its pending notes (a folder
+this sweep keeps small: the creates in flight). Each object needs at most two items read (its
+record, or its provider id's reverse item and the record it names), read for all the windows
+together in BatchGetItems of 100; one past its grace that no key names an owner of costs a GET
+or HEAD more (a note's body, a file's metadata).
 
 Each removal is checked again just before, with fresh strongly consistent reads, and is
 conditional on the ETag listed: a record that attached or went pending meanwhile keeps its
@@ -26,6 +28,7 @@ from gateway.observability import logger
 from gateway.runtime import resources
 from gateway.service import books
 from gateway.service.deadline import Deadline
+from gateway.storage import books_queries
 from gateway.storage.dynamo import dynamodb_client
 from gateway.storage.id_map import IdMap
 from gateway.storage.kept_objects import NOTE_KINDS, PENDING_FOLDER, KeptBucket, KeptObject
@@ -52,25 +55,32 @@ def sweep(
     if not deployments:
         return report
     bucket = bucket or KeptBucket()
-    left: list[KeptObject] = []
+    at = time.time() if now is None else now
+    after = cursors(id_map, deployments)
+    listed: dict[str, KeptObject] = {}
+    moved: dict[str, str | None] = {}
     for deployment in deployments:
         if deadline.passed():
             break
-        at = time.time() if now is None else now
-        pending_notes, _ = bucket.page(deployment, folder=PENDING_FOLDER)
-        window, next_after = bucket.page(deployment, after=cursor(id_map, deployment), max_keys=WINDOW_KEYS)
-        listed = list({kept.key: kept for kept in [*pending_notes, *window]}.values())
-        report.listed += len(listed)
-        for kept in _stray(id_map, bucket, listed, at):
-            if deadline.passed():
-                left.append(kept)
-                continue
-            try:
-                report.removed += _remove(id_map, bucket, kept, at)
-            except Exception:
-                logger.exception("books: a stray kept object not removed", extra={"key": kept.key})
-                left.append(kept)
-        save_cursor(id_map, deployment, next_after)
+        window, moved[deployment] = bucket.page(deployment, after=after.get(deployment), max_keys=WINDOW_KEYS)
+        if after.get(deployment) is not None or moved[deployment] is not None:
+            # the window is not the whole listing: the creates in flight are read every pass
+            window += bucket.page(deployment, folder=PENDING_FOLDER)[0]
+        listed.update((kept.key, kept) for kept in window)
+    report.listed = len(listed)
+    left: list[KeptObject] = []
+    for kept in _stray(id_map, bucket, list(listed.values()), at):
+        if deadline.passed():
+            left.append(kept)
+            continue
+        try:
+            report.removed += _remove(id_map, bucket, kept, at)
+        except Exception:
+            logger.exception("books: a stray kept object not removed", extra={"key": kept.key})
+            left.append(kept)
+    for deployment, next_after in moved.items():
+        if next_after != after.get(deployment):
+            save_cursor(id_map, deployment, next_after)
     report.left = {
         name: keys
         for name, keys in (
@@ -99,13 +109,18 @@ def _remove(id_map: IdMap, bucket: KeptBucket, kept: KeptObject, now: float) -> 
 
 
 # The cursor ----------------------------------------------------------------------------------
+def cursors(id_map: IdMap, deployments: list[str]) -> dict[str, str]:
+    """Each deployment's cursor (absent: the start), read at once."""
+    items = books_queries.items_by_key(id_map.table, {CURSOR_PREFIX + name for name in deployments})
+    return {
+        key.removeprefix(CURSOR_PREFIX): str(item[_AFTER]["S"])
+        for key, item in items.items()
+        if _AFTER in item
+    }
+
+
 def cursor(id_map: IdMap, deployment: str) -> str | None:
-    item = (
-        dynamodb_client()
-        .get_item(TableName=id_map.table, Key={_PK: {"S": CURSOR_PREFIX + deployment}}, ConsistentRead=True)
-        .get("Item")
-    )
-    return str(item[_AFTER]["S"]) if item and _AFTER in item else None
+    return cursors(id_map, [deployment]).get(deployment)
 
 
 def save_cursor(id_map: IdMap, deployment: str, after: str | None) -> None:
