@@ -388,13 +388,14 @@ def _grace(kept: KeptObject) -> float:
     return NOTE_GRACE_SECONDS if kept.kind in NOTE_KINDS else KEPT_FILE_GRACE_SECONDS
 
 
+def past_grace(kept: KeptObject, now: float) -> bool:
+    """Whether `kept` is old enough to be stray (a younger one may belong to a write in flight)."""
+    return now - kept.modified_at > _grace(kept)
+
+
 def stray_kept(books: Books, now: float) -> list[KeptObject]:
     """The kept objects past their grace that nobody owns (what the watcher's sweep removes)."""
-    return [
-        kept
-        for kept in books.kept or ()
-        if now - kept.modified_at > _grace(kept) and not kept_owned(books, kept)
-    ]
+    return [kept for kept in books.kept or () if past_grace(kept, now) and not kept_owned(books, kept)]
 
 
 def stray_notes(books: Books, now: float) -> list[str]:
@@ -425,8 +426,11 @@ def read_kept(
         _read(books, id_map, {owner for owner in owners if owner} - set(books.records))
     resolved = []
     for kept in objects:
-        past_grace = now - kept.modified_at > _grace(kept)
-        if past_grace and kept.named_id is None and (kept.kind == JOB_NOTE or not kept_owned(books, kept)):
+        if (
+            past_grace(kept, now)
+            and kept.named_id is None
+            and (kept.kind == JOB_NOTE or not kept_owned(books, kept))
+        ):
             kept = replace(kept, named_id=bucket.named_id(kept))
         resolved.append(kept)
     if read_table:

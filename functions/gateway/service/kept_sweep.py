@@ -94,7 +94,8 @@ def sweep(
 
 def _stray(id_map: IdMap, bucket: KeptBucket, objects: list[KeptObject], now: float) -> list[KeptObject]:
     snapshot = books.Books()
-    books.read_kept(snapshot, id_map, bucket, objects, now)
+    # one within its grace is not stray whatever the table says: nothing read for it
+    books.read_kept(snapshot, id_map, bucket, [kept for kept in objects if books.past_grace(kept, now)], now)
     return books.stray_kept(snapshot, now)
 
 
