@@ -270,6 +270,28 @@ def _counted(monkeypatch: pytest.MonkeyPatch, *clients: Any) -> dict[str, int]:
     return calls
 
 
+def test_a_notes_body_is_read_once_per_etag_pass_after_pass(
+    kept_deployment: KeptBucket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway.storage.s3 import s3_client
+
+    live = record("batch_live", upstream_id="job-1")
+    IdMap().put(live)
+    key = BedrockClient._note_key(SimpleNamespace(name=DEP), "live")  # type: ignore[arg-type]
+    s3 = boto3.client("s3")
+    s3.put_object(Bucket=kept_deployment.bucket, Key=key, Body=json.dumps({"gateway_batch_id": live.id}))
+    calls = _counted(monkeypatch, s3_client())
+    later = time.time() + 2 * books.KEPT_FILE_GRACE_SECONDS
+    for _ in range(3):  # the note names a live record: kept, its body read on the first pass only
+        assert kept_sweep.sweep(IdMap(), Deadline.after(60), now=later).removed == 0
+    assert calls["get_object"] == 1
+    given_up = record("batch_given_up")  # written again: a new ETag, read again, now stray
+    IdMap().put(given_up)  # a create given up: no job
+    s3.put_object(Bucket=kept_deployment.bucket, Key=key, Body=json.dumps({"gateway_batch_id": given_up.id}))
+    assert kept_sweep.sweep(IdMap(), Deadline.after(60), now=later).removed == 1
+    assert calls["get_object"] == 2  # read once for its new ETag (the removal's check included)
+
+
 def test_a_jobs_note_is_removed_once_its_create_was_given_up_never_while_it_names_a_live_record(
     kept_deployment: KeptBucket,
 ) -> None:

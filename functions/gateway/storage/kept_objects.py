@@ -15,6 +15,7 @@ conditional on the object's ETag, so a note written again since it was listed is
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,11 @@ _JOB_NOTE = "/note.json"
 MAX_KEYS = 1000  # S3's largest page
 _GATEWAY_BATCH_TAG = "gateway_batch_id"  # models.batches.GATEWAY_BATCH_TAG, in a note's metadata
 _CHANGED = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict"})
+# What named_id read, by (bucket, key, ETag): an object's body and metadata change only with
+# its ETag, and a warm watcher lists the same notes pass after pass.
+_NAMED: dict[tuple[str, str, str], str | None] = {}
+_NAMED_HELD = 20_000
+_NAMED_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -133,41 +139,38 @@ class KeptBucket:
 
     def named_id(self, obj: KeptObject) -> str | None:
         """The gateway id `obj` names inside: a note's batch (a pending note's is its key's), the
-        gateway file id a kept file was uploaded under; None if it names none (or is gone)."""
+        gateway file id a kept file was uploaded under; None if it names none (or is gone).
+        Remembered by ETag in this process: the same object read again costs no request."""
         if obj.kind == PENDING_NOTE:
             return obj.name
-        if obj.kind == KEPT_FILE:
-            uploaded_as = self._uploaded_as(obj)
-            return uploaded_as.partition(".")[0] if uploaded_as and "." in uploaded_as else None
+        remembered = (self.bucket, obj.key, obj.etag)
+        if obj.etag and remembered in _NAMED:
+            return _NAMED[remembered]
+        named, etag_read = self._read_named_id(obj)
+        if obj.etag and etag_read == obj.etag:  # what was read is the object listed
+            with _NAMED_LOCK:
+                if len(_NAMED) >= _NAMED_HELD:
+                    del _NAMED[next(iter(_NAMED))]  # the oldest
+                _NAMED[remembered] = named
+        return named
+
+    def _read_named_id(self, obj: KeptObject) -> tuple[str | None, str | None]:
+        """What named_id answers, and the ETag of what it read (None: the object is gone)."""
         try:
-            body = self._s3.get_object(Bucket=self.bucket, Key=obj.key)["Body"]
+            if obj.kind == KEPT_FILE:
+                head = self._s3.head_object(Bucket=self.bucket, Key=obj.key)
+                return _uploader(head.get("Metadata") or {}), str(head.get("ETag") or "")
+            answer = self._s3.get_object(Bucket=self.bucket, Key=obj.key)
         except ClientError as exc:
             if is_missing(exc):
-                return None
+                return None, None
             raise
-        with body:
+        with answer["Body"] as body:
             try:
                 note = json.loads(body.read())
             except ValueError:
-                return None
-        if not isinstance(note, dict):
-            return None
-        metadata = note.get("metadata")
-        named = note.get(_GATEWAY_BATCH_TAG) or (
-            metadata.get(_GATEWAY_BATCH_TAG) if isinstance(metadata, dict) else None
-        )
-        return str(named) if named else None
-
-    def _uploaded_as(self, obj: KeptObject) -> str | None:
-        """The name a kept file was uploaded under (adoption.upstream_filename: the gateway file
-        id, a dot, the client's name), or None when it is gone."""
-        try:
-            head = self._s3.head_object(Bucket=self.bucket, Key=obj.key)
-        except ClientError as exc:
-            if is_missing(exc):
-                return None
-            raise
-        return unquote(str((head.get("Metadata") or {}).get("filename") or ""))
+                note = None
+        return _note_names(note), str(answer.get("ETag") or "")
 
     def delete_if_unchanged(self, obj: KeptObject) -> bool:
         """Delete the object as it was listed; False when it changed or went meanwhile. (S3 asks
@@ -179,3 +182,21 @@ class KeptBucket:
                 return False
             raise
         return True
+
+
+def _uploader(metadata: dict[str, str]) -> str | None:
+    """The gateway file id a kept file was uploaded as: its filename metadata holds that id, a
+    dot and the client's name (adoption.upstream_filename)."""
+    uploaded_as = unquote(str(metadata.get("filename") or ""))
+    return uploaded_as.partition(".")[0] if "." in uploaded_as else None
+
+
+def _note_names(note: Any) -> str | None:
+    """The gateway batch a note's body names (at its top, or in its metadata)."""
+    if not isinstance(note, dict):
+        return None
+    metadata = note.get("metadata")
+    named = note.get(_GATEWAY_BATCH_TAG) or (
+        metadata.get(_GATEWAY_BATCH_TAG) if isinstance(metadata, dict) else None
+    )
+    return str(named) if named else None
