@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 from gateway.runtime import resources
-from gateway.storage import books_queries
+from gateway.storage import books_queries, dynamo
 from gateway.storage.dynamo import dynamodb_client
-from gateway.storage.id_map import IdMap
+from gateway.storage.id_map import IdMap, ObjectRecord
 
 PK = resources.TABLE_PARTITION_KEY
 
@@ -68,7 +68,7 @@ def test_keys_left_unprocessed_are_asked_again_after_a_pause(
     proxy = HoldsBack(held=30, times=2)
     pauses: list[float] = []
     monkeypatch.setattr(books_queries, "dynamodb_client", lambda: proxy)
-    monkeypatch.setattr(books_queries.time, "sleep", pauses.append)
+    monkeypatch.setattr(dynamo.time, "sleep", pauses.append)
     found = books_queries.items_by_key(table, [f"k{number:03d}" for number in range(100)])
     assert sorted(found) == [f"k{number:03d}" for number in range(0, 100, 2)]
     assert proxy.calls == [100, 30, 30] and pauses == [0.05, 0.1]
@@ -79,6 +79,26 @@ def test_keys_never_processed_fail_the_read_rather_than_read_as_missing(
 ) -> None:
     proxy = HoldsBack(held=1, times=100)
     monkeypatch.setattr(books_queries, "dynamodb_client", lambda: proxy)
-    monkeypatch.setattr(books_queries.time, "sleep", lambda _seconds: None)
+    monkeypatch.setattr(dynamo.time, "sleep", lambda _seconds: None)
     with pytest.raises(RuntimeError, match="1 keys unread"):
         books_queries.items_by_key(table, ["k000", "k002"])
+
+
+def test_records_are_read_many_at_once_leaving_out_what_is_no_record(table: str) -> None:
+    id_map = IdMap()
+    for number in range(105):
+        id_map.put(
+            ObjectRecord(
+                id=f"batch_{number:03d}",
+                kind="batch",
+                owner="key-a",
+                provider="openai",
+                created_at=1,
+                object={"id": f"batch_{number:03d}", "status": "completed"},
+            ),
+            reverse=False,
+        )
+    wanted = [f"batch_{number:03d}" for number in range(0, 110, 5)] + ["k000", "not a storable id\n"]
+    found = id_map.get_many(wanted)
+    assert sorted(found) == [f"batch_{number:03d}" for number in range(0, 105, 5)]  # k000 is no record
+    assert all(found[record_id].object["id"] == record_id for record_id in found)

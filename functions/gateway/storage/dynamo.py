@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -116,3 +117,33 @@ def query_items(query: Callable[..., Any], **params: Any) -> Iterator[Item]:
         if not last_key:
             return
         params["ExclusiveStartKey"] = last_key
+
+
+BATCH_GET_KEYS = 100  # BatchGetItem's most keys a call
+_UNPROCESSED_RETRIES = 8  # DynamoDB hands back keys it did not read (throttled): asked again
+
+
+def batch_get(client: Any, table: str, key_name: str, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The items (as DynamoDB types them) of these partition keys that exist, by key: strongly
+    consistent BatchGetItems of BATCH_GET_KEYS keys. Keys DynamoDB leaves unprocessed are asked
+    again after a growing pause; a RuntimeError if some stay unread (never read as missing)."""
+    found: dict[str, dict[str, Any]] = {}
+    wanted = sorted(set(keys))
+    for start in range(0, len(wanted), BATCH_GET_KEYS):
+        request: dict[str, Any] = {
+            table: {
+                "Keys": [{key_name: {"S": key}} for key in wanted[start : start + BATCH_GET_KEYS]],
+                "ConsistentRead": True,
+            }
+        }
+        for attempt in range(_UNPROCESSED_RETRIES + 1):
+            answer = client.batch_get_item(RequestItems=request)
+            for item in answer.get("Responses", {}).get(table, ()):
+                found[item[key_name]["S"]] = item
+            request = answer.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            if attempt == _UNPROCESSED_RETRIES:
+                raise RuntimeError(f"DynamoDB left {len(request[table]['Keys'])} keys unread")
+            time.sleep(min(0.05 * 2**attempt, 1.0))
+    return found

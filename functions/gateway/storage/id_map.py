@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -25,6 +25,7 @@ from gateway.runtime import resources
 from gateway.runtime.settings import get_settings
 from gateway.storage.dynamo import (
     Item,
+    batch_get,
     dynamodb_client,
     marshal,
     set_expression,
@@ -192,6 +193,12 @@ class IdMap:
             TableName=self.table, Key={resources.TABLE_PARTITION_KEY: {"S": gateway_id}}
         )
         return _object_record(response.get("Item"))
+
+    def get_many(self, gateway_ids: Iterable[str]) -> dict[str, ObjectRecord]:
+        """The records of these ids that exist, by id, read 100 at a time (strongly consistent)."""
+        wanted = [gateway_id for gateway_id in gateway_ids if storable_id(gateway_id)]
+        items = batch_get(self._db, self.table, resources.TABLE_PARTITION_KEY, wanted)
+        return {gateway_id: record for gateway_id, item in items.items() if (record := _object_record(item))}
 
     def put(self, record: ObjectRecord, *, reverse: bool = True) -> None:
         """Create or replace an object; a new upstream id also gets its reverse entry

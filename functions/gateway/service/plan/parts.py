@@ -71,5 +71,6 @@ def save(id_map: IdMap, part: ObjectRecord) -> bool:
 
 def load(id_map: IdMap, batch_id: str, count: int) -> list[ObjectRecord]:
     """The plan's parts in order (a part the split has not written yet is left out)."""
-    found = (id_map.get(part_id(batch_id, index)) for index in range(count))
-    return [part for part in found if part is not None]
+    ids = [part_id(batch_id, index) for index in range(count)]
+    found = id_map.get_many(ids)
+    return [found[each] for each in ids if each in found]
