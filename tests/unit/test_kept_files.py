@@ -114,3 +114,26 @@ def test_a_batch_results_file_is_kept_once_under_an_id_its_batch_and_kind_fix(st
     kept = store.retrieve_file(file_id)
     assert (kept["filename"], kept["purpose"]) == ("batch_up-1_output.jsonl", "batch_output")
     assert store.keep_results("up-1", "error", first, purpose="batch_error") != file_id
+
+
+def test_a_part_that_fails_to_upload_while_the_next_fills_leaves_no_file_and_no_upload(
+    store: KeptFiles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kept_files, "PART_BYTES", 5 * 1024 * 1024)
+    real_upload_part = store._s3.upload_part
+    sent: list[int] = []
+
+    def upload_part(**kwargs: object) -> object:
+        sent.append(int(kwargs["PartNumber"]))  # type: ignore[call-overload]
+        if kwargs["PartNumber"] == 2:
+            raise RuntimeError("connection reset")
+        return real_upload_part(**kwargs)
+
+    monkeypatch.setattr(store._s3, "upload_part", upload_part)
+    content = bytes(range(256)) * (16 * 4096)  # 16 MiB: four parts
+    with pytest.raises(RuntimeError, match="connection reset"):
+        store.put_file(derived_id("broken"), [content], filename="b.jsonl", purpose="batch")
+    assert sent == [1, 2, 3]  # the third was sent while the second failed: at most one ahead
+    assert boto3.client("s3").list_multipart_uploads(Bucket=BUCKET).get("Uploads") is None
+    with pytest.raises(UpstreamRequestError):
+        store.retrieve_file(derived_id("broken"))

@@ -1,21 +1,22 @@
-"""storage.part_files: chunks regrouped into fixed-size parts, each read from one reused file."""
+"""storage.part_files: chunks regrouped into fixed-size parts, each read from files that take turns."""
 
 from __future__ import annotations
 
 import pytest
 from gateway.storage import part_files
-from gateway.storage.part_files import spooled_parts
+from gateway.storage.part_files import PartFiles
 from hypothesis import given
 from hypothesis import strategies as st
 
 
-def _read_all(chunks: list[bytes], size: int) -> list[bytes]:
+def _read_all(chunks: list[bytes], size: int, files: int = 1) -> list[bytes]:
     """Each part's bytes, read as an upload reads them: from its body, to its end."""
     read = []
-    for part in spooled_parts(iter(chunks), size):
-        body = part.body.read()
-        assert len(body) == part.size
-        read.append(body)
+    with PartFiles(files) as part_files:
+        for part in part_files.parts(iter(chunks), size):
+            body = part.body.read()
+            assert len(body) == part.size
+            read.append(body)
     return read
 
 
@@ -38,9 +39,13 @@ def test_parts_have_the_size_asked_the_last_shorter(sizes: list[int], expected: 
     assert b"".join(parts) == b"".join(chunks)
 
 
-@given(st.lists(st.binary(max_size=40), max_size=12), st.integers(min_value=1, max_value=17))
-def test_the_parts_join_to_the_chunks(chunks: list[bytes], size: int) -> None:
-    parts = _read_all(chunks, size)
+@given(
+    st.lists(st.binary(max_size=40), max_size=12),
+    st.integers(min_value=1, max_value=17),
+    st.integers(min_value=1, max_value=3),
+)
+def test_the_parts_join_to_the_chunks(chunks: list[bytes], size: int, files: int) -> None:
+    parts = _read_all(chunks, size, files)
     assert b"".join(parts) == b"".join(chunks)
     assert all(len(part) == size for part in parts[:-1])
     assert 0 < len(parts[-1]) <= size or parts == [b""]
@@ -48,18 +53,33 @@ def test_the_parts_join_to_the_chunks(chunks: list[bytes], size: int) -> None:
 
 def test_a_body_read_twice_gives_the_same_bytes() -> None:
     """botocore reads a body once for its checksum, rewinds it and reads it again to send it."""
-    for part in spooled_parts(iter([b"abcdefghij"]), 4):
-        start = part.body.tell()
-        first = part.body.read()
-        part.body.seek(start)
-        assert part.body.read() == first
+    with PartFiles() as part_files:
+        for part in part_files.parts(iter([b"abcdefghij"]), 4):
+            start = part.body.tell()
+            first = part.body.read()
+            part.body.seek(start)
+            assert part.body.read() == first
 
 
 def test_a_large_part_is_held_on_the_disk_not_in_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(part_files, "IN_MEMORY_BYTES", 8)
-    rolled = []
-    for part in spooled_parts(iter([b"x" * 30]), 16):
-        rolled.append(part.body._rolled)  # type: ignore[attr-defined]
+    with PartFiles() as files:
+        rolled = [part.body._rolled for part in files.parts(iter([b"x" * 30]), 16)]  # type: ignore[attr-defined]
     assert rolled == [True, True]
-    small = [part.body._rolled for part in spooled_parts(iter([b"x" * 5]), 16)]  # type: ignore[attr-defined]
+    with PartFiles() as files:
+        small = [part.body._rolled for part in files.parts(iter([b"x" * 5]), 16)]  # type: ignore[attr-defined]
     assert small == [False]
+
+
+def test_with_two_files_a_part_stays_whole_while_the_next_one_fills() -> None:
+    """The upload of part N may still read it while part N + 1 is cut (kept files send so)."""
+    chunks = [bytes([n]) * 7 for n in range(1, 9)]  # 56 bytes: parts of 16, 16, 16, 8
+    with PartFiles(files=2) as part_files:
+        parts = part_files.parts(iter(chunks), 16)
+        previous = next(parts)
+        sent = []
+        for part in parts:
+            sent.append(previous.body.read())  # read after the next part was cut
+            previous = part
+        sent.append(previous.body.read())  # the last, read after the listing ended
+    assert sent == [b"".join(chunks)[start : start + 16] for start in range(0, 56, 16)]

@@ -11,11 +11,12 @@ one file, and the second learns it exists.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
-import itertools
 import time
 import uuid
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -28,7 +29,7 @@ from gateway.formats.jsonl import stream_chunks
 from gateway.providers.errors import bad_request
 from gateway.runtime import resources
 from gateway.runtime.settings import get_settings
-from gateway.storage.part_files import SpooledPart, spooled_parts
+from gateway.storage.part_files import PartFiles, SpooledPart
 from gateway.storage.s3 import MISSING_CODES, error_code, s3_client
 
 ID_PREFIX = "kfile-"
@@ -135,16 +136,17 @@ class KeptFiles:
         now = int(time.time())
         metadata = _metadata(filename, purpose, now, expires_after)
         key = self.key(file_id)
-        parts = spooled_parts(chunks, PART_BYTES)
-        head = next(parts)
         try:
-            if head.size < PART_BYTES:
-                self._s3.put_object(
-                    Bucket=self.bucket, Key=key, Body=head.body, Metadata=metadata, IfNoneMatch="*"
-                )
-                size = head.size
-            else:
-                size = self._multipart(key, metadata, head, parts)
+            with PartFiles(files=2) as part_files:
+                parts = part_files.parts(chunks, PART_BYTES)
+                head = next(parts)
+                if head.size < PART_BYTES:
+                    self._s3.put_object(
+                        Bucket=self.bucket, Key=key, Body=head.body, Metadata=metadata, IfNoneMatch="*"
+                    )
+                    size = head.size
+                else:
+                    size = self._multipart(key, metadata, head, parts)
         except ClientError as exc:
             if error_code(exc) in _EXISTS:
                 raise FileExists(file_id) from exc
@@ -154,22 +156,24 @@ class KeptFiles:
     def _multipart(
         self, key: str, metadata: dict[str, str], head: SpooledPart, rest: Iterator[SpooledPart]
     ) -> int:
+        """Each part sent in a thread while the next one fills (`rest` takes turns between two
+        files: a part's upload ends before the part after next is asked for)."""
         upload_id = self._s3.create_multipart_upload(Bucket=self.bucket, Key=key, Metadata=metadata)[
             "UploadId"
         ]
+        in_flight: list[Future[dict[str, Any]]] = []  # the part sending, and the one after it
         try:
             done: list[dict[str, Any]] = []
-            size = 0
-            for part in itertools.chain((head,), rest):
-                answer = self._s3.upload_part(
-                    Bucket=self.bucket,
-                    Key=key,
-                    UploadId=upload_id,
-                    PartNumber=len(done) + 1,
-                    Body=part.body,
-                )
-                done.append({"PartNumber": len(done) + 1, "ETag": answer["ETag"]})
+            size = number = 0
+            part: SpooledPart | None = head
+            while part is not None:
+                number += 1
+                in_flight.append(_part_uploads().submit(self._upload_part, key, upload_id, number, part.body))
+                if len(in_flight) == 2:
+                    done.append(in_flight.pop(0).result())
                 size += part.size
+                part = next(rest, None)  # fills the file whose upload just ended
+            done.extend(future.result() for future in in_flight)
             self._s3.complete_multipart_upload(
                 Bucket=self.bucket,
                 Key=key,
@@ -178,9 +182,18 @@ class KeptFiles:
                 IfNoneMatch="*",
             )
         except BaseException:
+            for future in in_flight:  # the parts in flight end before the upload is aborted
+                with contextlib.suppress(BaseException):
+                    future.result()
             self._abort(key, upload_id)
             raise
         return size
+
+    def _upload_part(self, key: str, upload_id: str, number: int, body: IO[bytes]) -> dict[str, Any]:
+        answer = self._s3.upload_part(
+            Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
+        )
+        return {"PartNumber": number, "ETag": answer["ETag"]}
 
     def retrieve_file(self, file_id: str) -> dict[str, Any]:
         try:
@@ -397,3 +410,10 @@ def _not_found(file_id: str) -> UpstreamRequestError:
         param="id",
         code="not_found",
     )
+
+
+@functools.cache
+def _part_uploads() -> ThreadPoolExecutor:
+    """The threads kept files' parts upload on (one part in flight per write): a few
+    long-lived ones, not one per write (each thread would keep its own malloc arena)."""
+    return ThreadPoolExecutor(4, thread_name_prefix="kept-file-part")
