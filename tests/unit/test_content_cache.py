@@ -20,7 +20,7 @@ from gateway.runtime import resources
 from gateway.service import content_delivery
 from gateway.service.content_delivery import MAX_INLINE_CONTENT_BYTES, attachment_disposition
 from gateway.storage import s3 as s3_module
-from gateway.storage.content_cache import ContentCache, cache_key, fixed_size_parts
+from gateway.storage.content_cache import ContentCache, cache_key
 from handlers import files_content
 
 from tests.unit.conftest import FakeContext, event, store_file
@@ -59,28 +59,6 @@ def test_inline_limit_fits_a_lambda_response_after_base64() -> None:
     encoded = 4 * -(-MAX_INLINE_CONTENT_BYTES // 3)
     assert encoded + content_delivery.RESPONSE_OVERHEAD_BYTES <= routes.LAMBDA_MAX_RESPONSE_BYTES
     assert MAX_INLINE_CONTENT_BYTES > 4_500_000  # and not needlessly small
-
-
-# -- regrouping into parts -------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("sizes", "expected"),
-    [
-        ([], [0]),
-        ([0, 0], [0]),
-        ([3], [3]),
-        ([4], [4]),
-        ([1, 1, 1, 1, 1], [4, 1]),
-        ([9], [4, 4, 1]),
-        ([2, 6], [4, 4]),
-    ],
-)
-def test_fixed_size_parts(sizes: list[int], expected: list[int]) -> None:
-    data = [bytes([i]) * n for i, n in enumerate(sizes)]
-    parts = list(fixed_size_parts(iter(data), 4))
-    assert [len(p) for p in parts] == expected
-    assert b"".join(parts) == b"".join(data)
 
 
 # -- the cache ---------------------------------------------------------------------------------

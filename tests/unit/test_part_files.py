@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from gateway.storage import part_files
+from gateway.storage.content_cache import fixed_size_parts
 from gateway.storage.part_files import PartFiles
 from hypothesis import given
 from hypothesis import strategies as st
@@ -20,6 +23,10 @@ def _read_all(chunks: list[bytes], size: int, files: int = 1) -> list[bytes]:
     return read
 
 
+def _in_memory(chunks: list[bytes], size: int) -> list[bytes]:
+    return list(fixed_size_parts(iter(chunks), size))
+
+
 @pytest.mark.parametrize(
     ("sizes", "expected"),
     [
@@ -32,9 +39,14 @@ def _read_all(chunks: list[bytes], size: int, files: int = 1) -> list[bytes]:
         ([2, 6], [4, 4]),
     ],
 )
-def test_parts_have_the_size_asked_the_last_shorter(sizes: list[int], expected: list[int]) -> None:
+@pytest.mark.parametrize("regroup", [_read_all, _in_memory], ids=["part files", "fixed_size_parts"])
+def test_parts_have_the_size_asked_the_last_shorter(
+    regroup: Callable[[list[bytes], int], list[bytes]], sizes: list[int], expected: list[int]
+) -> None:
+    """PartFiles (kept files) and fixed_size_parts (the content cache, Bedrock's records,
+    Vertex's uploads) cut alike."""
     chunks = [bytes([i + 1]) * n for i, n in enumerate(sizes)]
-    parts = _read_all(chunks, 4)
+    parts = regroup(chunks, 4)
     assert [len(p) for p in parts] == expected
     assert b"".join(parts) == b"".join(chunks)
 
