@@ -79,7 +79,7 @@ def _tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-def _timeout(seconds: float | None) -> dict[str, Any]:
+def request_timeout(seconds: float | None) -> dict[str, Any]:
     """A per-request timeout (connect included), or nothing: the client's own. A create must end
     before API Gateway's limit; a list's refresh within what is left of its deadline."""
     if seconds is None:

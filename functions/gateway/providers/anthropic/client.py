@@ -34,10 +34,10 @@ from gateway.providers.errors import QuotaRefused, bad_request, upstream_error
 from gateway.providers.http_send import (
     KeySource,
     Replayable,
-    _timeout,
     close_failed,
     http_client,
     operation_name,
+    request_timeout,
     send_measured,
 )
 from gateway.providers.kept_file_endpoints import KeptFileEndpoints
@@ -111,7 +111,7 @@ class AnthropicClient(KeptFileEndpoints):
                 _BATCHES,
                 content=payload,
                 headers={"content-type": "application/json", "content-length": str(payload.size)},
-                **_timeout(timeout),
+                **request_timeout(timeout),
             )
         except RateLimitError as exc:  # 429: the processing queue is full, or the request rate
             raise QuotaRefused.of(exc) from exc
@@ -168,13 +168,13 @@ class AnthropicClient(KeptFileEndpoints):
         return total, model
 
     def retrieve_batch(self, batch_id: str, *, timeout: float | None = None) -> dict[str, Any]:
-        return self._openai(self._json("GET", f"{_BATCHES}/{batch_id}", **_timeout(timeout)))
+        return self._openai(self._json("GET", f"{_BATCHES}/{batch_id}", **request_timeout(timeout)))
 
     def list_batches(self, *, timeout: float | None = None, **query: Any) -> dict[str, Any]:
         params = {"limit": query.get("limit") or 20}
         if query.get("after"):
             params["after_id"] = query["after"]
-        page = self._json("GET", _BATCHES, params=params, **_timeout(timeout))
+        page = self._json("GET", _BATCHES, params=params, **request_timeout(timeout))
         data = [batch for raw in page.get("data") or () if (batch := self._openai(raw, required=False))]
         return {
             "object": "list",

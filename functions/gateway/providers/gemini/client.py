@@ -52,10 +52,10 @@ from gateway.providers.gemini.errors import gemini_error, key_rejected
 from gateway.providers.http_send import (
     KeySource,
     Replayable,
-    _timeout,
     close_failed,
     http_client,
     operation_name,
+    request_timeout,
     send_measured,
 )
 from gateway.providers.kept_file_endpoints import KeptFileEndpoints
@@ -128,7 +128,7 @@ class GeminiClient(KeptFileEndpoints):
                 "POST",
                 f"/v1beta/models/{self.deployment.base_model(model)}:batchGenerateContent",
                 json=request,
-                **_timeout(timeout),
+                **request_timeout(timeout),
             )
         except RateLimitError as exc:  # 429 RESOURCE_EXHAUSTED: Google made nothing
             self.notes.forget_pending(gateway_id)
@@ -199,7 +199,7 @@ class GeminiClient(KeptFileEndpoints):
                 "X-Goog-Upload-Header-Content-Length": str(size),
                 "X-Goog-Upload-Header-Content-Type": "application/jsonl",
             },
-            **_timeout(timeout),
+            **request_timeout(timeout),
         )
         upload_url = start.headers.get("x-goog-upload-url")
         start.close()
@@ -214,7 +214,7 @@ class GeminiClient(KeptFileEndpoints):
                 "X-Goog-Upload-Offset": "0",
                 "X-Goog-Upload-Command": "upload, finalize",
             },
-            **_timeout(timeout),
+            **request_timeout(timeout),
         )
         name = _payload(done, self.name).get("file", {}).get("name")
         if not shapes.is_file_name(name):
@@ -281,7 +281,7 @@ class GeminiClient(KeptFileEndpoints):
     def _operation(self, batch_id: str, timeout: float | None) -> dict[str, Any]:
         if not _BATCH_ID.match(batch_id):  # Gemini's ids; anything else names no batch of ours
             raise _not_found(batch_id)
-        return self._json("GET", f"/v1beta/batches/{batch_id}", **_timeout(timeout))
+        return self._json("GET", f"/v1beta/batches/{batch_id}", **request_timeout(timeout))
 
     def _openai(self, operation: dict[str, Any], *, required: bool = True) -> dict[str, Any] | Any:
         """The OpenAI Batch of a Gemini one, its results kept once it has finished. A batch with

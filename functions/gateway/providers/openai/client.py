@@ -15,10 +15,10 @@ from gateway.providers.config import ProviderDeployment
 from gateway.providers.errors import QuotaRefused, upstream_error
 from gateway.providers.http_send import (
     KeySource,
-    _timeout,
     close_failed,
     http_client,
     operation_name,
+    request_timeout,
     send_measured,
 )
 from gateway.providers.kept_files import KeptFiles, is_kept
@@ -63,7 +63,7 @@ class ProviderClient:
             data["expires_after[anchor]"] = str(expires_after.get("anchor", "created_at"))
             data["expires_after[seconds]"] = str(expires_after["seconds"])
         files = {"file": (filename, content, content_type)}
-        return self._json("POST", "/files", data=data, files=files, **_timeout(timeout))
+        return self._json("POST", "/files", data=data, files=files, **request_timeout(timeout))
 
     def retrieve_file(self, file_id: str) -> dict[str, Any]:
         if is_kept(file_id):
@@ -119,16 +119,16 @@ class ProviderClient:
     ) -> dict[str, Any]:
         # the gateway's tag in `metadata` (service.adoption) is how OpenAI and Azure batches are found
         try:
-            return self._json("POST", "/batches", json=body, **_timeout(timeout))
+            return self._json("POST", "/batches", json=body, **request_timeout(timeout))
         except RateLimitError as exc:  # nothing made: the enqueued quota or the request rate
             raise QuotaRefused.of(exc) from exc
 
     def retrieve_batch(self, batch_id: str, *, timeout: float | None = None) -> dict[str, Any]:
         """`timeout`: this call's own (seconds), e.g. what is left of a list's deadline."""
-        return self._json("GET", f"/batches/{batch_id}", **_timeout(timeout))
+        return self._json("GET", f"/batches/{batch_id}", **request_timeout(timeout))
 
     def list_batches(self, *, timeout: float | None = None, **query: Any) -> dict[str, Any]:
-        return self._json("GET", "/batches", params=_drop_none(query), **_timeout(timeout))
+        return self._json("GET", "/batches", params=_drop_none(query), **request_timeout(timeout))
 
     def cancel_batch(self, batch_id: str) -> dict[str, Any]:
         return self._json("POST", f"/batches/{batch_id}/cancel")
