@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from gateway.providers.bedrock import jobs as bedrock_jobs
-from gateway.providers.bedrock.jobs import Note
+from gateway.providers.job_notes import Note
 
 SUBMITTED = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 MODIFIED = datetime(2026, 12, 1, 10, 5, tzinfo=UTC)

@@ -12,8 +12,8 @@ import boto3
 import pytest
 from gateway.providers.bedrock import client as bedrock_module
 from gateway.providers.bedrock.client import BedrockClient
-from gateway.providers.bedrock.jobs import Note
 from gateway.providers.config import ProviderDeployment
+from gateway.providers.job_notes import Note
 from gateway.runtime import resources
 from gateway.storage.s3 import s3_client
 

@@ -39,10 +39,10 @@ from gateway.providers import batch_results
 from gateway.providers.api import ProviderApi, list_page
 from gateway.providers.bedrock import jobs as bedrock_jobs
 from gateway.providers.bedrock import records as bedrock_records
-from gateway.providers.bedrock.jobs import Note
 from gateway.providers.caps import BatchCaps, caps_for
 from gateway.providers.config import ProviderDeployment
 from gateway.providers.errors import QuotaRefused
+from gateway.providers.job_notes import Note
 from gateway.providers.kept_file_endpoints import KeptFileEndpoints
 from gateway.runtime import resources
 from gateway.storage.s3 import is_missing, s3_client

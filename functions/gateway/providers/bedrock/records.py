@@ -24,6 +24,7 @@ from gateway.providers.anthropic.messages import TranslationError, chat_completi
 from gateway.providers.batch_results import Outcome
 from gateway.providers.bedrock import families as bedrock_families
 from gateway.providers.chat_parts import CHAT_COMPLETIONS
+from gateway.providers.request_lines import line_endpoint, line_error, request_lines
 
 BEDROCK_ANTHROPIC_VERSION = "bedrock-2023-05-31"
 # anthropic here; amazon (Nova), meta (Llama 3/4) and openai (gpt-oss) in bedrock_families
@@ -41,14 +42,6 @@ def family(model_id: str) -> str:
     and their ARNs alike."""
     parts = model_id.split("/")[-1].split(".")
     return parts[1] if len(parts) > 2 and parts[0] in INFERENCE_PROFILE_GEOS else parts[0]
-
-
-def line_endpoint(url: Any) -> str | None:
-    """A line's url as the upload check reads it (`/chat/completions` is `/v1/chat/completions`,
-    as in Azure's examples), None when it is not a string."""
-    if not isinstance(url, str):
-        return None
-    return url if url.startswith("/v1/") else "/v1" + (url if url.startswith("/") else "/" + url)
 
 
 def record_id(index: int) -> str:
@@ -185,29 +178,6 @@ def check_minimum(count: int) -> None:
             param="input_file_id",
             code="too_few_requests_in_batch",
         )
-
-
-def request_lines(lines: Iterable[bytes]) -> Iterator[tuple[int, Any, dict[str, Any], str]]:
-    """(line number, url, body, custom_id) of each line of an OpenAI batch input file, blank
-    lines skipped; a line that is not a request line (or whose body is not an object) is a 400
-    naming it."""
-    for number, raw in enumerate(lines, 1):
-        if not raw.strip():
-            continue
-        try:
-            line = json.loads(raw)
-            url = line.get("url")
-            body = line["body"]
-            custom_id = str(line["custom_id"])
-            if not isinstance(body, dict):
-                raise TypeError
-        except (ValueError, KeyError, TypeError, AttributeError):
-            raise line_error(number, "is not a batch request line (custom_id, method, url, body)") from None
-        yield number, url, body, custom_id
-
-
-def line_error(number: int, message: str) -> InvalidRequestError:
-    return InvalidRequestError(f"Line {number}: {message}", param="input_file_id", code="invalid_batch_line")
 
 
 def outcome(line: dict[str, Any], custom_ids: list[str], created: int, model_id: str = "") -> Outcome | None:

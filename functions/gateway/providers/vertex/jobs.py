@@ -11,7 +11,7 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-from gateway.providers.bedrock.jobs import Note, note_batch
+from gateway.providers.job_notes import Note, note_batch
 
 # Vertex's job state -> OpenAI's batch status.
 STATUS: dict[str, str] = {

@@ -32,9 +32,9 @@ from gateway.errors import InvalidRequestError
 from gateway.providers.anthropic.messages import TranslationError, messages_request
 from gateway.providers.anthropic.messages import chat_completion as messages_completion
 from gateway.providers.batch_results import Outcome
-from gateway.providers.bedrock.records import line_endpoint, line_error, request_lines
 from gateway.providers.chat_parts import CHAT_COMPLETIONS
 from gateway.providers.gemini.content import chat_completion, generate_content_request
+from gateway.providers.request_lines import line_endpoint, line_error, request_lines
 
 LINE_LABEL = "gateway_line"
 GEMINI_PUBLISHER = "publishers/google/models/"
