@@ -11,12 +11,11 @@ one file, and the second learns it exists.
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import time
 import uuid
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -30,7 +29,7 @@ from gateway.providers.errors import bad_request
 from gateway.runtime import resources
 from gateway.runtime.settings import get_settings
 from gateway.storage.part_files import PartFiles, SpooledPart
-from gateway.storage.s3 import MISSING_CODES, error_code, s3_client
+from gateway.storage.s3 import MISSING_CODES, error_code, part_uploads, s3_client
 
 ID_PREFIX = "kfile-"
 # S3 parts must be at least 5 MiB except the last.
@@ -168,7 +167,7 @@ class KeptFiles:
             part: SpooledPart | None = head
             while part is not None:
                 number += 1
-                in_flight.append(_part_uploads().submit(self._upload_part, key, upload_id, number, part.body))
+                in_flight.append(part_uploads().submit(self._upload_part, key, upload_id, number, part.body))
                 if len(in_flight) == 2:
                     done.append(in_flight.pop(0).result())
                 size += part.size
@@ -410,10 +409,3 @@ def _not_found(file_id: str) -> UpstreamRequestError:
         param="id",
         code="not_found",
     )
-
-
-@functools.cache
-def _part_uploads() -> ThreadPoolExecutor:
-    """The threads kept files' parts upload on (one part in flight per write): a few
-    long-lived ones, not one per write (each thread would keep its own malloc arena)."""
-    return ThreadPoolExecutor(4, thread_name_prefix="kept-file-part")

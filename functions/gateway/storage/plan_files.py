@@ -13,14 +13,13 @@ needs no clean-up.
 from __future__ import annotations
 
 import contextlib
-import functools
 import operator
 import queue
 import re
 import threading
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -30,7 +29,7 @@ from gateway.formats.jsonl import line_blocks, split_lines, stream_chunks
 from gateway.observability import logger
 from gateway.runtime import resources
 from gateway.runtime.settings import get_settings
-from gateway.storage.s3 import is_missing, s3_client
+from gateway.storage.s3 import is_missing, part_uploads, s3_client
 
 # S3 parts must be at least 5 MiB except the last; 8 MiB as boto3 and the content cache use.
 PART_BYTES = 8 * 1024 * 1024
@@ -39,7 +38,6 @@ READ_AHEAD_CHUNKS = 4
 # an index is parsed this much at once: fast, and its entries (small objects) few at a time
 INDEX_PIECE_BYTES = 64 * 1024
 UPLOADS_IN_FLIGHT = 1  # per writer
-UPLOAD_THREADS = 4  # for all writers
 
 
 def plan_prefix(batch_id: str) -> str:
@@ -152,7 +150,7 @@ class S3ObjectWriter:
 
     def _send(self, body: bytes) -> None:
         self._sent += 1
-        self._in_flight.append(_uploads().submit(self._upload_part, self._sent, body))
+        self._in_flight.append(part_uploads().submit(self._upload_part, self._sent, body))
         while len(self._in_flight) > UPLOADS_IN_FLIGHT:
             self._parts.append(self._in_flight.popleft().result())
 
@@ -161,13 +159,6 @@ class S3ObjectWriter:
             Bucket=self.bucket, Key=self.key, UploadId=self._upload_id, PartNumber=number, Body=body
         )
         return {"PartNumber": number, "ETag": answer["ETag"]}
-
-
-@functools.cache
-def _uploads() -> ThreadPoolExecutor:
-    """The threads every writer's parts upload on: a few long-lived ones (a thread per writer
-    would leave each its own malloc arena, and peak memory would grow with the parts written)."""
-    return ThreadPoolExecutor(UPLOAD_THREADS, thread_name_prefix="plan-files-upload")
 
 
 def object_chunks(

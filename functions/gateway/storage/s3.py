@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 # botocore reads these itself; the service-specific one wins.
 ENDPOINT_OVERRIDE_ENV = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
@@ -52,3 +55,17 @@ def s3_client() -> Any:
         response_checksum_validation="when_required",
     )
     return boto3.client("s3", endpoint_url=endpoint_override(), config=config)
+
+
+PART_UPLOAD_THREADS = 4  # for every multipart writer of the process
+
+
+@lru_cache(maxsize=1)
+def part_uploads() -> ThreadPoolExecutor:
+    """The threads multipart writers send their parts on (a plan's index files, kept files): a
+    few long-lived ones, not one per writer (each thread would keep its own malloc arena, and
+    peak memory would grow with the objects written). A task never waits on another. (Imported
+    here, not at the module's top: most functions never write a part.)"""
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(PART_UPLOAD_THREADS, thread_name_prefix="s3-part-upload")
