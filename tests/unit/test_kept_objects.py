@@ -177,7 +177,7 @@ def test_a_pass_reads_a_window_after_its_cursor_and_every_object_is_reached(
         listed.append(report.listed)
         removed.append(report.removed)
     assert listed == [2, 2, 1] and removed == [2, 2, 1]
-    assert kept_sweep.cursor(IdMap(), DEP) is None  # the listing ended: back to the start
+    assert kept_sweep.cursors(IdMap(), [DEP]) == {}  # the listing ended: back to the start
     assert books.audit(now=later) == {}
 
 

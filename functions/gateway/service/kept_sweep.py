@@ -120,10 +120,6 @@ def cursors(id_map: IdMap, deployments: list[str]) -> dict[str, str]:
     }
 
 
-def cursor(id_map: IdMap, deployment: str) -> str | None:
-    return cursors(id_map, [deployment]).get(deployment)
-
-
 def save_cursor(id_map: IdMap, deployment: str, after: str | None) -> None:
     """Where the next pass lists from (None: the start). Two passes at once may each move it:
     either way every object is reached."""
