@@ -286,6 +286,17 @@ def _adapter_body(sdk: openai.OpenAI, gateway_id: str) -> dict[str, Any]:
     }
 
 
+def _adapter_jobs(adapter: Any, body: dict[str, Any], count: int) -> list[tuple[str, str]]:
+    """(gateway id, job id) of `count` jobs the adapter creates from `body`, oldest first."""
+    made = []
+    for _ in range(count):
+        gateway_id = "batch_" + uuid.uuid4().hex[:24]
+        body = {**body, "metadata": {"gateway_batch_id": gateway_id}}
+        made.append((gateway_id, adapter.create_batch(body, gateway_id=gateway_id)["id"]))
+        time.sleep(0.01)  # distinct submit times
+    return made
+
+
 @pytest.mark.parametrize("step", ["records", "note", "before the job", "after the job"])
 def test_a_create_interrupted_at_each_step_makes_one_job_on_retry(
     local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch, step: str
@@ -470,12 +481,7 @@ def test_the_adapters_list_pages_newest_first_with_after_and_has_more(
 
     adapter = client_for("bedrock")
     body = _adapter_body(_sdk(local_gateway), "batch_" + uuid.uuid4().hex[:24])
-    made = []
-    for _ in range(3):
-        gateway_id = "batch_" + uuid.uuid4().hex[:24]
-        body["metadata"] = {"gateway_batch_id": gateway_id}
-        made.append(adapter.create_batch(dict(body), gateway_id=gateway_id)["id"])
-        time.sleep(0.01)  # distinct submit times
+    made = [job_id for _, job_id in _adapter_jobs(adapter, body, 3)]
     first = adapter.list_batches(limit=2)
     assert [b["id"] for b in first["data"]] == [made[2], made[1]] and first["has_more"] is True
     assert first["last_id"] == made[1]
@@ -498,13 +504,7 @@ def test_a_job_whose_note_was_swept_is_left_out_of_the_list_and_not_found(
 
     adapter = client_for("bedrock")
     body = _adapter_body(_sdk(local_gateway), "batch_" + uuid.uuid4().hex[:24])
-    made = []
-    for _ in range(2):
-        gateway_id = "batch_" + uuid.uuid4().hex[:24]
-        body["metadata"] = {"gateway_batch_id": gateway_id}
-        made.append((gateway_id, adapter.create_batch(dict(body), gateway_id=gateway_id)["id"]))
-        time.sleep(0.01)  # distinct submit times
-    (swept_gateway_id, swept), (_, kept) = made
+    (swept_gateway_id, swept), (_, kept) = _adapter_jobs(adapter, body, 2)
     note_key = adapter._note_key(bedrock_jobs.job_token(swept_gateway_id))
     boto3.client("s3").delete_object(Bucket=get_settings().bucket_name, Key=note_key)
     adapter._notes.clear()  # a fresh function instance
