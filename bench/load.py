@@ -93,6 +93,7 @@ class Outcome:
     seconds: float
     status: int  # 0: no answer (connection error, timeout)
     expected: bool  # the answer this operation may give
+    detail: str = ""  # what an unexpected answer said (its error message, or the exception)
 
 
 @dataclass
@@ -131,11 +132,13 @@ class Client:
         started = time.perf_counter()
         try:
             response = self.http.request(method, path, **kwargs)
-        except httpx.HTTPError:
-            self.recorder.add(Outcome(operation, time.perf_counter() - started, 0, False))
+        except httpx.HTTPError as error:
+            self.recorder.add(Outcome(operation, time.perf_counter() - started, 0, False, repr(error)))
             return None
         elapsed = time.perf_counter() - started
-        self.recorder.add(Outcome(operation, elapsed, response.status_code, response.status_code in ok))
+        expected = response.status_code in ok
+        detail = "" if expected else f"{method} {path}: {response.text[:300]}"
+        self.recorder.add(Outcome(operation, elapsed, response.status_code, expected, detail))
         return response
 
     def _pick(self, ids: list[str]) -> str | None:
@@ -319,6 +322,11 @@ def summarize(outcomes: list[Outcome], seconds: float) -> dict[str, Any]:
         "errors": sum(o["errors"] for o in operations.values()),
         "5xx": sum(o["5xx"] for o in operations.values()),
         "operations": operations,
+        "unexpected": [
+            {"operation": o.operation, "status": o.status, "detail": o.detail}
+            for o in outcomes
+            if not o.expected
+        ][:20],
     }
 
 
@@ -337,6 +345,8 @@ def print_report(report: dict[str, Any]) -> None:
             f"{operation:<18} {figures['requests']:>8} {figures['errors']:>6} "
             f"{figures['expected_4xx']:>6} {p50:>8} {p95:>8}"
         )
+    for answer in summary["unexpected"]:
+        print(f"unexpected {answer['operation']} {answer['status']}: {answer['detail']}")
     created = report["created"]
     print(f"created: {created}")
     problems = report["consistency_problems"]

@@ -6,6 +6,11 @@ path parameters), enforces API Gateway's and Lambda's size limits, builds the pr
 (devserver.events), invokes the route's handler with a Lambda context, and turns the
 proxy result into a response. It does no socket I/O; devserver.server is the HTTP front
 end. Handlers are imported lazily on the first request of their route (a cold start).
+
+A Lambda execution environment serves one event at a time, and the handlers are written for
+that: a route's resolver keeps the request's caller and event in its own attributes. The front
+end serves requests in threads, so each function here is one environment: its requests take
+turns, while different functions run at once.
 """
 
 from __future__ import annotations
@@ -58,6 +63,18 @@ __all__ = [
 ]
 
 
+# Function name -> the lock of its one execution environment. Per process, as the handler
+# modules are: every ApiGateway of the process calls the same module-level resolvers.
+_ENVIRONMENTS: dict[str, threading.Lock] = {}
+_ENVIRONMENTS_LOCK = threading.Lock()
+
+
+def environment(function_name: str) -> threading.Lock:
+    """Held while the function handles an event: its next event waits until this one has ended."""
+    with _ENVIRONMENTS_LOCK:
+        return _ENVIRONMENTS.setdefault(function_name, threading.Lock())
+
+
 class HandlerImportError(Exception):
     """The handler module exists but failed to import (a Lambda init error)."""
 
@@ -95,7 +112,8 @@ def invoke(
         raise LookupError(f"handlers.{route_name} does not exist yet")
     if context is None:
         context = lambda_context(route_name, memory_mb=route.memory_mb, timeout_seconds=route.timeout_seconds)
-    result: dict[str, Any] = handler(event, context)
+    with environment(route_name):
+        result: dict[str, Any] = handler(event, context)
     return result
 
 
@@ -244,6 +262,10 @@ class ApiGateway:
                     self._handlers[route_name] = handler
         return handler
 
+    def _run(self, route_name: str, handler: Handler, event: dict[str, Any], context: Any) -> Any:
+        with environment(route_name):
+            return handler(event, context)
+
     def preload(self) -> list[str]:
         """Import every handler now (no cold starts later); returns the missing routes."""
         return [route.name for route in self.routes if self.handler_for(route.name) is None]
@@ -258,7 +280,7 @@ class ApiGateway:
             context = lambda_context(
                 route.name, memory_mb=route.memory_mb, timeout_seconds=route.timeout_seconds
             )
-        return handler(event, context)
+        return self._run(route_name, handler, event, context)
 
     # -- requests ---------------------------------------------------------------------
 
@@ -366,7 +388,7 @@ class ApiGateway:
 
         context = lambda_context(route.name, memory_mb=route.memory_mb, timeout_seconds=route.timeout_seconds)
         try:
-            result = handler(event, context)
+            result = self._run(route.name, handler, event, context)
         except Exception:
             logger.exception("%s: handler raised (request %s)", route.name, request_id)
             return self.error_response(502, "Internal server error", "lambda_error", request_id)

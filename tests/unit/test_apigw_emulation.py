@@ -511,6 +511,48 @@ def test_handlers_are_resolved_once() -> None:
     assert resolved == ["files_list"]
 
 
+def test_a_function_handles_one_event_at_a_time_while_other_functions_run() -> None:
+    """As a Lambda execution environment: the handlers keep the request's caller in their
+    resolver, so two requests of one function at once would read each other's caller."""
+    order: list[str] = []
+    first_inside, release_first = threading.Event(), threading.Event()
+
+    def resolver(name: str) -> Any:
+        def handler(event: dict[str, Any], context: Any) -> Any:
+            call = f"{name}:{event['queryStringParameters']['n']}"
+            order.append(call + " start")
+            if call == "files_list:1":
+                first_inside.set()
+                assert release_first.wait(30)
+            order.append(call + " end")
+            return {"statusCode": 200, "body": ""}
+
+        return handler
+
+    api = ApiGateway(handler_resolver=resolver)
+    first = threading.Thread(target=api.handle, args=("GET", "/v1/files?n=1"))
+    first.start()
+    assert first_inside.wait(30)
+    assert api.handle("GET", "/v1/batches?n=1").status == 200  # another function, while files_list runs
+    second = threading.Thread(target=api.handle, args=("GET", "/v1/files?n=2"))
+    second.start()
+    try:
+        second.join(0.5)  # an unguarded second event would have run and ended by now
+        assert second.is_alive()
+    finally:
+        release_first.set()
+    first.join(30)
+    second.join(30)
+    assert order == [
+        "files_list:1 start",
+        "batches_list:1 start",
+        "batches_list:1 end",
+        "files_list:1 end",
+        "files_list:2 start",
+        "files_list:2 end",
+    ]
+
+
 def test_direct_invoke(api: ApiGateway, fakes: FakeFunctions) -> None:
     event = proxy_event("GET", "/v1/files", resource="/v1/files")
     result = api.invoke("files_list", event)
