@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gateway.formats.custom_ids import custom_id_of, quoted, unquoted
+from gateway.formats.custom_ids import custom_id_of, id_key, id_of_key, quoted, unquoted
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -77,3 +77,16 @@ def test_quoted_round_trips(custom_id: str) -> None:
     text = quoted(custom_id)
     assert b"\t" not in text and b"\n" not in text
     assert unquoted(text) == custom_id
+
+
+def test_a_custom_ids_key_is_what_a_line_holds_between_its_quotes_when_it_needs_no_escape() -> None:
+    line = json.dumps({"id": "batch_req_1", "custom_id": "héllo ✓"}, ensure_ascii=False).encode()
+    assert id_key(str(custom_id_of(line))) == line.split(b'"')[7] == "héllo ✓".encode()
+    assert id_key(unquoted(quoted("héllo ✓"))) == id_key("héllo ✓")  # the index writes it escaped
+
+
+@given(st.text(alphabet=st.characters(blacklist_categories=())))
+def test_every_custom_id_has_a_key_and_comes_back_from_it(custom_id: str) -> None:
+    """Lone surrogates too: JSON escapes them, and json.loads gives them back."""
+    assert id_of_key(id_key(custom_id)) == custom_id
+    assert id_key(unquoted(quoted(custom_id))) == id_key(custom_id)

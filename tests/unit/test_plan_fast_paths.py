@@ -13,6 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
+from gateway.formats.custom_ids import id_key
 from gateway.service.plan import merge
 from gateway.service.plan.merge import MergeCounts, PartResult, merge_results
 from gateway.service.plan.split import PartLimits, split_input
@@ -288,7 +289,7 @@ def test_part_files_and_indexes_in_s3_hold_every_tricky_line(
     split_input(iter(lines), PartLimits(4, 10**9, None), part_sinks(prefix, bucket=BUCKET))
     for number, (data, index) in enumerate(reference_split(lines, 4)):
         assert s3.get_object(Bucket=BUCKET, Key=part_key(prefix, number))["Body"].read() == data
-        assert read_index(index_key(prefix, number), bucket=BUCKET) == {cid: n for n, cid in index}
+        assert read_index(index_key(prefix, number), bucket=BUCKET) == {id_key(cid): n for n, cid in index}
         assert list(object_lines(part_key(prefix, number), bucket=BUCKET)) == data.splitlines()
 
 
@@ -297,8 +298,8 @@ def test_an_index_read_a_chunk_at_once_or_line_by_line_is_the_same(s3: Any) -> N
     body = b"".join(b"%d\t%s\n" % (n, json.dumps(cid).encode()) for n, cid in entries)
     s3.put_object(Bucket=BUCKET, Key="escape-free", Body=b'1\t"a"\n2\t"b"')  # no final end
     s3.put_object(Bucket=BUCKET, Key="mixed", Body=body)
-    assert read_index("escape-free", bucket=BUCKET) == {"a": 1, "b": 2}
-    assert read_index("mixed", bucket=BUCKET) == {cid: n for n, cid in entries}
+    assert read_index("escape-free", bucket=BUCKET) == {b"a": 1, b"b": 2}
+    assert read_index("mixed", bucket=BUCKET) == {id_key(cid): n for n, cid in entries}
 
 
 def test_lines_below_the_unread_attempts_first_lines_are_written_before_they_are_read() -> None:
@@ -314,7 +315,9 @@ def test_lines_below_the_unread_attempts_first_lines_are_written_before_they_are
             read.append(f"{name}: {len(written)} written")
             return [result_line(custom_id, name) for custom_id in ids]
 
-        return PartResult(lambda: ids, output, lambda: [], min(ids.values()))
+        return PartResult(
+            lambda: {id_key(cid): n for cid, n in ids.items()}, output, lambda: [], min(ids.values())
+        )
 
     retry = part("retry", {"b": 2})
     counts = merge_results(

@@ -138,7 +138,7 @@ def test_split_to_s3_and_merge_back_from_it(s3: Any) -> None:
     )
     assert [part.line_count for part in slices] == [4, 4, 2]
     assert stored(s3, part_key(prefix, 1)) == b"".join(request(cid) + b"\n" for cid in ids[4:8])
-    assert read_index(index_key(prefix, 2), bucket=BUCKET) == {"req-8": 9, "req-9": 10}
+    assert read_index(index_key(prefix, 2), bucket=BUCKET) == {b"req-8": 9, b"req-9": 10}
 
     def results(number: int) -> PartResult:
         lines = list(object_lines(part_key(prefix, number), bucket=BUCKET))[::-1]  # out of order
@@ -186,7 +186,7 @@ def test_a_split_run_again_writes_the_same_parts(s3: Any) -> None:
     before = {key: stored(s3, key) for key in (part_key("again/", n) for n in range(3))}
     assert split_input(iter(lines), limits, part_sinks("again/", bucket=BUCKET)) == first
     assert {key: stored(s3, key) for key in before} == before
-    assert read_index(index_key("again/", 2), bucket=BUCKET) == {"r6": 7}
+    assert read_index(index_key("again/", 2), bucket=BUCKET) == {b"r6": 7}
 
 
 def test_a_plans_files_are_deleted_page_by_page_and_a_repeat_finds_none(

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
+from gateway.formats.custom_ids import id_key
 from gateway.service.batch_input_check import check_batch_input
 from gateway.service.plan.merge import MergeCounts, MergeError, PartResult, merge_results
 from gateway.service.plan.split import LineExceedsPart, PartLimits, PartSlice, SplitError, split_input
@@ -197,10 +198,10 @@ def test_parts_are_read_one_at_a_time() -> None:
     opened: list[int] = []
 
     def part(number: int, ids: dict[str, int]) -> PartResult:
-        def index() -> dict[str, int]:
+        def index() -> dict[bytes, int]:
             opened.append(number)
             assert len(opened) == number + 1  # the previous part was read first
-            return ids
+            return {id_key(cid): n for cid, n in ids.items()}
 
         return PartResult(index, lambda: [output_line(cid, number) for cid in ids], lambda: [])
 

@@ -31,6 +31,18 @@ def custom_id_of(line: bytes) -> str | None:
     return custom_id if isinstance(custom_id, str) and custom_id else None
 
 
+def id_key(custom_id: str) -> bytes:
+    """A custom_id as a plan's indexes hold it: its UTF-8 bytes, which are what a line holds
+    between the quotes when the value needs no escape, so the fast paths look up those bytes
+    without decoding them (`surrogatepass`: a lone surrogate, escaped in JSON, has a key too)."""
+    return custom_id.encode("utf-8", "surrogatepass")
+
+
+def id_of_key(key: bytes) -> str:
+    """The custom_id of an `id_key`."""
+    return key.decode("utf-8", "surrogatepass")
+
+
 def quoted(custom_id: str) -> bytes:
     """`custom_id` as a JSON string (ASCII, so any byte of it is safe in a tab-separated line)."""
     return encode_basestring_ascii(custom_id).encode()

@@ -916,7 +916,7 @@ def test_a_clean_plan_writes_each_parts_index_and_deletes_them_at_its_finish(
     step(batch_id, fake.now)  # the split
     prefix = plan_files.plan_prefix(batch_id)
     assert plan_keys(batch_id) == [plan_files.index_key(prefix, number) for number in range(3)]
-    expected = {RETRIED.get(n, f"req-{n}"): n for n in range(11, 21)}
+    expected = {RETRIED.get(n, f"req-{n}").encode(): n for n in range(11, 21)}
     assert plan_files.read_index(plan_files.index_key(prefix, 1)) == expected
     for _ in range(20):
         if runner.plan_of(record(batch_id)).get("retried") is not None:
@@ -925,8 +925,8 @@ def test_a_clean_plan_writes_each_parts_index_and_deletes_them_at_its_finish(
         finish_running(fake)
     assert runner.plan_of(record(batch_id))["retried"] == 2
     assert plan_files.read_index(plan_files.index_key(prefix, 3)) == {
-        "req-5-fail": 5,
-        "req-12-sim-expire": 12,
+        b"req-5-fail": 5,
+        b"req-12-sim-expire": 12,
     }
     check_retried_run(fake, run_through_failures(fake, batch_id))
     assert plan_file_faults.writes == PLAN_FILE_WRITES[True]

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Protocol
 
-from gateway.formats.custom_ids import custom_id_of
+from gateway.formats.custom_ids import custom_id_of, id_key
 
 OUTPUT, ERROR = 0, 1
 RUN_BYTES = 2 * 1024 * 1024  # lines held and sorted in memory before a run is written
@@ -66,13 +66,13 @@ class BytesWriter(Protocol):
 
 @dataclass(frozen=True)
 class PartResult:
-    """One attempt's results: its index (custom_id -> input line number) and its output and
+    """One attempt's results: its index (custom_id's `id_key` -> input line number) and its output and
     error lines (each read once, in any order, one line or a block of whole lines an item).
     Callables, so that a part's index and files are read only while that part is spooled.
     `first_line`, when known, is the lowest input line its index holds: the merge then writes
     every line below the unread attempts' first lines before it reads them (None: read first)."""
 
-    index: Callable[[], Mapping[str, int]]
+    index: Callable[[], Mapping[bytes, int]]
     output: Callable[[], Iterable[bytes]]
     errors: Callable[[], Iterable[bytes]]
     first_line: int | None = None
@@ -85,7 +85,9 @@ class PartResult:
         errors: Iterable[bytes] = (),
         first_line: int | None = None,
     ) -> PartResult:
-        return cls(lambda: index, lambda: output, lambda: errors, first_line)
+        """An attempt whose index is at hand, by custom_id."""
+        keyed = {id_key(custom_id): number for custom_id, number in index.items()}
+        return cls(lambda: keyed, lambda: output, lambda: errors, first_line)
 
 
 @dataclass(frozen=True)
@@ -254,7 +256,9 @@ def _blocks(items: Iterable[bytes]) -> Iterator[bytes]:
         yield b"\n".join(held)
 
 
-def _numbered(attempt: int, item: bytes, find: Callable[[str], int | None]) -> tuple[list[int], list[bytes]]:
+def _numbered(
+    attempt: int, item: bytes, find: Callable[[bytes], int | None]
+) -> tuple[list[int], list[bytes]]:
     """The item's input line numbers and its lines (without their ends, blank ones left out)."""
     lines = item.split(b"\n")
     if not lines[-1]:
@@ -264,7 +268,7 @@ def _numbered(attempt: int, item: bytes, find: Callable[[str], int | None]) -> t
         ids = _NEXT_IDS.findall(item)
         ids.insert(0, first.group(1))
         if len(ids) == len(lines) and item.count(_ID_KEY) == len(ids):
-            numbers = list(map(find, map(bytes.decode, ids)))
+            numbers = list(map(find, ids))  # an id without escapes is its own key
             if None not in numbers:
                 return numbers, lines  # type: ignore[return-value]  # None is not in it
     kept_numbers: list[int] = []
@@ -273,7 +277,7 @@ def _numbered(attempt: int, item: bytes, find: Callable[[str], int | None]) -> t
         if line[:1] != b"{" and not line.strip():
             continue
         custom_id = custom_id_of(line)
-        number = find(custom_id) if custom_id is not None else None
+        number = find(id_key(custom_id)) if custom_id is not None else None
         if number is None:
             raise MergeError(attempt, f"a result for {custom_id!r}, not in the part's index")
         kept_numbers.append(number)

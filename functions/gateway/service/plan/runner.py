@@ -35,7 +35,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any
 
 from gateway.errors import InvalidRequestError, ServiceUnavailableError
-from gateway.formats.custom_ids import custom_id_of
+from gateway.formats.custom_ids import custom_id_of, id_key, id_of_key
 from gateway.formats.jsonl import line_blocks, split_lines
 from gateway.models.batches import TERMINAL_BATCH_STATUSES, Batch, BatchPart
 from gateway.observability import logger
@@ -198,24 +198,24 @@ def _start_retry(
 
 
 def _lines_to_retry(
-    client: Any, part: ObjectRecord, index: dict[str, int], retry: dict[str, Any]
+    client: Any, part: ObjectRecord, index: dict[bytes, int], retry: dict[str, Any]
 ) -> set[int]:
     """The input line numbers of the part's lines to run again: expired (an error line
     `batch_expired`, or no result at all) when `retry.expired`, failed with a listed code."""
     codes = set(retry.get("failed_codes") or ())
-    answered: set[str] = set()
+    answered: set[bytes] = set()
     chosen: set[int] = set()
     for line in _file_lines(client, part.state.get("output_upstream_id")):
-        answered.add(str(custom_id_of(line)))
+        answered.add(id_key(str(custom_id_of(line))))
     for line in _file_lines(client, part.state.get("error_upstream_id")):
         result = json.loads(line)
-        custom_id = str(result.get("custom_id"))
-        answered.add(custom_id)
+        key = id_key(str(result.get("custom_id")))
+        answered.add(key)
         code = _error_code(result)
         if (code == "batch_expired" and retry.get("expired")) or code in codes:
-            chosen.add(index[custom_id])
+            chosen.add(index[key])
     if retry.get("expired"):
-        chosen |= {number for custom_id, number in index.items() if custom_id not in answered}
+        chosen |= {number for key, number in index.items() if key not in answered}
     return chosen
 
 
@@ -781,8 +781,8 @@ def _attempts(
     return attempts, placeholder_numbers
 
 
-def _index_of(client: Any, part: ObjectRecord, found: list[ObjectRecord]) -> Callable[[], dict[str, int]]:
-    """The part's index (custom_id -> input line number), read from the gateway's bucket when
+def _index_of(client: Any, part: ObjectRecord, found: list[ObjectRecord]) -> Callable[[], dict[bytes, int]]:
+    """The part's index (custom_id's `id_key` -> input line number), read from the gateway's bucket when
     the merge reaches it (a retry part's holds the input line numbers too)."""
     key = part.state.get(INDEX_KEY)
     if key is None:
@@ -792,25 +792,25 @@ def _index_of(client: Any, part: ObjectRecord, found: list[ObjectRecord]) -> Cal
 
 def _index_of_a_part_split_without_one(
     client: Any, part: ObjectRecord, found: list[ObjectRecord]
-) -> dict[str, int]:
+) -> dict[bytes, int]:
     """A part an earlier release split kept no index (a plan in flight across an upgrade): its
     custom_ids read from the part files at the provider, numbered as that release did (an
     original part's lines after the earlier originals' lines; a retry part's where an original
     holds its id)."""
     wanted = set(_custom_ids(client, part)) if part.state.get(RETRY_PART) else None
-    index: dict[str, int] = {}
+    index: dict[bytes, int] = {}
     offset = 0
     for original in (each for each in found if not each.state.get(RETRY_PART)):
         if wanted is not None or original.id == part.id:
             for position, custom_id in enumerate(_custom_ids(client, original), start=1):
                 if wanted is None or custom_id in wanted:
-                    index[custom_id] = offset + position
+                    index[id_key(custom_id)] = offset + position
         offset += parts.lines(original)
     return index
 
 
 def _expired_lines_of(
-    part: ObjectRecord, index: Callable[[], dict[str, int]], cancelled: bool
+    part: ObjectRecord, index: Callable[[], dict[bytes, int]], cancelled: bool
 ) -> Callable[[], Iterator[bytes]]:
     error = _UNFINISHED[cancelled]
     if part.state.get("refused"):
@@ -820,7 +820,8 @@ def _expired_lines_of(
         }
 
     def lines() -> Iterator[bytes]:
-        for custom_id in index():
+        for key in index():
+            custom_id = id_of_key(key)
             line = {"id": f"batch_req_{custom_id}", "custom_id": custom_id, "response": None, "error": error}
             yield json.dumps(line, separators=(",", ":")).encode()
 
