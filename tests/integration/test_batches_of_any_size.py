@@ -91,9 +91,16 @@ def simulator_idle(gateway: LocalGateway) -> None:
 
 
 def drive(
-    gateway: LocalGateway, sdk: openai.OpenAI, batch_id: str, passes: int = 60, *, start: int = 1
+    gateway: LocalGateway,
+    sdk: openai.OpenAI,
+    batch_id: str,
+    passes: int = 60,
+    *,
+    start: int = 1,
+    partial: list[list[str]] | None = None,
 ) -> list[Any]:
-    """Watcher passes, each one interval later, until the batch is final: each pass's batch."""
+    """Watcher passes, each one interval later, until the batch is final: each pass's batch.
+    `partial`: each pass's partial output (its custom_ids) appended, once it has one."""
     assert gateway.watcher is not None
     seen = []
     for number in range(start, start + passes):
@@ -102,6 +109,9 @@ def drive(
             gateway.watcher.run_once()
             batch = sdk.batches.retrieve(batch_id)
         seen.append(batch)
+        partial_id = (batch.model_extra or {}).get("partial_output_file_id")
+        if partial is not None and partial_id:
+            partial.append([line["custom_id"] for line in lines_of(sdk, partial_id)])
         if batch.status in TERMINAL_BATCH_STATUSES and getattr(batch, "cost", None) is not None:
             return seen
     raise AssertionError(f"batch {batch_id} did not finish: {seen[-1]}")
@@ -113,7 +123,9 @@ def lines_of(sdk: openai.OpenAI, file_id: str | None) -> list[dict[str, Any]]:
     return [json.loads(line) for line in sdk.files.content(file_id).text.splitlines() if line.strip()]
 
 
-def run_plan(local_gateway: LocalGateway) -> tuple[openai.OpenAI, list[Any]]:
+def run_plan(
+    local_gateway: LocalGateway, partial: list[list[str]] | None = None
+) -> tuple[openai.OpenAI, list[Any]]:
     sdk = client(local_gateway)
     uploaded = sdk.files.create(
         file=("big.jsonl", request_lines(LINES), "application/jsonl"), purpose="batch"
@@ -123,7 +135,7 @@ def run_plan(local_gateway: LocalGateway) -> tuple[openai.OpenAI, list[Any]]:
     )
     assert batch.status == "validating" and batch.id.startswith("batch_")
     assert local_gateway.wait_for_async(30)  # the plan's start, invoked by the create
-    return sdk, drive(local_gateway, sdk, batch.id)
+    return sdk, drive(local_gateway, sdk, batch.id, partial=partial)
 
 
 def check_final(sdk: openai.OpenAI, final: Any) -> None:
@@ -156,11 +168,21 @@ def test_5000_lines_become_5_parts_under_one_id_with_one_merged_output(
     # the gateway knows the quota (in its own estimate: a token per 4 bytes of request)
     quota = BatchCapsOverride(max_requests=PART_REQUESTS, enqueued_tokens=2 * part_tokens() + 100)
     monkeypatch.setattr(deployment, "batch_caps", quota)
-    sdk, seen = run_plan(local_gateway)
+    partial: list[list[str]] = []
+    sdk, seen = run_plan(local_gateway, partial)
     running = [len([p for p in b.model_extra.get("parts") or () if p["status"] == "running"]) for b in seen]
     assert max(running) == 2  # two parts at a time: the quota's room
     assert all(p.get("upstream_status") != "failed" for b in seen for p in b.model_extra.get("parts") or ())
     check_final(sdk, seen[-1])
+    # the partial output grows a finished part at a time: whole parts, in input order, each line once
+    sizes = [len(ids) for ids in partial]
+    assert sizes == sorted(sizes) and sizes[-1] == LINES
+    assert len({size for size in sizes if size < LINES}) >= 2, sizes
+    for ids in partial:
+        assert ids == sorted(set(ids))
+        per_part = [sum(1 for custom_id in ids if int(custom_id[5:]) // PART_REQUESTS == n) for n in range(5)]
+        assert set(per_part) <= {0, PART_REQUESTS}, per_part
+    assert partial[-1] == [line["custom_id"] for line in lines_of(sdk, seen[-1].output_file_id)]
 
 
 def test_a_plan_starts_at_once_without_waiting_for_a_watcher_pass(
