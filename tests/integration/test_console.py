@@ -485,6 +485,40 @@ def test_a_webhook_delivery_is_shown_retried_and_its_secret_rotated(
         )
 
 
+# The page's requests for key/list held until released: a page shown but not yet loaded.
+HOLD_KEY_LISTS = """
+window.heldLists = [];
+window.sendUnheld = window.fetch;
+window.fetch = (url, options) => String(url).includes("key/list")
+  ? new Promise((resolve) => window.heldLists.push(() => resolve(window.sendUnheld(url, options))))
+  : window.sendUnheld(url, options);
+"""
+
+
+def test_a_field_typed_in_before_its_page_has_loaded_keeps_the_focus(
+    browser: WebDriver, local_gateway: LocalGateway
+) -> None:
+    """A page takes the focus once it has loaded, unless the user has gone into it meanwhile:
+    the keys page's list arriving must not take the alias field's keystrokes."""
+    sign_in(browser, local_gateway, local_gateway.master_key)
+    open_page(browser, local_gateway, "#/batches", "#batches-table")
+    browser.execute_script(HOLD_KEY_LISTS)
+    try:
+        browser.execute_script("window.location.hash = '#/keys'")
+        alias = element(browser, "#key-alias")
+        alias.send_keys("typed-early")
+        assert browser.execute_script("return window.heldLists.length") == 1  # the list not loaded yet
+        browser.execute_script(
+            "window.fetch = window.sendUnheld; window.heldLists.forEach((release) => release())"
+        )
+        wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#keys-table > *"), "the keys listed")
+        assert browser.switch_to.active_element.get_attribute("id") == "key-alias"
+        browser.switch_to.active_element.send_keys("-and-after")
+        assert alias.get_attribute("value") == "typed-early-and-after"
+    finally:
+        browser.execute_script("window.fetch = window.sendUnheld")
+
+
 def test_a_virtual_key_sees_only_its_own_batches(browser: WebDriver, local_gateway: LocalGateway) -> None:
     sign_in(browser, local_gateway, local_gateway.master_key)
     open_page(browser, local_gateway, "#/keys", "#key-alias")

@@ -48,8 +48,10 @@ function route() {
   return { name, arg: parts.slice(1).map(decodeURIComponent).join("/") };
 }
 
+// Shows the page the address names; resolves to its generation once the page has loaded.
 async function show() {
   generation += 1;
+  const mine = generation;
   stopTimers();
   if (!session) return renderSignIn();
   const { name, arg } = route();
@@ -65,6 +67,13 @@ async function show() {
     if (error instanceof ApiError && error.status === 401) return signOut("The key was refused (revoked or expired?).");
     replace(main, h("h1", {}, "Something went wrong"), errorBox(error));
   }
+  return mine;
+}
+
+// The page takes the focus once loaded (a screen reader starts at its heading), unless another
+// page was shown meanwhile or the user has already gone into it: a field being typed in keeps it.
+function focusPage(shown) {
+  if (shown === generation && !main.contains(document.activeElement)) main.focus();
 }
 
 function renderSignIn(message) {
@@ -122,8 +131,7 @@ async function start() {
   document.getElementById("nav-keys").hidden = !master;
   document.getElementById("sign-out").hidden = false;
   document.getElementById("who").textContent = master ? "Signed in with the master key" : "Signed in with a virtual key";
-  await show();
-  main.focus();
+  focusPage(await show());
 }
 
 function signOut(message) {
@@ -136,10 +144,7 @@ function signOut(message) {
 
 document.getElementById("sign-out").addEventListener("click", () => signOut());
 
-window.addEventListener("hashchange", async () => {
-  await show();
-  main.focus();
-});
+window.addEventListener("hashchange", async () => focusPage(await show()));
 
 if (currentKey()) start();
 else renderSignIn();
